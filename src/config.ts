@@ -1,0 +1,241 @@
+/**
+ * Simulation options: every tunable the engine has, its default, and why.
+ *
+ * Invariants:
+ * - `resolveConfig()` is the only way a `SimConfig` is made; it validates every
+ *   field and throws `ConfigError` (one line: which option, what it accepts)
+ *   instead of silently falling back to a default.
+ * - A `SimConfig` is plain data (structured-clone safe): the coordinator sends
+ *   it to every CPU worker unchanged, so all CPUs agree on it.
+ */
+import { availableParallelism } from 'node:os';
+
+/** Hardware semantics of a store through a TLB entry cached writable but clean (DESIGN.md section 1). */
+export type Arch = 'x86' | 'weak';
+export const ARCHES: readonly Arch[] = ['x86', 'weak'];
+
+/** Unmap/flush protocol run by the reclaimer (DESIGN.md section 2). */
+export type ProtocolName = 'per-page' | 'batched' | 'rik';
+export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik'];
+
+/** Workload run by the simulated CPUs. */
+export type WorkloadName = 'reclaim' | 'mprotect';
+export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect'];
+
+/** `free`: real parallel threads, the host picks the interleaving. `seeded`: one CPU steps at a time, chosen by a seeded PRNG. */
+export type SchedMode = 'free' | 'seeded';
+export const SCHED_MODES: readonly SchedMode[] = ['free', 'seeded'];
+
+/** A known protocol bug planted on purpose so tests can prove the oracle catches it. */
+export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush';
+export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush'];
+
+/** Test hook: make one CPU misbehave so the failure paths can be exercised. */
+export type CpuFault = 'none' | 'stop-acking' | 'crash';
+
+/** Everything one simulation run needs. Field names are stable: they appear in the JSON result's `config`. */
+export interface SimConfig {
+  cpus: number;
+  workload: WorkloadName;
+  protocol: ProtocolName;
+  pages: number;
+  batch: number;
+  writeRatio: number;
+  seed: number;
+  arch: Arch;
+  sched: SchedMode;
+  /** Accesses every thread CPU makes after warm-up, at the least (it also keeps going until reclaim is done). */
+  ops: number;
+  tlbSets: number;
+  tlbWays: number;
+  /** Rik's step 4 re-reads dirty from the PTE it clears (true) or trusts step 1 (false: `--no-wp-recheck`). */
+  wpRecheck: boolean;
+  /** mprotect/munmap/madvise flush an mm with `tlb_flush_batched` set first (Linux 4.13). */
+  batchedPendingFlush: boolean;
+  inject: InjectedBug;
+  /** How many simulated CPUs may run accesses at once (run tokens). */
+  runTokens: number;
+  /** Accesses a CPU runs per run token before handing it on. */
+  quantum: number;
+  /** A running CPU looks at its doorbell every this many accesses. */
+  doorbellPollInterval: number;
+  ipiTimeoutMs: number;
+  /** Check engine invariants (no frame freed before its flush is acknowledged) and fail loudly. */
+  debug: boolean;
+  /** Upper bound on scheduler steps in seeded mode (a livelock guard). */
+  maxSeededSteps: number;
+  /** Test hook: `{cpu, kind}` makes that CPU misbehave. */
+  faultCpu: number;
+  faultKind: CpuFault;
+}
+
+/** Thrown for bad input. The message is one line: the option, what was given, what it accepts. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** SWAP_CLUSTER_MAX in the kernel: reclaim isolates and unmaps pages 32 at a time. */
+export const SWAP_CLUSTER_MAX = 32;
+
+/**
+ * Defaults, each with its reason.
+ */
+export const DEFAULTS: SimConfig = {
+  // 8 CPUs: enough remote targets that batching is visible, small enough to start in ~0.2 s.
+  cpus: 8,
+  workload: 'reclaim',
+  // Mel Gorman's batching is what Linux has shipped since 4.3.
+  protocol: 'batched',
+  // 256 pages fill a 64x4 TLB exactly, so every thread caches every page after warm-up.
+  pages: 256,
+  batch: SWAP_CLUSTER_MAX,
+  // A quarter stores: enough clean-to-dirty transitions to open the unmap race on `weak`.
+  writeRatio: 0.25,
+  seed: 1,
+  // x86 traps a write through a clean entry whose PTE is gone: the architecture batching relies on.
+  arch: 'x86',
+  sched: 'free',
+  // 20k accesses per thread CPU keep threads busy across the whole reclaim pass on a 2-core host.
+  ops: 20_000,
+  // 64 sets x 4 ways = 256 entries, the size of a typical x86 L1 dTLB (64 entries) scaled to hold the default working set.
+  tlbSets: 64,
+  tlbWays: 4,
+  wpRecheck: true,
+  batchedPendingFlush: true,
+  inject: 'none',
+  // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (DESIGN.md section 6).
+  runTokens: Math.max(1, availableParallelism()),
+  // 4096 accesses take ~50-100 us: short enough that a parked CPU gets a turn quickly, long enough to amortise the hand-off (~10 us).
+  quantum: 4096,
+  // Polling every 128 accesses bounds IPI latency to a few us at ~1-2% of the access rate.
+  doorbellPollInterval: 128,
+  // 10 s: a 256-target round takes ~2-5 ms here; anything near 10 s is a stuck CPU, not a slow host.
+  ipiTimeoutMs: 10_000,
+  debug: true,
+  maxSeededSteps: 5_000_000,
+  faultCpu: -1,
+  faultKind: 'none',
+};
+
+/** The largest machine the layouts are sized for (vm.max_map_count allows ~1,650 workers on Linux). */
+export const MAX_CPUS = 1024;
+/** Page-table size cap: the PTE frame field has 23 bits and the frame pool is 2x pages. */
+export const MAX_PAGES = 1 << 20;
+
+function isInt(v: number): boolean {
+  return Number.isInteger(v);
+}
+
+function intIn(name: string, v: number, min: number, max: number, hint = ''): number {
+  if (!isInt(v) || v < min || v > max) {
+    throw new ConfigError(`--${name} must be an integer from ${min} to ${max}${hint}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
+  }
+  return v as T;
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
+}
+
+/**
+ * Merge `partial` over the defaults and validate every field.
+ * @throws ConfigError with a one-line message naming the option.
+ */
+export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
+  const c: SimConfig = { ...DEFAULTS, ...partial };
+  for (const [k, v] of Object.entries(partial)) {
+    if (!(k in DEFAULTS)) throw new ConfigError(`unknown option '${k}'`);
+    if (v === undefined) (c as unknown as Record<string, unknown>)[k] = (DEFAULTS as unknown as Record<string, unknown>)[k];
+  }
+  intIn('cpus', c.cpus, 1, MAX_CPUS);
+  oneOf('workload', c.workload, WORKLOADS);
+  oneOf('protocol', c.protocol, PROTOCOLS);
+  oneOf('arch', c.arch, ARCHES);
+  oneOf('sched', c.sched, SCHED_MODES);
+  oneOf('inject', c.inject, INJECTED_BUGS);
+  intIn('pages', c.pages, 1, MAX_PAGES);
+  intIn('batch', c.batch, 1, 1 << 20, ' (pages per tryToUnmapFlush)');
+  if (typeof c.writeRatio !== 'number' || !(c.writeRatio >= 0 && c.writeRatio <= 1)) {
+    throw new ConfigError(`--write-ratio must be a number from 0 to 1, got ${String(c.writeRatio)}`);
+  }
+  intIn('seed', c.seed, 0, 0xffff_ffff);
+  intIn('ops', c.ops, 0, 1e12);
+  intIn('tlb-sets', c.tlbSets, 1, 1 << 16);
+  if (!isPowerOfTwo(c.tlbSets)) throw new ConfigError(`--tlb-sets must be a power of two, got ${c.tlbSets}`);
+  intIn('tlb-ways', c.tlbWays, 1, 64);
+  intIn('run-tokens', c.runTokens, 1, MAX_CPUS);
+  intIn('quantum', c.quantum, 1, 1 << 30);
+  intIn('doorbell-poll', c.doorbellPollInterval, 1, 1 << 20);
+  intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
+  intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
+  if (typeof c.wpRecheck !== 'boolean') throw new ConfigError('wpRecheck must be true or false');
+  if (typeof c.batchedPendingFlush !== 'boolean') throw new ConfigError('batchedPendingFlush must be true or false');
+  if (typeof c.debug !== 'boolean') throw new ConfigError('debug must be true or false');
+  intIn('fault-cpu', c.faultCpu, -1, c.cpus - 1);
+  oneOf('fault-kind', c.faultKind, ['none', 'stop-acking', 'crash'] as const);
+  if (c.workload === 'reclaim' && c.cpus < 2) {
+    throw new ConfigError(`--cpus must be at least 2 for --workload reclaim (CPU 0 reclaims, CPUs 1..N-1 run the process), got ${c.cpus}`);
+  }
+  if (c.workload === 'mprotect' && c.cpus < 2) {
+    throw new ConfigError(`--cpus must be at least 2 for --workload mprotect (CPU 0 reclaims, CPU 1 calls mprotect), got ${c.cpus}`);
+  }
+  return c;
+}
+
+/** CLI flag of every option (`--no-x` for booleans that default to true). */
+export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
+  cpus: '--cpus',
+  workload: '--workload',
+  protocol: '--protocol',
+  pages: '--pages',
+  batch: '--batch',
+  writeRatio: '--write-ratio',
+  seed: '--seed',
+  arch: '--arch',
+  sched: '--sched',
+  ops: '--ops',
+  tlbSets: '--tlb-sets',
+  tlbWays: '--tlb-ways',
+  wpRecheck: '--no-wp-recheck',
+  batchedPendingFlush: '--no-batched-pending-flush',
+  inject: '--inject',
+  runTokens: '--run-tokens',
+  quantum: '--quantum',
+  doorbellPollInterval: '--doorbell-poll',
+  ipiTimeoutMs: '--ipi-timeout-ms',
+  debug: '--no-debug',
+  maxSeededSteps: '--max-seeded-steps',
+  faultCpu: '--fault-cpu',
+  faultKind: '--fault-kind',
+};
+
+/** Options always spelled out in a reproduce command, even at their defaults. */
+const ALWAYS_SHOWN: readonly (keyof SimConfig)[] = ['cpus', 'workload', 'protocol', 'pages', 'batch', 'writeRatio', 'arch', 'sched', 'seed'];
+
+/**
+ * Flags that recreate `c` exactly (the key options always, the rest when they
+ * differ from the defaults). `base` lets a caller (stress scenarios) supply
+ * other defaults.
+ */
+export function configToFlags(c: SimConfig, base: SimConfig = DEFAULTS): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(FLAG_NAMES) as (keyof SimConfig)[]) {
+    const v = c[key];
+    const flag = FLAG_NAMES[key];
+    if (typeof v === 'boolean') {
+      if (v !== base[key]) out.push(flag);
+      continue;
+    }
+    if (!ALWAYS_SHOWN.includes(key) && v === base[key]) continue;
+    if (key === 'runTokens' && v === DEFAULTS.runTokens) continue;
+    out.push(flag, String(v));
+  }
+  return out;
+}

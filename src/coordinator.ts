@@ -1,0 +1,355 @@
+/**
+ * The coordinator: builds a simulated machine, starts one worker thread per
+ * CPU, runs workloads to completion, collects every number into a RunResult,
+ * and shuts everything down.
+ *
+ * Invariants:
+ * - The coordinator writes shared memory only between runs (`initRun`), while
+ *   every CPU is idle; during a run it only reads, except to abort (G_ABORT +
+ *   doorbells).
+ * - Comlink is the control plane (configure, run, close); IPIs never pass
+ *   through the coordinator.
+ * - A crashed or stuck CPU ends the run cleanly: the run is aborted, the
+ *   failing CPU is named, every worker is terminated, and the counters measured
+ *   so far (in shared memory) are kept in the result.
+ * - Seeds: a run's behaviour is fixed by (config, seed) in seeded mode.
+ */
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { quantileSorted } from 'simple-statistics';
+import { configToFlags, type SimConfig } from './config.js';
+import type { CpuInit, CpuRunStats } from './cpu.js';
+import { VMA_RW } from './cpu.js';
+import {
+  ABORT_CPU_CRASHED,
+  ABORT_INVARIANT,
+  ABORT_IPI_TIMEOUT,
+  ABORT_NONE,
+  ABORT_SEEDED_STEPS,
+  ABORT_STOPPED,
+  C_LOADED_MM,
+  COUNTER_NAMES,
+  COUNTER_WORDS,
+  CPU_CTL_WORDS,
+  G_ABORT,
+  G_FAIL_CPU,
+  G_SCHED_STEPS,
+  G_TOKENS_FREE,
+  NR_MMS,
+  P_VMA_WRITE,
+  PAGE_WORDS,
+  TLB_INVALID,
+  allocateMachine,
+  frameCount,
+  viewMachine,
+  wordsPerPage,
+  type MachineBuffers,
+  type MachineViews,
+} from './layout.js';
+import { PhysicalMemory } from './memory.js';
+import { initMm } from './mm.js';
+import { analyse } from './oracle.js';
+import { cpuWorkerUrl } from './paths.js';
+import type { Counters, RunFailure, RunResult } from './result.js';
+import { initSeededScheduler, ringDoorbell } from './sched.js';
+import { getWorkload } from './workloads/index.js';
+import type { CpuWorkerApi } from '../workers/cpu.js';
+
+/** After an abort, how long to wait for CPUs to notice before terminating them. */
+export const ABORT_GRACE_MS = 2_000;
+/** Resource limits per CPU worker: the simulator's heap needs are tiny; V8's defaults reserve far more. */
+export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4, stackSizeMb: 1 };
+
+interface CpuWorker {
+  id: number;
+  worker: Worker;
+  api: Comlink.Remote<CpuWorkerApi>;
+  exited: boolean;
+  exitCode: number | null;
+  error: string | null;
+}
+
+const ABORT_KINDS: Record<number, RunFailure['kind']> = {
+  [ABORT_IPI_TIMEOUT]: 'ipi-timeout',
+  [ABORT_CPU_CRASHED]: 'cpu-crashed',
+  [ABORT_INVARIANT]: 'invariant',
+  [ABORT_SEEDED_STEPS]: 'seeded-step-limit',
+  [ABORT_STOPPED]: 'stopped',
+};
+
+/** A booted simulated machine: N CPU workers sharing one set of buffers. Reusable for many runs. */
+export class Machine {
+  readonly config: SimConfig;
+  readonly buffers: MachineBuffers;
+  readonly views: MachineViews;
+  /** Milliseconds it took to start and configure every worker. */
+  startupMs = 0;
+  private cpus: CpuWorker[] = [];
+  private crashListeners = new Set<(cpu: number, why: string) => void>();
+  private dead = false;
+
+  private constructor(config: SimConfig) {
+    this.config = config;
+    this.buffers = allocateMachine(config);
+    this.views = viewMachine(this.buffers);
+  }
+
+  /** Allocate shared memory, start one worker per CPU and configure it. */
+  static async boot(config: SimConfig): Promise<Machine> {
+    const m = new Machine(config);
+    const t0 = performance.now();
+    try {
+      await m.startWorkers();
+    } catch (e) {
+      await m.shutdown();
+      throw e;
+    }
+    m.startupMs = performance.now() - t0;
+    return m;
+  }
+
+  private async startWorkers(): Promise<void> {
+    const c = this.config;
+    const initiators = getWorkload(c.workload).initiators(c).filter((i) => i < c.cpus);
+    const inPorts: MessagePort[][] = Array.from({ length: c.cpus }, () => []);
+    const outPorts: (MessagePort | null)[][] = Array.from({ length: c.cpus }, () => new Array<MessagePort | null>(c.cpus).fill(null));
+    for (const i of initiators) {
+      for (let t = 0; t < c.cpus; t++) {
+        if (t === i) continue;
+        const ch = new MessageChannel();
+        outPorts[i][t] = ch.port1;
+        inPorts[t].push(ch.port2);
+      }
+    }
+    const url = cpuWorkerUrl();
+    for (let id = 0; id < c.cpus; id++) {
+      const worker = new Worker(url, { name: `tlbsim-cpu${id}`, resourceLimits: WORKER_RESOURCE_LIMITS });
+      const cw: CpuWorker = {
+        id,
+        worker,
+        api: Comlink.wrap<CpuWorkerApi>(nodeEndpoint(worker)),
+        exited: false,
+        exitCode: null,
+        error: null,
+      };
+      worker.on('error', (err: Error) => {
+        cw.error = `${err.name}: ${err.message}`;
+      });
+      worker.on('exit', (code: number) => {
+        cw.exited = true;
+        cw.exitCode = code;
+        if (!this.dead) for (const l of this.crashListeners) l(id, cw.error ?? `worker exited with code ${code}`);
+      });
+      this.cpus.push(cw);
+    }
+    await Promise.all(
+      this.cpus.map((cw) => {
+        const init: CpuInit = {
+          id: cw.id,
+          config: c,
+          buffers: this.buffers,
+          inPorts: inPorts[cw.id],
+          outPorts: outPorts[cw.id],
+        };
+        const transfer = [...inPorts[cw.id], ...outPorts[cw.id].filter((p): p is MessagePort => p !== null)];
+        return this.withCrashGuard(cw.api.configure(Comlink.transfer(init, transfer)));
+      }),
+    );
+  }
+
+  /** Reject if any worker dies while `p` is pending. */
+  private withCrashGuard<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onCrash = (cpu: number, why: string): void => reject(new Error(`CPU ${cpu} worker died: ${why}`));
+      this.crashListeners.add(onCrash);
+      p.then(
+        (v) => {
+          this.crashListeners.delete(onCrash);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.crashListeners.delete(onCrash);
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+  }
+
+  /** Number of CPU workers still alive. */
+  liveWorkers(): number {
+    return this.cpus.filter((c) => !c.exited).length;
+  }
+
+  /** Thread ids of the CPU workers (tests use them to check nothing is left running). */
+  workerThreadIds(): number[] {
+    return this.cpus.map((c) => c.worker.threadId);
+  }
+
+  /** Reset every shared word to the boot state of a run. Only while no CPU runs. */
+  private initRun(seed: number): void {
+    const v = this.views;
+    const c = this.config;
+    v.global.fill(0);
+    v.cpuCtl.fill(0);
+    v.ackBits.fill(0);
+    v.counters.fill(0);
+    v.pte.fill(0);
+    v.pageState.fill(0);
+    v.raceLog.fill(0);
+    v.lastStore.fill(0);
+    v.backing.fill(0);
+    v.tlb.fill(TLB_INVALID);
+    for (let m = 0; m < NR_MMS; m++) initMm(v.mm, c.cpus, m);
+    for (let i = 0; i < NR_MMS * c.pages; i++) v.pageState[i * PAGE_WORDS + P_VMA_WRITE] = VMA_RW;
+    PhysicalMemory.init(v, { pages: c.pages, frames: frameCount(c.pages), wordsPerPage: wordsPerPage(c) });
+    for (let cpu = 0; cpu < c.cpus; cpu++) v.cpuCtl[cpu * CPU_CTL_WORDS + C_LOADED_MM] = -1;
+    v.global[G_TOKENS_FREE] = Math.min(c.runTokens, c.cpus);
+    v.global[G_FAIL_CPU] = -1;
+    if (c.sched === 'seeded') initSeededScheduler(v.global, v.cpuCtl, c.cpus, seed);
+  }
+
+  /** Abort the current run: every CPU stops at its next poll. */
+  abort(reason = ABORT_STOPPED, cpu = -1): void {
+    if (Atomics.compareExchange(this.views.global, G_ABORT, ABORT_NONE, reason) === ABORT_NONE && cpu >= 0) {
+      Atomics.store(this.views.global, G_FAIL_CPU, cpu);
+    }
+    for (let i = 0; i < this.config.cpus; i++) ringDoorbell(this.views.cpuCtl, i);
+  }
+
+  /**
+   * Run the workload once with `seed` (default: the config's). Resolves with the
+   * result even when the run fails (status 'failed'); a failed run terminates
+   * every worker, so the machine cannot run again.
+   */
+  async run(seed: number = this.config.seed): Promise<RunResult> {
+    if (this.dead) throw new Error('machine was shut down (a failed run terminates its workers)');
+    const c = this.config;
+    this.initRun(seed);
+    const t0 = performance.now();
+    let crash: { cpu: number; why: string } | null = null;
+    const onCrash = (cpu: number, why: string): void => {
+      crash ??= { cpu, why };
+      this.abort(ABORT_CPU_CRASHED, cpu);
+    };
+    this.crashListeners.add(onCrash);
+    const settled = await this.settleAll(this.cpus.map((cw) => cw.api.run(seed)));
+    this.crashListeners.delete(onCrash);
+    const wallMs = performance.now() - t0;
+
+    const stats: CpuRunStats[] = [];
+    for (const s of settled) if (s) stats.push(s);
+    const abortReason = Atomics.load(this.views.global, G_ABORT);
+    let failure: RunFailure | undefined;
+    if (crash !== null || abortReason !== ABORT_NONE) {
+      const kind = crash !== null ? 'cpu-crashed' : (ABORT_KINDS[abortReason] ?? 'stopped');
+      const failCpu = crash !== null ? (crash as { cpu: number }).cpu : Atomics.load(this.views.global, G_FAIL_CPU);
+      const detail =
+        crash !== null
+          ? `CPU ${(crash as { cpu: number; why: string }).cpu} crashed: ${(crash as { why: string }).why}`
+          : (stats.find((s) => s.error)?.error ?? `run aborted (${kind})`);
+      failure = { kind, cpu: failCpu, message: detail };
+      await this.shutdown();
+    }
+    return this.buildResult(seed, stats, wallMs, failure);
+  }
+
+  /**
+   * Await every CPU's run; if one dies or the run is aborted, give the others
+   * ABORT_GRACE_MS to notice, then stop waiting (shutdown terminates them).
+   */
+  private async settleAll(runs: Promise<CpuRunStats>[]): Promise<(CpuRunStats | null)[]> {
+    const results: (CpuRunStats | null)[] = runs.map(() => null);
+    let remaining = runs.length;
+    return new Promise((resolve) => {
+      let graceTimer: NodeJS.Timeout | null = null;
+      const finish = (): void => {
+        if (graceTimer) clearTimeout(graceTimer);
+        clearInterval(watch);
+        resolve(results);
+      };
+      const watch = setInterval(() => {
+        if (graceTimer === null && Atomics.load(this.views.global, G_ABORT) !== ABORT_NONE) {
+          graceTimer = setTimeout(finish, ABORT_GRACE_MS);
+        }
+      }, 20);
+      runs.forEach((p, i) => {
+        p.then(
+          (s) => {
+            results[i] = s;
+          },
+          () => {
+            results[i] = null;
+          },
+        ).finally(() => {
+          if (--remaining === 0) finish();
+        });
+      });
+    });
+  }
+
+  private buildResult(seed: number, stats: CpuRunStats[], wallMs: number, failure?: RunFailure): RunResult {
+    const c = this.config;
+    const v = this.views;
+    const perCpu: Counters[] = [];
+    const total = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+    for (let cpu = 0; cpu < c.cpus; cpu++) {
+      const row = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, v.counters[cpu * COUNTER_WORDS + i]])) as Counters;
+      perCpu.push(row);
+      for (const n of COUNTER_NAMES) total[n] += row[n];
+    }
+    const verdict = analyse(v, c.cpus, c.pages, wordsPerPage(c));
+    const lat = stats.flatMap((s) => s.ipiRoundUs).sort((a, b) => a - b);
+    const config = { ...c, seed };
+    return {
+      config,
+      status: failure ? 'failed' : 'ok',
+      ...(failure ? { failure } : {}),
+      counters: total,
+      per_cpu: perCpu,
+      races: verdict.races,
+      race_reports: verdict.reports,
+      host: {
+        wall_ms: round3(wallMs),
+        startup_ms: round3(this.startupMs),
+        ipi_round_latency_us: {
+          median: lat.length ? round3(quantileSorted(lat, 0.5)) : 0,
+          p99: lat.length ? round3(quantileSorted(lat, 0.99)) : 0,
+          rounds: lat.length,
+        },
+        sched_steps: c.sched === 'seeded' ? Atomics.load(v.global, G_SCHED_STEPS) : 0,
+      },
+      reproduce: ['tlbsim', 'run', ...configToFlags(config)].join(' '),
+    };
+  }
+
+  /** Stop every worker. Safe to call more than once. */
+  async shutdown(): Promise<void> {
+    if (this.dead) return;
+    this.dead = true;
+    this.abort(ABORT_STOPPED);
+    await Promise.all(
+      this.cpus.map(async (cw) => {
+        if (cw.exited) return;
+        const exited = new Promise<void>((r) => cw.worker.once('exit', () => r()));
+        await cw.worker.terminate();
+        if (!cw.exited) await exited;
+        cw.api[Comlink.releaseProxy]();
+      }),
+    );
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** Boot a machine, run once, shut down. The simplest library entry point. */
+export async function simulate(config: SimConfig): Promise<RunResult> {
+  const m = await Machine.boot(config);
+  try {
+    return await m.run();
+  } finally {
+    await m.shutdown();
+  }
+}

@@ -1,0 +1,483 @@
+/**
+ * One simulated CPU, as seen from inside its worker thread: the MMU (TLB
+ * lookup, page walk, the clean-to-dirty transition of the chosen architecture),
+ * the page-fault handler, IPI handling and host scheduling.
+ *
+ * Invariants:
+ * - Only this object writes this CPU's TLB and its counters.
+ * - The access path (`load`/`store`) reads the TLB with plain typed-array
+ *   reads; Atomics only for PTE read-modify-writes and the doorbell poll.
+ * - IPIs are handled only between accesses (at `tick`, `schedPoint` or while
+ *   waiting), never in the middle of one: an access is one instruction.
+ * - Never sleep holding a run token, except while waiting for IPI
+ *   acknowledgements (a CPU spinning in smp_call_function_many is busy).
+ * - In seeded mode every point where another CPU may run is a `schedPoint`;
+ *   nothing else depends on timing.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { SimConfig } from './config.js';
+import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
+import {
+  ABORT_SEEDED_STEPS,
+  C_DOORBELL,
+  C_LOADED_MM,
+  COUNTER_WORDS,
+  CPU_CTL_WORDS,
+  G_ABORT,
+  G_FAIL_CPU,
+  G_FINISHED,
+  G_RUN_DONE,
+  K,
+  P_PROTECTED,
+  P_STEP,
+  P_VMA_WRITE,
+  PAGE_STEP_MAPPED,
+  PAGE_WORDS,
+  frameCount,
+  viewMachine,
+  wordsPerPage,
+  type CounterName,
+  type MachineBuffers,
+  type MachineViews,
+} from './layout.js';
+import { PhysicalMemory } from './memory.js';
+import { mmAsid, mmCpumaskSet } from './mm.js';
+import { recordRace } from './oracle.js';
+import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_WRITE,
+  mkPte,
+  pteDirty,
+  pteFrame,
+  pteMkwriteDirty,
+  ptePresent,
+  pteWrite,
+  walkForRead,
+  walkForWrite,
+  weakSetDirty,
+} from './pageTable.js';
+import { Prng, deriveSeed } from './prng.js';
+import { RunTokens, SeededScheduler, ringDoorbell } from './sched.js';
+import { Tlb } from './tlb.js';
+import { flushTlbFunc } from './tlbFlush.js';
+
+/** Thrown inside a worker to unwind when the run was aborted (by anyone). */
+export class SimAbort extends Error {
+  override readonly name = 'SimAbort';
+}
+
+/** VMA permission bits kept per page in P_VMA_WRITE. */
+export const VMA_NONE = 0;
+export const VMA_READ = 1;
+export const VMA_RW = 3;
+
+/** How long a blocked CPU sleeps between re-checks of what it waits for (page lock, barrier). */
+export const BLOCK_RECHECK_MS = 0.2;
+/** How long an idle CPU sleeps on its doorbell between checks for the end of the run. */
+export const IDLE_WAIT_MS = 50;
+
+/** Everything a CPU worker receives once, at configure time. */
+export interface CpuInit {
+  id: number;
+  config: SimConfig;
+  buffers: MachineBuffers;
+  /** Ports this CPU receives IPIs on, one per initiator. */
+  inPorts: MessagePort[];
+  /** outPorts[t]: port to CPU t, on initiators only. */
+  outPorts: (MessagePort | null)[];
+}
+
+/** Per-run figures a worker returns that do not live in shared counters. */
+export interface CpuRunStats {
+  cpu: number;
+  /** Host latency of every IPI round this CPU sent, microseconds. */
+  ipiRoundUs: number[];
+  aborted: boolean;
+  error?: string;
+}
+
+export class Cpu implements IpiWaitHost {
+  readonly id: number;
+  readonly config: SimConfig;
+  readonly v: MachineViews;
+  readonly tlb: Tlb;
+  readonly mem: PhysicalMemory;
+  readonly ipi: IpiDelivery;
+  readonly pages: number;
+  readonly W: number;
+  readonly isX86: boolean;
+  prng: Prng = new Prng(1);
+  readonly ipiRoundUs: number[] = [];
+  /** mm loaded on this CPU, or -1 (kernel thread). */
+  loadedMm = -1;
+  /** Why this CPU aborted the run, when it was the one that noticed. */
+  timeoutMessage: string | undefined;
+
+  private readonly tokens: RunTokens | null;
+  private readonly seeded: SeededScheduler | null;
+  private readonly ctlBase: number;
+  private readonly cBase: number;
+  private readonly counters: Float64Array;
+  private readonly doorbellIdx: number;
+  private doorbellSnapshot = 0;
+  private pollCountdown: number;
+  private quantumLeft: number;
+  private hasToken = false;
+  private storeSeq = 0;
+  private readonly stopsAcking: boolean;
+
+  constructor(init: CpuInit) {
+    const c = init.config;
+    this.id = init.id;
+    this.config = c;
+    this.v = viewMachine(init.buffers);
+    this.pages = c.pages;
+    this.W = wordsPerPage(c);
+    this.isX86 = c.arch === 'x86';
+    const tlbLen = c.tlbSets * c.tlbWays * 8;
+    this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays);
+    this.mem = new PhysicalMemory(this.v, { pages: c.pages, frames: frameCount(c.pages), wordsPerPage: this.W }, c.debug);
+    this.ipi = new IpiDelivery(this.id, this.v.cpuCtl, this.v.ackBits, c.cpus, init.outPorts, init.inPorts, c.sched === 'free');
+    this.tokens = c.sched === 'free' ? new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl) : null;
+    this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps) : null;
+    this.ctlBase = this.id * CPU_CTL_WORDS;
+    this.cBase = this.id * COUNTER_WORDS;
+    this.counters = this.v.counters;
+    this.doorbellIdx = this.ctlBase + C_DOORBELL;
+    this.pollCountdown = c.doorbellPollInterval;
+    this.quantumLeft = c.quantum;
+    this.stopsAcking = c.faultKind === 'stop-acking' && c.faultCpu === this.id;
+  }
+
+  // -------------------------------------------------------------------------
+  // Run lifecycle
+  // -------------------------------------------------------------------------
+
+  /** Reset per-run state and wait to be allowed to run. Returns false if the run ended before this CPU got a turn. */
+  beginRun(seed: number): boolean {
+    this.tlb.reset();
+    this.storeSeq = 0;
+    this.ipiRoundUs.length = 0;
+    this.loadedMm = -1;
+    this.prng = new Prng(deriveSeed(seed, this.id));
+    this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
+    this.pollCountdown = this.config.doorbellPollInterval;
+    this.quantumLeft = this.config.quantum;
+    if (this.seeded) return this.seeded.waitTurn(this);
+    this.tokens!.acquire(this);
+    this.hasToken = true;
+    return true;
+  }
+
+  /** The workload is done on this CPU: give up the CPU and keep handling IPIs until every CPU is done. */
+  finishWorkload(): void {
+    const g = this.v.global;
+    if (this.seeded) {
+      this.seeded.retire();
+      for (;;) {
+        this.serviceIpis();
+        if (this.seeded.yieldTurn() < 0) this.abortRun(ABORT_SEEDED_STEPS);
+        if (this.seeded.holdsTurn()) continue;
+        if (!this.seeded.waitTurn(this)) return;
+      }
+    }
+    if (this.hasToken) {
+      this.tokens!.release();
+      this.hasToken = false;
+    }
+    if (Atomics.add(g, G_FINISHED, 1) + 1 === this.config.cpus) {
+      Atomics.store(g, G_RUN_DONE, 1);
+      for (let c = 0; c < this.config.cpus; c++) ringDoorbell(this.v.cpuCtl, c);
+    }
+    while (Atomics.load(g, G_RUN_DONE) === 0) {
+      this.serviceIpis();
+      this.checkAbort();
+      Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, IDLE_WAIT_MS);
+    }
+    this.serviceIpis();
+  }
+
+  /** Mark the whole run aborted (everyone stops at their next poll) and unwind this CPU. */
+  abortRun(reason: number, failedCpu = -1): never {
+    if (Atomics.compareExchange(this.v.global, G_ABORT, 0, reason) === 0 && failedCpu >= 0) {
+      Atomics.store(this.v.global, G_FAIL_CPU, failedCpu);
+    }
+    for (let c = 0; c < this.config.cpus; c++) ringDoorbell(this.v.cpuCtl, c);
+    throw new SimAbort(`run aborted (reason ${reason})`);
+  }
+
+  /** Give back the run token if held (after an abort). */
+  releaseTokenIfHeld(): void {
+    if (this.hasToken) {
+      this.tokens!.release();
+      this.hasToken = false;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Scheduling
+  // -------------------------------------------------------------------------
+
+  /**
+   * Called by workloads once per access. Free mode: poll the doorbell every
+   * `doorbellPollInterval` accesses and pass the run token on every `quantum`.
+   * Seeded mode: every access is one scheduler step.
+   */
+  tick(): void {
+    if (this.seeded) {
+      this.schedPoint();
+      return;
+    }
+    if (--this.pollCountdown > 0) return;
+    this.pollCountdown = this.config.doorbellPollInterval;
+    if (Atomics.load(this.v.cpuCtl, this.doorbellIdx) !== this.doorbellSnapshot) this.serviceIpis();
+    this.checkAbort();
+    this.quantumLeft -= this.config.doorbellPollInterval;
+    if (this.quantumLeft <= 0) {
+      this.quantumLeft = this.config.quantum;
+      if (this.tokens!.someoneWaits()) {
+        this.tokens!.release();
+        this.hasToken = false;
+        this.tokens!.acquire(this);
+        this.hasToken = true;
+      }
+    }
+  }
+
+  /**
+   * A point where another CPU may run (protocol steps, waits). Seeded mode:
+   * the scheduler picks the next CPU; free mode: handle IPIs and check for abort.
+   */
+  schedPoint(): void {
+    if (this.seeded) {
+      const steps = this.seeded.yieldTurn();
+      if (steps < 0) this.abortRun(ABORT_SEEDED_STEPS);
+      if (!this.seeded.holdsTurn() && !this.seeded.waitTurn(this)) {
+        throw new SimAbort('seeded run ended while this CPU still had work');
+      }
+      this.serviceIpis();
+      return;
+    }
+    this.serviceIpis();
+    this.checkAbort();
+  }
+
+  /** Block until `cond()` holds, handling IPIs; gives the run token back meanwhile. */
+  blockUntil(cond: () => boolean): void {
+    if (cond()) return;
+    if (this.seeded) {
+      while (!cond()) this.schedPoint();
+      return;
+    }
+    const hadToken = this.hasToken;
+    if (hadToken) {
+      this.tokens!.release();
+      this.hasToken = false;
+    }
+    for (;;) {
+      this.serviceIpis();
+      if (cond()) break;
+      this.checkAbort();
+      Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, BLOCK_RECHECK_MS);
+    }
+    if (hadToken) {
+      this.tokens!.acquire(this);
+      this.hasToken = true;
+    }
+  }
+
+  // IpiWaitHost -------------------------------------------------------------
+
+  /** Handle every pending IPI (flush own TLB, acknowledge). */
+  serviceIpis(): void {
+    this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
+    if (this.stopsAcking) return; // test hook: a CPU that never acknowledges
+    if (this.ipi.pending() === 0) return;
+    this.ipi.drain((m) => this.handleIpi(m));
+  }
+
+  waitForEvent(ms: number): void {
+    if (this.seeded) {
+      this.schedPoint();
+      return;
+    }
+    Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, ms);
+  }
+
+  checkAbort(): void {
+    if (Atomics.load(this.v.global, G_ABORT) !== 0) throw new SimAbort('run aborted');
+  }
+
+  private handleIpi(m: IpiMessage): void {
+    this.count('nr_tlb_remote_flush_received');
+    flushTlbFunc(this, m);
+  }
+
+  // -------------------------------------------------------------------------
+  // Counters
+  // -------------------------------------------------------------------------
+
+  count(name: CounterName, n = 1): void {
+    this.counters[this.cBase + K[name]] += n;
+  }
+
+  // -------------------------------------------------------------------------
+  // Address space
+  // -------------------------------------------------------------------------
+
+  /** switch_mm(): load `mm` on this CPU; it joins mm_cpumask. */
+  switchMm(mm: number): void {
+    this.loadedMm = mm;
+    Atomics.store(this.v.cpuCtl, this.ctlBase + C_LOADED_MM, mm);
+    mmCpumaskSet(this.v.mm, this.config.cpus, mm, this.id);
+  }
+
+  /** Index of (mm, vpn) in the PTE and page-state arrays. */
+  pageIdx(mm: number, vpn: number): number {
+    return mm * this.pages + vpn;
+  }
+
+  // -------------------------------------------------------------------------
+  // The MMU: loads and stores through the TLB
+  // -------------------------------------------------------------------------
+
+  /** A load by the running process. Returns the value read, or -1 if it faulted fatally (SIGSEGV). */
+  load(mm: number, vpn: number): number {
+    const asid = mmAsid(mm);
+    const idx = mm * this.pages + vpn;
+    const counters = this.counters;
+    const cb = this.cBase;
+    for (;;) {
+      let e = this.tlb.lookup(vpn, asid);
+      if (e >= 0) {
+        counters[cb + K.tlb_hits]++;
+      } else {
+        counters[cb + K.tlb_misses]++;
+        const pte = walkForRead(this.v.pte, idx);
+        if (!ptePresent(pte)) {
+          if (!this.handleMmFault(mm, vpn, false)) return -1;
+          continue;
+        }
+        const f = pteFrame(pte);
+        e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), this.mem.gen(f));
+      }
+      const f = this.tlb.frame(e);
+      const value = this.v.frameData[f * this.W + this.id];
+      if (this.v.frameGen[f] !== this.tlb.gen(e)) {
+        recordRace(this.v, 'stale_access', this.id, vpn, value, this.v.pageState[idx * PAGE_WORDS + P_STEP], f);
+      }
+      counters[cb + K.loads]++;
+      return value;
+    }
+  }
+
+  /**
+   * A store by the running process to its own word of page `vpn`. Returns
+   * false if it faulted fatally (SIGSEGV: the VMA does not allow writes).
+   */
+  store(mm: number, vpn: number): boolean {
+    const asid = mmAsid(mm);
+    const idx = mm * this.pages + vpn;
+    const counters = this.counters;
+    const cb = this.cBase;
+    const pt = this.v.pte;
+    for (;;) {
+      let e = this.tlb.lookup(vpn, asid);
+      if (e < 0) {
+        counters[cb + K.tlb_misses]++;
+        const pte = walkForWrite(pt, idx, -1);
+        if (!ptePresent(pte) || !pteWrite(pte)) {
+          if (!this.handleMmFault(mm, vpn, true)) return false;
+          continue;
+        }
+        const f = pteFrame(pte);
+        e = this.tlb.fill(vpn, asid, f, true, true, this.mem.gen(f));
+      } else {
+        counters[cb + K.tlb_hits]++;
+        if (!this.tlb.writable(e)) {
+          // Write to a read-only translation traps on every architecture; the
+          // fault invalidates the faulting translation.
+          this.tlb.invalidatePage(vpn, asid);
+          if (!this.handleMmFault(mm, vpn, true)) return false;
+          continue;
+        }
+        if (!this.tlb.dirty(e)) {
+          // The clean-to-dirty transition (DESIGN.md section 1).
+          if (this.isX86) {
+            const f = this.tlb.frame(e);
+            const pte = walkForWrite(pt, idx, f);
+            if (!ptePresent(pte) || !pteWrite(pte) || pteFrame(pte) !== f) {
+              // "A write to a clean unmapped page via a cached TLB entry must trap."
+              this.tlb.invalidatePage(vpn, asid);
+              if (!this.handleMmFault(mm, vpn, true)) return false;
+              continue;
+            }
+          } else {
+            weakSetDirty(pt, idx); // blind OR: lands in a dead word if the PTE is gone
+          }
+          this.tlb.markDirty(e);
+        }
+      }
+      const f = this.tlb.frame(e);
+      const ps = idx * PAGE_WORDS;
+      const step = this.v.pageState[ps + P_STEP];
+      const value = ++this.storeSeq;
+      if (this.v.frameGen[f] !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f);
+      if (this.v.pageState[ps + P_PROTECTED] !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f);
+      const w = f * this.W + this.id;
+      this.v.frameData[w] = value;
+      this.v.frameStep[w] = step;
+      this.v.lastStore[this.id * this.pages + idx] = value;
+      counters[cb + K.stores]++;
+      return true;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // The kernel's fault handler (runs on the faulting CPU)
+  // -------------------------------------------------------------------------
+
+  /**
+   * handle_mm_fault(). Not present: wait for the page lock (reclaim holds it
+   * until it has freed the old frame), read the page in from the backing store
+   * and install a PTE (writable-clean for a read fault on a writable VMA,
+   * writable-dirty for a write fault). Present but read-only on a write:
+   * do_wp_page() makes it writable and dirty again if the VMA allows writes.
+   * Returns false for SIGSEGV (the VMA forbids the access).
+   */
+  handleMmFault(mm: number, vpn: number, write: boolean): boolean {
+    const idx = mm * this.pages + vpn;
+    const ps = idx * PAGE_WORDS;
+    const pt = this.v.pte;
+    this.count('page_faults');
+    for (;;) {
+      const vma = Atomics.load(this.v.pageState, ps + P_VMA_WRITE);
+      const pte = Atomics.load(pt, idx);
+      if (vma === VMA_NONE || (write && vma !== VMA_RW)) {
+        this.count('segv_stores');
+        return false;
+      }
+      if (ptePresent(pte)) {
+        if (!write || pteWrite(pte)) return true; // somebody else fixed it up; retry the access
+        this.count('wp_faults');
+        if (pteMkwriteDirty(pt, idx)) return true;
+        continue;
+      }
+      // Not present: take the page lock (sleeps while reclaim owns the page).
+      this.blockUntil(() => this.mem.trylockPage(idx, this.id));
+      if (ptePresent(Atomics.load(pt, idx))) {
+        this.mem.unlockPage(idx);
+        continue;
+      }
+      const f = this.mem.allocFrame(vpn);
+      if (f < 0) throw new Error(`CPU ${this.id}: out of frames faulting page ${vpn}`);
+      this.mem.readIn(idx, f);
+      const flags = PTE_ACCESSED | (vma === VMA_RW ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0);
+      Atomics.exchange(pt, idx, mkPte(f, flags));
+      Atomics.store(this.v.pageState, ps + P_STEP, PAGE_STEP_MAPPED);
+      this.mem.unlockPage(idx);
+      return true;
+    }
+  }
+}

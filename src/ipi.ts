@@ -1,0 +1,200 @@
+/**
+ * Inter-processor interrupts: a real message on a MessagePort plus a doorbell word.
+ *
+ * Sending (smp_call_function_many with wait=1):
+ *   1. the sender sets its C_ACK_PENDING to the number of targets and clears its
+ *      row of the ack bitmap;
+ *   2. for each target: post the request on the sender->target port, THEN
+ *      increment the target's C_IPI_PENDING, THEN bump its doorbell and notify.
+ *      (Posting first guarantees the target finds the message when it sees the
+ *      pending count; the count is what a seeded scheduler looks at.)
+ *   3. the sender waits until C_ACK_PENDING reaches 0, servicing IPIs sent to
+ *      itself meanwhile (two CPUs flushing each other must not deadlock) and
+ *      giving up after `ipiTimeoutMs`, naming every CPU that never acknowledged.
+ * Receiving: a CPU notices its doorbell changed (polled every few hundred
+ *   accesses, or woken from Atomics.wait), drains its ports with
+ *   receiveMessageOnPort(), flushes its own TLB, sets its bit in the sender's ack
+ *   bitmap and decrements the sender's C_ACK_PENDING; the acknowledgement that
+ *   brings it to 0 rings the sender's doorbell.
+ *
+ * Invariants:
+ * - A sender has at most one round in flight (the call is synchronous), so one
+ *   ack counter per sender suffices.
+ * - Only the target touches its own TLB; the message only asks.
+ * - A port carries messages from exactly one sender to one target. Only CPUs that
+ *   can initiate flushes (the workload's initiators) get outgoing ports: N^2
+ *   ports for 1,000 CPUs would not fit in a process.
+ */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { C_ACK_PENDING, C_DOORBELL, C_IPI_PENDING, C_ROUND, CPU_CTL_WORDS, cpumaskWords } from './layout.js';
+
+/** Flush every entry of an mm (or of every mm when `mm` is -1: the batched-unmap full flush). */
+export interface FlushAllRequest {
+  readonly kind: 'flush-all';
+  readonly sender: number;
+  readonly round: number;
+  readonly mm: number;
+  readonly tlbGen: number;
+}
+/** Flush a list of pages of one mm (invlpg each). */
+export interface FlushPagesRequest {
+  readonly kind: 'flush-pages';
+  readonly sender: number;
+  readonly round: number;
+  readonly mm: number;
+  readonly tlbGen: number;
+  readonly pages: readonly number[];
+}
+/** Every message a CPU can receive on its IPI ports. */
+export type IpiMessage = FlushAllRequest | FlushPagesRequest;
+
+/** Body of a flush request, before the delivery layer stamps sender and round. */
+export type FlushRequest = Omit<FlushAllRequest, 'sender' | 'round'> | Omit<FlushPagesRequest, 'sender' | 'round'>;
+
+/** A target that did not acknowledge in time. */
+export class IpiTimeoutError extends Error {
+  override readonly name = 'IpiTimeoutError';
+  constructor(
+    readonly sender: number,
+    readonly missing: readonly number[],
+    readonly timeoutMs: number,
+  ) {
+    super(`CPU ${missing.join(', CPU ')} did not acknowledge CPU ${sender}'s TLB-flush IPI within ${timeoutMs} ms`);
+  }
+}
+
+/** What the delivery layer needs from the CPU it runs on while it waits. */
+export interface IpiWaitHost {
+  /** Handle IPIs that arrived for this CPU (called while waiting for acks). */
+  serviceIpis(): void;
+  /** Block until something may have changed (doorbell event, seeded turn), at most `ms`. */
+  waitForEvent(ms: number): void;
+  /** Throw if the run was aborted. */
+  checkAbort(): void;
+}
+
+/** Spin this many checks of the ack counter before sleeping: a round to one busy target takes ~4 us. */
+export const IPI_ACK_SPIN = 256;
+
+export class IpiDelivery {
+  private round = 0;
+  private readonly maskWords: number;
+
+  constructor(
+    readonly cpu: number,
+    private readonly cpuCtl: Int32Array,
+    private readonly ackBits: Int32Array,
+    cpus: number,
+    /** outPorts[t]: port to CPU t (only on initiators). */
+    private readonly outPorts: readonly (MessagePort | null)[],
+    /** Ports this CPU receives on, one per initiator. */
+    private readonly inPorts: readonly MessagePort[],
+    private readonly spinBeforeSleep: boolean,
+  ) {
+    this.maskWords = cpumaskWords(cpus);
+  }
+
+  /** True if this CPU has a port to `target`. */
+  canSendTo(target: number): boolean {
+    return this.outPorts[target] != null;
+  }
+
+  /**
+   * smp_call_function_many(targets, flush, wait=1). Returns the round's host
+   * latency in microseconds (post of the first message to the last ack seen).
+   * @throws IpiTimeoutError naming the CPUs that never acknowledged.
+   */
+  sendAndWait(targets: readonly number[], req: FlushRequest, host: IpiWaitHost, timeoutMs: number): number {
+    if (targets.length === 0) return 0;
+    const me = this.cpu;
+    const ctl = this.cpuCtl;
+    const round = ++this.round;
+    const msg: IpiMessage = { ...req, sender: me, round } as IpiMessage;
+    const rowBase = me * this.maskWords;
+    for (let w = 0; w < this.maskWords; w++) Atomics.store(this.ackBits, rowBase + w, 0);
+    Atomics.store(ctl, me * CPU_CTL_WORDS + C_ROUND, round);
+    Atomics.store(ctl, me * CPU_CTL_WORDS + C_ACK_PENDING, targets.length);
+    const t0 = performance.now();
+    for (const t of targets) {
+      const port = this.outPorts[t];
+      if (!port) throw new Error(`CPU ${me} has no IPI port to CPU ${t} (not an initiator)`);
+      port.postMessage(msg);
+      const b = t * CPU_CTL_WORDS;
+      Atomics.add(ctl, b + C_IPI_PENDING, 1);
+      Atomics.add(ctl, b + C_DOORBELL, 1);
+      Atomics.notify(ctl, b + C_DOORBELL);
+    }
+    const ackIdx = me * CPU_CTL_WORDS + C_ACK_PENDING;
+    if (this.spinBeforeSleep) {
+      for (let i = 0; i < IPI_ACK_SPIN; i++) if (Atomics.load(ctl, ackIdx) === 0) return (performance.now() - t0) * 1000;
+    }
+    const deadline = t0 + timeoutMs;
+    for (;;) {
+      host.serviceIpis();
+      if (Atomics.load(ctl, ackIdx) === 0) break;
+      host.checkAbort();
+      const now = performance.now();
+      if (now > deadline) {
+        throw new IpiTimeoutError(me, targets.filter((t) => !this.acked(t)), timeoutMs);
+      }
+      host.waitForEvent(Math.min(50, deadline - now + 1));
+    }
+    return (performance.now() - t0) * 1000;
+  }
+
+  /** Did `target` acknowledge this CPU's current round? */
+  private acked(target: number): boolean {
+    return (Atomics.load(this.ackBits, this.cpu * this.maskWords + (target >> 5)) & (1 << (target & 31))) !== 0;
+  }
+
+  /** IPIs posted to this CPU and not yet handled. */
+  pending(): number {
+    return Atomics.load(this.cpuCtl, this.cpu * CPU_CTL_WORDS + C_IPI_PENDING);
+  }
+
+  /**
+   * Drain every pending IPI: call `handle` (the flush, on this CPU's own TLB),
+   * then acknowledge. Returns how many were handled.
+   */
+  drain(handle: (m: IpiMessage) => void): number {
+    const me = this.cpu;
+    const ctl = this.cpuCtl;
+    const pendIdx = me * CPU_CTL_WORDS + C_IPI_PENDING;
+    let handled = 0;
+    while (Atomics.load(ctl, pendIdx) > 0) {
+      let got = false;
+      for (const port of this.inPorts) {
+        for (;;) {
+          const r = receiveMessageOnPort(port);
+          if (!r) break;
+          got = true;
+          const m = r.message as IpiMessage;
+          handle(m);
+          Atomics.sub(ctl, pendIdx, 1);
+          this.ack(m.sender);
+          handled++;
+        }
+      }
+      // The pending count is raised after the post, so a message is always queued
+      // by the time we see the count; loop once more in case one lands now.
+      if (!got) break;
+    }
+    return handled;
+  }
+
+  private ack(sender: number): void {
+    const me = this.cpu;
+    Atomics.or(this.ackBits, sender * this.maskWords + (me >> 5), 1 << (me & 31));
+    const b = sender * CPU_CTL_WORDS;
+    if (Atomics.sub(this.cpuCtl, b + C_ACK_PENDING, 1) === 1) {
+      Atomics.add(this.cpuCtl, b + C_DOORBELL, 1);
+      Atomics.notify(this.cpuCtl, b + C_DOORBELL);
+    }
+  }
+
+  /** Close every port (end of the worker's life). */
+  close(): void {
+    for (const p of this.inPorts) p.close();
+    for (const p of this.outPorts) p?.close();
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * SharedArrayBuffer layouts: every shared word of the simulated machine, in one place.
+ *
+ * Invariants (who may write what):
+ * - TLB words of CPU c: written only by CPU c's worker (QEMU cputlb rule: only the
+ *   owning vCPU writes its TLB; everybody else asks it to, by IPI).
+ * - PTE words: changed only with Atomics read-modify-writes (hardware A/D updates,
+ *   reclaim, faults, mprotect all race on them for real).
+ * - Frame data words: plain reads and writes (that is what memory is); frame
+ *   generations change only with Atomics, by the CPU that frees the frame.
+ * - Per-CPU control words (doorbell, pending IPIs, acks, run token): Atomics only.
+ * - Per-CPU counters: plain writes by the owning CPU only; read by the
+ *   coordinator after the run, when every worker is idle.
+ * - The coordinator zeroes/initialises everything between runs, while no CPU runs.
+ *
+ * Offsets are in elements of the typed array named next to each block.
+ */
+import type { SimConfig } from './config.js';
+
+// ---------------------------------------------------------------------------
+// Global control block: Int32Array `global`
+// ---------------------------------------------------------------------------
+/** Set to non-zero to make every CPU stop at its next poll (failure or abort). Value = `AbortReason`. */
+export const G_ABORT = 0;
+/** Set to 1 once every CPU has finished its workload: idle CPUs leave their IPI loop. */
+export const G_RUN_DONE = 1;
+/** Number of CPUs that finished their workload. */
+export const G_FINISHED = 2;
+/** Number of thread CPUs that finished warm-up (the reclaimer waits for all of them). */
+export const G_WARM = 3;
+/** 1 once the reclaimer has unmapped every page. */
+export const G_RECLAIM_DONE = 4;
+/** Free run tokens (free mode). */
+export const G_TOKENS_FREE = 5;
+/** Round-robin cursor for handing run tokens to waiting CPUs. */
+export const G_TOKEN_RR = 6;
+/** Seeded mode: the CPU allowed to run its next step. */
+export const G_SCHED_TURN = 7;
+/** Seeded mode: PRNG state (mulberry32) of the scheduler. */
+export const G_SCHED_PRNG = 8;
+/** Seeded mode: steps taken so far. */
+export const G_SCHED_STEPS = 9;
+/** CPU id that failed (stuck or crashed) or -1. */
+export const G_FAIL_CPU = 10;
+/** Number of race records written to the race log (may exceed capacity; extra records are counted, not stored). */
+export const G_RACE_COUNT = 11;
+/** Exact race totals by kind (the log holds at most RACE_LOG_CAPACITY records in detail). */
+export const G_RACES_LOST = 12;
+export const G_RACES_STALE = 13;
+export const G_RACES_WAP = 14;
+export const GLOBAL_WORDS = 16;
+
+/** Why a run was aborted (value of `G_ABORT`). */
+export const ABORT_NONE = 0;
+export const ABORT_IPI_TIMEOUT = 1;
+export const ABORT_CPU_CRASHED = 2;
+export const ABORT_STOPPED = 3;
+export const ABORT_INVARIANT = 4;
+export const ABORT_SEEDED_STEPS = 5;
+
+// ---------------------------------------------------------------------------
+// Per-CPU control block: Int32Array `cpuCtl`, CPU c at c * CPU_CTL_WORDS
+// ---------------------------------------------------------------------------
+/** Event counter: bumped (Atomics.add + notify) for every event a CPU must look at: IPI, ack completion, run token, seeded turn. */
+export const C_DOORBELL = 0;
+/** IPIs posted to this CPU and not yet handled. Incremented by the sender before it rings. */
+export const C_IPI_PENDING = 1;
+/** Acknowledgements this CPU (as sender) still waits for in its current round. */
+export const C_ACK_PENDING = 2;
+/** 1 when a run token has been handed to this CPU while it waited. */
+export const C_TOKEN_GRANT = 3;
+/** 1 while this CPU waits for a run token. */
+export const C_WANTS_TOKEN = 4;
+/** Seeded mode: 1 while the CPU still has workload steps to take. */
+export const C_SCHED_ACTIVE = 5;
+/** mm id loaded on this CPU (-1: kernel thread / lazy, no user mm). */
+export const C_LOADED_MM = 6;
+/** Id of the sender's current IPI round (debug and stuck-CPU reports). */
+export const C_ROUND = 7;
+export const CPU_CTL_WORDS = 16; // 64 bytes: one cache line per CPU.
+
+// ---------------------------------------------------------------------------
+// Per-CPU counters: Float64Array `counters`, CPU c at c * COUNTER_WORDS
+// ---------------------------------------------------------------------------
+/** Counter indices. Names match the JSON result and /proc/vmstat where the kernel has one. */
+export const COUNTER_NAMES = [
+  'ipis_sent',
+  'nr_tlb_remote_flush',
+  'nr_tlb_remote_flush_received',
+  'nr_tlb_local_flush_all',
+  'nr_tlb_local_flush_one',
+  'tlb_hits',
+  'tlb_misses',
+  'page_faults',
+  'wp_faults',
+  'segv_stores',
+  'pages_unmapped',
+  'pages_written_back',
+  'pages_freed',
+  'loads',
+  'stores',
+  'tlb_entries_flushed',
+] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export const K: { readonly [N in CounterName]: number } = Object.fromEntries(
+  COUNTER_NAMES.map((n, i) => [n, i]),
+) as { [N in CounterName]: number };
+export const COUNTER_WORDS = 16;
+
+// ---------------------------------------------------------------------------
+// mm_struct: Int32Array `mm`, mm m at m * mmWords(cpus)
+// ---------------------------------------------------------------------------
+/** Address-space id tagging this mm's TLB entries (PCID). */
+export const MM_ASID = 0;
+/** mm->tlb_flush_batched: a reclaim unmap of this mm has a deferred flush outstanding. */
+export const MM_TLB_FLUSH_BATCHED = 1;
+/** mm->context.tlb_gen: bumped by every flush request against the mm. */
+export const MM_TLB_GEN = 2;
+/** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */
+export const MM_CPUMASK = 4;
+export function mmWords(cpus: number): number {
+  return MM_CPUMASK + cpumaskWords(cpus);
+}
+export function cpumaskWords(cpus: number): number {
+  return Math.ceil(cpus / 32);
+}
+
+// ---------------------------------------------------------------------------
+// TLB: Int32Array `tlb`, CPU c's TLB at c * tlbWords(config); entry e at e * TLB_ENTRY_WORDS
+// ---------------------------------------------------------------------------
+/** Virtual page number cached, or TLB_INVALID. */
+export const E_VPN = 0;
+/** Physical frame the translation points at. */
+export const E_FRAME = 1;
+/** Cached permission/dirty bits: E_WRITABLE | E_DIRTY. */
+export const E_FLAGS = 2;
+/** ASID of the mm the entry belongs to. */
+export const E_ASID = 3;
+/** Frame generation seen at fill (the oracle's use-after-free check). */
+export const E_GEN = 4;
+/** Fill stamp for LRU replacement within a set. */
+export const E_AGE = 5;
+export const TLB_ENTRY_WORDS = 8;
+export const TLB_INVALID = -1;
+export const E_WRITABLE = 1;
+export const E_DIRTY = 2;
+export function tlbWords(c: Pick<SimConfig, 'tlbSets' | 'tlbWays'>): number {
+  return c.tlbSets * c.tlbWays * TLB_ENTRY_WORDS;
+}
+
+// ---------------------------------------------------------------------------
+// Physical memory
+// ---------------------------------------------------------------------------
+// `frameData`  Int32Array frames * wordsPerPage: frame f word w at f * W + w. Word w is written only by CPU w
+//              (each thread of the process owns one slot of every shared page), so stores to a word are
+//              totally ordered by that CPU's program order and the oracle can tell a lost store from an old one.
+// `frameStep`  Int32Array, same shape: the protocol step (PAGE_STEP_*) of the page when that word was last stored.
+// `frameGen`   Int32Array frames: owner generation, bumped (Atomics.add) when the frame is freed.
+// `frameMeta`  Int32Array frames * FRAME_META_WORDS.
+export const F_PAGE = 0; // vpn the frame holds (-1 free)
+export const F_UNFLUSHED = 1; // 1 from PTE clear until the covering flush is acknowledged
+export const FRAME_META_WORDS = 2;
+/** Free-frame stack: Int32Array `freeList` = [lock, top, frame ids...]. */
+export const FL_LOCK = 0;
+export const FL_TOP = 1;
+export const FL_BASE = 2;
+/** Frames per page: a page can be faulted back in while its old frame still waits for its flush. */
+export function frameCount(pages: number): number {
+  return pages * 2 + 8;
+}
+
+// ---------------------------------------------------------------------------
+// Per-page state: Int32Array `pageState`, page p of mm m at (m * pages + p) * PAGE_WORDS
+// ---------------------------------------------------------------------------
+/** Page lock (lock_page): 0 free, 1 + cpu holding it. */
+export const P_LOCK = 0;
+/** Protocol step the page is in (PAGE_STEP_*), for race reports. */
+export const P_STEP = 1;
+/** VMA allows writes (1) or not (0, after mprotect(PROT_READ)). */
+export const P_VMA_WRITE = 2;
+/** 1 once mprotect(PROT_READ) covering this page has returned. */
+export const P_PROTECTED = 3;
+export const PAGE_WORDS = 4;
+
+export const PAGE_STEP_MAPPED = 0;
+export const PAGE_STEP_WRPROTECTED = 1; // rik step 2: PTE made read-only, flush not yet done
+export const PAGE_STEP_WRPROTECT_FLUSHED = 2; // rik step 3 done
+export const PAGE_STEP_UNMAPPED = 3; // PTE cleared, flush pending (the unmap window)
+export const PAGE_STEP_FLUSHED = 4; // flush covering the unmap acknowledged
+export const PAGE_STEP_WRITTEN_BACK = 5;
+export const PAGE_STEP_FREED = 6;
+export const PAGE_STEP_NAMES = [
+  'mapped',
+  'write-protected (rik step 2, flush pending)',
+  'write-protect flushed (rik step 3 done)',
+  'unmapped, flush pending (the unmap window)',
+  'unmapped and flushed',
+  'written back',
+  'frame freed',
+] as const;
+
+// ---------------------------------------------------------------------------
+// Oracle: race log Int32Array `raceLog` = records of RACE_WORDS; `lastStore` Int32Array cpus * pages
+// ---------------------------------------------------------------------------
+export const R_KIND = 0;
+export const R_CPU = 1;
+export const R_PAGE = 2;
+export const R_VALUE = 3;
+export const R_STEP = 4;
+export const R_FRAME = 5;
+export const RACE_WORDS = 8;
+export const RACE_LOG_CAPACITY = 4096;
+export const RACE_LOST_WRITE = 1;
+export const RACE_STALE_ACCESS = 2;
+export const RACE_WRITE_AFTER_PROTECT = 3;
+
+/** All shared buffers of one simulated machine. Structured-clone safe: sent to every worker once. */
+export interface MachineBuffers {
+  global: SharedArrayBuffer;
+  cpuCtl: SharedArrayBuffer;
+  ackBits: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
+  mm: SharedArrayBuffer;
+  pte: SharedArrayBuffer;
+  pageState: SharedArrayBuffer;
+  tlb: SharedArrayBuffer;
+  frameData: SharedArrayBuffer;
+  frameStep: SharedArrayBuffer;
+  frameGen: SharedArrayBuffer;
+  frameMeta: SharedArrayBuffer;
+  freeList: SharedArrayBuffer;
+  backing: SharedArrayBuffer;
+  raceLog: SharedArrayBuffer;
+  lastStore: SharedArrayBuffer;
+}
+
+/** Typed views over `MachineBuffers`, made once per thread. */
+export interface MachineViews {
+  global: Int32Array;
+  cpuCtl: Int32Array;
+  ackBits: Int32Array;
+  counters: Float64Array;
+  mm: Int32Array;
+  pte: Int32Array;
+  pageState: Int32Array;
+  tlb: Int32Array;
+  frameData: Int32Array;
+  frameStep: Int32Array;
+  frameGen: Int32Array;
+  frameMeta: Int32Array;
+  freeList: Int32Array;
+  backing: Int32Array;
+  raceLog: Int32Array;
+  lastStore: Int32Array;
+}
+
+/** Number of address spaces (mm_struct) the machine has. */
+export const NR_MMS = 1;
+
+function sab(elements: number, bytesPer: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(Math.max(1, elements) * bytesPer);
+}
+
+/** Words per page: one slot per CPU (see `frameData`). */
+export function wordsPerPage(c: Pick<SimConfig, 'cpus'>): number {
+  return c.cpus;
+}
+
+/** Allocate every shared buffer for `c`. Contents are zero; call `initMachine` before each run. */
+export function allocateMachine(c: SimConfig): MachineBuffers {
+  const frames = frameCount(c.pages);
+  const W = wordsPerPage(c);
+  return {
+    global: sab(GLOBAL_WORDS, 4),
+    cpuCtl: sab(c.cpus * CPU_CTL_WORDS, 4),
+    ackBits: sab(c.cpus * cpumaskWords(c.cpus), 4),
+    counters: sab(c.cpus * COUNTER_WORDS, 8),
+    mm: sab(NR_MMS * mmWords(c.cpus), 4),
+    pte: sab(NR_MMS * c.pages, 4),
+    pageState: sab(NR_MMS * c.pages * PAGE_WORDS, 4),
+    tlb: sab(c.cpus * tlbWords(c), 4),
+    frameData: sab(frames * W, 4),
+    frameStep: sab(frames * W, 4),
+    frameGen: sab(frames, 4),
+    frameMeta: sab(frames * FRAME_META_WORDS, 4),
+    freeList: sab(FL_BASE + frames, 4),
+    backing: sab(NR_MMS * c.pages * W, 4),
+    raceLog: sab(RACE_LOG_CAPACITY * RACE_WORDS, 4),
+    lastStore: sab(c.cpus * NR_MMS * c.pages, 4),
+  };
+}
+
+/** Make typed views over the buffers (once per thread). */
+export function viewMachine(b: MachineBuffers): MachineViews {
+  return {
+    global: new Int32Array(b.global),
+    cpuCtl: new Int32Array(b.cpuCtl),
+    ackBits: new Int32Array(b.ackBits),
+    counters: new Float64Array(b.counters),
+    mm: new Int32Array(b.mm),
+    pte: new Int32Array(b.pte),
+    pageState: new Int32Array(b.pageState),
+    tlb: new Int32Array(b.tlb),
+    frameData: new Int32Array(b.frameData),
+    frameStep: new Int32Array(b.frameStep),
+    frameGen: new Int32Array(b.frameGen),
+    frameMeta: new Int32Array(b.frameMeta),
+    freeList: new Int32Array(b.freeList),
+    backing: new Int32Array(b.backing),
+    raceLog: new Int32Array(b.raceLog),
+    lastStore: new Int32Array(b.lastStore),
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * The race oracle (DESIGN.md section 3): what counts as a race found.
+ *
+ * - lost write: a completed store whose value is in neither the resident frame
+ *   nor the backing store and was not overwritten by a later store. Checked
+ *   (a) whenever reclaim drops a frame: every word that differs from the
+ *   backing store is a store that is about to vanish; (b) at the end of the
+ *   run: every CPU's last store to every page must be in the page's final
+ *   contents.
+ * - stale access: a load or store through a TLB entry whose frame generation
+ *   no longer matches the frame's (freed or reused): checked on every access.
+ * - write after protect: a store that completed after mprotect(PROT_READ) on
+ *   its page had returned: checked on every store.
+ *
+ * Invariants:
+ * - Word w of every page is written only by CPU w, and store values are that
+ *   CPU's store sequence numbers (1, 2, 3...), so "later" is well defined.
+ * - The race log is append-only: a writer reserves a slot with Atomics.add on
+ *   G_RACE_COUNT; records past capacity are counted but not stored.
+ * - Recording happens on the CPU that saw the race; the analysis runs on the
+ *   coordinator after every worker has stopped.
+ */
+import {
+  G_RACES_LOST,
+  G_RACES_STALE,
+  G_RACES_WAP,
+  G_RACE_COUNT,
+  P_STEP,
+  PAGE_STEP_NAMES,
+  PAGE_WORDS,
+  RACE_LOG_CAPACITY,
+  RACE_LOST_WRITE,
+  RACE_STALE_ACCESS,
+  RACE_WORDS,
+  RACE_WRITE_AFTER_PROTECT,
+  R_CPU,
+  R_FRAME,
+  R_KIND,
+  R_PAGE,
+  R_STEP,
+  R_VALUE,
+  type MachineViews,
+} from './layout.js';
+import { ptePresent, pteFrame } from './pageTable.js';
+
+export type RaceKind = 'lost_write' | 'stale_access' | 'write_after_protect';
+const KIND_CODES: Record<RaceKind, number> = {
+  lost_write: RACE_LOST_WRITE,
+  stale_access: RACE_STALE_ACCESS,
+  write_after_protect: RACE_WRITE_AFTER_PROTECT,
+};
+const KIND_TOTALS: Record<RaceKind, number> = {
+  lost_write: G_RACES_LOST,
+  stale_access: G_RACES_STALE,
+  write_after_protect: G_RACES_WAP,
+};
+const KIND_NAMES: Record<number, RaceKind> = {
+  [RACE_LOST_WRITE]: 'lost_write',
+  [RACE_STALE_ACCESS]: 'stale_access',
+  [RACE_WRITE_AFTER_PROTECT]: 'write_after_protect',
+};
+
+/** Race totals, as they appear in every JSON result. */
+export interface RaceCounts {
+  lost_writes: number;
+  stale_accesses: number;
+  writes_after_protect: number;
+}
+
+/** One race, in detail. */
+export interface RaceReport {
+  kind: RaceKind;
+  /** CPU that made the access (for a lost write: the CPU whose store vanished). */
+  cpu: number;
+  page: number;
+  /** The store's value (its sequence number on that CPU); for a stale load, the value read. */
+  value: number;
+  /** Protocol step the page was in when the access happened. */
+  step: string;
+  frame: number;
+  /** Where the oracle noticed it. */
+  detectedAt: 'access' | 'frame-drop' | 'end-of-run';
+}
+
+export function zeroRaces(): RaceCounts {
+  return { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0 };
+}
+
+export function stepName(step: number): string {
+  return PAGE_STEP_NAMES[step] ?? `step ${step}`;
+}
+
+/** Append a race record (any CPU, any time). */
+export function recordRace(v: MachineViews, kind: RaceKind, cpu: number, page: number, value: number, step: number, frame: number): void {
+  Atomics.add(v.global, KIND_TOTALS[kind], 1);
+  const slot = Atomics.add(v.global, G_RACE_COUNT, 1);
+  if (slot >= RACE_LOG_CAPACITY) return;
+  const b = slot * RACE_WORDS;
+  const log = v.raceLog;
+  log[b + R_CPU] = cpu;
+  log[b + R_PAGE] = page;
+  log[b + R_VALUE] = value;
+  log[b + R_STEP] = step;
+  log[b + R_FRAME] = frame;
+  Atomics.store(log, b + R_KIND, KIND_CODES[kind]); // published last
+}
+
+/**
+ * Reclaim is about to drop `frame` (holding `page`): every word that differs from
+ * the backing store is a store that will be lost. Returns how many were found.
+ */
+export function checkFrameDrop(v: MachineViews, wordsPerPage: number, page: number, frame: number): number {
+  let lost = 0;
+  const W = wordsPerPage;
+  for (let w = 0; w < W; w++) {
+    const inFrame = v.frameData[frame * W + w];
+    if (inFrame !== v.backing[page * W + w]) {
+      lost++;
+      recordRace(v, 'lost_write', w, page, inFrame, v.frameStep[frame * W + w], frame);
+    }
+  }
+  return lost;
+}
+
+/** Decoded race log. */
+export function readRaceLog(v: MachineViews): RaceReport[] {
+  const n = Math.min(Atomics.load(v.global, G_RACE_COUNT), RACE_LOG_CAPACITY);
+  const out: RaceReport[] = [];
+  for (let i = 0; i < n; i++) {
+    const b = i * RACE_WORDS;
+    const kind = KIND_NAMES[Atomics.load(v.raceLog, b + R_KIND)];
+    if (!kind) continue;
+    out.push({
+      kind,
+      cpu: v.raceLog[b + R_CPU],
+      page: v.raceLog[b + R_PAGE],
+      value: v.raceLog[b + R_VALUE],
+      step: stepName(v.raceLog[b + R_STEP]),
+      frame: v.raceLog[b + R_FRAME],
+      detectedAt: kind === 'lost_write' ? 'frame-drop' : 'access',
+    });
+  }
+  return out;
+}
+
+export interface OracleVerdict {
+  races: RaceCounts;
+  /** The first races found (at most `maxReports`), oldest first. */
+  reports: RaceReport[];
+}
+
+/**
+ * End-of-run analysis, on the coordinator once every CPU is idle.
+ * Counts every logged race and adds lost writes found only now: a CPU's last
+ * store to a page that is not in the page's final contents (resident frame if
+ * the page is mapped, else the backing store), unless it was already reported
+ * when its frame was dropped.
+ */
+export function analyse(v: MachineViews, cpus: number, pages: number, wordsPerPage: number, maxReports = 16): OracleVerdict {
+  const logged = readRaceLog(v);
+  const races: RaceCounts = {
+    lost_writes: Atomics.load(v.global, G_RACES_LOST),
+    stale_accesses: Atomics.load(v.global, G_RACES_STALE),
+    writes_after_protect: Atomics.load(v.global, G_RACES_WAP),
+  };
+
+  const reportedLost = new Set(logged.filter((r) => r.kind === 'lost_write').map((r) => `${r.cpu}:${r.page}:${r.value}`));
+  const endReports: RaceReport[] = [];
+  const W = wordsPerPage;
+  for (let p = 0; p < pages; p++) {
+    const pte = Atomics.load(v.pte, p);
+    const resident = ptePresent(pte) ? pteFrame(pte) : -1;
+    for (let c = 0; c < cpus; c++) {
+      const last = v.lastStore[c * pages + p];
+      if (last === 0) continue;
+      const final = resident >= 0 ? v.frameData[resident * W + c] : v.backing[p * W + c];
+      if (final === last) continue;
+      const key = `${c}:${p}:${last}`;
+      if (reportedLost.has(key)) continue;
+      races.lost_writes++;
+      endReports.push({
+        kind: 'lost_write',
+        cpu: c,
+        page: p,
+        value: last,
+        step: stepName(v.pageState[p * PAGE_WORDS + P_STEP]),
+        frame: resident,
+        detectedAt: 'end-of-run',
+      });
+    }
+  }
+  return { races, reports: [...logged, ...endReports].slice(0, maxReports) };
+}
+
+/** Human-readable one-liner for a race. */
+export function describeRace(r: RaceReport): string {
+  const what =
+    r.kind === 'lost_write'
+      ? `lost write: CPU ${r.cpu}'s store #${r.value} to page ${r.page} is in neither the frame nor the backing store`
+      : r.kind === 'stale_access'
+        ? `stale access: CPU ${r.cpu} used a TLB entry for page ${r.page} whose frame ${r.frame} was already freed`
+        : `write after protect: CPU ${r.cpu}'s store #${r.value} to page ${r.page} succeeded after mprotect(PROT_READ) returned`;
+  return `${what} (page was ${r.step}; detected at ${r.detectedAt})`;
+}

@@ -1,0 +1,28 @@
+/**
+ * Where the compiled worker entry points live. Workers always run compiled
+ * JavaScript from dist/ (a TypeScript loader in every one of hundreds of
+ * workers would cost start-up time and memory); when this module itself runs
+ * from TypeScript sources (vitest), it points at dist/ of the same checkout,
+ * so `npm run build` must have run first (`npm test` does).
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+function resolveCompiled(rel: string): URL {
+  const here = import.meta.url;
+  const url = here.endsWith('.ts') ? new URL(`../dist/${rel}`, here) : new URL(`../${rel}`, here);
+  if (!existsSync(fileURLToPath(url))) {
+    throw new Error(`compiled worker ${fileURLToPath(url)} is missing: run 'npm run build' first`);
+  }
+  return url;
+}
+
+/** The CPU worker (one per simulated CPU). */
+export function cpuWorkerUrl(): URL {
+  return resolveCompiled('workers/cpu.js');
+}
+
+/** The piscina task that runs stress iterations. */
+export function stressWorkerUrl(): URL {
+  return resolveCompiled('workers/stressTask.js');
+}

@@ -1,0 +1,156 @@
+/**
+ * Mel Gorman's batched unmap flush (Linux 4.3, mm/rmap.c) and
+ * flush_tlb_batched_pending (Linux 4.13).
+ *
+ * The unmapping task keeps a tlbflush_unmap_batch. Each unmap clears the PTE,
+ * ORs the mm's cpumask into the batch, sets flushRequired, marks the mm
+ * tlb_flush_batched, and sets `writable` if the old PTE was dirty. One IPI
+ * round (a full flush on each CPU of the batch) covers the whole batch.
+ *
+ * Order inside shrinkPageList (one batch of at most `--batch` pages):
+ *   1. lock and unmap every page (setTlbUbcFlushPending for each);
+ *   2. tryToUnmapFlushDirty() if any page was dirty: a dirty page must not be
+ *      written back while a CPU may still write to it through a cached
+ *      writable entry;
+ *   3. pageout() the dirty pages;
+ *   4. tryToUnmapFlush(): flushes only if step 2 did not (flushRequired);
+ *   5. free every frame.
+ * So every batch costs exactly one IPI round. (The kernel interleaves steps
+ * 2-3 per page inside shrink_page_list, which can flush more than once per
+ * batch; batching the dirty flush keeps the count exact.)
+ *
+ * Invariants:
+ * - A frame is freed only after the round that covers its unmap was
+ *   acknowledged (markFlushed runs when tryToUnmapFlush returns).
+ * - mm->tlb_flush_batched stays set after the reclaim flush; only
+ *   flushTlbBatchedPending clears it, after flushing the mm.
+ */
+import type { Cpu } from '../cpu.js';
+import { cpumaskWords, PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../layout.js';
+import { cpumaskToList, mmCpumaskOrInto, setTlbFlushBatched, tlbFlushBatched } from '../mm.js';
+import { pteDirty } from '../pageTable.js';
+import { archTlbbatchFlush, flushTlbMm } from '../tlbFlush.js';
+import { freeReclaimedPage, lockPageForReclaim, pageout, setPageStep, tryToUnmapOne, type UnmappedPage } from './common.js';
+import type { UnmapProtocol } from './types.js';
+
+/** struct tlbflush_unmap_batch. */
+export interface TlbflushUnmapBatch {
+  /** CPUs that may cache a translation unmapped into this batch. */
+  cpumask: Int32Array;
+  /** A flush is owed for something unmapped into this batch. */
+  flushRequired: boolean;
+  /** Some PTE unmapped into this batch was dirty (a writable entry may exist). */
+  writable: boolean;
+  /** Frames whose unmap this batch's flush covers (for the debug invariant). */
+  frames: number[];
+}
+
+export function newTlbflushUnmapBatch(cpus: number): TlbflushUnmapBatch {
+  return { cpumask: new Int32Array(cpumaskWords(cpus)), flushRequired: false, writable: false, frames: [] };
+}
+
+/** set_tlb_ubc_flush_pending(): record a deferred flush for an unmap of `mm`. */
+export function setTlbUbcFlushPending(cpu: Cpu, batch: TlbflushUnmapBatch, mm: number, u: UnmappedPage, writable: boolean): void {
+  mmCpumaskOrInto(cpu.v.mm, cpu.config.cpus, mm, batch.cpumask);
+  batch.flushRequired = true;
+  batch.frames.push(u.frame);
+  // Order matters: tlb_flush_batched must be visible before anyone could see the
+  // PTE gone and decide to skip a flush (mprotect's check).
+  setTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, true);
+  if (writable) batch.writable = true;
+}
+
+/** try_to_unmap_flush(): one IPI round to the batch's CPUs, then reset the batch. */
+export function tryToUnmapFlush(cpu: Cpu, batch: TlbflushUnmapBatch): void {
+  if (!batch.flushRequired) return;
+  archTlbbatchFlush(cpu, cpumaskToList(batch.cpumask));
+  for (const f of batch.frames) cpu.mem.markFlushed(f);
+  batch.frames.length = 0;
+  batch.cpumask.fill(0);
+  batch.flushRequired = false;
+  batch.writable = false;
+}
+
+/** try_to_unmap_flush_dirty(): flush only if a dirty PTE was unmapped into the batch. */
+export function tryToUnmapFlushDirty(cpu: Cpu, batch: TlbflushUnmapBatch): void {
+  if (batch.writable) tryToUnmapFlush(cpu, batch);
+}
+
+/**
+ * flush_tlb_batched_pending(): called by mprotect, munmap and madvise before
+ * they change PTEs. If reclaim deferred a flush of this mm, flush the mm now,
+ * so a CPU cannot keep writing through an entry whose PTE reclaim already
+ * cleared (the 2017 race).
+ */
+export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
+  if (!tlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm)) return;
+  flushTlbMm(cpu, mm);
+  setTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, false);
+}
+
+/**
+ * Steps 4 and 5 of both `batched` and `rik`: unmap the (already locked) pages
+ * into a batch, flush before writing back dirty ones, flush, free.
+ * `isDirty(u)` decides clean or dirty for each unmapped page.
+ */
+export function unmapBatchAndFree(cpu: Cpu, mm: number, pages: readonly number[], isDirty: (u: UnmappedPage) => boolean): void {
+  const batch = newTlbflushUnmapBatch(cpu.config.cpus);
+  const unmapped: { u: UnmappedPage; dirty: boolean; freed: boolean }[] = [];
+  for (const p of pages) {
+    const u = tryToUnmapOne(cpu, mm, p);
+    if (u) {
+      const dirty = isDirty(u);
+      setTlbUbcFlushPending(cpu, batch, mm, u, pteDirty(u.oldPte));
+      setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
+      unmapped.push({ u, dirty, freed: false });
+    }
+    cpu.schedPoint(); // the unmap window is open: let other CPUs run
+  }
+  const inject = cpu.config.inject;
+  const markFlushed = (): void => {
+    for (const x of unmapped) if (!x.freed) setPageStep(cpu, mm, x.u.page, PAGE_STEP_FLUSHED);
+  };
+  if (unmapped.some((x) => x.dirty)) {
+    if (inject !== 'skip-dirty-flush') {
+      tryToUnmapFlushDirty(cpu, batch);
+      if (!batch.flushRequired) markFlushed();
+    }
+    for (const x of unmapped) {
+      if (!x.dirty) continue;
+      pageout(cpu, mm, x.u);
+      cpu.schedPoint();
+    }
+  }
+  if (inject === 'free-before-flush' && batch.flushRequired) {
+    // Planted bug: free the clean pages before the flush that covers them.
+    for (const x of unmapped) {
+      if (x.dirty) continue;
+      freeReclaimedPage(cpu, mm, x.u);
+      x.freed = true;
+      cpu.schedPoint();
+    }
+  }
+  if (batch.flushRequired) {
+    tryToUnmapFlush(cpu, batch);
+    markFlushed();
+  }
+  for (const x of unmapped) {
+    if (x.freed) continue;
+    freeReclaimedPage(cpu, mm, x.u);
+    cpu.schedPoint();
+  }
+}
+
+/** Lock every page of a batch (reclaim isolates and locks before unmapping). */
+export function lockPagesForReclaim(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  for (const p of pages) lockPageForReclaim(cpu, mm, p);
+}
+
+export const batchedProtocol: UnmapProtocol = {
+  name: 'batched',
+  summary: "Mel Gorman's batched unmap flush (Linux 4.3): one full-flush IPI round per batch",
+  shrinkPageList(cpu, mm, pages) {
+    lockPagesForReclaim(cpu, mm, pages);
+    unmapBatchAndFree(cpu, mm, pages, (u) => pteDirty(u.oldPte));
+  },
+};

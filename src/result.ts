@@ -1,0 +1,48 @@
+/**
+ * The result object: every number a run produces flows through `RunResult`.
+ * The CLI prints it (human or `--json`), reports and sweeps read it, tests
+ * assert on it. Field names are stable; add fields, never rename.
+ */
+import type { SimConfig } from './config.js';
+import type { CounterName } from './layout.js';
+import type { RaceCounts, RaceReport } from './oracle.js';
+
+/** Machine-wide counters (summed over CPUs). */
+export type Counters = Record<CounterName, number>;
+
+/** Host-side timing of the run. */
+export interface HostStats {
+  /** Wall-clock time of the run (workers already started), milliseconds. */
+  wall_ms: number;
+  /** Time to start and configure every CPU worker, milliseconds. */
+  startup_ms: number;
+  /** Host latency of an IPI round (send, every target handles, every ack back), microseconds. */
+  ipi_round_latency_us: { median: number; p99: number; rounds: number };
+  /** Seeded mode: scheduler steps taken. */
+  sched_steps: number;
+}
+
+/** Why a run failed. */
+export interface RunFailure {
+  kind: 'ipi-timeout' | 'cpu-crashed' | 'invariant' | 'seeded-step-limit' | 'stopped';
+  /** The CPU that failed (did not acknowledge, crashed, or broke the invariant), or -1. */
+  cpu: number;
+  message: string;
+}
+
+export interface RunResult {
+  /** Every effective option. */
+  config: SimConfig;
+  /** 'ok', or 'failed' with `failure` set; counters measured before a failure are kept. */
+  status: 'ok' | 'failed';
+  failure?: RunFailure;
+  counters: Counters;
+  /** Counters per CPU, index = CPU id. */
+  per_cpu: Counters[];
+  races: RaceCounts;
+  /** The first races found, in detail. */
+  race_reports: RaceReport[];
+  host: HostStats;
+  /** A command line that runs this configuration again. */
+  reproduce: string;
+}

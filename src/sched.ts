@@ -1,0 +1,230 @@
+/**
+ * Host scheduling of simulated CPUs: run tokens (free mode) and the seeded
+ * scheduler (replayable mode).
+ *
+ * Free mode (DESIGN.md section 6): at most `runTokens` CPUs run accesses at
+ * once, one per host core. A CPU runs a quantum of accesses, then hands its
+ * token to the next waiting CPU in round-robin order. A CPU without a token
+ * sleeps in Atomics.wait on its doorbell, so an IPI wakes it in ~10 us and it
+ * handles the IPI without a token. A CPU that blocks (page lock, barrier) gives
+ * its token back first, so blocking can never starve the CPU it waits for.
+ *
+ * Seeded mode: exactly one CPU runs at a time. At every scheduling point the
+ * running CPU draws the next CPU from the scheduler's PRNG (its state lives in
+ * shared memory, G_SCHED_PRNG) among the runnable CPUs, writes it to
+ * G_SCHED_TURN and rings its doorbell. Because only the CPU holding the turn
+ * touches shared state, a run is a pure function of the seed.
+ * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs pending.
+ *
+ * Invariants:
+ * - Token hand-off: a waiter first sets C_WANTS_TOKEN, then re-checks the pool;
+ *   a releaser first tries to hand the token to a waiter (clearing its
+ *   C_WANTS_TOKEN with a CAS, so a waiter is granted at most once), and only
+ *   then returns it to the pool, re-scanning once to close the lost-wakeup
+ *   window. Waits also time out (`TOKEN_WAIT_MS`) as a safety net.
+ * - Seeded: G_SCHED_TURN is written only by the CPU that currently holds the turn.
+ */
+import { mulberry32Step } from './prng.js';
+import {
+  C_DOORBELL,
+  C_IPI_PENDING,
+  C_SCHED_ACTIVE,
+  C_TOKEN_GRANT,
+  C_WANTS_TOKEN,
+  CPU_CTL_WORDS,
+  G_RUN_DONE,
+  G_SCHED_PRNG,
+  G_SCHED_STEPS,
+  G_SCHED_TURN,
+  G_TOKEN_RR,
+  G_TOKENS_FREE,
+} from './layout.js';
+
+/** Safety-net timeout of a token wait: a lost wake-up costs at most this. */
+export const TOKEN_WAIT_MS = 5;
+/** Value of G_SCHED_TURN when no CPU may run (seeded run finished). */
+export const TURN_NONE = -1;
+
+/** Ring CPU `c`'s doorbell: bump the event counter and wake it if it sleeps. */
+export function ringDoorbell(cpuCtl: Int32Array, c: number): void {
+  const i = c * CPU_CTL_WORDS + C_DOORBELL;
+  Atomics.add(cpuCtl, i, 1);
+  Atomics.notify(cpuCtl, i);
+}
+
+/** What a waiting CPU does while it waits. */
+export interface WaitHooks {
+  /** Handle pending IPIs. */
+  serviceIpis(): void;
+  /** Throw if the run was aborted. */
+  checkAbort(): void;
+}
+
+export class RunTokens {
+  constructor(
+    private readonly me: number,
+    private readonly cpus: number,
+    private readonly global: Int32Array,
+    private readonly cpuCtl: Int32Array,
+  ) {}
+
+  /** Take a run token, sleeping on the doorbell (and handling IPIs) until one is free or granted. */
+  acquire(hooks: WaitHooks): void {
+    const g = this.global;
+    const ctl = this.cpuCtl;
+    const b = this.me * CPU_CTL_WORDS;
+    for (;;) {
+      const t = Atomics.load(g, G_TOKENS_FREE);
+      if (t > 0 && Atomics.compareExchange(g, G_TOKENS_FREE, t, t - 1) === t) return;
+      Atomics.store(ctl, b + C_WANTS_TOKEN, 1);
+      if (Atomics.load(g, G_TOKENS_FREE) > 0) {
+        if (Atomics.compareExchange(ctl, b + C_WANTS_TOKEN, 1, 0) === 1) continue; // withdrew: retry the pool
+        // else a releaser already picked us: wait for its grant below
+      }
+      for (;;) {
+        const seen = Atomics.load(ctl, b + C_DOORBELL);
+        if (Atomics.load(ctl, b + C_TOKEN_GRANT) !== 0) {
+          Atomics.store(ctl, b + C_TOKEN_GRANT, 0);
+          return;
+        }
+        hooks.serviceIpis();
+        hooks.checkAbort();
+        if (Atomics.load(ctl, b + C_TOKEN_GRANT) !== 0) continue;
+        if (Atomics.wait(ctl, b + C_DOORBELL, seen, TOKEN_WAIT_MS) === 'timed-out') {
+          // Safety net: a token sits in the pool and nobody granted it to us.
+          if (Atomics.load(g, G_TOKENS_FREE) > 0 && Atomics.compareExchange(ctl, b + C_WANTS_TOKEN, 1, 0) === 1) break;
+        }
+      }
+    }
+  }
+
+  /** Hand the token to the next waiting CPU (round-robin), or return it to the pool. */
+  release(): void {
+    if (this.grantToWaiter()) return;
+    Atomics.add(this.global, G_TOKENS_FREE, 1);
+    // A CPU may have registered after our scan and seen an empty pool: give it the token now.
+    const c = this.findWaiter();
+    if (c < 0) return;
+    const t = Atomics.load(this.global, G_TOKENS_FREE);
+    if (t > 0 && Atomics.compareExchange(this.global, G_TOKENS_FREE, t, t - 1) === t) {
+      if (Atomics.compareExchange(this.cpuCtl, c * CPU_CTL_WORDS + C_WANTS_TOKEN, 1, 0) === 1) {
+        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, 1);
+        ringDoorbell(this.cpuCtl, c);
+      } else {
+        Atomics.add(this.global, G_TOKENS_FREE, 1);
+      }
+    }
+  }
+
+  /** True if any other CPU waits for a token (cheap enough once per quantum). */
+  someoneWaits(): boolean {
+    return this.findWaiter() >= 0;
+  }
+
+  private findWaiter(): number {
+    const n = this.cpus;
+    const start = (Atomics.load(this.global, G_TOKEN_RR) >>> 0) % n;
+    for (let i = 0; i < n; i++) {
+      const c = (start + i) % n;
+      if (c !== this.me && Atomics.load(this.cpuCtl, c * CPU_CTL_WORDS + C_WANTS_TOKEN) === 1) return c;
+    }
+    return -1;
+  }
+
+  private grantToWaiter(): boolean {
+    const n = this.cpus;
+    const start = (Atomics.add(this.global, G_TOKEN_RR, 1) >>> 0) % n;
+    for (let i = 0; i < n; i++) {
+      const c = (start + i) % n;
+      if (c === this.me) continue;
+      const w = c * CPU_CTL_WORDS + C_WANTS_TOKEN;
+      if (Atomics.load(this.cpuCtl, w) === 1 && Atomics.compareExchange(this.cpuCtl, w, 1, 0) === 1) {
+        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, 1);
+        ringDoorbell(this.cpuCtl, c);
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** Seeded scheduler state set up by the coordinator before a run. */
+export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number): void {
+  for (let c = 0; c < cpus; c++) cpuCtl[c * CPU_CTL_WORDS + C_SCHED_ACTIVE] = 1;
+  global[G_SCHED_PRNG] = seed | 0;
+  global[G_SCHED_STEPS] = 0;
+  global[G_SCHED_TURN] = pickRunnable(global, cpuCtl, cpus);
+}
+
+/** Draw the next CPU to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
+export function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number): number {
+  let runnable = 0;
+  for (let c = 0; c < cpus; c++) if (isRunnable(cpuCtl, c)) runnable++;
+  if (runnable === 0) return TURN_NONE;
+  const [s, r] = mulberry32Step(Atomics.load(global, G_SCHED_PRNG));
+  Atomics.store(global, G_SCHED_PRNG, s);
+  let k = r % runnable;
+  for (let c = 0; c < cpus; c++) {
+    if (!isRunnable(cpuCtl, c)) continue;
+    if (k-- === 0) return c;
+  }
+  return TURN_NONE;
+}
+
+function isRunnable(cpuCtl: Int32Array, c: number): boolean {
+  const b = c * CPU_CTL_WORDS;
+  return Atomics.load(cpuCtl, b + C_SCHED_ACTIVE) !== 0 || Atomics.load(cpuCtl, b + C_IPI_PENDING) > 0;
+}
+
+export class SeededScheduler {
+  constructor(
+    private readonly me: number,
+    private readonly cpus: number,
+    private readonly global: Int32Array,
+    private readonly cpuCtl: Int32Array,
+    private readonly maxSteps: number,
+  ) {}
+
+  /** True while this CPU holds the turn. */
+  holdsTurn(): boolean {
+    return Atomics.load(this.global, G_SCHED_TURN) === this.me;
+  }
+
+  /** Sleep until this CPU holds the turn or the run is over. Returns false if the run is over. */
+  waitTurn(hooks: Pick<WaitHooks, 'checkAbort'>): boolean {
+    const g = this.global;
+    const b = this.me * CPU_CTL_WORDS + C_DOORBELL;
+    for (;;) {
+      const seen = Atomics.load(this.cpuCtl, b);
+      if (Atomics.load(g, G_SCHED_TURN) === this.me) return true;
+      if (Atomics.load(g, G_RUN_DONE) !== 0) return false;
+      hooks.checkAbort();
+      Atomics.wait(this.cpuCtl, b, seen, 50);
+    }
+  }
+
+  /**
+   * A scheduling point: pick who runs the next step. Returns the step count, or
+   * -1 if the step budget is exhausted. If another CPU is picked, hands it the
+   * turn; the caller must then `waitTurn`.
+   */
+  yieldTurn(): number {
+    const steps = Atomics.add(this.global, G_SCHED_STEPS, 1) + 1;
+    if (steps > this.maxSteps) return -1;
+    const next = pickRunnable(this.global, this.cpuCtl, this.cpus);
+    if (next === this.me) return steps;
+    Atomics.store(this.global, G_SCHED_TURN, next);
+    if (next === TURN_NONE) {
+      Atomics.store(this.global, G_RUN_DONE, 1);
+      for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
+    } else {
+      ringDoorbell(this.cpuCtl, next);
+    }
+    return steps;
+  }
+
+  /** This CPU has no workload steps left (it stays runnable only while IPIs are pending). */
+  retire(): void {
+    Atomics.store(this.cpuCtl, this.me * CPU_CTL_WORDS + C_SCHED_ACTIVE, 0);
+  }
+}

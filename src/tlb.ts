@@ -1,0 +1,147 @@
+/**
+ * One CPU's set-associative TLB, living in a SharedArrayBuffer.
+ *
+ * Invariants:
+ * - Only the owning CPU's worker calls the mutating methods (`fill`,
+ *   `invalidatePage`, `flushAsid`, `flushAll`, `markDirty`). Other CPUs never
+ *   touch it: they send an IPI and the owner flushes itself.
+ * - The hit path (`lookup`) uses plain typed-array reads: no Atomics, because
+ *   nobody else writes these words (DESIGN.md section 6: Atomics.load is
+ *   3.5-9x slower and not inlined in Node 20).
+ * - An entry caches the PTE's writable and dirty bits as they were at fill,
+ *   plus the frame generation at fill; it is never updated from the PTE later
+ *   (that is what makes it stale).
+ * - Set index = vpn & (sets - 1); replacement evicts the oldest fill of the set
+ *   (FIFO: hits do not write a stamp, so the hit path stays read-only).
+ */
+import { E_AGE, E_ASID, E_DIRTY, E_FLAGS, E_FRAME, E_GEN, E_VPN, E_WRITABLE, TLB_ENTRY_WORDS, TLB_INVALID } from './layout.js';
+
+export class Tlb {
+  /** This CPU's slice of the shared TLB array. */
+  readonly words: Int32Array;
+  readonly sets: number;
+  readonly ways: number;
+  private readonly setMask: number;
+  private readonly setStride: number;
+  private stamp = 1;
+
+  constructor(words: Int32Array, sets: number, ways: number) {
+    this.words = words;
+    this.sets = sets;
+    this.ways = ways;
+    this.setMask = sets - 1;
+    this.setStride = ways * TLB_ENTRY_WORDS;
+  }
+
+  /** Mark every entry invalid (boot state). */
+  reset(): void {
+    const w = this.words;
+    for (let e = 0; e < w.length; e += TLB_ENTRY_WORDS) {
+      w[e + E_VPN] = TLB_INVALID;
+      w[e + E_FLAGS] = 0;
+    }
+    this.stamp = 1;
+  }
+
+  /**
+   * Find the entry for (vpn, asid). Returns the entry's word offset, or -1 on a miss.
+   * Hot path: plain reads only.
+   */
+  lookup(vpn: number, asid: number): number {
+    const w = this.words;
+    let e = (vpn & this.setMask) * this.setStride;
+    const end = e + this.setStride;
+    for (; e < end; e += TLB_ENTRY_WORDS) {
+      if (w[e + E_VPN] === vpn && w[e + E_ASID] === asid) return e;
+    }
+    return -1;
+  }
+
+  /**
+   * Insert a translation, evicting the oldest-filled way of the set.
+   * Returns the entry offset.
+   */
+  fill(vpn: number, asid: number, frame: number, writable: boolean, dirty: boolean, gen: number): number {
+    const w = this.words;
+    const base = (vpn & this.setMask) * this.setStride;
+    let victim = base;
+    let oldest = Infinity;
+    for (let e = base; e < base + this.setStride; e += TLB_ENTRY_WORDS) {
+      if (w[e + E_VPN] === TLB_INVALID || (w[e + E_VPN] === vpn && w[e + E_ASID] === asid)) {
+        victim = e;
+        break;
+      }
+      if (w[e + E_AGE] < oldest) {
+        oldest = w[e + E_AGE];
+        victim = e;
+      }
+    }
+    w[victim + E_VPN] = vpn;
+    w[victim + E_ASID] = asid;
+    w[victim + E_FRAME] = frame;
+    w[victim + E_FLAGS] = (writable ? E_WRITABLE : 0) | (dirty ? E_DIRTY : 0);
+    w[victim + E_GEN] = gen;
+    w[victim + E_AGE] = this.stamp++;
+    return victim;
+  }
+
+  /** The entry's cached frame. */
+  frame(e: number): number {
+    return this.words[e + E_FRAME];
+  }
+  /** The entry's cached frame generation. */
+  gen(e: number): number {
+    return this.words[e + E_GEN];
+  }
+  writable(e: number): boolean {
+    return (this.words[e + E_FLAGS] & E_WRITABLE) !== 0;
+  }
+  dirty(e: number): boolean {
+    return (this.words[e + E_FLAGS] & E_DIRTY) !== 0;
+  }
+  /** Record that the entry is now cached dirty (after the clean-to-dirty transition). */
+  markDirty(e: number): void {
+    this.words[e + E_FLAGS] |= E_DIRTY;
+  }
+
+  /** invlpg: drop the entry for (vpn, asid). Returns 1 if one was dropped. */
+  invalidatePage(vpn: number, asid: number): number {
+    const e = this.lookup(vpn, asid);
+    if (e < 0) return 0;
+    this.words[e + E_VPN] = TLB_INVALID;
+    return 1;
+  }
+
+  /** Flush every entry tagged with `asid` (CR3 write with PCID). Returns how many were dropped. */
+  flushAsid(asid: number): number {
+    const w = this.words;
+    let n = 0;
+    for (let e = 0; e < w.length; e += TLB_ENTRY_WORDS) {
+      if (w[e + E_VPN] !== TLB_INVALID && w[e + E_ASID] === asid) {
+        w[e + E_VPN] = TLB_INVALID;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Flush everything. Returns how many entries were dropped. */
+  flushAll(): number {
+    const w = this.words;
+    let n = 0;
+    for (let e = 0; e < w.length; e += TLB_ENTRY_WORDS) {
+      if (w[e + E_VPN] !== TLB_INVALID) {
+        w[e + E_VPN] = TLB_INVALID;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Number of valid entries (tests, reports). */
+  occupancy(): number {
+    let n = 0;
+    for (let e = 0; e < this.words.length; e += TLB_ENTRY_WORDS) if (this.words[e + E_VPN] !== TLB_INVALID) n++;
+    return n;
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * Workload registry: name -> implementation. Add a workload by implementing
+ * `Workload` and listing it here (and its name in config.ts WORKLOADS).
+ */
+import type { WorkloadName } from '../config.js';
+import { mprotectWorkload } from './mprotect.js';
+import { reclaimWorkload } from './reclaim.js';
+import type { Workload } from './types.js';
+
+export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
+  reclaim: reclaimWorkload,
+  mprotect: mprotectWorkload,
+};
+
+export function getWorkload(name: WorkloadName): Workload {
+  return WORKLOAD_REGISTRY[name];
+}
+export type { Workload } from './types.js';

@@ -1,0 +1,30 @@
+/**
+ * Workload `reclaim`: CPU 0 is kswapd (no user mm loaded); CPUs 1..N-1 are
+ * threads of one process that all touch every one of P shared pages, then keep
+ * loading and storing into them while reclaim unmaps all P pages once, writes
+ * the dirty ones back and drops them. A thread that touches an unmapped page
+ * faults it back in from the backing store.
+ *
+ * Exact IPI counts (every thread CPU is in mm_cpumask, CPU 0 is not):
+ *   per-page: P rounds of N-1 IPIs; batched: ceil(P/B) rounds of N-1.
+ */
+import { accessLoop, runReclaimer, warmUp } from './common.js';
+import type { Workload } from './types.js';
+
+const MM = 0;
+
+export const reclaimWorkload: Workload = {
+  name: 'reclaim',
+  summary: 'CPU 0 reclaims every page once while CPUs 1..N-1 load and store into them',
+  initiators: () => [0],
+  run(cpu, protocol) {
+    const c = cpu.config;
+    if (cpu.id === 0) {
+      runReclaimer(cpu, protocol, MM, c.pages, c.batch, c.cpus - 1);
+      return;
+    }
+    cpu.switchMm(MM);
+    warmUp(cpu, MM, c.pages, false);
+    accessLoop(cpu, MM, c.pages, c.ops, c.writeRatio);
+  },
+};

@@ -1,0 +1,64 @@
+/**
+ * Entry point of one simulated CPU's worker thread.
+ *
+ * Control plane (comlink, never per-IPI): configure once, then `run(seed)` per
+ * run. `run` executes the whole workload synchronously on this thread and
+ * resolves when the CPU is done; while it runs, the worker's event loop is not
+ * turning, so IPIs arrive through the doorbell word + receiveMessageOnPort and
+ * stop requests through G_ABORT, never as 'message' events.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { Cpu, SimAbort, type CpuInit, type CpuRunStats } from '../src/cpu.js';
+import { ABORT_INVARIANT, G_ABORT, G_FAIL_CPU } from '../src/layout.js';
+import { ringDoorbell } from '../src/sched.js';
+import { getProtocol } from '../src/protocols/index.js';
+import { getWorkload } from '../src/workloads/index.js';
+
+let cpu: Cpu | null = null;
+
+function failRun(c: Cpu, reason: number): void {
+  if (Atomics.compareExchange(c.v.global, G_ABORT, 0, reason) === 0) Atomics.store(c.v.global, G_FAIL_CPU, c.id);
+  for (let i = 0; i < c.config.cpus; i++) ringDoorbell(c.v.cpuCtl, i);
+}
+
+const api = {
+  /** Build this CPU's view of the machine. Returns its id. */
+  configure(init: CpuInit): number {
+    cpu = new Cpu(init);
+    return cpu.id;
+  },
+
+  /** Run the workload to completion (synchronously). */
+  run(seed: number): CpuRunStats {
+    const c = cpu;
+    if (!c) throw new Error('run() before configure()');
+    const workload = getWorkload(c.config.workload);
+    const protocol = getProtocol(c.config.protocol);
+    try {
+      if (c.beginRun(seed)) {
+        workload.run(c, protocol);
+        c.finishWorkload();
+      }
+      return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: false };
+    } catch (e) {
+      c.releaseTokenIfHeld();
+      if (e instanceof SimAbort) {
+        return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: true, error: c.timeoutMessage };
+      }
+      const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      failRun(c, ABORT_INVARIANT);
+      return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: true, error: msg };
+    }
+  },
+
+  /** Close this CPU's IPI ports. */
+  close(): void {
+    cpu?.ipi.close();
+  },
+};
+
+export type CpuWorkerApi = typeof api;
+
+Comlink.expose(api, nodeEndpoint(parentPort!));
