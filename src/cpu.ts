@@ -77,6 +77,11 @@ export const BLOCK_RECHECK_MS = 0.2;
 /** How long an idle CPU sleeps on its doorbell between checks for the end of the run. */
 export const IDLE_WAIT_MS = 50;
 
+/** Test hook: a crashing CPU exits after this many slow-path polls (mid-run, after warm-up has begun). */
+export const CRASH_AFTER_POLLS = 8;
+/** Exit code of a deliberately crashed CPU worker. */
+export const CRASH_EXIT_CODE = 70;
+
 /** Everything a CPU worker receives once, at configure time. */
 export interface CpuInit {
   id: number;
@@ -126,6 +131,8 @@ export class Cpu implements IpiWaitHost {
   private hasToken = false;
   private storeSeq = 0;
   private readonly stopsAcking: boolean;
+  /** Test hook (`faultKind: 'crash'`): slow-path ticks left before this CPU's thread exits abruptly. */
+  private crashCountdown: number;
 
   constructor(init: CpuInit) {
     const c = init.config;
@@ -148,6 +155,7 @@ export class Cpu implements IpiWaitHost {
     this.pollCountdown = c.doorbellPollInterval;
     this.quantumLeft = c.quantum;
     this.stopsAcking = c.faultKind === 'stop-acking' && c.faultCpu === this.id;
+    this.crashCountdown = c.faultKind === 'crash' && c.faultCpu === this.id ? CRASH_AFTER_POLLS : -1;
   }
 
   // -------------------------------------------------------------------------
@@ -231,6 +239,7 @@ export class Cpu implements IpiWaitHost {
     }
     if (--this.pollCountdown > 0) return;
     this.pollCountdown = this.config.doorbellPollInterval;
+    if (this.crashCountdown >= 0 && --this.crashCountdown < 0) process.exit(CRASH_EXIT_CODE);
     if (Atomics.load(this.v.cpuCtl, this.doorbellIdx) !== this.doorbellSnapshot) this.serviceIpis();
     this.checkAbort();
     this.quantumLeft -= this.config.doorbellPollInterval;
@@ -250,6 +259,7 @@ export class Cpu implements IpiWaitHost {
    * the scheduler picks the next CPU; free mode: handle IPIs and check for abort.
    */
   schedPoint(): void {
+    if (this.crashCountdown >= 0 && --this.crashCountdown < 0) process.exit(CRASH_EXIT_CODE);
     if (this.seeded) {
       const steps = this.seeded.yieldTurn();
       if (steps < 0) this.abortRun(ABORT_SEEDED_STEPS);

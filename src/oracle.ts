@@ -156,7 +156,14 @@ export interface OracleVerdict {
  * the page is mapped, else the backing store), unless it was already reported
  * when its frame was dropped.
  */
-export function analyse(v: MachineViews, cpus: number, pages: number, wordsPerPage: number, maxReports = 16): OracleVerdict {
+export function analyse(
+  v: MachineViews,
+  cpus: number,
+  pages: number,
+  wordsPerPage: number,
+  opts: { endOfRunCheck: boolean; maxReports?: number } = { endOfRunCheck: true },
+): OracleVerdict {
+  const maxReports = opts.maxReports ?? 16;
   const logged = readRaceLog(v);
   const races: RaceCounts = {
     lost_writes: Atomics.load(v.global, G_RACES_LOST),
@@ -167,7 +174,8 @@ export function analyse(v: MachineViews, cpus: number, pages: number, wordsPerPa
   const reportedLost = new Set(logged.filter((r) => r.kind === 'lost_write').map((r) => `${r.cpu}:${r.page}:${r.value}`));
   const endReports: RaceReport[] = [];
   const W = wordsPerPage;
-  for (let p = 0; p < pages; p++) {
+  // A run that was aborted mid-way has pages in flight: only what was seen at access time counts.
+  for (let p = 0; p < (opts.endOfRunCheck ? pages : 0); p++) {
     const pte = Atomics.load(v.pte, p);
     const resident = ptePresent(pte) ? pteFrame(pte) : -1;
     for (let c = 0; c < cpus; c++) {

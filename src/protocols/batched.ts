@@ -110,6 +110,15 @@ export function unmapBatchAndFree(cpu: Cpu, mm: number, pages: readonly number[]
   const markFlushed = (): void => {
     for (const x of unmapped) if (!x.freed) setPageStep(cpu, mm, x.u.page, PAGE_STEP_FLUSHED);
   };
+  if (inject === 'free-before-flush') {
+    // Planted bug: free the clean pages before any flush covers them.
+    for (const x of unmapped) {
+      if (x.dirty) continue;
+      freeReclaimedPage(cpu, mm, x.u);
+      x.freed = true;
+      cpu.schedPoint();
+    }
+  }
   if (unmapped.some((x) => x.dirty)) {
     if (inject !== 'skip-dirty-flush') {
       tryToUnmapFlushDirty(cpu, batch);
@@ -118,15 +127,6 @@ export function unmapBatchAndFree(cpu: Cpu, mm: number, pages: readonly number[]
     for (const x of unmapped) {
       if (!x.dirty) continue;
       pageout(cpu, mm, x.u);
-      cpu.schedPoint();
-    }
-  }
-  if (inject === 'free-before-flush' && batch.flushRequired) {
-    // Planted bug: free the clean pages before the flush that covers them.
-    for (const x of unmapped) {
-      if (x.dirty) continue;
-      freeReclaimedPage(cpu, mm, x.u);
-      x.freed = true;
       cpu.schedPoint();
     }
   }
