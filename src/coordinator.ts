@@ -54,8 +54,11 @@ import { cpuWorkerUrl } from './paths.js';
 import type { Counters, RunFailure, RunResult } from './result.js';
 import { initSeededScheduler, ringDoorbell } from './sched.js';
 import { getWorkload } from './workloads/index.js';
+import { deriveSeed } from './prng.js';
 import type { CpuWorkerApi } from '../workers/cpu.js';
 
+/** PRNG stream of the seeded scheduler (CPU streams are 0..cpus-1). */
+export const SCHED_SEED_STREAM = 0xfff_fff;
 /** After an abort, how long to wait for CPUs to notice before terminating them. */
 export const ABORT_GRACE_MS = 2_000;
 /** Resource limits per CPU worker: the simulator's heap needs are tiny; V8's defaults reserve far more. */
@@ -206,7 +209,7 @@ export class Machine {
     for (let cpu = 0; cpu < c.cpus; cpu++) v.cpuCtl[cpu * CPU_CTL_WORDS + C_LOADED_MM] = -1;
     v.global[G_TOKENS_FREE] = Math.min(c.runTokens, c.cpus);
     v.global[G_FAIL_CPU] = -1;
-    if (c.sched === 'seeded') initSeededScheduler(v.global, v.cpuCtl, c.cpus, seed);
+    if (c.sched === 'seeded') initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM));
   }
 
   /** Abort the current run: every CPU stops at its next poll. */

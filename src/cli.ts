@@ -1,0 +1,276 @@
+#!/usr/bin/env node
+/**
+ * The `tlbsim` command line: `tlbsim run` and `tlbsim stress`.
+ *
+ * Invariants:
+ * - Bad input never produces a stack trace or a silently used default: it
+ *   prints one line `tlbsim: error: ...` naming the option and what it accepts,
+ *   and exits 2.
+ * - With `--json`, stdout holds exactly one JSON object; logs and progress go to stderr.
+ * - Exit codes: 0 the command ran (races found are results, not errors);
+ *   1 the simulation failed (a CPU crashed or stopped acknowledging);
+ *   2 bad input.
+ */
+import { realpathSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import {
+  ARCHES,
+  ConfigError,
+  INJECTED_BUGS,
+  PROTOCOLS,
+  SCHED_MODES,
+  WORKLOADS,
+  resolveConfig,
+  type SimConfig,
+} from './config.js';
+import { Machine } from './coordinator.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
+import { formatRun, formatStress, toJson } from './report.js';
+import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
+import { runStress } from './stress.js';
+
+/** Exit code for bad input. */
+export const EXIT_USAGE = 2;
+/** Exit code for a simulation that failed (crashed or stuck CPU). */
+export const EXIT_SIM_FAILED = 1;
+
+function num(flag: string): (v: string) => number {
+  return (v: string) => {
+    if (v.trim() === '' || !Number.isFinite(Number(v))) throw new InvalidArgumentError(`${flag} takes a number`);
+    return Number(v);
+  };
+}
+
+/** Options shared by `run` and `stress`. */
+function addSimOptions(cmd: Command, forStress: boolean): Command {
+  const d = (text: string): string => (forStress ? `${text} (default: the scenario's)` : text);
+  return cmd
+    .addOption(new Option('--cpus <n>', d('simulated CPUs (one worker thread each)')).argParser(num('--cpus')))
+    .addOption(new Option('--workload <name>', d('workload')).choices(WORKLOADS))
+    .addOption(new Option('--protocol <name>', d('unmap/flush protocol')).choices(PROTOCOLS))
+    .addOption(new Option('--pages <n>', d('shared pages of the process')).argParser(num('--pages')))
+    .addOption(new Option('--batch <n>', d('pages per tryToUnmapFlush (SWAP_CLUSTER_MAX = 32)')).argParser(num('--batch')))
+    .addOption(new Option('--write-ratio <x>', d('fraction of accesses that are stores, 0..1')).argParser(num('--write-ratio')))
+    .addOption(new Option('--seed <n>', 'seed of every PRNG (workloads, seeded scheduler)').argParser(num('--seed')))
+    .addOption(new Option('--arch <name>', d('hardware semantics of the clean-to-dirty transition')).choices(ARCHES))
+    .addOption(new Option('--sched <mode>', forStress ? 'free or seeded (default: seeded, so races replay)' : 'free (host interleaves) or seeded (replayable)').choices(SCHED_MODES))
+    .addOption(new Option('--ops <n>', d('accesses per thread CPU, at least')).argParser(num('--ops')))
+    .addOption(new Option('--tlb-sets <n>', d('TLB sets per CPU (power of two)')).argParser(num('--tlb-sets')))
+    .addOption(new Option('--tlb-ways <n>', d('TLB ways per set')).argParser(num('--tlb-ways')))
+    .addOption(new Option('--no-wp-recheck', "rik step 4 trusts step 1's clean/dirty state (shows the race the re-check guards)"))
+    .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
+    .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
+    .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
+    .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
+    .addOption(new Option('--doorbell-poll <n>', 'accesses between doorbell polls').argParser(num('--doorbell-poll')))
+    .addOption(new Option('--ipi-timeout-ms <n>', 'a CPU that does not acknowledge an IPI within this is reported').argParser(num('--ipi-timeout-ms')))
+    .addOption(new Option('--no-debug', 'skip engine invariant checks (default: off when --inject is given)'))
+    .addOption(new Option('--max-seeded-steps <n>', 'livelock guard for seeded runs').argParser(num('--max-seeded-steps')))
+    .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
+    .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking or crash').choices(['none', 'stop-acking', 'crash']).hideHelp())
+    .addOption(new Option('--json', 'print one JSON object on stdout'))
+    .addOption(new Option('--log-level <level>', 'JSON logs on stderr').choices(LOG_LEVELS).default('silent'));
+}
+
+interface CliOpts {
+  cpus?: number;
+  workload?: SimConfig['workload'];
+  protocol?: SimConfig['protocol'];
+  pages?: number;
+  batch?: number;
+  writeRatio?: number;
+  seed?: number;
+  arch?: SimConfig['arch'];
+  sched?: SimConfig['sched'];
+  ops?: number;
+  tlbSets?: number;
+  tlbWays?: number;
+  wpRecheck: boolean;
+  batchedPendingFlush: boolean;
+  inject?: SimConfig['inject'];
+  runTokens?: number;
+  quantum?: number;
+  doorbellPoll?: number;
+  ipiTimeoutMs?: number;
+  debug: boolean;
+  maxSeededSteps?: number;
+  faultCpu?: number;
+  faultKind?: SimConfig['faultKind'];
+  json?: boolean;
+  logLevel: LogLevel;
+}
+
+/** Options the user actually gave, as a partial config (undefined = not given). */
+function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
+  const given = (name: string): boolean => cmd.getOptionValueSource(name) === 'cli';
+  const p: Partial<SimConfig> = {
+    cpus: o.cpus,
+    workload: o.workload,
+    protocol: o.protocol,
+    pages: o.pages,
+    batch: o.batch,
+    writeRatio: o.writeRatio,
+    seed: o.seed,
+    arch: o.arch,
+    sched: o.sched,
+    ops: o.ops,
+    tlbSets: o.tlbSets,
+    tlbWays: o.tlbWays,
+    inject: o.inject,
+    runTokens: o.runTokens,
+    quantum: o.quantum,
+    doorbellPollInterval: o.doorbellPoll,
+    ipiTimeoutMs: o.ipiTimeoutMs,
+    maxSeededSteps: o.maxSeededSteps,
+    faultCpu: o.faultCpu,
+    faultKind: o.faultKind,
+  };
+  if (given('wpRecheck')) p.wpRecheck = o.wpRecheck;
+  if (given('batchedPendingFlush')) p.batchedPendingFlush = o.batchedPendingFlush;
+  // An injected bug is checked by the oracle; the engine's own assertion would stop the run first.
+  if (given('debug')) p.debug = o.debug;
+  else if (o.inject !== undefined && o.inject !== 'none') p.debug = false;
+  for (const k of Object.keys(p) as (keyof SimConfig)[]) if (p[k] === undefined) delete p[k];
+  return p;
+}
+
+class UsageError extends Error {}
+
+async function cmdRun(o: CliOpts, cmd: Command): Promise<number> {
+  const config = resolveConfig(overridesFrom(o, cmd));
+  const log = createLogger(o.logLevel);
+  log.info({ config }, 'booting machine');
+  const m = await Machine.boot(config);
+  log.info({ startupMs: m.startupMs }, 'machine ready');
+  let result;
+  try {
+    result = await m.run();
+  } finally {
+    await m.shutdown();
+  }
+  if (result.status === 'failed') log.error({ failure: result.failure }, 'run failed');
+  log.info({ wallMs: result.host.wall_ms }, 'run finished');
+  process.stdout.write(`${o.json ? toJson(result) : formatRun(result)}\n`);
+  return result.status === 'ok' ? 0 : EXIT_SIM_FAILED;
+}
+
+interface StressCliOpts extends CliOpts {
+  scenario: ScenarioName;
+  iterations: number;
+  stopOnRace?: boolean;
+  threads?: number;
+  progress: boolean;
+}
+
+async function cmdStress(o: StressCliOpts, cmd: Command): Promise<number> {
+  const overrides = overridesFrom(o, cmd);
+  const seed = overrides.seed ?? 1;
+  delete overrides.seed;
+  const log = createLogger(o.logLevel);
+  const showBar = o.progress && !o.json && process.stderr.isTTY === true;
+  const bar = showBar
+    ? new SingleBar({ format: 'stress [{bar}] {value}/{total} iterations | {races} racy | {eta_formatted} left', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
+    : null;
+  bar?.start(o.iterations, 0, { races: 0 });
+  let result;
+  try {
+    result = await runStress({
+      scenario: o.scenario,
+      overrides,
+      iterations: o.iterations,
+      seed,
+      stopOnRace: o.stopOnRace === true,
+      threads: o.threads,
+      onProgress: (done, _total, racy) => {
+        bar?.update(done, { races: racy });
+        log.debug({ done, racy }, 'stress progress');
+      },
+    });
+  } finally {
+    bar?.stop();
+  }
+  process.stdout.write(`${o.json ? toJson(result) : formatStress(result)}\n`);
+  return result.failures.length > 0 ? EXIT_SIM_FAILED : 0;
+}
+
+/** Build the command tree. */
+export function buildProgram(): Command {
+  const program = new Command('tlbsim')
+    .description('Simulate TLB shootdowns, batched unmap flushes and the races in the unmap window, one worker thread per CPU.')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      // One line per error: fold commander's "(Did you mean ...)" hint onto the error line.
+      writeErr: (s) => process.stderr.write(s.replace(/\n(?=\(Did you mean)/, ' ').replace(/^error:/, 'tlbsim: error:')),
+    });
+
+  addSimOptions(
+    program.command('run').description('run one simulation (default: reclaim on 8 CPUs, batched flush) and print its counters'),
+    false,
+  )
+    .exitOverride()
+    .action(async (_o: CliOpts, cmd: Command) => {
+      process.exitCode = await cmdRun(cmd.opts<CliOpts>(), cmd);
+    });
+
+  addSimOptions(
+    program.command('stress').description('repeat a race scenario many times in parallel and report the races found'),
+    true,
+  )
+    .addOption(new Option('--scenario <name>', 'race scenario').choices(SCENARIO_NAMES).default('unmap-window'))
+    .addOption(new Option('--iterations <n>', 'iterations to run').argParser(num('--iterations')).default(1000))
+    .addOption(new Option('--stop-on-race', 'stop at the first iteration that finds a race'))
+    .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--threads')))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .exitOverride()
+    .action(async (_o: StressCliOpts, cmd: Command) => {
+      process.exitCode = await cmdStress(cmd.opts<StressCliOpts>(), cmd);
+    });
+  return program;
+}
+
+/** Run the CLI with `argv` (without node and script). Returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  if (argv.length === 0) {
+    process.stderr.write(program.helpInformation());
+    return EXIT_USAGE;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander already printed its one-line message; help and version exit 0.
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (e instanceof ConfigError || e instanceof UsageError) {
+      process.stderr.write(`tlbsim: error: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`tlbsim: error: ${msg.split('\n')[0]}\n`);
+    return EXIT_SIM_FAILED;
+  }
+}
+
+function invokedDirectly(): boolean {
+  try {
+    return process.argv[1] !== undefined && pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`tlbsim: error: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(EXIT_SIM_FAILED);
+    },
+  );
+}

@@ -1,0 +1,86 @@
+/**
+ * Reports: turn a RunResult or StressResult into what a person reads
+ * (a short summary) or what a program reads (one JSON object).
+ *
+ * Invariant: reports only format numbers the result object already holds;
+ * they compute nothing new except ratios of those numbers.
+ */
+import { describeRace } from './oracle.js';
+import type { RunResult } from './result.js';
+import type { StressResult } from './stress.js';
+
+function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function fmtUs(us: number): string {
+  return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`;
+}
+
+function raceLine(r: { lost_writes: number; stale_accesses: number; writes_after_protect: number }): string {
+  const total = r.lost_writes + r.stale_accesses + r.writes_after_protect;
+  const detail = `lost writes ${r.lost_writes}, stale accesses ${r.stale_accesses}, writes after protect ${r.writes_after_protect}`;
+  return total === 0 ? `none (${detail})` : `FOUND: ${detail}`;
+}
+
+/** The human summary of one run. */
+export function formatRun(r: RunResult): string {
+  const c = r.config;
+  const k = r.counters;
+  const lines: string[] = [];
+  lines.push(
+    `tlbsim run: workload ${c.workload}, ${c.cpus} CPUs, ${c.pages} pages, protocol ${c.protocol}` +
+      `${c.protocol === 'per-page' ? '' : ` (batch ${c.batch})`}, arch ${c.arch}, sched ${c.sched}, seed ${c.seed}`,
+  );
+  if (r.status === 'failed' && r.failure) {
+    lines.push(`  FAILED (${r.failure.kind}${r.failure.cpu >= 0 ? `, CPU ${r.failure.cpu}` : ''}): ${r.failure.message}`);
+    lines.push('  counters below were measured before the failure');
+  }
+  const perRound = k.nr_tlb_remote_flush ? k.ipis_sent / k.nr_tlb_remote_flush : 0;
+  lines.push(`  IPIs sent             ${fmtInt(k.ipis_sent)} in ${fmtInt(k.nr_tlb_remote_flush)} rounds (${perRound.toFixed(1)} targets per round)`);
+  lines.push(`  flush IPIs handled    ${fmtInt(k.nr_tlb_remote_flush_received)}; local flushes: ${fmtInt(k.nr_tlb_local_flush_all)} full, ${fmtInt(k.nr_tlb_local_flush_one)} single-page`);
+  const lookups = k.tlb_hits + k.tlb_misses;
+  lines.push(
+    `  TLB                   ${fmtInt(k.tlb_hits)} hits, ${fmtInt(k.tlb_misses)} misses (${lookups ? ((100 * k.tlb_hits) / lookups).toFixed(1) : '0.0'}% hit rate), ${fmtInt(k.tlb_entries_flushed)} entries flushed`,
+  );
+  lines.push(`  accesses              ${fmtInt(k.loads)} loads, ${fmtInt(k.stores)} stores; ${fmtInt(k.page_faults)} page faults (${fmtInt(k.wp_faults)} write-protect, ${fmtInt(k.segv_stores)} SIGSEGV)`);
+  lines.push(`  reclaim               ${fmtInt(k.pages_unmapped)} pages unmapped, ${fmtInt(k.pages_written_back)} written back, ${fmtInt(k.pages_freed)} freed`);
+  lines.push(`  races                 ${raceLine(r.races)}`);
+  for (const rep of r.race_reports.slice(0, 3)) lines.push(`    - ${describeRace(rep)}`);
+  const lat = r.host.ipi_round_latency_us;
+  lines.push(
+    `  host                  run ${r.host.wall_ms.toFixed(1)} ms, start-up ${r.host.startup_ms.toFixed(1)} ms; IPI round ${lat.rounds ? `median ${fmtUs(lat.median)}, p99 ${fmtUs(lat.p99)} (${lat.rounds} rounds)` : 'n/a (no rounds)'}` +
+      (c.sched === 'seeded' ? `; ${fmtInt(r.host.sched_steps)} scheduler steps` : ''),
+  );
+  lines.push(`  reproduce: ${r.reproduce}`);
+  return lines.join('\n');
+}
+
+/** The human summary of a stress campaign. */
+export function formatStress(s: StressResult): string {
+  const c = s.config;
+  const lines: string[] = [];
+  lines.push(
+    `tlbsim stress: scenario ${s.scenario}, protocol ${c.protocol}, arch ${c.arch}, sched ${c.sched}, ${c.cpus} CPUs, ${c.pages} pages` +
+      `${c.wpRecheck ? '' : ', no wp-recheck'}${c.batchedPendingFlush ? '' : ', no batched-pending flush'}${c.inject === 'none' ? '' : `, injected bug ${c.inject}`}`,
+  );
+  lines.push(
+    `  iterations            ${fmtInt(s.iterations)}${s.iterations < s.requested_iterations ? ` of ${fmtInt(s.requested_iterations)} (stopped early)` : ''}; ${s.host.iterations_per_s} per second on ${s.host.threads} threads`,
+  );
+  lines.push(`  racy iterations       ${fmtInt(s.racy_iterations)} (${s.races_per_1000} per 1000 iterations)`);
+  lines.push(`  races                 ${raceLine(s.races)}`);
+  lines.push(`  IPIs sent             ${fmtInt(s.counters.ipis_sent)} in ${fmtInt(s.counters.nr_tlb_remote_flush)} rounds`);
+  for (const f of s.failures) lines.push(`  FAILED iteration ${f.iteration} (${f.kind}${f.cpu >= 0 ? `, CPU ${f.cpu}` : ''}): ${f.message}`);
+  if (s.first_race) {
+    lines.push(`  first race            iteration ${s.first_race.iteration} (seed ${s.first_race.seed}):`);
+    for (const rep of s.first_race.reports.slice(0, 5)) lines.push(`    - ${describeRace(rep)}`);
+    lines.push(`  reproduce: ${s.reproduce}`);
+    if (c.sched === 'free') lines.push('  (free mode: the host chose the interleaving, so a replay may not hit the same race; use --sched seeded for exact replays)');
+  }
+  return lines.join('\n');
+}
+
+/** One JSON object (what `--json` prints). */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, null, 2);
+}

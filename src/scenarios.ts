@@ -1,0 +1,41 @@
+/**
+ * Race scenarios for `tlbsim stress`: small machines tuned so that one
+ * iteration opens the race window a few times. Each is a workload plus
+ * defaults; every option can still be overridden on the command line.
+ *
+ * Invariant: a scenario's defaults are applied under the user's flags, never
+ * over them, and the reproduce command spells out every value that differs
+ * from the scenario's defaults.
+ */
+import type { SimConfig } from './config.js';
+
+export type ScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck';
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck'];
+
+export interface Scenario {
+  readonly name: ScenarioName;
+  readonly summary: string;
+  /** Defaults laid over the global ones (the user's flags go over these). */
+  readonly defaults: Partial<SimConfig>;
+}
+
+export const SCENARIOS: { readonly [N in ScenarioName]: Scenario } = {
+  'unmap-window': {
+    name: 'unmap-window',
+    summary: "stores racing reclaim's unmap window (seed 003): lost writes on weak hardware unless the protocol closes it",
+    // 2 threads x 8 pages in one batch: the whole batch is one unmap window;
+    // half the accesses are stores so clean-to-dirty transitions happen inside it.
+    defaults: { workload: 'reclaim', cpus: 3, pages: 8, batch: 8, ops: 40, writeRatio: 0.5, tlbSets: 8, tlbWays: 2, arch: 'weak', protocol: 'batched' },
+  },
+  mprotect: {
+    name: 'mprotect',
+    summary: 'mprotect(PROT_READ) racing a deferred reclaim flush (the 2017 race flush_tlb_batched_pending fixed)',
+    // One thread CPU: mprotect's own flush is local, so mprotect can land inside the reclaim batch.
+    defaults: { workload: 'mprotect', cpus: 2, pages: 8, batch: 8, ops: 8, writeRatio: 0.5, tlbSets: 8, tlbWays: 2, arch: 'x86', protocol: 'batched' },
+  },
+  'wp-recheck': {
+    name: 'wp-recheck',
+    summary: "write-protect faults between Rik's steps 2 and 4: step 4 must re-read dirty from the PTE",
+    defaults: { workload: 'reclaim', cpus: 3, pages: 8, batch: 8, ops: 40, writeRatio: 0.75, tlbSets: 8, tlbWays: 2, arch: 'weak', protocol: 'rik' },
+  },
+};

@@ -1,0 +1,193 @@
+/**
+ * `tlbsim stress`: run a race scenario many times, in parallel on the host's
+ * cores (piscina), and report the races found per 1000 iterations, the first
+ * race in detail, and a command that shows it again.
+ *
+ * Iteration i runs with seed `seed + i` (mod 2^32), so `--seed <seed+i>
+ * --iterations 1` replays iteration i alone; in seeded mode that replay is
+ * exact (same counters, same races).
+ *
+ * Invariants:
+ * - Iterations are split into chunks; each piscina thread keeps one booted
+ *   machine per configuration and reuses it for every chunk, so worker start-up
+ *   is paid once per thread, not per iteration.
+ * - "First race" is the racy iteration with the lowest index among those that
+ *   ran, whatever order the chunks finished in.
+ * - Nothing measured is dropped: a chunk that fails (a CPU crashed or hung)
+ *   still reports the iterations it completed and the failure.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { configToFlags, ConfigError, DEFAULTS, resolveConfig, type SimConfig } from './config.js';
+import { COUNTER_NAMES } from './layout.js';
+import { zeroRaces, type RaceCounts, type RaceReport } from './oracle.js';
+import { stressWorkerUrl } from './paths.js';
+import type { Counters, RunFailure } from './result.js';
+import { SCENARIOS, type ScenarioName } from './scenarios.js';
+
+/** What one piscina task runs. */
+export interface StressChunk {
+  config: SimConfig;
+  /** Iteration indices of this chunk; iteration i uses seed (baseSeed + i) >>> 0. */
+  first: number;
+  count: number;
+  baseSeed: number;
+  stopOnRace: boolean;
+}
+
+/** The first racy iteration of a chunk. */
+export interface FoundRace {
+  iteration: number;
+  seed: number;
+  races: RaceCounts;
+  reports: RaceReport[];
+}
+
+/** What one piscina task returns. */
+export interface StressChunkResult {
+  completed: number;
+  racyIterations: number;
+  counters: Counters;
+  races: RaceCounts;
+  firstRace: FoundRace | null;
+  failure: (RunFailure & { iteration: number }) | null;
+  schedSteps: number;
+}
+
+export interface StressOptions {
+  scenario: ScenarioName;
+  /** Options the user gave (over the scenario's defaults). */
+  overrides: Partial<SimConfig>;
+  iterations: number;
+  seed: number;
+  stopOnRace: boolean;
+  /** piscina threads (default: host cores). */
+  threads?: number;
+  /** Called after every chunk. */
+  onProgress?: (completed: number, total: number, racyIterations: number) => void;
+}
+
+export interface StressResult {
+  scenario: ScenarioName;
+  config: SimConfig;
+  iterations: number;
+  requested_iterations: number;
+  counters: Counters;
+  races: RaceCounts;
+  racy_iterations: number;
+  /** Racy iterations per 1000 iterations run. */
+  races_per_1000: number;
+  first_race: FoundRace | null;
+  /** Command line, starting `tlbsim stress`, that shows the first race again (null if none). */
+  reproduce: string | null;
+  failures: (RunFailure & { iteration: number })[];
+  host: { wall_ms: number; iterations_per_s: number; threads: number; sched_steps: number };
+}
+
+/** Iterations per piscina task: small enough for a live progress bar and early stop. */
+export const STRESS_CHUNK_MAX = 25;
+
+/** Resolve a scenario's config with the user's overrides on top. */
+export function scenarioConfig(scenario: ScenarioName, overrides: Partial<SimConfig>): SimConfig {
+  const s = SCENARIOS[scenario];
+  if (!s) throw new ConfigError(`--scenario must be one of ${Object.keys(SCENARIOS).join(', ')}, got '${scenario}'`);
+  // Stress defaults to seeded scheduling so every race it finds can be replayed exactly.
+  return resolveConfig({ sched: 'seeded', ...s.defaults, ...overrides });
+}
+
+/** The reproduce command for iteration seed `seed`. */
+export function stressReproduceCommand(scenario: ScenarioName, config: SimConfig, seed: number): string {
+  const base = resolveConfig({ ...DEFAULTS, sched: 'seeded', ...SCENARIOS[scenario].defaults, seed: config.seed });
+  // Run tokens do not change a seeded run (one CPU steps at a time): leave the host-dependent value out.
+  const flags = configToFlags({ ...config, seed, runTokens: config.sched === 'seeded' ? base.runTokens : config.runTokens }, base);
+  return ['tlbsim', 'stress', '--scenario', scenario, ...flags, '--iterations', '1'].join(' ');
+}
+
+function zeroCounters(): Counters {
+  return Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+}
+
+/** Run a stress campaign. */
+export async function runStress(opts: StressOptions): Promise<StressResult> {
+  if (!Number.isInteger(opts.iterations) || opts.iterations < 1) {
+    throw new ConfigError(`--iterations must be an integer of at least 1, got ${String(opts.iterations)}`);
+  }
+  const cores = availableParallelism();
+  const threads = opts.threads ?? cores;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+    throw new ConfigError(`--threads must be an integer from 1 to 64, got ${String(threads)}`);
+  }
+  let config = scenarioConfig(opts.scenario, { ...opts.overrides, seed: opts.seed });
+  if (opts.overrides.runTokens === undefined) {
+    // Several machines share the host: split the cores between them.
+    config = { ...config, runTokens: Math.max(1, Math.floor(cores / threads)) };
+  }
+  const chunkSize = Math.max(1, Math.min(STRESS_CHUNK_MAX, Math.ceil(opts.iterations / (threads * 4))));
+  const chunks: StressChunk[] = [];
+  for (let first = 0; first < opts.iterations; first += chunkSize) {
+    chunks.push({ config, first, count: Math.min(chunkSize, opts.iterations - first), baseSeed: opts.seed, stopOnRace: opts.stopOnRace });
+  }
+
+  const pool = new Piscina<StressChunk, StressChunkResult>({
+    filename: stressWorkerUrl().href,
+    minThreads: Math.min(threads, chunks.length),
+    maxThreads: Math.min(threads, chunks.length),
+    idleTimeout: 1_000,
+  });
+  const abort = new AbortController();
+  const t0 = performance.now();
+  const counters = zeroCounters();
+  const races = zeroRaces();
+  let completed = 0;
+  let racy = 0;
+  let steps = 0;
+  let first: FoundRace | null = null;
+  const failures: (RunFailure & { iteration: number })[] = [];
+  try {
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let r: StressChunkResult;
+        try {
+          r = await pool.run(chunk, { signal: abort.signal });
+        } catch (e) {
+          if (abort.signal.aborted) return; // cancelled by --stop-on-race
+          throw e;
+        }
+        completed += r.completed;
+        racy += r.racyIterations;
+        steps += r.schedSteps;
+        for (const n of COUNTER_NAMES) counters[n] += r.counters[n];
+        races.lost_writes += r.races.lost_writes;
+        races.stale_accesses += r.races.stale_accesses;
+        races.writes_after_protect += r.races.writes_after_protect;
+        if (r.firstRace && (first === null || r.firstRace.iteration < first.iteration)) first = r.firstRace;
+        if (r.failure) failures.push(r.failure);
+        opts.onProgress?.(completed, opts.iterations, racy);
+        if ((opts.stopOnRace && r.firstRace) || r.failure) abort.abort();
+      }),
+    );
+  } finally {
+    await pool.destroy();
+  }
+  const wallMs = performance.now() - t0;
+  const found = first as FoundRace | null;
+  return {
+    scenario: opts.scenario,
+    config,
+    iterations: completed,
+    requested_iterations: opts.iterations,
+    counters,
+    races,
+    racy_iterations: racy,
+    races_per_1000: completed ? Math.round((racy / completed) * 1000 * 1000) / 1000 : 0,
+    first_race: found,
+    reproduce: found ? stressReproduceCommand(opts.scenario, config, found.seed) : null,
+    failures,
+    host: {
+      wall_ms: Math.round(wallMs),
+      iterations_per_s: Math.round((completed / (wallMs / 1000)) * 10) / 10,
+      threads: Math.min(threads, chunks.length),
+      sched_steps: steps,
+    },
+  };
+}

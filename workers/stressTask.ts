@@ -1,0 +1,54 @@
+/**
+ * piscina task: run a chunk of stress iterations on a machine this thread
+ * keeps booted between chunks (one per configuration), and sum the results.
+ *
+ * Invariant: a machine whose run failed has terminated its workers; it is
+ * dropped from the cache and the chunk stops there, reporting what it completed.
+ */
+import { Machine } from '../src/coordinator.js';
+import { COUNTER_NAMES } from '../src/layout.js';
+import { zeroRaces } from '../src/oracle.js';
+import type { Counters } from '../src/result.js';
+import type { StressChunk, StressChunkResult } from '../src/stress.js';
+
+const machines = new Map<string, Machine>();
+
+async function machineFor(chunk: StressChunk): Promise<Machine> {
+  const key = JSON.stringify({ ...chunk.config, seed: 0 });
+  let m = machines.get(key);
+  if (!m) {
+    m = await Machine.boot(chunk.config);
+    machines.set(key, m);
+  }
+  return m;
+}
+
+export default async function runChunk(chunk: StressChunk): Promise<StressChunkResult> {
+  const counters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+  const races = zeroRaces();
+  const out: StressChunkResult = { completed: 0, racyIterations: 0, counters, races, firstRace: null, failure: null, schedSteps: 0 };
+  const key = JSON.stringify({ ...chunk.config, seed: 0 });
+  for (let i = chunk.first; i < chunk.first + chunk.count; i++) {
+    const seed = (chunk.baseSeed + i) >>> 0;
+    const m = await machineFor(chunk);
+    const r = await m.run(seed);
+    if (r.status === 'failed') {
+      machines.delete(key);
+      out.failure = { ...r.failure!, iteration: i };
+      break;
+    }
+    out.completed++;
+    out.schedSteps += r.host.sched_steps;
+    for (const n of COUNTER_NAMES) counters[n] += r.counters[n];
+    races.lost_writes += r.races.lost_writes;
+    races.stale_accesses += r.races.stale_accesses;
+    races.writes_after_protect += r.races.writes_after_protect;
+    const racy = r.races.lost_writes + r.races.stale_accesses + r.races.writes_after_protect > 0;
+    if (racy) {
+      out.racyIterations++;
+      out.firstRace ??= { iteration: i, seed, races: r.races, reports: r.race_reports };
+      if (chunk.stopOnRace) break;
+    }
+  }
+  return out;
+}
