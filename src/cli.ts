@@ -22,6 +22,7 @@ import {
   INJECTED_BUGS,
   PROTOCOLS,
   SCHED_MODES,
+  SYSCALLS,
   WORKLOADS,
   resolveConfig,
   type SimConfig,
@@ -61,6 +62,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--tlb-sets <n>', d('TLB sets per CPU (power of two)')).argParser(num('--tlb-sets')))
     .addOption(new Option('--tlb-ways <n>', d('TLB ways per set')).argParser(num('--tlb-ways')))
     .addOption(new Option('--no-wp-recheck', "rik step 4 trusts step 1's clean/dirty state (shows the race the re-check guards)"))
+    .addOption(new Option('--syscall <name>', d('mprotect workload: the call CPU 1 makes')).choices(SYSCALLS))
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
@@ -91,6 +93,7 @@ interface CliOpts {
   wpRecheck: boolean;
   batchedPendingFlush: boolean;
   inject?: SimConfig['inject'];
+  syscall?: SimConfig['syscall'];
   runTokens?: number;
   quantum?: number;
   doorbellPoll?: number;
@@ -120,6 +123,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     tlbSets: o.tlbSets,
     tlbWays: o.tlbWays,
     inject: o.inject,
+    syscall: o.syscall,
     runTokens: o.runTokens,
     quantum: o.quantum,
     doorbellPollInterval: o.doorbellPoll,

@@ -30,6 +30,10 @@ export const SCHED_MODES: readonly SchedMode[] = ['free', 'seeded'];
 export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush';
 export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush'];
 
+/** The system call CPU 1 makes in the `mprotect` workload (each runs flushTlbBatchedPending first). */
+export type SyscallName = 'mprotect' | 'munmap' | 'madvise';
+export const SYSCALLS: readonly SyscallName[] = ['mprotect', 'munmap', 'madvise'];
+
 /** Test hook: make one CPU misbehave so the failure paths can be exercised. */
 export type CpuFault = 'none' | 'stop-acking' | 'crash';
 
@@ -50,6 +54,8 @@ export interface SimConfig {
   tlbWays: number;
   /** Rik's step 4 re-reads dirty from the PTE it clears (true) or trusts step 1 (false: `--no-wp-recheck`). */
   wpRecheck: boolean;
+  /** `mprotect` workload: which call CPU 1 makes on the pages reclaim is unmapping. */
+  syscall: SyscallName;
   /** mprotect/munmap/madvise flush an mm with `tlb_flush_batched` set first (Linux 4.13). */
   batchedPendingFlush: boolean;
   inject: InjectedBug;
@@ -101,6 +107,8 @@ export const DEFAULTS: SimConfig = {
   tlbSets: 64,
   tlbWays: 4,
   wpRecheck: true,
+  // mprotect(PROT_READ): the call of the 2017 bug report.
+  syscall: 'mprotect',
   batchedPendingFlush: true,
   inject: 'none',
   // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (DESIGN.md section 6).
@@ -160,6 +168,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   oneOf('arch', c.arch, ARCHES);
   oneOf('sched', c.sched, SCHED_MODES);
   oneOf('inject', c.inject, INJECTED_BUGS);
+  oneOf('syscall', c.syscall, SYSCALLS);
   intIn('pages', c.pages, 1, MAX_PAGES);
   intIn('batch', c.batch, 1, 1 << 20, ' (pages per tryToUnmapFlush)');
   if (typeof c.writeRatio !== 'number' || !(c.writeRatio >= 0 && c.writeRatio <= 1)) {
@@ -204,6 +213,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   tlbSets: '--tlb-sets',
   tlbWays: '--tlb-ways',
   wpRecheck: '--no-wp-recheck',
+  syscall: '--syscall',
   batchedPendingFlush: '--no-batched-pending-flush',
   inject: '--inject',
   runTokens: '--run-tokens',
@@ -218,6 +228,8 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
 
 /** Options always spelled out in a reproduce command, even at their defaults. */
 const ALWAYS_SHOWN: readonly (keyof SimConfig)[] = ['cpus', 'workload', 'protocol', 'pages', 'batch', 'writeRatio', 'arch', 'sched', 'seed'];
+/** Options that matter only to one workload: shown only when it runs. */
+const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: WorkloadName } = { syscall: 'mprotect' };
 
 /**
  * Flags that recreate `c` exactly (the key options always, the rest when they
@@ -229,6 +241,8 @@ export function configToFlags(c: SimConfig, base: SimConfig = DEFAULTS): string[
   for (const key of Object.keys(FLAG_NAMES) as (keyof SimConfig)[]) {
     const v = c[key];
     const flag = FLAG_NAMES[key];
+    const only = WORKLOAD_ONLY[key];
+    if (only !== undefined && only !== c.workload) continue;
     if (typeof v === 'boolean') {
       if (v !== base[key]) out.push(flag);
       continue;

@@ -15,7 +15,7 @@ import { type Cpu, VMA_NONE, VMA_READ } from './cpu.js';
 import { P_PROTECTED, P_VMA_WRITE, PAGE_WORDS } from './layout.js';
 import { pteDirty, ptePresent, ptepSetWrprotect, pteWrite } from './pageTable.js';
 import { flushTlbBatchedPending } from './protocols/batched.js';
-import { freeReclaimedPage, lockPageForReclaim, pageout, tryToUnmapOne, type UnmappedPage } from './protocols/common.js';
+import { freeReclaimedPage, pageout, tryToUnmapOne, type UnmappedPage } from './protocols/common.js';
 import { flushTlbMmRange } from './tlbFlush.js';
 
 function pendingFlushEnabled(cpu: Cpu): boolean {
@@ -42,14 +42,23 @@ export function sysMprotectReadOnly(cpu: Cpu, mm: number, pages: readonly number
   markProtected(cpu, mm, pages);
 }
 
-/** zap_page_range(): clear the PTEs, flush, write back dirty pages, free the frames. */
+/**
+ * zap_page_range(): clear the PTEs that are present, flush those, write back
+ * dirty pages, free the frames. A PTE that reclaim already cleared is skipped
+ * (nothing to zap, nothing to flush): that is why the pending flush matters.
+ * The page lock is taken for each present PTE so a concurrent fault cannot
+ * refault the page from a backing store the zap has not written yet.
+ */
 function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
   const zapped: UnmappedPage[] = [];
   for (const p of pages) {
-    lockPageForReclaim(cpu, mm, p);
+    const idx = cpu.pageIdx(mm, p);
+    let locked = false;
+    cpu.blockUntil(() => (locked = cpu.mem.trylockPage(idx, cpu.id)) || !ptePresent(Atomics.load(cpu.v.pte, idx)));
+    if (!locked) continue; // reclaim owns it and already cleared the PTE
     const u = tryToUnmapOne(cpu, mm, p);
     if (u) zapped.push(u);
-    else cpu.mem.unlockPage(cpu.pageIdx(mm, p));
+    else cpu.mem.unlockPage(idx);
   }
   if (zapped.length > 0) flushTlbMmRange(cpu, mm, zapped.map((u) => u.page));
   for (const u of zapped) {

@@ -103,6 +103,8 @@ export function unmapBatchAndFree(cpu: Cpu, mm: number, pages: readonly number[]
       setTlbUbcFlushPending(cpu, batch, mm, u, pteDirty(u.oldPte));
       setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
       unmapped.push({ u, dirty, freed: false });
+    } else {
+      cpu.mem.unlockPage(cpu.pageIdx(mm, p)); // not mapped: nothing to reclaim
     }
     cpu.schedPoint(); // the unmap window is open: let other CPUs run
   }

@@ -7,10 +7,13 @@
  * each of those stores must fault. Without the pending flush, a page whose
  * PTE reclaim had already cleared is "unchanged" for mprotect, nothing flushes
  * CPU 1's writable entry, and the store succeeds after mprotect returned.
+ * `--syscall munmap` makes the call munmap (a store after it returned is a
+ * write after protect too); `--syscall madvise` makes it MADV_DONTNEED (later
+ * accesses legitimately refault; the pending flush shows up in the counters).
  * CPUs 2..N-1 only load (they keep the mm busy without storing into the
  * protected range themselves).
  */
-import { sysMprotectReadOnly } from '../syscalls.js';
+import { sysMadviseDontneed, sysMprotectReadOnly, sysMunmap } from '../syscalls.js';
 import { accessLoop, runReclaimer, warmUp } from './common.js';
 import type { Workload } from './types.js';
 
@@ -37,7 +40,9 @@ export const mprotectWorkload: Workload = {
         cpu.load(MM, cpu.prng.below(c.pages));
       }
       cpu.schedPoint();
-      sysMprotectReadOnly(cpu, MM, all);
+      if (c.syscall === 'mprotect') sysMprotectReadOnly(cpu, MM, all);
+      else if (c.syscall === 'munmap') sysMunmap(cpu, MM, all);
+      else sysMadviseDontneed(cpu, MM, all);
       for (const p of all) {
         cpu.tick();
         cpu.store(MM, p);
