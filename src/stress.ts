@@ -16,6 +16,7 @@
  * - Nothing measured is dropped: a chunk that fails (a CPU crashed or hung)
  *   still reports the iterations it completed and the failure.
  */
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { configToFlags, ConfigError, DEFAULTS, resolveConfig, type SimConfig } from './config.js';
@@ -135,6 +136,8 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     idleTimeout: 1_000,
   });
   const abort = new AbortController();
+  // piscina adds one abort listener per queued task.
+  setMaxListeners(chunks.length + 16, abort.signal);
   const t0 = performance.now();
   const counters = zeroCounters();
   const races = zeroRaces();

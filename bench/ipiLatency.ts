@@ -1,0 +1,318 @@
+/**
+ * IPI round latency: the engine's host latency of one synchronous IPI round
+ * (post to every target, every ack back) to 1, 7, 63 and 255 targets while
+ * the other simulated CPUs run the reclaim workload, next to a raw baseline
+ * measured in the same process: plain idle workers sleeping in Atomics.wait,
+ * the same MessagePort message + Atomics doorbell + receiveMessageOnPort
+ * drain + Atomics ack counter, with the sender on the main thread (timed by
+ * tinybench, one round per sample).
+ *
+ * Target: engine median and p99 within 2x of the raw baseline at every target count.
+ *
+ * The extra "raw, 1 busy" column (diagnostic, not part of the target) repeats
+ * the baseline with one target running a busy access loop that polls its
+ * doorbell, i.e. the host situation the engine is in: one simulated CPU holds
+ * the second run token and keeps the second host core busy.
+ *
+ * Flags (standalone only): --targets=1,7 picks target counts; --diag also
+ * runs the engine with other runTokens / quantum / doorbellPollInterval values.
+ */
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { Bench } from 'tinybench';
+import { resolveConfig, type SimConfig } from '../src/config.js';
+import { Machine, WORKER_RESOURCE_LIMITS } from '../src/coordinator.js';
+import { fmt, isMain, latencyOf, printTable, ratio, verdict } from './common.js';
+import {
+  RAW_ACK,
+  RAW_BUSY_TARGET,
+  RAW_SENDER_BELL,
+  RAW_STOP,
+  rawBellIndex,
+  rawCtlWords,
+  type RawIpiMessage,
+  type RawWorkerData,
+} from './rawIpiLayout.js';
+
+/** Target counts measured (a 2, 8, 64 and 256-CPU machine). */
+export const TARGET_COUNTS: readonly number[] = [1, 7, 63, 255];
+/** Reclaimed pages = IPI rounds per engine run up to 63 targets: enough rounds for a stable median and a p99 of two rounds. */
+export const ENGINE_ROUNDS_SMALL = 200;
+/** Rounds at 255 targets: each round costs ms here and the run is long; 40 still gives a usable median. */
+export const ENGINE_ROUNDS_LARGE = 40;
+/** Above this many targets use ENGINE_ROUNDS_LARGE. */
+export const LARGE_TARGETS = 128;
+/** Thread CPUs keep accessing until reclaim is done anyway; a small floor keeps the tail after the last round short. */
+export const ENGINE_OPS = 1_000;
+/** TLB ways of the engine's CPUs (the default); sets are sized so every page fits. */
+export const ENGINE_TLB_WAYS = 4;
+/** Sender spins this many checks of the ack counter before sleeping: the same as the engine (IPI_ACK_SPIN). */
+export const RAW_ACK_SPIN = 256;
+/** tinybench time budget per raw task: ~1 s gives hundreds of rounds even at 255 targets. */
+export const RAW_TIME_MS = 1_000;
+/** ...but never fewer rounds than this, so the p99 is not one sample. */
+export const RAW_MIN_ROUNDS = 200;
+/** Warm-up rounds (JIT of both sides, first wake of every thread). */
+export const RAW_WARMUP_ROUNDS = 20;
+/** A raw round that takes longer than this is a bug in the rig, not a slow host. */
+export const RAW_TIMEOUT_MS = 10_000;
+/** Busy raw target polls its doorbell this often: the engine default doorbellPollInterval. */
+export const RAW_BUSY_POLL = 128;
+/** Engine/raw ratio that meets the target. */
+export const TARGET_RATIO = 2;
+
+/** Idle raw targets plus a sender on this thread. */
+export class RawIpiRig {
+  private readonly ctl: Int32Array;
+  private round = 0;
+
+  private constructor(
+    private readonly workers: Worker[],
+    private readonly ports: MessagePort[],
+    ctl: SharedArrayBuffer,
+  ) {
+    this.ctl = new Int32Array(ctl);
+  }
+
+  /** Start `targets` raw workers and wait until each is in its loop. */
+  static async start(targets: number): Promise<RawIpiRig> {
+    const sab = new SharedArrayBuffer(rawCtlWords(targets) * Int32Array.BYTES_PER_ELEMENT);
+    const ctl = new Int32Array(sab);
+    Atomics.store(ctl, RAW_BUSY_TARGET, -1);
+    const url = new URL('./rawIpiWorker.js', import.meta.url);
+    const workers: Worker[] = [];
+    const ports: MessagePort[] = [];
+    const ready: Promise<void>[] = [];
+    for (let t = 0; t < targets; t++) {
+      const ch = new MessageChannel();
+      const data: RawWorkerData = { ctl: sab, id: t, port: ch.port2, pollInterval: RAW_BUSY_POLL };
+      const w = new Worker(url, { workerData: data, transferList: [ch.port2], resourceLimits: WORKER_RESOURCE_LIMITS });
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          w.once('message', () => resolve());
+          w.once('error', reject);
+        }),
+      );
+      workers.push(w);
+      ports.push(ch.port1);
+    }
+    await Promise.all(ready);
+    return new RawIpiRig(workers, ports, sab);
+  }
+
+  /** Make target `t` run a busy polling loop (-1: every target idle). */
+  setBusyTarget(t: number): void {
+    Atomics.store(this.ctl, RAW_BUSY_TARGET, t);
+    for (let i = 0; i < this.ports.length; i++) this.ring(i);
+  }
+
+  private ring(t: number): void {
+    const b = rawBellIndex(t);
+    Atomics.add(this.ctl, b, 1);
+    Atomics.notify(this.ctl, b);
+  }
+
+  /** One synchronous round: message + doorbell to every target, wait for every ack. */
+  roundTrip(): void {
+    const ctl = this.ctl;
+    const n = this.ports.length;
+    const round = ++this.round;
+    const msg: RawIpiMessage = { kind: 'flush-pages', sender: 0, round, mm: 0, tlbGen: round, pages: [round & 255] };
+    Atomics.store(ctl, RAW_ACK, n);
+    for (let t = 0; t < n; t++) {
+      this.ports[t].postMessage(msg);
+      const b = rawBellIndex(t);
+      Atomics.add(ctl, b, 1);
+      Atomics.notify(ctl, b);
+    }
+    for (let i = 0; i < RAW_ACK_SPIN; i++) if (Atomics.load(ctl, RAW_ACK) === 0) return;
+    const deadline = performance.now() + RAW_TIMEOUT_MS;
+    for (;;) {
+      const seen = Atomics.load(ctl, RAW_SENDER_BELL);
+      if (Atomics.load(ctl, RAW_ACK) === 0) return;
+      if (performance.now() > deadline) throw new Error(`raw IPI round ${round}: ${Atomics.load(ctl, RAW_ACK)} of ${n} targets never acknowledged`);
+      Atomics.wait(ctl, RAW_SENDER_BELL, seen, 50);
+    }
+  }
+
+  async stop(): Promise<void> {
+    Atomics.store(this.ctl, RAW_STOP, 1);
+    for (let i = 0; i < this.ports.length; i++) this.ring(i);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    for (const p of this.ports) p.close();
+  }
+}
+
+export interface LatencyUs {
+  median: number;
+  p99: number;
+  rounds: number;
+}
+
+/** Raw baseline to `targets` idle targets (and, if `withBusy`, with target 0 busy), timed by tinybench. */
+export async function measureRaw(targets: number, withBusy: boolean): Promise<{ idle: LatencyUs; busy: LatencyUs | null }> {
+  const rig = await RawIpiRig.start(targets);
+  try {
+    const bench = new Bench({
+      name: `raw IPI rounds to ${targets} targets`,
+      time: RAW_TIME_MS,
+      iterations: RAW_MIN_ROUNDS,
+      warmupIterations: RAW_WARMUP_ROUNDS,
+      throws: true,
+    });
+    bench.add('raw idle', () => rig.roundTrip());
+    if (withBusy) {
+      bench.add('raw 1 busy', () => rig.roundTrip(), {
+        beforeAll: () => rig.setBusyTarget(0),
+        afterAll: () => rig.setBusyTarget(-1),
+      });
+    }
+    await bench.run();
+    const toUs = (name: string): LatencyUs => {
+      const task = bench.getTask(name);
+      if (!task) throw new Error(`no tinybench task '${name}'`);
+      const l = latencyOf(task);
+      return { median: l.p50 * 1000, p99: l.p99 * 1000, rounds: l.samples };
+    };
+    return { idle: toUs('raw idle'), busy: withBusy ? toUs('raw 1 busy') : null };
+  } finally {
+    await rig.stop();
+  }
+}
+
+/** Engine configuration for an IPI-latency run to `targets` targets. */
+export function engineConfig(targets: number, extra: Partial<SimConfig> = {}): SimConfig {
+  const pages = targets > LARGE_TARGETS ? ENGINE_ROUNDS_LARGE : ENGINE_ROUNDS_SMALL;
+  let sets = 1;
+  while (sets * ENGINE_TLB_WAYS < pages) sets *= 2;
+  return resolveConfig({
+    cpus: targets + 1,
+    workload: 'reclaim',
+    protocol: 'per-page',
+    pages,
+    tlbSets: sets,
+    tlbWays: ENGINE_TLB_WAYS,
+    ops: ENGINE_OPS,
+    sched: 'free',
+    ...extra,
+  });
+}
+
+export interface EngineIpi extends LatencyUs {
+  wallMs: number;
+  startupMs: number;
+  ipisSent: number;
+  pageFaults: number;
+}
+
+/** Boot an engine machine, run reclaim once, return the IPI round latency it measured. */
+export async function measureEngine(targets: number, extra: Partial<SimConfig> = {}): Promise<EngineIpi> {
+  const config = engineConfig(targets, extra);
+  const m = await Machine.boot(config);
+  try {
+    const r = await m.run();
+    if (r.status !== 'ok') throw new Error(`engine run to ${targets} targets failed: ${r.failure?.message ?? 'unknown'}`);
+    const lat = r.host.ipi_round_latency_us;
+    if (lat.rounds !== config.pages) throw new Error(`expected ${config.pages} IPI rounds, measured ${lat.rounds}`);
+    return {
+      median: lat.median,
+      p99: lat.p99,
+      rounds: lat.rounds,
+      wallMs: r.host.wall_ms,
+      startupMs: m.startupMs,
+      ipisSent: r.counters.ipis_sent,
+      pageFaults: r.counters.page_faults,
+    };
+  } finally {
+    await m.shutdown();
+  }
+}
+
+export interface IpiRow {
+  targets: number;
+  engine: EngineIpi;
+  raw: LatencyUs;
+  rawBusy: LatencyUs | null;
+}
+
+export interface IpiOptions {
+  targets?: readonly number[];
+  /** Also measure the raw baseline with one busy target (diagnostic column). */
+  withBusy?: boolean;
+}
+
+/** Measure every target count, print the table and the verdict. Returns true if the target was met. */
+export async function main(opts: IpiOptions = {}): Promise<boolean> {
+  const counts = opts.targets ?? TARGET_COUNTS;
+  const withBusy = opts.withBusy ?? true;
+  console.log(`== IPI round latency: engine (reclaim, per-page, sched free, defaults otherwise) vs raw workers ==`);
+  const rows: IpiRow[] = [];
+  for (const n of counts) {
+    // Raw first: its workers are gone before the engine's CPUs start, so the two never share the host.
+    const raw = await measureRaw(n, withBusy);
+    const engine = await measureEngine(n);
+    rows.push({ targets: n, engine, raw: raw.idle, rawBusy: raw.busy });
+    console.log(
+      `  ${n} targets: engine median ${fmt(engine.median)} us (${engine.rounds} rounds, run ${fmt(engine.wallMs, 0)} ms), raw median ${fmt(raw.idle.median)} us (${raw.idle.rounds} rounds)`,
+    );
+  }
+  printTable(
+    'IPI round latency, microseconds (median / p99); ratio = engine / raw idle',
+    ['targets', 'engine med', 'engine p99', 'rounds', 'raw med', 'raw p99', 'rounds', 'ratio med', 'ratio p99', 'raw 1-busy med', 'raw 1-busy p99', 'engine/1-busy med'],
+    rows.map((r) => [
+      String(r.targets),
+      fmt(r.engine.median),
+      fmt(r.engine.p99),
+      String(r.engine.rounds),
+      fmt(r.raw.median),
+      fmt(r.raw.p99),
+      String(r.raw.rounds),
+      ratio(r.engine.median / r.raw.median),
+      ratio(r.engine.p99 / r.raw.p99),
+      r.rawBusy ? fmt(r.rawBusy.median) : '-',
+      r.rawBusy ? fmt(r.rawBusy.p99) : '-',
+      r.rawBusy ? ratio(r.engine.median / r.rawBusy.median) : '-',
+    ]),
+  );
+  let allMet = true;
+  for (const r of rows) {
+    const med = r.engine.median / r.raw.median;
+    const p99 = r.engine.p99 / r.raw.p99;
+    const met = med <= TARGET_RATIO && p99 <= TARGET_RATIO;
+    allMet &&= verdict(met, `IPI latency to ${r.targets} targets: engine/raw ${ratio(med)} median, ${ratio(p99)} p99 (target <= ${TARGET_RATIO}x)`);
+  }
+  verdict(allMet, `engine IPI latency within ${TARGET_RATIO}x of raw at every target count`);
+  return allMet;
+}
+
+/** Diagnostic: the engine at `targets` with other scheduling settings. */
+export async function diagnose(targets: readonly number[]): Promise<void> {
+  const variants: { label: string; extra: Partial<SimConfig> }[] = [
+    { label: 'defaults', extra: {} },
+    { label: 'runTokens 1', extra: { runTokens: 1 } },
+    { label: 'quantum 512', extra: { quantum: 512 } },
+    { label: 'quantum 65536', extra: { quantum: 65_536 } },
+    { label: 'doorbellPoll 16', extra: { doorbellPollInterval: 16 } },
+    { label: 'doorbellPoll 1024', extra: { doorbellPollInterval: 1024 } },
+    { label: 'writeRatio 0', extra: { writeRatio: 0 } },
+  ];
+  const rows: string[][] = [];
+  for (const n of targets) {
+    for (const v of variants) {
+      const e = await measureEngine(n, v.extra);
+      rows.push([String(n), v.label, fmt(e.median), fmt(e.p99), String(e.rounds), fmt(e.wallMs, 0), String(e.pageFaults)]);
+      console.log(`  ${n} targets, ${v.label}: median ${fmt(e.median)} us`);
+    }
+  }
+  printTable('Engine IPI round latency by setting, microseconds', ['targets', 'setting', 'median', 'p99', 'rounds', 'run ms', 'faults'], rows);
+}
+
+function parseTargets(): readonly number[] | undefined {
+  const a = process.argv.find((s) => s.startsWith('--targets='));
+  return a ? a.slice('--targets='.length).split(',').map(Number) : undefined;
+}
+
+if (isMain(import.meta.url)) {
+  const targets = parseTargets();
+  if (process.argv.includes('--diag')) await diagnose(targets ?? [7, 63]);
+  else await main({ targets });
+}
