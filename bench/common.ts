@@ -1,7 +1,9 @@
 /**
  * Helpers shared by the micro-benchmarks: "run when executed directly"
- * detection, plain-text tables and target verdict lines.
+ * detection, plain-text tables, target verdict lines, and a host-noise
+ * monitor (the CPU other processes take while a benchmark runs).
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { Task } from 'tinybench';
 
@@ -47,4 +49,94 @@ export function latencyOf(task: Task): { p50: number; p99: number; mean: number;
     throw new Error(`tinybench task '${task.name}' did not complete (state ${r.state})`);
   }
   return { p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.mean, samples: r.latency.samplesCount };
+}
+
+// ---------------------------------------------------------------------------
+// Host noise: how much CPU other processes took while a benchmark ran
+// ---------------------------------------------------------------------------
+
+/** Kernel clock ticks per second of /proc/stat (USER_HZ; 100 on every Linux build node runs on). */
+const USER_HZ = 100;
+
+interface CpuTimes {
+  /** Busy time of every host CPU together, microseconds. */
+  hostBusyUs: number;
+  /** Busy + idle time of every host CPU together, microseconds. */
+  hostTotalUs: number;
+  /** CPU time of this process (every thread), microseconds. */
+  ownUs: number;
+}
+
+function readCpuTimes(): CpuTimes | null {
+  let text: string;
+  try {
+    text = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  const first = text.slice(0, text.indexOf('\n')).trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = first;
+  const busy = user + nice + system + irq + softirq + steal;
+  const usPerTick = 1_000_000 / USER_HZ;
+  const own = process.cpuUsage();
+  return { hostBusyUs: busy * usPerTick, hostTotalUs: (busy + idle + iowait) * usPerTick, ownUs: own.user + own.system };
+}
+
+/** CPU use over an interval, as percentages of all host CPUs. */
+export interface HostLoad {
+  hostBusyPct: number;
+  ownPct: number;
+  /** Taken by other processes: the noise in this benchmark's figures. */
+  foreignPct: number;
+}
+
+/** Measures CPU use between `new` and `stop()` (Linux /proc/stat; null figures elsewhere). */
+export class HostLoadMonitor {
+  private readonly start = readCpuTimes();
+
+  stop(): HostLoad | null {
+    const end = readCpuTimes();
+    if (!this.start || !end) return null;
+    const total = end.hostTotalUs - this.start.hostTotalUs;
+    if (total <= 0) return null;
+    const busy = end.hostBusyUs - this.start.hostBusyUs;
+    const own = end.ownUs - this.start.ownUs;
+    const pct = (x: number): number => Math.min(100, Math.max(0, (100 * x) / total));
+    return { hostBusyPct: pct(busy), ownPct: pct(own), foreignPct: pct(busy - own) };
+  }
+}
+
+/** One line describing a HostLoad, for the benchmark output. */
+export function describeLoad(what: string, load: HostLoad | null): string {
+  if (!load) return `${what}: host CPU use unknown (no /proc/stat)`;
+  return `${what}: host CPUs ${fmt(load.hostBusyPct, 0)}% busy, this process ${fmt(load.ownPct, 0)}%, other processes ${fmt(load.foreignPct, 0)}%`;
+}
+
+/** Other processes may use up to this share of the host before a benchmark waits for a quieter moment. */
+export const QUIET_FOREIGN_PCT = 15;
+/** Sample window of the quiet-host check. */
+export const QUIET_SAMPLE_MS = 1_000;
+/** Give up waiting for a quiet host after this long and measure anyway (the noise is printed). */
+export const QUIET_MAX_WAIT_MS = 120_000;
+
+/**
+ * Wait (at most QUIET_MAX_WAIT_MS) until other processes use less than
+ * QUIET_FOREIGN_PCT of the host CPUs over a QUIET_SAMPLE_MS window. Timing
+ * figures on a 2-core host shared with other jobs are otherwise meaningless.
+ * Prints what it found and returns the last sample.
+ */
+export async function waitForQuietHost(label: string): Promise<HostLoad | null> {
+  const t0 = performance.now();
+  for (;;) {
+    const mon = new HostLoadMonitor();
+    await new Promise((r) => setTimeout(r, QUIET_SAMPLE_MS));
+    const load = mon.stop();
+    const waited = performance.now() - t0;
+    if (!load || load.foreignPct < QUIET_FOREIGN_PCT || waited > QUIET_MAX_WAIT_MS) {
+      const note = load && load.foreignPct >= QUIET_FOREIGN_PCT ? ' (NOT quiet: gave up waiting, figures are noisy)' : '';
+      console.log(`${describeLoad(`[${label}] host before measuring (waited ${fmt(waited / 1000, 0)} s)`, load)}${note}`);
+      return load;
+    }
+  }
 }

@@ -159,7 +159,7 @@ function isPowerOfTwo(n: number): boolean {
 export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   const c: SimConfig = { ...DEFAULTS, ...partial };
   for (const [k, v] of Object.entries(partial)) {
-    if (!(k in DEFAULTS)) throw new ConfigError(`unknown option '${k}'`);
+    if (!Object.hasOwn(DEFAULTS, k)) throw new ConfigError(`unknown option '${k}'`);
     if (v === undefined) (c as unknown as Record<string, unknown>)[k] = (DEFAULTS as unknown as Record<string, unknown>)[k];
   }
   intIn('cpus', c.cpus, 1, MAX_CPUS);
@@ -184,9 +184,11 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('doorbell-poll', c.doorbellPollInterval, 1, 1 << 20);
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
-  if (typeof c.wpRecheck !== 'boolean') throw new ConfigError('wpRecheck must be true or false');
-  if (typeof c.batchedPendingFlush !== 'boolean') throw new ConfigError('batchedPendingFlush must be true or false');
-  if (typeof c.debug !== 'boolean') throw new ConfigError('debug must be true or false');
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'debug'] as const) {
+    if (typeof c[key] !== 'boolean') {
+      throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
+    }
+  }
   intIn('fault-cpu', c.faultCpu, -1, c.cpus - 1);
   oneOf('fault-kind', c.faultKind, ['none', 'stop-acking', 'crash'] as const);
   if (c.workload === 'reclaim' && c.cpus < 2) {

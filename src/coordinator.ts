@@ -269,6 +269,7 @@ export class Machine {
       const finish = (): void => {
         if (graceTimer) clearTimeout(graceTimer);
         clearInterval(watch);
+        this.crashListeners.delete(onExit);
         resolve(results);
       };
       const watch = setInterval(() => {
@@ -276,6 +277,16 @@ export class Machine {
           graceTimer = setTimeout(finish, ABORT_GRACE_MS);
         }
       }, 20);
+      // A CPU whose worker exited will never answer its comlink call: count it as settled.
+      const onExit = (cpu: number): void => {
+        const i = this.cpus.findIndex((c) => c.id === cpu);
+        if (i >= 0 && !settledIdx.has(i)) {
+          settledIdx.add(i);
+          if (--remaining === 0) finish();
+        }
+      };
+      this.crashListeners.add(onExit);
+      const settledIdx = new Set<number>();
       runs.forEach((p, i) => {
         p.then(
           (s) => {
@@ -285,6 +296,8 @@ export class Machine {
             results[i] = null;
           },
         ).finally(() => {
+          if (settledIdx.has(i)) return;
+          settledIdx.add(i);
           if (--remaining === 0) finish();
         });
       });

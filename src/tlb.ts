@@ -16,6 +16,9 @@
  */
 import { E_AGE, E_ASID, E_DIRTY, E_FLAGS, E_FRAME, E_GEN, E_VPN, E_WRITABLE, TLB_ENTRY_WORDS, TLB_INVALID } from './layout.js';
 
+/** Fill stamps are renumbered before they reach this (they live in Int32 words). */
+export const TLB_STAMP_LIMIT = 0x3fff_ffff;
+
 export class Tlb {
   /** This CPU's slice of the shared TLB array. */
   readonly words: Int32Array;
@@ -64,18 +67,30 @@ export class Tlb {
   fill(vpn: number, asid: number, frame: number, writable: boolean, dirty: boolean, gen: number): number {
     const w = this.words;
     const base = (vpn & this.setMask) * this.setStride;
-    let victim = base;
-    let oldest = Infinity;
-    for (let e = base; e < base + this.setStride; e += TLB_ENTRY_WORDS) {
-      if (w[e + E_VPN] === TLB_INVALID || (w[e + E_VPN] === vpn && w[e + E_ASID] === asid)) {
+    const end = base + this.setStride;
+    // 1. the same translation already cached: replace it in place (never two copies);
+    // 2. else the first invalid way; 3. else the oldest fill.
+    let victim = -1;
+    for (let e = base; e < end; e += TLB_ENTRY_WORDS) {
+      if (w[e + E_VPN] === vpn && w[e + E_ASID] === asid) {
         victim = e;
         break;
       }
-      if (w[e + E_AGE] < oldest) {
-        oldest = w[e + E_AGE];
-        victim = e;
+    }
+    if (victim < 0) {
+      let oldest = Infinity;
+      for (let e = base; e < end; e += TLB_ENTRY_WORDS) {
+        if (w[e + E_VPN] === TLB_INVALID) {
+          victim = e;
+          break;
+        }
+        if (w[e + E_AGE] < oldest) {
+          oldest = w[e + E_AGE];
+          victim = e;
+        }
       }
     }
+    if (this.stamp >= TLB_STAMP_LIMIT) this.renumberAges();
     w[victim + E_VPN] = vpn;
     w[victim + E_ASID] = asid;
     w[victim + E_FRAME] = frame;
@@ -83,6 +98,19 @@ export class Tlb {
     w[victim + E_GEN] = gen;
     w[victim + E_AGE] = this.stamp++;
     return victim;
+  }
+
+  /** Keep fill stamps inside an Int32 word: restart them, preserving each set's order. */
+  private renumberAges(): void {
+    const w = this.words;
+    let next = 1;
+    for (let base = 0; base < w.length; base += this.setStride) {
+      const order: number[] = [];
+      for (let e = base; e < base + this.setStride; e += TLB_ENTRY_WORDS) order.push(e);
+      order.sort((a, b) => w[a + E_AGE] - w[b + E_AGE]);
+      for (const e of order) w[e + E_AGE] = next++;
+    }
+    this.stamp = next;
   }
 
   /** The entry's cached frame. */

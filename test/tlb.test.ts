@@ -170,12 +170,9 @@ describe('Tlb', () => {
     expect(t.frame(t.lookup(6, OTHER_ASID))).toBe(2);
   });
 
-  // Known bug (reported, see src/tlb.ts fill()): the victim scan stops at the first
-  // invalid way, before it has looked for an existing (vpn, asid) in a later way,
-  // so a refill after a hole leaves a duplicate, and the old copy survives invlpg.
-  // The engine only fills after a lookup miss, so the simulation does not hit this
-  // today. When fill() is fixed this test starts passing: turn `it.fails` into `it`.
-  it.fails('re-filling an existing (vpn, asid) after an earlier way was invalidated leaves no duplicate', () => {
+  // Regression: fill() once stopped at the first invalid way before looking for an
+  // existing (vpn, asid) in a later way, leaving a duplicate that survived invlpg.
+  it('re-filling an existing (vpn, asid) after an earlier way was invalidated leaves no duplicate', () => {
     const vpns = vpnsInSet(1, WAYS);
     t.fill(vpns[0], ASID, 1, false, false, 0);
     const e = t.fill(vpns[1], ASID, 2, true, false, 0);

@@ -1,0 +1,171 @@
+/**
+ * `tlbsim stress` through the compiled CLI: it finds races, prints one JSON
+ * object with --json, and the `reproduce` command it prints shows the same race
+ * again when executed.
+ *
+ * Campaigns that stop early (--stop-on-race, a failing iteration) pass
+ * `--threads 1`: see the known bug described at the end of this file.
+ */
+import { describe, expect, it } from 'vitest';
+import type { StressResult } from '../src/stress.js';
+import { lines, parseOneJsonObject, runCli, splitCommand, totalRaces } from './helpers.js';
+
+const STRESS_KEYS = [
+  'scenario',
+  'config',
+  'iterations',
+  'requested_iterations',
+  'counters',
+  'races',
+  'racy_iterations',
+  'races_per_1000',
+  'first_race',
+  'reproduce',
+  'failures',
+  'host',
+] as const;
+
+async function stressJson(args: string[], expectedStatus = 0): Promise<StressResult> {
+  const r = await runCli(['stress', ...args, '--json']);
+  expect(r.status, `exit code of tlbsim stress ${args.join(' ')}; stderr: ${r.stderr}`).toBe(expectedStatus);
+  return parseOneJsonObject<StressResult>(r.stdout);
+}
+
+/** Run a `tlbsim stress ...` reproduce command with the compiled CLI, adding --json. */
+async function replay(reproduce: string): Promise<StressResult> {
+  const words = splitCommand(reproduce);
+  expect(words.slice(0, 2)).toEqual(['tlbsim', 'stress']);
+  return stressJson(words.slice(2));
+}
+
+describe('tlbsim stress --stop-on-race', () => {
+  it('finds a lost write on unmap-window and prints a reproduce command that shows the same race again', async () => {
+    const bound = 200;
+    const s = await stressJson(['--stop-on-race', '--iterations', String(bound), '--threads', '1']);
+    expect(s.scenario).toBe('unmap-window');
+    expect(s.config.arch).toBe('weak');
+    expect(s.config.protocol).toBe('batched');
+    expect(s.config.sched).toBe('seeded');
+    expect(s.failures).toEqual([]);
+    expect(s.first_race, `no race in ${bound} iterations`).not.toBeNull();
+    const first = s.first_race!;
+    expect(s.iterations).toBe(first.iteration + 1); // stopped at the first racy iteration
+    expect(s.requested_iterations).toBe(bound);
+    expect(s.races.lost_writes).toBeGreaterThan(0);
+    expect(first.reports[0].kind).toBe('lost_write');
+    expect(first.reports[0].step).toMatch(/unmap window/);
+    expect(s.reproduce).toMatch(/^tlbsim stress /);
+    expect(s.reproduce).toContain('--scenario unmap-window');
+    expect(s.reproduce).toContain(`--seed ${first.seed}`);
+    expect(s.reproduce).toMatch(/--iterations 1$/);
+
+    const again = await replay(s.reproduce!);
+    expect(again.failures).toEqual([]);
+    expect(again.iterations).toBe(1);
+    expect(again.racy_iterations).toBe(1);
+    expect(again.races).toEqual(first.races);
+    expect(again.first_race).not.toBeNull();
+    expect(again.first_race!.iteration).toBe(0);
+    expect(again.first_race!.seed).toBe(first.seed);
+    expect(again.first_race!.races).toEqual(first.races);
+    expect(again.first_race!.reports).toEqual(first.reports);
+    expect(again.reproduce).toBe(s.reproduce);
+  });
+
+  it('human output names the first race and prints the reproduce line', async () => {
+    const r = await runCli(['stress', '--stop-on-race', '--iterations', '200', '--threads', '1', '--no-progress']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^tlbsim stress: scenario unmap-window/);
+    expect(r.stdout).toMatch(/races\s+FOUND: lost writes [1-9]/);
+    expect(r.stdout).toMatch(/first race\s+iteration \d+ \(seed \d+\)/);
+    expect(r.stdout).toMatch(/lost write: CPU \d's store #\d+ to page \d+/);
+    const rep = lines(r.stdout).filter((l) => l.trim().startsWith('reproduce: '));
+    expect(rep).toHaveLength(1);
+    expect(rep[0].trim()).toMatch(/^reproduce: tlbsim stress --scenario unmap-window .*--iterations 1$/);
+  });
+
+  it('boolean flags survive the round trip: mprotect --no-batched-pending-flush replays the same write after protect', async () => {
+    const s = await stressJson(['--scenario', 'mprotect', '--no-batched-pending-flush', '--stop-on-race', '--iterations', '300', '--threads', '1']);
+    expect(s.config.batchedPendingFlush).toBe(false);
+    expect(s.races.writes_after_protect).toBeGreaterThan(0);
+    expect(s.first_race!.reports[0].kind).toBe('write_after_protect');
+    expect(s.reproduce).toContain('--scenario mprotect');
+    expect(s.reproduce).toContain('--no-batched-pending-flush');
+    const again = await replay(s.reproduce!);
+    expect(again.config.batchedPendingFlush).toBe(false);
+    expect(again.races).toEqual(s.first_race!.races);
+    expect(again.first_race!.reports).toEqual(s.first_race!.reports);
+  });
+});
+
+describe('tlbsim stress --json', () => {
+  it('--iterations 30: one JSON object with the documented keys and consistent numbers', async () => {
+    const r = await runCli(['stress', '--iterations', '30', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const s = parseOneJsonObject<StressResult>(r.stdout);
+    for (const k of STRESS_KEYS) expect(s, `key ${k}`).toHaveProperty(k);
+    expect(s.scenario).toBe('unmap-window');
+    expect(s.iterations).toBe(30);
+    expect(s.requested_iterations).toBe(30);
+    expect(s.failures).toEqual([]);
+    expect(s.config.seed).toBe(1);
+    // One batch of 8 pages per iteration, 2 thread CPUs: one round of 2 IPIs each.
+    expect(s.counters.nr_tlb_remote_flush).toBe(30);
+    expect(s.counters.ipis_sent).toBe(60);
+    expect(s.counters.nr_tlb_remote_flush_received).toBe(60);
+    expect(s.counters.pages_unmapped).toBe(30 * 8);
+    expect(s.racy_iterations).toBeGreaterThanOrEqual(0);
+    expect(s.racy_iterations).toBeLessThanOrEqual(s.iterations);
+    expect(s.races_per_1000).toBeCloseTo((s.racy_iterations / s.iterations) * 1000, 2);
+    expect(totalRaces(s.races)).toBeGreaterThanOrEqual(s.racy_iterations);
+    // weak + batched on this scenario races in most iterations.
+    expect(s.racy_iterations).toBeGreaterThan(0);
+    expect(s.first_race).not.toBeNull();
+    expect(s.first_race!.seed).toBe(1 + s.first_race!.iteration);
+    expect(s.reproduce).toMatch(/^tlbsim stress /);
+    expect(s.reproduce).toContain(`--seed ${s.first_race!.seed}`);
+    expect(s.host.threads).toBeGreaterThanOrEqual(1);
+    expect(s.host.sched_steps).toBeGreaterThan(0);
+  });
+
+  it('a safe configuration (x86): zero races, first_race and reproduce are null, exit 0', async () => {
+    const s = await stressJson(['--arch', 'x86', '--iterations', '60']);
+    expect(s.config.arch).toBe('x86');
+    expect(s.iterations).toBe(60);
+    expect(s.races).toEqual({ lost_writes: 0, stale_accesses: 0, writes_after_protect: 0 });
+    expect(s.racy_iterations).toBe(0);
+    expect(s.races_per_1000).toBe(0);
+    expect(s.first_race).toBeNull();
+    expect(s.reproduce).toBeNull();
+  });
+
+  it('a CPU that stops acknowledging: exit 1, the failure names CPU 2', async () => {
+    const s = await stressJson(['--fault-cpu', '2', '--fault-kind', 'stop-acking', '--ipi-timeout-ms', '500', '--iterations', '4', '--threads', '1'], 1);
+    expect(s.failures.length).toBeGreaterThan(0);
+    expect(s.failures[0].kind).toBe('ipi-timeout');
+    expect(s.failures[0].cpu).toBe(2);
+    expect(s.failures[0].message).toMatch(/CPU 2/);
+    expect(s.iterations).toBeLessThan(4);
+  });
+});
+
+describe('known bug: --stop-on-race on several piscina threads', () => {
+  // src/stress.ts runStress(): when a chunk reports a race (or a failure), the
+  // shared AbortController aborts the chunks still running. piscina terminates
+  // their threads, but a result such a thread had already posted still
+  // arrives; piscina then emits 'error' ("Unexpected message from Worker: ...")
+  // on the pool, which has no 'error' listener: an uncaught exception.
+  // `tlbsim stress --json --stop-on-race --iterations 200` (2 threads) died
+  // with a stack trace, exit 1 and empty stdout in 4 of 60 runs here (0 of 60
+  // with --threads 1). Fix: `pool.on('error', ...)` ignoring that error once
+  // `abort.signal.aborted`, or stop chunks cooperatively (a shared stop flag
+  // the task checks between iterations) instead of aborting running tasks.
+  // Enable once fixed (~90% chance to catch the bug as it stands).
+  it.skip('30 stop-on-race campaigns on 2 threads all exit 0 with one JSON object', async () => {
+    for (let i = 0; i < 30; i++) {
+      const r = await runCli(['stress', '--json', '--stop-on-race', '--iterations', '200', '--threads', '2']);
+      expect(r.status, `run ${i}: ${r.stderr.slice(0, 300)}`).toBe(0);
+      expect(parseOneJsonObject<StressResult>(r.stdout).first_race).not.toBeNull();
+    }
+  }, 300_000);
+});
