@@ -17,11 +17,12 @@
  * Flags (standalone only): --targets=1,7 picks target counts; --diag also
  * runs the engine with other runTokens / quantum / doorbellPollInterval values.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { Bench } from 'tinybench';
 import { resolveConfig, type SimConfig } from '../src/config.js';
 import { Machine, WORKER_RESOURCE_LIMITS } from '../src/coordinator.js';
-import { fmt, isMain, latencyOf, printTable, ratio, verdict } from './common.js';
+import { HostLoadMonitor, describeLoad, fmt, isMain, latencyOf, printTable, ratio, verdict, waitForQuietHost, type HostLoad } from './common.js';
 import {
   RAW_ACK,
   RAW_BUSY_TARGET,
@@ -57,6 +58,12 @@ export const RAW_WARMUP_ROUNDS = 20;
 export const RAW_TIMEOUT_MS = 10_000;
 /** Busy raw target polls its doorbell this often: the engine default doorbellPollInterval. */
 export const RAW_BUSY_POLL = 128;
+/**
+ * Unmeasured engine runs before the measured one, on the same machine: the
+ * raw baseline gets RAW_WARMUP_ROUNDS of JIT warm-up from tinybench, so the
+ * engine's first (cold, interpreted) IPI rounds should not count either.
+ */
+export const ENGINE_WARMUP_RUNS = 1;
 /** Engine/raw ratio that meets the target. */
 export const TARGET_RATIO = 2;
 
@@ -202,14 +209,46 @@ export interface EngineIpi extends LatencyUs {
   startupMs: number;
   ipisSent: number;
   pageFaults: number;
+  /** Voluntary context switches (thread went to sleep) of every thread of this process per IPI round; null off Linux. */
+  sleepsPerRound: number | null;
+  /** Involuntary context switches (thread preempted) per IPI round. */
+  preemptionsPerRound: number | null;
 }
 
-/** Boot an engine machine, run reclaim once, return the IPI round latency it measured. */
+/** Sum of voluntary / involuntary context switches over every thread of this process (Linux), or null. */
+function contextSwitches(): { voluntary: number; involuntary: number } | null {
+  let voluntary = 0;
+  let involuntary = 0;
+  let tasks: string[];
+  try {
+    tasks = readdirSync('/proc/self/task');
+  } catch {
+    return null;
+  }
+  for (const t of tasks) {
+    try {
+      const s = readFileSync(`/proc/self/task/${t}/status`, 'utf8');
+      voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? 0);
+      involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? 0);
+    } catch {
+      // thread exited meanwhile
+    }
+  }
+  return { voluntary, involuntary };
+}
+
+/** Boot an engine machine, run reclaim ENGINE_WARMUP_RUNS times unmeasured, then once measured; return its IPI round latency. */
 export async function measureEngine(targets: number, extra: Partial<SimConfig> = {}): Promise<EngineIpi> {
   const config = engineConfig(targets, extra);
   const m = await Machine.boot(config);
   try {
+    for (let i = 0; i < ENGINE_WARMUP_RUNS; i++) {
+      const w = await m.run(config.seed + 1 + i);
+      if (w.status !== 'ok') throw new Error(`engine warm-up run to ${targets} targets failed: ${w.failure?.message ?? 'unknown'}`);
+    }
+    const before = contextSwitches();
     const r = await m.run();
+    const after = contextSwitches();
     if (r.status !== 'ok') throw new Error(`engine run to ${targets} targets failed: ${r.failure?.message ?? 'unknown'}`);
     const lat = r.host.ipi_round_latency_us;
     if (lat.rounds !== config.pages) throw new Error(`expected ${config.pages} IPI rounds, measured ${lat.rounds}`);
@@ -221,6 +260,8 @@ export async function measureEngine(targets: number, extra: Partial<SimConfig> =
       startupMs: m.startupMs,
       ipisSent: r.counters.ipis_sent,
       pageFaults: r.counters.page_faults,
+      sleepsPerRound: before && after ? (after.voluntary - before.voluntary) / lat.rounds : null,
+      preemptionsPerRound: before && after ? (after.involuntary - before.involuntary) / lat.rounds : null,
     };
   } finally {
     await m.shutdown();
@@ -232,6 +273,8 @@ export interface IpiRow {
   engine: EngineIpi;
   raw: LatencyUs;
   rawBusy: LatencyUs | null;
+  /** CPU other processes took while this row was measured. */
+  load: HostLoad | null;
 }
 
 export interface IpiOptions {
@@ -240,24 +283,31 @@ export interface IpiOptions {
   withBusy?: boolean;
 }
 
+function perRound(x: number | null): string {
+  return x === null ? '?' : fmt(x, 0);
+}
+
 /** Measure every target count, print the table and the verdict. Returns true if the target was met. */
 export async function main(opts: IpiOptions = {}): Promise<boolean> {
   const counts = opts.targets ?? TARGET_COUNTS;
   const withBusy = opts.withBusy ?? true;
-  console.log(`== IPI round latency: engine (reclaim, per-page, sched free, defaults otherwise) vs raw workers ==`);
+  console.log('== IPI round latency: engine (reclaim, per-page, sched free, other options default) vs raw workers ==');
+  await waitForQuietHost('ipiLatency');
   const rows: IpiRow[] = [];
   for (const n of counts) {
+    const mon = new HostLoadMonitor();
     // Raw first: its workers are gone before the engine's CPUs start, so the two never share the host.
     const raw = await measureRaw(n, withBusy);
     const engine = await measureEngine(n);
-    rows.push({ targets: n, engine, raw: raw.idle, rawBusy: raw.busy });
+    const load = mon.stop();
+    rows.push({ targets: n, engine, raw: raw.idle, rawBusy: raw.busy, load });
     console.log(
-      `  ${n} targets: engine median ${fmt(engine.median)} us (${engine.rounds} rounds, run ${fmt(engine.wallMs, 0)} ms), raw median ${fmt(raw.idle.median)} us (${raw.idle.rounds} rounds)`,
+      `  ${n} targets: engine median ${fmt(engine.median)} us (${engine.rounds} rounds, run ${fmt(engine.wallMs, 0)} ms), raw median ${fmt(raw.idle.median)} us (${raw.idle.rounds} rounds); ${describeLoad('host', load)}`,
     );
   }
   printTable(
     'IPI round latency, microseconds (median / p99); ratio = engine / raw idle',
-    ['targets', 'engine med', 'engine p99', 'rounds', 'raw med', 'raw p99', 'rounds', 'ratio med', 'ratio p99', 'raw 1-busy med', 'raw 1-busy p99', 'engine/1-busy med'],
+    ['targets', 'engine med', 'engine p99', 'rounds', 'raw med', 'raw p99', 'rounds', 'ratio med', 'ratio p99', 'raw 1-busy med', 'raw 1-busy p99', 'engine/1-busy med', 'other procs'],
     rows.map((r) => [
       String(r.targets),
       fmt(r.engine.median),
@@ -271,6 +321,20 @@ export async function main(opts: IpiOptions = {}): Promise<boolean> {
       r.rawBusy ? fmt(r.rawBusy.median) : '-',
       r.rawBusy ? fmt(r.rawBusy.p99) : '-',
       r.rawBusy ? ratio(r.engine.median / r.rawBusy.median) : '-',
+      r.load ? `${fmt(r.load.foreignPct, 0)}%` : '?',
+    ]),
+  );
+  printTable(
+    'Engine run details (thread sleeps/preemptions = context switches of every thread of the process per IPI round)',
+    ['targets', 'startup ms', 'run ms', 'IPIs sent', 'page faults', 'sleeps/round', 'preemptions/round'],
+    rows.map((r) => [
+      String(r.targets),
+      fmt(r.engine.startupMs, 0),
+      fmt(r.engine.wallMs, 0),
+      String(r.engine.ipisSent),
+      String(r.engine.pageFaults),
+      perRound(r.engine.sleepsPerRound),
+      perRound(r.engine.preemptionsPerRound),
     ]),
   );
   let allMet = true;
@@ -278,32 +342,56 @@ export async function main(opts: IpiOptions = {}): Promise<boolean> {
     const med = r.engine.median / r.raw.median;
     const p99 = r.engine.p99 / r.raw.p99;
     const met = med <= TARGET_RATIO && p99 <= TARGET_RATIO;
-    allMet &&= verdict(met, `IPI latency to ${r.targets} targets: engine/raw ${ratio(med)} median, ${ratio(p99)} p99 (target <= ${TARGET_RATIO}x)`);
+    allMet = verdict(met, `IPI latency to ${r.targets} targets: engine/raw ${ratio(med)} median, ${ratio(p99)} p99 (target <= ${TARGET_RATIO}x)`) && allMet;
   }
   verdict(allMet, `engine IPI latency within ${TARGET_RATIO}x of raw at every target count`);
   return allMet;
 }
 
-/** Diagnostic: the engine at `targets` with other scheduling settings. */
+/** Engine settings tried by the diagnostic (`--diag`). */
+export const DIAG_VARIANTS: readonly { label: string; extra: Partial<SimConfig> }[] = [
+  { label: 'defaults', extra: {} },
+  { label: 'runTokens 1', extra: { runTokens: 1 } },
+  { label: 'quantum 512', extra: { quantum: 512 } },
+  { label: 'quantum 65536', extra: { quantum: 65_536 } },
+  { label: 'doorbellPoll 16', extra: { doorbellPollInterval: 16 } },
+  { label: 'doorbellPoll 1024', extra: { doorbellPollInterval: 1024 } },
+  { label: 'writeRatio 0', extra: { writeRatio: 0 } },
+];
+
+/** Diagnostic: the engine at each target count with other scheduling settings, next to the raw baselines. */
 export async function diagnose(targets: readonly number[]): Promise<void> {
-  const variants: { label: string; extra: Partial<SimConfig> }[] = [
-    { label: 'defaults', extra: {} },
-    { label: 'runTokens 1', extra: { runTokens: 1 } },
-    { label: 'quantum 512', extra: { quantum: 512 } },
-    { label: 'quantum 65536', extra: { quantum: 65_536 } },
-    { label: 'doorbellPoll 16', extra: { doorbellPollInterval: 16 } },
-    { label: 'doorbellPoll 1024', extra: { doorbellPollInterval: 1024 } },
-    { label: 'writeRatio 0', extra: { writeRatio: 0 } },
-  ];
+  await waitForQuietHost('ipiLatency --diag');
   const rows: string[][] = [];
   for (const n of targets) {
-    for (const v of variants) {
+    const mon = new HostLoadMonitor();
+    const raw = await measureRaw(n, true);
+    rows.push([String(n), 'raw idle (tinybench)', fmt(raw.idle.median), fmt(raw.idle.p99), String(raw.idle.rounds), '-', '-', '-', '-', `${fmt(mon.stop()?.foreignPct ?? NaN, 0)}%`]);
+    if (raw.busy) rows.push([String(n), 'raw 1 busy (tinybench)', fmt(raw.busy.median), fmt(raw.busy.p99), String(raw.busy.rounds), '-', '-', '-', '-', '']);
+    for (const v of DIAG_VARIANTS) {
+      const m = new HostLoadMonitor();
       const e = await measureEngine(n, v.extra);
-      rows.push([String(n), v.label, fmt(e.median), fmt(e.p99), String(e.rounds), fmt(e.wallMs, 0), String(e.pageFaults)]);
+      const load = m.stop();
+      rows.push([
+        String(n),
+        `engine ${v.label}`,
+        fmt(e.median),
+        fmt(e.p99),
+        String(e.rounds),
+        fmt(e.wallMs, 0),
+        String(e.pageFaults),
+        perRound(e.sleepsPerRound),
+        perRound(e.preemptionsPerRound),
+        load ? `${fmt(load.foreignPct, 0)}%` : '?',
+      ]);
       console.log(`  ${n} targets, ${v.label}: median ${fmt(e.median)} us`);
     }
   }
-  printTable('Engine IPI round latency by setting, microseconds', ['targets', 'setting', 'median', 'p99', 'rounds', 'run ms', 'faults'], rows);
+  printTable(
+    'Diagnostic: IPI round latency by engine setting, microseconds',
+    ['targets', 'setting', 'median', 'p99', 'rounds', 'run ms', 'faults', 'sleeps/round', 'preempt/round', 'other procs'],
+    rows,
+  );
 }
 
 function parseTargets(): readonly number[] | undefined {

@@ -13,10 +13,11 @@
  *   is paid once per thread, not per iteration.
  * - "First race" is the racy iteration with the lowest index among those that
  *   ran, whatever order the chunks finished in.
+ * - Early stop (--stop-on-race, or a failed iteration) never kills a running
+ *   task: chunks read a shared stop index between iterations (see `stopAfter`).
  * - Nothing measured is dropped: a chunk that fails (a CPU crashed or hung)
  *   still reports the iterations it completed and the failure.
  */
-import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { configToFlags, ConfigError, DEFAULTS, resolveConfig, type SimConfig } from './config.js';
@@ -34,6 +35,24 @@ export interface StressChunk {
   count: number;
   baseSeed: number;
   stopOnRace: boolean;
+  /**
+   * Int32[1] shared by every chunk: iterations above this index are skipped.
+   * A chunk that finds a race (with stopOnRace) or fails lowers it to its
+   * iteration, so every iteration below the earliest racy one still runs and
+   * `first_race` is the earliest, whatever order chunks run in.
+   */
+  stopAfter: SharedArrayBuffer;
+}
+
+/** Initial value of the shared stop index: run everything. */
+export const STOP_NEVER = 0x7fff_ffff;
+
+/** Lower the shared stop index to `iteration` (atomic min). */
+export function lowerStopAfter(stop: Int32Array, iteration: number): void {
+  for (;;) {
+    const cur = Atomics.load(stop, 0);
+    if (cur <= iteration || Atomics.compareExchange(stop, 0, cur, iteration) === cur) return;
+  }
 }
 
 /** The first racy iteration of a chunk. */
@@ -124,9 +143,11 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     config = { ...config, runTokens: Math.max(1, Math.floor(cores / threads)) };
   }
   const chunkSize = Math.max(1, Math.min(STRESS_CHUNK_MAX, Math.ceil(opts.iterations / (threads * 4))));
+  const stopAfter = new SharedArrayBuffer(4);
+  new Int32Array(stopAfter)[0] = STOP_NEVER;
   const chunks: StressChunk[] = [];
   for (let first = 0; first < opts.iterations; first += chunkSize) {
-    chunks.push({ config, first, count: Math.min(chunkSize, opts.iterations - first), baseSeed: opts.seed, stopOnRace: opts.stopOnRace });
+    chunks.push({ config, first, count: Math.min(chunkSize, opts.iterations - first), baseSeed: opts.seed, stopOnRace: opts.stopOnRace, stopAfter });
   }
 
   const pool = new Piscina<StressChunk, StressChunkResult>({
@@ -135,9 +156,6 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     maxThreads: Math.min(threads, chunks.length),
     idleTimeout: 1_000,
   });
-  const abort = new AbortController();
-  // piscina adds one abort listener per queued task.
-  setMaxListeners(chunks.length + 16, abort.signal);
   const t0 = performance.now();
   const counters = zeroCounters();
   const races = zeroRaces();
@@ -149,13 +167,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   try {
     await Promise.all(
       chunks.map(async (chunk) => {
-        let r: StressChunkResult;
-        try {
-          r = await pool.run(chunk, { signal: abort.signal });
-        } catch (e) {
-          if (abort.signal.aborted) return; // cancelled by --stop-on-race
-          throw e;
-        }
+        const r = await pool.run(chunk);
         completed += r.completed;
         racy += r.racyIterations;
         steps += r.schedSteps;
@@ -166,7 +178,6 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
         if (r.firstRace && (first === null || r.firstRace.iteration < first.iteration)) first = r.firstRace;
         if (r.failure) failures.push(r.failure);
         opts.onProgress?.(completed, opts.iterations, racy);
-        if ((opts.stopOnRace && r.firstRace) || r.failure) abort.abort();
       }),
     );
   } finally {

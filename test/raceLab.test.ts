@@ -72,6 +72,50 @@ function replayable(r: RunResult): unknown {
   };
 }
 
+/**
+ * Free mode (real parallel threads, the host picks the interleaving). The
+ * scenarios' tiny machines hardly ever open the window in free mode (even
+ * weak + batched shows no race there), so the free-mode checks also use a
+ * machine built to open it: one 2048-page batch (a long unmap window), a TLB
+ * that holds every page, 5% stores so many cached entries are still clean when
+ * reclaim clears their PTEs. On an idle 2-core host weak + batched loses
+ * writes in ~9 of 10 such runs; rik and x86 + batched must lose none.
+ */
+const WINDOW_OPENING: Partial<SimConfig> = { workload: 'reclaim', cpus: 3, pages: 2048, batch: 2048, tlbSets: 1024, tlbWays: 4, ops: 300_000, writeRatio: 0.05, sched: 'free' };
+/** A default-sized machine (8 CPUs share 2 host cores through run tokens). */
+const DEFAULT_ISH: Partial<SimConfig> = { workload: 'reclaim', sched: 'free', ops: 5_000 };
+
+/** Boot once, run `runs` seeds in free mode, check each run completed, return the results. */
+async function freeRuns(partial: Partial<SimConfig>, runs: number): Promise<RunResult[]> {
+  const cfg = resolveConfig(partial);
+  expect(cfg.sched).toBe('free');
+  const m = await Machine.boot(cfg);
+  const out: RunResult[] = [];
+  try {
+    for (let seed = 1; seed <= runs; seed++) {
+      const r = await m.run(seed);
+      expect(r.status, r.failure?.message).toBe('ok');
+      expect(r.counters.pages_unmapped).toBe(cfg.pages);
+      expect(r.counters.pages_freed).toBe(cfg.pages);
+      expect(r.counters.stores).toBeGreaterThan(0);
+      out.push(r);
+    }
+  } finally {
+    await m.shutdown();
+  }
+  return out;
+}
+
+function sumRaces(rs: readonly RunResult[]): typeof ZERO {
+  const t = { ...ZERO };
+  for (const r of rs) {
+    t.lost_writes += r.races.lost_writes;
+    t.stale_accesses += r.races.stale_accesses;
+    t.writes_after_protect += r.races.writes_after_protect;
+  }
+  return t;
+}
+
 describe('weak + batched: the unmap window loses writes (seed 003)', () => {
   it('stress with stop-on-race finds a lost write in the unmap window, and its reproduce command replays it exactly', async () => {
     const bound = 200;
@@ -175,21 +219,16 @@ describe('weak + rik: read-only-then-flush closes the window', () => {
     expect(r.counters.wp_faults).toBeGreaterThan(0);
   });
 
-  it('free mode: zero races in a handful of full-size reclaim runs and a 50-iteration free stress', async () => {
-    const cfg = resolveConfig({ workload: 'reclaim', protocol: 'rik', arch: 'weak', sched: 'free', cpus: 6, pages: 128, ops: 10_000, writeRatio: 0.25 });
-    const m = await Machine.boot(cfg);
-    try {
-      for (let seed = 1; seed <= 5; seed++) {
-        const r = await m.run(seed);
-        expect(r.status).toBe('ok');
-        expect(r.races).toEqual(ZERO);
-        expect(r.race_reports).toEqual([]);
-        expect(r.counters.pages_unmapped).toBe(cfg.pages);
-        expect(r.counters.stores).toBeGreaterThan(0);
-      }
-    } finally {
-      await m.shutdown();
+  it('free mode: zero races in default-sized and window-opening reclaim runs, and in a 50-iteration free stress', async () => {
+    const dflt = await freeRuns({ ...DEFAULT_ISH, protocol: 'rik', arch: 'weak' }, 3);
+    const rik = await freeRuns({ ...WINDOW_OPENING, protocol: 'rik', arch: 'weak' }, 6);
+    for (const r of [...dflt, ...rik]) {
+      expect(r.races).toEqual(ZERO);
+      expect(r.race_reports).toEqual([]);
     }
+    // For contrast only (free mode is up to the host, so not asserted): the same machine with batched.
+    const batched = sumRaces(await freeRuns({ ...WINDOW_OPENING, protocol: 'batched', arch: 'weak' }, 6));
+    console.log(`free mode, window-opening machine, 6 runs each: weak+rik 0 races; weak+batched ${batched.lost_writes} lost writes (contrast, not asserted)`);
     const s = await stress('unmap-window', { protocol: 'rik', sched: 'free' }, 50);
     expect(s.config.sched).toBe('free');
     expectCompleteCampaign(s, 50);
@@ -206,21 +245,18 @@ describe('x86 + batched: a store through a clean entry traps, so batching is saf
     expectNoRaces(r);
   });
 
-  it('free mode: zero races in a handful of full-size reclaim runs and a 50-iteration free stress', async () => {
-    const cfg = resolveConfig({ workload: 'reclaim', protocol: 'batched', arch: 'x86', sched: 'free', cpus: 6, pages: 128, ops: 10_000, writeRatio: 0.25 });
-    const m = await Machine.boot(cfg);
-    try {
-      for (let seed = 1; seed <= 5; seed++) {
-        const r = await m.run(seed);
-        expect(r.status).toBe('ok');
-        expect(r.races).toEqual(ZERO);
-        expect(r.counters.pages_unmapped).toBe(cfg.pages);
-        // 128 pages in batches of 32, 5 thread CPUs: 4 rounds of 5 IPIs.
-        expect(r.counters.nr_tlb_remote_flush).toBe(4);
-        expect(r.counters.ipis_sent).toBe(20);
-      }
-    } finally {
-      await m.shutdown();
+  it('free mode: zero races in default-sized and window-opening reclaim runs, and in a 50-iteration free stress', async () => {
+    const dflt = await freeRuns({ ...DEFAULT_ISH, protocol: 'batched', arch: 'x86' }, 3);
+    for (const r of dflt) {
+      expect(r.races).toEqual(ZERO);
+      // 256 pages in batches of 32, 7 thread CPUs: 8 rounds of 7 IPIs.
+      expect(r.counters.nr_tlb_remote_flush).toBe(8);
+      expect(r.counters.ipis_sent).toBe(56);
+    }
+    const win = await freeRuns({ ...WINDOW_OPENING, protocol: 'batched', arch: 'x86' }, 6);
+    for (const r of win) {
+      expect(r.races).toEqual(ZERO);
+      expect(r.counters.ipis_sent).toBe(2); // one batch, 2 thread CPUs
     }
     const s = await stress('unmap-window', { arch: 'x86', sched: 'free' }, 50);
     expectCompleteCampaign(s, 50);

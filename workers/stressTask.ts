@@ -9,7 +9,7 @@ import { Machine } from '../src/coordinator.js';
 import { COUNTER_NAMES } from '../src/layout.js';
 import { zeroRaces } from '../src/oracle.js';
 import type { Counters } from '../src/result.js';
-import type { StressChunk, StressChunkResult } from '../src/stress.js';
+import { lowerStopAfter, type StressChunk, type StressChunkResult } from '../src/stress.js';
 
 const machines = new Map<string, Machine>();
 
@@ -28,13 +28,16 @@ export default async function runChunk(chunk: StressChunk): Promise<StressChunkR
   const races = zeroRaces();
   const out: StressChunkResult = { completed: 0, racyIterations: 0, counters, races, firstRace: null, failure: null, schedSteps: 0 };
   const key = JSON.stringify({ ...chunk.config, seed: 0 });
+  const stop = new Int32Array(chunk.stopAfter);
   for (let i = chunk.first; i < chunk.first + chunk.count; i++) {
+    if (i > Atomics.load(stop, 0)) break; // an earlier iteration already found a race (or failed)
     const seed = (chunk.baseSeed + i) >>> 0;
     const m = await machineFor(chunk);
     const r = await m.run(seed);
     if (r.status === 'failed') {
       machines.delete(key);
       out.failure = { ...r.failure!, iteration: i };
+      lowerStopAfter(stop, i);
       break;
     }
     out.completed++;
@@ -47,7 +50,10 @@ export default async function runChunk(chunk: StressChunk): Promise<StressChunkR
     if (racy) {
       out.racyIterations++;
       out.firstRace ??= { iteration: i, seed, races: r.races, reports: r.race_reports };
-      if (chunk.stopOnRace) break;
+      if (chunk.stopOnRace) {
+        lowerStopAfter(stop, i);
+        break;
+      }
     }
   }
   return out;

@@ -1,0 +1,207 @@
+/**
+ * `tlbsim run` and the CLI's contract (src/cli.ts): --json prints exactly one
+ * JSON object with the documented fields; IPI counts are exact; the human
+ * summary ends with a command that reproduces the run; bad input is one
+ * `tlbsim: error:` line on stderr naming the flag, exit 2, nothing on stdout;
+ * a failed simulation exits 1 and names the CPU.
+ *
+ * Runs the compiled CLI (build first: `npx tsc -p .`).
+ */
+import { describe, expect, it } from 'vitest';
+import type { RunResult } from '../src/result.js';
+import { lines, parseOneJsonObject, runCli, splitCommand } from './helpers.js';
+
+const DOCUMENTED_COUNTERS = [
+  'ipis_sent',
+  'nr_tlb_remote_flush',
+  'nr_tlb_remote_flush_received',
+  'nr_tlb_local_flush_all',
+  'nr_tlb_local_flush_one',
+  'tlb_hits',
+  'tlb_misses',
+  'page_faults',
+  'pages_unmapped',
+  'pages_written_back',
+] as const;
+
+async function runJson(args: string[], expectedStatus = 0): Promise<{ result: RunResult; stderr: string }> {
+  const r = await runCli(['run', ...args, '--json']);
+  expect(r.status, `exit code of tlbsim run ${args.join(' ')}; stderr: ${r.stderr}`).toBe(expectedStatus);
+  return { result: parseOneJsonObject<RunResult>(r.stdout), stderr: r.stderr };
+}
+
+describe('tlbsim run --json', () => {
+  it('--cpus 4 --pages 64 --ops 500: one JSON object, documented fields, exact IPI counts (batched, batch 32)', async () => {
+    const { result: r, stderr } = await runJson(['--cpus', '4', '--pages', '64', '--ops', '500']);
+    expect(stderr).toBe(''); // logs are silent by default
+    expect(r.status).toBe('ok');
+    expect(r.failure).toBeUndefined();
+    expect(r.config).toMatchObject({ cpus: 4, pages: 64, ops: 500, protocol: 'batched', batch: 32, workload: 'reclaim', arch: 'x86', sched: 'free', seed: 1 });
+    for (const k of DOCUMENTED_COUNTERS) {
+      expect(r.counters, `counter ${k}`).toHaveProperty(k);
+      expect(Number.isInteger(r.counters[k]), `counter ${k} is an integer`).toBe(true);
+      expect(r.counters[k]).toBeGreaterThanOrEqual(0);
+    }
+    // ceil(64 / 32) = 2 batches, one full-flush round each to the 3 thread CPUs.
+    expect(r.counters.nr_tlb_remote_flush).toBe(2);
+    expect(r.counters.ipis_sent).toBe(6);
+    expect(r.counters.nr_tlb_remote_flush_received).toBe(6);
+    // kswapd (CPU 0) has no user mm loaded: it is not in the batch's cpumask, no local flush.
+    expect(r.counters.nr_tlb_local_flush_all).toBe(0);
+    expect(r.counters.pages_unmapped).toBe(64);
+    expect(r.counters.pages_freed).toBe(64);
+    expect(r.counters.pages_written_back).toBeLessThanOrEqual(64);
+    // Every thread CPU warms up (64 loads) and then makes at least --ops accesses.
+    expect(r.counters.loads + r.counters.stores).toBeGreaterThanOrEqual(3 * (64 + 500));
+    expect(r.counters.tlb_hits).toBeGreaterThan(0);
+    expect(r.counters.tlb_misses).toBeGreaterThan(0);
+    expect(r.counters.page_faults).toBeGreaterThanOrEqual(64); // warm-up faults every page in (once: the PTE is shared)
+    expect(r.races).toEqual({ lost_writes: 0, stale_accesses: 0, writes_after_protect: 0 });
+    expect(r.race_reports).toEqual([]);
+
+    // Per-CPU counters: CPU 0 sent every IPI, each thread CPU handled one per round; they sum to the totals.
+    expect(r.per_cpu).toHaveLength(4);
+    expect(r.per_cpu[0].ipis_sent).toBe(6);
+    for (let cpu = 1; cpu < 4; cpu++) {
+      expect(r.per_cpu[cpu].nr_tlb_remote_flush_received).toBe(2);
+      expect(r.per_cpu[cpu].ipis_sent).toBe(0);
+    }
+    for (const k of Object.keys(r.counters) as (keyof RunResult['counters'])[]) {
+      expect(r.per_cpu.reduce((s, c) => s + c[k], 0), `sum of per_cpu.${k}`).toBe(r.counters[k]);
+    }
+
+    expect(r.host.wall_ms).toBeGreaterThan(0);
+    const lat = r.host.ipi_round_latency_us;
+    expect(lat.rounds).toBe(2);
+    expect(lat.median).toBeGreaterThan(0);
+    expect(lat.p99).toBeGreaterThanOrEqual(lat.median);
+    expect(r.reproduce).toMatch(/^tlbsim run /);
+    expect(r.reproduce).toContain('--cpus 4');
+    expect(r.reproduce).toContain('--pages 64');
+    expect(r.reproduce).toContain('--ops 500');
+  });
+
+  it('per-page: one round per page (64 pages x 3 thread CPUs = 192 IPIs)', async () => {
+    const { result: r } = await runJson(['--cpus', '4', '--pages', '64', '--ops', '200', '--protocol', 'per-page']);
+    expect(r.status).toBe('ok');
+    expect(r.counters.nr_tlb_remote_flush).toBe(64);
+    expect(r.counters.ipis_sent).toBe(192);
+    expect(r.host.ipi_round_latency_us.rounds).toBe(64);
+  });
+
+  it('--log-level info: JSON logs go to stderr, stdout stays one JSON object', async () => {
+    const { result: r, stderr } = await runJson(['--cpus', '3', '--pages', '16', '--ops', '100', '--log-level', 'info']);
+    expect(r.status).toBe('ok');
+    const logLines = lines(stderr);
+    expect(logLines.length).toBeGreaterThan(0);
+    for (const l of logLines) expect(() => JSON.parse(l) as unknown, `stderr line is JSON: ${l}`).not.toThrow();
+  });
+});
+
+describe('tlbsim run (human output)', () => {
+  it('prints the summary and a reproduce line', async () => {
+    const r = await runCli(['run', '--cpus', '4', '--pages', '64', '--ops', '500']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^tlbsim run: workload reclaim, 4 CPUs, 64 pages, protocol batched \(batch 32\)/);
+    expect(r.stdout).toMatch(/IPIs sent\s+6 in 2 rounds/);
+    expect(r.stdout).toMatch(/races\s+none/);
+    const rep = lines(r.stdout).filter((l) => l.trim().startsWith('reproduce: '));
+    expect(rep).toHaveLength(1);
+    expect(rep[0].trim()).toMatch(/^reproduce: tlbsim run .*--cpus 4 .*--pages 64 /);
+    expect(rep[0]).toContain('--ops 500');
+  });
+
+  it('executing the printed reproduce command replays a seeded run exactly', async () => {
+    const args = ['--sched', 'seeded', '--arch', 'weak', '--protocol', 'per-page', '--cpus', '3', '--pages', '16', '--batch', '4', '--ops', '60', '--write-ratio', '0.5', '--seed', '9', '--tlb-sets', '8', '--tlb-ways', '2', '--no-wp-recheck'];
+    const human = await runCli(['run', ...args]);
+    expect(human.status, human.stderr).toBe(0);
+    const repLine = lines(human.stdout).find((l) => l.trim().startsWith('reproduce: '));
+    expect(repLine).toBeDefined();
+    const words = splitCommand(repLine!.trim().slice('reproduce: '.length));
+    expect(words.slice(0, 2)).toEqual(['tlbsim', 'run']);
+
+    const { result: original } = await runJson(args);
+    const { result: replayed } = await runJson(words.slice(2));
+    expect(replayed.config).toEqual(original.config);
+    expect(replayed.config).toMatchObject({ sched: 'seeded', arch: 'weak', protocol: 'per-page', cpus: 3, pages: 16, batch: 4, ops: 60, writeRatio: 0.5, seed: 9, tlbSets: 8, tlbWays: 2, wpRecheck: false });
+    expect(replayed.counters).toEqual(original.counters);
+    expect(replayed.per_cpu).toEqual(original.per_cpu);
+    expect(replayed.races).toEqual(original.races);
+    expect(replayed.race_reports).toEqual(original.race_reports);
+    expect(replayed.host.sched_steps).toBe(original.host.sched_steps);
+    expect(replayed.reproduce).toBe(original.reproduce);
+  });
+});
+
+describe('bad input: one `tlbsim: error:` line naming the flag, exit 2, empty stdout', () => {
+  const cases: [string[], string][] = [
+    [['run', '--cpus', '0'], '--cpus'],
+    [['run', '--batch', '-1'], '--batch'],
+    [['run', '--protocol', 'nonsense'], '--protocol'],
+    [['run', '--write-ratio', '1.5'], '--write-ratio'],
+    [['run', '--bogus-flag'], '--bogus-flag'],
+    [['run', '--cpus', '1'], '--cpus'],
+    [['stress', '--iterations', '0'], '--iterations'],
+    [['stress', '--scenario', 'nope'], '--scenario'],
+    // A few more of the same contract.
+    [['run', '--cpus', 'abc'], '--cpus'],
+    [['run', '--cpus'], '--cpus'],
+    [['run', '--cpu', '4'], '--cpu'],
+    [['run', '--tlb-sets', '3'], '--tlb-sets'],
+    [['run', '--arch', 'arm'], '--arch'],
+    [['run', '--seed', '-1'], '--seed'],
+    [['run', '--cpus', '4', '--fault-cpu', '9'], '--fault-cpu'],
+    [['stress', '--threads', '0'], '--threads'],
+    [['stress', '--write-ratio', '-0.1'], '--write-ratio'],
+  ];
+  it.each(cases)('tlbsim %j -> error naming %s', async (argv, flag) => {
+    const r = await runCli(argv);
+    expect(r.status, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(2);
+    expect(r.stdout).toBe('');
+    const errLines = lines(r.stderr);
+    expect(errLines, `stderr: ${r.stderr}`).toHaveLength(1);
+    expect(errLines[0].startsWith('tlbsim: error:'), errLines[0]).toBe(true);
+    expect(errLines[0]).toContain(flag);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('the same with --json: still nothing on stdout', async () => {
+    const r = await runCli(['run', '--json', '--cpus', '0']);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^tlbsim: error: .*--cpus/);
+  });
+});
+
+describe('a failing simulation exits 1 and names the CPU', () => {
+  const FAULT = ['--fault-cpu', '2', '--fault-kind', 'stop-acking', '--ipi-timeout-ms', '500', '--cpus', '4', '--pages', '32'];
+
+  it('human output: FAILED, ipi-timeout, CPU 2', async () => {
+    const r = await runCli(['run', ...FAULT]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/FAILED \(ipi-timeout, CPU 2\)/);
+    expect(r.stdout).toMatch(/CPU 2 did not acknowledge/);
+    expect(r.stdout).toMatch(/reproduce: tlbsim run .*--fault-cpu 2 --fault-kind stop-acking/);
+  });
+
+  it("--json: status 'failed', failure.cpu 2, counters measured before the failure kept", async () => {
+    const { result: r } = await runJson(FAULT, 1);
+    expect(r.status).toBe('failed');
+    expect(r.failure).toBeDefined();
+    expect(r.failure!.cpu).toBe(2);
+    expect(r.failure!.kind).toBe('ipi-timeout');
+    expect(r.failure!.message).toMatch(/CPU 2/);
+    // The round that CPU 2 never acknowledged was sent (to CPUs 1, 2, 3).
+    expect(r.counters.ipis_sent).toBeGreaterThanOrEqual(3);
+    expect(r.per_cpu[2].nr_tlb_remote_flush_received).toBe(0);
+  });
+
+  it("a crashing CPU: --json status 'failed', kind cpu-crashed, failure.cpu 2", async () => {
+    const { result: r } = await runJson(['--fault-cpu', '2', '--fault-kind', 'crash', '--cpus', '4', '--pages', '32'], 1);
+    expect(r.status).toBe('failed');
+    expect(r.failure!.kind).toBe('cpu-crashed');
+    expect(r.failure!.cpu).toBe(2);
+  });
+});
