@@ -19,7 +19,7 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { quantileSorted } from 'simple-statistics';
 import { configToFlags, type SimConfig } from './config.js';
-import type { CpuInit, CpuRunStats } from './cpu.js';
+import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
 import { VMA_RW } from './cpu.js';
 import {
   ABORT_CPU_CRASHED,
@@ -177,6 +177,12 @@ export class Machine {
         },
       );
     });
+  }
+
+  /** Read every CPU's statistics over the control plane (between runs only). */
+  async readStats(): Promise<CpuStats[]> {
+    if (this.dead) throw new Error('machine was shut down');
+    return Promise.all(this.cpus.map((c) => c.api.stats()));
   }
 
   /** Number of CPU workers still alive. */

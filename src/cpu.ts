@@ -21,6 +21,7 @@ import {
   ABORT_SEEDED_STEPS,
   C_DOORBELL,
   C_LOADED_MM,
+  COUNTER_NAMES,
   COUNTER_WORDS,
   CPU_CTL_WORDS,
   G_ABORT,
@@ -100,6 +101,19 @@ export interface CpuRunStats {
   ipiRoundUs: number[];
   aborted: boolean;
   error?: string;
+}
+
+/** A CPU's statistics as read over the control plane (between runs). */
+export interface CpuStats {
+  cpu: number;
+  /** mm loaded at the end of the last run (-1: none). */
+  loadedMm: number;
+  /** Valid entries in the TLB now. */
+  tlbOccupancy: number;
+  /** Host latency of every IPI round this CPU sent in the last run, microseconds. */
+  ipiRoundUs: number[];
+  /** This CPU's counters (same names as the JSON result). */
+  counters: Record<CounterName, number>;
 }
 
 export class Cpu implements IpiWaitHost {
@@ -327,6 +341,12 @@ export class Cpu implements IpiWaitHost {
   // -------------------------------------------------------------------------
   // Counters
   // -------------------------------------------------------------------------
+
+  /** Snapshot of this CPU's statistics (control plane, between runs). */
+  stats(): CpuStats {
+    const counters = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, this.counters[this.cBase + i]])) as Record<CounterName, number>;
+    return { cpu: this.id, loadedMm: this.loadedMm, tlbOccupancy: this.tlb.occupancy(), ipiRoundUs: [...this.ipiRoundUs], counters };
+  }
 
   count(name: CounterName, n = 1): void {
     this.counters[this.cBase + K[name]] += n;

@@ -2,7 +2,9 @@
  * Entry point of one simulated CPU's worker thread.
  *
  * Control plane (comlink, never per-IPI): configure once, then `run(seed)` per
- * run. `run` executes the whole workload synchronously on this thread and
+ * run, `stats()` between runs. Stopping a run is not a comlink call: it is the
+ * shared G_ABORT word every CPU polls, because a running CPU never services
+ * its event loop. `run` executes the whole workload synchronously on this thread and
  * resolves when the CPU is done; while it runs, the worker's event loop is not
  * turning, so IPIs arrive through the doorbell word + receiveMessageOnPort and
  * stop requests through G_ABORT, never as 'message' events.
@@ -10,7 +12,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { Cpu, SimAbort, type CpuInit, type CpuRunStats } from '../src/cpu.js';
+import { Cpu, SimAbort, type CpuInit, type CpuRunStats, type CpuStats } from '../src/cpu.js';
 import { ABORT_INVARIANT, G_ABORT, G_FAIL_CPU } from '../src/layout.js';
 import { ringDoorbell } from '../src/sched.js';
 import { getProtocol } from '../src/protocols/index.js';
@@ -51,6 +53,12 @@ const api = {
       failRun(c, ABORT_INVARIANT);
       return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: true, error: msg };
     }
+  },
+
+  /** Read this CPU's statistics (between runs: a running CPU's event loop does not turn). */
+  stats(): CpuStats {
+    if (!cpu) throw new Error('stats() before configure()');
+    return cpu.stats();
   },
 
   /** Close this CPU's IPI ports. */
