@@ -5,7 +5,9 @@
  * measured in the same process: plain idle workers sleeping in Atomics.wait,
  * the same MessagePort message + Atomics doorbell + receiveMessageOnPort
  * drain + Atomics ack counter, with the sender on the main thread (timed by
- * tinybench, one round per sample).
+ * tinybench, one round per sample). The engine machine does one unmeasured
+ * warm-up run first (as tinybench warms the raw rounds up), then the measured
+ * run; its median and p99 come from the RunResult.
  *
  * Target: engine median and p99 within 2x of the raw baseline at every target count.
  *
@@ -14,14 +16,16 @@
  * doorbell, i.e. the host situation the engine is in: one simulated CPU holds
  * the second run token and keeps the second host core busy.
  *
- * Flags (standalone only): --targets=1,7 picks target counts; --diag also
- * runs the engine with other runTokens / quantum / doorbellPollInterval values.
+ * Flags (standalone only): --targets=1,7 picks target counts; --diag instead
+ * runs the engine with other runTokens / quantum / doorbellPollInterval /
+ * writeRatio values next to the raw baselines, with context-switch counts.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { Bench } from 'tinybench';
-import { resolveConfig, type SimConfig } from '../src/config.js';
+import { DEFAULTS, resolveConfig, type SimConfig } from '../src/config.js';
 import { Machine, WORKER_RESOURCE_LIMITS } from '../src/coordinator.js';
+import { IPI_ACK_SPIN } from '../src/ipi.js';
 import { HostLoadMonitor, describeLoad, fmt, isMain, latencyOf, printTable, ratio, verdict, waitForQuietHost, type HostLoad } from './common.js';
 import {
   RAW_ACK,
@@ -46,8 +50,8 @@ export const LARGE_TARGETS = 128;
 export const ENGINE_OPS = 1_000;
 /** TLB ways of the engine's CPUs (the default); sets are sized so every page fits. */
 export const ENGINE_TLB_WAYS = 4;
-/** Sender spins this many checks of the ack counter before sleeping: the same as the engine (IPI_ACK_SPIN). */
-export const RAW_ACK_SPIN = 256;
+/** Sender spins this many checks of the ack counter before sleeping: the engine's own figure. */
+export const RAW_ACK_SPIN = IPI_ACK_SPIN;
 /** tinybench time budget per raw task: ~1 s gives hundreds of rounds even at 255 targets. */
 export const RAW_TIME_MS = 1_000;
 /** ...but never fewer rounds than this, so the p99 is not one sample. */
@@ -56,8 +60,8 @@ export const RAW_MIN_ROUNDS = 200;
 export const RAW_WARMUP_ROUNDS = 20;
 /** A raw round that takes longer than this is a bug in the rig, not a slow host. */
 export const RAW_TIMEOUT_MS = 10_000;
-/** Busy raw target polls its doorbell this often: the engine default doorbellPollInterval. */
-export const RAW_BUSY_POLL = 128;
+/** Busy raw target polls its doorbell this often: the engine's default doorbellPollInterval. */
+export const RAW_BUSY_POLL = DEFAULTS.doorbellPollInterval;
 /**
  * Unmeasured engine runs before the measured one, on the same machine: the
  * raw baseline gets RAW_WARMUP_ROUNDS of JIT warm-up from tinybench, so the

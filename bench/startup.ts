@@ -10,8 +10,9 @@
  * Target: 256 CPUs ready in under 10 s, using under 10 MB per CPU.
  *
  * Diagnostic (not part of the target): the same boot + short run at 64 CPUs
- * with other Worker resourceLimits, and a floor of bare workers that load
- * nothing, to show what the limits change.
+ * with other Worker resourceLimits (set by overwriting the coordinator's
+ * exported WORKER_RESOURCE_LIMITS object inside the child process only), and
+ * a floor of bare workers that load nothing, to show what the limits change.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -42,10 +43,11 @@ const MB = 1024 * 1024;
 const RESULT_MARK = 'STARTUP-RESULT ';
 
 /** Worker resource-limit variants of the diagnostic. `null`: V8's defaults (no resourceLimits). */
-export const LIMIT_VARIANTS: readonly { label: string; limits: ResourceLimits | null }[] = [
-  { label: 'engine 32/4/1', limits: { ...WORKER_RESOURCE_LIMITS } },
-  { label: 'V8 defaults', limits: null },
-  { label: 'tight 16/1/1', limits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 } },
+export const LIMIT_VARIANTS: readonly { label: string; limits: ResourceLimits | null; bare: boolean }[] = [
+  { label: 'engine 32/4/1', limits: { ...WORKER_RESOURCE_LIMITS }, bare: true },
+  { label: 'V8 defaults', limits: null, bare: true },
+  { label: 'young 2: 32/2/1', limits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 2, stackSizeMb: 1 }, bare: false },
+  { label: 'tight 16/1/1', limits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 }, bare: false },
 ];
 
 interface ChildJob {
@@ -164,12 +166,13 @@ function figureRow(f: StartupFigures): string[] {
     fmt(f.rssAfterBootMb, 0),
     fmt(f.peakRssMb, 0),
     fmt(f.mbPerCpu, 2),
+    f.run ? fmt((f.run.rssAfterRunMb - f.rssBeforeMb) / f.cpus, 2) : '-',
     f.run ? `${f.run.status}, ${fmt(f.run.wallMs, 0)} ms, ${f.run.ipisSent} IPIs` : '-',
     f.load ? `${fmt(f.load.foreignPct, 0)}%` : '?',
   ];
 }
 
-const HEADER = ['machine', 'cpus', 'startupMs', 'boot wall ms', 'RSS before MB', 'RSS booted MB', 'peak RSS MB', 'MB/CPU', 'short run', 'other procs'];
+const HEADER = ['machine', 'cpus', 'startupMs', 'boot wall ms', 'RSS before MB', 'RSS booted MB', 'peak RSS MB', 'MB/CPU', 'MB/CPU after run', 'short run', 'other procs'];
 
 export interface StartupOptions {
   /** Also run the resourceLimits diagnostic. */
@@ -185,7 +188,7 @@ export async function main(opts: StartupOptions = {}): Promise<boolean> {
     figures.push(f);
     console.log(`  ${cpus} CPUs: ready in ${fmt(f.startupMs, 0)} ms, ${fmt(f.mbPerCpu, 2)} MB/CPU`);
   }
-  printTable('Machine start-up (RSS in MB; MB/CPU = (RSS booted - RSS before) / cpus)', HEADER, figures.map(figureRow));
+  printTable('Machine start-up (RSS in MB; MB/CPU = (RSS booted - RSS before) / cpus; after run: same with RSS after the short run)', HEADER, figures.map(figureRow));
 
   const big = figures.find((f) => f.cpus === TARGET_CPUS);
   if (!big) throw new Error(`no ${TARGET_CPUS}-CPU figure`);
@@ -200,7 +203,7 @@ export async function main(opts: StartupOptions = {}): Promise<boolean> {
       diag.push(await inChild({ kind: 'machine', cpus: LIMITS_DIAG_CPUS, run: true, limits: v.limits }, `engine, ${v.label}`));
     }
     for (const v of LIMIT_VARIANTS) {
-      diag.push(await inChild({ kind: 'bare', cpus: LIMITS_DIAG_CPUS, run: false, limits: v.limits }, `bare worker, ${v.label}`));
+      if (v.bare) diag.push(await inChild({ kind: 'bare', cpus: LIMITS_DIAG_CPUS, run: false, limits: v.limits }, `bare worker, ${v.label}`));
     }
     printTable(`Diagnostic: Worker resourceLimits (maxOld/maxYoung/stack MB) at ${LIMITS_DIAG_CPUS} CPUs`, HEADER, diag.map(figureRow));
   }

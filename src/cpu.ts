@@ -21,12 +21,14 @@ import {
   ABORT_SEEDED_STEPS,
   C_DOORBELL,
   C_LOADED_MM,
+  C_WAIT_PAGE,
   COUNTER_NAMES,
   COUNTER_WORDS,
   CPU_CTL_WORDS,
   G_ABORT,
   G_FAIL_CPU,
   G_FINISHED,
+  G_PAGE_WAITERS,
   G_RUN_DONE,
   K,
   P_PROTECTED,
@@ -73,8 +75,17 @@ export const VMA_NONE = 0;
 export const VMA_READ = 1;
 export const VMA_RW = 3;
 
-/** How long a blocked CPU sleeps between re-checks of what it waits for (page lock, barrier). */
+/**
+ * How long a blocked CPU sleeps before re-checking a condition nobody rings it
+ * for (the warm-up barrier). Short: the barrier is crossed once per run.
+ */
 export const BLOCK_RECHECK_MS = 0.2;
+/**
+ * Safety-net timeout of a page-lock sleep. unlock_page rings the sleepers, so
+ * this only bounds a lost wake-up; polling every 0.2 ms instead cost thousands
+ * of wake-ups per IPI round at 64 CPUs and tripled the round latency.
+ */
+export const PAGE_LOCK_WAIT_MS = 20;
 /** How long an idle CPU sleeps on its doorbell between checks for the end of the run. */
 export const IDLE_WAIT_MS = 50;
 
@@ -287,8 +298,28 @@ export class Cpu implements IpiWaitHost {
     this.checkAbort();
   }
 
+  /**
+   * lock_page(): sleep (handling IPIs, without a run token) until this CPU holds
+   * the lock of page-state index `idx`, or until `giveUp()` holds. Returns true
+   * if the lock was taken.
+   */
+  lockPage(idx: number, giveUp: () => boolean = () => false): boolean {
+    if (this.mem.trylockPage(idx, this.id)) return true;
+    const ctl = this.v.cpuCtl;
+    Atomics.store(ctl, this.ctlBase + C_WAIT_PAGE, idx + 1);
+    Atomics.add(this.v.global, G_PAGE_WAITERS, 1);
+    let locked = false;
+    try {
+      this.blockUntil(() => (locked = this.mem.trylockPage(idx, this.id)) || giveUp(), PAGE_LOCK_WAIT_MS);
+    } finally {
+      Atomics.store(ctl, this.ctlBase + C_WAIT_PAGE, 0);
+      Atomics.sub(this.v.global, G_PAGE_WAITERS, 1);
+    }
+    return locked;
+  }
+
   /** Block until `cond()` holds, handling IPIs; gives the run token back meanwhile. */
-  blockUntil(cond: () => boolean): void {
+  blockUntil(cond: () => boolean, recheckMs = BLOCK_RECHECK_MS): void {
     if (cond()) return;
     if (this.seeded) {
       while (!cond()) this.schedPoint();
@@ -303,7 +334,7 @@ export class Cpu implements IpiWaitHost {
       this.serviceIpis();
       if (cond()) break;
       this.checkAbort();
-      Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, BLOCK_RECHECK_MS);
+      Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, recheckMs);
     }
     if (hadToken) {
       this.tokens!.acquire(this);
@@ -495,7 +526,7 @@ export class Cpu implements IpiWaitHost {
         continue;
       }
       // Not present: take the page lock (sleeps while reclaim owns the page).
-      this.blockUntil(() => this.mem.trylockPage(idx, this.id));
+      this.lockPage(idx);
       if (ptePresent(Atomics.load(pt, idx))) {
         this.mem.unlockPage(idx);
         continue;

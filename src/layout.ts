@@ -48,6 +48,8 @@ export const G_RACE_COUNT = 11;
 export const G_RACES_LOST = 12;
 export const G_RACES_STALE = 13;
 export const G_RACES_WAP = 14;
+/** CPUs sleeping on a page lock (unlock_page scans for them only when this is non-zero). */
+export const G_PAGE_WAITERS = 15;
 export const GLOBAL_WORDS = 16;
 
 /** Why a run was aborted (value of `G_ABORT`). */
@@ -77,6 +79,8 @@ export const C_SCHED_ACTIVE = 5;
 export const C_LOADED_MM = 6;
 /** Id of the sender's current IPI round (debug and stuck-CPU reports). */
 export const C_ROUND = 7;
+/** Page-state index + 1 of the page lock this CPU sleeps on (0: none); unlock_page rings it. */
+export const C_WAIT_PAGE = 8;
 export const CPU_CTL_WORDS = 16; // 64 bytes: one cache line per CPU.
 
 // ---------------------------------------------------------------------------

@@ -16,8 +16,12 @@
  *   a present PTE for that page.
  */
 import {
+  C_DOORBELL,
+  C_WAIT_PAGE,
+  CPU_CTL_WORDS,
   FL_BASE,
   FL_LOCK,
+  G_PAGE_WAITERS,
   FL_TOP,
   F_PAGE,
   F_UNFLUSHED,
@@ -142,8 +146,21 @@ export class PhysicalMemory {
   trylockPage(pageStateIdx: number, owner: number): boolean {
     return Atomics.compareExchange(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, 0, owner + 1) === 0;
   }
-  /** unlock_page(). */
+  /**
+   * unlock_page(): release, then wake every CPU sleeping on this page's lock
+   * (wake_up_page). Waiters publish C_WAIT_PAGE and G_PAGE_WAITERS before they
+   * re-check the lock, so a release either is seen by that re-check or rings them.
+   */
   unlockPage(pageStateIdx: number): void {
     Atomics.store(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, 0);
+    if (Atomics.load(this.v.global, G_PAGE_WAITERS) === 0) return;
+    const ctl = this.v.cpuCtl;
+    const tag = pageStateIdx + 1;
+    for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {
+      if (Atomics.load(ctl, b + C_WAIT_PAGE) === tag) {
+        Atomics.add(ctl, b + C_DOORBELL, 1);
+        Atomics.notify(ctl, b + C_DOORBELL);
+      }
+    }
   }
 }

@@ -53,8 +53,7 @@ function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
   const zapped: UnmappedPage[] = [];
   for (const p of pages) {
     const idx = cpu.pageIdx(mm, p);
-    let locked = false;
-    cpu.blockUntil(() => (locked = cpu.mem.trylockPage(idx, cpu.id)) || !ptePresent(Atomics.load(cpu.v.pte, idx)));
+    const locked = cpu.lockPage(idx, () => !ptePresent(Atomics.load(cpu.v.pte, idx)));
     if (!locked) continue; // reclaim owns it and already cleared the PTE
     const u = tryToUnmapOne(cpu, mm, p);
     if (u) zapped.push(u);

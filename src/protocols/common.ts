@@ -17,8 +17,7 @@ import { pteFrame, ptepGetAndClear, ptePresent } from '../pageTable.js';
 
 /** lock_page() on behalf of reclaim: sleeps (handling IPIs) while a fault holds it. */
 export function lockPageForReclaim(cpu: Cpu, mm: number, page: number): void {
-  const idx = cpu.pageIdx(mm, page);
-  cpu.blockUntil(() => cpu.mem.trylockPage(idx, cpu.id));
+  cpu.lockPage(cpu.pageIdx(mm, page));
 }
 
 /** Record which protocol step a page is in (for race reports). */
