@@ -189,6 +189,8 @@ export class IpiDelivery {
     if (Atomics.sub(this.cpuCtl, b + C_ACK_PENDING, 1) === 1) {
       Atomics.add(this.cpuCtl, b + C_DOORBELL, 1);
       Atomics.notify(this.cpuCtl, b + C_DOORBELL);
+      // Running targets that stepped aside for this round wait on the ack word itself.
+      Atomics.notify(this.cpuCtl, b + C_ACK_PENDING);
     }
   }
 
