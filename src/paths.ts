@@ -4,6 +4,9 @@
  * workers would cost start-up time and memory); when this module itself runs
  * from TypeScript sources (vitest), it points at dist/ of the same checkout,
  * so `npm run build` must have run first (`npm test` does).
+ *
+ * The CPU worker is one esbuild bundle (CommonJS): loading ~35 ESM modules
+ * cost ~25 ms per worker, which is most of a 256-CPU machine's start-up.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +22,7 @@ function resolveCompiled(rel: string): URL {
 
 /** The CPU worker (one per simulated CPU). */
 export function cpuWorkerUrl(): URL {
-  return resolveCompiled('workers/cpu.js');
+  return resolveCompiled('workers/cpu.bundle.cjs');
 }
 
 /** The piscina task that runs stress iterations. */
