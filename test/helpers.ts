@@ -8,7 +8,9 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS, FLAG_NAMES, type SimConfig } from '../src/config.js';
+import { expect } from 'vitest';
 import type { RaceCounts } from '../src/oracle.js';
+import type { FoundRace, StressResult } from '../src/stress.js';
 import type { ScenarioName } from '../src/scenarios.js';
 
 /** Absolute path of the compiled CLI entry point. */
@@ -119,4 +121,17 @@ export function parseStressCommand(cmd: string): ParsedStressCommand {
     }
   }
   return out;
+}
+
+/** Assert that `again` (a one-iteration replay) shows exactly the race `first`. */
+export function expectReplayShows(again: StressResult, first: FoundRace): void {
+  expect(again.failures).toEqual([]);
+  expect(again.iterations).toBe(1);
+  expect(again.racy_iterations).toBe(1);
+  expect(again.races).toEqual(first.races);
+  expect(again.first_race).not.toBeNull();
+  expect(again.first_race!.iteration).toBe(0);
+  expect(again.first_race!.seed).toBe(first.seed);
+  expect(again.first_race!.races).toEqual(first.races);
+  expect(again.first_race!.reports).toEqual(first.reports);
 }

@@ -13,7 +13,7 @@ import { Machine } from '../src/coordinator.js';
 import type { RunResult } from '../src/result.js';
 import type { ScenarioName } from '../src/scenarios.js';
 import { runStress, scenarioConfig, type StressResult } from '../src/stress.js';
-import { parseStressCommand, totalRaces } from './helpers.js';
+import { expectReplayShows, parseStressCommand, totalRaces } from './helpers.js';
 
 const ZERO = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0 };
 
@@ -150,15 +150,7 @@ describe('weak + batched: the unmap window loses writes (seed 003)', () => {
     expect(cmd.seed).toBe(first.seed);
     expect(cmd.iterations).toBe(1);
     const again = await runStress({ scenario: cmd.scenario, overrides: cmd.overrides, seed: cmd.seed, iterations: cmd.iterations, stopOnRace: false });
-    expect(again.failures).toEqual([]);
-    expect(again.iterations).toBe(1);
-    expect(again.racy_iterations).toBe(1);
-    expect(again.races).toEqual(first.races);
-    expect(again.first_race).not.toBeNull();
-    expect(again.first_race!.iteration).toBe(0);
-    expect(again.first_race!.seed).toBe(first.seed);
-    expect(again.first_race!.races).toEqual(first.races);
-    expect(again.first_race!.reports).toEqual(first.reports);
+    expectReplayShows(again, first);
     // Same effective configuration (the host-dependent run-token count aside), same reproduce command.
     expect({ ...again.config, seed: 0, runTokens: 0 }).toEqual({ ...r.config, seed: 0, runTokens: 0 });
     expect(again.reproduce).toBe(r.reproduce);

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runStress, type StressResult } from '../src/stress.js';
-import { lines, parseOneJsonObject, runCli, splitCommand, totalRaces } from './helpers.js';
+import { expectReplayShows, lines, parseOneJsonObject, runCli, splitCommand, totalRaces } from './helpers.js';
 
 const STRESS_KEYS = [
   'scenario',
@@ -60,15 +60,7 @@ describe('tlbsim stress --stop-on-race', () => {
     expect(s.reproduce).toMatch(/--iterations 1$/);
 
     const again = await replay(s.reproduce!);
-    expect(again.failures).toEqual([]);
-    expect(again.iterations).toBe(1);
-    expect(again.racy_iterations).toBe(1);
-    expect(again.races).toEqual(first.races);
-    expect(again.first_race).not.toBeNull();
-    expect(again.first_race!.iteration).toBe(0);
-    expect(again.first_race!.seed).toBe(first.seed);
-    expect(again.first_race!.races).toEqual(first.races);
-    expect(again.first_race!.reports).toEqual(first.reports);
+    expectReplayShows(again, first);
     expect(again.reproduce).toBe(s.reproduce);
   });
 
