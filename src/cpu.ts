@@ -10,7 +10,8 @@
  * - IPIs are handled only between accesses (at `tick`, `schedPoint` or while
  *   waiting), never in the middle of one: an access is one instruction.
  * - Never sleep holding a run token, except while waiting for IPI
- *   acknowledgements (a CPU spinning in smp_call_function_many is busy).
+ *   acknowledgements (a CPU spinning in smp_call_function_many is busy) or
+ *   while stepping aside until a round whose IPI it just handled completes.
  * - In seeded mode every point where another CPU may run is a `schedPoint`;
  *   nothing else depends on timing.
  */
@@ -22,6 +23,7 @@ import {
   C_ACK_PENDING,
   C_DOORBELL,
   C_LOADED_MM,
+  C_ROUND,
   C_WAIT_PAGE,
   COUNTER_NAMES,
   COUNTER_WORDS,
@@ -101,6 +103,8 @@ export const CRASH_EXIT_CODE = 70;
  * means something is stuck, and the sender's own timeout will report it.
  */
 export const SHOOTDOWN_STEP_ASIDE_MS = 20;
+/** A CPU stepping aside looks at its own doorbell this often (IPIs from other senders). */
+export const STEP_ASIDE_SLICE_MS = 0.5;
 
 /** Everything a CPU worker receives once, at configure time. */
 export interface CpuInit {
@@ -149,8 +153,10 @@ export class Cpu implements IpiWaitHost {
   readonly ipiRoundUs: number[] = [];
   /** mm loaded on this CPU, or -1 (kernel thread). */
   loadedMm = -1;
-  /** Sender of the last IPI handled (free mode: see stepAsideDuringShootdown), or -1. */
+  /** Sender of the last IPI handled by the current `tick` (free mode: see stepAsideDuringShootdown), or -1. */
   private lastIpiSender = -1;
+  /** Round of that IPI (the sender's C_ROUND while that round is in flight). */
+  private lastIpiRound = 0;
   /** Why this CPU aborted the run, when it was the one that noticed. */
   timeoutMessage: string | undefined;
 
@@ -164,6 +170,8 @@ export class Cpu implements IpiWaitHost {
   private pollCountdown: number;
   private quantumLeft: number;
   private hasToken = false;
+  /** A run token given up while blocked that the CPU must take back before it runs on. */
+  private tokenOwed = false;
   private storeSeq = 0;
   private readonly stopsAcking: boolean;
   /** Test hook (`faultKind: 'crash'`): slow-path ticks left before this CPU's thread exits abruptly. */
@@ -200,6 +208,7 @@ export class Cpu implements IpiWaitHost {
   /** Reset per-run state and wait to be allowed to run. Returns false if the run ended before this CPU got a turn. */
   beginRun(seed: number): boolean {
     this.tlb.reset();
+    this.tokenOwed = false;
     this.storeSeq = 0;
     this.ipiRoundUs.length = 0;
     this.loadedMm = -1;
@@ -252,6 +261,7 @@ export class Cpu implements IpiWaitHost {
 
   /** Give back the run token if held (after an abort). */
   releaseTokenIfHeld(): void {
+    this.tokenOwed = false;
     if (this.hasToken) {
       this.tokens!.release();
       this.hasToken = false;
@@ -276,6 +286,10 @@ export class Cpu implements IpiWaitHost {
     this.pollCountdown = this.config.doorbellPollInterval;
     if (this.crashCountdown >= 0 && --this.crashCountdown < 0) process.exit(CRASH_EXIT_CODE);
     if (Atomics.load(this.v.cpuCtl, this.doorbellIdx) !== this.doorbellSnapshot) {
+      // Only an IPI handled right here counts: one handled earlier while blocked
+      // (or a doorbell rung for a token grant or an unlock) must not make this
+      // CPU step aside for a round whose IPI it has not received yet.
+      this.lastIpiSender = -1;
       this.serviceIpis();
       if (this.lastIpiSender >= 0) this.stepAsideDuringShootdown();
     }
@@ -314,16 +328,19 @@ export class Cpu implements IpiWaitHost {
   /**
    * lock_page(): sleep (handling IPIs, without a run token) until this CPU holds
    * the lock of page-state index `idx`, or until `giveUp()` holds. Returns true
-   * if the lock was taken.
+   * if the lock was taken. With `resumeToken` false a CPU that gave its run token
+   * up to sleep does not wait for it again here: the caller finishes its short
+   * critical section first and calls `resumeRunning()` after unlocking, so no
+   * CPU ever queues for a token while holding a page lock others sleep on.
    */
-  lockPage(idx: number, giveUp: () => boolean = () => false): boolean {
+  lockPage(idx: number, giveUp: () => boolean = () => false, resumeToken = true): boolean {
     if (this.mem.trylockPage(idx, this.id)) return true;
     const ctl = this.v.cpuCtl;
     Atomics.store(ctl, this.ctlBase + C_WAIT_PAGE, idx + 1);
     Atomics.add(this.v.global, G_PAGE_WAITERS, 1);
     let locked = false;
     try {
-      this.blockUntil(() => (locked = this.mem.trylockPage(idx, this.id)) || giveUp(), PAGE_LOCK_WAIT_MS);
+      this.blockUntil(() => (locked = this.mem.trylockPage(idx, this.id)) || giveUp(), PAGE_LOCK_WAIT_MS, resumeToken);
     } finally {
       Atomics.store(ctl, this.ctlBase + C_WAIT_PAGE, 0);
       Atomics.sub(this.v.global, G_PAGE_WAITERS, 1);
@@ -332,7 +349,7 @@ export class Cpu implements IpiWaitHost {
   }
 
   /** Block until `cond()` holds, handling IPIs; gives the run token back meanwhile. */
-  blockUntil(cond: () => boolean, recheckMs = BLOCK_RECHECK_MS): void {
+  blockUntil(cond: () => boolean, recheckMs = BLOCK_RECHECK_MS, resumeToken = true): void {
     if (cond()) return;
     if (this.seeded) {
       while (!cond()) this.schedPoint();
@@ -350,9 +367,21 @@ export class Cpu implements IpiWaitHost {
       Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, recheckMs);
     }
     if (hadToken) {
-      this.tokens!.acquire(this);
-      this.hasToken = true;
+      if (resumeToken) {
+        this.tokens!.acquire(this);
+        this.hasToken = true;
+      } else {
+        this.tokenOwed = true;
+      }
     }
+  }
+
+  /** Take back the run token given up by a `blockUntil(..., resumeToken = false)`. */
+  resumeRunning(): void {
+    if (!this.tokenOwed) return;
+    this.tokenOwed = false;
+    this.tokens!.acquire(this);
+    this.hasToken = true;
   }
 
   // IpiWaitHost -------------------------------------------------------------
@@ -384,25 +413,36 @@ export class Cpu implements IpiWaitHost {
    * its TLB is already flushed, so until the sender's flush returns it could
    * only fault on the unmapped pages and sleep on their page locks. On a 2-core
    * host it halves the time the other targets wait for a core.
+   * It steps aside only for the round whose IPI it handled in this very poll,
+   * and stops as soon as that sender starts another round: sleeping on the ack
+   * word of a round whose IPI it has not handled yet would leave the doorbell
+   * unwatched until the timeout (that stalled 63-target rounds for 20 ms).
    */
   private stepAsideDuringShootdown(): void {
-    const idx = this.lastIpiSender * CPU_CTL_WORDS + C_ACK_PENDING;
+    const sb = this.lastIpiSender * CPU_CTL_WORDS;
+    const round = this.lastIpiRound;
     this.lastIpiSender = -1;
     const ctl = this.v.cpuCtl;
     const deadline = performance.now() + SHOOTDOWN_STEP_ASIDE_MS;
     for (;;) {
-      const pending = Atomics.load(ctl, idx);
+      const pending = Atomics.load(ctl, sb + C_ACK_PENDING);
       if (pending <= 0) return;
+      // The sender stores C_ROUND before C_ACK_PENDING: if a later round has
+      // begun, this CPU may be one of its targets and must not sleep on the ack word.
+      if (Atomics.load(ctl, sb + C_ROUND) !== round) return;
       const left = deadline - performance.now();
       if (left <= 0) return;
-      Atomics.wait(ctl, idx, pending, left);
-      this.serviceIpis();
+      // Sleep on the ack word in short slices: an IPI from another sender rings
+      // only the doorbell, and must not wait for this round to finish.
+      Atomics.wait(ctl, sb + C_ACK_PENDING, pending, Math.min(left, STEP_ASIDE_SLICE_MS));
+      if (Atomics.load(ctl, this.doorbellIdx) !== this.doorbellSnapshot) this.serviceIpis();
       this.lastIpiSender = -1;
     }
   }
 
   private handleIpi(m: IpiMessage): void {
     this.lastIpiSender = m.sender;
+    this.lastIpiRound = m.round;
     this.count('nr_tlb_remote_flush_received');
     flushTlbFunc(this, m);
   }
@@ -564,9 +604,10 @@ export class Cpu implements IpiWaitHost {
         continue;
       }
       // Not present: take the page lock (sleeps while reclaim owns the page).
-      this.lockPage(idx);
+      this.lockPage(idx, undefined, false);
       if (ptePresent(Atomics.load(pt, idx))) {
         this.mem.unlockPage(idx);
+        this.resumeRunning();
         continue;
       }
       const f = this.mem.allocFrame(vpn);
@@ -576,6 +617,7 @@ export class Cpu implements IpiWaitHost {
       Atomics.exchange(pt, idx, mkPte(f, flags));
       Atomics.store(this.v.pageState, ps + P_STEP, PAGE_STEP_MAPPED);
       this.mem.unlockPage(idx);
+      this.resumeRunning();
       return true;
     }
   }
