@@ -12,6 +12,8 @@
  * - Never sleep holding a run token, except while waiting for IPI
  *   acknowledgements (a CPU spinning in smp_call_function_many is busy) or
  *   while stepping aside until a round whose IPI it just handled completes.
+ *   Never wait for a run token while holding a page lock (the fault path takes
+ *   its token back only after unlock_page).
  * - In seeded mode every point where another CPU may run is a `schedPoint`;
  *   nothing else depends on timing.
  */
