@@ -130,6 +130,23 @@ export const MAX_CPUS = 1024;
 /** Page-table size cap: the PTE frame field has 23 bits and the frame pool is 2x pages. */
 export const MAX_PAGES = 1 << 20;
 
+/**
+ * Cap on the simulated machine's shared memory. Frames hold one word per CPU per
+ * page (the oracle's ordering trick), twice (data and step), for twice the
+ * pages: ~20 bytes x pages x cpus. 4 GiB leaves room for 1,024 workers
+ * (~7.5 MB each) on a 24 GiB host.
+ */
+export const MAX_SHARED_MB = 4096;
+
+/** Bytes of SharedArrayBuffer a machine with config `c` allocates (see layout.ts). */
+export function sharedMemoryBytes(c: Pick<SimConfig, 'pages' | 'cpus' | 'tlbSets' | 'tlbWays'>): number {
+  const frames = c.pages * 2 + 8;
+  const frameWords = frames * c.cpus * 2 + frames * 3;
+  const pageWords = c.pages * c.cpus * 2 + c.pages * 5;
+  const tlbWordsTotal = c.cpus * c.tlbSets * c.tlbWays * 8;
+  return 4 * (frameWords + pageWords + tlbWordsTotal) + 8 * 16 * c.cpus;
+}
+
 function isInt(v: number): boolean {
   return Number.isInteger(v);
 }
@@ -191,6 +208,12 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   }
   intIn('fault-cpu', c.faultCpu, -1, c.cpus - 1);
   oneOf('fault-kind', c.faultKind, ['none', 'stop-acking', 'crash'] as const);
+  const sharedMb = sharedMemoryBytes(c) / (1 << 20);
+  if (sharedMb > MAX_SHARED_MB) {
+    throw new ConfigError(
+      `--pages ${c.pages} with --cpus ${c.cpus} needs ${Math.round(sharedMb)} MB of shared memory (each page has one word per CPU); keep --pages x --cpus under ${Math.floor((MAX_SHARED_MB * (1 << 20)) / 20)}`,
+    );
+  }
   if (c.workload === 'reclaim' && c.cpus < 2) {
     throw new ConfigError(`--cpus must be at least 2 for --workload reclaim (CPU 0 reclaims, CPUs 1..N-1 run the process), got ${c.cpus}`);
   }

@@ -116,3 +116,15 @@ describe('resolveConfig accepts valid options', () => {
     expect(DEFAULTS).toEqual(before);
   });
 });
+
+describe('resolveConfig: machine size', () => {
+  it('rejects a machine whose shared memory would not fit, naming --pages and --cpus', () => {
+    const e = rejection({ cpus: 1024, pages: 1_000_000 });
+    expect(e.message).toContain('--pages');
+    expect(e.message).toContain('--cpus');
+    expect(e.message).not.toContain('\n');
+  });
+  it('accepts 1024 CPUs with 1024 pages', () => {
+    expect(resolveConfig({ cpus: 1024, pages: 1024 }).cpus).toBe(1024);
+  });
+});
