@@ -26,6 +26,24 @@ export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, mm: number, page
   Atomics.store(g, G_RECLAIM_DONE, 1);
 }
 
+/** The process's mm in the built-in workloads. */
+export const PROCESS_MM = 0;
+
+/**
+ * The common shape of the built-in workloads: CPU 0 is kswapd and reclaims
+ * every page of the process's mm; every other CPU loads the mm (joining its
+ * cpumask) and runs `thread`.
+ */
+export function kswapdAndThreads(cpu: Cpu, protocol: UnmapProtocol, thread: (mm: number) => void): void {
+  const c = cpu.config;
+  if (cpu.id === 0) {
+    runReclaimer(cpu, protocol, PROCESS_MM, c.pages, c.batch, c.cpus - 1);
+    return;
+  }
+  cpu.switchMm(PROCESS_MM);
+  thread(PROCESS_MM);
+}
+
 /** Thread warm-up: load every page once (writable-clean entries), then report warm. */
 export function warmUp(cpu: Cpu, mm: number, pages: number, store: boolean): void {
   for (let p = 0; p < pages; p++) {

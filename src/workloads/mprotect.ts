@@ -14,10 +14,8 @@
  * protected range themselves).
  */
 import { sysMadviseDontneed, sysMprotectReadOnly, sysMunmap } from '../syscalls.js';
-import { accessLoop, runReclaimer, warmUp } from './common.js';
+import { accessLoop, kswapdAndThreads, warmUp } from './common.js';
 import type { Workload } from './types.js';
-
-const MM = 0;
 
 export const mprotectWorkload: Workload = {
   name: 'mprotect',
@@ -25,31 +23,28 @@ export const mprotectWorkload: Workload = {
   initiators: () => [0, 1],
   run(cpu, protocol) {
     const c = cpu.config;
-    if (cpu.id === 0) {
-      runReclaimer(cpu, protocol, MM, c.pages, c.batch, c.cpus - 1);
-      return;
-    }
-    cpu.switchMm(MM);
-    if (cpu.id === 1) {
-      warmUp(cpu, MM, c.pages, true);
+    kswapdAndThreads(cpu, protocol, (mm) => {
+      if (cpu.id !== 1) {
+        warmUp(cpu, mm, c.pages, false);
+        accessLoop(cpu, mm, c.pages, c.ops, 0);
+        return;
+      }
+      warmUp(cpu, mm, c.pages, true);
       const all = Array.from({ length: c.pages }, (_, p) => p);
-      // A seeded number of loads first, so mprotect lands at different points of the reclaim pass.
+      // A seeded number of loads first, so the call lands at different points of the reclaim pass.
       const delay = cpu.prng.below(Math.max(1, c.ops));
       for (let i = 0; i < delay; i++) {
         cpu.tick();
-        cpu.load(MM, cpu.prng.below(c.pages));
+        cpu.load(mm, cpu.prng.below(c.pages));
       }
       cpu.schedPoint();
-      if (c.syscall === 'mprotect') sysMprotectReadOnly(cpu, MM, all);
-      else if (c.syscall === 'munmap') sysMunmap(cpu, MM, all);
-      else sysMadviseDontneed(cpu, MM, all);
+      if (c.syscall === 'mprotect') sysMprotectReadOnly(cpu, mm, all);
+      else if (c.syscall === 'munmap') sysMunmap(cpu, mm, all);
+      else sysMadviseDontneed(cpu, mm, all);
       for (const p of all) {
         cpu.tick();
-        cpu.store(MM, p);
+        cpu.store(mm, p);
       }
-      return;
-    }
-    warmUp(cpu, MM, c.pages, false);
-    accessLoop(cpu, MM, c.pages, c.ops, 0);
+    });
   },
 };

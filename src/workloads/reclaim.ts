@@ -8,10 +8,8 @@
  * Exact IPI counts (every thread CPU is in mm_cpumask, CPU 0 is not):
  *   per-page: P rounds of N-1 IPIs; batched: ceil(P/B) rounds of N-1.
  */
-import { accessLoop, runReclaimer, warmUp } from './common.js';
+import { accessLoop, kswapdAndThreads, warmUp } from './common.js';
 import type { Workload } from './types.js';
-
-const MM = 0;
 
 export const reclaimWorkload: Workload = {
   name: 'reclaim',
@@ -19,12 +17,9 @@ export const reclaimWorkload: Workload = {
   initiators: () => [0],
   run(cpu, protocol) {
     const c = cpu.config;
-    if (cpu.id === 0) {
-      runReclaimer(cpu, protocol, MM, c.pages, c.batch, c.cpus - 1);
-      return;
-    }
-    cpu.switchMm(MM);
-    warmUp(cpu, MM, c.pages, false);
-    accessLoop(cpu, MM, c.pages, c.ops, c.writeRatio);
+    kswapdAndThreads(cpu, protocol, (mm) => {
+      warmUp(cpu, mm, c.pages, false);
+      accessLoop(cpu, mm, c.pages, c.ops, c.writeRatio);
+    });
   },
 };
