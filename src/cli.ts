@@ -148,15 +148,13 @@ async function cmdRun(o: CliOpts, cmd: Command): Promise<number> {
   const config = resolveConfig(overridesFrom(o, cmd));
   const log = createLogger(o.logLevel);
   log.info({ config }, 'booting machine');
-  const m = await Machine.boot(config);
-  log.info({ startupMs: m.startupMs }, 'machine ready');
+  const m = await Machine.boot(config, { logger: log });
   let result;
   try {
     result = await m.run();
   } finally {
     await m.shutdown();
   }
-  if (result.status === 'failed') log.error({ failure: result.failure }, 'run failed');
   log.info({ wallMs: result.host.wall_ms }, 'run finished');
   process.stdout.write(`${o.json ? toJson(result) : formatRun(result)}\n`);
   return result.status === 'ok' ? 0 : EXIT_SIM_FAILED;

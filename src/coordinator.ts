@@ -51,6 +51,7 @@ import { PhysicalMemory } from './memory.js';
 import { initMm } from './mm.js';
 import { analyse } from './oracle.js';
 import { cpuWorkerUrl } from './paths.js';
+import { silentLogger, type Logger } from './log.js';
 import type { Counters, RunFailure, RunResult } from './result.js';
 import { initSeededScheduler, ringDoorbell } from './sched.js';
 import { getWorkload } from './workloads/index.js';
@@ -96,15 +97,18 @@ export class Machine {
   private crashListeners = new Set<(cpu: number, why: string) => void>();
   private dead = false;
 
-  private constructor(config: SimConfig) {
+  private readonly log: Logger;
+
+  private constructor(config: SimConfig, log: Logger) {
     this.config = config;
+    this.log = log;
     this.buffers = allocateMachine(config);
     this.views = viewMachine(this.buffers);
   }
 
   /** Allocate shared memory, start one worker per CPU and configure it. */
-  static async boot(config: SimConfig): Promise<Machine> {
-    const m = new Machine(config);
+  static async boot(config: SimConfig, opts: { logger?: Logger } = {}): Promise<Machine> {
+    const m = new Machine(config, opts.logger ?? silentLogger);
     const t0 = performance.now();
     try {
       await m.startWorkers();
@@ -113,6 +117,7 @@ export class Machine {
       throw e;
     }
     m.startupMs = performance.now() - t0;
+    m.log.info({ cpus: config.cpus, startupMs: Math.round(m.startupMs) }, 'machine booted');
     return m;
   }
 
@@ -146,6 +151,7 @@ export class Machine {
       worker.on('exit', (code: number) => {
         cw.exited = true;
         cw.exitCode = code;
+        if (!this.dead) this.log.error({ cpu: id, code, error: cw.error }, 'CPU worker exited during a run');
         if (!this.dead) for (const l of this.crashListeners) l(id, cw.error ?? `worker exited with code ${code}`);
       });
       this.cpus.push(cw);
@@ -249,6 +255,7 @@ export class Machine {
     const settled = await this.settleAll(this.cpus.map((cw) => cw.api.run(seed)));
     this.crashListeners.delete(onCrash);
     const wallMs = performance.now() - t0;
+    this.log.debug({ seed, wallMs: Math.round(wallMs) }, 'run finished');
 
     const stats: CpuRunStats[] = [];
     for (const s of settled) if (s) stats.push(s);
@@ -262,6 +269,7 @@ export class Machine {
           ? `CPU ${(crash as { cpu: number; why: string }).cpu} crashed: ${(crash as { why: string }).why}`
           : (stats.find((s) => s.error)?.error ?? `run aborted (${kind})`);
       failure = { kind, cpu: failCpu, message: detail };
+      this.log.error({ failure }, 'run failed');
       await this.shutdown();
     }
     return this.buildResult(seed, stats, wallMs, failure);
