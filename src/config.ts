@@ -9,6 +9,7 @@
  *   it to every CPU worker unchanged, so all CPUs agree on it.
  */
 import { availableParallelism } from 'node:os';
+import { frameCount, tlbWords } from './layout.js';
 
 /** Hardware semantics of a store through a TLB entry cached writable but clean (DESIGN.md section 1). */
 export type Arch = 'x86' | 'weak';
@@ -140,10 +141,10 @@ export const MAX_SHARED_MB = 4096;
 
 /** Bytes of SharedArrayBuffer a machine with config `c` allocates (see layout.ts). */
 export function sharedMemoryBytes(c: Pick<SimConfig, 'pages' | 'cpus' | 'tlbSets' | 'tlbWays'>): number {
-  const frames = c.pages * 2 + 8;
+  const frames = frameCount(c.pages);
   const frameWords = frames * c.cpus * 2 + frames * 3;
   const pageWords = c.pages * c.cpus * 2 + c.pages * 5;
-  const tlbWordsTotal = c.cpus * c.tlbSets * c.tlbWays * 8;
+  const tlbWordsTotal = c.cpus * tlbWords(c);
   return 4 * (frameWords + pageWords + tlbWordsTotal) + 8 * 16 * c.cpus;
 }
 
@@ -214,11 +215,10 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
       `--pages ${c.pages} with --cpus ${c.cpus} needs ${Math.round(sharedMb)} MB of shared memory (each page has one word per CPU); keep --pages x --cpus under ${Math.floor((MAX_SHARED_MB * (1 << 20)) / 20)}`,
     );
   }
-  if (c.workload === 'reclaim' && c.cpus < 2) {
-    throw new ConfigError(`--cpus must be at least 2 for --workload reclaim (CPU 0 reclaims, CPUs 1..N-1 run the process), got ${c.cpus}`);
-  }
-  if (c.workload === 'mprotect' && c.cpus < 2) {
-    throw new ConfigError(`--cpus must be at least 2 for --workload mprotect (CPU 0 reclaims, CPU 1 calls mprotect), got ${c.cpus}`);
+  if (c.cpus < 2) {
+    // Every built-in workload has CPU 0 reclaiming and CPU 1 running the process.
+    const role = c.workload === 'reclaim' ? 'CPUs 1..N-1 run the process' : 'CPU 1 calls mprotect';
+    throw new ConfigError(`--cpus must be at least 2 for --workload ${c.workload} (CPU 0 reclaims, ${role}), got ${c.cpus}`);
   }
   return c;
 }

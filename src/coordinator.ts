@@ -29,8 +29,6 @@ import {
   ABORT_SEEDED_STEPS,
   ABORT_STOPPED,
   C_LOADED_MM,
-  COUNTER_NAMES,
-  COUNTER_WORDS,
   CPU_CTL_WORDS,
   G_ABORT,
   G_FAIL_CPU,
@@ -39,7 +37,6 @@ import {
   NR_MMS,
   P_VMA_WRITE,
   PAGE_WORDS,
-  TLB_INVALID,
   allocateMachine,
   frameCount,
   viewMachine,
@@ -52,8 +49,8 @@ import { initMm } from './mm.js';
 import { analyse } from './oracle.js';
 import { cpuWorkerUrl } from './paths.js';
 import { silentLogger, type Logger } from './log.js';
-import type { Counters, RunFailure, RunResult } from './result.js';
-import { initSeededScheduler, ringDoorbell } from './sched.js';
+import { addCounters, readCpuCounters, zeroCounters, type Counters, type RunFailure, type RunResult } from './result.js';
+import { initSeededScheduler, raiseAbort } from './sched.js';
 import { getWorkload } from './workloads/index.js';
 import { deriveSeed } from './prng.js';
 import type { CpuWorkerApi } from '../workers/cpu.js';
@@ -218,7 +215,7 @@ export class Machine {
     v.raceLog.fill(0);
     v.lastStore.fill(0);
     v.backing.fill(0);
-    v.tlb.fill(TLB_INVALID);
+    // TLBs are not touched here: each CPU resets its own at the start of a run (only the owner writes its TLB).
     for (let m = 0; m < NR_MMS; m++) initMm(v.mm, c.cpus, m);
     for (let i = 0; i < NR_MMS * c.pages; i++) v.pageState[i * PAGE_WORDS + P_VMA_WRITE] = VMA_RW;
     PhysicalMemory.init(v, { pages: c.pages, frames: frameCount(c.pages), wordsPerPage: wordsPerPage(c) });
@@ -230,10 +227,7 @@ export class Machine {
 
   /** Abort the current run: every CPU stops at its next poll. */
   abort(reason = ABORT_STOPPED, cpu = -1): void {
-    if (Atomics.compareExchange(this.views.global, G_ABORT, ABORT_NONE, reason) === ABORT_NONE && cpu >= 0) {
-      Atomics.store(this.views.global, G_FAIL_CPU, cpu);
-    }
-    for (let i = 0; i < this.config.cpus; i++) ringDoorbell(this.views.cpuCtl, i);
+    raiseAbort(this.views.global, this.views.cpuCtl, this.config.cpus, reason, cpu);
   }
 
   /**
@@ -243,12 +237,11 @@ export class Machine {
    */
   async run(seed: number = this.config.seed): Promise<RunResult> {
     if (this.dead) throw new Error('machine was shut down (a failed run terminates its workers)');
-    const c = this.config;
     this.initRun(seed);
     const t0 = performance.now();
-    let crash: { cpu: number; why: string } | null = null;
+    const crashes: { cpu: number; why: string }[] = [];
     const onCrash = (cpu: number, why: string): void => {
-      crash ??= { cpu, why };
+      crashes.push({ cpu, why });
       this.abort(ABORT_CPU_CRASHED, cpu);
     };
     this.crashListeners.add(onCrash);
@@ -261,14 +254,15 @@ export class Machine {
     for (const s of settled) if (s) stats.push(s);
     const abortReason = Atomics.load(this.views.global, G_ABORT);
     let failure: RunFailure | undefined;
-    if (crash !== null || abortReason !== ABORT_NONE) {
-      const kind = crash !== null ? 'cpu-crashed' : (ABORT_KINDS[abortReason] ?? 'stopped');
-      const failCpu = crash !== null ? (crash as { cpu: number }).cpu : Atomics.load(this.views.global, G_FAIL_CPU);
-      const detail =
-        crash !== null
-          ? `CPU ${(crash as { cpu: number; why: string }).cpu} crashed: ${(crash as { why: string }).why}`
-          : (stats.find((s) => s.error)?.error ?? `run aborted (${kind})`);
-      failure = { kind, cpu: failCpu, message: detail };
+    const crash = crashes[0];
+    if (crash) {
+      failure = { kind: 'cpu-crashed', cpu: crash.cpu, message: `CPU ${crash.cpu} crashed: ${crash.why}` };
+    } else if (abortReason !== ABORT_NONE) {
+      const kind = ABORT_KINDS[abortReason] ?? 'stopped';
+      const message = stats.find((s) => s.error)?.error ?? `run aborted (${kind})`;
+      failure = { kind, cpu: Atomics.load(this.views.global, G_FAIL_CPU), message };
+    }
+    if (failure) {
       this.log.error({ failure }, 'run failed');
       await this.shutdown();
     }
@@ -326,11 +320,11 @@ export class Machine {
     const c = this.config;
     const v = this.views;
     const perCpu: Counters[] = [];
-    const total = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+    const total = zeroCounters();
     for (let cpu = 0; cpu < c.cpus; cpu++) {
-      const row = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, v.counters[cpu * COUNTER_WORDS + i]])) as Counters;
+      const row = readCpuCounters(v.counters, cpu);
       perCpu.push(row);
-      for (const n of COUNTER_NAMES) total[n] += row[n];
+      addCounters(total, row);
     }
     const verdict = analyse(v, c.cpus, c.pages, wordsPerPage(c), { endOfRunCheck: !failure });
     const lat = stats.flatMap((s) => s.ipiRoundUs).sort((a, b) => a - b);

@@ -27,11 +27,9 @@ import {
   C_LOADED_MM,
   C_ROUND,
   C_WAIT_PAGE,
-  COUNTER_NAMES,
   COUNTER_WORDS,
   CPU_CTL_WORDS,
   G_ABORT,
-  G_FAIL_CPU,
   G_FINISHED,
   G_PAGE_WAITERS,
   G_RUN_DONE,
@@ -42,6 +40,7 @@ import {
   PAGE_STEP_MAPPED,
   PAGE_WORDS,
   frameCount,
+  tlbWords,
   viewMachine,
   wordsPerPage,
   type CounterName,
@@ -66,8 +65,9 @@ import {
   weakSetDirty,
 } from './pageTable.js';
 import { Prng, deriveSeed } from './prng.js';
-import { RunTokens, SeededScheduler, ringDoorbell } from './sched.js';
+import { RunTokens, SeededScheduler, raiseAbort, ringDoorbell } from './sched.js';
 import { Tlb } from './tlb.js';
+import { readCpuCounters } from './result.js';
 import { flushTlbFunc } from './tlbFlush.js';
 
 /** Thrown inside a worker to unwind when the run was aborted (by anyone). */
@@ -187,7 +187,7 @@ export class Cpu implements IpiWaitHost {
     this.pages = c.pages;
     this.W = wordsPerPage(c);
     this.isX86 = c.arch === 'x86';
-    const tlbLen = c.tlbSets * c.tlbWays * 8;
+    const tlbLen = tlbWords(c);
     this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays);
     this.mem = new PhysicalMemory(this.v, { pages: c.pages, frames: frameCount(c.pages), wordsPerPage: this.W }, c.debug);
     this.ipi = new IpiDelivery(this.id, this.v.cpuCtl, this.v.ackBits, c.cpus, init.outPorts, init.inPorts, c.sched === 'free');
@@ -254,10 +254,7 @@ export class Cpu implements IpiWaitHost {
 
   /** Mark the whole run aborted (everyone stops at their next poll) and unwind this CPU. */
   abortRun(reason: number, failedCpu = -1): never {
-    if (Atomics.compareExchange(this.v.global, G_ABORT, 0, reason) === 0 && failedCpu >= 0) {
-      Atomics.store(this.v.global, G_FAIL_CPU, failedCpu);
-    }
-    for (let c = 0; c < this.config.cpus; c++) ringDoorbell(this.v.cpuCtl, c);
+    raiseAbort(this.v.global, this.v.cpuCtl, this.config.cpus, reason, failedCpu);
     throw new SimAbort(`run aborted (reason ${reason})`);
   }
 
@@ -455,7 +452,7 @@ export class Cpu implements IpiWaitHost {
 
   /** Snapshot of this CPU's statistics (control plane, between runs). */
   stats(): CpuStats {
-    const counters = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, this.counters[this.cBase + i]])) as Record<CounterName, number>;
+    const counters = readCpuCounters(this.counters, this.id);
     return { cpu: this.id, loadedMm: this.loadedMm, tlbOccupancy: this.tlb.occupancy(), ipiRoundUs: [...this.ipiRoundUs], counters };
   }
 

@@ -86,6 +86,18 @@ export function zeroRaces(): RaceCounts {
   return { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0 };
 }
 
+/** Add `from` into `into`. */
+export function addRaces(into: RaceCounts, from: RaceCounts): void {
+  into.lost_writes += from.lost_writes;
+  into.stale_accesses += from.stale_accesses;
+  into.writes_after_protect += from.writes_after_protect;
+}
+
+/** Races of every kind together. */
+export function totalRaceCount(r: RaceCounts): number {
+  return r.lost_writes + r.stale_accesses + r.writes_after_protect;
+}
+
 export function stepName(step: number): string {
   return PAGE_STEP_NAMES[step] ?? `step ${step}`;
 }

@@ -5,7 +5,7 @@
  * Invariant: reports only format numbers the result object already holds;
  * they compute nothing new except ratios of those numbers.
  */
-import { describeRace } from './oracle.js';
+import { describeRace, totalRaceCount } from './oracle.js';
 import type { RunResult } from './result.js';
 import type { StressResult } from './stress.js';
 
@@ -18,7 +18,7 @@ function fmtUs(us: number): string {
 }
 
 function raceLine(r: { lost_writes: number; stale_accesses: number; writes_after_protect: number }): string {
-  const total = r.lost_writes + r.stale_accesses + r.writes_after_protect;
+  const total = totalRaceCount(r);
   const detail = `lost writes ${r.lost_writes}, stale accesses ${r.stale_accesses}, writes after protect ${r.writes_after_protect}`;
   return total === 0 ? `none (${detail})` : `FOUND: ${detail}`;
 }

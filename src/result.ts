@@ -4,11 +4,26 @@
  * assert on it. Field names are stable; add fields, never rename.
  */
 import type { SimConfig } from './config.js';
-import type { CounterName } from './layout.js';
+import { COUNTER_NAMES, COUNTER_WORDS, type CounterName } from './layout.js';
 import type { RaceCounts, RaceReport } from './oracle.js';
 
 /** Machine-wide counters (summed over CPUs). */
 export type Counters = Record<CounterName, number>;
+
+/** Every counter at 0. */
+export function zeroCounters(): Counters {
+  return Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+}
+
+/** CPU `cpu`'s row of the shared counters array. */
+export function readCpuCounters(counters: Float64Array, cpu: number): Counters {
+  return Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, counters[cpu * COUNTER_WORDS + i]])) as Counters;
+}
+
+/** Add `from` into `into`. */
+export function addCounters(into: Counters, from: Counters): void {
+  for (const n of COUNTER_NAMES) into[n] += from[n];
+}
 
 /** Host-side timing of the run. */
 export interface HostStats {

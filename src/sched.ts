@@ -32,6 +32,8 @@ import {
   C_TOKEN_GRANT,
   C_WANTS_TOKEN,
   CPU_CTL_WORDS,
+  G_ABORT,
+  G_FAIL_CPU,
   G_RUN_DONE,
   G_SCHED_PRNG,
   G_SCHED_STEPS,
@@ -54,6 +56,16 @@ export function ringDoorbell(cpuCtl: Int32Array, c: number): void {
   const i = c * CPU_CTL_WORDS + C_DOORBELL;
   Atomics.add(cpuCtl, i, 1);
   Atomics.notify(cpuCtl, i);
+}
+
+/**
+ * Abort the run: the first caller's `reason` wins (with `failedCpu`, if known,
+ * recorded in G_FAIL_CPU), then every CPU's doorbell is rung so sleepers see it.
+ * Used by a CPU that hits a timeout or an invariant and by the coordinator.
+ */
+export function raiseAbort(global: Int32Array, cpuCtl: Int32Array, cpus: number, reason: number, failedCpu = -1): void {
+  if (Atomics.compareExchange(global, G_ABORT, 0, reason) === 0 && failedCpu >= 0) Atomics.store(global, G_FAIL_CPU, failedCpu);
+  for (let c = 0; c < cpus; c++) ringDoorbell(cpuCtl, c);
 }
 
 /** What a waiting CPU does while it waits. */

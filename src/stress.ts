@@ -20,11 +20,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { configToFlags, ConfigError, DEFAULTS, resolveConfig, type SimConfig } from './config.js';
-import { COUNTER_NAMES } from './layout.js';
-import { zeroRaces, type RaceCounts, type RaceReport } from './oracle.js';
+import { configToFlags, ConfigError, resolveConfig, type SimConfig } from './config.js';
+import { addRaces, zeroRaces, type RaceCounts, type RaceReport } from './oracle.js';
 import { stressWorkerUrl } from './paths.js';
-import type { Counters, RunFailure } from './result.js';
+import { addCounters, zeroCounters, type Counters, type RunFailure } from './result.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
 
 /** What one piscina task runs. */
@@ -117,14 +116,10 @@ export function scenarioConfig(scenario: ScenarioName, overrides: Partial<SimCon
 
 /** The reproduce command for iteration seed `seed`. */
 export function stressReproduceCommand(scenario: ScenarioName, config: SimConfig, seed: number): string {
-  const base = resolveConfig({ ...DEFAULTS, sched: 'seeded', ...SCENARIOS[scenario].defaults, seed: config.seed });
+  const base = scenarioConfig(scenario, { seed: config.seed });
   // Run tokens do not change a seeded run (one CPU steps at a time): leave the host-dependent value out.
   const flags = configToFlags({ ...config, seed, runTokens: config.sched === 'seeded' ? base.runTokens : config.runTokens }, base);
   return ['tlbsim', 'stress', '--scenario', scenario, ...flags, '--iterations', '1'].join(' ');
-}
-
-function zeroCounters(): Counters {
-  return Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
 }
 
 /** Run a stress campaign. */
@@ -171,10 +166,8 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
         completed += r.completed;
         racy += r.racyIterations;
         steps += r.schedSteps;
-        for (const n of COUNTER_NAMES) counters[n] += r.counters[n];
-        races.lost_writes += r.races.lost_writes;
-        races.stale_accesses += r.races.stale_accesses;
-        races.writes_after_protect += r.races.writes_after_protect;
+        addCounters(counters, r.counters);
+        addRaces(races, r.races);
         if (r.firstRace && (first === null || r.firstRace.iteration < first.iteration)) first = r.firstRace;
         if (r.failure) failures.push(r.failure);
         opts.onProgress?.(completed, opts.iterations, racy);

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS, FLAG_NAMES, type SimConfig } from '../src/config.js';
 import { expect } from 'vitest';
-import type { RaceCounts } from '../src/oracle.js';
+import { totalRaceCount, type RaceCounts } from '../src/oracle.js';
 import type { FoundRace, StressResult } from '../src/stress.js';
 import type { ScenarioName } from '../src/scenarios.js';
 
@@ -64,7 +64,7 @@ export function lines(s: string): string[] {
 }
 
 export function totalRaces(r: RaceCounts): number {
-  return r.lost_writes + r.stale_accesses + r.writes_after_protect;
+  return totalRaceCount(r);
 }
 
 /** Split a reproduce command into argv words (the commands hold no quoted words). */

@@ -13,17 +13,12 @@ import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Cpu, SimAbort, type CpuInit, type CpuRunStats, type CpuStats } from '../src/cpu.js';
-import { ABORT_INVARIANT, G_ABORT, G_FAIL_CPU } from '../src/layout.js';
-import { ringDoorbell } from '../src/sched.js';
+import { ABORT_INVARIANT } from '../src/layout.js';
+import { raiseAbort } from '../src/sched.js';
 import { getProtocol } from '../src/protocols/index.js';
 import { getWorkload } from '../src/workloads/index.js';
 
 let cpu: Cpu | null = null;
-
-function failRun(c: Cpu, reason: number): void {
-  if (Atomics.compareExchange(c.v.global, G_ABORT, 0, reason) === 0) Atomics.store(c.v.global, G_FAIL_CPU, c.id);
-  for (let i = 0; i < c.config.cpus; i++) ringDoorbell(c.v.cpuCtl, i);
-}
 
 const api = {
   /** Build this CPU's view of the machine. Returns its id. */
@@ -50,7 +45,7 @@ const api = {
         return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: true, error: c.timeoutMessage };
       }
       const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      failRun(c, ABORT_INVARIANT);
+      raiseAbort(c.v.global, c.v.cpuCtl, c.config.cpus, ABORT_INVARIANT, c.id);
       return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: true, error: msg };
     }
   },

@@ -6,9 +6,8 @@
  * dropped from the cache and the chunk stops there, reporting what it completed.
  */
 import { Machine } from '../src/coordinator.js';
-import { COUNTER_NAMES } from '../src/layout.js';
-import { zeroRaces } from '../src/oracle.js';
-import type { Counters } from '../src/result.js';
+import { addRaces, totalRaceCount, zeroRaces } from '../src/oracle.js';
+import { addCounters, zeroCounters } from '../src/result.js';
 import { lowerStopAfter, type StressChunk, type StressChunkResult } from '../src/stress.js';
 
 const machines = new Map<string, Machine>();
@@ -24,7 +23,7 @@ async function machineFor(chunk: StressChunk): Promise<Machine> {
 }
 
 export default async function runChunk(chunk: StressChunk): Promise<StressChunkResult> {
-  const counters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+  const counters = zeroCounters();
   const races = zeroRaces();
   const out: StressChunkResult = { completed: 0, racyIterations: 0, counters, races, firstRace: null, failure: null, schedSteps: 0 };
   const key = JSON.stringify({ ...chunk.config, seed: 0 });
@@ -42,12 +41,9 @@ export default async function runChunk(chunk: StressChunk): Promise<StressChunkR
     }
     out.completed++;
     out.schedSteps += r.host.sched_steps;
-    for (const n of COUNTER_NAMES) counters[n] += r.counters[n];
-    races.lost_writes += r.races.lost_writes;
-    races.stale_accesses += r.races.stale_accesses;
-    races.writes_after_protect += r.races.writes_after_protect;
-    const racy = r.races.lost_writes + r.races.stale_accesses + r.races.writes_after_protect > 0;
-    if (racy) {
+    addCounters(counters, r.counters);
+    addRaces(races, r.races);
+    if (totalRaceCount(r.races) > 0) {
       out.racyIterations++;
       out.firstRace ??= { iteration: i, seed, races: r.races, reports: r.race_reports };
       if (chunk.stopOnRace) {
