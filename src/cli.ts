@@ -20,6 +20,7 @@ import {
   ARCHES,
   ConfigError,
   INJECTED_BUGS,
+  PENDING_FLUSH_MODES,
   PROTOCOLS,
   SCHED_MODES,
   SYSCALLS,
@@ -64,6 +65,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--no-wp-recheck', "rik step 4 trusts step 1's clean/dirty state (shows the race the re-check guards)"))
     .addOption(new Option('--syscall <name>', d('mprotect workload: the call CPU 1 makes')).choices(SYSCALLS))
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
+    .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
@@ -95,6 +97,7 @@ interface CliOpts {
   batchedPendingFlush: boolean;
   inject?: SimConfig['inject'];
   syscall?: SimConfig['syscall'];
+  pendingFlush?: SimConfig['pendingFlush'];
   runTokens?: number;
   quantum?: number;
   doorbellPoll?: number;
@@ -125,6 +128,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     tlbWays: o.tlbWays,
     inject: o.inject,
     syscall: o.syscall,
+    pendingFlush: o.pendingFlush,
     runTokens: o.runTokens,
     quantum: o.quantum,
     doorbellPollInterval: o.doorbellPoll,

@@ -9,19 +9,27 @@
  *   it to every CPU worker unchanged, so all CPUs agree on it.
  */
 import { availableParallelism } from 'node:os';
-import { frameCount, tlbWords } from './layout.js';
+import { PTRS_PER_PTE, frameCount, tlbWords } from './layout.js';
 
-/** Hardware semantics of a store through a TLB entry cached writable but clean (DESIGN.md section 1). */
+/** Hardware semantics of a store through a TLB entry cached writable but clean (docs/design.md, "Hardware semantics"). */
 export type Arch = 'x86' | 'weak';
 export const ARCHES: readonly Arch[] = ['x86', 'weak'];
 
-/** Unmap/flush protocol run by the reclaimer (DESIGN.md section 2). */
+/** Unmap/flush protocol run by the reclaimer (docs/design.md, "Protocols"). */
 export type ProtocolName = 'per-page' | 'batched' | 'rik';
 export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik'];
 
 /** Workload run by the simulated CPUs. */
-export type WorkloadName = 'reclaim' | 'mprotect';
-export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect'];
+export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush';
+export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush'];
+
+/**
+ * How mm->tlb_flush_batched is kept: `gen`, the pending/flushed generation
+ * pair of current kernels, or `bool`, the Linux 4.13 flag (set; flush, then
+ * clear), which loses a flush made pending while another CPU flushes.
+ */
+export type PendingFlushMode = 'gen' | 'bool';
+export const PENDING_FLUSH_MODES: readonly PendingFlushMode[] = ['gen', 'bool'];
 
 /** `free`: real parallel threads, the host picks the interleaving. `seeded`: one CPU steps at a time, chosen by a seeded PRNG. */
 export type SchedMode = 'free' | 'seeded';
@@ -59,6 +67,8 @@ export interface SimConfig {
   syscall: SyscallName;
   /** mprotect/munmap/madvise flush an mm with `tlb_flush_batched` set first (Linux 4.13). */
   batchedPendingFlush: boolean;
+  /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
+  pendingFlush: PendingFlushMode;
   inject: InjectedBug;
   /** How many simulated CPUs may run accesses at once (run tokens). */
   runTokens: number;
@@ -111,8 +121,10 @@ export const DEFAULTS: SimConfig = {
   // mprotect(PROT_READ): the call of the 2017 bug report.
   syscall: 'mprotect',
   batchedPendingFlush: true,
+  // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
+  pendingFlush: 'gen',
   inject: 'none',
-  // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (DESIGN.md section 6).
+  // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (docs/design.md, "Host scheduling").
   runTokens: Math.max(1, availableParallelism()),
   // 4096 accesses take ~50-100 us: short enough that a parked CPU gets a turn quickly, long enough to amortise the hand-off (~10 us).
   quantum: 4096,
@@ -143,7 +155,7 @@ export const MAX_SHARED_MB = 4096;
 export function sharedMemoryBytes(c: Pick<SimConfig, 'pages' | 'cpus' | 'tlbSets' | 'tlbWays'>): number {
   const frames = frameCount(c.pages);
   const frameWords = frames * c.cpus * 2 + frames * 3;
-  const pageWords = c.pages * c.cpus * 2 + c.pages * 5;
+  const pageWords = c.pages * c.cpus * 2 + c.pages * 9;
   const tlbWordsTotal = c.cpus * tlbWords(c);
   return 4 * (frameWords + pageWords + tlbWordsTotal) + 8 * 16 * c.cpus;
 }
@@ -187,6 +199,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   oneOf('sched', c.sched, SCHED_MODES);
   oneOf('inject', c.inject, INJECTED_BUGS);
   oneOf('syscall', c.syscall, SYSCALLS);
+  oneOf('pending-flush', c.pendingFlush, PENDING_FLUSH_MODES);
   intIn('pages', c.pages, 1, MAX_PAGES);
   intIn('batch', c.batch, 1, 1 << 20, ' (pages per tryToUnmapFlush)');
   if (typeof c.writeRatio !== 'number' || !(c.writeRatio >= 0 && c.writeRatio <= 1)) {
@@ -215,10 +228,19 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
       `--pages ${c.pages} with --cpus ${c.cpus} needs ${Math.round(sharedMb)} MB of shared memory (each page has one word per CPU); keep --pages x --cpus under ${Math.floor((MAX_SHARED_MB * (1 << 20)) / 20)}`,
     );
   }
-  if (c.cpus < 2) {
+  if (c.workload === 'pending-flush' && c.pages <= PTRS_PER_PTE) {
+    throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
+  }
+  const minCpus = c.workload === 'pending-flush' ? 3 : 2;
+  if (c.cpus < minCpus) {
     // Every built-in workload has CPU 0 reclaiming and CPU 1 running the process.
-    const role = c.workload === 'reclaim' ? 'CPUs 1..N-1 run the process' : 'CPU 1 calls mprotect';
-    throw new ConfigError(`--cpus must be at least 2 for --workload ${c.workload} (CPU 0 reclaims, ${role}), got ${c.cpus}`);
+    const role =
+      c.workload === 'reclaim'
+        ? 'CPUs 1..N-1 run the process'
+        : c.workload === 'mprotect'
+          ? `CPU 1 calls ${c.syscall}`
+          : 'CPU 1 calls mprotect twice, CPUs 2..N-1 store';
+    throw new ConfigError(`--cpus must be at least ${minCpus} for --workload ${c.workload} (CPU 0 reclaims, ${role}), got ${c.cpus}`);
   }
   return c;
 }
@@ -240,6 +262,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   wpRecheck: '--no-wp-recheck',
   syscall: '--syscall',
   batchedPendingFlush: '--no-batched-pending-flush',
+  pendingFlush: '--pending-flush',
   inject: '--inject',
   runTokens: '--run-tokens',
   quantum: '--quantum',

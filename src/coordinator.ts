@@ -28,8 +28,6 @@ import {
   ABORT_NONE,
   ABORT_SEEDED_STEPS,
   ABORT_STOPPED,
-  C_LOADED_MM,
-  CPU_CTL_WORDS,
   G_ABORT,
   G_FAIL_CPU,
   G_SCHED_STEPS,
@@ -212,6 +210,7 @@ export class Machine {
     v.counters.fill(0);
     v.pte.fill(0);
     v.pageState.fill(0);
+    v.ptl.fill(0);
     v.raceLog.fill(0);
     v.lastStore.fill(0);
     v.backing.fill(0);
@@ -219,7 +218,6 @@ export class Machine {
     for (let m = 0; m < NR_MMS; m++) initMm(v.mm, c.cpus, m);
     for (let i = 0; i < NR_MMS * c.pages; i++) v.pageState[i * PAGE_WORDS + P_VMA_WRITE] = VMA_RW;
     PhysicalMemory.init(v, { pages: c.pages, frames: frameCount(c.pages), wordsPerPage: wordsPerPage(c) });
-    for (let cpu = 0; cpu < c.cpus; cpu++) v.cpuCtl[cpu * CPU_CTL_WORDS + C_LOADED_MM] = -1;
     v.global[G_TOKENS_FREE] = Math.min(c.runTokens, c.cpus);
     v.global[G_FAIL_CPU] = -1;
     if (c.sched === 'seeded') initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM));

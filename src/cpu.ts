@@ -9,11 +9,21 @@
  *   reads; Atomics only for PTE read-modify-writes and the doorbell poll.
  * - IPIs are handled only between accesses (at `tick`, `schedPoint` or while
  *   waiting), never in the middle of one: an access is one instruction.
- * - Never sleep holding a run token, except while waiting for IPI
- *   acknowledgements (a CPU spinning in smp_call_function_many is busy) or
- *   while stepping aside until a round whose IPI it just handled completes.
- *   Never wait for a run token while holding a page lock (the fault path takes
- *   its token back only after unlock_page).
+ * - Never sleep holding a run token, except while stepping aside until a round
+ *   whose IPI this CPU just handled completes (bounded). An IPI initiator that
+ *   has to sleep for acknowledgements lends its token to a waiting CPU (on
+ *   real hardware the other CPUs keep running while the initiator spins) and
+ *   takes one back when the round is complete; a borrower hands the token
+ *   back at its next doorbell poll once the lender asks for it.
+ * - Waiting for a run token while holding kernel locks cannot deadlock: only
+ *   CPUs that run hold tokens, and a token holder that blocks on a lock gives
+ *   its token up first. Reclaim does it (it holds a batch of page locks
+ *   throughout), and so do munmap/madvise (page locks held until their flush).
+ *   The fault path avoids it for latency: it takes its token back only after
+ *   unlock_page, so faulting CPUs never convoy behind a page lock.
+ * - Stores write the frame with Atomics.store and then read the frame
+ *   generation (see PhysicalMemory.freeFrame: no store slips between the
+ *   oracle's frame-drop check and the free).
  * - In seeded mode every point where another CPU may run is a `schedPoint`;
  *   nothing else depends on timing.
  */
@@ -23,23 +33,28 @@ import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
 import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
+  C_BORROWED_FROM,
   C_DOORBELL,
-  C_LOADED_MM,
   C_ROUND,
-  C_WAIT_PAGE,
+  C_WAIT_LOCK,
   COUNTER_WORDS,
   CPU_CTL_WORDS,
   G_ABORT,
   G_FINISHED,
-  G_PAGE_WAITERS,
+  G_LOCK_WAITERS,
   G_RUN_DONE,
   K,
+  MM_MMAP_LOCK,
+  P_MAP_GEN,
   P_PROTECTED,
   P_STEP,
+  P_UNMAPPED_AT,
   P_VMA_WRITE,
   PAGE_STEP_MAPPED,
   PAGE_WORDS,
+  PTRS_PER_PTE,
   frameCount,
+  ptlCount,
   tlbWords,
   viewMachine,
   wordsPerPage,
@@ -47,8 +62,20 @@ import {
   type MachineBuffers,
   type MachineViews,
 } from './layout.js';
+import {
+  LOCK_KIND_MMAP,
+  LOCK_KIND_PAGE,
+  LOCK_KIND_PTL,
+  lockTag,
+  mutexTryLock,
+  mutexUnlock,
+  rwsemTryRead,
+  rwsemTryWrite,
+  rwsemUpRead,
+  rwsemUpWrite,
+} from './locks.js';
 import { PhysicalMemory } from './memory.js';
-import { mmAsid, mmCpumaskSet } from './mm.js';
+import { mmAsid, mmBase, mmCpumaskSet } from './mm.js';
 import { recordRace } from './oracle.js';
 import {
   PTE_ACCESSED,
@@ -82,15 +109,16 @@ export const VMA_RW = 3;
 
 /**
  * How long a blocked CPU sleeps before re-checking a condition nobody rings it
- * for (the warm-up barrier). Short: the barrier is crossed once per run.
+ * for (the pending-flush workload waiting for reclaim progress). Short: such a
+ * wait happens once per run. Rung conditions pass a longer safety net instead.
  */
 export const BLOCK_RECHECK_MS = 0.2;
 /**
- * Safety-net timeout of a page-lock sleep. unlock_page rings the sleepers, so
+ * Safety-net timeout of a kernel-lock sleep. Every unlock rings the sleepers, so
  * this only bounds a lost wake-up; polling every 0.2 ms instead cost thousands
  * of wake-ups per IPI round at 64 CPUs and tripled the round latency.
  */
-export const PAGE_LOCK_WAIT_MS = 20;
+export const LOCK_WAIT_MS = 20;
 /** How long an idle CPU sleeps on its doorbell between checks for the end of the run. */
 export const IDLE_WAIT_MS = 50;
 
@@ -174,6 +202,10 @@ export class Cpu implements IpiWaitHost {
   private hasToken = false;
   /** A run token given up while blocked that the CPU must take back before it runs on. */
   private tokenOwed = false;
+  /** This CPU lent its run token while it sleeps for IPI acknowledgements (free mode). */
+  private tokenLent = false;
+  /** The CPU whose token this one holds on loan, or -1 (free mode; see `returnBorrowedToken`). */
+  private borrowedFrom = -1;
   private storeSeq = 0;
   private readonly stopsAcking: boolean;
   /** Test hook (`faultKind: 'crash'`): slow-path ticks left before this CPU's thread exits abruptly. */
@@ -211,6 +243,7 @@ export class Cpu implements IpiWaitHost {
   beginRun(seed: number): boolean {
     this.tlb.reset();
     this.tokenOwed = false;
+    this.tokenLent = false;
     this.storeSeq = 0;
     this.ipiRoundUs.length = 0;
     this.loadedMm = -1;
@@ -219,9 +252,28 @@ export class Cpu implements IpiWaitHost {
     this.pollCountdown = this.config.doorbellPollInterval;
     this.quantumLeft = this.config.quantum;
     if (this.seeded) return this.seeded.waitTurn(this);
-    this.tokens!.acquire(this);
-    this.hasToken = true;
+    this.takeToken();
     return true;
+  }
+
+  /** Free mode: wait for a run token (handling IPIs meanwhile) and note whether it is on loan. */
+  private takeToken(): void {
+    const lender = this.tokens!.acquire(this);
+    this.hasToken = true;
+    this.setBorrowedFrom(lender);
+  }
+
+  /** Free mode: give the run token to the next waiting CPU (or the pool). */
+  private dropToken(): void {
+    this.tokens!.release();
+    this.hasToken = false;
+    this.setBorrowedFrom(-1);
+  }
+
+  private setBorrowedFrom(lender: number): void {
+    if (this.borrowedFrom === lender) return;
+    this.borrowedFrom = lender;
+    Atomics.store(this.v.cpuCtl, this.ctlBase + C_BORROWED_FROM, lender >= 0 ? 1 : 0);
   }
 
   /** The workload is done on this CPU: give up the CPU and keep handling IPIs until every CPU is done. */
@@ -236,20 +288,20 @@ export class Cpu implements IpiWaitHost {
         if (!this.seeded.waitTurn(this)) return;
       }
     }
-    if (this.hasToken) {
-      this.tokens!.release();
-      this.hasToken = false;
-    }
+    if (this.hasToken) this.dropToken();
     if (Atomics.add(g, G_FINISHED, 1) + 1 === this.config.cpus) {
       Atomics.store(g, G_RUN_DONE, 1);
       for (let c = 0; c < this.config.cpus; c++) ringDoorbell(this.v.cpuCtl, c);
     }
-    while (Atomics.load(g, G_RUN_DONE) === 0) {
+    for (;;) {
+      // Snapshot the doorbell (serviceIpis does) before looking at the run-done
+      // flag: whoever sets the flag rings afterwards, so the wait below returns
+      // at once instead of sleeping out IDLE_WAIT_MS.
       this.serviceIpis();
+      if (Atomics.load(g, G_RUN_DONE) !== 0) break;
       this.checkAbort();
       Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, IDLE_WAIT_MS);
     }
-    this.serviceIpis();
   }
 
   /** Mark the whole run aborted (everyone stops at their next poll) and unwind this CPU. */
@@ -261,10 +313,8 @@ export class Cpu implements IpiWaitHost {
   /** Give back the run token if held (after an abort). */
   releaseTokenIfHeld(): void {
     this.tokenOwed = false;
-    if (this.hasToken) {
-      this.tokens!.release();
-      this.hasToken = false;
-    }
+    this.tokenLent = false;
+    if (this.hasToken) this.dropToken();
   }
 
   // -------------------------------------------------------------------------
@@ -293,16 +343,29 @@ export class Cpu implements IpiWaitHost {
       if (this.lastIpiSender >= 0) this.stepAsideDuringShootdown();
     }
     this.checkAbort();
+    if (this.borrowedFrom >= 0 && this.returnBorrowedToken()) return;
     this.quantumLeft -= this.config.doorbellPollInterval;
     if (this.quantumLeft <= 0) {
       this.quantumLeft = this.config.quantum;
       if (this.tokens!.someoneWaits()) {
-        this.tokens!.release();
-        this.hasToken = false;
-        this.tokens!.acquire(this);
-        this.hasToken = true;
+        this.dropToken();
+        this.takeToken();
       }
     }
+  }
+
+  /**
+   * A borrower hands the token straight back once its lender (an IPI
+   * initiator whose round completed) waits for one, then queues for a token
+   * like anybody else. Returns true if it did.
+   */
+  private returnBorrowedToken(): boolean {
+    if (!this.tokens!.giveBackTo(this.borrowedFrom)) return false;
+    this.hasToken = false;
+    this.setBorrowedFrom(-1);
+    this.quantumLeft = this.config.quantum;
+    this.takeToken();
+    return true;
   }
 
   /**
@@ -325,26 +388,59 @@ export class Cpu implements IpiWaitHost {
   }
 
   /**
-   * lock_page(): sleep (handling IPIs, without a run token) until this CPU holds
-   * the lock of page-state index `idx`, or until `giveUp()` holds. Returns true
-   * if the lock was taken. With `resumeToken` false a CPU that gave its run token
-   * up to sleep does not wait for it again here: the caller finishes its short
-   * critical section first and calls `resumeRunning()` after unlocking, so no
-   * CPU ever queues for a token while holding a page lock others sleep on.
+   * Sleep (handling IPIs, without a run token) until `tryTake()` succeeds on
+   * the lock tagged `tag`; every unlock of that lock rings this CPU. With
+   * `resumeToken` false a CPU that gave its run token up to sleep does not
+   * wait for it again here: the caller finishes its short critical section
+   * first and calls `resumeRunning()` after unlocking (the fault path).
    */
-  lockPage(idx: number, giveUp: () => boolean = () => false, resumeToken = true): boolean {
-    if (this.mem.trylockPage(idx, this.id)) return true;
+  sleepLock(tag: number, tryTake: () => boolean, resumeToken = true): void {
+    if (tryTake()) return;
     const ctl = this.v.cpuCtl;
-    Atomics.store(ctl, this.ctlBase + C_WAIT_PAGE, idx + 1);
-    Atomics.add(this.v.global, G_PAGE_WAITERS, 1);
-    let locked = false;
+    Atomics.store(ctl, this.ctlBase + C_WAIT_LOCK, tag);
+    Atomics.add(this.v.global, G_LOCK_WAITERS, 1);
     try {
-      this.blockUntil(() => (locked = this.mem.trylockPage(idx, this.id)) || giveUp(), PAGE_LOCK_WAIT_MS, resumeToken);
+      this.blockUntil(tryTake, LOCK_WAIT_MS, resumeToken);
     } finally {
-      Atomics.store(ctl, this.ctlBase + C_WAIT_PAGE, 0);
-      Atomics.sub(this.v.global, G_PAGE_WAITERS, 1);
+      Atomics.store(ctl, this.ctlBase + C_WAIT_LOCK, 0);
+      Atomics.sub(this.v.global, G_LOCK_WAITERS, 1);
     }
-    return locked;
+  }
+
+  /** lock_page() of page-state index `idx` (see `sleepLock` for `resumeToken`). */
+  lockPage(idx: number, resumeToken = true): void {
+    this.sleepLock(lockTag(LOCK_KIND_PAGE, idx), () => this.mem.trylockPage(idx, this.id), resumeToken);
+  }
+
+  /** Index of the PTE lock covering page `vpn` of `mm` (one per page-table page). */
+  ptlIdx(mm: number, vpn: number): number {
+    return mm * ptlCount(this.pages) + Math.floor(vpn / PTRS_PER_PTE);
+  }
+
+  /** pte_offset_map_lock(): take the split PTE lock of the page table holding `vpn`. */
+  lockPtl(mm: number, vpn: number, resumeToken = true): void {
+    const i = this.ptlIdx(mm, vpn);
+    this.sleepLock(lockTag(LOCK_KIND_PTL, i), () => mutexTryLock(this.v.ptl, i, this.id), resumeToken);
+  }
+
+  /** pte_unmap_unlock(). */
+  unlockPtl(mm: number, vpn: number): void {
+    const i = this.ptlIdx(mm, vpn);
+    mutexUnlock(this.v, this.v.ptl, i, lockTag(LOCK_KIND_PTL, i));
+  }
+
+  /** mmap_read_lock() / mmap_write_lock() (see `sleepLock` for `resumeToken`). */
+  mmapLock(mm: number, write: boolean, resumeToken = true): void {
+    const i = mmBase(this.config.cpus, mm) + MM_MMAP_LOCK;
+    const words = this.v.mm;
+    this.sleepLock(lockTag(LOCK_KIND_MMAP, mm), write ? () => rwsemTryWrite(words, i) : () => rwsemTryRead(words, i), resumeToken);
+  }
+
+  /** mmap_read_unlock() / mmap_write_unlock(). */
+  mmapUnlock(mm: number, write: boolean): void {
+    const i = mmBase(this.config.cpus, mm) + MM_MMAP_LOCK;
+    if (write) rwsemUpWrite(this.v, this.v.mm, i, lockTag(LOCK_KIND_MMAP, mm));
+    else rwsemUpRead(this.v, this.v.mm, i, lockTag(LOCK_KIND_MMAP, mm));
   }
 
   /** Block until `cond()` holds, handling IPIs; gives the run token back meanwhile. */
@@ -355,10 +451,7 @@ export class Cpu implements IpiWaitHost {
       return;
     }
     const hadToken = this.hasToken;
-    if (hadToken) {
-      this.tokens!.release();
-      this.hasToken = false;
-    }
+    if (hadToken) this.dropToken();
     for (;;) {
       this.serviceIpis();
       if (cond()) break;
@@ -366,12 +459,8 @@ export class Cpu implements IpiWaitHost {
       Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, recheckMs);
     }
     if (hadToken) {
-      if (resumeToken) {
-        this.tokens!.acquire(this);
-        this.hasToken = true;
-      } else {
-        this.tokenOwed = true;
-      }
+      if (resumeToken) this.takeToken();
+      else this.tokenOwed = true;
     }
   }
 
@@ -379,8 +468,7 @@ export class Cpu implements IpiWaitHost {
   resumeRunning(): void {
     if (!this.tokenOwed) return;
     this.tokenOwed = false;
-    this.tokens!.acquire(this);
-    this.hasToken = true;
+    this.takeToken();
   }
 
   // IpiWaitHost -------------------------------------------------------------
@@ -399,6 +487,27 @@ export class Cpu implements IpiWaitHost {
       return;
     }
     Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, ms);
+  }
+
+  /**
+   * The initiator is about to sleep until its round's acknowledgements are in
+   * (free mode). Lend the run token to a CPU waiting for one: on real hardware
+   * the other CPUs keep running their code while the initiator spins in
+   * smp_call_function_many, and a target may run on until the interrupt lands.
+   */
+  beginAckWait(): void {
+    if (!this.hasToken || this.seeded || !this.tokens!.someoneWaits()) return;
+    if (!this.tokens!.lend()) return;
+    this.hasToken = false;
+    this.setBorrowedFrom(-1);
+    this.tokenLent = true;
+  }
+
+  /** The round is complete: take a run token back if this CPU lent its own. */
+  endAckWait(): void {
+    if (!this.tokenLent) return;
+    this.tokenLent = false;
+    this.takeToken();
   }
 
   checkAbort(): void {
@@ -467,7 +576,6 @@ export class Cpu implements IpiWaitHost {
   /** switch_mm(): load `mm` on this CPU; it joins mm_cpumask. */
   switchMm(mm: number): void {
     this.loadedMm = mm;
-    Atomics.store(this.v.cpuCtl, this.ctlBase + C_LOADED_MM, mm);
     mmCpumaskSet(this.v.mm, this.config.cpus, mm, this.id);
   }
 
@@ -484,6 +592,7 @@ export class Cpu implements IpiWaitHost {
   load(mm: number, vpn: number): number {
     const asid = mmAsid(mm);
     const idx = mm * this.pages + vpn;
+    const ps = idx * PAGE_WORDS;
     const counters = this.counters;
     const cb = this.cBase;
     for (;;) {
@@ -492,18 +601,25 @@ export class Cpu implements IpiWaitHost {
         counters[cb + K.tlb_hits]++;
       } else {
         counters[cb + K.tlb_misses]++;
+        const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForRead(this.v.pte, idx);
         if (!ptePresent(pte)) {
           if (!this.handleMmFault(mm, vpn, false)) return -1;
           continue;
         }
+        // A zap bumped the mapping generation during the walk: walk again, so
+        // the entry's generation always belongs to the PTE it caches.
+        if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue;
         const f = pteFrame(pte);
-        e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), this.mem.gen(f));
+        e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), this.mem.gen(f), mapGen);
       }
       const f = this.tlb.frame(e);
       const value = this.v.frameData[f * this.W + this.id];
       if (this.v.frameGen[f] !== this.tlb.gen(e)) {
-        recordRace(this.v, 'stale_access', this.id, vpn, value, this.v.pageState[idx * PAGE_WORDS + P_STEP], f);
+        recordRace(this.v, 'stale_access', this.id, vpn, value, this.v.pageState[ps + P_STEP], f);
+      }
+      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) {
+        recordRace(this.v, 'access_after_unmap', this.id, vpn, value, this.v.pageState[ps + P_STEP], f);
       }
       counters[cb + K.loads]++;
       return value;
@@ -517,6 +633,7 @@ export class Cpu implements IpiWaitHost {
   store(mm: number, vpn: number): boolean {
     const asid = mmAsid(mm);
     const idx = mm * this.pages + vpn;
+    const ps = idx * PAGE_WORDS;
     const counters = this.counters;
     const cb = this.cBase;
     const pt = this.v.pte;
@@ -524,13 +641,15 @@ export class Cpu implements IpiWaitHost {
       let e = this.tlb.lookup(vpn, asid);
       if (e < 0) {
         counters[cb + K.tlb_misses]++;
+        const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForWrite(pt, idx, -1);
         if (!ptePresent(pte) || !pteWrite(pte)) {
           if (!this.handleMmFault(mm, vpn, true)) return false;
           continue;
         }
+        if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue; // see load()
         const f = pteFrame(pte);
-        e = this.tlb.fill(vpn, asid, f, true, true, this.mem.gen(f));
+        e = this.tlb.fill(vpn, asid, f, true, true, this.mem.gen(f), mapGen);
       } else {
         counters[cb + K.tlb_hits]++;
         if (!this.tlb.writable(e)) {
@@ -541,7 +660,7 @@ export class Cpu implements IpiWaitHost {
           continue;
         }
         if (!this.tlb.dirty(e)) {
-          // The clean-to-dirty transition (DESIGN.md section 1).
+          // The clean-to-dirty transition (docs/design.md, "Hardware semantics").
           if (this.isX86) {
             const f = this.tlb.frame(e);
             const pte = walkForWrite(pt, idx, f);
@@ -558,14 +677,15 @@ export class Cpu implements IpiWaitHost {
         }
       }
       const f = this.tlb.frame(e);
-      const ps = idx * PAGE_WORDS;
       const step = this.v.pageState[ps + P_STEP];
       const value = ++this.storeSeq;
-      if (this.v.frameGen[f] !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f);
-      if (this.v.pageState[ps + P_PROTECTED] !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f);
       const w = f * this.W + this.id;
-      this.v.frameData[w] = value;
       this.v.frameStep[w] = step;
+      // Write, then read the generation (both sequentially consistent): see PhysicalMemory.freeFrame.
+      Atomics.store(this.v.frameData, w, value);
+      if (Atomics.load(this.v.frameGen, f) !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f);
+      if (this.v.pageState[ps + P_PROTECTED] !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f);
+      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) recordRace(this.v, 'access_after_unmap', this.id, vpn, value, step, f);
       this.v.lastStore[this.id * this.pages + idx] = value;
       counters[cb + K.stores]++;
       return true;
@@ -577,18 +697,34 @@ export class Cpu implements IpiWaitHost {
   // -------------------------------------------------------------------------
 
   /**
-   * handle_mm_fault(). Not present: wait for the page lock (reclaim holds it
-   * until it has freed the old frame), read the page in from the backing store
-   * and install a PTE (writable-clean for a read fault on a writable VMA,
-   * writable-dirty for a write fault). Present but read-only on a write:
-   * do_wp_page() makes it writable and dirty again if the VMA allows writes.
-   * Returns false for SIGSEGV (the VMA forbids the access).
+   * handle_mm_fault(), under mmap_read_lock (so it cannot interleave with an
+   * mprotect or munmap changing the VMA). Not present: wait for the page lock
+   * (reclaim holds it until it has freed the old frame), read the page in
+   * from the backing store and install a PTE under the PTE lock
+   * (writable-clean for a read fault on a writable VMA, writable-dirty for a
+   * write fault). Present but read-only on a write: do_wp_page() makes it
+   * writable and dirty again if the VMA allows writes. Returns false for
+   * SIGSEGV (the VMA forbids the access).
    */
   handleMmFault(mm: number, vpn: number, write: boolean): boolean {
+    this.count('page_faults');
+    // resumeToken false on every lock: a run token given up to sleep is taken
+    // back only after every lock is dropped (faulting CPUs never convoy).
+    this.mmapLock(mm, false, false);
+    let ok: boolean;
+    try {
+      ok = this.faultUnderMmapLock(mm, vpn, write);
+    } finally {
+      this.mmapUnlock(mm, false);
+    }
+    this.resumeRunning();
+    return ok;
+  }
+
+  private faultUnderMmapLock(mm: number, vpn: number, write: boolean): boolean {
     const idx = mm * this.pages + vpn;
     const ps = idx * PAGE_WORDS;
     const pt = this.v.pte;
-    this.count('page_faults');
     for (;;) {
       const vma = Atomics.load(this.v.pageState, ps + P_VMA_WRITE);
       const pte = Atomics.load(pt, idx);
@@ -603,20 +739,20 @@ export class Cpu implements IpiWaitHost {
         continue;
       }
       // Not present: take the page lock (sleeps while reclaim owns the page).
-      this.lockPage(idx, undefined, false);
+      this.lockPage(idx, false);
       if (ptePresent(Atomics.load(pt, idx))) {
         this.mem.unlockPage(idx);
-        this.resumeRunning();
         continue;
       }
       const f = this.mem.allocFrame(vpn);
       if (f < 0) throw new Error(`CPU ${this.id}: out of frames faulting page ${vpn}`);
       this.mem.readIn(idx, f);
       const flags = PTE_ACCESSED | (vma === VMA_RW ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0);
+      this.lockPtl(mm, vpn, false);
       Atomics.exchange(pt, idx, mkPte(f, flags));
+      this.unlockPtl(mm, vpn);
       Atomics.store(this.v.pageState, ps + P_STEP, PAGE_STEP_MAPPED);
       this.mem.unlockPage(idx);
-      this.resumeRunning();
       return true;
     }
   }

@@ -34,6 +34,7 @@ export interface FlushAllRequest {
   readonly sender: number;
   readonly round: number;
   readonly mm: number;
+  /** mm->context.tlb_gen after this request's bump (0 for the batched-unmap flush). Not read by targets yet: flush_tlb_func's generation check belongs to the kernel-machinery work. */
   readonly tlbGen: number;
 }
 /** Flush a list of pages of one mm (invlpg each). */
@@ -42,6 +43,7 @@ export interface FlushPagesRequest {
   readonly sender: number;
   readonly round: number;
   readonly mm: number;
+  /** See FlushAllRequest.tlbGen. */
   readonly tlbGen: number;
   readonly pages: readonly number[];
 }
@@ -71,6 +73,10 @@ export interface IpiWaitHost {
   waitForEvent(ms: number): void;
   /** Throw if the run was aborted. */
   checkAbort(): void;
+  /** The sender is about to sleep until the acknowledgements are in (free mode lends its run token here). */
+  beginAckWait(): void;
+  /** Every acknowledgement is in (or the wait is being abandoned). */
+  endAckWait(): void;
 }
 
 /** Spin this many checks of the ack counter before sleeping: a round to one busy target takes ~4 us. */
@@ -92,11 +98,6 @@ export class IpiDelivery {
     private readonly spinBeforeSleep: boolean,
   ) {
     this.maskWords = cpumaskWords(cpus);
-  }
-
-  /** True if this CPU has a port to `target`. */
-  canSendTo(target: number): boolean {
-    return this.outPorts[target] != null;
   }
 
   /**
@@ -129,6 +130,8 @@ export class IpiDelivery {
       for (let i = 0; i < IPI_ACK_SPIN; i++) if (Atomics.load(ctl, ackIdx) === 0) return (performance.now() - t0) * 1000;
     }
     const deadline = t0 + timeoutMs;
+    // A throw below ends the run (abort): the CPU's abort path drops any lent token state.
+    host.beginAckWait();
     for (;;) {
       host.serviceIpis();
       if (Atomics.load(ctl, ackIdx) === 0) break;
@@ -139,7 +142,10 @@ export class IpiDelivery {
       }
       host.waitForEvent(Math.min(50, deadline - now + 1));
     }
-    return (performance.now() - t0) * 1000;
+    // Latency is post to last ack: taking a lent run token back is not part of the round.
+    const us = (performance.now() - t0) * 1000;
+    host.endAckWait();
+    return us;
   }
 
   /** Did `target` acknowledge this CPU's current round? */

@@ -9,6 +9,8 @@
  * - Frame data words: plain reads and writes (that is what memory is); frame
  *   generations change only with Atomics, by the CPU that frees the frame.
  * - Per-CPU control words (doorbell, pending IPIs, acks, run token): Atomics only.
+ * - Kernel locks (page lock, PTE lock, mmap_lock): Atomics CAS only; the
+ *   unlocker rings every CPU whose C_WAIT_LOCK holds the lock's tag.
  * - Per-CPU counters: plain writes by the owning CPU only; read by the
  *   coordinator after the run, when every worker is idle.
  * - The coordinator zeroes/initialises everything between runs, while no CPU runs.
@@ -48,9 +50,15 @@ export const G_RACE_COUNT = 11;
 export const G_RACES_LOST = 12;
 export const G_RACES_STALE = 13;
 export const G_RACES_WAP = 14;
-/** CPUs sleeping on a page lock (unlock_page scans for them only when this is non-zero). */
-export const G_PAGE_WAITERS = 15;
-export const GLOBAL_WORDS = 16;
+/** CPUs sleeping on a kernel lock (page lock, PTL, mmap_lock): unlock scans for them only when this is non-zero. */
+export const G_LOCK_WAITERS = 15;
+/** Exact total of accesses after munmap/madvise returned (see G_RACES_LOST). */
+export const G_RACES_AAU = 16;
+/** PTEs cleared so far in this run, by reclaim or zap (Atomics.add): workloads place calls at a point of the reclaim pass with it. */
+export const G_PAGES_UNMAPPED = 17;
+/** 1 once the reclaimer has seen every thread warm and begins reclaiming (threads start their access loops then). */
+export const G_RECLAIM_STARTED = 18;
+export const GLOBAL_WORDS = 32;
 
 /** Why a run was aborted (value of `G_ABORT`). */
 export const ABORT_NONE = 0;
@@ -75,12 +83,15 @@ export const C_TOKEN_GRANT = 3;
 export const C_WANTS_TOKEN = 4;
 /** Seeded mode: 1 while the CPU still has workload steps to take. */
 export const C_SCHED_ACTIVE = 5;
-/** mm id loaded on this CPU (-1: kernel thread / lazy, no user mm). */
-export const C_LOADED_MM = 6;
+/**
+ * 1 while this CPU holds a run token lent by an IPI initiator that sleeps
+ * waiting for acknowledgements (free mode; see RunTokens.lend). Written by the borrower only.
+ */
+export const C_BORROWED_FROM = 6;
 /** Id of the sender's current IPI round (debug and stuck-CPU reports). */
 export const C_ROUND = 7;
-/** Page-state index + 1 of the page lock this CPU sleeps on (0: none); unlock_page rings it. */
-export const C_WAIT_PAGE = 8;
+/** Tag (`lockTag`, never 0) of the kernel lock this CPU sleeps on (0: none); the unlocker rings it. */
+export const C_WAIT_LOCK = 8;
 export const CPU_CTL_WORDS = 16; // 64 bytes: one cache line per CPU.
 
 // ---------------------------------------------------------------------------
@@ -114,11 +125,23 @@ export const COUNTER_WORDS = 16;
 // ---------------------------------------------------------------------------
 // mm_struct: Int32Array `mm`, mm m at m * mmWords(cpus)
 // ---------------------------------------------------------------------------
-/** Address-space id tagging this mm's TLB entries (PCID). */
-export const MM_ASID = 0;
-/** mm->tlb_flush_batched: a reclaim unmap of this mm has a deferred flush outstanding. */
+/**
+ * mmap_lock (an rw_semaphore): 0 free, n > 0 held by n readers (page faults,
+ * madvise), -1 held by one writer (mprotect, munmap). Changed only with CAS.
+ */
+export const MM_MMAP_LOCK = 0;
+/**
+ * mm->tlb_flush_batched. `--pending-flush gen` (current kernels): bits 0-14
+ * hold the pending generation (bumped by every deferred reclaim flush), bits
+ * 16-30 the generation flushTlbBatchedPending last flushed. `--pending-flush
+ * bool` (Linux 4.13): 1 while a deferred flush may be outstanding. Atomics only.
+ */
 export const MM_TLB_FLUSH_BATCHED = 1;
-/** mm->context.tlb_gen: bumped by every flush request against the mm. */
+/**
+ * mm->context.tlb_gen: bumped by every flush request against the mm and
+ * carried in every flush IPI. No target reads it yet: the kernel-machinery
+ * work (flush_tlb_func skipping covered flushes) is what will.
+ */
 export const MM_TLB_GEN = 2;
 /** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */
 export const MM_CPUMASK = 4;
@@ -142,8 +165,10 @@ export const E_FLAGS = 2;
 export const E_ASID = 3;
 /** Frame generation seen at fill (the oracle's use-after-free check). */
 export const E_GEN = 4;
-/** Fill stamp for LRU replacement within a set. */
+/** Fill stamp: replacement evicts the oldest fill of a set (FIFO; hits do not restamp). */
 export const E_AGE = 5;
+/** The page's mapping generation (P_MAP_GEN) when the entry was filled: the oracle's access-after-unmap check. */
+export const E_MAPGEN = 6;
 export const TLB_ENTRY_WORDS = 8;
 export const TLB_INVALID = -1;
 export const E_WRITABLE = 1;
@@ -182,9 +207,21 @@ export const P_LOCK = 0;
 export const P_STEP = 1;
 /** VMA allows writes (1) or not (0, after mprotect(PROT_READ)). */
 export const P_VMA_WRITE = 2;
-/** 1 once mprotect(PROT_READ) covering this page has returned. */
+/** 1 once mprotect(PROT_READ) covering this page has returned: any later completed store is a race. */
 export const P_PROTECTED = 3;
-export const PAGE_WORDS = 4;
+/**
+ * Mapping generation: bumped by munmap/madvise(MADV_DONTNEED) for every page
+ * of its range, before it clears the PTE (so an entry filled from the old PTE
+ * carries an older value). TLB fills record it in E_MAPGEN.
+ */
+export const P_MAP_GEN = 4;
+/**
+ * Value of P_MAP_GEN at which munmap/madvise covering this page returned
+ * (0: never). An access through an entry whose E_MAPGEN is older is an
+ * access after unmap.
+ */
+export const P_UNMAPPED_AT = 5;
+export const PAGE_WORDS = 8;
 
 export const PAGE_STEP_MAPPED = 0;
 export const PAGE_STEP_WRPROTECTED = 1; // rik step 2: PTE made read-only, flush not yet done
@@ -217,6 +254,17 @@ export const RACE_LOG_CAPACITY = 4096;
 export const RACE_LOST_WRITE = 1;
 export const RACE_STALE_ACCESS = 2;
 export const RACE_WRITE_AFTER_PROTECT = 3;
+export const RACE_ACCESS_AFTER_UNMAP = 4;
+
+// ---------------------------------------------------------------------------
+// Page-table locks: Int32Array `ptl`, mm m's page table t at m * ptlCount(pages) + t
+// ---------------------------------------------------------------------------
+/** PTEs per page-table page (x86-64 PTRS_PER_PTE): one split PTE lock covers this many pages. */
+export const PTRS_PER_PTE = 512;
+/** Page-table pages (and so PTE locks) of an mm with `pages` pages. */
+export function ptlCount(pages: number): number {
+  return Math.ceil(pages / PTRS_PER_PTE);
+}
 
 /** All shared buffers of one simulated machine. Structured-clone safe: sent to every worker once. */
 export interface MachineBuffers {
@@ -227,6 +275,7 @@ export interface MachineBuffers {
   mm: SharedArrayBuffer;
   pte: SharedArrayBuffer;
   pageState: SharedArrayBuffer;
+  ptl: SharedArrayBuffer;
   tlb: SharedArrayBuffer;
   frameData: SharedArrayBuffer;
   frameStep: SharedArrayBuffer;
@@ -247,6 +296,7 @@ export interface MachineViews {
   mm: Int32Array;
   pte: Int32Array;
   pageState: Int32Array;
+  ptl: Int32Array;
   tlb: Int32Array;
   frameData: Int32Array;
   frameStep: Int32Array;
@@ -282,6 +332,7 @@ export function allocateMachine(c: SimConfig): MachineBuffers {
     mm: sab(NR_MMS * mmWords(c.cpus), 4),
     pte: sab(NR_MMS * c.pages, 4),
     pageState: sab(NR_MMS * c.pages * PAGE_WORDS, 4),
+    ptl: sab(NR_MMS * ptlCount(c.pages), 4),
     tlb: sab(c.cpus * tlbWords(c), 4),
     frameData: sab(frames * W, 4),
     frameStep: sab(frames * W, 4),
@@ -304,6 +355,7 @@ export function viewMachine(b: MachineBuffers): MachineViews {
     mm: new Int32Array(b.mm),
     pte: new Int32Array(b.pte),
     pageState: new Int32Array(b.pageState),
+    ptl: new Int32Array(b.ptl),
     tlb: new Int32Array(b.tlb),
     frameData: new Int32Array(b.frameData),
     frameStep: new Int32Array(b.frameStep),

@@ -15,13 +15,10 @@
  *   the fault path while it installs a PTE: only its holder installs or clears
  *   a present PTE for that page.
  */
+import { LOCK_KIND_PAGE, lockTag, mutexTryLock, mutexUnlock } from './locks.js';
 import {
-  C_DOORBELL,
-  C_WAIT_PAGE,
-  CPU_CTL_WORDS,
   FL_BASE,
   FL_LOCK,
-  G_PAGE_WAITERS,
   FL_TOP,
   F_PAGE,
   F_UNFLUSHED,
@@ -94,15 +91,23 @@ export class PhysicalMemory {
 
   /**
    * free_page(): bump the generation (every TLB entry still pointing here is
-   * now stale) and return the frame to the pool.
+   * now stale), run `afterRetire` (the oracle's frame-drop check), then return
+   * the frame to the pool.
+   *
+   * The order closes the gap between the check and the free: a store through
+   * an old entry either lands before the bump (stores write the frame with
+   * Atomics.store and then Atomics.load the generation, so in the sequentially
+   * consistent order it also precedes the check, which sees it), or reads the
+   * bumped generation after its write and reports itself as a stale access.
    */
-  freeFrame(f: number): void {
+  freeFrame(f: number, afterRetire?: () => void): void {
     if (this.debug && Atomics.load(this.v.frameMeta, f * FRAME_META_WORDS + F_UNFLUSHED) !== 0) {
       throw new InvariantError(
         `frame ${f} (page ${this.v.frameMeta[f * FRAME_META_WORDS + F_PAGE]}) freed before the TLB flush covering its unmap was acknowledged`,
       );
     }
     Atomics.add(this.v.frameGen, f, 1);
+    afterRetire?.();
     Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_PAGE, -1);
     this.lockFreeList();
     const top = this.v.freeList[FL_TOP];
@@ -144,23 +149,10 @@ export class PhysicalMemory {
 
   /** trylock_page(): true if taken. `owner` is the CPU id. */
   trylockPage(pageStateIdx: number, owner: number): boolean {
-    return Atomics.compareExchange(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, 0, owner + 1) === 0;
+    return mutexTryLock(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, owner);
   }
-  /**
-   * unlock_page(): release, then wake every CPU sleeping on this page's lock
-   * (wake_up_page). Waiters publish C_WAIT_PAGE and G_PAGE_WAITERS before they
-   * re-check the lock, so a release either is seen by that re-check or rings them.
-   */
+  /** unlock_page(): release, then wake every CPU sleeping on this page's lock (wake_up_page). */
   unlockPage(pageStateIdx: number): void {
-    Atomics.store(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, 0);
-    if (Atomics.load(this.v.global, G_PAGE_WAITERS) === 0) return;
-    const ctl = this.v.cpuCtl;
-    const tag = pageStateIdx + 1;
-    for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {
-      if (Atomics.load(ctl, b + C_WAIT_PAGE) === tag) {
-        Atomics.add(ctl, b + C_DOORBELL, 1);
-        Atomics.notify(ctl, b + C_DOORBELL);
-      }
-    }
+    mutexUnlock(this.v, this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, lockTag(LOCK_KIND_PAGE, pageStateIdx));
   }
 }

@@ -5,15 +5,24 @@
  * - A CPU sets its own bit in mm_cpumask when it loads the mm (switch_mm) and
  *   keeps it while it may cache the mm's translations; flushes target the
  *   mask (minus the sender).
- * - `tlb_flush_batched` is set by reclaim when it defers a flush of this mm
- *   (setTlbUbcFlushPending) and cleared only by flushTlbBatchedPending after
- *   it has flushed the mm (Linux 4.13 semantics).
+ * - `tlb_flush_batched` records deferred reclaim flushes of this mm
+ *   (setTlbUbcFlushPending) and what flushTlbBatchedPending has flushed since.
+ *   Two encodings (`--pending-flush`):
+ *   `gen` (mm/rmap.c today): pending generation in bits 0-14, flushed
+ *   generation in bits 16-30; pending only grows (reset to 1/0 past half its
+ *   range, as TLB_FLUSH_BATCH_PENDING_LARGE does), and the flusher publishes
+ *   flushed = pending with a CAS that fails if a new pending arrived while it
+ *   flushed, so that flush stays owed.
+ *   `bool` (Linux 4.13): set to 1, and stored 0 after the flush: a pending
+ *   set during the flush is wiped out by that store (the race the generation
+ *   pair fixed).
  * - `tlb_gen` only grows; every flush request bumps it.
  * All words are changed with Atomics.
  */
-import { MM_ASID, MM_CPUMASK, MM_TLB_FLUSH_BATCHED, MM_TLB_GEN, cpumaskWords, mmWords } from './layout.js';
+import type { PendingFlushMode } from './config.js';
+import { MM_CPUMASK, MM_TLB_FLUSH_BATCHED, MM_TLB_GEN, cpumaskWords, mmWords } from './layout.js';
 
-/** ASID of mm `m`: 0 is reserved for "no user mm". */
+/** ASID of mm `m`: 0 is reserved for "no user mm". Every TLB entry is tagged with it. */
 export function mmAsid(m: number): number {
   return m + 1;
 }
@@ -26,7 +35,6 @@ export function mmBase(cpus: number, m: number): number {
 export function initMm(mm: Int32Array, cpus: number, m: number): void {
   const b = mmBase(cpus, m);
   mm.fill(0, b, b + mmWords(cpus));
-  mm[b + MM_ASID] = mmAsid(m);
 }
 
 /** cpumask_set_cpu(cpu, mm_cpumask(mm)). */
@@ -52,11 +60,63 @@ export function mmCpumaskOrInto(mm: Int32Array, cpus: number, m: number, into: I
   for (let w = 0; w < into.length; w++) into[w] |= Atomics.load(mm, b + w);
 }
 
-export function setTlbFlushBatched(mm: Int32Array, cpus: number, m: number, v: boolean): void {
-  Atomics.store(mm, mmBase(cpus, m) + MM_TLB_FLUSH_BATCHED, v ? 1 : 0);
+/** Bits 16-30 of tlb_flush_batched hold the flushed generation (TLB_FLUSH_BATCH_FLUSHED_SHIFT). */
+export const TLB_FLUSH_BATCH_FLUSHED_SHIFT = 16;
+/** Bits 0-14 hold the pending generation. */
+export const TLB_FLUSH_BATCH_PENDING_MASK = (1 << (TLB_FLUSH_BATCH_FLUSHED_SHIFT - 1)) - 1;
+/** Past this, pending restarts at 1 (flushed 0) so it never wraps onto flushed. */
+export const TLB_FLUSH_BATCH_PENDING_LARGE = TLB_FLUSH_BATCH_PENDING_MASK >> 1;
+
+/** Index of mm `m`'s tlb_flush_batched word. */
+function batchedIdx(cpus: number, m: number): number {
+  return mmBase(cpus, m) + MM_TLB_FLUSH_BATCHED;
 }
-export function tlbFlushBatched(mm: Int32Array, cpus: number, m: number): boolean {
-  return Atomics.load(mm, mmBase(cpus, m) + MM_TLB_FLUSH_BATCHED) !== 0;
+
+/** The reclaim half of set_tlb_ubc_flush_pending(): record that a flush of mm `m` is deferred. */
+export function markTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode): void {
+  const i = batchedIdx(cpus, m);
+  if (mode === 'bool') {
+    Atomics.store(mm, i, 1);
+    return;
+  }
+  for (;;) {
+    const batch = Atomics.load(mm, i);
+    if ((batch & TLB_FLUSH_BATCH_PENDING_MASK) > TLB_FLUSH_BATCH_PENDING_LARGE) {
+      // Reset pending/flushed to 1/0 rather than let pending catch up with flushed.
+      if (Atomics.compareExchange(mm, i, batch, 1) === batch) return;
+      continue;
+    }
+    Atomics.add(mm, i, 1);
+    return;
+  }
+}
+
+/**
+ * What flush_tlb_batched_pending() reads before deciding: the word itself (the
+ * CAS of `finishTlbFlushBatched` compares against it) and whether a flush is owed.
+ */
+export function readTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode): { word: number; owed: boolean } {
+  const word = Atomics.load(mm, batchedIdx(cpus, m));
+  if (mode === 'bool') return { word, owed: word !== 0 };
+  const pending = word & TLB_FLUSH_BATCH_PENDING_MASK;
+  const flushed = word >>> TLB_FLUSH_BATCH_FLUSHED_SHIFT;
+  return { word, owed: pending !== flushed };
+}
+
+/**
+ * After the flush: `bool` stores 0 (losing any pending set meanwhile); `gen`
+ * publishes flushed = pending with a CAS against `seen`, which fails, leaving
+ * the flush owed, if a new pending arrived during the flush. Returns whether
+ * the word now says "nothing owed" because of this call.
+ */
+export function finishTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode, seen: number): boolean {
+  const i = batchedIdx(cpus, m);
+  if (mode === 'bool') {
+    Atomics.store(mm, i, 0);
+    return true;
+  }
+  const pending = seen & TLB_FLUSH_BATCH_PENDING_MASK;
+  return Atomics.compareExchange(mm, i, seen, pending | (pending << TLB_FLUSH_BATCH_FLUSHED_SHIFT)) === seen;
 }
 
 /** inc_mm_tlb_gen(): returns the new generation. */

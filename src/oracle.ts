@@ -1,5 +1,5 @@
 /**
- * The race oracle (DESIGN.md section 3): what counts as a race found.
+ * The race oracle (docs/design.md, "The oracle"): what counts as a race found.
  *
  * - lost write: a completed store whose value is in neither the resident frame
  *   nor the backing store and was not overwritten by a later store. Checked
@@ -11,6 +11,11 @@
  *   no longer matches the frame's (freed or reused): checked on every access.
  * - write after protect: a store that completed after mprotect(PROT_READ) on
  *   its page had returned: checked on every store.
+ * - access after unmap: a load or store that completed, after munmap or
+ *   madvise(MADV_DONTNEED) of its page had returned, through a TLB entry
+ *   filled before that call zapped the page (its E_MAPGEN is older than the
+ *   page's P_UNMAPPED_AT): checked on every access. An access through an entry
+ *   filled by a refault after the zap is legitimate and is not counted.
  *
  * Invariants:
  * - Word w of every page is written only by CPU w, and store values are that
@@ -21,6 +26,7 @@
  *   coordinator after every worker has stopped.
  */
 import {
+  G_RACES_AAU,
   G_RACES_LOST,
   G_RACES_STALE,
   G_RACES_WAP,
@@ -28,6 +34,7 @@ import {
   P_STEP,
   PAGE_STEP_NAMES,
   PAGE_WORDS,
+  RACE_ACCESS_AFTER_UNMAP,
   RACE_LOG_CAPACITY,
   RACE_LOST_WRITE,
   RACE_STALE_ACCESS,
@@ -43,21 +50,24 @@ import {
 } from './layout.js';
 import { ptePresent, pteFrame } from './pageTable.js';
 
-export type RaceKind = 'lost_write' | 'stale_access' | 'write_after_protect';
+export type RaceKind = 'lost_write' | 'stale_access' | 'write_after_protect' | 'access_after_unmap';
 const KIND_CODES: Record<RaceKind, number> = {
   lost_write: RACE_LOST_WRITE,
   stale_access: RACE_STALE_ACCESS,
   write_after_protect: RACE_WRITE_AFTER_PROTECT,
+  access_after_unmap: RACE_ACCESS_AFTER_UNMAP,
 };
 const KIND_TOTALS: Record<RaceKind, number> = {
   lost_write: G_RACES_LOST,
   stale_access: G_RACES_STALE,
   write_after_protect: G_RACES_WAP,
+  access_after_unmap: G_RACES_AAU,
 };
 const KIND_NAMES: Record<number, RaceKind> = {
   [RACE_LOST_WRITE]: 'lost_write',
   [RACE_STALE_ACCESS]: 'stale_access',
   [RACE_WRITE_AFTER_PROTECT]: 'write_after_protect',
+  [RACE_ACCESS_AFTER_UNMAP]: 'access_after_unmap',
 };
 
 /** Race totals, as they appear in every JSON result. */
@@ -65,6 +75,8 @@ export interface RaceCounts {
   lost_writes: number;
   stale_accesses: number;
   writes_after_protect: number;
+  /** Loads and stores through a stale entry after munmap/madvise(MADV_DONTNEED) of the page returned. */
+  accesses_after_unmap: number;
 }
 
 /** One race, in detail. */
@@ -83,7 +95,7 @@ export interface RaceReport {
 }
 
 export function zeroRaces(): RaceCounts {
-  return { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0 };
+  return { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };
 }
 
 /** Add `from` into `into`. */
@@ -91,11 +103,12 @@ export function addRaces(into: RaceCounts, from: RaceCounts): void {
   into.lost_writes += from.lost_writes;
   into.stale_accesses += from.stale_accesses;
   into.writes_after_protect += from.writes_after_protect;
+  into.accesses_after_unmap += from.accesses_after_unmap;
 }
 
 /** Races of every kind together. */
 export function totalRaceCount(r: RaceCounts): number {
-  return r.lost_writes + r.stale_accesses + r.writes_after_protect;
+  return r.lost_writes + r.stale_accesses + r.writes_after_protect + r.accesses_after_unmap;
 }
 
 export function stepName(step: number): string {
@@ -125,7 +138,8 @@ export function checkFrameDrop(v: MachineViews, wordsPerPage: number, page: numb
   let lost = 0;
   const W = wordsPerPage;
   for (let w = 0; w < W; w++) {
-    const inFrame = v.frameData[frame * W + w];
+    // Atomics: ordered after the generation bump (see PhysicalMemory.freeFrame).
+    const inFrame = Atomics.load(v.frameData, frame * W + w);
     if (inFrame !== v.backing[page * W + w]) {
       lost++;
       recordRace(v, 'lost_write', w, page, inFrame, v.frameStep[frame * W + w], frame);
@@ -181,6 +195,7 @@ export function analyse(
     lost_writes: Atomics.load(v.global, G_RACES_LOST),
     stale_accesses: Atomics.load(v.global, G_RACES_STALE),
     writes_after_protect: Atomics.load(v.global, G_RACES_WAP),
+    accesses_after_unmap: Atomics.load(v.global, G_RACES_AAU),
   };
 
   const reportedLost = new Set(logged.filter((r) => r.kind === 'lost_write').map((r) => `${r.cpu}:${r.page}:${r.value}`));
@@ -219,6 +234,8 @@ export function describeRace(r: RaceReport): string {
       ? `lost write: CPU ${r.cpu}'s store #${r.value} to page ${r.page} is in neither the frame nor the backing store`
       : r.kind === 'stale_access'
         ? `stale access: CPU ${r.cpu} used a TLB entry for page ${r.page} whose frame ${r.frame} was already freed`
-        : `write after protect: CPU ${r.cpu}'s store #${r.value} to page ${r.page} succeeded after mprotect(PROT_READ) returned`;
+        : r.kind === 'write_after_protect'
+          ? `write after protect: CPU ${r.cpu}'s store #${r.value} to page ${r.page} succeeded after mprotect(PROT_READ) returned`
+          : `access after unmap: CPU ${r.cpu} reached page ${r.page} (frame ${r.frame}) through a stale TLB entry after munmap/madvise of it returned`;
   return `${what} (page was ${r.step}; detected at ${r.detectedAt})`;
 }

@@ -5,7 +5,7 @@
  * Invariant: reports only format numbers the result object already holds;
  * they compute nothing new except ratios of those numbers.
  */
-import { describeRace, totalRaceCount } from './oracle.js';
+import { describeRace, totalRaceCount, type RaceCounts } from './oracle.js';
 import type { RunResult } from './result.js';
 import type { StressResult } from './stress.js';
 
@@ -17,9 +17,9 @@ function fmtUs(us: number): string {
   return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`;
 }
 
-function raceLine(r: { lost_writes: number; stale_accesses: number; writes_after_protect: number }): string {
+function raceLine(r: RaceCounts): string {
   const total = totalRaceCount(r);
-  const detail = `lost writes ${r.lost_writes}, stale accesses ${r.stale_accesses}, writes after protect ${r.writes_after_protect}`;
+  const detail = `lost writes ${r.lost_writes}, stale accesses ${r.stale_accesses}, writes after protect ${r.writes_after_protect}, accesses after unmap ${r.accesses_after_unmap}`;
   return total === 0 ? `none (${detail})` : `FOUND: ${detail}`;
 }
 
@@ -62,12 +62,12 @@ export function formatStress(s: StressResult): string {
   const lines: string[] = [];
   lines.push(
     `tlbsim stress: scenario ${s.scenario}, protocol ${c.protocol}, arch ${c.arch}, sched ${c.sched}, ${c.cpus} CPUs, ${c.pages} pages` +
-      `${c.wpRecheck ? '' : ', no wp-recheck'}${c.batchedPendingFlush ? '' : ', no batched-pending flush'}${c.inject === 'none' ? '' : `, injected bug ${c.inject}`}`,
+      `${c.wpRecheck ? '' : ', no wp-recheck'}${c.batchedPendingFlush ? `, pending flush ${c.pendingFlush}` : ', no batched-pending flush'}${c.inject === 'none' ? '' : `, injected bug ${c.inject}`}`,
   );
   lines.push(
     `  iterations            ${fmtInt(s.iterations)}${s.iterations < s.requested_iterations ? ` of ${fmtInt(s.requested_iterations)} (stopped early)` : ''}; ${s.host.iterations_per_s} per second on ${s.host.threads} threads`,
   );
-  lines.push(`  racy iterations       ${fmtInt(s.racy_iterations)} (${s.races_per_1000} per 1000 iterations)`);
+  lines.push(`  racy iterations       ${fmtInt(s.racy_iterations)} (${s.racy_iterations_per_1000} per 1000 iterations); ${fmtInt(s.races_total)} races in all`);
   lines.push(`  races                 ${raceLine(s.races)}`);
   lines.push(`  IPIs sent             ${fmtInt(s.counters.ipis_sent)} in ${fmtInt(s.counters.nr_tlb_remote_flush)} rounds`);
   for (const f of s.failures) lines.push(`  FAILED iteration ${f.iteration} (${f.kind}${f.cpu >= 0 ? `, CPU ${f.cpu}` : ''}): ${f.message}`);

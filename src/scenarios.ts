@@ -8,9 +8,11 @@
  * from the scenario's defaults.
  */
 import type { SimConfig } from './config.js';
+import { PTRS_PER_PTE } from './layout.js';
+import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
 
-export type ScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck';
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck'];
+export type ScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush';
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush'];
 
 export interface Scenario {
   readonly name: ScenarioName;
@@ -30,12 +32,30 @@ export const SCENARIOS: { readonly [N in ScenarioName]: Scenario } = {
   mprotect: {
     name: 'mprotect',
     summary: 'mprotect(PROT_READ) racing a deferred reclaim flush (the 2017 race flush_tlb_batched_pending fixed)',
-    // One thread CPU: mprotect's own flush is local, so mprotect can land inside the reclaim batch.
-    defaults: { workload: 'mprotect', cpus: 2, pages: 8, batch: 8, ops: 8, writeRatio: 0.5, tlbSets: 8, tlbWays: 2, arch: 'x86', protocol: 'batched' },
+    // CPU 1 makes the call, CPU 2 keeps storing: the pending flush must reach CPU 2 as well as the caller.
+    defaults: { workload: 'mprotect', cpus: 3, pages: 8, batch: 8, ops: 8, writeRatio: 0.5, tlbSets: 8, tlbWays: 2, arch: 'x86', protocol: 'batched' },
   },
   'wp-recheck': {
     name: 'wp-recheck',
     summary: "write-protect faults between Rik's steps 2 and 4: step 4 must re-read dirty from the PTE",
     defaults: { workload: 'reclaim', cpus: 3, pages: 8, batch: 8, ops: 40, writeRatio: 0.75, tlbSets: 8, tlbWays: 2, arch: 'weak', protocol: 'rik' },
+  },
+  'pending-flush': {
+    name: 'pending-flush',
+    summary: "two mprotect calls racing reclaim's deferred flushes: the 4.13 boolean tlb_flush_batched loses one (--pending-flush bool), the generation pair does not",
+    // The smallest address space with two page tables; one reclaim batch per table, so the first
+    // table's batch leaves a flush owed while the second's clears PTEs; the storing CPU only stores.
+    defaults: {
+      workload: 'pending-flush',
+      cpus: 3,
+      pages: PTRS_PER_PTE + WORKING_SET_PER_TABLE,
+      batch: WORKING_SET_PER_TABLE,
+      ops: 1,
+      writeRatio: 1,
+      tlbSets: 8,
+      tlbWays: 2,
+      arch: 'x86',
+      protocol: 'batched',
+    },
   },
 };

@@ -2,12 +2,16 @@
  * Host scheduling of simulated CPUs: run tokens (free mode) and the seeded
  * scheduler (replayable mode).
  *
- * Free mode (DESIGN.md section 6): at most `runTokens` CPUs run accesses at
- * once, one per host core. A CPU runs a quantum of accesses, then hands its
- * token to the next waiting CPU in round-robin order. A CPU without a token
- * sleeps in Atomics.wait on its doorbell, so an IPI wakes it in ~10 us and it
- * handles the IPI without a token. A CPU that blocks (page lock, barrier) gives
- * its token back first, so blocking can never starve the CPU it waits for.
+ * Free mode (docs/design.md, "Host scheduling"): at most `runTokens` CPUs run
+ * accesses at once, one per host core. A CPU runs a quantum of accesses, then
+ * hands its token to the next waiting CPU in round-robin order. A CPU without
+ * a token sleeps in Atomics.wait on its doorbell, so an IPI wakes it in ~10 us
+ * and it handles the IPI without a token. A CPU that blocks (kernel lock,
+ * barrier) gives its token back first, so blocking can never starve the CPU it
+ * waits for. An IPI initiator that sleeps for acknowledgements lends its token
+ * (`lend`): the borrower runs meanwhile, as the other CPUs of a real machine
+ * do while the initiator spins, and hands it back (`giveBackTo`) at its next
+ * doorbell poll once the initiator waits for a token again.
  *
  * Seeded mode: exactly one CPU runs at a time. At every scheduling point the
  * running CPU draws the next CPU from the scheduler's PRNG (its state lives in
@@ -22,6 +26,9 @@
  *   C_WANTS_TOKEN with a CAS, so a waiter is granted at most once), and only
  *   then returns it to the pool, re-scanning once to close the lost-wakeup
  *   window. Waits also time out (`TOKEN_WAIT_MS`) as a safety net.
+ * - C_TOKEN_GRANT is GRANT_PLAIN for an ordinary hand-off and GRANT_LENT_BASE +
+ *   lender for a loan; the number of tokens never changes (a loan is a
+ *   hand-off that remembers where the token came from).
  * - Seeded: G_SCHED_TURN is written only by the CPU that currently holds the turn.
  */
 import { mulberry32Step } from './prng.js';
@@ -48,6 +55,10 @@ import {
  * made 254 waiting CPUs wake ~50,000 times a second at 256 CPUs for nothing.
  */
 export const TOKEN_WAIT_MS = 100;
+/** C_TOKEN_GRANT of an ordinary token hand-off. */
+export const GRANT_PLAIN = 1;
+/** C_TOKEN_GRANT of a token lent by CPU `c` is GRANT_LENT_BASE + c. */
+export const GRANT_LENT_BASE = 2;
 /** Value of G_SCHED_TURN when no CPU may run (seeded run finished). */
 export const TURN_NONE = -1;
 
@@ -84,14 +95,17 @@ export class RunTokens {
     private readonly cpuCtl: Int32Array,
   ) {}
 
-  /** Take a run token, sleeping on the doorbell (and handling IPIs) until one is free or granted. */
-  acquire(hooks: WaitHooks): void {
+  /**
+   * Take a run token, sleeping on the doorbell (and handling IPIs) until one is
+   * free or granted. Returns the lender if the token is on loan, else -1.
+   */
+  acquire(hooks: WaitHooks): number {
     const g = this.global;
     const ctl = this.cpuCtl;
     const b = this.me * CPU_CTL_WORDS;
     for (;;) {
       const t = Atomics.load(g, G_TOKENS_FREE);
-      if (t > 0 && Atomics.compareExchange(g, G_TOKENS_FREE, t, t - 1) === t) return;
+      if (t > 0 && Atomics.compareExchange(g, G_TOKENS_FREE, t, t - 1) === t) return -1;
       Atomics.store(ctl, b + C_WANTS_TOKEN, 1);
       if (Atomics.load(g, G_TOKENS_FREE) > 0) {
         if (Atomics.compareExchange(ctl, b + C_WANTS_TOKEN, 1, 0) === 1) continue; // withdrew: retry the pool
@@ -99,9 +113,10 @@ export class RunTokens {
       }
       for (;;) {
         const seen = Atomics.load(ctl, b + C_DOORBELL);
-        if (Atomics.load(ctl, b + C_TOKEN_GRANT) !== 0) {
+        const grant = Atomics.load(ctl, b + C_TOKEN_GRANT);
+        if (grant !== 0) {
           Atomics.store(ctl, b + C_TOKEN_GRANT, 0);
-          return;
+          return grant >= GRANT_LENT_BASE ? grant - GRANT_LENT_BASE : -1;
         }
         hooks.serviceIpis();
         hooks.checkAbort();
@@ -124,12 +139,32 @@ export class RunTokens {
     const t = Atomics.load(this.global, G_TOKENS_FREE);
     if (t > 0 && Atomics.compareExchange(this.global, G_TOKENS_FREE, t, t - 1) === t) {
       if (Atomics.compareExchange(this.cpuCtl, c * CPU_CTL_WORDS + C_WANTS_TOKEN, 1, 0) === 1) {
-        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, 1);
+        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, GRANT_PLAIN);
         ringDoorbell(this.cpuCtl, c);
       } else {
         Atomics.add(this.global, G_TOKENS_FREE, 1);
       }
     }
+  }
+
+  /**
+   * Lend this CPU's token to the next waiting CPU (round-robin). Returns false,
+   * keeping the token, if nobody waits.
+   */
+  lend(): boolean {
+    return this.grantToWaiter(GRANT_LENT_BASE + this.me);
+  }
+
+  /**
+   * A borrower returns its token to `lender` if the lender is waiting for one.
+   * Returns false (the borrower keeps the token) if it is not waiting yet.
+   */
+  giveBackTo(lender: number): boolean {
+    const w = lender * CPU_CTL_WORDS + C_WANTS_TOKEN;
+    if (Atomics.load(this.cpuCtl, w) !== 1 || Atomics.compareExchange(this.cpuCtl, w, 1, 0) !== 1) return false;
+    Atomics.store(this.cpuCtl, lender * CPU_CTL_WORDS + C_TOKEN_GRANT, GRANT_PLAIN);
+    ringDoorbell(this.cpuCtl, lender);
+    return true;
   }
 
   /** True if any other CPU waits for a token (cheap enough once per quantum). */
@@ -147,7 +182,7 @@ export class RunTokens {
     return -1;
   }
 
-  private grantToWaiter(): boolean {
+  private grantToWaiter(grant = GRANT_PLAIN): boolean {
     const n = this.cpus;
     const start = (Atomics.add(this.global, G_TOKEN_RR, 1) >>> 0) % n;
     for (let i = 0; i < n; i++) {
@@ -155,7 +190,7 @@ export class RunTokens {
       if (c === this.me) continue;
       const w = c * CPU_CTL_WORDS + C_WANTS_TOKEN;
       if (Atomics.load(this.cpuCtl, w) === 1 && Atomics.compareExchange(this.cpuCtl, w, 1, 0) === 1) {
-        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, 1);
+        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, grant);
         ringDoorbell(this.cpuCtl, c);
         return true;
       }

@@ -21,7 +21,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { configToFlags, ConfigError, resolveConfig, type SimConfig } from './config.js';
-import { addRaces, zeroRaces, type RaceCounts, type RaceReport } from './oracle.js';
+import { addRaces, totalRaceCount, zeroRaces, type RaceCounts, type RaceReport } from './oracle.js';
 import { stressWorkerUrl } from './paths.js';
 import { addCounters, zeroCounters, type Counters, type RunFailure } from './result.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
@@ -75,8 +75,8 @@ export interface StressChunkResult {
 
 export interface StressOptions {
   scenario: ScenarioName;
-  /** Options the user gave (over the scenario's defaults). */
-  overrides: Partial<SimConfig>;
+  /** Options the user gave (over the scenario's defaults); none if omitted. */
+  overrides?: Partial<SimConfig>;
   iterations: number;
   seed: number;
   stopOnRace: boolean;
@@ -95,7 +95,11 @@ export interface StressResult {
   races: RaceCounts;
   racy_iterations: number;
   /** Racy iterations per 1000 iterations run. */
+  racy_iterations_per_1000: number;
+  /** Deprecated alias of `racy_iterations_per_1000` (the old, misleading name), kept because field names are stable. */
   races_per_1000: number;
+  /** Races of every kind found, summed over iterations (one racy iteration may hold several). */
+  races_total: number;
   first_race: FoundRace | null;
   /** Command line, starting `tlbsim stress`, that shows the first race again (null if none). */
   reproduce: string | null;
@@ -132,8 +136,9 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
     throw new ConfigError(`--threads must be an integer from 1 to 64, got ${String(threads)}`);
   }
-  let config = scenarioConfig(opts.scenario, { ...opts.overrides, seed: opts.seed });
-  if (opts.overrides.runTokens === undefined) {
+  const overrides = opts.overrides ?? {};
+  let config = scenarioConfig(opts.scenario, { ...overrides, seed: opts.seed });
+  if (overrides.runTokens === undefined) {
     // Several machines share the host: split the cores between them.
     config = { ...config, runTokens: Math.max(1, Math.floor(cores / threads)) };
   }
@@ -178,6 +183,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   }
   const wallMs = performance.now() - t0;
   const found = first as FoundRace | null;
+  const perMille = completed ? Math.round((racy / completed) * 1000 * 1000) / 1000 : 0;
   return {
     scenario: opts.scenario,
     config,
@@ -186,7 +192,9 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     counters,
     races,
     racy_iterations: racy,
-    races_per_1000: completed ? Math.round((racy / completed) * 1000 * 1000) / 1000 : 0,
+    racy_iterations_per_1000: perMille,
+    races_per_1000: perMille,
+    races_total: totalRaceCount(races),
     first_race: found,
     reproduce: found ? stressReproduceCommand(opts.scenario, config, found.seed) : null,
     failures,

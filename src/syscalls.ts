@@ -1,82 +1,160 @@
 /**
  * The system calls that change a process's own mappings: mprotect(PROT_READ),
- * munmap and madvise(MADV_DONTNEED). They run on the calling CPU.
+ * munmap and madvise(MADV_DONTNEED). They run on the calling CPU and follow
+ * Linux: mm/mprotect.c change_protection() -> change_pte_range(), and
+ * mm/memory.c zap_pte_range() through an mmu_gather (tlb_finish_mmu).
  *
  * Invariants:
- * - Each calls flushTlbBatchedPending first (Linux 4.13), unless
- *   `--no-batched-pending-flush` or `--inject no-pending-flush` turns it off:
- *   reclaim may have cleared a PTE whose flush it deferred, and these calls
- *   only flush PTEs they change themselves, so without it a CPU can keep
- *   writing through an entry after the call returned (the 2017 race).
- * - P_PROTECTED is set only after the call's own flush has been acknowledged:
- *   from then on any completed store to the page is a write after protect.
+ * - Locks: mmap_lock (write for mprotect and munmap, read for madvise), then,
+ *   per page table, the PTE lock. Under the PTE lock each call first runs
+ *   flushTlbBatchedPending (Linux 4.13; off with `--no-batched-pending-flush`
+ *   or `--inject no-pending-flush`), then changes PTEs. Reclaim clears PTEs
+ *   and records its deferred flush under the same lock, so the call sees
+ *   either the PTE present or the deferred flush pending.
+ * - The TLB flush covers the span from the lowest to the highest address whose
+ *   PTE the call changed (the mmu_gather range: tlb_flush_pte_range per PTE),
+ *   as single-page flushes up to TLB_SINGLE_PAGE_FLUSH_CEILING pages and a
+ *   full flush of the mm above that; nothing is flushed when no PTE changed.
+ *   A page inside the span whose PTE reclaim had already cleared is flushed
+ *   too; one outside it is not, which is what the pending flush is for.
+ * - P_PROTECTED (mprotect) and P_UNMAPPED_AT (munmap, madvise) are published
+ *   only after the call's own flush has been acknowledged, i.e. when it returns.
  */
 import { type Cpu, VMA_NONE, VMA_READ } from './cpu.js';
-import { P_PROTECTED, P_VMA_WRITE, PAGE_WORDS } from './layout.js';
+import { P_MAP_GEN, P_PROTECTED, P_UNMAPPED_AT, P_VMA_WRITE, PAGE_WORDS, PTRS_PER_PTE } from './layout.js';
 import { pteDirty, ptePresent, ptepSetWrprotect, pteWrite } from './pageTable.js';
 import { flushTlbBatchedPending } from './protocols/batched.js';
-import { freeReclaimedPage, pageout, tryToUnmapOne, type UnmappedPage } from './protocols/common.js';
+import { clearPte, freeReclaimedPage, pageout, type UnmappedPage } from './protocols/common.js';
 import { flushTlbMmRange } from './tlbFlush.js';
 
 function pendingFlushEnabled(cpu: Cpu): boolean {
   return cpu.config.batchedPendingFlush && cpu.config.inject !== 'no-pending-flush';
 }
 
-function markProtected(cpu: Cpu, mm: number, pages: readonly number[]): void {
-  for (const p of pages) Atomics.store(cpu.v.pageState, cpu.pageIdx(mm, p) * PAGE_WORDS + P_PROTECTED, 1);
-}
-
-/** mprotect(pages, PROT_READ): change_protection() then flush the PTEs it changed. */
-export function sysMprotectReadOnly(cpu: Cpu, mm: number, pages: readonly number[]): void {
-  if (pendingFlushEnabled(cpu)) flushTlbBatchedPending(cpu, mm);
-  const changed: number[] = [];
-  for (const p of pages) {
-    const idx = cpu.pageIdx(mm, p);
-    Atomics.store(cpu.v.pageState, idx * PAGE_WORDS + P_VMA_WRITE, VMA_READ);
-    const old = ptepSetWrprotect(cpu.v.pte, idx);
-    if (ptePresent(old) && pteWrite(old)) changed.push(p);
-  }
-  // A PTE that reclaim already cleared is not "changed": no flush for it. That is the bug
-  // flushTlbBatchedPending exists for.
-  if (changed.length > 0) flushTlbMmRange(cpu, mm, changed);
-  markProtected(cpu, mm, pages);
+function pageWord(cpu: Cpu, mm: number, p: number, word: number): number {
+  return cpu.pageIdx(mm, p) * PAGE_WORDS + word;
 }
 
 /**
- * zap_page_range(): clear the PTEs that are present, flush those, write back
- * dirty pages, free the frames. A PTE that reclaim already cleared is skipped
+ * The mmu_gather's range: the pages from the lowest to the highest changed
+ * one (tlb->start/tlb->end grown by tlb_flush_pte_range), or [] if none changed.
+ */
+export function gatherSpan(changed: readonly number[]): number[] {
+  if (changed.length === 0) return [];
+  let lo = changed[0];
+  let hi = changed[0];
+  for (const p of changed) {
+    if (p < lo) lo = p;
+    if (p > hi) hi = p;
+  }
+  return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+}
+
+/**
+ * Walk `pages` one page table at a time, as change_pte_range/zap_pte_range
+ * do: take that table's PTE lock, run the pending flush, call `perPte` for
+ * each of its pages, drop the lock.
+ */
+function forEachPteLocked(cpu: Cpu, mm: number, pages: readonly number[], perPte: (p: number) => void): void {
+  const sorted = [...pages].sort((a, b) => a - b);
+  let i = 0;
+  while (i < sorted.length) {
+    const table = Math.floor(sorted[i] / PTRS_PER_PTE);
+    cpu.lockPtl(mm, sorted[i]);
+    try {
+      if (pendingFlushEnabled(cpu)) flushTlbBatchedPending(cpu, mm);
+      for (; i < sorted.length && Math.floor(sorted[i] / PTRS_PER_PTE) === table; i++) perPte(sorted[i]);
+    } finally {
+      cpu.unlockPtl(mm, sorted[Math.max(0, i - 1)]);
+    }
+  }
+}
+
+/** mprotect(pages, PROT_READ): change the VMA, write-protect the PTEs, flush their span. */
+export function sysMprotectReadOnly(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  cpu.mmapLock(mm, true);
+  try {
+    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_VMA_WRITE), VMA_READ);
+    const changed: number[] = [];
+    forEachPteLocked(cpu, mm, pages, (p) => {
+      const old = ptepSetWrprotect(cpu.v.pte, cpu.pageIdx(mm, p));
+      // A PTE that reclaim already cleared is not "changed": it widens no span.
+      if (ptePresent(old) && pteWrite(old)) changed.push(p);
+    });
+    const span = gatherSpan(changed);
+    if (span.length > 0) flushTlbMmRange(cpu, mm, span);
+    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_PROTECTED), 1);
+  } finally {
+    cpu.mmapUnlock(mm, true);
+  }
+}
+
+/**
+ * zap_page_range(): under each page table's PTE lock, clear the PTEs that are
+ * present; then flush their span, write back dirty pages and free the frames.
+ * A PTE that reclaim already cleared is skipped without waiting for reclaim
  * (nothing to zap, nothing to flush): that is why the pending flush matters.
- * The page lock is taken for each present PTE so a concurrent fault cannot
- * refault the page from a backing store the zap has not written yet.
+ * The model also takes the page lock of each page it clears (the kernel needs
+ * none: the page stays in the page cache, while here the zap writes it back
+ * and frees it, and a concurrent fault must not refault it from a backing
+ * store not yet written). It only trylocks under the PTE lock; a page whose
+ * lock is held (by reclaim mid-unmap, or a fault) is done again afterwards:
+ * sleep for its lock (the holder's unlock rings this CPU), then look at its
+ * PTE again under the PTE lock.
+ * Each look bumps the page's mapping generation before the PTE is cleared,
+ * and P_UNMAPPED_AT is published when the call returns: entries filled before
+ * the last look are stale from then on (the oracle's access-after-unmap check).
  */
 function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
   const zapped: UnmappedPage[] = [];
-  for (const p of pages) {
+  const busy: number[] = [];
+  const look = (p: number, locked: boolean): void => {
     const idx = cpu.pageIdx(mm, p);
-    const locked = cpu.lockPage(idx, () => !ptePresent(Atomics.load(cpu.v.pte, idx)));
-    if (!locked) continue; // reclaim owns it and already cleared the PTE
-    const u = tryToUnmapOne(cpu, mm, p);
-    if (u) zapped.push(u);
-    else cpu.mem.unlockPage(idx);
+    Atomics.add(cpu.v.pageState, pageWord(cpu, mm, p, P_MAP_GEN), 1);
+    if (!ptePresent(Atomics.load(cpu.v.pte, idx))) {
+      if (locked) cpu.mem.unlockPage(idx);
+      return;
+    }
+    if (!locked && !cpu.mem.trylockPage(idx, cpu.id)) {
+      busy.push(p);
+      return;
+    }
+    zapped.push(clearPte(cpu, mm, p)!);
+  };
+  forEachPteLocked(cpu, mm, pages, (p) => look(p, false));
+  for (const p of busy) {
+    cpu.lockPage(cpu.pageIdx(mm, p));
+    forEachPteLocked(cpu, mm, [p], (q) => look(q, true));
   }
-  if (zapped.length > 0) flushTlbMmRange(cpu, mm, zapped.map((u) => u.page));
+  const span = gatherSpan(zapped.map((u) => u.page));
+  if (span.length > 0) flushTlbMmRange(cpu, mm, span);
   for (const u of zapped) {
     cpu.mem.markFlushed(u.frame);
     if (pteDirty(u.oldPte)) pageout(cpu, mm, u);
     freeReclaimedPage(cpu, mm, u);
   }
+  for (const p of pages) {
+    Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_UNMAPPED_AT), Atomics.load(cpu.v.pageState, pageWord(cpu, mm, p, P_MAP_GEN)));
+  }
 }
 
 /** munmap(pages): the VMA goes away; later accesses fault with SIGSEGV. */
 export function sysMunmap(cpu: Cpu, mm: number, pages: readonly number[]): void {
-  if (pendingFlushEnabled(cpu)) flushTlbBatchedPending(cpu, mm);
-  for (const p of pages) Atomics.store(cpu.v.pageState, cpu.pageIdx(mm, p) * PAGE_WORDS + P_VMA_WRITE, VMA_NONE);
-  zapPageRange(cpu, mm, pages);
-  markProtected(cpu, mm, pages);
+  cpu.mmapLock(mm, true);
+  try {
+    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_VMA_WRITE), VMA_NONE);
+    zapPageRange(cpu, mm, pages);
+  } finally {
+    cpu.mmapUnlock(mm, true);
+  }
 }
 
 /** madvise(pages, MADV_DONTNEED): drop the mappings; the VMA stays and later accesses refault. */
 export function sysMadviseDontneed(cpu: Cpu, mm: number, pages: readonly number[]): void {
-  if (pendingFlushEnabled(cpu)) flushTlbBatchedPending(cpu, mm);
-  zapPageRange(cpu, mm, pages);
+  cpu.mmapLock(mm, false);
+  try {
+    zapPageRange(cpu, mm, pages);
+  } finally {
+    cpu.mmapUnlock(mm, false);
+  }
 }

@@ -6,15 +6,15 @@
  *   `invalidatePage`, `flushAsid`, `flushAll`, `markDirty`). Other CPUs never
  *   touch it: they send an IPI and the owner flushes itself.
  * - The hit path (`lookup`) uses plain typed-array reads: no Atomics, because
- *   nobody else writes these words (DESIGN.md section 6: Atomics.load is
- *   3.5-9x slower and not inlined in Node 20).
+ *   nobody else writes these words (Atomics.load is 3.5-9x slower and not
+ *   inlined in Node 20; docs/design.md, "Host scheduling").
  * - An entry caches the PTE's writable and dirty bits as they were at fill,
- *   plus the frame generation at fill; it is never updated from the PTE later
- *   (that is what makes it stale).
+ *   plus the frame generation and the page's mapping generation at fill; it is
+ *   never updated from the PTE later (that is what makes it stale).
  * - Set index = vpn & (sets - 1); replacement evicts the oldest fill of the set
  *   (FIFO: hits do not write a stamp, so the hit path stays read-only).
  */
-import { E_AGE, E_ASID, E_DIRTY, E_FLAGS, E_FRAME, E_GEN, E_VPN, E_WRITABLE, TLB_ENTRY_WORDS, TLB_INVALID } from './layout.js';
+import { E_AGE, E_ASID, E_DIRTY, E_FLAGS, E_FRAME, E_GEN, E_MAPGEN, E_VPN, E_WRITABLE, TLB_ENTRY_WORDS, TLB_INVALID } from './layout.js';
 
 /** Fill stamps are renumbered before they reach this (they live in Int32 words). */
 export const TLB_STAMP_LIMIT = 0x3fff_ffff;
@@ -64,7 +64,7 @@ export class Tlb {
    * Insert a translation, evicting the oldest-filled way of the set.
    * Returns the entry offset.
    */
-  fill(vpn: number, asid: number, frame: number, writable: boolean, dirty: boolean, gen: number): number {
+  fill(vpn: number, asid: number, frame: number, writable: boolean, dirty: boolean, gen: number, mapGen = 0): number {
     const w = this.words;
     const base = (vpn & this.setMask) * this.setStride;
     const end = base + this.setStride;
@@ -96,6 +96,7 @@ export class Tlb {
     w[victim + E_FRAME] = frame;
     w[victim + E_FLAGS] = (writable ? E_WRITABLE : 0) | (dirty ? E_DIRTY : 0);
     w[victim + E_GEN] = gen;
+    w[victim + E_MAPGEN] = mapGen;
     w[victim + E_AGE] = this.stamp++;
     return victim;
   }
@@ -120,6 +121,10 @@ export class Tlb {
   /** The entry's cached frame generation. */
   gen(e: number): number {
     return this.words[e + E_GEN];
+  }
+  /** The page's mapping generation when the entry was filled. */
+  mapGen(e: number): number {
+    return this.words[e + E_MAPGEN];
   }
   writable(e: number): boolean {
     return (this.words[e + E_FLAGS] & E_WRITABLE) !== 0;

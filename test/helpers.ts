@@ -63,6 +63,9 @@ export function lines(s: string): string[] {
   return s.split(/\r?\n/).filter((l) => l.length > 0);
 }
 
+/** Race totals of a run that found nothing. */
+export const NO_RACES: RaceCounts = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };
+
 export function totalRaces(r: RaceCounts): number {
   return totalRaceCount(r);
 }

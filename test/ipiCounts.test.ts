@@ -14,7 +14,7 @@ import { resolveConfig, type SimConfig } from '../src/config.js';
 import { Machine, simulate } from '../src/coordinator.js';
 import type { RunResult } from '../src/result.js';
 
-const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0 };
+const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };
 const TIMEOUT = 30_000;
 
 function reclaimConfig(over: Partial<SimConfig>): SimConfig {

@@ -13,8 +13,10 @@
  *      written back while a CPU may still write to it through a cached
  *      writable entry;
  *   3. pageout() the dirty pages;
- *   4. tryToUnmapFlush(): flushes only if step 2 did not (flushRequired);
- *   5. free every frame.
+ *   4. if no flush happened yet: unlock the clean pages (shrink_folio_list
+ *      unlocks a clean folio after __remove_mapping, before the batch's
+ *      final flush), then tryToUnmapFlush();
+ *   5. free every frame (and unlock the pages still locked).
  * So every batch costs exactly one IPI round. (The kernel interleaves steps
  * 2-3 per page inside shrink_page_list, which can flush more than once per
  * batch; batching the dirty flush keeps the count exact.)
@@ -22,12 +24,13 @@
  * Invariants:
  * - A frame is freed only after the round that covers its unmap was
  *   acknowledged (markFlushed runs when tryToUnmapFlush returns).
- * - mm->tlb_flush_batched stays set after the reclaim flush; only
- *   flushTlbBatchedPending clears it, after flushing the mm.
+ * - The PTE clear and setTlbUbcFlushPending happen under one PTE-lock hold.
+ * - mm->tlb_flush_batched still says "owed" after the reclaim flush; only
+ *   flushTlbBatchedPending settles it, after flushing the mm.
  */
 import type { Cpu } from '../cpu.js';
 import { cpumaskWords, PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../layout.js';
-import { cpumaskToList, mmCpumaskOrInto, setTlbFlushBatched, tlbFlushBatched } from '../mm.js';
+import { cpumaskToList, finishTlbFlushBatched, markTlbFlushBatched, mmCpumaskOrInto, readTlbFlushBatched } from '../mm.js';
 import { pteDirty } from '../pageTable.js';
 import { archTlbbatchFlush, flushTlbMm } from '../tlbFlush.js';
 import { freeReclaimedPage, lockPageForReclaim, pageout, setPageStep, tryToUnmapOne, type UnmappedPage } from './common.js';
@@ -49,14 +52,17 @@ export function newTlbflushUnmapBatch(cpus: number): TlbflushUnmapBatch {
   return { cpumask: new Int32Array(cpumaskWords(cpus)), flushRequired: false, writable: false, frames: [] };
 }
 
-/** set_tlb_ubc_flush_pending(): record a deferred flush for an unmap of `mm`. */
+/**
+ * set_tlb_ubc_flush_pending(): record a deferred flush for an unmap of `mm`.
+ * Runs under the PTE lock that covered the PTE clear (see tryToUnmapOne):
+ * mprotect/munmap/madvise read tlb_flush_batched under that same lock, so
+ * they see either the PTE still present or the flush recorded as pending.
+ */
 export function setTlbUbcFlushPending(cpu: Cpu, batch: TlbflushUnmapBatch, mm: number, u: UnmappedPage, writable: boolean): void {
   mmCpumaskOrInto(cpu.v.mm, cpu.config.cpus, mm, batch.cpumask);
   batch.flushRequired = true;
   batch.frames.push(u.frame);
-  // Order matters: tlb_flush_batched must be visible before anyone could see the
-  // PTE gone and decide to skip a flush (mprotect's check).
-  setTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, true);
+  markTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, cpu.config.pendingFlush);
   if (writable) batch.writable = true;
 }
 
@@ -77,15 +83,20 @@ export function tryToUnmapFlushDirty(cpu: Cpu, batch: TlbflushUnmapBatch): void 
 }
 
 /**
- * flush_tlb_batched_pending(): called by mprotect, munmap and madvise before
- * they change PTEs. If reclaim deferred a flush of this mm, flush the mm now,
- * so a CPU cannot keep writing through an entry whose PTE reclaim already
- * cleared (the 2017 race).
+ * flush_tlb_batched_pending(): called by mprotect, munmap and madvise, under
+ * the PTE lock, before they change PTEs. If reclaim deferred a flush of this
+ * mm that nobody has flushed since, flush the mm now, so a CPU cannot keep
+ * using an entry whose PTE reclaim already cleared (the 2017 race).
+ * `--pending-flush gen` then publishes flushed = pending with a CAS that fails
+ * if reclaim made a new flush pending meanwhile (it stays owed); `bool`
+ * clears the flag unconditionally, losing such a flush.
  */
 export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
-  if (!tlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm)) return;
+  const mode = cpu.config.pendingFlush;
+  const seen = readTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, mode);
+  if (!seen.owed) return;
   flushTlbMm(cpu, mm);
-  setTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, false);
+  finishTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, mode, seen.word);
 }
 
 /**
@@ -97,10 +108,9 @@ export function unmapBatchAndFree(cpu: Cpu, mm: number, pages: readonly number[]
   const batch = newTlbflushUnmapBatch(cpu.config.cpus);
   const unmapped: { u: UnmappedPage; dirty: boolean; freed: boolean }[] = [];
   for (const p of pages) {
-    const u = tryToUnmapOne(cpu, mm, p);
+    const u = tryToUnmapOne(cpu, mm, p, (x) => setTlbUbcFlushPending(cpu, batch, mm, x, pteDirty(x.oldPte)));
     if (u) {
       const dirty = isDirty(u);
-      setTlbUbcFlushPending(cpu, batch, mm, u, pteDirty(u.oldPte));
       setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
       unmapped.push({ u, dirty, freed: false });
     } else {
@@ -132,13 +142,18 @@ export function unmapBatchAndFree(cpu: Cpu, mm: number, pages: readonly number[]
       cpu.schedPoint();
     }
   }
-  if (batch.flushRequired) {
+  // __remove_mapping + folio_unlock: a clean page's lock goes before the final
+  // flush (a refault may map it again meanwhile); its frame is freed only after.
+  const cleanUnlocked = batch.flushRequired;
+  if (cleanUnlocked) {
+    for (const x of unmapped) if (!x.freed && !x.dirty) cpu.mem.unlockPage(cpu.pageIdx(mm, x.u.page));
+    cpu.schedPoint();
     tryToUnmapFlush(cpu, batch);
     markFlushed();
   }
   for (const x of unmapped) {
     if (x.freed) continue;
-    freeReclaimedPage(cpu, mm, x.u);
+    freeReclaimedPage(cpu, mm, x.u, !(cleanUnlocked && !x.dirty));
     cpu.schedPoint();
   }
 }

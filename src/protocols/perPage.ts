@@ -1,7 +1,7 @@
 /**
  * Per-page unmap flush (Linux before 4.3): ptep_clear_flush() for every page,
- * i.e. clear one PTE and flush it on every CPU in the mm's cpumask before
- * touching the next page. One IPI round per page.
+ * i.e. under the PTE lock, clear one PTE and flush it on every CPU in the
+ * mm's cpumask before touching the next page. One IPI round per page.
  *
  * Invariant: the unmap window of a page is open only from its PTE clear to the
  * acknowledgement of its own flush: the race of seed 003 still exists on
@@ -19,20 +19,22 @@ export const perPageProtocol: UnmapProtocol = {
   shrinkPageList(cpu, mm, pages) {
     for (const p of pages) {
       lockPageForReclaim(cpu, mm, p);
-      const u = tryToUnmapOne(cpu, mm, p);
+      const plantedBug = cpu.config.inject === 'free-before-flush';
+      // ptep_clear_flush() under the PTE lock: clear, then flush before the lock is dropped.
+      const u = tryToUnmapOne(cpu, mm, p, (x) => {
+        setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
+        cpu.schedPoint(); // the IPI is on its way: the window is open
+        if (plantedBug && !pteDirty(x.oldPte)) {
+          freeReclaimedPage(cpu, mm, x); // planted bug: freed (and unlocked) before its flush
+          cpu.schedPoint();
+        }
+        flushTlbMmRange(cpu, mm, [p]);
+      });
       if (!u) {
         cpu.mem.unlockPage(cpu.pageIdx(mm, p));
         continue;
       }
-      setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
-      cpu.schedPoint(); // the IPI is on its way: the window is open
-      if (cpu.config.inject === 'free-before-flush' && !pteDirty(u.oldPte)) {
-        freeReclaimedPage(cpu, mm, u); // planted bug
-        cpu.schedPoint();
-        flushTlbMmRange(cpu, mm, [p]);
-        continue;
-      }
-      flushTlbMmRange(cpu, mm, [p]);
+      if (plantedBug && !pteDirty(u.oldPte)) continue;
       cpu.mem.markFlushed(u.frame);
       setPageStep(cpu, mm, p, PAGE_STEP_FLUSHED);
       if (pteDirty(u.oldPte)) {

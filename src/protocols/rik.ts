@@ -35,7 +35,9 @@ export const rikProtocol: UnmapProtocol = {
     }
     // Step 2: write-protect them in one go.
     for (const p of writableClean) {
+      cpu.lockPtl(mm, p);
       ptepSetWrprotect(cpu.v.pte, cpu.pageIdx(mm, p));
+      cpu.unlockPtl(mm, p);
       setPageStep(cpu, mm, p, PAGE_STEP_WRPROTECTED);
       cpu.schedPoint();
     }

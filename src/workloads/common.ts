@@ -2,25 +2,37 @@
  * Building blocks shared by workloads: the reclaimer (kswapd on CPU 0) and the
  * access loop of a process thread.
  *
- * Invariant: reclaim starts only after every thread CPU finished warm-up, so
- * every thread CPU is in mm_cpumask and caches every page when the first
- * flush goes out (that is what makes the IPI counts exact).
+ * Invariants:
+ * - Reclaim starts only after every thread CPU finished warm-up, so every
+ *   thread CPU is in mm_cpumask and caches every page when the first flush
+ *   goes out (that is what makes the IPI counts exact).
+ * - Threads start their access loops when reclaim starts, so their accesses
+ *   overlap the reclaim pass (the unmap window) in free mode as in seeded
+ *   mode, with the entries still as warm-up left them.
+ * - Both barriers are rung: the warm-up that completes rings the reclaimer,
+ *   and the reclaimer rings every CPU when it starts (no sleeper polls).
  */
 import type { Cpu } from '../cpu.js';
-import { G_RECLAIM_DONE, G_WARM } from '../layout.js';
+import { G_RECLAIM_DONE, G_RECLAIM_STARTED, G_WARM } from '../layout.js';
+import { ringDoorbell } from '../sched.js';
 import type { UnmapProtocol } from '../protocols/types.js';
 
 /** Check the reclaim-done flag every this many accesses (an Atomics.load per access would cost ~10%). */
 export const RECLAIM_DONE_CHECK_EVERY = 64;
 
-/** kswapd: wait for warm-up, reclaim pages [0, pages) in batches of `batch`, then flag reclaim done. */
-export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, mm: number, pages: number, batch: number, threads: number): void {
+/** The pages 0..pages-1: the working set of the workloads that touch every page. */
+export function allPages(pages: number): number[] {
+  return Array.from({ length: pages }, (_, p) => p);
+}
+
+/** kswapd: wait for warm-up, reclaim `pages` in batches of `batch` (in list order), then flag reclaim done. */
+export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, mm: number, pages: readonly number[], batch: number, threads: number): void {
   const g = cpu.v.global;
-  cpu.blockUntil(() => Atomics.load(g, G_WARM) >= threads);
-  for (let start = 0; start < pages; start += batch) {
-    const chunk: number[] = [];
-    for (let p = start; p < Math.min(pages, start + batch); p++) chunk.push(p);
-    protocol.shrinkPageList(cpu, mm, chunk);
+  cpu.blockUntil(() => Atomics.load(g, G_WARM) >= threads, BARRIER_SAFETY_MS);
+  Atomics.store(g, G_RECLAIM_STARTED, 1);
+  for (let c = 0; c < cpu.config.cpus; c++) if (c !== cpu.id) ringDoorbell(cpu.v.cpuCtl, c);
+  for (let start = 0; start < pages.length; start += batch) {
+    protocol.shrinkPageList(cpu, mm, pages.slice(start, start + batch));
     cpu.schedPoint();
   }
   Atomics.store(g, G_RECLAIM_DONE, 1);
@@ -28,45 +40,52 @@ export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, mm: number, page
 
 /** The process's mm in the built-in workloads. */
 export const PROCESS_MM = 0;
+/** kswapd's CPU in the built-in workloads. */
+export const RECLAIMER_CPU = 0;
+/** Safety-net re-check of a (rung) workload barrier: only bounds a lost wake-up. */
+export const BARRIER_SAFETY_MS = 20;
 
 /**
  * The common shape of the built-in workloads: CPU 0 is kswapd and reclaims
- * every page of the process's mm; every other CPU loads the mm (joining its
- * cpumask) and runs `thread`.
+ * the process's working set `pages`; every other CPU loads the mm (joining
+ * its cpumask) and runs `thread`.
  */
-export function kswapdAndThreads(cpu: Cpu, protocol: UnmapProtocol, thread: (mm: number) => void): void {
+export function kswapdAndThreads(cpu: Cpu, protocol: UnmapProtocol, pages: readonly number[], thread: (mm: number) => void): void {
   const c = cpu.config;
-  if (cpu.id === 0) {
-    runReclaimer(cpu, protocol, PROCESS_MM, c.pages, c.batch, c.cpus - 1);
+  if (cpu.id === RECLAIMER_CPU) {
+    runReclaimer(cpu, protocol, PROCESS_MM, pages, c.batch, c.cpus - 1);
     return;
   }
   cpu.switchMm(PROCESS_MM);
   thread(PROCESS_MM);
 }
 
-/** Thread warm-up: load every page once (writable-clean entries), then report warm. */
-export function warmUp(cpu: Cpu, mm: number, pages: number, store: boolean): void {
-  for (let p = 0; p < pages; p++) {
+/** Thread warm-up: touch every page of the working set once (loads: writable-clean entries; stores: writable-dirty), then report warm. */
+export function warmUp(cpu: Cpu, mm: number, pages: readonly number[], store: boolean): void {
+  for (const p of pages) {
     cpu.tick();
     if (store) cpu.store(mm, p);
     else cpu.load(mm, p);
   }
   Atomics.add(cpu.v.global, G_WARM, 1);
+  ringDoorbell(cpu.v.cpuCtl, RECLAIMER_CPU);
 }
 
-/** Random loads and stores until at least `ops` accesses are done and reclaim has finished. */
-export function accessLoop(cpu: Cpu, mm: number, pages: number, ops: number, writeRatio: number): void {
+/** Random loads and stores to the working set until at least `ops` accesses are done and reclaim has finished. */
+export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: number, writeRatio: number): void {
   const g = cpu.v.global;
   const prng = cpu.prng;
+  const n = pages.length;
   let done = 0;
   let reclaimDone = false;
+  cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS);
   for (;;) {
     if (done % RECLAIM_DONE_CHECK_EVERY === 0) {
       reclaimDone = Atomics.load(g, G_RECLAIM_DONE) !== 0;
       if (reclaimDone && done >= ops) return;
     }
     cpu.tick();
-    const p = prng.below(pages);
+    const p = pages[prng.below(n)];
     if (prng.next() < writeRatio) cpu.store(mm, p);
     else cpu.load(mm, p);
     done++;

@@ -4,12 +4,14 @@
  */
 import type { WorkloadName } from '../config.js';
 import { mprotectWorkload } from './mprotect.js';
+import { pendingFlushWorkload } from './pendingFlush.js';
 import { reclaimWorkload } from './reclaim.js';
 import type { Workload } from './types.js';
 
 export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
   reclaim: reclaimWorkload,
   mprotect: mprotectWorkload,
+  'pending-flush': pendingFlushWorkload,
 };
 
 export function getWorkload(name: WorkloadName): Workload {

@@ -1,36 +1,40 @@
 /**
- * Workload `mprotect`: the 2017 race that flush_tlb_batched_pending fixed.
+ * Workload `mprotect`: the 2017 race that flush_tlb_batched_pending fixed
+ * (3ea277194daa, reported by Nadav Amit).
  *
  * CPU 0 reclaims every page in batches (deferring the flush); CPU 1 caches
- * writable entries for every page (stores), does a few loads, calls
- * mprotect(PROT_READ) on every page, then tries to store to every page again:
- * each of those stores must fault. Without the pending flush, a page whose
- * PTE reclaim had already cleared is "unchanged" for mprotect, nothing flushes
- * CPU 1's writable entry, and the store succeeds after mprotect returned.
- * `--syscall munmap` makes the call munmap (a store after it returned is a
- * write after protect too); `--syscall madvise` makes it MADV_DONTNEED (later
- * accesses legitimately refault; the pending flush shows up in the counters).
- * CPUs 2..N-1 only load (they keep the mm busy without storing into the
- * protected range themselves).
+ * writable entries for every page (stores), does a seeded number of loads,
+ * calls mprotect(PROT_READ) on every page, then tries to store to every page
+ * again: each of those stores must fault. CPUs 2..N-1 keep loading and storing
+ * at random (`--write-ratio`) throughout, so their writable entries are the
+ * remote half of the story: mprotect's flushes must reach them too.
+ *
+ * Without the pending flush, a page whose PTE reclaim had already cleared is
+ * "unchanged" for mprotect; if it lies outside the span of the PTEs mprotect
+ * did change, nothing flushes the writable entries other CPUs hold for it,
+ * and a store succeeds after mprotect returned (a write after protect).
+ * `--syscall munmap` / `madvise` make the call munmap or MADV_DONTNEED: a load
+ * or store through such an entry after the call returned is an access after
+ * unmap (after MADV_DONTNEED a refault is legitimate and is not counted).
  */
 import { sysMadviseDontneed, sysMprotectReadOnly, sysMunmap } from '../syscalls.js';
-import { accessLoop, kswapdAndThreads, warmUp } from './common.js';
+import { accessLoop, allPages, kswapdAndThreads, warmUp } from './common.js';
 import type { Workload } from './types.js';
 
 export const mprotectWorkload: Workload = {
   name: 'mprotect',
-  summary: 'CPU 0 reclaims while CPU 1 calls mprotect(PROT_READ) and stores again (the 2017 race)',
+  summary: 'CPU 0 reclaims while CPU 1 calls mprotect(PROT_READ) (or munmap, madvise) and CPUs 2.. keep storing (the 2017 race)',
   initiators: () => [0, 1],
   run(cpu, protocol) {
     const c = cpu.config;
-    kswapdAndThreads(cpu, protocol, (mm) => {
+    const all = allPages(c.pages);
+    kswapdAndThreads(cpu, protocol, all, (mm) => {
       if (cpu.id !== 1) {
-        warmUp(cpu, mm, c.pages, false);
-        accessLoop(cpu, mm, c.pages, c.ops, 0);
+        warmUp(cpu, mm, all, true);
+        accessLoop(cpu, mm, all, c.ops, c.writeRatio);
         return;
       }
-      warmUp(cpu, mm, c.pages, true);
-      const all = Array.from({ length: c.pages }, (_, p) => p);
+      warmUp(cpu, mm, all, true);
       // A seeded number of loads first, so the call lands at different points of the reclaim pass.
       const delay = cpu.prng.below(Math.max(1, c.ops));
       for (let i = 0; i < delay; i++) {

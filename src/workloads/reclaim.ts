@@ -8,7 +8,7 @@
  * Exact IPI counts (every thread CPU is in mm_cpumask, CPU 0 is not):
  *   per-page: P rounds of N-1 IPIs; batched: ceil(P/B) rounds of N-1.
  */
-import { accessLoop, kswapdAndThreads, warmUp } from './common.js';
+import { accessLoop, allPages, kswapdAndThreads, warmUp } from './common.js';
 import type { Workload } from './types.js';
 
 export const reclaimWorkload: Workload = {
@@ -17,9 +17,10 @@ export const reclaimWorkload: Workload = {
   initiators: () => [0],
   run(cpu, protocol) {
     const c = cpu.config;
-    kswapdAndThreads(cpu, protocol, (mm) => {
-      warmUp(cpu, mm, c.pages, false);
-      accessLoop(cpu, mm, c.pages, c.ops, c.writeRatio);
+    const pages = allPages(c.pages);
+    kswapdAndThreads(cpu, protocol, pages, (mm) => {
+      warmUp(cpu, mm, pages, false);
+      accessLoop(cpu, mm, pages, c.ops, c.writeRatio);
     });
   },
 };

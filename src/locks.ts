@@ -1,0 +1,81 @@
+/**
+ * The kernel's sleeping locks as shared words: lock_page (one per page), the
+ * split PTE lock (one per page-table page, `pte_lockptr`) and mmap_lock (an
+ * rw_semaphore per mm). This module only takes, releases and wakes; how a CPU
+ * sleeps while it waits (handling IPIs, giving its run token back, or taking
+ * scheduler steps in seeded mode) is `Cpu.sleepLock`.
+ *
+ * Invariants:
+ * - Lock words change only with Atomics CAS (take) and store/sub (release).
+ * - A mutex word is 0 when free and owner CPU + 1 when held; an rwsem word is
+ *   the number of readers, or -1 while a writer holds it.
+ * - Lost wake-ups are impossible: a sleeper publishes its tag in C_WAIT_LOCK
+ *   and bumps G_LOCK_WAITERS *before* it re-tries the lock, and a releaser
+ *   stores the release *before* it reads G_LOCK_WAITERS, so either the re-try
+ *   sees the release or the releaser sees the sleeper and rings it.
+ * - Lock order (deadlock freedom): mmap_lock, then page locks (reclaim takes a
+ *   batch of them, in page order, and never mmap_lock), then the PTE lock.
+ *   Nobody takes mmap_lock or a page lock while holding a PTE lock.
+ */
+import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS, G_LOCK_WAITERS, type MachineViews } from './layout.js';
+
+/** What a lock tag names: the kind of lock in the top bits, its index below. */
+export const LOCK_KIND_PAGE = 0;
+export const LOCK_KIND_PTL = 1;
+export const LOCK_KIND_MMAP = 2;
+export type LockKind = typeof LOCK_KIND_PAGE | typeof LOCK_KIND_PTL | typeof LOCK_KIND_MMAP;
+/** Indices below this fit in a tag (pages are capped at 2^20 by config). */
+export const LOCK_INDEX_LIMIT = 1 << 24;
+
+/** The C_WAIT_LOCK tag of lock `idx` of `kind` (never 0: 0 means "not waiting"). */
+export function lockTag(kind: LockKind, idx: number): number {
+  return ((kind << 24) | idx) + 1;
+}
+
+/** Try to take a mutex word for CPU `owner`. */
+export function mutexTryLock(words: Int32Array, i: number, owner: number): boolean {
+  return Atomics.compareExchange(words, i, 0, owner + 1) === 0;
+}
+
+/** Release a mutex word and wake its sleepers. */
+export function mutexUnlock(v: MachineViews, words: Int32Array, i: number, tag: number): void {
+  Atomics.store(words, i, 0);
+  wakeLockWaiters(v, tag);
+}
+
+/** down_read_trylock(): true if a read hold was taken (fails while a writer holds it). */
+export function rwsemTryRead(words: Int32Array, i: number): boolean {
+  for (;;) {
+    const n = Atomics.load(words, i);
+    if (n < 0) return false;
+    if (Atomics.compareExchange(words, i, n, n + 1) === n) return true;
+  }
+}
+
+/** down_write_trylock(): true if the write hold was taken (only when nobody holds it). */
+export function rwsemTryWrite(words: Int32Array, i: number): boolean {
+  return Atomics.compareExchange(words, i, 0, -1) === 0;
+}
+
+/** up_read(): drop a read hold; the last reader wakes sleepers (a writer may be waiting). */
+export function rwsemUpRead(v: MachineViews, words: Int32Array, i: number, tag: number): void {
+  if (Atomics.sub(words, i, 1) === 1) wakeLockWaiters(v, tag);
+}
+
+/** up_write(): drop the write hold and wake sleepers. */
+export function rwsemUpWrite(v: MachineViews, words: Int32Array, i: number, tag: number): void {
+  Atomics.store(words, i, 0);
+  wakeLockWaiters(v, tag);
+}
+
+/** Ring every CPU sleeping on the lock tagged `tag` (wake_up_page and friends). */
+export function wakeLockWaiters(v: MachineViews, tag: number): void {
+  if (Atomics.load(v.global, G_LOCK_WAITERS) === 0) return;
+  const ctl = v.cpuCtl;
+  for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {
+    if (Atomics.load(ctl, b + C_WAIT_LOCK) === tag) {
+      Atomics.add(ctl, b + C_DOORBELL, 1);
+      Atomics.notify(ctl, b + C_DOORBELL);
+    }
+  }
+}
