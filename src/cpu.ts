@@ -67,6 +67,7 @@ import {
   LOCK_KIND_PAGE,
   LOCK_KIND_PTL,
   lockTag,
+  mutexOwner,
   mutexTryLock,
   mutexUnlock,
   rwsemTryRead,
@@ -185,6 +186,8 @@ export class Cpu implements IpiWaitHost {
   loadedMm = -1;
   /** Sender of the last IPI handled by the current `tick` (free mode: see stepAsideDuringShootdown), or -1. */
   private lastIpiSender = -1;
+  /** The current `tick` handled an IPI from the CPU whose token this one borrowed. */
+  private handledLenderIpi = false;
   /** Round of that IPI (the sender's C_ROUND while that round is in flight). */
   private lastIpiRound = 0;
   /** Why this CPU aborted the run, when it was the one that noticed. */
@@ -263,9 +266,14 @@ export class Cpu implements IpiWaitHost {
     this.setBorrowedFrom(lender);
   }
 
-  /** Free mode: give the run token to the next waiting CPU (or the pool). */
+  /**
+   * Free mode: give the run token to the next waiting CPU (or the pool). A
+   * borrowed token goes back to its lender (or the pool) instead: a loan lets
+   * one CPU run on while the lender sleeps, never a chain of CPUs.
+   */
   private dropToken(): void {
-    this.tokens!.release();
+    if (this.borrowedFrom >= 0) this.tokens!.returnLoan(this.borrowedFrom);
+    else this.tokens!.release();
     this.hasToken = false;
     this.setBorrowedFrom(-1);
   }
@@ -339,7 +347,15 @@ export class Cpu implements IpiWaitHost {
       // (or a doorbell rung for a token grant or an unlock) must not make this
       // CPU step aside for a round whose IPI it has not received yet.
       this.lastIpiSender = -1;
+      this.handledLenderIpi = false;
       this.serviceIpis();
+      if (this.handledLenderIpi) {
+        // The interrupt the loan was waiting for has landed: the token goes back.
+        this.dropToken();
+        this.quantumLeft = this.config.quantum;
+        this.takeToken();
+        return;
+      }
       if (this.lastIpiSender >= 0) this.stepAsideDuringShootdown();
     }
     this.checkAbort();
@@ -394,8 +410,21 @@ export class Cpu implements IpiWaitHost {
    * wait for it again here: the caller finishes its short critical section
    * first and calls `resumeRunning()` after unlocking (the fault path).
    */
-  sleepLock(tag: number, tryTake: () => boolean, resumeToken = true): void {
+  sleepLock(tag: number, tryTake: () => boolean, resumeToken = true, owner: () => number = () => -1): void {
     if (tryTake()) return;
+    if (this.hasToken) {
+      // The holder is in the middle of a shootdown (ptep_clear_flush under the
+      // PTE lock, a flush under the page lock): step aside with the token until
+      // its round completes, as a target does, instead of handing the token to
+      // the next CPU, which would only run into the same lock. Bounded: it
+      // gives the token up below if the lock is still held after the round.
+      const o = owner();
+      if (o >= 0 && o !== this.id) {
+        this.serviceIpis();
+        this.stepAsideDuringShootdown(o, Atomics.load(this.v.cpuCtl, o * CPU_CTL_WORDS + C_ROUND));
+        if (tryTake()) return;
+      }
+    }
     const ctl = this.v.cpuCtl;
     Atomics.store(ctl, this.ctlBase + C_WAIT_LOCK, tag);
     Atomics.add(this.v.global, G_LOCK_WAITERS, 1);
@@ -409,7 +438,7 @@ export class Cpu implements IpiWaitHost {
 
   /** lock_page() of page-state index `idx` (see `sleepLock` for `resumeToken`). */
   lockPage(idx: number, resumeToken = true): void {
-    this.sleepLock(lockTag(LOCK_KIND_PAGE, idx), () => this.mem.trylockPage(idx, this.id), resumeToken);
+    this.sleepLock(lockTag(LOCK_KIND_PAGE, idx), () => this.mem.trylockPage(idx, this.id), resumeToken, () => this.mem.pageLockOwner(idx));
   }
 
   /** Index of the PTE lock covering page `vpn` of `mm` (one per page-table page). */
@@ -420,7 +449,7 @@ export class Cpu implements IpiWaitHost {
   /** pte_offset_map_lock(): take the split PTE lock of the page table holding `vpn`. */
   lockPtl(mm: number, vpn: number, resumeToken = true): void {
     const i = this.ptlIdx(mm, vpn);
-    this.sleepLock(lockTag(LOCK_KIND_PTL, i), () => mutexTryLock(this.v.ptl, i, this.id), resumeToken);
+    this.sleepLock(lockTag(LOCK_KIND_PTL, i), () => mutexTryLock(this.v.ptl, i, this.id), resumeToken, () => mutexOwner(this.v.ptl, i));
   }
 
   /** pte_unmap_unlock(). */
@@ -526,9 +555,8 @@ export class Cpu implements IpiWaitHost {
    * word of a round whose IPI it has not handled yet would leave the doorbell
    * unwatched until the timeout (that stalled 63-target rounds for 20 ms).
    */
-  private stepAsideDuringShootdown(): void {
-    const sb = this.lastIpiSender * CPU_CTL_WORDS;
-    const round = this.lastIpiRound;
+  private stepAsideDuringShootdown(sender = this.lastIpiSender, round = this.lastIpiRound): void {
+    const sb = sender * CPU_CTL_WORDS;
     this.lastIpiSender = -1;
     const ctl = this.v.cpuCtl;
     const deadline = performance.now() + SHOOTDOWN_STEP_ASIDE_MS;
@@ -550,6 +578,7 @@ export class Cpu implements IpiWaitHost {
 
   private handleIpi(m: IpiMessage): void {
     this.lastIpiSender = m.sender;
+    if (m.sender === this.borrowedFrom) this.handledLenderIpi = true;
     this.lastIpiRound = m.round;
     this.count('nr_tlb_remote_flush_received');
     flushTlbFunc(this, m);

@@ -9,6 +9,8 @@
  * - Lock words change only with Atomics CAS (take) and store/sub (release).
  * - A mutex word is 0 when free and owner CPU + 1 when held; an rwsem word is
  *   the number of readers, or -1 while a writer holds it.
+ * - Mutex unlocks wake one sleeper, rwsem releases wake all (readers can all
+ *   proceed).
  * - Lost wake-ups are impossible: a sleeper publishes its tag in C_WAIT_LOCK
  *   and bumps G_LOCK_WAITERS *before* it re-tries the lock, and a releaser
  *   stores the release *before* it reads G_LOCK_WAITERS, so either the re-try
@@ -17,7 +19,7 @@
  *   batch of them, in page order, and never mmap_lock), then the PTE lock.
  *   Nobody takes mmap_lock or a page lock while holding a PTE lock.
  */
-import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS, G_LOCK_WAITERS, type MachineViews } from './layout.js';
+import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS, G_LOCK_WAITERS, G_WAKE_RR, type MachineViews } from './layout.js';
 
 /** What a lock tag names: the kind of lock in the top bits, its index below. */
 export const LOCK_KIND_PAGE = 0;
@@ -37,10 +39,20 @@ export function mutexTryLock(words: Int32Array, i: number, owner: number): boole
   return Atomics.compareExchange(words, i, 0, owner + 1) === 0;
 }
 
-/** Release a mutex word and wake its sleepers. */
+/** The CPU holding a mutex word, or -1. */
+export function mutexOwner(words: Int32Array, i: number): number {
+  return Atomics.load(words, i) - 1;
+}
+
+/**
+ * Release a mutex word and wake one of its sleepers (an exclusive wake-up, as
+ * lock_page waiters get). Every sleeper retries until it holds the lock, and
+ * every unlock wakes one, so nobody is left asleep while the lock is free;
+ * waking them all made a convoy of N faulting CPUs cost N^2 wake-ups.
+ */
 export function mutexUnlock(v: MachineViews, words: Int32Array, i: number, tag: number): void {
   Atomics.store(words, i, 0);
-  wakeLockWaiters(v, tag);
+  wakeLockWaiters(v, tag, true);
 }
 
 /** down_read_trylock(): true if a read hold was taken (fails while a writer holds it). */
@@ -68,14 +80,21 @@ export function rwsemUpWrite(v: MachineViews, words: Int32Array, i: number, tag:
   wakeLockWaiters(v, tag);
 }
 
-/** Ring every CPU sleeping on the lock tagged `tag` (wake_up_page and friends). */
-export function wakeLockWaiters(v: MachineViews, tag: number): void {
+/**
+ * Ring the CPUs sleeping on the lock tagged `tag`: all of them, or (`one`) the
+ * first found from a rotating start, so no sleeper is always last in line.
+ */
+export function wakeLockWaiters(v: MachineViews, tag: number, one = false): void {
   if (Atomics.load(v.global, G_LOCK_WAITERS) === 0) return;
   const ctl = v.cpuCtl;
-  for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {
+  const cpus = ctl.length / CPU_CTL_WORDS;
+  const start = one ? (Atomics.add(v.global, G_WAKE_RR, 1) >>> 0) % cpus : 0;
+  for (let k = 0; k < cpus; k++) {
+    const b = ((start + k) % cpus) * CPU_CTL_WORDS;
     if (Atomics.load(ctl, b + C_WAIT_LOCK) === tag) {
       Atomics.add(ctl, b + C_DOORBELL, 1);
       Atomics.notify(ctl, b + C_DOORBELL);
+      if (one) return;
     }
   }
 }

@@ -15,7 +15,7 @@
  *   the fault path while it installs a PTE: only its holder installs or clears
  *   a present PTE for that page.
  */
-import { LOCK_KIND_PAGE, lockTag, mutexTryLock, mutexUnlock } from './locks.js';
+import { LOCK_KIND_PAGE, lockTag, mutexOwner, mutexTryLock, mutexUnlock } from './locks.js';
 import {
   FL_BASE,
   FL_LOCK,
@@ -150,6 +150,10 @@ export class PhysicalMemory {
   /** trylock_page(): true if taken. `owner` is the CPU id. */
   trylockPage(pageStateIdx: number, owner: number): boolean {
     return mutexTryLock(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, owner);
+  }
+  /** The CPU holding the page lock of page-state index `pageStateIdx`, or -1. */
+  pageLockOwner(pageStateIdx: number): number {
+    return mutexOwner(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK);
   }
   /** unlock_page(): release, then wake every CPU sleeping on this page's lock (wake_up_page). */
   unlockPage(pageStateIdx: number): void {

@@ -167,6 +167,15 @@ export class RunTokens {
     return true;
   }
 
+  /**
+   * A borrower is done with a lent token: hand it to the lender if it waits,
+   * else put it in the pool for the lender to take (never to another waiter:
+   * that would turn one loan into a chain of running CPUs).
+   */
+  returnLoan(lender: number): void {
+    if (!this.giveBackTo(lender)) Atomics.add(this.global, G_TOKENS_FREE, 1);
+  }
+
   /** True if any other CPU waits for a token (cheap enough once per quantum). */
   someoneWaits(): boolean {
     return this.findWaiter() >= 0;
