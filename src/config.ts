@@ -65,6 +65,12 @@ export interface SimConfig {
   wpRecheck: boolean;
   /** `mprotect` workload: which call CPU 1 makes on the pages reclaim is unmapping. */
   syscall: SyscallName;
+  /**
+   * `reclaim` and `mprotect` workloads: the pages kswapd reclaims, in the order
+   * it finds them on its LRU list: comma-separated pages and ranges (`3`,
+   * `4-7,0-3`, `7-0`); empty = every page, lowest first.
+   */
+  reclaimPages: string;
   /** mprotect/munmap/madvise flush an mm with `tlb_flush_batched` set first (Linux 4.13). */
   batchedPendingFlush: boolean;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
@@ -120,6 +126,8 @@ export const DEFAULTS: SimConfig = {
   wpRecheck: true,
   // mprotect(PROT_READ): the call of the 2017 bug report.
   syscall: 'mprotect',
+  // Every page, in address order: the simplest LRU list.
+  reclaimPages: '',
   batchedPendingFlush: true,
   // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
   pendingFlush: 'gen',
@@ -200,6 +208,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   oneOf('inject', c.inject, INJECTED_BUGS);
   oneOf('syscall', c.syscall, SYSCALLS);
   oneOf('pending-flush', c.pendingFlush, PENDING_FLUSH_MODES);
+  if (typeof c.reclaimPages !== 'string') throw new ConfigError(`--reclaim-pages takes pages and ranges like 3,4-7, got ${String(c.reclaimPages)}`);
   intIn('pages', c.pages, 1, MAX_PAGES);
   intIn('batch', c.batch, 1, 1 << 20, ' (pages per tryToUnmapFlush)');
   if (typeof c.writeRatio !== 'number' || !(c.writeRatio >= 0 && c.writeRatio <= 1)) {
@@ -222,6 +231,10 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   }
   intIn('fault-cpu', c.faultCpu, -1, c.cpus - 1);
   oneOf('fault-kind', c.faultKind, ['none', 'stop-acking', 'crash'] as const);
+  parseReclaimPages(c.reclaimPages, c.pages);
+  if (c.reclaimPages.trim() !== '' && c.workload === 'pending-flush') {
+    throw new ConfigError('--reclaim-pages applies to --workload reclaim and mprotect; pending-flush reclaims its own working set');
+  }
   const sharedMb = sharedMemoryBytes(c) / (1 << 20);
   if (sharedMb > MAX_SHARED_MB) {
     throw new ConfigError(
@@ -261,6 +274,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   tlbWays: '--tlb-ways',
   wpRecheck: '--no-wp-recheck',
   syscall: '--syscall',
+  reclaimPages: '--reclaim-pages',
   batchedPendingFlush: '--no-batched-pending-flush',
   pendingFlush: '--pending-flush',
   inject: '--inject',
@@ -278,6 +292,34 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
 const ALWAYS_SHOWN: readonly (keyof SimConfig)[] = ['cpus', 'workload', 'protocol', 'pages', 'batch', 'writeRatio', 'arch', 'sched', 'seed'];
 /** Options that matter only to one workload: shown only when it runs. */
 const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: WorkloadName } = { syscall: 'mprotect' };
+
+/**
+ * The reclaim list `--reclaim-pages` names (every page, lowest first, when
+ * empty). @throws ConfigError naming the bad item.
+ */
+export function parseReclaimPages(spec: string, pages: number): number[] {
+  if (spec.trim() === '') return Array.from({ length: pages }, (_, p) => p);
+  const out: number[] = [];
+  const seen = new Set<number>();
+  for (const raw of spec.split(',')) {
+    const item = raw.trim();
+    const m = /^(\d+)(?:-(\d+))?$/.exec(item);
+    if (!m) throw new ConfigError(`--reclaim-pages takes pages and ranges like 3,4-7 or 7-0, got '${item}' in '${spec}'`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    for (const p of [a, b]) {
+      if (p >= pages) throw new ConfigError(`--reclaim-pages: page ${p} is outside the ${pages} pages of --pages (0 to ${pages - 1})`);
+    }
+    const step = b >= a ? 1 : -1;
+    for (let p = a; ; p += step) {
+      if (seen.has(p)) throw new ConfigError(`--reclaim-pages names page ${p} twice ('${spec}')`);
+      seen.add(p);
+      out.push(p);
+      if (p === b) break;
+    }
+  }
+  return out;
+}
 
 /**
  * Flags that recreate `c` exactly (the key options always, the rest when they

@@ -308,7 +308,9 @@ export class Cpu implements IpiWaitHost {
       this.serviceIpis();
       if (Atomics.load(g, G_RUN_DONE) !== 0) break;
       this.checkAbort();
-      Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, IDLE_WAIT_MS);
+      if (Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, IDLE_WAIT_MS) === 'timed-out' && Atomics.load(g, G_RUN_DONE) !== 0) {
+        this.count('lost_wakeups');
+      }
     }
   }
 
@@ -429,7 +431,7 @@ export class Cpu implements IpiWaitHost {
     Atomics.store(ctl, this.ctlBase + C_WAIT_LOCK, tag);
     Atomics.add(this.v.global, G_LOCK_WAITERS, 1);
     try {
-      this.blockUntil(tryTake, LOCK_WAIT_MS, resumeToken);
+      this.blockUntil(tryTake, LOCK_WAIT_MS, resumeToken, true);
     } finally {
       Atomics.store(ctl, this.ctlBase + C_WAIT_LOCK, 0);
       Atomics.sub(this.v.global, G_LOCK_WAITERS, 1);
@@ -472,8 +474,12 @@ export class Cpu implements IpiWaitHost {
     else rwsemUpRead(this.v, this.v.mm, i, lockTag(LOCK_KIND_MMAP, mm));
   }
 
-  /** Block until `cond()` holds, handling IPIs; gives the run token back meanwhile. */
-  blockUntil(cond: () => boolean, recheckMs = BLOCK_RECHECK_MS, resumeToken = true): void {
+  /**
+   * Block until `cond()` holds, handling IPIs; gives the run token back
+   * meanwhile. `rung`: whoever makes `cond` true rings this CPU, so a sleep
+   * that times out with `cond` already true is counted as a lost wake-up.
+   */
+  blockUntil(cond: () => boolean, recheckMs = BLOCK_RECHECK_MS, resumeToken = true, rung = false): void {
     if (cond()) return;
     if (this.seeded) {
       while (!cond()) this.schedPoint();
@@ -485,7 +491,10 @@ export class Cpu implements IpiWaitHost {
       this.serviceIpis();
       if (cond()) break;
       this.checkAbort();
-      Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, recheckMs);
+      if (Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, recheckMs) === 'timed-out' && rung && cond()) {
+        this.count('lost_wakeups');
+        break;
+      }
     }
     if (hadToken) {
       if (resumeToken) this.takeToken();
@@ -645,10 +654,10 @@ export class Cpu implements IpiWaitHost {
       const f = this.tlb.frame(e);
       const value = this.v.frameData[f * this.W + this.id];
       if (this.v.frameGen[f] !== this.tlb.gen(e)) {
-        recordRace(this.v, 'stale_access', this.id, vpn, value, this.v.pageState[ps + P_STEP], f);
+        recordRace(this.v, 'stale_access', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
       }
       if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) {
-        recordRace(this.v, 'access_after_unmap', this.id, vpn, value, this.v.pageState[ps + P_STEP], f);
+        recordRace(this.v, 'access_after_unmap', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
       }
       counters[cb + K.loads]++;
       return value;
@@ -712,9 +721,9 @@ export class Cpu implements IpiWaitHost {
       this.v.frameStep[w] = step;
       // Write, then read the generation (both sequentially consistent): see PhysicalMemory.freeFrame.
       Atomics.store(this.v.frameData, w, value);
-      if (Atomics.load(this.v.frameGen, f) !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f);
-      if (this.v.pageState[ps + P_PROTECTED] !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f);
-      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) recordRace(this.v, 'access_after_unmap', this.id, vpn, value, step, f);
+      if (Atomics.load(this.v.frameGen, f) !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f, 'store');
+      if (this.v.pageState[ps + P_PROTECTED] !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f, 'store');
+      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) recordRace(this.v, 'access_after_unmap', this.id, vpn, value, step, f, 'store');
       this.v.lastStore[this.id * this.pages + idx] = value;
       counters[cb + K.stores]++;
       return true;

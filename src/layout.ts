@@ -117,12 +117,16 @@ export const COUNTER_NAMES = [
   'loads',
   'stores',
   'tlb_entries_flushed',
+  // Host health, not a kernel event: sleeps on a condition somebody rings
+  // that ran out their safety-net timeout although the condition already
+  // held (a missed ring). Zero in a healthy run.
+  'lost_wakeups',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 export const K: { readonly [N in CounterName]: number } = Object.fromEntries(
   COUNTER_NAMES.map((n, i) => [n, i]),
 ) as { [N in CounterName]: number };
-export const COUNTER_WORDS = 16;
+export const COUNTER_WORDS = 32;
 
 // ---------------------------------------------------------------------------
 // mm_struct: Int32Array `mm`, mm m at m * mmWords(cpus)
@@ -251,6 +255,8 @@ export const R_PAGE = 2;
 export const R_VALUE = 3;
 export const R_STEP = 4;
 export const R_FRAME = 5;
+/** 1 load, 2 store. */
+export const R_OP = 6;
 export const RACE_WORDS = 8;
 export const RACE_LOG_CAPACITY = 4096;
 export const RACE_LOST_WRITE = 1;

@@ -43,12 +43,16 @@ import {
   R_CPU,
   R_FRAME,
   R_KIND,
+  R_OP,
   R_PAGE,
   R_STEP,
   R_VALUE,
   type MachineViews,
 } from './layout.js';
 import { ptePresent, pteFrame } from './pageTable.js';
+
+/** The kind of access a race report is about. */
+export type AccessOp = 'load' | 'store';
 
 export type RaceKind = 'lost_write' | 'stale_access' | 'write_after_protect' | 'access_after_unmap';
 const KIND_CODES: Record<RaceKind, number> = {
@@ -90,6 +94,8 @@ export interface RaceReport {
   /** Protocol step the page was in when the access happened. */
   step: string;
   frame: number;
+  /** Whether the racing access was a load or a store (a lost write is always a store). */
+  op: AccessOp;
   /** Where the oracle noticed it. */
   detectedAt: 'access' | 'frame-drop' | 'end-of-run';
 }
@@ -116,7 +122,7 @@ export function stepName(step: number): string {
 }
 
 /** Append a race record (any CPU, any time). */
-export function recordRace(v: MachineViews, kind: RaceKind, cpu: number, page: number, value: number, step: number, frame: number): void {
+export function recordRace(v: MachineViews, kind: RaceKind, cpu: number, page: number, value: number, step: number, frame: number, op: AccessOp): void {
   Atomics.add(v.global, KIND_TOTALS[kind], 1);
   const slot = Atomics.add(v.global, G_RACE_COUNT, 1);
   if (slot >= RACE_LOG_CAPACITY) return;
@@ -127,6 +133,7 @@ export function recordRace(v: MachineViews, kind: RaceKind, cpu: number, page: n
   log[b + R_VALUE] = value;
   log[b + R_STEP] = step;
   log[b + R_FRAME] = frame;
+  log[b + R_OP] = op === 'load' ? 1 : 2;
   Atomics.store(log, b + R_KIND, KIND_CODES[kind]); // published last
 }
 
@@ -142,7 +149,7 @@ export function checkFrameDrop(v: MachineViews, wordsPerPage: number, page: numb
     const inFrame = Atomics.load(v.frameData, frame * W + w);
     if (inFrame !== v.backing[page * W + w]) {
       lost++;
-      recordRace(v, 'lost_write', w, page, inFrame, v.frameStep[frame * W + w], frame);
+      recordRace(v, 'lost_write', w, page, inFrame, v.frameStep[frame * W + w], frame, 'store');
     }
   }
   return lost;
@@ -163,6 +170,7 @@ export function readRaceLog(v: MachineViews): RaceReport[] {
       value: v.raceLog[b + R_VALUE],
       step: stepName(v.raceLog[b + R_STEP]),
       frame: v.raceLog[b + R_FRAME],
+      op: v.raceLog[b + R_OP] === 1 ? 'load' : 'store',
       detectedAt: kind === 'lost_write' ? 'frame-drop' : 'access',
     });
   }
@@ -220,6 +228,7 @@ export function analyse(
         value: last,
         step: stepName(v.pageState[p * PAGE_WORDS + P_STEP]),
         frame: resident,
+        op: 'store',
         detectedAt: 'end-of-run',
       });
     }
@@ -236,6 +245,6 @@ export function describeRace(r: RaceReport): string {
         ? `stale access: CPU ${r.cpu} used a TLB entry for page ${r.page} whose frame ${r.frame} was already freed`
         : r.kind === 'write_after_protect'
           ? `write after protect: CPU ${r.cpu}'s store #${r.value} to page ${r.page} succeeded after mprotect(PROT_READ) returned`
-          : `access after unmap: CPU ${r.cpu} reached page ${r.page} (frame ${r.frame}) through a stale TLB entry after munmap/madvise of it returned`;
+          : `access after unmap: CPU ${r.cpu}'s ${r.op} reached page ${r.page} (frame ${r.frame}) through a stale TLB entry after munmap/madvise of it returned`;
   return `${what} (page was ${r.step}; detected at ${r.detectedAt})`;
 }

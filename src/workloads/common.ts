@@ -13,7 +13,7 @@
  *   and the reclaimer rings every CPU when it starts (no sleeper polls).
  */
 import type { Cpu } from '../cpu.js';
-import { G_RECLAIM_DONE, G_RECLAIM_STARTED, G_WARM } from '../layout.js';
+import { G_PAGES_UNMAPPED, G_RECLAIM_DONE, G_RECLAIM_STARTED, G_WARM } from '../layout.js';
 import { ringDoorbell } from '../sched.js';
 import type { UnmapProtocol } from '../protocols/types.js';
 
@@ -28,7 +28,7 @@ export function allPages(pages: number): number[] {
 /** kswapd: wait for warm-up, reclaim `pages` in batches of `batch` (in list order), then flag reclaim done. */
 export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, mm: number, pages: readonly number[], batch: number, threads: number): void {
   const g = cpu.v.global;
-  cpu.blockUntil(() => Atomics.load(g, G_WARM) >= threads, BARRIER_SAFETY_MS);
+  cpu.blockUntil(() => Atomics.load(g, G_WARM) >= threads, BARRIER_SAFETY_MS, true, true);
   Atomics.store(g, G_RECLAIM_STARTED, 1);
   for (let c = 0; c < cpu.config.cpus; c++) if (c !== cpu.id) ringDoorbell(cpu.v.cpuCtl, c);
   for (let start = 0; start < pages.length; start += batch) {
@@ -78,7 +78,7 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   const n = pages.length;
   let done = 0;
   let reclaimDone = false;
-  cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS);
+  cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true);
   for (;;) {
     if (done % RECLAIM_DONE_CHECK_EVERY === 0) {
       reclaimDone = Atomics.load(g, G_RECLAIM_DONE) !== 0;
@@ -90,4 +90,23 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
     else cpu.load(mm, p);
     done++;
   }
+}
+
+/**
+ * Where a thread makes its system call: after reclaim has cleared a seeded
+ * number of PTEs (0 to `reclaimed`, or reclaim is over), then after a seeded
+ * number of loads of `pages` (0 to `ops` - 1). Seeded, so the call lands at
+ * every point of the reclaim pass over many seeds. The progress wait is
+ * polled (nobody rings on each PTE clear); it happens once per run.
+ */
+export function placeSyscall(cpu: Cpu, mm: number, pages: readonly number[], reclaimed: number, ops: number): void {
+  const g = cpu.v.global;
+  const after = cpu.prng.below(reclaimed + 1);
+  cpu.blockUntil(() => Atomics.load(g, G_PAGES_UNMAPPED) >= after || Atomics.load(g, G_RECLAIM_DONE) !== 0);
+  const delay = cpu.prng.below(Math.max(1, ops));
+  for (let i = 0; i < delay; i++) {
+    cpu.tick();
+    cpu.load(mm, pages[cpu.prng.below(pages.length)]);
+  }
+  cpu.schedPoint();
 }

@@ -2,10 +2,11 @@
  * Workload `mprotect`: the 2017 race that flush_tlb_batched_pending fixed
  * (3ea277194daa, reported by Nadav Amit).
  *
- * CPU 0 reclaims every page in batches (deferring the flush); CPU 1 caches
- * writable entries for every page (stores), does a seeded number of loads,
- * calls mprotect(PROT_READ) on every page, then tries to store to every page
- * again: each of those stores must fault. CPUs 2..N-1 keep loading and storing
+ * CPU 0 reclaims the pages of `--reclaim-pages` (default: all) in batches
+ * (deferring the flush); CPU 1 caches writable entries for every page
+ * (stores), waits until reclaim has cleared a seeded number of PTEs, does a
+ * seeded number of loads, calls mprotect(PROT_READ) on every page, then tries
+ * to store to every page again: each of those stores must fault. CPUs 2..N-1 keep loading and storing
  * at random (`--write-ratio`) throughout, so their writable entries are the
  * remote half of the story: mprotect's flushes must reach them too.
  *
@@ -18,7 +19,8 @@
  * unmap (after MADV_DONTNEED a refault is legitimate and is not counted).
  */
 import { sysMadviseDontneed, sysMprotectReadOnly, sysMunmap } from '../syscalls.js';
-import { accessLoop, allPages, kswapdAndThreads, warmUp } from './common.js';
+import { parseReclaimPages } from '../config.js';
+import { accessLoop, allPages, kswapdAndThreads, placeSyscall, warmUp } from './common.js';
 import type { Workload } from './types.js';
 
 export const mprotectWorkload: Workload = {
@@ -28,20 +30,15 @@ export const mprotectWorkload: Workload = {
   run(cpu, protocol) {
     const c = cpu.config;
     const all = allPages(c.pages);
-    kswapdAndThreads(cpu, protocol, all, (mm) => {
+    const reclaimed = parseReclaimPages(c.reclaimPages, c.pages);
+    kswapdAndThreads(cpu, protocol, reclaimed, (mm) => {
       if (cpu.id !== 1) {
         warmUp(cpu, mm, all, true);
         accessLoop(cpu, mm, all, c.ops, c.writeRatio);
         return;
       }
       warmUp(cpu, mm, all, true);
-      // A seeded number of loads first, so the call lands at different points of the reclaim pass.
-      const delay = cpu.prng.below(Math.max(1, c.ops));
-      for (let i = 0; i < delay; i++) {
-        cpu.tick();
-        cpu.load(mm, cpu.prng.below(c.pages));
-      }
-      cpu.schedPoint();
+      placeSyscall(cpu, mm, all, reclaimed.length, c.ops);
       if (c.syscall === 'mprotect') sysMprotectReadOnly(cpu, mm, all);
       else if (c.syscall === 'munmap') sysMunmap(cpu, mm, all);
       else sysMadviseDontneed(cpu, mm, all);

@@ -33,9 +33,9 @@
  * (X must also lie outside the span of the PTEs mprotect #2 changed; reclaim
  * unmaps in page order, so the pages it already cleared are below that span.)
  */
-import { G_PAGES_UNMAPPED, G_RECLAIM_DONE, PTRS_PER_PTE } from '../layout.js';
+import { PTRS_PER_PTE } from '../layout.js';
 import { sysMprotectReadOnly } from '../syscalls.js';
-import { accessLoop, kswapdAndThreads, warmUp } from './common.js';
+import { accessLoop, kswapdAndThreads, placeSyscall, warmUp } from './common.js';
 import type { Workload } from './types.js';
 
 /** Pages of the working set in each of the two page tables. */
@@ -66,16 +66,7 @@ export const pendingFlushWorkload: Workload = {
         return;
       }
       warmUp(cpu, mm, all, false);
-      // The calls land at a seeded point of the reclaim pass: after reclaim has
-      // cleared a seeded number of PTEs, plus a seeded number of loads.
-      const after = cpu.prng.below(all.length + 1);
-      cpu.blockUntil(() => Atomics.load(cpu.v.global, G_PAGES_UNMAPPED) >= after || Atomics.load(cpu.v.global, G_RECLAIM_DONE) !== 0);
-      const delay = cpu.prng.below(Math.max(1, c.ops));
-      for (let i = 0; i < delay; i++) {
-        cpu.tick();
-        cpu.load(mm, all[cpu.prng.below(all.length)]);
-      }
-      cpu.schedPoint();
+      placeSyscall(cpu, mm, all, all.length, c.ops);
       sysMprotectReadOnly(cpu, mm, first);
       sysMprotectReadOnly(cpu, mm, second);
       for (const p of all) {
