@@ -70,6 +70,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
+    .addOption(new Option('--no-token-lending', 'free mode: an IPI initiator keeps its run token while it sleeps for acknowledgements'))
     .addOption(new Option('--doorbell-poll <n>', 'accesses between doorbell polls').argParser(num('--doorbell-poll')))
     .addOption(new Option('--ipi-timeout-ms <n>', 'a CPU that does not acknowledge an IPI within this is reported').argParser(num('--ipi-timeout-ms')))
     .addOption(new Option('--debug', 'check engine invariants (the default, except with --inject)'))
@@ -96,6 +97,7 @@ interface CliOpts {
   tlbWays?: number;
   wpRecheck: boolean;
   batchedPendingFlush: boolean;
+  tokenLending: boolean;
   inject?: SimConfig['inject'];
   syscall?: SimConfig['syscall'];
   pendingFlush?: SimConfig['pendingFlush'];
@@ -142,6 +144,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
   };
   if (given('wpRecheck')) p.wpRecheck = o.wpRecheck;
   if (given('batchedPendingFlush')) p.batchedPendingFlush = o.batchedPendingFlush;
+  if (given('tokenLending')) p.tokenLending = o.tokenLending;
   // An injected bug is checked by the oracle; the engine's own assertion would stop the run first.
   if (given('debug')) p.debug = o.debug;
   else if (o.inject !== undefined && o.inject !== 'none') p.debug = false;

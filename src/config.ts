@@ -80,6 +80,8 @@ export interface SimConfig {
   runTokens: number;
   /** Accesses a CPU runs per run token before handing it on. */
   quantum: number;
+  /** Free mode: an IPI initiator that sleeps for acknowledgements lends its run token to a waiting CPU. */
+  tokenLending: boolean;
   /** A running CPU looks at its doorbell every this many accesses. */
   doorbellPollInterval: number;
   ipiTimeoutMs: number;
@@ -136,6 +138,8 @@ export const DEFAULTS: SimConfig = {
   runTokens: Math.max(1, availableParallelism()),
   // 4096 accesses take ~50-100 us: short enough that a parked CPU gets a turn quickly, long enough to amortise the hand-off (~10 us).
   quantum: 4096,
+  // On real hardware the other CPUs run while an initiator spins; without a loan, one host core sits idle instead.
+  tokenLending: true,
   // Polling every 128 accesses bounds IPI latency to a few us at ~1-2% of the access rate.
   doorbellPollInterval: 128,
   // 10 s: a 256-target round takes ~2-5 ms here; anything near 10 s is a stuck CPU, not a slow host.
@@ -224,7 +228,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('doorbell-poll', c.doorbellPollInterval, 1, 1 << 20);
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
-  for (const key of ['wpRecheck', 'batchedPendingFlush', 'debug'] as const) {
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'debug', 'tokenLending'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
     }
@@ -280,6 +284,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   inject: '--inject',
   runTokens: '--run-tokens',
   quantum: '--quantum',
+  tokenLending: '--no-token-lending',
   doorbellPollInterval: '--doorbell-poll',
   ipiTimeoutMs: '--ipi-timeout-ms',
   debug: '--no-debug',

@@ -534,7 +534,7 @@ export class Cpu implements IpiWaitHost {
    * smp_call_function_many, and a target may run on until the interrupt lands.
    */
   beginAckWait(): void {
-    if (!this.hasToken || this.seeded || !this.tokens!.someoneWaits()) return;
+    if (!this.hasToken || this.seeded || !this.config.tokenLending || !this.tokens!.someoneWaits()) return;
     if (!this.tokens!.lend()) return;
     this.hasToken = false;
     this.setBorrowedFrom(-1);

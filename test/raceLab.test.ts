@@ -54,7 +54,7 @@ function expectCompleteCampaign(r: StressResult, requested: number): void {
 function expectNoRaces(r: StressResult): void {
   expect(r.races).toEqual(ZERO);
   expect(r.racy_iterations).toBe(0);
-  expect(r.races_per_1000).toBe(0);
+  expect(r.racy_iterations_per_1000).toBe(0);
   expect(r.first_race).toBeNull();
   expect(r.reproduce).toBeNull();
 }
@@ -264,12 +264,12 @@ describe('weak + per-page: the window is one page long, so races are rarer than 
     expectCompleteCampaign(batched, SAFE_ITERATIONS);
     console.log(
       `race rate, unmap-window weak, ${SAFE_ITERATIONS} seeded iterations: ` +
-        `per-page ${perPage.racy_iterations} racy (${perPage.races_per_1000}/1000, ${perPage.races.lost_writes} lost writes, ${perPage.counters.ipis_sent} IPIs); ` +
-        `batched ${batched.racy_iterations} racy (${batched.races_per_1000}/1000, ${batched.races.lost_writes} lost writes, ${batched.counters.ipis_sent} IPIs)`,
+        `per-page ${perPage.racy_iterations} racy (${perPage.racy_iterations_per_1000}/1000, ${perPage.races.lost_writes} lost writes, ${perPage.counters.ipis_sent} IPIs); ` +
+        `batched ${batched.racy_iterations} racy (${batched.racy_iterations_per_1000}/1000, ${batched.races.lost_writes} lost writes, ${batched.counters.ipis_sent} IPIs)`,
     );
     expect(perPage.racy_iterations).toBeGreaterThan(0);
     expect(perPage.racy_iterations).toBeLessThan(batched.racy_iterations);
-    expect(perPage.races_per_1000).toBeLessThan(batched.races_per_1000);
+    expect(perPage.racy_iterations_per_1000).toBeLessThan(batched.racy_iterations_per_1000);
     expect(perPage.races.lost_writes).toBeGreaterThan(0);
     expect(perPage.races.stale_accesses + perPage.races.writes_after_protect).toBe(0);
     expect(perPage.first_race!.reports[0].kind).toBe('lost_write');

@@ -1,0 +1,96 @@
+/**
+ * mprotect/munmap/madvise flush the span of the PTEs they changed, as Linux's
+ * mmu_gather does (tlb_flush_pte_range per changed PTE, one flush of
+ * [lowest, highest] at tlb_finish_mmu), not only the changed pages. All runs
+ * are seeded, so every count here is a fixed function of (config, seed).
+ */
+import { describe, expect, it } from 'vitest';
+import { Machine } from '../src/coordinator.js';
+import { gatherSpan } from '../src/syscalls.js';
+import { runStress, scenarioConfig } from '../src/stress.js';
+import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../src/tlbFlush.js';
+import { NO_RACES } from './helpers.js';
+
+describe('gatherSpan: the mmu_gather range', () => {
+  it('is every page from the lowest to the highest changed one, and nothing when nothing changed', () => {
+    expect(gatherSpan([])).toEqual([]);
+    expect(gatherSpan([5])).toEqual([5]);
+    expect(gatherSpan([7, 2, 4])).toEqual([2, 3, 4, 5, 6, 7]);
+  });
+});
+
+describe('mprotect flushes the span of the PTEs it changed', () => {
+  // 16 pages; kswapd reclaims page 3 first, then 8..15 (which keeps its flush
+  // deferred for a while). CPU 1 mprotects all 16 pages at a seeded point of
+  // that pass; CPU 2 holds writable entries for every page and keeps storing.
+  const overrides = { pages: 16, batchedPendingFlush: false } as const;
+
+  it('a stale writable entry for a page inside the span is flushed: no race, even without the pending flush', async () => {
+    const inside = await runStress({ scenario: 'mprotect', overrides: { ...overrides, reclaimPages: '3,8-15' }, iterations: 1000, seed: 1, stopOnRace: false });
+    expect(inside.failures).toEqual([]);
+    expect(inside.races).toEqual(NO_RACES);
+    const withPending = await runStress({ scenario: 'mprotect', overrides: { pages: 16, reclaimPages: '3,8-15' }, iterations: 1000, seed: 1, stopOnRace: false });
+    expect(withPending.races).toEqual(NO_RACES);
+  });
+
+  it('positive control: the same machine with page 0 (outside the span) instead of 3 has writes after protect', async () => {
+    const outside = await runStress({ scenario: 'mprotect', overrides: { ...overrides, reclaimPages: '0,8-15' }, iterations: 1000, seed: 1, stopOnRace: false });
+    expect(outside.failures).toEqual([]);
+    expect(outside.races.writes_after_protect).toBeGreaterThan(0);
+    expect(outside.first_race!.reports.every((r) => r.kind === 'write_after_protect' && r.op === 'store')).toBe(true);
+  });
+
+  it('the 2017 case (no PTE in the range changed, so mprotect flushes nothing) races without flushTlbBatchedPending and never with it', async () => {
+    const cfg = scenarioConfig('mprotect', { batchedPendingFlush: false });
+    const m = await Machine.boot(cfg);
+    let found = -1;
+    try {
+      for (let seed = 1; seed <= 400 && found < 0; seed++) {
+        const r = await m.run(seed);
+        const caller = r.per_cpu[1];
+        // No local flush of any kind on the caller: mprotect changed no PTE.
+        if (r.races.writes_after_protect > 0 && caller.nr_tlb_local_flush_one === 0 && caller.nr_tlb_local_flush_all === 0) found = seed;
+      }
+    } finally {
+      await m.shutdown();
+    }
+    expect(found, 'no seed in 1..400 where mprotect changed no PTE and a write after protect followed').toBeGreaterThan(0);
+    const fixed = await Machine.boot(scenarioConfig('mprotect', {}));
+    try {
+      const r = await fixed.run(found);
+      expect(r.races).toEqual(NO_RACES);
+      // The pending flush is the one flush mprotect made: a full flush of the mm.
+      expect(r.per_cpu[1].nr_tlb_local_flush_all).toBeGreaterThan(0);
+    } finally {
+      await fixed.shutdown();
+    }
+  });
+});
+
+describe('span length against tlb_single_page_flush_ceiling', () => {
+  // Nothing reclaimed before the call: kswapd reclaims only the last page.
+  async function callerFlushes(pages: number): Promise<{ one: number; all: number }> {
+    const m = await Machine.boot(scenarioConfig('mprotect', { pages, reclaimPages: String(pages - 1), batchedPendingFlush: false, tlbSets: 64, tlbWays: 4 }));
+    try {
+      for (let seed = 1; seed <= 50; seed++) {
+        const r = await m.run(seed);
+        const c = r.per_cpu[1];
+        // Seeds where the call came before reclaim cleared the last page: every PTE changed.
+        if (c.nr_tlb_local_flush_one + c.nr_tlb_local_flush_all > 0 && r.per_cpu[0].pages_unmapped === 1 && c.segv_stores === pages) {
+          return { one: c.nr_tlb_local_flush_one, all: c.nr_tlb_local_flush_all };
+        }
+      }
+    } finally {
+      await m.shutdown();
+    }
+    throw new Error('no seed with a full-range mprotect');
+  }
+
+  it(`a span of at most ${TLB_SINGLE_PAGE_FLUSH_CEILING} pages is flushed page by page, a longer one with one full flush`, async () => {
+    const small = await callerFlushes(TLB_SINGLE_PAGE_FLUSH_CEILING);
+    expect(small.all).toBe(0);
+    expect([TLB_SINGLE_PAGE_FLUSH_CEILING - 1, TLB_SINGLE_PAGE_FLUSH_CEILING]).toContain(small.one);
+    const large = await callerFlushes(TLB_SINGLE_PAGE_FLUSH_CEILING + 8);
+    expect(large).toEqual({ one: 0, all: 1 });
+  });
+});
