@@ -46,12 +46,6 @@ export function mkPte(frame: number, flags: number): number {
   return (frame << PTE_FRAME_SHIFT) | PTE_PRESENT | flags;
 }
 
-/** Readable form for reports: `frame 12 P W D A`. */
-export function formatPte(pte: number): string {
-  if (!ptePresent(pte)) return `not-present${pteDirty(pte) ? ' (stray D)' : ''}`;
-  return `frame ${pteFrame(pte)} P${pteWrite(pte) ? ' W' : ''}${pteDirty(pte) ? ' D' : ''}${pteYoung(pte) ? ' A' : ''}`;
-}
-
 /**
  * ptep_get_and_clear(): atomically clear the PTE and return its old value.
  * The caller decides clean or dirty from the returned value: that is the

@@ -5,7 +5,7 @@
  * `tlbsim: error:` line on stderr naming the flag, exit 2, nothing on stdout;
  * a failed simulation exits 1 and names the CPU.
  *
- * Runs the compiled CLI (build first: `npx tsc -p .`).
+ * Runs the compiled CLI (build first: `npm run build`).
  */
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../src/result.js';

@@ -1,6 +1,6 @@
 /**
  * "A frame is never freed or reused before its flush" (src/memory.ts,
- * DESIGN.md section 2): in debug mode the engine refuses to free a frame whose
+ * docs/design.md, "Protocols"): in debug mode the engine refuses to free a frame whose
  * covering flush has not been acknowledged, and aborts the run naming the
  * invariant. With the check off, the planted bug shows up as what it is in the
  * oracle: a stale access (use after free) through a TLB entry.

@@ -2,7 +2,7 @@
  * Shared helpers for the race-lab, stress and CLI tests: running the compiled
  * CLI as a child process, and turning a `reproduce` command back into options.
  *
- * The CLI and every worker run from dist/ (build first: `npx tsc -p .`).
+ * The CLI and every worker run from dist/ (build first: `npm run build`; test/globalSetup.ts refuses a stale build).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -28,7 +28,7 @@ export interface CliResult {
  * Never rejects on a non-zero exit: the caller asserts on `status`.
  */
 export function runCli(args: readonly string[], timeoutMs = 90_000): Promise<CliResult> {
-  if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run 'npx tsc -p .' first`);
+  if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run 'npm run build' first`);
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,

@@ -1,10 +1,10 @@
 /**
- * The race lab (DESIGN.md sections 1-3), through the library API: which
+ * The race lab (docs/design.md: "Hardware semantics", "Protocols", "The oracle"), through the library API: which
  * protocol/architecture combinations lose writes, leak stale translations or
  * let a store through after mprotect, and which close every window; that each
  * planted bug is caught by the oracle; and that seeded runs replay exactly.
  *
- * Workers run from dist/: build first (`npx tsc -p .`). Nothing here asserts on
+ * Workers run from dist/: build first (`npm run build`; a stale build fails the run, see test/globalSetup.ts). Nothing here asserts on
  * time; iteration counts leave a wide margin for a loaded 2-core host.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,11 +22,12 @@ const SAFE_ITERATIONS = 300;
 
 /**
  * Campaigns that stop early (stop-on-race, or a failing iteration) run on ONE
- * piscina thread: with two, aborting the still-running chunk can make piscina
- * emit 'error' ("Unexpected message from Worker") on a pool that has no
- * 'error' listener, an uncaught exception (src/stress.ts; see the skipped
- * regression test in test/stress.test.ts). One thread also makes "first race" the
- * lowest-index racy iteration, which the tests below rely on.
+ * piscina thread where a test asserts exactly where the campaign stopped: one
+ * thread runs the iterations in order, so it stops right after the first racy
+ * one (iterations === first_race.iteration + 1). On several threads the early
+ * stop is cooperative and finds the same earliest race (test/stress.test.ts,
+ * 'finds the same earliest race on 2 threads as on 1'), but chunks already
+ * running may finish iterations past it.
  */
 function stress(
   scenario: ScenarioName,
@@ -347,7 +348,7 @@ describe('every planted bug is caught by the oracle (debug off)', () => {
   });
 
   it('free-before-flush with debug on: the engine invariant fails the run instead, naming the reclaiming CPU', async () => {
-    // A failing iteration aborts the campaign like stop-on-race does: one thread (see `stress`).
+    // A failing iteration stops the campaign like stop-on-race does: one thread, so it stops in order (see `stress`).
     const r = await stress('unmap-window', { arch: 'x86', inject: 'free-before-flush', debug: true }, 50, { oneThread: true });
     expect(r.failures.length).toBeGreaterThan(0);
     expect(r.failures[0].kind).toBe('invariant');

@@ -4,7 +4,8 @@
  * again when executed.
  *
  * Campaigns that stop early (--stop-on-race, a failing iteration) pass
- * `--threads 1`: see the known bug described at the end of this file.
+ * `--threads 1` where a test asserts exactly where the campaign stopped; the
+ * last test covers early stop on two threads.
  */
 import { describe, expect, it } from 'vitest';
 import { runStress, type StressResult } from '../src/stress.js';
