@@ -154,6 +154,15 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
 
 class UsageError extends Error {}
 
+/**
+ * Write to stdout and wait until it is handed to the OS: the CLI ends with
+ * process.exit, and a pipe takes writes asynchronously, so a large JSON
+ * result (per-CPU counters of 256 CPUs) was cut off at 64 KiB without this.
+ */
+function writeStdout(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+}
+
 async function cmdRun(o: CliOpts, cmd: Command): Promise<number> {
   const config = resolveConfig(overridesFrom(o, cmd));
   const log = createLogger(o.logLevel);
@@ -166,7 +175,7 @@ async function cmdRun(o: CliOpts, cmd: Command): Promise<number> {
     await m.shutdown();
   }
   log.info({ wallMs: result.host.wall_ms }, 'run finished');
-  process.stdout.write(`${o.json ? toJson(result) : formatRun(result)}\n`);
+  await writeStdout(`${o.json ? toJson(result) : formatRun(result)}\n`);
   return result.status === 'ok' ? 0 : EXIT_SIM_FAILED;
 }
 
@@ -205,7 +214,7 @@ async function cmdStress(o: StressCliOpts, cmd: Command): Promise<number> {
   } finally {
     bar?.stop();
   }
-  process.stdout.write(`${o.json ? toJson(result) : formatStress(result)}\n`);
+  await writeStdout(`${o.json ? toJson(result) : formatStress(result)}\n`);
   return result.failures.length > 0 ? EXIT_SIM_FAILED : 0;
 }
 

@@ -309,7 +309,7 @@ export class Cpu implements IpiWaitHost {
       if (Atomics.load(g, G_RUN_DONE) !== 0) break;
       this.checkAbort();
       if (Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, IDLE_WAIT_MS) === 'timed-out' && Atomics.load(g, G_RUN_DONE) !== 0) {
-        this.count('lost_wakeups');
+        this.countSafetyNetWakeup();
       }
     }
   }
@@ -477,7 +477,8 @@ export class Cpu implements IpiWaitHost {
   /**
    * Block until `cond()` holds, handling IPIs; gives the run token back
    * meanwhile. `rung`: whoever makes `cond` true rings this CPU, so a sleep
-   * that times out with `cond` already true is counted as a lost wake-up.
+   * that times out with `cond` already true and no ring is counted
+   * (`safety_net_wakeups`).
    */
   blockUntil(cond: () => boolean, recheckMs = BLOCK_RECHECK_MS, resumeToken = true, rung = false): void {
     if (cond()) return;
@@ -492,7 +493,7 @@ export class Cpu implements IpiWaitHost {
       if (cond()) break;
       this.checkAbort();
       if (Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, recheckMs) === 'timed-out' && rung && cond()) {
-        this.count('lost_wakeups');
+        this.countSafetyNetWakeup();
         break;
       }
     }
@@ -601,6 +602,11 @@ export class Cpu implements IpiWaitHost {
   stats(): CpuStats {
     const counters = readCpuCounters(this.counters, this.id);
     return { cpu: this.id, loadedMm: this.loadedMm, tlbOccupancy: this.tlb.occupancy(), ipiRoundUs: [...this.ipiRoundUs], counters };
+  }
+
+  /** A rung sleep timed out with its condition true: count it unless a ring did arrive (it raced the timeout). */
+  private countSafetyNetWakeup(): void {
+    if (Atomics.load(this.v.cpuCtl, this.doorbellIdx) === this.doorbellSnapshot) this.count('safety_net_wakeups');
   }
 
   count(name: CounterName, n = 1): void {

@@ -118,9 +118,10 @@ export const COUNTER_NAMES = [
   'stores',
   'tlb_entries_flushed',
   // Host health, not a kernel event: sleeps on a condition somebody rings
-  // that ran out their safety-net timeout although the condition already
-  // held (a missed ring). Zero in a healthy run.
-  'lost_wakeups',
+  // that ended by their safety-net timeout, with the condition already true
+  // and no ring arrived: a lost ring, or one later than the timeout (the
+  // end-of-run broadcast to hundreds of CPUs can be). Zero on small machines.
+  'safety_net_wakeups',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 export const K: { readonly [N in CounterName]: number } = Object.fromEntries(
