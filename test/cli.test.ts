@@ -134,6 +134,18 @@ describe('tlbsim run (human output)', () => {
   });
 });
 
+describe('large results', () => {
+  it('a JSON result over 64 KiB reaches a pipe whole (the CLI waits for stdout before it exits)', async () => {
+    const r = await runCli(['run', '--cpus', '160', '--pages', '16', '--ops', '50', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(64 * 1024);
+    const j = parseOneJsonObject<{ per_cpu: unknown[]; counters: { ipis_sent: number } }>(r.stdout);
+    expect(j.per_cpu).toHaveLength(160);
+    // batched, 16 pages in one batch of 32: one round to the 159 thread CPUs.
+    expect(j.counters.ipis_sent).toBe(159);
+  }, 120_000);
+});
+
 describe('bad input: one `tlbsim: error:` line naming the flag, exit 2, empty stdout', () => {
   const cases: [string[], string][] = [
     [['run', '--cpus', '0'], '--cpus'],
@@ -154,6 +166,14 @@ describe('bad input: one `tlbsim: error:` line naming the flag, exit 2, empty st
     [['run', '--cpus', '4', '--fault-cpu', '9'], '--fault-cpu'],
     [['stress', '--threads', '0'], '--threads'],
     [['stress', '--write-ratio', '-0.1'], '--write-ratio'],
+    // Options of the fidelity work.
+    [['run', '--pending-flush', 'maybe'], '--pending-flush'],
+    [['run', '--reclaim-pages', '3,x'], '--reclaim-pages'],
+    [['run', '--reclaim-pages', '300'], '--reclaim-pages'],
+    [['run', '--reclaim-pages', '1,0-2'], '--reclaim-pages'],
+    [['run', '--workload', 'pending-flush', '--pages', '64'], '--pages'],
+    [['run', '--workload', 'pending-flush', '--cpus', '2', '--pages', '600'], '--cpus'],
+    [['stress', '--scenario', 'pending-flush', '--reclaim-pages', '0'], '--reclaim-pages'],
   ];
   it.each(cases)('tlbsim %j -> error naming %s', async (argv, flag) => {
     const r = await runCli(argv);
