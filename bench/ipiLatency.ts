@@ -22,6 +22,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { quantileSorted } from 'simple-statistics';
 import { Bench } from 'tinybench';
 import { DEFAULTS, resolveConfig, type SimConfig } from '../src/config.js';
 import { Machine, WORKER_RESOURCE_LIMITS } from '../src/coordinator.js';
@@ -73,6 +74,14 @@ export const RAW_BUSY_POLL = DEFAULTS.doorbellPollInterval;
  * after 2 warm-up runs to 1.6x after 5.
  */
 export const ENGINE_WARMUP_RUNS = 5;
+/**
+ * Measured engine runs whose rounds are pooled into one median and p99. One
+ * run at 255 targets is 40 rounds, and its median moved between 7 and 15 ms
+ * from one bench invocation to the next on the same build (a GC or a burst of
+ * refaults in that one run); three runs give 120 rounds, as tinybench gives the
+ * raw baseline hundreds.
+ */
+export const ENGINE_MEASURED_RUNS = 3;
 /**
  * Engine/raw ratio of the median round latency that meets the target. The
  * target is on the median: a p99 over 40-200 rounds is one or two rounds that
@@ -252,7 +261,7 @@ function contextSwitches(): { voluntary: number; involuntary: number } | null {
   return { voluntary, involuntary };
 }
 
-/** Boot an engine machine, run reclaim ENGINE_WARMUP_RUNS times unmeasured, then once measured; return its IPI round latency. */
+/** Boot an engine machine, run reclaim ENGINE_WARMUP_RUNS times unmeasured, then ENGINE_MEASURED_RUNS times measured; return its IPI round latency over every measured round. */
 export async function measureEngine(targets: number, extra: Partial<SimConfig> = {}): Promise<EngineIpi> {
   const config = engineConfig(targets, extra);
   const m = await Machine.boot(config);
@@ -261,22 +270,33 @@ export async function measureEngine(targets: number, extra: Partial<SimConfig> =
       const w = await m.run(config.seed + 1 + i);
       if (w.status !== 'ok') throw new Error(`engine warm-up run to ${targets} targets failed: ${w.failure?.message ?? 'unknown'}`);
     }
+    const rounds: number[] = [];
+    let wallMs = 0;
+    let ipisSent = 0;
+    let pageFaults = 0;
     const before = contextSwitches();
-    const r = await m.run();
+    for (let i = 0; i < ENGINE_MEASURED_RUNS; i++) {
+      const r = await m.run(config.seed + ENGINE_WARMUP_RUNS + 1 + i);
+      if (r.status !== 'ok') throw new Error(`engine run to ${targets} targets failed: ${r.failure?.message ?? 'unknown'}`);
+      if (r.host.ipi_round_latency_us.rounds !== config.pages) throw new Error(`expected ${config.pages} IPI rounds, measured ${r.host.ipi_round_latency_us.rounds}`);
+      // CPU 0 (kswapd) sends every round; its list is this run's rounds.
+      rounds.push(...(await m.readStats())[0].ipiRoundUs);
+      wallMs += r.host.wall_ms;
+      ipisSent += r.counters.ipis_sent;
+      pageFaults += r.counters.page_faults;
+    }
     const after = contextSwitches();
-    if (r.status !== 'ok') throw new Error(`engine run to ${targets} targets failed: ${r.failure?.message ?? 'unknown'}`);
-    const lat = r.host.ipi_round_latency_us;
-    if (lat.rounds !== config.pages) throw new Error(`expected ${config.pages} IPI rounds, measured ${lat.rounds}`);
+    rounds.sort((a, b) => a - b);
     return {
-      median: lat.median,
-      p99: lat.p99,
-      rounds: lat.rounds,
-      wallMs: r.host.wall_ms,
+      median: quantileSorted(rounds, 0.5),
+      p99: quantileSorted(rounds, 0.99),
+      rounds: rounds.length,
+      wallMs,
       startupMs: m.startupMs,
-      ipisSent: r.counters.ipis_sent,
-      pageFaults: r.counters.page_faults,
-      sleepsPerRound: before && after ? (after.voluntary - before.voluntary) / lat.rounds : null,
-      preemptionsPerRound: before && after ? (after.involuntary - before.involuntary) / lat.rounds : null,
+      ipisSent,
+      pageFaults,
+      sleepsPerRound: before && after ? (after.voluntary - before.voluntary) / rounds.length : null,
+      preemptionsPerRound: before && after ? (after.involuntary - before.involuntary) / rounds.length : null,
     };
   } finally {
     await m.shutdown();

@@ -9,8 +9,9 @@
  *   reads; Atomics only for PTE read-modify-writes and the doorbell poll.
  * - IPIs are handled only between accesses (at `tick`, `schedPoint` or while
  *   waiting), never in the middle of one: an access is one instruction.
- * - Never sleep holding a run token, except while stepping aside until a round
- *   whose IPI this CPU just handled completes (bounded). An IPI initiator that
+ * - Never sleep holding a run token, except while stepping aside (bounded):
+ *   until a round whose IPI this CPU just handled completes, or, about to
+ *   sleep on a kernel lock, until the lock holder's shootdown round completes. An IPI initiator that
  *   has to sleep for acknowledgements lends its token to a waiting CPU (on
  *   real hardware the other CPUs keep running while the initiator spins) and
  *   takes one back when the round is complete; a borrower hands the token
@@ -186,8 +187,6 @@ export class Cpu implements IpiWaitHost {
   loadedMm = -1;
   /** Sender of the last IPI handled by the current `tick` (free mode: see stepAsideDuringShootdown), or -1. */
   private lastIpiSender = -1;
-  /** The current `tick` handled an IPI from the CPU whose token this one borrowed. */
-  private handledLenderIpi = false;
   /** Round of that IPI (the sender's C_ROUND while that round is in flight). */
   private lastIpiRound = 0;
   /** Why this CPU aborted the run, when it was the one that noticed. */
@@ -349,15 +348,10 @@ export class Cpu implements IpiWaitHost {
       // (or a doorbell rung for a token grant or an unlock) must not make this
       // CPU step aside for a round whose IPI it has not received yet.
       this.lastIpiSender = -1;
-      this.handledLenderIpi = false;
       this.serviceIpis();
-      if (this.handledLenderIpi) {
-        // The interrupt the loan was waiting for has landed: the token goes back.
-        this.dropToken();
-        this.quantumLeft = this.config.quantum;
-        this.takeToken();
-        return;
-      }
+      // A borrower that just took its lender's interrupt steps aside like any
+      // target; when the round is over the lender asks for its token back and
+      // the check below returns it at once.
       if (this.lastIpiSender >= 0) this.stepAsideDuringShootdown();
     }
     this.checkAbort();
@@ -588,7 +582,6 @@ export class Cpu implements IpiWaitHost {
 
   private handleIpi(m: IpiMessage): void {
     this.lastIpiSender = m.sender;
-    if (m.sender === this.borrowedFrom) this.handledLenderIpi = true;
     this.lastIpiRound = m.round;
     this.count('nr_tlb_remote_flush_received');
     flushTlbFunc(this, m);
@@ -743,7 +736,9 @@ export class Cpu implements IpiWaitHost {
   /**
    * handle_mm_fault(), under mmap_read_lock (so it cannot interleave with an
    * mprotect or munmap changing the VMA). Not present: wait for the page lock
-   * (reclaim holds it until it has freed the old frame), read the page in
+   * (reclaim holds a dirty page's lock until it has written it back and freed
+   * the frame, a clean page's until just before the batch's final flush; the
+   * backing store holds the page's data either way), read the page in
    * from the backing store and install a PTE under the PTE lock
    * (writable-clean for a read fault on a writable VMA, writable-dirty for a
    * write fault). Present but read-only on a write: do_wp_page() makes it
@@ -773,7 +768,7 @@ export class Cpu implements IpiWaitHost {
       const vma = Atomics.load(this.v.pageState, ps + P_VMA_WRITE);
       const pte = Atomics.load(pt, idx);
       if (vma === VMA_NONE || (write && vma !== VMA_RW)) {
-        this.count('segv_stores');
+        this.count(write ? 'segv_stores' : 'segv_loads');
         return false;
       }
       if (ptePresent(pte)) {

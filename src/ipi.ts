@@ -11,7 +11,7 @@
  *   3. the sender waits until C_ACK_PENDING reaches 0, servicing IPIs sent to
  *      itself meanwhile (two CPUs flushing each other must not deadlock) and
  *      giving up after `ipiTimeoutMs`, naming every CPU that never acknowledged.
- * Receiving: a CPU notices its doorbell changed (polled every few hundred
+ * Receiving: a CPU notices its doorbell changed (polled every `--doorbell-poll`
  *   accesses, or woken from Atomics.wait), drains its ports with
  *   receiveMessageOnPort(), flushes its own TLB, sets its bit in the sender's ack
  *   bitmap and decrements the sender's C_ACK_PENDING; the acknowledgement that

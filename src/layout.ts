@@ -111,6 +111,7 @@ export const COUNTER_NAMES = [
   'page_faults',
   'wp_faults',
   'segv_stores',
+  'segv_loads',
   'pages_unmapped',
   'pages_written_back',
   'pages_freed',
@@ -145,7 +146,7 @@ export const MM_MMAP_LOCK = 0;
  */
 export const MM_TLB_FLUSH_BATCHED = 1;
 /**
- * mm->context.tlb_gen: bumped by every flush request against the mm and
+ * mm->context.tlb_gen: bumped by every flushTlbMmRange request against the mm and
  * carried in every flush IPI. No target reads it yet: the kernel-machinery
  * work (flush_tlb_func skipping covered flushes) is what will.
  */

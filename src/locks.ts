@@ -15,9 +15,13 @@
  *   and bumps G_LOCK_WAITERS *before* it re-tries the lock, and a releaser
  *   stores the release *before* it reads G_LOCK_WAITERS, so either the re-try
  *   sees the release or the releaser sees the sleeper and rings it.
- * - Lock order (deadlock freedom): mmap_lock, then page locks (reclaim takes a
- *   batch of them, in page order, and never mmap_lock), then the PTE lock.
- *   Nobody takes mmap_lock or a page lock while holding a PTE lock.
+ * - Lock order (deadlock freedom): mmap_lock, then page locks, then the PTE
+ *   lock; nobody takes mmap_lock or a page lock while holding a PTE lock.
+ *   Only reclaim (one CPU) sleeps for a page lock while holding others: it
+ *   takes a batch in its LRU order and never takes mmap_lock. Every other
+ *   path sleeps for a page lock holding none (the fault path holds one page
+ *   lock at a time; zap trylocks under the PTE lock, and sleeps for a busy
+ *   page only after it has released every page it cleared).
  */
 import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS, G_LOCK_WAITERS, G_WAKE_RR, type MachineViews } from './layout.js';
 

@@ -16,7 +16,8 @@
  *   `bool` (Linux 4.13): set to 1, and stored 0 after the flush: a pending
  *   set during the flush is wiped out by that store (the race the generation
  *   pair fixed).
- * - `tlb_gen` only grows; every flush request bumps it.
+ * - `tlb_gen` only grows; every flushTlbMmRange request bumps it (the
+ *   batched-unmap flush does not).
  * All words are changed with Atomics.
  */
 import type { PendingFlushMode } from './config.js';

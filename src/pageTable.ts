@@ -12,8 +12,9 @@
  *   stale clean entry ORs PTE_DIRTY into a word that is no longer present
  *   (the lost dirty bit of seed 003). Nothing reads the dirty bit of a
  *   non-present PTE; the next fault overwrites the word.
- * - Only the holder of the page lock installs a present PTE (fault path), and only
- *   reclaim (holding the page lock) clears one.
+ * - Only the holder of the page lock installs a present PTE (fault path), and
+ *   only the holder of the page lock clears one (reclaim, or munmap/madvise's
+ *   zap), always under the PTE lock as well.
  */
 
 export const PTE_PRESENT = 1 << 0;

@@ -43,7 +43,7 @@ export function formatRun(r: RunResult): string {
   lines.push(
     `  TLB                   ${fmtInt(k.tlb_hits)} hits, ${fmtInt(k.tlb_misses)} misses (${lookups ? ((100 * k.tlb_hits) / lookups).toFixed(1) : '0.0'}% hit rate), ${fmtInt(k.tlb_entries_flushed)} entries flushed`,
   );
-  lines.push(`  accesses              ${fmtInt(k.loads)} loads, ${fmtInt(k.stores)} stores; ${fmtInt(k.page_faults)} page faults (${fmtInt(k.wp_faults)} write-protect, ${fmtInt(k.segv_stores)} SIGSEGV)`);
+  lines.push(`  accesses              ${fmtInt(k.loads)} loads, ${fmtInt(k.stores)} stores; ${fmtInt(k.page_faults)} page faults (${fmtInt(k.wp_faults)} write-protect, ${fmtInt(k.segv_stores + k.segv_loads)} SIGSEGV)`);
   lines.push(`  reclaim               ${fmtInt(k.pages_unmapped)} pages unmapped, ${fmtInt(k.pages_written_back)} written back, ${fmtInt(k.pages_freed)} freed`);
   lines.push(`  races                 ${raceLine(r.races)}`);
   for (const rep of r.race_reports.slice(0, 3)) lines.push(`    - ${describeRace(rep)}`);

@@ -97,18 +97,22 @@ export function sysMprotectReadOnly(cpu: Cpu, mm: number, pages: readonly number
  * The model also takes the page lock of each page it clears (the kernel needs
  * none: the page stays in the page cache, while here the zap writes it back
  * and frees it, and a concurrent fault must not refault it from a backing
- * store not yet written). It only trylocks under the PTE lock; a page whose
- * lock is held (by reclaim mid-unmap, or a fault) is done again afterwards:
- * sleep for its lock (the holder's unlock rings this CPU), then look at its
- * PTE again under the PTE lock.
+ * store not yet written). It only trylocks under the PTE lock. A page whose
+ * lock is held (by reclaim mid-unmap, or a fault) is done afterwards, one at a
+ * time: the pages already cleared are flushed, freed and unlocked first, then
+ * the zap sleeps for the busy page's lock (the holder's unlock rings it)
+ * holding no other page lock, and looks at its PTE again. Sleeping while
+ * holding page locks would deadlock against reclaim, which takes a batch of
+ * page locks in its own (LRU) order and holds them.
  * Each look bumps the page's mapping generation before the PTE is cleared,
  * and P_UNMAPPED_AT is published when the call returns: entries filled before
- * the last look are stale from then on (the oracle's access-after-unmap check).
+ * the last look are stale from then on (the oracle's access-after-unmap check;
+ * an entry a free-mode walk fills between the bump and the clear carries the
+ * new generation, but this zap's own flush removes it).
  */
 function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
-  const zapped: UnmappedPage[] = [];
   const busy: number[] = [];
-  const look = (p: number, locked: boolean): void => {
+  const look = (p: number, locked: boolean, zapped: UnmappedPage[]): void => {
     const idx = cpu.pageIdx(mm, p);
     Atomics.add(cpu.v.pageState, pageWord(cpu, mm, p, P_MAP_GEN), 1);
     if (!ptePresent(Atomics.load(cpu.v.pte, idx))) {
@@ -121,20 +125,28 @@ function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
     }
     zapped.push(clearPte(cpu, mm, p)!);
   };
-  forEachPteLocked(cpu, mm, pages, (p) => look(p, false));
+  const first: UnmappedPage[] = [];
+  forEachPteLocked(cpu, mm, pages, (p) => look(p, false, first));
+  flushAndFreeZapped(cpu, mm, first);
   for (const p of busy) {
     cpu.lockPage(cpu.pageIdx(mm, p));
-    forEachPteLocked(cpu, mm, [p], (q) => look(q, true));
+    const again: UnmappedPage[] = [];
+    forEachPteLocked(cpu, mm, [p], (q) => look(q, true, again));
+    flushAndFreeZapped(cpu, mm, again);
   }
+  for (const p of pages) {
+    Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_UNMAPPED_AT), Atomics.load(cpu.v.pageState, pageWord(cpu, mm, p, P_MAP_GEN)));
+  }
+}
+
+/** tlb_finish_mmu() for zapped pages (held locked): flush their span, write back the dirty ones, free and unlock. */
+function flushAndFreeZapped(cpu: Cpu, mm: number, zapped: readonly UnmappedPage[]): void {
   const span = gatherSpan(zapped.map((u) => u.page));
   if (span.length > 0) flushTlbMmRange(cpu, mm, span);
   for (const u of zapped) {
     cpu.mem.markFlushed(u.frame);
     if (pteDirty(u.oldPte)) pageout(cpu, mm, u);
     freeReclaimedPage(cpu, mm, u);
-  }
-  for (const p of pages) {
-    Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_UNMAPPED_AT), Atomics.load(cpu.v.pageState, pageWord(cpu, mm, p, P_MAP_GEN)));
   }
 }
 

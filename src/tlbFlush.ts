@@ -8,7 +8,10 @@
  *   has acknowledged (smp_call_function_many with wait=1). Callers that free
  *   frames rely on that: after `flushTlbMmRange`/`archTlbbatchFlush` return, no
  *   CPU holds a translation covered by the flush.
- * - Every request bumps mm->tlb_gen first, so a target can tell how far behind it is.
+ * - Every flushTlbMmRange request bumps mm->tlb_gen first and carries the new
+ *   value, so a target could tell how far behind it is (no target reads it
+ *   yet). The batched-unmap flush (archTlbbatchFlush) flushes every mm and
+ *   carries tlbGen 0 without bumping.
  * - Counters follow /proc/vmstat: the initiator counts nr_tlb_remote_flush once
  *   per round that has remote targets and nr_tlb_local_flush_{one,all} for its
  *   own TLB; each target counts nr_tlb_remote_flush_received. `ipis_sent` counts

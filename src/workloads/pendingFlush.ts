@@ -9,10 +9,11 @@
  * `--pages` > PTRS_PER_PTE; the rest of the address space is never touched.
  * Two page tables matter: flush_tlb_batched_pending runs under one table's
  * PTE lock, and reclaim can only unmap a page of the *other* table while it
- * runs. CPU 0 reclaims the working set in one batch, the second table's pages
- * first (that is the order they sit on its LRU list); CPU 1 calls mprotect on
- * the first table's pages, then on the second table's; CPUs 2..N-1 store at
- * random throughout (writable-dirty entries).
+ * runs. CPU 0 reclaims the working set in batches of `--batch` (the
+ * scenario uses one batch per table), the first table's pages first, so the
+ * first batch leaves a flush owed while the second clears PTEs; CPU 1 calls
+ * mprotect on the first table's pages, then on the second table's; CPUs
+ * 2..N-1 store to the second table's pages throughout (writable-dirty entries).
  *
  *   CPU 1 (mprotect #1, table A)        CPU 0 (reclaim)          CPU 2
  *   flush_tlb_batched_pending:
