@@ -5,11 +5,14 @@
  * measured in the same process: plain idle workers sleeping in Atomics.wait,
  * the same MessagePort message + Atomics doorbell + receiveMessageOnPort
  * drain + Atomics ack counter, with the sender on the main thread (timed by
- * tinybench, one round per sample). The engine machine does one unmeasured
- * warm-up run first (as tinybench warms the raw rounds up), then the measured
- * run; its median and p99 come from the RunResult.
+ * tinybench, one round per sample). The engine machine does unmeasured
+ * warm-up runs first (as tinybench warms the raw rounds up), then
+ * ENGINE_MEASURED_RUNS measured runs: the median is the median of their
+ * medians, the p99 is over every measured round (CPU 0's round list, read
+ * over the control plane).
  *
- * Target: engine median and p99 within 2x of the raw baseline at every target count.
+ * Target: engine median within 2x of the raw baseline at every target count
+ * (the p99 ratio is printed beside it).
  *
  * The extra "raw, 1 busy" column (diagnostic, not part of the target) repeats
  * the baseline with one target running a busy access loop that polls its
@@ -75,13 +78,14 @@ export const RAW_BUSY_POLL = DEFAULTS.doorbellPollInterval;
  */
 export const ENGINE_WARMUP_RUNS = 5;
 /**
- * Measured engine runs whose rounds are pooled into one median and p99. One
- * run at 255 targets is 40 rounds, and its median moved between 7 and 15 ms
- * from one bench invocation to the next on the same build (a GC or a burst of
- * refaults in that one run); three runs give 120 rounds, as tinybench gives the
- * raw baseline hundreds.
+ * Measured engine runs. The median reported is the median of the runs'
+ * medians, the p99 the p99 of every measured round. One run at 255 targets is
+ * 40 rounds, and on one booted machine its median moved between 6 and 16 ms
+ * from run to run (a whole run is slow or fast: GC in a few of 256 isolates,
+ * a burst of refaults); one run decided the verdict by luck, the middle of
+ * five does not.
  */
-export const ENGINE_MEASURED_RUNS = 3;
+export const ENGINE_MEASURED_RUNS = 5;
 /**
  * Engine/raw ratio of the median round latency that meets the target. The
  * target is on the median: a p99 over 40-200 rounds is one or two rounds that
@@ -261,7 +265,7 @@ function contextSwitches(): { voluntary: number; involuntary: number } | null {
   return { voluntary, involuntary };
 }
 
-/** Boot an engine machine, run reclaim ENGINE_WARMUP_RUNS times unmeasured, then ENGINE_MEASURED_RUNS times measured; return its IPI round latency over every measured round. */
+/** Boot an engine machine, run reclaim ENGINE_WARMUP_RUNS times unmeasured, then ENGINE_MEASURED_RUNS times measured; return the median of the runs' median round latencies and the p99 of every measured round. */
 export async function measureEngine(targets: number, extra: Partial<SimConfig> = {}): Promise<EngineIpi> {
   const config = engineConfig(targets, extra);
   const m = await Machine.boot(config);
@@ -271,6 +275,7 @@ export async function measureEngine(targets: number, extra: Partial<SimConfig> =
       if (w.status !== 'ok') throw new Error(`engine warm-up run to ${targets} targets failed: ${w.failure?.message ?? 'unknown'}`);
     }
     const rounds: number[] = [];
+    const runMedians: number[] = [];
     let wallMs = 0;
     let ipisSent = 0;
     let pageFaults = 0;
@@ -281,14 +286,16 @@ export async function measureEngine(targets: number, extra: Partial<SimConfig> =
       if (r.host.ipi_round_latency_us.rounds !== config.pages) throw new Error(`expected ${config.pages} IPI rounds, measured ${r.host.ipi_round_latency_us.rounds}`);
       // CPU 0 (kswapd) sends every round; its list is this run's rounds.
       rounds.push(...(await m.readStats())[0].ipiRoundUs);
+      runMedians.push(r.host.ipi_round_latency_us.median);
       wallMs += r.host.wall_ms;
       ipisSent += r.counters.ipis_sent;
       pageFaults += r.counters.page_faults;
     }
     const after = contextSwitches();
     rounds.sort((a, b) => a - b);
+    runMedians.sort((a, b) => a - b);
     return {
-      median: quantileSorted(rounds, 0.5),
+      median: quantileSorted(runMedians, 0.5),
       p99: quantileSorted(rounds, 0.99),
       rounds: rounds.length,
       wallMs,
