@@ -58,8 +58,6 @@ export const G_RACES_AAU = 16;
 export const G_PAGES_UNMAPPED = 17;
 /** 1 once the reclaimer has seen every thread warm and begins reclaiming (threads start their access loops then). */
 export const G_RECLAIM_STARTED = 18;
-/** Rotating start of the scan for the one sleeper a mutex unlock wakes. */
-export const G_WAKE_RR = 19;
 export const GLOBAL_WORDS = 32;
 
 /** Why a run was aborted (value of `G_ABORT`). */

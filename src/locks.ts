@@ -9,8 +9,7 @@
  * - Lock words change only with Atomics CAS (take) and store/sub (release).
  * - A mutex word is 0 when free and owner CPU + 1 when held; an rwsem word is
  *   the number of readers, or -1 while a writer holds it.
- * - Mutex unlocks wake one sleeper, rwsem releases wake all (readers can all
- *   proceed).
+ * - Every unlock wakes every sleeper on that lock; each retries.
  * - Lost wake-ups are impossible: a sleeper publishes its tag in C_WAIT_LOCK
  *   and bumps G_LOCK_WAITERS *before* it re-tries the lock, and a releaser
  *   stores the release *before* it reads G_LOCK_WAITERS, so either the re-try
@@ -23,7 +22,7 @@
  *   lock at a time; zap trylocks under the PTE lock, and sleeps for a busy
  *   page only after it has released every page it cleared).
  */
-import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS, G_LOCK_WAITERS, G_WAKE_RR, type MachineViews } from './layout.js';
+import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS, G_LOCK_WAITERS, type MachineViews } from './layout.js';
 
 /** What a lock tag names: the kind of lock in the top bits, its index below. */
 export const LOCK_KIND_PAGE = 0;
@@ -49,14 +48,16 @@ export function mutexOwner(words: Int32Array, i: number): number {
 }
 
 /**
- * Release a mutex word and wake one of its sleepers (an exclusive wake-up, as
- * lock_page waiters get). Every sleeper retries until it holds the lock, and
- * every unlock wakes one, so nobody is left asleep while the lock is free;
- * waking them all made a convoy of N faulting CPUs cost N^2 wake-ups.
+ * Release a mutex word and wake every sleeper; each retries and all but one
+ * sleep again. Waking only one (an exclusive wake-up, as lock_page waiters
+ * get) was tried: at 255 CPUs, sleepers on a convoyed page lock then slept
+ * out their 20 ms safety net with the lock free hundreds of times a run
+ * (counted by safety_net_wakeups), so the cheaper wake-up lost wake-ups
+ * somewhere this model does not yet explain.
  */
 export function mutexUnlock(v: MachineViews, words: Int32Array, i: number, tag: number): void {
   Atomics.store(words, i, 0);
-  wakeLockWaiters(v, tag, true);
+  wakeLockWaiters(v, tag);
 }
 
 /** down_read_trylock(): true if a read hold was taken (fails while a writer holds it). */
@@ -84,21 +85,14 @@ export function rwsemUpWrite(v: MachineViews, words: Int32Array, i: number, tag:
   wakeLockWaiters(v, tag);
 }
 
-/**
- * Ring the CPUs sleeping on the lock tagged `tag`: all of them, or (`one`) the
- * first found from a rotating start, so no sleeper is always last in line.
- */
-export function wakeLockWaiters(v: MachineViews, tag: number, one = false): void {
+/** Ring every CPU sleeping on the lock tagged `tag` (wake_up_page and friends). */
+export function wakeLockWaiters(v: MachineViews, tag: number): void {
   if (Atomics.load(v.global, G_LOCK_WAITERS) === 0) return;
   const ctl = v.cpuCtl;
-  const cpus = ctl.length / CPU_CTL_WORDS;
-  const start = one ? (Atomics.add(v.global, G_WAKE_RR, 1) >>> 0) % cpus : 0;
-  for (let k = 0; k < cpus; k++) {
-    const b = ((start + k) % cpus) * CPU_CTL_WORDS;
+  for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {
     if (Atomics.load(ctl, b + C_WAIT_LOCK) === tag) {
       Atomics.add(ctl, b + C_DOORBELL, 1);
       Atomics.notify(ctl, b + C_DOORBELL);
-      if (one) return;
     }
   }
 }

@@ -155,7 +155,7 @@ export class PhysicalMemory {
   pageLockOwner(pageStateIdx: number): number {
     return mutexOwner(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK);
   }
-  /** unlock_page(): release, then wake one CPU sleeping on this page's lock (an exclusive wake_up_page). */
+  /** unlock_page(): release, then wake the CPUs sleeping on this page's lock (wake_up_page). */
   unlockPage(pageStateIdx: number): void {
     mutexUnlock(this.v, this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, lockTag(LOCK_KIND_PAGE, pageStateIdx));
   }
