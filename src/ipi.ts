@@ -73,8 +73,8 @@ export interface IpiWaitHost {
   waitForEvent(ms: number): void;
   /** Throw if the run was aborted. */
   checkAbort(): void;
-  /** The sender is about to sleep until the acknowledgements are in (free mode lends its run token here). */
-  beginAckWait(): void;
+  /** The sender is about to sleep until the acknowledgements of a round to `targets` CPUs are in (free mode may lend its run token here). */
+  beginAckWait(targets: number): void;
   /** Every acknowledgement is in (or the wait is being abandoned). */
   endAckWait(): void;
 }
@@ -131,7 +131,7 @@ export class IpiDelivery {
     }
     const deadline = t0 + timeoutMs;
     // A throw below ends the run (abort): the CPU's abort path drops any lent token state.
-    host.beginAckWait();
+    host.beginAckWait(targets.length);
     for (;;) {
       host.serviceIpis();
       if (Atomics.load(ctl, ackIdx) === 0) break;
@@ -146,6 +146,11 @@ export class IpiDelivery {
     const us = (performance.now() - t0) * 1000;
     host.endAckWait();
     return us;
+  }
+
+  /** Has this CPU acknowledged `sender`'s current round? (Its row is cleared when a round starts.) */
+  hasAcked(sender: number): boolean {
+    return (Atomics.load(this.ackBits, sender * this.maskWords + (this.cpu >> 5)) & (1 << (this.cpu & 31))) !== 0;
   }
 
   /** Did `target` acknowledge this CPU's current round? */
