@@ -69,6 +69,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
+    .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
     .addOption(new Option('--no-token-lending', 'free mode: an IPI initiator keeps its run token while it sleeps for acknowledgements'))
     .addOption(new Option('--doorbell-poll <n>', 'accesses between doorbell polls').argParser(num('--doorbell-poll')))
@@ -104,6 +105,7 @@ interface CliOpts {
   reclaimPages?: string;
   runTokens?: number;
   quantum?: number;
+  ceiling?: number;
   doorbellPoll?: number;
   ipiTimeoutMs?: number;
   debug: boolean;
@@ -136,6 +138,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     reclaimPages: o.reclaimPages,
     runTokens: o.runTokens,
     quantum: o.quantum,
+    tlbSinglePageFlushCeiling: o.ceiling,
     doorbellPollInterval: o.doorbellPoll,
     ipiTimeoutMs: o.ipiTimeoutMs,
     maxSeededSteps: o.maxSeededSteps,

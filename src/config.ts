@@ -11,6 +11,14 @@
 import { availableParallelism } from 'node:os';
 import { PTRS_PER_PTE, frameCount, tlbWords } from './layout.js';
 
+/**
+ * tlb_single_page_flush_ceiling's default: a range flush of more pages than
+ * this becomes a full flush. Above it, invlpg for every page costs more than a
+ * CR3 write plus the refills it causes (Dave Hansen's 2014 measurements,
+ * flush_tlb_mm_range 1 page 1276 cycles, 32 pages 9350, full 2283).
+ */
+export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+
 /** Hardware semantics of a store through a TLB entry cached writable but clean (docs/design.md, "Hardware semantics"). */
 export type Arch = 'x86' | 'weak';
 export const ARCHES: readonly Arch[] = ['x86', 'weak'];
@@ -78,6 +86,8 @@ export interface SimConfig {
   inject: InjectedBug;
   /** How many simulated CPUs may run accesses at once (run tokens). */
   runTokens: number;
+  /** tlb_single_page_flush_ceiling: a range flush spanning more pages than this is a full flush. */
+  tlbSinglePageFlushCeiling: number;
   /** Accesses a CPU runs per run token before handing it on. */
   quantum: number;
   /** Free mode: an IPI initiator that sleeps for acknowledgements lends its run token to a waiting CPU. */
@@ -137,6 +147,9 @@ export const DEFAULTS: SimConfig = {
   // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (docs/design.md, "Host scheduling").
   runTokens: Math.max(1, availableParallelism()),
   // 4096 accesses take ~50-100 us: short enough that a parked CPU gets a turn quickly, long enough to amortise the hand-off (~10 us).
+  // The kernel's default (arch/x86/mm/tlb.c): ~100 ns per invlpg caps a partial flush at ~3 us,
+  // about what a full flush plus its refills costs.
+  tlbSinglePageFlushCeiling: TLB_SINGLE_PAGE_FLUSH_CEILING,
   quantum: 4096,
   // On real hardware the other CPUs run while an initiator spins; without a loan, one host core sits idle instead.
   tokenLending: true,
@@ -225,6 +238,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('tlb-ways', c.tlbWays, 1, 64);
   intIn('run-tokens', c.runTokens, 1, MAX_CPUS);
   intIn('quantum', c.quantum, 1, 1 << 30);
+  intIn('ceiling', c.tlbSinglePageFlushCeiling, 0, MAX_PAGES, ' (tlb_single_page_flush_ceiling, pages)');
   intIn('doorbell-poll', c.doorbellPollInterval, 1, 1 << 20);
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
@@ -283,6 +297,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   pendingFlush: '--pending-flush',
   inject: '--inject',
   runTokens: '--run-tokens',
+  tlbSinglePageFlushCeiling: '--ceiling',
   quantum: '--quantum',
   tokenLending: '--no-token-lending',
   doorbellPollInterval: '--doorbell-poll',

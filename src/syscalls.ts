@@ -13,7 +13,7 @@
  *   either the PTE present or the deferred flush pending.
  * - The TLB flush covers the span from the lowest to the highest address whose
  *   PTE the call changed (the mmu_gather range: tlb_flush_pte_range per PTE),
- *   as single-page flushes up to TLB_SINGLE_PAGE_FLUSH_CEILING pages and a
+ *   as single-page flushes up to `--ceiling` (33) pages and a
  *   full flush of the mm above that; nothing is flushed when no PTE changed.
  *   A page inside the span whose PTE reclaim had already cleared is flushed
  *   too; one outside it is not, which is what the pending flush is for.

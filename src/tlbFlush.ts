@@ -22,13 +22,7 @@ import { ABORT_IPI_TIMEOUT } from './layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from './ipi.js';
 import { incMmTlbGen, mmAsid, mmCpumask } from './mm.js';
 
-/**
- * tlb_single_page_flush_ceiling: a range flush of more pages than this becomes a
- * full flush. 33 is the kernel's default: above it, invlpg for every page costs
- * more than a CR3 write plus the refills it causes (Dave Hansen's 2014
- * measurements, flush_tlb_mm_range 1 page 1276 cycles, 32 pages 9350, full 2283).
- */
-export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+export { TLB_SINGLE_PAGE_FLUSH_CEILING } from './config.js';
 
 /** Mark for "flush the whole mm" in a range request. */
 export const TLB_FLUSH_ALL = null;
@@ -86,12 +80,15 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
 
 /**
  * flush_tlb_mm_range(): flush `pages` of `mm` (or all of it, TLB_FLUSH_ALL) on
- * every CPU in mm_cpumask. Ranges longer than the ceiling become full flushes.
+ * every CPU in mm_cpumask. Ranges longer than `--ceiling`
+ * (tlb_single_page_flush_ceiling) become full flushes. The initiator counts
+ * its own part as the kernel does: the range's pages in
+ * nr_tlb_local_flush_one, or 1 in nr_tlb_local_flush_all.
  */
 export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL): void {
   const tlbGen = incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
   const req: FlushRequest =
-    pages === TLB_FLUSH_ALL || pages.length > TLB_SINGLE_PAGE_FLUSH_CEILING
+    pages === TLB_FLUSH_ALL || pages.length > cpu.config.tlbSinglePageFlushCeiling
       ? { kind: 'flush-all', mm, tlbGen }
       : { kind: 'flush-pages', mm, tlbGen, pages: [...pages] };
   if (cpu.loadedMm === mm) flushLocal(cpu, req);

@@ -168,6 +168,7 @@ describe('bad input: one `tlbsim: error:` line naming the flag, exit 2, empty st
     [['stress', '--write-ratio', '-0.1'], '--write-ratio'],
     // Options of the fidelity work.
     [['run', '--pending-flush', 'maybe'], '--pending-flush'],
+    [['run', '--ceiling', '-1'], '--ceiling'],
     [['run', '--reclaim-pages', '3,x'], '--reclaim-pages'],
     [['run', '--reclaim-pages', '300'], '--reclaim-pages'],
     [['run', '--reclaim-pages', '1,0-2'], '--reclaim-pages'],

@@ -67,30 +67,44 @@ describe('mprotect flushes the span of the PTEs it changed', () => {
   });
 });
 
-describe('span length against tlb_single_page_flush_ceiling', () => {
-  // Nothing reclaimed before the call: kswapd reclaims only the last page.
-  async function callerFlushes(pages: number): Promise<{ one: number; all: number }> {
-    const m = await Machine.boot(scenarioConfig('mprotect', { pages, reclaimPages: String(pages - 1), batchedPendingFlush: false, tlbSets: 64, tlbWays: 4 }));
+describe('span length against tlb_single_page_flush_ceiling (--ceiling)', () => {
+  /**
+   * The caller's own flush of a full-range mprotect, over seeds 1..60: kswapd
+   * reclaims only the last page, so mprotect changed either every PTE (span
+   * = pages) or every PTE but the last (span = pages - 1). Returns the
+   * distinct outcomes as "one:N" (N single-page flushes) or "all:1".
+   */
+  async function callerFlushes(pages: number, ceiling?: number): Promise<Set<string>> {
+    const m = await Machine.boot(
+      scenarioConfig('mprotect', { pages, reclaimPages: String(pages - 1), batchedPendingFlush: false, tlbSets: 64, tlbWays: 4, ...(ceiling === undefined ? {} : { tlbSinglePageFlushCeiling: ceiling }) }),
+    );
+    const seen = new Set<string>();
     try {
-      for (let seed = 1; seed <= 50; seed++) {
-        const r = await m.run(seed);
-        const c = r.per_cpu[1];
-        // Seeds where the call came before reclaim cleared the last page: every PTE changed.
-        if (c.nr_tlb_local_flush_one + c.nr_tlb_local_flush_all > 0 && r.per_cpu[0].pages_unmapped === 1 && c.segv_stores === pages) {
-          return { one: c.nr_tlb_local_flush_one, all: c.nr_tlb_local_flush_all };
-        }
+      for (let seed = 1; seed <= 60; seed++) {
+        const c = (await m.run(seed)).per_cpu[1];
+        expect(c.nr_tlb_local_flush_one === 0 || c.nr_tlb_local_flush_all === 0, 'one flush kind per call').toBe(true);
+        if (c.nr_tlb_local_flush_all > 0) seen.add(`all:${c.nr_tlb_local_flush_all}`);
+        else seen.add(`one:${c.nr_tlb_local_flush_one}`);
       }
     } finally {
       await m.shutdown();
     }
-    throw new Error('no seed with a full-range mprotect');
+    return seen;
   }
 
-  it(`a span of at most ${TLB_SINGLE_PAGE_FLUSH_CEILING} pages is flushed page by page, a longer one with one full flush`, async () => {
-    const small = await callerFlushes(TLB_SINGLE_PAGE_FLUSH_CEILING);
-    expect(small.all).toBe(0);
-    expect([TLB_SINGLE_PAGE_FLUSH_CEILING - 1, TLB_SINGLE_PAGE_FLUSH_CEILING]).toContain(small.one);
-    const large = await callerFlushes(TLB_SINGLE_PAGE_FLUSH_CEILING + 8);
-    expect(large).toEqual({ one: 0, all: 1 });
+  it(`default ${TLB_SINGLE_PAGE_FLUSH_CEILING}: spans of 32 and 33 pages are flushed page by page (the span's pages counted)`, async () => {
+    expect(await callerFlushes(TLB_SINGLE_PAGE_FLUSH_CEILING)).toEqual(new Set(['one:32', 'one:33']));
+  });
+
+  it('default 33: a span of 34 pages is one full flush, 33 still page by page', async () => {
+    expect(await callerFlushes(TLB_SINGLE_PAGE_FLUSH_CEILING + 1)).toEqual(new Set(['one:33', 'all:1']));
+  });
+
+  it('--ceiling 15 on 16 pages: the 15-page span is flushed page by page, the 16-page span is a full flush', async () => {
+    expect(await callerFlushes(16, 15)).toEqual(new Set(['one:15', 'all:1']));
+  });
+
+  it('--ceiling 0: every range flush is a full flush', async () => {
+    expect(await callerFlushes(8, 0)).toEqual(new Set(['all:1']));
   });
 });
