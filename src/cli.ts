@@ -69,6 +69,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
+    .addOption(new Option('--no-tlb-gen', 'flush_tlb_func ignores tlb_gen: every flush does exactly what it asks (before Linux 4.14)'))
     .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
     .addOption(new Option('--no-token-lending', 'free mode: an IPI initiator keeps its run token while it sleeps for acknowledgements'))
@@ -99,6 +100,7 @@ interface CliOpts {
   wpRecheck: boolean;
   batchedPendingFlush: boolean;
   tokenLending: boolean;
+  tlbGen: boolean;
   inject?: SimConfig['inject'];
   syscall?: SimConfig['syscall'];
   pendingFlush?: SimConfig['pendingFlush'];
@@ -148,6 +150,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
   if (given('wpRecheck')) p.wpRecheck = o.wpRecheck;
   if (given('batchedPendingFlush')) p.batchedPendingFlush = o.batchedPendingFlush;
   if (given('tokenLending')) p.tokenLending = o.tokenLending;
+  if (given('tlbGen')) p.tlbGen = o.tlbGen;
   // An injected bug is checked by the oracle; the engine's own assertion would stop the run first.
   if (given('debug')) p.debug = o.debug;
   else if (o.inject !== undefined && o.inject !== 'none') p.debug = false;

@@ -86,6 +86,8 @@ export interface SimConfig {
   inject: InjectedBug;
   /** How many simulated CPUs may run accesses at once (run tokens). */
   runTokens: number;
+  /** flush_tlb_func compares tlb_gen generations (elides covered flushes, turns a range into a full flush when behind); false: it does exactly what each request asks. */
+  tlbGen: boolean;
   /** tlb_single_page_flush_ceiling: a range flush spanning more pages than this is a full flush. */
   tlbSinglePageFlushCeiling: number;
   /** Accesses a CPU runs per run token before handing it on. */
@@ -150,6 +152,8 @@ export const DEFAULTS: SimConfig = {
   // The kernel's default (arch/x86/mm/tlb.c): ~100 ns per invlpg caps a partial flush at ~3 us,
   // about what a full flush plus its refills costs.
   tlbSinglePageFlushCeiling: TLB_SINGLE_PAGE_FLUSH_CEILING,
+  // What x86 has done since Linux 4.14 (Andy Lutomirski's PCID work).
+  tlbGen: true,
   quantum: 4096,
   // On real hardware the other CPUs run while an initiator spins; without a loan, one host core sits idle instead.
   tokenLending: true,
@@ -242,7 +246,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('doorbell-poll', c.doorbellPollInterval, 1, 1 << 20);
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
-  for (const key of ['wpRecheck', 'batchedPendingFlush', 'debug', 'tokenLending'] as const) {
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'debug', 'tokenLending', 'tlbGen'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
     }
@@ -298,6 +302,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   inject: '--inject',
   runTokens: '--run-tokens',
   tlbSinglePageFlushCeiling: '--ceiling',
+  tlbGen: '--no-tlb-gen',
   quantum: '--quantum',
   tokenLending: '--no-token-lending',
   doorbellPollInterval: '--doorbell-poll',

@@ -46,6 +46,7 @@ import {
   G_RUN_DONE,
   K,
   MM_MMAP_LOCK,
+  NR_MMS,
   P_MAP_GEN,
   P_PROTECTED,
   P_STEP,
@@ -77,7 +78,7 @@ import {
   rwsemUpWrite,
 } from './locks.js';
 import { PhysicalMemory } from './memory.js';
-import { mmAsid, mmBase, mmCpumaskSet } from './mm.js';
+import { mmAsid, mmBase, mmCpumaskSet, mmTlbGen } from './mm.js';
 import { recordRace } from './oracle.js';
 import {
   PTE_ACCESSED,
@@ -196,6 +197,8 @@ export class Cpu implements IpiWaitHost {
   readonly ipiRoundUs: number[] = [];
   /** mm loaded on this CPU, or -1 (kernel thread). */
   loadedMm = -1;
+  /** cpu_tlbstate.ctxs[].tlb_gen: the mm generation this CPU's TLB has caught up to, per mm (private to this CPU). */
+  private readonly tlbGenSeen: number[] = new Array<number>(NR_MMS).fill(0);
   /** Sender of the last IPI handled by the current `tick` (free mode: see stepAsideDuringShootdown), or -1. */
   private lastIpiSender = -1;
   /** Round of that IPI (the sender's C_ROUND while that round is in flight). */
@@ -260,6 +263,7 @@ export class Cpu implements IpiWaitHost {
     this.storeSeq = 0;
     this.ipiRoundUs.length = 0;
     this.loadedMm = -1;
+    this.tlbGenSeen.fill(0);
     this.prng = new Prng(deriveSeed(seed, this.id));
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     this.pollCountdown = this.config.doorbellPollInterval;
@@ -601,7 +605,7 @@ export class Cpu implements IpiWaitHost {
     this.lastIpiSender = m.sender;
     this.lastIpiRound = m.round;
     this.count('nr_tlb_remote_flush_received');
-    flushTlbFunc(this, m);
+    flushTlbFunc(this, m, false);
   }
 
   // -------------------------------------------------------------------------
@@ -627,10 +631,26 @@ export class Cpu implements IpiWaitHost {
   // Address space
   // -------------------------------------------------------------------------
 
-  /** switch_mm(): load `mm` on this CPU; it joins mm_cpumask. */
+  /**
+   * switch_mm(): load `mm` on this CPU; it joins mm_cpumask, then reads the
+   * mm's tlb_gen (in that order, as switch_mm_irqs_off does, so a flush
+   * request either sees this CPU in the mask or is covered by the read). The
+   * TLB holds nothing of `mm` yet, so it is caught up to that generation.
+   */
   switchMm(mm: number): void {
     this.loadedMm = mm;
     mmCpumaskSet(this.v.mm, this.config.cpus, mm, this.id);
+    this.tlbGenSeen[mm] = mmTlbGen(this.v.mm, this.config.cpus, mm);
+  }
+
+  /** The mm generation this CPU's TLB has caught up to. */
+  localTlbGen(mm: number): number {
+    return this.tlbGenSeen[mm];
+  }
+
+  /** Record that this CPU's TLB has caught up to generation `gen` of `mm` (flushTlbFunc only). */
+  setLocalTlbGen(mm: number, gen: number): void {
+    this.tlbGenSeen[mm] = gen;
   }
 
   /** Index of (mm, vpn) in the PTE and page-state arrays. */

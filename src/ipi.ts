@@ -34,7 +34,7 @@ export interface FlushAllRequest {
   readonly sender: number;
   readonly round: number;
   readonly mm: number;
-  /** mm->context.tlb_gen after this request's bump (0 for the batched-unmap flush). Not read by targets yet: flush_tlb_func's generation check belongs to the kernel-machinery work. */
+  /** new_tlb_gen: mm->context.tlb_gen after this request's bump (TLB_GENERATION_INVALID, 0, for the batched-unmap flush). */
   readonly tlbGen: number;
 }
 /** Flush a list of pages of one mm (invlpg each). */

@@ -116,6 +116,10 @@ export const COUNTER_NAMES = [
   'loads',
   'stores',
   'tlb_entries_flushed',
+  // flush_tlb_func found the request already covered by an earlier flush (tlb_gen).
+  'tlb_flushes_elided',
+  // flush_tlb_func did a full flush for a range request: this CPU was more than one generation behind.
+  'tlb_partial_to_full',
   // Host health, not a kernel event: sleeps on a condition somebody rings
   // that ended by their safety-net timeout, with the condition already true
   // and no ring arrived: a lost ring, or one later than the timeout (the
@@ -144,9 +148,9 @@ export const MM_MMAP_LOCK = 0;
  */
 export const MM_TLB_FLUSH_BATCHED = 1;
 /**
- * mm->context.tlb_gen: bumped by every flushTlbMmRange request against the mm and
- * carried in every flush IPI. No target reads it yet: the kernel-machinery
- * work (flush_tlb_func skipping covered flushes) is what will.
+ * mm->context.tlb_gen: bumped by every flushTlbMmRange request against the mm
+ * (and carried in its IPIs) and by every deferred reclaim flush; each CPU
+ * compares it with the generation its own TLB has caught up to (flushTlbFunc).
  */
 export const MM_TLB_GEN = 2;
 /** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */

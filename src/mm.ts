@@ -16,8 +16,8 @@
  *   `bool` (Linux 4.13): set to 1, and stored 0 after the flush: a pending
  *   set during the flush is wiped out by that store (the race the generation
  *   pair fixed).
- * - `tlb_gen` only grows; every flushTlbMmRange request bumps it (the
- *   batched-unmap flush does not).
+ * - `tlb_gen` only grows; every flushTlbMmRange request and every deferred
+ *   reclaim flush (setTlbUbcFlushPending) bumps it.
  * All words are changed with Atomics.
  */
 import type { PendingFlushMode } from './config.js';
@@ -118,6 +118,11 @@ export function finishTlbFlushBatched(mm: Int32Array, cpus: number, m: number, m
   }
   const pending = seen & TLB_FLUSH_BATCH_PENDING_MASK;
   return Atomics.compareExchange(mm, i, seen, pending | (pending << TLB_FLUSH_BATCH_FLUSHED_SHIFT)) === seen;
+}
+
+/** mm->context.tlb_gen now. */
+export function mmTlbGen(mm: Int32Array, cpus: number, m: number): number {
+  return Atomics.load(mm, mmBase(cpus, m) + MM_TLB_GEN);
 }
 
 /** inc_mm_tlb_gen(): returns the new generation. */

@@ -9,9 +9,10 @@
  *   frames rely on that: after `flushTlbMmRange`/`archTlbbatchFlush` return, no
  *   CPU holds a translation covered by the flush.
  * - Every flushTlbMmRange request bumps mm->tlb_gen first and carries the new
- *   value, so a target could tell how far behind it is (no target reads it
- *   yet). The batched-unmap flush (archTlbbatchFlush) flushes every mm and
- *   carries tlbGen 0 without bumping.
+ *   value; every deferred reclaim flush bumps it too (arch_tlbbatch_add_pending),
+ *   and the batched-unmap flush (archTlbbatchFlush) carries
+ *   TLB_GENERATION_INVALID. flushTlbFunc compares them with the generation
+ *   the CPU's TLB has caught up to (see there).
  * - Counters follow /proc/vmstat: the initiator counts nr_tlb_remote_flush once
  *   per round that has remote targets and nr_tlb_local_flush_{one,all} for its
  *   own TLB; each target counts nr_tlb_remote_flush_received. `ipis_sent` counts
@@ -20,43 +21,80 @@
 import type { Cpu } from './cpu.js';
 import { ABORT_IPI_TIMEOUT } from './layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from './ipi.js';
-import { incMmTlbGen, mmAsid, mmCpumask } from './mm.js';
+import { incMmTlbGen, mmAsid, mmCpumask, mmTlbGen } from './mm.js';
 
 export { TLB_SINGLE_PAGE_FLUSH_CEILING } from './config.js';
 
 /** Mark for "flush the whole mm" in a range request. */
 export const TLB_FLUSH_ALL = null;
 
+/** new_tlb_gen of a request that carries none (the batched-unmap flush): TLB_GENERATION_INVALID. */
+export const TLB_GENERATION_INVALID = 0;
+
 /**
- * flush_tlb_func(): the target side of a shootdown, run on the CPU that
- * received the IPI, against its own TLB.
+ * flush_tlb_func() (arch/x86/mm/tlb.c), on this CPU's own TLB: the target
+ * side of a shootdown (`local` false) and the initiator's own part (`local`
+ * true). Three generations decide what it does:
+ * - mm_tlb_gen, the mm's latest (bumped before every flush request);
+ * - local_tlb_gen, what this CPU's TLB has caught up to;
+ * - the request's new_tlb_gen.
+ * Already covered (new_tlb_gen <= local_tlb_gen, or local_tlb_gen ==
+ * mm_tlb_gen): nothing to do (`tlb_flushes_elided`). A range request that is
+ * exactly the next generation and the latest: flush its pages. Anything else
+ * (a full request, or a range request while this CPU is further behind): a
+ * full flush, which catches up on every generation at once
+ * (`tlb_partial_to_full` when a range was asked for). Either way local_tlb_gen
+ * becomes mm_tlb_gen. Only the initiator counts nr_tlb_local_flush_{one,all}.
+ * Example of two racing flushes: CPU 2 has both a range flush for generation
+ * 5 (from CPU 1) and a full one for 6 (from CPU 0) queued, local_tlb_gen 4.
+ * It handles 5 first: 5 is the next generation but not the latest (6), so it
+ * does a full flush and catches up to 6; then 6 <= 6: elided.
  */
-export function flushTlbFunc(cpu: Cpu, m: IpiMessage): void {
-  let dropped: number;
-  if (m.kind === 'flush-all') {
-    dropped = m.mm < 0 ? cpu.tlb.flushAll() : cpu.tlb.flushAsid(mmAsid(m.mm));
+export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void {
+  const mm = cpu.loadedMm;
+  // A kernel thread (no user mm, like kswapd) has nothing to flush; a request
+  // for another mm cannot reach this CPU (one mm per machine today).
+  if (mm < 0 || (req.mm >= 0 && req.mm !== mm)) return;
+  if (!cpu.config.tlbGen) {
+    flushAsAsked(cpu, req, mm, local);
+    return;
+  }
+  const localGen = cpu.localTlbGen(mm);
+  if (req.tlbGen !== TLB_GENERATION_INVALID && req.tlbGen <= localGen) {
+    cpu.count('tlb_flushes_elided');
+    return;
+  }
+  const mmGen = mmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
+  if (localGen === mmGen) {
+    cpu.count('tlb_flushes_elided');
+    return;
+  }
+  const asid = mmAsid(mm);
+  let dropped = 0;
+  if (req.kind === 'flush-pages' && req.tlbGen === localGen + 1 && req.tlbGen === mmGen) {
+    for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, asid);
+    if (local) cpu.count('nr_tlb_local_flush_one', req.pages.length);
   } else {
-    const asid = mmAsid(m.mm);
-    dropped = 0;
-    for (const p of m.pages) dropped += cpu.tlb.invalidatePage(p, asid);
+    dropped = cpu.tlb.flushAsid(asid);
+    if (local) cpu.count('nr_tlb_local_flush_all');
+    if (req.kind === 'flush-pages') cpu.count('tlb_partial_to_full');
   }
   cpu.count('tlb_entries_flushed', dropped);
+  cpu.setLocalTlbGen(mm, mmGen);
 }
 
-/** Flush this CPU's own TLB for a request (the local half of a shootdown). */
-function flushLocal(cpu: Cpu, req: FlushRequest): void {
-  if (req.kind === 'flush-all') {
-    cpu.count('nr_tlb_local_flush_all');
-    cpu.count('tlb_entries_flushed', req.mm < 0 ? cpu.tlb.flushAll() : cpu.tlb.flushAsid(mmAsid(req.mm)));
+/** `--no-tlb-gen`: flush exactly what the request asks, every time (the kernel before 4.14). */
+function flushAsAsked(cpu: Cpu, req: FlushRequest, mm: number, local: boolean): void {
+  const asid = mmAsid(mm);
+  let dropped = 0;
+  if (req.kind === 'flush-pages') {
+    for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, asid);
+    if (local) cpu.count('nr_tlb_local_flush_one', req.pages.length);
   } else {
-    const asid = mmAsid(req.mm);
-    let dropped = 0;
-    for (const p of req.pages) {
-      cpu.count('nr_tlb_local_flush_one');
-      dropped += cpu.tlb.invalidatePage(p, asid);
-    }
-    cpu.count('tlb_entries_flushed', dropped);
+    dropped = cpu.tlb.flushAsid(asid);
+    if (local) cpu.count('nr_tlb_local_flush_all');
   }
+  cpu.count('tlb_entries_flushed', dropped);
 }
 
 /**
@@ -91,7 +129,7 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
     pages === TLB_FLUSH_ALL || pages.length > cpu.config.tlbSinglePageFlushCeiling
       ? { kind: 'flush-all', mm, tlbGen }
       : { kind: 'flush-pages', mm, tlbGen, pages: [...pages] };
-  if (cpu.loadedMm === mm) flushLocal(cpu, req);
+  if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
   const targets = mmCpumask(cpu.v.mm, cpu.config.cpus, mm).filter((c) => c !== cpu.id);
   smpCallFunctionMany(cpu, targets, req);
 }
@@ -106,8 +144,8 @@ export function flushTlbMm(cpu: Cpu, mm: number): void {
  * the batch may span several) on every CPU in the batch's cpumask.
  */
 export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[]): void {
-  const req: FlushRequest = { kind: 'flush-all', mm: -1, tlbGen: 0 };
-  if (cpus.includes(cpu.id)) flushLocal(cpu, req);
+  const req: FlushRequest = { kind: 'flush-all', mm: -1, tlbGen: TLB_GENERATION_INVALID };
+  if (cpus.includes(cpu.id)) flushTlbFunc(cpu, req, true);
   smpCallFunctionMany(
     cpu,
     cpus.filter((c) => c !== cpu.id),

@@ -30,7 +30,7 @@
  */
 import type { Cpu } from '../cpu.js';
 import { cpumaskWords, PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../layout.js';
-import { cpumaskToList, finishTlbFlushBatched, markTlbFlushBatched, mmCpumaskOrInto, readTlbFlushBatched } from '../mm.js';
+import { cpumaskToList, finishTlbFlushBatched, incMmTlbGen, markTlbFlushBatched, mmCpumaskOrInto, readTlbFlushBatched } from '../mm.js';
 import { pteDirty } from '../pageTable.js';
 import { archTlbbatchFlush, flushTlbMm } from '../tlbFlush.js';
 import { freeReclaimedPage, lockPageForReclaim, pageout, setPageStep, tryToUnmapOne, type UnmappedPage } from './common.js';
@@ -59,6 +59,8 @@ export function newTlbflushUnmapBatch(cpus: number): TlbflushUnmapBatch {
  * they see either the PTE still present or the flush recorded as pending.
  */
 export function setTlbUbcFlushPending(cpu: Cpu, batch: TlbflushUnmapBatch, mm: number, u: UnmappedPage, writable: boolean): void {
+  // arch_tlbbatch_add_pending(): the deferred flush is a new generation of the mm.
+  incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
   mmCpumaskOrInto(cpu.v.mm, cpu.config.cpus, mm, batch.cpumask);
   batch.flushRequired = true;
   batch.frames.push(u.frame);
