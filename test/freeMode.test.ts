@@ -4,7 +4,7 @@
  * thread CPU runs inside the unmap window, as the other CPUs of a real machine
  * do while the initiator spins. Positive control (weak + batched finds lost
  * writes) beside the negative ones (rik, x86: none). The counts depend on host
- * timing; the positive rate measured on a 2-core host is 15-80 racy
+ * timing; the positive rate measured on a 2-core host is 15-85 racy
  * iterations per 300 (31-45 in most runs), so "at least one" has a wide margin.
  */
 import { describe, expect, it } from 'vitest';
