@@ -69,6 +69,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
+    .addOption(new Option('--lazy-cpus <n>', d('thread CPUs (the last K) in lazy TLB mode while reclaim runs')).argParser(num('--lazy-cpus')))
     .addOption(new Option('--no-tlb-gen', 'flush_tlb_func ignores tlb_gen: every flush does exactly what it asks (before Linux 4.14)'))
     .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
@@ -108,6 +109,7 @@ interface CliOpts {
   runTokens?: number;
   quantum?: number;
   ceiling?: number;
+  lazyCpus?: number;
   doorbellPoll?: number;
   ipiTimeoutMs?: number;
   debug: boolean;
@@ -141,6 +143,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     runTokens: o.runTokens,
     quantum: o.quantum,
     tlbSinglePageFlushCeiling: o.ceiling,
+    lazyCpus: o.lazyCpus,
     doorbellPollInterval: o.doorbellPoll,
     ipiTimeoutMs: o.ipiTimeoutMs,
     maxSeededSteps: o.maxSeededSteps,

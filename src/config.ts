@@ -88,6 +88,8 @@ export interface SimConfig {
   runTokens: number;
   /** flush_tlb_func compares tlb_gen generations (elides covered flushes, turns a range into a full flush when behind); false: it does exactly what each request asks. */
   tlbGen: boolean;
+  /** Thread CPUs (the last K) that run a kernel thread, in lazy TLB mode, from before reclaim starts until it ends. */
+  lazyCpus: number;
   /** tlb_single_page_flush_ceiling: a range flush spanning more pages than this is a full flush. */
   tlbSinglePageFlushCeiling: number;
   /** Accesses a CPU runs per run token before handing it on. */
@@ -154,6 +156,8 @@ export const DEFAULTS: SimConfig = {
   tlbSinglePageFlushCeiling: TLB_SINGLE_PAGE_FLUSH_CEILING,
   // What x86 has done since Linux 4.14 (Andy Lutomirski's PCID work).
   tlbGen: true,
+  // Every thread runs the process: the simplest machine, and today's exact counts.
+  lazyCpus: 0,
   quantum: 4096,
   // On real hardware the other CPUs run while an initiator spins; without a loan, one host core sits idle instead.
   tokenLending: true,
@@ -266,6 +270,9 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.workload === 'pending-flush' && c.pages <= PTRS_PER_PTE) {
     throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
   }
+  // CPU 0 is kswapd; the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy.
+  const lazyMax = c.workload === 'reclaim' ? c.cpus - 1 : c.cpus - 2;
+  intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
   const minCpus = c.workload === 'pending-flush' ? 3 : 2;
   if (c.cpus < minCpus) {
     // Every built-in workload has CPU 0 reclaiming and CPU 1 running the process.
@@ -303,6 +310,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   runTokens: '--run-tokens',
   tlbSinglePageFlushCeiling: '--ceiling',
   tlbGen: '--no-tlb-gen',
+  lazyCpus: '--lazy-cpus',
   quantum: '--quantum',
   tokenLending: '--no-token-lending',
   doorbellPollInterval: '--doorbell-poll',

@@ -205,7 +205,7 @@ export class Machine {
     const v = this.views;
     const c = this.config;
     v.global.fill(0);
-    v.cpuCtl.fill(0);
+    v.cpuCtl.fill(0); // also clears every C_IS_LAZY
     v.ackBits.fill(0);
     v.counters.fill(0);
     v.pte.fill(0);

@@ -35,6 +35,7 @@ import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
   C_BORROWED_FROM,
+  C_IS_LAZY,
   C_DOORBELL,
   C_ROUND,
   C_WAIT_LOCK,
@@ -641,6 +642,32 @@ export class Cpu implements IpiWaitHost {
     this.loadedMm = mm;
     mmCpumaskSet(this.v.mm, this.config.cpus, mm, this.id);
     this.tlbGenSeen[mm] = mmTlbGen(this.v.mm, this.config.cpus, mm);
+  }
+
+  /** enter_lazy_tlb(): run a kernel thread, keeping the mm loaded; flush initiators skip this CPU from now on. */
+  enterLazyTlb(): void {
+    Atomics.store(this.v.cpuCtl, this.ctlBase + C_IS_LAZY, 1);
+  }
+
+  /** cpu_tlbstate_shared.is_lazy of this CPU. */
+  isLazy(): boolean {
+    return Atomics.load(this.v.cpuCtl, this.ctlBase + C_IS_LAZY) !== 0;
+  }
+
+  /**
+   * switch_mm_irqs_off() back to the loaded mm from lazy TLB mode: clear
+   * is_lazy first, then read tlb_gen (initiators bump, then read is_lazy), and
+   * if the TLB is behind do one full flush (TLB_FLUSH_ON_TASK_SWITCH).
+   */
+  leaveLazyTlb(): void {
+    Atomics.store(this.v.cpuCtl, this.ctlBase + C_IS_LAZY, 0);
+    const mm = this.loadedMm;
+    if (mm < 0) return;
+    const gen = mmTlbGen(this.v.mm, this.config.cpus, mm);
+    if (this.tlbGenSeen[mm] >= gen) return;
+    this.count('nr_tlb_flush_on_task_switch');
+    this.count('tlb_entries_flushed', this.tlb.flushAsid(mmAsid(mm)));
+    this.tlbGenSeen[mm] = gen;
   }
 
   /** The mm generation this CPU's TLB has caught up to. */

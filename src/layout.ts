@@ -92,6 +92,12 @@ export const C_BORROWED_FROM = 6;
 export const C_ROUND = 7;
 /** Tag (`lockTag`, never 0) of the kernel lock this CPU sleeps on (0: none); the unlocker rings it. */
 export const C_WAIT_LOCK = 8;
+/**
+ * cpu_tlbstate_shared.is_lazy: 1 while this CPU runs a kernel thread with the
+ * process's mm still loaded (lazy TLB). Written by the CPU itself (Atomics),
+ * read by flush initiators, which skip it unless page tables were freed.
+ */
+export const C_IS_LAZY = 9;
 export const CPU_CTL_WORDS = 16; // 64 bytes: one cache line per CPU.
 
 // ---------------------------------------------------------------------------
@@ -120,6 +126,10 @@ export const COUNTER_NAMES = [
   'tlb_flushes_elided',
   // flush_tlb_func did a full flush for a range request: this CPU was more than one generation behind.
   'tlb_partial_to_full',
+  // switch_mm_irqs_off back from lazy TLB mode with the TLB behind the mm's tlb_gen: one full flush (TLB_FLUSH_ON_TASK_SWITCH).
+  'nr_tlb_flush_on_task_switch',
+  // A flush reached this CPU while it was lazy (page tables were freed): it left the mm (switch to init_mm).
+  'lazy_tlb_flushes',
   // Host health, not a kernel event: sleeps on a condition somebody rings
   // that ended by their safety-net timeout, with the condition already true
   // and no ring arrived: a lost ring, or one later than the timeout (the

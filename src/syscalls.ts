@@ -17,6 +17,8 @@
  *   full flush of the mm above that; nothing is flushed when no PTE changed.
  *   A page inside the span whose PTE reclaim had already cleared is flushed
  *   too; one outside it is not, which is what the pending flush is for.
+ * - munmap of a range that covers a whole page table frees it (free_pgtables):
+ *   its flush then carries freed_tables and reaches lazy-TLB CPUs too.
  * - P_PROTECTED (mprotect) and P_UNMAPPED_AT (munmap, madvise) are published
  *   only after the call's own flush has been acknowledged, i.e. when it returns.
  */
@@ -25,7 +27,7 @@ import { P_MAP_GEN, P_PROTECTED, P_UNMAPPED_AT, P_VMA_WRITE, PAGE_WORDS, PTRS_PE
 import { pteDirty, ptePresent, ptepSetWrprotect, pteWrite } from './pageTable.js';
 import { flushTlbBatchedPending } from './protocols/batched.js';
 import { clearPte, freeReclaimedPage, pageout, type UnmappedPage } from './protocols/common.js';
-import { flushTlbMmRange } from './tlbFlush.js';
+import { flushTlbMmRange, TLB_FLUSH_ALL } from './tlbFlush.js';
 
 function pendingFlushEnabled(cpu: Cpu): boolean {
   return cpu.config.batchedPendingFlush && cpu.config.inject !== 'no-pending-flush';
@@ -110,7 +112,7 @@ export function sysMprotectReadOnly(cpu: Cpu, mm: number, pages: readonly number
  * an entry a free-mode walk fills between the bump and the clear carries the
  * new generation, but this zap's own flush removes it).
  */
-function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
+function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[], freedTables = false): void {
   const busy: number[] = [];
   const look = (p: number, locked: boolean, zapped: UnmappedPage[]): void => {
     const idx = cpu.pageIdx(mm, p);
@@ -127,7 +129,9 @@ function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
   };
   const first: UnmappedPage[] = [];
   forEachPteLocked(cpu, mm, pages, (p) => look(p, false, first));
-  flushAndFreeZapped(cpu, mm, first);
+  // free_pgtables(): the first flush carries freed_tables, so it reaches lazy CPUs too;
+  // if nothing was left to zap, the freed page tables still need that flush.
+  if (!flushAndFreeZapped(cpu, mm, first, freedTables) && freedTables) flushTlbMmRange(cpu, mm, TLB_FLUSH_ALL, true);
   for (const p of busy) {
     cpu.lockPage(cpu.pageIdx(mm, p));
     const again: UnmappedPage[] = [];
@@ -139,15 +143,34 @@ function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
   }
 }
 
-/** tlb_finish_mmu() for zapped pages (held locked): flush their span, write back the dirty ones, free and unlock. */
-function flushAndFreeZapped(cpu: Cpu, mm: number, zapped: readonly UnmappedPage[]): void {
+/** tlb_finish_mmu() for zapped pages (held locked): flush their span, write back the dirty ones, free and unlock. Returns whether it flushed. */
+function flushAndFreeZapped(cpu: Cpu, mm: number, zapped: readonly UnmappedPage[], freedTables = false): boolean {
   const span = gatherSpan(zapped.map((u) => u.page));
-  if (span.length > 0) flushTlbMmRange(cpu, mm, span);
+  if (span.length > 0) flushTlbMmRange(cpu, mm, span, freedTables);
   for (const u of zapped) {
     cpu.mem.markFlushed(u.frame);
     if (pteDirty(u.oldPte)) pageout(cpu, mm, u);
     freeReclaimedPage(cpu, mm, u);
   }
+  return span.length > 0;
+}
+
+/**
+ * Whether munmap of `pages` frees page tables: it covers all PTRS_PER_PTE
+ * pages of some page table (free_pgtables() frees a page-table page once no
+ * VMA maps any of its range). A table only partly inside `--pages` is taken
+ * to map other things too (the process has more than this one mapping), so
+ * a munmap smaller than a whole table never frees one.
+ */
+export function freesPageTables(pages: readonly number[]): boolean {
+  const covered = new Set(pages);
+  const tables = new Set(pages.map((p) => Math.floor(p / PTRS_PER_PTE)));
+  for (const t of tables) {
+    let all = true;
+    for (let p = t * PTRS_PER_PTE; p < (t + 1) * PTRS_PER_PTE && all; p++) all = covered.has(p);
+    if (all) return true;
+  }
+  return false;
 }
 
 /** munmap(pages): the VMA goes away; later accesses fault with SIGSEGV. */
@@ -155,7 +178,7 @@ export function sysMunmap(cpu: Cpu, mm: number, pages: readonly number[]): void 
   cpu.mmapLock(mm, true);
   try {
     for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_VMA_WRITE), VMA_NONE);
-    zapPageRange(cpu, mm, pages);
+    zapPageRange(cpu, mm, pages, freesPageTables(pages));
   } finally {
     cpu.mmapUnlock(mm, true);
   }

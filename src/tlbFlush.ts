@@ -19,7 +19,7 @@
  *   messages (one per target per round).
  */
 import type { Cpu } from './cpu.js';
-import { ABORT_IPI_TIMEOUT } from './layout.js';
+import { ABORT_IPI_TIMEOUT, C_IS_LAZY, CPU_CTL_WORDS } from './layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from './ipi.js';
 import { incMmTlbGen, mmAsid, mmCpumask, mmTlbGen } from './mm.js';
 
@@ -55,6 +55,15 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
   // A kernel thread (no user mm, like kswapd) has nothing to flush; a request
   // for another mm cannot reach this CPU (one mm per machine today).
   if (mm < 0 || (req.mm >= 0 && req.mm !== mm)) return;
+  if (cpu.isLazy()) {
+    // Lazy, and flushed anyway (page tables were freed): the kernel switches
+    // to init_mm here, dropping the mm's translations; the switch back finds
+    // its TLB caught up to this generation.
+    cpu.count('lazy_tlb_flushes');
+    cpu.count('tlb_entries_flushed', cpu.tlb.flushAsid(mmAsid(mm)));
+    cpu.setLocalTlbGen(mm, mmTlbGen(cpu.v.mm, cpu.config.cpus, mm));
+    return;
+  }
   if (!cpu.config.tlbGen) {
     flushAsAsked(cpu, req, mm, local);
     return;
@@ -118,19 +127,19 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
 
 /**
  * flush_tlb_mm_range(): flush `pages` of `mm` (or all of it, TLB_FLUSH_ALL) on
- * every CPU in mm_cpumask. Ranges longer than `--ceiling`
+ * every CPU in mm_cpumask that is not lazy (every one, if `freedTables`). Ranges longer than `--ceiling`
  * (tlb_single_page_flush_ceiling) become full flushes. The initiator counts
  * its own part as the kernel does: the range's pages in
  * nr_tlb_local_flush_one, or 1 in nr_tlb_local_flush_all.
  */
-export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL): void {
+export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, freedTables = false): void {
   const tlbGen = incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
   const req: FlushRequest =
     pages === TLB_FLUSH_ALL || pages.length > cpu.config.tlbSinglePageFlushCeiling
       ? { kind: 'flush-all', mm, tlbGen }
       : { kind: 'flush-pages', mm, tlbGen, pages: [...pages] };
   if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
-  const targets = mmCpumask(cpu.v.mm, cpu.config.cpus, mm).filter((c) => c !== cpu.id);
+  const targets = mmCpumask(cpu.v.mm, cpu.config.cpus, mm).filter((c) => c !== cpu.id && (freedTables || !isLazyCpu(cpu, c)));
   smpCallFunctionMany(cpu, targets, req);
 }
 
@@ -148,7 +157,18 @@ export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[]): void {
   if (cpus.includes(cpu.id)) flushTlbFunc(cpu, req, true);
   smpCallFunctionMany(
     cpu,
-    cpus.filter((c) => c !== cpu.id),
+    cpus.filter((c) => c !== cpu.id && !isLazyCpu(cpu, c)),
     req,
   );
+}
+
+/**
+ * should_flush_tlb(): a CPU in lazy TLB mode gets no IPI (it catches up when
+ * it switches back), unless page tables were freed (native_flush_tlb_multi
+ * sends to every CPU in the mask then: a lazy CPU may still walk them
+ * speculatively). Read after the tlb_gen bump, so a CPU leaving lazy mode
+ * either is seen here or sees the new generation (Cpu.leaveLazyTlb).
+ */
+function isLazyCpu(cpu: Cpu, c: number): boolean {
+  return Atomics.load(cpu.v.cpuCtl, c * CPU_CTL_WORDS + C_IS_LAZY) !== 0;
 }

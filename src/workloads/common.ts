@@ -11,6 +11,9 @@
  *   mode, with the entries still as warm-up left them.
  * - Both barriers are rung: the warm-up that completes rings the reclaimer,
  *   and the reclaimer rings every CPU when it starts (no sleeper polls).
+ * - `--lazy-cpus K`: the last K thread CPUs enter lazy TLB mode after warm-up
+ *   (before they count as warm, so every reclaim round sees them lazy) and
+ *   leave it when reclaim is done (the reclaimer rings every CPU then).
  */
 import type { Cpu } from '../cpu.js';
 import { G_PAGES_UNMAPPED, G_RECLAIM_DONE, G_RECLAIM_STARTED, G_WARM } from '../layout.js';
@@ -36,6 +39,13 @@ export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, mm: number, page
     cpu.schedPoint();
   }
   Atomics.store(g, G_RECLAIM_DONE, 1);
+  // Lazy CPUs sleep until reclaim is done.
+  for (let c = 0; c < cpu.config.cpus; c++) if (c !== cpu.id) ringDoorbell(cpu.v.cpuCtl, c);
+}
+
+/** `--lazy-cpus K`: the last K CPUs are the threads that run a kernel thread (lazy TLB) while reclaim runs. */
+export function isLazyThread(cpu: Cpu): boolean {
+  return cpu.config.lazyCpus > 0 && cpu.id >= cpu.config.cpus - cpu.config.lazyCpus;
 }
 
 /** The process's mm in the built-in workloads. */
@@ -67,6 +77,8 @@ export function warmUp(cpu: Cpu, mm: number, pages: readonly number[], store: bo
     if (store) cpu.store(mm, p);
     else cpu.load(mm, p);
   }
+  // A lazy thread blocks before reclaim starts: its CPU runs a kernel thread, mm still loaded.
+  if (isLazyThread(cpu)) cpu.enterLazyTlb();
   Atomics.add(cpu.v.global, G_WARM, 1);
   ringDoorbell(cpu.v.cpuCtl, RECLAIMER_CPU);
 }
@@ -78,6 +90,11 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   const n = pages.length;
   let done = 0;
   let reclaimDone = false;
+  if (isLazyThread(cpu)) {
+    // The kernel thread runs until reclaim is over, then the process's thread is switched back in.
+    cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_DONE) !== 0, BARRIER_SAFETY_MS, true, true);
+    cpu.leaveLazyTlb();
+  }
   cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true);
   for (;;) {
     if (done % RECLAIM_DONE_CHECK_EVERY === 0) {
