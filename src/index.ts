@@ -15,14 +15,19 @@ export {
   ConfigError,
   DEFAULTS,
   INJECTED_BUGS,
+  PENDING_FLUSH_MODES,
   PROTOCOLS,
   SCHED_MODES,
   SWAP_CLUSTER_MAX,
+  SYSCALLS,
+  TLB_SINGLE_PAGE_FLUSH_CEILING,
   WORKLOADS,
   configToFlags,
+  parseReclaimPages,
   resolveConfig,
   type Arch,
   type InjectedBug,
+  type PendingFlushMode,
   type ProtocolName,
   type SchedMode,
   type SimConfig,
@@ -30,12 +35,11 @@ export {
 } from './config.js';
 export { Machine, simulate } from './coordinator.js';
 export type { Counters, HostStats, RunFailure, RunResult } from './result.js';
-export { describeRace, type RaceCounts, type RaceKind, type RaceReport } from './oracle.js';
+export { describeRace, type AccessOp, type RaceCounts, type RaceKind, type RaceReport } from './oracle.js';
 export { runStress, scenarioConfig, stressReproduceCommand, type StressOptions, type StressResult } from './stress.js';
 export { SCENARIOS, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios.js';
 export { PROTOCOL_REGISTRY, getProtocol, type UnmapProtocol } from './protocols/index.js';
 export { WORKLOAD_REGISTRY, getWorkload, type Workload } from './workloads/index.js';
-export { TLB_SINGLE_PAGE_FLUSH_CEILING } from './tlbFlush.js';
 export { formatRun, formatStress } from './report.js';
 export { createLogger, type LogLevel } from './log.js';
 export { COUNTER_NAMES, type CounterName } from './layout.js';
