@@ -11,6 +11,9 @@
 import { availableParallelism } from 'node:os';
 import { PTRS_PER_PTE, frameCount, tlbWords } from './layout.js';
 
+/** Largest machine for `--workload tlb-flush`: every CPU initiates flushes, so each needs a MessagePort to every other (N^2 ports). */
+export const TLB_FLUSH_MAX_CPUS = 128;
+
 /**
  * tlb_single_page_flush_ceiling's default: a range flush of more pages than
  * this becomes a full flush. Above it, invlpg for every page costs more than a
@@ -28,8 +31,8 @@ export type ProtocolName = 'per-page' | 'batched' | 'rik';
 export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik'];
 
 /** Workload run by the simulated CPUs. */
-export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush';
-export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush'];
+export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush' | 'tlb-flush';
+export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush', 'tlb-flush'];
 
 /**
  * How mm->tlb_flush_batched is kept: `gen`, the pending/flushed generation
@@ -270,9 +273,16 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.workload === 'pending-flush' && c.pages <= PTRS_PER_PTE) {
     throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
   }
-  // CPU 0 is kswapd; the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy.
-  const lazyMax = c.workload === 'reclaim' ? c.cpus - 1 : c.cpus - 2;
+  // CPU 0 is kswapd; the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
+  const lazyMax = c.workload === 'reclaim' ? c.cpus - 1 : c.workload === 'tlb-flush' ? 0 : c.cpus - 2;
   intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
+  if (c.workload === 'tlb-flush') {
+    if (c.cpus > TLB_FLUSH_MAX_CPUS) {
+      throw new ConfigError(`--cpus must be at most ${TLB_FLUSH_MAX_CPUS} for --workload tlb-flush (every CPU needs a port to every other), got ${c.cpus}`);
+    }
+    if (c.pages < c.cpus) throw new ConfigError(`--pages must be at least --cpus (${c.cpus}) for --workload tlb-flush (each CPU owns pages / CPUs pages), got ${c.pages}`);
+    if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload tlb-flush (no kswapd runs)');
+  }
   const minCpus = c.workload === 'pending-flush' ? 3 : 2;
   if (c.cpus < minCpus) {
     // Every built-in workload has CPU 0 reclaiming and CPU 1 running the process.
@@ -281,7 +291,9 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
         ? 'CPUs 1..N-1 run the process'
         : c.workload === 'mprotect'
           ? `CPU 1 calls ${c.syscall}`
-          : 'CPU 1 calls mprotect twice, CPUs 2..N-1 store';
+          : c.workload === 'tlb-flush'
+            ? 'every CPU writes and madvises its chunk'
+            : 'CPU 1 calls mprotect twice, CPUs 2..N-1 store';
     throw new ConfigError(`--cpus must be at least ${minCpus} for --workload ${c.workload} (CPU 0 reclaims, ${role}), got ${c.cpus}`);
   }
   return c;

@@ -130,6 +130,8 @@ export const COUNTER_NAMES = [
   'nr_tlb_flush_on_task_switch',
   // A flush reached this CPU while it was lazy (page tables were freed): it left the mm (switch to init_mm).
   'lazy_tlb_flushes',
+  // Operations a workload completed (tlb-flush: write-chunk-and-madvise loops).
+  'workload_ops',
   // Host health, not a kernel event: sleeps on a condition somebody rings
   // that ended by their safety-net timeout, with the condition already true
   // and no ring arrived: a lost ring, or one later than the timeout (the

@@ -45,6 +45,9 @@ export function formatRun(r: RunResult): string {
   );
   lines.push(`  accesses              ${fmtInt(k.loads)} loads, ${fmtInt(k.stores)} stores; ${fmtInt(k.page_faults)} page faults (${fmtInt(k.wp_faults)} write-protect, ${fmtInt(k.segv_stores + k.segv_loads)} SIGSEGV)`);
   lines.push(`  reclaim               ${fmtInt(k.pages_unmapped)} pages unmapped, ${fmtInt(k.pages_written_back)} written back, ${fmtInt(k.pages_freed)} freed`);
+  if (k.workload_ops > 0) {
+    lines.push(`  operations            ${fmtInt(k.workload_ops)} (${(k.ipis_sent / k.workload_ops).toFixed(1)} IPIs and ${(k.nr_tlb_remote_flush / k.workload_ops).toFixed(2)} rounds per operation)`);
+  }
   lines.push(`  races                 ${raceLine(r.races)}`);
   for (const rep of r.race_reports.slice(0, 3)) lines.push(`    - ${describeRace(rep)}`);
   const lat = r.host.ipi_round_latency_us;
