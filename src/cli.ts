@@ -64,6 +64,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--tlb-ways <n>', d('TLB ways per set')).argParser(num('--tlb-ways')))
     .addOption(new Option('--no-wp-recheck', "rik step 4 trusts step 1's clean/dirty state (shows the race the re-check guards)"))
     .addOption(new Option('--syscall <name>', d('mprotect workload: the call CPU 1 makes')).choices(SYSCALLS))
+    .addOption(new Option('--range <lengths>', d("munmap workload: pages per mapped-and-unmapped range, e.g. 16 or 1,8,64 (cycled)")))
     .addOption(new Option('--reclaim-pages <list>', d("pages kswapd reclaims, in LRU order: '3', '4-7,0-3', '7-0' (default: all, lowest first)")))
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
@@ -106,6 +107,7 @@ interface CliOpts {
   syscall?: SimConfig['syscall'];
   pendingFlush?: SimConfig['pendingFlush'];
   reclaimPages?: string;
+  range?: string;
   runTokens?: number;
   quantum?: number;
   ceiling?: number;
@@ -140,6 +142,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     syscall: o.syscall,
     pendingFlush: o.pendingFlush,
     reclaimPages: o.reclaimPages,
+    range: o.range,
     runTokens: o.runTokens,
     quantum: o.quantum,
     tlbSinglePageFlushCeiling: o.ceiling,

@@ -31,8 +31,8 @@ export type ProtocolName = 'per-page' | 'batched' | 'rik';
 export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik'];
 
 /** Workload run by the simulated CPUs. */
-export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush' | 'tlb-flush';
-export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush', 'tlb-flush'];
+export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush' | 'tlb-flush' | 'munmap';
+export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush', 'tlb-flush', 'munmap'];
 
 /**
  * How mm->tlb_flush_batched is kept: `gen`, the pending/flushed generation
@@ -82,6 +82,8 @@ export interface SimConfig {
    * `4-7,0-3`, `7-0`); empty = every page, lowest first.
    */
   reclaimPages: string;
+  /** `munmap` workload: length(s) of the ranges CPU 0 maps, touches and unmaps, e.g. `16` or `1,8,64` (cycled: the mixed mode). */
+  range: string;
   /** mprotect/munmap/madvise flush an mm with `tlb_flush_batched` set first (Linux 4.13). */
   batchedPendingFlush: boolean;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
@@ -147,6 +149,8 @@ export const DEFAULTS: SimConfig = {
   syscall: 'mprotect',
   // Every page, in address order: the simplest LRU list.
   reclaimPages: '',
+  // 16 pages: a typical small munmap, under the 33-page ceiling (flushed page by page).
+  range: '16',
   batchedPendingFlush: true,
   // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
   pendingFlush: 'gen',
@@ -274,7 +278,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
   }
   // CPU 0 is kswapd; the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
-  const lazyMax = c.workload === 'reclaim' ? c.cpus - 1 : c.workload === 'tlb-flush' ? 0 : c.cpus - 2;
+  const lazyMax = c.workload === 'reclaim' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'munmap' ? 0 : c.cpus - 2;
   intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
   if (c.workload === 'tlb-flush') {
     if (c.cpus > TLB_FLUSH_MAX_CPUS) {
@@ -282,6 +286,12 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     }
     if (c.pages < c.cpus) throw new ConfigError(`--pages must be at least --cpus (${c.cpus}) for --workload tlb-flush (each CPU owns pages / CPUs pages), got ${c.pages}`);
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload tlb-flush (no kswapd runs)');
+  }
+  if (typeof c.range !== 'string') throw new ConfigError(`--range takes page counts like 16 or 1,8,64, got ${String(c.range)}`);
+  if (c.workload === 'munmap') {
+    if (c.pages < 2) throw new ConfigError(`--pages must be at least 2 for --workload munmap (ranges in the first half, the other threads in the second), got ${c.pages}`);
+    parseRangeLengths(c.range, Math.floor(c.pages / 2));
+    if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload munmap (no kswapd runs)');
   }
   const minCpus = c.workload === 'pending-flush' ? 3 : 2;
   if (c.cpus < minCpus) {
@@ -293,6 +303,8 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
           ? `CPU 1 calls ${c.syscall}`
           : c.workload === 'tlb-flush'
             ? 'every CPU writes and madvises its chunk'
+            : c.workload === 'munmap'
+              ? 'CPU 0 maps and unmaps, the others run'
             : 'CPU 1 calls mprotect twice, CPUs 2..N-1 store';
     throw new ConfigError(`--cpus must be at least ${minCpus} for --workload ${c.workload} (CPU 0 reclaims, ${role}), got ${c.cpus}`);
   }
@@ -316,6 +328,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   wpRecheck: '--no-wp-recheck',
   syscall: '--syscall',
   reclaimPages: '--reclaim-pages',
+  range: '--range',
   batchedPendingFlush: '--no-batched-pending-flush',
   pendingFlush: '--pending-flush',
   inject: '--inject',
@@ -336,7 +349,21 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
 /** Options always spelled out in a reproduce command, even at their defaults. */
 const ALWAYS_SHOWN: readonly (keyof SimConfig)[] = ['cpus', 'workload', 'protocol', 'pages', 'batch', 'writeRatio', 'arch', 'sched', 'seed'];
 /** Options that matter only to one workload: shown only when it runs. */
-const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: WorkloadName } = { syscall: 'mprotect' };
+const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: WorkloadName } = { syscall: 'mprotect', range: 'munmap' };
+
+/** The range lengths `--range` names, each 1..`max`. @throws ConfigError naming the bad item. */
+export function parseRangeLengths(spec: string, max: number): number[] {
+  const out: number[] = [];
+  for (const raw of spec.split(',')) {
+    const item = raw.trim();
+    const n = /^\d+$/.test(item) ? Number(item) : NaN;
+    if (!(n >= 1 && n <= max)) {
+      throw new ConfigError(`--range takes page counts from 1 to ${max} (half of --pages), comma-separated like 16 or 1,8,64, got '${item}' in '${spec}'`);
+    }
+    out.push(n);
+  }
+  return out;
+}
 
 /**
  * The reclaim list `--reclaim-pages` names (every page, lowest first, when

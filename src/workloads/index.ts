@@ -5,6 +5,7 @@
 import type { WorkloadName } from '../config.js';
 import { mprotectWorkload } from './mprotect.js';
 import { pendingFlushWorkload } from './pendingFlush.js';
+import { munmapWorkload } from './munmap.js';
 import { tlbFlushWorkload } from './tlbFlush.js';
 import { reclaimWorkload } from './reclaim.js';
 import type { Workload } from './types.js';
@@ -14,6 +15,7 @@ export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
   mprotect: mprotectWorkload,
   'pending-flush': pendingFlushWorkload,
   'tlb-flush': tlbFlushWorkload,
+  munmap: munmapWorkload,
 };
 
 export function getWorkload(name: WorkloadName): Workload {

@@ -1,0 +1,78 @@
+/**
+ * Workload `munmap`: CPU 0 is a thread that maps a range of `--range` pages
+ * (mmap: the VMA becomes read-write), touches every page (a write fault maps
+ * each), and munmaps it, `--ops` times, walking the first half of the address
+ * space; `--range 1,8,64` cycles through several lengths (the mixed mode).
+ * CPUs 1..N-1 are threads that keep loading and storing in the second half,
+ * which is never unmapped, so they are in mm_cpumask and busy throughout.
+ *
+ * Exact counts: nothing else touches the ranges, so every munmap zaps all of
+ * its pages in one pass and sends one IPI round to the N-1 other CPUs: ops
+ * rounds, ops x (N-1) IPIs; CPU 0 counts L in nr_tlb_local_flush_one for a
+ * range of L <= `--ceiling` pages and 1 in nr_tlb_local_flush_all above it.
+ * A range that covers a whole page table frees it (the flush then also
+ * reaches lazy CPUs; none here). `workload_ops` counts the munmaps.
+ */
+import { parseRangeLengths } from '../config.js';
+import { VMA_RW } from '../cpu.js';
+import { G_RECLAIM_DONE, G_WARM, P_VMA_WRITE, PAGE_WORDS } from '../layout.js';
+import { ringDoorbell } from '../sched.js';
+import { sysMunmap } from '../syscalls.js';
+import { BARRIER_SAFETY_MS, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY } from './common.js';
+import type { Workload } from './types.js';
+
+/** The ranges CPU 0 maps and unmaps, in order: `ops` of them, lengths cycling through `--range`, laid end to end over the first half of the pages (wrapping). */
+export function munmapRanges(pages: number, ops: number, lengths: readonly number[]): number[][] {
+  const area = Math.floor(pages / 2);
+  const out: number[][] = [];
+  let at = 0;
+  for (let i = 0; i < ops; i++) {
+    const len = lengths[i % lengths.length];
+    if (at + len > area) at = 0;
+    out.push(Array.from({ length: len }, (_, k) => at + k));
+    at += len;
+  }
+  return out;
+}
+
+export const munmapWorkload: Workload = {
+  name: 'munmap',
+  summary: 'CPU 0 maps, touches and munmaps ranges of --range pages --ops times while CPUs 1.. keep running',
+  initiators: () => [0],
+  run(cpu) {
+    const c = cpu.config;
+    const g = cpu.v.global;
+    const mm = PROCESS_MM;
+    const half = Math.floor(c.pages / 2);
+    cpu.switchMm(mm);
+    if (Atomics.add(g, G_WARM, 1) + 1 === c.cpus) for (let o = 0; o < c.cpus; o++) if (o !== cpu.id) ringDoorbell(cpu.v.cpuCtl, o);
+    cpu.blockUntil(() => Atomics.load(g, G_WARM) >= c.cpus, BARRIER_SAFETY_MS, true, true);
+    if (cpu.id === 0) {
+      for (const range of munmapRanges(c.pages, c.ops, parseRangeLengths(c.range, half))) {
+        // mmap(): a new read-write VMA over the range.
+        cpu.mmapLock(mm, true);
+        for (const p of range) Atomics.store(cpu.v.pageState, cpu.pageIdx(mm, p) * PAGE_WORDS + P_VMA_WRITE, VMA_RW);
+        cpu.mmapUnlock(mm, true);
+        for (const p of range) {
+          cpu.tick();
+          cpu.store(mm, p);
+        }
+        sysMunmap(cpu, mm, range);
+        cpu.count('workload_ops');
+        cpu.schedPoint();
+      }
+      // G_RECLAIM_DONE doubles as "the driving CPU is done" (no kswapd runs here).
+      Atomics.store(g, G_RECLAIM_DONE, 1);
+      return;
+    }
+    // The other threads work on the second half until CPU 0 is done.
+    const prng = cpu.prng;
+    for (let done = 0; ; done++) {
+      if (done % RECLAIM_DONE_CHECK_EVERY === 0 && Atomics.load(g, G_RECLAIM_DONE) !== 0) return;
+      cpu.tick();
+      const p = half + prng.below(c.pages - half);
+      if (prng.next() < c.writeRatio) cpu.store(mm, p);
+      else cpu.load(mm, p);
+    }
+  },
+};
