@@ -31,8 +31,8 @@ export type ProtocolName = 'per-page' | 'batched' | 'rik';
 export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik'];
 
 /** Workload run by the simulated CPUs. */
-export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush' | 'tlb-flush' | 'munmap';
-export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush', 'tlb-flush', 'munmap'];
+export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush' | 'tlb-flush' | 'munmap' | 'migrate';
+export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush', 'tlb-flush', 'munmap', 'migrate'];
 
 /**
  * How mm->tlb_flush_batched is kept: `gen`, the pending/flushed generation
@@ -47,8 +47,8 @@ export type SchedMode = 'free' | 'seeded';
 export const SCHED_MODES: readonly SchedMode[] = ['free', 'seeded'];
 
 /** A known protocol bug planted on purpose so tests can prove the oracle catches it. */
-export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush';
-export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush'];
+export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush' | 'copy-before-flush';
+export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush', 'copy-before-flush'];
 
 /** The system call CPU 1 makes in the `mprotect` workload (each runs flushTlbBatchedPending first). */
 export type SyscallName = 'mprotect' | 'munmap' | 'madvise';
@@ -278,7 +278,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
   }
   // CPU 0 is kswapd; the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
-  const lazyMax = c.workload === 'reclaim' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'munmap' ? 0 : c.cpus - 2;
+  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'munmap' ? 0 : c.cpus - 2;
   intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
   if (c.workload === 'tlb-flush') {
     if (c.cpus > TLB_FLUSH_MAX_CPUS) {
@@ -286,6 +286,12 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     }
     if (c.pages < c.cpus) throw new ConfigError(`--pages must be at least --cpus (${c.cpus}) for --workload tlb-flush (each CPU owns pages / CPUs pages), got ${c.pages}`);
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload tlb-flush (no kswapd runs)');
+  }
+  if (c.workload === 'migrate' && c.protocol === 'rik') {
+    throw new ConfigError("--protocol rik does not apply to --workload migrate: use per-page (flush each page before its copy) or batched (one flush per batch)");
+  }
+  if (c.inject === 'copy-before-flush' && c.workload !== 'migrate') {
+    throw new ConfigError(`--inject copy-before-flush applies to --workload migrate, got --workload ${c.workload}`);
   }
   if (typeof c.range !== 'string') throw new ConfigError(`--range takes page counts like 16 or 1,8,64, got ${String(c.range)}`);
   if (c.workload === 'munmap') {
@@ -305,6 +311,8 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
             ? 'every CPU writes and madvises its chunk'
             : c.workload === 'munmap'
               ? 'CPU 0 maps and unmaps, the others run'
+              : c.workload === 'migrate'
+                ? 'CPUs 1..N-1 run the process'
             : 'CPU 1 calls mprotect twice, CPUs 2..N-1 store';
     throw new ConfigError(`--cpus must be at least ${minCpus} for --workload ${c.workload} (CPU 0 reclaims, ${role}), got ${c.cpus}`);
   }

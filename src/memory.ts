@@ -140,6 +140,16 @@ export class PhysicalMemory {
     }
   }
 
+  /** migrate_folio(): copy frame `from` to frame `to` (the page's data moves). */
+  copyFrame(from: number, to: number): void {
+    const W = this.geo.wordsPerPage;
+    const { frameData, frameStep } = this.v;
+    for (let w = 0; w < W; w++) {
+      Atomics.store(frameData, to * W + w, Atomics.load(frameData, from * W + w));
+      frameStep[to * W + w] = frameStep[from * W + w];
+    }
+  }
+
   /** pageout(): copy the frame to the backing store. */
   writeBack(page: number, f: number): void {
     const W = this.geo.wordsPerPage;

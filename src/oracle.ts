@@ -155,6 +155,24 @@ export function checkFrameDrop(v: MachineViews, wordsPerPage: number, page: numb
   return lost;
 }
 
+/**
+ * Migration is about to free `oldFrame` after copying it to `newFrame`: every
+ * word of the old frame that differs from the copy is a store that landed
+ * after the copy (through a stale entry) and is about to be lost.
+ */
+export function checkMigrationDrop(v: MachineViews, wordsPerPage: number, page: number, oldFrame: number, newFrame: number): number {
+  let lost = 0;
+  const W = wordsPerPage;
+  for (let w = 0; w < W; w++) {
+    const inOld = Atomics.load(v.frameData, oldFrame * W + w);
+    if (inOld !== Atomics.load(v.frameData, newFrame * W + w)) {
+      lost++;
+      recordRace(v, 'lost_write', w, page, inOld, v.frameStep[oldFrame * W + w], oldFrame, 'store');
+    }
+  }
+  return lost;
+}
+
 /** Decoded race log. */
 export function readRaceLog(v: MachineViews): RaceReport[] {
   const n = Math.min(Atomics.load(v.global, G_RACE_COUNT), RACE_LOG_CAPACITY);

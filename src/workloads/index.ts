@@ -5,6 +5,7 @@
 import type { WorkloadName } from '../config.js';
 import { mprotectWorkload } from './mprotect.js';
 import { pendingFlushWorkload } from './pendingFlush.js';
+import { migrateWorkload } from './migrate.js';
 import { munmapWorkload } from './munmap.js';
 import { tlbFlushWorkload } from './tlbFlush.js';
 import { reclaimWorkload } from './reclaim.js';
@@ -16,6 +17,7 @@ export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
   'pending-flush': pendingFlushWorkload,
   'tlb-flush': tlbFlushWorkload,
   munmap: munmapWorkload,
+  migrate: migrateWorkload,
 };
 
 export function getWorkload(name: WorkloadName): Workload {
