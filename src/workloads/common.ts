@@ -43,6 +43,19 @@ export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, mm: number, page
   for (let c = 0; c < cpu.config.cpus; c++) if (c !== cpu.id) ringDoorbell(cpu.v.cpuCtl, c);
 }
 
+/**
+ * For workloads where every CPU is a thread of the process: load the mm, then
+ * wait until every CPU has (the last to arrive rings the others), so every
+ * flush from then on reaches all of them.
+ */
+export function loadMmOnEveryCpu(cpu: Cpu, mm: number): void {
+  const g = cpu.v.global;
+  const n = cpu.config.cpus;
+  cpu.switchMm(mm);
+  if (Atomics.add(g, G_WARM, 1) + 1 === n) for (let o = 0; o < n; o++) if (o !== cpu.id) ringDoorbell(cpu.v.cpuCtl, o);
+  cpu.blockUntil(() => Atomics.load(g, G_WARM) >= n, BARRIER_SAFETY_MS, true, true);
+}
+
 /** `--lazy-cpus K`: the last K CPUs are the threads that run a kernel thread (lazy TLB) while reclaim runs. */
 export function isLazyThread(cpu: Cpu): boolean {
   return cpu.config.lazyCpus > 0 && cpu.id >= cpu.config.cpus - cpu.config.lazyCpus;

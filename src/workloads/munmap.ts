@@ -15,10 +15,9 @@
  */
 import { parseRangeLengths } from '../config.js';
 import { VMA_RW } from '../cpu.js';
-import { G_RECLAIM_DONE, G_WARM, P_VMA_WRITE, PAGE_WORDS } from '../layout.js';
-import { ringDoorbell } from '../sched.js';
+import { G_RECLAIM_DONE, P_VMA_WRITE, PAGE_WORDS } from '../layout.js';
 import { sysMunmap } from '../syscalls.js';
-import { BARRIER_SAFETY_MS, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY } from './common.js';
+import { loadMmOnEveryCpu, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY } from './common.js';
 import type { Workload } from './types.js';
 
 /** The ranges CPU 0 maps and unmaps, in order: `ops` of them, lengths cycling through `--range`, laid end to end over the first half of the pages (wrapping). */
@@ -44,9 +43,7 @@ export const munmapWorkload: Workload = {
     const g = cpu.v.global;
     const mm = PROCESS_MM;
     const half = Math.floor(c.pages / 2);
-    cpu.switchMm(mm);
-    if (Atomics.add(g, G_WARM, 1) + 1 === c.cpus) for (let o = 0; o < c.cpus; o++) if (o !== cpu.id) ringDoorbell(cpu.v.cpuCtl, o);
-    cpu.blockUntil(() => Atomics.load(g, G_WARM) >= c.cpus, BARRIER_SAFETY_MS, true, true);
+    loadMmOnEveryCpu(cpu, mm);
     if (cpu.id === 0) {
       for (const range of munmapRanges(c.pages, c.ops, parseRangeLengths(c.range, half))) {
         // mmap(): a new read-write VMA over the range.

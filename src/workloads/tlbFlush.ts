@@ -13,10 +13,8 @@
  * other (N^2 ports: capped at TLB_FLUSH_MAX_CPUS).
  */
 export { TLB_FLUSH_MAX_CPUS } from '../config.js';
-import { G_WARM } from '../layout.js';
-import { ringDoorbell } from '../sched.js';
 import { sysMadviseDontneed } from '../syscalls.js';
-import { BARRIER_SAFETY_MS, PROCESS_MM } from './common.js';
+import { loadMmOnEveryCpu, PROCESS_MM } from './common.js';
 import type { Workload } from './types.js';
 
 /** Pages of CPU `cpu`'s private chunk. */
@@ -31,12 +29,9 @@ export const tlbFlushWorkload: Workload = {
   initiators: (c) => Array.from({ length: c.cpus }, (_, i) => i),
   run(cpu) {
     const c = cpu.config;
-    const g = cpu.v.global;
     const mm = PROCESS_MM;
     const chunk = tlbFlushChunk(cpu.id, c.cpus, c.pages);
-    cpu.switchMm(mm);
-    if (Atomics.add(g, G_WARM, 1) + 1 === c.cpus) for (let o = 0; o < c.cpus; o++) if (o !== cpu.id) ringDoorbell(cpu.v.cpuCtl, o);
-    cpu.blockUntil(() => Atomics.load(g, G_WARM) >= c.cpus, BARRIER_SAFETY_MS, true, true);
+    loadMmOnEveryCpu(cpu, mm);
     for (let op = 0; op < c.ops; op++) {
       for (const p of chunk) {
         cpu.tick();
