@@ -1,13 +1,15 @@
 /**
- * Start-up time and memory of a simulated machine: Machine.boot for 64 and
- * 256 CPUs (its own `startupMs` and the wall time around it), RSS before and
+ * Start-up time and memory of a simulated machine: Machine.boot for 64, 256,
+ * 512 and 1024 CPUs (its own `startupMs` and the wall time around it), RSS before and
  * after boot and its peak (sampled every RSS_SAMPLE_MS, and the process's
  * maxRSS), per-CPU MB = (RSS after boot - RSS before) / cpus. The 64-CPU
  * machine also runs one short reclaim run to show it works. Every machine is
  * measured in a fresh child process, so earlier benchmarks' heaps and
  * threads do not pollute the RSS figures.
  *
- * Target: 256 CPUs ready in under 10 s, using under 10 MB per CPU.
+ * Target: 256 CPUs ready in under 10 s, using under 10 MB per CPU. The 512
+ * and 1024-CPU figures are reported (the kernel-machinery issue's targets:
+ * 512 ready in under 10 s, 1024 in under 20 s) with their verdicts.
  *
  * Diagnostic (not part of the target): the same boot + short run at 64 CPUs
  * with other Worker resourceLimits (set by overwriting the coordinator's
@@ -22,7 +24,12 @@ import { Machine, WORKER_RESOURCE_LIMITS } from '../src/coordinator.js';
 import { HostLoadMonitor, describeLoad, fmt, isMain, printTable, verdict, waitForQuietHost, type HostLoad } from './common.js';
 
 /** Machine sizes measured. */
-export const CPU_COUNTS: readonly number[] = [64, 256];
+export const CPU_COUNTS: readonly number[] = [64, 256, 512, 1024];
+/** Start-up targets of the larger machines (reported, not part of this bench's verdict). */
+export const LARGE_READY_TARGETS: readonly (readonly [number, number])[] = [
+  [512, 10_000],
+  [1024, 20_000],
+];
 /** Machine sizes that also do one short run. */
 export const RUN_AT: readonly number[] = [64];
 /** Accesses per thread CPU in the short run: it only has to show the machine works. */
@@ -196,6 +203,10 @@ export async function main(opts: StartupOptions = {}): Promise<boolean> {
   if (small?.run && small.run.status !== 'ok') console.log(`short run at ${small.cpus} CPUs FAILED (${small.run.status})`);
   const readyOk = verdict(big.startupMs < TARGET_READY_MS, `${TARGET_CPUS} CPUs ready in ${fmt(big.startupMs / 1000, 2)} s (target < ${TARGET_READY_MS / 1000} s)`);
   const memOk = verdict(big.mbPerCpu < TARGET_MB_PER_CPU, `${TARGET_CPUS} CPUs use ${fmt(big.mbPerCpu, 2)} MB per CPU (target < ${TARGET_MB_PER_CPU} MB)`);
+  for (const [cpus, ms] of LARGE_READY_TARGETS) {
+    const f = figures.find((x) => x.cpus === cpus);
+    if (f) verdict(f.startupMs < ms, `${cpus} CPUs ready in ${fmt(f.startupMs / 1000, 2)} s (reported; target < ${ms / 1000} s), peak RSS ${fmt(f.peakRssMb, 0)} MB`);
+  }
 
   if (opts.limitsDiag ?? true) {
     const diag: StartupFigures[] = [];
