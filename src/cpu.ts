@@ -34,7 +34,6 @@ import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
 import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
-  C_BORROWED_FROM,
   C_IS_LAZY,
   C_DOORBELL,
   C_ROUND,
@@ -278,7 +277,7 @@ export class Cpu implements IpiWaitHost {
   private takeToken(): void {
     const lender = this.tokens!.acquire(this);
     this.hasToken = true;
-    this.setBorrowedFrom(lender);
+    this.borrowedFrom = lender;
   }
 
   /**
@@ -290,14 +289,9 @@ export class Cpu implements IpiWaitHost {
     if (this.borrowedFrom >= 0) this.tokens!.returnLoan(this.borrowedFrom);
     else this.tokens!.release();
     this.hasToken = false;
-    this.setBorrowedFrom(-1);
+    this.borrowedFrom = -1;
   }
 
-  private setBorrowedFrom(lender: number): void {
-    if (this.borrowedFrom === lender) return;
-    this.borrowedFrom = lender;
-    Atomics.store(this.v.cpuCtl, this.ctlBase + C_BORROWED_FROM, lender >= 0 ? 1 : 0);
-  }
 
   /** The workload is done on this CPU: give up the CPU and keep handling IPIs until every CPU is done. */
   finishWorkload(): void {
@@ -390,7 +384,7 @@ export class Cpu implements IpiWaitHost {
   private returnBorrowedToken(): boolean {
     if (!this.tokens!.giveBackTo(this.borrowedFrom)) return false;
     this.hasToken = false;
-    this.setBorrowedFrom(-1);
+    this.borrowedFrom = -1;
     this.quantumLeft = this.config.quantum;
     this.takeToken();
     return true;
@@ -554,7 +548,7 @@ export class Cpu implements IpiWaitHost {
     if (!this.tokens!.someoneWaits()) return;
     if (!this.tokens!.lend()) return;
     this.hasToken = false;
-    this.setBorrowedFrom(-1);
+    this.borrowedFrom = -1;
     this.tokenLent = true;
   }
 

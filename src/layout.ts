@@ -83,11 +83,6 @@ export const C_TOKEN_GRANT = 3;
 export const C_WANTS_TOKEN = 4;
 /** Seeded mode: 1 while the CPU still has workload steps to take. */
 export const C_SCHED_ACTIVE = 5;
-/**
- * 1 while this CPU holds a run token lent by an IPI initiator that sleeps
- * waiting for acknowledgements (free mode; see RunTokens.lend). Written by the borrower only.
- */
-export const C_BORROWED_FROM = 6;
 /** Id of the sender's current IPI round (debug and stuck-CPU reports). */
 export const C_ROUND = 7;
 /** Tag (`lockTag`, never 0) of the kernel lock this CPU sleeps on (0: none); the unlocker rings it. */

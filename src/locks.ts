@@ -29,10 +29,8 @@ export const LOCK_KIND_PAGE = 0;
 export const LOCK_KIND_PTL = 1;
 export const LOCK_KIND_MMAP = 2;
 export type LockKind = typeof LOCK_KIND_PAGE | typeof LOCK_KIND_PTL | typeof LOCK_KIND_MMAP;
-/** Indices below this fit in a tag (pages are capped at 2^20 by config). */
-export const LOCK_INDEX_LIMIT = 1 << 24;
 
-/** The C_WAIT_LOCK tag of lock `idx` of `kind` (never 0: 0 means "not waiting"). */
+/** The C_WAIT_LOCK tag of lock `idx` of `kind` (never 0: 0 means "not waiting"; idx < 2^24, as config caps pages at 2^20). */
 export function lockTag(kind: LockKind, idx: number): number {
   return ((kind << 24) | idx) + 1;
 }

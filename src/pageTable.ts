@@ -10,7 +10,7 @@
  *   between them are the point of the simulator.
  * - A cleared PTE is 0 apart from stray bits: on `weak` hardware a store through a
  *   stale clean entry ORs PTE_DIRTY into a word that is no longer present
- *   (the lost dirty bit of seed 003). Nothing reads the dirty bit of a
+ *   (the lost dirty bit Rik van Riel described in his reply to Gorman's batching patch). Nothing reads the dirty bit of a
  *   non-present PTE; the next fault overwrites the word.
  * - Only the holder of the page lock installs a present PTE (fault path), and
  *   only the holder of the page lock clears one (reclaim, or munmap/madvise's

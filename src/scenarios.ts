@@ -24,7 +24,7 @@ export interface Scenario {
 export const SCENARIOS: { readonly [N in ScenarioName]: Scenario } = {
   'unmap-window': {
     name: 'unmap-window',
-    summary: "stores racing reclaim's unmap window (seed 003): lost writes on weak hardware unless the protocol closes it",
+    summary: "stores racing reclaim's unmap window (Rik van Riel's case against batching): lost writes on weak hardware unless the protocol closes it",
     // 2 threads x 8 pages in one batch: the whole batch is one unmap window;
     // half the accesses are stores so clean-to-dirty transitions happen inside it.
     defaults: { workload: 'reclaim', cpus: 3, pages: 8, batch: 8, ops: 40, writeRatio: 0.5, tlbSets: 8, tlbWays: 2, arch: 'weak', protocol: 'batched' },

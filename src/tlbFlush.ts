@@ -64,39 +64,23 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
     cpu.setLocalTlbGen(mm, mmTlbGen(cpu.v.mm, cpu.config.cpus, mm));
     return;
   }
-  if (!cpu.config.tlbGen) {
-    flushAsAsked(cpu, req, mm, local);
-    return;
-  }
-  const localGen = cpu.localTlbGen(mm);
-  if (req.tlbGen !== TLB_GENERATION_INVALID && req.tlbGen <= localGen) {
-    cpu.count('tlb_flushes_elided');
-    return;
-  }
-  const mmGen = mmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
-  if (localGen === mmGen) {
-    cpu.count('tlb_flushes_elided');
-    return;
+  // `--no-tlb-gen` (the kernel before 4.14): every request is done as asked.
+  let pagesOnly = req.kind === 'flush-pages';
+  if (cpu.config.tlbGen) {
+    const localGen = cpu.localTlbGen(mm);
+    const mmGen = req.tlbGen !== TLB_GENERATION_INVALID && req.tlbGen <= localGen ? localGen : mmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
+    if (localGen === mmGen) {
+      cpu.count('tlb_flushes_elided');
+      return;
+    }
+    const exactlyNext = req.tlbGen === localGen + 1 && req.tlbGen === mmGen;
+    if (pagesOnly && !exactlyNext) cpu.count('tlb_partial_to_full');
+    pagesOnly &&= exactlyNext;
+    cpu.setLocalTlbGen(mm, mmGen);
   }
   const asid = mmAsid(mm);
   let dropped = 0;
-  if (req.kind === 'flush-pages' && req.tlbGen === localGen + 1 && req.tlbGen === mmGen) {
-    for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, asid);
-    if (local) cpu.count('nr_tlb_local_flush_one', req.pages.length);
-  } else {
-    dropped = cpu.tlb.flushAsid(asid);
-    if (local) cpu.count('nr_tlb_local_flush_all');
-    if (req.kind === 'flush-pages') cpu.count('tlb_partial_to_full');
-  }
-  cpu.count('tlb_entries_flushed', dropped);
-  cpu.setLocalTlbGen(mm, mmGen);
-}
-
-/** `--no-tlb-gen`: flush exactly what the request asks, every time (the kernel before 4.14). */
-function flushAsAsked(cpu: Cpu, req: FlushRequest, mm: number, local: boolean): void {
-  const asid = mmAsid(mm);
-  let dropped = 0;
-  if (req.kind === 'flush-pages') {
+  if (pagesOnly && req.kind === 'flush-pages') {
     for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, asid);
     if (local) cpu.count('nr_tlb_local_flush_one', req.pages.length);
   } else {

@@ -117,7 +117,7 @@ function sumRaces(rs: readonly RunResult[]): typeof ZERO {
   return t;
 }
 
-describe('weak + batched: the unmap window loses writes (seed 003)', () => {
+describe("weak + batched: the unmap window loses writes (Rik van Riel's case)", () => {
   it('stress with stop-on-race finds a lost write in the unmap window, and its reproduce command replays it exactly', async () => {
     const bound = 200;
     const r = await stress('unmap-window', {}, bound, { stopOnRace: true });

@@ -4,7 +4,7 @@
  * mm's cpumask before touching the next page. One IPI round per page.
  *
  * Invariant: the unmap window of a page is open only from its PTE clear to the
- * acknowledgement of its own flush: the race of seed 003 still exists on
+ * acknowledgement of its own flush: the race Rik van Riel described still exists on
  * `weak` hardware, but the window is one page long instead of one batch.
  */
 import { PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../layout.js';

@@ -1,5 +1,6 @@
 /**
- * Rik van Riel's read-only-then-flush protocol (seed 003, the five steps):
+ * Rik van Riel's read-only-then-flush protocol (the five steps of his 2015 reply to Mel
+ * Gorman's batched-unmap patch on linux-mm):
  *   1. a PTE that is read-only or already dirty goes straight to step 4;
  *   2. mark the batch's writable-clean PTEs read-only in one go;
  *   3. flush the TLBs of the CPUs that may cache them;

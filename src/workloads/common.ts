@@ -96,6 +96,14 @@ export function warmUp(cpu: Cpu, mm: number, pages: readonly number[], store: bo
   ringDoorbell(cpu.v.cpuCtl, RECLAIMER_CPU);
 }
 
+/** One store to each of `pages`, in order (a thread writing its range). */
+export function storeEach(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  for (const p of pages) {
+    cpu.tick();
+    cpu.store(mm, p);
+  }
+}
+
 /** Random loads and stores to the working set until at least `ops` accesses are done and reclaim has finished. */
 export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: number, writeRatio: number): void {
   const g = cpu.v.global;

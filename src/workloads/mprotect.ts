@@ -20,7 +20,7 @@
  */
 import { sysMadviseDontneed, sysMprotectReadOnly, sysMunmap } from '../syscalls.js';
 import { parseReclaimPages } from '../config.js';
-import { accessLoop, allPages, kswapdAndThreads, placeSyscall, warmUp } from './common.js';
+import { accessLoop, allPages, kswapdAndThreads, placeSyscall, storeEach, warmUp } from './common.js';
 import type { Workload } from './types.js';
 
 export const mprotectWorkload: Workload = {
@@ -42,10 +42,7 @@ export const mprotectWorkload: Workload = {
       if (c.syscall === 'mprotect') sysMprotectReadOnly(cpu, mm, all);
       else if (c.syscall === 'munmap') sysMunmap(cpu, mm, all);
       else sysMadviseDontneed(cpu, mm, all);
-      for (const p of all) {
-        cpu.tick();
-        cpu.store(mm, p);
-      }
+      storeEach(cpu, mm, all);
     });
   },
 };

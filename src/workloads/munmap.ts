@@ -17,7 +17,7 @@ import { parseRangeLengths } from '../config.js';
 import { VMA_RW } from '../cpu.js';
 import { G_RECLAIM_DONE, P_VMA_WRITE, PAGE_WORDS } from '../layout.js';
 import { sysMunmap } from '../syscalls.js';
-import { loadMmOnEveryCpu, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY } from './common.js';
+import { loadMmOnEveryCpu, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY, storeEach } from './common.js';
 import type { Workload } from './types.js';
 
 /** The ranges CPU 0 maps and unmaps, in order: `ops` of them, lengths cycling through `--range`, laid end to end over the first half of the pages (wrapping). */
@@ -50,10 +50,7 @@ export const munmapWorkload: Workload = {
         cpu.mmapLock(mm, true);
         for (const p of range) Atomics.store(cpu.v.pageState, cpu.pageIdx(mm, p) * PAGE_WORDS + P_VMA_WRITE, VMA_RW);
         cpu.mmapUnlock(mm, true);
-        for (const p of range) {
-          cpu.tick();
-          cpu.store(mm, p);
-        }
+        storeEach(cpu, mm, range);
         sysMunmap(cpu, mm, range);
         cpu.count('workload_ops');
         cpu.schedPoint();

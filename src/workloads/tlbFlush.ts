@@ -10,11 +10,10 @@
  * Invariants: every CPU loads the mm before any CPU starts its loop (a
  * barrier on G_WARM, rung by the last arrival), so every round reaches all
  * N-1 others; every CPU initiates flushes, so each has a port to every
- * other (N^2 ports: capped at TLB_FLUSH_MAX_CPUS).
+ * other (N^2 ports: capped at config.ts TLB_FLUSH_MAX_CPUS).
  */
-export { TLB_FLUSH_MAX_CPUS } from '../config.js';
 import { sysMadviseDontneed } from '../syscalls.js';
-import { loadMmOnEveryCpu, PROCESS_MM } from './common.js';
+import { loadMmOnEveryCpu, PROCESS_MM, storeEach } from './common.js';
 import type { Workload } from './types.js';
 
 /** Pages of CPU `cpu`'s private chunk. */
@@ -33,10 +32,7 @@ export const tlbFlushWorkload: Workload = {
     const chunk = tlbFlushChunk(cpu.id, c.cpus, c.pages);
     loadMmOnEveryCpu(cpu, mm);
     for (let op = 0; op < c.ops; op++) {
-      for (const p of chunk) {
-        cpu.tick();
-        cpu.store(mm, p);
-      }
+      storeEach(cpu, mm, chunk);
       sysMadviseDontneed(cpu, mm, chunk);
       cpu.count('workload_ops');
       cpu.schedPoint();
