@@ -72,6 +72,9 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
     .addOption(new Option('--lazy-cpus <n>', d('thread CPUs (the last K) in lazy TLB mode while reclaim runs')).argParser(num('--lazy-cpus')))
     .addOption(new Option('--no-tlb-gen', 'flush_tlb_func ignores tlb_gen: every flush does exactly what it asks (before Linux 4.14)'))
+    .addOption(new Option('--mms <n>', d('processes (mm_structs) sharing the thread CPUs; thread CPU i starts in process (i-1) mod M')).argParser(num('--mms')))
+    .addOption(new Option('--switch-every <n>', d('context-switch a thread CPU to the next process every N accesses (0: never); when switching, each thread makes exactly --ops accesses')).argParser(num('--switch-every')))
+    .addOption(new Option('--cpumask-trim-ms <n>', d('should_trim_cpumask: at most once per N ms (seeded: steps) a flush also reaches mm_cpumask CPUs that switched away; 0: every flush')).argParser(num('--cpumask-trim-ms')))
     .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
     .addOption(new Option('--no-token-lending', 'free mode: an IPI initiator keeps its run token while it sleeps for acknowledgements'))
@@ -112,6 +115,9 @@ interface CliOpts {
   quantum?: number;
   ceiling?: number;
   lazyCpus?: number;
+  mms?: number;
+  switchEvery?: number;
+  cpumaskTrimMs?: number;
   doorbellPoll?: number;
   ipiTimeoutMs?: number;
   debug: boolean;
@@ -147,6 +153,9 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     quantum: o.quantum,
     tlbSinglePageFlushCeiling: o.ceiling,
     lazyCpus: o.lazyCpus,
+    mms: o.mms,
+    switchEvery: o.switchEvery,
+    cpumaskTrimMs: o.cpumaskTrimMs,
     doorbellPollInterval: o.doorbellPoll,
     ipiTimeoutMs: o.ipiTimeoutMs,
     maxSeededSteps: o.maxSeededSteps,

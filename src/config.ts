@@ -9,7 +9,7 @@
  *   it to every CPU worker unchanged, so all CPUs agree on it.
  */
 import { availableParallelism } from 'node:os';
-import { PTRS_PER_PTE, frameCount, tlbWords } from './layout.js';
+import { PTRS_PER_PTE, frameCount, pageSlots, tlbWords } from './layout.js';
 
 /** Largest machine for `--workload tlb-flush`: every CPU initiates flushes, so each needs a MessagePort to every other (N^2 ports). */
 export const TLB_FLUSH_MAX_CPUS = 128;
@@ -47,8 +47,8 @@ export type SchedMode = 'free' | 'seeded';
 export const SCHED_MODES: readonly SchedMode[] = ['free', 'seeded'];
 
 /** A known protocol bug planted on purpose so tests can prove the oracle catches it. */
-export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush' | 'copy-before-flush';
-export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush', 'copy-before-flush'];
+export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush' | 'copy-before-flush' | 'stale-asid';
+export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush', 'copy-before-flush', 'stale-asid'];
 
 /** The system call CPU 1 makes in the `mprotect` workload (each runs flushTlbBatchedPending first). */
 export type SyscallName = 'mprotect' | 'munmap' | 'madvise';
@@ -97,6 +97,12 @@ export interface SimConfig {
   lazyCpus: number;
   /** tlb_single_page_flush_ceiling: a range flush spanning more pages than this is a full flush. */
   tlbSinglePageFlushCeiling: number;
+  /** Processes (mm_structs) the thread CPUs are shared among; thread CPU i starts in mm (i - 1) mod mms. */
+  mms: number;
+  /** A thread CPU switches to the next process every this many accesses (0: never); with switching a thread makes exactly `ops` accesses. */
+  switchEvery: number;
+  /** should_trim_cpumask: at most once per this many ms (seeded mode: scheduler steps) a flush also IPIs mm_cpumask CPUs that no longer run the mm, so they leave the mask; 0: every flush. */
+  cpumaskTrimMs: number;
   /** Accesses a CPU runs per run token before handing it on. */
   quantum: number;
   /** Free mode: an IPI initiator that sleeps for acknowledgements lends its run token to a waiting CPU. */
@@ -165,6 +171,12 @@ export const DEFAULTS: SimConfig = {
   tlbGen: true,
   // Every thread runs the process: the simplest machine, and today's exact counts.
   lazyCpus: 0,
+  // One process: every thread CPU is in its mm_cpumask, the engine issue's exact counts.
+  mms: 1,
+  // No context switches: a thread CPU runs one process for the whole run.
+  switchEvery: 0,
+  // The kernel's HZ: should_trim_cpumask trims at most once a second (Rik van Riel, 6.14).
+  cpumaskTrimMs: 1000,
   quantum: 4096,
   // On real hardware the other CPUs run while an initiator spins; without a loan, one host core sits idle instead.
   tokenLending: true,
@@ -180,6 +192,12 @@ export const DEFAULTS: SimConfig = {
 
 /** The largest machine the layouts are sized for (vm.max_map_count allows ~1,650 workers on Linux). */
 export const MAX_CPUS = 1024;
+/**
+ * Most processes a machine may have: each costs every CPU one mm_cpumask bit
+ * and `--pages` page slots; 64 is ten times the 6 dynamic ASIDs a CPU has, far
+ * into the regime where every switch reassigns an ASID.
+ */
+export const MAX_MMS = 64;
 /** Page-table size cap: the PTE frame field has 23 bits and the frame pool is 2x pages. */
 export const MAX_PAGES = 1 << 20;
 
@@ -192,10 +210,11 @@ export const MAX_PAGES = 1 << 20;
 export const MAX_SHARED_MB = 4096;
 
 /** Bytes of SharedArrayBuffer a machine with config `c` allocates (see layout.ts). */
-export function sharedMemoryBytes(c: Pick<SimConfig, 'pages' | 'cpus' | 'tlbSets' | 'tlbWays'>): number {
-  const frames = frameCount(c.pages);
+export function sharedMemoryBytes(c: Pick<SimConfig, 'pages' | 'mms' | 'cpus' | 'tlbSets' | 'tlbWays'>): number {
+  const slots = pageSlots(c);
+  const frames = frameCount(slots);
   const frameWords = frames * c.cpus * 2 + frames * 3;
-  const pageWords = c.pages * c.cpus * 2 + c.pages * 9;
+  const pageWords = slots * c.cpus * 2 + slots * 9;
   const tlbWordsTotal = c.cpus * tlbWords(c);
   return 4 * (frameWords + pageWords + tlbWordsTotal) + 8 * 16 * c.cpus;
 }
@@ -254,6 +273,21 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('run-tokens', c.runTokens, 1, MAX_CPUS);
   intIn('quantum', c.quantum, 1, 1 << 30);
   intIn('ceiling', c.tlbSinglePageFlushCeiling, 0, MAX_PAGES, ' (tlb_single_page_flush_ceiling, pages)');
+  intIn('mms', c.mms, 1, MAX_MMS, ' (processes sharing the thread CPUs)');
+  intIn('switch-every', c.switchEvery, 0, 1e12, ' (accesses between context switches; 0: never)');
+  intIn('cpumask-trim-ms', c.cpumaskTrimMs, 0, 3_600_000, ' (should_trim_cpumask interval; 0: every flush)');
+  if ((c.mms > 1 || c.switchEvery > 0) && c.workload !== 'reclaim') {
+    throw new ConfigError(`--mms and --switch-every apply to --workload reclaim (its thread CPUs are shared among the processes), got --workload ${c.workload}`);
+  }
+  if (pageSlots(c) > MAX_PAGES) {
+    throw new ConfigError(`--pages x --mms must be at most ${MAX_PAGES} (the PTE's frame field), got ${c.pages} x ${c.mms}`);
+  }
+  if (c.switchEvery > 0 && c.lazyCpus > 0) {
+    throw new ConfigError('--switch-every and --lazy-cpus do not combine: a lazy CPU runs a kernel thread, not processes; drop one of them');
+  }
+  if (c.mms > 1 && c.reclaimPages.trim() !== '') {
+    throw new ConfigError('--reclaim-pages applies to one process; with --mms kswapd reclaims every page of every process');
+  }
   intIn('doorbell-poll', c.doorbellPollInterval, 1, 1 << 20);
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
@@ -271,7 +305,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   const sharedMb = sharedMemoryBytes(c) / (1 << 20);
   if (sharedMb > MAX_SHARED_MB) {
     throw new ConfigError(
-      `--pages ${c.pages} with --cpus ${c.cpus} needs ${Math.round(sharedMb)} MB of shared memory (each page has one word per CPU); keep --pages x --cpus under ${Math.floor((MAX_SHARED_MB * (1 << 20)) / 20)}`,
+      `--pages ${c.pages}${c.mms > 1 ? ` x --mms ${c.mms}` : ''} with --cpus ${c.cpus} needs ${Math.round(sharedMb)} MB of shared memory (each page has one word per CPU); keep --pages x --mms x --cpus under ${Math.floor((MAX_SHARED_MB * (1 << 20)) / 20)}`,
     );
   }
   if (c.workload === 'pending-flush' && c.pages <= PTRS_PER_PTE) {
@@ -289,6 +323,9 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   }
   if (c.workload === 'migrate' && c.protocol === 'rik') {
     throw new ConfigError("--protocol rik does not apply to --workload migrate: use per-page (flush each page before its copy) or batched (one flush per batch)");
+  }
+  if (c.inject === 'stale-asid' && c.switchEvery === 0) {
+    throw new ConfigError('--inject stale-asid needs context switches: add --switch-every N (and --mms 2 or more)');
   }
   if (c.inject === 'copy-before-flush' && c.workload !== 'migrate') {
     throw new ConfigError(`--inject copy-before-flush applies to --workload migrate, got --workload ${c.workload}`);
@@ -344,6 +381,9 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   tlbSinglePageFlushCeiling: '--ceiling',
   tlbGen: '--no-tlb-gen',
   lazyCpus: '--lazy-cpus',
+  mms: '--mms',
+  switchEvery: '--switch-every',
+  cpumaskTrimMs: '--cpumask-trim-ms',
   quantum: '--quantum',
   tokenLending: '--no-token-lending',
   doorbellPollInterval: '--doorbell-poll',

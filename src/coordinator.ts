@@ -32,7 +32,7 @@ import {
   G_FAIL_CPU,
   G_SCHED_STEPS,
   G_TOKENS_FREE,
-  NR_MMS,
+  pageSlots,
   P_VMA_WRITE,
   PAGE_WORDS,
   allocateMachine,
@@ -215,9 +215,10 @@ export class Machine {
     v.lastStore.fill(0);
     v.backing.fill(0);
     // TLBs are not touched here: each CPU resets its own at the start of a run (only the owner writes its TLB).
-    for (let m = 0; m < NR_MMS; m++) initMm(v.mm, c.cpus, m);
-    for (let i = 0; i < NR_MMS * c.pages; i++) v.pageState[i * PAGE_WORDS + P_VMA_WRITE] = VMA_RW;
-    PhysicalMemory.init(v, { pages: c.pages, frames: frameCount(c.pages), wordsPerPage: wordsPerPage(c) });
+    for (let m = 0; m < c.mms; m++) initMm(v.mm, c.cpus, m);
+    const slots = pageSlots(c);
+    for (let i = 0; i < slots; i++) v.pageState[i * PAGE_WORDS + P_VMA_WRITE] = VMA_RW;
+    PhysicalMemory.init(v, { pages: slots, frames: frameCount(slots), wordsPerPage: wordsPerPage(c) });
     v.global[G_TOKENS_FREE] = Math.min(c.runTokens, c.cpus);
     v.global[G_FAIL_CPU] = -1;
     if (c.sched === 'seeded') initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM));
@@ -324,7 +325,7 @@ export class Machine {
       perCpu.push(row);
       addCounters(total, row);
     }
-    const verdict = analyse(v, c.cpus, c.pages, wordsPerPage(c), { endOfRunCheck: !failure });
+    const verdict = analyse(v, c.cpus, pageSlots(c), wordsPerPage(c), { endOfRunCheck: !failure });
     const lat = stats.flatMap((s) => s.ipiRoundUs).sort((a, b) => a - b);
     const config = { ...c, seed };
     return {

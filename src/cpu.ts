@@ -34,7 +34,6 @@ import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
 import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
-  C_IS_LAZY,
   C_DOORBELL,
   C_ROUND,
   C_WAIT_LOCK,
@@ -46,7 +45,6 @@ import {
   G_RUN_DONE,
   K,
   MM_MMAP_LOCK,
-  NR_MMS,
   P_MAP_GEN,
   P_PROTECTED,
   P_STEP,
@@ -56,6 +54,7 @@ import {
   PAGE_WORDS,
   PTRS_PER_PTE,
   frameCount,
+  pageSlots,
   ptlCount,
   tlbWords,
   viewMachine,
@@ -78,7 +77,8 @@ import {
   rwsemUpWrite,
 } from './locks.js';
 import { PhysicalMemory } from './memory.js';
-import { mmAsid, mmBase, mmCpumaskSet, mmTlbGen } from './mm.js';
+import { mmBase } from './mm.js';
+import { CpuTlbState } from './tlbState.js';
 import { recordRace } from './oracle.js';
 import {
   PTE_ACCESSED,
@@ -191,14 +191,14 @@ export class Cpu implements IpiWaitHost {
   readonly mem: PhysicalMemory;
   readonly ipi: IpiDelivery;
   readonly pages: number;
+  /** Page slots of the machine (every mm's pages): lastStore's stride. */
+  private readonly slots: number;
   readonly W: number;
   readonly isX86: boolean;
   prng: Prng = new Prng(1);
   readonly ipiRoundUs: number[] = [];
-  /** mm loaded on this CPU, or -1 (kernel thread). */
-  loadedMm = -1;
-  /** cpu_tlbstate.ctxs[].tlb_gen: the mm generation this CPU's TLB has caught up to, per mm (private to this CPU). */
-  private readonly tlbGenSeen: number[] = new Array<number>(NR_MMS).fill(0);
+  /** cpu_tlbstate: loaded mm, its ASID, and the generation each ASID's entries reflect (private to this CPU). */
+  readonly tlbState: CpuTlbState;
   /** Sender of the last IPI handled by the current `tick` (free mode: see stepAsideDuringShootdown), or -1. */
   private lastIpiSender = -1;
   /** Round of that IPI (the sender's C_ROUND while that round is in flight). */
@@ -237,7 +237,9 @@ export class Cpu implements IpiWaitHost {
     this.isX86 = c.arch === 'x86';
     const tlbLen = tlbWords(c);
     this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays);
-    this.mem = new PhysicalMemory(this.v, { pages: c.pages, frames: frameCount(c.pages), wordsPerPage: this.W }, c.debug);
+    this.tlbState = new CpuTlbState(this);
+    this.slots = pageSlots(c);
+    this.mem = new PhysicalMemory(this.v, { pages: pageSlots(c), frames: frameCount(pageSlots(c)), wordsPerPage: this.W }, c.debug);
     this.ipi = new IpiDelivery(this.id, this.v.cpuCtl, this.v.ackBits, c.cpus, init.outPorts, init.inPorts, c.sched === 'free');
     this.tokens = c.sched === 'free' ? new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl) : null;
     this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps) : null;
@@ -262,8 +264,7 @@ export class Cpu implements IpiWaitHost {
     this.tokenLent = false;
     this.storeSeq = 0;
     this.ipiRoundUs.length = 0;
-    this.loadedMm = -1;
-    this.tlbGenSeen.fill(0);
+    this.tlbState.reset();
     this.prng = new Prng(deriveSeed(seed, this.id));
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     this.pollCountdown = this.config.doorbellPollInterval;
@@ -627,51 +628,31 @@ export class Cpu implements IpiWaitHost {
   // -------------------------------------------------------------------------
 
   /**
-   * switch_mm(): load `mm` on this CPU; it joins mm_cpumask, then reads the
-   * mm's tlb_gen (in that order, as switch_mm_irqs_off does, so a flush
-   * request either sees this CPU in the mask or is covered by the read). The
-   * TLB holds nothing of `mm` yet, so it is caught up to that generation.
+   * switch_mm(): load `mm` on this CPU (switch_mm_irqs_off; see tlbState.ts:
+   * it publishes loaded_mm, joins mm_cpumask, reads tlb_gen, picks an ASID).
    */
   switchMm(mm: number): void {
-    this.loadedMm = mm;
-    mmCpumaskSet(this.v.mm, this.config.cpus, mm, this.id);
-    this.tlbGenSeen[mm] = mmTlbGen(this.v.mm, this.config.cpus, mm);
+    this.tlbState.switchMmIrqsOff(mm);
   }
 
   /** enter_lazy_tlb(): run a kernel thread, keeping the mm loaded; flush initiators skip this CPU from now on. */
   enterLazyTlb(): void {
-    Atomics.store(this.v.cpuCtl, this.ctlBase + C_IS_LAZY, 1);
+    this.tlbState.enterLazyTlb();
   }
 
   /** cpu_tlbstate_shared.is_lazy of this CPU. */
   isLazy(): boolean {
-    return Atomics.load(this.v.cpuCtl, this.ctlBase + C_IS_LAZY) !== 0;
+    return this.tlbState.isLazy();
   }
 
-  /**
-   * switch_mm_irqs_off() back to the loaded mm from lazy TLB mode: clear
-   * is_lazy first, then read tlb_gen (initiators bump, then read is_lazy), and
-   * if the TLB is behind do one full flush (TLB_FLUSH_ON_TASK_SWITCH).
-   */
+  /** switch_mm_irqs_off() back from lazy TLB mode: one full flush if the TLB fell behind the mm's tlb_gen. */
   leaveLazyTlb(): void {
-    Atomics.store(this.v.cpuCtl, this.ctlBase + C_IS_LAZY, 0);
-    const mm = this.loadedMm;
-    if (mm < 0) return;
-    const gen = mmTlbGen(this.v.mm, this.config.cpus, mm);
-    if (this.tlbGenSeen[mm] >= gen) return;
-    this.count('nr_tlb_flush_on_task_switch');
-    this.count('tlb_entries_flushed', this.tlb.flushAsid(mmAsid(mm)));
-    this.tlbGenSeen[mm] = gen;
+    this.tlbState.leaveLazyTlb();
   }
 
-  /** The mm generation this CPU's TLB has caught up to. */
+  /** The mm generation this CPU's TLB has caught up to for `mm` (0 if none of its ASIDs holds it). */
   localTlbGen(mm: number): number {
-    return this.tlbGenSeen[mm];
-  }
-
-  /** Record that this CPU's TLB has caught up to generation `gen` of `mm` (flushTlbFunc only). */
-  setLocalTlbGen(mm: number, gen: number): void {
-    this.tlbGenSeen[mm] = gen;
+    return this.tlbState.localTlbGen(mm);
   }
 
   /** Index of (mm, vpn) in the PTE and page-state arrays. */
@@ -683,9 +664,20 @@ export class Cpu implements IpiWaitHost {
   // The MMU: loads and stores through the TLB
   // -------------------------------------------------------------------------
 
+  /** The TLB tag of the running process's accesses: its ASID on this CPU. Only the loaded mm is accessed. */
+  private accessTag(mm: number): number {
+    if (mm !== this.tlbState.loadedMm) throw new Error(`CPU ${this.id}: access to mm ${mm} while mm ${this.tlbState.loadedMm} is loaded`);
+    return this.tlbState.loadedTag;
+  }
+
+  /** mm loaded on this CPU, or -1 (kernel thread). */
+  get loadedMm(): number {
+    return this.tlbState.loadedMm;
+  }
+
   /** A load by the running process. Returns the value read, or -1 if it faulted fatally (SIGSEGV). */
   load(mm: number, vpn: number): number {
-    const asid = mmAsid(mm);
+    const asid = this.accessTag(mm);
     const idx = mm * this.pages + vpn;
     const ps = idx * PAGE_WORDS;
     const counters = this.counters;
@@ -726,7 +718,7 @@ export class Cpu implements IpiWaitHost {
    * false if it faulted fatally (SIGSEGV: the VMA does not allow writes).
    */
   store(mm: number, vpn: number): boolean {
-    const asid = mmAsid(mm);
+    const asid = this.accessTag(mm);
     const idx = mm * this.pages + vpn;
     const ps = idx * PAGE_WORDS;
     const counters = this.counters;
@@ -781,7 +773,7 @@ export class Cpu implements IpiWaitHost {
       if (Atomics.load(this.v.frameGen, f) !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f, 'store');
       if (this.v.pageState[ps + P_PROTECTED] !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f, 'store');
       if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) recordRace(this.v, 'access_after_unmap', this.id, vpn, value, step, f, 'store');
-      this.v.lastStore[this.id * this.pages + idx] = value;
+      this.v.lastStore[this.id * this.slots + idx] = value;
       counters[cb + K.stores]++;
       return true;
     }

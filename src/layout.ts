@@ -93,6 +93,15 @@ export const C_WAIT_LOCK = 8;
  * read by flush initiators, which skip it unless page tables were freed.
  */
 export const C_IS_LAZY = 9;
+/**
+ * cpu_tlbstate.loaded_mm, as flush initiators see it: 1 + the mm this CPU has
+ * loaded (0: none, a kernel thread). Written by the CPU itself in
+ * switch_mm_irqs_off *before* it joins mm_cpumask and reads tlb_gen;
+ * read by should_flush_tlb after the initiator bumped tlb_gen. So either the
+ * initiator sees the CPU on the mm and sends, or the CPU reads the bumped
+ * tlb_gen and flushes at the switch (see tlbState.ts).
+ */
+export const C_LOADED_MM = 10;
 export const CPU_CTL_WORDS = 16; // 64 bytes: one cache line per CPU.
 
 // ---------------------------------------------------------------------------
@@ -127,6 +136,14 @@ export const COUNTER_NAMES = [
   'lazy_tlb_flushes',
   // Operations a workload completed (tlb-flush: write-chunk-and-madvise loops).
   'workload_ops',
+  // switch_mm_irqs_off to a different mm than the one loaded (the first load of a run included).
+  'context_switches',
+  // choose_new_asid found the mm's ctx_id in one of this CPU's dynamic ASIDs (its entries may still be cached).
+  'asid_reuses',
+  // choose_new_asid's need_flush: a newly assigned ASID, or a reused one whose tlb_gen is behind the mm's.
+  'asid_flushes',
+  // flush_tlb_func got a flush for an mm this CPU no longer runs: it left mm_cpumask (TLB_REMOTE_WRONG_CPU).
+  'tlb_remote_wrong_cpu',
   // Host health, not a kernel event: sleeps on a condition somebody rings
   // that ended by their safety-net timeout, with the condition already true
   // and no ring arrived: a lost ring, or one later than the timeout (the
@@ -160,6 +177,13 @@ export const MM_TLB_FLUSH_BATCHED = 1;
  * compares it with the generation its own TLB has caught up to (flushTlbFunc).
  */
 export const MM_TLB_GEN = 2;
+/**
+ * mm->context.next_trim_cpumask: the clock value (ms, wrapping like jiffies)
+ * after which the next flushTlbMmRange also IPIs CPUs in mm_cpumask that no
+ * longer run the mm, so they leave the mask (should_trim_cpumask). 0: not yet
+ * armed (the first flush arms it, as init_new_context does at fork).
+ */
+export const MM_NEXT_TRIM_CPUMASK = 3;
 /** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */
 export const MM_CPUMASK = 4;
 export function mmWords(cpus: number): number {
@@ -258,7 +282,7 @@ export const PAGE_STEP_NAMES = [
 ] as const;
 
 // ---------------------------------------------------------------------------
-// Oracle: race log Int32Array `raceLog` = records of RACE_WORDS; `lastStore` Int32Array cpus * pages
+// Oracle: race log Int32Array `raceLog` = records of RACE_WORDS; `lastStore` Int32Array cpus * pageSlots (CPU c, slot i at c * pageSlots + i)
 // ---------------------------------------------------------------------------
 export const R_KIND = 0;
 export const R_CPU = 1;
@@ -327,8 +351,13 @@ export interface MachineViews {
   lastStore: Int32Array;
 }
 
-/** Number of address spaces (mm_struct) the machine has. */
-export const NR_MMS = 1;
+/**
+ * Page slots of the machine: every mm has `pages` pages, and page p of mm m
+ * is slot m * pages + p in the PTE, page-state and backing arrays.
+ */
+export function pageSlots(c: Pick<SimConfig, 'pages' | 'mms'>): number {
+  return c.mms * c.pages;
+}
 
 function sab(elements: number, bytesPer: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(1, elements) * bytesPer);
@@ -341,26 +370,27 @@ export function wordsPerPage(c: Pick<SimConfig, 'cpus'>): number {
 
 /** Allocate every shared buffer for `c`. Contents are zero; call `initMachine` before each run. */
 export function allocateMachine(c: SimConfig): MachineBuffers {
-  const frames = frameCount(c.pages);
+  const slots = pageSlots(c);
+  const frames = frameCount(slots);
   const W = wordsPerPage(c);
   return {
     global: sab(GLOBAL_WORDS, 4),
     cpuCtl: sab(c.cpus * CPU_CTL_WORDS, 4),
     ackBits: sab(c.cpus * cpumaskWords(c.cpus), 4),
     counters: sab(c.cpus * COUNTER_WORDS, 8),
-    mm: sab(NR_MMS * mmWords(c.cpus), 4),
-    pte: sab(NR_MMS * c.pages, 4),
-    pageState: sab(NR_MMS * c.pages * PAGE_WORDS, 4),
-    ptl: sab(NR_MMS * ptlCount(c.pages), 4),
+    mm: sab(c.mms * mmWords(c.cpus), 4),
+    pte: sab(slots, 4),
+    pageState: sab(slots * PAGE_WORDS, 4),
+    ptl: sab(c.mms * ptlCount(c.pages), 4),
     tlb: sab(c.cpus * tlbWords(c), 4),
     frameData: sab(frames * W, 4),
     frameStep: sab(frames * W, 4),
     frameGen: sab(frames, 4),
     frameMeta: sab(frames * FRAME_META_WORDS, 4),
     freeList: sab(FL_BASE + frames, 4),
-    backing: sab(NR_MMS * c.pages * W, 4),
+    backing: sab(slots * W, 4),
     raceLog: sab(RACE_LOG_CAPACITY * RACE_WORDS, 4),
-    lastStore: sab(c.cpus * NR_MMS * c.pages, 4),
+    lastStore: sab(c.cpus * slots, 4),
   };
 }
 

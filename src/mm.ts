@@ -3,8 +3,10 @@
  *
  * Invariants:
  * - A CPU sets its own bit in mm_cpumask when it loads the mm (switch_mm) and
- *   keeps it while it may cache the mm's translations; flushes target the
- *   mask (minus the sender).
+ *   keeps it after switching away (its ASID may still hold the mm's entries);
+ *   only the CPU itself clears its bit, when a flush for an mm it no longer
+ *   runs reaches it. Flushes target the mask (minus the sender), filtered by
+ *   should_flush_tlb (tlbFlush.ts).
  * - `tlb_flush_batched` records deferred reclaim flushes of this mm
  *   (setTlbUbcFlushPending) and what flushTlbBatchedPending has flushed since.
  *   Two encodings (`--pending-flush`):
@@ -23,11 +25,6 @@
 import type { PendingFlushMode } from './config.js';
 import { MM_CPUMASK, MM_TLB_FLUSH_BATCHED, MM_TLB_GEN, cpumaskWords, mmWords } from './layout.js';
 
-/** ASID of mm `m`: 0 is reserved for "no user mm". Every TLB entry is tagged with it. */
-export function mmAsid(m: number): number {
-  return m + 1;
-}
-
 /** Word offset of mm `m`. */
 export function mmBase(cpus: number, m: number): number {
   return m * mmWords(cpus);
@@ -41,6 +38,11 @@ export function initMm(mm: Int32Array, cpus: number, m: number): void {
 /** cpumask_set_cpu(cpu, mm_cpumask(mm)). */
 export function mmCpumaskSet(mm: Int32Array, cpus: number, m: number, cpu: number): void {
   Atomics.or(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), 1 << (cpu & 31));
+}
+
+/** cpumask_clear_cpu(cpu, mm_cpumask(mm)): only `cpu` itself clears its bit. */
+export function mmCpumaskClear(mm: Int32Array, cpus: number, m: number, cpu: number): void {
+  Atomics.and(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), ~(1 << (cpu & 31)));
 }
 
 /** CPUs in mm_cpumask(mm), ascending. */

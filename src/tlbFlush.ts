@@ -19,9 +19,10 @@
  *   messages (one per target per round).
  */
 import type { Cpu } from './cpu.js';
-import { ABORT_IPI_TIMEOUT, C_IS_LAZY, CPU_CTL_WORDS } from './layout.js';
+import { ABORT_IPI_TIMEOUT, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from './ipi.js';
-import { incMmTlbGen, mmAsid, mmCpumask, mmTlbGen } from './mm.js';
+import { incMmTlbGen, mmBase, mmCpumask, mmCpumaskClear, mmTlbGen } from './mm.js';
+import { isLazyCpu, loadedMmOf } from './tlbState.js';
 
 export { TLB_SINGLE_PAGE_FLUSH_CEILING } from './config.js';
 
@@ -51,23 +52,34 @@ export const TLB_GENERATION_INVALID = 0;
  * does a full flush and catches up to 6; then 6 <= 6: elided.
  */
 export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void {
-  const mm = cpu.loadedMm;
-  // A kernel thread (no user mm, like kswapd) has nothing to flush; a request
-  // for another mm cannot reach this CPU (one mm per machine today).
-  if (mm < 0 || (req.mm >= 0 && req.mm !== mm)) return;
+  const ts = cpu.tlbState;
+  const mm = ts.loadedMm;
+  if (req.mm >= 0 && req.mm !== mm) {
+    // A flush for an mm this CPU no longer runs (it switched away after the
+    // initiator looked, or the initiator is trimming the mask): leave the
+    // mm's cpumask. Its entries of that mm, under another ASID, are caught at
+    // the switch back by tlb_gen (tlbState.ts).
+    if (!local) {
+      mmCpumaskClear(cpu.v.mm, cpu.config.cpus, req.mm, cpu.id);
+      cpu.count('tlb_remote_wrong_cpu');
+    }
+    return;
+  }
+  // A kernel thread (no user mm, like kswapd) has nothing to flush.
+  if (mm < 0) return;
   if (cpu.isLazy()) {
     // Lazy, and flushed anyway (page tables were freed): the kernel switches
     // to init_mm here, dropping the mm's translations; the switch back finds
     // its TLB caught up to this generation.
     cpu.count('lazy_tlb_flushes');
-    cpu.count('tlb_entries_flushed', cpu.tlb.flushAsid(mmAsid(mm)));
-    cpu.setLocalTlbGen(mm, mmTlbGen(cpu.v.mm, cpu.config.cpus, mm));
+    cpu.count('tlb_entries_flushed', cpu.tlb.flushAsid(ts.loadedTag));
+    ts.setLoadedTlbGen(mmTlbGen(cpu.v.mm, cpu.config.cpus, mm));
     return;
   }
   // `--no-tlb-gen` (the kernel before 4.14): every request is done as asked.
   let pagesOnly = req.kind === 'flush-pages';
   if (cpu.config.tlbGen) {
-    const localGen = cpu.localTlbGen(mm);
+    const localGen = ts.loadedTlbGen();
     const mmGen = req.tlbGen !== TLB_GENERATION_INVALID && req.tlbGen <= localGen ? localGen : mmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
     if (localGen === mmGen) {
       cpu.count('tlb_flushes_elided');
@@ -76,9 +88,9 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
     const exactlyNext = req.tlbGen === localGen + 1 && req.tlbGen === mmGen;
     if (pagesOnly && !exactlyNext) cpu.count('tlb_partial_to_full');
     pagesOnly &&= exactlyNext;
-    cpu.setLocalTlbGen(mm, mmGen);
+    ts.setLoadedTlbGen(mmGen);
   }
-  const asid = mmAsid(mm);
+  const asid = ts.loadedTag;
   let dropped = 0;
   if (pagesOnly && req.kind === 'flush-pages') {
     for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, asid);
@@ -110,11 +122,14 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
 }
 
 /**
- * flush_tlb_mm_range(): flush `pages` of `mm` (or all of it, TLB_FLUSH_ALL) on
- * every CPU in mm_cpumask that is not lazy (every one, if `freedTables`). Ranges longer than `--ceiling`
- * (tlb_single_page_flush_ceiling) become full flushes. The initiator counts
- * its own part as the kernel does: the range's pages in
- * nr_tlb_local_flush_one, or 1 in nr_tlb_local_flush_all.
+ * flush_tlb_mm_range(): flush `pages` of `mm` (or all of it, TLB_FLUSH_ALL).
+ * Ranges longer than `--ceiling` (tlb_single_page_flush_ceiling) become full
+ * flushes. The initiator counts its own part as the kernel does: the range's
+ * pages in nr_tlb_local_flush_one, or 1 in nr_tlb_local_flush_all. The IPIs go
+ * to the CPUs of mm_cpumask that should_flush_tlb picks: every one if page
+ * tables were freed (native_flush_tlb_multi), else those running the mm and
+ * not lazy, plus, when should_trim_cpumask says so, the ones that no longer
+ * run it (they leave the mask in flushTlbFunc).
  */
 export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, freedTables = false): void {
   const tlbGen = incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
@@ -123,8 +138,33 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
       ? { kind: 'flush-all', mm, tlbGen }
       : { kind: 'flush-pages', mm, tlbGen, pages: [...pages] };
   if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
-  const targets = mmCpumask(cpu.v.mm, cpu.config.cpus, mm).filter((c) => c !== cpu.id && (freedTables || !isLazyCpu(cpu, c)));
+  const others = mmCpumask(cpu.v.mm, cpu.config.cpus, mm).filter((c) => c !== cpu.id);
+  if (others.length === 0) return;
+  const trim = !freedTables && shouldTrimCpumask(cpu, mm);
+  const ctl = cpu.v.cpuCtl;
+  const targets = freedTables ? others : others.filter((c) => !isLazyCpu(ctl, c) && (trim || loadedMmOf(ctl, c) === mm));
   smpCallFunctionMany(cpu, targets, req);
+}
+
+/**
+ * should_trim_cpumask(): true at most once per `--cpumask-trim-ms` per mm
+ * (the kernel: once a second, jiffies + HZ). The clock is host milliseconds
+ * in free mode and scheduler steps in seeded mode (replayable), compared
+ * with wrap-around like time_after(). The first flush of a run arms it, as
+ * fork does (init_new_context sets next_trim_cpumask = jiffies + HZ).
+ */
+export function shouldTrimCpumask(cpu: Cpu, mm: number): boolean {
+  const interval = cpu.config.cpumaskTrimMs;
+  if (interval === 0) return true;
+  const now = cpu.config.sched === 'seeded' ? Atomics.load(cpu.v.global, G_SCHED_STEPS) : Date.now() | 0;
+  const i = mmBase(cpu.config.cpus, mm) + MM_NEXT_TRIM_CPUMASK;
+  const next = Atomics.load(cpu.v.mm, i);
+  if (next === 0) {
+    Atomics.compareExchange(cpu.v.mm, i, 0, (now + interval) | 0 || 1);
+    return false;
+  }
+  if (((next - now) | 0) >= 0) return false; // !time_after(now, next)
+  return Atomics.compareExchange(cpu.v.mm, i, next, (now + interval) | 0 || 1) === next;
 }
 
 /** flush_tlb_mm(): the whole mm, everywhere it may be cached. */
@@ -139,20 +179,11 @@ export function flushTlbMm(cpu: Cpu, mm: number): void {
 export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[]): void {
   const req: FlushRequest = { kind: 'flush-all', mm: -1, tlbGen: TLB_GENERATION_INVALID };
   if (cpus.includes(cpu.id)) flushTlbFunc(cpu, req, true);
+  // info->mm is NULL: should_flush_tlb sends to every CPU of the batch's mask that is not lazy.
+  const ctl = cpu.v.cpuCtl;
   smpCallFunctionMany(
     cpu,
-    cpus.filter((c) => c !== cpu.id && !isLazyCpu(cpu, c)),
+    cpus.filter((c) => c !== cpu.id && !isLazyCpu(ctl, c)),
     req,
   );
-}
-
-/**
- * should_flush_tlb(): a CPU in lazy TLB mode gets no IPI (it catches up when
- * it switches back), unless page tables were freed (native_flush_tlb_multi
- * sends to every CPU in the mask then: a lazy CPU may still walk them
- * speculatively). Read after the tlb_gen bump, so a CPU leaving lazy mode
- * either is seen here or sees the new generation (Cpu.leaveLazyTlb).
- */
-function isLazyCpu(cpu: Cpu, c: number): boolean {
-  return Atomics.load(cpu.v.cpuCtl, c * CPU_CTL_WORDS + C_IS_LAZY) !== 0;
 }

@@ -11,7 +11,7 @@ import { resolveConfig, type SimConfig } from '../src/config.js';
 import { Machine } from '../src/coordinator.js';
 import { Cpu } from '../src/cpu.js';
 import { allocateMachine } from '../src/layout.js';
-import { incMmTlbGen, mmAsid } from '../src/mm.js';
+import { incMmTlbGen } from '../src/mm.js';
 import { freesPageTables } from '../src/syscalls.js';
 import { NO_RACES } from './helpers.js';
 
@@ -52,7 +52,7 @@ describe('switching back from lazy TLB mode', () => {
     const cpu = new Cpu({ id: 2, config, buffers: allocateMachine(config), inPorts: [], outPorts: [] });
     cpu.tlb.reset();
     cpu.switchMm(0);
-    for (let p = 0; p < 8; p++) cpu.tlb.fill(p, mmAsid(0), p, true, false, 0);
+    for (let p = 0; p < 8; p++) cpu.tlb.fill(p, cpu.tlbState.loadedTag, p, true, false, 0);
     return cpu;
   }
 

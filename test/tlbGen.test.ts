@@ -10,7 +10,7 @@ import { resolveConfig, type SimConfig } from '../src/config.js';
 import { Machine } from '../src/coordinator.js';
 import { Cpu } from '../src/cpu.js';
 import { allocateMachine } from '../src/layout.js';
-import { incMmTlbGen, mmAsid } from '../src/mm.js';
+import { incMmTlbGen } from '../src/mm.js';
 import { runStress } from '../src/stress.js';
 import { flushTlbFunc } from '../src/tlbFlush.js';
 import { NO_RACES } from './helpers.js';
@@ -23,7 +23,7 @@ function cpuWithFullTlb(overrides: Partial<SimConfig> = {}): Cpu {
   const cpu = new Cpu({ id: 2, config, buffers: allocateMachine(config), inPorts: [], outPorts: [] });
   cpu.tlb.reset();
   cpu.switchMm(MM);
-  for (let p = 0; p < 8; p++) cpu.tlb.fill(p, mmAsid(MM), p, true, true, 0);
+  for (let p = 0; p < 8; p++) cpu.tlb.fill(p, cpu.tlbState.loadedTag, p, true, true, 0);
   return cpu;
 }
 

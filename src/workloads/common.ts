@@ -11,6 +11,8 @@
  *   mode, with the entries still as warm-up left them.
  * - Both barriers are rung: the warm-up that completes rings the reclaimer,
  *   and the reclaimer rings every CPU when it starts (no sleeper polls).
+ * - `--mms M`: thread CPU i runs process (i - 1) mod M; kswapd reclaims
+ *   every process's pages, one process after the other.
  * - `--lazy-cpus K`: the last K thread CPUs enter lazy TLB mode after warm-up
  *   (before they count as warm, so every reclaim round sees them lazy) and
  *   leave it when reclaim is done (the reclaimer rings every CPU then).
@@ -28,15 +30,21 @@ export function allPages(pages: number): number[] {
   return Array.from({ length: pages }, (_, p) => p);
 }
 
-/** kswapd: wait for warm-up, reclaim `pages` in batches of `batch` (in list order), then flag reclaim done. */
-export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, mm: number, pages: readonly number[], batch: number, threads: number): void {
+/**
+ * kswapd: wait for warm-up, then reclaim `pages` of every process (mm 0 first,
+ * then mm 1, ...; one process by default) in batches of `batch` (in list
+ * order), then flag reclaim done.
+ */
+export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, pages: readonly number[], batch: number, threads: number): void {
   const g = cpu.v.global;
   cpu.blockUntil(() => Atomics.load(g, G_WARM) >= threads, BARRIER_SAFETY_MS, true, true);
   Atomics.store(g, G_RECLAIM_STARTED, 1);
   for (let c = 0; c < cpu.config.cpus; c++) if (c !== cpu.id) ringDoorbell(cpu.v.cpuCtl, c);
-  for (let start = 0; start < pages.length; start += batch) {
-    protocol.shrinkPageList(cpu, mm, pages.slice(start, start + batch));
-    cpu.schedPoint();
+  for (let mm = 0; mm < cpu.config.mms; mm++) {
+    for (let start = 0; start < pages.length; start += batch) {
+      protocol.shrinkPageList(cpu, mm, pages.slice(start, start + batch));
+      cpu.schedPoint();
+    }
   }
   Atomics.store(g, G_RECLAIM_DONE, 1);
   // Lazy CPUs sleep until reclaim is done.
@@ -61,8 +69,13 @@ export function isLazyThread(cpu: Cpu): boolean {
   return cpu.config.lazyCpus > 0 && cpu.id >= cpu.config.cpus - cpu.config.lazyCpus;
 }
 
-/** The process's mm in the built-in workloads. */
+/** The process's mm in the built-in workloads (the first one, with `--mms`). */
 export const PROCESS_MM = 0;
+
+/** `--mms M`: the process thread CPU `id` (1..N-1) runs first: thread CPUs are dealt round-robin to the processes. */
+export function initialMm(cpu: Cpu): number {
+  return (cpu.id - 1) % cpu.config.mms;
+}
 /** kswapd's CPU in the built-in workloads. */
 export const RECLAIMER_CPU = 0;
 /** Safety-net re-check of a (rung) workload barrier: only bounds a lost wake-up. */
@@ -76,11 +89,12 @@ export const BARRIER_SAFETY_MS = 20;
 export function kswapdAndThreads(cpu: Cpu, protocol: UnmapProtocol, pages: readonly number[], thread: (mm: number) => void): void {
   const c = cpu.config;
   if (cpu.id === RECLAIMER_CPU) {
-    runReclaimer(cpu, protocol, PROCESS_MM, pages, c.batch, c.cpus - 1);
+    runReclaimer(cpu, protocol, pages, c.batch, c.cpus - 1);
     return;
   }
-  cpu.switchMm(PROCESS_MM);
-  thread(PROCESS_MM);
+  const mm = initialMm(cpu);
+  cpu.switchMm(mm);
+  thread(mm);
 }
 
 /** Thread warm-up: touch every page of the working set once (loads: writable-clean entries; stores: writable-dirty), then report warm. */
@@ -104,11 +118,18 @@ export function storeEach(cpu: Cpu, mm: number, pages: readonly number[]): void 
   }
 }
 
-/** Random loads and stores to the working set until at least `ops` accesses are done and reclaim has finished. */
+/**
+ * Random loads and stores to the working set until at least `ops` accesses
+ * are done and reclaim has finished. With `--switch-every S`, the CPU
+ * context-switches to the next process (mm + 1, round-robin over `--mms`)
+ * after every S accesses and stops after exactly `ops` accesses (so a thread
+ * CPU makes 1 + floor((ops - 1) / S) switches, its first load included).
+ */
 export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: number, writeRatio: number): void {
   const g = cpu.v.global;
   const prng = cpu.prng;
   const n = pages.length;
+  const switchEvery = cpu.config.switchEvery;
   let done = 0;
   let reclaimDone = false;
   if (isLazyThread(cpu)) {
@@ -118,7 +139,13 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   }
   cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true);
   for (;;) {
-    if (done % RECLAIM_DONE_CHECK_EVERY === 0) {
+    if (switchEvery > 0) {
+      if (done === ops) return;
+      if (done > 0 && done % switchEvery === 0) {
+        mm = (mm + 1) % cpu.config.mms;
+        cpu.switchMm(mm);
+      }
+    } else if (done % RECLAIM_DONE_CHECK_EVERY === 0) {
       reclaimDone = Atomics.load(g, G_RECLAIM_DONE) !== 0;
       if (reclaimDone && done >= ops) return;
     }

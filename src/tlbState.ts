@@ -1,0 +1,200 @@
+/**
+ * cpu_tlbstate: which address spaces one CPU's TLB holds, under which ASIDs,
+ * and how up to date each is. Models switch_mm_irqs_off(), choose_new_asid()
+ * and enter_lazy_tlb() of Linux arch/x86/mm/tlb.c (PCID on, no global ASIDs).
+ *
+ * Invariants:
+ * - Private to the owning CPU, except two shared words it alone writes
+ *   (C_LOADED_MM, C_IS_LAZY: read by flush initiators in should_flush_tlb)
+ *   and its own bits in each mm_cpumask.
+ * - The CPU has TLB_NR_DYN_ASIDS dynamic ASIDs (slots). Slot s holds one mm
+ *   (ctxs[s].ctxId, 0: none or init_mm) and the mm generation its entries
+ *   reflect (ctxs[s].tlbGen). Every TLB entry is tagged asidTag(s) = s + 1
+ *   (the kernel's kern_pcid(): PCID 0 is never a user mm's), so entries of a
+ *   process that was switched out stay in the TLB and hit again when it comes
+ *   back: that is what ASIDs buy.
+ * - A slot's entries may be stale only while its mm is not loaded: every
+ *   flush of a not-loaded mm bumps the mm's tlb_gen (flushTlbMmRange,
+ *   setTlbUbcFlushPending), and the switch back compares the slot's tlbGen
+ *   with it and flushes the slot if behind (choose_new_asid's need_flush).
+ * - Order of a switch: publish loaded_mm (C_LOADED_MM), join mm_cpumask, then
+ *   read tlb_gen. An initiator bumps tlb_gen, then reads mm_cpumask and
+ *   loaded_mm. With sequentially consistent Atomics either the initiator sees
+ *   this CPU on the mm and sends it the flush, or this CPU reads the bumped
+ *   generation and flushes at the switch. (The kernel publishes loaded_mm
+ *   only after CR3 is written and closes the same window differently: commit
+ *   "x86/mm: Eliminate window where TLB flushes may be inadvertently
+ *   skipped", 2025. This models the fixed kernel.)
+ * - mm_cpumask is not trimmed on a switch (the kernel stopped clearing the
+ *   bit in 6.x: the atomic write costs more than an occasional extra IPI). A
+ *   CPU leaves an mm's mask when a flush for that mm reaches it while it runs
+ *   another (flushTlbFunc: TLB_REMOTE_WRONG_CPU).
+ */
+import { C_IS_LAZY, C_LOADED_MM, CPU_CTL_WORDS, type CounterName } from './layout.js';
+import { mmCpumaskSet, mmTlbGen } from './mm.js';
+import type { Tlb } from './tlb.js';
+
+/** TLB_NR_DYN_ASIDS: dynamic ASIDs per CPU (arch/x86/include/asm/tlbflush.h). */
+export const TLB_NR_DYN_ASIDS = 6;
+
+/** mm->context.ctx_id of mm `m`: unique per mm and never 0 (0 marks a slot of init_mm / nobody). */
+export function mmCtxId(m: number): number {
+  return m + 1;
+}
+
+/** The TLB tag of dynamic ASID `slot` (kern_pcid(asid) = asid + 1). */
+export function asidTag(slot: number): number {
+  return slot + 1;
+}
+
+/** What CpuTlbState needs of its CPU: identity, the shared views, its TLB and counters. */
+export interface TlbStateHost {
+  readonly id: number;
+  readonly config: { readonly cpus: number; readonly inject: string };
+  readonly v: { readonly mm: Int32Array; readonly cpuCtl: Int32Array };
+  readonly tlb: Tlb;
+  count(name: CounterName, n?: number): void;
+}
+
+/** One dynamic ASID: struct tlb_context. */
+interface TlbContext {
+  ctxId: number;
+  tlbGen: number;
+}
+
+/** cpu_tlbstate of one CPU. */
+export class CpuTlbState {
+  /** The mm loaded on this CPU, or -1 (a kernel thread on init_mm). */
+  loadedMm = -1;
+  /** loaded_mm_asid: the slot the loaded mm's entries are tagged with. */
+  loadedMmAsid = 0;
+  /** TLB tag of the loaded mm's entries (asidTag(loadedMmAsid)). */
+  loadedTag = asidTag(0);
+  /** next_asid: the slot the next newly assigned ASID takes (round-robin). */
+  private nextAsid = 1;
+  private readonly ctxs: TlbContext[] = Array.from({ length: TLB_NR_DYN_ASIDS }, () => ({ ctxId: 0, tlbGen: 0 }));
+  private readonly loadedWord: number;
+  private readonly lazyWord: number;
+
+  constructor(private readonly host: TlbStateHost) {
+    this.loadedWord = host.id * CPU_CTL_WORDS + C_LOADED_MM;
+    this.lazyWord = host.id * CPU_CTL_WORDS + C_IS_LAZY;
+  }
+
+  /** Boot state of a run: init_mm loaded in slot 0, next_asid 1 (initialize_tlbstate_and_flush). */
+  reset(): void {
+    this.loadedMm = -1;
+    this.loadedMmAsid = 0;
+    this.loadedTag = asidTag(0);
+    this.nextAsid = 1;
+    for (const c of this.ctxs) {
+      c.ctxId = 0;
+      c.tlbGen = 0;
+    }
+    Atomics.store(this.host.v.cpuCtl, this.loadedWord, 0);
+  }
+
+  /**
+   * choose_new_asid(): the slot already holding `next` (flush only if its
+   * generation is behind `nextTlbGen`), else the next slot round-robin, which
+   * always needs a flush (it may hold another mm's entries).
+   */
+  chooseNewAsid(next: number, nextTlbGen: number): { asid: number; needFlush: boolean } {
+    const id = mmCtxId(next);
+    for (let asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
+      if (this.ctxs[asid].ctxId !== id) continue;
+      this.host.count('asid_reuses');
+      // `--inject stale-asid`: reuse the ASID without comparing generations (its entries may be stale).
+      if (this.host.config.inject === 'stale-asid') return { asid, needFlush: false };
+      return { asid, needFlush: this.ctxs[asid].tlbGen < nextTlbGen };
+    }
+    let asid = this.nextAsid++;
+    if (asid >= TLB_NR_DYN_ASIDS) {
+      asid = 0;
+      this.nextAsid = 1;
+    }
+    return { asid, needFlush: true };
+  }
+
+  /**
+   * switch_mm_irqs_off() to a different mm (a context switch; the first load
+   * of a run too). Publishes loaded_mm, joins mm_cpumask, reads tlb_gen (in
+   * that order: see the header), picks an ASID and flushes it if needed.
+   * Returns whether the switch flushed.
+   */
+  switchMmIrqsOff(next: number): boolean {
+    const h = this.host;
+    if (next === this.loadedMm) return false;
+    h.count('context_switches');
+    Atomics.store(h.v.cpuCtl, this.loadedWord, next + 1);
+    mmCpumaskSet(h.v.mm, h.config.cpus, next, h.id);
+    const nextTlbGen = mmTlbGen(h.v.mm, h.config.cpus, next);
+    const { asid, needFlush } = this.chooseNewAsid(next, nextTlbGen);
+    if (needFlush) {
+      h.count('asid_flushes');
+      h.count('tlb_entries_flushed', h.tlb.flushAsid(asidTag(asid)));
+      this.ctxs[asid].ctxId = mmCtxId(next);
+      this.ctxs[asid].tlbGen = nextTlbGen;
+    }
+    this.loadedMm = next;
+    this.loadedMmAsid = asid;
+    this.loadedTag = asidTag(asid);
+    return needFlush;
+  }
+
+  /** enter_lazy_tlb(): a kernel thread runs, the mm stays loaded; initiators skip this CPU from now on. */
+  enterLazyTlb(): void {
+    Atomics.store(this.host.v.cpuCtl, this.lazyWord, 1);
+  }
+
+  /** cpu_tlbstate_shared.is_lazy. */
+  isLazy(): boolean {
+    return Atomics.load(this.host.v.cpuCtl, this.lazyWord) !== 0;
+  }
+
+  /**
+   * switch_mm_irqs_off() back to the loaded mm from lazy TLB mode (prev ==
+   * next): clear is_lazy, then read tlb_gen (initiators bump, then read
+   * is_lazy); if the TLB went out of date meanwhile, one full flush of the
+   * loaded ASID (TLB_FLUSH_ON_TASK_SWITCH).
+   */
+  leaveLazyTlb(): void {
+    const h = this.host;
+    Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
+    const mm = this.loadedMm;
+    if (mm < 0) return;
+    const gen = mmTlbGen(h.v.mm, h.config.cpus, mm);
+    const ctx = this.ctxs[this.loadedMmAsid];
+    if (ctx.tlbGen >= gen) return;
+    h.count('nr_tlb_flush_on_task_switch');
+    h.count('tlb_entries_flushed', h.tlb.flushAsid(this.loadedTag));
+    ctx.tlbGen = gen;
+  }
+
+  /** cpu_tlbstate.ctxs[].tlb_gen of `mm`'s slot on this CPU (0 if it has none). */
+  localTlbGen(mm: number): number {
+    const id = mmCtxId(mm);
+    for (const c of this.ctxs) if (c.ctxId === id) return c.tlbGen;
+    return 0;
+  }
+
+  /** The loaded mm's TLB has caught up to generation `gen` (flushTlbFunc only). */
+  setLoadedTlbGen(gen: number): void {
+    this.ctxs[this.loadedMmAsid].tlbGen = gen;
+  }
+
+  /** The loaded mm's slot generation. */
+  loadedTlbGen(): number {
+    return this.ctxs[this.loadedMmAsid].tlbGen;
+  }
+}
+
+/** cpu_tlbstate.loaded_mm of CPU `c` as an initiator reads it (-1: a kernel thread). */
+export function loadedMmOf(cpuCtl: Int32Array, c: number): number {
+  return Atomics.load(cpuCtl, c * CPU_CTL_WORDS + C_LOADED_MM) - 1;
+}
+
+/** cpu_tlbstate_shared.is_lazy of CPU `c`. */
+export function isLazyCpu(cpuCtl: Int32Array, c: number): boolean {
+  return Atomics.load(cpuCtl, c * CPU_CTL_WORDS + C_IS_LAZY) !== 0;
+}
