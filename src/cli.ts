@@ -9,7 +9,8 @@
  * - With `--json`, stdout holds exactly one JSON object; logs and progress go to stderr.
  * - Exit codes: 0 the command ran (races found are results, not errors);
  *   1 the simulation failed (a CPU crashed or stopped acknowledging);
- *   2 bad input.
+ *   2 bad input; 130 / 143 interrupted by SIGINT / SIGTERM (the partial
+ *   result is printed first, marked "status": "partial").
  */
 import { realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -25,10 +26,16 @@ import {
   SCHED_MODES,
   SYSCALLS,
   WORKLOADS,
+  configToFlags,
+  parseReclaimPages,
   resolveConfig,
   type SimConfig,
 } from './config.js';
-import { Machine } from './coordinator.js';
+import { Machine, MachineInterrupted } from './coordinator.js';
+import { writeFileAtomic } from './atomicWrite.js';
+import { withInterrupts } from './interrupt.js';
+import { zeroRaces } from './oracle.js';
+import { zeroCounters, type RunResult } from './result.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { formatRun, formatStress, toJson } from './report.js';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
@@ -184,20 +191,89 @@ function writeStdout(text: string): Promise<void> {
   return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
 }
 
-async function cmdRun(o: CliOpts, cmd: Command): Promise<number> {
+/** How often the run's progress bar reads the machine's progress words. */
+export const RUN_PROGRESS_POLL_MS = 200;
+
+/** What a run's progress bar counts in its running phase: reclaimed pages, or the workload's own operations. */
+function runProgressUnit(c: SimConfig): { unit: string; total: number; read: (m: Machine) => number } {
+  if (c.workload === 'tlb-flush') return { unit: 'write+madvise loops', total: c.ops * c.cpus, read: (m) => m.progress().workloadOps };
+  if (c.workload === 'munmap') return { unit: 'munmaps', total: c.ops, read: (m) => m.progress().workloadOps };
+  const reclaimed = c.workload === 'pending-flush' ? c.pages : parseReclaimPages(c.reclaimPages, c.pages).length;
+  return { unit: 'pages unmapped', total: reclaimed * c.mms, read: (m) => m.progress().pagesUnmapped };
+}
+
+/**
+ * A progress bar on stderr for a run's phases (booting, running, shutting
+ * down). Only on a terminal, never with `--json` to a pipe, off with
+ * `--no-progress`; never on stdout.
+ */
+function runProgressBar(o: { progress: boolean; json?: boolean }, c: SimConfig) {
+  const show = o.progress && process.stderr.isTTY === true && !(o.json === true && process.stdout.isTTY !== true);
+  if (!show) return null;
+  const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total} {unit}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  bar.start(c.cpus, 0, { phase: 'booting', unit: 'CPUs ready' });
+  return bar;
+}
+
+/** Print the result (stdout, and `--out FILE` atomically). */
+async function emitResult(o: { json?: boolean; out?: string }, json: string, human: string): Promise<void> {
+  if (o.out !== undefined) writeFileAtomic(o.out, `${json}\n`);
+  await writeStdout(`${o.json ? json : human}\n`);
+}
+
+/** A run interrupted before its machine booted: nothing was measured, the configuration is kept. */
+function interruptedBeforeBoot(config: SimConfig, reason: string): RunResult {
+  return {
+    config,
+    status: 'partial',
+    partial: { reason },
+    counters: zeroCounters(),
+    per_cpu: [],
+    races: zeroRaces(),
+    race_reports: [],
+    host: { wall_ms: 0, startup_ms: 0, ipi_round_latency_us: { median: 0, p99: 0, rounds: 0 }, sched_steps: 0 },
+    reproduce: ['tlbsim', 'run', ...configToFlags(config)].join(' '),
+  };
+}
+
+async function cmdRun(o: RunCliOpts, cmd: Command): Promise<number> {
   const config = resolveConfig(overridesFrom(o, cmd));
   const log = createLogger(o.logLevel);
-  log.info({ config }, 'booting machine');
-  const m = await Machine.boot(config, { logger: log });
-  let result;
-  try {
-    result = await m.run();
-  } finally {
-    await m.shutdown();
-  }
-  log.info({ wallMs: result.host.wall_ms }, 'run finished');
-  await writeStdout(`${o.json ? toJson(result) : formatRun(result)}\n`);
-  return result.status === 'ok' ? 0 : EXIT_SIM_FAILED;
+  const bar = runProgressBar(o, config);
+  const unit = runProgressUnit(config);
+  const { value: result, signalExitCode } = await withInterrupts(async (signal) => {
+    log.info({ config }, 'booting machine');
+    let m: Machine;
+    try {
+      m = await Machine.boot(config, { logger: log, signal, onWorkerReady: (ready) => bar?.update(ready) });
+    } catch (e) {
+      if (e instanceof MachineInterrupted) return interruptedBeforeBoot(config, e.message);
+      throw e;
+    }
+    bar?.setTotal(unit.total);
+    bar?.update(0, { phase: 'running', unit: unit.unit });
+    const poll = bar ? setInterval(() => bar.update(Math.min(unit.total, unit.read(m))), RUN_PROGRESS_POLL_MS) : null;
+    try {
+      const r = await m.run(config.seed, { signal });
+      if (poll) clearInterval(poll);
+      bar?.update(Math.min(unit.total, unit.read(m)), { phase: 'shutting down' });
+      return r;
+    } finally {
+      if (poll) clearInterval(poll);
+      // Interrupted: the process exits right after printing, which ends every worker; do not wait for 1024 terminations.
+      if (signal.aborted) void m.shutdown();
+      else await m.shutdown();
+    }
+  }, () => log.warn('interrupted: stopping every CPU (press Ctrl-C again to exit at once)')).finally(() => bar?.stop());
+  log.info({ wallMs: result.host.wall_ms, status: result.status }, 'run finished');
+  await emitResult(o, toJson(result), formatRun(result));
+  if (signalExitCode !== null) return signalExitCode;
+  return result.status === 'failed' ? EXIT_SIM_FAILED : 0;
+}
+
+interface RunCliOpts extends CliOpts {
+  progress: boolean;
+  out?: string;
 }
 
 interface StressCliOpts extends CliOpts {
@@ -206,6 +282,7 @@ interface StressCliOpts extends CliOpts {
   stopOnRace?: boolean;
   threads?: number;
   progress: boolean;
+  out?: string;
 }
 
 async function cmdStress(o: StressCliOpts, cmd: Command): Promise<number> {
@@ -218,24 +295,25 @@ async function cmdStress(o: StressCliOpts, cmd: Command): Promise<number> {
     ? new SingleBar({ format: 'stress [{bar}] {value}/{total} iterations | {races} racy | {eta_formatted} left', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
     : null;
   bar?.start(o.iterations, 0, { races: 0 });
-  let result;
-  try {
-    result = await runStress({
-      scenario: o.scenario,
-      overrides,
-      iterations: o.iterations,
-      seed,
-      stopOnRace: o.stopOnRace === true,
-      threads: o.threads,
-      onProgress: (done, _total, racy) => {
-        bar?.update(done, { races: racy });
-        log.debug({ done, racy }, 'stress progress');
-      },
-    });
-  } finally {
-    bar?.stop();
-  }
-  await writeStdout(`${o.json ? toJson(result) : formatStress(result)}\n`);
+  const { value: result, signalExitCode } = await withInterrupts(
+    (signal) =>
+      runStress({
+        scenario: o.scenario,
+        overrides,
+        iterations: o.iterations,
+        seed,
+        stopOnRace: o.stopOnRace === true,
+        threads: o.threads,
+        signal,
+        onProgress: (done, _total, racy) => {
+          bar?.update(done, { races: racy });
+          log.debug({ done, racy }, 'stress progress');
+        },
+      }),
+    () => log.warn('interrupted: letting running iterations finish (press Ctrl-C again to exit at once)'),
+  ).finally(() => bar?.stop());
+  await emitResult(o, toJson(result), formatStress(result));
+  if (signalExitCode !== null) return signalExitCode;
   return result.failures.length > 0 ? EXIT_SIM_FAILED : 0;
 }
 
@@ -254,9 +332,11 @@ export function buildProgram(): Command {
     program.command('run').description('run one simulation (default: reclaim on 8 CPUs, batched flush) and print its counters'),
     false,
   )
+    .addOption(new Option('--out <file>', 'also write the JSON result to FILE (atomically: a temporary file, then a rename)'))
+    .addOption(new Option('--no-progress', 'no progress bar (it shows only on a terminal, on stderr)'))
     .exitOverride()
-    .action(async (_o: CliOpts, cmd: Command) => {
-      process.exitCode = await cmdRun(cmd.opts<CliOpts>(), cmd);
+    .action(async (_o: RunCliOpts, cmd: Command) => {
+      process.exitCode = await cmdRun(cmd.opts<RunCliOpts>(), cmd);
     });
 
   addSimOptions(
@@ -268,6 +348,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--stop-on-race', 'stop at the first iteration that finds a race'))
     .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--threads')))
     .addOption(new Option('--no-progress', 'no progress bar'))
+    .addOption(new Option('--out <file>', 'also write the JSON result to FILE (atomically: a temporary file, then a rename)'))
     .exitOverride()
     .action(async (_o: StressCliOpts, cmd: Command) => {
       process.exitCode = await cmdStress(cmd.opts<StressCliOpts>(), cmd);

@@ -18,7 +18,8 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { quantileSorted } from 'simple-statistics';
-import { configToFlags, type SimConfig } from './config.js';
+import { totalmem } from 'node:os';
+import { ConfigError, configToFlags, sharedMemoryBytes, type SimConfig } from './config.js';
 import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
 import { VMA_RW } from './cpu.js';
 import {
@@ -33,6 +34,9 @@ import {
   G_SCHED_STEPS,
   G_TOKENS_FREE,
   pageSlots,
+  COUNTER_WORDS,
+  G_PAGES_UNMAPPED,
+  K,
   P_VMA_WRITE,
   PAGE_WORDS,
   allocateMachine,
@@ -55,6 +59,8 @@ import type { CpuWorkerApi } from '../workers/cpu.js';
 
 /** PRNG stream of the seeded scheduler (CPU streams are 0..cpus-1). */
 export const SCHED_SEED_STREAM = 0xfff_fff;
+/** Boot yields to the event loop after creating this many workers (signals, progress bars). */
+export const BOOT_YIELD_EVERY = 16;
 /** After an abort, how long to wait for CPUs to notice before terminating them. */
 export const ABORT_GRACE_MS = 2_000;
 /**
@@ -91,6 +97,8 @@ export class Machine {
   private cpus: CpuWorker[] = [];
   private crashListeners = new Set<(cpu: number, why: string) => void>();
   private dead = false;
+  /** Set when boot's AbortSignal fired: startWorkers stops creating workers. */
+  private bootAborted = false;
 
   private readonly log: Logger;
 
@@ -101,22 +109,44 @@ export class Machine {
     this.views = viewMachine(this.buffers);
   }
 
-  /** Allocate shared memory, start one worker per CPU and configure it. */
-  static async boot(config: SimConfig, opts: { logger?: Logger } = {}): Promise<Machine> {
+  /**
+   * Allocate shared memory, start one worker per CPU and configure it.
+   * @throws HostMemoryError (before anything starts) if the machine would not fit this host's memory.
+   * @throws MachineInterrupted if `opts.signal` aborts while booting (every started worker is stopped).
+   */
+  static async boot(config: SimConfig, opts: { logger?: Logger; signal?: AbortSignal; onWorkerReady?: (ready: number, total: number) => void } = {}): Promise<Machine> {
+    checkHostMemory(config);
     const m = new Machine(config, opts.logger ?? silentLogger);
     const t0 = performance.now();
+    const signal = opts.signal;
+    let onAbort: (() => void) | null = null;
+    const interrupted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        m.bootAborted = true;
+        reject(new MachineInterrupted(describeAbort(signal, 'while booting')));
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    interrupted.catch(() => undefined);
     try {
-      await m.startWorkers();
+      await Promise.race([m.startWorkers(opts.onWorkerReady), interrupted]);
     } catch (e) {
-      await m.shutdown();
+      // Interrupted: stop the workers in the background and return at once
+      // (terminating hundreds of workers mid-boot takes seconds; a CLI exits
+      // right after, which ends them all).
+      if (e instanceof MachineInterrupted) void m.shutdown();
+      else await m.shutdown();
       throw e;
+    } finally {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
     m.startupMs = performance.now() - t0;
     m.log.info({ cpus: config.cpus, startupMs: Math.round(m.startupMs) }, 'machine booted');
     return m;
   }
 
-  private async startWorkers(): Promise<void> {
+  private async startWorkers(onReady?: (ready: number, total: number) => void): Promise<void> {
     const c = this.config;
     const initiators = getWorkload(c.workload).initiators(c).filter((i) => i < c.cpus);
     const inPorts: MessagePort[][] = Array.from({ length: c.cpus }, () => []);
@@ -130,6 +160,7 @@ export class Machine {
       }
     }
     const url = cpuWorkerUrl();
+    let ready = 0;
     for (let id = 0; id < c.cpus; id++) {
       const worker = new Worker(url, { name: `tlbsim-cpu${id}`, resourceLimits: WORKER_RESOURCE_LIMITS });
       const cw: CpuWorker = {
@@ -150,6 +181,11 @@ export class Machine {
         if (!this.dead) for (const l of this.crashListeners) l(id, cw.error ?? `worker exited with code ${code}`);
       });
       this.cpus.push(cw);
+      // Creating a worker blocks this thread for a few ms: let signals and progress through now and then.
+      if ((id + 1) % BOOT_YIELD_EVERY === 0) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (this.bootAborted) throw new MachineInterrupted('boot interrupted');
+      }
     }
     await Promise.all(
       this.cpus.map((cw) => {
@@ -161,7 +197,7 @@ export class Machine {
           outPorts: outPorts[cw.id],
         };
         const transfer = [...inPorts[cw.id], ...outPorts[cw.id].filter((p): p is MessagePort => p !== null)];
-        return this.withCrashGuard(cw.api.configure(Comlink.transfer(init, transfer)));
+        return this.withCrashGuard(cw.api.configure(Comlink.transfer(init, transfer))).then(() => onReady?.(++ready, c.cpus));
       }),
     );
   }
@@ -224,6 +260,19 @@ export class Machine {
     if (c.sched === 'seeded') initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM));
   }
 
+  /**
+   * Progress of the current run, read while it runs (for a progress bar):
+   * pages unmapped so far by reclaim-style workloads, and operations done by
+   * the others (summed `workload_ops`; plain reads of counters other threads
+   * write, so approximate).
+   */
+  progress(): { pagesUnmapped: number; workloadOps: number } {
+    const v = this.views;
+    let ops = 0;
+    for (let c = 0; c < this.config.cpus; c++) ops += v.counters[c * COUNTER_WORDS + K.workload_ops];
+    return { pagesUnmapped: Atomics.load(v.global, G_PAGES_UNMAPPED), workloadOps: ops };
+  }
+
   /** Abort the current run: every CPU stops at its next poll. */
   abort(reason = ABORT_STOPPED, cpu = -1): void {
     raiseAbort(this.views.global, this.views.cpuCtl, this.config.cpus, reason, cpu);
@@ -234,10 +283,18 @@ export class Machine {
    * result even when the run fails (status 'failed'); a failed run terminates
    * every worker, so the machine cannot run again.
    */
-  async run(seed: number = this.config.seed): Promise<RunResult> {
+  async run(seed: number = this.config.seed, opts: { signal?: AbortSignal } = {}): Promise<RunResult> {
     if (this.dead) throw new Error('machine was shut down (a failed run terminates its workers)');
     this.initRun(seed);
     const t0 = performance.now();
+    const signal = opts.signal;
+    let interrupted: string | null = null;
+    const onAbort = (): void => {
+      interrupted = describeAbort(signal, 'while running');
+      this.abort(ABORT_STOPPED);
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     const crashes: { cpu: number; why: string }[] = [];
     const onCrash = (cpu: number, why: string): void => {
       crashes.push({ cpu, why });
@@ -246,6 +303,7 @@ export class Machine {
     this.crashListeners.add(onCrash);
     const settled = await this.settleAll(this.cpus.map((cw) => cw.api.run(seed)));
     this.crashListeners.delete(onCrash);
+    signal?.removeEventListener('abort', onAbort);
     const wallMs = performance.now() - t0;
     this.log.debug({ seed, wallMs: Math.round(wallMs) }, 'run finished');
 
@@ -256,6 +314,10 @@ export class Machine {
     const crash = crashes[0];
     if (crash) {
       failure = { kind: 'cpu-crashed', cpu: crash.cpu, message: `CPU ${crash.cpu} crashed: ${crash.why}` };
+    } else if (interrupted !== null) {
+      // Every CPU unwound at the abort: the machine stays usable; the caller decides when to shut it down.
+      this.log.warn({ reason: interrupted }, 'run interrupted');
+      return this.buildResult(seed, stats, wallMs, undefined, interrupted);
     } else if (abortReason !== ABORT_NONE) {
       const kind = ABORT_KINDS[abortReason] ?? 'stopped';
       const message = stats.find((s) => s.error)?.error ?? `run aborted (${kind})`;
@@ -315,7 +377,7 @@ export class Machine {
     });
   }
 
-  private buildResult(seed: number, stats: CpuRunStats[], wallMs: number, failure?: RunFailure): RunResult {
+  private buildResult(seed: number, stats: CpuRunStats[], wallMs: number, failure?: RunFailure, partial?: string): RunResult {
     const c = this.config;
     const v = this.views;
     const perCpu: Counters[] = [];
@@ -325,13 +387,15 @@ export class Machine {
       perCpu.push(row);
       addCounters(total, row);
     }
-    const verdict = analyse(v, c.cpus, pageSlots(c), wordsPerPage(c), { endOfRunCheck: !failure });
+    // A run cut short has pages in flight: only what the oracle saw at access time counts.
+    const verdict = analyse(v, c.cpus, pageSlots(c), wordsPerPage(c), { endOfRunCheck: !failure && partial === undefined });
     const lat = stats.flatMap((s) => s.ipiRoundUs).sort((a, b) => a - b);
     const config = { ...c, seed };
     return {
       config,
-      status: failure ? 'failed' : 'ok',
+      status: failure ? 'failed' : partial !== undefined ? 'partial' : 'ok',
       ...(failure ? { failure } : {}),
+      ...(partial !== undefined ? { partial: { reason: partial } } : {}),
       counters: total,
       per_cpu: perCpu,
       races: verdict.races,
@@ -365,6 +429,52 @@ export class Machine {
       }),
     );
   }
+}
+
+/** Machine.boot was interrupted (its AbortSignal fired): every worker it had started is stopped. */
+export class MachineInterrupted extends Error {
+  override readonly name = 'MachineInterrupted';
+}
+
+/** The machine would not fit this host's memory: thrown before any worker starts. */
+export class HostMemoryError extends ConfigError {}
+
+/**
+ * Host memory one simulated CPU costs, MB: a Node 20 worker thread with our
+ * resource limits and the engine loaded. Measured here: 7.0-7.6 MB per CPU
+ * at 256-1024 CPUs (an empty worker alone: 6.8-7.3 MB).
+ */
+export const HOST_MB_PER_CPU = 7.5;
+/** Host memory of the coordinator process itself, MB (Node, the result, the logger). */
+export const HOST_MB_BASE = 150;
+/** Use at most this fraction of the host's total memory: the rest is the OS's and other processes'. */
+export const HOST_MEMORY_FRACTION = 0.9;
+
+/** Estimated host memory (MB) of a machine with config `c`: workers, shared memory, the coordinator. */
+export function estimateHostMemoryMb(c: SimConfig): number {
+  return Math.ceil(c.cpus * HOST_MB_PER_CPU + sharedMemoryBytes(c) / (1 << 20) + HOST_MB_BASE);
+}
+
+/**
+ * Fail before booting if the machine would not fit: one line with the estimate and the limit.
+ * @param totalMb the host's memory (default: os.totalmem()).
+ * @throws HostMemoryError
+ */
+export function checkHostMemory(c: SimConfig, totalMb = totalmem() / (1 << 20)): void {
+  const need = estimateHostMemoryMb(c);
+  const limit = Math.floor(totalMb * HOST_MEMORY_FRACTION);
+  if (need > limit) {
+    throw new HostMemoryError(
+      `--cpus ${c.cpus} with --pages ${c.pages} needs about ${need} MB of host memory (${HOST_MB_PER_CPU} MB per CPU worker plus shared memory), more than the ${limit} MB this host allows (${Math.round(HOST_MEMORY_FRACTION * 100)}% of ${Math.round(totalMb)} MB): use fewer CPUs or pages`,
+    );
+  }
+}
+
+/** The reason an AbortSignal carries (a string, or an Error's message), with where it struck. */
+function describeAbort(signal: AbortSignal | undefined, where: string): string {
+  const r: unknown = signal?.reason;
+  const what = typeof r === 'string' ? r : r instanceof Error && r.name !== 'AbortError' ? r.message : 'aborted';
+  return `${what} ${where}`;
 }
 
 function round3(x: number): number {

@@ -32,6 +32,7 @@ export function formatRun(r: RunResult): string {
     `tlbsim run: workload ${c.workload}, ${c.cpus} CPUs, ${c.pages} pages, protocol ${c.protocol}` +
       `${c.protocol === 'per-page' ? '' : ` (batch ${c.batch})`}, arch ${c.arch}, sched ${c.sched}, seed ${c.seed}`,
   );
+  if (r.status === 'partial' && r.partial) lines.push(`  PARTIAL: ${r.partial.reason}; the counters below are what was measured until then`);
   if (r.status === 'failed' && r.failure) {
     lines.push(`  FAILED (${r.failure.kind}${r.failure.cpu >= 0 ? `, CPU ${r.failure.cpu}` : ''}): ${r.failure.message}`);
     lines.push('  counters below were measured before the failure');
@@ -73,6 +74,7 @@ export function formatStress(s: StressResult): string {
   lines.push(`  racy iterations       ${fmtInt(s.racy_iterations)} (${s.racy_iterations_per_1000} per 1000 iterations); ${fmtInt(s.races_total)} races in all`);
   lines.push(`  races                 ${raceLine(s.races)}`);
   lines.push(`  IPIs sent             ${fmtInt(s.counters.ipis_sent)} in ${fmtInt(s.counters.nr_tlb_remote_flush)} rounds`);
+  if (s.status === 'partial' && s.partial) lines.push(`  PARTIAL: ${s.partial.reason}`);
   for (const f of s.failures) lines.push(`  FAILED iteration ${f.iteration} (${f.kind}${f.cpu >= 0 ? `, CPU ${f.cpu}` : ''}): ${f.message}`);
   if (s.first_race) {
     lines.push(`  first race            iteration ${s.first_race.iteration} (seed ${s.first_race.seed}):`);

@@ -45,12 +45,23 @@ export interface RunFailure {
   message: string;
 }
 
+/** Why a run or campaign stopped before its end (Ctrl-C, SIGTERM, an AbortSignal). */
+export interface PartialReason {
+  /** e.g. "interrupted by SIGINT while running". */
+  reason: string;
+}
+
 export interface RunResult {
   /** Every effective option. */
   config: SimConfig;
-  /** 'ok', or 'failed' with `failure` set; counters measured before a failure are kept. */
-  status: 'ok' | 'failed';
+  /**
+   * 'ok'; 'failed' with `failure` set; or 'partial' with `partial` set (the
+   * run was interrupted). Counters measured before a failure or an
+   * interruption are kept.
+   */
+  status: 'ok' | 'failed' | 'partial';
   failure?: RunFailure;
+  partial?: PartialReason;
   counters: Counters;
   /** Counters per CPU, index = CPU id. */
   per_cpu: Counters[];

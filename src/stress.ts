@@ -13,8 +13,11 @@
  *   is paid once per thread, not per iteration.
  * - "First race" is the racy iteration with the lowest index among those that
  *   ran, whatever order the chunks finished in.
- * - Early stop (--stop-on-race, or a failed iteration) never kills a running
- *   task: chunks read a shared stop index between iterations (see `stopAfter`).
+ * - Early stop (--stop-on-race, a failed iteration, an interrupt) never kills
+ *   a running task: chunks read a shared stop index between iterations (see
+ *   `stopAfter`), and one feeder per pool thread sends the next chunk only
+ *   when its thread is free and the chunk is not past that index, so nothing
+ *   piles up in piscina's queue.
  * - Nothing measured is dropped: a chunk that fails (a CPU crashed or hung)
  *   still reports the iterations it completed and the failure.
  */
@@ -23,7 +26,7 @@ import { Piscina } from 'piscina';
 import { configToFlags, ConfigError, resolveConfig, type SimConfig } from './config.js';
 import { addRaces, totalRaceCount, zeroRaces, type RaceCounts, type RaceReport } from './oracle.js';
 import { stressWorkerUrl } from './paths.js';
-import { addCounters, zeroCounters, type Counters, type RunFailure } from './result.js';
+import { addCounters, zeroCounters, type Counters, type PartialReason, type RunFailure } from './result.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
 
 /** What one piscina task runs. */
@@ -84,10 +87,19 @@ export interface StressOptions {
   threads?: number;
   /** Called after every chunk. */
   onProgress?: (completed: number, total: number, racyIterations: number) => void;
+  /**
+   * Stops the campaign early (Ctrl-C): no iteration starts after it fires,
+   * the running ones finish, and the result says `status: 'partial'` with the
+   * signal's reason, keeping every iteration done and race found.
+   */
+  signal?: AbortSignal;
 }
 
 export interface StressResult {
   scenario: ScenarioName;
+  /** 'ok', or 'partial' when the campaign was interrupted (then `partial.reason` says why). */
+  status: 'ok' | 'partial';
+  partial?: PartialReason;
   config: SimConfig;
   iterations: number;
   requested_iterations: number;
@@ -145,17 +157,29 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   const chunkSize = Math.max(1, Math.min(STRESS_CHUNK_MAX, Math.ceil(opts.iterations / (threads * 4))));
   const stopAfter = new SharedArrayBuffer(4);
   new Int32Array(stopAfter)[0] = STOP_NEVER;
-  const chunks: StressChunk[] = [];
-  for (let first = 0; first < opts.iterations; first += chunkSize) {
-    chunks.push({ config, first, count: Math.min(chunkSize, opts.iterations - first), baseSeed: opts.seed, stopOnRace: opts.stopOnRace, stopAfter });
-  }
+  const chunkCount = Math.ceil(opts.iterations / chunkSize);
+  const chunkAt = (k: number): StressChunk => {
+    const first = k * chunkSize;
+    return { config, first, count: Math.min(chunkSize, opts.iterations - first), baseSeed: opts.seed, stopOnRace: opts.stopOnRace, stopAfter };
+  };
+  const stopView = new Int32Array(stopAfter);
+  const poolThreads = Math.min(threads, chunkCount);
 
   const pool = new Piscina<StressChunk, StressChunkResult>({
     filename: stressWorkerUrl().href,
-    minThreads: Math.min(threads, chunks.length),
-    maxThreads: Math.min(threads, chunks.length),
+    minThreads: poolThreads,
+    maxThreads: poolThreads,
     idleTimeout: 1_000,
   });
+  let interrupted: string | null = null;
+  const onAbort = (): void => {
+    const r: unknown = opts.signal?.reason;
+    interrupted = typeof r === 'string' ? r : 'aborted';
+    // Chunks read the stop index between iterations, and feeders before sending one: nothing new starts.
+    lowerStopAfter(stopView, -1);
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
   const t0 = performance.now();
   const counters = zeroCounters();
   const races = zeroRaces();
@@ -164,28 +188,39 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   let steps = 0;
   let first: FoundRace | null = null;
   const failures: (RunFailure & { iteration: number })[] = [];
+  // One feeder per pool thread hands out chunks in order, one at a time, so
+  // the queue never holds more than the threads can run and a chunk past the
+  // stop index (a race with --stop-on-race, a failure, an interrupt) is never sent.
+  let nextChunk = 0;
+  const feed = async (): Promise<void> => {
+    while (nextChunk < chunkCount) {
+      const chunk = chunkAt(nextChunk++);
+      if (chunk.first > Atomics.load(stopView, 0)) continue;
+      const r = await pool.run(chunk);
+      completed += r.completed;
+      racy += r.racyIterations;
+      steps += r.schedSteps;
+      addCounters(counters, r.counters);
+      addRaces(races, r.races);
+      if (r.firstRace && (first === null || r.firstRace.iteration < first.iteration)) first = r.firstRace;
+      if (r.failure) failures.push(r.failure);
+      opts.onProgress?.(completed, opts.iterations, racy);
+    }
+  };
   try {
-    await Promise.all(
-      chunks.map(async (chunk) => {
-        const r = await pool.run(chunk);
-        completed += r.completed;
-        racy += r.racyIterations;
-        steps += r.schedSteps;
-        addCounters(counters, r.counters);
-        addRaces(races, r.races);
-        if (r.firstRace && (first === null || r.firstRace.iteration < first.iteration)) first = r.firstRace;
-        if (r.failure) failures.push(r.failure);
-        opts.onProgress?.(completed, opts.iterations, racy);
-      }),
-    );
+    await Promise.all(Array.from({ length: poolThreads }, feed));
   } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
     await pool.destroy();
   }
   const wallMs = performance.now() - t0;
+  const stoppedBy = interrupted as string | null;
   const found = first as FoundRace | null;
   const perMille = completed ? Math.round((racy / completed) * 1000 * 1000) / 1000 : 0;
   return {
     scenario: opts.scenario,
+    status: stoppedBy === null ? 'ok' : 'partial',
+    ...(stoppedBy === null ? {} : { partial: { reason: `${stoppedBy}: ${completed} of ${opts.iterations} iterations done` } }),
     config,
     iterations: completed,
     requested_iterations: opts.iterations,
@@ -201,7 +236,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     host: {
       wall_ms: Math.round(wallMs),
       iterations_per_s: Math.round((completed / (wallMs / 1000)) * 10) / 10,
-      threads: Math.min(threads, chunks.length),
+      threads: poolThreads,
       sched_steps: steps,
     },
   };
