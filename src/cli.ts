@@ -39,7 +39,8 @@ import { zeroCounters, type RunResult } from './result.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { formatRun, formatStress, toJson } from './report.js';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
-import { runStress } from './stress.js';
+import { runStress, scenarioConfig } from './stress.js';
+import { loadConfigFile, simOptionsOf, type ConfigFileCommand } from './configFile.js';
 
 /** Exit code for bad input. */
 export const EXIT_USAGE = 2;
@@ -57,6 +58,7 @@ function num(flag: string): (v: string) => number {
 function addSimOptions(cmd: Command, forStress: boolean): Command {
   const d = (text: string): string => (forStress ? `${text} (default: the scenario's)` : text);
   return cmd
+    .addOption(new Option('--config <file>', 'JSON file with any of these options (keys as in a result\'s "config"); flags given here override it'))
     .addOption(new Option('--cpus <n>', d('simulated CPUs (one worker thread each)')).argParser(num('--cpus')))
     .addOption(new Option('--workload <name>', d('workload')).choices(WORKLOADS))
     .addOption(new Option('--protocol <name>', d('unmap/flush protocol')).choices(PROTOCOLS))
@@ -93,7 +95,8 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
     .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking or crash').choices(['none', 'stop-acking', 'crash']).hideHelp())
     .addOption(new Option('--json', 'print one JSON object on stdout'))
-    .addOption(new Option('--log-level <level>', 'JSON logs on stderr').choices(LOG_LEVELS).default('silent'));
+    .addOption(new Option('--log-level <level>', 'logs on stderr (pretty on a terminal, JSON lines otherwise)').choices(LOG_LEVELS).default('silent'))
+    .addOption(new Option('--log-file <file>', 'also write JSON-line logs to FILE (at info unless --log-level says otherwise)'));
 }
 
 interface CliOpts {
@@ -133,6 +136,30 @@ interface CliOpts {
   faultKind?: SimConfig['faultKind'];
   json?: boolean;
   logLevel: LogLevel;
+  logFile?: string;
+  config?: string;
+}
+
+/**
+ * Apply `--config FILE`: the file's simulation options under the flags
+ * given, and its command keys (json, out, iterations, ...) where the flag was
+ * not given. Returns the simulation options to resolve.
+ */
+function withConfigFile<O extends CliOpts>(o: O, cmd: Command, command: ConfigFileCommand): { opts: O; sim: Partial<SimConfig> } {
+  const flags = overridesFrom(o, cmd);
+  if (o.config === undefined) return { opts: o, sim: flags };
+  const file = command === 'run' ? loadConfigFile(o.config, 'run') : loadConfigFile(o.config, 'stress');
+  const fromFile = simOptionsOf(file);
+  const opts = { ...o };
+  const simKeys = new Set(Object.keys(fromFile));
+  for (const [k, v] of Object.entries(file)) {
+    if (simKeys.has(k) || v === undefined) continue;
+    if (cmd.getOptionValueSource(k) !== 'cli') (opts as Record<string, unknown>)[k] = v;
+  }
+  const sim: Partial<SimConfig> = { ...fromFile, ...flags };
+  // An injected bug from the file turns the engine's assertion off too, unless debug is set somewhere.
+  if (sim.inject !== undefined && sim.inject !== 'none' && fromFile.debug === undefined && flags.debug === undefined) sim.debug = false;
+  return { opts, sim };
 }
 
 /** Options the user actually gave, as a partial config (undefined = not given). */
@@ -236,9 +263,10 @@ function interruptedBeforeBoot(config: SimConfig, reason: string): RunResult {
   };
 }
 
-async function cmdRun(o: RunCliOpts, cmd: Command): Promise<number> {
-  const config = resolveConfig(overridesFrom(o, cmd));
-  const log = createLogger(o.logLevel);
+async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
+  const { opts: o, sim } = withConfigFile(given, cmd, 'run');
+  const config = resolveConfig(sim);
+  const log = createLogger(o.logLevel, { file: o.logFile });
   const bar = runProgressBar(o, config);
   const unit = runProgressUnit(config);
   const { value: result, signalExitCode } = await withInterrupts(async (signal) => {
@@ -285,11 +313,11 @@ interface StressCliOpts extends CliOpts {
   out?: string;
 }
 
-async function cmdStress(o: StressCliOpts, cmd: Command): Promise<number> {
-  const overrides = overridesFrom(o, cmd);
+async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
+  const { opts: o, sim: overrides } = withConfigFile(given, cmd, 'stress');
   const seed = overrides.seed ?? 1;
   delete overrides.seed;
-  const log = createLogger(o.logLevel);
+  const log = createLogger(o.logLevel, { file: o.logFile });
   const showBar = o.progress && !o.json && process.stderr.isTTY === true;
   const bar = showBar
     ? new SingleBar({ format: 'stress [{bar}] {value}/{total} iterations | {races} racy | {eta_formatted} left', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
@@ -353,7 +381,28 @@ export function buildProgram(): Command {
     .action(async (_o: StressCliOpts, cmd: Command) => {
       process.exitCode = await cmdStress(cmd.opts<StressCliOpts>(), cmd);
     });
+  addSimOptions(program.command('config').description('print the resolved configuration (defaults, then --config FILE, then flags) as JSON'), false)
+    .addOption(new Option('--print', 'print it (the only action)'))
+    .addOption(new Option('--scenario <name>', "resolve a stress scenario's configuration instead of run's").choices(SCENARIO_NAMES))
+    .exitOverride()
+    .action(async (_o: ConfigCliOpts, cmd: Command) => {
+      process.exitCode = await cmdConfig(cmd.opts<ConfigCliOpts>(), cmd);
+    });
   return program;
+}
+
+interface ConfigCliOpts extends CliOpts {
+  print?: boolean;
+  scenario?: ScenarioName;
+}
+
+async function cmdConfig(given: ConfigCliOpts, cmd: Command): Promise<number> {
+  if (given.print !== true) throw new UsageError('tlbsim config takes --print (show the resolved configuration)');
+  const stress = given.scenario !== undefined;
+  const { opts, sim } = withConfigFile(given, cmd, stress ? 'stress' : 'run');
+  const config = stress ? scenarioConfig(opts.scenario!, sim) : resolveConfig(sim);
+  await writeStdout(`${JSON.stringify(config, null, 2)}\n`);
+  return 0;
 }
 
 /** Run the CLI with `argv` (without node and script). Returns the exit code. */

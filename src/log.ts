@@ -1,19 +1,44 @@
 /**
  * Structured logging (pino). Quiet by default; `--log-level info|debug|trace`
- * turns on JSON lines on stderr, so stdout stays clean for `--json` results.
+ * turns on lines on stderr (pretty on a terminal, JSON lines otherwise), so
+ * stdout stays clean for `--json` results; `--log-file FILE` also writes JSON
+ * lines to FILE (at `info` when no level is given).
  * Invariant: nothing on the per-access or per-IPI hot path logs; CPU workers do
- * not log at all (the coordinator logs run lifecycle and failures).
+ * not log at all (the coordinator logs run lifecycle, failures and, at
+ * `trace`, the flush events the CPUs recorded).
  */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger, type StreamEntry } from 'pino';
+import pretty from 'pino-pretty';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export const LOG_LEVELS: readonly LogLevel[] = ['silent', 'error', 'warn', 'info', 'debug', 'trace'];
 
 export type { Logger };
 
-/** A logger writing JSON lines to stderr at `level`. */
-export function createLogger(level: LogLevel = 'silent'): Logger {
-  return pino({ name: 'tlbsim', level }, pino.destination(2));
+/** Where logs go besides stderr. */
+export interface LogOptions {
+  /** Also write JSON lines here (appended; folders created). */
+  file?: string;
+  /** Human-readable stderr (pino-pretty); default: when stderr is a terminal. */
+  pretty?: boolean;
+}
+
+/** Level of `--log-file` when no `--log-level` is given: a file is asked for, so it should not stay empty. */
+export const LOG_FILE_DEFAULT_LEVEL: LogLevel = 'info';
+
+/** A logger writing to stderr at `level` (and JSON lines to `opts.file`). */
+export function createLogger(level: LogLevel = 'silent', opts: LogOptions = {}): Logger {
+  const streams: StreamEntry<LogLevel>[] = [];
+  if (level !== 'silent') {
+    const toTerminal = opts.pretty ?? process.stderr.isTTY === true;
+    const stderr: DestinationStream = toTerminal ? pretty({ destination: 2, sync: true, colorize: true }) : pino.destination({ dest: 2, sync: true });
+    streams.push({ level, stream: stderr });
+  }
+  const fileLevel: LogLevel = level === 'silent' ? LOG_FILE_DEFAULT_LEVEL : level;
+  if (opts.file !== undefined) streams.push({ level: fileLevel, stream: pino.destination({ dest: opts.file, sync: true, mkdir: true, append: true }) });
+  if (streams.length === 0) return pino({ name: 'tlbsim', level: 'silent' });
+  const lowest = LOG_LEVELS.filter((l) => streams.some((s) => s.level === l)).sort((a, b) => LOG_LEVELS.indexOf(b) - LOG_LEVELS.indexOf(a))[0];
+  return pino({ name: 'tlbsim', level: lowest }, pino.multistream(streams));
 }
 
 /** A logger that drops everything (the library default). */
