@@ -33,6 +33,7 @@ import {
 } from './config.js';
 import { Machine, MachineInterrupted } from './coordinator.js';
 import { writeFileAtomic } from './atomicWrite.js';
+import { writeReport } from './htmlReport.js';
 import { withInterrupts } from './interrupt.js';
 import { zeroRaces } from './oracle.js';
 import { zeroCounters, type RunResult } from './result.js';
@@ -381,6 +382,18 @@ export function buildProgram(): Command {
     .action(async (_o: StressCliOpts, cmd: Command) => {
       process.exitCode = await cmdStress(cmd.opts<StressCliOpts>(), cmd);
     });
+  program
+    .command('report')
+    .description('write one self-contained HTML report of a run result, a stress result or a sweep folder')
+    .argument('<input>', 'RESULT.json (tlbsim run --out / --json), a stress result, or a sweep folder')
+    .requiredOption('--out <file>', 'the HTML file to write (atomically)')
+    .exitOverride()
+    .action((input: string, o: { out: string }) => {
+      const kind = writeReport(input, o.out);
+      process.stderr.write(`tlbsim: wrote the ${kind} report ${o.out}\n`);
+      process.exitCode = 0;
+    });
+
   addSimOptions(program.command('config').description('print the resolved configuration (defaults, then --config FILE, then flags) as JSON'), false)
     .addOption(new Option('--print', 'print it (the only action)'))
     .addOption(new Option('--scenario <name>', "resolve a stress scenario's configuration instead of run's").choices(SCENARIO_NAMES))

@@ -1,0 +1,129 @@
+/**
+ * `tlbsim report`: one self-contained HTML file, checked in a real headless
+ * Chromium (Debian's `chromium`, driven by playwright-core; .ci/run installs
+ * it when missing): the page loads with no console error and no request, its
+ * tables hold the numbers of the JSON, and the heat map has a row per CPU.
+ * Screenshots go to test-artifacts/ (not in git).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { escapeHtml } from '../src/htmlReport.js';
+import { runCli } from './helpers.js';
+
+const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+const dir = mkdtempSync(join(tmpdir(), 'tlbsim-report-'));
+
+function chromiumPath(): string {
+  try {
+    return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error("Debian's chromium is not installed: run 'apt-get install -y chromium' (.ci/run does)");
+  }
+}
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] });
+  mkdirSync(ARTIFACTS, { recursive: true });
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** Open a report; collect console errors, page errors and every network request other than the page itself. */
+async function open(html: string): Promise<{ page: Page; errors: string[]; requests: string[] }> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  const requests: string[] = [];
+  const url = pathToFileURL(html).href;
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => {
+    if (r.url() !== url) requests.push(r.url());
+  });
+  await page.goto(url, { waitUntil: 'load' });
+  return { page, errors, requests };
+}
+
+/** The key-value table `id` as an object of cell texts. */
+async function kv(page: Page, id: string): Promise<Record<string, string>> {
+  return page.$$eval(`#${id} tr`, (rows) => Object.fromEntries(rows.map((r) => [r.querySelector('th')?.textContent ?? '', r.querySelector('td')?.textContent ?? ''])));
+}
+
+describe('run report in headless Chromium', () => {
+  it('loads with no console error and no request; the tables hold the JSON numbers; one heat-map row per CPU', async () => {
+    const json = join(dir, 'run.json');
+    const html = join(dir, 'run.html');
+    const run = await runCli(['run', '--cpus', '6', '--pages', '64', '--batch', '16', '--arch', 'weak', '--write-ratio', '0.6', '--out', json]);
+    expect(run.status, run.stderr).toBe(0);
+    const rep = await runCli(['report', json, '--out', html]);
+    expect(rep.status, rep.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(json, 'utf8')) as {
+      counters: Record<string, number>;
+      config: Record<string, unknown>;
+      races: Record<string, number>;
+      per_cpu: Record<string, number>[];
+      reproduce: string;
+    };
+    const { page, errors, requests } = await open(html);
+    expect(errors).toEqual([]);
+    expect(requests).toEqual([]);
+    const counters = await kv(page, 'counters');
+    for (const [k, v] of Object.entries(result.counters)) expect(counters[k], k).toBe(String(v));
+    expect(counters.ipis_sent).toBe('20'); // 4 rounds x 5 targets
+    const config = await kv(page, 'config');
+    expect(config.cpus).toBe('6');
+    expect(config.protocol).toBe(String(result.config.protocol));
+    const races = await kv(page, 'races');
+    for (const [k, v] of Object.entries(result.races)) expect(races[k], k).toBe(String(v));
+    expect(await page.textContent('#reproduce')).toBe(result.reproduce);
+    const heatRows = await page.$$eval('#per-cpu tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).map((td) => td.textContent)));
+    expect(heatRows).toHaveLength(6);
+    const header = await page.$$eval('#per-cpu thead th', (ths) => ths.map((th) => th.textContent ?? ''));
+    const col = header.indexOf('nr_tlb_remote_flush_received') - 1;
+    expect(heatRows.map((r) => Number(r[col]))).toEqual(result.per_cpu.map((c) => c.nr_tlb_remote_flush_received));
+    expect(await page.isVisible('#per-cpu')).toBe(true);
+    await page.screenshot({ path: join(ARTIFACTS, 'run-report.png'), fullPage: true });
+    await page.close();
+  }, 60_000);
+});
+
+describe('stress report in headless Chromium', () => {
+  it('shows the campaign, the first race and its reproduce command', async () => {
+    const json = join(dir, 'stress.json');
+    const html = join(dir, 'stress.html');
+    const st = await runCli(['stress', '--scenario', 'unmap-window', '--iterations', '40', '--out', json, '--no-progress']);
+    expect(st.status, st.stderr).toBe(0);
+    expect((await runCli(['report', json, '--out', html])).status).toBe(0);
+    const s = JSON.parse(readFileSync(json, 'utf8')) as { iterations: number; racy_iterations: number; reproduce: string | null };
+    const { page, errors } = await open(html);
+    expect(errors).toEqual([]);
+    const summary = await kv(page, 'summary');
+    expect(summary.iterations).toBe(String(s.iterations));
+    expect(summary.racy_iterations).toBe(String(s.racy_iterations));
+    expect(s.reproduce).not.toBeNull();
+    expect(await page.textContent('#reproduce')).toBe(s.reproduce);
+    expect(await page.$$eval('#race-reports tbody tr', (r) => r.length)).toBeGreaterThan(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'stress-report.png'), fullPage: true });
+    await page.close();
+  }, 60_000);
+});
+
+describe('report input', () => {
+  it('escapes what it shows', () => {
+    expect(escapeHtml(`<script>"x" & 'y'</script>`)).toBe('&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;');
+  });
+
+  it('bad input: one line, exit 2', async () => {
+    const r = await runCli(['report', join(dir, 'absent.json'), '--out', join(dir, 'x.html')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^tlbsim: error: report input .* does not exist/);
+  });
+});
