@@ -20,6 +20,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import {
   ARCHES,
   ConfigError,
+  CPU_FAULTS,
   INJECTED_BUGS,
   PENDING_FLUSH_MODES,
   PROTOCOLS,
@@ -94,7 +95,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--no-debug', 'skip engine invariant checks'))
     .addOption(new Option('--max-seeded-steps <n>', 'livelock guard for seeded runs').argParser(num('--max-seeded-steps')))
     .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
-    .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking or crash').choices(['none', 'stop-acking', 'crash']).hideHelp())
+    .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking, crash, or crash-in-ipi').choices(CPU_FAULTS).hideHelp())
     .addOption(new Option('--json', 'print one JSON object on stdout'))
     .addOption(new Option('--log-level <level>', 'logs on stderr (pretty on a terminal, JSON lines otherwise)').choices(LOG_LEVELS).default('silent'))
     .addOption(new Option('--log-file <file>', 'also write JSON-line logs to FILE (at info unless --log-level says otherwise)'));

@@ -55,7 +55,8 @@ export type SyscallName = 'mprotect' | 'munmap' | 'madvise';
 export const SYSCALLS: readonly SyscallName[] = ['mprotect', 'munmap', 'madvise'];
 
 /** Test hook: make one CPU misbehave so the failure paths can be exercised. */
-export type CpuFault = 'none' | 'stop-acking' | 'crash';
+export type CpuFault = 'none' | 'stop-acking' | 'crash' | 'crash-in-ipi';
+export const CPU_FAULTS: readonly CpuFault[] = ['none', 'stop-acking', 'crash', 'crash-in-ipi'];
 
 /** Everything one simulation run needs. Field names are stable: they appear in the JSON result's `config`. */
 export interface SimConfig {
@@ -297,7 +298,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     }
   }
   intIn('fault-cpu', c.faultCpu, -1, c.cpus - 1);
-  oneOf('fault-kind', c.faultKind, ['none', 'stop-acking', 'crash'] as const);
+  oneOf('fault-kind', c.faultKind, CPU_FAULTS);
   parseReclaimPages(c.reclaimPages, c.pages);
   if (c.reclaimPages.trim() !== '' && c.workload === 'pending-flush') {
     throw new ConfigError('--reclaim-pages applies to --workload reclaim and mprotect; pending-flush reclaims its own working set');

@@ -18,6 +18,7 @@ import { z } from 'zod';
 import {
   ARCHES,
   ConfigError,
+  CPU_FAULTS,
   INJECTED_BUGS,
   MAX_CPUS,
   MAX_MMS,
@@ -71,7 +72,7 @@ export const simOptionsSchema = z
     debug: z.boolean(),
     maxSeededSteps: int(1, 1e12),
     faultCpu: int(-1, MAX_CPUS - 1),
-    faultKind: oneOf(['none', 'stop-acking', 'crash'] as const),
+    faultKind: oneOf(CPU_FAULTS),
   } satisfies { [K in keyof SimConfig]: z.ZodType<SimConfig[K]> })
   .partial()
   .strict();

@@ -35,6 +35,11 @@ import {
   G_TOKENS_FREE,
   pageSlots,
   COUNTER_WORDS,
+  CPU_CTL_WORDS,
+  C_LAST_EVENT,
+  C_LAST_EVENT_A,
+  C_LAST_EVENT_B,
+  describeLastEvent,
   G_PAGES_UNMAPPED,
   K,
   P_VMA_WRITE,
@@ -313,7 +318,10 @@ export class Machine {
     let failure: RunFailure | undefined;
     const crash = crashes[0];
     if (crash) {
-      failure = { kind: 'cpu-crashed', cpu: crash.cpu, message: `CPU ${crash.cpu} crashed: ${crash.why}` };
+      const ctl = this.views.cpuCtl;
+      const base = crash.cpu * CPU_CTL_WORDS;
+      const last = describeLastEvent(Atomics.load(ctl, base + C_LAST_EVENT), Atomics.load(ctl, base + C_LAST_EVENT_A), Atomics.load(ctl, base + C_LAST_EVENT_B));
+      failure = { kind: 'cpu-crashed', cpu: crash.cpu, message: `CPU ${crash.cpu} crashed: ${crash.why}; last event: ${last}`, last_event: last };
     } else if (interrupted !== null) {
       // Every CPU unwound at the abort: the machine stays usable; the caller decides when to shut it down.
       this.log.warn({ reason: interrupted }, 'run interrupted');

@@ -35,6 +35,11 @@ import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
   C_DOORBELL,
+  C_LAST_EVENT,
+  C_LAST_EVENT_A,
+  C_LAST_EVENT_B,
+  LAST_EVENT_FAULT,
+  LAST_EVENT_IPI,
   C_ROUND,
   C_WAIT_LOCK,
   COUNTER_WORDS,
@@ -224,6 +229,8 @@ export class Cpu implements IpiWaitHost {
   private borrowedFrom = -1;
   private storeSeq = 0;
   private readonly stopsAcking: boolean;
+  /** Test hook (`faultKind: 'crash-in-ipi'`): the thread exits while handling its first IPI, before acknowledging it. */
+  private readonly crashesInIpi: boolean;
   /** Test hook (`faultKind: 'crash'`): slow-path ticks left before this CPU's thread exits abruptly. */
   private crashCountdown: number;
 
@@ -250,6 +257,7 @@ export class Cpu implements IpiWaitHost {
     this.pollCountdown = c.doorbellPollInterval;
     this.quantumLeft = c.quantum;
     this.stopsAcking = c.faultKind === 'stop-acking' && c.faultCpu === this.id;
+    this.crashesInIpi = c.faultKind === 'crash-in-ipi' && c.faultCpu === this.id;
     this.crashCountdown = c.faultKind === 'crash' && c.faultCpu === this.id ? CRASH_AFTER_POLLS : -1;
   }
 
@@ -600,6 +608,8 @@ export class Cpu implements IpiWaitHost {
   private handleIpi(m: IpiMessage): void {
     this.lastIpiSender = m.sender;
     this.lastIpiRound = m.round;
+    this.noteEvent(LAST_EVENT_IPI, m.sender, m.round);
+    if (this.crashesInIpi) process.exit(CRASH_EXIT_CODE); // test hook: die mid-IPI, before the acknowledgement
     this.count('nr_tlb_remote_flush_received');
     flushTlbFunc(this, m, false);
   }
@@ -607,6 +617,14 @@ export class Cpu implements IpiWaitHost {
   // -------------------------------------------------------------------------
   // Counters
   // -------------------------------------------------------------------------
+
+  /** Record the event this CPU is about to handle (C_LAST_EVENT: read by the coordinator if this CPU crashes). */
+  private noteEvent(kind: number, a: number, b: number): void {
+    const ctl = this.v.cpuCtl;
+    Atomics.store(ctl, this.ctlBase + C_LAST_EVENT_A, a);
+    Atomics.store(ctl, this.ctlBase + C_LAST_EVENT_B, b);
+    Atomics.store(ctl, this.ctlBase + C_LAST_EVENT, kind);
+  }
 
   /** Snapshot of this CPU's statistics (control plane, between runs). */
   stats(): CpuStats {
@@ -797,6 +815,7 @@ export class Cpu implements IpiWaitHost {
    */
   handleMmFault(mm: number, vpn: number, write: boolean): boolean {
     this.count('page_faults');
+    this.noteEvent(LAST_EVENT_FAULT, mm, vpn);
     // resumeToken false on every lock: a run token given up to sleep is taken
     // back only after every lock is dropped (faulting CPUs never convoy).
     this.mmapLock(mm, false, false);

@@ -102,6 +102,24 @@ export const C_IS_LAZY = 9;
  * tlb_gen and flushes at the switch (see tlbState.ts).
  */
 export const C_LOADED_MM = 10;
+/**
+ * The last event this CPU began to handle, for crash reports: kind
+ * (LAST_EVENT_*), then two arguments (IPI: sender and round; page fault: mm
+ * and page). Written by the CPU itself before it handles the event.
+ */
+export const C_LAST_EVENT = 11;
+export const C_LAST_EVENT_A = 12;
+export const C_LAST_EVENT_B = 13;
+export const LAST_EVENT_NONE = 0;
+export const LAST_EVENT_IPI = 1;
+export const LAST_EVENT_FAULT = 2;
+
+/** Words of a crashed CPU's last event, as a sentence. */
+export function describeLastEvent(kind: number, a: number, b: number): string {
+  if (kind === LAST_EVENT_IPI) return `handling CPU ${a}'s TLB-flush IPI (round ${b})`;
+  if (kind === LAST_EVENT_FAULT) return `handling a page fault on page ${b} of mm ${a}`;
+  return 'none recorded (it had not handled an IPI or a fault yet)';
+}
 export const CPU_CTL_WORDS = 16; // 64 bytes: one cache line per CPU.
 
 // ---------------------------------------------------------------------------

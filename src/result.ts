@@ -43,6 +43,8 @@ export interface RunFailure {
   /** The CPU that failed (did not acknowledge, crashed, or broke the invariant), or -1. */
   cpu: number;
   message: string;
+  /** A crashed CPU: the last event it began to handle (an IPI from whom, a fault on which page). */
+  last_event?: string;
 }
 
 /** Why a run or campaign stopped before its end (Ctrl-C, SIGTERM, an AbortSignal). */

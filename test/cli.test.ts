@@ -241,4 +241,13 @@ describe('a failing simulation exits 1 and names the CPU', () => {
     expect(r.failure!.kind).toBe('cpu-crashed');
     expect(r.failure!.cpu).toBe(2);
   });
+
+  it('a CPU killed mid-IPI: exit 1, the partial result parses and names the CPU and the IPI it was handling', async () => {
+    const { result: r } = await runJson(['--fault-cpu', '3', '--fault-kind', 'crash-in-ipi', '--cpus', '6', '--pages', '32'], 1);
+    expect(r.status).toBe('failed');
+    expect(r.failure!.kind).toBe('cpu-crashed');
+    expect(r.failure!.cpu).toBe(3);
+    expect(r.failure!.message).toMatch(/CPU 3 crashed: .*last event: handling CPU 0's TLB-flush IPI/);
+    expect(r.counters.ipis_sent).toBeGreaterThanOrEqual(5);
+  });
 });

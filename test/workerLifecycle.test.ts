@@ -137,6 +137,26 @@ describe('worker lifecycle', () => {
   );
 
   it(
+    'a CPU killed mid-IPI (before acknowledging): the run ends within the watchdog, names the CPU and the IPI it was handling, no worker left',
+    async () => {
+      machine = await Machine.boot(config({ faultKind: 'crash-in-ipi', faultCpu: 2, ipiTimeoutMs: 10_000 }));
+      const t0 = performance.now();
+      const r = await machine.run();
+      // The crash is noticed at once (the worker's exit), not by the IPI watchdog.
+      expect(performance.now() - t0).toBeLessThan(10_000);
+      expect(r.status).toBe('failed');
+      expect(r.failure?.kind).toBe('cpu-crashed');
+      expect(r.failure?.cpu).toBe(2);
+      expect(r.failure?.last_event).toBe("handling CPU 0's TLB-flush IPI (round 1)");
+      expect(r.failure?.message).toContain('last event');
+      expect(machine.liveWorkers()).toBe(0);
+      // The initiator counted the round it sent before the target died.
+      expect(r.counters.nr_tlb_remote_flush).toBeGreaterThanOrEqual(1);
+    },
+    TIMEOUT,
+  );
+
+  it(
     'the timeout names whichever CPU is faulty (CPU 3, not a fixed one)',
     async () => {
       machine = await Machine.boot(config({ faultKind: 'stop-acking', faultCpu: 3, ipiTimeoutMs: 500 }));
