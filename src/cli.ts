@@ -38,10 +38,11 @@ import { writeReport } from './htmlReport.js';
 import { withInterrupts } from './interrupt.js';
 import { zeroRaces } from './oracle.js';
 import { zeroCounters, type RunResult } from './result.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.js';
 import { formatRun, formatStress, toJson } from './report.js';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
-import { runStress, scenarioConfig } from './stress.js';
+import { runStress, scenarioConfig, type FoundRace, type StressResult } from './stress.js';
+import { TRACE_EVENTS_DEFAULT, writeTrace, type CpuTrace } from './trace.js';
 import { loadConfigFile, simOptionsOf, type ConfigFileCommand } from './configFile.js';
 
 /** Exit code for bad input. */
@@ -86,6 +87,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--mms <n>', d('processes (mm_structs) sharing the thread CPUs; thread CPU i starts in process (i-1) mod M')).argParser(num('--mms')))
     .addOption(new Option('--switch-every <n>', d('context-switch a thread CPU to the next process every N accesses (0: never); when switching, each thread makes exactly --ops accesses')).argParser(num('--switch-every')))
     .addOption(new Option('--cpumask-trim-ms <n>', d('should_trim_cpumask: at most once per N ms (seeded: steps) a flush also reaches mm_cpumask CPUs that switched away; 0: every flush')).argParser(num('--cpumask-trim-ms')))
+    .addOption(new Option('--trace-events <n>', `events each CPU keeps for --trace (a ring of the last N; default ${TRACE_EVENTS_DEFAULT})`).argParser(num('--trace-events')))
     .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
     .addOption(new Option('--no-token-lending', 'free mode: an IPI initiator keeps its run token while it sleeps for acknowledgements'))
@@ -130,6 +132,7 @@ interface CliOpts {
   mms?: number;
   switchEvery?: number;
   cpumaskTrimMs?: number;
+  traceEvents?: number;
   doorbellPoll?: number;
   ipiTimeoutMs?: number;
   debug: boolean;
@@ -192,6 +195,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     mms: o.mms,
     switchEvery: o.switchEvery,
     cpumaskTrimMs: o.cpumaskTrimMs,
+    traceEvents: o.traceEvents,
     doorbellPollInterval: o.doorbellPoll,
     ipiTimeoutMs: o.ipiTimeoutMs,
     maxSeededSteps: o.maxSeededSteps,
@@ -265,9 +269,30 @@ function interruptedBeforeBoot(config: SimConfig, reason: string): RunResult {
   };
 }
 
+/**
+ * Tracing options: `--trace FILE` records every CPU's events (the last
+ * `--trace-events N` per CPU); `--log-level trace` records them too, to log
+ * each flush with its CPU and the kernel's reason.
+ */
+function withTracing(sim: Partial<SimConfig>, traceFile: string | undefined, logLevel: LogLevel): Partial<SimConfig> {
+  if (sim.traceEvents !== undefined && sim.traceEvents > 0 && traceFile === undefined && logLevel !== 'trace') {
+    throw new UsageError('--trace-events needs --trace FILE (or --log-level trace): it sizes the trace each CPU records');
+  }
+  if ((traceFile !== undefined || logLevel === 'trace') && (sim.traceEvents === undefined || sim.traceEvents === 0)) return { ...sim, traceEvents: TRACE_EVENTS_DEFAULT };
+  return sim;
+}
+
+/** `--log-level trace`: every flush a CPU recorded, with its CPU and the kernel's reason (trace_tlb_flush). */
+function logFlushEvents(log: Logger, traces: readonly CpuTrace[] | null): void {
+  if (!traces || !log.isLevelEnabled('trace')) return;
+  for (const t of traces) {
+    for (const e of t.events) if (e.k === 'flush') log.trace({ cpu: t.cpu, reason: e.reason, mm: e.mm, full: e.full, pages: e.pages, ts: e.ts }, 'tlb flush');
+  }
+}
+
 async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
   const { opts: o, sim } = withConfigFile(given, cmd, 'run');
-  const config = resolveConfig(sim);
+  const config = resolveConfig(withTracing(sim, o.trace, o.logLevel));
   const log = createLogger(o.logLevel, { file: o.logFile });
   const bar = runProgressBar(o, config);
   const unit = runProgressUnit(config);
@@ -287,6 +312,8 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
       const r = await m.run(config.seed, { signal });
       if (poll) clearInterval(poll);
       bar?.update(Math.min(unit.total, unit.read(m)), { phase: 'shutting down' });
+      logFlushEvents(log, m.lastTrace);
+      if (o.trace !== undefined && m.lastTrace) r.trace = { file: o.trace, ...writeTrace(o.trace, m.lastTrace, config) };
       return r;
     } finally {
       if (poll) clearInterval(poll);
@@ -304,6 +331,7 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
 interface RunCliOpts extends CliOpts {
   progress: boolean;
   out?: string;
+  trace?: string;
 }
 
 interface StressCliOpts extends CliOpts {
@@ -313,10 +341,17 @@ interface StressCliOpts extends CliOpts {
   threads?: number;
   progress: boolean;
   out?: string;
+  traceFirstRace?: string;
 }
 
 async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
   const { opts: o, sim: overrides } = withConfigFile(given, cmd, 'stress');
+  // Only the replay of the first race records a trace, never the campaign's iterations.
+  const traceEvents = overrides.traceEvents;
+  delete overrides.traceEvents;
+  if (traceEvents !== undefined && traceEvents > 0 && o.traceFirstRace === undefined) {
+    throw new UsageError('--trace-events needs --trace-first-race FILE on stress: it sizes the trace of the replayed race');
+  }
   const seed = overrides.seed ?? 1;
   delete overrides.seed;
   const log = createLogger(o.logLevel, { file: o.logFile });
@@ -342,9 +377,34 @@ async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
       }),
     () => log.warn('interrupted: letting running iterations finish (press Ctrl-C again to exit at once)'),
   ).finally(() => bar?.stop());
+  if (o.traceFirstRace !== undefined) await traceFirstRace(result, o.traceFirstRace, traceEvents || TRACE_EVENTS_DEFAULT, log);
   await emitResult(o, toJson(result), formatStress(result));
   if (signalExitCode !== null) return signalExitCode;
   return result.failures.length > 0 ? EXIT_SIM_FAILED : 0;
+}
+
+/**
+ * `--trace-first-race FILE`: run the campaign's first racy iteration again
+ * with tracing on and write its trace (in seeded mode the replay is exact:
+ * the same interleaving, the same race). Adds `first_race.trace` to the result.
+ */
+async function traceFirstRace(result: StressResult, file: string, traceEvents: number, log: Logger): Promise<void> {
+  const first = result.first_race;
+  if (!first) {
+    log.warn('no race found: no trace written');
+    return;
+  }
+  const config = resolveConfig({ ...result.config, seed: first.seed, traceEvents });
+  const m = await Machine.boot(config, { logger: log });
+  try {
+    const r = await m.run(first.seed);
+    if (m.lastTrace) {
+      const summary = writeTrace(file, m.lastTrace, config, { iteration: first.iteration, races: r.races });
+      (first as FoundRace & { trace?: unknown }).trace = { file, ...summary };
+    }
+  } finally {
+    await m.shutdown();
+  }
 }
 
 /** Build the command tree. */
@@ -364,6 +424,7 @@ export function buildProgram(): Command {
   )
     .addOption(new Option('--out <file>', 'also write the JSON result to FILE (atomically: a temporary file, then a rename)'))
     .addOption(new Option('--no-progress', 'no progress bar (it shows only on a terminal, on stderr)'))
+    .addOption(new Option('--trace <file>', 'write the run as Chrome trace-event JSON (Perfetto UI, chrome://tracing): a track per CPU, IPI flows, flushes, faults, unmap windows, races'))
     .exitOverride()
     .action(async (_o: RunCliOpts, cmd: Command) => {
       process.exitCode = await cmdRun(cmd.opts<RunCliOpts>(), cmd);
@@ -379,6 +440,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--threads')))
     .addOption(new Option('--no-progress', 'no progress bar'))
     .addOption(new Option('--out <file>', 'also write the JSON result to FILE (atomically: a temporary file, then a rename)'))
+    .addOption(new Option('--trace-first-race <file>', 'replay the first racy iteration with tracing on and write its trace to FILE'))
     .exitOverride()
     .action(async (_o: StressCliOpts, cmd: Command) => {
       process.exitCode = await cmdStress(cmd.opts<StressCliOpts>(), cmd);

@@ -113,6 +113,8 @@ export interface SimConfig {
   ipiTimeoutMs: number;
   /** Check engine invariants (no frame freed before its flush is acknowledged) and fail loudly. */
   debug: boolean;
+  /** Events each CPU keeps for `--trace` (a ring of the last N); 0: no trace is recorded. */
+  traceEvents: number;
   /** Upper bound on scheduler steps in seeded mode (a livelock guard). */
   maxSeededSteps: number;
   /** Test hook: `{cpu, kind}` makes that CPU misbehave. */
@@ -187,10 +189,14 @@ export const DEFAULTS: SimConfig = {
   ipiTimeoutMs: 10_000,
   debug: true,
   maxSeededSteps: 5_000_000,
+  // Recording costs a little on every slow path: only when a trace is asked for (--trace).
+  traceEvents: 0,
   faultCpu: -1,
   faultKind: 'none',
 };
 
+/** Most trace events a CPU may keep: 1024 CPUs x 100,000 events is already ~15 GB of JSON. */
+export const MAX_TRACE_EVENTS = 100_000;
 /** The largest machine the layouts are sized for (vm.max_map_count allows ~1,650 workers on Linux). */
 export const MAX_CPUS = 1024;
 /**
@@ -292,6 +298,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('doorbell-poll', c.doorbellPollInterval, 1, 1 << 20);
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
+  intIn('trace-events', c.traceEvents, 0, MAX_TRACE_EVENTS, ' (events each CPU keeps for --trace)');
   for (const key of ['wpRecheck', 'batchedPendingFlush', 'debug', 'tokenLending', 'tlbGen'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
@@ -391,6 +398,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   ipiTimeoutMs: '--ipi-timeout-ms',
   debug: '--no-debug',
   maxSeededSteps: '--max-seeded-steps',
+  traceEvents: '--trace-events',
   faultCpu: '--fault-cpu',
   faultKind: '--fault-kind',
 };
@@ -460,6 +468,7 @@ export function configToFlags(c: SimConfig, base: SimConfig = DEFAULTS): string[
     }
     if (!ALWAYS_SHOWN.includes(key) && v === base[key]) continue;
     if (key === 'runTokens' && v === DEFAULTS.runTokens) continue;
+    if (key === 'traceEvents') continue; // recording a trace does not change a run: not part of a reproduce command
     out.push(flag, String(v));
   }
   return out;

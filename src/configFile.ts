@@ -23,6 +23,7 @@ import {
   MAX_CPUS,
   MAX_MMS,
   MAX_PAGES,
+  MAX_TRACE_EVENTS,
   PENDING_FLUSH_MODES,
   PROTOCOLS,
   SCHED_MODES,
@@ -71,6 +72,7 @@ export const simOptionsSchema = z
     ipiTimeoutMs: int(1, 3_600_000),
     debug: z.boolean(),
     maxSeededSteps: int(1, 1e12),
+    traceEvents: int(0, MAX_TRACE_EVENTS),
     faultCpu: int(-1, MAX_CPUS - 1),
     faultKind: oneOf(CPU_FAULTS),
   } satisfies { [K in keyof SimConfig]: z.ZodType<SimConfig[K]> })

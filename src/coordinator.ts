@@ -54,6 +54,7 @@ import {
 import { PhysicalMemory } from './memory.js';
 import { initMm } from './mm.js';
 import { analyse } from './oracle.js';
+import type { CpuTrace } from './trace.js';
 import { cpuWorkerUrl } from './paths.js';
 import { silentLogger, type Logger } from './log.js';
 import { addCounters, readCpuCounters, zeroCounters, type Counters, type RunFailure, type RunResult } from './result.js';
@@ -102,6 +103,12 @@ export class Machine {
   private cpus: CpuWorker[] = [];
   private crashListeners = new Set<(cpu: number, why: string) => void>();
   private dead = false;
+  /**
+   * The last run's trace (config.traceEvents > 0): every CPU's ring, by CPU
+   * id (a CPU that crashed has none). null when not tracing. See trace.ts,
+   * writeTrace.
+   */
+  lastTrace: CpuTrace[] | null = null;
   /** Set when boot's AbortSignal fired: startWorkers stops creating workers. */
   private bootAborted = false;
 
@@ -306,7 +313,8 @@ export class Machine {
       this.abort(ABORT_CPU_CRASHED, cpu);
     };
     this.crashListeners.add(onCrash);
-    const settled = await this.settleAll(this.cpus.map((cw) => cw.api.run(seed)));
+    const epoch = performance.timeOrigin + performance.now();
+    const settled = await this.settleAll(this.cpus.map((cw) => cw.api.run(seed, epoch)));
     this.crashListeners.delete(onCrash);
     signal?.removeEventListener('abort', onAbort);
     const wallMs = performance.now() - t0;
@@ -314,6 +322,7 @@ export class Machine {
 
     const stats: CpuRunStats[] = [];
     for (const s of settled) if (s) stats.push(s);
+    this.lastTrace = this.config.traceEvents > 0 ? stats.flatMap((s) => (s.trace ? [s.trace] : [])).sort((a, b) => a.cpu - b.cpu) : null;
     const abortReason = Atomics.load(this.views.global, G_ABORT);
     let failure: RunFailure | undefined;
     const crash = crashes[0];

@@ -48,6 +48,7 @@ import {
   G_FINISHED,
   G_LOCK_WAITERS,
   G_RUN_DONE,
+  G_SCHED_STEPS,
   K,
   MM_MMAP_LOCK,
   P_MAP_GEN,
@@ -84,7 +85,8 @@ import {
 import { PhysicalMemory } from './memory.js';
 import { mmBase } from './mm.js';
 import { CpuTlbState } from './tlbState.js';
-import { recordRace } from './oracle.js';
+import { recordRace, setRaceTraceHook } from './oracle.js';
+import { TraceClock, TraceRing, type CpuTrace, type TraceEvent } from './trace.js';
 import {
   PTE_ACCESSED,
   PTE_DIRTY,
@@ -171,6 +173,8 @@ export interface CpuRunStats {
   cpu: number;
   /** Host latency of every IPI round this CPU sent, microseconds. */
   ipiRoundUs: number[];
+  /** `--trace`: this CPU's ring of events. */
+  trace?: CpuTrace;
   aborted: boolean;
   error?: string;
 }
@@ -229,6 +233,13 @@ export class Cpu implements IpiWaitHost {
   private borrowedFrom = -1;
   private storeSeq = 0;
   private readonly stopsAcking: boolean;
+  /** `--trace`: this CPU's ring of events (null: not tracing). Only this CPU writes it. */
+  readonly trace: TraceRing | null;
+  /** The trace clock (host us since the run began, or seeded steps). */
+  readonly clock: TraceClock;
+  /** Tracing: when each page this CPU unmapped had its PTE cleared (page slot -> ts), until its flush is acknowledged. */
+  readonly unmapStarts = new Map<number, number>();
+
   /** Test hook (`faultKind: 'crash-in-ipi'`): the thread exits while handling its first IPI, before acknowledging it. */
   private readonly crashesInIpi: boolean;
   /** Test hook (`faultKind: 'crash'`): slow-path ticks left before this CPU's thread exits abruptly. */
@@ -258,6 +269,12 @@ export class Cpu implements IpiWaitHost {
     this.quantumLeft = c.quantum;
     this.stopsAcking = c.faultKind === 'stop-acking' && c.faultCpu === this.id;
     this.crashesInIpi = c.faultKind === 'crash-in-ipi' && c.faultCpu === this.id;
+    this.clock = new TraceClock(c.sched === 'seeded', this.v.global, G_SCHED_STEPS);
+    this.trace = c.traceEvents > 0 ? new TraceRing(c.traceEvents) : null;
+    if (this.trace) {
+      const ring = this.trace;
+      setRaceTraceHook((kind, _cpu, page, value, frame, op) => ring.push({ k: 'race', ts: this.clock.now(), kind, page, value, frame, op }));
+    }
     this.crashCountdown = c.faultKind === 'crash' && c.faultCpu === this.id ? CRASH_AFTER_POLLS : -1;
   }
 
@@ -266,8 +283,11 @@ export class Cpu implements IpiWaitHost {
   // -------------------------------------------------------------------------
 
   /** Reset per-run state and wait to be allowed to run. Returns false if the run ended before this CPU got a turn. */
-  beginRun(seed: number): boolean {
+  beginRun(seed: number, traceEpochMs = 0): boolean {
     this.tlb.reset();
+    this.trace?.clear();
+    this.unmapStarts.clear();
+    this.clock.start(traceEpochMs);
     this.tokenOwed = false;
     this.tokenLent = false;
     this.storeSeq = 0;
@@ -611,12 +631,24 @@ export class Cpu implements IpiWaitHost {
     this.noteEvent(LAST_EVENT_IPI, m.sender, m.round);
     if (this.crashesInIpi) process.exit(CRASH_EXIT_CODE); // test hook: die mid-IPI, before the acknowledgement
     this.count('nr_tlb_remote_flush_received');
+    const t0 = this.trace ? this.clock.now() : 0;
     flushTlbFunc(this, m, false);
+    this.trace?.push({ k: 'ipi_handle', ts: t0, dur: this.clock.now() - t0, sender: m.sender, round: m.round });
   }
 
   // -------------------------------------------------------------------------
   // Counters
   // -------------------------------------------------------------------------
+
+  /** The trace clock's now (0 when not tracing: callers only use it for events they push). */
+  traceNow(): number {
+    return this.trace ? this.clock.now() : 0;
+  }
+
+  /** Push an event on this CPU's trace ring, if tracing. */
+  traceEvent(e: TraceEvent): void {
+    this.trace?.push(e);
+  }
 
   /** Record the event this CPU is about to handle (C_LAST_EVENT: read by the coordinator if this CPU crashes). */
   private noteEvent(kind: number, a: number, b: number): void {
@@ -816,6 +848,7 @@ export class Cpu implements IpiWaitHost {
   handleMmFault(mm: number, vpn: number, write: boolean): boolean {
     this.count('page_faults');
     this.noteEvent(LAST_EVENT_FAULT, mm, vpn);
+    const t0 = this.trace ? this.clock.now() : 0;
     // resumeToken false on every lock: a run token given up to sleep is taken
     // back only after every lock is dropped (faulting CPUs never convoy).
     this.mmapLock(mm, false, false);
@@ -826,6 +859,7 @@ export class Cpu implements IpiWaitHost {
       this.mmapUnlock(mm, false);
     }
     this.resumeRunning();
+    this.trace?.push({ k: 'fault', ts: t0, dur: this.clock.now() - t0, mm, page: vpn, write });
     return ok;
   }
 

@@ -156,8 +156,10 @@ function runBody(r: RunResult, source: string): string {
     '<h2>Host</h2>',
     kvTable('host', r.host as unknown as Record<string, unknown>),
   ];
-  const trace = (r as RunResult & { trace_summary?: Record<string, unknown> }).trace_summary;
-  if (trace) sections.push('<h2>Trace summary</h2>', kvTable('trace-summary', trace));
+  if (r.trace) {
+    const { by_kind: byKind, ...rest } = r.trace;
+    sections.push('<h2>Trace summary</h2>', kvTable('trace-summary', { ...rest, ...Object.fromEntries(Object.entries(byKind).map(([k, v]) => [`events: ${k}`, v])) }));
+  }
   return sections.join('\n');
 }
 

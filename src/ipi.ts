@@ -84,6 +84,11 @@ export const IPI_ACK_SPIN = 256;
 
 export class IpiDelivery {
   private round = 0;
+
+  /** Id of this CPU's latest round as a sender (0: none yet). */
+  get lastRound(): number {
+    return this.round;
+  }
   private readonly maskWords: number;
 
   constructor(

@@ -122,7 +122,17 @@ export function stepName(step: number): string {
 }
 
 /** Append a race record (any CPU, any time). */
+/** Called with every race this thread records (a CPU worker that traces sets it; see trace.ts). */
+export type RaceTraceHook = (kind: RaceKind, cpu: number, page: number, value: number, frame: number, op: AccessOp) => void;
+let raceTraceHook: RaceTraceHook | null = null;
+
+/** Set (or clear, with null) the hook that puts this thread's races on its trace. One simulated CPU per worker thread. */
+export function setRaceTraceHook(hook: RaceTraceHook | null): void {
+  raceTraceHook = hook;
+}
+
 export function recordRace(v: MachineViews, kind: RaceKind, cpu: number, page: number, value: number, step: number, frame: number, op: AccessOp): void {
+  raceTraceHook?.(kind, cpu, page, value, frame, op);
   Atomics.add(v.global, KIND_TOTALS[kind], 1);
   const slot = Atomics.add(v.global, G_RACE_COUNT, 1);
   if (slot >= RACE_LOG_CAPACITY) return;

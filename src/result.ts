@@ -6,6 +6,7 @@
 import type { SimConfig } from './config.js';
 import { COUNTER_NAMES, COUNTER_WORDS, type CounterName } from './layout.js';
 import type { RaceCounts, RaceReport } from './oracle.js';
+import type { TraceSummary } from './trace.js';
 
 /** Machine-wide counters (summed over CPUs). */
 export type Counters = Record<CounterName, number>;
@@ -73,4 +74,6 @@ export interface RunResult {
   host: HostStats;
   /** A command line that runs this configuration again. */
   reproduce: string;
+  /** `--trace FILE`: where the trace went and what it holds. */
+  trace?: { file: string } & TraceSummary;
 }

@@ -72,6 +72,7 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
     // to init_mm here, dropping the mm's translations; the switch back finds
     // its TLB caught up to this generation.
     cpu.count('lazy_tlb_flushes');
+    if (cpu.trace) cpu.traceEvent({ k: 'flush', ts: cpu.traceNow(), reason: 'TLB_REMOTE_SHOOTDOWN', full: true, pages: 0, mm });
     cpu.count('tlb_entries_flushed', cpu.tlb.flushAsid(ts.loadedTag));
     ts.setLoadedTlbGen(mmTlbGen(cpu.v.mm, cpu.config.cpus, mm));
     return;
@@ -92,6 +93,11 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
   }
   const asid = ts.loadedTag;
   let dropped = 0;
+  if (cpu.trace) {
+    const fullFlush = !(pagesOnly && req.kind === 'flush-pages');
+    const reason = !local ? 'TLB_REMOTE_SHOOTDOWN' : fullFlush ? 'TLB_LOCAL_MM_SHOOTDOWN' : 'TLB_LOCAL_SHOOTDOWN';
+    cpu.traceEvent({ k: 'flush', ts: cpu.traceNow(), reason, full: fullFlush, pages: req.kind === 'flush-pages' && !fullFlush ? req.pages.length : 0, mm });
+  }
   if (pagesOnly && req.kind === 'flush-pages') {
     for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, asid);
     if (local) cpu.count('nr_tlb_local_flush_one', req.pages.length);
@@ -110,8 +116,13 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
   if (targets.length === 0) return;
   cpu.count('nr_tlb_remote_flush');
   cpu.count('ipis_sent', targets.length);
+  const full = req.kind === 'flush-all';
+  const pages = req.kind === 'flush-pages' ? req.pages.length : 0;
+  const t0 = cpu.traceNow();
+  if (cpu.trace) cpu.traceEvent({ k: 'flush', ts: t0, reason: 'TLB_REMOTE_SEND_IPI', full, pages, mm: req.mm });
   try {
     cpu.ipiRoundUs.push(cpu.ipi.sendAndWait(targets, req, cpu, cpu.config.ipiTimeoutMs));
+    if (cpu.trace) cpu.traceEvent({ k: 'ipi_send', ts: t0, dur: cpu.traceNow() - t0, round: cpu.ipi.lastRound, targets: [...targets], full, pages });
   } catch (e) {
     if (e instanceof IpiTimeoutError) {
       cpu.timeoutMessage = e.message;

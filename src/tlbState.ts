@@ -31,6 +31,7 @@
  *   another (flushTlbFunc: TLB_REMOTE_WRONG_CPU).
  */
 import { C_IS_LAZY, C_LOADED_MM, CPU_CTL_WORDS, type CounterName } from './layout.js';
+import type { TraceEvent } from './trace.js';
 import { mmCpumaskSet, mmTlbGen } from './mm.js';
 import type { Tlb } from './tlb.js';
 
@@ -54,6 +55,10 @@ export interface TlbStateHost {
   readonly v: { readonly mm: Int32Array; readonly cpuCtl: Int32Array };
   readonly tlb: Tlb;
   count(name: CounterName, n?: number): void;
+  /** Tracing (see trace.ts): the clock, and the CPU's ring (no-op when not tracing). */
+  readonly trace: unknown;
+  traceNow(): number;
+  traceEvent(e: TraceEvent): void;
 }
 
 /** One dynamic ASID: struct tlb_context. */
@@ -136,6 +141,11 @@ export class CpuTlbState {
       this.ctxs[asid].ctxId = mmCtxId(next);
       this.ctxs[asid].tlbGen = nextTlbGen;
     }
+    if (h.trace) {
+      const now = h.traceNow();
+      h.traceEvent({ k: 'switch_mm', ts: now, from: this.loadedMm, to: next, flushed: needFlush });
+      if (needFlush) h.traceEvent({ k: 'flush', ts: now, reason: 'TLB_FLUSH_ON_TASK_SWITCH', full: true, pages: 0, mm: next });
+    }
     this.loadedMm = next;
     this.loadedMmAsid = asid;
     this.loadedTag = asidTag(asid);
@@ -145,7 +155,11 @@ export class CpuTlbState {
   /** enter_lazy_tlb(): a kernel thread runs, the mm stays loaded; initiators skip this CPU from now on. */
   enterLazyTlb(): void {
     Atomics.store(this.host.v.cpuCtl, this.lazyWord, 1);
+    this.lazySince = this.host.traceNow();
   }
+
+  /** Tracing: when this CPU went lazy. */
+  private lazySince = 0;
 
   /** cpu_tlbstate_shared.is_lazy. */
   isLazy(): boolean {
@@ -161,11 +175,13 @@ export class CpuTlbState {
   leaveLazyTlb(): void {
     const h = this.host;
     Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
+    if (h.trace) h.traceEvent({ k: 'lazy', ts: this.lazySince, dur: h.traceNow() - this.lazySince });
     const mm = this.loadedMm;
     if (mm < 0) return;
     const gen = mmTlbGen(h.v.mm, h.config.cpus, mm);
     const ctx = this.ctxs[this.loadedMmAsid];
     if (ctx.tlbGen >= gen) return;
+    if (h.trace) h.traceEvent({ k: 'flush', ts: h.traceNow(), reason: 'TLB_FLUSH_ON_TASK_SWITCH', full: true, pages: 0, mm });
     h.count('nr_tlb_flush_on_task_switch');
     h.count('tlb_entries_flushed', h.tlb.flushAsid(this.loadedTag));
     ctx.tlbGen = gen;

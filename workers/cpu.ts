@@ -27,26 +27,36 @@ const api = {
     return cpu.id;
   },
 
-  /** Run the workload to completion (synchronously). */
-  run(seed: number): CpuRunStats {
+  /**
+   * Run the workload to completion (synchronously). `traceEpochMs`: the run's
+   * start on the coordinator (performance.timeOrigin + now), the zero of
+   * every CPU's trace clock.
+   */
+  run(seed: number, traceEpochMs = 0): CpuRunStats {
     const c = cpu;
     if (!c) throw new Error('run() before configure()');
     const workload = getWorkload(c.config.workload);
     const protocol = getProtocol(c.config.protocol);
+    // What every return carries: the rounds sent, and the trace so far (an aborted run's too).
+    const base = (): Pick<CpuRunStats, 'cpu' | 'ipiRoundUs' | 'trace'> => ({
+      cpu: c.id,
+      ipiRoundUs: [...c.ipiRoundUs],
+      ...(c.trace ? { trace: { cpu: c.id, events: c.trace.events(), dropped: c.trace.dropped } } : {}),
+    });
     try {
-      if (c.beginRun(seed)) {
+      if (c.beginRun(seed, traceEpochMs)) {
         workload.run(c, protocol);
         c.finishWorkload();
       }
-      return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: false };
+      return { ...base(), aborted: false };
     } catch (e) {
       c.releaseTokenIfHeld();
       if (e instanceof SimAbort) {
-        return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: true, error: c.timeoutMessage };
+        return { ...base(), aborted: true, error: c.timeoutMessage };
       }
       const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       raiseAbort(c.v.global, c.v.cpuCtl, c.config.cpus, ABORT_INVARIANT, c.id);
-      return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: true, error: msg };
+      return { ...base(), aborted: true, error: msg };
     }
   },
 

@@ -17,7 +17,7 @@
  *   step an access happened in.
  */
 import type { Cpu } from '../cpu.js';
-import { G_PAGES_UNMAPPED, P_STEP, PAGE_STEP_FREED, PAGE_STEP_WRITTEN_BACK, PAGE_WORDS } from '../layout.js';
+import { G_PAGES_UNMAPPED, P_STEP, PAGE_STEP_FLUSHED, PAGE_STEP_FREED, PAGE_STEP_UNMAPPED, PAGE_STEP_WRITTEN_BACK, PAGE_WORDS } from '../layout.js';
 import { checkFrameDrop } from '../oracle.js';
 import { pteFrame, ptepGetAndClear, ptePresent } from '../pageTable.js';
 
@@ -28,7 +28,19 @@ export function lockPageForReclaim(cpu: Cpu, mm: number, page: number): void {
 
 /** Record which protocol step a page is in (for race reports). */
 export function setPageStep(cpu: Cpu, mm: number, page: number, step: number): void {
-  Atomics.store(cpu.v.pageState, cpu.pageIdx(mm, page) * PAGE_WORDS + P_STEP, step);
+  const slot = cpu.pageIdx(mm, page);
+  Atomics.store(cpu.v.pageState, slot * PAGE_WORDS + P_STEP, step);
+  if (cpu.trace) {
+    // The unmap window on the initiator's track: PTE cleared until the flush covering it is acknowledged.
+    if (step === PAGE_STEP_UNMAPPED) cpu.unmapStarts.set(slot, cpu.traceNow());
+    else if (step === PAGE_STEP_FLUSHED) {
+      const t0 = cpu.unmapStarts.get(slot);
+      if (t0 !== undefined) {
+        cpu.unmapStarts.delete(slot);
+        cpu.traceEvent({ k: 'unmap_window', ts: t0, dur: cpu.traceNow() - t0, mm, page });
+      }
+    }
+  }
 }
 
 /** What `tryToUnmapOne` found. */
