@@ -29,7 +29,7 @@ describe('run progress bar', () => {
     expect(terminal).toMatch(/running \[.*\] \d+\/64 pages unmapped/);
     expect(terminal).toMatch(/shutting down \[.*\] 64\/64 pages unmapped/);
     expect(stdout).not.toMatch(/booting|pages unmapped \[|█|░/);
-    expect(stdout).toMatch(/IPIs sent +7 in 2 rounds/);
+    expect(stdout).toMatch(/IPIs sent +14 in 2 rounds/);
   });
 
   it('--json to a pipe (or file): no bar at all', () => {
