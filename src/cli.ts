@@ -29,6 +29,7 @@ import {
   type SimConfig,
 } from './config.js';
 import { Machine } from './coordinator.js';
+import { COST_MODEL_DEFAULTS, loadCostModel } from './costModel.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { formatRun, formatStress, toJson } from './report.js';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
@@ -85,6 +86,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--max-seeded-steps <n>', 'livelock guard for seeded runs').argParser(num('--max-seeded-steps')))
     .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
     .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking or crash').choices(['none', 'stop-acking', 'crash']).hideHelp())
+    .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles (keys: see README, "The cost model")'))
     .addOption(new Option('--json', 'print one JSON object on stdout'))
     .addOption(new Option('--log-level <level>', 'JSON logs on stderr').choices(LOG_LEVELS).default('silent'));
 }
@@ -125,6 +127,7 @@ interface CliOpts {
   faultCpu?: number;
   faultKind?: SimConfig['faultKind'];
   json?: boolean;
+  costModel?: string;
   logLevel: LogLevel;
 }
 
@@ -186,9 +189,10 @@ function writeStdout(text: string): Promise<void> {
 
 async function cmdRun(o: CliOpts, cmd: Command): Promise<number> {
   const config = resolveConfig(overridesFrom(o, cmd));
+  const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
   const log = createLogger(o.logLevel);
   log.info({ config }, 'booting machine');
-  const m = await Machine.boot(config, { logger: log });
+  const m = await Machine.boot(config, { logger: log, costModel });
   let result;
   try {
     result = await m.run();

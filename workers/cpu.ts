@@ -29,6 +29,11 @@ const api = {
 
   /** Run the workload to completion (synchronously). */
   run(seed: number): CpuRunStats {
+    const rounds = (c: Cpu): Pick<CpuRunStats, 'ipiRoundUs' | 'ipiRoundTargets' | 'ipiRoundPages'> => ({
+      ipiRoundUs: [...c.ipiRoundUs],
+      ipiRoundTargets: [...c.ipiRoundTargets],
+      ipiRoundPages: [...c.ipiRoundPages],
+    });
     const c = cpu;
     if (!c) throw new Error('run() before configure()');
     const workload = getWorkload(c.config.workload);
@@ -38,15 +43,15 @@ const api = {
         workload.run(c, protocol);
         c.finishWorkload();
       }
-      return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: false };
+      return { cpu: c.id, ...rounds(c), aborted: false };
     } catch (e) {
       c.releaseTokenIfHeld();
       if (e instanceof SimAbort) {
-        return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: true, error: c.timeoutMessage };
+        return { cpu: c.id, ...rounds(c), aborted: true, error: c.timeoutMessage };
       }
       const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       raiseAbort(c.v.global, c.v.cpuCtl, c.config.cpus, ABORT_INVARIANT, c.id);
-      return { cpu: c.id, ipiRoundUs: [...c.ipiRoundUs], aborted: true, error: msg };
+      return { cpu: c.id, ...rounds(c), aborted: true, error: msg };
     }
   },
 
