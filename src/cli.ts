@@ -19,6 +19,8 @@ import { SingleBar, Presets } from 'cli-progress';
 import {
   ARCHES,
   ConfigError,
+  DEFAULTS,
+  FLAG_NAMES,
   INJECTED_BUGS,
   PENDING_FLUSH_MODES,
   PROTOCOLS,
@@ -34,6 +36,10 @@ import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { formatRun, formatStress, toJson } from './report.js';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
 import { runStress } from './stress.js';
+import { formatSweep, parseGridList, runSweep, SWEEP_KEYS, writeSweepDir, type Grid } from './sweep.js';
+import { parseShard } from './shard.js';
+import { mergeDirs, writeStressDir } from './merge.js';
+import { formatValidate, runValidate } from './validate.js';
 
 /** Exit code for bad input. */
 export const EXIT_USAGE = 2;
@@ -210,18 +216,21 @@ interface StressCliOpts extends CliOpts {
   stopOnRace?: boolean;
   threads?: number;
   progress: boolean;
+  shard?: string;
+  out?: string;
 }
 
 async function cmdStress(o: StressCliOpts, cmd: Command): Promise<number> {
   const overrides = overridesFrom(o, cmd);
   const seed = overrides.seed ?? 1;
   delete overrides.seed;
+  const shard = o.shard === undefined ? null : parseShard(o.shard);
   const log = createLogger(o.logLevel);
   const showBar = o.progress && !o.json && process.stderr.isTTY === true;
   const bar = showBar
     ? new SingleBar({ format: 'stress [{bar}] {value}/{total} iterations | {races} racy | {eta_formatted} left', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
     : null;
-  bar?.start(o.iterations, 0, { races: 0 });
+  bar?.start(shard === null ? o.iterations : Math.floor((shard.k * o.iterations) / shard.n) - Math.floor(((shard.k - 1) * o.iterations) / shard.n), 0, { races: 0 });
   let result;
   try {
     result = await runStress({
@@ -231,6 +240,7 @@ async function cmdStress(o: StressCliOpts, cmd: Command): Promise<number> {
       seed,
       stopOnRace: o.stopOnRace === true,
       threads: o.threads,
+      shard,
       onProgress: (done, _total, racy) => {
         bar?.update(done, { races: racy });
         log.debug({ done, racy }, 'stress progress');
@@ -239,8 +249,115 @@ async function cmdStress(o: StressCliOpts, cmd: Command): Promise<number> {
   } finally {
     bar?.stop();
   }
-  await writeStdout(`${o.json ? toJson(result) : formatStress(result)}\n`);
+  if (o.out !== undefined) writeStressDir(o.out, result);
+  await writeStdout(`${o.json ? toJson(result) : formatStress(result)}${o.out !== undefined && !o.json ? `\n  wrote ${o.out}/stress.json` : ''}\n`);
   return result.failures.length > 0 ? EXIT_SIM_FAILED : 0;
+}
+
+interface SweepCliOpts {
+  out: string;
+  shard?: string;
+  parallel?: number;
+  costModel?: string;
+  progress: boolean;
+  json?: boolean;
+  [option: string]: unknown;
+}
+
+/** Attribute name (commander's camelCase) of each sweep option -> the SimConfig key it sweeps. */
+const sweepAttr = new Map<string, keyof SimConfig>();
+
+/** `tlbsim sweep`'s grid options: every run option as a list (booleans as on/off lists, or --no-x for off). */
+function addSweepOptions(cmd: Command): Command {
+  for (const key of SWEEP_KEYS) {
+    const flag = FLAG_NAMES[key];
+    const hidden = key === 'faultCpu' || key === 'faultKind';
+    if (typeof DEFAULTS[key] === 'boolean') {
+      const pos = flag.replace(/^--no-/, '--');
+      const on = new Option(`${pos} <list>`, `sweep ${key}: on/off list (run flag ${flag})`);
+      const off = new Option(flag, `${key} off in every point`);
+      if (hidden) {
+        on.hideHelp();
+        off.hideHelp();
+      }
+      cmd.addOption(on).addOption(off);
+      sweepAttr.set(on.attributeName(), key);
+    } else {
+      const sep = key === 'range' || key === 'reclaimPages' ? "';'" : "','";
+      const opt = new Option(`${flag} <list>`, `${sep}-separated values of ${flag} (as for tlbsim run)`);
+      if (hidden) opt.hideHelp();
+      cmd.addOption(opt);
+      sweepAttr.set(opt.attributeName(), key);
+    }
+  }
+  return cmd;
+}
+
+async function cmdSweep(o: SweepCliOpts): Promise<number> {
+  const grid: Grid = {};
+  for (const [attr, key] of sweepAttr) {
+    const v = o[attr];
+    if (v === undefined || v === true) continue;
+    grid[key] = v === false ? [false] : parseGridList(key, String(v));
+  }
+  const shard = o.shard === undefined ? null : parseShard(o.shard);
+  const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
+  const showBar = o.progress && !o.json && process.stderr.isTTY === true;
+  const bar = showBar
+    ? new SingleBar({ format: 'sweep [{bar}] {value}/{total} points | {failed} failed | {duration_formatted} elapsed, ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 4 }, Presets.shades_classic)
+    : null;
+  let started = false;
+  let result;
+  try {
+    result = await runSweep({
+      grid,
+      costModel,
+      shard,
+      parallel: o.parallel,
+      onProgress: (done, total, failed) => {
+        if (!started) {
+          bar?.start(total, 0, { failed: 0 });
+          started = true;
+        }
+        bar?.update(done, { failed });
+      },
+    });
+  } finally {
+    bar?.stop();
+  }
+  const files = await writeSweepDir(o.out, result);
+  const failed = result.points.filter((p) => p.status === 'failed').length;
+  await writeStdout(
+    `${o.json ? toJson({ out: o.out, files, points: result.points.length, failed, shard: result.shard, total_points: result.campaign.total_points, host: result.host }) : formatSweep(result, o.out)}\n`,
+  );
+  return 0;
+}
+
+interface MergeCliOpts {
+  out: string;
+  json?: boolean;
+}
+
+async function cmdMerge(dirs: string[], o: MergeCliOpts): Promise<number> {
+  const r = await mergeDirs(dirs, o.out);
+  const summary =
+    r.kind === 'sweep'
+      ? `tlbsim merge: ${r.shards} sweep shards, ${r.sweep!.points.length} points -> ${o.out} (${r.files.length} files)`
+      : `tlbsim merge: ${r.shards} stress shards, ${r.stress!.iterations} iterations, ${r.stress!.racy_iterations} racy${r.stress!.first_race ? `, earliest race at iteration ${r.stress!.first_race.iteration}` : ''} -> ${o.out}`;
+  await writeStdout(`${o.json ? toJson({ kind: r.kind, shards: r.shards, out: o.out, files: r.files }) : summary}\n`);
+  return 0;
+}
+
+interface ValidateCliOpts {
+  costModel?: string;
+  json?: boolean;
+}
+
+async function cmdValidate(o: ValidateCliOpts): Promise<number> {
+  const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
+  const r = await runValidate({ costModel });
+  await writeStdout(`${o.json ? toJson(r) : formatValidate(r)}\n`);
+  return r.failed > 0 ? EXIT_SIM_FAILED : 0;
 }
 
 /** Build the command tree. */
@@ -272,9 +389,48 @@ export function buildProgram(): Command {
     .addOption(new Option('--stop-on-race', 'stop at the first iteration that finds a race'))
     .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--threads')))
     .addOption(new Option('--no-progress', 'no progress bar'))
+    .addOption(new Option('--shard <K/N>', 'run only the K-th of N contiguous slices of the iterations (seeds unchanged); merge the --out folders with tlbsim merge'))
+    .addOption(new Option('--out <dir>', 'also write the result to DIR/stress.json (what tlbsim merge reads)'))
     .exitOverride()
     .action(async (_o: StressCliOpts, cmd: Command) => {
       process.exitCode = await cmdStress(cmd.opts<StressCliOpts>(), cmd);
+    });
+
+  addSweepOptions(
+    program
+      .command('sweep')
+      .description('run a grid of machines (comma lists for any run option) in parallel; write results.csv, results.json and SVG plots to --out'),
+  )
+    .addOption(new Option('--out <dir>', 'folder for results.csv, results.json and the plots').makeOptionMandatory())
+    .addOption(new Option('--shard <K/N>', 'run only the K-th of N slices of the grid (points dealt round-robin); merge the folders with tlbsim merge'))
+    .addOption(new Option('--parallel <n>', `machines run at once (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--parallel')))
+    .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles'))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .addOption(new Option('--json', 'print a JSON summary on stdout'))
+    .exitOverride()
+    .action(async (_o: SweepCliOpts, cmd: Command) => {
+      process.exitCode = await cmdSweep(cmd.opts<SweepCliOpts>());
+    });
+
+  program
+    .command('merge')
+    .description("combine the --out folders of a sharded sweep or stress campaign into what the unsharded run writes")
+    .argument('<dirs...>', 'the shard folders (every shard, once)')
+    .addOption(new Option('--out <dir>', 'folder to write the merged result to').makeOptionMandatory())
+    .addOption(new Option('--json', 'print a JSON summary on stdout'))
+    .exitOverride()
+    .action(async (dirs: string[], _o: MergeCliOpts, cmd: Command) => {
+      process.exitCode = await cmdMerge(dirs, cmd.opts<MergeCliOpts>());
+    });
+
+  program
+    .command('validate')
+    .description('run a fixed set of points and print each published reference beside what the simulator gives, with a verdict per row')
+    .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles'))
+    .addOption(new Option('--json', 'print one JSON object on stdout'))
+    .exitOverride()
+    .action(async (_o: ValidateCliOpts, cmd: Command) => {
+      process.exitCode = await cmdValidate(cmd.opts<ValidateCliOpts>());
     });
   return program;
 }

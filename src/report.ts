@@ -73,7 +73,7 @@ export function formatStress(s: StressResult): string {
       `${c.wpRecheck ? '' : ', no wp-recheck'}${c.batchedPendingFlush ? `, pending flush ${c.pendingFlush}` : ', no batched-pending flush'}${c.inject === 'none' ? '' : `, injected bug ${c.inject}`}`,
   );
   lines.push(
-    `  iterations            ${fmtInt(s.iterations)}${s.iterations < s.requested_iterations ? ` of ${fmtInt(s.requested_iterations)} (stopped early)` : ''}; ${s.host.iterations_per_s} per second on ${s.host.threads} threads`,
+    `  iterations            ${fmtInt(s.iterations)}${s.shard ? ` (shard ${s.shard.k}/${s.shard.n}: iterations ${s.iteration_range.first} to ${s.iteration_range.end - 1} of ${fmtInt(s.requested_iterations)})` : s.iterations < s.requested_iterations ? ` of ${fmtInt(s.requested_iterations)} (stopped early)` : ''}; ${s.host.iterations_per_s} per second on ${s.host.threads} threads`,
   );
   lines.push(`  racy iterations       ${fmtInt(s.racy_iterations)} (${s.racy_iterations_per_1000} per 1000 iterations); ${fmtInt(s.races_total)} races in all`);
   lines.push(`  races                 ${raceLine(s.races)}`);

@@ -17,6 +17,10 @@
  *   task: chunks read a shared stop index between iterations (see `stopAfter`).
  * - Nothing measured is dropped: a chunk that fails (a CPU crashed or hung)
  *   still reports the iterations it completed and the failure.
+ * - `--shard K/N` runs only the K-th of N contiguous iteration ranges
+ *   (src/shard.ts); iteration i keeps seed `seed + i`, so `tlbsim merge` of
+ *   the N shards gives the unsharded campaign's counters, race totals and
+ *   earliest race.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
@@ -25,6 +29,7 @@ import { addRaces, totalRaceCount, zeroRaces, type RaceCounts, type RaceReport }
 import { stressWorkerUrl } from './paths.js';
 import { addCounters, zeroCounters, type Counters, type RunFailure } from './result.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import { shardIterationRange, type Shard } from './shard.js';
 
 /** What one piscina task runs. */
 export interface StressChunk {
@@ -82,6 +87,8 @@ export interface StressOptions {
   stopOnRace: boolean;
   /** piscina threads (default: host cores). */
   threads?: number;
+  /** Run only this slice of the iterations (null or omitted: all). Not with stopOnRace. */
+  shard?: Shard | null;
   /** Called after every chunk. */
   onProgress?: (completed: number, total: number, racyIterations: number) => void;
 }
@@ -104,6 +111,10 @@ export interface StressResult {
   /** Command line, starting `tlbsim stress`, that shows the first race again (null if none). */
   reproduce: string | null;
   failures: (RunFailure & { iteration: number })[];
+  /** The slice of the campaign this result covers (null: all of it, or a merge of every shard). */
+  shard: Shard | null;
+  /** Iterations [first, end) of the campaign this result covers. */
+  iteration_range: { first: number; end: number };
   host: { wall_ms: number; iterations_per_s: number; threads: number; sched_steps: number };
 }
 
@@ -142,18 +153,24 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     // Several machines share the host: split the cores between them.
     config = { ...config, runTokens: Math.max(1, Math.floor(cores / threads)) };
   }
-  const chunkSize = Math.max(1, Math.min(STRESS_CHUNK_MAX, Math.ceil(opts.iterations / (threads * 4))));
+  const shard = opts.shard ?? null;
+  if (shard !== null && opts.stopOnRace) {
+    throw new ConfigError('--stop-on-race does not combine with --shard: a shard cannot stop the others (run the shards to the end, then merge: the earliest race is kept)');
+  }
+  const range = shardIterationRange(opts.iterations, shard);
+  const mine = range.end - range.first;
+  const chunkSize = Math.max(1, Math.min(STRESS_CHUNK_MAX, Math.ceil(mine / (threads * 4))));
   const stopAfter = new SharedArrayBuffer(4);
   new Int32Array(stopAfter)[0] = STOP_NEVER;
   const chunks: StressChunk[] = [];
-  for (let first = 0; first < opts.iterations; first += chunkSize) {
-    chunks.push({ config, first, count: Math.min(chunkSize, opts.iterations - first), baseSeed: opts.seed, stopOnRace: opts.stopOnRace, stopAfter });
+  for (let first = range.first; first < range.end; first += chunkSize) {
+    chunks.push({ config, first, count: Math.min(chunkSize, range.end - first), baseSeed: opts.seed, stopOnRace: opts.stopOnRace, stopAfter });
   }
 
   const pool = new Piscina<StressChunk, StressChunkResult>({
     filename: stressWorkerUrl().href,
-    minThreads: Math.min(threads, chunks.length),
-    maxThreads: Math.min(threads, chunks.length),
+    minThreads: Math.max(1, Math.min(threads, chunks.length)),
+    maxThreads: Math.max(1, Math.min(threads, chunks.length)),
     idleTimeout: 1_000,
   });
   const t0 = performance.now();
@@ -175,7 +192,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
         addRaces(races, r.races);
         if (r.firstRace && (first === null || r.firstRace.iteration < first.iteration)) first = r.firstRace;
         if (r.failure) failures.push(r.failure);
-        opts.onProgress?.(completed, opts.iterations, racy);
+        opts.onProgress?.(completed, mine, racy);
       }),
     );
   } finally {
@@ -197,7 +214,9 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     races_total: totalRaceCount(races),
     first_race: found,
     reproduce: found ? stressReproduceCommand(opts.scenario, config, found.seed) : null,
-    failures,
+    failures: failures.sort((a, b) => a.iteration - b.iteration),
+    shard,
+    iteration_range: range,
     host: {
       wall_ms: Math.round(wallMs),
       iterations_per_s: Math.round((completed / (wallMs / 1000)) * 10) / 10,
