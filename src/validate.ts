@@ -244,7 +244,7 @@ export async function runValidate(opts: { costModel?: CostModel; parallel?: numb
       verdict: !holds ? 'FAIL' : agree ? 'pass' : 'differs',
       note:
         two !== undefined && thirtyTwo !== undefined
-          ? `2 cores ${factor(two, 5_200)}, 32 cores ${factor(thirtyTwo, 29_500)}, slope ${factor(f.slope, refSlope)} of the reference: the model's per-target cost is Amit's 70 ns on Haswell (2019); Barrelfish measured 2009 AMD hardware, and the two disagree (not tuned)`
+          ? `2 cores ${factor(two, 5_200)}, 32 cores ${factor(thirtyTwo, 29_500)}, slope ${factor(f.slope, refSlope)} of the reference: the model's per-target cost is Amit's 70 ns on Haswell (2019); Barrelfish measured 2009 hardware, and the two disagree (not tuned)`
           : 'points missing',
       figures: { slope_cycles_per_core: f.slope, r2: f.r2, at_2: two ?? NaN, at_32: thirtyTwo ?? NaN },
     });
