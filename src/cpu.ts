@@ -701,16 +701,17 @@ export class Cpu implements IpiWaitHost {
         const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForRead(this.v.pte, idx);
         if (!ptePresent(pte)) {
-          this.tlb.takeFlushMark(vpn, asid); // a fault, not a refill the flush caused
+          this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
           if (!this.handleMmFault(mm, vpn, false)) return -1;
           continue;
         }
         // A zap bumped the mapping generation during the walk: walk again, so
         // the entry's generation always belongs to the PTE it caches.
         if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue;
-        if (this.tlb.takeFlushMark(vpn, asid)) counters[cb + K.tlb_flush_refills]++;
         const f = pteFrame(pte);
-        e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), this.mem.gen(f), mapGen);
+        const gen = this.mem.gen(f);
+        if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
+        e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), gen, mapGen);
       }
       const f = this.tlb.frame(e);
       const value = this.v.frameData[f * this.W + this.id];
@@ -743,14 +744,15 @@ export class Cpu implements IpiWaitHost {
         const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForWrite(pt, idx, -1);
         if (!ptePresent(pte) || !pteWrite(pte)) {
-          this.tlb.takeFlushMark(vpn, asid); // a fault, not a refill the flush caused
+          this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
           if (!this.handleMmFault(mm, vpn, true)) return false;
           continue;
         }
         if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue; // see load()
-        if (this.tlb.takeFlushMark(vpn, asid)) counters[cb + K.tlb_flush_refills]++;
         const f = pteFrame(pte);
-        e = this.tlb.fill(vpn, asid, f, true, true, this.mem.gen(f), mapGen);
+        const gen = this.mem.gen(f);
+        if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
+        e = this.tlb.fill(vpn, asid, f, true, true, gen, mapGen);
       } else {
         counters[cb + K.tlb_hits]++;
         if (!this.tlb.writable(e)) {

@@ -14,11 +14,13 @@
  * - Set index = vpn & (sets - 1); replacement evicts the oldest fill of the set
  *   (FIFO: hits do not write a stamp, so the hit path stays read-only).
  * - Flush marks (private to the owner, not shared): a flush that drops the
- *   entry of (vpn, asid) with `mark` set remembers it, so the next miss on
- *   (vpn, asid) that refills from a present PTE can be counted as a refill the
- *   flush caused (`tlb_flush_refills`). Evictions and trap invalidations do not
- *   mark; a fault on the page clears its mark (that miss is the unmap's, not
- *   the flush's collateral damage).
+ *   entry of (vpn, asid) with `mark` set remembers the frame and frame
+ *   generation it cached, so the next miss on (vpn, asid) that finds the PTE
+ *   still mapping that frame, same generation, can be counted as a refill the
+ *   flush caused (`tlb_flush_refills`): the dropped translation was still
+ *   valid (collateral damage). A miss that faults, or finds another frame or
+ *   a reused one (the page was unmapped and mapped again), is the unmap's
+ *   doing, not the flush's. Evictions and trap invalidations do not mark.
  */
 import { E_AGE, E_ASID, E_DIRTY, E_FLAGS, E_FRAME, E_GEN, E_MAPGEN, E_VPN, E_WRITABLE, TLB_ENTRY_WORDS, TLB_INVALID } from './layout.js';
 
@@ -36,15 +38,17 @@ export class Tlb {
   private readonly setMask: number;
   private readonly setStride: number;
   private stamp = 1;
-  /** Flush marks, one byte per (vpn, tag) for vpns below `markedVpns` (see the header). */
-  private readonly marks: Uint8Array;
+  /** Flush marks per (vpn, tag) for vpns below `markedVpns`: frame + 1 of the dropped entry (0: none), and its frame generation. */
+  private readonly marks: Int32Array;
+  private readonly markGens: Int32Array;
   private readonly markedVpns: number;
 
   /** `markedVpns`: track flush marks for vpns 0..markedVpns-1 (0: none, e.g. unit tests). */
   constructor(words: Int32Array, sets: number, ways: number, markedVpns = 0) {
     this.words = words;
     this.markedVpns = markedVpns;
-    this.marks = new Uint8Array(markedVpns * FLUSH_MARK_TAGS);
+    this.marks = new Int32Array(markedVpns * FLUSH_MARK_TAGS);
+    this.markGens = new Int32Array(markedVpns * FLUSH_MARK_TAGS);
     this.sets = sets;
     this.ways = ways;
     this.setMask = sets - 1;
@@ -62,17 +66,29 @@ export class Tlb {
     this.marks.fill(0);
   }
 
-  private mark(vpn: number, asid: number): void {
-    if (vpn >= 0 && vpn < this.markedVpns && asid >= 0 && asid < FLUSH_MARK_TAGS) this.marks[vpn * FLUSH_MARK_TAGS + asid] = 1;
+  /** Remember that a flush dropped entry `e` (see the header). */
+  private mark(e: number): void {
+    const w = this.words;
+    const vpn = w[e + E_VPN];
+    const asid = w[e + E_ASID];
+    if (vpn < 0 || vpn >= this.markedVpns || asid < 0 || asid >= FLUSH_MARK_TAGS) return;
+    const i = vpn * FLUSH_MARK_TAGS + asid;
+    this.marks[i] = w[e + E_FRAME] + 1;
+    this.markGens[i] = w[e + E_GEN];
   }
 
-  /** Clear and return the flush mark of (vpn, asid): true if a flush dropped its entry since the last refill. */
-  takeFlushMark(vpn: number, asid: number): boolean {
+  /**
+   * Clear the flush mark of (vpn, asid) and say whether it matches `frame` at
+   * generation `gen`: true if a flush dropped a translation to exactly that
+   * frame since the last miss on (vpn, asid), so this refill is the flush's
+   * collateral damage. Pass frame -1 to just clear (a fault).
+   */
+  takeFlushMark(vpn: number, asid: number, frame: number, gen: number): boolean {
     if (vpn < 0 || vpn >= this.markedVpns || asid < 0 || asid >= FLUSH_MARK_TAGS) return false;
     const i = vpn * FLUSH_MARK_TAGS + asid;
-    const had = this.marks[i] === 1;
+    const hit = this.marks[i] === frame + 1 && frame >= 0 && this.markGens[i] === gen;
     this.marks[i] = 0;
-    return had;
+    return hit;
   }
 
   /** Forget every mark of `asid` (the tag is being given to another mm). */
@@ -176,8 +192,8 @@ export class Tlb {
   invalidatePage(vpn: number, asid: number, mark = false): number {
     const e = this.lookup(vpn, asid);
     if (e < 0) return 0;
+    if (mark) this.mark(e);
     this.words[e + E_VPN] = TLB_INVALID;
-    if (mark) this.mark(vpn, asid);
     return 1;
   }
 
@@ -187,7 +203,7 @@ export class Tlb {
     let n = 0;
     for (let e = 0; e < w.length; e += TLB_ENTRY_WORDS) {
       if (w[e + E_VPN] !== TLB_INVALID && w[e + E_ASID] === asid) {
-        if (mark) this.mark(w[e + E_VPN], asid);
+        if (mark) this.mark(e);
         w[e + E_VPN] = TLB_INVALID;
         n++;
       }
