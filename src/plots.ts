@@ -3,8 +3,9 @@
  * renderer, no canvas). Plots only draw numbers the sweep rows already hold.
  *
  * Invariants:
- * - Every plot has a title, both axis titles with their unit in parentheses,
- *   and a legend naming the series (the swept options other than the x axis).
+ * - Every plot has a title, both axis titles with their unit in parentheses
+ *   (and "log scale" where the axis is one), and a legend naming the series
+ *   (the swept options other than the x axis).
  * - Output is a deterministic function of the rows: same rows, same SVG.
  */
 import * as vega from 'vega';
@@ -28,6 +29,8 @@ export interface LinePlot {
   legendTitle: string;
   /** Log-2 x axis (CPU counts 2..1024). */
   xLog2: boolean;
+  /** Log-10 y axis (figures that span orders of magnitude; points at or below 0 are left out). */
+  yLog: boolean;
   points: PlotPoint[];
 }
 
@@ -38,7 +41,7 @@ export const PLOT_HEIGHT = 320;
 /** The Vega-Lite spec of a line plot. */
 export function lineSpec(p: LinePlot): TopLevelSpec {
   // Log scales cannot show 0: keep such points off a log axis (they are still in the CSV).
-  const values = p.points.filter((pt) => Number.isFinite(pt.x) && Number.isFinite(pt.y) && (!p.xLog2 || pt.x > 0));
+  const values = p.points.filter((pt) => Number.isFinite(pt.x) && Number.isFinite(pt.y) && (!p.xLog2 || pt.x > 0) && (!p.yLog || pt.y > 0));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: p.title,
@@ -54,7 +57,7 @@ export function lineSpec(p: LinePlot): TopLevelSpec {
         title: p.xTitle,
         ...(p.xLog2 ? { scale: { type: 'log', base: 2 }, axis: { values: [...new Set(values.map((v) => v.x))].sort((a, b) => a - b) } } : {}),
       },
-      y: { field: 'y', type: 'quantitative', title: p.yTitle },
+      y: { field: 'y', type: 'quantitative', title: p.yTitle, ...(p.yLog ? { scale: { type: 'log' } } : {}) },
       color: { field: 'series', type: 'nominal', title: p.legendTitle },
     },
   };

@@ -198,6 +198,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     if (row.status === 'failed') failed++;
     opts.onProgress?.(done, mine.length, failed);
   };
+  opts.onProgress?.(0, mine.length, 0);
   for (const i of mine) if (all[i].error !== null) finish(failedRow(i, all[i].config, all[i].error!));
   const tasks = mine.filter((i) => all[i].error === null).map((i) => ({ index: i, config: all[i].config, costModel }));
   await runPointTasks(tasks, parallel, finish);
@@ -344,28 +345,31 @@ export function sweepPlots(campaign: SweepCampaign, rows: readonly SweepRow[]): 
     {
       file: 'ipis-per-page.svg',
       title: 'IPIs per unmapped page',
-      xTitle: 'simulated CPUs (count)',
-      yTitle: 'IPIs per unmapped page (IPIs/page)',
+      xTitle: 'simulated CPUs (count, log)',
+      yTitle: 'IPIs per unmapped page (IPIs/page, log)',
       legendTitle: legend,
       xLog2: true,
+      yLog: true,
       points: pts((r) => ipisPerUnmappedPage(r.counters)),
     },
     {
       file: 'tlb-cycles-per-page.svg',
-      title: 'Modeled TLB-maintenance cycles per unmapped page',
-      xTitle: 'simulated CPUs (count)',
-      yTitle: 'TLB maintenance per unmapped page (modeled cycles, all CPUs)',
+      title: 'Modeled TLB-maintenance cycles per unmapped page, all CPUs',
+      xTitle: 'simulated CPUs (count, log)',
+      yTitle: 'TLB maintenance (cycles/page, log)',
       legendTitle: legend,
       xLog2: true,
+      yLog: true,
       points: pts((r) => r.modeled!.tlb_maintenance_cycles_per_unmapped_page),
     },
     {
       file: 'shootdown-latency.svg',
       title: `Modeled shootdown latency against targets (median per point, ${ghz} GHz)`,
-      xTitle: 'targets per IPI round (CPUs, mean per point)',
-      yTitle: 'shootdown latency per round (modeled cycles, median)',
+      xTitle: 'targets per IPI round (CPUs)',
+      yTitle: 'modeled latency per round (cycles)',
       legendTitle: legend,
       xLog2: false,
+      yLog: false,
       points: pts(
         (r) => (r.modeled!.shootdown_latency_cycles.rounds > 0 ? r.modeled!.shootdown_latency_cycles.median : null),
         (r) => r.modeled!.targets_per_round,
@@ -373,11 +377,12 @@ export function sweepPlots(campaign: SweepCampaign, rows: readonly SweepRow[]): 
     },
     {
       file: 'flush-refills.svg',
-      title: 'TLB misses caused by flushes',
-      xTitle: 'simulated CPUs (count)',
-      yTitle: 'refills of entries a flush dropped (misses per run)',
+      title: 'TLB misses caused by flushes (refills of entries a flush dropped)',
+      xTitle: 'simulated CPUs (count, log)',
+      yTitle: 'refill misses (count per run)',
       legendTitle: legend,
       xLog2: true,
+      yLog: false,
       points: pts((r) => r.counters!.tlb_flush_refills),
     },
   ];

@@ -29,6 +29,10 @@ export interface ValidateRow {
   reference: string;
   /** What the simulator gave. */
   simulated: string;
+  /** The reference's figure in a few words (the summary table's column). */
+  reference_figure: string;
+  /** The simulator's figure in a few words, beside it. */
+  simulated_figure: string;
   verdict: 'pass' | 'differs' | 'FAIL';
   /** How far off, and why, where it matters. */
   note: string;
@@ -108,6 +112,8 @@ export async function runValidate(opts: { costModel?: CostModel; parallel?: numb
       shape: 'every validation point runs',
       reference: '-',
       simulated: `${failedPoints.length} of ${rows.length} points failed: ${failedPoints[0].error ?? 'no result'}`,
+      reference_figure: '-',
+      simulated_figure: `${failedPoints.length} failed`,
       verdict: 'FAIL',
       note: 'rows below use only the points that ran',
       figures: { failed_points: failedPoints.length },
@@ -126,6 +132,8 @@ export async function runValidate(opts: { costModel?: CostModel; parallel?: numb
       shape: 'IPIs per shootdown = targets, linear in CPUs',
       reference: 'smp_call_function_many sends one IPI per CPU in the mask (Linux); per-page reclaim of P pages on N CPUs: P rounds of N-1',
       simulated: `${lin.map((r) => `${r.config.cpus} CPUs: ${r.counters.ipis_sent} IPIs / ${r.counters.nr_tlb_remote_flush} rounds`).join('; ')}; fit ${fmt(f.slope, 2)} IPIs per CPU, r² ${fmt(f.r2, 6)}`,
+      reference_figure: 'P x (N-1) IPIs, linear',
+      simulated_figure: `${holds ? 'exact' : 'not exact'}, r² ${fmt(f.r2, 6)}`,
       verdict: holds ? 'pass' : 'FAIL',
       note: holds ? 'exact' : 'a count differs from P x (N-1)',
       figures: { slope_ipis_per_cpu: f.slope, intercept: f.intercept, r2: f.r2 },
@@ -149,6 +157,8 @@ export async function runValidate(opts: { costModel?: CostModel; parallel?: numb
       shape: 'batching divides IPI rounds by up to the batch size',
       reference: "Gorman's batched unmap (Linux 4.3): one flush per batch of SWAP_CLUSTER_MAX (32) pages",
       simulated: `P=64, 8 CPUs, per-page ${perPage?.counters.nr_tlb_remote_flush ?? '?'} rounds; ${parts.join('; ')}`,
+      reference_figure: 'ceil(P/B) rounds',
+      simulated_figure: `${batched.map((r) => r.counters.nr_tlb_remote_flush).join('/')} rounds for B=${batched.map((r) => r.config.batch).join('/')}`,
       verdict: holds ? 'pass' : 'FAIL',
       note: holds ? 'exact: ceil(P/B) rounds' : 'a round count differs from ceil(P/B)',
       figures: Object.fromEntries(batched.map((r) => [`rounds_b${r.config.batch}`, r.counters.nr_tlb_remote_flush])),
@@ -167,6 +177,8 @@ export async function runValidate(opts: { costModel?: CostModel; parallel?: numb
       shape: 'modeled shootdown latency affine in targets',
       reference: 'Amit 2019 (Haswell): ~775 ns to the first remote target, ~70 ns per further target',
       simulated: `fit over ${lin.length} points (1-31 targets): slope ${fmt(f.slope, 1)} cycles (${fmt(slopeNs, 1)} ns) per target, intercept ${fmt(f.intercept, 0)} cycles, r² ${fmt(f.r2, 6)}; 1 target: ${fmt(firstNs, 0)} ns`,
+      reference_figure: '775 ns + 70 ns/extra target',
+      simulated_figure: `${fmt(firstNs, 0)} ns + ${fmt(slopeNs, 1)} ns/target, r² ${fmt(f.r2, 4)}`,
       verdict: !holds ? 'FAIL' : agree ? 'pass' : 'differs',
       note: `${agree ? 'agrees' : `slope ${factor(slopeNs, 70)}, first target ${factor(firstNs, 775)} of the reference`}; the defaults are built from this reference, so agreement here checks the arithmetic, not the model`,
       figures: { slope_cycles: f.slope, intercept_cycles: f.intercept, r2: f.r2, slope_ns: slopeNs, first_target_ns: firstNs },
@@ -195,6 +207,8 @@ export async function runValidate(opts: { costModel?: CostModel; parallel?: numb
       simulated: known
         ? `munmap on 4 CPUs, modeled cycles per munmap: 16 pages ${fmt(small.pages!)} page by page vs ${fmt(small.full!)} full; 64 pages ${fmt(big.pages!)} page by page vs ${fmt(big.full!)} full; ${fmt(refillsPerFlush, 1)} refills per CPU per full flush, break-even ~${fmt(breakEven, 0)} pages`
         : 'points missing',
+      reference_figure: 'break-even 33 pages',
+      simulated_figure: known ? `full wins at 64: ${holds ? 'yes' : 'no'}; break-even ${fmt(breakEven, 0)}` : 'points missing',
       verdict: !holds ? 'FAIL' : Math.abs(breakEven - 33) <= 33 * VALIDATE_TOLERANCE ? 'pass' : 'differs',
       note: holds
         ? `the model's break-even (${fmt(breakEven, 0)} pages) against the kernel's 33: ${factor(breakEven, 33)}; at 16 pages ${small.pages! <= small.full! ? 'page by page is cheaper, as the ceiling intends' : 'a full flush is already cheaper'}; the break-even moves with how many entries the other CPUs re-touch after a full flush (the working set)`
@@ -219,12 +233,14 @@ export async function runValidate(opts: { costModel?: CostModel; parallel?: numb
         shape: 'per-page vs batched reclaim at 48 CPUs: fewer interrupts, less reclaim time',
         reference: 'Gorman 2015 (vm-scalability lru-file-mmap-read, 48 CPUs): interrupts ~900K/s -> ~180K/s (5x), elapsed time ~25% less',
         simulated: `interrupts ${fmt(pp.counters.nr_tlb_remote_flush_received)} -> ${fmt(bt.counters.nr_tlb_remote_flush_received)} (${fmt(irqRatio, 1)}x fewer); kswapd's modeled TLB maintenance ${fmt(kswapdPp)} -> ${fmt(kswapdBt)} cycles per page (${fmt(cut * 100, 0)}% less; all CPUs ${fmt(totalCut * 100, 0)}% less)`,
+        reference_figure: '5x fewer IRQs, -25% time',
+        simulated_figure: `${fmt(irqRatio, 1)}x fewer IRQs, -${fmt(cut * 100, 0)}% kswapd TLB cycles`,
         verdict: !holds ? 'FAIL' : within(irqRatio, 5) && within(cut, 0.25) ? 'pass' : 'differs',
         note: `interrupt cut ${factor(irqRatio, 5)} the reference's: full batches on busy CPUs are the ceiling (32x), real batches are not always full and idle CPUs get no IPI; time cut ${factor(cut, 0.25)}: the model counts TLB maintenance only, the reference the whole benchmark (I/O, LRU, copying)`,
         figures: { interrupt_ratio: irqRatio, kswapd_cycles_cut: cut, total_cycles_cut: totalCut },
       });
     } else {
-      out.push({ shape: 'per-page vs batched reclaim at 48 CPUs', reference: 'Gorman 2015', simulated: 'points missing', verdict: 'FAIL', note: '', figures: {} });
+      out.push({ shape: 'per-page vs batched reclaim at 48 CPUs', reference: 'Gorman 2015', simulated: 'points missing', reference_figure: '5x fewer IRQs', simulated_figure: 'missing', verdict: 'FAIL', note: '', figures: {} });
     }
   }
 
@@ -243,6 +259,8 @@ export async function runValidate(opts: { costModel?: CostModel; parallel?: numb
       shape: 'Linux unmap cost grows linearly from 2 to 32 cores',
       reference: 'Barrelfish SOSP 2009: serial-IPI unmap on Linux ~5.2k cycles at 2 cores, ~29.5k at 32 (~810 cycles per core)',
       simulated: `modeled initiator cycles per 1-page munmap: ${perUnmap.map(([c, y]) => `${c}: ${fmt(y)}`).join(', ')}; ${fmt(f.slope, 0)} cycles per core, r² ${fmt(f.r2, 4)}`,
+      reference_figure: '5.2k -> 29.5k cycles',
+      simulated_figure: two !== undefined && thirtyTwo !== undefined ? `${fmt(two / 1000, 1)}k -> ${fmt(thirtyTwo / 1000, 1)}k cycles` : 'points missing',
       verdict: !holds ? 'FAIL' : agree ? 'pass' : 'differs',
       note:
         two !== undefined && thirtyTwo !== undefined
@@ -256,7 +274,12 @@ export async function runValidate(opts: { costModel?: CostModel; parallel?: numb
 
 /** The side-by-side table. */
 export function formatValidate(r: ValidateResult): string {
-  const lines: string[] = [`tlbsim validate: ${r.points} points, ${r.rows.length} shapes, ${r.failed} failed (${(r.host.wall_ms / 1000).toFixed(1)} s)`];
+  const lines: string[] = [`tlbsim validate: ${r.points} points, ${r.rows.length} shapes, ${r.failed} failed (${(r.host.wall_ms / 1000).toFixed(1)} s)`, ''];
+  const head = ['#', 'verdict', 'shape', 'reference', 'simulator'];
+  const cells = r.rows.map((row, i) => [String(i + 1), row.verdict, row.shape, row.reference_figure, row.simulated_figure]);
+  const widths = head.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)));
+  const line = (row: string[]): string => row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
+  lines.push(line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line));
   r.rows.forEach((row, i) => {
     lines.push('');
     lines.push(`${i + 1}. ${row.shape}  [${row.verdict}]`);
