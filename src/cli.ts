@@ -330,7 +330,8 @@ async function cmdSweep(o: SweepCliOpts): Promise<number> {
   await writeStdout(
     `${o.json ? toJson({ out: o.out, files, points: result.points.length, failed, shard: result.shard, total_points: result.campaign.total_points, host: result.host }) : formatSweep(result, o.out)}\n`,
   );
-  return 0;
+  // Like stress: everything was written, but a point that failed is a failed simulation.
+  return failed > 0 ? EXIT_SIM_FAILED : 0;
 }
 
 interface MergeCliOpts {

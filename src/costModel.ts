@@ -52,10 +52,13 @@ export const DEFAULT_GHZ = 2.5;
 export const INVLPG_NS = 100;
 /** Dave Hansen's flush_tlb_mm_range measurements (2014, the series that set the ceiling of 33): cycles for 1 page, 32 pages, a full flush. */
 export const HANSEN_FLUSH_1_PAGE_CYCLES = 1276;
+/** Hansen 2014: flush_tlb_mm_range of 32 pages, cycles (the model gives 9,026: see flush_call_base). */
 export const HANSEN_FLUSH_32_PAGES_CYCLES = 9350;
+/** Hansen 2014: flush_tlb_mm_range of the whole mm (a full flush), cycles. */
 export const HANSEN_FLUSH_FULL_CYCLES = 2283;
 /** Nadav Amit's shootdown measurements (Haswell, 2019 patch postings, and Amit et al. 2020): ~775 ns from local-only to one remote target, ~70 ns per further target. */
 export const AMIT_FIRST_TARGET_NS = 775;
+/** Amit 2019: ~70 ns per further target. */
 export const AMIT_PER_TARGET_NS = 70;
 /**
  * Share of Amit's one-target round (after the per-target and one-invlpg parts
@@ -202,7 +205,9 @@ export const MODELED_EVENTS = {
   context_switch: { tlb: false, what: 'context switches: context_switch each' },
   asid_flush: { tlb: false, what: 'ASID flushes at context switch (choose_new_asid need_flush): full_flush each' },
 } as const;
+/** Name of a priced event kind (a key of `events` in the `modeled` section). */
 export type ModeledEventName = keyof typeof MODELED_EVENTS;
+/** Every priced event kind, in report and CSV order. */
 export const MODELED_EVENT_NAMES = Object.keys(MODELED_EVENTS) as ModeledEventName[];
 
 /** Modeled latency of one round: what its initiator waits, in cycles. */

@@ -145,6 +145,7 @@ export function failedRow(index: number, config: SimConfig, error: string): Swee
   return { index, status: 'failed', error: error.split('\n')[0], config, counters: null, races: null, modeled: null, host: null };
 }
 
+/** What `runSweep` runs: the grid, shared options, cost model, shard and parallelism. */
 export interface SweepOptions {
   grid: Grid;
   /** Options shared by every point. */

@@ -40,6 +40,7 @@ export interface ValidateRow {
   figures: Record<string, number>;
 }
 
+/** The table, how many rows failed, the cost model it used, and how long the points took. */
 export interface ValidateResult {
   rows: ValidateRow[];
   failed: number;
