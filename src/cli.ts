@@ -304,9 +304,16 @@ async function cmdSweep(o: SweepCliOpts): Promise<number> {
   const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
   const showBar = o.progress && !o.json && process.stderr.isTTY === true;
   const bar = showBar
-    ? new SingleBar({ format: 'sweep [{bar}] {value}/{total} points | {failed} failed | {duration_formatted} elapsed, ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 4 }, Presets.shades_classic)
+    ? new SingleBar({ format: 'sweep [{bar}] {value}/{total} points | {failed} failed | {duration_formatted} elapsed, ETA {eta_points}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
     : null;
   let started = false;
+  const t0 = performance.now();
+  // ETA from the points done so far (cli-progress's own shows infinity until the first point ends).
+  const eta = (done: number, total: number): string => {
+    if (done === 0) return 'after the first point';
+    const s = Math.round((((performance.now() - t0) / 1000) * (total - done)) / done);
+    return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+  };
   let result;
   try {
     result = await runSweep({
@@ -316,10 +323,10 @@ async function cmdSweep(o: SweepCliOpts): Promise<number> {
       parallel: o.parallel,
       onProgress: (done, total, failed) => {
         if (!started) {
-          bar?.start(total, 0, { failed: 0 });
+          bar?.start(total, 0, { failed: 0, eta_points: eta(0, total) });
           started = true;
         }
-        bar?.update(done, { failed });
+        bar?.update(done, { failed, eta_points: eta(done, total) });
       },
     });
   } finally {
