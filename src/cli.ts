@@ -21,6 +21,8 @@ import {
   ARCHES,
   ConfigError,
   CPU_FAULTS,
+  DEFAULTS,
+  FLAG_NAMES,
   INJECTED_BUGS,
   PENDING_FLUSH_MODES,
   PROTOCOLS,
@@ -44,6 +46,11 @@ import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
 import { runStress, scenarioConfig, type FoundRace, type StressResult } from './stress.js';
 import { TRACE_EVENTS_DEFAULT, writeTrace, type CpuTrace } from './trace.js';
 import { loadConfigFile, simOptionsOf, type ConfigFileCommand } from './configFile.js';
+import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, type CostModel } from './costModel.js';
+import { formatSweep, parseGridList, runSweep, SWEEP_KEYS, writeSweepDir, type Grid } from './sweep.js';
+import { parseShard } from './shard.js';
+import { mergeDirs, writeStressDir } from './merge.js';
+import { formatValidate, runValidate } from './validate.js';
 
 /** Exit code for bad input. */
 export const EXIT_USAGE = 2;
@@ -98,6 +105,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--max-seeded-steps <n>', 'livelock guard for seeded runs').argParser(num('--max-seeded-steps')))
     .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
     .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking, crash, or crash-in-ipi').choices(CPU_FAULTS).hideHelp())
+    .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles (keys: see README, "The cost model")'))
     .addOption(new Option('--json', 'print one JSON object on stdout'))
     .addOption(new Option('--log-level <level>', 'logs on stderr (pretty on a terminal, JSON lines otherwise)').choices(LOG_LEVELS).default('silent'))
     .addOption(new Option('--log-file <file>', 'also write JSON-line logs to FILE (at info unless --log-level says otherwise)'));
@@ -140,6 +148,7 @@ interface CliOpts {
   faultCpu?: number;
   faultKind?: SimConfig['faultKind'];
   json?: boolean;
+  costModel?: string;
   logLevel: LogLevel;
   logFile?: string;
   config?: string;
@@ -255,7 +264,7 @@ async function emitResult(o: { json?: boolean; out?: string }, json: string, hum
 }
 
 /** A run interrupted before its machine booted: nothing was measured, the configuration is kept. */
-function interruptedBeforeBoot(config: SimConfig, reason: string): RunResult {
+function interruptedBeforeBoot(config: SimConfig, reason: string, costModel: CostModel): RunResult {
   return {
     config,
     status: 'partial',
@@ -265,6 +274,7 @@ function interruptedBeforeBoot(config: SimConfig, reason: string): RunResult {
     races: zeroRaces(),
     race_reports: [],
     host: { wall_ms: 0, startup_ms: 0, ipi_round_latency_us: { median: 0, p99: 0, rounds: 0 }, sched_steps: 0 },
+    modeled: modelRun(costModel, { perCpu: [], rounds: [] }),
     reproduce: ['tlbsim', 'run', ...configToFlags(config)].join(' '),
   };
 }
@@ -293,6 +303,7 @@ function logFlushEvents(log: Logger, traces: readonly CpuTrace[] | null): void {
 async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
   const { opts: o, sim } = withConfigFile(given, cmd, 'run');
   const config = resolveConfig(withTracing(sim, o.trace, o.logLevel));
+  const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
   const log = createLogger(o.logLevel, { file: o.logFile });
   const bar = runProgressBar(o, config);
   const unit = runProgressUnit(config);
@@ -300,9 +311,9 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
     log.info({ config }, 'booting machine');
     let m: Machine;
     try {
-      m = await Machine.boot(config, { logger: log, signal, onWorkerReady: (ready) => bar?.update(ready) });
+      m = await Machine.boot(config, { logger: log, signal, costModel, onWorkerReady: (ready) => bar?.update(ready) });
     } catch (e) {
-      if (e instanceof MachineInterrupted) return interruptedBeforeBoot(config, e.message);
+      if (e instanceof MachineInterrupted) return interruptedBeforeBoot(config, e.message, costModel);
       throw e;
     }
     bar?.setTotal(unit.total);
@@ -342,6 +353,7 @@ interface StressCliOpts extends CliOpts {
   progress: boolean;
   out?: string;
   traceFirstRace?: string;
+  shard?: string;
 }
 
 async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
@@ -354,12 +366,13 @@ async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
   }
   const seed = overrides.seed ?? 1;
   delete overrides.seed;
+  const shard = o.shard === undefined ? null : parseShard(o.shard);
   const log = createLogger(o.logLevel, { file: o.logFile });
   const showBar = o.progress && !o.json && process.stderr.isTTY === true;
   const bar = showBar
     ? new SingleBar({ format: 'stress [{bar}] {value}/{total} iterations | {races} racy | {eta_formatted} left', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
     : null;
-  bar?.start(o.iterations, 0, { races: 0 });
+  bar?.start(shard === null ? o.iterations : Math.floor((shard.k * o.iterations) / shard.n) - Math.floor(((shard.k - 1) * o.iterations) / shard.n), 0, { races: 0 });
   const { value: result, signalExitCode } = await withInterrupts(
     (signal) =>
       runStress({
@@ -369,6 +382,7 @@ async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
         seed,
         stopOnRace: o.stopOnRace === true,
         threads: o.threads,
+        shard,
         signal,
         onProgress: (done, _total, racy) => {
           bar?.update(done, { races: racy });
@@ -378,7 +392,8 @@ async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
     () => log.warn('interrupted: letting running iterations finish (press Ctrl-C again to exit at once)'),
   ).finally(() => bar?.stop());
   if (o.traceFirstRace !== undefined) await traceFirstRace(result, o.traceFirstRace, traceEvents || TRACE_EVENTS_DEFAULT, log);
-  await emitResult(o, toJson(result), formatStress(result));
+  if (o.out !== undefined) writeStressDir(o.out, result);
+  await writeStdout(`${o.json ? toJson(result) : formatStress(result)}${o.out !== undefined && !o.json ? `\n  wrote ${o.out}/stress.json` : ''}\n`);
   if (signalExitCode !== null) return signalExitCode;
   return result.failures.length > 0 ? EXIT_SIM_FAILED : 0;
 }
@@ -405,6 +420,120 @@ async function traceFirstRace(result: StressResult, file: string, traceEvents: n
   } finally {
     await m.shutdown();
   }
+}
+
+interface SweepCliOpts {
+  out: string;
+  shard?: string;
+  parallel?: number;
+  costModel?: string;
+  progress: boolean;
+  json?: boolean;
+  [option: string]: unknown;
+}
+
+/** Attribute name (commander's camelCase) of each sweep option -> the SimConfig key it sweeps. */
+const sweepAttr = new Map<string, keyof SimConfig>();
+
+/** `tlbsim sweep`'s grid options: every run option as a list (booleans as on/off lists, or --no-x for off). */
+function addSweepOptions(cmd: Command): Command {
+  for (const key of SWEEP_KEYS) {
+    const flag = FLAG_NAMES[key];
+    const hidden = key === 'faultCpu' || key === 'faultKind';
+    if (typeof DEFAULTS[key] === 'boolean') {
+      const pos = flag.replace(/^--no-/, '--');
+      const on = new Option(`${pos} <list>`, `sweep ${key}: on/off list (run flag ${flag})`);
+      const off = new Option(flag, `${key} off in every point`);
+      if (hidden) {
+        on.hideHelp();
+        off.hideHelp();
+      }
+      cmd.addOption(on).addOption(off);
+      sweepAttr.set(on.attributeName(), key);
+    } else {
+      const sep = key === 'range' || key === 'reclaimPages' ? "';'" : "','";
+      const opt = new Option(`${flag} <list>`, `${sep}-separated values of ${flag} (as for tlbsim run)`);
+      if (hidden) opt.hideHelp();
+      cmd.addOption(opt);
+      sweepAttr.set(opt.attributeName(), key);
+    }
+  }
+  return cmd;
+}
+
+async function cmdSweep(o: SweepCliOpts): Promise<number> {
+  const grid: Grid = {};
+  for (const [attr, key] of sweepAttr) {
+    const v = o[attr];
+    if (v === undefined || v === true) continue;
+    grid[key] = v === false ? [false] : parseGridList(key, String(v));
+  }
+  const shard = o.shard === undefined ? null : parseShard(o.shard);
+  const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
+  const showBar = o.progress && !o.json && process.stderr.isTTY === true;
+  const bar = showBar
+    ? new SingleBar({ format: 'sweep [{bar}] {value}/{total} points | {failed} failed | {duration_formatted} elapsed, ETA {eta_points}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
+    : null;
+  let started = false;
+  const t0 = performance.now();
+  // ETA from the points done so far (cli-progress's own shows infinity until the first point ends).
+  const eta = (done: number, total: number): string => {
+    if (done === 0) return 'after the first point';
+    const s = Math.round((((performance.now() - t0) / 1000) * (total - done)) / done);
+    return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+  };
+  let result;
+  try {
+    result = await runSweep({
+      grid,
+      costModel,
+      shard,
+      parallel: o.parallel,
+      onProgress: (done, total, failed) => {
+        if (!started) {
+          bar?.start(total, 0, { failed: 0, eta_points: eta(0, total) });
+          started = true;
+        }
+        bar?.update(done, { failed, eta_points: eta(done, total) });
+      },
+    });
+  } finally {
+    bar?.stop();
+  }
+  const files = await writeSweepDir(o.out, result);
+  const failed = result.points.filter((p) => p.status === 'failed').length;
+  await writeStdout(
+    `${o.json ? toJson({ out: o.out, files, points: result.points.length, failed, shard: result.shard, total_points: result.campaign.total_points, host: result.host }) : formatSweep(result, o.out)}\n`,
+  );
+  // Like stress: everything was written, but a point that failed is a failed simulation.
+  return failed > 0 ? EXIT_SIM_FAILED : 0;
+}
+
+interface MergeCliOpts {
+  out: string;
+  json?: boolean;
+}
+
+async function cmdMerge(dirs: string[], o: MergeCliOpts): Promise<number> {
+  const r = await mergeDirs(dirs, o.out);
+  const summary =
+    r.kind === 'sweep'
+      ? `tlbsim merge: ${r.shards} sweep shards, ${r.sweep!.points.length} points -> ${o.out} (${r.files.length} files)`
+      : `tlbsim merge: ${r.shards} stress shards, ${r.stress!.iterations} iterations, ${r.stress!.racy_iterations} racy${r.stress!.first_race ? `, earliest race at iteration ${r.stress!.first_race.iteration}` : ''} -> ${o.out}`;
+  await writeStdout(`${o.json ? toJson({ kind: r.kind, shards: r.shards, out: o.out, files: r.files }) : summary}\n`);
+  return 0;
+}
+
+interface ValidateCliOpts {
+  costModel?: string;
+  json?: boolean;
+}
+
+async function cmdValidate(o: ValidateCliOpts): Promise<number> {
+  const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
+  const r = await runValidate({ costModel });
+  await writeStdout(`${o.json ? toJson(r) : formatValidate(r)}\n`);
+  return r.failed > 0 ? EXIT_SIM_FAILED : 0;
 }
 
 /** Build the command tree. */
@@ -439,8 +568,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--stop-on-race', 'stop at the first iteration that finds a race'))
     .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--threads')))
     .addOption(new Option('--no-progress', 'no progress bar'))
-    .addOption(new Option('--out <file>', 'also write the JSON result to FILE (atomically: a temporary file, then a rename)'))
     .addOption(new Option('--trace-first-race <file>', 'replay the first racy iteration with tracing on and write its trace to FILE'))
+    .addOption(new Option('--shard <K/N>', 'run only the K-th of N contiguous slices of the iterations (seeds unchanged); merge the --out folders with tlbsim merge'))
+    .addOption(new Option('--out <dir>', 'also write the result to DIR/stress.json, atomically (what tlbsim merge and tlbsim report read)'))
     .exitOverride()
     .action(async (_o: StressCliOpts, cmd: Command) => {
       process.exitCode = await cmdStress(cmd.opts<StressCliOpts>(), cmd);
@@ -463,6 +593,43 @@ export function buildProgram(): Command {
     .exitOverride()
     .action(async (_o: ConfigCliOpts, cmd: Command) => {
       process.exitCode = await cmdConfig(cmd.opts<ConfigCliOpts>(), cmd);
+    });
+
+  addSweepOptions(
+    program
+      .command('sweep')
+      .description('run a grid of machines (comma lists for any run option) in parallel; write results.csv, results.json and SVG plots to --out'),
+  )
+    .addOption(new Option('--out <dir>', 'folder for results.csv, results.json and the plots').makeOptionMandatory())
+    .addOption(new Option('--shard <K/N>', 'run only the K-th of N slices of the grid (points dealt round-robin); merge the folders with tlbsim merge'))
+    .addOption(new Option('--parallel <n>', `machines run at once (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--parallel')))
+    .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles'))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .addOption(new Option('--json', 'print a JSON summary on stdout'))
+    .exitOverride()
+    .action(async (_o: SweepCliOpts, cmd: Command) => {
+      process.exitCode = await cmdSweep(cmd.opts<SweepCliOpts>());
+    });
+
+  program
+    .command('merge')
+    .description("combine the --out folders of a sharded sweep or stress campaign into what the unsharded run writes")
+    .argument('<dirs...>', 'the shard folders (every shard, once)')
+    .addOption(new Option('--out <dir>', 'folder to write the merged result to').makeOptionMandatory())
+    .addOption(new Option('--json', 'print a JSON summary on stdout'))
+    .exitOverride()
+    .action(async (dirs: string[], _o: MergeCliOpts, cmd: Command) => {
+      process.exitCode = await cmdMerge(dirs, cmd.opts<MergeCliOpts>());
+    });
+
+  program
+    .command('validate')
+    .description('run a fixed set of points and print each published reference beside what the simulator gives, with a verdict per row')
+    .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles'))
+    .addOption(new Option('--json', 'print one JSON object on stdout'))
+    .exitOverride()
+    .action(async (_o: ValidateCliOpts, cmd: Command) => {
+      process.exitCode = await cmdValidate(cmd.opts<ValidateCliOpts>());
     });
   return program;
 }

@@ -61,6 +61,7 @@ import { addCounters, readCpuCounters, zeroCounters, type Counters, type RunFail
 import { initSeededScheduler, raiseAbort } from './sched.js';
 import { getWorkload } from './workloads/index.js';
 import { deriveSeed } from './prng.js';
+import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from './costModel.js';
 import type { CpuWorkerApi } from '../workers/cpu.js';
 
 /** PRNG stream of the seeded scheduler (CPU streams are 0..cpus-1). */
@@ -113,22 +114,29 @@ export class Machine {
   private bootAborted = false;
 
   private readonly log: Logger;
+  /** Prices the run's events into the result's `modeled` section. */
+  readonly costModel: CostModel;
 
-  private constructor(config: SimConfig, log: Logger) {
+  private constructor(config: SimConfig, log: Logger, costModel: CostModel) {
     this.config = config;
     this.log = log;
+    this.costModel = costModel;
     this.buffers = allocateMachine(config);
     this.views = viewMachine(this.buffers);
   }
 
   /**
    * Allocate shared memory, start one worker per CPU and configure it.
+   * `costModel` (default COST_MODEL_DEFAULTS) prices the result's `modeled`.
    * @throws HostMemoryError (before anything starts) if the machine would not fit this host's memory.
    * @throws MachineInterrupted if `opts.signal` aborts while booting (every started worker is stopped).
    */
-  static async boot(config: SimConfig, opts: { logger?: Logger; signal?: AbortSignal; onWorkerReady?: (ready: number, total: number) => void } = {}): Promise<Machine> {
+  static async boot(
+    config: SimConfig,
+    opts: { logger?: Logger; costModel?: CostModel; signal?: AbortSignal; onWorkerReady?: (ready: number, total: number) => void } = {},
+  ): Promise<Machine> {
     checkHostMemory(config);
-    const m = new Machine(config, opts.logger ?? silentLogger);
+    const m = new Machine(config, opts.logger ?? silentLogger, opts.costModel ?? COST_MODEL_DEFAULTS);
     const t0 = performance.now();
     const signal = opts.signal;
     let onAbort: (() => void) | null = null;
@@ -408,6 +416,9 @@ export class Machine {
     const verdict = analyse(v, c.cpus, pageSlots(c), wordsPerPage(c), { endOfRunCheck: !failure && partial === undefined });
     const lat = stats.flatMap((s) => s.ipiRoundUs).sort((a, b) => a - b);
     const config = { ...c, seed };
+    const rounds: ModelRound[][] = Array.from({ length: c.cpus }, () => []);
+    for (const s of stats) rounds[s.cpu] = s.ipiRoundTargets.map((targets, i) => ({ targets, pages: s.ipiRoundPages[i] }));
+    const modeled = modelRun(this.costModel, { perCpu, rounds });
     return {
       config,
       status: failure ? 'failed' : partial !== undefined ? 'partial' : 'ok',
@@ -417,6 +428,7 @@ export class Machine {
       per_cpu: perCpu,
       races: verdict.races,
       race_reports: verdict.reports,
+      modeled,
       host: {
         wall_ms: round3(wallMs),
         startup_ms: round3(this.startupMs),
@@ -499,8 +511,8 @@ function round3(x: number): number {
 }
 
 /** Boot a machine, run once, shut down. The simplest library entry point. */
-export async function simulate(config: SimConfig): Promise<RunResult> {
-  const m = await Machine.boot(config);
+export async function simulate(config: SimConfig, opts: { costModel?: CostModel } = {}): Promise<RunResult> {
+  const m = await Machine.boot(config, opts);
   try {
     return await m.run();
   } finally {

@@ -173,6 +173,10 @@ export interface CpuRunStats {
   cpu: number;
   /** Host latency of every IPI round this CPU sent, microseconds. */
   ipiRoundUs: number[];
+  /** Targets of every IPI round this CPU sent (same order as ipiRoundUs). */
+  ipiRoundTargets: number[];
+  /** Pages each round asked to invalidate one by one, or ROUND_FULL_FLUSH (-1) for a full flush (same order). */
+  ipiRoundPages: number[];
   /** `--trace`: this CPU's ring of events. */
   trace?: CpuTrace;
   aborted: boolean;
@@ -206,6 +210,10 @@ export class Cpu implements IpiWaitHost {
   readonly isX86: boolean;
   prng: Prng = new Prng(1);
   readonly ipiRoundUs: number[] = [];
+  /** Per round sent: its target count (the cost model's input; see CpuRunStats). */
+  readonly ipiRoundTargets: number[] = [];
+  /** Per round sent: pages invalidated one by one, or -1 for a full flush. */
+  readonly ipiRoundPages: number[] = [];
   /** cpu_tlbstate: loaded mm, its ASID, and the generation each ASID's entries reflect (private to this CPU). */
   readonly tlbState: CpuTlbState;
   /** Sender of the last IPI handled by the current `tick` (free mode: see stepAsideDuringShootdown), or -1. */
@@ -254,7 +262,7 @@ export class Cpu implements IpiWaitHost {
     this.W = wordsPerPage(c);
     this.isX86 = c.arch === 'x86';
     const tlbLen = tlbWords(c);
-    this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays);
+    this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays, c.pages);
     this.tlbState = new CpuTlbState(this);
     this.slots = pageSlots(c);
     this.mem = new PhysicalMemory(this.v, { pages: pageSlots(c), frames: frameCount(pageSlots(c)), wordsPerPage: this.W }, c.debug);
@@ -292,6 +300,8 @@ export class Cpu implements IpiWaitHost {
     this.tokenLent = false;
     this.storeSeq = 0;
     this.ipiRoundUs.length = 0;
+    this.ipiRoundTargets.length = 0;
+    this.ipiRoundPages.length = 0;
     this.tlbState.reset();
     this.prng = new Prng(deriveSeed(seed, this.id));
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
@@ -741,6 +751,7 @@ export class Cpu implements IpiWaitHost {
         const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForRead(this.v.pte, idx);
         if (!ptePresent(pte)) {
+          this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
           if (!this.handleMmFault(mm, vpn, false)) return -1;
           continue;
         }
@@ -748,7 +759,9 @@ export class Cpu implements IpiWaitHost {
         // the entry's generation always belongs to the PTE it caches.
         if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue;
         const f = pteFrame(pte);
-        e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), this.mem.gen(f), mapGen);
+        const gen = this.mem.gen(f);
+        if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
+        e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), gen, mapGen);
       }
       const f = this.tlb.frame(e);
       const value = this.v.frameData[f * this.W + this.id];
@@ -781,12 +794,15 @@ export class Cpu implements IpiWaitHost {
         const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForWrite(pt, idx, -1);
         if (!ptePresent(pte) || !pteWrite(pte)) {
+          this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
           if (!this.handleMmFault(mm, vpn, true)) return false;
           continue;
         }
         if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue; // see load()
         const f = pteFrame(pte);
-        e = this.tlb.fill(vpn, asid, f, true, true, this.mem.gen(f), mapGen);
+        const gen = this.mem.gen(f);
+        if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
+        e = this.tlb.fill(vpn, asid, f, true, true, gen, mapGen);
       } else {
         counters[cb + K.tlb_hits]++;
         if (!this.tlb.writable(e)) {

@@ -228,8 +228,10 @@ function inlineSvg(text: string): string {
 export function readReportInput(path: string): ReportInput {
   if (!existsSync(path)) throw new ConfigError(`report input ${path} does not exist: give a RESULT.json (tlbsim run --out) or a sweep folder`);
   if (statSync(path).isDirectory()) {
+    const stressJson = join(path, 'stress.json');
+    if (existsSync(stressJson)) return readReportInput(stressJson);
     const json = join(path, 'results.json');
-    if (!existsSync(json)) throw new ConfigError(`report input ${path} is a folder without results.json: give a sweep folder (tlbsim sweep --out DIR)`);
+    if (!existsSync(json)) throw new ConfigError(`report input ${path} is a folder without results.json or stress.json: give a sweep or stress folder (tlbsim sweep|stress --out DIR)`);
     const data = parseJson(json);
     const points = Array.isArray(data) ? data : Array.isArray((data as { points?: unknown }).points) ? (data as { points: unknown[] }).points : null;
     if (!points) throw new ConfigError(`${json} holds no list of sweep points`);

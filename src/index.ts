@@ -43,3 +43,21 @@ export { WORKLOAD_REGISTRY, getWorkload, type Workload } from './workloads/index
 export { formatRun, formatStress } from './report.js';
 export { createLogger, type LogLevel } from './log.js';
 export { COUNTER_NAMES, type CounterName } from './layout.js';
+export {
+  COST_MODEL_DEFAULTS,
+  COST_MODEL_KEYS,
+  MODELED_EVENTS,
+  loadCostModel,
+  modelRun,
+  resolveCostModel,
+  roundCycles,
+  type CostModel,
+  type Modeled,
+  type ModeledEvent,
+  type ModelInput,
+  type ModelRound,
+} from './costModel.js';
+export { CSV_COLUMNS, expandGrid, parseGridList, runSweep, toCsv, writeSweepDir, type Grid, type SweepOptions, type SweepResult, type SweepRow } from './sweep.js';
+export { parseShard, shardIterationRange, shardPointIndices, type Shard } from './shard.js';
+export { mergeDirs, mergeStress, mergeSweeps } from './merge.js';
+export { formatValidate, runValidate, type ValidateResult, type ValidateRow } from './validate.js';

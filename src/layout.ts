@@ -162,6 +162,14 @@ export const COUNTER_NAMES = [
   'asid_flushes',
   // flush_tlb_func got a flush for an mm this CPU no longer runs: it left mm_cpumask (TLB_REMOTE_WRONG_CPU).
   'tlb_remote_wrong_cpu',
+  // TLB misses that refilled (from a present PTE) an entry a flush had dropped: the refills flushes cause.
+  'tlb_flush_refills',
+  // Pages a flush target invalidated one by one in flush_tlb_func (invlpg), remote requests only.
+  'remote_flush_pages',
+  // Full flushes (of the loaded ASID) a flush target did in flush_tlb_func, remote requests only.
+  'remote_flush_full',
+  // flush_tlb_mm_range / arch_tlbbatch_flush calls this CPU made (with or without remote targets).
+  'tlb_flush_calls',
   // Host health, not a kernel event: sleeps on a condition somebody rings
   // that ended by their safety-net timeout, with the condition already true
   // and no ring arrived: a lost ring, or one later than the timeout (the

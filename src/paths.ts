@@ -29,3 +29,8 @@ export function cpuWorkerUrl(): URL {
 export function stressWorkerUrl(): URL {
   return resolveCompiled('workers/stressTask.js');
 }
+
+/** The piscina task that runs one sweep point. */
+export function sweepWorkerUrl(): URL {
+  return resolveCompiled('workers/sweepTask.js');
+}

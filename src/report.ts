@@ -49,6 +49,11 @@ export function formatRun(r: RunResult): string {
   if (k.workload_ops > 0) {
     lines.push(`  operations            ${fmtInt(k.workload_ops)} (${(k.ipis_sent / k.workload_ops).toFixed(1)} IPIs and ${(k.nr_tlb_remote_flush / k.workload_ops).toFixed(2)} rounds per operation)`);
   }
+  const mo = r.modeled;
+  const perPage = mo.tlb_maintenance_cycles_per_unmapped_page;
+  lines.push(
+    `  modeled               ${fmtInt(mo.tlb_maintenance_cycles)} cycles in TLB maintenance${perPage === null ? '' : ` (${fmtInt(perPage)} per unmapped page)`}; shootdown ${mo.shootdown_latency_cycles.rounds ? `median ${fmtInt(mo.shootdown_latency_cycles.median)}, p99 ${fmtInt(mo.shootdown_latency_cycles.p99)}, max ${fmtInt(mo.shootdown_latency_cycles.max)} cycles (median ${mo.shootdown_latency_ns.median.toFixed(0)} ns at ${mo.cost_model.ghz} GHz)` : 'n/a (no rounds)'}`,
+  );
   lines.push(`  races                 ${raceLine(r.races)}`);
   for (const rep of r.race_reports.slice(0, 3)) lines.push(`    - ${describeRace(rep)}`);
   const lat = r.host.ipi_round_latency_us;
@@ -69,7 +74,7 @@ export function formatStress(s: StressResult): string {
       `${c.wpRecheck ? '' : ', no wp-recheck'}${c.batchedPendingFlush ? `, pending flush ${c.pendingFlush}` : ', no batched-pending flush'}${c.inject === 'none' ? '' : `, injected bug ${c.inject}`}`,
   );
   lines.push(
-    `  iterations            ${fmtInt(s.iterations)}${s.iterations < s.requested_iterations ? ` of ${fmtInt(s.requested_iterations)} (stopped early)` : ''}; ${s.host.iterations_per_s} per second on ${s.host.threads} threads`,
+    `  iterations            ${fmtInt(s.iterations)}${s.shard ? ` (shard ${s.shard.k}/${s.shard.n}: iterations ${s.iteration_range.first} to ${s.iteration_range.end - 1} of ${fmtInt(s.requested_iterations)})` : s.iterations < s.requested_iterations ? ` of ${fmtInt(s.requested_iterations)} (stopped early)` : ''}; ${s.host.iterations_per_s} per second on ${s.host.threads} threads`,
   );
   lines.push(`  racy iterations       ${fmtInt(s.racy_iterations)} (${s.racy_iterations_per_1000} per 1000 iterations); ${fmtInt(s.races_total)} races in all`);
   lines.push(`  races                 ${raceLine(s.races)}`);

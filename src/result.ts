@@ -7,6 +7,7 @@ import type { SimConfig } from './config.js';
 import { COUNTER_NAMES, COUNTER_WORDS, type CounterName } from './layout.js';
 import type { RaceCounts, RaceReport } from './oracle.js';
 import type { TraceSummary } from './trace.js';
+import type { Modeled } from './costModel.js';
 
 /** Machine-wide counters (summed over CPUs). */
 export type Counters = Record<CounterName, number>;
@@ -71,6 +72,8 @@ export interface RunResult {
   races: RaceCounts;
   /** The first races found, in detail. */
   race_reports: RaceReport[];
+  /** Modeled cycles of the run's events (src/costModel.ts): a function of the events only, never of the host. */
+  modeled: Modeled;
   host: HostStats;
   /** A command line that runs this configuration again. */
   reproduce: string;

@@ -20,6 +20,10 @@
  *   piles up in piscina's queue.
  * - Nothing measured is dropped: a chunk that fails (a CPU crashed or hung)
  *   still reports the iterations it completed and the failure.
+ * - `--shard K/N` runs only the K-th of N contiguous iteration ranges
+ *   (src/shard.ts); iteration i keeps seed `seed + i`, so `tlbsim merge` of
+ *   the N shards gives the unsharded campaign's counters, race totals and
+ *   earliest race.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
@@ -28,6 +32,7 @@ import { addRaces, totalRaceCount, zeroRaces, type RaceCounts, type RaceReport }
 import { stressWorkerUrl } from './paths.js';
 import { addCounters, zeroCounters, type Counters, type PartialReason, type RunFailure } from './result.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import { shardIterationRange, type Shard } from './shard.js';
 
 /** What one piscina task runs. */
 export interface StressChunk {
@@ -85,6 +90,8 @@ export interface StressOptions {
   stopOnRace: boolean;
   /** piscina threads (default: host cores). */
   threads?: number;
+  /** Run only this slice of the iterations (null or omitted: all). Not with stopOnRace. */
+  shard?: Shard | null;
   /** Called after every chunk. */
   onProgress?: (completed: number, total: number, racyIterations: number) => void;
   /**
@@ -116,6 +123,10 @@ export interface StressResult {
   /** Command line, starting `tlbsim stress`, that shows the first race again (null if none). */
   reproduce: string | null;
   failures: (RunFailure & { iteration: number })[];
+  /** The slice of the campaign this result covers (null: all of it, or a merge of every shard). */
+  shard: Shard | null;
+  /** Iterations [first, end) of the campaign this result covers. */
+  iteration_range: { first: number; end: number };
   host: { wall_ms: number; iterations_per_s: number; threads: number; sched_steps: number };
 }
 
@@ -154,16 +165,22 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     // Several machines share the host: split the cores between them.
     config = { ...config, runTokens: Math.max(1, Math.floor(cores / threads)) };
   }
-  const chunkSize = Math.max(1, Math.min(STRESS_CHUNK_MAX, Math.ceil(opts.iterations / (threads * 4))));
+  const shard = opts.shard ?? null;
+  if (shard !== null && opts.stopOnRace) {
+    throw new ConfigError('--stop-on-race does not combine with --shard: a shard cannot stop the others (run the shards to the end, then merge: the earliest race is kept)');
+  }
+  const range = shardIterationRange(opts.iterations, shard);
+  const mine = range.end - range.first;
+  const chunkSize = Math.max(1, Math.min(STRESS_CHUNK_MAX, Math.ceil(mine / (threads * 4))));
   const stopAfter = new SharedArrayBuffer(4);
   new Int32Array(stopAfter)[0] = STOP_NEVER;
-  const chunkCount = Math.ceil(opts.iterations / chunkSize);
+  const chunkCount = Math.ceil(mine / chunkSize);
   const chunkAt = (k: number): StressChunk => {
-    const first = k * chunkSize;
-    return { config, first, count: Math.min(chunkSize, opts.iterations - first), baseSeed: opts.seed, stopOnRace: opts.stopOnRace, stopAfter };
+    const first = range.first + k * chunkSize;
+    return { config, first, count: Math.min(chunkSize, range.end - first), baseSeed: opts.seed, stopOnRace: opts.stopOnRace, stopAfter };
   };
   const stopView = new Int32Array(stopAfter);
-  const poolThreads = Math.min(threads, chunkCount);
+  const poolThreads = Math.max(1, Math.min(threads, chunkCount));
 
   const pool = new Piscina<StressChunk, StressChunkResult>({
     filename: stressWorkerUrl().href,
@@ -204,7 +221,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
       addRaces(races, r.races);
       if (r.firstRace && (first === null || r.firstRace.iteration < first.iteration)) first = r.firstRace;
       if (r.failure) failures.push(r.failure);
-      opts.onProgress?.(completed, opts.iterations, racy);
+      opts.onProgress?.(completed, mine, racy);
     }
   };
   try {
@@ -232,7 +249,9 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     races_total: totalRaceCount(races),
     first_race: found,
     reproduce: found ? stressReproduceCommand(opts.scenario, config, found.seed) : null,
-    failures,
+    failures: failures.sort((a, b) => a.iteration - b.iteration),
+    shard,
+    iteration_range: range,
     host: {
       wall_ms: Math.round(wallMs),
       iterations_per_s: Math.round((completed / (wallMs / 1000)) * 10) / 10,

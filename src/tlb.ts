@@ -13,10 +13,21 @@
  *   never updated from the PTE later (that is what makes it stale).
  * - Set index = vpn & (sets - 1); replacement evicts the oldest fill of the set
  *   (FIFO: hits do not write a stamp, so the hit path stays read-only).
+ * - Flush marks (private to the owner, not shared): a flush that drops the
+ *   entry of (vpn, asid) with `mark` set remembers the frame and frame
+ *   generation it cached, so the next miss on (vpn, asid) that finds the PTE
+ *   still mapping that frame, same generation, can be counted as a refill the
+ *   flush caused (`tlb_flush_refills`): the dropped translation was still
+ *   valid (collateral damage). A miss that faults, or finds another frame or
+ *   a reused one (the page was unmapped and mapped again), is the unmap's
+ *   doing, not the flush's. Evictions and trap invalidations do not mark.
  */
 import { E_AGE, E_ASID, E_DIRTY, E_FLAGS, E_FRAME, E_GEN, E_MAPGEN, E_VPN, E_WRITABLE, TLB_ENTRY_WORDS, TLB_INVALID } from './layout.js';
 
 /** Fill stamps are renumbered before they reach this (they live in Int32 words). */
+/** Flush marks are kept per (vpn, tag) for tags 0..FLUSH_MARK_TAGS-1 (ASID slot + 1 <= 6 < 8). */
+export const FLUSH_MARK_TAGS = 8;
+
 export const TLB_STAMP_LIMIT = 0x3fff_ffff;
 
 export class Tlb {
@@ -27,9 +38,17 @@ export class Tlb {
   private readonly setMask: number;
   private readonly setStride: number;
   private stamp = 1;
+  /** Flush marks per (vpn, tag) for vpns below `markedVpns`: frame + 1 of the dropped entry (0: none), and its frame generation. */
+  private readonly marks: Int32Array;
+  private readonly markGens: Int32Array;
+  private readonly markedVpns: number;
 
-  constructor(words: Int32Array, sets: number, ways: number) {
+  /** `markedVpns`: track flush marks for vpns 0..markedVpns-1 (0: none, e.g. unit tests). */
+  constructor(words: Int32Array, sets: number, ways: number, markedVpns = 0) {
     this.words = words;
+    this.markedVpns = markedVpns;
+    this.marks = new Int32Array(markedVpns * FLUSH_MARK_TAGS);
+    this.markGens = new Int32Array(markedVpns * FLUSH_MARK_TAGS);
     this.sets = sets;
     this.ways = ways;
     this.setMask = sets - 1;
@@ -44,6 +63,38 @@ export class Tlb {
       w[e + E_FLAGS] = 0;
     }
     this.stamp = 1;
+    this.marks.fill(0);
+  }
+
+  /** Remember that a flush dropped entry `e` (see the header). */
+  private mark(e: number): void {
+    const w = this.words;
+    const vpn = w[e + E_VPN];
+    const asid = w[e + E_ASID];
+    if (vpn < 0 || vpn >= this.markedVpns || asid < 0 || asid >= FLUSH_MARK_TAGS) return;
+    const i = vpn * FLUSH_MARK_TAGS + asid;
+    this.marks[i] = w[e + E_FRAME] + 1;
+    this.markGens[i] = w[e + E_GEN];
+  }
+
+  /**
+   * Clear the flush mark of (vpn, asid) and say whether it matches `frame` at
+   * generation `gen`: true if a flush dropped a translation to exactly that
+   * frame since the last miss on (vpn, asid), so this refill is the flush's
+   * collateral damage. Pass frame -1 to just clear (a fault).
+   */
+  takeFlushMark(vpn: number, asid: number, frame: number, gen: number): boolean {
+    if (vpn < 0 || vpn >= this.markedVpns || asid < 0 || asid >= FLUSH_MARK_TAGS) return false;
+    const i = vpn * FLUSH_MARK_TAGS + asid;
+    const hit = this.marks[i] === frame + 1 && frame >= 0 && this.markGens[i] === gen;
+    this.marks[i] = 0;
+    return hit;
+  }
+
+  /** Forget every mark of `asid` (the tag is being given to another mm). */
+  clearFlushMarks(asid: number): void {
+    if (asid < 0 || asid >= FLUSH_MARK_TAGS) return;
+    for (let v = 0; v < this.markedVpns; v++) this.marks[v * FLUSH_MARK_TAGS + asid] = 0;
   }
 
   /**
@@ -137,20 +188,22 @@ export class Tlb {
     this.words[e + E_FLAGS] |= E_DIRTY;
   }
 
-  /** invlpg: drop the entry for (vpn, asid). Returns 1 if one was dropped. */
-  invalidatePage(vpn: number, asid: number): number {
+  /** invlpg: drop the entry for (vpn, asid). Returns 1 if one was dropped. `mark`: a flush (not a trap) dropped it. */
+  invalidatePage(vpn: number, asid: number, mark = false): number {
     const e = this.lookup(vpn, asid);
     if (e < 0) return 0;
+    if (mark) this.mark(e);
     this.words[e + E_VPN] = TLB_INVALID;
     return 1;
   }
 
-  /** Flush every entry tagged with `asid` (CR3 write with PCID). Returns how many were dropped. */
-  flushAsid(asid: number): number {
+  /** Flush every entry tagged with `asid` (CR3 write with PCID). Returns how many were dropped. `mark`: remember them (see the header). */
+  flushAsid(asid: number, mark = false): number {
     const w = this.words;
     let n = 0;
     for (let e = 0; e < w.length; e += TLB_ENTRY_WORDS) {
       if (w[e + E_VPN] !== TLB_INVALID && w[e + E_ASID] === asid) {
+        if (mark) this.mark(e);
         w[e + E_VPN] = TLB_INVALID;
         n++;
       }

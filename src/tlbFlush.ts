@@ -15,8 +15,10 @@
  *   the CPU's TLB has caught up to (see there).
  * - Counters follow /proc/vmstat: the initiator counts nr_tlb_remote_flush once
  *   per round that has remote targets and nr_tlb_local_flush_{one,all} for its
- *   own TLB; each target counts nr_tlb_remote_flush_received. `ipis_sent` counts
- *   messages (one per target per round).
+ *   own TLB; each target counts nr_tlb_remote_flush_received (and what it did:
+ *   remote_flush_pages, remote_flush_full). `ipis_sent` counts messages (one
+ *   per target per round); each round's target count and page count go to the
+ *   sender's ipiRoundTargets/ipiRoundPages for the cost model.
  */
 import type { Cpu } from './cpu.js';
 import { ABORT_IPI_TIMEOUT, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
@@ -25,6 +27,9 @@ import { incMmTlbGen, mmBase, mmCpumask, mmCpumaskClear, mmTlbGen } from './mm.j
 import { isLazyCpu, loadedMmOf } from './tlbState.js';
 
 export { TLB_SINGLE_PAGE_FLUSH_CEILING } from './config.js';
+
+/** `ipiRoundPages` entry of a round that asked for a full flush. */
+export const ROUND_FULL_FLUSH = -1;
 
 /** Mark for "flush the whole mm" in a range request. */
 export const TLB_FLUSH_ALL = null;
@@ -73,7 +78,7 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
     // its TLB caught up to this generation.
     cpu.count('lazy_tlb_flushes');
     if (cpu.trace) cpu.traceEvent({ k: 'flush', ts: cpu.traceNow(), reason: 'TLB_REMOTE_SHOOTDOWN', full: true, pages: 0, mm });
-    cpu.count('tlb_entries_flushed', cpu.tlb.flushAsid(ts.loadedTag));
+    cpu.count('tlb_entries_flushed', cpu.tlb.flushAsid(ts.loadedTag, true));
     ts.setLoadedTlbGen(mmTlbGen(cpu.v.mm, cpu.config.cpus, mm));
     return;
   }
@@ -99,11 +104,11 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
     cpu.traceEvent({ k: 'flush', ts: cpu.traceNow(), reason, full: fullFlush, pages: req.kind === 'flush-pages' && !fullFlush ? req.pages.length : 0, mm });
   }
   if (pagesOnly && req.kind === 'flush-pages') {
-    for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, asid);
-    if (local) cpu.count('nr_tlb_local_flush_one', req.pages.length);
+    for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, asid, true);
+    cpu.count(local ? 'nr_tlb_local_flush_one' : 'remote_flush_pages', req.pages.length);
   } else {
-    dropped = cpu.tlb.flushAsid(asid);
-    if (local) cpu.count('nr_tlb_local_flush_all');
+    dropped = cpu.tlb.flushAsid(asid, true);
+    cpu.count(local ? 'nr_tlb_local_flush_all' : 'remote_flush_full');
   }
   cpu.count('tlb_entries_flushed', dropped);
 }
@@ -116,6 +121,8 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
   if (targets.length === 0) return;
   cpu.count('nr_tlb_remote_flush');
   cpu.count('ipis_sent', targets.length);
+  cpu.ipiRoundTargets.push(targets.length);
+  cpu.ipiRoundPages.push(req.kind === 'flush-pages' ? req.pages.length : ROUND_FULL_FLUSH);
   const full = req.kind === 'flush-all';
   const pages = req.kind === 'flush-pages' ? req.pages.length : 0;
   const t0 = cpu.traceNow();
@@ -143,6 +150,7 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
  * run it (they leave the mask in flushTlbFunc).
  */
 export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, freedTables = false): void {
+  cpu.count('tlb_flush_calls');
   const tlbGen = incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
   const req: FlushRequest =
     pages === TLB_FLUSH_ALL || pages.length > cpu.config.tlbSinglePageFlushCeiling
@@ -188,6 +196,7 @@ export function flushTlbMm(cpu: Cpu, mm: number): void {
  * the batch may span several) on every CPU in the batch's cpumask.
  */
 export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[]): void {
+  cpu.count('tlb_flush_calls');
   const req: FlushRequest = { kind: 'flush-all', mm: -1, tlbGen: TLB_GENERATION_INVALID };
   if (cpus.includes(cpu.id)) flushTlbFunc(cpu, req, true);
   // info->mm is NULL: should_flush_tlb sends to every CPU of the batch's mask that is not lazy.

@@ -137,7 +137,12 @@ export class CpuTlbState {
     const { asid, needFlush } = this.chooseNewAsid(next, nextTlbGen);
     if (needFlush) {
       h.count('asid_flushes');
-      h.count('tlb_entries_flushed', h.tlb.flushAsid(asidTag(asid)));
+      // A reused ASID catches up on flushes made while away (its refills are
+      // theirs); a newly assigned one drops another mm's entries (not a flush
+      // of this mm: forget that tag's marks).
+      const reused = this.ctxs[asid].ctxId === mmCtxId(next);
+      if (!reused) h.tlb.clearFlushMarks(asidTag(asid));
+      h.count('tlb_entries_flushed', h.tlb.flushAsid(asidTag(asid), reused));
       this.ctxs[asid].ctxId = mmCtxId(next);
       this.ctxs[asid].tlbGen = nextTlbGen;
     }
@@ -183,7 +188,7 @@ export class CpuTlbState {
     if (ctx.tlbGen >= gen) return;
     if (h.trace) h.traceEvent({ k: 'flush', ts: h.traceNow(), reason: 'TLB_FLUSH_ON_TASK_SWITCH', full: true, pages: 0, mm });
     h.count('nr_tlb_flush_on_task_switch');
-    h.count('tlb_entries_flushed', h.tlb.flushAsid(this.loadedTag));
+    h.count('tlb_entries_flushed', h.tlb.flushAsid(this.loadedTag, true));
     ctx.tlbGen = gen;
   }
 

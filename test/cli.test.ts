@@ -191,6 +191,19 @@ describe('bad input: one `tlbsim: error:` line naming the flag, exit 2, empty st
     [['run', '--workload', 'pending-flush', '--pages', '64'], '--pages'],
     [['run', '--workload', 'pending-flush', '--cpus', '2', '--pages', '600'], '--cpus'],
     [['stress', '--scenario', 'pending-flush', '--reclaim-pages', '0'], '--reclaim-pages'],
+    // Sweep, shards, merge, cost model.
+    [['sweep', '--cpus', '2,4', '--out', '/tmp/tlbsim-never', '--shard', '4/3'], '--shard'],
+    [['sweep', '--cpus', '2,4', '--out', '/tmp/tlbsim-never', '--shard', '0/3'], '--shard'],
+    [['sweep', '--cpus', '2,4', '--out', '/tmp/tlbsim-never', '--shard', 'x'], '--shard'],
+    [['sweep', '--cpus', '2,4', '--bogus-dim', '1,2', '--out', '/tmp/tlbsim-never'], '--bogus-dim'],
+    [['sweep', '--cpus', '2,x', '--out', '/tmp/tlbsim-never'], '--cpus'],
+    [['sweep', '--cpus', '0,1', '--out', '/tmp/tlbsim-never'], '--cpus'],
+    [['sweep', '--tlb-gen', 'on,maybe', '--out', '/tmp/tlbsim-never'], '--tlb-gen'],
+    [['sweep', '--cpus', '2,4'], '--out'],
+    [['stress', '--iterations', '10', '--shard', '4/3'], '--shard'],
+    [['stress', '--iterations', '10', '--shard', '1/3', '--stop-on-race'], '--stop-on-race'],
+    [['run', '--cost-model', '/tmp/tlbsim-no-such-cost-model.json'], '--cost-model'],
+    [['merge', '/tmp/tlbsim-no-such-dir', '--out', '/tmp/tlbsim-never'], '/tmp/tlbsim-no-such-dir'],
   ];
   it.each(cases)('tlbsim %j -> error naming %s', async (argv, flag) => {
     const r = await runCli(argv);

@@ -97,11 +97,12 @@ describe('run report in headless Chromium', () => {
 
 describe('stress report in headless Chromium', () => {
   it('shows the campaign, the first race and its reproduce command', async () => {
-    const json = join(dir, 'stress.json');
+    const out = join(dir, 'stress');
+    const json = join(out, 'stress.json');
     const html = join(dir, 'stress.html');
-    const st = await runCli(['stress', '--scenario', 'unmap-window', '--iterations', '40', '--out', json, '--no-progress']);
+    const st = await runCli(['stress', '--scenario', 'unmap-window', '--iterations', '40', '--out', out, '--no-progress']);
     expect(st.status, st.stderr).toBe(0);
-    expect((await runCli(['report', json, '--out', html])).status).toBe(0);
+    expect((await runCli(['report', out, '--out', html])).status).toBe(0);
     const s = JSON.parse(readFileSync(json, 'utf8')) as { iterations: number; racy_iterations: number; reproduce: string | null };
     const { page, errors } = await open(html);
     expect(errors).toEqual([]);

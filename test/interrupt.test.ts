@@ -81,14 +81,13 @@ describe('tlbsim run interrupted', () => {
 describe('tlbsim stress interrupted', () => {
   it('SIGINT: the iterations done and the races found so far, with their reproduce command', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tlbsim-int-'));
-    const out = join(dir, 'stress.json');
     const r = await interruptAfter(
-      ['stress', '--scenario', 'unmap-window', '--iterations', '10000000', '--json', '--out', out, '--log-level', 'debug'],
+      ['stress', '--scenario', 'unmap-window', '--iterations', '10000000', '--json', '--out', dir, '--log-level', 'debug'],
       'stress progress',
       'SIGINT',
     );
     expect(r.code, r.stderr).toBe(130);
-    const s = JSON.parse(readFileSync(out, 'utf8')) as {
+    const s = JSON.parse(readFileSync(join(dir, 'stress.json'), 'utf8')) as {
       status: string;
       partial: { reason: string };
       iterations: number;

@@ -38,9 +38,11 @@ const api = {
     const workload = getWorkload(c.config.workload);
     const protocol = getProtocol(c.config.protocol);
     // What every return carries: the rounds sent, and the trace so far (an aborted run's too).
-    const base = (): Pick<CpuRunStats, 'cpu' | 'ipiRoundUs' | 'trace'> => ({
+    const base = (): Pick<CpuRunStats, 'cpu' | 'ipiRoundUs' | 'ipiRoundTargets' | 'ipiRoundPages' | 'trace'> => ({
       cpu: c.id,
       ipiRoundUs: [...c.ipiRoundUs],
+      ipiRoundTargets: [...c.ipiRoundTargets],
+      ipiRoundPages: [...c.ipiRoundPages],
       ...(c.trace ? { trace: { cpu: c.id, events: c.trace.events(), dropped: c.trace.dropped } } : {}),
     });
     try {

@@ -1,0 +1,164 @@
+/**
+ * The cost model (src/costModel.ts): its arithmetic on a hand-computed run,
+ * the defaults against their sources, a real seeded run whose modeled rounds
+ * follow from its exact counts, the same `modeled` section from two seeded
+ * runs, and `--cost-model` files (overrides applied; a bad key is one line,
+ * exit 2).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../src/config.js';
+import { simulate } from '../src/coordinator.js';
+import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, resolveCostModel, roundCycles, type CostModel } from '../src/costModel.js';
+import { zeroCounters, type Counters, type RunResult } from '../src/result.js';
+import { lines, parseOneJsonObject, runCli } from './helpers.js';
+
+/** Round numbers so every product below can be checked by hand. */
+const HAND: CostModel = {
+  ghz: 2,
+  ipi_send_base: 1000,
+  ipi_send_per_target: 100,
+  irq_entry: 300,
+  flush_handler: 200,
+  invlpg: 50,
+  full_flush: 700,
+  flush_call_base: 400,
+  page_walk: 10,
+  page_fault: 5000,
+  context_switch: 900,
+};
+
+function counters(set: Partial<Counters>): Counters {
+  return { ...zeroCounters(), ...set };
+}
+
+describe('cost-model arithmetic on a hand-computed run', () => {
+  // CPU 0 (kswapd) sends two rounds to CPUs 1 and 2: one flushing 3 pages page by page, one full flush.
+  // CPUs 1 and 2 each handle both: 3 invlpg + 1 full flush each; CPU 1 refills 4 entries after them.
+  const perCpu = [
+    counters({ tlb_flush_calls: 2, nr_tlb_local_flush_one: 0, pages_unmapped: 8, ipis_sent: 4, nr_tlb_remote_flush: 2 }),
+    counters({ nr_tlb_remote_flush_received: 2, remote_flush_pages: 3, remote_flush_full: 1, tlb_flush_refills: 4, tlb_misses: 10, page_faults: 2, context_switches: 1, asid_flushes: 1 }),
+    counters({ nr_tlb_remote_flush_received: 2, remote_flush_pages: 3, remote_flush_full: 1, tlb_misses: 6, context_switches: 1, asid_flushes: 1, lazy_tlb_flushes: 1 }),
+  ];
+  const rounds = [[{ targets: 2, pages: 3 }, { targets: 2, pages: -1 }], [], []];
+  const m = modelRun(HAND, { perCpu, rounds });
+
+  it('prices each round: base + per-target x targets + irq + handler + the flush', () => {
+    // 1000 + 2x100 + 300 + 200 + 3x50 = 1850; with a full flush: 1000 + 200 + 300 + 200 + 700 = 2400.
+    expect(roundCycles(HAND, rounds[0][0])).toBe(1850);
+    expect(roundCycles(HAND, rounds[0][1])).toBe(2400);
+    // Quantiles interpolate between the sorted rounds: p99 = 1850 + 0.99 x (2400 - 1850) = 2394.5.
+    expect(m.shootdown_latency_cycles).toEqual({ median: 2125, p99: 2394.5, max: 2400, rounds: 2 });
+    expect(m.shootdown_latency_ns).toEqual({ median: 1062.5, p99: 1197.25, max: 1200 });
+    expect(m.targets_per_round).toBe(2);
+  });
+
+  it('sums TLB maintenance per CPU, in total and per unmapped page', () => {
+    // CPU 0: rounds 1850 + 2400 = 4250, 2 calls x 400 = 800: 5050.
+    // CPU 1: 2 IPIs x (300 + 200) = 1000, 3 x 50 = 150, 1 full x 700, 4 refills x 10 = 40: 1890.
+    // CPU 2: 1000 + 150 + (1 full + 1 lazy) x 700 = 2550.
+    expect(m.tlb_maintenance_cycles_per_cpu).toEqual([5050, 1890, 2550]);
+    expect(m.tlb_maintenance_cycles).toBe(9490);
+    expect(m.tlb_maintenance_cycles_per_unmapped_page).toBe(9490 / 8);
+    expect(m.events.ipi_round).toEqual({ count: 2, cycles: 4250 });
+    expect(m.events.remote_full_flush).toEqual({ count: 3, cycles: 2100 });
+    expect(m.events.flush_refill).toEqual({ count: 4, cycles: 40 });
+  });
+
+  it('prices the events outside TLB maintenance too, counting refills once', () => {
+    // Walks 16 x 10 = 160, faults 2 x 5000 = 10000, switches 2 x 900 = 1800, ASID flushes 2 x 700 = 1400.
+    expect(m.events.page_walk).toEqual({ count: 16, cycles: 160 });
+    expect(m.events.page_fault).toEqual({ count: 2, cycles: 10_000 });
+    expect(m.events.context_switch).toEqual({ count: 2, cycles: 1800 });
+    expect(m.events.asid_flush).toEqual({ count: 2, cycles: 1400 });
+    // The 4 refills are among the 16 misses: their 40 cycles are in both flush_refill and page_walk, and counted once.
+    expect(m.all_events_cycles).toBe(9490 - 40 + 160 + 10_000 + 1800 + 1400);
+  });
+
+  it('leaves per-page null when nothing was unmapped, and latencies 0 without rounds', () => {
+    const none = modelRun(HAND, { perCpu: [counters({})], rounds: [[]] });
+    expect(none.tlb_maintenance_cycles_per_unmapped_page).toBeNull();
+    expect(none.shootdown_latency_cycles).toEqual({ median: 0, p99: 0, max: 0, rounds: 0 });
+  });
+});
+
+describe('defaults follow their sources', () => {
+  const d = COST_MODEL_DEFAULTS;
+  it('one target, one page: 775 ns (Amit); each further target 70 ns', () => {
+    expect(roundCycles(d, { targets: 1, pages: 1 }) / d.ghz).toBeCloseTo(775, 0);
+    expect((roundCycles(d, { targets: 9, pages: 1 }) - roundCycles(d, { targets: 8, pages: 1 })) / d.ghz).toBe(70);
+  });
+  it('invlpg 100 ns; flush_tlb_mm_range of 1 page = 1276 cycles, full = 2283 (Hansen)', () => {
+    expect(d.invlpg / d.ghz).toBe(100);
+    expect(d.flush_call_base + d.invlpg).toBe(1276);
+    expect(d.flush_call_base + d.full_flush).toBe(2283);
+  });
+});
+
+describe('a real seeded run', () => {
+  // Batched reclaim of 4 pages in batches of 2 on 3 CPUs: exactly 2 rounds of 2 targets, each a full flush.
+  const config = resolveConfig({ cpus: 3, pages: 4, batch: 2, protocol: 'batched', sched: 'seeded', ops: 30, seed: 11 });
+
+  it('models exactly the rounds its counters say, and the same section twice', async () => {
+    const a = await simulate(config);
+    const b = await simulate(config);
+    expect(a.status).toBe('ok');
+    expect(a.counters.nr_tlb_remote_flush).toBe(2);
+    expect(a.counters.ipis_sent).toBe(4);
+    const d = COST_MODEL_DEFAULTS;
+    const round = d.ipi_send_base + 2 * d.ipi_send_per_target + d.irq_entry + d.flush_handler + d.full_flush;
+    expect(round).toBe(3120);
+    expect(a.modeled.shootdown_latency_cycles).toEqual({ median: 3120, p99: 3120, max: 3120, rounds: 2 });
+    expect(a.modeled.events.ipi_received.count).toBe(4);
+    expect(a.modeled.events.flush_call.count).toBe(a.counters.tlb_flush_calls);
+    expect(a.modeled.events.flush_refill.count).toBe(a.counters.tlb_flush_refills);
+    expect(a.modeled.tlb_maintenance_cycles_per_unmapped_page).toBe(Math.round((a.modeled.tlb_maintenance_cycles / 4) * 1000) / 1000);
+    // Host timings differ between the two runs; the modeled section does not.
+    expect(b.modeled).toEqual(a.modeled);
+    expect(b.counters).toEqual(a.counters);
+  });
+});
+
+describe('--cost-model FILE', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tlbsim-cost-'));
+  const write = (name: string, text: string): string => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    return f;
+  };
+
+  it('overrides only the keys it names', async () => {
+    const f = write('ok.json', JSON.stringify({ ipi_send_per_target: 1000, ghz: 1 }));
+    expect(loadCostModel(f)).toEqual({ ...COST_MODEL_DEFAULTS, ipi_send_per_target: 1000, ghz: 1 });
+    const r = await runCli(['run', '--cpus', '3', '--pages', '4', '--batch', '2', '--sched', 'seeded', '--ops', '30', '--cost-model', f, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const res = parseOneJsonObject<RunResult>(r.stdout);
+    const d = COST_MODEL_DEFAULTS;
+    expect(res.modeled.shootdown_latency_cycles.median).toBe(d.ipi_send_base + 2 * 1000 + d.irq_entry + d.flush_handler + d.full_flush);
+    expect(res.modeled.cost_model.ghz).toBe(1);
+  });
+
+  it.each([
+    ['unknown.json', JSON.stringify({ invlpg: 1, ipi_per_targt: 70 }), "'ipi_per_targt'"],
+    ['negative.json', JSON.stringify({ full_flush: -5 }), "'full_flush'"],
+    ['string.json', JSON.stringify({ page_walk: '30' }), "'page_walk'"],
+    ['zero-ghz.json', JSON.stringify({ ghz: 0 }), "'ghz'"],
+    ['array.json', '[1, 2]', 'JSON object'],
+    ['broken.json', '{ "invlpg": ', 'not JSON'],
+  ])('%s: one line naming the problem, exit 2', async (name, text, expected) => {
+    const f = write(name, text);
+    expect(() => loadCostModel(f)).toThrow(expected);
+    const r = await runCli(['run', '--cost-model', f]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^tlbsim: error: --cost-model/);
+    expect(r.stderr).toContain(expected);
+  });
+
+  it('resolveCostModel rejects a non-object', () => {
+    expect(() => resolveCostModel(null)).toThrow('JSON object');
+  });
+});
