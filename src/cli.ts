@@ -47,7 +47,7 @@ import { runStress, scenarioConfig, type FoundRace, type StressResult } from './
 import { TRACE_EVENTS_DEFAULT, writeTrace, type CpuTrace } from './trace.js';
 import { loadConfigFile, simOptionsOf, type ConfigFileCommand } from './configFile.js';
 import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, type CostModel } from './costModel.js';
-import { formatSweep, parseGridList, runSweep, SWEEP_KEYS, writeSweepDir, type Grid } from './sweep.js';
+import { formatSweep, parseGridList, runSweep, SWEEP_KEYS, writeSweepDir, type Grid, type GridValue } from './sweep.js';
 import { parseShard } from './shard.js';
 import { mergeDirs, writeStressDir } from './merge.js';
 import { formatValidate, runValidate } from './validate.js';
@@ -423,7 +423,8 @@ async function traceFirstRace(result: StressResult, file: string, traceEvents: n
 }
 
 interface SweepCliOpts {
-  out: string;
+  out?: string;
+  config?: string;
   shard?: string;
   parallel?: number;
   costModel?: string;
@@ -461,13 +462,25 @@ function addSweepOptions(cmd: Command): Command {
   return cmd;
 }
 
-async function cmdSweep(o: SweepCliOpts): Promise<number> {
+async function cmdSweep(given: SweepCliOpts, cmd: Command): Promise<number> {
   const grid: Grid = {};
+  const o: SweepCliOpts = { ...given };
+  if (given.config !== undefined) {
+    // The file first: each option a value or a list; its sweep keys where no flag was given.
+    const file = loadConfigFile(given.config, 'sweep');
+    for (const [k, v] of Object.entries(file)) {
+      if (v === undefined) continue;
+      if (Object.hasOwn(DEFAULTS, k)) grid[k as keyof SimConfig] = (Array.isArray(v) ? v : [v]) as GridValue[];
+      else if (cmd.getOptionValueSource(k) !== 'cli') (o as Record<string, unknown>)[k] = v;
+    }
+  }
   for (const [attr, key] of sweepAttr) {
     const v = o[attr];
     if (v === undefined || v === true) continue;
     grid[key] = v === false ? [false] : parseGridList(key, String(v));
   }
+  if (o.out === undefined) throw new UsageError("tlbsim sweep needs --out DIR (or \"out\" in --config FILE): the folder for results.csv, results.json and the plots");
+  const out = o.out;
   const shard = o.shard === undefined ? null : parseShard(o.shard);
   const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
   const showBar = o.progress && !o.json && process.stderr.isTTY === true;
@@ -500,10 +513,10 @@ async function cmdSweep(o: SweepCliOpts): Promise<number> {
   } finally {
     bar?.stop();
   }
-  const files = await writeSweepDir(o.out, result);
+  const files = await writeSweepDir(out, result);
   const failed = result.points.filter((p) => p.status === 'failed').length;
   await writeStdout(
-    `${o.json ? toJson({ out: o.out, files, points: result.points.length, failed, shard: result.shard, total_points: result.campaign.total_points, host: result.host }) : formatSweep(result, o.out)}\n`,
+    `${o.json ? toJson({ out, files, points: result.points.length, failed, shard: result.shard, total_points: result.campaign.total_points, host: result.host }) : formatSweep(result, out)}\n`,
   );
   // Like stress: everything was written, but a point that failed is a failed simulation.
   return failed > 0 ? EXIT_SIM_FAILED : 0;
@@ -600,7 +613,8 @@ export function buildProgram(): Command {
       .command('sweep')
       .description('run a grid of machines (comma lists for any run option) in parallel; write results.csv, results.json and SVG plots to --out'),
   )
-    .addOption(new Option('--out <dir>', 'folder for results.csv, results.json and the plots').makeOptionMandatory())
+    .addOption(new Option('--out <dir>', 'folder for results.csv, results.json and the plots (required, here or in --config)'))
+    .addOption(new Option('--config <file>', 'JSON file: any run option as a value or a list (a grid dimension), and out, shard, parallel, costModel; flags override it'))
     .addOption(new Option('--shard <K/N>', 'run only the K-th of N slices of the grid (points dealt round-robin); merge the folders with tlbsim merge'))
     .addOption(new Option('--parallel <n>', `machines run at once (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--parallel')))
     .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles'))
@@ -608,7 +622,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--json', 'print a JSON summary on stdout'))
     .exitOverride()
     .action(async (_o: SweepCliOpts, cmd: Command) => {
-      process.exitCode = await cmdSweep(cmd.opts<SweepCliOpts>());
+      process.exitCode = await cmdSweep(cmd.opts<SweepCliOpts>(), cmd);
     });
 
   program

@@ -103,9 +103,37 @@ export const stressFileSchema = simOptionsSchema
   .partial()
   .strict();
 
+/**
+ * `tlbsim sweep --config FILE`: each simulation option is one value or a
+ * list of values (a grid dimension), plus the sweep's own keys.
+ */
+export const sweepFileSchema = z
+  .object(
+    Object.fromEntries(Object.entries(simOptionsSchema.shape).map(([k, v]) => [k, z.union([v.unwrap(), z.array(v.unwrap()).min(1)])])) as Record<string, z.ZodType<unknown>>,
+  )
+  .extend({
+    out: z.string().min(1),
+    shard: z.string().regex(/^\d+\/\d+$/),
+    parallel: int(1, 64),
+    costModel: z.string().min(1),
+    progress: z.boolean(),
+    json: z.boolean(),
+  })
+  .partial()
+  .strict();
+
 export type RunFile = z.infer<typeof runFileSchema>;
 export type StressFile = z.infer<typeof stressFileSchema>;
-export type ConfigFileCommand = 'run' | 'stress';
+/** A sweep config file: each option one value or a list (a grid dimension), plus the sweep's own keys. */
+export type SweepFile = { [K in keyof SimConfig]?: SimConfig[K] | SimConfig[K][] } & {
+  out?: string;
+  shard?: string;
+  parallel?: number;
+  costModel?: string;
+  progress?: boolean;
+  json?: boolean;
+};
+export type ConfigFileCommand = 'run' | 'stress' | 'sweep';
 
 /** What a value is, for "got ..." in a message. */
 function describeValue(v: unknown): string {
@@ -143,7 +171,8 @@ function describeIssue(file: string, data: unknown, issue: z.core.$ZodIssue): st
  */
 export function loadConfigFile(file: string, command: 'run'): RunFile;
 export function loadConfigFile(file: string, command: 'stress'): StressFile;
-export function loadConfigFile(file: string, command: ConfigFileCommand): RunFile | StressFile {
+export function loadConfigFile(file: string, command: 'sweep'): SweepFile;
+export function loadConfigFile(file: string, command: ConfigFileCommand): RunFile | StressFile | SweepFile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -160,14 +189,14 @@ export function loadConfigFile(file: string, command: ConfigFileCommand): RunFil
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError(`--config ${file}: must hold one JSON object of options, got ${Array.isArray(data) ? 'an array' : describeValue(data)}`);
   }
-  const schema = command === 'run' ? runFileSchema : stressFileSchema;
+  const schema = command === 'run' ? runFileSchema : command === 'stress' ? stressFileSchema : sweepFileSchema;
   const parsed = schema.safeParse(data);
   if (!parsed.success) throw new ConfigError(describeIssue(file, data, parsed.error.issues[0]));
-  return parsed.data;
+  return parsed.data as RunFile | StressFile | SweepFile;
 }
 
 /** The simulation options of a parsed file (the SimConfig keys only). */
-export function simOptionsOf(f: RunFile | StressFile): Partial<SimConfig> {
+export function simOptionsOf(f: RunFile | StressFile | SweepFile): Partial<SimConfig> {
   const out: Partial<SimConfig> = {};
   const keys = Object.keys(simOptionsSchema.shape) as (keyof SimConfig)[];
   for (const k of keys) if (f[k] !== undefined) (out as Record<string, unknown>)[k] = f[k];

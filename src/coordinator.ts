@@ -509,13 +509,3 @@ function describeAbort(signal: AbortSignal | undefined, where: string): string {
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
-
-/** Boot a machine, run once, shut down. The simplest library entry point. */
-export async function simulate(config: SimConfig, opts: { costModel?: CostModel } = {}): Promise<RunResult> {
-  const m = await Machine.boot(config, opts);
-  try {
-    return await m.run();
-  } finally {
-    await m.shutdown();
-  }
-}

@@ -118,6 +118,7 @@ th { background: #f6f8fa; text-align: left; font-weight: 600; } td.num { text-al
 code { font-size: .92em; background: #f6f8fa; padding: .1em .3em; word-break: break-all; }
 .status-ok { color: #1a7f37; } .status-failed { color: #cf222e; } .status-partial { color: #9a6700; }
 .plot { margin: 1em 0; } .plot svg { max-width: 100%; height: auto; }
+.scroll { max-width: 100%; overflow-x: auto; } .scroll td, .scroll th { white-space: nowrap; }
 `;
 
 function page(title: string, body: string): string {
@@ -199,7 +200,7 @@ function sweepBody(points: Record<string, unknown>[], plots: { name: string; svg
     '<h2>Plots</h2>',
     ...plots.map((p) => `<figure class="plot" id="plot-${escapeHtml(p.name)}">${p.svg}<figcaption>${escapeHtml(p.name)}</figcaption></figure>`),
     '<h2>Points</h2>',
-    gridTable('points', cols, points.map((p) => cols.map((c) => p[c]))),
+    `<div class="scroll">${gridTable('points', cols, points.map((p) => cols.map((c) => p[c])))}</div>`,
   ].join('\n');
 }
 

@@ -2,8 +2,8 @@
  * tlbsim's library API. Everything the CLI does is available here:
  *
  * ```ts
- * import { resolveConfig, simulate, runStress } from 'tlbsim';
- * const result = await simulate(resolveConfig({ cpus: 16, protocol: 'per-page' }));
+ * import { simulate, runStress } from 'tlbsim';
+ * const result = await simulate({ cpus: 16, protocol: 'per-page' });
  * console.log(result.counters.ipis_sent, result.races);
  * ```
  *
@@ -33,8 +33,12 @@ export {
   type SimConfig,
   type WorkloadName,
 } from './config.js';
-export { Machine, simulate } from './coordinator.js';
-export type { Counters, HostStats, RunFailure, RunResult } from './result.js';
+export { Machine, MachineInterrupted, HostMemoryError, estimateHostMemoryMb } from './coordinator.js';
+export { simulate, type SimulateOptions } from './api.js';
+export { writeTrace, toChromeTrace, TRACE_EVENTS_DEFAULT, type CpuTrace, type TraceEvent, type TraceSummary, type ChromeTrace } from './trace.js';
+export { writeReport, renderReport, readReportInput, type ReportInput } from './htmlReport.js';
+export { loadConfigFile, simOptionsSchema } from './configFile.js';
+export type { Counters, HostStats, PartialReason, RunFailure, RunResult } from './result.js';
 export { describeRace, type AccessOp, type RaceCounts, type RaceKind, type RaceReport } from './oracle.js';
 export { runStress, scenarioConfig, stressReproduceCommand, type StressOptions, type StressResult } from './stress.js';
 export { SCENARIOS, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios.js';

@@ -3,7 +3,7 @@
  * a schema; flags override it; bad files are one line naming the key, what it
  * accepts and what it got, exit 2. `tlbsim config --print` shows the result.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -96,5 +96,29 @@ describe('bad config files: one line naming the key, exit 2', () => {
     const r = await runCli(['run', '--config', join(dir, 'absent.json')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/cannot read the file \(ENOENT\)/);
+  });
+});
+
+describe('sweep reads the file: values or lists', () => {
+  it('a grid from the file, its out folder, a flag overriding a dimension', async () => {
+    const out = join(dir, 'sweep-out');
+    const f = file('sweep.json', { cpus: [4, 6], protocol: 'per-page', pages: 16, ops: 200, out, progress: false });
+    const r = await runCli(['sweep', '--config', f, '--protocol', 'batched,per-page', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const csv = readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n');
+    expect(csv).toHaveLength(1 + 4); // header + 2 CPU counts x 2 protocols
+  });
+
+  it('a bad value in a list: one line naming the key', async () => {
+    const r = await runCli(['sweep', '--config', file('badsweep.json', { cpus: [4, 0], out: join(dir, 'never') })]);
+    expect(r.status).toBe(2);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/key 'cpus/);
+  });
+
+  it('no out anywhere: refused', async () => {
+    const r = await runCli(['sweep', '--cpus', '4']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/needs --out DIR/);
   });
 });

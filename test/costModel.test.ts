@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config.js';
-import { simulate } from '../src/coordinator.js';
+import { simulate } from '../src/api.js';
 import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, resolveCostModel, roundCycles, type CostModel } from '../src/costModel.js';
 import { zeroCounters, type Counters, type RunResult } from '../src/result.js';
 import { lines, parseOneJsonObject, runCli } from './helpers.js';

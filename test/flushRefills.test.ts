@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config.js';
-import { simulate } from '../src/coordinator.js';
+import { simulate } from '../src/api.js';
 import { TLB_ENTRY_WORDS } from '../src/layout.js';
 import { Tlb } from '../src/tlb.js';
 

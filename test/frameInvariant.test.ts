@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig, type ProtocolName, type SimConfig } from '../src/config.js';
-import { Machine, simulate } from '../src/coordinator.js';
+import { Machine } from '../src/coordinator.js';
+import { simulate } from '../src/api.js';
 
 const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };
 const TIMEOUT = 30_000;

@@ -84,7 +84,7 @@ describe('run report in headless Chromium', () => {
     const races = await kv(page, 'races');
     for (const [k, v] of Object.entries(result.races)) expect(races[k], k).toBe(String(v));
     expect(await page.textContent('#reproduce')).toBe(result.reproduce);
-    const heatRows = await page.$$eval('#per-cpu tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).map((td) => td.textContent)));
+    const heatRows = await page.$$eval('#per-cpu tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).map((td) => (td as { textContent: string | null }).textContent)));
     expect(heatRows).toHaveLength(6);
     const header = await page.$$eval('#per-cpu thead th', (ths) => ths.map((th) => th.textContent ?? ''));
     const col = header.indexOf('nr_tlb_remote_flush_received') - 1;
@@ -115,6 +115,30 @@ describe('stress report in headless Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'stress-report.png'), fullPage: true });
     await page.close();
   }, 60_000);
+});
+
+describe('sweep report in headless Chromium', () => {
+  it('the sweep\'s plots are visible and the points table holds every point', async () => {
+    const out = join(dir, 'sweep');
+    const html = join(dir, 'sweep.html');
+    const sw = await runCli(['sweep', '--cpus', '4,6', '--protocol', 'per-page,batched', '--pages', '16', '--ops', '200', '--out', out, '--no-progress']);
+    expect(sw.status, sw.stderr).toBe(0);
+    expect((await runCli(['report', out, '--out', html])).status).toBe(0);
+    const { page, errors, requests } = await open(html);
+    expect(errors).toEqual([]);
+    expect(requests).toEqual([]);
+    const plots = await page.$$('figure.plot svg');
+    expect(plots.length).toBeGreaterThanOrEqual(4);
+    for (const svg of plots) {
+      expect(await svg.isVisible()).toBe(true);
+      const box = await svg.boundingBox();
+      expect(box!.width).toBeGreaterThan(100);
+      expect(box!.height).toBeGreaterThan(100);
+    }
+    expect(await page.$$eval('#points tbody tr', (r) => r.length)).toBe(4);
+    await page.screenshot({ path: join(ARTIFACTS, 'sweep-report.png'), fullPage: true });
+    await page.close();
+  }, 120_000);
 });
 
 describe('report input', () => {

@@ -11,7 +11,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig, type SimConfig } from '../src/config.js';
-import { Machine, simulate } from '../src/coordinator.js';
+import { Machine } from '../src/coordinator.js';
+import { simulate } from '../src/api.js';
 import type { RunResult } from '../src/result.js';
 
 const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };

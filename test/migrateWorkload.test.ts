@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig, type SimConfig } from '../src/config.js';
-import { Machine, simulate } from '../src/coordinator.js';
+import { Machine } from '../src/coordinator.js';
+import { simulate } from '../src/api.js';
 import { NO_RACES } from './helpers.js';
 
 const SMALL: Partial<SimConfig> = { workload: 'migrate', cpus: 3, pages: 8, batch: 8, ops: 40, writeRatio: 0.5, tlbSets: 8, tlbWays: 2 };

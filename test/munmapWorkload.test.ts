@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig, type SimConfig } from '../src/config.js';
-import { simulate } from '../src/coordinator.js';
+import { simulate } from '../src/api.js';
 import { munmapRanges } from '../src/workloads/munmap.js';
 import { NO_RACES } from './helpers.js';
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../src/config.js';
-import { simulate } from '../src/coordinator.js';
+import { simulate } from '../src/api.js';
 import { tlbFlushChunk } from '../src/workloads/tlbFlush.js';
 import { NO_RACES } from './helpers.js';
 
