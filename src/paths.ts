@@ -29,3 +29,18 @@ export function cpuWorkerUrl(): URL {
 export function stressWorkerUrl(): URL {
   return resolveCompiled('workers/stressTask.js');
 }
+
+/** The raw IPI baseline target of `tlbsim bench` (no simulator code: the floor the engine is compared with). */
+export function rawIpiWorkerUrl(): URL {
+  return resolveCompiled('workers/rawIpiWorker.js');
+}
+
+/** The echo worker of `tlbsim bench`'s message-passing limits. */
+export function benchEchoWorkerUrl(): URL {
+  return resolveCompiled('workers/benchEcho.js');
+}
+
+/** The child-process script that boots one machine for `tlbsim bench`'s start-up figures. */
+export function startupChildUrl(): URL {
+  return resolveCompiled('workers/startupChild.js');
+}
