@@ -13,7 +13,6 @@
  */
 import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
@@ -34,7 +33,7 @@ import { Machine } from './coordinator.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.js';
 import { formatRun, formatStress, toJson } from './report.js';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
-import { runStress } from './stress.js';
+import { defaultStressThreads, runStress } from './stress.js';
 import { compareProfiles, formatComparison } from './bench/compare.js';
 import { formatProfile } from './bench/format.js';
 import { parseProfile, ProfileError, type BenchTier } from './bench/profile.js';
@@ -330,7 +329,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--scenario <name>', 'race scenario').choices(SCENARIO_NAMES).default('unmap-window'))
     .addOption(new Option('--iterations <n>', 'iterations to run').argParser(num('--iterations')).default(1000))
     .addOption(new Option('--stop-on-race', 'stop at the first iteration that finds a race'))
-    .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--threads')))
+    .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${defaultStressThreads()})`).argParser(num('--threads')))
     .addOption(new Option('--no-progress', 'no progress bar'))
     .exitOverride()
     .action(async (_o: StressCliOpts, cmd: Command) => {

@@ -15,6 +15,9 @@ import { fmtFigure, fmtRatio, spreadsOverlap, type Figure } from './figure.js';
 import { table } from './format.js';
 import { namedFigures, type HostProfile } from './profile.js';
 
+/** Below this factor a difference is printed as a percentage. */
+export const SMALL_FACTOR = 1.1;
+
 /** What one row of a comparison says. */
 export type CompareVerdict = 'a-better' | 'b-better' | 'within-spread' | 'only-in-a' | 'only-in-b';
 
@@ -41,6 +44,10 @@ function side(p: HostProfile, file: string): ProfileComparison['a'] {
   return { file, host: p.host.cpu_model, cores: p.host.cores, tier: p.tier, created_at: p.created_at };
 }
 
+function cores(n: number): string {
+  return `${n} core${n === 1 ? '' : 's'}`;
+}
+
 /** Compare two profiles figure by figure. */
 export function compareProfiles(a: HostProfile, b: HostProfile, fileA = 'A', fileB = 'B'): ProfileComparison {
   const fa = new Map(namedFigures(a));
@@ -55,7 +62,9 @@ export function compareProfiles(a: HostProfile, b: HostProfile, fileA = 'A', fil
     if (spreadsOverlap(x, y)) return { figure: name, a: x, b: y, ratio, verdict: 'within-spread', note: 'spreads overlap: difference not meaningful' };
     const bBetter = x.better === 'lower' ? y.median < x.median : y.median > x.median;
     const factor = ratio >= 1 ? ratio : 1 / ratio;
-    return { figure: name, a: x, b: y, ratio, verdict: bBetter ? 'b-better' : 'a-better', note: `${bBetter ? 'B' : 'A'} better by ${fmtRatio(factor)}` };
+    // Small differences read better as a percentage ("by 4%") than as "1.04x".
+    const by = factor < SMALL_FACTOR ? `${Math.round((factor - 1) * 1000) / 10}%` : fmtRatio(factor);
+    return { figure: name, a: x, b: y, ratio, verdict: bBetter ? 'b-better' : 'a-better', note: `${bBetter ? 'B' : 'A'} better by ${by}` };
   });
   return { a: side(a, fileA), b: side(b, fileB), rows };
 }
@@ -63,8 +72,8 @@ export function compareProfiles(a: HostProfile, b: HostProfile, fileA = 'A', fil
 /** The comparison as a text table. */
 export function formatComparison(c: ProfileComparison): string {
   const head = [
-    `A: ${c.a.file} (${c.a.host}, ${c.a.cores} cores, ${c.a.tier}, ${c.a.created_at})`,
-    `B: ${c.b.file} (${c.b.host}, ${c.b.cores} cores, ${c.b.tier}, ${c.b.created_at})`,
+    `A: ${c.a.file} (${c.a.host}, ${cores(c.a.cores)}, ${c.a.tier}, ${c.a.created_at})`,
+    `B: ${c.b.file} (${c.b.host}, ${cores(c.b.cores)}, ${c.b.tier}, ${c.b.created_at})`,
     'figures: median [p25-p75]; ratio = B / A; a difference counts only when the p25-p75 ranges do not overlap',
     '',
   ];

@@ -26,6 +26,7 @@ export function formatProfile(p: HostProfile): string {
   out.push(
     `tlbsim ${p.tlbsim_version} host profile (${p.tier}, ${p.duration_s.toFixed(1)} s, ${p.created_at})`,
     `host: ${h.cpu_model}; ${h.cores} core${h.cores === 1 ? '' : 's'} available of ${h.logical_cpus}${h.cpus_allowed ? ` (affinity ${h.cpus_allowed})` : ''}; ${fmtNum(h.memory_mb / 1024)} GB; Node ${h.node}, V8 ${h.v8}; ${h.os}`,
+    `engine on this host: ${h.engine.run_tokens} run token${h.engine.run_tokens === 1 ? '' : 's'} and ${h.engine.stress_threads} stress thread${h.engine.stress_threads === 1 ? '' : 's'} by default`,
     `other processes took ${p.other_processes_pct === null ? 'an unknown share' : `${fmtNum(p.other_processes_pct)}%`} of the host CPUs during the run`,
     'figures: median [p25-p75] over repeated samples',
     '',

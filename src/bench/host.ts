@@ -11,6 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, release, totalmem, type as osType } from 'node:os';
+import { DEFAULTS } from '../config.js';
+import { defaultStressThreads } from '../stress.js';
 
 /** The host a profile describes. */
 export interface HostInfo {
@@ -30,6 +32,8 @@ export interface HostInfo {
   v8: string;
   /** OS name, release and architecture. */
   os: string;
+  /** What the engine sizes itself to on this host: the default `--run-tokens` and `tlbsim stress --threads`. Both follow `cores`. */
+  engine: { run_tokens: number; stress_threads: number };
 }
 
 const MB = 1024 * 1024;
@@ -56,6 +60,7 @@ export function hostInfo(): HostInfo {
     node: process.version,
     v8: process.versions.v8,
     os: `${osType()} ${release()} ${arch()}`,
+    engine: { run_tokens: DEFAULTS.runTokens, stress_threads: defaultStressThreads() },
   };
 }
 
