@@ -53,7 +53,7 @@ export async function main(opts: { limitsDiag?: boolean } = {}): Promise<boolean
     console.log(`  ${cpus} CPUs: ready in ${fmt(entries[entries.length - 1].startup_ms.median, 0)} ms`);
   }
   printStartup(entries);
-  const ok = startupVerdicts(entries);
+  const ok = startupVerdicts(entries) !== false;
   if (opts.limitsDiag) {
     const rows: string[][] = [];
     for (const v of LIMIT_VARIANTS) rows.push(diagRow(`engine, ${v.label}`, await runStartupChild({ kind: 'machine', cpus: LIMITS_DIAG_CPUS, run: true, limits: v.limits })));

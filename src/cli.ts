@@ -282,15 +282,15 @@ async function cmdBench(o: BenchCliOpts, cmd: Command): Promise<number> {
   planSizes(opts); // validates before anything starts
   const showBar = o.progress && process.stderr.isTTY === true && !(o.json && process.stdout.isTTY !== true);
   const bar = showBar
-    ? new SingleBar({ format: 'bench [{bar}] {value}/{total} | {step} | {duration_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
+    ? new SingleBar({ format: 'bench [{bar}] {value}/{total} | running: {step} | {duration_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
     : null;
   let run;
   try {
     run = await runHostBench({
       ...opts,
       onProgress: (done, total, label) => {
-        if (bar && done === 1) bar.start(total, 0, { step: '' });
-        bar?.update(done, { step: label });
+        if (bar && done === 0) bar.start(total, 0, { step: label });
+        else bar?.update(done, { step: label });
       },
     });
   } finally {

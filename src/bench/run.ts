@@ -40,8 +40,10 @@ export interface TierPlan {
 
 /**
  * The tiers. Budgets were set on a 2-core VM (Node 20) for about 20 s
- * (quick), 2 min (default) and 5 min or more (full; its 512 and 1024-CPU
- * start-ups alone take ~1 min each per sample there).
+ * (quick), 1.5-2 min (default) and 5 min or more (full; its 512 and
+ * 1024-CPU start-ups alone take 6-20 s per sample there). A host with more
+ * cores measures more points (IPI targets, run tokens, stress threads) and
+ * takes longer.
  */
 export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   quick: {
@@ -55,23 +57,24 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
     stress: { iterations: { seeded: 100, free: 60 }, samples: 2, warmups: 0 },
   },
   default: {
-    limits: { timeMs: 1_000, warmupMs: 300 },
-    // Five warm-up runs: at 64 CPUs the optimizing compiler was still busy in the second run (docs/design.md, host limits).
-    ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 5, roundsSmall: 200, roundsLarge: 40, rawRuns: 5, rawTimeMs: 300, rawMinRounds: 100 },
-    scaling: { opsPerThread: 1_000_000, runs: 5 },
-    tlb: { timeMs: 2_000, warmupMs: 1_500 },
-    startupSizes: [64, 256],
-    startupSamples: 3,
-    stress: { iterations: { seeded: 300, free: 150 }, samples: 3, warmups: 1 },
-  },
-  full: {
     limits: { timeMs: 2_000, warmupMs: 500 },
-    ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 5, roundsSmall: 200, roundsLarge: 40, rawRuns: 5, rawTimeMs: 1_000, rawMinRounds: 200 },
+    // Five warm-up runs: at 64 CPUs the optimizing compiler was still busy in the second run (docs/design.md, host limits).
+    ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 7, roundsSmall: 200, roundsLarge: 40, rawRuns: 7, rawTimeMs: 400, rawMinRounds: 100 },
     scaling: { opsPerThread: 2_000_000, runs: 7 },
     tlb: { timeMs: 3_000, warmupMs: 1_500 },
-    startupSizes: [64, 256, 512, 1024],
+    startupSizes: [64, 256],
     startupSamples: 3,
     stress: { iterations: { seeded: 300, free: 150 }, samples: 5, warmups: 1 },
+  },
+  full: {
+    limits: { timeMs: 3_000, warmupMs: 500 },
+    // Fewer minimum raw rounds: one round to 1023 targets takes ~20 ms here.
+    ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 7, roundsSmall: 200, roundsLarge: 40, rawRuns: 7, rawTimeMs: 600, rawMinRounds: 50 },
+    scaling: { opsPerThread: 4_000_000, runs: 9 },
+    tlb: { timeMs: 4_000, warmupMs: 1_500 },
+    startupSizes: [64, 256, 512, 1024],
+    startupSamples: 3,
+    stress: { iterations: { seeded: 600, free: 300 }, samples: 5, warmups: 1 },
   },
 };
 
@@ -133,6 +136,24 @@ export function planSizes(opts: HostBenchOptions, cores: number = Math.max(1, av
   };
 }
 
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+/** The label of every measurement step, in the order they run (the progress bar shows the running one). */
+export function planLabels(sizes: BenchSizes): string[] {
+  return [
+    'postMessage round trip',
+    'Atomics.wait/notify round trip',
+    'doorbell round trip',
+    ...sizes.ipiTargets.map((t) => `IPI round, ${plural(t, 'target')}`),
+    ...sizes.tokens.map((k) => `accesses/s, ${plural(k, 'run token')}`),
+    'TLB lookups',
+    ...sizes.startupSizes.map((c) => `start-up, ${c} CPUs`),
+    ...(['seeded', 'free'] as const).flatMap((m) => sizes.stressThreads.map((t) => `stress ${m}, ${plural(t, 'thread')}`)),
+  ];
+}
+
 /** tlbsim's version, from the package.json above this module (dist/src/bench or src/bench). */
 export function tlbsimVersion(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -152,12 +173,15 @@ export async function runHostBench(opts: HostBenchOptions): Promise<HostBenchRun
   const plan = TIERS[opts.tier];
   const host = hostInfo();
   const sizes = planSizes(opts, host.cores);
-  const total = 3 + sizes.ipiTargets.length + sizes.tokens.length + 1 + sizes.startupSizes.length + 2 * sizes.stressThreads.length;
+  const labels = planLabels(sizes);
+  const total = labels.length;
   let done = 0;
-  const step = (label: string): void => {
+  // Each measurement reports its own end; the progress line names the one that runs next.
+  const step = (): void => {
     done++;
-    opts.onProgress?.(done, total, label);
+    opts.onProgress?.(done, total, labels[done] ?? 'done');
   };
+  opts.onProgress?.(0, total, labels[0]);
   const t0 = performance.now();
   const load = new HostLoadMonitor();
 
@@ -169,18 +193,18 @@ export async function runHostBench(opts: HostBenchOptions): Promise<HostBenchRun
     const { entry, engine } = await measureIpiRound(targets, plan.ipi);
     ipi.push({ ...entry, ratio: { median: round3(entry.ratio.median), p99: round3(entry.ratio.p99) } });
     engineDetails.push(engine);
-    step(`IPI round to ${targets} target${targets === 1 ? '' : 's'}`);
+    step();
   }
 
   const scaling = await measureAccessScaling(host.cores, plan.scaling, step, opts.maxCpus ?? DEFAULT_MAX_CPUS);
 
   const tlb = await measureTlbLookup(plan.tlb);
-  step('TLB lookups');
+  step();
 
   const startup: StartupEntry[] = [];
   for (const cpus of sizes.startupSizes) {
     startup.push(await measureStartup(cpus, plan.startupSamples));
-    step(`start-up of ${cpus} CPUs`);
+    step();
   }
 
   const stress = await measureStressRate(host.cores, plan.stress, step);
