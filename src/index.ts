@@ -1,5 +1,6 @@
 /**
- * tlbsim's library API. Everything the CLI does is available here:
+ * tlbsim's library API. Everything the CLI does is available here (`tlbsim bench` too:
+ * `runHostBench`, `compareProfiles`):
  *
  * ```ts
  * import { resolveConfig, simulate, runStress } from 'tlbsim';
@@ -43,3 +44,8 @@ export { WORKLOAD_REGISTRY, getWorkload, type Workload } from './workloads/index
 export { formatRun, formatStress } from './report.js';
 export { createLogger, type LogLevel } from './log.js';
 export { COUNTER_NAMES, type CounterName } from './layout.js';
+export { runHostBench, TIERS, type HostBenchOptions, type HostBenchRun } from './bench/run.js';
+export { compareProfiles, formatComparison, type CompareRow, type ProfileComparison } from './bench/compare.js';
+export { formatProfile } from './bench/format.js';
+export { parseProfile, namedFigures, PROFILE_VERSION, ProfileError, type BenchTier, type HostProfile } from './bench/profile.js';
+export { figureOf, type Figure, type FigureUnit } from './bench/figure.js';

@@ -68,8 +68,9 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   },
   full: {
     limits: { timeMs: 3_000, warmupMs: 500 },
-    // Fewer minimum raw rounds: one round to 1023 targets takes ~20 ms here.
-    ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 7, roundsSmall: 200, roundsLarge: 40, rawRuns: 7, rawTimeMs: 600, rawMinRounds: 50 },
+    // Fewer minimum raw rounds and five measured runs: at 1023 targets (npm run bench) one raw round takes 20-40 ms
+    // and one engine run 5-15 s here, and that row alone took ~8 of the 22 minutes of a run with 7 of each.
+    ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 5, roundsSmall: 200, roundsLarge: 40, rawRuns: 5, rawTimeMs: 600, rawMinRounds: 50 },
     scaling: { opsPerThread: 4_000_000, runs: 9 },
     tlb: { timeMs: 4_000, warmupMs: 1_500 },
     startupSizes: [64, 256, 512, 1024],
