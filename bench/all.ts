@@ -18,6 +18,7 @@ import { TARGET_COUNTS, printEngineDetails } from './ipiLatency.js';
 import { CPU_COUNTS } from './startup.js';
 import { ipiVerdicts, startupVerdicts, tlbVerdict } from './verdicts.js';
 
+/** Run the shared bench, print its tables and the verdicts; true unless a target was missed. */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<boolean> {
   const quick = argv.includes('--quick');
   const out = argv.find((a) => a.startsWith('--out='))?.slice('--out='.length);

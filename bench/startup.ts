@@ -44,6 +44,7 @@ function diagRow(label: string, s: StartupSample): string[] {
   return [label, String(s.cpus), fmt(s.startupMs, 0), fmt(s.mbPerCpu, 2), s.run ? fmt((s.run.rssAfterRunMb - s.rssBeforeMb) / s.cpus, 2) : '-', fmt(s.peakRssMb, 0)];
 }
 
+/** Measure every size, print the table and the verdicts (and the diagnostic if asked); true if every target was met. */
 export async function main(opts: { limitsDiag?: boolean } = {}): Promise<boolean> {
   console.log('== Start-up time and memory ==');
   await waitForQuietHost('startup');

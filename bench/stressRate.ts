@@ -10,6 +10,7 @@ import { TIERS } from '../src/bench/run.js';
 import { measureStressRate } from '../src/bench/stressRate.js';
 import { isMain, printTable } from './common.js';
 
+/** Measure and print the table (no target). */
 export async function main(): Promise<void> {
   const r = await measureStressRate(Math.max(1, availableParallelism()), TIERS.full.stress);
   printTable(

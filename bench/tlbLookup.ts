@@ -11,6 +11,7 @@ import { measureTlbLookup } from '../src/bench/tlbLookup.js';
 import { HostLoadMonitor, describeLoad, isMain, printTable, waitForQuietHost } from './common.js';
 import { tlbVerdict } from './verdicts.js';
 
+/** Measure, print the table and the verdict; true if the target was met. */
 export async function main(): Promise<boolean> {
   console.log('== TLB lookup hit path: Tlb.lookup vs inline typed-array loop ==');
   await waitForQuietHost('tlbLookup');

@@ -50,9 +50,9 @@ describe('tlbsim bench --quick --json', () => {
 
 describe('tlbsim bench bad input', () => {
   const cases: [string[], RegExp][] = [
-    [['--max-cpus', '0'], /--max-cpus must be an integer from 2 to 1024/],
-    [['--max-cpus', '1'], /--max-cpus must be an integer from 2 to 1024/],
-    [['--max-cpus', '2000'], /--max-cpus must be an integer from 2 to 1024/],
+    [['--max-cpus', '0'], /--max-cpus must be an integer from 3 to 1024/],
+    [['--max-cpus', '2'], /--max-cpus must be an integer from 3 to 1024/],
+    [['--max-cpus', '2000'], /--max-cpus must be an integer from 3 to 1024/],
     [['--max-cpus', '3.5'], /--max-cpus must be an integer/],
     [['--max-cpus', 'lots'], /--max-cpus takes a number/],
     [['--quick', '--full'], /'--quick' cannot be used with option '--full'/],

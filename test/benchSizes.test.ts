@@ -37,7 +37,7 @@ describe('planSizes', () => {
     expect(s.startupSizes).toEqual([20]);
     expect(planSizes({ tier: 'full', maxCpus: 128 }, 16).ipiTargets).toEqual([1, 15, 32, 127]);
     expect(scalingThreads(16, 8)).toBe(7);
-    expect(() => planSizes({ tier: 'quick', maxCpus: 1 }, 2)).toThrow(/--max-cpus must be an integer from 2 to 1024/);
+    expect(() => planSizes({ tier: 'quick', maxCpus: 2 }, 2)).toThrow(/--max-cpus must be an integer from 3 to 1024/);
   });
 
   it('one progress label per measurement step', () => {
