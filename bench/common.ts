@@ -1,11 +1,13 @@
 /**
- * Helpers shared by the micro-benchmarks: "run when executed directly"
- * detection, plain-text tables, target verdict lines, and a host-noise
- * monitor (the CPU other processes take while a benchmark runs).
+ * Helpers shared by the developer benchmarks (`npm run bench`, thin
+ * wrappers around src/bench/): "run when executed directly" detection,
+ * plain-text tables, target verdict lines, and waiting for a quiet host
+ * (the noise monitor itself is src/bench/host.ts, shared with `tlbsim bench`).
  */
-import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import type { Task } from 'tinybench';
+import { HostLoadMonitor, type HostLoad } from '../src/bench/host.js';
+
+export { HostLoadMonitor, type HostLoad };
 
 /** True when the module with this `import.meta.url` is the script node was started with. */
 export function isMain(moduleUrl: string): boolean {
@@ -39,72 +41,6 @@ export function fmt(x: number, decimals = 1): string {
 /** Format a ratio as "1.23x". */
 export function ratio(x: number): string {
   return `${fmt(x, 2)}x`;
-}
-
-/** The latency statistics of a finished tinybench task (milliseconds), or throw with the task's error. */
-export function latencyOf(task: Task): { p50: number; p99: number; mean: number; samples: number } {
-  const r = task.result;
-  if (r.state === 'errored') throw r.error;
-  if (r.state !== 'completed' && r.state !== 'aborted-with-statistics') {
-    throw new Error(`tinybench task '${task.name}' did not complete (state ${r.state})`);
-  }
-  return { p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.mean, samples: r.latency.samplesCount };
-}
-
-// ---------------------------------------------------------------------------
-// Host noise: how much CPU other processes took while a benchmark ran
-// ---------------------------------------------------------------------------
-
-/** Kernel clock ticks per second of /proc/stat (USER_HZ; 100 on every Linux build node runs on). */
-const USER_HZ = 100;
-
-interface CpuTimes {
-  /** Busy time of every host CPU together, microseconds. */
-  hostBusyUs: number;
-  /** Busy + idle time of every host CPU together, microseconds. */
-  hostTotalUs: number;
-  /** CPU time of this process (every thread), microseconds. */
-  ownUs: number;
-}
-
-function readCpuTimes(): CpuTimes | null {
-  let text: string;
-  try {
-    text = readFileSync('/proc/stat', 'utf8');
-  } catch {
-    return null;
-  }
-  const first = text.slice(0, text.indexOf('\n')).trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal ...
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = first;
-  const busy = user + nice + system + irq + softirq + steal;
-  const usPerTick = 1_000_000 / USER_HZ;
-  const own = process.cpuUsage();
-  return { hostBusyUs: busy * usPerTick, hostTotalUs: (busy + idle + iowait) * usPerTick, ownUs: own.user + own.system };
-}
-
-/** CPU use over an interval, as percentages of all host CPUs. */
-export interface HostLoad {
-  hostBusyPct: number;
-  ownPct: number;
-  /** Taken by other processes: the noise in this benchmark's figures. */
-  foreignPct: number;
-}
-
-/** Measures CPU use between `new` and `stop()` (Linux /proc/stat; null figures elsewhere). */
-export class HostLoadMonitor {
-  private readonly start = readCpuTimes();
-
-  stop(): HostLoad | null {
-    const end = readCpuTimes();
-    if (!this.start || !end) return null;
-    const total = end.hostTotalUs - this.start.hostTotalUs;
-    if (total <= 0) return null;
-    const busy = end.hostBusyUs - this.start.hostBusyUs;
-    const own = end.ownUs - this.start.ownUs;
-    const pct = (x: number): number => Math.min(100, Math.max(0, (100 * x) / total));
-    return { hostBusyPct: pct(busy), ownPct: pct(own), foreignPct: pct(busy - own) };
-  }
 }
 
 /** One line describing a HostLoad, for the benchmark output. */

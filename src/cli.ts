@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `tlbsim` command line: `tlbsim run` and `tlbsim stress`.
+ * The `tlbsim` command line: `tlbsim run`, `tlbsim stress` and `tlbsim bench`.
  *
  * Invariants:
  * - Bad input never produces a stack trace or a silently used default: it
@@ -12,8 +12,8 @@
  *   2 bad input; 130 / 143 interrupted by SIGINT / SIGTERM (the partial
  *   result is printed first, marked "status": "partial").
  */
-import { realpathSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
@@ -24,6 +24,7 @@ import {
   DEFAULTS,
   FLAG_NAMES,
   INJECTED_BUGS,
+  MAX_CPUS,
   PENDING_FLUSH_MODES,
   PROTOCOLS,
   SCHED_MODES,
@@ -43,7 +44,7 @@ import { zeroCounters, type RunResult } from './result.js';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.js';
 import { formatRun, formatStress, toJson } from './report.js';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
-import { runStress, scenarioConfig, type FoundRace, type StressResult } from './stress.js';
+import { defaultStressThreads, runStress, scenarioConfig, type FoundRace, type StressResult } from './stress.js';
 import { TRACE_EVENTS_DEFAULT, writeTrace, type CpuTrace } from './trace.js';
 import { loadConfigFile, simOptionsOf, type ConfigFileCommand } from './configFile.js';
 import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, type CostModel } from './costModel.js';
@@ -51,6 +52,10 @@ import { formatSweep, parseGridList, runSweep, SWEEP_KEYS, writeSweepDir, type G
 import { parseShard } from './shard.js';
 import { mergeDirs, writeStressDir } from './merge.js';
 import { formatValidate, runValidate } from './validate.js';
+import { compareProfiles, formatComparison } from './bench/compare.js';
+import { formatProfile } from './bench/format.js';
+import { parseProfile, ProfileError, type BenchTier } from './bench/profile.js';
+import { DEFAULT_MAX_CPUS, MIN_MAX_CPUS, planSizes, runHostBench } from './bench/run.js';
 
 /** Exit code for bad input. */
 export const EXIT_USAGE = 2;
@@ -549,6 +554,73 @@ async function cmdValidate(o: ValidateCliOpts): Promise<number> {
   return r.failed > 0 ? EXIT_SIM_FAILED : 0;
 }
 
+interface BenchCliOpts {
+  quick?: boolean;
+  full?: boolean;
+  json?: boolean;
+  out?: string;
+  maxCpus?: number;
+  compare?: string[];
+  progress: boolean;
+}
+
+/** Read and check one `--compare` profile; a missing or unparseable file is bad input. */
+function readProfileFile(file: string): ReturnType<typeof parseProfile> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`--compare: cannot read ${file} (${code === 'ENOENT' ? 'no such file' : (code ?? 'unreadable')}); pass two files written by 'tlbsim bench --out FILE'`);
+  }
+  return parseProfile(text, file);
+}
+
+async function cmdBench(o: BenchCliOpts, cmd: Command): Promise<number> {
+  const given = (name: string): boolean => cmd.getOptionValueSource(name) === 'cli';
+  if (o.compare !== undefined) {
+    if (o.compare.length !== 2) throw new UsageError(`--compare takes exactly two profile files (A.json B.json), got ${o.compare.length}`);
+    for (const f of ['quick', 'full', 'out', 'maxCpus']) {
+      if (given(f)) throw new UsageError(`--compare reads two saved profiles and measures nothing: drop --${f === 'maxCpus' ? 'max-cpus' : f}`);
+    }
+    const [fa, fb] = o.compare;
+    const c = compareProfiles(readProfileFile(fa), readProfileFile(fb), fa, fb);
+    await writeStdout(`${o.json ? JSON.stringify(c, null, 2) : formatComparison(c)}\n`);
+    return 0;
+  }
+  if (o.maxCpus !== undefined && (!Number.isInteger(o.maxCpus) || o.maxCpus < MIN_MAX_CPUS || o.maxCpus > MAX_CPUS)) {
+    throw new UsageError(`--max-cpus must be an integer from ${MIN_MAX_CPUS} to ${MAX_CPUS} (the largest simulated machine the bench boots), got ${o.maxCpus}`);
+  }
+  if (o.out !== undefined) {
+    const dir = dirname(resolvePath(o.out));
+    if (o.out.trim() === '' || !existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--out: directory ${dir} does not exist; create it or pick another file`);
+    if (existsSync(o.out) && statSync(o.out).isDirectory()) throw new UsageError(`--out: ${o.out} is a directory; give a file name`);
+  }
+  const tier: BenchTier = o.quick ? 'quick' : o.full ? 'full' : 'default';
+  const opts = { tier, maxCpus: o.maxCpus ?? DEFAULT_MAX_CPUS };
+  planSizes(opts); // validates before anything starts
+  const showBar = o.progress && process.stderr.isTTY === true && !(o.json && process.stdout.isTTY !== true);
+  const bar = showBar
+    ? new SingleBar({ format: 'bench [{bar}] {value}/{total} | running: {step} | {duration_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
+    : null;
+  let run;
+  try {
+    run = await runHostBench({
+      ...opts,
+      onProgress: (done, total, label) => {
+        if (bar && done === 0) bar.start(total, 0, { step: label });
+        else bar?.update(done, { step: label });
+      },
+    });
+  } finally {
+    bar?.stop();
+  }
+  const json = `${JSON.stringify(run.profile, null, 2)}\n`;
+  if (o.out !== undefined) writeFileSync(o.out, json);
+  await writeStdout(o.json ? json : `${formatProfile(run.profile)}\n${o.out !== undefined ? `\nprofile written to ${o.out}\n` : ''}`);
+  return 0;
+}
+
 /** Build the command tree. */
 export function buildProgram(): Command {
   const program = new Command('tlbsim')
@@ -579,7 +651,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--scenario <name>', 'race scenario').choices(SCENARIO_NAMES).default('unmap-window'))
     .addOption(new Option('--iterations <n>', 'iterations to run').argParser(num('--iterations')).default(1000))
     .addOption(new Option('--stop-on-race', 'stop at the first iteration that finds a race'))
-    .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--threads')))
+    .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${defaultStressThreads()})`).argParser(num('--threads')))
     .addOption(new Option('--no-progress', 'no progress bar'))
     .addOption(new Option('--trace-first-race <file>', 'replay the first racy iteration with tracing on and write its trace to FILE'))
     .addOption(new Option('--shard <K/N>', 'run only the K-th of N contiguous slices of the iterations (seeds unchanged); merge the --out folders with tlbsim merge'))
@@ -616,7 +688,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--out <dir>', 'folder for results.csv, results.json and the plots (required, here or in --config)'))
     .addOption(new Option('--config <file>', 'JSON file: any run option as a value or a list (a grid dimension), and out, shard, parallel, costModel; flags override it'))
     .addOption(new Option('--shard <K/N>', 'run only the K-th of N slices of the grid (points dealt round-robin); merge the folders with tlbsim merge'))
-    .addOption(new Option('--parallel <n>', `machines run at once (piscina threads; default: host cores, ${availableParallelism()})`).argParser(num('--parallel')))
+    .addOption(new Option('--parallel <n>', `machines run at once (piscina threads; default: host cores, ${defaultStressThreads()})`).argParser(num('--parallel')))
     .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles'))
     .addOption(new Option('--no-progress', 'no progress bar'))
     .addOption(new Option('--json', 'print a JSON summary on stdout'))
@@ -644,6 +716,21 @@ export function buildProgram(): Command {
     .exitOverride()
     .action(async (_o: ValidateCliOpts, cmd: Command) => {
       process.exitCode = await cmdValidate(cmd.opts<ValidateCliOpts>());
+    });
+
+  program
+    .command('bench')
+    .description('benchmark this host (about 2 min; --quick ~20 s, --full longer) and print its profile, or compare two saved profiles')
+    .addOption(new Option('--quick', 'short run (~20 s): fewer samples, small machines').conflicts('full'))
+    .addOption(new Option('--full', 'long run: more IPI targets, start-up up to 1024 CPUs, more samples'))
+    .addOption(new Option('--json', 'print the profile as one JSON object on stdout'))
+    .addOption(new Option('--out <file>', 'also write the profile (JSON) to this file'))
+    .addOption(new Option('--max-cpus <n>', `largest simulated machine to boot (${MIN_MAX_CPUS}-${MAX_CPUS}; default ${DEFAULT_MAX_CPUS})`).argParser(num('--max-cpus')))
+    .addOption(new Option('--compare <files...>', 'compare two saved profiles A.json B.json instead of measuring'))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .exitOverride()
+    .action(async (_o: BenchCliOpts, cmd: Command) => {
+      process.exitCode = await cmdBench(cmd.opts<BenchCliOpts>(), cmd);
     });
   return program;
 }
@@ -677,7 +764,7 @@ export async function main(argv: string[]): Promise<number> {
       // Commander already printed its one-line message; help and version exit 0.
       return e.exitCode === 0 ? 0 : EXIT_USAGE;
     }
-    if (e instanceof ConfigError || e instanceof UsageError) {
+    if (e instanceof ConfigError || e instanceof UsageError || e instanceof ProfileError) {
       process.stderr.write(`tlbsim: error: ${e.message}\n`);
       return EXIT_USAGE;
     }

@@ -1,5 +1,6 @@
 /**
- * tlbsim's library API. Everything the CLI does is available here:
+ * tlbsim's library API. Everything the CLI does is available here (`tlbsim bench` too:
+ * `runHostBench`, `compareProfiles`):
  *
  * ```ts
  * import { simulate, runStress } from 'tlbsim';
@@ -65,3 +66,8 @@ export { CSV_COLUMNS, expandGrid, parseGridList, runSweep, toCsv, writeSweepDir,
 export { parseShard, shardIterationRange, shardPointIndices, type Shard } from './shard.js';
 export { mergeDirs, mergeStress, mergeSweeps } from './merge.js';
 export { formatValidate, runValidate, type ValidateResult, type ValidateRow } from './validate.js';
+export { runHostBench, TIERS, type HostBenchOptions, type HostBenchRun } from './bench/run.js';
+export { compareProfiles, formatComparison, type CompareRow, type ProfileComparison } from './bench/compare.js';
+export { formatProfile } from './bench/format.js';
+export { parseProfile, namedFigures, PROFILE_VERSION, ProfileError, type BenchTier, type HostProfile } from './bench/profile.js';
+export { figureOf, type Figure, type FigureUnit } from './bench/figure.js';

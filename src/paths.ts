@@ -34,3 +34,18 @@ export function stressWorkerUrl(): URL {
 export function sweepWorkerUrl(): URL {
   return resolveCompiled('workers/sweepTask.js');
 }
+
+/** The raw IPI baseline target of `tlbsim bench` (no simulator code: the floor the engine is compared with). */
+export function rawIpiWorkerUrl(): URL {
+  return resolveCompiled('workers/rawIpiWorker.js');
+}
+
+/** The echo worker of `tlbsim bench`'s message-passing limits. */
+export function benchEchoWorkerUrl(): URL {
+  return resolveCompiled('workers/benchEcho.js');
+}
+
+/** The child-process script that boots one machine for `tlbsim bench`'s start-up figures. */
+export function startupChildUrl(): URL {
+  return resolveCompiled('workers/startupChild.js');
+}

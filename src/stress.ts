@@ -130,6 +130,11 @@ export interface StressResult {
   host: { wall_ms: number; iterations_per_s: number; threads: number; sched_steps: number };
 }
 
+/** piscina threads of a stress campaign when none are asked for: one per core this process may use (affinity respected). */
+export function defaultStressThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
 /** Iterations per piscina task: small enough for a live progress bar and early stop. */
 export const STRESS_CHUNK_MAX = 25;
 
@@ -154,8 +159,8 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   if (!Number.isInteger(opts.iterations) || opts.iterations < 1) {
     throw new ConfigError(`--iterations must be an integer of at least 1, got ${String(opts.iterations)}`);
   }
-  const cores = availableParallelism();
-  const threads = opts.threads ?? cores;
+  const cores = Math.max(1, availableParallelism());
+  const threads = opts.threads ?? defaultStressThreads();
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
     throw new ConfigError(`--threads must be an integer from 1 to 64, got ${String(threads)}`);
   }

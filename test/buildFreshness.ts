@@ -9,7 +9,15 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 /** Build outputs the tests execute, relative to the project root. */
-export const BUILD_OUTPUTS = ['dist/workers/cpu.bundle.cjs', 'dist/workers/stressTask.js', 'dist/src/cli.js', 'dist/src/index.js'] as const;
+export const BUILD_OUTPUTS = [
+  'dist/workers/cpu.bundle.cjs',
+  'dist/workers/stressTask.js',
+  'dist/workers/rawIpiWorker.js',
+  'dist/workers/benchEcho.js',
+  'dist/workers/startupChild.js',
+  'dist/src/cli.js',
+  'dist/src/index.js',
+] as const;
 /** Source folders those outputs are built from. */
 export const SOURCE_DIRS = ['src', 'workers'] as const;
 

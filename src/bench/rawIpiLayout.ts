@@ -1,6 +1,6 @@
 /**
- * Shared-word layout of the raw IPI baseline (bench/ipiLatency.ts sender,
- * bench/rawIpiWorker.ts targets). One 64-byte line per slot, like the
+ * Shared-word layout of the raw IPI baseline (src/bench/ipiRound.ts sender,
+ * workers/rawIpiWorker.ts targets). One 64-byte line per slot, like the
  * engine's per-CPU control block, so targets never share a line.
  */
 import type { MessagePort } from 'node:worker_threads';

@@ -1,0 +1,90 @@
+/**
+ * The readable form of a host profile (what `tlbsim bench` prints without
+ * `--json`) and of a comparison: plain-text tables, one per section.
+ *
+ * Invariant: it prints only what is in the profile; nothing is recomputed
+ * except ratios of medians already stored there.
+ */
+import { fmtFigure, fmtNum, fmtRatio } from './figure.js';
+import type { HostProfile } from './profile.js';
+
+/** A left-aligned first column and right-aligned others, with a header rule. */
+export function table(title: string, header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [title, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The whole profile as text tables. Figures read "median unit [p25-p75]". */
+export function formatProfile(p: HostProfile): string {
+  const h = p.host;
+  const out: string[] = [];
+  out.push(
+    `tlbsim ${p.tlbsim_version} host profile (${p.tier}, ${p.duration_s.toFixed(1)} s, ${p.created_at})`,
+    `host: ${h.cpu_model}; ${h.cores} core${h.cores === 1 ? '' : 's'} available of ${h.logical_cpus}${h.cpus_allowed ? ` (affinity ${h.cpus_allowed})` : ''}; ${fmtNum(h.memory_mb / 1024)} GB; Node ${h.node}, V8 ${h.v8}; ${h.os}`,
+    `engine on this host: ${h.engine.run_tokens} run token${h.engine.run_tokens === 1 ? '' : 's'} and ${h.engine.stress_threads} stress thread${h.engine.stress_threads === 1 ? '' : 's'} by default`,
+    `other processes took ${p.other_processes_pct === null ? 'an unknown share' : `${fmtNum(p.other_processes_pct)}%`} of the host CPUs during the run`,
+    'figures: median [p25-p75] over repeated samples',
+    '',
+  );
+  out.push(
+    table('Message passing on this host (round trip)', ['mechanism', 'round trip', 'samples'], [
+      ['postMessage (event loop both ways)', fmtFigure(p.limits.post_message_rt), String(p.limits.post_message_rt.samples)],
+      ['Atomics.wait / notify (sleeping thread)', fmtFigure(p.limits.atomics_wait_notify_rt), String(p.limits.atomics_wait_notify_rt.samples)],
+      ['doorbell + receiveMessageOnPort (busy thread)', fmtFigure(p.limits.doorbell_rt), String(p.limits.doorbell_rt.samples)],
+    ]),
+    '',
+  );
+  out.push(
+    table(
+      'IPI round (post to every target, every ack back): engine vs raw workers',
+      ['targets', 'engine median', 'raw median', 'ratio', 'engine p99', 'raw p99', 'ratio p99'],
+      p.ipi_round.map((e) => [
+        String(e.targets),
+        fmtFigure(e.engine.median),
+        fmtFigure(e.raw.median),
+        fmtRatio(e.ratio.median),
+        fmtFigure(e.engine.p99),
+        fmtFigure(e.raw.p99),
+        fmtRatio(e.ratio.p99),
+      ]),
+    ),
+    '',
+  );
+  const s = p.access_scaling;
+  out.push(
+    table(
+      `Simulated accesses per second by run tokens (${s.threads} thread CPUs + kswapd, ${fmtNum(s.ops_per_thread)} accesses each)`,
+      ['run tokens', 'accesses/s', 'speedup', 'efficiency'],
+      s.points.map((pt) => [String(pt.tokens), fmtFigure(pt.accesses_per_s), fmtRatio(pt.speedup), `${Math.round(pt.efficiency * 100)}%`]),
+    ),
+    '',
+  );
+  out.push(
+    table('TLB hit-path lookups (64x4 TLB in a SharedArrayBuffer)', ['loop', 'lookups/s', 'vs raw'], [
+      ['engine Tlb.lookup', fmtFigure(p.tlb_lookup.engine), fmtRatio(p.tlb_lookup.ratio)],
+      ['raw inline loop', fmtFigure(p.tlb_lookup.raw), fmtRatio(1)],
+    ]),
+    '',
+  );
+  out.push(
+    table(
+      'Machine start-up (each boot in a fresh process)',
+      ['CPUs', 'start-up', 'MB per CPU', 'peak RSS'],
+      p.startup.map((e) => [String(e.cpus), fmtFigure(e.startup_ms), fmtFigure(e.mb_per_cpu), fmtFigure(e.peak_rss_mb)]),
+    ),
+    '',
+  );
+  out.push(
+    table(
+      `Stress iterations per second by piscina threads (scenario ${p.stress.scenario})`,
+      ['sched', 'threads', 'iterations/s', 'speedup'],
+      p.stress.points.map((pt) => [pt.sched, String(pt.threads), fmtFigure(pt.iterations_per_s), fmtRatio(pt.speedup)]),
+    ),
+  );
+  return out.join('\n');
+}

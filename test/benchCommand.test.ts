@@ -1,0 +1,73 @@
+/**
+ * `tlbsim bench` (src/cli.ts, src/bench/): `--quick --json` prints one JSON
+ * host profile with every documented key, every figure a positive number with
+ * its spread, sized by this host's available cores; `--out` writes the same
+ * profile; bad input is one `tlbsim: error:` line, exit 2, before anything
+ * is measured.
+ *
+ * Runs the compiled CLI (build first: `npm run build`).
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { scalingTokenCounts } from '../src/bench/accessScaling.js';
+import { ipiTargetCounts } from '../src/bench/ipiRound.js';
+import type { HostProfile } from '../src/bench/profile.js';
+import { TIERS } from '../src/bench/run.js';
+import { stressThreadCounts } from '../src/bench/stressRate.js';
+import { expectProfileShape } from './benchProfileShape.js';
+import { parseOneJsonObject, runCli } from './helpers.js';
+
+/** The quick run takes ~20 s on a 2-core host; far more means it hangs. */
+const QUICK_TIMEOUT_MS = 120_000;
+
+describe('tlbsim bench --quick --json', () => {
+  it('prints one documented host profile; every figure is positive with its spread; --out writes the same profile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tlbsim-bench-'));
+    const out = join(dir, 'profile.json');
+    const r = await runCli(['bench', '--quick', '--json', '--out', out], QUICK_TIMEOUT_MS);
+    expect(r.status, `stderr: ${r.stderr}`).toBe(0);
+    expect(r.stderr).toBe(''); // no progress bar with --json to a pipe
+    const p = parseOneJsonObject<HostProfile>(r.stdout);
+    expectProfileShape(p);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(p);
+
+    // Sized by this host's cores, nothing assumes 2.
+    const cores = availableParallelism();
+    expect(p.tier).toBe('quick');
+    expect(p.host.cores).toBe(cores);
+    expect(p.host.engine).toEqual({ run_tokens: cores, stress_threads: cores });
+    expect(p.ipi_round.map((e) => e.targets)).toEqual(ipiTargetCounts(cores, 'quick', 1024));
+    expect(p.access_scaling.points.map((x) => x.tokens)).toEqual(scalingTokenCounts(cores));
+    expect(p.stress.points.map((x) => x.threads)).toEqual([...stressThreadCounts(cores), ...stressThreadCounts(cores)]);
+    expect(p.startup.map((s) => s.cpus)).toEqual([...TIERS.quick.startupSizes]);
+    // Engine and raw are measured in the same run; the ratio is theirs.
+    for (const e of p.ipi_round) expect(e.ratio.median).toBeCloseTo(e.engine.median.median / e.raw.median.median, 2);
+    expect(p.tlb_lookup.ratio).toBeCloseTo(p.tlb_lookup.engine.median / p.tlb_lookup.raw.median, 2);
+  });
+});
+
+describe('tlbsim bench bad input', () => {
+  const cases: [string[], RegExp][] = [
+    [['--max-cpus', '0'], /--max-cpus must be an integer from 3 to 1024/],
+    [['--max-cpus', '2'], /--max-cpus must be an integer from 3 to 1024/],
+    [['--max-cpus', '2000'], /--max-cpus must be an integer from 3 to 1024/],
+    [['--max-cpus', '3.5'], /--max-cpus must be an integer/],
+    [['--max-cpus', 'lots'], /--max-cpus takes a number/],
+    [['--quick', '--full'], /'--quick' cannot be used with option '--full'/],
+    [['--out', '/nonexistent-dir-tlbsim/p.json'], /--out: directory .* does not exist/],
+    [['--nonsense'], /unknown option '--nonsense'/],
+  ];
+  for (const [args, message] of cases) {
+    it(`${args.join(' ')}: one error line, exit 2, nothing measured`, async () => {
+      const r = await runCli(['bench', ...args]);
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^tlbsim: error: /);
+      expect(lines[0]).toMatch(message);
+    });
+  }
+});
