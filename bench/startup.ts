@@ -6,6 +6,12 @@
  * Targets: 256 CPUs ready in under 10 s using under 10 MB per CPU; 512 in
  * under 10 s and 1024 in under 20 s.
  *
+ * Raw baseline, measured in the same run at every size: bare workers with
+ * the engine's resource limits that load nothing (the floor Node puts under
+ * any one-thread-per-CPU design), so the engine's start-up and peak RSS are
+ * read against what the platform itself costs. The 1024-CPU peak-RSS target
+ * (under 6 GB) is judged with that floor printed beside it.
+ *
  * Diagnostic (`--limits-diag`, not part of the targets): one boot + short
  * run at 64 CPUs with other Worker resourceLimits, and a floor of bare
  * workers that load nothing.
@@ -15,11 +21,13 @@ import { WORKER_RESOURCE_LIMITS } from '../src/coordinator.js';
 import { fmtFigure } from '../src/bench/figure.js';
 import { TIERS } from '../src/bench/run.js';
 import { measureStartup, runStartupChild, type StartupEntry, type StartupSample } from '../src/bench/startup.js';
-import { fmt, isMain, printTable, waitForQuietHost } from './common.js';
+import { fmt, isMain, printTable, verdict, waitForQuietHost } from './common.js';
 import { startupVerdicts } from './verdicts.js';
 
 /** Machine sizes measured. */
 export const CPU_COUNTS: readonly number[] = TIERS.full.startupSizes;
+/** Issue 7's peak-RSS target for a 1024-CPU machine, MB. */
+export const PEAK_RSS_TARGET_MB_1024 = 6_000;
 /** CPUs of the resourceLimits diagnostic: big enough for a per-CPU figure, quick to boot. */
 export const LIMITS_DIAG_CPUS = 64;
 
@@ -54,7 +62,28 @@ export async function main(opts: { limitsDiag?: boolean } = {}): Promise<boolean
     console.log(`  ${cpus} CPUs: ready in ${fmt(entries[entries.length - 1].startup_ms.median, 0)} ms`);
   }
   printStartup(entries);
-  const ok = startupVerdicts(entries) !== false;
+  let ok = startupVerdicts(entries) !== false;
+  // The raw floor: bare workers, same resource limits, same sizes, this run.
+  const floor: StartupSample[] = [];
+  for (const cpus of CPU_COUNTS) floor.push(await runStartupChild({ kind: 'bare', cpus, run: false }));
+  printTable(
+    'Engine against the raw floor (bare workers with the engine\'s resource limits, one boot each, this run)',
+    ['cpus', 'engine start-up ms', 'bare start-up ms', 'ratio', 'engine peak RSS MB', 'bare peak RSS MB', 'ratio'],
+    entries.map((e, i) => {
+      const b = floor[i];
+      return [String(e.cpus), fmt(e.startup_ms.median, 0), fmt(b.startupMs, 0), `${fmt(e.startup_ms.median / b.startupMs, 2)}x`, fmt(e.peak_rss_mb.median, 0), fmt(b.peakRssMb, 0), `${fmt(e.peak_rss_mb.median / b.peakRssMb, 2)}x`];
+    }),
+  );
+  const i1024 = entries.findIndex((e) => e.cpus === 1024);
+  if (i1024 >= 0) {
+    const e = entries[i1024];
+    const b = floor[i1024];
+    ok =
+      verdict(
+        e.peak_rss_mb.median < PEAK_RSS_TARGET_MB_1024,
+        `1024 CPUs peak RSS ${fmt(e.peak_rss_mb.median, 0)} MB (target < ${PEAK_RSS_TARGET_MB_1024} MB); 1024 bare Node workers alone peak at ${fmt(b.peakRssMb, 0)} MB`,
+      ) && ok;
+  }
   if (opts.limitsDiag) {
     const rows: string[][] = [];
     for (const v of LIMIT_VARIANTS) rows.push(diagRow(`engine, ${v.label}`, await runStartupChild({ kind: 'machine', cpus: LIMITS_DIAG_CPUS, run: true, limits: v.limits })));
