@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig, type SimConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
+import { simulate } from '../src/api.js';
 import { Cpu } from '../src/cpu.js';
 import { allocateMachine, G_SCHED_STEPS } from '../src/layout.js';
 import { incMmTlbGen, mmCpumask } from '../src/mm.js';
@@ -15,14 +15,8 @@ import { shouldTrimCpumask } from '../src/tlbFlush.js';
 import { TLB_NR_DYN_ASIDS, asidTag } from '../src/tlbState.js';
 import { NO_RACES, totalRaces } from './helpers.js';
 
-async function runOnce(overrides: Partial<SimConfig>) {
-  const m = await Machine.boot(resolveConfig(overrides));
-  try {
-    return await m.run();
-  } finally {
-    await m.shutdown();
-  }
-}
+/** One run of a freshly booted machine (the library's `simulate`). */
+const runOnce = (overrides: Partial<SimConfig>) => simulate(overrides);
 
 /** A CPU object on this thread (switch_mm and choose_new_asid touch only its own state and the mm words). */
 function cpuAlone(overrides: Partial<SimConfig> = {}): Cpu {

@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig, type SimConfig } from '../src/config.js';
+import { simulate } from '../src/api.js';
 import { Machine } from '../src/coordinator.js';
 import { Cpu } from '../src/cpu.js';
 import { allocateMachine } from '../src/layout.js';
@@ -15,14 +16,8 @@ import { incMmTlbGen } from '../src/mm.js';
 import { freesPageTables } from '../src/syscalls.js';
 import { NO_RACES } from './helpers.js';
 
-async function runOnce(overrides: Partial<SimConfig>) {
-  const m = await Machine.boot(resolveConfig(overrides));
-  try {
-    return await m.run();
-  } finally {
-    await m.shutdown();
-  }
-}
+/** One run of a freshly booted machine (the library's `simulate`). */
+const runOnce = (overrides: Partial<SimConfig>) => simulate(overrides);
 
 describe('reclaim with lazy CPUs: exact counts', () => {
   // N = 8 CPUs (kswapd + 7 threads), P = 64 pages, B = 16: R = 4 rounds.
