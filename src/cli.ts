@@ -323,11 +323,13 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
     }
     bar?.setTotal(unit.total);
     bar?.update(0, { phase: 'running', unit: unit.unit });
+    bar?.render(); // a phase change is always drawn (updates are otherwise throttled to the bar's frame rate)
     const poll = bar ? setInterval(() => bar.update(Math.min(unit.total, unit.read(m))), RUN_PROGRESS_POLL_MS) : null;
     try {
       const r = await m.run(config.seed, { signal });
       if (poll) clearInterval(poll);
       bar?.update(Math.min(unit.total, unit.read(m)), { phase: 'shutting down' });
+      bar?.render();
       logFlushEvents(log, m.lastTrace);
       if (o.trace !== undefined && m.lastTrace) r.trace = { file: o.trace, ...writeTrace(o.trace, m.lastTrace, config) };
       return r;
