@@ -46,6 +46,16 @@ export function formatRun(r: RunResult): string {
   );
   lines.push(`  accesses              ${fmtInt(k.loads)} loads, ${fmtInt(k.stores)} stores; ${fmtInt(k.page_faults)} page faults (${fmtInt(k.wp_faults)} write-protect, ${fmtInt(k.segv_stores + k.segv_loads)} SIGSEGV)`);
   lines.push(`  reclaim               ${fmtInt(k.pages_unmapped)} pages unmapped, ${fmtInt(k.pages_written_back)} written back, ${fmtInt(k.pages_freed)} freed`);
+  if (k.tlb_flushes_elided + k.tlb_partial_to_full + k.nr_tlb_flush_on_task_switch + k.lazy_tlb_flushes > 0) {
+    lines.push(
+      `  flush machinery       ${fmtInt(k.tlb_flushes_elided)} elided (tlb_gen), ${fmtInt(k.tlb_partial_to_full)} range-to-full, ${fmtInt(k.nr_tlb_flush_on_task_switch)} on leaving lazy mode, ${fmtInt(k.lazy_tlb_flushes)} reached lazy CPUs`,
+    );
+  }
+  if (c.mms > 1 || k.asid_reuses > 0 || k.context_switches > c.cpus) {
+    lines.push(
+      `  processes             ${c.mms} mm; ${fmtInt(k.context_switches)} context switches, ${fmtInt(k.asid_reuses)} ASID reuses, ${fmtInt(k.asid_flushes)} ASID flushes, ${fmtInt(k.tlb_remote_wrong_cpu)} flushes to CPUs that had left`,
+    );
+  }
   if (k.workload_ops > 0) {
     lines.push(`  operations            ${fmtInt(k.workload_ops)} (${(k.ipis_sent / k.workload_ops).toFixed(1)} IPIs and ${(k.nr_tlb_remote_flush / k.workload_ops).toFixed(2)} rounds per operation)`);
   }
@@ -61,6 +71,7 @@ export function formatRun(r: RunResult): string {
     `  host                  run ${r.host.wall_ms.toFixed(1)} ms, start-up ${r.host.startup_ms.toFixed(1)} ms; IPI round ${lat.rounds ? `median ${fmtUs(lat.median)}, p99 ${fmtUs(lat.p99)} (${lat.rounds} rounds)` : 'n/a (no rounds)'}` +
       (c.sched === 'seeded' ? `; ${fmtInt(r.host.sched_steps)} scheduler steps` : ''),
   );
+  if (r.trace) lines.push(`  trace                 ${r.trace.file}: ${fmtInt(r.trace.events)} events on ${r.trace.cpus} CPU tracks, ${fmtInt(r.trace.ipi_flows)} IPI flows, ${fmtInt(r.trace.dropped)} dropped`);
   lines.push(`  reproduce: ${r.reproduce}`);
   return lines.join('\n');
 }
