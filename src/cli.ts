@@ -108,6 +108,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--debug', 'check engine invariants (the default, except with --inject)'))
     .addOption(new Option('--no-debug', 'skip engine invariant checks'))
     .addOption(new Option('--max-seeded-steps <n>', 'livelock guard for seeded runs').argParser(num('--max-seeded-steps')))
+    .addOption(new Option('--replay <schedule>', "seeded: follow this schedule (choice point:CPU list, as tlbsim explore prints it) instead of the PRNG"))
     .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
     .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking, crash, or crash-in-ipi').choices(CPU_FAULTS).hideHelp())
     .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles (keys: see README, "The cost model")'))
@@ -152,6 +153,7 @@ interface CliOpts {
   maxSeededSteps?: number;
   faultCpu?: number;
   faultKind?: SimConfig['faultKind'];
+  replay?: string;
   json?: boolean;
   costModel?: string;
   logLevel: LogLevel;
@@ -215,6 +217,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     maxSeededSteps: o.maxSeededSteps,
     faultCpu: o.faultCpu,
     faultKind: o.faultKind,
+    schedule: o.replay,
   };
   if (given('wpRecheck')) p.wpRecheck = o.wpRecheck;
   if (given('batchedPendingFlush')) p.batchedPendingFlush = o.batchedPendingFlush;

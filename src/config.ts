@@ -9,7 +9,8 @@
  *   it to every CPU worker unchanged, so all CPUs agree on it.
  */
 import { availableParallelism } from 'node:os';
-import { PTRS_PER_PTE, frameCount, pageSlots, tlbWords } from './layout.js';
+import { PTRS_PER_PTE, SCHED_MAX_CPUS, frameCount, pageSlots, tlbWords } from './layout.js';
+import { parseSchedule } from './schedule.js';
 
 /** Largest machine for `--workload tlb-flush`: every CPU initiates flushes, so each needs a MessagePort to every other (N^2 ports). */
 export const TLB_FLUSH_MAX_CPUS = 128;
@@ -31,8 +32,8 @@ export type ProtocolName = 'per-page' | 'batched' | 'rik';
 export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik'];
 
 /** Workload run by the simulated CPUs. */
-export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush' | 'tlb-flush' | 'munmap' | 'migrate';
-export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush', 'tlb-flush', 'munmap', 'migrate'];
+export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush' | 'tlb-flush' | 'munmap' | 'migrate' | 'toy';
+export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush', 'tlb-flush', 'munmap', 'migrate', 'toy'];
 
 /**
  * How mm->tlb_flush_batched is kept: `gen`, the pending/flushed generation
@@ -120,6 +121,11 @@ export interface SimConfig {
   /** Test hook: `{cpu, kind}` makes that CPU misbehave. */
   faultCpu: number;
   faultKind: CpuFault;
+  /**
+   * Seeded mode: follow this schedule instead of the PRNG (`step:cpu,...`,
+   * src/schedule.ts; `--replay`); empty: the PRNG picks every step.
+   */
+  schedule: string;
 }
 
 /** Thrown for bad input. The message is one line: the option, what was given, what it accepts. */
@@ -193,6 +199,8 @@ export const DEFAULTS: SimConfig = {
   traceEvents: 0,
   faultCpu: -1,
   faultKind: 'none',
+  // The PRNG picks: what stress has always done.
+  schedule: '',
 };
 
 /** Most trace events a CPU may keep: 1024 CPUs x 100,000 events is already ~15 GB of JSON. */
@@ -304,6 +312,16 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
     }
   }
+  if (typeof c.schedule !== 'string') throw new ConfigError(`--replay takes choices like 12:1,40:0, got ${String(c.schedule)}`);
+  if (c.schedule !== '') {
+    if (c.sched !== 'seeded') throw new ConfigError('--replay needs --sched seeded (a schedule picks the seeded scheduler\'s choices)');
+    if (c.cpus > SCHED_MAX_CPUS) throw new ConfigError(`--replay needs at most ${SCHED_MAX_CPUS} CPUs, got --cpus ${c.cpus}`);
+    try {
+      parseSchedule(c.schedule, c.cpus);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
   intIn('fault-cpu', c.faultCpu, -1, c.cpus - 1);
   oneOf('fault-kind', c.faultKind, CPU_FAULTS);
   parseReclaimPages(c.reclaimPages, c.pages);
@@ -320,7 +338,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
   }
   // CPU 0 is kswapd; the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
-  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'munmap' ? 0 : c.cpus - 2;
+  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'munmap' || c.workload === 'toy' ? 0 : c.cpus - 2;
   intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
   if (c.workload === 'tlb-flush') {
     if (c.cpus > TLB_FLUSH_MAX_CPUS) {
@@ -401,6 +419,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   traceEvents: '--trace-events',
   faultCpu: '--fault-cpu',
   faultKind: '--fault-kind',
+  schedule: '--replay',
 };
 
 /** Options always spelled out in a reproduce command, even at their defaults. */

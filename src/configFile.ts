@@ -75,6 +75,7 @@ export const simOptionsSchema = z
     traceEvents: int(0, MAX_TRACE_EVENTS),
     faultCpu: int(-1, MAX_CPUS - 1),
     faultKind: oneOf(CPU_FAULTS),
+    schedule: z.string(),
   } satisfies { [K in keyof SimConfig]: z.ZodType<SimConfig[K]> })
   .partial()
   .strict();

@@ -32,6 +32,8 @@
  * - Seeded: G_SCHED_TURN is written only by the CPU that currently holds the turn.
  */
 import { mulberry32Step } from './prng.js';
+import type { MachineViews } from './layout.js';
+import { chooseScheduled, scheduleDriven } from './schedule.js';
 import {
   C_DOORBELL,
   C_IPI_PENDING,
@@ -208,12 +210,18 @@ export class RunTokens {
   }
 }
 
-/** Seeded scheduler state set up by the coordinator before a run. */
-export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number): void {
+/**
+ * Seeded scheduler state set up by the coordinator before a run. With a
+ * schedule-driven run (`initSchedule` done first), the first CPU is choice point 0.
+ */
+export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number, views?: MachineViews): void {
   for (let c = 0; c < cpus; c++) cpuCtl[c * CPU_CTL_WORDS + C_SCHED_ACTIVE] = 1;
   global[G_SCHED_PRNG] = seed | 0;
   global[G_SCHED_STEPS] = 0;
-  global[G_SCHED_TURN] = pickRunnable(global, cpuCtl, cpus);
+  global[G_SCHED_TURN] =
+    views && scheduleDriven(views.sched)
+      ? chooseScheduled(views.sched, views, cpus, -1, false, 0, (c) => isRunnable(cpuCtl, c))
+      : pickRunnable(global, cpuCtl, cpus);
 }
 
 /** Draw the next CPU to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
@@ -243,6 +251,8 @@ export class SeededScheduler {
     private readonly global: Int32Array,
     private readonly cpuCtl: Int32Array,
     private readonly maxSteps: number,
+    /** The machine's views: a schedule-driven run reads its schedule and hashes the state through them. */
+    private readonly views: MachineViews | null = null,
   ) {}
 
   /** True while this CPU holds the turn. */
@@ -264,14 +274,19 @@ export class SeededScheduler {
   }
 
   /**
-   * A scheduling point: pick who runs the next step. Returns the step count, or
+   * A scheduling point: pick who runs the next step (`blocked`: this CPU
+   * yields from a wait, see src/schedule.ts). Returns the step count, or
    * -1 if the step budget is exhausted. If another CPU is picked, hands it the
    * turn; the caller must then `waitTurn`.
    */
-  yieldTurn(): number {
+  yieldTurn(blocked = false): number {
     const steps = Atomics.add(this.global, G_SCHED_STEPS, 1) + 1;
     if (steps > this.maxSteps) return -1;
-    const next = pickRunnable(this.global, this.cpuCtl, this.cpus);
+    const v = this.views;
+    const next =
+      v && scheduleDriven(v.sched)
+        ? chooseScheduled(v.sched, v, this.cpus, this.me, blocked, steps, (c) => isRunnable(this.cpuCtl, c))
+        : pickRunnable(this.global, this.cpuCtl, this.cpus);
     if (next === this.me) return steps;
     Atomics.store(this.global, G_SCHED_TURN, next);
     if (next === TURN_NONE) {

@@ -9,6 +9,7 @@ import { migrateWorkload } from './migrate.js';
 import { munmapWorkload } from './munmap.js';
 import { tlbFlushWorkload } from './tlbFlush.js';
 import { reclaimWorkload } from './reclaim.js';
+import { toyWorkload } from './toy.js';
 import type { Workload } from './types.js';
 
 export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
@@ -18,6 +19,7 @@ export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
   'tlb-flush': tlbFlushWorkload,
   munmap: munmapWorkload,
   migrate: migrateWorkload,
+  toy: toyWorkload,
 };
 
 export function getWorkload(name: WorkloadName): Workload {
