@@ -32,8 +32,32 @@ export type ProtocolName = 'per-page' | 'batched' | 'rik';
 export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik'];
 
 /** Workload run by the simulated CPUs. */
-export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush' | 'tlb-flush' | 'munmap' | 'migrate' | 'toy';
-export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush', 'tlb-flush', 'munmap', 'migrate', 'toy'];
+export type WorkloadName =
+  | 'reclaim'
+  | 'mprotect'
+  | 'pending-flush'
+  | 'tlb-flush'
+  | 'munmap'
+  | 'migrate'
+  | 'toy'
+  // The race catalogue's scenarios (src/races/).
+  | 'reclaim-dirty'
+  | 'mprotect-reclaim'
+  | 'pending-flush-lost'
+  | 'migrate-vma-ptl';
+export const WORKLOADS: readonly WorkloadName[] = [
+  'reclaim',
+  'mprotect',
+  'pending-flush',
+  'tlb-flush',
+  'munmap',
+  'migrate',
+  'toy',
+  'reclaim-dirty',
+  'mprotect-reclaim',
+  'pending-flush-lost',
+  'migrate-vma-ptl',
+];
 
 /**
  * How mm->tlb_flush_batched is kept: `gen`, the pending/flushed generation
@@ -88,6 +112,12 @@ export interface SimConfig {
   range: string;
   /** mprotect/munmap/madvise flush an mm with `tlb_flush_batched` set first (Linux 4.13). */
   batchedPendingFlush: boolean;
+  /**
+   * mremap's move_ptes and migrate_vma's collect step flush the TLB before
+   * dropping the PTE lock (true: eb66ae030829 and 60bae7370896); false
+   * (`--no-flush-under-ptl`): after, as the kernel did before those fixes.
+   */
+  flushUnderPtl: boolean;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
   pendingFlush: PendingFlushMode;
   inject: InjectedBug;
@@ -167,6 +197,8 @@ export const DEFAULTS: SimConfig = {
   // 16 pages: a typical small munmap, under the 33-page ceiling (flushed page by page).
   range: '16',
   batchedPendingFlush: true,
+  // What Linux does since the 2018 (mremap) and 2022 (migrate_vma) fixes.
+  flushUnderPtl: true,
   // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
   pendingFlush: 'gen',
   inject: 'none',
@@ -307,7 +339,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
   intIn('trace-events', c.traceEvents, 0, MAX_TRACE_EVENTS, ' (events each CPU keeps for --trace)');
-  for (const key of ['wpRecheck', 'batchedPendingFlush', 'debug', 'tokenLending', 'tlbGen'] as const) {
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'debug', 'tokenLending', 'tlbGen'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
     }
@@ -362,7 +394,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     parseRangeLengths(c.range, Math.floor(c.pages / 2));
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload munmap (no kswapd runs)');
   }
-  const minCpus = c.workload === 'pending-flush' ? 3 : 2;
+  const minCpus = c.workload === 'pending-flush' || c.workload === 'pending-flush-lost' ? 3 : 2;
   if (c.cpus < minCpus) {
     // Every built-in workload has CPU 0 reclaiming and CPU 1 running the process.
     const role =
@@ -401,6 +433,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   reclaimPages: '--reclaim-pages',
   range: '--range',
   batchedPendingFlush: '--no-batched-pending-flush',
+  flushUnderPtl: '--no-flush-under-ptl',
   pendingFlush: '--pending-flush',
   inject: '--inject',
   runTokens: '--run-tokens',
@@ -425,7 +458,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
 /** Options always spelled out in a reproduce command, even at their defaults. */
 const ALWAYS_SHOWN: readonly (keyof SimConfig)[] = ['cpus', 'workload', 'protocol', 'pages', 'batch', 'writeRatio', 'arch', 'sched', 'seed'];
 /** Options that matter only to one workload: shown only when it runs. */
-const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: WorkloadName } = { syscall: 'mprotect', range: 'munmap' };
+const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: readonly WorkloadName[] } = { syscall: ['mprotect', 'mprotect-reclaim'], range: ['munmap'] };
 
 /** The range lengths `--range` names, each 1..`max`. @throws ConfigError naming the bad item. */
 export function parseRangeLengths(spec: string, max: number): number[] {
@@ -480,7 +513,7 @@ export function configToFlags(c: SimConfig, base: SimConfig = DEFAULTS): string[
     const v = c[key];
     const flag = FLAG_NAMES[key];
     const only = WORKLOAD_ONLY[key];
-    if (only !== undefined && only !== c.workload) continue;
+    if (only !== undefined && !only.includes(c.workload)) continue;
     if (typeof v === 'boolean') {
       if (v !== base[key]) out.push(flag);
       continue;

@@ -57,6 +57,7 @@ export const simOptionsSchema = z
     reclaimPages: z.string(),
     range: z.string(),
     batchedPendingFlush: z.boolean(),
+    flushUnderPtl: z.boolean(),
     pendingFlush: oneOf(PENDING_FLUSH_MODES),
     inject: oneOf(INJECTED_BUGS),
     runTokens: int(1, MAX_CPUS),

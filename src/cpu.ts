@@ -307,7 +307,10 @@ export class Cpu implements IpiWaitHost {
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     this.pollCountdown = this.config.doorbellPollInterval;
     this.quantumLeft = this.config.quantum;
-    if (this.seeded) return this.seeded.waitTurn(this);
+    if (this.seeded) {
+      this.seeded.started();
+      return this.seeded.waitTurn(this);
+    }
     this.takeToken();
     return true;
   }

@@ -29,7 +29,10 @@
 import { ConfigError, type SimConfig } from './config.js';
 import { Machine } from './coordinator.js';
 import { totalRaceCount, type RaceCounts } from './oracle.js';
+import { isRaceName, type KernelSide } from './races/index.js';
+import type { ScenarioName } from './scenarios.js';
 import { formatSchedule, SCHED_MAX_CPUS, type ChoicePoint, type ForcedChoice } from './schedule.js';
+import { scenarioConfig, stressReproduceCommand } from './stress.js';
 
 /** Largest preemption bound accepted: every bound multiplies the schedules by roughly the number of choice points. */
 export const MAX_PREEMPTION_BOUND = 6;
@@ -124,11 +127,11 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
         const w = stack.pop()!;
         const r = await machine.run(c.seed, { schedule: w.forced });
         if (r.status === 'failed') {
-          throw new Error(`schedule ${formatSchedule(w.forced) || '(default)'} failed: ${r.failure?.message ?? 'unknown failure'}`);
+          throw new Error(`schedule ${formatSchedule(w.forced)} failed: ${r.failure?.message ?? 'unknown failure'}`);
         }
         const rec = machine.scheduleRecord();
         if (rec === null) throw new Error('the machine did not record its choice points');
-        if (rec.truncated) throw new Error(`schedule ${formatSchedule(w.forced) || '(default)'} took more choice points than can be recorded: the scenario is too big to explore`);
+        if (rec.truncated) throw new Error(`schedule ${formatSchedule(w.forced)} took more choice points than can be recorded: the scenario is too big to explore`);
         if (rec.invalidForced > 0) throw new Error(`schedule ${formatSchedule(w.forced)} forced a CPU that was not enabled: the run is not deterministic`);
         schedules++;
         per[k].schedules++;
@@ -172,4 +175,33 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
     complete,
     wall_ms: Math.round(performance.now() - t0),
   };
+}
+
+/** What `tlbsim explore` reports: the exploration of one side of a scenario. */
+export interface ScenarioExploreResult extends ExploreResult {
+  scenario: ScenarioName;
+  kernel?: KernelSide;
+  config: SimConfig;
+  /** `tlbsim stress ... --replay` command that runs the shortest racy schedule exactly (null if none). */
+  reproduce: string | null;
+}
+
+export interface ScenarioExploreOptions {
+  scenario: ScenarioName;
+  /** Side of a catalogue race (default fixed); none for the lab's scenarios. */
+  kernel?: KernelSide;
+  overrides?: Partial<SimConfig>;
+  bound: number;
+  maxSchedules?: number;
+  onProgress?: ExploreOptions['onProgress'];
+  signal?: AbortSignal;
+}
+
+/** Explore a stress scenario (as `tlbsim stress --scenario` configures it) and name the replay of its shortest racy schedule. */
+export async function exploreScenario(opts: ScenarioExploreOptions): Promise<ScenarioExploreResult> {
+  const kernel = opts.kernel ?? (isRaceName(opts.scenario) ? 'fixed' : undefined);
+  const config = scenarioConfig(opts.scenario, { ...(opts.overrides ?? {}), schedule: '' }, kernel);
+  const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, onProgress: opts.onProgress, signal: opts.signal });
+  const reproduce = r.shortest_racy ? stressReproduceCommand(opts.scenario, { ...config, schedule: r.shortest_racy.schedule }, config.seed, kernel) : null;
+  return { scenario: opts.scenario, ...(kernel === undefined ? {} : { kernel }), config, ...r, reproduce };
 }

@@ -58,6 +58,8 @@ export const G_RACES_AAU = 16;
 export const G_PAGES_UNMAPPED = 17;
 /** 1 once the reclaimer has seen every thread warm and begins reclaiming (threads start their access loops then). */
 export const G_RECLAIM_STARTED = 18;
+/** Seeded mode: CPUs that have reset their TLB for this run (a schedule-driven run makes its first choice when all have). */
+export const G_SCHED_STARTED = 19;
 export const GLOBAL_WORDS = 32;
 
 /** Why a run was aborted (value of `G_ABORT`). */

@@ -45,6 +45,7 @@ import {
   G_FAIL_CPU,
   G_RUN_DONE,
   G_SCHED_PRNG,
+  G_SCHED_STARTED,
   G_SCHED_STEPS,
   G_SCHED_TURN,
   G_TOKEN_RR,
@@ -63,6 +64,8 @@ export const GRANT_PLAIN = 1;
 export const GRANT_LENT_BASE = 2;
 /** Value of G_SCHED_TURN when no CPU may run (seeded run finished). */
 export const TURN_NONE = -1;
+/** Value of G_SCHED_TURN before a schedule-driven run's first choice (not every CPU has started yet). */
+export const TURN_PENDING = -2;
 
 /** Ring CPU `c`'s doorbell: bump the event counter and wake it if it sleeps. */
 export function ringDoorbell(cpuCtl: Int32Array, c: number): void {
@@ -218,10 +221,9 @@ export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus
   for (let c = 0; c < cpus; c++) cpuCtl[c * CPU_CTL_WORDS + C_SCHED_ACTIVE] = 1;
   global[G_SCHED_PRNG] = seed | 0;
   global[G_SCHED_STEPS] = 0;
-  global[G_SCHED_TURN] =
-    views && scheduleDriven(views.sched)
-      ? chooseScheduled(views.sched, views, cpus, -1, false, 0, (c) => isRunnable(cpuCtl, c))
-      : pickRunnable(global, cpuCtl, cpus);
+  global[G_SCHED_STARTED] = 0;
+  // A schedule-driven run hashes every CPU's TLB at each choice: its first choice waits until all have reset theirs (SeededScheduler.started).
+  global[G_SCHED_TURN] = views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus);
 }
 
 /** Draw the next CPU to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
@@ -254,6 +256,21 @@ export class SeededScheduler {
     /** The machine's views: a schedule-driven run reads its schedule and hashes the state through them. */
     private readonly views: MachineViews | null = null,
   ) {}
+
+  /**
+   * This CPU has reset its run state (its TLB above all). In a
+   * schedule-driven run the last CPU to start makes choice point 0 (every
+   * other CPU only waits for its turn meanwhile) and hands out the turn.
+   */
+  started(): void {
+    const n = Atomics.add(this.global, G_SCHED_STARTED, 1) + 1;
+    const v = this.views;
+    if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
+    const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c));
+    Atomics.store(this.global, G_SCHED_TURN, first);
+    if (first === TURN_NONE) Atomics.store(this.global, G_RUN_DONE, 1);
+    for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
+  }
 
   /** True while this CPU holds the turn. */
   holdsTurn(): boolean {

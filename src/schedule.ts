@@ -4,7 +4,7 @@
  * of the run is recorded so the explorer (src/explore.ts) can branch on it.
  *
  * A schedule is a list of forced choices `step:cpu` ("at choice point `step`
- * run `cpu`"); every other choice point takes the default choice, which never
+ * run `cpu`"), or `none` for no forced choice; every other choice point takes the default choice, which never
  * preempts: keep running the CPU that yielded if it can go on, else the next
  * enabled CPU after it (cyclically). Choice point 0 is the first CPU of the
  * run; choice point s >= 1 is the s-th `yieldTurn` (G_SCHED_STEPS = s).
@@ -37,7 +37,11 @@ import {
   C_SCHED_ACTIVE,
   C_WAIT_LOCK,
   CPU_CTL_WORDS,
+  E_VPN,
+  TLB_ENTRY_WORDS,
+  TLB_INVALID,
   G_SCHED_PRNG,
+  G_SCHED_STARTED,
   G_SCHED_STEPS,
   G_SCHED_TURN,
   G_TOKEN_RR,
@@ -101,7 +105,7 @@ export interface ScheduleRecord {
  */
 export function parseSchedule(spec: string, cpus: number): ForcedChoice[] {
   const out: ForcedChoice[] = [];
-  if (spec.trim() === '') return out;
+  if (spec.trim() === '' || spec.trim() === SCHEDULE_DEFAULT_ONLY) return out;
   for (const raw of spec.split(',')) {
     const item = raw.trim();
     const m = /^(\d+):(\d+)$/.exec(item);
@@ -116,9 +120,12 @@ export function parseSchedule(spec: string, cpus: number): ForcedChoice[] {
   return out;
 }
 
-/** The `--replay` text of a schedule. */
+/** `--replay` text of the schedule with no forced choice (every choice the default). */
+export const SCHEDULE_DEFAULT_ONLY = 'none';
+
+/** The `--replay` text of a schedule (`none` when it forces nothing). */
 export function formatSchedule(s: readonly ForcedChoice[]): string {
-  return s.map((f) => `${f.step}:${f.cpu}`).join(',');
+  return s.length === 0 ? SCHEDULE_DEFAULT_ONLY : s.map((f) => `${f.step}:${f.cpu}`).join(',');
 }
 
 /** Set up the sched buffer before a run: `schedule` null = PRNG mode. Coordinator only, between runs. */
@@ -168,7 +175,7 @@ export function readScheduleRecord(sched: Int32Array): ScheduleRecord {
 // ---------------------------------------------------------------------------
 
 /** Global words the scheduler and the run tokens write: left out of the state hash. */
-const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_TOKENS_FREE, G_TOKEN_RR]);
+const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
 /** Per-CPU control words that are machine state (the rest are doorbells, tokens and crash notes). */
 const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM];
 
@@ -181,7 +188,7 @@ function mixArray(h: number, a: Int32Array): number {
 }
 
 /**
- * FNV-1a over the machine's shared state: page tables, page state and
+ * FNV-1a over the machine's shared state (as an Int32, the way the sched buffer stores it): page tables, page state and
  * locks, frames, free list, backing store, TLBs, mm words, IPI and ack
  * bookkeeping, and the oracle's words. Cheap on the tiny machines explored.
  */
@@ -189,10 +196,19 @@ export function hashSharedState(v: MachineViews, cpus: number): number {
   let h = FNV_OFFSET;
   for (let i = 0; i < GLOBAL_WORDS; i++) if (!SCHED_GLOBAL_WORDS.has(i)) h = Math.imul(h ^ v.global[i], FNV_PRIME);
   for (let c = 0; c < cpus; c++) for (const w of CPU_STATE_WORDS) h = Math.imul(h ^ v.cpuCtl[c * CPU_CTL_WORDS + w], FNV_PRIME);
-  for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.tlb, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore, v.raceLog]) {
+  for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore, v.raceLog]) {
     h = mixArray(h, a);
   }
-  return h >>> 0;
+  // TLBs: valid entries only (a reset leaves an invalid entry's other words as they were).
+  const t = v.tlb;
+  for (let e = 0; e < t.length; e += TLB_ENTRY_WORDS) {
+    if (t[e + E_VPN] === TLB_INVALID) {
+      h = Math.imul(h ^ TLB_INVALID, FNV_PRIME);
+      continue;
+    }
+    for (let w = 0; w < TLB_ENTRY_WORDS; w++) h = Math.imul(h ^ t[e + w], FNV_PRIME);
+  }
+  return h | 0;
 }
 
 /**
@@ -256,7 +272,7 @@ export function chooseScheduled(
     }
   }
   let state = shared;
-  for (let c = 0; c < cpus; c++) state = Math.imul(state ^ sched[S_PROGRESS + c], FNV_PRIME);
+  for (let c = 0; c < cpus; c++) state = Math.imul(state ^ sched[S_PROGRESS + c], FNV_PRIME) | 0;
   const n = sched[S_RECORDED];
   if (n < SCHED_RECORD_MAX) {
     const b = S_RECORD + n * SCHED_REC_WORDS;

@@ -10,6 +10,7 @@ import { munmapWorkload } from './munmap.js';
 import { tlbFlushWorkload } from './tlbFlush.js';
 import { reclaimWorkload } from './reclaim.js';
 import { toyWorkload } from './toy.js';
+import { RACE_WORKLOADS } from '../races/index.js';
 import type { Workload } from './types.js';
 
 export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
@@ -20,6 +21,7 @@ export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
   munmap: munmapWorkload,
   migrate: migrateWorkload,
   toy: toyWorkload,
+  ...RACE_WORKLOADS,
 };
 
 export function getWorkload(name: WorkloadName): Workload {
