@@ -75,6 +75,6 @@ export const pendingFlushLost: RaceEntry = {
   effect: 'write after protect',
   summary: "the boolean tlb_flush_batched is cleared after a flush and forgets a flush reclaim made pending meanwhile; a later mprotect flushes nothing",
   workload: 'pending-flush-lost',
-  defaults: { workload: 'pending-flush-lost', cpus: 3, pages: PTRS_PER_PTE + 1, batch: 1, ops: 2, writeRatio: 1, tlbSets: 2, tlbWays: 1, arch: 'x86', protocol: 'batched' },
+  defaults: { workload: 'pending-flush-lost', cpus: 3, pages: PTRS_PER_PTE + 1, batch: 1, ops: 8, writeRatio: 1, tlbSets: 2, tlbWays: 1, arch: 'x86', protocol: 'batched' },
   buggy: { pendingFlush: 'bool' },
 };
