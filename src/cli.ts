@@ -111,6 +111,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--debug', 'check engine invariants (the default, except with --inject)'))
     .addOption(new Option('--no-debug', 'skip engine invariant checks'))
     .addOption(new Option('--max-seeded-steps <n>', 'livelock guard for seeded runs').argParser(num('--max-seeded-steps')))
+    .addOption(new Option('--ipi-step', 'seeded: handling an IPI is a scheduling step of its own (the CPU may be descheduled right after its interrupt)'))
     .addOption(new Option('--replay <schedule>', "seeded: follow this schedule (choice point:CPU list, as tlbsim explore prints it) instead of the PRNG"))
     .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
     .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking, crash, or crash-in-ipi').choices(CPU_FAULTS).hideHelp())
@@ -158,6 +159,7 @@ interface CliOpts {
   faultCpu?: number;
   faultKind?: SimConfig['faultKind'];
   replay?: string;
+  ipiStep?: boolean;
   json?: boolean;
   costModel?: string;
   logLevel: LogLevel;
@@ -222,6 +224,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     faultCpu: o.faultCpu,
     faultKind: o.faultKind,
     schedule: o.replay,
+    ipiStep: o.ipiStep,
   };
   if (given('wpRecheck')) p.wpRecheck = o.wpRecheck;
   if (given('batchedPendingFlush')) p.batchedPendingFlush = o.batchedPendingFlush;

@@ -43,6 +43,7 @@ export type WorkloadName =
   // The race catalogue's scenarios (src/races/).
   | 'reclaim-dirty'
   | 'mprotect-reclaim'
+  | 'mremap-ptl'
   | 'pending-flush-lost'
   | 'migrate-vma-ptl';
 export const WORKLOADS: readonly WorkloadName[] = [
@@ -55,6 +56,7 @@ export const WORKLOADS: readonly WorkloadName[] = [
   'toy',
   'reclaim-dirty',
   'mprotect-reclaim',
+  'mremap-ptl',
   'pending-flush-lost',
   'migrate-vma-ptl',
 ];
@@ -146,6 +148,13 @@ export interface SimConfig {
   debug: boolean;
   /** Events each CPU keeps for `--trace` (a ring of the last N); 0: no trace is recorded. */
   traceEvents: number;
+  /**
+   * Seeded mode: a CPU that handles IPIs when it gets the turn yields again
+   * before it goes on (handling an interrupt is a step of its own, so the
+   * CPU can be descheduled right after it). Off: IPIs are handled at the
+   * start of the CPU's next step.
+   */
+  ipiStep: boolean;
   /** Upper bound on scheduler steps in seeded mode (a livelock guard). */
   maxSeededSteps: number;
   /** Test hook: `{cpu, kind}` makes that CPU misbehave. */
@@ -227,6 +236,8 @@ export const DEFAULTS: SimConfig = {
   ipiTimeoutMs: 10_000,
   debug: true,
   maxSeededSteps: 5_000_000,
+  // Off: the seeded interleavings (and every seed's result) stay what they were before the catalogue.
+  ipiStep: false,
   // Recording costs a little on every slow path: only when a trace is asked for (--trace).
   traceEvents: 0,
   faultCpu: -1,
@@ -339,7 +350,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
   intIn('trace-events', c.traceEvents, 0, MAX_TRACE_EVENTS, ' (events each CPU keeps for --trace)');
-  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'debug', 'tokenLending', 'tlbGen'] as const) {
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
     }
@@ -394,7 +405,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     parseRangeLengths(c.range, Math.floor(c.pages / 2));
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload munmap (no kswapd runs)');
   }
-  const minCpus = c.workload === 'pending-flush' || c.workload === 'pending-flush-lost' ? 3 : 2;
+  const minCpus = c.workload === 'pending-flush' || c.workload === 'pending-flush-lost' || c.workload === 'mremap-ptl' ? 3 : 2;
   if (c.cpus < minCpus) {
     // Every built-in workload has CPU 0 reclaiming and CPU 1 running the process.
     const role =
@@ -449,6 +460,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   ipiTimeoutMs: '--ipi-timeout-ms',
   debug: '--no-debug',
   maxSeededSteps: '--max-seeded-steps',
+  ipiStep: '--ipi-step',
   traceEvents: '--trace-events',
   faultCpu: '--fault-cpu',
   faultKind: '--fault-kind',

@@ -73,6 +73,7 @@ export const simOptionsSchema = z
     ipiTimeoutMs: int(1, 3_600_000),
     debug: z.boolean(),
     maxSeededSteps: int(1, 1e12),
+    ipiStep: z.boolean(),
     traceEvents: int(0, MAX_TRACE_EVENTS),
     faultCpu: int(-1, MAX_CPUS - 1),
     faultKind: oneOf(CPU_FAULTS),

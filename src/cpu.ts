@@ -444,7 +444,9 @@ export class Cpu implements IpiWaitHost {
       if (!this.seeded.holdsTurn() && !this.seeded.waitTurn(this)) {
         throw new SimAbort('seeded run ended while this CPU still had work');
       }
+      const interrupted = this.config.ipiStep && this.ipi.pending() > 0;
       this.serviceIpis();
+      if (interrupted) this.schedPoint(); // --ipi-step: the interrupt was this step
       return;
     }
     this.serviceIpis();

@@ -13,6 +13,7 @@
 import type { SimConfig } from '../config.js';
 import { migrateVmaPtl, migrateVmaPtlWorkload } from './migrateVmaPtl.js';
 import { mprotectReclaim, mprotectReclaimWorkload } from './mprotectReclaim.js';
+import { mremapPtl, mremapPtlWorkload } from './mremapPtl.js';
 import { pendingFlushLost, pendingFlushLostWorkload } from './pendingFlushLost.js';
 import { reclaimDirty, reclaimDirtyWorkload } from './reclaimDirty.js';
 import type { KernelSide, RaceEntry } from './types.js';
@@ -20,12 +21,13 @@ import type { KernelSide, RaceEntry } from './types.js';
 export { KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect } from './types.js';
 
 /** Catalogue names, in the order `tlbsim races` lists them (by year). */
-export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'pending-flush-lost' | 'migrate-vma-ptl';
-export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'pending-flush-lost', 'migrate-vma-ptl'];
+export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'pending-flush-lost' | 'migrate-vma-ptl';
+export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'mremap-ptl', 'pending-flush-lost', 'migrate-vma-ptl'];
 
 export const RACES: { readonly [N in RaceName]: RaceEntry } = {
   'reclaim-dirty': reclaimDirty,
   'mprotect-reclaim': mprotectReclaim,
+  'mremap-ptl': mremapPtl,
   'pending-flush-lost': pendingFlushLost,
   'migrate-vma-ptl': migrateVmaPtl,
 };
@@ -34,6 +36,7 @@ export const RACES: { readonly [N in RaceName]: RaceEntry } = {
 export const RACE_WORKLOADS = {
   'reclaim-dirty': reclaimDirtyWorkload,
   'mprotect-reclaim': mprotectReclaimWorkload,
+  'mremap-ptl': mremapPtlWorkload,
   'pending-flush-lost': pendingFlushLostWorkload,
   'migrate-vma-ptl': migrateVmaPtlWorkload,
 } as const;
