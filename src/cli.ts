@@ -721,7 +721,7 @@ export function buildProgram(): Command {
       .description('check every schedule of a scenario with at most K preemptions (iterative context bounding) and replay the shortest racy one'),
     true,
   )
-    .addOption(new Option('--scenario <name>', 'scenario (tlbsim races lists the catalogue)').choices(SCENARIO_NAMES).makeOptionMandatory())
+    .addOption(new Option('--scenario <name>', 'race catalogue scenario (tlbsim races)').choices(RACE_NAMES).makeOptionMandatory())
     .addOption(new Option('--kernel <side>', 'catalogue scenarios: buggy or fixed (default)').choices(KERNEL_SIDES))
     .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}`).argParser(num('--preemption-bound')).default(2))
     .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))

@@ -31,7 +31,7 @@ import { Machine } from './coordinator.js';
 import { totalRaceCount, type RaceCounts } from './oracle.js';
 import { isRaceName, type KernelSide } from './races/index.js';
 import type { ScenarioName } from './scenarios.js';
-import { formatSchedule, SCHED_MAX_CPUS, type ChoicePoint, type ForcedChoice } from './schedule.js';
+import { formatSchedule, SCHED_MAX_CPUS, SCHED_RECORD_MAX, type ChoicePoint, type ForcedChoice } from './schedule.js';
 import { scenarioConfig, stressReproduceCommand } from './stress.js';
 
 /** Largest preemption bound accepted: every bound multiplies the schedules by roughly the number of choice points. */
@@ -107,7 +107,8 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
   }
   const maxSchedules = opts.maxSchedules ?? DEFAULT_MAX_SCHEDULES;
   const t0 = performance.now();
-  const machine = await Machine.boot({ ...c, schedule: '' });
+  // A schedule longer than the recorder holds cannot be explored: stop such a run there, not at the livelock guard.
+  const machine = await Machine.boot({ ...c, schedule: '', maxSeededSteps: Math.min(c.maxSeededSteps, SCHED_RECORD_MAX) });
   const levels: Work[][] = Array.from({ length: opts.bound + 1 }, () => []);
   levels[0].push({ forced: [], preemptions: 0, from: 0 });
   const states = new Set<number>();
@@ -199,6 +200,10 @@ export interface ScenarioExploreOptions {
 
 /** Explore a stress scenario (as `tlbsim stress --scenario` configures it) and name the replay of its shortest racy schedule. */
 export async function exploreScenario(opts: ScenarioExploreOptions): Promise<ScenarioExploreResult> {
+  if (!isRaceName(opts.scenario)) {
+    // The lab's scenarios loop until reclaim is done: a schedule that never preempts would spin forever.
+    throw new ConfigError(`explore takes a race catalogue scenario (tlbsim races), got '${opts.scenario}'`);
+  }
   const kernel = opts.kernel ?? (isRaceName(opts.scenario) ? 'fixed' : undefined);
   const config = scenarioConfig(opts.scenario, { ...(opts.overrides ?? {}), schedule: '' }, kernel);
   const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, onProgress: opts.onProgress, signal: opts.signal });

@@ -94,3 +94,9 @@ describe('schedule text', () => {
     expect(() => resolveConfig({ schedule: '1:0', sched: 'seeded', cpus: 16 })).toThrow(/at most 8 CPUs/);
   });
 });
+
+describe('explore takes catalogue scenarios only', () => {
+  it("refuses a lab scenario (its threads loop until reclaim is done, so a schedule that never preempts would not end)", async () => {
+    await expect(exploreScenario({ scenario: 'mprotect', bound: 0 })).rejects.toThrow(/race catalogue scenario/);
+  });
+});
