@@ -436,17 +436,17 @@ export class Cpu implements IpiWaitHost {
    * A point where another CPU may run (protocol steps, waits). Seeded mode:
    * the scheduler picks the next CPU; free mode: handle IPIs and check for abort.
    */
-  schedPoint(blocked = false): void {
+  schedPoint(blocked = false, afterIrq = false): void {
     if (this.crashCountdown >= 0 && --this.crashCountdown < 0) process.exit(CRASH_EXIT_CODE);
     if (this.seeded) {
-      const steps = this.seeded.yieldTurn(blocked);
+      const steps = this.seeded.yieldTurn(blocked, afterIrq);
       if (steps < 0) this.abortRun(ABORT_SEEDED_STEPS);
       if (!this.seeded.holdsTurn() && !this.seeded.waitTurn(this)) {
         throw new SimAbort('seeded run ended while this CPU still had work');
       }
       const interrupted = this.config.ipiStep && this.ipi.pending() > 0;
       this.serviceIpis();
-      if (interrupted) this.schedPoint(); // --ipi-step: the interrupt was this step
+      if (interrupted) this.schedPoint(false, true); // --ipi-step: the interrupt was this step
       return;
     }
     this.serviceIpis();

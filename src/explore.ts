@@ -18,7 +18,8 @@
  *   before any with k + 1 (iterative context bounding), so the first racy
  *   bound found is the smallest one that has a race.
  * - A preemption is a switch away from a CPU that could go on (it did not
- *   yield from a wait, did not retire, and is enabled). Free switches do not
+ *   yield from a wait, did not retire, did not just finish an interrupt
+ *   with `--ipi-step`, and is enabled). Free switches do not
  *   count, and at a free switch every enabled CPU is tried.
  * - The order of exploration, and so every count and the shortest racy
  *   schedule, is a pure function of (config, seed, bound).
@@ -94,7 +95,7 @@ export interface ExploreOptions {
 
 /** Is choosing `c` at `p` a preemption? */
 export function isPreemption(p: ChoicePoint, c: number): boolean {
-  return p.cur >= 0 && !p.blocked && c !== p.cur && (p.enabled & (1 << p.cur)) !== 0;
+  return p.cur >= 0 && !p.blocked && !p.afterIrq && c !== p.cur && (p.enabled & (1 << p.cur)) !== 0;
 }
 
 /** Explore every schedule of `config` with at most `bound` preemptions. */

@@ -417,6 +417,8 @@ export const SCHED_REC_WORDS = 4;
 export const REC_BLOCKED = 1 << 8;
 export const REC_FORCED = 1 << 9;
 export const REC_FORCED_INVALID = 1 << 10;
+/** The CPU yielded right after handling an interrupt (`--ipi-step`): switching away is free, and it stays enabled. */
+export const REC_AFTER_IRQ = 1 << 11;
 /** A recorded "CPU" of 0xff: choice point 0 (nobody yielded). */
 export const REC_NO_CPU = 0xff;
 

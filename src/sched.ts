@@ -296,13 +296,13 @@ export class SeededScheduler {
    * -1 if the step budget is exhausted. If another CPU is picked, hands it the
    * turn; the caller must then `waitTurn`.
    */
-  yieldTurn(blocked = false): number {
+  yieldTurn(blocked = false, afterIrq = false): number {
     const steps = Atomics.add(this.global, G_SCHED_STEPS, 1) + 1;
     if (steps > this.maxSteps) return -1;
     const v = this.views;
     const next =
       v && scheduleDriven(v.sched)
-        ? chooseScheduled(v.sched, v, this.cpus, this.me, blocked, steps, (c) => isRunnable(this.cpuCtl, c))
+        ? chooseScheduled(v.sched, v, this.cpus, this.me, blocked, steps, (c) => isRunnable(this.cpuCtl, c), afterIrq)
         : pickRunnable(this.global, this.cpuCtl, this.cpus);
     if (next === this.me) return steps;
     Atomics.store(this.global, G_SCHED_TURN, next);

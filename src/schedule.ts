@@ -15,7 +15,11 @@
  * when it blocked (its condition reads only shared state, so running it again
  * would only spin). Switching away from a CPU that yielded blocked, retired,
  * or is disabled is free; switching away from one that could go on is a
- * *preemption* (the quantity CHESS bounds).
+ * *preemption* (the quantity CHESS bounds). With `--ipi-step`, a CPU
+ * yields again right after handling interrupts at the start of its turn:
+ * the interrupt is a step of its own (a thread of its own, in CHESS's
+ * terms, that has finished), so switching away there is free too, and the
+ * CPU stays enabled.
  *
  * Invariants:
  * - Only the turn holder (or the coordinator before the run) touches the
@@ -49,6 +53,7 @@ import {
   GLOBAL_WORDS,
   REC_BLOCKED,
   REC_FORCED,
+  REC_AFTER_IRQ,
   REC_FORCED_INVALID,
   REC_NO_CPU,
   S_BLOCKED,
@@ -80,6 +85,8 @@ export interface ChoicePoint {
   cur: number;
   /** It yielded from a wait (switching away is free). */
   blocked: boolean;
+  /** It yielded right after handling an interrupt (`--ipi-step`; switching away is free, it stays enabled). */
+  afterIrq: boolean;
   /** Bitmask of the enabled CPUs. */
   enabled: number;
   /** The CPU that runs next (-1: nobody, the run is over). */
@@ -161,6 +168,7 @@ export function readScheduleRecord(sched: Int32Array): ScheduleRecord {
     points.push({
       cur: cpu === REC_NO_CPU ? -1 : cpu,
       blocked: (w & REC_BLOCKED) !== 0,
+      afterIrq: (w & REC_AFTER_IRQ) !== 0,
       enabled: sched[b + 1],
       chosen: sched[b + 2],
       forced: (w & REC_FORCED) !== 0,
@@ -225,6 +233,7 @@ export function chooseScheduled(
   blocked: boolean,
   step: number,
   runnable: (c: number) => boolean,
+  afterIrq = false,
 ): number {
   const shared = hashSharedState(v, cpus);
   if (cur >= 0) {
@@ -259,7 +268,7 @@ export function chooseScheduled(
   // Nobody enabled but somebody runnable: every waiter waits on a state nobody can change (a deadlock);
   // run one anyway, so the step budget ends the run as a livelock.
   if (chosen < 0 && anyRunnable >= 0) chosen = anyRunnable;
-  let flags = (cur < 0 ? REC_NO_CPU : cur) | (blocked ? REC_BLOCKED : 0);
+  let flags = (cur < 0 ? REC_NO_CPU : cur) | (blocked ? REC_BLOCKED : 0) | (afterIrq ? REC_AFTER_IRQ : 0);
   const next = sched[S_NEXT_FORCED];
   if (next < sched[S_NFORCED] && sched[S_FORCED + 2 * next] === step) {
     sched[S_NEXT_FORCED] = next + 1;
