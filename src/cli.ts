@@ -42,9 +42,11 @@ import { withInterrupts } from './interrupt.js';
 import { zeroRaces } from './oracle.js';
 import { zeroCounters, type RunResult } from './result.js';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.js';
-import { formatRun, formatStress, toJson } from './report.js';
+import { formatExplore, formatRaces, formatRun, formatStress, toJson } from './report.js';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js';
 import { defaultStressThreads, runStress, scenarioConfig, type FoundRace, type StressResult } from './stress.js';
+import { DEFAULT_MAX_SCHEDULES, exploreScenario, MAX_PREEMPTION_BOUND } from './explore.js';
+import { KERNEL_SIDES, RACE_NAMES, RACES, type KernelSide } from './races/index.js';
 import { TRACE_EVENTS_DEFAULT, writeTrace, type CpuTrace } from './trace.js';
 import { loadConfigFile, simOptionsOf, type ConfigFileCommand } from './configFile.js';
 import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, type CostModel } from './costModel.js';
@@ -91,6 +93,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--range <lengths>', d("munmap workload: pages per mapped-and-unmapped range, e.g. 16 or 1,8,64 (cycled)")))
     .addOption(new Option('--reclaim-pages <list>', d("pages kswapd reclaims, in LRU order: '3', '4-7,0-3', '7-0' (default: all, lowest first)")))
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
+    .addOption(new Option('--no-flush-under-ptl', 'mremap and migrate_vma flush the TLB after dropping the PTE lock (before eb66ae030829 and 60bae7370896)'))
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
@@ -108,6 +111,8 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--debug', 'check engine invariants (the default, except with --inject)'))
     .addOption(new Option('--no-debug', 'skip engine invariant checks'))
     .addOption(new Option('--max-seeded-steps <n>', 'livelock guard for seeded runs').argParser(num('--max-seeded-steps')))
+    .addOption(new Option('--ipi-step', 'seeded: handling an IPI is a scheduling step of its own (the CPU may be descheduled right after its interrupt)'))
+    .addOption(new Option('--replay <schedule>', "seeded: follow this schedule (choice point:CPU list, as tlbsim explore prints it) instead of the PRNG"))
     .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
     .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking, crash, or crash-in-ipi').choices(CPU_FAULTS).hideHelp())
     .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles (keys: see README, "The cost model")'))
@@ -131,6 +136,7 @@ interface CliOpts {
   tlbWays?: number;
   wpRecheck: boolean;
   batchedPendingFlush: boolean;
+  flushUnderPtl: boolean;
   tokenLending: boolean;
   tlbGen: boolean;
   inject?: SimConfig['inject'];
@@ -152,6 +158,8 @@ interface CliOpts {
   maxSeededSteps?: number;
   faultCpu?: number;
   faultKind?: SimConfig['faultKind'];
+  replay?: string;
+  ipiStep?: boolean;
   json?: boolean;
   costModel?: string;
   logLevel: LogLevel;
@@ -215,9 +223,12 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     maxSeededSteps: o.maxSeededSteps,
     faultCpu: o.faultCpu,
     faultKind: o.faultKind,
+    schedule: o.replay,
+    ipiStep: o.ipiStep,
   };
   if (given('wpRecheck')) p.wpRecheck = o.wpRecheck;
   if (given('batchedPendingFlush')) p.batchedPendingFlush = o.batchedPendingFlush;
+  if (given('flushUnderPtl')) p.flushUnderPtl = o.flushUnderPtl;
   if (given('tokenLending')) p.tokenLending = o.tokenLending;
   if (given('tlbGen')) p.tlbGen = o.tlbGen;
   // An injected bug is checked by the oracle; the engine's own assertion would stop the run first.
@@ -354,6 +365,7 @@ interface RunCliOpts extends CliOpts {
 
 interface StressCliOpts extends CliOpts {
   scenario: ScenarioName;
+  kernel?: KernelSide;
   iterations: number;
   stopOnRace?: boolean;
   threads?: number;
@@ -384,6 +396,7 @@ async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
     (signal) =>
       runStress({
         scenario: o.scenario,
+        kernel: o.kernel,
         overrides,
         iterations: o.iterations,
         seed,
@@ -427,6 +440,38 @@ async function traceFirstRace(result: StressResult, file: string, traceEvents: n
   } finally {
     await m.shutdown();
   }
+}
+
+interface ExploreCliOpts extends CliOpts {
+  scenario: ScenarioName;
+  kernel?: KernelSide;
+  preemptionBound: number;
+  maxSchedules: number;
+  progress: boolean;
+}
+
+async function cmdExplore(given: ExploreCliOpts, cmd: Command): Promise<number> {
+  const { opts: o, sim: overrides } = withConfigFile(given, cmd, 'stress');
+  if (overrides.schedule !== undefined) throw new UsageError('--replay does not apply to explore: it chooses every schedule itself');
+  if (!Number.isInteger(o.maxSchedules) || o.maxSchedules < 1) throw new UsageError(`--max-schedules must be a positive integer, got ${String(o.maxSchedules)}`);
+  const showBar = o.progress && !o.json && process.stderr.isTTY === true;
+  const bar = showBar ? new SingleBar({ format: 'explore {value} schedules | {racy} racy | bound {k}', stream: process.stderr, hideCursor: true }, Presets.shades_classic) : null;
+  bar?.start(0, 0, { racy: 0, k: 0 });
+  const { value: r, signalExitCode } = await withInterrupts(
+    (signal) =>
+      exploreScenario({
+        scenario: o.scenario,
+        kernel: o.kernel,
+        overrides,
+        bound: o.preemptionBound,
+        maxSchedules: o.maxSchedules,
+        signal,
+        onProgress: (n, racy, k) => bar?.update(n, { racy, k }),
+      }),
+    () => undefined,
+  ).finally(() => bar?.stop());
+  await writeStdout(`${o.json ? toJson(r) : formatExplore(r)}\n`);
+  return signalExitCode ?? 0;
 }
 
 interface SweepCliOpts {
@@ -650,7 +695,8 @@ export function buildProgram(): Command {
     program.command('stress').description('repeat a race scenario many times in parallel and report the races found'),
     true,
   )
-    .addOption(new Option('--scenario <name>', 'race scenario').choices(SCENARIO_NAMES).default('unmap-window'))
+    .addOption(new Option('--scenario <name>', 'race scenario (tlbsim races lists the catalogue)').choices(SCENARIO_NAMES).default('unmap-window'))
+    .addOption(new Option('--kernel <side>', "catalogue scenarios: the kernel before the fix (buggy) or after (fixed; the default)").choices(KERNEL_SIDES))
     .addOption(new Option('--iterations <n>', 'iterations to run').argParser(num('--iterations')).default(1000))
     .addOption(new Option('--stop-on-race', 'stop at the first iteration that finds a race'))
     .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${defaultStressThreads()})`).argParser(num('--threads')))
@@ -661,6 +707,30 @@ export function buildProgram(): Command {
     .exitOverride()
     .action(async (_o: StressCliOpts, cmd: Command) => {
       process.exitCode = await cmdStress(cmd.opts<StressCliOpts>(), cmd);
+    });
+  program
+    .command('races')
+    .description("list the race catalogue: each known Linux TLB-coherence race, its fix, and what goes wrong")
+    .addOption(new Option('--json', 'print the catalogue as JSON'))
+    .exitOverride()
+    .action(async (o: { json?: boolean }) => {
+      await writeStdout(`${o.json ? toJson(RACE_NAMES.map((n) => RACES[n])) : formatRaces()}\n`);
+      process.exitCode = 0;
+    });
+  addSimOptions(
+    program
+      .command('explore')
+      .description('check every schedule of a scenario with at most K preemptions (iterative context bounding) and replay the shortest racy one'),
+    true,
+  )
+    .addOption(new Option('--scenario <name>', 'race catalogue scenario (tlbsim races)').choices(RACE_NAMES).makeOptionMandatory())
+    .addOption(new Option('--kernel <side>', 'catalogue scenarios: buggy or fixed (default)').choices(KERNEL_SIDES))
+    .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}`).argParser(num('--preemption-bound')).default(2))
+    .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .exitOverride()
+    .action(async (_o: ExploreCliOpts, cmd: Command) => {
+      process.exitCode = await cmdExplore(cmd.opts<ExploreCliOpts>(), cmd);
     });
   program
     .command('report')

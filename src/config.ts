@@ -9,7 +9,8 @@
  *   it to every CPU worker unchanged, so all CPUs agree on it.
  */
 import { availableParallelism } from 'node:os';
-import { PTRS_PER_PTE, frameCount, pageSlots, tlbWords } from './layout.js';
+import { PTRS_PER_PTE, SCHED_MAX_CPUS, frameCount, pageSlots, tlbWords } from './layout.js';
+import { parseSchedule } from './schedule.js';
 
 /** Largest machine for `--workload tlb-flush`: every CPU initiates flushes, so each needs a MessagePort to every other (N^2 ports). */
 export const TLB_FLUSH_MAX_CPUS = 128;
@@ -31,8 +32,34 @@ export type ProtocolName = 'per-page' | 'batched' | 'rik';
 export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik'];
 
 /** Workload run by the simulated CPUs. */
-export type WorkloadName = 'reclaim' | 'mprotect' | 'pending-flush' | 'tlb-flush' | 'munmap' | 'migrate';
-export const WORKLOADS: readonly WorkloadName[] = ['reclaim', 'mprotect', 'pending-flush', 'tlb-flush', 'munmap', 'migrate'];
+export type WorkloadName =
+  | 'reclaim'
+  | 'mprotect'
+  | 'pending-flush'
+  | 'tlb-flush'
+  | 'munmap'
+  | 'migrate'
+  | 'toy'
+  // The race catalogue's scenarios (src/races/).
+  | 'reclaim-dirty'
+  | 'mprotect-reclaim'
+  | 'mremap-ptl'
+  | 'pending-flush-lost'
+  | 'migrate-vma-ptl';
+export const WORKLOADS: readonly WorkloadName[] = [
+  'reclaim',
+  'mprotect',
+  'pending-flush',
+  'tlb-flush',
+  'munmap',
+  'migrate',
+  'toy',
+  'reclaim-dirty',
+  'mprotect-reclaim',
+  'mremap-ptl',
+  'pending-flush-lost',
+  'migrate-vma-ptl',
+];
 
 /**
  * How mm->tlb_flush_batched is kept: `gen`, the pending/flushed generation
@@ -87,6 +114,12 @@ export interface SimConfig {
   range: string;
   /** mprotect/munmap/madvise flush an mm with `tlb_flush_batched` set first (Linux 4.13). */
   batchedPendingFlush: boolean;
+  /**
+   * mremap's move_ptes and migrate_vma's collect step flush the TLB before
+   * dropping the PTE lock (true: eb66ae030829 and 60bae7370896); false
+   * (`--no-flush-under-ptl`): after, as the kernel did before those fixes.
+   */
+  flushUnderPtl: boolean;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
   pendingFlush: PendingFlushMode;
   inject: InjectedBug;
@@ -115,11 +148,23 @@ export interface SimConfig {
   debug: boolean;
   /** Events each CPU keeps for `--trace` (a ring of the last N); 0: no trace is recorded. */
   traceEvents: number;
+  /**
+   * Seeded mode: a CPU that handles IPIs when it gets the turn yields again
+   * before it goes on (handling an interrupt is a step of its own, so the
+   * CPU can be descheduled right after it). Off: IPIs are handled at the
+   * start of the CPU's next step.
+   */
+  ipiStep: boolean;
   /** Upper bound on scheduler steps in seeded mode (a livelock guard). */
   maxSeededSteps: number;
   /** Test hook: `{cpu, kind}` makes that CPU misbehave. */
   faultCpu: number;
   faultKind: CpuFault;
+  /**
+   * Seeded mode: follow this schedule instead of the PRNG (`step:cpu,...`,
+   * src/schedule.ts; `--replay`); empty: the PRNG picks every step.
+   */
+  schedule: string;
 }
 
 /** Thrown for bad input. The message is one line: the option, what was given, what it accepts. */
@@ -161,6 +206,8 @@ export const DEFAULTS: SimConfig = {
   // 16 pages: a typical small munmap, under the 33-page ceiling (flushed page by page).
   range: '16',
   batchedPendingFlush: true,
+  // What Linux does since the 2018 (mremap) and 2022 (migrate_vma) fixes.
+  flushUnderPtl: true,
   // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
   pendingFlush: 'gen',
   inject: 'none',
@@ -189,10 +236,14 @@ export const DEFAULTS: SimConfig = {
   ipiTimeoutMs: 10_000,
   debug: true,
   maxSeededSteps: 5_000_000,
+  // Off: the seeded interleavings (and every seed's result) stay what they were before the catalogue.
+  ipiStep: false,
   // Recording costs a little on every slow path: only when a trace is asked for (--trace).
   traceEvents: 0,
   faultCpu: -1,
   faultKind: 'none',
+  // The PRNG picks: what stress has always done.
+  schedule: '',
 };
 
 /** Most trace events a CPU may keep: 1024 CPUs x 100,000 events is already ~15 GB of JSON. */
@@ -299,9 +350,19 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
   intIn('trace-events', c.traceEvents, 0, MAX_TRACE_EVENTS, ' (events each CPU keeps for --trace)');
-  for (const key of ['wpRecheck', 'batchedPendingFlush', 'debug', 'tokenLending', 'tlbGen'] as const) {
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
+    }
+  }
+  if (typeof c.schedule !== 'string') throw new ConfigError(`--replay takes choices like 12:1,40:0, got ${String(c.schedule)}`);
+  if (c.schedule !== '') {
+    if (c.sched !== 'seeded') throw new ConfigError('--replay needs --sched seeded (a schedule picks the seeded scheduler\'s choices)');
+    if (c.cpus > SCHED_MAX_CPUS) throw new ConfigError(`--replay needs at most ${SCHED_MAX_CPUS} CPUs, got --cpus ${c.cpus}`);
+    try {
+      parseSchedule(c.schedule, c.cpus);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
     }
   }
   intIn('fault-cpu', c.faultCpu, -1, c.cpus - 1);
@@ -320,7 +381,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
   }
   // CPU 0 is kswapd; the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
-  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'munmap' ? 0 : c.cpus - 2;
+  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'munmap' || c.workload === 'toy' ? 0 : c.cpus - 2;
   intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
   if (c.workload === 'tlb-flush') {
     if (c.cpus > TLB_FLUSH_MAX_CPUS) {
@@ -344,7 +405,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     parseRangeLengths(c.range, Math.floor(c.pages / 2));
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload munmap (no kswapd runs)');
   }
-  const minCpus = c.workload === 'pending-flush' ? 3 : 2;
+  const minCpus = c.workload === 'pending-flush' || c.workload === 'pending-flush-lost' || c.workload === 'mremap-ptl' ? 3 : 2;
   if (c.cpus < minCpus) {
     // Every built-in workload has CPU 0 reclaiming and CPU 1 running the process.
     const role =
@@ -383,6 +444,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   reclaimPages: '--reclaim-pages',
   range: '--range',
   batchedPendingFlush: '--no-batched-pending-flush',
+  flushUnderPtl: '--no-flush-under-ptl',
   pendingFlush: '--pending-flush',
   inject: '--inject',
   runTokens: '--run-tokens',
@@ -398,15 +460,17 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   ipiTimeoutMs: '--ipi-timeout-ms',
   debug: '--no-debug',
   maxSeededSteps: '--max-seeded-steps',
+  ipiStep: '--ipi-step',
   traceEvents: '--trace-events',
   faultCpu: '--fault-cpu',
   faultKind: '--fault-kind',
+  schedule: '--replay',
 };
 
 /** Options always spelled out in a reproduce command, even at their defaults. */
 const ALWAYS_SHOWN: readonly (keyof SimConfig)[] = ['cpus', 'workload', 'protocol', 'pages', 'batch', 'writeRatio', 'arch', 'sched', 'seed'];
 /** Options that matter only to one workload: shown only when it runs. */
-const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: WorkloadName } = { syscall: 'mprotect', range: 'munmap' };
+const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: readonly WorkloadName[] } = { syscall: ['mprotect', 'mprotect-reclaim'], range: ['munmap'] };
 
 /** The range lengths `--range` names, each 1..`max`. @throws ConfigError naming the bad item. */
 export function parseRangeLengths(spec: string, max: number): number[] {
@@ -461,7 +525,7 @@ export function configToFlags(c: SimConfig, base: SimConfig = DEFAULTS): string[
     const v = c[key];
     const flag = FLAG_NAMES[key];
     const only = WORKLOAD_ONLY[key];
-    if (only !== undefined && only !== c.workload) continue;
+    if (only !== undefined && !only.includes(c.workload)) continue;
     if (typeof v === 'boolean') {
       if (v !== base[key]) out.push(flag);
       continue;

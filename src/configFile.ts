@@ -57,6 +57,7 @@ export const simOptionsSchema = z
     reclaimPages: z.string(),
     range: z.string(),
     batchedPendingFlush: z.boolean(),
+    flushUnderPtl: z.boolean(),
     pendingFlush: oneOf(PENDING_FLUSH_MODES),
     inject: oneOf(INJECTED_BUGS),
     runTokens: int(1, MAX_CPUS),
@@ -72,9 +73,11 @@ export const simOptionsSchema = z
     ipiTimeoutMs: int(1, 3_600_000),
     debug: z.boolean(),
     maxSeededSteps: int(1, 1e12),
+    ipiStep: z.boolean(),
     traceEvents: int(0, MAX_TRACE_EVENTS),
     faultCpu: int(-1, MAX_CPUS - 1),
     faultKind: oneOf(CPU_FAULTS),
+    schedule: z.string(),
   } satisfies { [K in keyof SimConfig]: z.ZodType<SimConfig[K]> })
   .partial()
   .strict();

@@ -59,6 +59,7 @@ import { cpuWorkerUrl } from './paths.js';
 import { silentLogger, type Logger } from './log.js';
 import { addCounters, readCpuCounters, zeroCounters, type Counters, type RunFailure, type RunResult } from './result.js';
 import { initSeededScheduler, raiseAbort } from './sched.js';
+import { initSchedule, parseSchedule, readScheduleRecord, SCHED_MAX_CPUS, scheduleDriven, type ForcedChoice, type ScheduleRecord } from './schedule.js';
 import { getWorkload } from './workloads/index.js';
 import { deriveSeed } from './prng.js';
 import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from './costModel.js';
@@ -257,7 +258,7 @@ export class Machine {
   }
 
   /** Reset every shared word to the boot state of a run. Only while no CPU runs. */
-  private initRun(seed: number): void {
+  private initRun(seed: number, schedule: readonly ForcedChoice[] | null): void {
     const v = this.views;
     const c = this.config;
     v.global.fill(0);
@@ -277,7 +278,10 @@ export class Machine {
     PhysicalMemory.init(v, { pages: slots, frames: frameCount(slots), wordsPerPage: wordsPerPage(c) });
     v.global[G_TOKENS_FREE] = Math.min(c.runTokens, c.cpus);
     v.global[G_FAIL_CPU] = -1;
-    if (c.sched === 'seeded') initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM));
+    if (c.sched === 'seeded') {
+      initSchedule(v.sched, c.cpus, schedule);
+      initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM), v);
+    }
   }
 
   /**
@@ -303,9 +307,14 @@ export class Machine {
    * result even when the run fails (status 'failed'); a failed run terminates
    * every worker, so the machine cannot run again.
    */
-  async run(seed: number = this.config.seed, opts: { signal?: AbortSignal } = {}): Promise<RunResult> {
+  async run(seed: number = this.config.seed, opts: { signal?: AbortSignal; schedule?: readonly ForcedChoice[] } = {}): Promise<RunResult> {
     if (this.dead) throw new Error('machine was shut down (a failed run terminates its workers)');
-    this.initRun(seed);
+    const c0 = this.config;
+    const schedule = opts.schedule ?? (c0.schedule === '' ? null : parseSchedule(c0.schedule, c0.cpus));
+    if (schedule !== null && (c0.sched !== 'seeded' || c0.cpus > SCHED_MAX_CPUS)) {
+      throw new Error(`a schedule needs --sched seeded and at most ${SCHED_MAX_CPUS} CPUs`);
+    }
+    this.initRun(seed, schedule);
     const t0 = performance.now();
     const signal = opts.signal;
     let interrupted: string | null = null;
@@ -441,6 +450,14 @@ export class Machine {
       },
       reproduce: ['tlbsim', 'run', ...configToFlags(config)].join(' '),
     };
+  }
+
+  /**
+   * The choice points of the last run, if it was schedule-driven (a
+   * `schedule` option or config), else null. Read between runs only.
+   */
+  scheduleRecord(): ScheduleRecord | null {
+    return scheduleDriven(this.views.sched) ? readScheduleRecord(this.views.sched) : null;
   }
 
   /** Stop every worker. Safe to call more than once. */

@@ -268,7 +268,7 @@ export class Cpu implements IpiWaitHost {
     this.mem = new PhysicalMemory(this.v, { pages: pageSlots(c), frames: frameCount(pageSlots(c)), wordsPerPage: this.W }, c.debug);
     this.ipi = new IpiDelivery(this.id, this.v.cpuCtl, this.v.ackBits, c.cpus, init.outPorts, init.inPorts, c.sched === 'free');
     this.tokens = c.sched === 'free' ? new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl) : null;
-    this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps) : null;
+    this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps, this.v) : null;
     this.ctlBase = this.id * CPU_CTL_WORDS;
     this.cBase = this.id * COUNTER_WORDS;
     this.counters = this.v.counters;
@@ -307,7 +307,10 @@ export class Cpu implements IpiWaitHost {
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     this.pollCountdown = this.config.doorbellPollInterval;
     this.quantumLeft = this.config.quantum;
-    if (this.seeded) return this.seeded.waitTurn(this);
+    if (this.seeded) {
+      this.seeded.started();
+      return this.seeded.waitTurn(this);
+    }
     this.takeToken();
     return true;
   }
@@ -339,7 +342,7 @@ export class Cpu implements IpiWaitHost {
       this.seeded.retire();
       for (;;) {
         this.serviceIpis();
-        if (this.seeded.yieldTurn() < 0) this.abortRun(ABORT_SEEDED_STEPS);
+        if (this.seeded.yieldTurn(true) < 0) this.abortRun(ABORT_SEEDED_STEPS);
         if (this.seeded.holdsTurn()) continue;
         if (!this.seeded.waitTurn(this)) return;
       }
@@ -433,15 +436,17 @@ export class Cpu implements IpiWaitHost {
    * A point where another CPU may run (protocol steps, waits). Seeded mode:
    * the scheduler picks the next CPU; free mode: handle IPIs and check for abort.
    */
-  schedPoint(): void {
+  schedPoint(blocked = false, afterIrq = false): void {
     if (this.crashCountdown >= 0 && --this.crashCountdown < 0) process.exit(CRASH_EXIT_CODE);
     if (this.seeded) {
-      const steps = this.seeded.yieldTurn();
+      const steps = this.seeded.yieldTurn(blocked, afterIrq);
       if (steps < 0) this.abortRun(ABORT_SEEDED_STEPS);
       if (!this.seeded.holdsTurn() && !this.seeded.waitTurn(this)) {
         throw new SimAbort('seeded run ended while this CPU still had work');
       }
+      const interrupted = this.config.ipiStep && this.ipi.pending() > 0;
       this.serviceIpis();
+      if (interrupted) this.schedPoint(false, true); // --ipi-step: the interrupt was this step
       return;
     }
     this.serviceIpis();
@@ -531,7 +536,7 @@ export class Cpu implements IpiWaitHost {
   blockUntil(cond: () => boolean, recheckMs = BLOCK_RECHECK_MS, resumeToken = true, rung = false): void {
     if (cond()) return;
     if (this.seeded) {
-      while (!cond()) this.schedPoint();
+      while (!cond()) this.schedPoint(true);
       return;
     }
     const hadToken = this.hasToken;
@@ -570,7 +575,7 @@ export class Cpu implements IpiWaitHost {
 
   waitForEvent(ms: number): void {
     if (this.seeded) {
-      this.schedPoint();
+      this.schedPoint(true);
       return;
     }
     Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, ms);

@@ -45,7 +45,21 @@ export { runStress, scenarioConfig, stressReproduceCommand, type StressOptions, 
 export { SCENARIOS, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios.js';
 export { PROTOCOL_REGISTRY, getProtocol, type UnmapProtocol } from './protocols/index.js';
 export { WORKLOAD_REGISTRY, getWorkload, type Workload } from './workloads/index.js';
-export { formatRun, formatStress } from './report.js';
+export { formatExplore, formatRaces, formatRun, formatStress } from './report.js';
+export {
+  explore,
+  exploreScenario,
+  isPreemption,
+  MAX_PREEMPTION_BOUND,
+  type BoundCount,
+  type ExploreOptions,
+  type ExploreResult,
+  type RacySchedule,
+  type ScenarioExploreOptions,
+  type ScenarioExploreResult,
+} from './explore.js';
+export { formatSchedule, parseSchedule, SCHEDULE_DEFAULT_ONLY, type ChoicePoint, type ForcedChoice, type ScheduleRecord } from './schedule.js';
+export { KERNEL_SIDES, RACE_NAMES, RACES, raceSide, type KernelSide, type RaceEffect, type RaceEntry, type RaceName } from './races/index.js';
 export { createLogger, type LogLevel } from './log.js';
 export { COUNTER_NAMES, type CounterName } from './layout.js';
 export {

@@ -58,6 +58,8 @@ export const G_RACES_AAU = 16;
 export const G_PAGES_UNMAPPED = 17;
 /** 1 once the reclaimer has seen every thread warm and begins reclaiming (threads start their access loops then). */
 export const G_RECLAIM_STARTED = 18;
+/** Seeded mode: CPUs that have reset their TLB for this run (a schedule-driven run makes its first choice when all have). */
+export const G_SCHED_STARTED = 19;
 export const GLOBAL_WORDS = 32;
 
 /** Why a run was aborted (value of `G_ABORT`). */
@@ -354,6 +356,8 @@ export interface MachineBuffers {
   backing: SharedArrayBuffer;
   raceLog: SharedArrayBuffer;
   lastStore: SharedArrayBuffer;
+  /** Schedule-driven scheduling: forced choices in, recorded choice points out (src/schedule.ts). */
+  sched: SharedArrayBuffer;
 }
 
 /** Typed views over `MachineBuffers`, made once per thread. */
@@ -375,6 +379,52 @@ export interface MachineViews {
   backing: Int32Array;
   raceLog: Int32Array;
   lastStore: Int32Array;
+  sched: Int32Array;
+}
+
+// ---------------------------------------------------------------------------
+// Schedule buffer `sched` (src/schedule.ts): forced choices in, choice points out
+// ---------------------------------------------------------------------------
+/** Most CPUs a schedule-driven run may have: the enabled set is a 31-bit mask, and exhaustive exploration is for 2-4 CPUs anyway. */
+export const SCHED_MAX_CPUS = 8;
+/** Most forced choices in a schedule: the explorer bounds preemptions to a handful; 256 leaves room for hand-written replays. */
+export const SCHED_FORCED_MAX = 256;
+/** Most choice points recorded per run: the catalogue's scenarios take a few hundred; more means the scenario is too big to explore. */
+export const SCHED_RECORD_MAX = 16_384;
+
+// Words of the `sched` buffer.
+/** 0: PRNG-seeded; 1: schedule-driven (forced choices + default). */
+export const S_MODE = 0;
+/** Number of forced choices. */
+export const S_NFORCED = 1;
+/** Index of the next forced choice to apply. */
+export const S_NEXT_FORCED = 2;
+/** Choice points recorded so far (may exceed SCHED_RECORD_MAX: then the record is truncated). */
+export const S_RECORDED = 3;
+/** Per CPU: 1 if its last yield was from a wait. */
+export const S_BLOCKED = 8;
+/** Per CPU: the state hash when it last yielded blocked. */
+export const S_BLOCKED_HASH = S_BLOCKED + SCHED_MAX_CPUS;
+/** Per CPU: yields that were not from a wait (its progress, part of the state). */
+export const S_PROGRESS = S_BLOCKED_HASH + SCHED_MAX_CPUS;
+/** Forced choices: pairs (step, cpu). */
+export const S_FORCED = S_PROGRESS + SCHED_MAX_CPUS;
+/** Recorded choice points, SCHED_REC_WORDS each. */
+export const S_RECORD = S_FORCED + 2 * SCHED_FORCED_MAX;
+/** Words per recorded choice point: yielding CPU + flags, enabled mask, chosen CPU, state hash. */
+export const SCHED_REC_WORDS = 4;
+/** Flag bits of a record's first word (the yielding CPU is the low byte, 0xff for choice point 0). */
+export const REC_BLOCKED = 1 << 8;
+export const REC_FORCED = 1 << 9;
+export const REC_FORCED_INVALID = 1 << 10;
+/** The CPU yielded right after handling an interrupt (`--ipi-step`): switching away is free, and it stays enabled. */
+export const REC_AFTER_IRQ = 1 << 11;
+/** A recorded "CPU" of 0xff: choice point 0 (nobody yielded). */
+export const REC_NO_CPU = 0xff;
+
+/** Words of the `sched` buffer a machine with `cpus` CPUs needs (1 when it cannot be schedule-driven). */
+export function schedWords(c: { cpus: number; sched: string }): number {
+  return c.sched === 'seeded' && c.cpus <= SCHED_MAX_CPUS ? S_RECORD + SCHED_RECORD_MAX * SCHED_REC_WORDS : 1;
 }
 
 /**
@@ -417,6 +467,7 @@ export function allocateMachine(c: SimConfig): MachineBuffers {
     backing: sab(slots * W, 4),
     raceLog: sab(RACE_LOG_CAPACITY * RACE_WORDS, 4),
     lastStore: sab(c.cpus * slots, 4),
+    sched: sab(schedWords(c), 4),
   };
 }
 
@@ -440,5 +491,6 @@ export function viewMachine(b: MachineBuffers): MachineViews {
     backing: new Int32Array(b.backing),
     raceLog: new Int32Array(b.raceLog),
     lastStore: new Int32Array(b.lastStore),
+    sched: new Int32Array(b.sched),
   };
 }

@@ -7,6 +7,8 @@
  */
 import { describeRace, totalRaceCount, type RaceCounts } from './oracle.js';
 import type { RunResult } from './result.js';
+import type { ScenarioExploreResult } from './explore.js';
+import { RACE_NAMES, RACES } from './races/index.js';
 import type { StressResult } from './stress.js';
 
 function fmtInt(n: number): string {
@@ -81,7 +83,7 @@ export function formatStress(s: StressResult): string {
   const c = s.config;
   const lines: string[] = [];
   lines.push(
-    `tlbsim stress: scenario ${s.scenario}, protocol ${c.protocol}, arch ${c.arch}, sched ${c.sched}, ${c.cpus} CPUs, ${c.pages} pages` +
+    `tlbsim stress: scenario ${s.scenario}${s.kernel ? `, kernel ${s.kernel}` : ''}, protocol ${c.protocol}, arch ${c.arch}, sched ${c.sched}, ${c.cpus} CPUs, ${c.pages} pages` +
       `${c.wpRecheck ? '' : ', no wp-recheck'}${c.batchedPendingFlush ? `, pending flush ${c.pendingFlush}` : ', no batched-pending flush'}${c.inject === 'none' ? '' : `, injected bug ${c.inject}`}`,
   );
   lines.push(
@@ -98,6 +100,39 @@ export function formatStress(s: StressResult): string {
     lines.push(`  reproduce: ${s.reproduce}`);
     if (c.sched === 'free') lines.push('  (free mode: the host chose the interleaving, so a replay may not hit the same race; use --sched seeded for exact replays)');
   }
+  return lines.join('\n');
+}
+
+/** `tlbsim races`: the catalogue, one block per race. */
+export function formatRaces(): string {
+  const lines = ['tlbsim races: the catalogue (tlbsim stress --scenario NAME --kernel buggy|fixed; tlbsim explore --scenario NAME)'];
+  for (const n of RACE_NAMES) {
+    const e = RACES[n];
+    const buggy = Object.entries(e.buggy)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(', ');
+    lines.push('');
+    lines.push(`  ${e.name}  (${e.year}, arch ${e.arch})`);
+    lines.push(`    fix           ${e.commit} "${e.title}"`);
+    lines.push(`    goes wrong    ${e.effect}: ${e.summary}`);
+    lines.push(`    buggy side    ${buggy}`);
+  }
+  return lines.join('\n');
+}
+
+/** `tlbsim explore`'s summary. */
+export function formatExplore(r: ScenarioExploreResult): string {
+  const lines = [`tlbsim explore: scenario ${r.scenario}${r.kernel ? `, kernel ${r.kernel}` : ''}, preemption bound ${r.bound}, ${r.config.cpus} CPUs`];
+  lines.push('  preemptions  schedules  racy');
+  for (const b of r.per_preemptions) lines.push(`  ${String(b.preemptions).padEnd(11)}  ${fmtInt(b.schedules).padStart(9)}  ${fmtInt(b.racy).padStart(4)}`);
+  lines.push(`  schedules explored    ${fmtInt(r.schedules)}${r.complete ? ' (every schedule up to the bound)' : ' (NOT exhaustive: --max-schedules or an interrupt stopped it)'}`);
+  lines.push(`  distinct states       ${fmtInt(r.distinct_states)}`);
+  lines.push(`  racy schedules        ${fmtInt(r.racy_schedules)}${r.smallest_racy_bound === null ? '' : `; the smallest bound with a race is ${r.smallest_racy_bound}`}`);
+  if (r.shortest_racy) {
+    lines.push(`  shortest racy         ${r.shortest_racy.preemptions} preemptions, ${r.shortest_racy.steps} choice points: ${raceLine(r.shortest_racy.races)}`);
+    lines.push(`  reproduce: ${r.reproduce}`);
+  }
+  lines.push(`  time                  ${(r.wall_ms / 1000).toFixed(1)} s`);
   return lines.join('\n');
 }
 

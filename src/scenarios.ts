@@ -7,21 +7,25 @@
  * over them, and the reproduce command spells out every value that differs
  * from the scenario's defaults.
  */
-import type { SimConfig } from './config.js';
+import { ConfigError, type SimConfig } from './config.js';
 import { PTRS_PER_PTE } from './layout.js';
 import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
+import { isRaceName, RACE_NAMES, raceSide, type KernelSide, type RaceName } from './races/index.js';
 
-export type ScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush';
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush'];
+/** The lab's original scenarios (knobs chosen by flags). */
+export type LabScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush';
+/** Every stress scenario: the lab's and the race catalogue's (src/races/, with `--kernel buggy|fixed`). */
+export type ScenarioName = LabScenarioName | RaceName;
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush', ...RACE_NAMES];
 
 export interface Scenario {
-  readonly name: ScenarioName;
+  readonly name: LabScenarioName;
   readonly summary: string;
   /** Defaults laid over the global ones (the user's flags go over these). */
   readonly defaults: Partial<SimConfig>;
 }
 
-export const SCENARIOS: { readonly [N in ScenarioName]: Scenario } = {
+export const SCENARIOS: { readonly [N in LabScenarioName]: Scenario } = {
   'unmap-window': {
     name: 'unmap-window',
     summary: "stores racing reclaim's unmap window (Rik van Riel's case against batching): lost writes on weak hardware unless the protocol closes it",
@@ -59,3 +63,15 @@ export const SCENARIOS: { readonly [N in ScenarioName]: Scenario } = {
     },
   },
 };
+
+/**
+ * The defaults of `scenario` (a lab scenario, or one side of a catalogue
+ * race). @throws ConfigError for an unknown name, or `kernel` on a lab scenario.
+ */
+export function scenarioDefaults(scenario: string, kernel: KernelSide | undefined): Partial<SimConfig> {
+  if (isRaceName(scenario)) return raceSide(scenario, kernel ?? 'fixed');
+  const s = (SCENARIOS as { readonly [k: string]: Scenario | undefined })[scenario];
+  if (!s) throw new ConfigError(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, got '${scenario}'`);
+  if (kernel !== undefined) throw new ConfigError(`--kernel applies to the race catalogue's scenarios (tlbsim races), not to '${scenario}' (choose its knobs with flags)`);
+  return s.defaults;
+}

@@ -32,6 +32,8 @@
  * - Seeded: G_SCHED_TURN is written only by the CPU that currently holds the turn.
  */
 import { mulberry32Step } from './prng.js';
+import type { MachineViews } from './layout.js';
+import { chooseScheduled, scheduleDriven } from './schedule.js';
 import {
   C_DOORBELL,
   C_IPI_PENDING,
@@ -43,6 +45,7 @@ import {
   G_FAIL_CPU,
   G_RUN_DONE,
   G_SCHED_PRNG,
+  G_SCHED_STARTED,
   G_SCHED_STEPS,
   G_SCHED_TURN,
   G_TOKEN_RR,
@@ -61,6 +64,8 @@ export const GRANT_PLAIN = 1;
 export const GRANT_LENT_BASE = 2;
 /** Value of G_SCHED_TURN when no CPU may run (seeded run finished). */
 export const TURN_NONE = -1;
+/** Value of G_SCHED_TURN before a schedule-driven run's first choice (not every CPU has started yet). */
+export const TURN_PENDING = -2;
 
 /** Ring CPU `c`'s doorbell: bump the event counter and wake it if it sleeps. */
 export function ringDoorbell(cpuCtl: Int32Array, c: number): void {
@@ -208,12 +213,17 @@ export class RunTokens {
   }
 }
 
-/** Seeded scheduler state set up by the coordinator before a run. */
-export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number): void {
+/**
+ * Seeded scheduler state set up by the coordinator before a run. With a
+ * schedule-driven run (`initSchedule` done first), the first CPU is choice point 0.
+ */
+export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number, views?: MachineViews): void {
   for (let c = 0; c < cpus; c++) cpuCtl[c * CPU_CTL_WORDS + C_SCHED_ACTIVE] = 1;
   global[G_SCHED_PRNG] = seed | 0;
   global[G_SCHED_STEPS] = 0;
-  global[G_SCHED_TURN] = pickRunnable(global, cpuCtl, cpus);
+  global[G_SCHED_STARTED] = 0;
+  // A schedule-driven run hashes every CPU's TLB at each choice: its first choice waits until all have reset theirs (SeededScheduler.started).
+  global[G_SCHED_TURN] = views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus);
 }
 
 /** Draw the next CPU to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
@@ -243,7 +253,24 @@ export class SeededScheduler {
     private readonly global: Int32Array,
     private readonly cpuCtl: Int32Array,
     private readonly maxSteps: number,
+    /** The machine's views: a schedule-driven run reads its schedule and hashes the state through them. */
+    private readonly views: MachineViews | null = null,
   ) {}
+
+  /**
+   * This CPU has reset its run state (its TLB above all). In a
+   * schedule-driven run the last CPU to start makes choice point 0 (every
+   * other CPU only waits for its turn meanwhile) and hands out the turn.
+   */
+  started(): void {
+    const n = Atomics.add(this.global, G_SCHED_STARTED, 1) + 1;
+    const v = this.views;
+    if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
+    const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c));
+    Atomics.store(this.global, G_SCHED_TURN, first);
+    if (first === TURN_NONE) Atomics.store(this.global, G_RUN_DONE, 1);
+    for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
+  }
 
   /** True while this CPU holds the turn. */
   holdsTurn(): boolean {
@@ -264,14 +291,19 @@ export class SeededScheduler {
   }
 
   /**
-   * A scheduling point: pick who runs the next step. Returns the step count, or
+   * A scheduling point: pick who runs the next step (`blocked`: this CPU
+   * yields from a wait, see src/schedule.ts). Returns the step count, or
    * -1 if the step budget is exhausted. If another CPU is picked, hands it the
    * turn; the caller must then `waitTurn`.
    */
-  yieldTurn(): number {
+  yieldTurn(blocked = false, afterIrq = false): number {
     const steps = Atomics.add(this.global, G_SCHED_STEPS, 1) + 1;
     if (steps > this.maxSteps) return -1;
-    const next = pickRunnable(this.global, this.cpuCtl, this.cpus);
+    const v = this.views;
+    const next =
+      v && scheduleDriven(v.sched)
+        ? chooseScheduled(v.sched, v, this.cpus, this.me, blocked, steps, (c) => isRunnable(this.cpuCtl, c), afterIrq)
+        : pickRunnable(this.global, this.cpuCtl, this.cpus);
     if (next === this.me) return steps;
     Atomics.store(this.global, G_SCHED_TURN, next);
     if (next === TURN_NONE) {

@@ -31,7 +31,8 @@ import { configToFlags, ConfigError, resolveConfig, type SimConfig } from './con
 import { addRaces, totalRaceCount, zeroRaces, type RaceCounts, type RaceReport } from './oracle.js';
 import { stressWorkerUrl } from './paths.js';
 import { addCounters, zeroCounters, type Counters, type PartialReason, type RunFailure } from './result.js';
-import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import { scenarioDefaults, type ScenarioName } from './scenarios.js';
+import { isRaceName, type KernelSide } from './races/index.js';
 import { shardIterationRange, type Shard } from './shard.js';
 
 /** What one piscina task runs. */
@@ -83,6 +84,8 @@ export interface StressChunkResult {
 
 export interface StressOptions {
   scenario: ScenarioName;
+  /** Side of a catalogue race (buggy or fixed; default fixed); none for the lab's scenarios. */
+  kernel?: KernelSide;
   /** Options the user gave (over the scenario's defaults); none if omitted. */
   overrides?: Partial<SimConfig>;
   iterations: number;
@@ -104,6 +107,8 @@ export interface StressOptions {
 
 export interface StressResult {
   scenario: ScenarioName;
+  /** The side of a catalogue race that ran (absent for the lab's scenarios). */
+  kernel?: KernelSide;
   /** 'ok', or 'partial' when the campaign was interrupted (then `partial.reason` says why). */
   status: 'ok' | 'partial';
   partial?: PartialReason;
@@ -138,20 +143,22 @@ export function defaultStressThreads(): number {
 /** Iterations per piscina task: small enough for a live progress bar and early stop. */
 export const STRESS_CHUNK_MAX = 25;
 
-/** Resolve a scenario's config with the user's overrides on top. */
-export function scenarioConfig(scenario: ScenarioName, overrides: Partial<SimConfig>): SimConfig {
-  const s = SCENARIOS[scenario];
-  if (!s) throw new ConfigError(`--scenario must be one of ${Object.keys(SCENARIOS).join(', ')}, got '${scenario}'`);
+/**
+ * Resolve a scenario's config with the user's overrides on top. `kernel`
+ * picks the side of a catalogue race (default: fixed); lab scenarios take none.
+ */
+export function scenarioConfig(scenario: ScenarioName, overrides: Partial<SimConfig>, kernel?: KernelSide): SimConfig {
   // Stress defaults to seeded scheduling so every race it finds can be replayed exactly.
-  return resolveConfig({ sched: 'seeded', ...s.defaults, ...overrides });
+  return resolveConfig({ sched: 'seeded', ...scenarioDefaults(scenario, kernel), ...overrides });
 }
 
-/** The reproduce command for iteration seed `seed`. */
-export function stressReproduceCommand(scenario: ScenarioName, config: SimConfig, seed: number): string {
-  const base = scenarioConfig(scenario, { seed: config.seed });
+/** The reproduce command for iteration seed `seed` (and `config.schedule`, if the run followed one). */
+export function stressReproduceCommand(scenario: ScenarioName, config: SimConfig, seed: number, kernel?: KernelSide): string {
+  const base = scenarioConfig(scenario, { seed: config.seed }, kernel);
   // Run tokens do not change a seeded run (one CPU steps at a time): leave the host-dependent value out.
   const flags = configToFlags({ ...config, seed, runTokens: config.sched === 'seeded' ? base.runTokens : config.runTokens }, base);
-  return ['tlbsim', 'stress', '--scenario', scenario, ...flags, '--iterations', '1'].join(' ');
+  const side = kernel === undefined ? [] : ['--kernel', kernel];
+  return ['tlbsim', 'stress', '--scenario', scenario, ...side, ...flags, '--iterations', '1'].join(' ');
 }
 
 /** Run a stress campaign. */
@@ -165,7 +172,8 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     throw new ConfigError(`--threads must be an integer from 1 to 64, got ${String(threads)}`);
   }
   const overrides = opts.overrides ?? {};
-  let config = scenarioConfig(opts.scenario, { ...overrides, seed: opts.seed });
+  const kernel = opts.kernel ?? (isRaceName(opts.scenario) ? 'fixed' : undefined);
+  let config = scenarioConfig(opts.scenario, { ...overrides, seed: opts.seed }, kernel);
   if (overrides.runTokens === undefined) {
     // Several machines share the host: split the cores between them.
     config = { ...config, runTokens: Math.max(1, Math.floor(cores / threads)) };
@@ -241,6 +249,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   const perMille = completed ? Math.round((racy / completed) * 1000 * 1000) / 1000 : 0;
   return {
     scenario: opts.scenario,
+    ...(kernel === undefined ? {} : { kernel }),
     status: stoppedBy === null ? 'ok' : 'partial',
     ...(stoppedBy === null ? {} : { partial: { reason: `${stoppedBy}: ${completed} of ${opts.iterations} iterations done` } }),
     config,
@@ -253,7 +262,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     races_per_1000: perMille,
     races_total: totalRaceCount(races),
     first_race: found,
-    reproduce: found ? stressReproduceCommand(opts.scenario, config, found.seed) : null,
+    reproduce: found ? stressReproduceCommand(opts.scenario, config, found.seed, kernel) : null,
     failures: failures.sort((a, b) => a.iteration - b.iteration),
     shard,
     iteration_range: range,

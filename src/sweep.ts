@@ -45,7 +45,8 @@ export const MAX_SWEEP_POINTS = 1_000_000;
 export const SEMICOLON_LIST_KEYS: readonly (keyof SimConfig)[] = ['range', 'reclaimPages'];
 
 /** Every option, in the order points are numbered and CSV columns appear. */
-export const SWEEP_KEYS = Object.keys(FLAG_NAMES) as (keyof SimConfig)[];
+// A schedule belongs to one scenario's run, and --ipi-step to the race catalogue's scenarios: neither is a grid axis.
+export const SWEEP_KEYS = (Object.keys(FLAG_NAMES) as (keyof SimConfig)[]).filter((k) => k !== 'schedule' && k !== 'ipiStep');
 
 /** Parse one option's comma (or ';') list into typed values. @throws ConfigError naming the flag and the bad value. */
 export function parseGridList(key: keyof SimConfig, raw: string): GridValue[] {

@@ -19,12 +19,16 @@
  *   too; one outside it is not, which is what the pending flush is for.
  * - munmap of a range that covers a whole page table frees it (free_pgtables):
  *   its flush then carries freed_tables and reaches lazy-TLB CPUs too.
- * - P_PROTECTED (mprotect) and P_UNMAPPED_AT (munmap, madvise) are published
- *   only after the call's own flush has been acknowledged, i.e. when it returns.
+ * - P_PROTECTED (mprotect) and P_UNMAPPED_AT (munmap, madvise, mremap's
+ *   source) are published only after the call's own flush has been
+ *   acknowledged, i.e. when it returns.
+ * - mremap moves a PTE between pages of one page table (one PTE lock covers
+ *   both) and flushes the source address before dropping that lock
+ *   (eb66ae030829); `--no-flush-under-ptl` flushes after, as before the fix.
  */
 import { type Cpu, VMA_NONE, VMA_READ } from './cpu.js';
-import { P_MAP_GEN, P_PROTECTED, P_UNMAPPED_AT, P_VMA_WRITE, PAGE_WORDS, PTRS_PER_PTE } from './layout.js';
-import { pteDirty, ptePresent, ptepSetWrprotect, pteWrite } from './pageTable.js';
+import { P_MAP_GEN, P_PROTECTED, P_STEP, P_UNMAPPED_AT, P_VMA_WRITE, PAGE_STEP_MAPPED, PAGE_WORDS, PTRS_PER_PTE } from './layout.js';
+import { pteDirty, ptePresent, ptepGetAndClear, ptepSetWrprotect, pteWrite } from './pageTable.js';
 import { flushTlbBatchedPending } from './protocols/batched.js';
 import { clearPte, freeReclaimedPage, pageout, type UnmappedPage } from './protocols/common.js';
 import { flushTlbMmRange, TLB_FLUSH_ALL } from './tlbFlush.js';
@@ -191,5 +195,45 @@ export function sysMadviseDontneed(cpu: Cpu, mm: number, pages: readonly number[
     zapPageRange(cpu, mm, pages);
   } finally {
     cpu.mmapUnlock(mm, false);
+  }
+}
+
+/**
+ * mremap(from -> to) of one page, as move_ptes() does it: under mmap_lock
+ * (write) and the PTE lock (one page table holds both pages here), clear the
+ * source PTE and install it, same frame, at the destination; then flush the
+ * source address. The page itself is not freed or copied: mremap does not
+ * own it, so its lifetime is guarded only by the PTE lock, and a flush
+ * after the lock is dropped (`--no-flush-under-ptl`, the kernel before
+ * eb66ae030829) lets another CPU unmap and free the page at its new address,
+ * flushing only that address, while a stale entry for the old one remains.
+ * @throws Error if the two pages are in different page tables (one lock is modelled).
+ */
+export function sysMremap(cpu: Cpu, mm: number, from: number, to: number): void {
+  if (Math.floor(from / PTRS_PER_PTE) !== Math.floor(to / PTRS_PER_PTE)) throw new Error('sysMremap: both pages must be in one page table');
+  cpu.mmapLock(mm, true);
+  try {
+    Atomics.store(cpu.v.pageState, pageWord(cpu, mm, from, P_VMA_WRITE), VMA_NONE);
+    let moved = false;
+    cpu.lockPtl(mm, from);
+    try {
+      if (pendingFlushEnabled(cpu)) flushTlbBatchedPending(cpu, mm);
+      // Entries filled from here on belong to the old mapping's last generation (see zapPageRange).
+      Atomics.add(cpu.v.pageState, pageWord(cpu, mm, from, P_MAP_GEN), 1);
+      const old = ptepGetAndClear(cpu.v.pte, cpu.pageIdx(mm, from));
+      if (ptePresent(old)) {
+        Atomics.exchange(cpu.v.pte, cpu.pageIdx(mm, to), old);
+        Atomics.store(cpu.v.pageState, pageWord(cpu, mm, to, P_STEP), PAGE_STEP_MAPPED);
+        moved = true;
+        if (cpu.config.flushUnderPtl) flushTlbMmRange(cpu, mm, [from]);
+      }
+    } finally {
+      cpu.unlockPtl(mm, from);
+    }
+    cpu.schedPoint(); // the PTE lock is free: another CPU may take it now
+    if (moved && !cpu.config.flushUnderPtl) flushTlbMmRange(cpu, mm, [from]);
+    Atomics.store(cpu.v.pageState, pageWord(cpu, mm, from, P_UNMAPPED_AT), Atomics.load(cpu.v.pageState, pageWord(cpu, mm, from, P_MAP_GEN)));
+  } finally {
+    cpu.mmapUnlock(mm, true);
   }
 }

@@ -9,6 +9,8 @@ import { migrateWorkload } from './migrate.js';
 import { munmapWorkload } from './munmap.js';
 import { tlbFlushWorkload } from './tlbFlush.js';
 import { reclaimWorkload } from './reclaim.js';
+import { toyWorkload } from './toy.js';
+import { RACE_WORKLOADS } from '../races/index.js';
 import type { Workload } from './types.js';
 
 export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
@@ -18,6 +20,8 @@ export const WORKLOAD_REGISTRY: { readonly [N in WorkloadName]: Workload } = {
   'tlb-flush': tlbFlushWorkload,
   munmap: munmapWorkload,
   migrate: migrateWorkload,
+  toy: toyWorkload,
+  ...RACE_WORKLOADS,
 };
 
 export function getWorkload(name: WorkloadName): Workload {

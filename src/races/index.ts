@@ -1,0 +1,53 @@
+/**
+ * The race catalogue: every known Linux TLB-coherence race tlbsim models,
+ * each a small scenario with the buggy and the fixed kernel behaviour
+ * (`tlbsim races`, `tlbsim stress --scenario NAME --kernel buggy|fixed`,
+ * `tlbsim explore --scenario NAME`).
+ *
+ * Invariants:
+ * - The two sides of a scenario differ only in the entry's `buggy` knobs;
+ *   the fixed side is the engine's default behaviour.
+ * - Every entry cites the fixing commit in torvalds/linux, and its file
+ *   opens with the interleaving the fix's changelog draws.
+ */
+import type { SimConfig } from '../config.js';
+import { migrateVmaPtl, migrateVmaPtlWorkload } from './migrateVmaPtl.js';
+import { mprotectReclaim, mprotectReclaimWorkload } from './mprotectReclaim.js';
+import { mremapPtl, mremapPtlWorkload } from './mremapPtl.js';
+import { pendingFlushLost, pendingFlushLostWorkload } from './pendingFlushLost.js';
+import { reclaimDirty, reclaimDirtyWorkload } from './reclaimDirty.js';
+import type { KernelSide, RaceEntry } from './types.js';
+
+export { KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect } from './types.js';
+
+/** Catalogue names, in the order `tlbsim races` lists them (by year). */
+export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'pending-flush-lost' | 'migrate-vma-ptl';
+export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'mremap-ptl', 'pending-flush-lost', 'migrate-vma-ptl'];
+
+export const RACES: { readonly [N in RaceName]: RaceEntry } = {
+  'reclaim-dirty': reclaimDirty,
+  'mprotect-reclaim': mprotectReclaim,
+  'mremap-ptl': mremapPtl,
+  'pending-flush-lost': pendingFlushLost,
+  'migrate-vma-ptl': migrateVmaPtl,
+};
+
+/** The workloads that play the catalogue's interleavings (registered in src/workloads/index.ts). */
+export const RACE_WORKLOADS = {
+  'reclaim-dirty': reclaimDirtyWorkload,
+  'mprotect-reclaim': mprotectReclaimWorkload,
+  'mremap-ptl': mremapPtlWorkload,
+  'pending-flush-lost': pendingFlushLostWorkload,
+  'migrate-vma-ptl': migrateVmaPtlWorkload,
+} as const;
+
+/** True if `name` is a catalogue scenario. */
+export function isRaceName(name: string): name is RaceName {
+  return (RACE_NAMES as readonly string[]).includes(name);
+}
+
+/** The config overrides of one side of a catalogue scenario (over its defaults). */
+export function raceSide(name: RaceName, kernel: KernelSide): Partial<SimConfig> {
+  const e = RACES[name];
+  return { ...e.defaults, ...(kernel === 'buggy' ? e.buggy : {}) };
+}

@@ -1,0 +1,80 @@
+/**
+ * Race `pending-flush-lost` (2021): "mm/rmap: fix potential batched TLB
+ * flush race" (5ee2fa2f0636, Huang Ying; reported by syzbot through KCSAN,
+ * the generation pair suggested by Nadav Amit in review). The 4.13
+ * `mm->tlb_flush_batched` was a boolean: flush_tlb_batched_pending()
+ * flushed, then cleared it. Reclaim can clear another PTE and set the flag
+ * under a different page table's PTE lock in between; the clear then
+ * forgets that pending flush. The fix keeps a pending generation (bits
+ * 0-14) and a flushed generation (bits 16-30) and publishes the flush with
+ * a compare-and-swap that fails if a new flush became pending meanwhile.
+ *
+ *   CPU 0 (kswapd)                CPU 1 (thread)                 CPU 2 (thread)
+ *   ----------------------        ---------------------------    ------------------
+ *                                                                store to B: entry
+ *                                                                cached writable
+ *   unmap A (table 0),
+ *   flush deferred
+ *                                 mprotect(A):
+ *                                   flush_tlb_batched_pending():
+ *                                   flag set, flush_tlb_mm()
+ *   unmap B (table 1),
+ *   flag set again
+ *                                   buggy: flag := false (B's
+ *                                   pending flush forgotten)
+ *                                 mprotect(B): PTE not present,
+ *                                   flag clear: nothing flushed
+ *                                                                store to B through
+ *                                                                the stale entry:
+ *                                                                write after protect
+ *   try_to_unmap_flush()
+ *
+ * Buggy side: `--pending-flush bool`. Fixed: the generation pair (`gen`).
+ *
+ * Invariant: A is the first page of page table 0 and B the first of page
+ * table 1 (so the two unmaps take different PTE locks); CPU 0 reclaims A,
+ * then B, each in its own batch; CPU 1 loads both, then mprotects A, then B;
+ * CPU 2 stores to B `--ops` times after warm-up.
+ */
+import { PTRS_PER_PTE } from '../layout.js';
+import { sysMprotectReadOnly } from '../syscalls.js';
+import { kswapdAndThreads, storeEach, warmUp } from '../workloads/common.js';
+import type { Workload } from '../workloads/types.js';
+import type { RaceEntry } from './types.js';
+
+const A = 0;
+const B = PTRS_PER_PTE;
+
+export const pendingFlushLostWorkload: Workload = {
+  name: 'pending-flush-lost',
+  summary: "CPU 0 reclaims a page in each of two page tables while CPU 1 mprotects them one after the other and CPU 2 stores to the second (the lost tlb_flush_batched race)",
+  initiators: () => [0, 1],
+  run(cpu, protocol) {
+    const c = cpu.config;
+    kswapdAndThreads(cpu, protocol, [A, B], (mm) => {
+      if (cpu.id === 1) {
+        warmUp(cpu, mm, [A, B], false);
+        cpu.schedPoint(); // syscall entry
+        sysMprotectReadOnly(cpu, mm, [A]);
+        cpu.schedPoint(); // syscall entry
+        sysMprotectReadOnly(cpu, mm, [B]);
+        return;
+      }
+      warmUp(cpu, mm, [B], true);
+      storeEach(cpu, mm, Array.from({ length: c.ops }, () => B));
+    });
+  },
+};
+
+export const pendingFlushLost: RaceEntry = {
+  name: 'pending-flush-lost',
+  year: 2021,
+  commit: '5ee2fa2f0636',
+  title: 'mm/rmap: fix potential batched TLB flush race',
+  arch: 'any',
+  effect: 'write after protect',
+  summary: "the boolean tlb_flush_batched is cleared after a flush and forgets a flush reclaim made pending meanwhile; a later mprotect flushes nothing",
+  workload: 'pending-flush-lost',
+  defaults: { workload: 'pending-flush-lost', cpus: 3, pages: PTRS_PER_PTE + 1, batch: 1, ops: 8, writeRatio: 1, tlbSets: 2, tlbWays: 1, arch: 'x86', protocol: 'batched' },
+  buggy: { pendingFlush: 'bool' },
+};

@@ -1,0 +1,37 @@
+/**
+ * What a catalogue entry says about a known Linux TLB-coherence race.
+ *
+ * Invariant: `buggy` and `fixed` are the only difference between the two
+ * sides of a scenario: each names exactly the kernel path the fix changed
+ * (a config knob), nothing else; `fixed` is today's default behaviour.
+ */
+import type { SimConfig, WorkloadName } from '../config.js';
+
+/** What goes wrong on the buggy side (the oracle's race kinds, in words). */
+export type RaceEffect = 'lost write' | 'access after unmap' | 'write after protect' | 'use after free';
+
+/** Which side of a scenario runs: the kernel before or after the fix. */
+export type KernelSide = 'buggy' | 'fixed';
+export const KERNEL_SIDES: readonly KernelSide[] = ['buggy', 'fixed'];
+
+export interface RaceEntry {
+  /** Catalogue name (`tlbsim stress --scenario NAME`). */
+  readonly name: string;
+  /** Year the fix went in. */
+  readonly year: number;
+  /** The fixing commit's id (12 hex digits) in torvalds/linux. */
+  readonly commit: string;
+  /** The fixing commit's title. */
+  readonly title: string;
+  /** Architecture the race needs (`any` when the generic mm code is at fault). */
+  readonly arch: string;
+  readonly effect: RaceEffect;
+  /** One line: what goes wrong. */
+  readonly summary: string;
+  /** The workload that plays the interleaving. */
+  readonly workload: WorkloadName;
+  /** The machine both sides run. */
+  readonly defaults: Partial<SimConfig>;
+  /** The knobs that select the buggy kernel path (the fix reverted). */
+  readonly buggy: Partial<SimConfig>;
+}

@@ -1,0 +1,102 @@
+/**
+ * The explorer (src/explore.ts) and schedule-driven runs (src/schedule.ts):
+ * it visits exactly every schedule of a hand-countable scenario, its counts
+ * are deterministic, and a schedule it prints replays exactly.
+ */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, resolveConfig } from '../src/config.js';
+import { explore, exploreScenario } from '../src/explore.js';
+import { formatSchedule, parseSchedule } from '../src/schedule.js';
+import { runStress } from '../src/stress.js';
+
+/** The toy workload: 2 CPUs, 3 stores each, no interaction. */
+const toy = resolveConfig({ workload: 'toy', cpus: 2, pages: 2, ops: 3, sched: 'seeded', tlbSets: 2, tlbWays: 1, runTokens: 1 });
+
+describe('explore on the toy scenario (2 CPUs x 3 stores)', () => {
+  // Each CPU yields before each of its 3 stores and once when it retires;
+  // the first CPU is a free choice (2 ways). A preemption can happen at the
+  // yield before store 1, 2 or 3 of the running CPU (3 places), and a
+  // switch at a retirement is free. So, with k preemptions exactly:
+  //   k = 0: X runs to the end, then Y:                        2
+  //   k = 1: X runs i < 3 segments, Y runs to the end, X:      2 x 3 = 6
+  //   k = 2: X i segments, Y j < 3 segments, X to the end, Y:  2 x 3 x 3 = 18
+  it.each([
+    [0, [2]],
+    [1, [2, 6]],
+    [2, [2, 6, 18]],
+  ])('bound %i visits exactly the hand-counted schedules', async (bound, perBound) => {
+    const r = await explore({ config: toy, bound });
+    expect(r.per_preemptions.map((b) => b.schedules)).toEqual(perBound);
+    expect(r.schedules).toBe(perBound.reduce((a, b) => a + b, 0));
+    expect(r.racy_schedules).toBe(0);
+    expect(r.shortest_racy).toBeNull();
+    expect(r.complete).toBe(true);
+  });
+
+  it('stops early (not exhaustive) at --max-schedules', async () => {
+    const r = await explore({ config: toy, bound: 2, maxSchedules: 5 });
+    expect(r.schedules).toBe(5);
+    expect(r.complete).toBe(false);
+  });
+
+  it('refuses free scheduling and bounds out of range', async () => {
+    await expect(explore({ config: { ...toy, sched: 'free' }, bound: 1 })).rejects.toThrow(ConfigError);
+    await expect(explore({ config: toy, bound: 7 })).rejects.toThrow(/--preemption-bound/);
+  });
+});
+
+describe('explore counts are deterministic', () => {
+  it('two explorations of reclaim-dirty (buggy, bound 2) agree on every count and the shortest racy schedule', async () => {
+    const a = await exploreScenario({ scenario: 'reclaim-dirty', kernel: 'buggy', bound: 2 });
+    const b = await exploreScenario({ scenario: 'reclaim-dirty', kernel: 'buggy', bound: 2 });
+    expect(b.per_preemptions).toEqual(a.per_preemptions);
+    expect(b.distinct_states).toBe(a.distinct_states);
+    expect(b.racy_schedules).toBe(a.racy_schedules);
+    expect(b.shortest_racy).toEqual(a.shortest_racy);
+    expect(b.reproduce).toBe(a.reproduce);
+  });
+});
+
+describe('a schedule replays exactly', () => {
+  it("stress --replay of the explorer's shortest racy schedule finds the race in its one iteration, the same races", async () => {
+    const e = await exploreScenario({ scenario: 'mprotect-reclaim', kernel: 'buggy', bound: 2 });
+    expect(e.shortest_racy).not.toBeNull();
+    expect(e.reproduce).toContain(`--replay ${e.shortest_racy!.schedule}`);
+    const s = await runStress({ scenario: 'mprotect-reclaim', kernel: 'buggy', overrides: { schedule: e.shortest_racy!.schedule }, iterations: 1, seed: e.config.seed, stopOnRace: false, threads: 1 });
+    expect(s.racy_iterations).toBe(1);
+    expect(s.races).toEqual(e.shortest_racy!.races);
+    expect(s.reproduce).toContain(`--replay ${e.shortest_racy!.schedule}`);
+  });
+
+  it('the same schedule on the fixed kernel finds nothing', async () => {
+    const e = await exploreScenario({ scenario: 'mprotect-reclaim', kernel: 'buggy', bound: 2 });
+    const s = await runStress({ scenario: 'mprotect-reclaim', kernel: 'fixed', overrides: { schedule: e.shortest_racy!.schedule }, iterations: 1, seed: e.config.seed, stopOnRace: false, threads: 1 });
+    expect(s.racy_iterations).toBe(0);
+  });
+});
+
+describe('schedule text', () => {
+  it('parses and formats step:cpu lists, and none', () => {
+    expect(parseSchedule('3:1,7:0', 2)).toEqual([
+      { step: 3, cpu: 1 },
+      { step: 7, cpu: 0 },
+    ]);
+    expect(parseSchedule('none', 2)).toEqual([]);
+    expect(formatSchedule([])).toBe('none');
+    expect(formatSchedule([{ step: 3, cpu: 1 }])).toBe('3:1');
+  });
+
+  it('rejects bad items in one line', () => {
+    expect(() => parseSchedule('3:1,2:0', 2)).toThrow(/must increase/);
+    expect(() => parseSchedule('3:5', 2)).toThrow(/not one of the 2 CPUs/);
+    expect(() => parseSchedule('x', 2)).toThrow(/choice point:CPU/);
+    expect(() => resolveConfig({ schedule: '1:0' })).toThrow(/--replay needs --sched seeded/);
+    expect(() => resolveConfig({ schedule: '1:0', sched: 'seeded', cpus: 16 })).toThrow(/at most 8 CPUs/);
+  });
+});
+
+describe('explore takes catalogue scenarios only', () => {
+  it("refuses a lab scenario (its threads loop until reclaim is done, so a schedule that never preempts would not end)", async () => {
+    await expect(exploreScenario({ scenario: 'mprotect', bound: 0 })).rejects.toThrow(/race catalogue scenario/);
+  });
+});
