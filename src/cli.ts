@@ -99,6 +99,8 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--mms <n>', d('processes (mm_structs) sharing the thread CPUs; thread CPU i starts in process (i-1) mod M')).argParser(num('--mms')))
     .addOption(new Option('--switch-every <n>', d('context-switch a thread CPU to the next process every N accesses (0: never); when switching, each thread makes exactly --ops accesses')).argParser(num('--switch-every')))
     .addOption(new Option('--cpumask-trim-ms <n>', d('should_trim_cpumask: at most once per N ms (seeded: steps) a flush also reaches mm_cpumask CPUs that switched away; 0: every flush')).argParser(num('--cpumask-trim-ms')))
+    .addOption(new Option('--context-reset-cutoff <n>', d('--protocol context-reset: a flush of more pages gives the mm a new context instead (PowerPC, seed 004: 20)')).argParser(num('--context-reset-cutoff')))
+    .addOption(new Option('--ro-pages <n>', d('the first N pages of every process are mapped read-only (threads only load them; what --protocol luf defers)')).argParser(num('--ro-pages')))
     .addOption(new Option('--trace-events <n>', `events each CPU keeps for --trace (a ring of the last N; default ${TRACE_EVENTS_DEFAULT})`).argParser(num('--trace-events')))
     .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
@@ -145,6 +147,8 @@ interface CliOpts {
   mms?: number;
   switchEvery?: number;
   cpumaskTrimMs?: number;
+  contextResetCutoff?: number;
+  roPages?: number;
   traceEvents?: number;
   doorbellPoll?: number;
   ipiTimeoutMs?: number;
@@ -209,6 +213,8 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     mms: o.mms,
     switchEvery: o.switchEvery,
     cpumaskTrimMs: o.cpumaskTrimMs,
+    contextResetCutoff: o.contextResetCutoff,
+    roPages: o.roPages,
     traceEvents: o.traceEvents,
     doorbellPollInterval: o.doorbellPoll,
     ipiTimeoutMs: o.ipiTimeoutMs,

@@ -66,6 +66,8 @@ export const simOptionsSchema = z
     mms: int(1, MAX_MMS),
     switchEvery: int(0, 1e12),
     cpumaskTrimMs: int(0, 3_600_000),
+    contextResetCutoff: int(0, 1 << 20),
+    roPages: int(0, 1 << 20),
     quantum: int(1, 1 << 30),
     tokenLending: z.boolean(),
     doorbellPollInterval: int(1, 1 << 20),

@@ -31,6 +31,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SimConfig } from './config.js';
 import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
+import { HwInvalQueue } from './hwInval.js';
 import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
@@ -103,9 +104,9 @@ import {
 } from './pageTable.js';
 import { Prng, deriveSeed } from './prng.js';
 import { RunTokens, SeededScheduler, raiseAbort, ringDoorbell } from './sched.js';
-import { Tlb } from './tlb.js';
+import { Tlb, setTlbThreadOwner } from './tlb.js';
 import { readCpuCounters } from './result.js';
-import { flushTlbFunc } from './tlbFlush.js';
+import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from './tlbFlush.js';
 
 /** Thrown inside a worker to unwind when the run was aborted (by anyone). */
 export class SimAbort extends Error {
@@ -203,6 +204,10 @@ export class Cpu implements IpiWaitHost {
   readonly tlb: Tlb;
   readonly mem: PhysicalMemory;
   readonly ipi: IpiDelivery;
+  /** The shared invalidation queue (INVLPGB, RAR, queue-carried IPIs: src/hwInval.ts). */
+  readonly hw: HwInvalQueue;
+  /** Host latency of every queue request this CPU posted (INVLPGB + TLBSYNC, RAR), microseconds. */
+  readonly hwRoundUs: number[] = [];
   readonly pages: number;
   /** Page slots of the machine (every mm's pages): lastStore's stride. */
   private readonly slots: number;
@@ -262,11 +267,15 @@ export class Cpu implements IpiWaitHost {
     this.W = wordsPerPage(c);
     this.isX86 = c.arch === 'x86';
     const tlbLen = tlbWords(c);
-    this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays, c.pages);
+    // Debug: every TLB write is checked to run on this CPU's own thread (only the owner writes its TLB).
+    if (c.debug) setTlbThreadOwner(this.id);
+    this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays, c.pages, c.debug ? this.id : -1);
     this.tlbState = new CpuTlbState(this);
     this.slots = pageSlots(c);
     this.mem = new PhysicalMemory(this.v, { pages: pageSlots(c), frames: frameCount(pageSlots(c)), wordsPerPage: this.W }, c.debug);
     this.ipi = new IpiDelivery(this.id, this.v.cpuCtl, this.v.ackBits, c.cpus, init.outPorts, init.inPorts, c.sched === 'free');
+    this.hw = new HwInvalQueue(this.id, this.v.cpuCtl, this.v.hwSlots, this.v.hwPendBits, c.cpus, c.sched === 'free');
+    if (c.protocol === 'luf') this.mem.lufBeforeReuse = (_f, gen) => lufFlushBeforeReuse(this, gen);
     this.tokens = c.sched === 'free' ? new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl) : null;
     this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps) : null;
     this.ctlBase = this.id * CPU_CTL_WORDS;
@@ -302,6 +311,7 @@ export class Cpu implements IpiWaitHost {
     this.ipiRoundUs.length = 0;
     this.ipiRoundTargets.length = 0;
     this.ipiRoundPages.length = 0;
+    this.hwRoundUs.length = 0;
     this.tlbState.reset();
     this.prng = new Prng(deriveSeed(seed, this.id));
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
@@ -564,6 +574,8 @@ export class Cpu implements IpiWaitHost {
   serviceIpis(): void {
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     if (this.stopsAcking) return; // test hook: a CPU that never acknowledges
+    // INVLPGB/RAR: the MMU applies queued invalidations between accesses, no interrupt taken.
+    if (this.hw.pending() > 0) this.hw.drain((req, sender) => applyHwRequest(this, req, sender));
     if (this.ipi.pending() === 0) return;
     this.ipi.drain((m) => this.handleIpi(m));
   }

@@ -47,11 +47,23 @@ export interface FlushPagesRequest {
   readonly tlbGen: number;
   readonly pages: readonly number[];
 }
+/** `--protocol context-reset`: give the mm a new context (ASID/VSID) instead of flushing its pages. */
+export interface ContextResetRequest {
+  readonly kind: 'context-reset';
+  readonly sender: number;
+  readonly round: number;
+  readonly mm: number;
+  /** See FlushAllRequest.tlbGen. */
+  readonly tlbGen: number;
+}
 /** Every message a CPU can receive on its IPI ports. */
-export type IpiMessage = FlushAllRequest | FlushPagesRequest;
+export type IpiMessage = FlushAllRequest | FlushPagesRequest | ContextResetRequest;
 
 /** Body of a flush request, before the delivery layer stamps sender and round. */
-export type FlushRequest = Omit<FlushAllRequest, 'sender' | 'round'> | Omit<FlushPagesRequest, 'sender' | 'round'>;
+export type FlushRequest =
+  | Omit<FlushAllRequest, 'sender' | 'round'>
+  | Omit<FlushPagesRequest, 'sender' | 'round'>
+  | Omit<ContextResetRequest, 'sender' | 'round'>;
 
 /** A target that did not acknowledge in time. */
 export class IpiTimeoutError extends Error {

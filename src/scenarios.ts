@@ -11,8 +11,8 @@ import type { SimConfig } from './config.js';
 import { PTRS_PER_PTE } from './layout.js';
 import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
 
-export type ScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush';
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush'];
+export type ScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush' | 'frame-reuse';
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush', 'frame-reuse'];
 
 export interface Scenario {
   readonly name: ScenarioName;
@@ -39,6 +39,14 @@ export const SCENARIOS: { readonly [N in ScenarioName]: Scenario } = {
     name: 'wp-recheck',
     summary: "write-protect faults between Rik's steps 2 and 4: step 4 must re-read dirty from the PTE",
     defaults: { workload: 'reclaim', cpus: 3, pages: 8, batch: 8, ops: 40, writeRatio: 0.75, tlbSets: 8, tlbWays: 2, arch: 'weak', protocol: 'rik' },
+  },
+  'frame-reuse': {
+    name: 'frame-reuse',
+    summary: 'loads and stores racing reclaim while its freed frames are faulted back in (reused): the scenario for INVLPGB, RAR, LUF and context reset',
+    // 3 threads, 16 pages in two batches of 8, the first 8 mapped read-only (what LUF defers), x86 (where batching is
+    // safe): refaults reuse the frames reclaim just freed (LIFO), so a flush that has not reached every TLB by then
+    // shows as a stale access, and a store landing after a page's write-back as a lost write.
+    defaults: { workload: 'reclaim', cpus: 4, pages: 16, batch: 8, roPages: 8, ops: 60, writeRatio: 0.5, tlbSets: 8, tlbWays: 2, arch: 'x86', protocol: 'invlpgb' },
   },
   'pending-flush': {
     name: 'pending-flush',

@@ -130,6 +130,7 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   const prng = cpu.prng;
   const n = pages.length;
   const switchEvery = cpu.config.switchEvery;
+  const roPages = cpu.config.roPages;
   let done = 0;
   let reclaimDone = false;
   if (isLazyThread(cpu)) {
@@ -151,7 +152,8 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
     }
     cpu.tick();
     const p = pages[prng.below(n)];
-    if (prng.next() < writeRatio) cpu.store(mm, p);
+    // `--ro-pages`: the first pages are a read-only mapping; the thread only loads them.
+    if (prng.next() < writeRatio && p >= roPages) cpu.store(mm, p);
     else cpu.load(mm, p);
     done++;
   }

@@ -1,0 +1,82 @@
+/**
+ * `luf`: the lazy unmap flush (Byungchul Park, SK hynix: the "mm: LUF (Lazy
+ * Unmap Flush)" patch series on linux-mm, 2024-2025; LPC 2024 reported ~97%
+ * fewer TLB shootdown interrupts on an LLM inference run). Reclaim unmaps a
+ * page whose every mapping is read-only without flushing it: no CPU can
+ * write through a read-only translation, so the only danger is a CPU reading
+ * the frame after it is reused for something else. The frame is freed
+ * carrying a pending-flush generation, and the flush happens when the frame
+ * is allocated again, before it is reused (`lufFlushBeforeReuse`, called by
+ * PhysicalMemory.allocFrame). Pages with a writable mapping are batched and
+ * flushed as Gorman's protocol does.
+ *
+ * Invariants:
+ * - Only pages whose cleared PTE was read-only are deferred (`--inject
+ *   luf-writable` defers writable ones too: the planted bug the oracle must
+ *   see as lost writes or stale accesses).
+ * - Order of a deferral, under the PTE lock: OR the mm's cpumask into the LUF
+ *   cpumask, bump tlb_gen (a lazy or switched-out CPU catches up at its
+ *   switch back), mark tlb_flush_batched (mprotect/munmap/madvise flush the
+ *   mm first, as after any deferred flush), then take a generation from
+ *   G_LUF_GEN. An allocator that reads G_LUF_GEN >= that generation therefore
+ *   also sees the cpumask.
+ * - A deferred frame keeps its generation until it is reused (allocFrame
+ *   bumps it after the flush): a load through a stale read-only entry before
+ *   then reads the page's unchanged contents, which is not a race.
+ * - A frame is never reused before a flush that covers its generation
+ *   (G_LUF_FLUSHED >= it); in debug mode allocFrame throws otherwise.
+ * Counters: luf_deferred (pages), luf_flushes_at_alloc (flush rounds),
+ * luf_flushes_avoided (frames reused whose flush an earlier one had done).
+ */
+import type { Cpu } from '../cpu.js';
+import { G_LUF_GEN, PAGE_STEP_FREED } from '../layout.js';
+import { incMmTlbGen, markTlbFlushBatched, mmCpumaskOrInto } from '../mm.js';
+import { checkFrameDrop } from '../oracle.js';
+import { pteDirty, pteWrite } from '../pageTable.js';
+import { lockPagesForReclaim, unmapBatchAndFree, type LazyUnmapFlush } from './batched.js';
+import { setPageStep, type UnmappedPage } from './common.js';
+import type { UnmapProtocol } from './types.js';
+
+/** The hooks of one shrinkPageList call: which pages were deferred, with which generation. */
+function lazyUnmapFlush(): LazyUnmapFlush {
+  const gens = new Map<number, number>();
+  return {
+    defers(u: UnmappedPage): boolean {
+      return !pteWrite(u.oldPte);
+    },
+    deferUnderPtl(cpu: Cpu, mm: number, u: UnmappedPage): void {
+      mmCpumaskOrInto(cpu.v.mm, cpu.config.cpus, mm, cpu.v.lufMask);
+      incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
+      markTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, cpu.config.pendingFlush);
+      gens.set(u.page, Atomics.add(cpu.v.global, G_LUF_GEN, 1) + 1);
+      cpu.count('luf_deferred');
+    },
+    deferred(u: UnmappedPage): boolean {
+      return gens.has(u.page);
+    },
+    free(cpu: Cpu, mm: number, u: UnmappedPage): void {
+      const idx = cpu.pageIdx(mm, u.page);
+      const gen = gens.get(u.page) ?? 0;
+      cpu.mem.freeFrame(u.frame, () => checkFrameDrop(cpu.v, cpu.W, idx, u.frame), gen);
+      cpu.count('pages_freed');
+      setPageStep(cpu, mm, u.page, PAGE_STEP_FREED);
+      cpu.mem.unlockPage(idx);
+    },
+  };
+}
+
+/** `--inject luf-writable`: defer every page, writable mappings included (the planted bug). */
+function lazyUnmapFlushWritable(): LazyUnmapFlush {
+  const l = lazyUnmapFlush();
+  return { ...l, defers: () => true };
+}
+
+export const lufProtocol: UnmapProtocol = {
+  name: 'luf',
+  summary: 'lazy unmap flush (LUF): read-only-mapped pages are unmapped without a flush, done when their frames are allocated again; the rest batched',
+  shrinkPageList(cpu, mm, pages) {
+    lockPagesForReclaim(cpu, mm, pages);
+    const lazy = cpu.config.inject === 'luf-writable' ? lazyUnmapFlushWritable() : lazyUnmapFlush();
+    unmapBatchAndFree(cpu, mm, pages, (u) => pteDirty(u.oldPte), lazy);
+  },
+};
