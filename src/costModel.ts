@@ -45,7 +45,7 @@ export interface CostModel {
   context_switch: number;
   /** Initiator: issuing one INVLPGB (the broadcast instruction itself). */
   invlpgb_broadcast: number;
-  /** Each CPU that applies an INVLPGB or a RAR action in hardware: its share of the fabric work, besides the invalidation (priced as invlpg / full_flush). */
+  /** Each CPU that applies an INVLPGB or a RAR action in hardware: its whole share (no interrupt, no instruction runs there; the refills it causes are priced as flush refills). */
   hw_apply: number;
   /** Initiator: one TLBSYNC, waiting until every CPU applied its broadcasts. */
   tlbsync_wait: number;
@@ -114,9 +114,9 @@ export const COST_MODEL_DEFAULTS: Readonly<CostModel> = Object.freeze({
   context_switch: ns(200),
   // Assumption (no per-instruction figure is recorded here): issuing INVLPGB costs about one invlpg (~100 ns).
   invlpgb_broadcast: invlpgCycles,
-  // Assumption: a CPU's share of applying a broadcast/RAR invalidation, besides the invalidation itself, ~20 ns: no interrupt,
-  // no handler (the point of both mechanisms; INVLPGB cut TLB invalidation from ~40% to ~4% of CPU time on Rik van Riel's
-  // will-it-scale tlb_flush2 runs, 36-core Milan, 2025).
+  // Assumption: a CPU's share of applying a broadcast/RAR invalidation, ~20 ns: the TLB hardware drops the entries, no
+  // interrupt, no handler, no instruction (the point of both mechanisms; INVLPGB cut TLB invalidation from ~40% to ~4% of
+  // CPU time on Rik van Riel's will-it-scale tlb_flush2 runs, 36-core Milan, 2025).
   hw_apply: ns(20),
   // Assumption: TLBSYNC waits for the fabric round trip of the broadcast, taken as Amit's fixed part of an IPI round
   // (775 ns - 70 ns) minus interrupt entry and the handler, i.e. the sender's fixed share (ipi_send_base).
@@ -235,9 +235,10 @@ export const MODELED_EVENTS = {
   invlpgb: { tlb: true, what: 'INVLPGB broadcasts issued: invlpgb_broadcast each' },
   tlbsync: { tlb: true, what: 'TLBSYNC waits: tlbsync_wait each' },
   rar_send: { tlb: true, what: 'RAR actions sent: rar_send_base + rar_send_per_target x targets' },
-  hw_apply: { tlb: true, what: 'INVLPGB/RAR invalidations applied by a CPU\'s hardware (no interrupt): hw_apply each' },
-  hw_invlpg: { tlb: true, what: 'pages invalidated by INVLPGB/RAR application: invlpg each' },
-  hw_full_flush: { tlb: true, what: 'full flushes by INVLPGB/RAR application: full_flush each' },
+  hw_apply: {
+    tlb: true,
+    what: "INVLPGB/RAR invalidations applied by a CPU's TLB hardware (no interrupt, no instruction executed there): hw_apply each, whatever pages they name (counters hw_flush_pages / hw_flush_full say what was dropped)",
+  },
   context_reset: { tlb: true, what: 'context resets (a new ASID/VSID instead of a page-by-page flush): context_reset each' },
   zombie_flush: { tlb: true, what: 'flushes of zombie entries when a context id came round again: full_flush each' },
 } as const;
@@ -296,8 +297,6 @@ export function modelRun(m: CostModel, input: ModelInput): Modeled {
     tlb += add('rar_send', k.rar_sent, k.rar_sent * m.rar_send_base + k.rar_targets * m.rar_send_per_target);
     const applied = k.invlpgb_applied + k.rar_applied;
     tlb += add('hw_apply', applied, applied * m.hw_apply);
-    tlb += add('hw_invlpg', k.hw_flush_pages, k.hw_flush_pages * m.invlpg);
-    tlb += add('hw_full_flush', k.hw_flush_full, k.hw_flush_full * m.full_flush);
     tlb += add('context_reset', k.context_resets, k.context_resets * m.context_reset);
     tlb += add('zombie_flush', k.context_zombie_flushes, k.context_zombie_flushes * m.full_flush);
     perCpu.push(tlb);

@@ -128,16 +128,14 @@ export function unmapBatchAndFree(
       else setTlbUbcFlushPending(cpu, batch, mm, x, pteDirty(x.oldPte));
     });
     if (u && lazy?.deferred(u)) {
-      // Lazy unmap flush: no flush now; write back if dirty, free with the
-      // pending-flush generation (flushed when the frame is allocated again).
+      // Lazy unmap flush: no flush now; write back if dirty; the frame is
+      // freed with the batch's pending-flush generation after the loop.
       setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
       cpu.schedPoint();
       if (isDirty(u)) {
         pageout(cpu, mm, u);
         cpu.schedPoint();
       }
-      lazy.free(cpu, mm, u);
-      cpu.schedPoint();
       continue;
     }
     if (u) {
@@ -148,6 +146,10 @@ export function unmapBatchAndFree(
       cpu.mem.unlockPage(cpu.pageIdx(mm, p)); // not mapped: nothing to reclaim
     }
     cpu.schedPoint(); // the unmap window is open: let other CPUs run
+  }
+  if (lazy) {
+    lazy.freeDeferred(cpu, mm);
+    cpu.schedPoint();
   }
   const inject = cpu.config.inject;
   const markFlushed = (): void => {
@@ -197,8 +199,8 @@ export interface LazyUnmapFlush {
   deferUnderPtl(cpu: Cpu, mm: number, u: UnmappedPage): void;
   /** Was this page's flush deferred? */
   deferred(u: UnmappedPage): boolean;
-  /** Free a deferred page's frame (carrying its pending-flush generation) and unlock the page. */
-  free(cpu: Cpu, mm: number, u: UnmappedPage): void;
+  /** After the batch's unmaps: take one pending-flush generation for every page deferred, free their frames with it, unlock them. */
+  freeDeferred(cpu: Cpu, mm: number): void;
 }
 
 /** Lock every page of a batch (reclaim isolates and locks before unmapping). */

@@ -17,9 +17,11 @@
  * - Order of a deferral, under the PTE lock: OR the mm's cpumask into the LUF
  *   cpumask, bump tlb_gen (a lazy or switched-out CPU catches up at its
  *   switch back), mark tlb_flush_batched (mprotect/munmap/madvise flush the
- *   mm first, as after any deferred flush), then take a generation from
- *   G_LUF_GEN. An allocator that reads G_LUF_GEN >= that generation therefore
- *   also sees the cpumask.
+ *   mm first, as after any deferred flush). After the batch's last unmap, one
+ *   generation is taken from G_LUF_GEN for all its deferred pages (the luf_key
+ *   of the series: one pending flush per batch), and only then are their
+ *   frames freed. An allocator that reads G_LUF_GEN >= that generation
+ *   (before it reads the cpumask) flushes after every deferral it covers.
  * - A deferred frame keeps its generation until it is reused (allocFrame
  *   bumps it after the flush): a load through a stale read-only entry before
  *   then reads the page's unchanged contents, which is not a race.
@@ -37,9 +39,9 @@ import { lockPagesForReclaim, unmapBatchAndFree, type LazyUnmapFlush } from './b
 import { setPageStep, type UnmappedPage } from './common.js';
 import type { UnmapProtocol } from './types.js';
 
-/** The hooks of one shrinkPageList call: which pages were deferred, with which generation. */
+/** The hooks of one shrinkPageList call: which pages were deferred; one generation for all of them. */
 function lazyUnmapFlush(): LazyUnmapFlush {
-  const gens = new Map<number, number>();
+  const deferred = new Map<number, UnmappedPage>();
   return {
     defers(u: UnmappedPage): boolean {
       return !pteWrite(u.oldPte);
@@ -48,19 +50,24 @@ function lazyUnmapFlush(): LazyUnmapFlush {
       mmCpumaskOrInto(cpu.v.mm, cpu.config.cpus, mm, cpu.v.lufMask);
       incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
       markTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, cpu.config.pendingFlush);
-      gens.set(u.page, Atomics.add(cpu.v.global, G_LUF_GEN, 1) + 1);
+      deferred.set(u.page, u);
       cpu.count('luf_deferred');
     },
     deferred(u: UnmappedPage): boolean {
-      return gens.has(u.page);
+      return deferred.has(u.page);
     },
-    free(cpu: Cpu, mm: number, u: UnmappedPage): void {
-      const idx = cpu.pageIdx(mm, u.page);
-      const gen = gens.get(u.page) ?? 0;
-      cpu.mem.freeFrame(u.frame, () => checkFrameDrop(cpu.v, cpu.W, idx, u.frame), gen);
-      cpu.count('pages_freed');
-      setPageStep(cpu, mm, u.page, PAGE_STEP_FREED);
-      cpu.mem.unlockPage(idx);
+    freeDeferred(cpu: Cpu, mm: number): void {
+      if (deferred.size === 0) return;
+      // Taken after every deferral of the batch: an allocator that reads G_LUF_GEN >= gen flushes after all of them.
+      const gen = Atomics.add(cpu.v.global, G_LUF_GEN, 1) + 1;
+      for (const u of deferred.values()) {
+        const idx = cpu.pageIdx(mm, u.page);
+        cpu.mem.freeFrame(u.frame, () => checkFrameDrop(cpu.v, cpu.W, idx, u.frame), gen);
+        cpu.count('pages_freed');
+        setPageStep(cpu, mm, u.page, PAGE_STEP_FREED);
+        cpu.mem.unlockPage(idx);
+      }
+      deferred.clear();
     },
   };
 }
