@@ -420,7 +420,9 @@ export class Machine {
     const lat = stats.flatMap((s) => s.ipiRoundUs).sort((a, b) => a - b);
     const config = { ...c, seed };
     const rounds: ModelRound[][] = Array.from({ length: c.cpus }, () => []);
-    for (const s of stats) rounds[s.cpu] = s.ipiRoundTargets.map((targets, i) => ({ targets, pages: s.ipiRoundPages[i] }));
+    for (const s of stats) {
+      rounds[s.cpu] = s.ipiRoundTargets.map((targets, i) => ({ targets, pages: s.ipiRoundPages[i], groups: s.ipiRoundGroups?.[i] ?? 0, maxGroup: s.ipiRoundMaxGroup?.[i] ?? 0 }));
+    }
     const modeled = modelRun(this.costModel, { perCpu, rounds });
     return {
       config,

@@ -180,6 +180,9 @@ export interface ModelRound {
   targets: number;
   /** Pages asked to be invalidated one by one, or -1 for a full flush. */
   pages: number;
+  /** `--ipi-fanout tree`: groups the initiator sent to (0 or absent: serial), and the largest group's size. */
+  groups?: number;
+  maxGroup?: number;
 }
 
 /** What the cost model needs from a run: events only. */
@@ -239,6 +242,7 @@ export const MODELED_EVENTS = {
     tlb: true,
     what: "INVLPGB/RAR invalidations applied by a CPU's TLB hardware (no interrupt, no instruction executed there): hw_apply each, whatever pages they name (counters hw_flush_pages / hw_flush_full say what was dropped)",
   },
+  ipi_forward: { tlb: true, what: '--ipi-fanout tree: IPIs a group\'s first target forwarded to the rest of its group: ipi_send_per_target each' },
   context_reset: { tlb: true, what: 'context resets (a new ASID/VSID instead of a page-by-page flush): context_reset each' },
   zombie_flush: { tlb: true, what: 'flushes of zombie entries when a context id came round again: full_flush each' },
 } as const;
@@ -251,6 +255,12 @@ export const MODELED_EVENT_NAMES = Object.keys(MODELED_EVENTS) as ModeledEventNa
 export function roundCycles(m: CostModel, r: ModelRound): number {
   // pages -2 (ROUND_CONTEXT_RESET): the target resets a context instead of flushing; its cost is priced as context_reset.
   const work = r.pages === -2 ? 0 : r.pages < 0 ? m.full_flush : r.pages * m.invlpg;
+  if (r.groups && r.groups > 0) {
+    // Multicast tree: serial sends to the groups' first targets, then the slowest group's forwarding (its first
+    // target takes the interrupt and sends to the others serially) before its last member's handler completes.
+    const forward = (r.maxGroup ?? 1) > 1 ? m.irq_entry + m.ipi_send_per_target * ((r.maxGroup ?? 1) - 1) : 0;
+    return m.ipi_send_base + m.ipi_send_per_target * r.groups + forward + m.irq_entry + m.flush_handler + work;
+  }
   return m.ipi_send_base + m.ipi_send_per_target * r.targets + m.irq_entry + m.flush_handler + work;
 }
 
@@ -297,6 +307,7 @@ export function modelRun(m: CostModel, input: ModelInput): Modeled {
     tlb += add('rar_send', k.rar_sent, k.rar_sent * m.rar_send_base + k.rar_targets * m.rar_send_per_target);
     const applied = k.invlpgb_applied + k.rar_applied;
     tlb += add('hw_apply', applied, applied * m.hw_apply);
+    tlb += add('ipi_forward', k.ipis_forwarded, k.ipis_forwarded * m.ipi_send_per_target);
     tlb += add('context_reset', k.context_resets, k.context_resets * m.context_reset);
     tlb += add('zombie_flush', k.context_zombie_flushes, k.context_zombie_flushes * m.full_flush);
     perCpu.push(tlb);

@@ -178,6 +178,9 @@ export interface CpuRunStats {
   ipiRoundTargets: number[];
   /** Pages each round asked to invalidate one by one, or ROUND_FULL_FLUSH (-1) for a full flush (same order). */
   ipiRoundPages: number[];
+  /** `--ipi-fanout tree`: groups each round was sent to (0: serial), and its largest group (same order). */
+  ipiRoundGroups: number[];
+  ipiRoundMaxGroup: number[];
   /** `--trace`: this CPU's ring of events. */
   trace?: CpuTrace;
   aborted: boolean;
@@ -219,6 +222,9 @@ export class Cpu implements IpiWaitHost {
   readonly ipiRoundTargets: number[] = [];
   /** Per round sent: pages invalidated one by one, or -1 for a full flush. */
   readonly ipiRoundPages: number[] = [];
+  /** Per round sent: multicast groups (0: serial) and the largest group's size. */
+  readonly ipiRoundGroups: number[] = [];
+  readonly ipiRoundMaxGroup: number[] = [];
   /** cpu_tlbstate: loaded mm, its ASID, and the generation each ASID's entries reflect (private to this CPU). */
   readonly tlbState: CpuTlbState;
   /** Sender of the last IPI handled by the current `tick` (free mode: see stepAsideDuringShootdown), or -1. */
@@ -311,6 +317,8 @@ export class Cpu implements IpiWaitHost {
     this.ipiRoundUs.length = 0;
     this.ipiRoundTargets.length = 0;
     this.ipiRoundPages.length = 0;
+    this.ipiRoundGroups.length = 0;
+    this.ipiRoundMaxGroup.length = 0;
     this.hwRoundUs.length = 0;
     this.tlbState.reset();
     this.prng = new Prng(deriveSeed(seed, this.id));
@@ -647,12 +655,19 @@ export class Cpu implements IpiWaitHost {
     }
   }
 
-  private handleIpi(m: IpiMessage): void {
+  /** The flush IPI handler (a port message, or a round forwarded by a multicast group's first target). */
+  handleIpi(m: IpiMessage): void {
     this.lastIpiSender = m.sender;
     this.lastIpiRound = m.round;
     this.noteEvent(LAST_EVENT_IPI, m.sender, m.round);
     if (this.crashesInIpi) process.exit(CRASH_EXIT_CODE); // test hook: die mid-IPI, before the acknowledgement
     this.count('nr_tlb_remote_flush_received');
+    if (m.forward && m.forward.length > 0) {
+      // `--ipi-fanout tree`: this CPU is its group's first target: forward to the rest first (as Barrelfish's multicast does).
+      this.hw.forward(m.sender, m.forward);
+      this.count('ipis_sent', m.forward.length);
+      this.count('ipis_forwarded', m.forward.length);
+    }
     const t0 = this.trace ? this.clock.now() : 0;
     flushTlbFunc(this, m, false);
     this.trace?.push({ k: 'ipi_handle', ts: t0, dur: this.clock.now() - t0, sender: m.sender, round: m.round });

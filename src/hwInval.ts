@@ -15,6 +15,11 @@
  *   for CPUs that have no MessagePorts (only a workload's initiators get
  *   them): the lazy unmap flush's allocation-time flush runs on whichever CPU
  *   allocates the frame. It is counted exactly like a port-carried IPI.
+ * - `ipi-fwd` (`--ipi-fanout tree`): an IPI round's request, written by the
+ *   initiator into its own slot; the first target of each group (which got
+ *   the initiator's message on its port) sets the bits of the group's other
+ *   targets. Each handles it as an interrupt and acknowledges the
+ *   initiator's round directly (ackBits, C_ACK_PENDING), not the queue.
  *
  * Modelling rule: only a CPU writes its own TLB. The initiator writes its
  * request into its own slot (`hwSlots`), sets its bit in each target's row
@@ -34,10 +39,11 @@
  * - Order of a post: slot words, C_HW_ACK_PENDING, then per target: row bit,
  *   C_HW_PENDING, doorbell. A target that sees C_HW_PENDING > 0 finds the bit
  *   and the slot.
- * - Order of an application: clear the bit (Atomics.and), read the slot,
- *   apply, C_HW_PENDING - 1, then the initiator's C_HW_ACK_PENDING - 1 (the
- *   last one rings the initiator). The initiator rewrites its slot only after
- *   every application of the previous request.
+ * - Order of an application: read the slot, clear the bit (Atomics.and),
+ *   C_HW_PENDING - 1, apply, then the initiator's C_HW_ACK_PENDING - 1 (the
+ *   last one rings the initiator; a forwarded IPI acknowledges the
+ *   initiator's round instead). The initiator rewrites its slot only after
+ *   every application of the previous request was acknowledged.
  */
 import {
   C_DOORBELL,
@@ -49,17 +55,21 @@ import {
   HS_MM,
   HS_NPAGES,
   HS_PAGES,
+  HS_ROUND,
+  HS_TLBGEN,
   HS_VIA,
   HW_SLOT_PAGES,
   HW_SLOT_WORDS,
   cpumaskWords,
 } from './layout.js';
-import { IPI_ACK_SPIN, IpiTimeoutError, type IpiWaitHost } from './ipi.js';
+import { IPI_ACK_SPIN, IpiTimeoutError, type IpiMessage, type IpiWaitHost } from './ipi.js';
 
 /** Which mechanism carries a queue request. */
-export type HwVia = 'invlpgb' | 'rar' | 'ipi';
-const VIA_CODES: Record<HwVia, number> = { invlpgb: 1, rar: 2, ipi: 3 };
-const VIA_NAMES: readonly HwVia[] = ['invlpgb', 'invlpgb', 'rar', 'ipi'];
+export type HwVia = 'invlpgb' | 'rar' | 'ipi' | 'ipi-fwd';
+const VIA_CODES: Record<HwVia, number> = { invlpgb: 1, rar: 2, ipi: 3, 'ipi-fwd': 4 };
+const VIA_NAMES: readonly HwVia[] = ['invlpgb', 'invlpgb', 'rar', 'ipi', 'ipi-fwd'];
+/** Slot kinds of a forwarded IPI round's request (HS_KIND with via 'ipi-fwd'). */
+const FWD_KINDS: readonly IpiMessage['kind'][] = ['flush-all', 'flush-pages', 'context-reset'];
 
 /** What a queue request asks: every non-global entry, all of one mm, or some pages of one mm. */
 export type HwKind = 'all-nonglobals' | 'mm-all' | 'mm-pages';
@@ -73,6 +83,8 @@ export interface HwRequest {
   /** The mm ('mm-all', 'mm-pages'), or -1 ('all-nonglobals'). */
   readonly mm: number;
   readonly pages: readonly number[];
+  /** via 'ipi-fwd': the initiator's IPI message, as the target handles it. */
+  readonly msg?: IpiMessage;
 }
 
 export { HW_SLOT_PAGES };
@@ -161,6 +173,44 @@ export class HwInvalQueue {
     return us;
   }
 
+  /**
+   * `--ipi-fanout tree`, on the initiator before its round: put the round's
+   * message in this CPU's slot for the groups' first targets to forward. A
+   * page list longer than the slot is forwarded as a full flush (more than
+   * asked, never less).
+   */
+  writeRound(msg: IpiMessage): void {
+    const s = this.cpu * HW_SLOT_WORDS;
+    const pages = msg.kind === 'flush-pages' && msg.pages.length <= HW_SLOT_PAGES ? msg.pages : null;
+    const kind = msg.kind === 'flush-pages' && pages === null ? 'flush-all' : msg.kind;
+    Atomics.store(this.slots, s + HS_VIA, VIA_CODES['ipi-fwd']);
+    Atomics.store(this.slots, s + HS_KIND, FWD_KINDS.indexOf(kind));
+    Atomics.store(this.slots, s + HS_MM, msg.mm);
+    Atomics.store(this.slots, s + HS_TLBGEN, msg.tlbGen);
+    Atomics.store(this.slots, s + HS_ROUND, msg.round);
+    Atomics.store(this.slots, s + HS_NPAGES, pages?.length ?? 0);
+    if (pages) for (let i = 0; i < pages.length; i++) Atomics.store(this.slots, s + HS_PAGES + i, pages[i]);
+  }
+
+  /**
+   * `--ipi-fanout tree`, on a group's first target while it handles
+   * `initiator`'s message: forward the round to `members` (the initiator's
+   * slot holds it). They acknowledge the initiator, not this CPU, so nothing
+   * here waits.
+   */
+  forward(initiator: number, members: readonly number[]): void {
+    const ctl = this.cpuCtl;
+    const word = initiator >> 5;
+    const bit = 1 << (initiator & 31);
+    for (const t of members) {
+      Atomics.or(this.pendBits, t * this.maskWords + word, bit);
+      const b = t * CPU_CTL_WORDS;
+      Atomics.add(ctl, b + C_HW_PENDING, 1);
+      Atomics.add(ctl, b + C_DOORBELL, 1);
+      Atomics.notify(ctl, b + C_DOORBELL);
+    }
+  }
+
   /** Has `target` not yet applied this CPU's current request? */
   private stillPending(target: number): boolean {
     return (Atomics.load(this.pendBits, target * this.maskWords + (this.cpu >> 5)) & (1 << (this.cpu & 31))) !== 0;
@@ -186,12 +236,14 @@ export class HwInvalQueue {
           const b = 31 - Math.clz32(bits & -bits);
           bits &= bits - 1;
           const sender = w * 32 + b;
-          // Read the slot while the bit is still set: the sender does not rewrite it before this application completes.
+          // Read the slot, then clear the bit, then apply: the sender rewrites its slot (and a multicast group's
+          // first target sets this bit again for the sender's next round) only after this application is
+          // acknowledged, which `apply` (forwarded IPIs) or `complete` does last.
           const req = this.readSlot(sender);
-          apply(req, sender);
           Atomics.and(this.pendBits, rowIdx, ~(1 << b));
           Atomics.sub(ctl, pendIdx, 1);
-          this.complete(sender);
+          apply(req, sender);
+          if (req.via !== 'ipi-fwd') this.complete(sender);
           got = true;
           applied++;
         }
@@ -206,6 +258,15 @@ export class HwInvalQueue {
     const n = Atomics.load(this.slots, s + HS_NPAGES);
     const pages: number[] = [];
     for (let i = 0; i < n; i++) pages.push(Atomics.load(this.slots, s + HS_PAGES + i));
+    const via = VIA_NAMES[Atomics.load(this.slots, s + HS_VIA)] ?? 'invlpgb';
+    if (via === 'ipi-fwd') {
+      const kind = FWD_KINDS[Atomics.load(this.slots, s + HS_KIND)] ?? 'flush-all';
+      const mm = Atomics.load(this.slots, s + HS_MM);
+      const tlbGen = Atomics.load(this.slots, s + HS_TLBGEN);
+      const round = Atomics.load(this.slots, s + HS_ROUND);
+      const msg: IpiMessage = kind === 'flush-pages' ? { kind, sender, round, mm, tlbGen, pages } : { kind, sender, round, mm, tlbGen };
+      return { via, kind: 'mm-all', mm, pages, msg };
+    }
     return {
       via: VIA_NAMES[Atomics.load(this.slots, s + HS_VIA)] ?? 'invlpgb',
       kind: KIND_NAMES[Atomics.load(this.slots, s + HS_KIND)] ?? 'all-nonglobals',

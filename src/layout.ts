@@ -215,6 +215,8 @@ export const COUNTER_NAMES = [
   'context_resets',
   // context-reset: a context id came round again with zombie entries still tagged with it: one flush of that tag first.
   'context_zombie_flushes',
+  // --ipi-fanout tree: IPIs this CPU forwarded to the rest of its group as the first target of a multicast round (also in ipis_sent).
+  'ipis_forwarded',
   // luf: pages whose every mapping was read-only unmapped without a flush (the frame carries a pending-flush generation).
   'luf_deferred',
   // luf: flushes done when a frame with a deferred flush was allocated again (one round each).
@@ -396,12 +398,17 @@ export function ptlCount(pages: number): number {
 // ---------------------------------------------------------------------------
 // Shared invalidation queue (src/hwInval.ts): Int32Array `hwSlots`, CPU i's request at i * HW_SLOT_WORDS
 // ---------------------------------------------------------------------------
-/** Request kind (HW_KIND_*), mechanism (HW_VIA_*), mm (-1: every mm), page count (HW_PAGES_ALL: full), then the pages. */
+/**
+ * Request kind, mechanism, mm (-1: every mm), page count, then (a forwarded
+ * IPI round, `--ipi-fanout tree`) the request's tlb_gen and round, then the pages.
+ */
 export const HS_KIND = 0;
 export const HS_VIA = 1;
 export const HS_MM = 2;
 export const HS_NPAGES = 3;
-export const HS_PAGES = 4;
+export const HS_TLBGEN = 4;
+export const HS_ROUND = 5;
+export const HS_PAGES = 6;
 /** Most pages one queue request names one by one (INVLPGB's count field is 16 bits; 64 keeps the slot one cache-line pair). */
 export const HW_SLOT_PAGES = 64;
 export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;

@@ -143,15 +143,20 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
 export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: FlushRequest): void {
   if (targets.length === 0) return;
   cpu.count('nr_tlb_remote_flush');
-  cpu.count('ipis_sent', targets.length);
+  const groups = cpu.config.ipiFanout === 'tree' ? multicastGroups(targets, cpu.config.ipiGroup) : null;
+  // Serial: one message per target. Tree: one per group from here; each group's first target sends the rest (counted there).
+  cpu.count('ipis_sent', groups ? groups.length : targets.length);
   cpu.ipiRoundTargets.push(targets.length);
+  cpu.ipiRoundGroups.push(groups ? groups.length : 0);
+  cpu.ipiRoundMaxGroup.push(groups ? Math.max(...groups.map((g) => g.length)) : 0);
   cpu.ipiRoundPages.push(req.kind === 'flush-pages' ? req.pages.length : req.kind === 'context-reset' ? ROUND_CONTEXT_RESET : ROUND_FULL_FLUSH);
   const full = req.kind === 'flush-all';
   const pages = req.kind === 'flush-pages' ? req.pages.length : 0;
   const t0 = cpu.traceNow();
   if (cpu.trace) cpu.traceEvent({ k: 'flush', ts: t0, reason: 'TLB_REMOTE_SEND_IPI', full, pages, mm: req.mm });
   try {
-    cpu.ipiRoundUs.push(cpu.ipi.sendAndWait(targets, req, cpu, cpu.config.ipiTimeoutMs));
+    const tree = groups ? { groups, writeRound: (m: IpiMessage) => cpu.hw.writeRound(m) } : undefined;
+    cpu.ipiRoundUs.push(cpu.ipi.sendAndWait(targets, req, cpu, cpu.config.ipiTimeoutMs, tree));
     if (cpu.trace) cpu.traceEvent({ k: 'ipi_send', ts: t0, dur: cpu.traceNow() - t0, round: cpu.ipi.lastRound, targets: [...targets], full, pages });
   } catch (e) {
     if (e instanceof IpiTimeoutError) {
@@ -160,6 +165,23 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
     }
     throw e;
   }
+}
+
+/**
+ * `--ipi-fanout tree`: the round's targets grouped by `group` consecutive CPU
+ * ids (CPU c in group floor(c / group), the NUMA-aware grouping of
+ * Barrelfish's multicast), each group's lowest target first (it gets the
+ * message and forwards it to the others).
+ */
+export function multicastGroups(targets: readonly number[], group: number): number[][] {
+  const byGroup = new Map<number, number[]>();
+  for (const t of [...targets].sort((a, b) => a - b)) {
+    const g = Math.floor(t / group);
+    const list = byGroup.get(g);
+    if (list) list.push(t);
+    else byGroup.set(g, [t]);
+  }
+  return [...byGroup.values()];
 }
 
 /**
@@ -280,6 +302,12 @@ export function rarFlush(cpu: Cpu, targets: readonly number[], req: HwRequest): 
  * Runs on the target, against its own TLB.
  */
 export function applyHwRequest(cpu: Cpu, req: HwRequest, sender: number): void {
+  if (req.via === 'ipi-fwd' && req.msg) {
+    // A multicast round forwarded by the group's first target: an interrupt like any IPI, acknowledged to the initiator.
+    cpu.handleIpi(req.msg);
+    cpu.ipi.ack(sender);
+    return;
+  }
   if (req.via === 'ipi') {
     cpu.count('nr_tlb_remote_flush_received');
     const t0 = cpu.traceNow();
