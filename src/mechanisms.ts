@@ -19,13 +19,27 @@
  *   found a race: every mechanism here is meant to be safe.
  */
 import { availableParallelism } from 'node:os';
-import { TLB_FLUSH_MAX_CPUS, resolveConfig, type ProtocolName, type SimConfig } from './config.js';
+import { TLB_FLUSH_MAX_CPUS, resolveConfig, type IpiFanout, type ProtocolName, type SimConfig } from './config.js';
 import { COST_MODEL_DEFAULTS, type CostModel } from './costModel.js';
 import { runStress } from './stress.js';
 import { runPointTasks, type SweepRow } from './sweep.js';
 
+/** A mechanism of the comparison: a protocol, and the IPI fan-out its rounds use. */
+export interface Mechanism {
+  /** As printed: the protocol, with ` (tree)` for multicast fan-out. */
+  name: string;
+  protocol: ProtocolName;
+  ipiFanout: IpiFanout;
+}
 /** The mechanisms compared, Gorman's batching (the baseline) first. */
-export const COMPARED_MECHANISMS: readonly ProtocolName[] = ['batched', 'invlpgb', 'rar', 'luf', 'context-reset'];
+export const COMPARED_MECHANISMS: readonly Mechanism[] = [
+  { name: 'batched', protocol: 'batched', ipiFanout: 'serial' },
+  { name: 'batched (tree)', protocol: 'batched', ipiFanout: 'tree' },
+  { name: 'invlpgb', protocol: 'invlpgb', ipiFanout: 'serial' },
+  { name: 'rar', protocol: 'rar', ipiFanout: 'serial' },
+  { name: 'luf', protocol: 'luf', ipiFanout: 'serial' },
+  { name: 'context-reset', protocol: 'context-reset', ipiFanout: 'serial' },
+];
 /** Machine sizes of the comparison (the issue's). */
 export const COMPARISON_CPUS: readonly number[] = [16, 64, 256];
 /** Seeded `frame-reuse` stress iterations per mechanism. */
@@ -39,7 +53,8 @@ const TLB_FLUSH_OPS = 20;
 
 /** One cell of the comparison: one mechanism on one workload at one size. */
 export interface MechanismPoint {
-  mechanism: ProtocolName;
+  /** Mechanism.name. */
+  mechanism: string;
   workload: 'reclaim' | 'tlb-flush';
   /** CPUs asked for, and CPUs run (tlb-flush is capped at 128). */
   cpus: number;
@@ -47,6 +62,10 @@ export interface MechanismPoint {
   status: string;
   /** Interrupts taken by targets (IPIs handled: nr_tlb_remote_flush_received). */
   interrupts: number;
+  /** IPIs the initiators sent themselves (the rest were forwarded by a multicast tree). */
+  ipis_by_initiators: number;
+  /** Modeled shootdown latency of an IPI round, median (cycles; 0 without IPI rounds). */
+  round_latency_cycles: number;
   /** IPIs sent, INVLPGB broadcasts, RAR actions, context resets, LUF deferrals: what the mechanism did. */
   ipis_sent: number;
   invlpgb_sent: number;
@@ -62,7 +81,7 @@ export interface MechanismPoint {
 
 /** A published figure and what the comparison gives for it. */
 export interface MechanismReference {
-  mechanism: ProtocolName;
+  mechanism: string;
   reference: string;
   simulated: string;
 }
@@ -70,7 +89,7 @@ export interface MechanismReference {
 /** The comparison: points, per-mechanism stress results, references. */
 export interface MechanismComparison {
   points: MechanismPoint[];
-  stress: { mechanism: ProtocolName; iterations: number; racy_iterations: number; races: number }[];
+  stress: { mechanism: string; iterations: number; racy_iterations: number; races: number }[];
   references: MechanismReference[];
   /** Every mechanism found no race anywhere. */
   safe: boolean;
@@ -78,11 +97,12 @@ export interface MechanismComparison {
   host: { wall_ms: number };
 }
 
-function pointConfig(mechanism: ProtocolName, workload: 'reclaim' | 'tlb-flush', cpus: number): SimConfig {
+function pointConfig(m: Mechanism, workload: 'reclaim' | 'tlb-flush', cpus: number): SimConfig {
+  const mech = { protocol: m.protocol, ipiFanout: m.ipiFanout };
   if (workload === 'reclaim') {
-    return resolveConfig({ workload, protocol: mechanism, cpus, pages: PAGES, batch: 32, roPages: PAGES / 2, ops: OPS, runTokens: 1 });
+    return resolveConfig({ workload, ...mech, cpus, pages: PAGES, batch: 32, roPages: PAGES / 2, ops: OPS, runTokens: 1 });
   }
-  return resolveConfig({ workload, protocol: mechanism, cpus: Math.min(cpus, TLB_FLUSH_MAX_CPUS), pages: PAGES, ops: TLB_FLUSH_OPS, runTokens: 1 });
+  return resolveConfig({ workload, ...mech, cpus: Math.min(cpus, TLB_FLUSH_MAX_CPUS), pages: PAGES, ops: TLB_FLUSH_OPS, runTokens: 1 });
 }
 
 function sumRaces(r: SweepRow): number {
@@ -92,13 +112,13 @@ function sumRaces(r: SweepRow): number {
 
 /** Run the comparison. `cpus` and `stressIterations` shrink it (tests); the defaults are the issue's. */
 export async function runMechanismComparison(
-  opts: { cpus?: readonly number[]; mechanisms?: readonly ProtocolName[]; stressIterations?: number; costModel?: CostModel; parallel?: number } = {},
+  opts: { cpus?: readonly number[]; mechanisms?: readonly Mechanism[]; stressIterations?: number; costModel?: CostModel; parallel?: number } = {},
 ): Promise<MechanismComparison> {
   const t0 = performance.now();
   const cm = opts.costModel ?? COST_MODEL_DEFAULTS;
   const mechanisms = opts.mechanisms ?? COMPARED_MECHANISMS;
   const sizes = opts.cpus ?? COMPARISON_CPUS;
-  const specs: { mechanism: ProtocolName; workload: 'reclaim' | 'tlb-flush'; cpus: number; config: SimConfig }[] = [];
+  const specs: { mechanism: Mechanism; workload: 'reclaim' | 'tlb-flush'; cpus: number; config: SimConfig }[] = [];
   for (const workload of ['reclaim', 'tlb-flush'] as const) {
     for (const cpus of sizes) for (const mechanism of mechanisms) specs.push({ mechanism, workload, cpus, config: pointConfig(mechanism, workload, cpus) });
   }
@@ -113,12 +133,14 @@ export async function runMechanismComparison(
     const s = specs[r.index];
     const k = r.counters;
     return {
-      mechanism: s.mechanism,
+      mechanism: s.mechanism.name,
       workload: s.workload,
       cpus: s.cpus,
       cpus_run: s.config.cpus,
       status: r.status,
       interrupts: k?.nr_tlb_remote_flush_received ?? NaN,
+      ipis_by_initiators: k ? k.ipis_sent - k.ipis_forwarded : NaN,
+      round_latency_cycles: r.modeled?.shootdown_latency_cycles.median ?? 0,
       ipis_sent: k?.ipis_sent ?? NaN,
       invlpgb_sent: k?.invlpgb_sent ?? NaN,
       rar_sent: k?.rar_sent ?? NaN,
@@ -131,10 +153,10 @@ export async function runMechanismComparison(
   });
   const iterations = opts.stressIterations ?? COMPARISON_STRESS_ITERATIONS;
   const stress: MechanismComparison['stress'] = [];
-  for (const mechanism of mechanisms) {
-    const s = await runStress({ scenario: 'frame-reuse', overrides: { protocol: mechanism }, iterations, seed: 1, stopOnRace: false });
+  for (const m of mechanisms) {
+    const s = await runStress({ scenario: 'frame-reuse', overrides: { protocol: m.protocol, ipiFanout: m.ipiFanout }, iterations, seed: 1, stopOnRace: false });
     const x = s.races;
-    stress.push({ mechanism, iterations: s.iterations, racy_iterations: s.racy_iterations, races: x.lost_writes + x.stale_accesses + x.writes_after_protect + x.accesses_after_unmap });
+    stress.push({ mechanism: m.name, iterations: s.iterations, racy_iterations: s.racy_iterations, races: x.lost_writes + x.stale_accesses + x.writes_after_protect + x.accesses_after_unmap });
   }
   const references = buildReferences(points);
   const safe = points.every((p) => p.status === 'ok' && p.races === 0) && stress.every((s) => s.races === 0);
@@ -148,7 +170,7 @@ function fmt(x: number, digits = 0): string {
 /** The published figures beside the comparison's, at the largest size run. */
 function buildReferences(points: readonly MechanismPoint[]): MechanismReference[] {
   const out: MechanismReference[] = [];
-  const at = (m: ProtocolName, w: 'reclaim' | 'tlb-flush'): MechanismPoint | undefined =>
+  const at = (m: string, w: 'reclaim' | 'tlb-flush'): MechanismPoint | undefined =>
     points.filter((p) => p.mechanism === m && p.workload === w && p.status === 'ok').sort((a, b) => b.cpus - a.cpus)[0];
   const baseR = at('batched', 'reclaim');
   const luf = at('luf', 'reclaim');
@@ -177,6 +199,14 @@ function buildReferences(points: readonly MechanismPoint[]): MechanismReference[
       simulated: `tlb-flush at ${rar.cpus_run} CPUs: interrupts ${fmt(baseT.interrupts)} -> ${fmt(rar.interrupts)}; cycles per page ${fmt(baseT.cycles_per_page)} -> ${fmt(rar.cycles_per_page)}`,
     });
   }
+  const tree = at('batched (tree)', 'reclaim');
+  if (baseR && tree && baseR.round_latency_cycles > 0) {
+    out.push({
+      mechanism: 'batched (tree)',
+      reference: 'Barrelfish (SOSP 2009): a NUMA-aware multicast tree instead of serial IPIs keeps unmap latency nearly flat as cores grow, where Linux serial IPIs grew from ~5.2k to ~29.5k cycles (2 to 32 cores)',
+      simulated: `reclaim at ${tree.cpus} CPUs, groups of 8: modeled round latency ${fmt(baseR.round_latency_cycles)} -> ${fmt(tree.round_latency_cycles)} cycles; the initiator sends ${fmt(tree.ipis_by_initiators)} IPIs instead of ${fmt(baseR.ipis_by_initiators)}; every target still takes one interrupt (${fmt(tree.interrupts)})`,
+    });
+  }
   const cr = at('context-reset', 'reclaim');
   if (baseR && cr && baseR.cycles_per_page && cr.cycles_per_page) {
     out.push({
@@ -191,13 +221,14 @@ function buildReferences(points: readonly MechanismPoint[]): MechanismReference[
 /** The comparison as text tables. */
 export function formatMechanismComparison(c: MechanismComparison): string {
   const lines: string[] = [`tlbsim validate --mechanisms: ${c.points.length} points, ${c.stress.length} stress campaigns, ${c.safe ? 'no race found' : 'RACES FOUND'} (${(c.host.wall_ms / 1000).toFixed(1)} s)`, ''];
-  const head = ['workload', 'CPUs', 'mechanism', 'interrupts', 'IPIs', 'INVLPGB', 'RAR', 'resets', 'LUF deferred', 'cycles/page', 'races'];
+  const head = ['workload', 'CPUs', 'mechanism', 'interrupts', 'IPIs sent by initiators', 'round latency', 'INVLPGB', 'RAR', 'resets', 'LUF deferred', 'cycles/page', 'races'];
   const cells = c.points.map((p) => [
     p.workload,
     p.cpus_run === p.cpus ? String(p.cpus) : `${p.cpus_run} (of ${p.cpus})`,
     p.mechanism,
     fmt(p.interrupts),
-    fmt(p.ipis_sent),
+    fmt(p.ipis_by_initiators),
+    p.round_latency_cycles > 0 ? fmt(p.round_latency_cycles) : '-',
     fmt(p.invlpgb_sent),
     fmt(p.rar_sent),
     fmt(p.context_resets),
@@ -209,7 +240,7 @@ export function formatMechanismComparison(c: MechanismComparison): string {
   const line = (r: string[]): string => r.map((x, i) => (i >= 3 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
   lines.push(line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line), '');
   lines.push(`seeded frame-reuse stress (${c.stress[0]?.iterations ?? 0} iterations each):`);
-  for (const s of c.stress) lines.push(`  ${s.mechanism.padEnd(14)} ${s.racy_iterations} racy iterations, ${s.races} races`);
+  for (const s of c.stress) lines.push(`  ${s.mechanism.padEnd(15)} ${s.racy_iterations} racy iterations, ${s.races} races`);
   lines.push('', 'published figures:');
   for (const r of c.references) {
     lines.push(`  ${r.mechanism}`);
