@@ -102,6 +102,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--cpumask-trim-ms <n>', d('should_trim_cpumask: at most once per N ms (seeded: steps) a flush also reaches mm_cpumask CPUs that switched away; 0: every flush')).argParser(num('--cpumask-trim-ms')))
     .addOption(new Option('--context-reset-cutoff <n>', d('--protocol context-reset: a flush of more pages gives the mm a new context instead (PowerPC, seed 004: 20)')).argParser(num('--context-reset-cutoff')))
     .addOption(new Option('--ro-pages <n>', d('the first N pages of every process are mapped read-only (threads only load them; what --protocol luf defers)')).argParser(num('--ro-pages')))
+    .addOption(new Option('--irq-off <n>', d('thread CPUs run N accesses of every 2N with interrupts disabled: flush IPIs wait, INVLPGB/RAR do not (0: never)')).argParser(num('--irq-off')))
     .addOption(new Option('--ipi-fanout <mode>', d('IPI rounds: serial unicast (Linux) or a multicast tree (Barrelfish): one message per group, forwarded by its first target')).choices(['serial', 'tree']))
     .addOption(new Option('--ipi-group <n>', d('--ipi-fanout tree: CPUs per group (CPU c in group c / N; default 8)')).argParser(num('--ipi-group')))
     .addOption(new Option('--trace-events <n>', `events each CPU keeps for --trace (a ring of the last N; default ${TRACE_EVENTS_DEFAULT})`).argParser(num('--trace-events')))
@@ -152,6 +153,7 @@ interface CliOpts {
   cpumaskTrimMs?: number;
   contextResetCutoff?: number;
   roPages?: number;
+  irqOff?: number;
   ipiFanout?: 'serial' | 'tree';
   ipiGroup?: number;
   traceEvents?: number;
@@ -220,6 +222,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     cpumaskTrimMs: o.cpumaskTrimMs,
     contextResetCutoff: o.contextResetCutoff,
     roPages: o.roPages,
+    irqOffAccesses: o.irqOff,
     ipiFanout: o.ipiFanout,
     ipiGroup: o.ipiGroup,
     traceEvents: o.traceEvents,

@@ -140,6 +140,12 @@ export interface SimConfig {
   contextResetCutoff: number;
   /** The first N pages of every process are mapped read-only (a read-only file mapping: threads only load them). */
   roPages: number;
+  /**
+   * Thread CPUs run with interrupts disabled for this many accesses out of
+   * every 2 x this many (0: never): a flush IPI waits until they are enabled
+   * again; INVLPGB and RAR are applied by hardware meanwhile.
+   */
+  irqOffAccesses: number;
   /** How an IPI round reaches its targets: serial unicast or a multicast tree. */
   ipiFanout: IpiFanout;
   /** `--ipi-fanout tree`: CPUs per group (CPU c is in group floor(c / ipiGroup)). */
@@ -224,6 +230,8 @@ export const DEFAULTS: SimConfig = {
   contextResetCutoff: CONTEXT_RESET_CUTOFF,
   // Every page writable: the workloads of the engine issue. LUF defers only read-only-mapped pages.
   roPages: 0,
+  // Interrupts always enabled between accesses: the engine issue's exact latencies.
+  irqOffAccesses: 0,
   // Linux sends one IPI per target (smp_call_function_many); the tree is the alternative to compare.
   ipiFanout: 'serial',
   ipiGroup: IPI_GROUP_DEFAULT,
@@ -343,6 +351,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     throw new ConfigError('--reclaim-pages applies to one process; with --mms kswapd reclaims every page of every process');
   }
   oneOf('ipi-fanout', c.ipiFanout, IPI_FANOUTS);
+  intIn('irq-off', c.irqOffAccesses, 0, 1 << 20, ' (accesses per interrupts-disabled window of the thread CPUs; 0: none)');
   intIn('ipi-group', c.ipiGroup, 1, MAX_CPUS, ' (CPUs per multicast group)');
   intIn('context-reset-cutoff', c.contextResetCutoff, 0, MAX_PAGES, ' (pages; a longer flush resets the context)');
   intIn('ro-pages', c.roPages, 0, c.pages, ' (read-only-mapped pages of every process)');
@@ -454,6 +463,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   cpumaskTrimMs: '--cpumask-trim-ms',
   contextResetCutoff: '--context-reset-cutoff',
   roPages: '--ro-pages',
+  irqOffAccesses: '--irq-off',
   ipiFanout: '--ipi-fanout',
   ipiGroup: '--ipi-group',
   quantum: '--quantum',

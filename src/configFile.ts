@@ -68,6 +68,7 @@ export const simOptionsSchema = z
     cpumaskTrimMs: int(0, 3_600_000),
     contextResetCutoff: int(0, 1 << 20),
     roPages: int(0, 1 << 20),
+    irqOffAccesses: int(0, 1 << 20),
     ipiFanout: z.enum(['serial', 'tree']),
     ipiGroup: int(1, 1024),
     quantum: int(1, 1 << 30),

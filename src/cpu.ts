@@ -227,6 +227,13 @@ export class Cpu implements IpiWaitHost {
   readonly ipiRoundMaxGroup: number[] = [];
   /** cpu_tlbstate: loaded mm, its ASID, and the generation each ASID's entries reflect (private to this CPU). */
   readonly tlbState: CpuTlbState;
+  /**
+   * `--irq-off`: interrupts are disabled (local_irq_disable) between accesses
+   * of the workload: `tick` leaves flush IPIs pending (hardware invalidations
+   * are still applied). Blocking waits always handle IPIs (as the kernel never
+   * waits for another CPU with interrupts off).
+   */
+  private irqsOff = false;
   /** Sender of the last IPI handled by the current `tick` (free mode: see stepAsideDuringShootdown), or -1. */
   private lastIpiSender = -1;
   /** Round of that IPI (the sender's C_ROUND while that round is in flight). */
@@ -403,6 +410,10 @@ export class Cpu implements IpiWaitHost {
    * Seeded mode: every access is one scheduler step.
    */
   tick(): void {
+    if (this.irqsOff) {
+      this.tickIrqsOff();
+      return;
+    }
     if (this.seeded) {
       this.schedPoint();
       return;
@@ -431,6 +442,32 @@ export class Cpu implements IpiWaitHost {
         this.takeToken();
       }
     }
+  }
+
+  /**
+   * `tick` with interrupts disabled: the MMU still applies INVLPGB/RAR
+   * invalidations; flush IPIs stay pending until `setIrqsOff(false)`. Free
+   * mode polls as usual (the doorbell snapshot is left alone, so the next
+   * enabled poll sees the ring); seeded mode takes its scheduler step.
+   */
+  private tickIrqsOff(): void {
+    if (this.seeded) {
+      const steps = this.seeded.yieldTurn();
+      if (steps < 0) this.abortRun(ABORT_SEEDED_STEPS);
+      if (!this.seeded.holdsTurn() && !this.seeded.waitTurn(this)) throw new SimAbort('seeded run ended while this CPU still had work');
+    } else {
+      if (--this.pollCountdown > 0) return;
+      this.pollCountdown = this.config.doorbellPollInterval;
+      this.checkAbort();
+    }
+    if (this.hw.pending() > 0) this.count('hw_applied_irqs_off', this.hw.drain((req, sender) => applyHwRequest(this, req, sender), true));
+    if (this.ipi.pending() > 0 || this.hw.pending() > 0) this.count('irq_off_ipi_delays');
+  }
+
+  /** local_irq_disable() / local_irq_enable() between accesses (`--irq-off`); enabling delivers pending IPIs at once. */
+  setIrqsOff(off: boolean): void {
+    this.irqsOff = off;
+    if (!off) this.serviceIpis();
   }
 
   /**

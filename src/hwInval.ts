@@ -221,8 +221,12 @@ export class HwInvalQueue {
     return Atomics.load(this.cpuCtl, this.cpu * CPU_CTL_WORDS + C_HW_PENDING);
   }
 
-  /** Apply every pending request to this CPU's own TLB (`apply`), then complete it. Returns how many. */
-  drain(apply: (req: HwRequest, sender: number) => void): number {
+  /**
+   * Apply every pending request to this CPU's own TLB (`apply`), then complete
+   * it. Returns how many. `hardwareOnly` (interrupts disabled): leave
+   * queue-carried and forwarded IPIs pending, apply only INVLPGB and RAR.
+   */
+  drain(apply: (req: HwRequest, sender: number) => void, hardwareOnly = false): number {
     const me = this.cpu;
     const ctl = this.cpuCtl;
     const pendIdx = me * CPU_CTL_WORDS + C_HW_PENDING;
@@ -240,6 +244,7 @@ export class HwInvalQueue {
           // first target sets this bit again for the sender's next round) only after this application is
           // acknowledged, which `apply` (forwarded IPIs) or `complete` does last.
           const req = this.readSlot(sender);
+          if (hardwareOnly && (req.via === 'ipi' || req.via === 'ipi-fwd')) continue;
           Atomics.and(this.pendBits, rowIdx, ~(1 << b));
           Atomics.sub(ctl, pendIdx, 1);
           apply(req, sender);

@@ -215,6 +215,10 @@ export const COUNTER_NAMES = [
   'context_resets',
   // context-reset: a context id came round again with zombie entries still tagged with it: one flush of that tag first.
   'context_zombie_flushes',
+  // --irq-off: polls between accesses that found a flush IPI pending while interrupts were disabled (it waited).
+  'irq_off_ipi_delays',
+  // --irq-off: INVLPGB/RAR invalidations this CPU's hardware applied while its interrupts were disabled.
+  'hw_applied_irqs_off',
   // --ipi-fanout tree: IPIs this CPU forwarded to the rest of its group as the first target of a multicast round (also in ipis_sent).
   'ipis_forwarded',
   // luf: pages whose every mapping was read-only unmapped without a flush (the frame carries a pending-flush generation).

@@ -9,6 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
 import { resolveConfig, type SimConfig } from '../src/config.js';
 import { NO_RACES } from './helpers.js';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const TIMEOUT = 60_000;
 
@@ -99,6 +102,27 @@ describe('invlpgb flush_tlb_mm_range: broadcast only for an mm active on more th
       expect(small.counters.invlpgb_sent).toBe(0);
       expect(small.counters.ipis_sent).toBeGreaterThan(0);
       expect(small.races).toEqual(NO_RACES);
+    },
+    TIMEOUT,
+  );
+});
+
+describe('invlpgb and rar in the trace', () => {
+  it(
+    'one INVLPGB + TLBSYNC slice per batch on kswapd, one application instant per CPU per batch, no IPI slice',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tlbsim-invlpgb-'));
+      const file = join(dir, 'run.trace.json');
+      const r = await simulate({ cpus: 5, pages: 64, batch: 32, protocol: 'invlpgb', sched: 'seeded', ops: 100 }, { trace: file });
+      expect(r.status).toBe('ok');
+      const t = (r as unknown as { trace: { by_kind: Record<string, number> } }).trace;
+      expect(t.by_kind.hw_send).toBe(2);
+      expect(t.by_kind.hw_apply).toBe(2 * 4);
+      expect(t.by_kind.ipi_send).toBe(0);
+      expect(t.by_kind.ipi_handle).toBe(0);
+      const chrome = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: { name: string; tid: number }[] };
+      expect(chrome.traceEvents.filter((e) => e.name === 'INVLPGB + TLBSYNC').map((e) => e.tid)).toEqual([0, 0]);
+      expect(chrome.traceEvents.filter((e) => e.name === 'invlpgb applied (from CPU 0)')).toHaveLength(8);
     },
     TIMEOUT,
   );

@@ -48,3 +48,29 @@ describe('rar reclaim: ceil(P/B) actions to N-1-K targets, no interrupt', () => 
     }
   }
 });
+
+describe('rar with interrupts disabled (--irq-off)', () => {
+  it(
+    'RAR actions are applied while the target has interrupts off; flush IPIs wait for local_irq_enable',
+    async () => {
+      const base = { cpus: 4, pages: 256, batch: 8, ops: 2000, sched: 'seeded' as const, irqOffAccesses: 4 };
+      const rar = await simulate(cfg(base));
+      const ipi = await simulate(cfg({ ...base, protocol: 'batched' }));
+      for (const r of [rar, ipi]) {
+        expect(r.status, JSON.stringify(r.failure)).toBe('ok');
+        expect(r.races).toEqual(NO_RACES);
+      }
+      // Same exact counts as with interrupts always on: 32 batches to 3 targets.
+      expect(rar.counters.rar_sent).toBe(32);
+      expect(rar.counters.rar_applied).toBe(32 * 3);
+      expect(ipi.counters.ipis_sent).toBe(32 * 3);
+      // Hardware applied some while interrupts were off, and no RAR ever waited for them to come back on ...
+      expect(rar.counters.hw_applied_irqs_off).toBeGreaterThan(0);
+      expect(rar.counters.irq_off_ipi_delays).toBe(0);
+      // ... while flush IPIs did wait.
+      expect(ipi.counters.irq_off_ipi_delays).toBeGreaterThan(0);
+      expect(ipi.counters.hw_applied_irqs_off).toBe(0);
+    },
+    TIMEOUT,
+  );
+});

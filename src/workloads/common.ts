@@ -131,6 +131,7 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   const n = pages.length;
   const switchEvery = cpu.config.switchEvery;
   const roPages = cpu.config.roPages;
+  const irqOff = cpu.config.irqOffAccesses;
   let done = 0;
   let reclaimDone = false;
   if (isLazyThread(cpu)) {
@@ -141,15 +142,16 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true);
   for (;;) {
     if (switchEvery > 0) {
-      if (done === ops) return;
+      if (done === ops) return cpu.setIrqsOff(false);
       if (done > 0 && done % switchEvery === 0) {
         mm = (mm + 1) % cpu.config.mms;
         cpu.switchMm(mm);
       }
     } else if (done % RECLAIM_DONE_CHECK_EVERY === 0) {
       reclaimDone = Atomics.load(g, G_RECLAIM_DONE) !== 0;
-      if (reclaimDone && done >= ops) return;
+      if (reclaimDone && done >= ops) return cpu.setIrqsOff(false);
     }
+    if (irqOff > 0 && done % irqOff === 0) cpu.setIrqsOff((done / irqOff) % 2 === 1);
     cpu.tick();
     const p = pages[prng.below(n)];
     // `--ro-pages`: the first pages are a read-only mapping; the thread only loads them.
