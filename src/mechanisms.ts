@@ -203,7 +203,7 @@ function buildReferences(points: readonly MechanismPoint[]): MechanismReference[
   if (baseR && tree && baseR.round_latency_cycles > 0) {
     out.push({
       mechanism: 'batched (tree)',
-      reference: 'Barrelfish (SOSP 2009): a NUMA-aware multicast tree instead of serial IPIs keeps unmap latency nearly flat as cores grow, where Linux serial IPIs grew from ~5.2k to ~29.5k cycles (2 to 32 cores)',
+      reference: 'Barrelfish (SOSP 2009) measured serial-IPI unmap on Linux growing from ~5.2k to ~29.5k cycles (2 to 32 cores) and sends by a NUMA-aware multicast tree instead; no figure for the tree is recorded here',
       simulated: `reclaim at ${tree.cpus} CPUs, groups of 8: modeled round latency ${fmt(baseR.round_latency_cycles)} -> ${fmt(tree.round_latency_cycles)} cycles; the initiator sends ${fmt(tree.ipis_by_initiators)} IPIs instead of ${fmt(baseR.ipis_by_initiators)}; every target still takes one interrupt (${fmt(tree.interrupts)})`,
     });
   }
