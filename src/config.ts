@@ -358,9 +358,6 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.inject === 'luf-writable' && c.protocol !== 'luf') {
     throw new ConfigError(`--inject luf-writable applies to --protocol luf, got --protocol ${c.protocol}`);
   }
-  if (c.protocol === 'luf' && c.workload === 'migrate') {
-    throw new ConfigError('--protocol luf does not apply to --workload migrate (migration copies the page: use per-page or batched)');
-  }
   if (c.inject === 'no-tlbsync' && c.protocol !== 'invlpgb' && c.protocol !== 'rar') {
     throw new ConfigError(`--inject no-tlbsync applies to --protocol invlpgb or rar, got --protocol ${c.protocol}`);
   }

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
 import { resolveConfig, type SimConfig } from '../src/config.js';
 import { NO_RACES } from './helpers.js';
+import { runStress } from '../src/stress.js';
 
 const TIMEOUT = 60_000;
 
@@ -89,5 +90,45 @@ describe('luf reclaim', () => {
       }
     },
     TIMEOUT,
+  );
+});
+
+describe('luf migration', () => {
+  it(
+    'read-only pages migrate without a flush; every round kswapd sends is an allocation-time LUF flush',
+    async () => {
+      const N = 6;
+      // 64 read-only pages in batches of 16: no batch flush at all; the frames of one batch are reused (LIFO) by the
+      // next batch's copies, so each later batch's first allocation flushes, and the last batch's frames are reused by refaults or not at all.
+      const r = await simulate(resolveConfig({ workload: 'migrate', protocol: 'luf', cpus: N, pages: 64, batch: 16, roPages: 64, ops: 300, sched: 'seeded' }));
+      expect(r.status, JSON.stringify(r.failure)).toBe('ok');
+      const k = r.counters;
+      expect(k.luf_deferred).toBe(64);
+      expect(k.workload_ops).toBe(64);
+      expect(r.per_cpu[0].nr_tlb_remote_flush).toBe(r.per_cpu[0].luf_flushes_at_alloc);
+      expect(r.per_cpu[0].ipis_sent).toBe(r.per_cpu[0].luf_flushes_at_alloc * (N - 1));
+      expect(k.segv_stores).toBe(0);
+      expect(r.races).toEqual(NO_RACES);
+      // Half read-only: the writable batches are flushed as batched migration does (one round each).
+      const h = await simulate(resolveConfig({ workload: 'migrate', protocol: 'luf', cpus: N, pages: 64, batch: 16, roPages: 32, ops: 300, sched: 'seeded' }));
+      expect(h.status).toBe('ok');
+      expect(h.counters.luf_deferred).toBe(32);
+      expect(h.per_cpu[0].nr_tlb_remote_flush - h.per_cpu[0].luf_flushes_at_alloc).toBe(2);
+      expect(h.races).toEqual(NO_RACES);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    '--inject luf-writable on migration: lost writes in seeded stress, none without it',
+    async () => {
+      const bad = await runStress({ scenario: 'frame-reuse', overrides: { workload: 'migrate', protocol: 'luf', roPages: 0, inject: 'luf-writable' }, iterations: 200, seed: 1, stopOnRace: false, threads: 2 });
+      expect(bad.races.lost_writes).toBeGreaterThan(0);
+      const good = await runStress({ scenario: 'frame-reuse', overrides: { workload: 'migrate', protocol: 'luf' }, iterations: 200, seed: 1, stopOnRace: false, threads: 2 });
+      expect(good.failures).toEqual([]);
+      expect(good.races).toEqual(NO_RACES);
+      expect(good.counters.luf_deferred).toBe(200 * 8);
+    },
+    120_000,
   );
 });

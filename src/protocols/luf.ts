@@ -39,6 +39,24 @@ import { lockPagesForReclaim, unmapBatchAndFree, type LazyUnmapFlush } from './b
 import { setPageStep, type UnmappedPage } from './common.js';
 import type { UnmapProtocol } from './types.js';
 
+/** May this page's flush be deferred: its cleared PTE was read-only (every planted-bug page with `--inject luf-writable`). */
+export function lufDeferrable(cpu: Cpu, u: UnmappedPage): boolean {
+  return cpu.config.inject === 'luf-writable' || !pteWrite(u.oldPte);
+}
+
+/** Under the PTE lock: record a deferred flush (see the header's order). */
+export function lufDefer(cpu: Cpu, mm: number): void {
+  mmCpumaskOrInto(cpu.v.mm, cpu.config.cpus, mm, cpu.v.lufMask);
+  incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
+  markTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, cpu.config.pendingFlush);
+  cpu.count('luf_deferred');
+}
+
+/** After a batch's deferrals, before any of their frames is freed: the batch's pending-flush generation. */
+export function newLufGeneration(cpu: Cpu): number {
+  return Atomics.add(cpu.v.global, G_LUF_GEN, 1) + 1;
+}
+
 /** The hooks of one shrinkPageList call: which pages were deferred; one generation for all of them. */
 function lazyUnmapFlush(): LazyUnmapFlush {
   const deferred = new Map<number, UnmappedPage>();
@@ -47,11 +65,8 @@ function lazyUnmapFlush(): LazyUnmapFlush {
       return !pteWrite(u.oldPte);
     },
     deferUnderPtl(cpu: Cpu, mm: number, u: UnmappedPage): void {
-      mmCpumaskOrInto(cpu.v.mm, cpu.config.cpus, mm, cpu.v.lufMask);
-      incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
-      markTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, cpu.config.pendingFlush);
+      lufDefer(cpu, mm);
       deferred.set(u.page, u);
-      cpu.count('luf_deferred');
     },
     deferred(u: UnmappedPage): boolean {
       return deferred.has(u.page);
@@ -59,7 +74,7 @@ function lazyUnmapFlush(): LazyUnmapFlush {
     freeDeferred(cpu: Cpu, mm: number): void {
       if (deferred.size === 0) return;
       // Taken after every deferral of the batch: an allocator that reads G_LUF_GEN >= gen flushes after all of them.
-      const gen = Atomics.add(cpu.v.global, G_LUF_GEN, 1) + 1;
+      const gen = newLufGeneration(cpu);
       for (const u of deferred.values()) {
         const idx = cpu.pageIdx(mm, u.page);
         cpu.mem.freeFrame(u.frame, () => checkFrameDrop(cpu.v, cpu.W, idx, u.frame), gen);

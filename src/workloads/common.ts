@@ -101,7 +101,8 @@ export function kswapdAndThreads(cpu: Cpu, protocol: UnmapProtocol, pages: reado
 export function warmUp(cpu: Cpu, mm: number, pages: readonly number[], store: boolean): void {
   for (const p of pages) {
     cpu.tick();
-    if (store) cpu.store(mm, p);
+    // `--ro-pages`: a read-only mapping is only loaded.
+    if (store && p >= cpu.config.roPages) cpu.store(mm, p);
     else cpu.load(mm, p);
   }
   // A lazy thread blocks before reclaim starts: its CPU runs a kernel thread, mm still loaded.
