@@ -54,6 +54,7 @@ import { formatSweep, parseGridList, runSweep, SWEEP_KEYS, writeSweepDir, type G
 import { parseShard } from './shard.js';
 import { mergeDirs, writeStressDir } from './merge.js';
 import { formatValidate, runValidate } from './validate.js';
+import { formatMechanismComparison, runMechanismComparison } from './mechanisms.js';
 import { compareProfiles, formatComparison } from './bench/compare.js';
 import { formatProfile } from './bench/format.js';
 import { parseProfile, ProfileError, type BenchTier } from './bench/profile.js';
@@ -102,6 +103,11 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--mms <n>', d('processes (mm_structs) sharing the thread CPUs; thread CPU i starts in process (i-1) mod M')).argParser(num('--mms')))
     .addOption(new Option('--switch-every <n>', d('context-switch a thread CPU to the next process every N accesses (0: never); when switching, each thread makes exactly --ops accesses')).argParser(num('--switch-every')))
     .addOption(new Option('--cpumask-trim-ms <n>', d('should_trim_cpumask: at most once per N ms (seeded: steps) a flush also reaches mm_cpumask CPUs that switched away; 0: every flush')).argParser(num('--cpumask-trim-ms')))
+    .addOption(new Option('--context-reset-cutoff <n>', d('--protocol context-reset: a flush of more pages gives the mm a new context instead (PowerPC, seed 004: 20)')).argParser(num('--context-reset-cutoff')))
+    .addOption(new Option('--ro-pages <n>', d('the first N pages of every process are mapped read-only (threads only load them; what --protocol luf defers)')).argParser(num('--ro-pages')))
+    .addOption(new Option('--irq-off <n>', d('thread CPUs run N accesses of every 2N with interrupts disabled: flush IPIs wait, INVLPGB/RAR do not (0: never)')).argParser(num('--irq-off')))
+    .addOption(new Option('--ipi-fanout <mode>', d('IPI rounds: serial unicast (Linux) or a multicast tree (Barrelfish): one message per group, forwarded by its first target')).choices(['serial', 'tree']))
+    .addOption(new Option('--ipi-group <n>', d('--ipi-fanout tree: CPUs per group (CPU c in group c / N; default 8)')).argParser(num('--ipi-group')))
     .addOption(new Option('--trace-events <n>', `events each CPU keeps for --trace (a ring of the last N; default ${TRACE_EVENTS_DEFAULT})`).argParser(num('--trace-events')))
     .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
@@ -151,6 +157,11 @@ interface CliOpts {
   mms?: number;
   switchEvery?: number;
   cpumaskTrimMs?: number;
+  contextResetCutoff?: number;
+  roPages?: number;
+  irqOff?: number;
+  ipiFanout?: 'serial' | 'tree';
+  ipiGroup?: number;
   traceEvents?: number;
   doorbellPoll?: number;
   ipiTimeoutMs?: number;
@@ -217,6 +228,11 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     mms: o.mms,
     switchEvery: o.switchEvery,
     cpumaskTrimMs: o.cpumaskTrimMs,
+    contextResetCutoff: o.contextResetCutoff,
+    roPages: o.roPages,
+    irqOffAccesses: o.irqOff,
+    ipiFanout: o.ipiFanout,
+    ipiGroup: o.ipiGroup,
     traceEvents: o.traceEvents,
     doorbellPollInterval: o.doorbellPoll,
     ipiTimeoutMs: o.ipiTimeoutMs,
@@ -592,10 +608,22 @@ async function cmdMerge(dirs: string[], o: MergeCliOpts): Promise<number> {
 interface ValidateCliOpts {
   costModel?: string;
   json?: boolean;
+  mechanisms?: boolean;
+  mechanismsCpus?: string;
 }
 
 async function cmdValidate(o: ValidateCliOpts): Promise<number> {
   const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
+  if (o.mechanisms || o.mechanismsCpus !== undefined) {
+    const cpus = o.mechanismsCpus === undefined ? undefined : o.mechanismsCpus.split(',').map((x) => {
+      const n = Number(x.trim());
+      if (!Number.isInteger(n) || n < 2 || n > MAX_CPUS) throw new UsageError(`--mechanisms-cpus takes CPU counts from 2 to ${MAX_CPUS}, comma-separated, got '${x}'`);
+      return n;
+    });
+    const c = await runMechanismComparison({ costModel, cpus });
+    await writeStdout(`${o.json ? toJson(c) : formatMechanismComparison(c)}\n`);
+    return c.safe ? 0 : EXIT_SIM_FAILED;
+  }
   const r = await runValidate({ costModel });
   await writeStdout(`${o.json ? toJson(r) : formatValidate(r)}\n`);
   return r.failed > 0 ? EXIT_SIM_FAILED : 0;
@@ -785,6 +813,8 @@ export function buildProgram(): Command {
     .description('run a fixed set of points and print each published reference beside what the simulator gives, with a verdict per row')
     .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles'))
     .addOption(new Option('--json', 'print one JSON object on stdout'))
+    .addOption(new Option('--mechanisms', 'instead: compare batched, invlpgb, rar, luf and context-reset on reclaim and tlb-flush at 16, 64 and 256 CPUs (a few minutes)'))
+    .addOption(new Option('--mechanisms-cpus <list>', 'with --mechanisms: other machine sizes, e.g. 16 or 8,16'))
     .exitOverride()
     .action(async (_o: ValidateCliOpts, cmd: Command) => {
       process.exitCode = await cmdValidate(cmd.opts<ValidateCliOpts>());

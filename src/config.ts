@@ -28,8 +28,22 @@ export type Arch = 'x86' | 'weak';
 export const ARCHES: readonly Arch[] = ['x86', 'weak'];
 
 /** Unmap/flush protocol run by the reclaimer (docs/design.md, "Protocols"). */
-export type ProtocolName = 'per-page' | 'batched' | 'rik';
-export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik'];
+/**
+ * Unmap/flush protocol run by the reclaimer (docs/design.md, "Protocols").
+ * `invlpgb` and `rar` are Gorman's batching with another transport (AMD
+ * INVLPGB + TLBSYNC broadcasts; Intel Remote Action Requests), `luf` defers
+ * the flush of read-only-mapped pages to the frame's next allocation, and
+ * `context-reset` gives the mm a new context above `--context-reset-cutoff`
+ * pages instead of flushing page by page (PowerPC VSIDs, seed 004).
+ */
+export type ProtocolName = 'per-page' | 'batched' | 'rik' | 'invlpgb' | 'rar' | 'luf' | 'context-reset';
+export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik', 'invlpgb', 'rar', 'luf', 'context-reset'];
+
+/**
+ * The PowerPC cutoff of seed 004 ("using 20 pages as the cutoff point mmap()
+ * latency dropped to 41 us"): a flush of more pages resets the mm's context.
+ */
+export const CONTEXT_RESET_CUTOFF = 20;
 
 /** Workload run by the simulated CPUs. */
 export type WorkloadName =
@@ -69,13 +83,31 @@ export const WORKLOADS: readonly WorkloadName[] = [
 export type PendingFlushMode = 'gen' | 'bool';
 export const PENDING_FLUSH_MODES: readonly PendingFlushMode[] = ['gen', 'bool'];
 
+/**
+ * How an IPI round reaches its targets: `serial` unicast, one message per
+ * target from the initiator (Linux's default), or a `tree` in the spirit of
+ * Barrelfish's NUMA-aware multicast (Baumann et al., SOSP 2009): one message
+ * per group of `--ipi-group` CPUs, to the first target of the group, which
+ * forwards it to the group's other targets.
+ */
+export type IpiFanout = 'serial' | 'tree';
+export const IPI_FANOUTS: readonly IpiFanout[] = ['serial', 'tree'];
+/**
+ * Default CPUs per multicast group: 8, the cores of one L3 domain (an AMD
+ * CCX, a Barrelfish "package" of the 8x4 Opteron it measured had 4; the
+ * group is what shares a cache and so forwards cheaply). An assumption.
+ */
+export const IPI_GROUP_DEFAULT = 8;
+/** Largest machine with `--ipi-fanout tree` (forwarding keeps one row of pending bits per CPU: cpus^2 bits). */
+export const IPI_TREE_MAX_CPUS = 1024;
+
 /** `free`: real parallel threads, the host picks the interleaving. `seeded`: one CPU steps at a time, chosen by a seeded PRNG. */
 export type SchedMode = 'free' | 'seeded';
 export const SCHED_MODES: readonly SchedMode[] = ['free', 'seeded'];
 
 /** A known protocol bug planted on purpose so tests can prove the oracle catches it. */
-export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush' | 'copy-before-flush' | 'stale-asid';
-export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush', 'copy-before-flush', 'stale-asid'];
+export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush' | 'copy-before-flush' | 'stale-asid' | 'luf-writable' | 'no-tlbsync';
+export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush', 'copy-before-flush', 'stale-asid', 'luf-writable', 'no-tlbsync'];
 
 /** The system call CPU 1 makes in the `mprotect` workload (each runs flushTlbBatchedPending first). */
 export type SyscallName = 'mprotect' | 'munmap' | 'madvise';
@@ -137,6 +169,20 @@ export interface SimConfig {
   switchEvery: number;
   /** should_trim_cpumask: at most once per this many ms (seeded mode: scheduler steps) a flush also IPIs mm_cpumask CPUs that no longer run the mm, so they leave the mask; 0: every flush. */
   cpumaskTrimMs: number;
+  /** `--protocol context-reset`: a flush of more pages than this gives the mm a new context instead of flushing page by page. */
+  contextResetCutoff: number;
+  /** The first N pages of every process are mapped read-only (a read-only file mapping: threads only load them). */
+  roPages: number;
+  /**
+   * Thread CPUs run with interrupts disabled for this many accesses out of
+   * every 2 x this many (0: never): a flush IPI waits until they are enabled
+   * again; INVLPGB and RAR are applied by hardware meanwhile.
+   */
+  irqOffAccesses: number;
+  /** How an IPI round reaches its targets: serial unicast or a multicast tree. */
+  ipiFanout: IpiFanout;
+  /** `--ipi-fanout tree`: CPUs per group (CPU c is in group floor(c / ipiGroup)). */
+  ipiGroup: number;
   /** Accesses a CPU runs per run token before handing it on. */
   quantum: number;
   /** Free mode: an IPI initiator that sleeps for acknowledgements lends its run token to a waiting CPU. */
@@ -227,6 +273,15 @@ export const DEFAULTS: SimConfig = {
   switchEvery: 0,
   // The kernel's HZ: should_trim_cpumask trims at most once a second (Rik van Riel, 6.14).
   cpumaskTrimMs: 1000,
+  // Seed 004 (PowerPC 603/604 Linux): 20 pages was the cutoff that took mmap() latency from 3.2 ms to 41 us.
+  contextResetCutoff: CONTEXT_RESET_CUTOFF,
+  // Every page writable: the workloads of the engine issue. LUF defers only read-only-mapped pages.
+  roPages: 0,
+  // Interrupts always enabled between accesses: the engine issue's exact latencies.
+  irqOffAccesses: 0,
+  // Linux sends one IPI per target (smp_call_function_many); the tree is the alternative to compare.
+  ipiFanout: 'serial',
+  ipiGroup: IPI_GROUP_DEFAULT,
   quantum: 4096,
   // On real hardware the other CPUs run while an initiator spins; without a loan, one host core sits idle instead.
   tokenLending: true,
@@ -346,6 +401,17 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.mms > 1 && c.reclaimPages.trim() !== '') {
     throw new ConfigError('--reclaim-pages applies to one process; with --mms kswapd reclaims every page of every process');
   }
+  oneOf('ipi-fanout', c.ipiFanout, IPI_FANOUTS);
+  intIn('irq-off', c.irqOffAccesses, 0, 1 << 20, ' (accesses per interrupts-disabled window of the thread CPUs; 0: none)');
+  intIn('ipi-group', c.ipiGroup, 1, MAX_CPUS, ' (CPUs per multicast group)');
+  intIn('context-reset-cutoff', c.contextResetCutoff, 0, MAX_PAGES, ' (pages; a longer flush resets the context)');
+  intIn('ro-pages', c.roPages, 0, c.pages, ' (read-only-mapped pages of every process)');
+  if (c.inject === 'luf-writable' && c.protocol !== 'luf') {
+    throw new ConfigError(`--inject luf-writable applies to --protocol luf, got --protocol ${c.protocol}`);
+  }
+  if (c.inject === 'no-tlbsync' && c.protocol !== 'invlpgb' && c.protocol !== 'rar') {
+    throw new ConfigError(`--inject no-tlbsync applies to --protocol invlpgb or rar, got --protocol ${c.protocol}`);
+  }
   intIn('doorbell-poll', c.doorbellPollInterval, 1, 1 << 20);
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
@@ -454,6 +520,11 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   mms: '--mms',
   switchEvery: '--switch-every',
   cpumaskTrimMs: '--cpumask-trim-ms',
+  contextResetCutoff: '--context-reset-cutoff',
+  roPages: '--ro-pages',
+  irqOffAccesses: '--irq-off',
+  ipiFanout: '--ipi-fanout',
+  ipiGroup: '--ipi-group',
   quantum: '--quantum',
   tokenLending: '--no-token-lending',
   doorbellPollInterval: '--doorbell-poll',

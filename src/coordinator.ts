@@ -21,7 +21,7 @@ import { quantileSorted } from 'simple-statistics';
 import { totalmem } from 'node:os';
 import { ConfigError, configToFlags, sharedMemoryBytes, type SimConfig } from './config.js';
 import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
-import { VMA_RW } from './cpu.js';
+import { VMA_READ, VMA_RW } from './cpu.js';
 import {
   ABORT_CPU_CRASHED,
   ABORT_INVARIANT,
@@ -264,6 +264,9 @@ export class Machine {
     v.global.fill(0);
     v.cpuCtl.fill(0); // also clears every C_IS_LAZY
     v.ackBits.fill(0);
+    v.hwSlots.fill(0);
+    v.hwPendBits.fill(0);
+    v.lufMask.fill(0);
     v.counters.fill(0);
     v.pte.fill(0);
     v.pageState.fill(0);
@@ -274,7 +277,7 @@ export class Machine {
     // TLBs are not touched here: each CPU resets its own at the start of a run (only the owner writes its TLB).
     for (let m = 0; m < c.mms; m++) initMm(v.mm, c.cpus, m);
     const slots = pageSlots(c);
-    for (let i = 0; i < slots; i++) v.pageState[i * PAGE_WORDS + P_VMA_WRITE] = VMA_RW;
+    for (let i = 0; i < slots; i++) v.pageState[i * PAGE_WORDS + P_VMA_WRITE] = i % c.pages < c.roPages ? VMA_READ : VMA_RW;
     PhysicalMemory.init(v, { pages: slots, frames: frameCount(slots), wordsPerPage: wordsPerPage(c) });
     v.global[G_TOKENS_FREE] = Math.min(c.runTokens, c.cpus);
     v.global[G_FAIL_CPU] = -1;
@@ -426,7 +429,9 @@ export class Machine {
     const lat = stats.flatMap((s) => s.ipiRoundUs).sort((a, b) => a - b);
     const config = { ...c, seed };
     const rounds: ModelRound[][] = Array.from({ length: c.cpus }, () => []);
-    for (const s of stats) rounds[s.cpu] = s.ipiRoundTargets.map((targets, i) => ({ targets, pages: s.ipiRoundPages[i] }));
+    for (const s of stats) {
+      rounds[s.cpu] = s.ipiRoundTargets.map((targets, i) => ({ targets, pages: s.ipiRoundPages[i], groups: s.ipiRoundGroups?.[i] ?? 0, maxGroup: s.ipiRoundMaxGroup?.[i] ?? 0 }));
+    }
     const modeled = modelRun(this.costModel, { perCpu, rounds });
     return {
       config,

@@ -43,6 +43,18 @@ export interface CostModel {
   page_fault: number;
   /** One context switch to another mm (switch_mm_irqs_off) without an ASID flush; an ASID flush adds `full_flush`. */
   context_switch: number;
+  /** Initiator: issuing one INVLPGB (the broadcast instruction itself). */
+  invlpgb_broadcast: number;
+  /** Each CPU that applies an INVLPGB or a RAR action in hardware: its whole share (no interrupt, no instruction runs there; the refills it causes are priced as flush refills). */
+  hw_apply: number;
+  /** Initiator: one TLBSYNC, waiting until every CPU applied its broadcasts. */
+  tlbsync_wait: number;
+  /** Initiator: fixed cost of one RAR action (payload write, the signal, waiting for completion). */
+  rar_send_base: number;
+  /** Initiator: per RAR target. */
+  rar_send_per_target: number;
+  /** One CPU giving an mm a new context id (ASID/VSID) instead of flushing it (`--protocol context-reset`). */
+  context_reset: number;
 }
 
 /** Nominal clock used to convert published nanosecond figures to cycles (an assumption: the sources come from different machines). */
@@ -100,6 +112,22 @@ export const COST_MODEL_DEFAULTS: Readonly<CostModel> = Object.freeze({
   page_fault: ns(1000),
   // Assumption: switch_mm_irqs_off with PCID and no flush, a few hundred cycles (~200 ns).
   context_switch: ns(200),
+  // Assumption (no per-instruction figure is recorded here): issuing INVLPGB costs about one invlpg (~100 ns).
+  invlpgb_broadcast: invlpgCycles,
+  // Assumption: a CPU's share of applying a broadcast/RAR invalidation, ~20 ns: the TLB hardware drops the entries, no
+  // interrupt, no handler, no instruction (the point of both mechanisms; INVLPGB cut TLB invalidation from ~40% to ~4% of
+  // CPU time on Rik van Riel's will-it-scale tlb_flush2 runs, 36-core Milan, 2025).
+  hw_apply: ns(20),
+  // Assumption: TLBSYNC waits for the fabric round trip of the broadcast, taken as Amit's fixed part of an IPI round
+  // (775 ns - 70 ns) minus interrupt entry and the handler, i.e. the sender's fixed share (ipi_send_base).
+  tlbsync_wait: roundFixed - targetShare,
+  // Assumption: a RAR action is an IPI round without the interrupt: the sender's fixed share of Amit's round ...
+  rar_send_base: roundFixed - targetShare,
+  // ... and the same serial per-target cost (RAR is signalled per target, like an IPI).
+  rar_send_per_target: ns(AMIT_PER_TARGET_NS),
+  // Assumption: switching a context id is a context switch's work (~200 ns, writing the new id); the refills it causes are
+  // priced as flush refills (seed 004: "amortized cost (later TLB reloads vs. cost of flushing specific PTEs) is much lower").
+  context_reset: ns(200),
 });
 
 /** Every key of the cost model, in a stable order (README, CSV, error messages). */
@@ -152,6 +180,9 @@ export interface ModelRound {
   targets: number;
   /** Pages asked to be invalidated one by one, or -1 for a full flush. */
   pages: number;
+  /** `--ipi-fanout tree`: groups the initiator sent to (0 or absent: serial), and the largest group's size. */
+  groups?: number;
+  maxGroup?: number;
 }
 
 /** What the cost model needs from a run: events only. */
@@ -204,6 +235,16 @@ export const MODELED_EVENTS = {
   page_fault: { tlb: false, what: 'page faults: page_fault each' },
   context_switch: { tlb: false, what: 'context switches: context_switch each' },
   asid_flush: { tlb: false, what: 'ASID flushes at context switch (choose_new_asid need_flush): full_flush each' },
+  invlpgb: { tlb: true, what: 'INVLPGB broadcasts issued: invlpgb_broadcast each' },
+  tlbsync: { tlb: true, what: 'TLBSYNC waits: tlbsync_wait each' },
+  rar_send: { tlb: true, what: 'RAR actions sent: rar_send_base + rar_send_per_target x targets' },
+  hw_apply: {
+    tlb: true,
+    what: "INVLPGB/RAR invalidations applied by a CPU's TLB hardware (no interrupt, no instruction executed there): hw_apply each, whatever pages they name (counters hw_flush_pages / hw_flush_full say what was dropped)",
+  },
+  ipi_forward: { tlb: true, what: '--ipi-fanout tree: IPIs a group\'s first target forwarded to the rest of its group: ipi_send_per_target each' },
+  context_reset: { tlb: true, what: 'context resets (a new ASID/VSID instead of a page-by-page flush): context_reset each' },
+  zombie_flush: { tlb: true, what: 'flushes of zombie entries when a context id came round again: full_flush each' },
 } as const;
 /** Name of a priced event kind (a key of `events` in the `modeled` section). */
 export type ModeledEventName = keyof typeof MODELED_EVENTS;
@@ -212,7 +253,14 @@ export const MODELED_EVENT_NAMES = Object.keys(MODELED_EVENTS) as ModeledEventNa
 
 /** Modeled latency of one round: what its initiator waits, in cycles. */
 export function roundCycles(m: CostModel, r: ModelRound): number {
-  const work = r.pages < 0 ? m.full_flush : r.pages * m.invlpg;
+  // pages -2 (ROUND_CONTEXT_RESET): the target resets a context instead of flushing; its cost is priced as context_reset.
+  const work = r.pages === -2 ? 0 : r.pages < 0 ? m.full_flush : r.pages * m.invlpg;
+  if (r.groups && r.groups > 0) {
+    // Multicast tree: serial sends to the groups' first targets, then the slowest group's forwarding (its first
+    // target takes the interrupt and sends to the others serially) before its last member's handler completes.
+    const forward = (r.maxGroup ?? 1) > 1 ? m.irq_entry + m.ipi_send_per_target * ((r.maxGroup ?? 1) - 1) : 0;
+    return m.ipi_send_base + m.ipi_send_per_target * r.groups + forward + m.irq_entry + m.flush_handler + work;
+  }
   return m.ipi_send_base + m.ipi_send_per_target * r.targets + m.irq_entry + m.flush_handler + work;
 }
 
@@ -254,6 +302,14 @@ export function modelRun(m: CostModel, input: ModelInput): Modeled {
     add('page_fault', k.page_faults, k.page_faults * m.page_fault);
     add('context_switch', k.context_switches, k.context_switches * m.context_switch);
     add('asid_flush', k.asid_flushes, k.asid_flushes * m.full_flush);
+    tlb += add('invlpgb', k.invlpgb_sent, k.invlpgb_sent * m.invlpgb_broadcast);
+    tlb += add('tlbsync', k.tlbsync_waits, k.tlbsync_waits * m.tlbsync_wait);
+    tlb += add('rar_send', k.rar_sent, k.rar_sent * m.rar_send_base + k.rar_targets * m.rar_send_per_target);
+    const applied = k.invlpgb_applied + k.rar_applied;
+    tlb += add('hw_apply', applied, applied * m.hw_apply);
+    tlb += add('ipi_forward', k.ipis_forwarded, k.ipis_forwarded * m.ipi_send_per_target);
+    tlb += add('context_reset', k.context_resets, k.context_resets * m.context_reset);
+    tlb += add('zombie_flush', k.context_zombie_flushes, k.context_zombie_flushes * m.full_flush);
     perCpu.push(tlb);
     unmapped += k.pages_unmapped;
   });

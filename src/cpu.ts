@@ -31,6 +31,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SimConfig } from './config.js';
 import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
+import { HwInvalQueue } from './hwInval.js';
 import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
@@ -103,9 +104,9 @@ import {
 } from './pageTable.js';
 import { Prng, deriveSeed } from './prng.js';
 import { RunTokens, SeededScheduler, raiseAbort, ringDoorbell } from './sched.js';
-import { Tlb } from './tlb.js';
+import { Tlb, setTlbThreadOwner } from './tlb.js';
 import { readCpuCounters } from './result.js';
-import { flushTlbFunc } from './tlbFlush.js';
+import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from './tlbFlush.js';
 
 /** Thrown inside a worker to unwind when the run was aborted (by anyone). */
 export class SimAbort extends Error {
@@ -177,6 +178,9 @@ export interface CpuRunStats {
   ipiRoundTargets: number[];
   /** Pages each round asked to invalidate one by one, or ROUND_FULL_FLUSH (-1) for a full flush (same order). */
   ipiRoundPages: number[];
+  /** `--ipi-fanout tree`: groups each round was sent to (0: serial), and its largest group (same order). */
+  ipiRoundGroups: number[];
+  ipiRoundMaxGroup: number[];
   /** `--trace`: this CPU's ring of events. */
   trace?: CpuTrace;
   aborted: boolean;
@@ -203,6 +207,10 @@ export class Cpu implements IpiWaitHost {
   readonly tlb: Tlb;
   readonly mem: PhysicalMemory;
   readonly ipi: IpiDelivery;
+  /** The shared invalidation queue (INVLPGB, RAR, queue-carried IPIs: src/hwInval.ts). */
+  readonly hw: HwInvalQueue;
+  /** Host latency of every queue request this CPU posted (INVLPGB + TLBSYNC, RAR), microseconds. */
+  readonly hwRoundUs: number[] = [];
   readonly pages: number;
   /** Page slots of the machine (every mm's pages): lastStore's stride. */
   private readonly slots: number;
@@ -214,8 +222,18 @@ export class Cpu implements IpiWaitHost {
   readonly ipiRoundTargets: number[] = [];
   /** Per round sent: pages invalidated one by one, or -1 for a full flush. */
   readonly ipiRoundPages: number[] = [];
+  /** Per round sent: multicast groups (0: serial) and the largest group's size. */
+  readonly ipiRoundGroups: number[] = [];
+  readonly ipiRoundMaxGroup: number[] = [];
   /** cpu_tlbstate: loaded mm, its ASID, and the generation each ASID's entries reflect (private to this CPU). */
   readonly tlbState: CpuTlbState;
+  /**
+   * `--irq-off`: interrupts are disabled (local_irq_disable) between accesses
+   * of the workload: `tick` leaves flush IPIs pending (hardware invalidations
+   * are still applied). Blocking waits always handle IPIs (as the kernel never
+   * waits for another CPU with interrupts off).
+   */
+  private irqsOff = false;
   /** Sender of the last IPI handled by the current `tick` (free mode: see stepAsideDuringShootdown), or -1. */
   private lastIpiSender = -1;
   /** Round of that IPI (the sender's C_ROUND while that round is in flight). */
@@ -262,11 +280,15 @@ export class Cpu implements IpiWaitHost {
     this.W = wordsPerPage(c);
     this.isX86 = c.arch === 'x86';
     const tlbLen = tlbWords(c);
-    this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays, c.pages);
+    // Debug: every TLB write is checked to run on this CPU's own thread (only the owner writes its TLB).
+    if (c.debug) setTlbThreadOwner(this.id);
+    this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays, c.pages, c.debug ? this.id : -1);
     this.tlbState = new CpuTlbState(this);
     this.slots = pageSlots(c);
     this.mem = new PhysicalMemory(this.v, { pages: pageSlots(c), frames: frameCount(pageSlots(c)), wordsPerPage: this.W }, c.debug);
     this.ipi = new IpiDelivery(this.id, this.v.cpuCtl, this.v.ackBits, c.cpus, init.outPorts, init.inPorts, c.sched === 'free');
+    this.hw = new HwInvalQueue(this.id, this.v.cpuCtl, this.v.hwSlots, this.v.hwPendBits, c.cpus, c.sched === 'free');
+    if (c.protocol === 'luf') this.mem.lufBeforeReuse = (_f, gen) => lufFlushBeforeReuse(this, gen);
     this.tokens = c.sched === 'free' ? new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl) : null;
     this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps, this.v) : null;
     this.ctlBase = this.id * CPU_CTL_WORDS;
@@ -302,6 +324,9 @@ export class Cpu implements IpiWaitHost {
     this.ipiRoundUs.length = 0;
     this.ipiRoundTargets.length = 0;
     this.ipiRoundPages.length = 0;
+    this.ipiRoundGroups.length = 0;
+    this.ipiRoundMaxGroup.length = 0;
+    this.hwRoundUs.length = 0;
     this.tlbState.reset();
     this.prng = new Prng(deriveSeed(seed, this.id));
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
@@ -388,6 +413,10 @@ export class Cpu implements IpiWaitHost {
    * Seeded mode: every access is one scheduler step.
    */
   tick(): void {
+    if (this.irqsOff) {
+      this.tickIrqsOff();
+      return;
+    }
     if (this.seeded) {
       this.schedPoint();
       return;
@@ -416,6 +445,32 @@ export class Cpu implements IpiWaitHost {
         this.takeToken();
       }
     }
+  }
+
+  /**
+   * `tick` with interrupts disabled: the MMU still applies INVLPGB/RAR
+   * invalidations; flush IPIs stay pending until `setIrqsOff(false)`. Free
+   * mode polls as usual (the doorbell snapshot is left alone, so the next
+   * enabled poll sees the ring); seeded mode takes its scheduler step.
+   */
+  private tickIrqsOff(): void {
+    if (this.seeded) {
+      const steps = this.seeded.yieldTurn();
+      if (steps < 0) this.abortRun(ABORT_SEEDED_STEPS);
+      if (!this.seeded.holdsTurn() && !this.seeded.waitTurn(this)) throw new SimAbort('seeded run ended while this CPU still had work');
+    } else {
+      if (--this.pollCountdown > 0) return;
+      this.pollCountdown = this.config.doorbellPollInterval;
+      this.checkAbort();
+    }
+    if (this.hw.pending() > 0) this.count('hw_applied_irqs_off', this.hw.drain((req, sender) => applyHwRequest(this, req, sender), true));
+    if (this.ipi.pending() > 0 || this.hw.pending() > 0) this.count('irq_off_ipi_delays');
+  }
+
+  /** local_irq_disable() / local_irq_enable() between accesses (`--irq-off`); enabling delivers pending IPIs at once. */
+  setIrqsOff(off: boolean): void {
+    this.irqsOff = off;
+    if (!off) this.serviceIpis();
   }
 
   /**
@@ -569,6 +624,8 @@ export class Cpu implements IpiWaitHost {
   serviceIpis(): void {
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     if (this.stopsAcking) return; // test hook: a CPU that never acknowledges
+    // INVLPGB/RAR: the MMU applies queued invalidations between accesses, no interrupt taken.
+    if (this.hw.pending() > 0) this.hw.drain((req, sender) => applyHwRequest(this, req, sender));
     if (this.ipi.pending() === 0) return;
     this.ipi.drain((m) => this.handleIpi(m));
   }
@@ -640,12 +697,19 @@ export class Cpu implements IpiWaitHost {
     }
   }
 
-  private handleIpi(m: IpiMessage): void {
+  /** The flush IPI handler (a port message, or a round forwarded by a multicast group's first target). */
+  handleIpi(m: IpiMessage): void {
     this.lastIpiSender = m.sender;
     this.lastIpiRound = m.round;
     this.noteEvent(LAST_EVENT_IPI, m.sender, m.round);
     if (this.crashesInIpi) process.exit(CRASH_EXIT_CODE); // test hook: die mid-IPI, before the acknowledgement
     this.count('nr_tlb_remote_flush_received');
+    if (m.forward && m.forward.length > 0) {
+      // `--ipi-fanout tree`: this CPU is its group's first target: forward to the rest first (as Barrelfish's multicast does).
+      this.hw.forward(m.sender, m.forward);
+      this.count('ipis_sent', m.forward.length);
+      this.count('ipis_forwarded', m.forward.length);
+    }
     const t0 = this.trace ? this.clock.now() : 0;
     flushTlbFunc(this, m, false);
     this.trace?.push({ k: 'ipi_handle', ts: t0, dur: this.clock.now() - t0, sender: m.sender, round: m.round });

@@ -36,6 +36,8 @@ export interface FlushAllRequest {
   readonly mm: number;
   /** new_tlb_gen: mm->context.tlb_gen after this request's bump (TLB_GENERATION_INVALID, 0, for the batched-unmap flush). */
   readonly tlbGen: number;
+  /** `--ipi-fanout tree`: the group members this target forwards the round to (absent: none). */
+  readonly forward?: readonly number[];
 }
 /** Flush a list of pages of one mm (invlpg each). */
 export interface FlushPagesRequest {
@@ -46,12 +48,28 @@ export interface FlushPagesRequest {
   /** See FlushAllRequest.tlbGen. */
   readonly tlbGen: number;
   readonly pages: readonly number[];
+  /** `--ipi-fanout tree`: the group members this target forwards the round to (absent: none). */
+  readonly forward?: readonly number[];
+}
+/** `--protocol context-reset`: give the mm a new context (ASID/VSID) instead of flushing its pages. */
+export interface ContextResetRequest {
+  readonly kind: 'context-reset';
+  readonly sender: number;
+  readonly round: number;
+  readonly mm: number;
+  /** See FlushAllRequest.tlbGen. */
+  readonly tlbGen: number;
+  /** `--ipi-fanout tree`: the group members this target forwards the round to (absent: none). */
+  readonly forward?: readonly number[];
 }
 /** Every message a CPU can receive on its IPI ports. */
-export type IpiMessage = FlushAllRequest | FlushPagesRequest;
+export type IpiMessage = FlushAllRequest | FlushPagesRequest | ContextResetRequest;
 
 /** Body of a flush request, before the delivery layer stamps sender and round. */
-export type FlushRequest = Omit<FlushAllRequest, 'sender' | 'round'> | Omit<FlushPagesRequest, 'sender' | 'round'>;
+export type FlushRequest =
+  | Omit<FlushAllRequest, 'sender' | 'round'>
+  | Omit<FlushPagesRequest, 'sender' | 'round'>
+  | Omit<ContextResetRequest, 'sender' | 'round'>;
 
 /** A target that did not acknowledge in time. */
 export class IpiTimeoutError extends Error {
@@ -110,7 +128,13 @@ export class IpiDelivery {
    * latency in microseconds (post of the first message to the last ack seen).
    * @throws IpiTimeoutError naming the CPUs that never acknowledged.
    */
-  sendAndWait(targets: readonly number[], req: FlushRequest, host: IpiWaitHost, timeoutMs: number): number {
+  sendAndWait(
+    targets: readonly number[],
+    req: FlushRequest,
+    host: IpiWaitHost,
+    timeoutMs: number,
+    tree?: { groups: readonly (readonly number[])[]; writeRound: (msg: IpiMessage) => void },
+  ): number {
     if (targets.length === 0) return 0;
     const me = this.cpu;
     const ctl = this.cpuCtl;
@@ -120,11 +144,16 @@ export class IpiDelivery {
     for (let w = 0; w < this.maskWords; w++) Atomics.store(this.ackBits, rowBase + w, 0);
     Atomics.store(ctl, me * CPU_CTL_WORDS + C_ROUND, round);
     Atomics.store(ctl, me * CPU_CTL_WORDS + C_ACK_PENDING, targets.length);
+    // `--ipi-fanout tree`: one message per group, to its first target, naming the rest (they ack this round directly).
+    if (tree) tree.writeRound(msg);
+    const sends: { t: number; m: IpiMessage }[] = tree
+      ? tree.groups.map((g) => ({ t: g[0], m: g.length > 1 ? ({ ...msg, forward: g.slice(1) } as IpiMessage) : msg }))
+      : targets.map((t) => ({ t, m: msg }));
     const t0 = performance.now();
-    for (const t of targets) {
+    for (const { t, m } of sends) {
       const port = this.outPorts[t];
       if (!port) throw new Error(`CPU ${me} has no IPI port to CPU ${t} (not an initiator)`);
-      port.postMessage(msg);
+      port.postMessage(m);
       const b = t * CPU_CTL_WORDS;
       Atomics.add(ctl, b + C_IPI_PENDING, 1);
       Atomics.add(ctl, b + C_DOORBELL, 1);
@@ -198,7 +227,8 @@ export class IpiDelivery {
     return handled;
   }
 
-  private ack(sender: number): void {
+  /** Acknowledge `sender`'s current round (a forwarded IPI of `--ipi-fanout tree` acks the initiator directly). */
+  ack(sender: number): void {
     const me = this.cpu;
     Atomics.or(this.ackBits, sender * this.maskWords + (me >> 5), 1 << (me & 31));
     const b = sender * CPU_CTL_WORDS;

@@ -60,6 +60,18 @@ export const G_PAGES_UNMAPPED = 17;
 export const G_RECLAIM_STARTED = 18;
 /** Seeded mode: CPUs that have reset their TLB for this run (a schedule-driven run makes its first choice when all have). */
 export const G_SCHED_STARTED = 19;
+/**
+ * `--protocol luf`: the last pending-flush generation handed out (Atomics.add
+ * by the reclaimer, one per batch that deferred a page's flush; frames carry
+ * it in F_LUF_GEN).
+ */
+export const G_LUF_GEN = 20;
+/**
+ * `--protocol luf`: every deferred flush of generation <= this value has been
+ * done on every CPU that may cache it (raised with a CAS-max after an
+ * allocation-time flush completes; never lowered during a run).
+ */
+export const G_LUF_FLUSHED = 21;
 export const GLOBAL_WORDS = 32;
 
 /** Why a run was aborted (value of `G_ABORT`). */
@@ -85,6 +97,13 @@ export const C_TOKEN_GRANT = 3;
 export const C_WANTS_TOKEN = 4;
 /** Seeded mode: 1 while the CPU still has workload steps to take. */
 export const C_SCHED_ACTIVE = 5;
+/**
+ * Requests in the shared invalidation queue (src/hwInval.ts: INVLPGB
+ * broadcasts, RAR actions, queue-carried IPIs) posted to this CPU and not yet
+ * applied. Incremented by the initiator after it set its bit in this CPU's
+ * row of `hwPendBits`, decremented by this CPU when it applies the request.
+ */
+export const C_HW_PENDING = 6;
 /** Id of the sender's current IPI round (debug and stuck-CPU reports). */
 export const C_ROUND = 7;
 /** Tag (`lockTag`, never 0) of the kernel lock this CPU sleeps on (0: none); the unlocker rings it. */
@@ -112,6 +131,14 @@ export const C_LOADED_MM = 10;
 export const C_LAST_EVENT = 11;
 export const C_LAST_EVENT_A = 12;
 export const C_LAST_EVENT_B = 13;
+/**
+ * Applications this CPU (as the initiator of a queue request, src/hwInval.ts)
+ * still waits for: TLBSYNC / RAR completion / the queue-carried IPI's acks.
+ * The application that brings it to 0 rings this CPU's doorbell.
+ */
+export const C_HW_ACK_PENDING = 14;
+/** Id of this CPU's current queue request (debug, crash reports). */
+export const C_HW_ROUND = 15;
 export const LAST_EVENT_NONE = 0;
 export const LAST_EVENT_IPI = 1;
 export const LAST_EVENT_FAULT = 2;
@@ -172,6 +199,36 @@ export const COUNTER_NAMES = [
   'remote_flush_full',
   // flush_tlb_mm_range / arch_tlbbatch_flush calls this CPU made (with or without remote targets).
   'tlb_flush_calls',
+  // INVLPGB instructions this CPU issued (one per reclaim batch: invlpgb_flush_all_nonglobals; or per broadcast flush_tlb_mm_range).
+  'invlpgb_sent',
+  // TLBSYNCs this CPU executed: it waited until every CPU had applied its broadcast.
+  'tlbsync_waits',
+  // INVLPGB broadcasts this CPU's MMU applied to its own TLB (no interrupt, no handler).
+  'invlpgb_applied',
+  // RAR actions this CPU initiated (one per flush, to a cpumask), and the targets they named.
+  'rar_sent',
+  'rar_targets',
+  // RAR actions this CPU's hardware applied (no interrupt; also with interrupts disabled).
+  'rar_applied',
+  // Full flushes and single-page invalidations done by hardware (INVLPGB/RAR application) on this CPU's TLB.
+  'hw_flush_full',
+  'hw_flush_pages',
+  // context-reset: this CPU gave an mm a new context (ASID/VSID) instead of flushing it page by page.
+  'context_resets',
+  // context-reset: a context id came round again with zombie entries still tagged with it: one flush of that tag first.
+  'context_zombie_flushes',
+  // --irq-off: polls between accesses that found a flush IPI pending while interrupts were disabled (it waited).
+  'irq_off_ipi_delays',
+  // --irq-off: INVLPGB/RAR invalidations this CPU's hardware applied while its interrupts were disabled.
+  'hw_applied_irqs_off',
+  // --ipi-fanout tree: IPIs this CPU forwarded to the rest of its group as the first target of a multicast round (also in ipis_sent).
+  'ipis_forwarded',
+  // luf: pages whose every mapping was read-only unmapped without a flush (the frame carries a pending-flush generation).
+  'luf_deferred',
+  // luf: flushes done when a frame with a deferred flush was allocated again (one round each).
+  'luf_flushes_at_alloc',
+  // luf: frames allocated again whose deferred flush an earlier flush had already done (no flush needed).
+  'luf_flushes_avoided',
   // Host health, not a kernel event: sleeps on a condition somebody rings
   // that ended by their safety-net timeout, with the condition already true
   // and no ring arrived: a lost ring, or one later than the timeout (the
@@ -182,7 +239,7 @@ export type CounterName = (typeof COUNTER_NAMES)[number];
 export const K: { readonly [N in CounterName]: number } = Object.fromEntries(
   COUNTER_NAMES.map((n, i) => [n, i]),
 ) as { [N in CounterName]: number };
-export const COUNTER_WORDS = 32;
+export const COUNTER_WORDS = 48;
 
 // ---------------------------------------------------------------------------
 // mm_struct: Int32Array `mm`, mm m at m * mmWords(cpus)
@@ -257,7 +314,14 @@ export function tlbWords(c: Pick<SimConfig, 'tlbSets' | 'tlbWays'>): number {
 // `frameMeta`  Int32Array frames * FRAME_META_WORDS.
 export const F_PAGE = 0; // vpn the frame holds (-1 free)
 export const F_UNFLUSHED = 1; // 1 from PTE clear until the covering flush is acknowledged
-export const FRAME_META_WORDS = 2;
+/**
+ * `--protocol luf`: the pending-flush generation of a frame freed with its
+ * flush deferred (0: none). Set by the reclaimer when it frees the frame;
+ * the allocator that takes the frame again flushes (unless G_LUF_FLUSHED
+ * already covers it), bumps the frame generation and clears it.
+ */
+export const F_LUF_GEN = 2;
+export const FRAME_META_WORDS = 4;
 /** Free-frame stack: Int32Array `freeList` = [lock, top, frame ids...]. */
 export const FL_LOCK = 0;
 export const FL_TOP = 1;
@@ -337,6 +401,24 @@ export function ptlCount(pages: number): number {
   return Math.ceil(pages / PTRS_PER_PTE);
 }
 
+// ---------------------------------------------------------------------------
+// Shared invalidation queue (src/hwInval.ts): Int32Array `hwSlots`, CPU i's request at i * HW_SLOT_WORDS
+// ---------------------------------------------------------------------------
+/**
+ * Request kind, mechanism, mm (-1: every mm), page count, then (a forwarded
+ * IPI round, `--ipi-fanout tree`) the request's tlb_gen and round, then the pages.
+ */
+export const HS_KIND = 0;
+export const HS_VIA = 1;
+export const HS_MM = 2;
+export const HS_NPAGES = 3;
+export const HS_TLBGEN = 4;
+export const HS_ROUND = 5;
+export const HS_PAGES = 6;
+/** Most pages one queue request names one by one (INVLPGB's count field is 16 bits; 64 keeps the slot one cache-line pair). */
+export const HW_SLOT_PAGES = 64;
+export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
+
 /** All shared buffers of one simulated machine. Structured-clone safe: sent to every worker once. */
 export interface MachineBuffers {
   global: SharedArrayBuffer;
@@ -358,6 +440,12 @@ export interface MachineBuffers {
   lastStore: SharedArrayBuffer;
   /** Schedule-driven scheduling: forced choices in, recorded choice points out (src/schedule.ts). */
   sched: SharedArrayBuffer;
+  /** src/hwInval.ts: one request slot per CPU (HW_SLOT_WORDS each). */
+  hwSlots: SharedArrayBuffer;
+  /** src/hwInval.ts: row t, bit i set while CPU i's request waits to be applied by CPU t. */
+  hwPendBits: SharedArrayBuffer;
+  /** `--protocol luf`: the CPUs that may cache a translation whose flush was deferred (a cpumask). */
+  lufMask: SharedArrayBuffer;
 }
 
 /** Typed views over `MachineBuffers`, made once per thread. */
@@ -380,6 +468,9 @@ export interface MachineViews {
   raceLog: Int32Array;
   lastStore: Int32Array;
   sched: Int32Array;
+  hwSlots: Int32Array;
+  hwPendBits: Int32Array;
+  lufMask: Int32Array;
 }
 
 // ---------------------------------------------------------------------------
@@ -468,6 +559,9 @@ export function allocateMachine(c: SimConfig): MachineBuffers {
     raceLog: sab(RACE_LOG_CAPACITY * RACE_WORDS, 4),
     lastStore: sab(c.cpus * slots, 4),
     sched: sab(schedWords(c), 4),
+    hwSlots: sab(c.cpus * HW_SLOT_WORDS, 4),
+    hwPendBits: sab(c.cpus * cpumaskWords(c.cpus), 4),
+    lufMask: sab(cpumaskWords(c.cpus), 4),
   };
 }
 
@@ -492,5 +586,8 @@ export function viewMachine(b: MachineBuffers): MachineViews {
     raceLog: new Int32Array(b.raceLog),
     lastStore: new Int32Array(b.lastStore),
     sched: new Int32Array(b.sched),
+    hwSlots: new Int32Array(b.hwSlots),
+    hwPendBits: new Int32Array(b.hwPendBits),
+    lufMask: new Int32Array(b.lufMask),
   };
 }

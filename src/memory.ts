@@ -11,6 +11,10 @@
  *   (F_UNFLUSHED): "a frame is never freed or reused before its flush".
  * - The free-frame stack is guarded by a spinlock that is never held across a
  *   scheduling point, so in seeded mode it is always free when taken.
+ * - `--protocol luf`: a frame freed with its flush deferred keeps its
+ *   generation and carries a pending-flush generation (F_LUF_GEN); it may sit
+ *   on the free stack, but allocFrame flushes (lufBeforeReuse) and bumps its
+ *   generation before it is reused; in debug mode reusing it unflushed throws.
  * - The page lock (lock_page) is held by reclaim from isolation to free, and by
  *   the fault path while it installs a PTE: only its holder installs or clears
  *   a present PTE for that page.
@@ -21,8 +25,10 @@ import {
   FL_LOCK,
   FL_TOP,
   F_PAGE,
+  F_LUF_GEN,
   F_UNFLUSHED,
   FRAME_META_WORDS,
+  G_LUF_FLUSHED,
   P_LOCK,
   PAGE_WORDS,
   type MachineViews,
@@ -55,6 +61,7 @@ export class PhysicalMemory {
     for (let f = 0; f < geo.frames; f++) {
       v.frameMeta[f * FRAME_META_WORDS + F_PAGE] = -1;
       v.frameMeta[f * FRAME_META_WORDS + F_UNFLUSHED] = 0;
+      v.frameMeta[f * FRAME_META_WORDS + F_LUF_GEN] = 0;
     }
     v.freeList[FL_LOCK] = 0;
     // LIFO: the most recently freed frame is reused first, which makes a
@@ -72,7 +79,20 @@ export class PhysicalMemory {
     Atomics.store(this.v.freeList, FL_LOCK, 0);
   }
 
-  /** alloc_page(). Returns -1 when memory is exhausted. */
+  /**
+   * `--protocol luf`: called by allocFrame for a frame freed with its flush
+   * deferred (pending-flush generation `gen`), before the frame is reused. It
+   * must leave G_LUF_FLUSHED >= gen (flush, or find it already flushed).
+   */
+  lufBeforeReuse: ((frame: number, gen: number) => void) | null = null;
+
+  /**
+   * alloc_page(). Returns -1 when memory is exhausted. A frame whose flush
+   * was deferred (`--protocol luf`, F_LUF_GEN set) is flushed for first
+   * (lufBeforeReuse), and only then gets its new generation: an access
+   * through a stale read-only entry before this point read the frame's
+   * unchanged contents; after it, no CPU holds such an entry.
+   */
   allocFrame(page: number): number {
     this.lockFreeList();
     const top = this.v.freeList[FL_TOP];
@@ -83,6 +103,15 @@ export class PhysicalMemory {
     }
     this.unlockFreeList();
     if (f >= 0) {
+      const lufGen = Atomics.load(this.v.frameMeta, f * FRAME_META_WORDS + F_LUF_GEN);
+      if (lufGen !== 0) {
+        this.lufBeforeReuse?.(f, lufGen);
+        if (this.debug && Atomics.load(this.v.global, G_LUF_FLUSHED) < lufGen) {
+          throw new InvariantError(`frame ${f} reused before its deferred (lazy unmap) flush, generation ${lufGen}, was done`);
+        }
+        Atomics.add(this.v.frameGen, f, 1);
+        Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_LUF_GEN, 0);
+      }
       Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_PAGE, page);
       Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_UNFLUSHED, 0);
     }
@@ -100,13 +129,19 @@ export class PhysicalMemory {
    * consistent order it also precedes the check, which sees it), or reads the
    * bumped generation after its write and reports itself as a stale access.
    */
-  freeFrame(f: number, afterRetire?: () => void): void {
-    if (this.debug && Atomics.load(this.v.frameMeta, f * FRAME_META_WORDS + F_UNFLUSHED) !== 0) {
+  freeFrame(f: number, afterRetire?: () => void, lufGen = 0): void {
+    if (this.debug && lufGen === 0 && Atomics.load(this.v.frameMeta, f * FRAME_META_WORDS + F_UNFLUSHED) !== 0) {
       throw new InvariantError(
         `frame ${f} (page ${this.v.frameMeta[f * FRAME_META_WORDS + F_PAGE]}) freed before the TLB flush covering its unmap was acknowledged`,
       );
     }
-    Atomics.add(this.v.frameGen, f, 1);
+    if (lufGen !== 0) {
+      // Lazy unmap flush: the flush is deferred to the frame's next
+      // allocation, and so is the generation bump (see allocFrame).
+      Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_LUF_GEN, lufGen);
+    } else {
+      Atomics.add(this.v.frameGen, f, 1);
+    }
     afterRetire?.();
     Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_PAGE, -1);
     this.lockFreeList();

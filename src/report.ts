@@ -42,6 +42,19 @@ export function formatRun(r: RunResult): string {
   const perRound = k.nr_tlb_remote_flush ? k.ipis_sent / k.nr_tlb_remote_flush : 0;
   lines.push(`  IPIs sent             ${fmtInt(k.ipis_sent)} in ${fmtInt(k.nr_tlb_remote_flush)} rounds (${perRound.toFixed(1)} targets per round)`);
   lines.push(`  flush IPIs handled    ${fmtInt(k.nr_tlb_remote_flush_received)}; local flushes: ${fmtInt(k.nr_tlb_local_flush_all)} full, ${fmtInt(k.nr_tlb_local_flush_one)} single-page`);
+  // The mechanisms beyond IPIs: one line each, only when they did something.
+  if (k.invlpgb_sent > 0 || k.invlpgb_applied > 0) {
+    lines.push(`  INVLPGB               ${fmtInt(k.invlpgb_sent)} broadcasts, ${fmtInt(k.tlbsync_waits)} TLBSYNC waits, ${fmtInt(k.invlpgb_applied)} applied by CPUs (no interrupt)`);
+  }
+  if (k.rar_sent > 0 || k.rar_applied > 0) lines.push(`  RAR                   ${fmtInt(k.rar_sent)} actions to ${fmtInt(k.rar_targets)} targets, ${fmtInt(k.rar_applied)} applied (no interrupt)`);
+  if (k.context_resets > 0) lines.push(`  context resets        ${fmtInt(k.context_resets)} (${fmtInt(k.context_zombie_flushes)} zombie flushes)`);
+  if (k.luf_deferred > 0) {
+    lines.push(`  lazy unmap flush      ${fmtInt(k.luf_deferred)} pages deferred, ${fmtInt(k.luf_flushes_at_alloc)} flushes at allocation, ${fmtInt(k.luf_flushes_avoided)} reuses already flushed`);
+  }
+  if (k.ipis_forwarded > 0) lines.push(`  multicast             ${fmtInt(k.ipis_forwarded)} IPIs forwarded by groups' first targets (${fmtInt(k.ipis_sent - k.ipis_forwarded)} sent by initiators)`);
+  if (k.irq_off_ipi_delays > 0 || k.hw_applied_irqs_off > 0) {
+    lines.push(`  interrupts off        ${fmtInt(k.irq_off_ipi_delays)} polls with an IPI waiting, ${fmtInt(k.hw_applied_irqs_off)} INVLPGB/RAR applied meanwhile`);
+  }
   const lookups = k.tlb_hits + k.tlb_misses;
   lines.push(
     `  TLB                   ${fmtInt(k.tlb_hits)} hits, ${fmtInt(k.tlb_misses)} misses (${lookups ? ((100 * k.tlb_hits) / lookups).toFixed(1) : '0.0'}% hit rate), ${fmtInt(k.tlb_entries_flushed)} entries flushed`,

@@ -13,10 +13,10 @@ import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
 import { isRaceName, RACE_NAMES, raceSide, type KernelSide, type RaceName } from './races/index.js';
 
 /** The lab's original scenarios (knobs chosen by flags). */
-export type LabScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush';
+export type LabScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush' | 'frame-reuse';
 /** Every stress scenario: the lab's and the race catalogue's (src/races/, with `--kernel buggy|fixed`). */
 export type ScenarioName = LabScenarioName | RaceName;
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush', ...RACE_NAMES];
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush', 'frame-reuse', ...RACE_NAMES];
 
 export interface Scenario {
   readonly name: LabScenarioName;
@@ -43,6 +43,14 @@ export const SCENARIOS: { readonly [N in LabScenarioName]: Scenario } = {
     name: 'wp-recheck',
     summary: "write-protect faults between Rik's steps 2 and 4: step 4 must re-read dirty from the PTE",
     defaults: { workload: 'reclaim', cpus: 3, pages: 8, batch: 8, ops: 40, writeRatio: 0.75, tlbSets: 8, tlbWays: 2, arch: 'weak', protocol: 'rik' },
+  },
+  'frame-reuse': {
+    name: 'frame-reuse',
+    summary: 'loads and stores racing reclaim while its freed frames are faulted back in (reused): the scenario for INVLPGB, RAR, LUF and context reset',
+    // 3 threads, 16 pages in two batches of 8, the first 8 mapped read-only (what LUF defers), x86 (where batching is
+    // safe): refaults reuse the frames reclaim just freed (LIFO), so a flush that has not reached every TLB by then
+    // shows as a stale access, and a store landing after a page's write-back as a lost write.
+    defaults: { workload: 'reclaim', cpus: 4, pages: 16, batch: 8, roPages: 8, ops: 60, writeRatio: 0.5, tlbSets: 8, tlbWays: 2, arch: 'x86', protocol: 'invlpgb' },
   },
   'pending-flush': {
     name: 'pending-flush',

@@ -18,7 +18,7 @@
  * shared memory, G_SCHED_PRNG) among the runnable CPUs, writes it to
  * G_SCHED_TURN and rings its doorbell. Because only the CPU holding the turn
  * touches shared state, a run is a pure function of the seed.
- * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs pending.
+ * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queued invalidations (C_HW_PENDING) pending.
  *
  * Invariants:
  * - Token hand-off: a waiter first sets C_WANTS_TOKEN, then re-checks the pool;
@@ -37,6 +37,7 @@ import { chooseScheduled, scheduleDriven } from './schedule.js';
 import {
   C_DOORBELL,
   C_IPI_PENDING,
+  C_HW_PENDING,
   C_SCHED_ACTIVE,
   C_TOKEN_GRANT,
   C_WANTS_TOKEN,
@@ -243,7 +244,7 @@ export function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: numbe
 
 function isRunnable(cpuCtl: Int32Array, c: number): boolean {
   const b = c * CPU_CTL_WORDS;
-  return Atomics.load(cpuCtl, b + C_SCHED_ACTIVE) !== 0 || Atomics.load(cpuCtl, b + C_IPI_PENDING) > 0;
+  return Atomics.load(cpuCtl, b + C_SCHED_ACTIVE) !== 0 || Atomics.load(cpuCtl, b + C_IPI_PENDING) > 0 || Atomics.load(cpuCtl, b + C_HW_PENDING) > 0;
 }
 
 export class SeededScheduler {

@@ -24,9 +24,29 @@
  */
 import { E_AGE, E_ASID, E_DIRTY, E_FLAGS, E_FRAME, E_GEN, E_MAPGEN, E_VPN, E_WRITABLE, TLB_ENTRY_WORDS, TLB_INVALID } from './layout.js';
 
-/** Fill stamps are renumbered before they reach this (they live in Int32 words). */
-/** Flush marks are kept per (vpn, tag) for tags 0..FLUSH_MARK_TAGS-1 (ASID slot + 1 <= 6 < 8). */
+/**
+ * Flush marks are kept per (vpn, markTag(tag)) for mark tags 0..FLUSH_MARK_TAGS-1
+ * (ASID slot + 1 <= 6 < 8): every context generation of a slot
+ * (`--protocol context-reset`) shares its slot's marks.
+ */
 export const FLUSH_MARK_TAGS = 8;
+/** Dynamic ASID slots (TLB_NR_DYN_ASIDS, tlbState.ts): tag t belongs to slot (t - 1) mod this. */
+export const TAG_SLOTS = 6;
+/** The mark index of TLB tag `tag`: its ASID slot + 1 (tags of one slot's context generations share it). */
+export function markTag(tag: number): number {
+  return tag <= 0 ? tag : ((tag - 1) % TAG_SLOTS) + 1;
+}
+
+/** A TLB write from a thread that does not own the TLB (debug check: only the owning CPU writes its TLB). */
+export class TlbOwnerError extends Error {
+  override readonly name = 'TlbOwnerError';
+}
+/** The simulated CPU this thread runs (-1: not a CPU thread). Set once per worker by `setTlbThreadOwner`. */
+let threadCpu = -1;
+/** Declare which simulated CPU this thread is (the CPU worker does, at configure time). */
+export function setTlbThreadOwner(cpu: number): void {
+  threadCpu = cpu;
+}
 
 export const TLB_STAMP_LIMIT = 0x3fff_ffff;
 
@@ -43,8 +63,12 @@ export class Tlb {
   private readonly markGens: Int32Array;
   private readonly markedVpns: number;
 
-  /** `markedVpns`: track flush marks for vpns 0..markedVpns-1 (0: none, e.g. unit tests). */
-  constructor(words: Int32Array, sets: number, ways: number, markedVpns = 0) {
+  /**
+   * `markedVpns`: track flush marks for vpns 0..markedVpns-1 (0: none, e.g.
+   * unit tests). `owner` >= 0 turns on the debug check that every mutation
+   * runs on that CPU's own thread (`setTlbThreadOwner`).
+   */
+  constructor(words: Int32Array, sets: number, ways: number, markedVpns = 0, readonly owner = -1) {
     this.words = words;
     this.markedVpns = markedVpns;
     this.marks = new Int32Array(markedVpns * FLUSH_MARK_TAGS);
@@ -55,8 +79,16 @@ export class Tlb {
     this.setStride = ways * TLB_ENTRY_WORDS;
   }
 
+  /** Debug check (owner >= 0): throw unless this thread is the owning CPU. */
+  private checkOwner(): void {
+    if (this.owner >= 0 && threadCpu !== this.owner) {
+      throw new TlbOwnerError(`CPU ${this.owner}'s TLB written from ${threadCpu < 0 ? 'a thread that is no CPU' : `CPU ${threadCpu}'s thread`}: only the owning CPU writes its TLB`);
+    }
+  }
+
   /** Mark every entry invalid (boot state). */
   reset(): void {
+    this.checkOwner();
     const w = this.words;
     for (let e = 0; e < w.length; e += TLB_ENTRY_WORDS) {
       w[e + E_VPN] = TLB_INVALID;
@@ -70,7 +102,7 @@ export class Tlb {
   private mark(e: number): void {
     const w = this.words;
     const vpn = w[e + E_VPN];
-    const asid = w[e + E_ASID];
+    const asid = markTag(w[e + E_ASID]);
     if (vpn < 0 || vpn >= this.markedVpns || asid < 0 || asid >= FLUSH_MARK_TAGS) return;
     const i = vpn * FLUSH_MARK_TAGS + asid;
     this.marks[i] = w[e + E_FRAME] + 1;
@@ -83,7 +115,8 @@ export class Tlb {
    * frame since the last miss on (vpn, asid), so this refill is the flush's
    * collateral damage. Pass frame -1 to just clear (a fault).
    */
-  takeFlushMark(vpn: number, asid: number, frame: number, gen: number): boolean {
+  takeFlushMark(vpn: number, tag: number, frame: number, gen: number): boolean {
+    const asid = markTag(tag);
     if (vpn < 0 || vpn >= this.markedVpns || asid < 0 || asid >= FLUSH_MARK_TAGS) return false;
     const i = vpn * FLUSH_MARK_TAGS + asid;
     const hit = this.marks[i] === frame + 1 && frame >= 0 && this.markGens[i] === gen;
@@ -92,7 +125,8 @@ export class Tlb {
   }
 
   /** Forget every mark of `asid` (the tag is being given to another mm). */
-  clearFlushMarks(asid: number): void {
+  clearFlushMarks(tag: number): void {
+    const asid = markTag(tag);
     if (asid < 0 || asid >= FLUSH_MARK_TAGS) return;
     for (let v = 0; v < this.markedVpns; v++) this.marks[v * FLUSH_MARK_TAGS + asid] = 0;
   }
@@ -116,6 +150,7 @@ export class Tlb {
    * Returns the entry offset.
    */
   fill(vpn: number, asid: number, frame: number, writable: boolean, dirty: boolean, gen: number, mapGen = 0): number {
+    this.checkOwner();
     const w = this.words;
     const base = (vpn & this.setMask) * this.setStride;
     const end = base + this.setStride;
@@ -190,6 +225,7 @@ export class Tlb {
 
   /** invlpg: drop the entry for (vpn, asid). Returns 1 if one was dropped. `mark`: a flush (not a trap) dropped it. */
   invalidatePage(vpn: number, asid: number, mark = false): number {
+    this.checkOwner();
     const e = this.lookup(vpn, asid);
     if (e < 0) return 0;
     if (mark) this.mark(e);
@@ -199,6 +235,7 @@ export class Tlb {
 
   /** Flush every entry tagged with `asid` (CR3 write with PCID). Returns how many were dropped. `mark`: remember them (see the header). */
   flushAsid(asid: number, mark = false): number {
+    this.checkOwner();
     const w = this.words;
     let n = 0;
     for (let e = 0; e < w.length; e += TLB_ENTRY_WORDS) {
@@ -211,12 +248,31 @@ export class Tlb {
     return n;
   }
 
-  /** Flush everything. Returns how many entries were dropped. */
-  flushAll(): number {
+  /**
+   * Remember every entry of `tag` as dropped by a flush (for refill
+   * accounting) without invalidating it: a context reset leaves them in the
+   * TLB as zombies that no lookup matches any more.
+   */
+  markAsid(tag: number): number {
+    const w = this.words;
+    let n = 0;
+    for (let e = 0; e < w.length; e += TLB_ENTRY_WORDS) {
+      if (w[e + E_VPN] !== TLB_INVALID && w[e + E_ASID] === tag) {
+        this.mark(e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Flush everything. Returns how many entries were dropped. `mark`: remember them (see the header). */
+  flushAll(mark = false): number {
+    this.checkOwner();
     const w = this.words;
     let n = 0;
     for (let e = 0; e < w.length; e += TLB_ENTRY_WORDS) {
       if (w[e + E_VPN] !== TLB_INVALID) {
+        if (mark) this.mark(e);
         w[e + E_VPN] = TLB_INVALID;
         n++;
       }

@@ -21,15 +21,26 @@
  *   sender's ipiRoundTargets/ipiRoundPages for the cost model.
  */
 import type { Cpu } from './cpu.js';
-import { ABORT_IPI_TIMEOUT, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
+import { ABORT_IPI_TIMEOUT, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from './ipi.js';
-import { incMmTlbGen, mmBase, mmCpumask, mmCpumaskClear, mmTlbGen } from './mm.js';
+import { HW_SLOT_PAGES, type HwRequest, type HwVia } from './hwInval.js';
+import { cpumaskToList, incMmTlbGen, mmBase, mmCpumask, mmCpumaskClear, mmTlbGen } from './mm.js';
 import { isLazyCpu, loadedMmOf } from './tlbState.js';
 
 export { TLB_SINGLE_PAGE_FLUSH_CEILING } from './config.js';
 
 /** `ipiRoundPages` entry of a round that asked for a full flush. */
 export const ROUND_FULL_FLUSH = -1;
+
+/** `ipiRoundPages` entry of a round that asked for a context reset (`--protocol context-reset`). */
+export const ROUND_CONTEXT_RESET = -2;
+
+/**
+ * Linux 6.15 gives an mm a global ASID, and flushes it with INVLPGB, when it
+ * is active on more than 3 CPUs (consider_global_asid:
+ * mm_active_cpus_exceeds(mm, 3), arch/x86/mm/tlb.c).
+ */
+export const GLOBAL_ASID_ACTIVE_CPUS = 3;
 
 /** Mark for "flush the whole mm" in a range request. */
 export const TLB_FLUSH_ALL = null;
@@ -82,6 +93,18 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
     ts.setLoadedTlbGen(mmTlbGen(cpu.v.mm, cpu.config.cpus, mm));
     return;
   }
+  if (req.kind === 'context-reset') {
+    // PowerPC's VSID reset (seed 004): no page is flushed; the mm's old
+    // entries die as zombies under the old context id.
+    const mmGen = mmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
+    if (cpu.config.tlbGen && ts.loadedTlbGen() === mmGen) {
+      cpu.count('tlb_flushes_elided');
+      return;
+    }
+    if (cpu.trace) cpu.traceEvent({ k: 'flush', ts: cpu.traceNow(), reason: local ? 'TLB_LOCAL_MM_SHOOTDOWN' : 'TLB_REMOTE_SHOOTDOWN', full: true, pages: 0, mm });
+    ts.resetContext(mm, mmGen);
+    return;
+  }
   // `--no-tlb-gen` (the kernel before 4.14): every request is done as asked.
   let pagesOnly = req.kind === 'flush-pages';
   if (cpu.config.tlbGen) {
@@ -120,15 +143,20 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
 export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: FlushRequest): void {
   if (targets.length === 0) return;
   cpu.count('nr_tlb_remote_flush');
-  cpu.count('ipis_sent', targets.length);
+  const groups = cpu.config.ipiFanout === 'tree' ? multicastGroups(targets, cpu.config.ipiGroup) : null;
+  // Serial: one message per target. Tree: one per group from here; each group's first target sends the rest (counted there).
+  cpu.count('ipis_sent', groups ? groups.length : targets.length);
   cpu.ipiRoundTargets.push(targets.length);
-  cpu.ipiRoundPages.push(req.kind === 'flush-pages' ? req.pages.length : ROUND_FULL_FLUSH);
+  cpu.ipiRoundGroups.push(groups ? groups.length : 0);
+  cpu.ipiRoundMaxGroup.push(groups ? Math.max(...groups.map((g) => g.length)) : 0);
+  cpu.ipiRoundPages.push(req.kind === 'flush-pages' ? req.pages.length : req.kind === 'context-reset' ? ROUND_CONTEXT_RESET : ROUND_FULL_FLUSH);
   const full = req.kind === 'flush-all';
   const pages = req.kind === 'flush-pages' ? req.pages.length : 0;
   const t0 = cpu.traceNow();
   if (cpu.trace) cpu.traceEvent({ k: 'flush', ts: t0, reason: 'TLB_REMOTE_SEND_IPI', full, pages, mm: req.mm });
   try {
-    cpu.ipiRoundUs.push(cpu.ipi.sendAndWait(targets, req, cpu, cpu.config.ipiTimeoutMs));
+    const tree = groups ? { groups, writeRound: (m: IpiMessage) => cpu.hw.writeRound(m) } : undefined;
+    cpu.ipiRoundUs.push(cpu.ipi.sendAndWait(targets, req, cpu, cpu.config.ipiTimeoutMs, tree));
     if (cpu.trace) cpu.traceEvent({ k: 'ipi_send', ts: t0, dur: cpu.traceNow() - t0, round: cpu.ipi.lastRound, targets: [...targets], full, pages });
   } catch (e) {
     if (e instanceof IpiTimeoutError) {
@@ -137,6 +165,23 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
     }
     throw e;
   }
+}
+
+/**
+ * `--ipi-fanout tree`: the round's targets grouped by `group` consecutive CPU
+ * ids (CPU c in group floor(c / group), the NUMA-aware grouping of
+ * Barrelfish's multicast), each group's lowest target first (it gets the
+ * message and forwards it to the others).
+ */
+export function multicastGroups(targets: readonly number[], group: number): number[][] {
+  const byGroup = new Map<number, number[]>();
+  for (const t of [...targets].sort((a, b) => a - b)) {
+    const g = Math.floor(t / group);
+    const list = byGroup.get(g);
+    if (list) list.push(t);
+    else byGroup.set(g, [t]);
+  }
+  return [...byGroup.values()];
 }
 
 /**
@@ -151,18 +196,181 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
  */
 export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, freedTables = false): void {
   cpu.count('tlb_flush_calls');
-  const tlbGen = incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
-  const req: FlushRequest =
-    pages === TLB_FLUSH_ALL || pages.length > cpu.config.tlbSinglePageFlushCeiling
+  const c = cpu.config;
+  const tlbGen = incMmTlbGen(cpu.v.mm, c.cpus, mm);
+  const full = pages === TLB_FLUSH_ALL || pages.length > c.tlbSinglePageFlushCeiling;
+  // `--protocol context-reset`: above the cutoff, a new context instead of a page-by-page flush (seed 004).
+  const reset = c.protocol === 'context-reset' && (pages === TLB_FLUSH_ALL || pages.length > c.contextResetCutoff);
+  const req: FlushRequest = reset
+    ? { kind: 'context-reset', mm, tlbGen }
+    : full
       ? { kind: 'flush-all', mm, tlbGen }
-      : { kind: 'flush-pages', mm, tlbGen, pages: [...pages] };
+      : { kind: 'flush-pages', mm, tlbGen, pages: [...(pages ?? [])] };
   if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
-  const others = mmCpumask(cpu.v.mm, cpu.config.cpus, mm).filter((c) => c !== cpu.id);
+  if (c.protocol === 'invlpgb' && mmActiveCpusExceed(cpu, mm, GLOBAL_ASID_ACTIVE_CPUS)) {
+    // broadcast_tlb_flush(): the mm has a global ASID; INVLPGB reaches every CPU, then TLBSYNC.
+    invlpgbBroadcast(cpu, toHwRequest('invlpgb', mm, req));
+    return;
+  }
+  const others = mmCpumask(cpu.v.mm, c.cpus, mm).filter((x) => x !== cpu.id);
   if (others.length === 0) return;
   const trim = !freedTables && shouldTrimCpumask(cpu, mm);
   const ctl = cpu.v.cpuCtl;
-  const targets = freedTables ? others : others.filter((c) => !isLazyCpu(ctl, c) && (trim || loadedMmOf(ctl, c) === mm));
+  const targets = freedTables ? others : others.filter((x) => !isLazyCpu(ctl, x) && (trim || loadedMmOf(ctl, x) === mm));
+  if (c.protocol === 'rar') {
+    rarFlush(cpu, targets, toHwRequest('rar', mm, req));
+    return;
+  }
   smpCallFunctionMany(cpu, targets, req);
+}
+
+/** The queue form of a flush_tlb_mm_range request (a context reset or a long range flushes the whole mm). */
+function toHwRequest(via: HwVia, mm: number, req: FlushRequest): HwRequest {
+  if (req.kind === 'flush-pages' && req.pages.length <= HW_SLOT_PAGES) return { via, kind: 'mm-pages', mm, pages: req.pages };
+  return { via, kind: 'mm-all', mm, pages: [] };
+}
+
+/**
+ * mm_active_cpus_exceeds(): more than `threshold` CPUs of mm_cpumask run the
+ * mm and are not lazy (the initiator included, as in the kernel).
+ */
+export function mmActiveCpusExceed(cpu: Cpu, mm: number, threshold: number): boolean {
+  const ctl = cpu.v.cpuCtl;
+  let n = 0;
+  for (const x of mmCpumask(cpu.v.mm, cpu.config.cpus, mm)) {
+    if (loadedMmOf(ctl, x) === mm && !isLazyCpu(ctl, x) && ++n > threshold) return true;
+  }
+  return false;
+}
+
+/** Every CPU but the initiator: INVLPGB reaches them all, whatever mm_cpumask says. */
+function allOtherCpus(cpu: Cpu): number[] {
+  const out: number[] = [];
+  for (let x = 0; x < cpu.config.cpus; x++) if (x !== cpu.id) out.push(x);
+  return out;
+}
+
+/** Post a queue request and wait; a timeout aborts the run naming the CPU, as an IPI round's does. Returns host us. */
+function postHw(cpu: Cpu, targets: readonly number[], req: HwRequest): number {
+  try {
+    // `--inject no-tlbsync`: INVLPGB/RAR without waiting for completion (the frames are freed while stale entries live).
+    const wait = req.via === 'ipi' || cpu.config.inject !== 'no-tlbsync';
+    return cpu.hw.postAndWait(targets, req, cpu, cpu.config.ipiTimeoutMs, wait);
+  } catch (e) {
+    if (e instanceof IpiTimeoutError) {
+      cpu.timeoutMessage = e.message;
+      cpu.abortRun(ABORT_IPI_TIMEOUT, e.missing[0]);
+    }
+    throw e;
+  }
+}
+
+/**
+ * INVLPGB + TLBSYNC: one broadcast (`invlpgb_sent`) that every other CPU's
+ * MMU applies to its own TLB with no interrupt, then TLBSYNC
+ * (`tlbsync_waits`): wait until every CPU applied it. No IPI is counted.
+ */
+export function invlpgbBroadcast(cpu: Cpu, req: HwRequest): void {
+  cpu.count('invlpgb_sent');
+  cpu.count('tlbsync_waits');
+  const t0 = cpu.traceNow();
+  const targets = allOtherCpus(cpu);
+  const us = postHw(cpu, targets, req);
+  cpu.hwRoundUs.push(us);
+  if (cpu.trace) cpu.traceEvent({ k: 'hw_send', ts: t0, dur: cpu.traceNow() - t0, via: 'invlpgb', targets: targets.length, full: req.kind !== 'mm-pages', pages: req.pages.length });
+}
+
+/**
+ * Intel RAR: one remote action to `targets` (a cpumask, like an IPI's), each
+ * applied by the target's hardware with no interrupt; the initiator waits for
+ * every completion.
+ */
+export function rarFlush(cpu: Cpu, targets: readonly number[], req: HwRequest): void {
+  if (targets.length === 0) return;
+  cpu.count('rar_sent');
+  cpu.count('rar_targets', targets.length);
+  const t0 = cpu.traceNow();
+  const us = postHw(cpu, targets, req);
+  cpu.hwRoundUs.push(us);
+  if (cpu.trace) cpu.traceEvent({ k: 'hw_send', ts: t0, dur: cpu.traceNow() - t0, via: 'rar', targets: targets.length, full: req.kind !== 'mm-pages', pages: req.pages.length });
+}
+
+/**
+ * What a CPU's hardware does with a queue request from `sender` (INVLPGB or
+ * RAR: no interrupt, no handler, only the invalidation), or, for a
+ * queue-carried IPI, what its interrupt handler does (flush_tlb_func).
+ * Runs on the target, against its own TLB.
+ */
+export function applyHwRequest(cpu: Cpu, req: HwRequest, sender: number): void {
+  if (req.via === 'ipi-fwd' && req.msg) {
+    // A multicast round forwarded by the group's first target: an interrupt like any IPI, acknowledged to the initiator.
+    cpu.handleIpi(req.msg);
+    cpu.ipi.ack(sender);
+    return;
+  }
+  if (req.via === 'ipi') {
+    cpu.count('nr_tlb_remote_flush_received');
+    const t0 = cpu.traceNow();
+    flushTlbFunc(cpu, { kind: 'flush-all', mm: req.mm, tlbGen: TLB_GENERATION_INVALID }, false);
+    if (cpu.trace) cpu.traceEvent({ k: 'ipi_handle', ts: t0, dur: cpu.traceNow() - t0, sender, round: 0 });
+    return;
+  }
+  cpu.count(req.via === 'invlpgb' ? 'invlpgb_applied' : 'rar_applied');
+  const ts = cpu.tlbState;
+  let dropped = 0;
+  if (req.kind === 'all-nonglobals') {
+    // Every entry of every PCID (the engine has no global entries).
+    dropped = cpu.tlb.flushAll(true);
+    cpu.count('hw_flush_full');
+  } else {
+    const tag = ts.tagOf(req.mm);
+    if (tag >= 0) {
+      if (req.kind === 'mm-all') {
+        dropped = cpu.tlb.flushAsid(tag, true);
+        cpu.count('hw_flush_full');
+      } else {
+        for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, tag, true);
+        cpu.count('hw_flush_pages', req.pages.length);
+      }
+    }
+  }
+  cpu.count('tlb_entries_flushed', dropped);
+  if (cpu.trace) cpu.traceEvent({ k: 'hw_apply', ts: cpu.traceNow(), via: req.via, sender, full: req.kind !== 'mm-pages', pages: req.pages.length });
+}
+
+/**
+ * `--protocol luf`, on the CPU allocating a frame whose flush was deferred
+ * with generation `gen`: unless a flush already covers it, flush every CPU
+ * that may cache a deferred translation (the LUF cpumask) and this one, as
+ * an IPI round carried by the queue (the allocating CPU may have no IPI
+ * ports), then record every generation handed out before it as flushed.
+ */
+export function lufFlushBeforeReuse(cpu: Cpu, gen: number): void {
+  const g = cpu.v.global;
+  if (Atomics.load(g, G_LUF_FLUSHED) >= gen) {
+    cpu.count('luf_flushes_avoided');
+    return;
+  }
+  const upTo = Atomics.load(g, G_LUF_GEN);
+  cpu.count('luf_flushes_at_alloc');
+  cpu.count('tlb_flush_calls');
+  const req: FlushRequest = { kind: 'flush-all', mm: -1, tlbGen: TLB_GENERATION_INVALID };
+  flushTlbFunc(cpu, req, true);
+  const targets = cpumaskToList(cpu.v.lufMask).filter((x) => x !== cpu.id);
+  if (targets.length > 0) {
+    cpu.count('nr_tlb_remote_flush');
+    cpu.count('ipis_sent', targets.length);
+    cpu.ipiRoundTargets.push(targets.length);
+    cpu.ipiRoundPages.push(ROUND_FULL_FLUSH);
+    const t0 = cpu.traceNow();
+    if (cpu.trace) cpu.traceEvent({ k: 'flush', ts: t0, reason: 'TLB_REMOTE_SEND_IPI', full: true, pages: 0, mm: -1 });
+    cpu.ipiRoundUs.push(postHw(cpu, targets, { via: 'ipi', kind: 'all-nonglobals', mm: -1, pages: [] }));
+  }
+  // CAS-max: generations up to `upTo` are flushed everywhere.
+  for (;;) {
+    const cur = Atomics.load(g, G_LUF_FLUSHED);
+    if (cur >= upTo || Atomics.compareExchange(g, G_LUF_FLUSHED, cur, upTo) === cur) break;
+  }
 }
 
 /**
@@ -195,15 +403,28 @@ export function flushTlbMm(cpu: Cpu, mm: number): void {
  * arch_tlbbatch_flush(): the batched-unmap flush. A full flush (of every mm:
  * the batch may span several) on every CPU in the batch's cpumask.
  */
-export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[]): void {
+export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[], mm = -1, pages: readonly number[] = []): void {
+  const protocol = cpu.config.protocol;
+  if (protocol === 'context-reset' && mm >= 0) {
+    // The batch's pages are flushed as one range of one mm: page by page up
+    // to the cutoff, a context reset above it.
+    flushTlbMmRange(cpu, mm, pages);
+    return;
+  }
   cpu.count('tlb_flush_calls');
   const req: FlushRequest = { kind: 'flush-all', mm: -1, tlbGen: TLB_GENERATION_INVALID };
   if (cpus.includes(cpu.id)) flushTlbFunc(cpu, req, true);
+  if (protocol === 'invlpgb') {
+    // arch_tlbbatch_flush with X86_FEATURE_INVLPGB: invlpgb_flush_all_nonglobals() + TLBSYNC, to every CPU.
+    invlpgbBroadcast(cpu, { via: 'invlpgb', kind: 'all-nonglobals', mm: -1, pages: [] });
+    return;
+  }
   // info->mm is NULL: should_flush_tlb sends to every CPU of the batch's mask that is not lazy.
   const ctl = cpu.v.cpuCtl;
-  smpCallFunctionMany(
-    cpu,
-    cpus.filter((c) => c !== cpu.id && !isLazyCpu(ctl, c)),
-    req,
-  );
+  const targets = cpus.filter((c) => c !== cpu.id && !isLazyCpu(ctl, c));
+  if (protocol === 'rar') {
+    rarFlush(cpu, targets, { via: 'rar', kind: 'all-nonglobals', mm: -1, pages: [] });
+    return;
+  }
+  smpCallFunctionMany(cpu, targets, req);
 }

@@ -65,6 +65,22 @@ export interface TlbStateHost {
 interface TlbContext {
   ctxId: number;
   tlbGen: number;
+  /** `--protocol context-reset`: the slot's context generation (0..CONTEXT_GENERATIONS-1): its entries are tagged slotTag(slot, gen). */
+  ctxGen: number;
+}
+
+/**
+ * Context ids per ASID slot for `--protocol context-reset`: a reset moves the
+ * slot to its next context id and leaves the old id's entries as zombies;
+ * when an id comes round again its zombies are flushed first (the PowerPC
+ * kernel's zombie-VSID reclaim, seed 004). 8 ids keep the tags within what
+ * the TLB's flush marks can index cheaply (markTag folds them per slot).
+ */
+export const CONTEXT_GENERATIONS = 8;
+
+/** The TLB tag of dynamic ASID `slot` in context generation `gen` (gen 0: asidTag(slot)). */
+export function slotTag(slot: number, gen: number): number {
+  return asidTag(slot) + TLB_NR_DYN_ASIDS * gen;
 }
 
 /** cpu_tlbstate of one CPU. */
@@ -77,7 +93,7 @@ export class CpuTlbState {
   loadedTag = asidTag(0);
   /** next_asid: the slot the next newly assigned ASID takes (round-robin). */
   private nextAsid = 1;
-  private readonly ctxs: TlbContext[] = Array.from({ length: TLB_NR_DYN_ASIDS }, () => ({ ctxId: 0, tlbGen: 0 }));
+  private readonly ctxs: TlbContext[] = Array.from({ length: TLB_NR_DYN_ASIDS }, () => ({ ctxId: 0, tlbGen: 0, ctxGen: 0 }));
   private readonly loadedWord: number;
   private readonly lazyWord: number;
 
@@ -95,6 +111,7 @@ export class CpuTlbState {
     for (const c of this.ctxs) {
       c.ctxId = 0;
       c.tlbGen = 0;
+      c.ctxGen = 0;
     }
     Atomics.store(this.host.v.cpuCtl, this.loadedWord, 0);
   }
@@ -141,8 +158,9 @@ export class CpuTlbState {
       // theirs); a newly assigned one drops another mm's entries (not a flush
       // of this mm: forget that tag's marks).
       const reused = this.ctxs[asid].ctxId === mmCtxId(next);
-      if (!reused) h.tlb.clearFlushMarks(asidTag(asid));
-      h.count('tlb_entries_flushed', h.tlb.flushAsid(asidTag(asid), reused));
+      const tag = slotTag(asid, this.ctxs[asid].ctxGen);
+      if (!reused) h.tlb.clearFlushMarks(tag);
+      h.count('tlb_entries_flushed', h.tlb.flushAsid(tag, reused));
       this.ctxs[asid].ctxId = mmCtxId(next);
       this.ctxs[asid].tlbGen = nextTlbGen;
     }
@@ -153,7 +171,7 @@ export class CpuTlbState {
     }
     this.loadedMm = next;
     this.loadedMmAsid = asid;
-    this.loadedTag = asidTag(asid);
+    this.loadedTag = slotTag(asid, this.ctxs[asid].ctxGen);
     return needFlush;
   }
 
@@ -190,6 +208,48 @@ export class CpuTlbState {
     h.count('nr_tlb_flush_on_task_switch');
     h.count('tlb_entries_flushed', h.tlb.flushAsid(this.loadedTag, true));
     ctx.tlbGen = gen;
+  }
+
+  /** The ASID slot holding `mm` on this CPU, or -1. */
+  slotOf(mm: number): number {
+    const id = mmCtxId(mm);
+    for (let s = 0; s < TLB_NR_DYN_ASIDS; s++) if (this.ctxs[s].ctxId === id) return s;
+    return -1;
+  }
+
+  /** The TLB tag `mm`'s entries carry on this CPU, or -1 if no slot holds it. */
+  tagOf(mm: number): number {
+    const s = this.slotOf(mm);
+    return s < 0 ? -1 : slotTag(s, this.ctxs[s].ctxGen);
+  }
+
+  /** Every TLB tag a slot holds now (the tags an all-non-globals flush must drop; the TLB holds no global entries). */
+  liveTags(): number[] {
+    return this.ctxs.map((c, s) => slotTag(s, c.ctxGen));
+  }
+
+  /**
+   * `--protocol context-reset`: give `mm`'s slot on this CPU a new context
+   * id (the PowerPC VSID reset of seed 004). Its entries stay in the TLB as
+   * zombies no lookup matches (marked as dropped, so their refills count as
+   * this flush's); if the new id still tags zombies from CONTEXT_GENERATIONS
+   * resets ago, those are flushed first. The slot is then caught up to
+   * `mmGen`. Returns false if no slot holds `mm` (nothing cached to retire).
+   */
+  resetContext(mm: number, mmGen: number): boolean {
+    const h = this.host;
+    const s = this.slotOf(mm);
+    if (s < 0) return false;
+    const ctx = this.ctxs[s];
+    h.tlb.markAsid(slotTag(s, ctx.ctxGen));
+    ctx.ctxGen = (ctx.ctxGen + 1) % CONTEXT_GENERATIONS;
+    const tag = slotTag(s, ctx.ctxGen);
+    const zombies = h.tlb.flushAsid(tag, false);
+    if (zombies > 0) h.count('context_zombie_flushes');
+    ctx.tlbGen = Math.max(ctx.tlbGen, mmGen);
+    if (s === this.loadedMmAsid && this.loadedMm === mm) this.loadedTag = tag;
+    h.count('context_resets');
+    return true;
   }
 
   /** cpu_tlbstate.ctxs[].tlb_gen of `mm`'s slot on this CPU (0 if it has none). */

@@ -33,7 +33,11 @@ export type TraceEvent =
   | { k: 'unmap_window'; ts: number; dur: number; mm: number; page: number }
   | { k: 'switch_mm'; ts: number; from: number; to: number; flushed: boolean }
   | { k: 'lazy'; ts: number; dur: number }
-  | { k: 'race'; ts: number; kind: string; page: number; value: number; frame: number; op: string };
+  | { k: 'race'; ts: number; kind: string; page: number; value: number; frame: number; op: string }
+  /** An INVLPGB broadcast + TLBSYNC, or a RAR action and its completion wait (src/hwInval.ts). */
+  | { k: 'hw_send'; ts: number; dur: number; via: string; targets: number; full: boolean; pages: number }
+  /** This CPU's hardware applied an INVLPGB/RAR invalidation (no interrupt). */
+  | { k: 'hw_apply'; ts: number; via: string; sender: number; full: boolean; pages: number };
 
 /**
  * Events a CPU keeps by default. Measured: ~120 bytes of JSON per trace
@@ -173,6 +177,12 @@ export function toChromeTrace(traces: readonly CpuTrace[], config: SimConfig, ex
         case 'lazy':
           out.push({ ph: 'X', name: 'lazy TLB (kernel thread)', cat: 'sched', pid: PID, tid, ts: e.ts, dur: e.dur });
           break;
+        case 'hw_send':
+          out.push({ ph: 'X', name: e.via === 'invlpgb' ? 'INVLPGB + TLBSYNC' : 'RAR + wait', cat: 'hw', pid: PID, tid, ts: e.ts, dur: e.dur, args: { targets: e.targets, flush: e.full ? 'full' : `${e.pages} pages` } });
+          break;
+        case 'hw_apply':
+          out.push({ ph: 'i', s: 't', name: `${e.via} applied (from CPU ${e.sender})`, cat: 'hw', pid: PID, tid, ts: e.ts, args: { sender: e.sender, flush: e.full ? 'full' : `${e.pages} pages` } });
+          break;
         case 'race':
           out.push({ ph: 'i', s: 'g', name: `race: ${e.kind}`, cat: 'race', pid: PID, tid, ts: e.ts, args: { kind: e.kind, page: e.page, value: e.value, frame: e.frame, op: e.op } });
           break;
@@ -190,7 +200,7 @@ export function toChromeTrace(traces: readonly CpuTrace[], config: SimConfig, ex
 
 /** What a trace holds, for the result. */
 export function summarizeTrace(traces: readonly CpuTrace[], config: SimConfig, chrome?: ChromeTrace): TraceSummary {
-  const byKind: Record<TraceEvent['k'], number> = { ipi_send: 0, ipi_handle: 0, flush: 0, fault: 0, unmap_window: 0, switch_mm: 0, lazy: 0, race: 0 };
+  const byKind: Record<TraceEvent['k'], number> = { ipi_send: 0, ipi_handle: 0, flush: 0, fault: 0, unmap_window: 0, switch_mm: 0, lazy: 0, race: 0, hw_send: 0, hw_apply: 0 };
   let events = 0;
   let dropped = 0;
   for (const t of traces) {

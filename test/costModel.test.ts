@@ -28,11 +28,46 @@ const HAND: CostModel = {
   page_walk: 10,
   page_fault: 5000,
   context_switch: 900,
+  invlpgb_broadcast: 60,
+  hw_apply: 7,
+  tlbsync_wait: 800,
+  rar_send_base: 900,
+  rar_send_per_target: 90,
+  context_reset: 120,
 };
 
 function counters(set: Partial<Counters>): Counters {
   return { ...zeroCounters(), ...set };
 }
+
+describe('cost-model arithmetic of the mechanisms beyond IPIs', () => {
+  // CPU 0 issues 2 INVLPGB + 2 TLBSYNC and 3 RAR actions to 5 targets in all; CPU 1 applies 2 broadcasts and 3 RAR
+  // actions, resets 4 contexts (1 zombie flush) and forwards 6 multicast IPIs.
+  const perCpu = [
+    counters({ invlpgb_sent: 2, tlbsync_waits: 2, rar_sent: 3, rar_targets: 5, pages_unmapped: 10 }),
+    counters({ invlpgb_applied: 2, rar_applied: 3, hw_flush_full: 2, hw_flush_pages: 9, context_resets: 4, context_zombie_flushes: 1, ipis_forwarded: 6 }),
+  ];
+  const m = modelRun(HAND, { perCpu, rounds: [[], []] });
+  it('prices each event by its own key', () => {
+    expect(m.events.invlpgb).toEqual({ count: 2, cycles: 120 });
+    expect(m.events.tlbsync).toEqual({ count: 2, cycles: 1600 });
+    expect(m.events.rar_send).toEqual({ count: 3, cycles: 3 * 900 + 5 * 90 });
+    expect(m.events.hw_apply).toEqual({ count: 5, cycles: 35 });
+    expect(m.events.context_reset).toEqual({ count: 4, cycles: 480 });
+    expect(m.events.zombie_flush).toEqual({ count: 1, cycles: 700 });
+    expect(m.events.ipi_forward).toEqual({ count: 6, cycles: 600 });
+    // All of it is TLB maintenance: CPU 0 120 + 1600 + 3150; CPU 1 35 + 480 + 700 + 600.
+    expect(m.tlb_maintenance_cycles_per_cpu).toEqual([4870, 1815]);
+    expect(m.tlb_maintenance_cycles_per_unmapped_page).toBe((4870 + 1815) / 10);
+  });
+  it('prices a multicast round: sends to the groups, then the largest group forwarded behind one more interrupt', () => {
+    // 1000 + 3 x 100 + (300 + 7 x 100) + 300 + 200 + 50 = 2850; serial to the same 19 targets: 1000 + 1900 + 300 + 200 + 50 = 3450.
+    expect(roundCycles(HAND, { targets: 19, pages: 1, groups: 3, maxGroup: 8 })).toBe(2850);
+    expect(roundCycles(HAND, { targets: 19, pages: 1 })).toBe(3450);
+    // A context-reset round (pages -2) asks for no flush instruction.
+    expect(roundCycles(HAND, { targets: 2, pages: -2 })).toBe(1000 + 200 + 300 + 200);
+  });
+});
 
 describe('cost-model arithmetic on a hand-computed run', () => {
   // CPU 0 (kswapd) sends two rounds to CPUs 1 and 2: one flushing 3 pages page by page, one full flush.

@@ -38,11 +38,13 @@ const api = {
     const workload = getWorkload(c.config.workload);
     const protocol = getProtocol(c.config.protocol);
     // What every return carries: the rounds sent, and the trace so far (an aborted run's too).
-    const base = (): Pick<CpuRunStats, 'cpu' | 'ipiRoundUs' | 'ipiRoundTargets' | 'ipiRoundPages' | 'trace'> => ({
+    const base = (): Pick<CpuRunStats, 'cpu' | 'ipiRoundUs' | 'ipiRoundTargets' | 'ipiRoundPages' | 'ipiRoundGroups' | 'ipiRoundMaxGroup' | 'trace'> => ({
       cpu: c.id,
       ipiRoundUs: [...c.ipiRoundUs],
       ipiRoundTargets: [...c.ipiRoundTargets],
       ipiRoundPages: [...c.ipiRoundPages],
+      ipiRoundGroups: [...c.ipiRoundGroups],
+      ipiRoundMaxGroup: [...c.ipiRoundMaxGroup],
       ...(c.trace ? { trace: { cpu: c.id, events: c.trace.events(), dropped: c.trace.dropped } } : {}),
     });
     try {

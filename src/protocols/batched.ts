@@ -46,10 +46,13 @@ export interface TlbflushUnmapBatch {
   writable: boolean;
   /** Frames whose unmap this batch's flush covers (for the debug invariant). */
   frames: number[];
+  /** The mm and pages unmapped into it (`--protocol context-reset` flushes them as one range; a batch never mixes mms). */
+  mm: number;
+  pages: number[];
 }
 
 export function newTlbflushUnmapBatch(cpus: number): TlbflushUnmapBatch {
-  return { cpumask: new Int32Array(cpumaskWords(cpus)), flushRequired: false, writable: false, frames: [] };
+  return { cpumask: new Int32Array(cpumaskWords(cpus)), flushRequired: false, writable: false, frames: [], mm: -1, pages: [] };
 }
 
 /**
@@ -64,6 +67,8 @@ export function setTlbUbcFlushPending(cpu: Cpu, batch: TlbflushUnmapBatch, mm: n
   mmCpumaskOrInto(cpu.v.mm, cpu.config.cpus, mm, batch.cpumask);
   batch.flushRequired = true;
   batch.frames.push(u.frame);
+  batch.mm = mm;
+  batch.pages.push(u.page);
   markTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, cpu.config.pendingFlush);
   if (writable) batch.writable = true;
 }
@@ -71,9 +76,11 @@ export function setTlbUbcFlushPending(cpu: Cpu, batch: TlbflushUnmapBatch, mm: n
 /** try_to_unmap_flush(): one IPI round to the batch's CPUs, then reset the batch. */
 export function tryToUnmapFlush(cpu: Cpu, batch: TlbflushUnmapBatch): void {
   if (!batch.flushRequired) return;
-  archTlbbatchFlush(cpu, cpumaskToList(batch.cpumask));
+  archTlbbatchFlush(cpu, cpumaskToList(batch.cpumask), batch.mm, batch.pages);
   for (const f of batch.frames) cpu.mem.markFlushed(f);
   batch.frames.length = 0;
+  batch.pages.length = 0;
+  batch.mm = -1;
   batch.cpumask.fill(0);
   batch.flushRequired = false;
   batch.writable = false;
@@ -106,11 +113,31 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
  * into a batch, flush before writing back dirty ones, flush, free.
  * `isDirty(u)` decides clean or dirty for each unmapped page.
  */
-export function unmapBatchAndFree(cpu: Cpu, mm: number, pages: readonly number[], isDirty: (u: UnmappedPage) => boolean): void {
+export function unmapBatchAndFree(
+  cpu: Cpu,
+  mm: number,
+  pages: readonly number[],
+  isDirty: (u: UnmappedPage) => boolean,
+  lazy?: LazyUnmapFlush,
+): void {
   const batch = newTlbflushUnmapBatch(cpu.config.cpus);
   const unmapped: { u: UnmappedPage; dirty: boolean; freed: boolean }[] = [];
   for (const p of pages) {
-    const u = tryToUnmapOne(cpu, mm, p, (x) => setTlbUbcFlushPending(cpu, batch, mm, x, pteDirty(x.oldPte)));
+    const u = tryToUnmapOne(cpu, mm, p, (x) => {
+      if (lazy?.defers(x)) lazy.deferUnderPtl(cpu, mm, x);
+      else setTlbUbcFlushPending(cpu, batch, mm, x, pteDirty(x.oldPte));
+    });
+    if (u && lazy?.deferred(u)) {
+      // Lazy unmap flush: no flush now; write back if dirty; the frame is
+      // freed with the batch's pending-flush generation after the loop.
+      setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
+      cpu.schedPoint();
+      if (isDirty(u)) {
+        pageout(cpu, mm, u);
+        cpu.schedPoint();
+      }
+      continue;
+    }
     if (u) {
       const dirty = isDirty(u);
       setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
@@ -119,6 +146,10 @@ export function unmapBatchAndFree(cpu: Cpu, mm: number, pages: readonly number[]
       cpu.mem.unlockPage(cpu.pageIdx(mm, p)); // not mapped: nothing to reclaim
     }
     cpu.schedPoint(); // the unmap window is open: let other CPUs run
+  }
+  if (lazy) {
+    lazy.freeDeferred(cpu, mm);
+    cpu.schedPoint();
   }
   const inject = cpu.config.inject;
   const markFlushed = (): void => {
@@ -158,6 +189,18 @@ export function unmapBatchAndFree(cpu: Cpu, mm: number, pages: readonly number[]
     freeReclaimedPage(cpu, mm, x.u, !(cleanUnlocked && !x.dirty));
     cpu.schedPoint();
   }
+}
+
+/** `--protocol luf`'s hooks into unmapBatchAndFree (protocols/luf.ts). */
+export interface LazyUnmapFlush {
+  /** Under the PTE lock: may this page's flush be deferred (every mapping read-only)? */
+  defers(u: UnmappedPage): boolean;
+  /** Under the PTE lock, for a deferred page: record the deferral (tlb_gen, tlb_flush_batched, the LUF cpumask). */
+  deferUnderPtl(cpu: Cpu, mm: number, u: UnmappedPage): void;
+  /** Was this page's flush deferred? */
+  deferred(u: UnmappedPage): boolean;
+  /** After the batch's unmaps: take one pending-flush generation for every page deferred, free their frames with it, unlock them. */
+  freeDeferred(cpu: Cpu, mm: number): void;
 }
 
 /** Lock every page of a batch (reclaim isolates and locks before unmapping). */

@@ -6,12 +6,18 @@ import type { ProtocolName } from '../config.js';
 import { batchedProtocol } from './batched.js';
 import { perPageProtocol } from './perPage.js';
 import { rikProtocol } from './rik.js';
+import { lufProtocol } from './luf.js';
+import { contextResetProtocol, invlpgbProtocol, rarProtocol } from './transports.js';
 import type { UnmapProtocol } from './types.js';
 
 export const PROTOCOL_REGISTRY: { readonly [N in ProtocolName]: UnmapProtocol } = {
   'per-page': perPageProtocol,
   batched: batchedProtocol,
   rik: rikProtocol,
+  invlpgb: invlpgbProtocol,
+  rar: rarProtocol,
+  luf: lufProtocol,
+  'context-reset': contextResetProtocol,
 };
 
 export function getProtocol(name: ProtocolName): UnmapProtocol {

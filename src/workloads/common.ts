@@ -101,7 +101,8 @@ export function kswapdAndThreads(cpu: Cpu, protocol: UnmapProtocol, pages: reado
 export function warmUp(cpu: Cpu, mm: number, pages: readonly number[], store: boolean): void {
   for (const p of pages) {
     cpu.tick();
-    if (store) cpu.store(mm, p);
+    // `--ro-pages`: a read-only mapping is only loaded.
+    if (store && p >= cpu.config.roPages) cpu.store(mm, p);
     else cpu.load(mm, p);
   }
   // A lazy thread blocks before reclaim starts: its CPU runs a kernel thread, mm still loaded.
@@ -130,6 +131,8 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   const prng = cpu.prng;
   const n = pages.length;
   const switchEvery = cpu.config.switchEvery;
+  const roPages = cpu.config.roPages;
+  const irqOff = cpu.config.irqOffAccesses;
   let done = 0;
   let reclaimDone = false;
   if (isLazyThread(cpu)) {
@@ -140,18 +143,20 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true);
   for (;;) {
     if (switchEvery > 0) {
-      if (done === ops) return;
+      if (done === ops) return cpu.setIrqsOff(false);
       if (done > 0 && done % switchEvery === 0) {
         mm = (mm + 1) % cpu.config.mms;
         cpu.switchMm(mm);
       }
     } else if (done % RECLAIM_DONE_CHECK_EVERY === 0) {
       reclaimDone = Atomics.load(g, G_RECLAIM_DONE) !== 0;
-      if (reclaimDone && done >= ops) return;
+      if (reclaimDone && done >= ops) return cpu.setIrqsOff(false);
     }
+    if (irqOff > 0 && done % irqOff === 0) cpu.setIrqsOff((done / irqOff) % 2 === 1);
     cpu.tick();
     const p = pages[prng.below(n)];
-    if (prng.next() < writeRatio) cpu.store(mm, p);
+    // `--ro-pages`: the first pages are a read-only mapping; the thread only loads them.
+    if (prng.next() < writeRatio && p >= roPages) cpu.store(mm, p);
     else cpu.load(mm, p);
     done++;
   }

@@ -28,6 +28,7 @@ import { newTlbflushUnmapBatch, setTlbUbcFlushPending, tryToUnmapFlush } from '.
 import { lockPageForReclaim, setPageStep, tryToUnmapOne, type UnmappedPage } from '../protocols/common.js';
 import { flushTlbMmRange } from '../tlbFlush.js';
 import { accessLoop, allPages, kswapdAndThreads, warmUp } from './common.js';
+import { lufDefer, lufDeferrable, newLufGeneration } from '../protocols/luf.js';
 import type { Workload } from './types.js';
 
 /** remove_migration_ptes(): map the page to its new frame with the old PTE's permissions and dirty bit. */
@@ -52,10 +53,11 @@ function copyToNewFrame(cpu: Cpu, u: UnmappedPage): number {
  * (the copy is not mapped yet, so nobody can have written it), map the new
  * frame, free the old one.
  */
-function finishMigration(cpu: Cpu, mm: number, u: UnmappedPage, newFrame: number): void {
+function finishMigration(cpu: Cpu, mm: number, u: UnmappedPage, newFrame: number, lufGen = 0): void {
   checkMigrationDrop(cpu.v, cpu.W, cpu.pageIdx(mm, u.page), u.frame, newFrame);
   remapToNewFrame(cpu, mm, u, newFrame);
-  cpu.mem.freeFrame(u.frame);
+  // `--protocol luf`: a read-only page's old frame is freed with its flush deferred to its next allocation.
+  cpu.mem.freeFrame(u.frame, undefined, lufGen);
   cpu.count('pages_freed');
 }
 
@@ -87,8 +89,16 @@ export function migratePages(cpu: Cpu, mm: number, pages: readonly number[]): vo
   for (const p of pages) lockPageForReclaim(cpu, mm, p);
   const batch = newTlbflushUnmapBatch(cpu.config.cpus);
   const moved: { u: UnmappedPage; newFrame: number }[] = [];
+  // `--protocol luf`: pages whose mapping was read-only are migrated without a flush (no CPU can write the old frame).
+  const luf = cpu.config.protocol === 'luf';
+  const deferred = new Set<number>();
   for (const p of pages) {
-    const u = tryToUnmapOne(cpu, mm, p, (x) => setTlbUbcFlushPending(cpu, batch, mm, x, pteDirty(x.oldPte)));
+    const u = tryToUnmapOne(cpu, mm, p, (x) => {
+      if (luf && lufDeferrable(cpu, x)) {
+        lufDefer(cpu, mm);
+        deferred.add(x.page);
+      } else setTlbUbcFlushPending(cpu, batch, mm, x, pteDirty(x.oldPte));
+    });
     if (u) {
       setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
       moved.push({ u, newFrame: plantedBug ? copyToNewFrame(cpu, u) : -1 });
@@ -96,10 +106,12 @@ export function migratePages(cpu: Cpu, mm: number, pages: readonly number[]): vo
     cpu.schedPoint(); // the window is open for the whole batch
   }
   tryToUnmapFlush(cpu, batch);
+  const lufGen = deferred.size > 0 ? newLufGeneration(cpu) : 0;
   for (const m of moved) {
-    setPageStep(cpu, mm, m.u.page, PAGE_STEP_FLUSHED);
+    const lazy = deferred.has(m.u.page);
+    if (!lazy) setPageStep(cpu, mm, m.u.page, PAGE_STEP_FLUSHED);
     if (m.newFrame < 0) m.newFrame = copyToNewFrame(cpu, m.u);
-    finishMigration(cpu, mm, m.u, m.newFrame);
+    finishMigration(cpu, mm, m.u, m.newFrame, lazy ? lufGen : 0);
     cpu.count('workload_ops');
     cpu.schedPoint();
   }
