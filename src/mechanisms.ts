@@ -13,8 +13,8 @@
  *   batches of 32 with the first half mapped read-only (what LUF defers; the
  *   others flush them like any page), and tlb-flush (will-it-scale
  *   tlb_flush2) with 256 pages. tlb-flush needs a MessagePort between every
- *   pair of CPUs, so it runs at most TLB_FLUSH_MAX_CPUS (128): a size above
- *   that is run at 128 and says so.
+ *   pair of CPUs, so it runs at most TLB_FLUSH_MAX_CPUS (256): a size above
+ *   that is run at 256 and says so.
  * - `safe` is false only if a point or the stress campaign of a mechanism
  *   found a race: every mechanism here is meant to be safe.
  */
@@ -56,7 +56,7 @@ export interface MechanismPoint {
   /** Mechanism.name. */
   mechanism: string;
   workload: 'reclaim' | 'tlb-flush';
-  /** CPUs asked for, and CPUs run (tlb-flush is capped at 128). */
+  /** CPUs asked for, and CPUs run (tlb-flush is capped at TLB_FLUSH_MAX_CPUS, 256). */
   cpus: number;
   cpus_run: number;
   status: string;

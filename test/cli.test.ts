@@ -182,7 +182,7 @@ describe('bad input: one `tlbsim: error:` line naming the flag, exit 2, empty st
     [['run', '--workload', 'munmap', '--range', '8,x'], '--range'],
     [['run', '--inject', 'copy-before-flush'], '--inject'],
     [['run', '--workload', 'migrate', '--protocol', 'rik'], '--protocol'],
-    [['run', '--workload', 'tlb-flush', '--cpus', '200', '--pages', '400'], '--cpus'],
+    [['run', '--workload', 'tlb-flush', '--cpus', '300', '--pages', '600'], '--cpus'],
     [['run', '--workload', 'tlb-flush', '--cpus', '8', '--pages', '4'], '--pages'],
     [['run', '--workload', 'nonsense'], '--workload'],
     [['run', '--reclaim-pages', '3,x'], '--reclaim-pages'],
