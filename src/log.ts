@@ -9,6 +9,8 @@
  */
 import { pino, type DestinationStream, type Logger, type StreamEntry } from 'pino';
 import pretty from 'pino-pretty';
+import { openSync } from 'node:fs';
+import { ConfigError } from './config.js';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export const LOG_LEVELS: readonly LogLevel[] = ['silent', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -17,7 +19,7 @@ export type { Logger };
 
 /** Where logs go besides stderr. */
 export interface LogOptions {
-  /** Also write JSON lines here (appended; folders created). */
+  /** Also write JSON lines here (appended; the folder must exist). */
   file?: string;
   /** Human-readable stderr (pino-pretty); default: when stderr is a terminal. */
   pretty?: boolean;
@@ -35,10 +37,24 @@ export function createLogger(level: LogLevel = 'silent', opts: LogOptions = {}):
     streams.push({ level, stream: stderr });
   }
   const fileLevel: LogLevel = level === 'silent' ? LOG_FILE_DEFAULT_LEVEL : level;
-  if (opts.file !== undefined) streams.push({ level: fileLevel, stream: pino.destination({ dest: opts.file, sync: true, mkdir: true, append: true }) });
+  if (opts.file !== undefined) streams.push({ level: fileLevel, stream: pino.destination({ dest: openLogFile(opts.file), sync: true }) });
   if (streams.length === 0) return pino({ name: 'tlbsim', level: 'silent' });
   const lowest = LOG_LEVELS.filter((l) => streams.some((s) => s.level === l)).sort((a, b) => LOG_LEVELS.indexOf(b) - LOG_LEVELS.indexOf(a))[0];
   return pino({ name: 'tlbsim', level: lowest }, pino.multistream(streams));
+}
+
+/**
+ * Open `file` for appending (its folder must exist) now, so a path that cannot be
+ * written is one line of bad input before anything runs.
+ * @throws ConfigError naming the path and why.
+ */
+function openLogFile(file: string): number {
+  try {
+    return openSync(file, 'a');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`--log-file ${file}: cannot open it for writing (${code}); give a path in a writable folder`);
+  }
 }
 
 /** A logger that drops everything (the library default). */
