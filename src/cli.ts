@@ -19,6 +19,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { SingleBar, Presets } from 'cli-progress';
 import {
   ARCHES,
+  ARM64_PENDING_MODES,
   ConfigError,
   CPU_FAULTS,
   DEFAULTS,
@@ -84,7 +85,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--batch <n>', d('pages per tryToUnmapFlush (SWAP_CLUSTER_MAX = 32)')).argParser(num('--batch')))
     .addOption(new Option('--write-ratio <x>', d('fraction of accesses that are stores, 0..1')).argParser(num('--write-ratio')))
     .addOption(new Option('--seed <n>', 'seed of every PRNG (workloads, seeded scheduler)').argParser(num('--seed')))
-    .addOption(new Option('--arch <name>', d('hardware semantics of the clean-to-dirty transition')).choices(ARCHES))
+    .addOption(new Option('--arch <name>', d('hardware: clean-to-dirty semantics (x86, weak); arm64 adds broadcast TLBI + per-CPU DSB')).choices(ARCHES))
     .addOption(new Option('--sched <mode>', forStress ? 'free or seeded (default: seeded, so races replay)' : 'free (host interleaves) or seeded (replayable)').choices(SCHED_MODES))
     .addOption(new Option('--ops <n>', d('accesses per thread CPU, at least')).argParser(num('--ops')))
     .addOption(new Option('--tlb-sets <n>', d('TLB sets per CPU (power of two)')).argParser(num('--tlb-sets')))
@@ -96,6 +97,7 @@ function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
     .addOption(new Option('--no-flush-under-ptl', 'mremap and migrate_vma flush the TLB after dropping the PTE lock (before eb66ae030829 and 60bae7370896)'))
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
+    .addOption(new Option('--arm64-pending <mode>', "--arch arm64: arch_flush_tlb_batched_pending as flush_tlb_mm (flush-mm, today) or a lone DSB on the calling CPU (dsb, before 4b634918384c)").choices(ARM64_PENDING_MODES))
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
     .addOption(new Option('--lazy-cpus <n>', d('thread CPUs (the last K) in lazy TLB mode while reclaim runs')).argParser(num('--lazy-cpus')))
@@ -148,6 +150,7 @@ interface CliOpts {
   inject?: SimConfig['inject'];
   syscall?: SimConfig['syscall'];
   pendingFlush?: SimConfig['pendingFlush'];
+  arm64Pending?: SimConfig['arm64Pending'];
   reclaimPages?: string;
   range?: string;
   runTokens?: number;
@@ -219,6 +222,7 @@ function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     inject: o.inject,
     syscall: o.syscall,
     pendingFlush: o.pendingFlush,
+    arm64Pending: o.arm64Pending,
     reclaimPages: o.reclaimPages,
     range: o.range,
     runTokens: o.runTokens,

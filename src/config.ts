@@ -29,8 +29,20 @@ export const TLB_FLUSH_MAX_CPUS = 256;
 export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
 
 /** Hardware semantics of a store through a TLB entry cached writable but clean (docs/design.md, "Hardware semantics"). */
-export type Arch = 'x86' | 'weak';
-export const ARCHES: readonly Arch[] = ['x86', 'weak'];
+export type Arch = 'x86' | 'weak' | 'arm64';
+export const ARCHES: readonly Arch[] = ['x86', 'weak', 'arm64'];
+
+/**
+ * `--arch arm64`: what arch_flush_tlb_batched_pending() does
+ * (arch/arm64/include/asm/tlbflush.h): `flush-mm`, flush_tlb_mm() (a
+ * broadcast TLBI of the mm's ASID, then this CPU's DSB: since 4b634918384c),
+ * or `dsb`, only dsb(ish) on the calling CPU (before it: it does not wait
+ * for the TLBIs another CPU issued).
+ */
+export type Arm64PendingMode = 'flush-mm' | 'dsb';
+export const ARM64_PENDING_MODES: readonly Arm64PendingMode[] = ['flush-mm', 'dsb'];
+/** The protocols `--arch arm64` runs (the others are x86 transports or need x86's lazy-TLB IPIs). */
+export const ARM64_PROTOCOLS: readonly string[] = ['batched', 'per-page', 'rik'];
 
 /** Unmap/flush protocol run by the reclaimer (docs/design.md, "Protocols"). */
 /**
@@ -159,6 +171,8 @@ export interface SimConfig {
   flushUnderPtl: boolean;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
   pendingFlush: PendingFlushMode;
+  /** `--arch arm64`: arch_flush_tlb_batched_pending() as flush_tlb_mm() (today) or a lone dsb(ish) (before 4b634918384c). */
+  arm64Pending: Arm64PendingMode;
   inject: InjectedBug;
   /** How many simulated CPUs may run accesses at once (run tokens). */
   runTokens: number;
@@ -261,6 +275,8 @@ export const DEFAULTS: SimConfig = {
   flushUnderPtl: true,
   // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
   pendingFlush: 'gen',
+  // What arm64 does since 4b634918384c; `dsb` is kept to show the race it fixed.
+  arm64Pending: 'flush-mm',
   inject: 'none',
   // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (docs/design.md, "Host scheduling").
   runTokens: Math.max(1, availableParallelism()),
@@ -377,6 +393,11 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   oneOf('inject', c.inject, INJECTED_BUGS);
   oneOf('syscall', c.syscall, SYSCALLS);
   oneOf('pending-flush', c.pendingFlush, PENDING_FLUSH_MODES);
+  oneOf('arm64-pending', c.arm64Pending, ARM64_PENDING_MODES);
+  if (c.arm64Pending !== 'flush-mm' && c.arch !== 'arm64') throw new ConfigError(`--arm64-pending applies to --arch arm64, got --arch ${c.arch}`);
+  if (c.arch === 'arm64' && !ARM64_PROTOCOLS.includes(c.protocol)) {
+    throw new ConfigError(`--arch arm64 runs --protocol ${ARM64_PROTOCOLS.join(', ')} (broadcast TLBI + DSB), got --protocol ${c.protocol}`);
+  }
   if (typeof c.reclaimPages !== 'string') throw new ConfigError(`--reclaim-pages takes pages and ranges like 3,4-7, got ${String(c.reclaimPages)}`);
   intIn('pages', c.pages, 1, MAX_PAGES);
   intIn('batch', c.batch, 1, 1 << 20, ' (pages per tryToUnmapFlush)');
@@ -431,7 +452,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     if (c.sched !== 'seeded') throw new ConfigError('--replay needs --sched seeded (a schedule picks the seeded scheduler\'s choices)');
     if (c.cpus > SCHED_MAX_CPUS) throw new ConfigError(`--replay needs at most ${SCHED_MAX_CPUS} CPUs, got --cpus ${c.cpus}`);
     try {
-      parseSchedule(c.schedule, c.cpus);
+      parseSchedule(c.schedule, c.cpus, c.arch === 'arm64' ? 2 * c.cpus : c.cpus);
     } catch (e) {
       throw new ConfigError((e as Error).message);
     }
@@ -517,6 +538,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   batchedPendingFlush: '--no-batched-pending-flush',
   flushUnderPtl: '--no-flush-under-ptl',
   pendingFlush: '--pending-flush',
+  arm64Pending: '--arm64-pending',
   inject: '--inject',
   runTokens: '--run-tokens',
   tlbSinglePageFlushCeiling: '--ceiling',

@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import {
   ARCHES,
+  ARM64_PENDING_MODES,
   ConfigError,
   CPU_FAULTS,
   INJECTED_BUGS,
@@ -59,6 +60,7 @@ export const simOptionsSchema = z
     batchedPendingFlush: z.boolean(),
     flushUnderPtl: z.boolean(),
     pendingFlush: oneOf(PENDING_FLUSH_MODES),
+    arm64Pending: oneOf(ARM64_PENDING_MODES),
     inject: oneOf(INJECTED_BUGS),
     runTokens: int(1, MAX_CPUS),
     tlbGen: z.boolean(),

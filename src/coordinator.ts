@@ -267,6 +267,7 @@ export class Machine {
     v.hwSlots.fill(0);
     v.hwPendBits.fill(0);
     v.lufMask.fill(0);
+    v.tlbi.fill(0);
     v.counters.fill(0);
     v.pte.fill(0);
     v.pageState.fill(0);
@@ -313,7 +314,7 @@ export class Machine {
   async run(seed: number = this.config.seed, opts: { signal?: AbortSignal; schedule?: readonly ForcedChoice[] } = {}): Promise<RunResult> {
     if (this.dead) throw new Error('machine was shut down (a failed run terminates its workers)');
     const c0 = this.config;
-    const schedule = opts.schedule ?? (c0.schedule === '' ? null : parseSchedule(c0.schedule, c0.cpus));
+    const schedule = opts.schedule ?? (c0.schedule === '' ? null : parseSchedule(c0.schedule, c0.cpus, c0.arch === 'arm64' ? 2 * c0.cpus : c0.cpus));
     if (schedule !== null && (c0.sched !== 'seeded' || c0.cpus > SCHED_MAX_CPUS)) {
       throw new Error(`a schedule needs --sched seeded and at most ${SCHED_MAX_CPUS} CPUs`);
     }

@@ -32,6 +32,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { SimConfig } from './config.js';
 import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
 import { HwInvalQueue } from './hwInval.js';
+import { applyPendingTlbis } from './arm64Tlbi.js';
 import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
@@ -278,7 +279,8 @@ export class Cpu implements IpiWaitHost {
     this.v = viewMachine(init.buffers);
     this.pages = c.pages;
     this.W = wordsPerPage(c);
-    this.isX86 = c.arch === 'x86';
+    // arm64 keeps x86's clean-to-dirty rule: hardware DBM sets the dirty bit in the PTE atomically and faults if it is invalid.
+    this.isX86 = c.arch === 'x86' || c.arch === 'arm64';
     const tlbLen = tlbWords(c);
     // Debug: every TLB write is checked to run on this CPU's own thread (only the owner writes its TLB).
     if (c.debug) setTlbThreadOwner(this.id);
@@ -291,6 +293,7 @@ export class Cpu implements IpiWaitHost {
     if (c.protocol === 'luf') this.mem.lufBeforeReuse = (_f, gen) => lufFlushBeforeReuse(this, gen);
     this.tokens = c.sched === 'free' ? new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl) : null;
     this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps, this.v) : null;
+    if (this.seeded && this.v.tlbi.length > 0) this.seeded.onMmuTurn = () => this.mmuStep();
     this.ctlBase = this.id * CPU_CTL_WORDS;
     this.cBase = this.id * COUNTER_WORDS;
     this.counters = this.v.counters;
@@ -620,10 +623,22 @@ export class Cpu implements IpiWaitHost {
 
   // IpiWaitHost -------------------------------------------------------------
 
+  /**
+   * `--arch arm64`, seeded mode: this CPU's MMU agent holds the turn. It
+   * applies the TLBIs posted to this CPU (src/arm64Tlbi.ts) and yields: a
+   * step of its own, so a schedule may delay it past this CPU's accesses.
+   */
+  private mmuStep(): void {
+    applyPendingTlbis(this);
+    if (this.seeded!.yieldTurn(false, false, this.seeded!.mmu) < 0) this.abortRun(ABORT_SEEDED_STEPS);
+  }
+
   /** Handle every pending IPI (flush own TLB, acknowledge). */
   serviceIpis(): void {
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     if (this.stopsAcking) return; // test hook: a CPU that never acknowledges
+    // arm64, free mode: the MMU applies broadcast TLBIs at the doorbell poll (seeded: its own agent's step).
+    if (!this.seeded && this.v.tlbi.length > 0) applyPendingTlbis(this);
     // INVLPGB/RAR: the MMU applies queued invalidations between accesses, no interrupt taken.
     if (this.hw.pending() > 0) this.hw.drain((req, sender) => applyHwRequest(this, req, sender));
     if (this.ipi.pending() === 0) return;

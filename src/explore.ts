@@ -107,6 +107,7 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
     throw new ConfigError(`--preemption-bound must be an integer from 0 to ${MAX_PREEMPTION_BOUND}, got ${String(opts.bound)}`);
   }
   const maxSchedules = opts.maxSchedules ?? DEFAULT_MAX_SCHEDULES;
+  const agents = c.arch === 'arm64' ? 2 * c.cpus : c.cpus;
   const t0 = performance.now();
   // A schedule longer than the recorder holds cannot be explored: stop such a run there, not at the livelock guard.
   const machine = await Machine.boot({ ...c, schedule: '', maxSeededSteps: Math.min(c.maxSeededSteps, SCHED_RECORD_MAX) });
@@ -151,7 +152,8 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
         for (let s = w.from; s < rec.points.length; s++) {
           const p = rec.points[s];
           if (p.chosen < 0) continue;
-          for (let cpu = 0; cpu < c.cpus; cpu++) {
+          // With --arch arm64 the agents include each CPU's MMU (cpus + c): when it applies its TLBIs is a choice too.
+          for (let cpu = 0; cpu < agents; cpu++) {
             if (cpu === p.chosen || (p.enabled & (1 << cpu)) === 0) continue;
             const cost = w.preemptions + (isPreemption(p, cpu) ? 1 : 0);
             if (cost > opts.bound) continue;

@@ -229,6 +229,12 @@ export const COUNTER_NAMES = [
   'luf_flushes_at_alloc',
   // luf: frames allocated again whose deferred flush an earlier flush had already done (no flush needed).
   'luf_flushes_avoided',
+  // --arch arm64: TLBI ... IS broadcasts this CPU issued (one per page of a deferred reclaim flush, per page or ASID of a flush_tlb_mm_range).
+  'tlbi_broadcast',
+  // --arch arm64: TLBIs this CPU's MMU applied to its own TLB (every CPU applies every broadcast, the issuer's included).
+  'tlbi_applied',
+  // --arch arm64: DSB ISHs this CPU executed: each waited until every CPU had applied every TLBI this CPU issued before it.
+  'dsb_waits',
   // Host health, not a kernel event: sleeps on a condition somebody rings
   // that ended by their safety-net timeout, with the condition already true
   // and no ring arrived: a lost ring, or one later than the timeout (the
@@ -239,7 +245,7 @@ export type CounterName = (typeof COUNTER_NAMES)[number];
 export const K: { readonly [N in CounterName]: number } = Object.fromEntries(
   COUNTER_NAMES.map((n, i) => [n, i]),
 ) as { [N in CounterName]: number };
-export const COUNTER_WORDS = 48;
+export const COUNTER_WORDS = 56;
 
 // ---------------------------------------------------------------------------
 // mm_struct: Int32Array `mm`, mm m at m * mmWords(cpus)
@@ -419,6 +425,20 @@ export const HS_PAGES = 6;
 export const HW_SLOT_PAGES = 64;
 export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
 
+// ---------------------------------------------------------------------------
+// arm64 broadcast TLBIs (src/arm64Tlbi.ts): Int32Array `tlbi`, empty unless --arch arm64
+// ---------------------------------------------------------------------------
+/** TLBIs one issuer may have in flight to one target before it stalls (hardware back-pressure). */
+export const TLBI_RING = 32;
+/** Words of one TLBI in a ring: kind, mm, page. */
+export const TLBI_ENTRY_WORDS = 3;
+/** Words of one (issuer, target) ring: head (target's), tail (issuer's), entries. */
+export const TLBI_RING_WORDS = 2 + TLBI_RING * TLBI_ENTRY_WORDS;
+/** Words of the `tlbi` buffer: per CPU its pending count and its outstanding count, then the cpus x cpus rings (0 unless arm64). */
+export function tlbiWords(c: { cpus: number; arch: string }): number {
+  return c.arch === 'arm64' ? 2 * c.cpus + c.cpus * c.cpus * TLBI_RING_WORDS : 0;
+}
+
 /** All shared buffers of one simulated machine. Structured-clone safe: sent to every worker once. */
 export interface MachineBuffers {
   global: SharedArrayBuffer;
@@ -446,6 +466,8 @@ export interface MachineBuffers {
   hwPendBits: SharedArrayBuffer;
   /** `--protocol luf`: the CPUs that may cache a translation whose flush was deferred (a cpumask). */
   lufMask: SharedArrayBuffer;
+  /** `--arch arm64`: TLBIs in flight (src/arm64Tlbi.ts); one word, unused, otherwise. */
+  tlbi: SharedArrayBuffer;
 }
 
 /** Typed views over `MachineBuffers`, made once per thread. */
@@ -471,6 +493,8 @@ export interface MachineViews {
   hwSlots: Int32Array;
   hwPendBits: Int32Array;
   lufMask: Int32Array;
+  /** Empty unless `--arch arm64` (so the state hash of other machines is unchanged). */
+  tlbi: Int32Array;
 }
 
 // ---------------------------------------------------------------------------
@@ -492,14 +516,19 @@ export const S_NFORCED = 1;
 export const S_NEXT_FORCED = 2;
 /** Choice points recorded so far (may exceed SCHED_RECORD_MAX: then the record is truncated). */
 export const S_RECORDED = 3;
-/** Per CPU: 1 if its last yield was from a wait. */
+/**
+ * Schedulable agents: the CPUs, and with `--arch arm64` each CPU's MMU as
+ * agent cpus + c (it applies the TLBIs posted to CPU c: src/arm64Tlbi.ts).
+ */
+export const SCHED_MAX_AGENTS = 2 * SCHED_MAX_CPUS;
+/** Per agent: 1 if its last yield was from a wait. */
 export const S_BLOCKED = 8;
-/** Per CPU: the state hash when it last yielded blocked. */
-export const S_BLOCKED_HASH = S_BLOCKED + SCHED_MAX_CPUS;
-/** Per CPU: yields that were not from a wait (its progress, part of the state). */
-export const S_PROGRESS = S_BLOCKED_HASH + SCHED_MAX_CPUS;
+/** Per agent: the state hash when it last yielded blocked. */
+export const S_BLOCKED_HASH = S_BLOCKED + SCHED_MAX_AGENTS;
+/** Per agent: yields that were not from a wait (its progress, part of the state). */
+export const S_PROGRESS = S_BLOCKED_HASH + SCHED_MAX_AGENTS;
 /** Forced choices: pairs (step, cpu). */
-export const S_FORCED = S_PROGRESS + SCHED_MAX_CPUS;
+export const S_FORCED = S_PROGRESS + SCHED_MAX_AGENTS;
 /** Recorded choice points, SCHED_REC_WORDS each. */
 export const S_RECORD = S_FORCED + 2 * SCHED_FORCED_MAX;
 /** Words per recorded choice point: yielding CPU + flags, enabled mask, chosen CPU, state hash. */
@@ -562,6 +591,7 @@ export function allocateMachine(c: SimConfig): MachineBuffers {
     hwSlots: sab(c.cpus * HW_SLOT_WORDS, 4),
     hwPendBits: sab(c.cpus * cpumaskWords(c.cpus), 4),
     lufMask: sab(cpumaskWords(c.cpus), 4),
+    tlbi: sab(tlbiWords(c), 4),
   };
 }
 
@@ -589,5 +619,6 @@ export function viewMachine(b: MachineBuffers): MachineViews {
     hwSlots: new Int32Array(b.hwSlots),
     hwPendBits: new Int32Array(b.hwPendBits),
     lufMask: new Int32Array(b.lufMask),
+    tlbi: b.tlbi.byteLength > 4 ? new Int32Array(b.tlbi) : new Int32Array(0),
   };
 }

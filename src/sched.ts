@@ -224,30 +224,53 @@ export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus
   global[G_SCHED_STEPS] = 0;
   global[G_SCHED_STARTED] = 0;
   // A schedule-driven run hashes every CPU's TLB at each choice: its first choice waits until all have reset theirs (SeededScheduler.started).
-  global[G_SCHED_TURN] = views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus);
+  global[G_SCHED_TURN] = views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus, views?.tlbi);
 }
 
-/** Draw the next CPU to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
-export function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number): number {
+/**
+ * Schedulable agents of a machine: its CPUs, and with `--arch arm64` (a
+ * non-empty `tlbi` buffer) each CPU's MMU as agent cpus + c, runnable while
+ * TLBIs wait for it (src/arm64Tlbi.ts).
+ */
+export function schedAgentCount(cpus: number, tlbi?: Int32Array): number {
+  return tlbi !== undefined && tlbi.length > 0 ? 2 * cpus : cpus;
+}
+
+/** Draw the next agent to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
+export function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi?: Int32Array): number {
+  const agents = schedAgentCount(cpus, tlbi);
   let runnable = 0;
-  for (let c = 0; c < cpus; c++) if (isRunnable(cpuCtl, c)) runnable++;
+  for (let c = 0; c < agents; c++) if (isRunnable(cpuCtl, c, cpus, tlbi)) runnable++;
   if (runnable === 0) return TURN_NONE;
   const [s, r] = mulberry32Step(Atomics.load(global, G_SCHED_PRNG));
   Atomics.store(global, G_SCHED_PRNG, s);
   let k = r % runnable;
-  for (let c = 0; c < cpus; c++) {
-    if (!isRunnable(cpuCtl, c)) continue;
+  for (let c = 0; c < agents; c++) {
+    if (!isRunnable(cpuCtl, c, cpus, tlbi)) continue;
     if (k-- === 0) return c;
   }
   return TURN_NONE;
 }
 
-function isRunnable(cpuCtl: Int32Array, c: number): boolean {
+function isRunnable(cpuCtl: Int32Array, c: number, cpus: number, tlbi?: Int32Array): boolean {
+  // An arm64 MMU agent: TLBIs posted to its CPU wait (word c - cpus of `tlbi` is that CPU's pending count).
+  if (c >= cpus) return tlbi !== undefined && Atomics.load(tlbi, c - cpus) > 0;
   const b = c * CPU_CTL_WORDS;
   return Atomics.load(cpuCtl, b + C_SCHED_ACTIVE) !== 0 || Atomics.load(cpuCtl, b + C_IPI_PENDING) > 0 || Atomics.load(cpuCtl, b + C_HW_PENDING) > 0;
 }
 
 export class SeededScheduler {
+  /** `--arch arm64`: the TLBI buffer (its first words are each CPU's pending count); undefined otherwise. */
+  private readonly tlbi: Int32Array | undefined;
+  /** This CPU's MMU agent (cpus + me) with `--arch arm64`, else -1. */
+  private readonly mmuAgent: number;
+  /**
+   * `--arch arm64`: the MMU agent's step, run on this CPU's thread when the
+   * scheduler picks the agent: apply the pending TLBIs, then yield as the
+   * agent (`yieldTurn(false, false, mmuAgent)`).
+   */
+  onMmuTurn: (() => void) | null = null;
+
   constructor(
     private readonly me: number,
     private readonly cpus: number,
@@ -256,7 +279,15 @@ export class SeededScheduler {
     private readonly maxSteps: number,
     /** The machine's views: a schedule-driven run reads its schedule and hashes the state through them. */
     private readonly views: MachineViews | null = null,
-  ) {}
+  ) {
+    this.tlbi = views !== null && views.tlbi.length > 0 ? views.tlbi : undefined;
+    this.mmuAgent = this.tlbi ? cpus + me : -1;
+  }
+
+  /** This CPU's MMU agent id (`--arch arm64`), or -1. */
+  get mmu(): number {
+    return this.mmuAgent;
+  }
 
   /**
    * This CPU has reset its run state (its TLB above all). In a
@@ -267,13 +298,13 @@ export class SeededScheduler {
     const n = Atomics.add(this.global, G_SCHED_STARTED, 1) + 1;
     const v = this.views;
     if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
-    const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c));
+    const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, schedAgentCount(this.cpus, this.tlbi));
     Atomics.store(this.global, G_SCHED_TURN, first);
     if (first === TURN_NONE) Atomics.store(this.global, G_RUN_DONE, 1);
     for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
   }
 
-  /** True while this CPU holds the turn. */
+  /** True while this CPU (not its MMU agent) holds the turn. */
   holdsTurn(): boolean {
     return Atomics.load(this.global, G_SCHED_TURN) === this.me;
   }
@@ -284,7 +315,12 @@ export class SeededScheduler {
     const b = this.me * CPU_CTL_WORDS + C_DOORBELL;
     for (;;) {
       const seen = Atomics.load(this.cpuCtl, b);
-      if (Atomics.load(g, G_SCHED_TURN) === this.me) return true;
+      const turn = Atomics.load(g, G_SCHED_TURN);
+      if (turn === this.me) return true;
+      if (turn === this.mmuAgent && this.mmuAgent >= 0 && this.onMmuTurn) {
+        this.onMmuTurn(); // this CPU's MMU applies its TLBIs and yields the turn
+        continue;
+      }
       if (Atomics.load(g, G_RUN_DONE) !== 0) return false;
       hooks.checkAbort();
       Atomics.wait(this.cpuCtl, b, seen, 50);
@@ -297,21 +333,26 @@ export class SeededScheduler {
    * -1 if the step budget is exhausted. If another CPU is picked, hands it the
    * turn; the caller must then `waitTurn`.
    */
-  yieldTurn(blocked = false, afterIrq = false): number {
+  yieldTurn(blocked = false, afterIrq = false, as = this.me): number {
     const steps = Atomics.add(this.global, G_SCHED_STEPS, 1) + 1;
     if (steps > this.maxSteps) return -1;
     const v = this.views;
     const next =
       v && scheduleDriven(v.sched)
-        ? chooseScheduled(v.sched, v, this.cpus, this.me, blocked, steps, (c) => isRunnable(this.cpuCtl, c), afterIrq)
-        : pickRunnable(this.global, this.cpuCtl, this.cpus);
-    if (next === this.me) return steps;
+        ? chooseScheduled(v.sched, v, this.cpus, as, blocked, steps, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), afterIrq, schedAgentCount(this.cpus, this.tlbi))
+        : pickRunnable(this.global, this.cpuCtl, this.cpus, this.tlbi);
+    if (next === as) return steps;
+    if (next === this.me || next === this.mmuAgent) {
+      // Handed from this CPU to its own MMU agent or back: the same thread; waitTurn sees it.
+      Atomics.store(this.global, G_SCHED_TURN, next);
+      return steps;
+    }
     Atomics.store(this.global, G_SCHED_TURN, next);
     if (next === TURN_NONE) {
       Atomics.store(this.global, G_RUN_DONE, 1);
       for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
     } else {
-      ringDoorbell(this.cpuCtl, next);
+      ringDoorbell(this.cpuCtl, next >= this.cpus ? next - this.cpus : next); // an MMU agent runs on its CPU's thread
     }
     return steps;
   }

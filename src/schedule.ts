@@ -110,7 +110,7 @@ export interface ScheduleRecord {
  * Parse a schedule `step:cpu,step:cpu,...` (steps strictly increasing, empty
  * = no forced choice). @throws Error with a one-line message naming the bad item.
  */
-export function parseSchedule(spec: string, cpus: number): ForcedChoice[] {
+export function parseSchedule(spec: string, cpus: number, agents = cpus): ForcedChoice[] {
   const out: ForcedChoice[] = [];
   if (spec.trim() === '' || spec.trim() === SCHEDULE_DEFAULT_ONLY) return out;
   for (const raw of spec.split(',')) {
@@ -119,7 +119,9 @@ export function parseSchedule(spec: string, cpus: number): ForcedChoice[] {
     if (!m) throw new Error(`--replay takes choices like 12:1,40:0 (choice point:CPU), got '${item}' in '${spec}'`);
     const step = Number(m[1]);
     const cpu = Number(m[2]);
-    if (cpu >= cpus) throw new Error(`--replay: CPU ${cpu} in '${item}' is not one of the ${cpus} CPUs`);
+    if (cpu >= agents) {
+      throw new Error(`--replay: CPU ${cpu} in '${item}' is not one of the ${cpus} CPUs${agents > cpus ? ` or their MMUs (${cpus}-${agents - 1}, --arch arm64)` : ''}`);
+    }
     if (out.length > 0 && step <= out[out.length - 1].step) throw new Error(`--replay: choice points must increase, got '${item}' after ${out[out.length - 1].step}`);
     out.push({ step, cpu });
   }
@@ -207,6 +209,8 @@ export function hashSharedState(v: MachineViews, cpus: number): number {
   for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore, v.raceLog]) {
     h = mixArray(h, a);
   }
+  // `--arch arm64`: TLBIs in flight (empty otherwise, so other machines hash as before).
+  h = mixArray(h, v.tlbi);
   // TLBs: valid entries only (a reset leaves an invalid entry's other words as they were).
   const t = v.tlb;
   for (let e = 0; e < t.length; e += TLB_ENTRY_WORDS) {
@@ -234,6 +238,8 @@ export function chooseScheduled(
   step: number,
   runnable: (c: number) => boolean,
   afterIrq = false,
+  /** Schedulable agents: the CPUs, and with `--arch arm64` their MMUs (cpus + c). */
+  agents = cpus,
 ): number {
   const shared = hashSharedState(v, cpus);
   if (cur >= 0) {
@@ -247,7 +253,7 @@ export function chooseScheduled(
   }
   let enabled = 0;
   let anyRunnable = -1;
-  for (let c = 0; c < cpus; c++) {
+  for (let c = 0; c < agents; c++) {
     if (!runnable(c)) continue;
     if (anyRunnable < 0) anyRunnable = c;
     if (sched[S_BLOCKED + c] === 1 && sched[S_BLOCKED_HASH + c] === shared) continue;
@@ -257,8 +263,8 @@ export function chooseScheduled(
   let chosen = -1;
   if (cur >= 0 && !blocked && (enabled & (1 << cur)) !== 0) chosen = cur;
   else {
-    for (let i = 1; i <= cpus; i++) {
-      const c = (Math.max(cur, -1) + i + cpus) % cpus;
+    for (let i = 1; i <= agents; i++) {
+      const c = (Math.max(cur, -1) + i + agents) % agents;
       if ((enabled & (1 << c)) !== 0) {
         chosen = c;
         break;
@@ -281,7 +287,7 @@ export function chooseScheduled(
     }
   }
   let state = shared;
-  for (let c = 0; c < cpus; c++) state = Math.imul(state ^ sched[S_PROGRESS + c], FNV_PRIME) | 0;
+  for (let c = 0; c < agents; c++) state = Math.imul(state ^ sched[S_PROGRESS + c], FNV_PRIME) | 0;
   const n = sched[S_RECORDED];
   if (n < SCHED_RECORD_MAX) {
     const b = S_RECORD + n * SCHED_REC_WORDS;

@@ -24,6 +24,7 @@ import type { Cpu } from './cpu.js';
 import { ABORT_IPI_TIMEOUT, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from './ipi.js';
 import { HW_SLOT_PAGES, type HwRequest, type HwVia } from './hwInval.js';
+import { archTlbbatchFlush as arm64ArchTlbbatchFlush, arm64FlushTlbMmRange } from './arm64Tlbi.js';
 import { cpumaskToList, incMmTlbGen, mmBase, mmCpumask, mmCpumaskClear, mmTlbGen } from './mm.js';
 import { isLazyCpu, loadedMmOf } from './tlbState.js';
 
@@ -198,6 +199,11 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
   cpu.count('tlb_flush_calls');
   const c = cpu.config;
   const tlbGen = incMmTlbGen(cpu.v.mm, c.cpus, mm);
+  if (c.arch === 'arm64') {
+    // arm64: broadcast TLBIs (every CPU, no IPI), then this CPU's DSB.
+    arm64FlushTlbMmRange(cpu, mm, pages);
+    return;
+  }
   const full = pages === TLB_FLUSH_ALL || pages.length > c.tlbSinglePageFlushCeiling;
   // `--protocol context-reset`: above the cutoff, a new context instead of a page-by-page flush (seed 004).
   const reset = c.protocol === 'context-reset' && (pages === TLB_FLUSH_ALL || pages.length > c.contextResetCutoff);
@@ -412,6 +418,11 @@ export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[], mm = -1, pa
     return;
   }
   cpu.count('tlb_flush_calls');
+  if (cpu.config.arch === 'arm64') {
+    // arm64: the batch's TLBIs went out in arch_tlbbatch_add_pending; dsb(ish) completes them.
+    arm64ArchTlbbatchFlush(cpu);
+    return;
+  }
   const req: FlushRequest = { kind: 'flush-all', mm: -1, tlbGen: TLB_GENERATION_INVALID };
   if (cpus.includes(cpu.id)) flushTlbFunc(cpu, req, true);
   if (protocol === 'invlpgb') {
