@@ -76,7 +76,8 @@ export type WorkloadName =
   | 'mprotect-reclaim'
   | 'mremap-ptl'
   | 'pending-flush-lost'
-  | 'migrate-vma-ptl';
+  | 'migrate-vma-ptl'
+  | 'arm64-dsb-pending';
 export const WORKLOADS: readonly WorkloadName[] = [
   'reclaim',
   'mprotect',
@@ -90,6 +91,7 @@ export const WORKLOADS: readonly WorkloadName[] = [
   'mremap-ptl',
   'pending-flush-lost',
   'migrate-vma-ptl',
+  'arm64-dsb-pending',
 ];
 
 /**
@@ -568,7 +570,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
 /** Options always spelled out in a reproduce command, even at their defaults. */
 const ALWAYS_SHOWN: readonly (keyof SimConfig)[] = ['cpus', 'workload', 'protocol', 'pages', 'batch', 'writeRatio', 'arch', 'sched', 'seed'];
 /** Options that matter only to one workload: shown only when it runs. */
-const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: readonly WorkloadName[] } = { syscall: ['mprotect', 'mprotect-reclaim'], range: ['munmap'] };
+const WORKLOAD_ONLY: { readonly [F in keyof SimConfig]?: readonly WorkloadName[] } = { syscall: ['mprotect', 'mprotect-reclaim', 'arm64-dsb-pending'], range: ['munmap'] };
 
 /** The range lengths `--range` names, each 1..`max`. @throws ConfigError naming the bad item. */
 export function parseRangeLengths(spec: string, max: number): number[] {

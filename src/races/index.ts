@@ -11,6 +11,7 @@
  *   opens with the interleaving the fix's changelog draws.
  */
 import type { SimConfig } from '../config.js';
+import { arm64DsbPending, arm64DsbPendingWorkload } from './arm64DsbPending.js';
 import { migrateVmaPtl, migrateVmaPtlWorkload } from './migrateVmaPtl.js';
 import { mprotectReclaim, mprotectReclaimWorkload } from './mprotectReclaim.js';
 import { mremapPtl, mremapPtlWorkload } from './mremapPtl.js';
@@ -21,8 +22,8 @@ import type { KernelSide, RaceEntry } from './types.js';
 export { KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect } from './types.js';
 
 /** Catalogue names, in the order `tlbsim races` lists them (by year). */
-export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'pending-flush-lost' | 'migrate-vma-ptl';
-export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'mremap-ptl', 'pending-flush-lost', 'migrate-vma-ptl'];
+export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'pending-flush-lost' | 'migrate-vma-ptl' | 'arm64-dsb-pending';
+export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'mremap-ptl', 'pending-flush-lost', 'migrate-vma-ptl', 'arm64-dsb-pending'];
 
 export const RACES: { readonly [N in RaceName]: RaceEntry } = {
   'reclaim-dirty': reclaimDirty,
@@ -30,6 +31,7 @@ export const RACES: { readonly [N in RaceName]: RaceEntry } = {
   'mremap-ptl': mremapPtl,
   'pending-flush-lost': pendingFlushLost,
   'migrate-vma-ptl': migrateVmaPtl,
+  'arm64-dsb-pending': arm64DsbPending,
 };
 
 /** The workloads that play the catalogue's interleavings (registered in src/workloads/index.ts). */
@@ -39,6 +41,7 @@ export const RACE_WORKLOADS = {
   'mremap-ptl': mremapPtlWorkload,
   'pending-flush-lost': pendingFlushLostWorkload,
   'migrate-vma-ptl': migrateVmaPtlWorkload,
+  'arm64-dsb-pending': arm64DsbPendingWorkload,
 } as const;
 
 /** True if `name` is a catalogue scenario. */
