@@ -55,6 +55,13 @@ describe('explore counts are deterministic', () => {
     expect(b.shortest_racy).toEqual(a.shortest_racy);
     expect(b.reproduce).toBe(a.reproduce);
   });
+
+  it('two explorations of arm64-dsb-pending (buggy, bound 0: CPUs and MMU agents) agree exactly: 592 schedules, 93 states', async () => {
+    const a = await exploreScenario({ scenario: 'arm64-dsb-pending', kernel: 'buggy', bound: 0 });
+    const b = await exploreScenario({ scenario: 'arm64-dsb-pending', kernel: 'buggy', bound: 0 });
+    expect([a.schedules, a.distinct_states, a.racy_schedules]).toEqual([592, 93, 0]);
+    expect([b.schedules, b.distinct_states, b.racy_schedules]).toEqual([592, 93, 0]);
+  });
 });
 
 describe('a schedule replays exactly', () => {

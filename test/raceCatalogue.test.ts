@@ -63,6 +63,7 @@ const STRESS_BUGGY_300: { readonly [N in RaceName]: number } = {
   'mremap-ptl': 1,
   'pending-flush-lost': 3,
   'migrate-vma-ptl': 38,
+  'arm64-dsb-pending': 42,
 };
 
 describe.each(RACE_NAMES)('%s under random seeded stress', (name) => {
@@ -90,7 +91,7 @@ describe.each(RACE_NAMES)('%s under random seeded stress', (name) => {
  * mremap-ptl's bound 2 takes ~3 minutes here (below: its bound 0 and the
  * replay of its racy schedule); stress finds both.
  */
-const EXPLORE: { readonly [N in Exclude<RaceName, 'pending-flush-lost' | 'mremap-ptl'>]: { buggy: [number, number][]; fixed: number[] } } = {
+const EXPLORE: { readonly [N in Exclude<RaceName, 'pending-flush-lost' | 'mremap-ptl' | 'arm64-dsb-pending'>]: { buggy: [number, number][]; fixed: number[] } } = {
   'reclaim-dirty': { buggy: [[2, 0], [8, 0], [36, 12]], fixed: [2, 8, 30] },
   'mprotect-reclaim': { buggy: [[2, 0], [8, 0], [18, 2]], fixed: [2, 8, 18] },
   'migrate-vma-ptl': { buggy: [[2, 0], [8, 0], [20, 2]], fixed: [2, 8, 18] },
@@ -111,6 +112,33 @@ describe.each(Object.keys(EXPLORE) as (keyof typeof EXPLORE)[])('%s under exhaus
     const r = await exploreScenario({ scenario: name, kernel: 'fixed', bound: 2 });
     expect(r.complete).toBe(true);
     expect(r.per_preemptions.map((b) => b.schedules)).toEqual(EXPLORE[name].fixed);
+    expect(r.racy_schedules).toBe(0);
+  });
+});
+
+/**
+ * arm64-dsb-pending: racy first at bound 1 (CPU 1 preempted before its
+ * mprotect; the MMU agents' steps make every free switch branch more, so
+ * bound 2 takes ~90 s a side here: bound 1 is what CI runs).
+ */
+describe('arm64-dsb-pending under exhaustive exploration (2 CPUs and their MMUs)', () => {
+  it('buggy: racy schedules first at bound 1, exact counts, and the shortest replays as a race', async () => {
+    const r = await exploreScenario({ scenario: 'arm64-dsb-pending', kernel: 'buggy', bound: 1 });
+    expect(r.complete).toBe(true);
+    expect(r.per_preemptions.map((b) => [b.schedules, b.racy])).toEqual([
+      [592, 0],
+      [4128, 24],
+    ]);
+    expect(r.smallest_racy_bound).toBe(1);
+    expect(r.shortest_racy!.schedule).toBe('0:1,2:0');
+    const s = await runStress({ scenario: 'arm64-dsb-pending', kernel: 'buggy', overrides: { schedule: r.shortest_racy!.schedule }, iterations: 1, seed: r.config.seed, stopOnRace: false, threads: 1 });
+    expect(s.racy_iterations).toBe(1);
+  });
+
+  it('fixed: no racy schedule up to bound 1, exact counts', async () => {
+    const r = await exploreScenario({ scenario: 'arm64-dsb-pending', kernel: 'fixed', bound: 1 });
+    expect(r.complete).toBe(true);
+    expect(r.per_preemptions.map((b) => b.schedules)).toEqual([592, 4672]);
     expect(r.racy_schedules).toBe(0);
   });
 });

@@ -1,0 +1,137 @@
+/**
+ * `--arch arm64` (src/arm64Tlbi.ts): broadcast TLBIs applied by each CPU's
+ * MMU to its own TLB, and DSB ISH, which waits only for the TLBIs its own
+ * CPU issued.
+ * - A batched reclaim of P pages in batches of B on N CPUs issues exactly P
+ *   TLBIs (arch_tlbbatch_add_pending, one per page), every CPU's MMU applies
+ *   each once (P x N, the issuer's own included), one DSB per batch
+ *   (arch_tlbbatch_flush: ceil(P/B)), and no IPI, in free and seeded mode.
+ * - The DSB rule, on the arm64-dsb-pending scenario: CPU 1's lone DSB
+ *   (`--arm64-pending dsb`) returns while CPU 0's TLBI is still in flight
+ *   to CPU 1's MMU, which a schedule can order after CPU 1's stores; with
+ *   flush_tlb_mm (`flush-mm`) CPU 1's own TLBI and DSB close it.
+ */
+import { describe, expect, it } from 'vitest';
+import { simulate } from '../src/api.js';
+import { resolveConfig, type SimConfig } from '../src/config.js';
+import { runStress } from '../src/stress.js';
+import { NO_RACES, runCli } from './helpers.js';
+
+function cfg(over: Partial<SimConfig>): SimConfig {
+  return resolveConfig({ workload: 'reclaim', protocol: 'batched', arch: 'arm64', ops: 400, tlbSets: 16, tlbWays: 4, ...over });
+}
+
+describe('arm64 batched reclaim: P TLBIs, ceil(P/B) DSBs, 0 IPIs', () => {
+  for (const [N, P, B] of [
+    [2, 8, 8],
+    [4, 64, 32],
+    [4, 40, 8],
+    [8, 33, 32],
+  ] as const) {
+    for (const sched of ['free', 'seeded'] as const) {
+      it(`N=${N} P=${P} B=${B} ${sched}`, async () => {
+        const r = await simulate(cfg({ cpus: N, pages: P, batch: B, sched }));
+        const ctx = JSON.stringify({ N, P, B, sched, failure: r.failure });
+        expect(r.status, ctx).toBe('ok');
+        const k = r.counters;
+        const batches = Math.ceil(P / B);
+        expect(k.tlbi_broadcast, ctx).toBe(P);
+        expect(r.per_cpu[0].tlbi_broadcast, ctx).toBe(P);
+        expect(k.dsb_waits, ctx).toBe(batches);
+        expect(r.per_cpu[0].dsb_waits, ctx).toBe(batches);
+        // Every CPU's MMU (kswapd's own included: TLBI ... IS reaches the issuer too) applied every TLBI once.
+        expect(k.tlbi_applied, ctx).toBe(P * N);
+        for (let c = 0; c < N; c++) expect(r.per_cpu[c].tlbi_applied, `${ctx} cpu ${c}`).toBe(P);
+        expect(k.ipis_sent, ctx).toBe(0);
+        expect(k.nr_tlb_remote_flush, ctx).toBe(0);
+        expect(k.nr_tlb_remote_flush_received, ctx).toBe(0);
+        expect(k.tlb_flush_calls, ctx).toBe(batches);
+        expect(k.pages_unmapped, ctx).toBe(P);
+        expect(k.pages_freed, ctx).toBe(P);
+        expect(r.races, ctx).toEqual(NO_RACES);
+      });
+    }
+  }
+
+  it('x86 (the default) is untouched: no TLBI, no DSB', async () => {
+    const r = await simulate(cfg({ arch: 'x86', cpus: 4, pages: 64, batch: 32, sched: 'seeded' }));
+    expect(r.status).toBe('ok');
+    expect([r.counters.tlbi_broadcast, r.counters.tlbi_applied, r.counters.dsb_waits]).toEqual([0, 0, 0]);
+    expect(r.counters.nr_tlb_remote_flush).toBe(2);
+  });
+
+  it('mprotect on arm64: flush_tlb_mm_range is TLBIs + one DSB, no IPI', async () => {
+    // The mprotect lab workload: CPU 1's mprotect(PROT_READ) of present pages flushes them page by page.
+    const r = await simulate(cfg({ workload: 'mprotect', cpus: 3, pages: 8, batch: 8, ops: 40, sched: 'seeded' }));
+    expect(r.status).toBe('ok');
+    expect(r.counters.ipis_sent).toBe(0);
+    expect(r.counters.dsb_waits).toBeGreaterThan(0);
+    expect(r.counters.tlbi_applied).toBe(r.counters.tlbi_broadcast * 3);
+    expect(r.races).toEqual(NO_RACES);
+  });
+});
+
+describe('DSB waits only for its own CPU’s TLBIs (arm64-dsb-pending)', () => {
+  // explore --preemption-bound 1's shortest racy schedule: CPU 1 warms up first (0:1), is preempted before mprotect (2:0).
+  const RACY = '0:1,2:0';
+
+  async function side(kernel: 'buggy' | 'fixed', schedule: string) {
+    return runStress({ scenario: 'arm64-dsb-pending', kernel, overrides: { schedule }, iterations: 1, seed: 1, stopOnRace: false, threads: 1 });
+  }
+
+  it("buggy: CPU 1's lone DSB returns with CPU 0's TLBI unapplied; both stores go through the stale entry", async () => {
+    const r = await side('buggy', RACY);
+    expect(r.races).toEqual({ ...NO_RACES, writes_after_protect: 2 });
+  });
+
+  it("fixed: CPU 1's own TLBI (whole ASID) and its DSB: the stores fault, no race", async () => {
+    const r = await side('fixed', RACY);
+    expect(r.racy_iterations).toBe(0);
+  });
+
+  it("CPU 1's MMU is a scheduling step of its own: applied before the mprotect (3:3), no race; between the stores (6:3), one", async () => {
+    expect((await side('buggy', `${RACY},3:3`)).races).toEqual(NO_RACES);
+    expect((await side('buggy', `${RACY},6:3`)).races).toEqual({ ...NO_RACES, writes_after_protect: 1 });
+  });
+
+  it('per-CPU counts of the racy schedule: CPU 1 issues no TLBI and one DSB (buggy), one TLBI and one DSB (fixed)', async () => {
+    const base = { workload: 'arm64-dsb-pending', cpus: 2, pages: 1, batch: 1, ops: 2, writeRatio: 1, tlbSets: 2, tlbWays: 1, protocol: 'batched', sched: 'seeded', schedule: RACY } as const;
+    const buggy = await simulate(cfg({ ...base, arm64Pending: 'dsb' }));
+    const fixed = await simulate(cfg(base));
+    const pick = (r: typeof buggy) => r.per_cpu.map((c) => [c.tlbi_broadcast, c.tlbi_applied, c.dsb_waits]);
+    expect(pick(buggy)).toEqual([
+      [1, 1, 1],
+      [0, 1, 1],
+    ]);
+    expect(pick(fixed)).toEqual([
+      [1, 2, 1],
+      [1, 2, 1],
+    ]);
+  });
+});
+
+describe('arm64 options: bad input is one line, exit 2', () => {
+  it('--arm64-pending needs --arch arm64', async () => {
+    const r = await runCli(['run', '--arch', 'x86', '--arm64-pending', 'dsb']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('--arm64-pending applies to --arch arm64');
+  });
+
+  it('--arch arm64 refuses the x86 transports', async () => {
+    const r = await runCli(['run', '--arch', 'arm64', '--protocol', 'invlpgb']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('--arch arm64 runs --protocol');
+  });
+
+  it('--replay names MMU agents (cpus + c) only with --arch arm64', async () => {
+    const r = await runCli(['stress', '--scenario', 'mprotect-reclaim', '--kernel', 'buggy', '--replay', '0:3', '--iterations', '1']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const ok = await runCli(['stress', '--scenario', 'arm64-dsb-pending', '--kernel', 'buggy', '--replay', `${RACY_CLI},3:3`, '--iterations', '1', '--json', '--no-progress']);
+    expect(ok.status).toBe(0);
+  });
+});
+
+const RACY_CLI = '0:1,2:0';
