@@ -342,7 +342,7 @@ export class SeededScheduler {
         ? chooseScheduled(v.sched, v, this.cpus, as, blocked, steps, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), afterIrq, schedAgentCount(this.cpus, this.tlbi))
         : pickRunnable(this.global, this.cpuCtl, this.cpus, this.tlbi);
     if (next === as) return steps;
-    if (next === this.me || next === this.mmuAgent) {
+    if (this.mmuAgent >= 0 && (next === this.me || next === this.mmuAgent)) {
       // Handed from this CPU to its own MMU agent or back: the same thread; waitTurn sees it.
       Atomics.store(this.global, G_SCHED_TURN, next);
       return steps;
