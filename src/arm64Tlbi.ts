@@ -149,7 +149,9 @@ export function dsbIsh(cpu: Cpu): void {
   const q = cpu.v.tlbi;
   cpu.count('dsb_waits');
   const i = outIdx(cpu.config.cpus, cpu.id);
+  const t0 = cpu.trace ? cpu.traceNow() : 0;
   cpu.blockUntil(() => Atomics.load(q, i) === 0, undefined, true, true);
+  if (cpu.trace) cpu.traceEvent({ k: 'hw_send', ts: t0, dur: cpu.traceNow() - t0, via: 'dsb', targets: cpu.config.cpus, full: false, pages: 0 });
 }
 
 /** arch_tlbbatch_add_pending(): the reclaimed page's TLBI VALE1IS, not waited for. */

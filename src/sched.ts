@@ -19,6 +19,10 @@
  * G_SCHED_TURN and rings its doorbell. Because only the CPU holding the turn
  * touches shared state, a run is a pure function of the seed.
  * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queued invalidations (C_HW_PENDING) pending.
+ * With `--arch arm64` the scheduler also picks among MMU agents: agent
+ * cpus + c is CPU c's MMU, runnable while TLBIs wait for it; its step runs on
+ * CPU c's thread (in `waitTurn`), which applies them and yields as the agent
+ * (src/arm64Tlbi.ts). Without arm64 there are no agents and nothing changes.
  *
  * Invariants:
  * - Token hand-off: a waiter first sets C_WANTS_TOKEN, then re-checks the pool;

@@ -9,6 +9,11 @@
  * enabled CPU after it (cyclically). Choice point 0 is the first CPU of the
  * run; choice point s >= 1 is the s-th `yieldTurn` (G_SCHED_STEPS = s).
  *
+ * With `--arch arm64` the choices range over agents: the CPUs 0..cpus-1 and
+ * their MMUs cpus..2*cpus-1 (an MMU is runnable while TLBIs wait for it, and
+ * its step, applying them, ends in a free switch); elsewhere "CPU" below
+ * reads "agent".
+ *
  * Enabled: runnable (workload left or IPIs pending) and not disabled. A CPU
  * that yields from a wait (a lock, a barrier, IPI acknowledgements) is
  * *blocked*; it stays disabled while the shared state hash is the one it saw

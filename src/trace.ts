@@ -178,7 +178,7 @@ export function toChromeTrace(traces: readonly CpuTrace[], config: SimConfig, ex
           out.push({ ph: 'X', name: 'lazy TLB (kernel thread)', cat: 'sched', pid: PID, tid, ts: e.ts, dur: e.dur });
           break;
         case 'hw_send':
-          out.push({ ph: 'X', name: e.via === 'invlpgb' ? 'INVLPGB + TLBSYNC' : e.via === 'tlbi' ? 'TLBI IS (no DSB)' : 'RAR + wait', cat: 'hw', pid: PID, tid, ts: e.ts, dur: e.dur, args: { targets: e.targets, flush: e.full ? 'full' : `${e.pages} pages` } });
+          out.push({ ph: 'X', name: e.via === 'invlpgb' ? 'INVLPGB + TLBSYNC' : e.via === 'tlbi' ? 'TLBI IS (no DSB)' : e.via === 'dsb' ? 'DSB ISH (waits for this CPU\'s TLBIs)' : 'RAR + wait', cat: 'hw', pid: PID, tid, ts: e.ts, dur: e.dur, args: { targets: e.targets, flush: e.full ? 'full' : `${e.pages} pages` } });
           break;
         case 'hw_apply':
           out.push({ ph: 'i', s: 't', name: `${e.via} applied (from CPU ${e.sender})`, cat: 'hw', pid: PID, tid, ts: e.ts, args: { sender: e.sender, flush: e.full ? 'full' : `${e.pages} pages` } });
