@@ -15,6 +15,9 @@ import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
 import { resolveConfig, type SimConfig } from '../src/config.js';
 import { runStress } from '../src/stress.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NO_RACES, runCli } from './helpers.js';
 
 function cfg(over: Partial<SimConfig>): SimConfig {
@@ -135,3 +138,27 @@ describe('arm64 options: bad input is one line, exit 2', () => {
 });
 
 const RACY_CLI = '0:1,2:0';
+
+describe('arm64 options in a config file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tlbsim-arm64-'));
+  const file = (name: string, content: unknown): string => {
+    const p = join(dir, name);
+    writeFileSync(p, JSON.stringify(content));
+    return p;
+  };
+
+  it('accepts arch arm64 and arm64Pending', async () => {
+    const r = await runCli(['config', '--print', '--config', file('ok.json', { arch: 'arm64', arm64Pending: 'dsb' })]);
+    expect(r.status).toBe(0);
+    const c = JSON.parse(r.stdout) as { arch: string; arm64Pending: string };
+    expect([c.arch, c.arm64Pending]).toEqual(['arm64', 'dsb']);
+  });
+
+  it('refuses arm64Pending on x86 and a bad value, one line each, exit 2', async () => {
+    for (const content of [{ arm64Pending: 'dsb' }, { arch: 'arm64', arm64Pending: 'nope' }]) {
+      const r = await runCli(['config', '--print', '--config', file('bad.json', content)]);
+      expect(r.status, JSON.stringify(content)).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+});
