@@ -125,13 +125,23 @@ export const VMA_RW = 3;
  */
 export const BLOCK_RECHECK_MS = 0.2;
 /**
- * Safety-net timeout of a kernel-lock sleep. Every unlock rings the sleepers, so
- * this only bounds a lost wake-up; polling every 0.2 ms instead cost thousands
- * of wake-ups per IPI round at 64 CPUs and tripled the round latency.
+ * Safety-net timeout of a kernel-lock sleep. Every unlock rings the sleepers
+ * (src/locks.ts: a sleeper publishes its tag before it re-tries, a releaser
+ * stores the release before it looks), so this only bounds a lost wake-up,
+ * which the protocol rules out. It must still be long: every expiry is a
+ * host context switch that competes with IPI delivery. Polling every 0.2 ms
+ * cost thousands of wake-ups per IPI round at 64 CPUs and tripled the round
+ * latency; 20 ms still woke each sleeping CPU of a 1024-CPU reclaim about
+ * 1.7 times per IPI round (counted per wait site), more often than the
+ * round's own IPI; at 250 ms no lock sleep of that run timed out at all.
  */
-export const LOCK_WAIT_MS = 20;
-/** How long an idle CPU sleeps on its doorbell between checks for the end of the run. */
-export const IDLE_WAIT_MS = 50;
+export const LOCK_WAIT_MS = 250;
+/**
+ * How long an idle CPU sleeps on its doorbell between checks for the end of
+ * the run. Whoever ends the run rings every CPU, so this is a safety net too;
+ * at 50 ms the idle CPUs of a 1024-CPU run woke 100 times per IPI round.
+ */
+export const IDLE_WAIT_MS = 500;
 
 /** Test hook: a crashing CPU exits after this many slow-path polls (mid-run, after warm-up has begun). */
 export const CRASH_AFTER_POLLS = 8;
