@@ -129,6 +129,8 @@ export function formatRaces(): string {
     lines.push(`    fix           ${e.commit} "${e.title}"`);
     lines.push(`    goes wrong    ${e.effect}: ${e.summary}`);
     lines.push(`    buggy side    ${buggy}`);
+    const variants = Object.entries(e.variants ?? {}).map(([syscall, v]) => `--syscall ${syscall}: ${v.effect}`);
+    if (variants.length > 0) lines.push(`    variants      ${variants.join('; ')}`);
   }
   return lines.join('\n');
 }

@@ -40,6 +40,7 @@ describe('catalogue entries', () => {
       expect(text.stdout).toContain(RACES[n].commit);
       expect(text.stdout).toContain(RACES[n].title);
     }
+    expect(text.stdout).toContain('variants      --syscall munmap: access after unmap; --syscall madvise: access after unmap; --syscall mprotect-none: read after protect; --syscall mremap: access after unmap');
     const json = await runCli(['races', '--json']);
     const list = JSON.parse(json.stdout) as { name: string; commit: string }[];
     expect(list.map((e) => e.name)).toEqual([...RACE_NAMES]);
