@@ -21,9 +21,16 @@
  *                                           mprotect(P, PROT_READ)
  *                                             change_pte_range(): PTE not
  *                                             present, nothing flushed
+ *                                           (mprotect(P, PROT_NONE): the same;
+ *                                           munmap, madvise: zap_pte_range()
+ *                                           skips the none PTE; mremap(P -> Q):
+ *                                           move_ptes() skips it, nothing
+ *                                           moved, no flush forced)
  *                                           store to P through the cached
  *                                           writable entry: succeeds after
- *                                           mprotect returned
+ *                                           mprotect returned (a load after
+ *                                           PROT_NONE, or from old P after
+ *                                           mremap, hits the stale entry too)
  *   try_to_unmap_flush()
  *
  * Variants (`--syscall`), each the same interleaving with another call:
