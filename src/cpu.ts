@@ -54,6 +54,7 @@ import {
   MM_MMAP_LOCK,
   P_MAP_GEN,
   P_PROTECTED,
+  PROTECTED_NONE,
   P_STEP,
   P_UNMAPPED_AT,
   P_VMA_WRITE,
@@ -96,6 +97,7 @@ import {
   pteDirty,
   pteFrame,
   pteMkwriteDirty,
+  pteHwPresent,
   ptePresent,
   pteWrite,
   walkForRead,
@@ -829,7 +831,7 @@ export class Cpu implements IpiWaitHost {
         counters[cb + K.tlb_misses]++;
         const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForRead(this.v.pte, idx);
-        if (!ptePresent(pte)) {
+        if (!pteHwPresent(pte)) {
           this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
           if (!this.handleMmFault(mm, vpn, false)) return -1;
           continue;
@@ -849,6 +851,9 @@ export class Cpu implements IpiWaitHost {
       }
       if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) {
         recordRace(this.v, 'access_after_unmap', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
+      }
+      if (this.v.pageState[ps + P_PROTECTED] === PROTECTED_NONE) {
+        recordRace(this.v, 'read_after_protect', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
       }
       counters[cb + K.loads]++;
       return value;
@@ -872,7 +877,7 @@ export class Cpu implements IpiWaitHost {
         counters[cb + K.tlb_misses]++;
         const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForWrite(pt, idx, -1);
-        if (!ptePresent(pte) || !pteWrite(pte)) {
+        if (!pteHwPresent(pte) || !pteWrite(pte)) {
           this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
           if (!this.handleMmFault(mm, vpn, true)) return false;
           continue;
@@ -896,7 +901,7 @@ export class Cpu implements IpiWaitHost {
           if (this.isX86) {
             const f = this.tlb.frame(e);
             const pte = walkForWrite(pt, idx, f);
-            if (!ptePresent(pte) || !pteWrite(pte) || pteFrame(pte) !== f) {
+            if (!pteHwPresent(pte) || !pteWrite(pte) || pteFrame(pte) !== f) {
               // "A write to a clean unmapped page via a cached TLB entry must trap."
               this.tlb.invalidatePage(vpn, asid);
               if (!this.handleMmFault(mm, vpn, true)) return false;

@@ -149,7 +149,7 @@ export const STRESS_CHUNK_MAX = 25;
  */
 export function scenarioConfig(scenario: ScenarioName, overrides: Partial<SimConfig>, kernel?: KernelSide): SimConfig {
   // Stress defaults to seeded scheduling so every race it finds can be replayed exactly.
-  return resolveConfig({ sched: 'seeded', ...scenarioDefaults(scenario, kernel), ...overrides });
+  return resolveConfig({ sched: 'seeded', ...scenarioDefaults(scenario, kernel, overrides.syscall), ...overrides });
 }
 
 /** The reproduce command for iteration seed `seed` (and `config.schedule`, if the run followed one). */

@@ -51,7 +51,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--tlb-sets <n>', d('TLB sets per CPU (power of two)')).argParser(num('--tlb-sets')))
     .addOption(new Option('--tlb-ways <n>', d('TLB ways per set')).argParser(num('--tlb-ways')))
     .addOption(new Option('--no-wp-recheck', "rik step 4 trusts step 1's clean/dirty state (shows the race the re-check guards)"))
-    .addOption(new Option('--syscall <name>', d('mprotect workload: the call CPU 1 makes')).choices(SYSCALLS))
+    .addOption(new Option('--syscall <name>', d('mprotect workload and mprotect-reclaim scenario: the call CPU 1 makes (mprotect-none and mremap: the scenario only)')).choices(SYSCALLS))
     .addOption(new Option('--range <lengths>', d("munmap workload: pages per mapped-and-unmapped range, e.g. 16 or 1,8,64 (cycled)")))
     .addOption(new Option('--reclaim-pages <list>', d("pages kswapd reclaims, in LRU order: '3', '4-7,0-3', '7-0' (default: all, lowest first)")))
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
