@@ -1,12 +1,15 @@
 /**
- * One simulated CPU, as seen from inside its worker thread: the MMU (TLB
- * lookup, page walk, the clean-to-dirty transition of the chosen architecture),
- * the page-fault handler, IPI handling and host scheduling.
+ * One simulated CPU, as seen from inside its worker thread. It owns the
+ * CPU's parts and runs IPI handling and host scheduling itself; the MMU
+ * (loads and stores through the TLB: src/mmu.ts), the page-fault handler
+ * (src/fault.ts) and cpu_tlbstate (src/tlbState.ts) are modules of their
+ * own that reach the CPU through narrow interfaces (MmuHost, FaultHost).
+ * Imports flow one way: this file imports them, none imports this file.
  *
  * Invariants:
- * - Only this object writes this CPU's TLB and its counters.
- * - The access path (`load`/`store`) reads the TLB with plain typed-array
- *   reads; Atomics only for PTE read-modify-writes and the doorbell poll.
+ * - Only this CPU's thread writes its TLB and its counters.
+ * - The access path (`load`/`store`, src/mmu.ts) reads the TLB with plain
+ *   typed-array reads; Atomics only for PTE read-modify-writes and the doorbell poll.
  * - IPIs are handled only between accesses (at `tick`, `schedPoint` or while
  *   waiting), never in the middle of one: an access is one instruction.
  * - Never sleep holding a run token, except while stepping aside (bounded):
@@ -22,9 +25,6 @@
  *   throughout), and so do munmap/madvise (page locks held until their flush).
  *   The fault path avoids it for latency: it takes its token back only after
  *   unlock_page, so faulting CPUs never convoy behind a page lock.
- * - Stores write the frame with Atomics.store and then read the frame
- *   generation (see PhysicalMemory.freeFrame: no store slips between the
- *   oracle's frame-drop check and the free).
  * - In seeded mode every point where another CPU may run is a `schedPoint`;
  *   nothing else depends on timing.
  */
@@ -32,6 +32,8 @@ import type { MessagePort } from 'node:worker_threads';
 import type { SimConfig } from './config.js';
 import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
 import { HwInvalQueue } from './hwInval.js';
+import { handleMmFault } from './fault.js';
+import { Mmu } from './mmu.js';
 import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
@@ -39,7 +41,6 @@ import {
   C_LAST_EVENT,
   C_LAST_EVENT_A,
   C_LAST_EVENT_B,
-  LAST_EVENT_FAULT,
   LAST_EVENT_IPI,
   C_ROUND,
   C_WAIT_LOCK,
@@ -52,14 +53,6 @@ import {
   G_SCHED_STEPS,
   K,
   MM_MMAP_LOCK,
-  P_MAP_GEN,
-  P_PROTECTED,
-  PROTECTED_NONE,
-  P_STEP,
-  P_UNMAPPED_AT,
-  P_VMA_WRITE,
-  PAGE_STEP_MAPPED,
-  PAGE_WORDS,
   PTRS_PER_PTE,
   frameCount,
   pageSlots,
@@ -87,23 +80,8 @@ import {
 import { PhysicalMemory } from './memory.js';
 import { mmBase } from './mm.js';
 import { CpuTlbState } from './tlbState.js';
-import { recordRace, setRaceTraceHook } from './oracle.js';
+import { setRaceTraceHook } from './oracle.js';
 import { TraceClock, TraceRing, type CpuTrace, type TraceEvent } from './trace.js';
-import {
-  PTE_ACCESSED,
-  PTE_DIRTY,
-  PTE_WRITE,
-  mkPte,
-  pteDirty,
-  pteFrame,
-  pteMkwriteDirty,
-  pteHwPresent,
-  ptePresent,
-  pteWrite,
-  walkForRead,
-  walkForWrite,
-  weakSetDirty,
-} from './pageTable.js';
 import { Prng, deriveSeed } from './prng.js';
 import { RunTokens, SeededScheduler, raiseAbort, ringDoorbell } from './sched.js';
 import { Tlb, setTlbThreadOwner } from './tlb.js';
@@ -115,10 +93,6 @@ export class SimAbort extends Error {
   override readonly name = 'SimAbort';
 }
 
-/** VMA permission bits kept per page in P_VMA_WRITE. */
-export const VMA_NONE = 0;
-export const VMA_READ = 1;
-export const VMA_RW = 3;
 
 /**
  * How long a blocked CPU sleeps before re-checking a condition nobody rings it
@@ -217,6 +191,8 @@ export class Cpu implements IpiWaitHost {
   readonly config: SimConfig;
   readonly v: MachineViews;
   readonly tlb: Tlb;
+  /** Loads and stores of the running process (src/mmu.ts). */
+  private readonly mmu: Mmu;
   readonly mem: PhysicalMemory;
   readonly ipi: IpiDelivery;
   /** The shared invalidation queue (INVLPGB, RAR, queue-carried IPIs: src/hwInval.ts). */
@@ -269,7 +245,6 @@ export class Cpu implements IpiWaitHost {
   private tokenLent = false;
   /** The CPU whose token this one holds on loan, or -1 (free mode; see `returnBorrowedToken`). */
   private borrowedFrom = -1;
-  private storeSeq = 0;
   private readonly stopsAcking: boolean;
   /** `--trace`: this CPU's ring of events (null: not tracing). Only this CPU writes it. */
   readonly trace: TraceRing | null;
@@ -307,6 +282,20 @@ export class Cpu implements IpiWaitHost {
     this.cBase = this.id * COUNTER_WORDS;
     this.counters = this.v.counters;
     this.doorbellIdx = this.ctlBase + C_DOORBELL;
+    this.mmu = new Mmu({
+      id: this.id,
+      v: this.v,
+      tlb: this.tlb,
+      mem: this.mem,
+      pages: this.pages,
+      W: this.W,
+      slots: this.slots,
+      isX86: this.isX86,
+      tlbState: this.tlbState,
+      counters: this.counters,
+      cBase: this.cBase,
+      handleMmFault: (mm, vpn, write) => this.handleMmFault(mm, vpn, write),
+    });
     this.pollCountdown = c.doorbellPollInterval;
     this.quantumLeft = c.quantum;
     this.stopsAcking = c.faultKind === 'stop-acking' && c.faultCpu === this.id;
@@ -332,7 +321,7 @@ export class Cpu implements IpiWaitHost {
     this.clock.start(traceEpochMs);
     this.tokenOwed = false;
     this.tokenLent = false;
-    this.storeSeq = 0;
+    this.mmu.beginRun();
     this.ipiRoundUs.length = 0;
     this.ipiRoundTargets.length = 0;
     this.ipiRoundPages.length = 0;
@@ -742,7 +731,7 @@ export class Cpu implements IpiWaitHost {
   }
 
   /** Record the event this CPU is about to handle (C_LAST_EVENT: read by the coordinator if this CPU crashes). */
-  private noteEvent(kind: number, a: number, b: number): void {
+  noteEvent(kind: number, a: number, b: number): void {
     const ctl = this.v.cpuCtl;
     Atomics.store(ctl, this.ctlBase + C_LAST_EVENT_A, a);
     Atomics.store(ctl, this.ctlBase + C_LAST_EVENT_B, b);
@@ -802,14 +791,8 @@ export class Cpu implements IpiWaitHost {
   }
 
   // -------------------------------------------------------------------------
-  // The MMU: loads and stores through the TLB
+  // The MMU (src/mmu.ts) and the fault handler (src/fault.ts)
   // -------------------------------------------------------------------------
-
-  /** The TLB tag of the running process's accesses: its ASID on this CPU. Only the loaded mm is accessed. */
-  private accessTag(mm: number): number {
-    if (mm !== this.tlbState.loadedMm) throw new Error(`CPU ${this.id}: access to mm ${mm} while mm ${this.tlbState.loadedMm} is loaded`);
-    return this.tlbState.loadedTag;
-  }
 
   /** mm loaded on this CPU, or -1 (kernel thread). */
   get loadedMm(): number {
@@ -818,184 +801,16 @@ export class Cpu implements IpiWaitHost {
 
   /** A load by the running process. Returns the value read, or -1 if it faulted fatally (SIGSEGV). */
   load(mm: number, vpn: number): number {
-    const asid = this.accessTag(mm);
-    const idx = mm * this.pages + vpn;
-    const ps = idx * PAGE_WORDS;
-    const counters = this.counters;
-    const cb = this.cBase;
-    for (;;) {
-      let e = this.tlb.lookup(vpn, asid);
-      if (e >= 0) {
-        counters[cb + K.tlb_hits]++;
-      } else {
-        counters[cb + K.tlb_misses]++;
-        const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
-        const pte = walkForRead(this.v.pte, idx);
-        if (!pteHwPresent(pte)) {
-          this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
-          if (!this.handleMmFault(mm, vpn, false)) return -1;
-          continue;
-        }
-        // A zap bumped the mapping generation during the walk: walk again, so
-        // the entry's generation always belongs to the PTE it caches.
-        if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue;
-        const f = pteFrame(pte);
-        const gen = this.mem.gen(f);
-        if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
-        e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), gen, mapGen);
-      }
-      const f = this.tlb.frame(e);
-      const value = this.v.frameData[f * this.W + this.id];
-      if (this.v.frameGen[f] !== this.tlb.gen(e)) {
-        recordRace(this.v, 'stale_access', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
-      }
-      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) {
-        recordRace(this.v, 'access_after_unmap', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
-      }
-      if (this.v.pageState[ps + P_PROTECTED] === PROTECTED_NONE) {
-        recordRace(this.v, 'read_after_protect', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
-      }
-      counters[cb + K.loads]++;
-      return value;
-    }
+    return this.mmu.load(mm, vpn);
   }
 
-  /**
-   * A store by the running process to its own word of page `vpn`. Returns
-   * false if it faulted fatally (SIGSEGV: the VMA does not allow writes).
-   */
+  /** A store by the running process to its own word of page `vpn`. Returns false if it faulted fatally (SIGSEGV). */
   store(mm: number, vpn: number): boolean {
-    const asid = this.accessTag(mm);
-    const idx = mm * this.pages + vpn;
-    const ps = idx * PAGE_WORDS;
-    const counters = this.counters;
-    const cb = this.cBase;
-    const pt = this.v.pte;
-    for (;;) {
-      let e = this.tlb.lookup(vpn, asid);
-      if (e < 0) {
-        counters[cb + K.tlb_misses]++;
-        const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
-        const pte = walkForWrite(pt, idx, -1);
-        if (!pteHwPresent(pte) || !pteWrite(pte)) {
-          this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
-          if (!this.handleMmFault(mm, vpn, true)) return false;
-          continue;
-        }
-        if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue; // see load()
-        const f = pteFrame(pte);
-        const gen = this.mem.gen(f);
-        if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
-        e = this.tlb.fill(vpn, asid, f, true, true, gen, mapGen);
-      } else {
-        counters[cb + K.tlb_hits]++;
-        if (!this.tlb.writable(e)) {
-          // Write to a read-only translation traps on every architecture; the
-          // fault invalidates the faulting translation.
-          this.tlb.invalidatePage(vpn, asid);
-          if (!this.handleMmFault(mm, vpn, true)) return false;
-          continue;
-        }
-        if (!this.tlb.dirty(e)) {
-          // The clean-to-dirty transition (docs/design.md, "Hardware semantics").
-          if (this.isX86) {
-            const f = this.tlb.frame(e);
-            const pte = walkForWrite(pt, idx, f);
-            if (!pteHwPresent(pte) || !pteWrite(pte) || pteFrame(pte) !== f) {
-              // "A write to a clean unmapped page via a cached TLB entry must trap."
-              this.tlb.invalidatePage(vpn, asid);
-              if (!this.handleMmFault(mm, vpn, true)) return false;
-              continue;
-            }
-          } else {
-            weakSetDirty(pt, idx); // blind OR: lands in a dead word if the PTE is gone
-          }
-          this.tlb.markDirty(e);
-        }
-      }
-      const f = this.tlb.frame(e);
-      const step = this.v.pageState[ps + P_STEP];
-      const value = ++this.storeSeq;
-      const w = f * this.W + this.id;
-      this.v.frameStep[w] = step;
-      // Write, then read the generation (both sequentially consistent): see PhysicalMemory.freeFrame.
-      Atomics.store(this.v.frameData, w, value);
-      if (Atomics.load(this.v.frameGen, f) !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f, 'store');
-      if (this.v.pageState[ps + P_PROTECTED] !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f, 'store');
-      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) recordRace(this.v, 'access_after_unmap', this.id, vpn, value, step, f, 'store');
-      this.v.lastStore[this.id * this.slots + idx] = value;
-      counters[cb + K.stores]++;
-      return true;
-    }
+    return this.mmu.store(mm, vpn);
   }
 
-  // -------------------------------------------------------------------------
-  // The kernel's fault handler (runs on the faulting CPU)
-  // -------------------------------------------------------------------------
-
-  /**
-   * handle_mm_fault(), under mmap_read_lock (so it cannot interleave with an
-   * mprotect or munmap changing the VMA). Not present: wait for the page lock
-   * (reclaim holds a dirty page's lock until it has written it back and freed
-   * the frame, a clean page's until just before the batch's final flush; the
-   * backing store holds the page's data either way), read the page in
-   * from the backing store and install a PTE under the PTE lock
-   * (writable-clean for a read fault on a writable VMA, writable-dirty for a
-   * write fault). Present but read-only on a write: do_wp_page() makes it
-   * writable and dirty again if the VMA allows writes. Returns false for
-   * SIGSEGV (the VMA forbids the access).
-   */
+  /** handle_mm_fault() on this CPU (src/fault.ts). Returns false for SIGSEGV. */
   handleMmFault(mm: number, vpn: number, write: boolean): boolean {
-    this.count('page_faults');
-    this.noteEvent(LAST_EVENT_FAULT, mm, vpn);
-    const t0 = this.trace ? this.clock.now() : 0;
-    // resumeToken false on every lock: a run token given up to sleep is taken
-    // back only after every lock is dropped (faulting CPUs never convoy).
-    this.mmapLock(mm, false, false);
-    let ok: boolean;
-    try {
-      ok = this.faultUnderMmapLock(mm, vpn, write);
-    } finally {
-      this.mmapUnlock(mm, false);
-    }
-    this.resumeRunning();
-    this.trace?.push({ k: 'fault', ts: t0, dur: this.clock.now() - t0, mm, page: vpn, write });
-    return ok;
-  }
-
-  private faultUnderMmapLock(mm: number, vpn: number, write: boolean): boolean {
-    const idx = mm * this.pages + vpn;
-    const ps = idx * PAGE_WORDS;
-    const pt = this.v.pte;
-    for (;;) {
-      const vma = Atomics.load(this.v.pageState, ps + P_VMA_WRITE);
-      const pte = Atomics.load(pt, idx);
-      if (vma === VMA_NONE || (write && vma !== VMA_RW)) {
-        this.count(write ? 'segv_stores' : 'segv_loads');
-        return false;
-      }
-      if (ptePresent(pte)) {
-        if (!write || pteWrite(pte)) return true; // somebody else fixed it up; retry the access
-        this.count('wp_faults');
-        if (pteMkwriteDirty(pt, idx)) return true;
-        continue;
-      }
-      // Not present: take the page lock (sleeps while reclaim owns the page).
-      this.lockPage(idx, false);
-      if (ptePresent(Atomics.load(pt, idx))) {
-        this.mem.unlockPage(idx);
-        continue;
-      }
-      const f = this.mem.allocFrame(vpn);
-      if (f < 0) throw new Error(`CPU ${this.id}: out of frames faulting page ${vpn}`);
-      this.mem.readIn(idx, f);
-      const flags = PTE_ACCESSED | (vma === VMA_RW ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0);
-      this.lockPtl(mm, vpn, false);
-      Atomics.exchange(pt, idx, mkPte(f, flags));
-      this.unlockPtl(mm, vpn);
-      Atomics.store(this.v.pageState, ps + P_STEP, PAGE_STEP_MAPPED);
-      this.mem.unlockPage(idx);
-      return true;
-    }
+    return handleMmFault(this, mm, vpn, write);
   }
 }

@@ -29,7 +29,8 @@
  *   both) and flushes the source address before dropping that lock
  *   (eb66ae030829); `--no-flush-under-ptl` flushes after, as before the fix.
  */
-import { type Cpu, VMA_NONE, VMA_READ } from './cpu.js';
+import type { Cpu } from './cpu.js';
+import { VMA_NONE, VMA_READ } from './fault.js';
 import { P_MAP_GEN, P_PROTECTED, P_STEP, PROTECTED_NONE, PROTECTED_READ, P_UNMAPPED_AT, P_VMA_WRITE, PAGE_STEP_MAPPED, PAGE_WORDS, PTRS_PER_PTE } from './layout.js';
 import { pteDirty, pteHwPresent, ptePresent, ptepGetAndClear, ptepSetProtNone, ptepSetWrprotect, pteWrite } from './pageTable.js';
 import { flushTlbBatchedPending } from './protocols/batched.js';
