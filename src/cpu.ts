@@ -1,10 +1,12 @@
 /**
  * One simulated CPU, as seen from inside its worker thread. It owns the
- * CPU's parts and runs IPI handling and host scheduling itself; the MMU
- * (loads and stores through the TLB: src/mmu.ts), the page-fault handler
- * (src/fault.ts) and cpu_tlbstate (src/tlbState.ts) are modules of their
- * own that reach the CPU through narrow interfaces (MmuHost, FaultHost).
- * Imports flow one way: this file imports them, none imports this file.
+ * CPU's parts and runs its run lifecycle, scheduling points, sleeping locks
+ * and IPI handling; the MMU (loads and stores through the TLB: src/mmu.ts),
+ * the page-fault handler (src/fault.ts), free-mode host scheduling (run
+ * tokens, loans, stepping aside: src/hostSched.ts) and cpu_tlbstate
+ * (src/tlbState.ts) are modules of their own that reach the CPU through
+ * narrow interfaces (MmuHost, FaultHost, HostSchedHost). Imports flow one
+ * way: this file imports them, none of them imports this file.
  *
  * Invariants:
  * - Only this CPU's thread writes its TLB and its counters.
@@ -34,6 +36,7 @@ import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
 import { HwInvalQueue } from './hwInval.js';
 import { handleMmFault } from './fault.js';
 import { Mmu } from './mmu.js';
+import { HostSched } from './hostSched.js';
 import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
@@ -124,25 +127,6 @@ export const CRASH_AFTER_POLLS = 8;
 /** Exit code of a deliberately crashed CPU worker. */
 export const CRASH_EXIT_CODE = 70;
 
-/**
- * Upper bound on how long a running CPU steps aside after handling a shootdown
- * IPI (free mode). A 255-target round takes a few ms here; longer than that
- * means something is stuck, and the sender's own timeout will report it.
- */
-export const SHOOTDOWN_STEP_ASIDE_MS = 20;
-/**
- * An initiator lends its run token only for rounds to at most this many
- * targets. The loan puts a simulated CPU in the seat the sleeping initiator
- * left, as real hardware runs the other CPUs while one spins; but a round to
- * many targets needs that host core to wake them. Measured at 255 targets on
- * a 2-core host (IPI bench, median of five runs' medians): 6.3-6.5 ms without
- * lending against 7.0-9.7 ms with it, three alternating pairs; with this cap,
- * 6.6-8.8 ms, so the gain is near this host's noise but not against it. Small
- * machines, where the races live, always lend.
- */
-export const TOKEN_LENDING_MAX_TARGETS = 16;
-/** A CPU stepping aside looks at its own doorbell this often (IPIs from other senders). */
-export const STEP_ASIDE_SLICE_MS = 0.5;
 
 /** Everything a CPU worker receives once, at configure time. */
 export interface CpuInit {
@@ -229,7 +213,8 @@ export class Cpu implements IpiWaitHost {
   /** Why this CPU aborted the run, when it was the one that noticed. */
   timeoutMessage: string | undefined;
 
-  private readonly tokens: RunTokens | null;
+  /** Free mode: run tokens, the quantum, loans and stepping aside (src/hostSched.ts); null when seeded. */
+  private readonly hostSched: HostSched | null;
   private readonly seeded: SeededScheduler | null;
   private readonly ctlBase: number;
   private readonly cBase: number;
@@ -237,14 +222,6 @@ export class Cpu implements IpiWaitHost {
   private readonly doorbellIdx: number;
   private doorbellSnapshot = 0;
   private pollCountdown: number;
-  private quantumLeft: number;
-  private hasToken = false;
-  /** A run token given up while blocked that the CPU must take back before it runs on. */
-  private tokenOwed = false;
-  /** This CPU lent its run token while it sleeps for IPI acknowledgements (free mode). */
-  private tokenLent = false;
-  /** The CPU whose token this one holds on loan, or -1 (free mode; see `returnBorrowedToken`). */
-  private borrowedFrom = -1;
   private readonly stopsAcking: boolean;
   /** `--trace`: this CPU's ring of events (null: not tracing). Only this CPU writes it. */
   readonly trace: TraceRing | null;
@@ -276,7 +253,7 @@ export class Cpu implements IpiWaitHost {
     this.ipi = new IpiDelivery(this.id, this.v.cpuCtl, this.v.ackBits, c.cpus, init.outPorts, init.inPorts, c.sched === 'free');
     this.hw = new HwInvalQueue(this.id, this.v.cpuCtl, this.v.hwSlots, this.v.hwPendBits, c.cpus, c.sched === 'free');
     if (c.protocol === 'luf') this.mem.lufBeforeReuse = (_f, gen) => lufFlushBeforeReuse(this, gen);
-    this.tokens = c.sched === 'free' ? new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl) : null;
+    this.hostSched = c.sched === 'free' ? new HostSched(this, new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl)) : null;
     this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps, this.v) : null;
     this.ctlBase = this.id * CPU_CTL_WORDS;
     this.cBase = this.id * COUNTER_WORDS;
@@ -297,7 +274,6 @@ export class Cpu implements IpiWaitHost {
       handleMmFault: (mm, vpn, write) => this.handleMmFault(mm, vpn, write),
     });
     this.pollCountdown = c.doorbellPollInterval;
-    this.quantumLeft = c.quantum;
     this.stopsAcking = c.faultKind === 'stop-acking' && c.faultCpu === this.id;
     this.crashesInIpi = c.faultKind === 'crash-in-ipi' && c.faultCpu === this.id;
     this.clock = new TraceClock(c.sched === 'seeded', this.v.global, G_SCHED_STEPS);
@@ -319,8 +295,6 @@ export class Cpu implements IpiWaitHost {
     this.trace?.clear();
     this.unmapStarts.clear();
     this.clock.start(traceEpochMs);
-    this.tokenOwed = false;
-    this.tokenLent = false;
     this.mmu.beginRun();
     this.ipiRoundUs.length = 0;
     this.ipiRoundTargets.length = 0;
@@ -332,34 +306,13 @@ export class Cpu implements IpiWaitHost {
     this.prng = new Prng(deriveSeed(seed, this.id));
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     this.pollCountdown = this.config.doorbellPollInterval;
-    this.quantumLeft = this.config.quantum;
     if (this.seeded) {
       this.seeded.started();
       return this.seeded.waitTurn(this);
     }
-    this.takeToken();
+    this.hostSched!.beginRun();
     return true;
   }
-
-  /** Free mode: wait for a run token (handling IPIs meanwhile) and note whether it is on loan. */
-  private takeToken(): void {
-    const lender = this.tokens!.acquire(this);
-    this.hasToken = true;
-    this.borrowedFrom = lender;
-  }
-
-  /**
-   * Free mode: give the run token to the next waiting CPU (or the pool). A
-   * borrowed token goes back to its lender (or the pool) instead: a loan lets
-   * one CPU run on while the lender sleeps, never a chain of CPUs.
-   */
-  private dropToken(): void {
-    if (this.borrowedFrom >= 0) this.tokens!.returnLoan(this.borrowedFrom);
-    else this.tokens!.release();
-    this.hasToken = false;
-    this.borrowedFrom = -1;
-  }
-
 
   /** The workload is done on this CPU: give up the CPU and keep handling IPIs until every CPU is done. */
   finishWorkload(): void {
@@ -373,7 +326,7 @@ export class Cpu implements IpiWaitHost {
         if (!this.seeded.waitTurn(this)) return;
       }
     }
-    if (this.hasToken) this.dropToken();
+    this.hostSched!.releaseTokenIfHeld();
     if (Atomics.add(g, G_FINISHED, 1) + 1 === this.config.cpus) {
       Atomics.store(g, G_RUN_DONE, 1);
       for (let c = 0; c < this.config.cpus; c++) ringDoorbell(this.v.cpuCtl, c);
@@ -399,9 +352,7 @@ export class Cpu implements IpiWaitHost {
 
   /** Give back the run token if held (after an abort). */
   releaseTokenIfHeld(): void {
-    this.tokenOwed = false;
-    this.tokenLent = false;
-    if (this.hasToken) this.dropToken();
+    this.hostSched?.releaseTokenIfHeld();
   }
 
   // -------------------------------------------------------------------------
@@ -434,18 +385,10 @@ export class Cpu implements IpiWaitHost {
       // A borrower that just took its lender's interrupt steps aside like any
       // target; when the round is over the lender asks for its token back and
       // the check below returns it at once.
-      if (this.lastIpiSender >= 0) this.stepAsideDuringShootdown();
+      if (this.lastIpiSender >= 0) this.stepAsideDuringShootdown(this.lastIpiSender, this.lastIpiRound);
     }
     this.checkAbort();
-    if (this.borrowedFrom >= 0 && this.returnBorrowedToken()) return;
-    this.quantumLeft -= this.config.doorbellPollInterval;
-    if (this.quantumLeft <= 0) {
-      this.quantumLeft = this.config.quantum;
-      if (this.tokens!.someoneWaits()) {
-        this.dropToken();
-        this.takeToken();
-      }
-    }
+    this.hostSched!.afterPoll(this.config.doorbellPollInterval);
   }
 
   /**
@@ -472,20 +415,6 @@ export class Cpu implements IpiWaitHost {
   setIrqsOff(off: boolean): void {
     this.irqsOff = off;
     if (!off) this.serviceIpis();
-  }
-
-  /**
-   * A borrower hands the token straight back once its lender (an IPI
-   * initiator whose round completed) waits for one, then queues for a token
-   * like anybody else. Returns true if it did.
-   */
-  private returnBorrowedToken(): boolean {
-    if (!this.tokens!.giveBackTo(this.borrowedFrom)) return false;
-    this.hasToken = false;
-    this.borrowedFrom = -1;
-    this.quantumLeft = this.config.quantum;
-    this.takeToken();
-    return true;
   }
 
   /**
@@ -518,7 +447,7 @@ export class Cpu implements IpiWaitHost {
    */
   sleepLock(tag: number, tryTake: () => boolean, resumeToken = true, owner: () => number = () => -1): void {
     if (tryTake()) return;
-    if (this.hasToken) {
+    if (this.hostSched?.holdsToken()) {
       // The holder is in the middle of a shootdown (ptep_clear_flush under the
       // PTE lock, a flush under the page lock): step aside with the token until
       // its round completes, as a target does, instead of handing the token to
@@ -595,8 +524,7 @@ export class Cpu implements IpiWaitHost {
       while (!cond()) this.schedPoint(true);
       return;
     }
-    const hadToken = this.hasToken;
-    if (hadToken) this.dropToken();
+    const hadToken = this.hostSched!.beginBlock();
     for (;;) {
       this.serviceIpis();
       if (cond()) break;
@@ -606,17 +534,12 @@ export class Cpu implements IpiWaitHost {
         break;
       }
     }
-    if (hadToken) {
-      if (resumeToken) this.takeToken();
-      else this.tokenOwed = true;
-    }
+    this.hostSched!.endBlock(hadToken, resumeToken);
   }
 
   /** Take back the run token given up by a `blockUntil(..., resumeToken = false)`. */
   resumeRunning(): void {
-    if (!this.tokenOwed) return;
-    this.tokenOwed = false;
-    this.takeToken();
+    this.hostSched?.resumeRunning();
   }
 
   // IpiWaitHost -------------------------------------------------------------
@@ -639,63 +562,35 @@ export class Cpu implements IpiWaitHost {
     Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, ms);
   }
 
-  /**
-   * The initiator is about to sleep until its round's acknowledgements are in
-   * (free mode). Lend the run token to a CPU waiting for one: on real hardware
-   * the other CPUs keep running their code while the initiator spins in
-   * smp_call_function_many, and a target may run on until the interrupt lands.
-   */
+  /** The initiator is about to sleep until its round's acknowledgements are in (free mode may lend its run token: src/hostSched.ts). */
   beginAckWait(targets: number): void {
-    if (!this.hasToken || this.seeded || !this.config.tokenLending || targets > TOKEN_LENDING_MAX_TARGETS) return;
-    if (!this.tokens!.someoneWaits()) return;
-    if (!this.tokens!.lend()) return;
-    this.hasToken = false;
-    this.borrowedFrom = -1;
-    this.tokenLent = true;
+    this.hostSched?.beginAckWait(targets);
   }
 
   /** The round is complete: take a run token back if this CPU lent its own. */
   endAckWait(): void {
-    if (!this.tokenLent) return;
-    this.tokenLent = false;
-    this.takeToken();
+    this.hostSched?.endAckWait();
   }
 
   checkAbort(): void {
     if (Atomics.load(this.v.global, G_ABORT) !== 0) throw new SimAbort('run aborted');
   }
 
-  /**
-   * A running CPU that just handled a shootdown IPI leaves its host core to the
-   * sleeping targets of the same round until the round completes (bounded by
-   * SHOOTDOWN_STEP_ASIDE_MS). It keeps its run token. This changes no outcome:
-   * its TLB is already flushed, so until the sender's flush returns it could
-   * only fault on the unmapped pages and sleep on their page locks. On a 2-core
-   * host it halves the time the other targets wait for a core.
-   * It steps aside only for the round whose IPI it handled in this very poll,
-   * and stops as soon as that sender starts another round: sleeping on the ack
-   * word of a round whose IPI it has not handled yet would leave the doorbell
-   * unwatched until the timeout (that stalled 63-target rounds for 20 ms).
-   */
-  private stepAsideDuringShootdown(sender = this.lastIpiSender, round = this.lastIpiRound): void {
-    const sb = sender * CPU_CTL_WORDS;
+  /** Free mode: step aside until `sender`'s round `round` completes (src/hostSched.ts). */
+  private stepAsideDuringShootdown(sender: number, round: number): void {
     this.lastIpiSender = -1;
-    const ctl = this.v.cpuCtl;
-    const deadline = performance.now() + SHOOTDOWN_STEP_ASIDE_MS;
-    for (;;) {
-      const pending = Atomics.load(ctl, sb + C_ACK_PENDING);
-      if (pending <= 0) return;
-      // The sender stores C_ROUND before C_ACK_PENDING: if a later round has
-      // begun, this CPU may be one of its targets and must not sleep on the ack word.
-      if (Atomics.load(ctl, sb + C_ROUND) !== round) return;
-      const left = deadline - performance.now();
-      if (left <= 0) return;
-      // Sleep on the ack word in short slices: an IPI from another sender rings
-      // only the doorbell, and must not wait for this round to finish.
-      Atomics.wait(ctl, sb + C_ACK_PENDING, pending, Math.min(left, STEP_ASIDE_SLICE_MS));
-      if (Atomics.load(ctl, this.doorbellIdx) !== this.doorbellSnapshot) this.serviceIpis();
-      this.lastIpiSender = -1;
-    }
+    this.hostSched!.stepAsideDuringShootdown(sender, round);
+  }
+
+  /** The control words of every CPU (HostSchedHost). */
+  get cpuCtl(): Int32Array {
+    return this.v.cpuCtl;
+  }
+
+  /** Handle IPIs if the doorbell rang since the last `serviceIpis`; forget the last IPI's sender (HostSchedHost). */
+  serviceIpisIfRung(): void {
+    if (Atomics.load(this.v.cpuCtl, this.doorbellIdx) !== this.doorbellSnapshot) this.serviceIpis();
+    this.lastIpiSender = -1;
   }
 
   /** The flush IPI handler (a port message, or a round forwarded by a multicast group's first target). */
