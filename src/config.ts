@@ -128,9 +128,14 @@ export const SCHED_MODES: readonly SchedMode[] = ['free', 'seeded'];
 export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush' | 'copy-before-flush' | 'stale-asid' | 'luf-writable' | 'no-tlbsync';
 export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush', 'copy-before-flush', 'stale-asid', 'luf-writable', 'no-tlbsync'];
 
-/** The system call CPU 1 makes in the `mprotect` workload (each runs flushTlbBatchedPending first). */
-export type SyscallName = 'mprotect' | 'munmap' | 'madvise';
-export const SYSCALLS: readonly SyscallName[] = ['mprotect', 'munmap', 'madvise'];
+/**
+ * The system call CPU 1 makes in the `mprotect` workload and the
+ * `mprotect-reclaim` scenario (each runs flushTlbBatchedPending first):
+ * mprotect(PROT_READ), munmap, madvise(MADV_DONTNEED); `mprotect-none`
+ * (mprotect(PROT_NONE), then loads) and `mremap` only in `mprotect-reclaim`.
+ */
+export type SyscallName = 'mprotect' | 'munmap' | 'madvise' | 'mprotect-none' | 'mremap';
+export const SYSCALLS: readonly SyscallName[] = ['mprotect', 'munmap', 'madvise', 'mprotect-none', 'mremap'];
 
 /** Test hook: make one CPU misbehave so the failure paths can be exercised. */
 export type CpuFault = 'none' | 'stop-acking' | 'crash' | 'crash-in-ipi';
@@ -498,6 +503,15 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     if (c.pages < 2) throw new ConfigError(`--pages must be at least 2 for --workload munmap (ranges in the first half, the other threads in the second), got ${c.pages}`);
     parseRangeLengths(c.range, Math.floor(c.pages / 2));
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload munmap (no kswapd runs)');
+  }
+  if (c.workload === 'mprotect' && (c.syscall === 'mprotect-none' || c.syscall === 'mremap')) {
+    throw new ConfigError(`--syscall ${c.syscall} applies to the mprotect-reclaim scenario (--workload mprotect takes mprotect, munmap or madvise)`);
+  }
+  if (c.workload === 'arm64-dsb-pending' && (c.syscall === 'mprotect-none' || c.syscall === 'mremap')) {
+    throw new ConfigError(`--syscall ${c.syscall} applies to the mprotect-reclaim scenario (arm64-dsb-pending takes mprotect, munmap or madvise)`);
+  }
+  if (c.workload === 'mprotect-reclaim' && c.syscall === 'mremap' && c.pages < 2) {
+    throw new ConfigError(`--pages must be at least 2 for --syscall mremap (page 0 moves to page 1), got ${c.pages}`);
   }
   const minCpus = c.workload === 'pending-flush' || c.workload === 'pending-flush-lost' || c.workload === 'mremap-ptl' ? 3 : 2;
   if (c.cpus < minCpus) {

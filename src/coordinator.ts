@@ -21,7 +21,7 @@ import { quantileSorted } from 'simple-statistics';
 import { totalmem } from 'node:os';
 import { ConfigError, configToFlags, sharedMemoryBytes, type SimConfig } from './config.js';
 import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
-import { VMA_READ, VMA_RW } from './cpu.js';
+import { VMA_READ, VMA_RW } from './fault.js';
 import {
   ABORT_CPU_CRASHED,
   ABORT_INVARIANT,

@@ -1,12 +1,17 @@
 /**
- * One simulated CPU, as seen from inside its worker thread: the MMU (TLB
- * lookup, page walk, the clean-to-dirty transition of the chosen architecture),
- * the page-fault handler, IPI handling and host scheduling.
+ * One simulated CPU, as seen from inside its worker thread. It owns the
+ * CPU's parts and runs its run lifecycle, scheduling points, sleeping locks
+ * and IPI handling; the MMU (loads and stores through the TLB: src/mmu.ts),
+ * the page-fault handler (src/fault.ts), free-mode host scheduling (run
+ * tokens, loans, stepping aside: src/hostSched.ts) and cpu_tlbstate
+ * (src/tlbState.ts) are modules of their own that reach the CPU through
+ * narrow interfaces (MmuHost, FaultHost, HostSchedHost). Imports flow one
+ * way: this file imports them, none of them imports this file.
  *
  * Invariants:
- * - Only this object writes this CPU's TLB and its counters.
- * - The access path (`load`/`store`) reads the TLB with plain typed-array
- *   reads; Atomics only for PTE read-modify-writes and the doorbell poll.
+ * - Only this CPU's thread writes its TLB and its counters.
+ * - The access path (`load`/`store`, src/mmu.ts) reads the TLB with plain
+ *   typed-array reads; Atomics only for PTE read-modify-writes and the doorbell poll.
  * - IPIs are handled only between accesses (at `tick`, `schedPoint` or while
  *   waiting), never in the middle of one: an access is one instruction.
  * - Never sleep holding a run token, except while stepping aside (bounded):
@@ -22,9 +27,6 @@
  *   throughout), and so do munmap/madvise (page locks held until their flush).
  *   The fault path avoids it for latency: it takes its token back only after
  *   unlock_page, so faulting CPUs never convoy behind a page lock.
- * - Stores write the frame with Atomics.store and then read the frame
- *   generation (see PhysicalMemory.freeFrame: no store slips between the
- *   oracle's frame-drop check and the free).
  * - In seeded mode every point where another CPU may run is a `schedPoint`;
  *   nothing else depends on timing.
  */
@@ -33,6 +35,9 @@ import type { SimConfig } from './config.js';
 import { IpiDelivery, type IpiMessage, type IpiWaitHost } from './ipi.js';
 import { HwInvalQueue } from './hwInval.js';
 import { applyPendingTlbis } from './arm64Tlbi.js';
+import { handleMmFault } from './fault.js';
+import { Mmu } from './mmu.js';
+import { HostSched } from './hostSched.js';
 import {
   ABORT_SEEDED_STEPS,
   C_ACK_PENDING,
@@ -40,7 +45,6 @@ import {
   C_LAST_EVENT,
   C_LAST_EVENT_A,
   C_LAST_EVENT_B,
-  LAST_EVENT_FAULT,
   LAST_EVENT_IPI,
   C_ROUND,
   C_WAIT_LOCK,
@@ -53,13 +57,6 @@ import {
   G_SCHED_STEPS,
   K,
   MM_MMAP_LOCK,
-  P_MAP_GEN,
-  P_PROTECTED,
-  P_STEP,
-  P_UNMAPPED_AT,
-  P_VMA_WRITE,
-  PAGE_STEP_MAPPED,
-  PAGE_WORDS,
   PTRS_PER_PTE,
   frameCount,
   pageSlots,
@@ -87,22 +84,8 @@ import {
 import { PhysicalMemory } from './memory.js';
 import { mmBase } from './mm.js';
 import { CpuTlbState } from './tlbState.js';
-import { recordRace, setRaceTraceHook } from './oracle.js';
+import { setRaceTraceHook } from './oracle.js';
 import { TraceClock, TraceRing, type CpuTrace, type TraceEvent } from './trace.js';
-import {
-  PTE_ACCESSED,
-  PTE_DIRTY,
-  PTE_WRITE,
-  mkPte,
-  pteDirty,
-  pteFrame,
-  pteMkwriteDirty,
-  ptePresent,
-  pteWrite,
-  walkForRead,
-  walkForWrite,
-  weakSetDirty,
-} from './pageTable.js';
 import { Prng, deriveSeed } from './prng.js';
 import { RunTokens, SeededScheduler, raiseAbort, ringDoorbell } from './sched.js';
 import { Tlb, setTlbThreadOwner } from './tlb.js';
@@ -114,10 +97,6 @@ export class SimAbort extends Error {
   override readonly name = 'SimAbort';
 }
 
-/** VMA permission bits kept per page in P_VMA_WRITE. */
-export const VMA_NONE = 0;
-export const VMA_READ = 1;
-export const VMA_RW = 3;
 
 /**
  * How long a blocked CPU sleeps before re-checking a condition nobody rings it
@@ -126,38 +105,29 @@ export const VMA_RW = 3;
  */
 export const BLOCK_RECHECK_MS = 0.2;
 /**
- * Safety-net timeout of a kernel-lock sleep. Every unlock rings the sleepers, so
- * this only bounds a lost wake-up; polling every 0.2 ms instead cost thousands
- * of wake-ups per IPI round at 64 CPUs and tripled the round latency.
+ * Safety-net timeout of a kernel-lock sleep. Every unlock rings the sleepers
+ * (src/locks.ts: a sleeper publishes its tag before it re-tries, a releaser
+ * stores the release before it looks), so this only bounds a lost wake-up,
+ * which the protocol rules out. It must still be long: every expiry is a
+ * host context switch that competes with IPI delivery. Polling every 0.2 ms
+ * cost thousands of wake-ups per IPI round at 64 CPUs and tripled the round
+ * latency; 20 ms still woke each sleeping CPU of a 1024-CPU reclaim about
+ * 1.7 times per IPI round (counted per wait site), more often than the
+ * round's own IPI; at 250 ms no lock sleep of that run timed out at all.
  */
-export const LOCK_WAIT_MS = 20;
-/** How long an idle CPU sleeps on its doorbell between checks for the end of the run. */
-export const IDLE_WAIT_MS = 50;
+export const LOCK_WAIT_MS = 250;
+/**
+ * How long an idle CPU sleeps on its doorbell between checks for the end of
+ * the run. Whoever ends the run rings every CPU, so this is a safety net too;
+ * at 50 ms the idle CPUs of a 1024-CPU run woke 100 times per IPI round.
+ */
+export const IDLE_WAIT_MS = 500;
 
 /** Test hook: a crashing CPU exits after this many slow-path polls (mid-run, after warm-up has begun). */
 export const CRASH_AFTER_POLLS = 8;
 /** Exit code of a deliberately crashed CPU worker. */
 export const CRASH_EXIT_CODE = 70;
 
-/**
- * Upper bound on how long a running CPU steps aside after handling a shootdown
- * IPI (free mode). A 255-target round takes a few ms here; longer than that
- * means something is stuck, and the sender's own timeout will report it.
- */
-export const SHOOTDOWN_STEP_ASIDE_MS = 20;
-/**
- * An initiator lends its run token only for rounds to at most this many
- * targets. The loan puts a simulated CPU in the seat the sleeping initiator
- * left, as real hardware runs the other CPUs while one spins; but a round to
- * many targets needs that host core to wake them. Measured at 255 targets on
- * a 2-core host (IPI bench, median of five runs' medians): 6.3-6.5 ms without
- * lending against 7.0-9.7 ms with it, three alternating pairs; with this cap,
- * 6.6-8.8 ms, so the gain is near this host's noise but not against it. Small
- * machines, where the races live, always lend.
- */
-export const TOKEN_LENDING_MAX_TARGETS = 16;
-/** A CPU stepping aside looks at its own doorbell this often (IPIs from other senders). */
-export const STEP_ASIDE_SLICE_MS = 0.5;
 
 /** Everything a CPU worker receives once, at configure time. */
 export interface CpuInit {
@@ -206,6 +176,8 @@ export class Cpu implements IpiWaitHost {
   readonly config: SimConfig;
   readonly v: MachineViews;
   readonly tlb: Tlb;
+  /** Loads and stores of the running process (src/mmu.ts). */
+  private readonly mmu: Mmu;
   readonly mem: PhysicalMemory;
   readonly ipi: IpiDelivery;
   /** The shared invalidation queue (INVLPGB, RAR, queue-carried IPIs: src/hwInval.ts). */
@@ -242,7 +214,8 @@ export class Cpu implements IpiWaitHost {
   /** Why this CPU aborted the run, when it was the one that noticed. */
   timeoutMessage: string | undefined;
 
-  private readonly tokens: RunTokens | null;
+  /** Free mode: run tokens, the quantum, loans and stepping aside (src/hostSched.ts); null when seeded. */
+  private readonly hostSched: HostSched | null;
   private readonly seeded: SeededScheduler | null;
   private readonly ctlBase: number;
   private readonly cBase: number;
@@ -250,15 +223,6 @@ export class Cpu implements IpiWaitHost {
   private readonly doorbellIdx: number;
   private doorbellSnapshot = 0;
   private pollCountdown: number;
-  private quantumLeft: number;
-  private hasToken = false;
-  /** A run token given up while blocked that the CPU must take back before it runs on. */
-  private tokenOwed = false;
-  /** This CPU lent its run token while it sleeps for IPI acknowledgements (free mode). */
-  private tokenLent = false;
-  /** The CPU whose token this one holds on loan, or -1 (free mode; see `returnBorrowedToken`). */
-  private borrowedFrom = -1;
-  private storeSeq = 0;
   private readonly stopsAcking: boolean;
   /** `--trace`: this CPU's ring of events (null: not tracing). Only this CPU writes it. */
   readonly trace: TraceRing | null;
@@ -291,15 +255,28 @@ export class Cpu implements IpiWaitHost {
     this.ipi = new IpiDelivery(this.id, this.v.cpuCtl, this.v.ackBits, c.cpus, init.outPorts, init.inPorts, c.sched === 'free');
     this.hw = new HwInvalQueue(this.id, this.v.cpuCtl, this.v.hwSlots, this.v.hwPendBits, c.cpus, c.sched === 'free');
     if (c.protocol === 'luf') this.mem.lufBeforeReuse = (_f, gen) => lufFlushBeforeReuse(this, gen);
-    this.tokens = c.sched === 'free' ? new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl) : null;
+    this.hostSched = c.sched === 'free' ? new HostSched(this, new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl)) : null;
     this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps, this.v) : null;
     if (this.seeded && this.v.tlbi.length > 0) this.seeded.onMmuTurn = () => this.mmuStep();
     this.ctlBase = this.id * CPU_CTL_WORDS;
     this.cBase = this.id * COUNTER_WORDS;
     this.counters = this.v.counters;
     this.doorbellIdx = this.ctlBase + C_DOORBELL;
+    this.mmu = new Mmu({
+      id: this.id,
+      v: this.v,
+      tlb: this.tlb,
+      mem: this.mem,
+      pages: this.pages,
+      W: this.W,
+      slots: this.slots,
+      isX86: this.isX86,
+      tlbState: this.tlbState,
+      counters: this.counters,
+      cBase: this.cBase,
+      handleMmFault: (mm, vpn, write) => this.handleMmFault(mm, vpn, write),
+    });
     this.pollCountdown = c.doorbellPollInterval;
-    this.quantumLeft = c.quantum;
     this.stopsAcking = c.faultKind === 'stop-acking' && c.faultCpu === this.id;
     this.crashesInIpi = c.faultKind === 'crash-in-ipi' && c.faultCpu === this.id;
     this.clock = new TraceClock(c.sched === 'seeded', this.v.global, G_SCHED_STEPS);
@@ -321,9 +298,7 @@ export class Cpu implements IpiWaitHost {
     this.trace?.clear();
     this.unmapStarts.clear();
     this.clock.start(traceEpochMs);
-    this.tokenOwed = false;
-    this.tokenLent = false;
-    this.storeSeq = 0;
+    this.mmu.beginRun();
     this.ipiRoundUs.length = 0;
     this.ipiRoundTargets.length = 0;
     this.ipiRoundPages.length = 0;
@@ -334,34 +309,13 @@ export class Cpu implements IpiWaitHost {
     this.prng = new Prng(deriveSeed(seed, this.id));
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     this.pollCountdown = this.config.doorbellPollInterval;
-    this.quantumLeft = this.config.quantum;
     if (this.seeded) {
       this.seeded.started();
       return this.seeded.waitTurn(this);
     }
-    this.takeToken();
+    this.hostSched!.beginRun();
     return true;
   }
-
-  /** Free mode: wait for a run token (handling IPIs meanwhile) and note whether it is on loan. */
-  private takeToken(): void {
-    const lender = this.tokens!.acquire(this);
-    this.hasToken = true;
-    this.borrowedFrom = lender;
-  }
-
-  /**
-   * Free mode: give the run token to the next waiting CPU (or the pool). A
-   * borrowed token goes back to its lender (or the pool) instead: a loan lets
-   * one CPU run on while the lender sleeps, never a chain of CPUs.
-   */
-  private dropToken(): void {
-    if (this.borrowedFrom >= 0) this.tokens!.returnLoan(this.borrowedFrom);
-    else this.tokens!.release();
-    this.hasToken = false;
-    this.borrowedFrom = -1;
-  }
-
 
   /** The workload is done on this CPU: give up the CPU and keep handling IPIs until every CPU is done. */
   finishWorkload(): void {
@@ -375,7 +329,7 @@ export class Cpu implements IpiWaitHost {
         if (!this.seeded.waitTurn(this)) return;
       }
     }
-    if (this.hasToken) this.dropToken();
+    this.hostSched!.releaseTokenIfHeld();
     if (Atomics.add(g, G_FINISHED, 1) + 1 === this.config.cpus) {
       Atomics.store(g, G_RUN_DONE, 1);
       for (let c = 0; c < this.config.cpus; c++) ringDoorbell(this.v.cpuCtl, c);
@@ -401,9 +355,7 @@ export class Cpu implements IpiWaitHost {
 
   /** Give back the run token if held (after an abort). */
   releaseTokenIfHeld(): void {
-    this.tokenOwed = false;
-    this.tokenLent = false;
-    if (this.hasToken) this.dropToken();
+    this.hostSched?.releaseTokenIfHeld();
   }
 
   // -------------------------------------------------------------------------
@@ -436,18 +388,10 @@ export class Cpu implements IpiWaitHost {
       // A borrower that just took its lender's interrupt steps aside like any
       // target; when the round is over the lender asks for its token back and
       // the check below returns it at once.
-      if (this.lastIpiSender >= 0) this.stepAsideDuringShootdown();
+      if (this.lastIpiSender >= 0) this.stepAsideDuringShootdown(this.lastIpiSender, this.lastIpiRound);
     }
     this.checkAbort();
-    if (this.borrowedFrom >= 0 && this.returnBorrowedToken()) return;
-    this.quantumLeft -= this.config.doorbellPollInterval;
-    if (this.quantumLeft <= 0) {
-      this.quantumLeft = this.config.quantum;
-      if (this.tokens!.someoneWaits()) {
-        this.dropToken();
-        this.takeToken();
-      }
-    }
+    this.hostSched!.afterPoll(this.config.doorbellPollInterval);
   }
 
   /**
@@ -474,20 +418,6 @@ export class Cpu implements IpiWaitHost {
   setIrqsOff(off: boolean): void {
     this.irqsOff = off;
     if (!off) this.serviceIpis();
-  }
-
-  /**
-   * A borrower hands the token straight back once its lender (an IPI
-   * initiator whose round completed) waits for one, then queues for a token
-   * like anybody else. Returns true if it did.
-   */
-  private returnBorrowedToken(): boolean {
-    if (!this.tokens!.giveBackTo(this.borrowedFrom)) return false;
-    this.hasToken = false;
-    this.borrowedFrom = -1;
-    this.quantumLeft = this.config.quantum;
-    this.takeToken();
-    return true;
   }
 
   /**
@@ -520,7 +450,7 @@ export class Cpu implements IpiWaitHost {
    */
   sleepLock(tag: number, tryTake: () => boolean, resumeToken = true, owner: () => number = () => -1): void {
     if (tryTake()) return;
-    if (this.hasToken) {
+    if (this.hostSched?.holdsToken()) {
       // The holder is in the middle of a shootdown (ptep_clear_flush under the
       // PTE lock, a flush under the page lock): step aside with the token until
       // its round completes, as a target does, instead of handing the token to
@@ -597,8 +527,7 @@ export class Cpu implements IpiWaitHost {
       while (!cond()) this.schedPoint(true);
       return;
     }
-    const hadToken = this.hasToken;
-    if (hadToken) this.dropToken();
+    const hadToken = this.hostSched!.beginBlock();
     for (;;) {
       this.serviceIpis();
       if (cond()) break;
@@ -608,17 +537,12 @@ export class Cpu implements IpiWaitHost {
         break;
       }
     }
-    if (hadToken) {
-      if (resumeToken) this.takeToken();
-      else this.tokenOwed = true;
-    }
+    this.hostSched!.endBlock(hadToken, resumeToken);
   }
 
   /** Take back the run token given up by a `blockUntil(..., resumeToken = false)`. */
   resumeRunning(): void {
-    if (!this.tokenOwed) return;
-    this.tokenOwed = false;
-    this.takeToken();
+    this.hostSched?.resumeRunning();
   }
 
   // IpiWaitHost -------------------------------------------------------------
@@ -653,63 +577,35 @@ export class Cpu implements IpiWaitHost {
     Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, ms);
   }
 
-  /**
-   * The initiator is about to sleep until its round's acknowledgements are in
-   * (free mode). Lend the run token to a CPU waiting for one: on real hardware
-   * the other CPUs keep running their code while the initiator spins in
-   * smp_call_function_many, and a target may run on until the interrupt lands.
-   */
+  /** The initiator is about to sleep until its round's acknowledgements are in (free mode may lend its run token: src/hostSched.ts). */
   beginAckWait(targets: number): void {
-    if (!this.hasToken || this.seeded || !this.config.tokenLending || targets > TOKEN_LENDING_MAX_TARGETS) return;
-    if (!this.tokens!.someoneWaits()) return;
-    if (!this.tokens!.lend()) return;
-    this.hasToken = false;
-    this.borrowedFrom = -1;
-    this.tokenLent = true;
+    this.hostSched?.beginAckWait(targets);
   }
 
   /** The round is complete: take a run token back if this CPU lent its own. */
   endAckWait(): void {
-    if (!this.tokenLent) return;
-    this.tokenLent = false;
-    this.takeToken();
+    this.hostSched?.endAckWait();
   }
 
   checkAbort(): void {
     if (Atomics.load(this.v.global, G_ABORT) !== 0) throw new SimAbort('run aborted');
   }
 
-  /**
-   * A running CPU that just handled a shootdown IPI leaves its host core to the
-   * sleeping targets of the same round until the round completes (bounded by
-   * SHOOTDOWN_STEP_ASIDE_MS). It keeps its run token. This changes no outcome:
-   * its TLB is already flushed, so until the sender's flush returns it could
-   * only fault on the unmapped pages and sleep on their page locks. On a 2-core
-   * host it halves the time the other targets wait for a core.
-   * It steps aside only for the round whose IPI it handled in this very poll,
-   * and stops as soon as that sender starts another round: sleeping on the ack
-   * word of a round whose IPI it has not handled yet would leave the doorbell
-   * unwatched until the timeout (that stalled 63-target rounds for 20 ms).
-   */
-  private stepAsideDuringShootdown(sender = this.lastIpiSender, round = this.lastIpiRound): void {
-    const sb = sender * CPU_CTL_WORDS;
+  /** Free mode: step aside until `sender`'s round `round` completes (src/hostSched.ts). */
+  private stepAsideDuringShootdown(sender: number, round: number): void {
     this.lastIpiSender = -1;
-    const ctl = this.v.cpuCtl;
-    const deadline = performance.now() + SHOOTDOWN_STEP_ASIDE_MS;
-    for (;;) {
-      const pending = Atomics.load(ctl, sb + C_ACK_PENDING);
-      if (pending <= 0) return;
-      // The sender stores C_ROUND before C_ACK_PENDING: if a later round has
-      // begun, this CPU may be one of its targets and must not sleep on the ack word.
-      if (Atomics.load(ctl, sb + C_ROUND) !== round) return;
-      const left = deadline - performance.now();
-      if (left <= 0) return;
-      // Sleep on the ack word in short slices: an IPI from another sender rings
-      // only the doorbell, and must not wait for this round to finish.
-      Atomics.wait(ctl, sb + C_ACK_PENDING, pending, Math.min(left, STEP_ASIDE_SLICE_MS));
-      if (Atomics.load(ctl, this.doorbellIdx) !== this.doorbellSnapshot) this.serviceIpis();
-      this.lastIpiSender = -1;
-    }
+    this.hostSched!.stepAsideDuringShootdown(sender, round);
+  }
+
+  /** The control words of every CPU (HostSchedHost). */
+  get cpuCtl(): Int32Array {
+    return this.v.cpuCtl;
+  }
+
+  /** Handle IPIs if the doorbell rang since the last `serviceIpis`; forget the last IPI's sender (HostSchedHost). */
+  serviceIpisIfRung(): void {
+    if (Atomics.load(this.v.cpuCtl, this.doorbellIdx) !== this.doorbellSnapshot) this.serviceIpis();
+    this.lastIpiSender = -1;
   }
 
   /** The flush IPI handler (a port message, or a round forwarded by a multicast group's first target). */
@@ -745,7 +641,7 @@ export class Cpu implements IpiWaitHost {
   }
 
   /** Record the event this CPU is about to handle (C_LAST_EVENT: read by the coordinator if this CPU crashes). */
-  private noteEvent(kind: number, a: number, b: number): void {
+  noteEvent(kind: number, a: number, b: number): void {
     const ctl = this.v.cpuCtl;
     Atomics.store(ctl, this.ctlBase + C_LAST_EVENT_A, a);
     Atomics.store(ctl, this.ctlBase + C_LAST_EVENT_B, b);
@@ -805,14 +701,8 @@ export class Cpu implements IpiWaitHost {
   }
 
   // -------------------------------------------------------------------------
-  // The MMU: loads and stores through the TLB
+  // The MMU (src/mmu.ts) and the fault handler (src/fault.ts)
   // -------------------------------------------------------------------------
-
-  /** The TLB tag of the running process's accesses: its ASID on this CPU. Only the loaded mm is accessed. */
-  private accessTag(mm: number): number {
-    if (mm !== this.tlbState.loadedMm) throw new Error(`CPU ${this.id}: access to mm ${mm} while mm ${this.tlbState.loadedMm} is loaded`);
-    return this.tlbState.loadedTag;
-  }
 
   /** mm loaded on this CPU, or -1 (kernel thread). */
   get loadedMm(): number {
@@ -821,181 +711,16 @@ export class Cpu implements IpiWaitHost {
 
   /** A load by the running process. Returns the value read, or -1 if it faulted fatally (SIGSEGV). */
   load(mm: number, vpn: number): number {
-    const asid = this.accessTag(mm);
-    const idx = mm * this.pages + vpn;
-    const ps = idx * PAGE_WORDS;
-    const counters = this.counters;
-    const cb = this.cBase;
-    for (;;) {
-      let e = this.tlb.lookup(vpn, asid);
-      if (e >= 0) {
-        counters[cb + K.tlb_hits]++;
-      } else {
-        counters[cb + K.tlb_misses]++;
-        const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
-        const pte = walkForRead(this.v.pte, idx);
-        if (!ptePresent(pte)) {
-          this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
-          if (!this.handleMmFault(mm, vpn, false)) return -1;
-          continue;
-        }
-        // A zap bumped the mapping generation during the walk: walk again, so
-        // the entry's generation always belongs to the PTE it caches.
-        if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue;
-        const f = pteFrame(pte);
-        const gen = this.mem.gen(f);
-        if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
-        e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), gen, mapGen);
-      }
-      const f = this.tlb.frame(e);
-      const value = this.v.frameData[f * this.W + this.id];
-      if (this.v.frameGen[f] !== this.tlb.gen(e)) {
-        recordRace(this.v, 'stale_access', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
-      }
-      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) {
-        recordRace(this.v, 'access_after_unmap', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
-      }
-      counters[cb + K.loads]++;
-      return value;
-    }
+    return this.mmu.load(mm, vpn);
   }
 
-  /**
-   * A store by the running process to its own word of page `vpn`. Returns
-   * false if it faulted fatally (SIGSEGV: the VMA does not allow writes).
-   */
+  /** A store by the running process to its own word of page `vpn`. Returns false if it faulted fatally (SIGSEGV). */
   store(mm: number, vpn: number): boolean {
-    const asid = this.accessTag(mm);
-    const idx = mm * this.pages + vpn;
-    const ps = idx * PAGE_WORDS;
-    const counters = this.counters;
-    const cb = this.cBase;
-    const pt = this.v.pte;
-    for (;;) {
-      let e = this.tlb.lookup(vpn, asid);
-      if (e < 0) {
-        counters[cb + K.tlb_misses]++;
-        const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
-        const pte = walkForWrite(pt, idx, -1);
-        if (!ptePresent(pte) || !pteWrite(pte)) {
-          this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
-          if (!this.handleMmFault(mm, vpn, true)) return false;
-          continue;
-        }
-        if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue; // see load()
-        const f = pteFrame(pte);
-        const gen = this.mem.gen(f);
-        if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
-        e = this.tlb.fill(vpn, asid, f, true, true, gen, mapGen);
-      } else {
-        counters[cb + K.tlb_hits]++;
-        if (!this.tlb.writable(e)) {
-          // Write to a read-only translation traps on every architecture; the
-          // fault invalidates the faulting translation.
-          this.tlb.invalidatePage(vpn, asid);
-          if (!this.handleMmFault(mm, vpn, true)) return false;
-          continue;
-        }
-        if (!this.tlb.dirty(e)) {
-          // The clean-to-dirty transition (docs/design.md, "Hardware semantics").
-          if (this.isX86) {
-            const f = this.tlb.frame(e);
-            const pte = walkForWrite(pt, idx, f);
-            if (!ptePresent(pte) || !pteWrite(pte) || pteFrame(pte) !== f) {
-              // "A write to a clean unmapped page via a cached TLB entry must trap."
-              this.tlb.invalidatePage(vpn, asid);
-              if (!this.handleMmFault(mm, vpn, true)) return false;
-              continue;
-            }
-          } else {
-            weakSetDirty(pt, idx); // blind OR: lands in a dead word if the PTE is gone
-          }
-          this.tlb.markDirty(e);
-        }
-      }
-      const f = this.tlb.frame(e);
-      const step = this.v.pageState[ps + P_STEP];
-      const value = ++this.storeSeq;
-      const w = f * this.W + this.id;
-      this.v.frameStep[w] = step;
-      // Write, then read the generation (both sequentially consistent): see PhysicalMemory.freeFrame.
-      Atomics.store(this.v.frameData, w, value);
-      if (Atomics.load(this.v.frameGen, f) !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f, 'store');
-      if (this.v.pageState[ps + P_PROTECTED] !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f, 'store');
-      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) recordRace(this.v, 'access_after_unmap', this.id, vpn, value, step, f, 'store');
-      this.v.lastStore[this.id * this.slots + idx] = value;
-      counters[cb + K.stores]++;
-      return true;
-    }
+    return this.mmu.store(mm, vpn);
   }
 
-  // -------------------------------------------------------------------------
-  // The kernel's fault handler (runs on the faulting CPU)
-  // -------------------------------------------------------------------------
-
-  /**
-   * handle_mm_fault(), under mmap_read_lock (so it cannot interleave with an
-   * mprotect or munmap changing the VMA). Not present: wait for the page lock
-   * (reclaim holds a dirty page's lock until it has written it back and freed
-   * the frame, a clean page's until just before the batch's final flush; the
-   * backing store holds the page's data either way), read the page in
-   * from the backing store and install a PTE under the PTE lock
-   * (writable-clean for a read fault on a writable VMA, writable-dirty for a
-   * write fault). Present but read-only on a write: do_wp_page() makes it
-   * writable and dirty again if the VMA allows writes. Returns false for
-   * SIGSEGV (the VMA forbids the access).
-   */
+  /** handle_mm_fault() on this CPU (src/fault.ts). Returns false for SIGSEGV. */
   handleMmFault(mm: number, vpn: number, write: boolean): boolean {
-    this.count('page_faults');
-    this.noteEvent(LAST_EVENT_FAULT, mm, vpn);
-    const t0 = this.trace ? this.clock.now() : 0;
-    // resumeToken false on every lock: a run token given up to sleep is taken
-    // back only after every lock is dropped (faulting CPUs never convoy).
-    this.mmapLock(mm, false, false);
-    let ok: boolean;
-    try {
-      ok = this.faultUnderMmapLock(mm, vpn, write);
-    } finally {
-      this.mmapUnlock(mm, false);
-    }
-    this.resumeRunning();
-    this.trace?.push({ k: 'fault', ts: t0, dur: this.clock.now() - t0, mm, page: vpn, write });
-    return ok;
-  }
-
-  private faultUnderMmapLock(mm: number, vpn: number, write: boolean): boolean {
-    const idx = mm * this.pages + vpn;
-    const ps = idx * PAGE_WORDS;
-    const pt = this.v.pte;
-    for (;;) {
-      const vma = Atomics.load(this.v.pageState, ps + P_VMA_WRITE);
-      const pte = Atomics.load(pt, idx);
-      if (vma === VMA_NONE || (write && vma !== VMA_RW)) {
-        this.count(write ? 'segv_stores' : 'segv_loads');
-        return false;
-      }
-      if (ptePresent(pte)) {
-        if (!write || pteWrite(pte)) return true; // somebody else fixed it up; retry the access
-        this.count('wp_faults');
-        if (pteMkwriteDirty(pt, idx)) return true;
-        continue;
-      }
-      // Not present: take the page lock (sleeps while reclaim owns the page).
-      this.lockPage(idx, false);
-      if (ptePresent(Atomics.load(pt, idx))) {
-        this.mem.unlockPage(idx);
-        continue;
-      }
-      const f = this.mem.allocFrame(vpn);
-      if (f < 0) throw new Error(`CPU ${this.id}: out of frames faulting page ${vpn}`);
-      this.mem.readIn(idx, f);
-      const flags = PTE_ACCESSED | (vma === VMA_RW ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0);
-      this.lockPtl(mm, vpn, false);
-      Atomics.exchange(pt, idx, mkPte(f, flags));
-      this.unlockPtl(mm, vpn);
-      Atomics.store(this.v.pageState, ps + P_STEP, PAGE_STEP_MAPPED);
-      this.mem.unlockPage(idx);
-      return true;
-    }
+    return handleMmFault(this, mm, vpn, write);
   }
 }

@@ -72,6 +72,8 @@ export const G_LUF_GEN = 20;
  * allocation-time flush completes; never lowered during a run).
  */
 export const G_LUF_FLUSHED = 21;
+/** Exact total of loads after mprotect(PROT_NONE) returned (see G_RACES_LOST; the last word, away from new control words). */
+export const G_RACES_RAP = 31;
 export const GLOBAL_WORDS = 32;
 
 /** Why a run was aborted (value of `G_ABORT`). */
@@ -346,8 +348,14 @@ export const P_LOCK = 0;
 export const P_STEP = 1;
 /** VMA allows writes (1) or not (0, after mprotect(PROT_READ)). */
 export const P_VMA_WRITE = 2;
-/** 1 once mprotect(PROT_READ) covering this page has returned: any later completed store is a race. */
+/**
+ * PROTECTED_READ once mprotect(PROT_READ) covering this page has returned (any
+ * later completed store is a race), PROTECTED_NONE once mprotect(PROT_NONE)
+ * has (any later completed load or store is).
+ */
 export const P_PROTECTED = 3;
+export const PROTECTED_READ = 1;
+export const PROTECTED_NONE = 2;
 /**
  * Mapping generation: bumped by munmap/madvise(MADV_DONTNEED) for every page
  * of its range, before it clears the PTE (so an entry filled from the old PTE
@@ -396,6 +404,7 @@ export const RACE_LOST_WRITE = 1;
 export const RACE_STALE_ACCESS = 2;
 export const RACE_WRITE_AFTER_PROTECT = 3;
 export const RACE_ACCESS_AFTER_UNMAP = 4;
+export const RACE_READ_AFTER_PROTECT = 5;
 
 // ---------------------------------------------------------------------------
 // Page-table locks: Int32Array `ptl`, mm m's page table t at m * ptlCount(pages) + t

@@ -21,6 +21,7 @@
 import { availableParallelism } from 'node:os';
 import { TLB_FLUSH_MAX_CPUS, resolveConfig, type IpiFanout, type ProtocolName, type SimConfig } from './config.js';
 import { COST_MODEL_DEFAULTS, type CostModel } from './costModel.js';
+import { totalRaceCount } from './oracle.js';
 import { runStress } from './stress.js';
 import { runPointTasks, type SweepRow } from './sweep.js';
 
@@ -107,7 +108,7 @@ function pointConfig(m: Mechanism, workload: 'reclaim' | 'tlb-flush', cpus: numb
 
 function sumRaces(r: SweepRow): number {
   const x = r.races;
-  return x ? x.lost_writes + x.stale_accesses + x.writes_after_protect + x.accesses_after_unmap : 0;
+  return x ? totalRaceCount(x) : 0;
 }
 
 /** Run the comparison. `cpus` and `stressIterations` shrink it (tests); the defaults are the issue's. */
@@ -156,7 +157,7 @@ export async function runMechanismComparison(
   for (const m of mechanisms) {
     const s = await runStress({ scenario: 'frame-reuse', overrides: { protocol: m.protocol, ipiFanout: m.ipiFanout }, iterations, seed: 1, stopOnRace: false });
     const x = s.races;
-    stress.push({ mechanism: m.name, iterations: s.iterations, racy_iterations: s.racy_iterations, races: x.lost_writes + x.stale_accesses + x.writes_after_protect + x.accesses_after_unmap });
+    stress.push({ mechanism: m.name, iterations: s.iterations, racy_iterations: s.racy_iterations, races: totalRaceCount(x) });
   }
   const references = buildReferences(points);
   const safe = points.every((p) => p.status === 'ok' && p.races === 0) && stress.every((s) => s.races === 0);

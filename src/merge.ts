@@ -19,10 +19,10 @@ import { writeFileAtomic } from './atomicWrite.js';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigError } from './config.js';
-import { addRaces, totalRaceCount, zeroRaces } from './oracle.js';
+import { addRaces, zeroRaces } from './oracle.js';
 import { addCounters, zeroCounters } from './result.js';
 import { formatShard, type Shard } from './shard.js';
-import { stressReproduceCommand, type FoundRace, type StressResult } from './stress.js';
+import { stressResultOf, type FoundRace, type StressResult } from './stress.js';
 import { SWEEP_FILES, writeSweepDir, type SweepResult } from './sweep.js';
 
 /** File a stress campaign writes into its `--out` folder. */
@@ -123,31 +123,24 @@ export function mergeStress(parts: readonly StressResult[], dirs: readonly strin
     threads += p.host.threads;
     if (p.first_race && (first === null || p.first_race.iteration < first.iteration)) first = p.first_race;
   }
-  const failures = parts.flatMap((p) => p.failures).sort((a, b) => a.iteration - b.iteration);
-  const perMille = iterations ? Math.round((racy / iterations) * 1000 * 1000) / 1000 : 0;
   const base = parts[0];
-  const found = first as FoundRace | null;
   const partial = parts.filter((p) => p.status === 'partial');
-  return {
+  return stressResultOf({
     scenario: base.scenario,
-    status: partial.length > 0 ? 'partial' : 'ok',
-    ...(partial.length > 0 ? { partial: { reason: `${partial.length} of ${parts.length} shards were interrupted: ${partial[0].partial?.reason ?? ''}` } } : {}),
+    kernel: base.kernel,
+    partialReason: partial.length > 0 ? `${partial.length} of ${parts.length} shards were interrupted: ${partial[0].partial?.reason ?? ''}` : null,
     config: base.config,
     iterations,
-    requested_iterations: base.requested_iterations,
+    requestedIterations: base.requested_iterations,
     counters,
     races,
-    racy_iterations: racy,
-    racy_iterations_per_1000: perMille,
-    races_per_1000: perMille,
-    races_total: totalRaceCount(races),
-    first_race: found,
-    reproduce: found ? stressReproduceCommand(base.scenario, base.config, found.seed) : null,
-    failures,
+    racyIterations: racy,
+    firstRace: first as FoundRace | null,
+    failures: parts.flatMap((p) => p.failures),
     shard: null,
-    iteration_range: { first: 0, end: base.requested_iterations },
-    host: { wall_ms: wall, iterations_per_s: wall > 0 ? Math.round((iterations / (wall / 1000)) * 10) / 10 : 0, threads, sched_steps: steps },
-  };
+    iterationRange: { first: 0, end: base.requested_iterations },
+    host: { wallMs: wall, threads, schedSteps: steps },
+  });
 }
 
 /** What a merge wrote. */

@@ -9,8 +9,11 @@
  *   contents.
  * - stale access: a load or store through a TLB entry whose frame generation
  *   no longer matches the frame's (freed or reused): checked on every access.
- * - write after protect: a store that completed after mprotect(PROT_READ) on
- *   its page had returned: checked on every store.
+ * - write after protect: a store that completed after mprotect(PROT_READ) or
+ *   mprotect(PROT_NONE) on its page had returned: checked on every store.
+ * - read after protect: a load that completed after mprotect(PROT_NONE) on its
+ *   page had returned (only a stale TLB entry can serve it: a fresh walk of a
+ *   PROT_NONE PTE faults): checked on every load.
  * - access after unmap: a load or store that completed, after munmap or
  *   madvise(MADV_DONTNEED) of its page had returned, through a TLB entry
  *   filled before that call zapped the page (its E_MAPGEN is older than the
@@ -28,6 +31,7 @@
 import {
   G_RACES_AAU,
   G_RACES_LOST,
+  G_RACES_RAP,
   G_RACES_STALE,
   G_RACES_WAP,
   G_RACE_COUNT,
@@ -36,6 +40,7 @@ import {
   PAGE_WORDS,
   RACE_ACCESS_AFTER_UNMAP,
   RACE_LOG_CAPACITY,
+  RACE_READ_AFTER_PROTECT,
   RACE_LOST_WRITE,
   RACE_STALE_ACCESS,
   RACE_WORDS,
@@ -54,24 +59,27 @@ import { ptePresent, pteFrame } from './pageTable.js';
 /** The kind of access a race report is about. */
 export type AccessOp = 'load' | 'store';
 
-export type RaceKind = 'lost_write' | 'stale_access' | 'write_after_protect' | 'access_after_unmap';
+export type RaceKind = 'lost_write' | 'stale_access' | 'write_after_protect' | 'access_after_unmap' | 'read_after_protect';
 const KIND_CODES: Record<RaceKind, number> = {
   lost_write: RACE_LOST_WRITE,
   stale_access: RACE_STALE_ACCESS,
   write_after_protect: RACE_WRITE_AFTER_PROTECT,
   access_after_unmap: RACE_ACCESS_AFTER_UNMAP,
+  read_after_protect: RACE_READ_AFTER_PROTECT,
 };
 const KIND_TOTALS: Record<RaceKind, number> = {
   lost_write: G_RACES_LOST,
   stale_access: G_RACES_STALE,
   write_after_protect: G_RACES_WAP,
   access_after_unmap: G_RACES_AAU,
+  read_after_protect: G_RACES_RAP,
 };
 const KIND_NAMES: Record<number, RaceKind> = {
   [RACE_LOST_WRITE]: 'lost_write',
   [RACE_STALE_ACCESS]: 'stale_access',
   [RACE_WRITE_AFTER_PROTECT]: 'write_after_protect',
   [RACE_ACCESS_AFTER_UNMAP]: 'access_after_unmap',
+  [RACE_READ_AFTER_PROTECT]: 'read_after_protect',
 };
 
 /** Race totals, as they appear in every JSON result. */
@@ -81,6 +89,8 @@ export interface RaceCounts {
   writes_after_protect: number;
   /** Loads and stores through a stale entry after munmap/madvise(MADV_DONTNEED) of the page returned. */
   accesses_after_unmap: number;
+  /** Loads through a stale entry after mprotect(PROT_NONE) of the page returned. */
+  reads_after_protect: number;
 }
 
 /** One race, in detail. */
@@ -101,7 +111,7 @@ export interface RaceReport {
 }
 
 export function zeroRaces(): RaceCounts {
-  return { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };
+  return { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 };
 }
 
 /** Add `from` into `into`. */
@@ -110,11 +120,12 @@ export function addRaces(into: RaceCounts, from: RaceCounts): void {
   into.stale_accesses += from.stale_accesses;
   into.writes_after_protect += from.writes_after_protect;
   into.accesses_after_unmap += from.accesses_after_unmap;
+  into.reads_after_protect += from.reads_after_protect;
 }
 
 /** Races of every kind together. */
 export function totalRaceCount(r: RaceCounts): number {
-  return r.lost_writes + r.stale_accesses + r.writes_after_protect + r.accesses_after_unmap;
+  return r.lost_writes + r.stale_accesses + r.writes_after_protect + r.accesses_after_unmap + r.reads_after_protect;
 }
 
 export function stepName(step: number): string {
@@ -232,6 +243,7 @@ export function analyse(
     stale_accesses: Atomics.load(v.global, G_RACES_STALE),
     writes_after_protect: Atomics.load(v.global, G_RACES_WAP),
     accesses_after_unmap: Atomics.load(v.global, G_RACES_AAU),
+    reads_after_protect: Atomics.load(v.global, G_RACES_RAP),
   };
 
   const reportedLost = new Set(logged.filter((r) => r.kind === 'lost_write').map((r) => `${r.cpu}:${r.page}:${r.value}`));
@@ -272,7 +284,9 @@ export function describeRace(r: RaceReport): string {
       : r.kind === 'stale_access'
         ? `stale access: CPU ${r.cpu} used a TLB entry for page ${r.page} whose frame ${r.frame} was already freed`
         : r.kind === 'write_after_protect'
-          ? `write after protect: CPU ${r.cpu}'s store #${r.value} to page ${r.page} succeeded after mprotect(PROT_READ) returned`
-          : `access after unmap: CPU ${r.cpu}'s ${r.op} reached page ${r.page} (frame ${r.frame}) through a stale TLB entry after munmap/madvise of it returned`;
+          ? `write after protect: CPU ${r.cpu}'s store #${r.value} to page ${r.page} succeeded after mprotect(PROT_READ or PROT_NONE) returned`
+          : r.kind === 'read_after_protect'
+            ? `read after protect: CPU ${r.cpu}'s load from page ${r.page} (frame ${r.frame}) succeeded through a stale TLB entry after mprotect(PROT_NONE) returned`
+            : `access after unmap: CPU ${r.cpu}'s ${r.op} reached page ${r.page} (frame ${r.frame}) through a stale TLB entry after munmap/madvise/mremap of it returned`;
   return `${what} (page was ${r.step}; detected at ${r.detectedAt})`;
 }

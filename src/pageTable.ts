@@ -21,6 +21,12 @@ export const PTE_PRESENT = 1 << 0;
 export const PTE_WRITE = 1 << 1;
 export const PTE_DIRTY = 1 << 2;
 export const PTE_ACCESSED = 1 << 3;
+/**
+ * mprotect(PROT_NONE) of a present PTE (x86 _PAGE_PROTNONE, arm64
+ * PTE_PROT_NONE): present to the kernel (ptePresent: reclaim and zap still
+ * unmap it) but not to the hardware walk, which faults (pteHwPresent).
+ */
+export const PTE_PROTNONE = 1 << 4;
 export const PTE_FRAME_SHIFT = 8;
 /** Largest frame number a PTE can hold (23 bits keep the word positive). */
 export const PTE_FRAME_MAX = (1 << 23) - 1;
@@ -30,6 +36,10 @@ export function pteFrame(pte: number): number {
 }
 export function ptePresent(pte: number): boolean {
   return (pte & PTE_PRESENT) !== 0;
+}
+/** What a hardware walk sees: present and not PROT_NONE. */
+export function pteHwPresent(pte: number): boolean {
+  return (pte & (PTE_PRESENT | PTE_PROTNONE)) === PTE_PRESENT;
 }
 export function pteWrite(pte: number): boolean {
   return (pte & PTE_WRITE) !== 0;
@@ -65,6 +75,15 @@ export function ptepSetWrprotect(pt: Int32Array, idx: number): number {
   }
 }
 
+/** change_pte_range() with PROT_NONE: a present PTE loses write and hardware access; returns the old value. */
+export function ptepSetProtNone(pt: Int32Array, idx: number): number {
+  for (;;) {
+    const old = Atomics.load(pt, idx);
+    if (!ptePresent(old) || (old & PTE_PROTNONE) !== 0) return old;
+    if (Atomics.compareExchange(pt, idx, old, (old & ~PTE_WRITE) | PTE_PROTNONE) === old) return old;
+  }
+}
+
 /**
  * Hardware walk for a load: if present, set the accessed bit (locked RMW, as x86
  * page walkers do) and return the PTE; else return it unchanged (not present).
@@ -72,7 +91,7 @@ export function ptepSetWrprotect(pt: Int32Array, idx: number): number {
 export function walkForRead(pt: Int32Array, idx: number): number {
   for (;;) {
     const old = Atomics.load(pt, idx);
-    if (!ptePresent(old) || pteYoung(old)) return old;
+    if (!pteHwPresent(old) || pteYoung(old)) return old;
     if (Atomics.compareExchange(pt, idx, old, old | PTE_ACCESSED) === old) return old | PTE_ACCESSED;
   }
 }
@@ -86,7 +105,7 @@ export function walkForRead(pt: Int32Array, idx: number): number {
 export function walkForWrite(pt: Int32Array, idx: number, expectFrame: number): number {
   for (;;) {
     const old = Atomics.load(pt, idx);
-    if (!ptePresent(old) || !pteWrite(old)) return old;
+    if (!pteHwPresent(old) || !pteWrite(old)) return old;
     if (expectFrame >= 0 && pteFrame(old) !== expectFrame) return old;
     const next = old | PTE_ACCESSED | PTE_DIRTY;
     if (old === next) return old;

@@ -21,7 +21,7 @@ function fmtUs(us: number): string {
 
 function raceLine(r: RaceCounts): string {
   const total = totalRaceCount(r);
-  const detail = `lost writes ${r.lost_writes}, stale accesses ${r.stale_accesses}, writes after protect ${r.writes_after_protect}, accesses after unmap ${r.accesses_after_unmap}`;
+  const detail = `lost writes ${r.lost_writes}, stale accesses ${r.stale_accesses}, writes after protect ${r.writes_after_protect}, accesses after unmap ${r.accesses_after_unmap}, reads after protect ${r.reads_after_protect}`;
   return total === 0 ? `none (${detail})` : `FOUND: ${detail}`;
 }
 
@@ -129,6 +129,8 @@ export function formatRaces(): string {
     lines.push(`    fix           ${e.commit} "${e.title}"`);
     lines.push(`    goes wrong    ${e.effect}: ${e.summary}`);
     lines.push(`    buggy side    ${buggy}`);
+    const variants = Object.entries(e.variants ?? {}).map(([syscall, v]) => `--syscall ${syscall}: ${v.effect}`);
+    if (variants.length > 0) lines.push(`    variants      ${variants.join('; ')}`);
   }
   return lines.join('\n');
 }

@@ -7,7 +7,7 @@
  * over them, and the reproduce command spells out every value that differs
  * from the scenario's defaults.
  */
-import { ConfigError, type SimConfig } from './config.js';
+import { ConfigError, type SimConfig, type SyscallName } from './config.js';
 import { PTRS_PER_PTE } from './layout.js';
 import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
 import { isRaceName, RACE_NAMES, raceSide, type KernelSide, type RaceName } from './races/index.js';
@@ -76,8 +76,8 @@ export const SCENARIOS: { readonly [N in LabScenarioName]: Scenario } = {
  * The defaults of `scenario` (a lab scenario, or one side of a catalogue
  * race). @throws ConfigError for an unknown name, or `kernel` on a lab scenario.
  */
-export function scenarioDefaults(scenario: string, kernel: KernelSide | undefined): Partial<SimConfig> {
-  if (isRaceName(scenario)) return raceSide(scenario, kernel ?? 'fixed');
+export function scenarioDefaults(scenario: string, kernel: KernelSide | undefined, syscall?: SyscallName): Partial<SimConfig> {
+  if (isRaceName(scenario)) return raceSide(scenario, kernel ?? 'fixed', syscall);
   const s = (SCENARIOS as { readonly [k: string]: Scenario | undefined })[scenario];
   if (!s) throw new ConfigError(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, got '${scenario}'`);
   if (kernel !== undefined) throw new ConfigError(`--kernel applies to the race catalogue's scenarios (tlbsim races), not to '${scenario}' (choose its knobs with flags)`);

@@ -149,7 +149,7 @@ export const STRESS_CHUNK_MAX = 25;
  */
 export function scenarioConfig(scenario: ScenarioName, overrides: Partial<SimConfig>, kernel?: KernelSide): SimConfig {
   // Stress defaults to seeded scheduling so every race it finds can be replayed exactly.
-  return resolveConfig({ sched: 'seeded', ...scenarioDefaults(scenario, kernel), ...overrides });
+  return resolveConfig({ sched: 'seeded', ...scenarioDefaults(scenario, kernel, overrides.syscall), ...overrides });
 }
 
 /** The reproduce command for iteration seed `seed` (and `config.schedule`, if the run followed one). */
@@ -245,32 +245,71 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   }
   const wallMs = performance.now() - t0;
   const stoppedBy = interrupted as string | null;
-  const found = first as FoundRace | null;
-  const perMille = completed ? Math.round((racy / completed) * 1000 * 1000) / 1000 : 0;
-  return {
+  return stressResultOf({
     scenario: opts.scenario,
-    ...(kernel === undefined ? {} : { kernel }),
-    status: stoppedBy === null ? 'ok' : 'partial',
-    ...(stoppedBy === null ? {} : { partial: { reason: `${stoppedBy}: ${completed} of ${opts.iterations} iterations done` } }),
+    kernel,
+    partialReason: stoppedBy === null ? null : `${stoppedBy}: ${completed} of ${opts.iterations} iterations done`,
     config,
     iterations: completed,
-    requested_iterations: opts.iterations,
+    requestedIterations: opts.iterations,
     counters,
     races,
-    racy_iterations: racy,
+    racyIterations: racy,
+    firstRace: first as FoundRace | null,
+    failures,
+    shard,
+    iterationRange: range,
+    host: { wallMs, threads: poolThreads, schedSteps: steps },
+  });
+}
+
+/** What a stress result is computed from (a campaign's tallies, or the sum of its shards'). */
+export interface StressTally {
+  scenario: ScenarioName;
+  kernel: KernelSide | undefined;
+  /** Why the campaign stopped early, or null if it ran every iteration. */
+  partialReason: string | null;
+  config: SimConfig;
+  iterations: number;
+  requestedIterations: number;
+  counters: Counters;
+  races: RaceCounts;
+  racyIterations: number;
+  /** The earliest racy iteration. */
+  firstRace: FoundRace | null;
+  failures: (RunFailure & { iteration: number })[];
+  shard: Shard | null;
+  iterationRange: { first: number; end: number };
+  host: { wallMs: number; threads: number; schedSteps: number };
+}
+
+/** The one place a StressResult is built: rates, totals and the reproduce command follow from the tallies. */
+export function stressResultOf(t: StressTally): StressResult {
+  const perMille = t.iterations ? Math.round((t.racyIterations / t.iterations) * 1000 * 1000) / 1000 : 0;
+  return {
+    scenario: t.scenario,
+    ...(t.kernel === undefined ? {} : { kernel: t.kernel }),
+    status: t.partialReason === null ? 'ok' : 'partial',
+    ...(t.partialReason === null ? {} : { partial: { reason: t.partialReason } }),
+    config: t.config,
+    iterations: t.iterations,
+    requested_iterations: t.requestedIterations,
+    counters: t.counters,
+    races: t.races,
+    racy_iterations: t.racyIterations,
     racy_iterations_per_1000: perMille,
     races_per_1000: perMille,
-    races_total: totalRaceCount(races),
-    first_race: found,
-    reproduce: found ? stressReproduceCommand(opts.scenario, config, found.seed, kernel) : null,
-    failures: failures.sort((a, b) => a.iteration - b.iteration),
-    shard,
-    iteration_range: range,
+    races_total: totalRaceCount(t.races),
+    first_race: t.firstRace,
+    reproduce: t.firstRace ? stressReproduceCommand(t.scenario, t.config, t.firstRace.seed, t.kernel) : null,
+    failures: [...t.failures].sort((a, b) => a.iteration - b.iteration),
+    shard: t.shard,
+    iteration_range: t.iterationRange,
     host: {
-      wall_ms: Math.round(wallMs),
-      iterations_per_s: Math.round((completed / (wallMs / 1000)) * 10) / 10,
-      threads: poolThreads,
-      sched_steps: steps,
+      wall_ms: Math.round(t.host.wallMs),
+      iterations_per_s: t.host.wallMs > 0 ? Math.round((t.iterations / (t.host.wallMs / 1000)) * 10) / 10 : 0,
+      threads: t.host.threads,
+      sched_steps: t.host.schedSteps,
     },
   };
 }

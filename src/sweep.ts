@@ -251,7 +251,7 @@ const MODELED_COLUMNS = [
   'targets_per_round',
 ] as const;
 
-const RACE_COLUMNS = ['lost_writes', 'stale_accesses', 'writes_after_protect', 'accesses_after_unmap'] as const;
+const RACE_COLUMNS = ['lost_writes', 'stale_accesses', 'writes_after_protect', 'accesses_after_unmap', 'reads_after_protect'] as const;
 
 /** Every CSV column, in order. */
 export const CSV_COLUMNS: readonly string[] = [

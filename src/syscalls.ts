@@ -1,6 +1,6 @@
 /**
  * The system calls that change a process's own mappings: mprotect(PROT_READ),
- * munmap and madvise(MADV_DONTNEED). They run on the calling CPU and follow
+ * mprotect(PROT_NONE), munmap, madvise(MADV_DONTNEED) and mremap. They run on the calling CPU and follow
  * Linux: mm/mprotect.c change_protection() -> change_pte_range(), and
  * mm/memory.c zap_pte_range() through an mmu_gather (tlb_finish_mmu).
  *
@@ -19,6 +19,9 @@
  *   too; one outside it is not, which is what the pending flush is for.
  * - munmap of a range that covers a whole page table frees it (free_pgtables):
  *   its flush then carries freed_tables and reaches lazy-TLB CPUs too.
+ * - mprotect(PROT_NONE) keeps a present PTE present to the kernel but not to
+ *   the hardware walk (PTE_PROTNONE, x86 _PAGE_PROTNONE): a load through a
+ *   fresh walk faults, and the fault handler sees VMA_NONE (SIGSEGV).
  * - P_PROTECTED (mprotect) and P_UNMAPPED_AT (munmap, madvise, mremap's
  *   source) are published only after the call's own flush has been
  *   acknowledged, i.e. when it returns.
@@ -26,9 +29,10 @@
  *   both) and flushes the source address before dropping that lock
  *   (eb66ae030829); `--no-flush-under-ptl` flushes after, as before the fix.
  */
-import { type Cpu, VMA_NONE, VMA_READ } from './cpu.js';
-import { P_MAP_GEN, P_PROTECTED, P_STEP, P_UNMAPPED_AT, P_VMA_WRITE, PAGE_STEP_MAPPED, PAGE_WORDS, PTRS_PER_PTE } from './layout.js';
-import { pteDirty, ptePresent, ptepGetAndClear, ptepSetWrprotect, pteWrite } from './pageTable.js';
+import type { Cpu } from './cpu.js';
+import { VMA_NONE, VMA_READ } from './fault.js';
+import { P_MAP_GEN, P_PROTECTED, P_STEP, PROTECTED_NONE, PROTECTED_READ, P_UNMAPPED_AT, P_VMA_WRITE, PAGE_STEP_MAPPED, PAGE_WORDS, PTRS_PER_PTE } from './layout.js';
+import { pteDirty, pteHwPresent, ptePresent, ptepGetAndClear, ptepSetProtNone, ptepSetWrprotect, pteWrite } from './pageTable.js';
 import { flushTlbBatchedPending } from './protocols/batched.js';
 import { clearPte, freeReclaimedPage, pageout, type UnmappedPage } from './protocols/common.js';
 import { flushTlbMmRange, TLB_FLUSH_ALL } from './tlbFlush.js';
@@ -78,18 +82,34 @@ function forEachPteLocked(cpu: Cpu, mm: number, pages: readonly number[], perPte
 
 /** mprotect(pages, PROT_READ): change the VMA, write-protect the PTEs, flush their span. */
 export function sysMprotectReadOnly(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  mprotectPages(cpu, mm, pages, false);
+}
+
+/**
+ * mprotect(pages, PROT_NONE): the VMA allows nothing; every present PTE
+ * becomes PROT_NONE (present to the kernel, not to the hardware walk, so a
+ * load faults and gets SIGSEGV); flush their span. A later load through an
+ * entry cached before is a read after protect.
+ */
+export function sysMprotectNone(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  mprotectPages(cpu, mm, pages, true);
+}
+
+/** change_protection(): the VMA, then the PTEs under each PTE lock (after the pending flush), then one flush of the changed span. */
+function mprotectPages(cpu: Cpu, mm: number, pages: readonly number[], none: boolean): void {
   cpu.mmapLock(mm, true);
   try {
-    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_VMA_WRITE), VMA_READ);
+    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_VMA_WRITE), none ? VMA_NONE : VMA_READ);
     const changed: number[] = [];
     forEachPteLocked(cpu, mm, pages, (p) => {
-      const old = ptepSetWrprotect(cpu.v.pte, cpu.pageIdx(mm, p));
+      const idx = cpu.pageIdx(mm, p);
+      const old = none ? ptepSetProtNone(cpu.v.pte, idx) : ptepSetWrprotect(cpu.v.pte, idx);
       // A PTE that reclaim already cleared is not "changed": it widens no span.
-      if (ptePresent(old) && pteWrite(old)) changed.push(p);
+      if (none ? pteHwPresent(old) : ptePresent(old) && pteWrite(old)) changed.push(p);
     });
     const span = gatherSpan(changed);
     if (span.length > 0) flushTlbMmRange(cpu, mm, span);
-    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_PROTECTED), 1);
+    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_PROTECTED), none ? PROTECTED_NONE : PROTECTED_READ);
   } finally {
     cpu.mmapUnlock(mm, true);
   }

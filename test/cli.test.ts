@@ -56,7 +56,7 @@ describe('tlbsim run --json', () => {
     expect(r.counters.tlb_hits).toBeGreaterThan(0);
     expect(r.counters.tlb_misses).toBeGreaterThan(0);
     expect(r.counters.page_faults).toBeGreaterThanOrEqual(64); // warm-up faults every page in (once: the PTE is shared)
-    expect(r.races).toEqual({ lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 });
+    expect(r.races).toEqual({ lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 });
     expect(r.race_reports).toEqual([]);
 
     // Per-CPU counters: CPU 0 sent every IPI, each thread CPU handled one per round; they sum to the totals.

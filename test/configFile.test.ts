@@ -47,6 +47,17 @@ describe('tlbsim config --print', () => {
     expect(c.sched).toBe('seeded');
     expect(c.writeRatio).toBe(0.75);
   });
+
+  it("--syscall mremap and mprotect-none in a file: the catalogue scenario's variant defaults apply", async () => {
+    const mremap = await runCli(['config', '--print', '--scenario', 'mprotect-reclaim', '--config', file('mremap.json', { syscall: 'mremap' })]);
+    expect(mremap.status, mremap.stderr).toBe(0);
+    const m = parseOneJsonObject<typeof DEFAULTS>(mremap.stdout);
+    expect([m.workload, m.syscall, m.pages]).toEqual(['mprotect-reclaim', 'mremap', 2]);
+    const none = await runCli(['config', '--print', '--scenario', 'mprotect-reclaim', '--config', file('none.json', { syscall: 'mprotect-none' })]);
+    expect(none.status, none.stderr).toBe(0);
+    const n = parseOneJsonObject<typeof DEFAULTS>(none.stdout);
+    expect([n.syscall, n.pages, n.writeRatio]).toEqual(['mprotect-none', 1, 0]);
+  });
 });
 
 describe('run and stress read the file', () => {
@@ -82,6 +93,8 @@ describe('bad config files: one line naming the key, exit 2', () => {
     ['not JSON', '{"cpus": 4,', /not valid JSON/],
     ['not an object', '[1, 2]', /must hold one JSON object/],
     ['combination resolveConfig refuses', { cpus: 4, lazyCpus: 4 }, /--lazy-cpus/],
+    ['a syscall the workload does not take', { workload: 'mprotect', syscall: 'mremap' }, /--syscall mremap applies to the mprotect-reclaim scenario/],
+    ['mremap on one page', { workload: 'mprotect-reclaim', syscall: 'mremap', pages: 1 }, /--pages must be at least 2 for --syscall mremap/],
   ];
   it.each(cases)('%s', async (name, content, message) => {
     const r = await runCli(['run', '--config', file(`${name.replace(/\W/g, '_')}.json`, content)]);

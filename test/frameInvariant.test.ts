@@ -10,7 +10,7 @@ import { resolveConfig, type ProtocolName, type SimConfig } from '../src/config.
 import { Machine } from '../src/coordinator.js';
 import { simulate } from '../src/api.js';
 
-const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };
+const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 };
 const TIMEOUT = 30_000;
 
 /** The brief's small seeded machine where freeing before the flush is observable. */

@@ -64,7 +64,7 @@ export function lines(s: string): string[] {
 }
 
 /** Race totals of a run that found nothing. */
-export const NO_RACES: RaceCounts = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };
+export const NO_RACES: RaceCounts = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 };
 
 export function totalRaces(r: RaceCounts): number {
   return totalRaceCount(r);

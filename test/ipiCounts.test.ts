@@ -15,7 +15,7 @@ import { Machine } from '../src/coordinator.js';
 import { simulate } from '../src/api.js';
 import type { RunResult } from '../src/result.js';
 
-const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };
+const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 };
 const TIMEOUT = 30_000;
 
 function reclaimConfig(over: Partial<SimConfig>): SimConfig {

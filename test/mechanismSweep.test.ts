@@ -30,7 +30,7 @@ describe('sweep over the mechanisms', () => {
       expect(at('rar', 'serial').counters!.rar_sent).toBe(2);
       expect(at('luf', 'serial').counters!.luf_deferred).toBe(32);
       expect(at('context-reset', 'serial').counters!.context_resets).toBe(2 * 5);
-      for (const p of sw.points) expect(p.races).toEqual({ lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 });
+      for (const p of sw.points) expect(p.races).toEqual({ lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 });
       const dir = mkdtempSync(join(tmpdir(), 'tlbsim-mech-sweep-'));
       await writeSweepDir(dir, sw);
       const [head, ...rows] = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');

@@ -9,15 +9,18 @@ import {
   PTE_DIRTY,
   PTE_FRAME_MAX,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_WRITE,
   mkPte,
   pteDirty,
   pteFrame,
+  pteHwPresent,
   pteMkwriteDirty,
   ptePresent,
   pteWrite,
   pteYoung,
   ptepGetAndClear,
+  ptepSetProtNone,
   ptepSetWrprotect,
   walkForRead,
   walkForWrite,
@@ -245,6 +248,37 @@ describe('pteMkwriteDirty (do_wp_page)', () => {
     for (const v of [0, PTE_DIRTY]) {
       const pt = table(v);
       expect(pteMkwriteDirty(pt, IDX)).toBe(false);
+      expect(pt[IDX]).toBe(v);
+    }
+  });
+});
+
+describe('ptepSetProtNone (mprotect PROT_NONE) and what the hardware walk sees', () => {
+  it('a present PTE keeps its frame and stays present to the kernel, loses write, and every hardware walk faults on it without touching it', () => {
+    const pt = table(mkPte(40, PTE_WRITE | PTE_DIRTY | PTE_ACCESSED));
+    const old = ptepSetProtNone(pt, IDX);
+    expect(old).toBe(mkPte(40, PTE_WRITE | PTE_DIRTY | PTE_ACCESSED));
+    const now = pt[IDX];
+    expect(now).toBe(mkPte(40, PTE_DIRTY | PTE_ACCESSED | PTE_PROTNONE));
+    expect(ptePresent(now)).toBe(true); // reclaim and zap still see it
+    expect(pteFrame(now)).toBe(40);
+    expect(pteHwPresent(now)).toBe(false);
+    expect(pteHwPresent(old)).toBe(true);
+    // A clean, old PROT_NONE PTE: the walk sets neither accessed nor dirty, and returns a word the caller faults on.
+    const clean = table(mkPte(41, PTE_WRITE));
+    ptepSetProtNone(clean, IDX);
+    const before = clean[IDX];
+    expect(pteHwPresent(walkForRead(clean, IDX))).toBe(false);
+    expect(pteHwPresent(walkForWrite(clean, IDX, -1))).toBe(false);
+    expect(pteHwPresent(walkForWrite(clean, IDX, 41))).toBe(false);
+    expect(clean[IDX]).toBe(before);
+    neighboursUntouched(pt);
+  });
+
+  it('changes nothing on a PTE that is not present or already PROT_NONE', () => {
+    for (const v of [0, PTE_DIRTY, mkPte(40, PTE_PROTNONE)]) {
+      const pt = table(v);
+      expect(ptepSetProtNone(pt, IDX)).toBe(v);
       expect(pt[IDX]).toBe(v);
     }
   });

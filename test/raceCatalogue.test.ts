@@ -19,7 +19,7 @@ describe('catalogue entries', () => {
     expect(e.year).toBeGreaterThanOrEqual(2015);
     expect(e.title.length).toBeGreaterThan(10);
     expect(e.arch.length).toBeGreaterThan(0);
-    expect(['lost write', 'access after unmap', 'write after protect', 'use after free']).toContain(e.effect);
+    expect(['lost write', 'access after unmap', 'write after protect', 'read after protect', 'use after free']).toContain(e.effect);
   });
 
   it.each(RACE_NAMES)('%s: buggy and fixed differ in exactly the buggy knobs, and fixed is the default behaviour', (name) => {
@@ -40,6 +40,7 @@ describe('catalogue entries', () => {
       expect(text.stdout).toContain(RACES[n].commit);
       expect(text.stdout).toContain(RACES[n].title);
     }
+    expect(text.stdout).toContain('variants      --syscall munmap: access after unmap; --syscall madvise: access after unmap; --syscall mprotect-none: read after protect; --syscall mremap: access after unmap');
     const json = await runCli(['races', '--json']);
     const list = JSON.parse(json.stdout) as { name: string; commit: string }[];
     expect(list.map((e) => e.name)).toEqual([...RACE_NAMES]);
@@ -66,12 +67,20 @@ const STRESS_BUGGY_300: { readonly [N in RaceName]: number } = {
   'arm64-dsb-pending': 42,
 };
 
+/** The race count each effect shows up in. */
+const EFFECT_COUNT = {
+  'lost write': 'lost_writes',
+  'write after protect': 'writes_after_protect',
+  'read after protect': 'reads_after_protect',
+  'access after unmap': 'accesses_after_unmap',
+  'use after free': 'stale_accesses',
+} as const;
+
 describe.each(RACE_NAMES)('%s under random seeded stress', (name) => {
   it('buggy: races, exactly as often as measured, of the kind the entry names', async () => {
     const r = await runStress({ scenario: name, kernel: 'buggy', iterations: 300, seed: 1, stopOnRace: false });
     expect(r.racy_iterations).toBe(STRESS_BUGGY_300[name]);
-    const kind = { 'lost write': 'lost_writes', 'write after protect': 'writes_after_protect', 'access after unmap': 'accesses_after_unmap', 'use after free': 'stale_accesses' } as const;
-    expect(r.races[kind[RACES[name].effect]]).toBeGreaterThan(0);
+    expect(r.races[EFFECT_COUNT[RACES[name].effect]]).toBeGreaterThan(0);
     expect(r.reproduce).toContain(`--scenario ${name} --kernel buggy`);
   });
 
@@ -173,5 +182,81 @@ describe('mremap-ptl under exploration (3 CPUs, --ipi-step)', () => {
     expect(buggy.races.stale_accesses).toBeGreaterThan(0);
     const fixed = await runStress({ scenario: 'mremap-ptl', kernel: 'fixed', overrides: { schedule: RACY }, iterations: 1, seed: 1, stopOnRace: false, threads: 1 });
     expect(fixed.racy_iterations).toBe(0);
+  });
+});
+
+/**
+ * mprotect-reclaim's other calls (`--syscall`): mprotect(PROT_NONE) then
+ * loads (reads after protect) and mremap(P -> Q) then loads from P (accesses
+ * after unmap). Seeded stress with seed 1 (racy iterations among the first
+ * 300 buggy ones, exact; none in 2,000 fixed), and exhaustive exploration to
+ * bound 2, the smallest with a race (schedules and racy schedules per exact
+ * preemption count), on both sides.
+ */
+const VARIANTS = {
+  'mprotect-none': { stress300: 85, buggy: [[2, 0], [8, 0], [24, 4]], fixed: [2, 8, 24] },
+  mremap: { stress300: 56, buggy: [[2, 0], [10, 0], [30, 4]], fixed: [2, 10, 30] },
+} as const;
+
+describe.each(['mprotect-none', 'mremap'] as const)('mprotect-reclaim --syscall %s', (syscall) => {
+  const effect = RACES['mprotect-reclaim'].variants![syscall]!.effect;
+  const count = EFFECT_COUNT[effect];
+  const only = (races: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(races).filter(([k]) => k !== count));
+
+  it('buggy stress: races, exactly as often as measured, only of the variant\'s kind', async () => {
+    const r = await runStress({ scenario: 'mprotect-reclaim', kernel: 'buggy', overrides: { syscall }, iterations: 300, seed: 1, stopOnRace: false });
+    expect(r.racy_iterations).toBe(VARIANTS[syscall].stress300);
+    expect(r.races[count]).toBeGreaterThan(0);
+    expect(Object.values(only({ ...r.races }))).toEqual([0, 0, 0, 0]);
+    expect(r.failures).toEqual([]);
+    expect(r.reproduce).toContain(`--syscall ${syscall}`);
+  });
+
+  it('fixed stress: no race in 2,000 iterations', async () => {
+    const r = await runStress({ scenario: 'mprotect-reclaim', kernel: 'fixed', overrides: { syscall }, iterations: 2000, seed: 1, stopOnRace: false });
+    expect(r.iterations).toBe(2000);
+    expect(r.racy_iterations).toBe(0);
+    expect(r.failures).toEqual([]);
+  });
+
+  it('explore buggy: racy schedules first at bound 2, exact counts; the shortest replays as a race of that kind', async () => {
+    const r = await exploreScenario({ scenario: 'mprotect-reclaim', kernel: 'buggy', overrides: { syscall }, bound: 2 });
+    expect(r.complete).toBe(true);
+    expect(r.per_preemptions.map((b) => [b.schedules, b.racy])).toEqual(VARIANTS[syscall].buggy);
+    expect(r.smallest_racy_bound).toBe(2);
+    expect(r.shortest_racy!.preemptions).toBe(2);
+    expect(r.reproduce).toContain(`--syscall ${syscall}`);
+    const s = await runStress({ scenario: 'mprotect-reclaim', kernel: 'buggy', overrides: { syscall, schedule: r.shortest_racy!.schedule }, iterations: 1, seed: r.config.seed, stopOnRace: false, threads: 1 });
+    expect(s.racy_iterations).toBe(1);
+    expect(s.races[count]).toBeGreaterThan(0);
+  });
+
+  it('explore fixed: no racy schedule up to bound 2, exact counts', async () => {
+    const r = await exploreScenario({ scenario: 'mprotect-reclaim', kernel: 'fixed', overrides: { syscall }, bound: 2 });
+    expect(r.complete).toBe(true);
+    expect(r.per_preemptions.map((b) => b.schedules)).toEqual(VARIANTS[syscall].fixed);
+    expect(r.racy_schedules).toBe(0);
+  });
+});
+
+describe('mprotect-reclaim variants on the command line', () => {
+  it('--syscall mremap defaults to 2 pages; one page is refused in one line, exit 2', async () => {
+    const ok = await runCli(['stress', '--scenario', 'mprotect-reclaim', '--kernel', 'buggy', '--syscall', 'mremap', '--iterations', '20', '--json', '--no-progress']);
+    expect(ok.status, ok.stderr).toBe(0);
+    const res = JSON.parse(ok.stdout) as { config: { pages: number; syscall: string } };
+    expect([res.config.pages, res.config.syscall]).toEqual([2, 'mremap']);
+    const bad = await runCli(['stress', '--scenario', 'mprotect-reclaim', '--syscall', 'mremap', '--pages', '1', '--iterations', '1']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('--pages must be at least 2 for --syscall mremap');
+  });
+
+  it('--syscall mprotect-none and mremap are refused by --workload mprotect, in one line', async () => {
+    for (const syscall of ['mprotect-none', 'mremap']) {
+      const r = await runCli(['run', '--workload', 'mprotect', '--syscall', syscall]);
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(`--syscall ${syscall} applies to the mprotect-reclaim scenario`);
+    }
   });
 });

@@ -15,7 +15,7 @@ import type { ScenarioName } from '../src/scenarios.js';
 import { runStress, scenarioConfig, type StressResult } from '../src/stress.js';
 import { expectReplayShows, parseStressCommand, totalRaces } from './helpers.js';
 
-const ZERO = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 };
+const ZERO = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 };
 
 /** Iterations for "this protocol is safe" claims (seeded). */
 const SAFE_ITERATIONS = 300;

@@ -124,3 +124,21 @@ describe('a stress campaign run as 3 shards and merged equals the unsharded one'
     expect(g.host.sched_steps).toBe(w.host.sched_steps);
   });
 });
+
+describe('a merged catalogue campaign keeps its kernel side', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlbsim-stress-shard-kernel-'));
+  const campaign = ['stress', '--scenario', 'mprotect-reclaim', '--kernel', 'buggy', '--iterations', '40', '--seed', '1', '--no-progress'];
+
+  it('kernel "buggy" and a reproduce command that still says --kernel buggy', async () => {
+    for (const k of [1, 2]) {
+      const r = await runCli([...campaign, '--shard', `${k}/2`, '--out', join(root, `s${k}`)]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+    const m = await runCli(['merge', join(root, 's1'), join(root, 's2'), '--out', join(root, 'merged')]);
+    expect(m.status, m.stderr).toBe(0);
+    const g = JSON.parse(readFileSync(join(root, 'merged', 'stress.json'), 'utf8')) as StressResult;
+    expect(g.kernel).toBe('buggy');
+    expect(g.racy_iterations).toBeGreaterThan(0);
+    expect(g.reproduce).toContain('--kernel buggy');
+  });
+});

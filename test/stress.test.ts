@@ -129,7 +129,7 @@ describe('tlbsim stress --json', () => {
     const s = await stressJson(['--arch', 'x86', '--iterations', '60']);
     expect(s.config.arch).toBe('x86');
     expect(s.iterations).toBe(60);
-    expect(s.races).toEqual({ lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0 });
+    expect(s.races).toEqual({ lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 });
     expect(s.racy_iterations).toBe(0);
     expect(s.racy_iterations_per_1000).toBe(0);
     expect(s.races_total).toBe(0);

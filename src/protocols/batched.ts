@@ -212,11 +212,19 @@ export function lockPagesForReclaim(cpu: Cpu, mm: number, pages: readonly number
   for (const p of pages) lockPageForReclaim(cpu, mm, p);
 }
 
+/**
+ * shrink_page_list() of Gorman's batched unmap: lock the batch, unmap it with
+ * the flush deferred (try_to_unmap_flush_dirty first for dirty pages), free.
+ * How the deferred flush reaches other CPUs is tlbFlush.ts's choice (IPIs,
+ * INVLPGB, RAR or a context reset; see transports.ts), not the protocol's.
+ */
+export function batchedShrinkPageList(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  lockPagesForReclaim(cpu, mm, pages);
+  unmapBatchAndFree(cpu, mm, pages, (u) => pteDirty(u.oldPte));
+}
+
 export const batchedProtocol: UnmapProtocol = {
   name: 'batched',
   summary: "Mel Gorman's batched unmap flush (Linux 4.3): one full-flush IPI round per batch",
-  shrinkPageList(cpu, mm, pages) {
-    lockPagesForReclaim(cpu, mm, pages);
-    unmapBatchAndFree(cpu, mm, pages, (u) => pteDirty(u.oldPte));
-  },
+  shrinkPageList: batchedShrinkPageList,
 };

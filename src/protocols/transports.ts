@@ -16,33 +16,23 @@
  * covering its unmap completed: TLBSYNC returned, every RAR completed, every
  * context-reset IPI acknowledged).
  */
-import { pteDirty } from '../pageTable.js';
-import { lockPagesForReclaim, unmapBatchAndFree } from './batched.js';
+import { batchedShrinkPageList } from './batched.js';
 import type { UnmapProtocol } from './types.js';
 
 export const invlpgbProtocol: UnmapProtocol = {
   name: 'invlpgb',
   summary: 'batched unmap, flushed by AMD INVLPGB broadcast + TLBSYNC (Linux 6.15): one broadcast per batch, no IPI',
-  shrinkPageList(cpu, mm, pages) {
-    lockPagesForReclaim(cpu, mm, pages);
-    unmapBatchAndFree(cpu, mm, pages, (u) => pteDirty(u.oldPte));
-  },
+  shrinkPageList: batchedShrinkPageList,
 };
 
 export const rarProtocol: UnmapProtocol = {
   name: 'rar',
   summary: 'batched unmap, flushed by Intel Remote Action Request to the batch cpumask: hardware-handled, no interrupt',
-  shrinkPageList(cpu, mm, pages) {
-    lockPagesForReclaim(cpu, mm, pages);
-    unmapBatchAndFree(cpu, mm, pages, (u) => pteDirty(u.oldPte));
-  },
+  shrinkPageList: batchedShrinkPageList,
 };
 
 export const contextResetProtocol: UnmapProtocol = {
   name: 'context-reset',
   summary: 'batched unmap; above --context-reset-cutoff pages the mm gets a new context (PowerPC VSID reset) instead of a page-by-page flush',
-  shrinkPageList(cpu, mm, pages) {
-    lockPagesForReclaim(cpu, mm, pages);
-    unmapBatchAndFree(cpu, mm, pages, (u) => pteDirty(u.oldPte));
-  },
+  shrinkPageList: batchedShrinkPageList,
 };

@@ -10,7 +10,7 @@
  * - Every entry cites the fixing commit in torvalds/linux, and its file
  *   opens with the interleaving the fix's changelog draws.
  */
-import type { SimConfig } from '../config.js';
+import type { SimConfig, SyscallName } from '../config.js';
 import { arm64DsbPending, arm64DsbPendingWorkload } from './arm64DsbPending.js';
 import { migrateVmaPtl, migrateVmaPtlWorkload } from './migrateVmaPtl.js';
 import { mprotectReclaim, mprotectReclaimWorkload } from './mprotectReclaim.js';
@@ -19,7 +19,7 @@ import { pendingFlushLost, pendingFlushLostWorkload } from './pendingFlushLost.j
 import { reclaimDirty, reclaimDirtyWorkload } from './reclaimDirty.js';
 import type { KernelSide, RaceEntry } from './types.js';
 
-export { KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect } from './types.js';
+export { KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect, type RaceVariant } from './types.js';
 
 /** Catalogue names, in the order `tlbsim races` lists them (by year). */
 export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'pending-flush-lost' | 'migrate-vma-ptl' | 'arm64-dsb-pending';
@@ -49,8 +49,9 @@ export function isRaceName(name: string): name is RaceName {
   return (RACE_NAMES as readonly string[]).includes(name);
 }
 
-/** The config overrides of one side of a catalogue scenario (over its defaults). */
-export function raceSide(name: RaceName, kernel: KernelSide): Partial<SimConfig> {
+/** The config overrides of one side of a catalogue scenario (over its defaults), for its `--syscall` variant if it has one. */
+export function raceSide(name: RaceName, kernel: KernelSide, syscall?: SyscallName): Partial<SimConfig> {
   const e = RACES[name];
-  return { ...e.defaults, ...(kernel === 'buggy' ? e.buggy : {}) };
+  const variant = syscall === undefined ? undefined : e.variants?.[syscall];
+  return { ...e.defaults, ...(variant?.defaults ?? {}), ...(kernel === 'buggy' ? e.buggy : {}) };
 }

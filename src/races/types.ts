@@ -5,10 +5,10 @@
  * sides of a scenario: each names exactly the kernel path the fix changed
  * (a config knob), nothing else; `fixed` is today's default behaviour.
  */
-import type { SimConfig, WorkloadName } from '../config.js';
+import type { SimConfig, SyscallName, WorkloadName } from '../config.js';
 
 /** What goes wrong on the buggy side (the oracle's race kinds, in words). */
-export type RaceEffect = 'lost write' | 'access after unmap' | 'write after protect' | 'use after free';
+export type RaceEffect = 'lost write' | 'access after unmap' | 'write after protect' | 'read after protect' | 'use after free';
 
 /** Which side of a scenario runs: the kernel before or after the fix. */
 export type KernelSide = 'buggy' | 'fixed';
@@ -34,4 +34,16 @@ export interface RaceEntry {
   readonly defaults: Partial<SimConfig>;
   /** The knobs that select the buggy kernel path (the fix reverted). */
   readonly buggy: Partial<SimConfig>;
+  /**
+   * Other system calls the scenario plays (`--syscall`): what goes wrong then,
+   * and defaults over `defaults` (both sides). The entry's own `effect` is its
+   * default call's.
+   */
+  readonly variants?: { readonly [S in SyscallName]?: RaceVariant };
+}
+
+/** One `--syscall` variant of a scenario. */
+export interface RaceVariant {
+  readonly effect: RaceEffect;
+  readonly defaults?: Partial<SimConfig>;
 }

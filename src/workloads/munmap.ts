@@ -14,7 +14,7 @@
  * reaches lazy CPUs; none here). `workload_ops` counts the munmaps.
  */
 import { parseRangeLengths } from '../config.js';
-import { VMA_RW } from '../cpu.js';
+import { VMA_RW } from '../fault.js';
 import { G_RECLAIM_DONE, P_VMA_WRITE, PAGE_WORDS } from '../layout.js';
 import { sysMunmap } from '../syscalls.js';
 import { loadMmOnEveryCpu, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY, storeEach } from './common.js';

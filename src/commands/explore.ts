@@ -1,0 +1,76 @@
+/**
+ * `tlbsim explore` (every schedule of a catalogue scenario up to a
+ * preemption bound) and `tlbsim races` (the catalogue).
+ */
+import { Command, Option } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { withInterrupts } from '../interrupt.js';
+import { formatExplore, formatRaces, toJson } from '../report.js';
+import type { ScenarioName } from '../scenarios.js';
+import { DEFAULT_MAX_SCHEDULES, exploreScenario, MAX_PREEMPTION_BOUND } from '../explore.js';
+import { KERNEL_SIDES, RACE_NAMES, RACES, type KernelSide } from '../races/index.js';
+import { addSimOptions, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
+
+interface ExploreCliOpts extends CliOpts {
+  scenario: ScenarioName;
+  kernel?: KernelSide;
+  preemptionBound: number;
+  maxSchedules: number;
+  progress: boolean;
+}
+
+async function cmdExplore(given: ExploreCliOpts, cmd: Command): Promise<number> {
+  const { opts: o, sim: overrides } = withConfigFile(given, cmd, 'stress');
+  if (overrides.schedule !== undefined) throw new UsageError('--replay does not apply to explore: it chooses every schedule itself');
+  if (!Number.isInteger(o.maxSchedules) || o.maxSchedules < 1) throw new UsageError(`--max-schedules must be a positive integer, got ${String(o.maxSchedules)}`);
+  const showBar = o.progress && !o.json && process.stderr.isTTY === true;
+  const bar = showBar ? new SingleBar({ format: 'explore {value} schedules | {racy} racy | bound {k}', stream: process.stderr, hideCursor: true }, Presets.shades_classic) : null;
+  bar?.start(0, 0, { racy: 0, k: 0 });
+  const { value: r, signalExitCode } = await withInterrupts(
+    (signal) =>
+      exploreScenario({
+        scenario: o.scenario,
+        kernel: o.kernel,
+        overrides,
+        bound: o.preemptionBound,
+        maxSchedules: o.maxSchedules,
+        signal,
+        onProgress: (n, racy, k) => bar?.update(n, { racy, k }),
+      }),
+    () => undefined,
+  ).finally(() => bar?.stop());
+  await writeStdout(`${o.json ? toJson(r) : formatExplore(r)}\n`);
+  return signalExitCode ?? 0;
+}
+
+/** Add `tlbsim races` to `program`. */
+export function registerRaces(program: Command): void {
+  program
+    .command('races')
+    .description("list the race catalogue: each known Linux TLB-coherence race, its fix, and what goes wrong")
+    .addOption(new Option('--json', 'print the catalogue as JSON'))
+    .exitOverride()
+    .action(async (o: { json?: boolean }) => {
+      await writeStdout(`${o.json ? toJson(RACE_NAMES.map((n) => RACES[n])) : formatRaces()}\n`);
+      process.exitCode = 0;
+    });
+}
+
+/** Add `tlbsim explore` to `program`. */
+export function registerExplore(program: Command): void {
+  addSimOptions(
+    program
+      .command('explore')
+      .description('check every schedule of a scenario with at most K preemptions (iterative context bounding) and replay the shortest racy one'),
+    true,
+  )
+    .addOption(new Option('--scenario <name>', 'race catalogue scenario (tlbsim races)').choices(RACE_NAMES).makeOptionMandatory())
+    .addOption(new Option('--kernel <side>', 'catalogue scenarios: buggy or fixed (default)').choices(KERNEL_SIDES))
+    .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}`).argParser(num('--preemption-bound')).default(2))
+    .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .exitOverride()
+    .action(async (_o: ExploreCliOpts, cmd: Command) => {
+      process.exitCode = await cmdExplore(cmd.opts<ExploreCliOpts>(), cmd);
+    });
+}

@@ -1,0 +1,142 @@
+/**
+ * `tlbsim run`: boot one machine, run it once, print its result.
+ *
+ * Invariants: the progress bar is on stderr only (never with --json to a
+ * pipe); an interrupted run prints its partial result before exiting 130 or
+ * 143; the machine is always shut down.
+ */
+import { Command, Option } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { configToFlags, parseReclaimPages, resolveConfig, type SimConfig } from '../config.js';
+import { Machine, MachineInterrupted } from '../coordinator.js';
+import { withInterrupts } from '../interrupt.js';
+import { zeroRaces } from '../oracle.js';
+import { zeroCounters, type RunResult } from '../result.js';
+import { createLogger, type Logger, type LogLevel } from '../log.js';
+import { formatRun, toJson } from '../report.js';
+import { TRACE_EVENTS_DEFAULT, writeTrace, type CpuTrace } from '../trace.js';
+import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, type CostModel } from '../costModel.js';
+import { addSimOptions, emitResult, EXIT_SIM_FAILED, UsageError, withConfigFile, type CliOpts } from './options.js';
+
+/** How often the run's progress bar reads the machine's progress words. */
+export const RUN_PROGRESS_POLL_MS = 200;
+
+/** What a run's progress bar counts in its running phase: reclaimed pages, or the workload's own operations. */
+function runProgressUnit(c: SimConfig): { unit: string; total: number; read: (m: Machine) => number } {
+  if (c.workload === 'tlb-flush') return { unit: 'write+madvise loops', total: c.ops * c.cpus, read: (m) => m.progress().workloadOps };
+  if (c.workload === 'munmap') return { unit: 'munmaps', total: c.ops, read: (m) => m.progress().workloadOps };
+  const reclaimed = c.workload === 'pending-flush' ? c.pages : parseReclaimPages(c.reclaimPages, c.pages).length;
+  return { unit: 'pages unmapped', total: reclaimed * c.mms, read: (m) => m.progress().pagesUnmapped };
+}
+
+/**
+ * A progress bar on stderr for a run's phases (booting, running, shutting
+ * down). Only on a terminal, never with `--json` to a pipe, off with
+ * `--no-progress`; never on stdout.
+ */
+function runProgressBar(o: { progress: boolean; json?: boolean }, c: SimConfig) {
+  const show = o.progress && process.stderr.isTTY === true && !(o.json === true && process.stdout.isTTY !== true);
+  if (!show) return null;
+  const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total} {unit}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  bar.start(c.cpus, 0, { phase: 'booting', unit: 'CPUs ready' });
+  return bar;
+}
+
+/** A run interrupted before its machine booted: nothing was measured, the configuration is kept. */
+function interruptedBeforeBoot(config: SimConfig, reason: string, costModel: CostModel): RunResult {
+  return {
+    config,
+    status: 'partial',
+    partial: { reason },
+    counters: zeroCounters(),
+    per_cpu: [],
+    races: zeroRaces(),
+    race_reports: [],
+    host: { wall_ms: 0, startup_ms: 0, ipi_round_latency_us: { median: 0, p99: 0, rounds: 0 }, sched_steps: 0 },
+    modeled: modelRun(costModel, { perCpu: [], rounds: [] }),
+    reproduce: ['tlbsim', 'run', ...configToFlags(config)].join(' '),
+  };
+}
+
+/**
+ * Tracing options: `--trace FILE` records every CPU's events (the last
+ * `--trace-events N` per CPU); `--log-level trace` records them too, to log
+ * each flush with its CPU and the kernel's reason.
+ */
+function withTracing(sim: Partial<SimConfig>, traceFile: string | undefined, logLevel: LogLevel): Partial<SimConfig> {
+  if (sim.traceEvents !== undefined && sim.traceEvents > 0 && traceFile === undefined && logLevel !== 'trace') {
+    throw new UsageError('--trace-events needs --trace FILE (or --log-level trace): it sizes the trace each CPU records');
+  }
+  if ((traceFile !== undefined || logLevel === 'trace') && (sim.traceEvents === undefined || sim.traceEvents === 0)) return { ...sim, traceEvents: TRACE_EVENTS_DEFAULT };
+  return sim;
+}
+
+/** `--log-level trace`: every flush a CPU recorded, with its CPU and the kernel's reason (trace_tlb_flush). */
+function logFlushEvents(log: Logger, traces: readonly CpuTrace[] | null): void {
+  if (!traces || !log.isLevelEnabled('trace')) return;
+  for (const t of traces) {
+    for (const e of t.events) if (e.k === 'flush') log.trace({ cpu: t.cpu, reason: e.reason, mm: e.mm, full: e.full, pages: e.pages, ts: e.ts }, 'tlb flush');
+  }
+}
+
+async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
+  const { opts: o, sim } = withConfigFile(given, cmd, 'run');
+  const config = resolveConfig(withTracing(sim, o.trace, o.logLevel));
+  const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
+  const log = createLogger(o.logLevel, { file: o.logFile });
+  const bar = runProgressBar(o, config);
+  const unit = runProgressUnit(config);
+  const { value: result, signalExitCode } = await withInterrupts(async (signal) => {
+    log.info({ config }, 'booting machine');
+    let m: Machine;
+    try {
+      m = await Machine.boot(config, { logger: log, signal, costModel, onWorkerReady: (ready) => bar?.update(ready) });
+    } catch (e) {
+      if (e instanceof MachineInterrupted) return interruptedBeforeBoot(config, e.message, costModel);
+      throw e;
+    }
+    bar?.setTotal(unit.total);
+    bar?.update(0, { phase: 'running', unit: unit.unit });
+    bar?.render(); // a phase change is always drawn (updates are otherwise throttled to the bar's frame rate)
+    const poll = bar ? setInterval(() => bar.update(Math.min(unit.total, unit.read(m))), RUN_PROGRESS_POLL_MS) : null;
+    try {
+      const r = await m.run(config.seed, { signal });
+      if (poll) clearInterval(poll);
+      bar?.update(Math.min(unit.total, unit.read(m)), { phase: 'shutting down' });
+      bar?.render();
+      logFlushEvents(log, m.lastTrace);
+      if (o.trace !== undefined && m.lastTrace) r.trace = { file: o.trace, ...writeTrace(o.trace, m.lastTrace, config) };
+      return r;
+    } finally {
+      if (poll) clearInterval(poll);
+      // Interrupted: the process exits right after printing, which ends every worker; do not wait for 1024 terminations.
+      if (signal.aborted) void m.shutdown();
+      else await m.shutdown();
+    }
+  }, () => log.warn('interrupted: stopping every CPU (press Ctrl-C again to exit at once)')).finally(() => bar?.stop());
+  log.info({ wallMs: result.host.wall_ms, status: result.status }, 'run finished');
+  await emitResult(o, toJson(result), formatRun(result));
+  if (signalExitCode !== null) return signalExitCode;
+  return result.status === 'failed' ? EXIT_SIM_FAILED : 0;
+}
+
+interface RunCliOpts extends CliOpts {
+  progress: boolean;
+  out?: string;
+  trace?: string;
+}
+
+/** Add `tlbsim run` to `program`. */
+export function registerRun(program: Command): void {
+  addSimOptions(
+    program.command('run').description('run one simulation (default: reclaim on 8 CPUs, batched flush) and print its counters'),
+    false,
+  )
+    .addOption(new Option('--out <file>', 'also write the JSON result to FILE (atomically: a temporary file, then a rename)'))
+    .addOption(new Option('--no-progress', 'no progress bar (it shows only on a terminal, on stderr)'))
+    .addOption(new Option('--trace <file>', 'write the run as Chrome trace-event JSON (Perfetto UI, chrome://tracing): a track per CPU, IPI flows, flushes, faults, unmap windows, races'))
+    .exitOverride()
+    .action(async (_o: RunCliOpts, cmd: Command) => {
+      process.exitCode = await cmdRun(cmd.opts<RunCliOpts>(), cmd);
+    });
+}
