@@ -36,32 +36,52 @@
  * then B, each in its own batch; CPU 1 loads both, then mprotects A, then B;
  * CPU 2 stores to B `--ops` times after warm-up.
  */
-import { PTRS_PER_PTE } from '../layout.js';
+import type { Cpu } from '../cpu.js';
+import { G_RECLAIM_STARTED, G_USER_FLAG, PTRS_PER_PTE } from '../layout.js';
+import { ringDoorbell } from '../sched.js';
 import { sysMprotectReadOnly } from '../syscalls.js';
-import { kswapdAndThreads, storeEach, warmUp } from '../workloads/common.js';
+import { BARRIER_SAFETY_MS, kswapdAndThreads, storeEach, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
 
 const A = 0;
 const B = PTRS_PER_PTE;
+/** The writer thread's CPU. */
+const WRITER = 2;
+
+const WAIT_RECLAIM = process.env.PFL_WAIT_RECLAIM !== '0';
+
+function waitReclaimStarted(cpu: Cpu): void {
+  const g = cpu.v.global;
+  cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true);
+}
 
 export const pendingFlushLostWorkload: Workload = {
   name: 'pending-flush-lost',
-  summary: "CPU 0 reclaims a page in each of two page tables while CPU 1 mprotects them one after the other and CPU 2 stores to the second (the lost tlb_flush_batched race)",
+  summary: "CPU 0 reclaims a page in each of two page tables while CPU 1 mprotects them one after the other, then tells CPU 2, which writes the second (the lost tlb_flush_batched race)",
   initiators: () => [0, 1],
   run(cpu, protocol) {
     const c = cpu.config;
+    const g = cpu.v.global;
     kswapdAndThreads(cpu, protocol, [A, B], (mm) => {
       if (cpu.id === 1) {
-        warmUp(cpu, mm, [A, B], false);
+        warmUp(cpu, mm, [], false);
+        if (WAIT_RECLAIM) waitReclaimStarted(cpu);
         cpu.schedPoint(); // syscall entry
         sysMprotectReadOnly(cpu, mm, [A]);
         cpu.schedPoint(); // syscall entry
         sysMprotectReadOnly(cpu, mm, [B]);
+        // The program's "B is read-only now" flag (a futex wake).
+        Atomics.store(g, G_USER_FLAG, 1);
+        ringDoorbell(cpu.v.cpuCtl, WRITER);
         return;
       }
       warmUp(cpu, mm, [B], true);
+      waitReclaimStarted(cpu);
       storeEach(cpu, mm, Array.from({ length: c.ops }, () => B));
+      // Wait for the program's flag (futex wait), then write: after mprotect(B) returned.
+      cpu.blockUntil(() => Atomics.load(g, G_USER_FLAG) !== 0, BARRIER_SAFETY_MS, true, true);
+      storeEach(cpu, mm, [B]);
     });
   },
 };
@@ -75,6 +95,6 @@ export const pendingFlushLost: RaceEntry = {
   effect: 'write after protect',
   summary: "the boolean tlb_flush_batched is cleared after a flush and forgets a flush reclaim made pending meanwhile; a later mprotect flushes nothing",
   workload: 'pending-flush-lost',
-  defaults: { workload: 'pending-flush-lost', cpus: 3, pages: PTRS_PER_PTE + 1, batch: 1, ops: 8, writeRatio: 1, tlbSets: 2, tlbWays: 1, arch: 'x86', protocol: 'batched' },
+  defaults: { workload: 'pending-flush-lost', cpus: 3, pages: PTRS_PER_PTE + 1, batch: 1, ops: 1, writeRatio: 1, tlbSets: 2, tlbWays: 1, arch: 'x86', protocol: 'batched' },
   buggy: { pendingFlush: 'bool' },
 };
