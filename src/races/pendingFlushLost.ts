@@ -49,8 +49,7 @@ const B = PTRS_PER_PTE;
 /** The writer thread's CPU. */
 const WRITER = 2;
 
-const WAIT_RECLAIM = process.env.PFL_WAIT_RECLAIM !== '0';
-
+/** Threads start when reclaim starts (as accessLoop's do, src/workloads/common.ts). */
 function waitReclaimStarted(cpu: Cpu): void {
   const g = cpu.v.global;
   cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true);
@@ -65,8 +64,8 @@ export const pendingFlushLostWorkload: Workload = {
     const g = cpu.v.global;
     kswapdAndThreads(cpu, protocol, [A, B], (mm) => {
       if (cpu.id === 1) {
-        warmUp(cpu, mm, [], false);
-        if (WAIT_RECLAIM) waitReclaimStarted(cpu);
+        warmUp(cpu, mm, [A], false);
+        waitReclaimStarted(cpu);
         cpu.schedPoint(); // syscall entry
         sysMprotectReadOnly(cpu, mm, [A]);
         cpu.schedPoint(); // syscall entry
