@@ -65,8 +65,7 @@ export const pendingFlushLostWorkload: Workload = {
     kswapdAndThreads(cpu, protocol, [A, B], (mm) => {
       if (cpu.id === 1) {
         warmUp(cpu, mm, [A], false);
-        waitReclaimStarted(cpu);
-        cpu.schedPoint(); // syscall entry
+        waitReclaimStarted(cpu); // a choice point: the syscall entry
         sysMprotectReadOnly(cpu, mm, [A]);
         cpu.schedPoint(); // syscall entry
         sysMprotectReadOnly(cpu, mm, [B]);
