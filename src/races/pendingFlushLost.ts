@@ -11,30 +11,45 @@
  *
  *   CPU 0 (kswapd)                CPU 1 (thread)                 CPU 2 (thread)
  *   ----------------------        ---------------------------    ------------------
- *                                                                store to B: entry
- *                                                                cached writable
- *   unmap A (table 0),
- *   flush deferred
+ *                                 load A                         store to B
+ *   unmap A (table 0), flag
+ *   set; try_to_unmap_flush()
  *                                 mprotect(A):
  *                                   flush_tlb_batched_pending():
  *                                   flag set, flush_tlb_mm()
+ *                                                                store to B: entry
+ *                                                                cached writable again
  *   unmap B (table 1),
  *   flag set again
  *                                   buggy: flag := false (B's
  *                                   pending flush forgotten)
  *                                 mprotect(B): PTE not present,
  *                                   flag clear: nothing flushed
- *                                                                store to B through
- *                                                                the stale entry:
- *                                                                write after protect
- *   try_to_unmap_flush()
+ *                                 program flag "B is read-only"
+ *                                   := 1 (a futex wake)
+ *                                                                sees the flag; store
+ *                                                                to B through the stale
+ *                                                                entry: write after protect
+ *   try_to_unmap_flush_dirty()
  *
- * Buggy side: `--pending-flush bool`. Fixed: the generation pair (`gen`).
+ * The only preemption the race needs is kswapd's, between unmapping B and
+ * flushing it (`tlbsim explore` finds it at bound 1); every other step is a
+ * wait ending or the program's own order: the threads start when reclaim
+ * starts (as accessLoop's do), and CPU 2's late store follows CPU 1's return
+ * from mprotect(B) through a user-space flag, as a program that writes
+ * "after protect" knows the call returned.
+ *
+ * Buggy side: `--pending-flush bool`. Fixed: the generation pair (`gen`):
+ * B's unmap makes the CAS fail, the flush stays owed, and mprotect(B)
+ * flushes CPU 2's entry, so its store faults.
  *
  * Invariant: A is the first page of page table 0 and B the first of page
  * table 1 (so the two unmaps take different PTE locks); CPU 0 reclaims A,
- * then B, each in its own batch; CPU 1 loads both, then mprotects A, then B;
- * CPU 2 stores to B `--ops` times after warm-up.
+ * then B, each in its own batch; CPU 1 loads A in warm-up, waits for reclaim
+ * to start (its syscall entry), mprotects A, then B, then sets the program's
+ * flag (G_USER_FLAG) and wakes CPU 2; CPU 2 stores to B in warm-up, stores
+ * to B `--ops` (1) times once reclaim has started, waits for the flag, then
+ * stores to B once more.
  */
 import type { Cpu } from '../cpu.js';
 import { G_RECLAIM_STARTED, G_USER_FLAG, PTRS_PER_PTE } from '../layout.js';
