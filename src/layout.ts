@@ -72,6 +72,12 @@ export const G_LUF_GEN = 20;
  * allocation-time flush completes; never lowered during a run).
  */
 export const G_LUF_FLUSHED = 21;
+/**
+ * A user-space program variable of the process (a shared word its threads
+ * store and load, e.g. a futex word), for workloads whose threads synchronise
+ * in the program itself: pending-flush-lost's "mprotect returned" flag.
+ */
+export const G_USER_FLAG = 22;
 /** Exact total of loads after mprotect(PROT_NONE) returned (see G_RACES_LOST; the last word, away from new control words). */
 export const G_RACES_RAP = 31;
 export const GLOBAL_WORDS = 32;

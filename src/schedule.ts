@@ -49,6 +49,7 @@ import {
   E_VPN,
   TLB_ENTRY_WORDS,
   TLB_INVALID,
+  G_RACE_COUNT,
   G_SCHED_PRNG,
   G_SCHED_STARTED,
   G_SCHED_STEPS,
@@ -56,6 +57,8 @@ import {
   G_TOKEN_RR,
   G_TOKENS_FREE,
   GLOBAL_WORDS,
+  RACE_LOG_CAPACITY,
+  RACE_WORDS,
   REC_BLOCKED,
   REC_FORCED,
   REC_AFTER_IRQ,
@@ -197,23 +200,61 @@ const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHE
 const FNV_PRIME = 0x01000193;
 const FNV_OFFSET = 0x811c9dc5;
 
-function mixArray(h: number, a: Int32Array): number {
-  for (let i = 0; i < a.length; i++) h = Math.imul(h ^ a[i], FNV_PRIME);
-  return h;
+/** FNV_POW[k] = FNV_PRIME^k mod 2^32: mixing k zero words multiplies the hash by it (h ^ 0 = h). Grown on demand. */
+let FNV_POW = new Int32Array([1]);
+
+/** FNV_PRIME^k mod 2^32. */
+function fnvPow(k: number): number {
+  if (k >= FNV_POW.length) {
+    const t = new Int32Array(Math.max(k + 1, 2 * FNV_POW.length));
+    t.set(FNV_POW);
+    for (let i = FNV_POW.length; i < t.length; i++) t[i] = Math.imul(t[i - 1], FNV_PRIME);
+    FNV_POW = t;
+  }
+  return FNV_POW[k];
+}
+
+/**
+ * FNV-1a over a[from..to) (default: all of `a`). A run of k zero words is
+ * mixed in one multiplication by FNV_PRIME^k, which gives exactly the hash
+ * the word-by-word loop gives (the tiny machines explored are mostly zeros).
+ */
+function mixArray(h: number, a: Int32Array, from = 0, to = a.length): number {
+  let zeros = 0;
+  for (let i = from; i < to; i++) {
+    const x = a[i];
+    if (x === 0) {
+      zeros++;
+      continue;
+    }
+    if (zeros > 0) {
+      h = Math.imul(h, fnvPow(zeros));
+      zeros = 0;
+    }
+    h = Math.imul(h ^ x, FNV_PRIME);
+  }
+  return zeros > 0 ? Math.imul(h, fnvPow(zeros)) : h;
 }
 
 /**
  * FNV-1a over the machine's shared state (as an Int32, the way the sched buffer stores it): page tables, page state and
  * locks, frames, free list, backing store, TLBs, mm words, IPI and ack
- * bookkeeping, and the oracle's words. Cheap on the tiny machines explored.
+ * bookkeeping, and the oracle's words. Word by word in effect, but a run of
+ * zero words costs one multiplication and the race log past its used records
+ * is not read, so a machine of a few hundred mostly untouched pages (two page
+ * tables) hashes in microseconds.
  */
 export function hashSharedState(v: MachineViews, cpus: number): number {
   let h = FNV_OFFSET;
   for (let i = 0; i < GLOBAL_WORDS; i++) if (!SCHED_GLOBAL_WORDS.has(i)) h = Math.imul(h ^ v.global[i], FNV_PRIME);
   for (let c = 0; c < cpus; c++) for (const w of CPU_STATE_WORDS) h = Math.imul(h ^ v.cpuCtl[c * CPU_CTL_WORDS + w], FNV_PRIME);
-  for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore, v.raceLog]) {
+  for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore]) {
     h = mixArray(h, a);
   }
+  // The race log past its used records is zero (cleared before every run, written record by record within one turn):
+  // those words are mixed as one run of zeros without reading them.
+  const used = Math.min(v.global[G_RACE_COUNT], RACE_LOG_CAPACITY) * RACE_WORDS;
+  h = Math.imul(mixArray(h, v.raceLog, 0, used), fnvPow(v.raceLog.length - used));
   // `--arch arm64`: TLBIs in flight (empty otherwise, so other machines hash as before).
   h = mixArray(h, v.tlbi);
   // TLBs: valid entries only (a reset leaves an invalid entry's other words as they were).

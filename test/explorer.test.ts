@@ -6,7 +6,32 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../src/config.js';
 import { explore, exploreScenario } from '../src/explore.js';
-import { formatSchedule, parseSchedule } from '../src/schedule.js';
+import {
+  allocateMachine,
+  C_ACK_PENDING,
+  C_IPI_PENDING,
+  C_IS_LAZY,
+  C_LOADED_MM,
+  C_ROUND,
+  C_SCHED_ACTIVE,
+  C_WAIT_LOCK,
+  CPU_CTL_WORDS,
+  E_VPN,
+  G_RACE_COUNT,
+  G_SCHED_PRNG,
+  G_SCHED_STARTED,
+  G_SCHED_STEPS,
+  G_SCHED_TURN,
+  G_TOKEN_RR,
+  G_TOKENS_FREE,
+  GLOBAL_WORDS,
+  type MachineViews,
+  RACE_WORDS,
+  TLB_ENTRY_WORDS,
+  TLB_INVALID,
+  viewMachine,
+} from '../src/layout.js';
+import { formatSchedule, hashSharedState, parseSchedule } from '../src/schedule.js';
 import { runStress } from '../src/stress.js';
 
 /** The toy workload: 2 CPUs, 3 stores each, no interaction. */
@@ -105,5 +130,46 @@ describe('schedule text', () => {
 describe('explore takes catalogue scenarios only', () => {
   it("refuses a lab scenario (its threads loop until reclaim is done, so a schedule that never preempts would not end)", async () => {
     await expect(exploreScenario({ scenario: 'mprotect', bound: 0 })).rejects.toThrow(/race catalogue scenario/);
+  });
+});
+
+describe('the state hash', () => {
+  /** The hash word by word, as it was first written: FNV-1a over every hashed word, no shortcut. */
+  function referenceHash(v: MachineViews, cpus: number): number {
+    const skip = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
+    const ctl = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM];
+    let h = 0x811c9dc5;
+    const mix = (x: number): void => {
+      h = Math.imul(h ^ x, 0x01000193);
+    };
+    for (let i = 0; i < GLOBAL_WORDS; i++) if (!skip.has(i)) mix(v.global[i]);
+    for (let c = 0; c < cpus; c++) for (const w of ctl) mix(v.cpuCtl[c * CPU_CTL_WORDS + w]);
+    for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore, v.raceLog]) for (const x of a) mix(x);
+    for (let e = 0; e < v.tlb.length; e += TLB_ENTRY_WORDS) {
+      if (v.tlb[e + E_VPN] === TLB_INVALID) mix(TLB_INVALID);
+      else for (let w = 0; w < TLB_ENTRY_WORDS; w++) mix(v.tlb[e + w]);
+    }
+    return h | 0;
+  }
+
+  it('skipping runs of zeros and the unused race log gives exactly the word-by-word hash', () => {
+    const c = resolveConfig({ workload: 'pending-flush-lost', cpus: 3, pages: 513, sched: 'seeded', tlbSets: 2, tlbWays: 1 });
+    const v = viewMachine(allocateMachine(c));
+    expect(hashSharedState(v, 3)).toBe(referenceHash(v, 3));
+    // Scattered non-zero words (zero runs of every length between them), a used race log record, a valid TLB entry.
+    let x = 12345;
+    for (const a of [v.pte, v.pageState, v.frameData, v.frameMeta, v.backing, v.lastStore]) {
+      for (let i = 0; i < a.length; i += 1 + (x % 97)) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 1;
+        a[i] = x | 0;
+      }
+    }
+    v.global[G_RACE_COUNT] = 2;
+    for (let i = 0; i < 2 * RACE_WORDS; i++) v.raceLog[i] = i % 3 === 0 ? 0 : i + 1;
+    v.tlb[E_VPN] = 5;
+    v.tlb[1] = -7;
+    expect(hashSharedState(v, 3)).toBe(referenceHash(v, 3));
+    v.raceLog[2 * RACE_WORDS - 1] = 0; // the last word of a used record is zero: still hashed as zero
+    expect(hashSharedState(v, 3)).toBe(referenceHash(v, 3));
   });
 });
