@@ -55,6 +55,10 @@ export interface CostModel {
   rar_send_per_target: number;
   /** One CPU giving an mm a new context id (ASID/VSID) instead of flushing it (`--protocol context-reset`). */
   context_reset: number;
+  /** `--arch arm64`, issuer: one broadcast TLBI (TLBI ... IS), issued without waiting. */
+  tlbi_broadcast: number;
+  /** `--arch arm64`, issuer: one DSB ISH, waiting until every CPU applied the TLBIs this CPU issued. */
+  dsb_wait: number;
 }
 
 /** Nominal clock used to convert published nanosecond figures to cycles (an assumption: the sources come from different machines). */
@@ -128,6 +132,11 @@ export const COST_MODEL_DEFAULTS: Readonly<CostModel> = Object.freeze({
   // Assumption: switching a context id is a context switch's work (~200 ns, writing the new id); the refills it causes are
   // priced as flush refills (seed 004: "amortized cost (later TLB reloads vs. cost of flushing specific PTEs) is much lower").
   context_reset: ns(200),
+  // Assumption (no per-instruction figure is recorded here): issuing a broadcast TLBI costs about what issuing an INVLPGB
+  // does (the two are the same kind of instruction: a broadcast invalidation the issuer does not wait for), ~100 ns.
+  tlbi_broadcast: invlpgCycles,
+  // Assumption: DSB ISH after broadcast TLBIs waits for the same fabric round trip as TLBSYNC after INVLPGB.
+  dsb_wait: roundFixed - targetShare,
 });
 
 /** Every key of the cost model, in a stable order (README, CSV, error messages). */
@@ -245,6 +254,9 @@ export const MODELED_EVENTS = {
   ipi_forward: { tlb: true, what: '--ipi-fanout tree: IPIs a group\'s first target forwarded to the rest of its group: ipi_send_per_target each' },
   context_reset: { tlb: true, what: 'context resets (a new ASID/VSID instead of a page-by-page flush): context_reset each' },
   zombie_flush: { tlb: true, what: 'flushes of zombie entries when a context id came round again: full_flush each' },
+  tlbi: { tlb: true, what: '--arch arm64: broadcast TLBIs issued: tlbi_broadcast each' },
+  tlbi_apply: { tlb: true, what: "--arch arm64: TLBIs applied by a CPU's MMU (no interrupt, no instruction executed there): hw_apply each" },
+  dsb: { tlb: true, what: '--arch arm64: DSB waits for the issuer\'s own TLBIs: dsb_wait each' },
 } as const;
 /** Name of a priced event kind (a key of `events` in the `modeled` section). */
 export type ModeledEventName = keyof typeof MODELED_EVENTS;
@@ -310,6 +322,9 @@ export function modelRun(m: CostModel, input: ModelInput): Modeled {
     tlb += add('ipi_forward', k.ipis_forwarded, k.ipis_forwarded * m.ipi_send_per_target);
     tlb += add('context_reset', k.context_resets, k.context_resets * m.context_reset);
     tlb += add('zombie_flush', k.context_zombie_flushes, k.context_zombie_flushes * m.full_flush);
+    tlb += add('tlbi', k.tlbi_broadcast, k.tlbi_broadcast * m.tlbi_broadcast);
+    tlb += add('tlbi_apply', k.tlbi_applied, k.tlbi_applied * m.hw_apply);
+    tlb += add('dsb', k.dsb_waits, k.dsb_waits * m.dsb_wait);
     perCpu.push(tlb);
     unmapped += k.pages_unmapped;
   });

@@ -34,6 +34,8 @@ const HAND: CostModel = {
   rar_send_base: 900,
   rar_send_per_target: 90,
   context_reset: 120,
+  tlbi_broadcast: 40,
+  dsb_wait: 650,
 };
 
 function counters(set: Partial<Counters>): Counters {
@@ -66,6 +68,29 @@ describe('cost-model arithmetic of the mechanisms beyond IPIs', () => {
     expect(roundCycles(HAND, { targets: 19, pages: 1 })).toBe(3450);
     // A context-reset round (pages -2) asks for no flush instruction.
     expect(roundCycles(HAND, { targets: 2, pages: -2 })).toBe(1000 + 200 + 300 + 200);
+  });
+});
+
+describe('cost-model arithmetic of arm64 broadcast TLBIs', () => {
+  // CPU 0 issues 5 TLBIs and waits in 2 DSBs; each of the 2 CPUs' MMUs applies all 5.
+  const perCpu = [counters({ tlbi_broadcast: 5, dsb_waits: 2, tlbi_applied: 5, pages_unmapped: 5 }), counters({ tlbi_applied: 5 })];
+  const m = modelRun(HAND, { perCpu, rounds: [[], []] });
+  it('prices TLBIs, their applications and DSB waits by their own keys, as TLB maintenance', () => {
+    expect(m.events.tlbi).toEqual({ count: 5, cycles: 200 });
+    expect(m.events.tlbi_apply).toEqual({ count: 10, cycles: 70 });
+    expect(m.events.dsb).toEqual({ count: 2, cycles: 1300 });
+    // CPU 0: 200 + 35 + 1300; CPU 1: 35. No IPI round.
+    expect(m.tlb_maintenance_cycles_per_cpu).toEqual([1535, 35]);
+    expect(m.shootdown_latency_cycles.rounds).toBe(0);
+  });
+  it('a real arm64 batched reclaim (8 pages, batches of 4, 3 CPUs): 8 TLBIs, 24 applications, 2 DSBs priced', async () => {
+    const r = await simulate(resolveConfig({ cpus: 3, pages: 8, batch: 4, protocol: 'batched', arch: 'arm64', sched: 'seeded', ops: 20, seed: 5 }));
+    expect(r.status).toBe('ok');
+    const d = COST_MODEL_DEFAULTS;
+    expect(r.modeled.events.tlbi).toEqual({ count: 8, cycles: 8 * d.tlbi_broadcast });
+    expect(r.modeled.events.tlbi_apply).toEqual({ count: 24, cycles: 24 * d.hw_apply });
+    expect(r.modeled.events.dsb).toEqual({ count: 2, cycles: 2 * d.dsb_wait });
+    expect(r.modeled.events.ipi_round.count).toBe(0);
   });
 });
 
