@@ -41,7 +41,7 @@ import { mkPte, PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, pteDirty, pteWrite } from '.
 import { clearPte, lockPageForReclaim, setPageStep } from '../protocols/common.js';
 import { sysMadviseDontneed } from '../syscalls.js';
 import { flushTlbMmRange } from '../tlbFlush.js';
-import { kswapdAndThreads, warmUp } from '../workloads/common.js';
+import { kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
 
@@ -104,10 +104,7 @@ export const migrateVmaPtlWorkload: Workload = {
       warmUp(cpu, mm, [PAGE], false);
       cpu.schedPoint(); // syscall entry
       sysMadviseDontneed(cpu, mm, [PAGE]);
-      for (let i = 0; i < c.ops; i++) {
-        cpu.tick();
-        cpu.load(mm, PAGE);
-      }
+      loadRepeatedly(cpu, mm, PAGE, c.ops);
     });
   },
 };

@@ -55,7 +55,7 @@
  * makes it, then accesses P `--ops` times; CPU 0 reclaims P once.
  */
 import { sysMadviseDontneed, sysMprotectNone, sysMprotectReadOnly, sysMremap, sysMunmap } from '../syscalls.js';
-import { kswapdAndThreads, storeEach, warmUp } from '../workloads/common.js';
+import { kswapdAndThreads, loadRepeatedly, storeEach, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
 
@@ -82,10 +82,7 @@ export const mprotectReclaimWorkload: Workload = {
         storeEach(cpu, mm, Array.from({ length: c.ops }, () => PAGE));
         return;
       }
-      for (let i = 0; i < c.ops; i++) {
-        cpu.tick();
-        cpu.load(mm, PAGE);
-      }
+      loadRepeatedly(cpu, mm, PAGE, c.ops);
     });
   },
 };

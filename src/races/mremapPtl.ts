@@ -38,7 +38,7 @@
 import type { Cpu } from '../cpu.js';
 import { perPageProtocol } from '../protocols/perPage.js';
 import { sysMremap } from '../syscalls.js';
-import { kswapdAndThreads, warmUp } from '../workloads/common.js';
+import { kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
 
@@ -60,10 +60,7 @@ export const mremapPtlWorkload: Workload = {
         sysMremap(cpu, mm, OLD, NEW);
         return;
       }
-      for (let i = 0; i < c.ops; i++) {
-        cpu.tick();
-        cpu.load(mm, OLD);
-      }
+      loadRepeatedly(cpu, mm, OLD, c.ops);
     });
   },
 };

@@ -124,6 +124,14 @@ export function storeEach(cpu: Cpu, mm: number, pages: readonly number[]): void 
   }
 }
 
+/** `times` loads of one page, each a scheduling step (`tick`): a thread reading a page after a call returned. */
+export function loadRepeatedly(cpu: Cpu, mm: number, page: number, times: number): void {
+  for (let i = 0; i < times; i++) {
+    cpu.tick();
+    cpu.load(mm, page);
+  }
+}
+
 /**
  * Random loads and stores to the working set until at least `ops` accesses
  * are done and reclaim has finished. With `--switch-every S`, the CPU
