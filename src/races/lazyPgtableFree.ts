@@ -1,6 +1,10 @@
 /**
  * Race `lazy-pgtable-free` (2018): "x86/mm/tlb: Leave lazy TLB mode at page
- * table free time" (2ff6ddf19c0e, Rik van Riel). Lazy TLB mode lets a CPU
+ * table free time" (2ff6ddf19c0e, Rik van Riel, July 2018; its changelog
+ * credits Andy Lutomirski with finding that speculative accesses in lazy
+ * TLB mode can go through page-table memory since freed and reused, and
+ * picks the cheaper of two fixes: shoot down lazy CPUs only when page
+ * tables are freed). Lazy TLB mode lets a CPU
  * that runs a kernel thread keep the last user mm loaded, and flush
  * initiators skip it (its TLB is caught up at the switch back, by
  * tlb_gen). That is safe for the TLB, but not for the paging-structure
@@ -11,14 +15,15 @@
  * page tables to lazy CPUs too (the first version as
  * tlb_flush_remove_tables() from tlb_table_flush(), mm/memory.c;
  * reverted with the rest of the lazy-TLB series by Peter Zijlstra in August
- * 2018 and redone the next month as the `freed_tables` argument of
+ * 2018 and redone later that year as the `freed_tables` argument of
  * flush_tlb_mm_range(), carried in struct flush_tlb_info: with
  * info->freed_tables set, native_flush_tlb_multi() (then
  * native_flush_tlb_others()) does not skip lazy CPUs, should_flush_tlb()
  * in today's arch/x86/mm/tlb.c; tlb_remove_table() and
  * tlb_remove_table_sync_one() in mm/mmu_gather.c free the tables after it).
- * Only 2ff6ddf19c0e and the revert's listing of it were verified here; the
- * later commit ids are not cited for that reason.
+ * Verified here: 2ff6ddf19c0e's changelog and the revert that lists it
+ * (Peter Zijlstra, "x86/mm/tlb: Revert the recent lazy TLB patches"); the
+ * ids of the later `freed_tables` commits were not, so they are not cited.
  *
  *   CPU 0 (thread of the process)           CPU 1 (was a thread of the same
  *                                           process)
