@@ -75,6 +75,7 @@ export type WorkloadName =
   | 'reclaim-dirty'
   | 'mprotect-reclaim'
   | 'mremap-ptl'
+  | 'lazy-pgtable-free'
   | 'pending-flush-lost'
   | 'migrate-vma-ptl'
   | 'arm64-dsb-pending';
@@ -89,6 +90,7 @@ export const WORKLOADS: readonly WorkloadName[] = [
   'reclaim-dirty',
   'mprotect-reclaim',
   'mremap-ptl',
+  'lazy-pgtable-free',
   'pending-flush-lost',
   'migrate-vma-ptl',
   'arm64-dsb-pending',
@@ -176,6 +178,20 @@ export interface SimConfig {
    * (`--no-flush-under-ptl`): after, as the kernel did before those fixes.
    */
   flushUnderPtl: boolean;
+  /**
+   * A per-CPU page-walk (paging-structure) cache: walks cache their page
+   * table, munmap frees whole page tables, a walk through a freed one is a
+   * race (src/pageWalkCache.ts). Off by default (`lazy-pgtable-free` turns
+   * it on).
+   */
+  pageWalkCache: boolean;
+  /**
+   * A flush that frees page tables (freed_tables) reaches lazy-TLB CPUs too
+   * (true: today, since 2018); false (`--no-lazy-flush-on-table-free`): it
+   * skips them like any other flush, as before "x86/mm/tlb: Leave lazy TLB
+   * mode at page table free time".
+   */
+  lazyFlushOnTableFree: boolean;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
   pendingFlush: PendingFlushMode;
   /** `--arch arm64`: arch_flush_tlb_batched_pending() as flush_tlb_mm() (today) or a lone dsb(ish) (before 4b634918384c). */
@@ -280,6 +296,9 @@ export const DEFAULTS: SimConfig = {
   batchedPendingFlush: true,
   // What Linux does since the 2018 (mremap) and 2022 (migrate_vma) fixes.
   flushUnderPtl: true,
+  pageWalkCache: false,
+  // What x86 does since 2018 (freed_tables in flush_tlb_info).
+  lazyFlushOnTableFree: true,
   // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
   pendingFlush: 'gen',
   // What arm64 does since 4b634918384c; `dsb` is kept to show the race it fixed.
@@ -442,6 +461,9 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.inject === 'luf-writable' && c.protocol !== 'luf') {
     throw new ConfigError(`--inject luf-writable applies to --protocol luf, got --protocol ${c.protocol}`);
   }
+  if (c.pageWalkCache === true && c.arch !== 'x86') {
+    throw new ConfigError(`--page-walk-cache models x86's paging-structure cache and needs --arch x86, got --arch ${c.arch}`);
+  }
   if (c.inject === 'no-tlbsync' && c.protocol !== 'invlpgb' && c.protocol !== 'rar') {
     throw new ConfigError(`--inject no-tlbsync applies to --protocol invlpgb or rar, got --protocol ${c.protocol}`);
   }
@@ -449,7 +471,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
   intIn('trace-events', c.traceEvents, 0, MAX_TRACE_EVENTS, ' (events each CPU keeps for --trace)');
-  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'pageWalkCache', 'lazyFlushOnTableFree', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
     }
@@ -553,6 +575,8 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   range: '--range',
   batchedPendingFlush: '--no-batched-pending-flush',
   flushUnderPtl: '--no-flush-under-ptl',
+  pageWalkCache: '--page-walk-cache',
+  lazyFlushOnTableFree: '--no-lazy-flush-on-table-free',
   pendingFlush: '--pending-flush',
   arm64Pending: '--arm64-pending',
   inject: '--inject',

@@ -59,6 +59,8 @@ export const simOptionsSchema = z
     range: z.string(),
     batchedPendingFlush: z.boolean(),
     flushUnderPtl: z.boolean(),
+    pageWalkCache: z.boolean(),
+    lazyFlushOnTableFree: z.boolean(),
     pendingFlush: oneOf(PENDING_FLUSH_MODES),
     arm64Pending: oneOf(ARM64_PENDING_MODES),
     inject: oneOf(INJECTED_BUGS),

@@ -57,6 +57,8 @@ import {
   G_SCHED_STEPS,
   K,
   MM_MMAP_LOCK,
+  PAGE_WORDS,
+  P_STEP,
   PTRS_PER_PTE,
   frameCount,
   pageSlots,
@@ -84,11 +86,12 @@ import {
 import { PhysicalMemory } from './memory.js';
 import { mmBase } from './mm.js';
 import { CpuTlbState } from './tlbState.js';
-import { setRaceTraceHook } from './oracle.js';
+import { recordRace, setRaceTraceHook } from './oracle.js';
 import { TraceClock, TraceRing, type CpuTrace, type TraceEvent } from './trace.js';
 import { Prng, deriveSeed } from './prng.js';
 import { RunTokens, SeededScheduler, raiseAbort, ringDoorbell } from './sched.js';
 import { Tlb, setTlbThreadOwner } from './tlb.js';
+import { PageWalkCache, ptGenWord } from './pageWalkCache.js';
 import { readCpuCounters } from './result.js';
 import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from './tlbFlush.js';
 
@@ -200,6 +203,8 @@ export class Cpu implements IpiWaitHost {
   readonly ipiRoundMaxGroup: number[] = [];
   /** cpu_tlbstate: loaded mm, its ASID, and the generation each ASID's entries reflect (private to this CPU). */
   readonly tlbState: CpuTlbState;
+  /** `--page-walk-cache`: this CPU's paging-structure cache (src/pageWalkCache.ts); null when off. */
+  readonly pwc: PageWalkCache | null;
   /**
    * `--irq-off`: interrupts are disabled (local_irq_disable) between accesses
    * of the workload: `tick` leaves flush IPIs pending (hardware invalidations
@@ -262,6 +267,7 @@ export class Cpu implements IpiWaitHost {
     this.cBase = this.id * COUNTER_WORDS;
     this.counters = this.v.counters;
     this.doorbellIdx = this.ctlBase + C_DOORBELL;
+    this.pwc = c.pageWalkCache ? new PageWalkCache() : null;
     this.mmu = new Mmu({
       id: this.id,
       v: this.v,
@@ -274,6 +280,7 @@ export class Cpu implements IpiWaitHost {
       tlbState: this.tlbState,
       counters: this.counters,
       cBase: this.cBase,
+      pwc: this.pwc,
       handleMmFault: (mm, vpn, write) => this.handleMmFault(mm, vpn, write),
     });
     this.pollCountdown = c.doorbellPollInterval;
@@ -306,6 +313,7 @@ export class Cpu implements IpiWaitHost {
     this.ipiRoundMaxGroup.length = 0;
     this.hwRoundUs.length = 0;
     this.tlbState.reset();
+    this.pwc?.reset();
     this.prng = new Prng(deriveSeed(seed, this.id));
     this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
     this.pollCountdown = this.config.doorbellPollInterval;
@@ -678,6 +686,25 @@ export class Cpu implements IpiWaitHost {
   /** enter_lazy_tlb(): run a kernel thread, keeping the mm loaded; flush initiators skip this CPU from now on. */
   enterLazyTlb(): void {
     this.tlbState.enterLazyTlb();
+  }
+
+  /**
+   * `--page-walk-cache`: a speculative page walk through this CPU's cached
+   * paging-structure entry (x86 may walk through cached upper-level entries
+   * at any time, even while a kernel thread runs on a lazily loaded mm). If
+   * the cached page table was freed since it was cached, the walk reads
+   * freed memory: a stale access (frame -1: the page-table page). Returns
+   * whether it walked through a cached entry.
+   */
+  speculativeWalk(): boolean {
+    const pwc = this.pwc;
+    if (!pwc || pwc.mm < 0 || pwc.mm !== this.tlbState.loadedMm) return false;
+    const w = ptGenWord(this.pages, pwc.mm, pwc.vpn);
+    if (Atomics.load(this.v.pageState, w) !== pwc.gen) {
+      const ps = this.pageIdx(pwc.mm, pwc.vpn) * PAGE_WORDS;
+      recordRace(this.v, 'stale_access', this.id, pwc.vpn, 0, this.v.pageState[ps + P_STEP], -1, 'load');
+    }
+    return true;
   }
 
   /** cpu_tlbstate_shared.is_lazy of this CPU. */

@@ -374,6 +374,12 @@ export const P_MAP_GEN = 4;
  * access after unmap.
  */
 export const P_UNMAPPED_AT = 5;
+/**
+ * `--page-walk-cache` only, on the first page of each page table: the
+ * generation of that page-table page, bumped when munmap frees the table
+ * (src/pageWalkCache.ts). 0 otherwise.
+ */
+export const P_PT_GEN = 6;
 export const PAGE_WORDS = 8;
 
 export const PAGE_STEP_MAPPED = 0;

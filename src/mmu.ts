@@ -24,6 +24,7 @@ import type { PhysicalMemory } from './memory.js';
 import { recordRace } from './oracle.js';
 import { pteDirty, pteFrame, pteHwPresent, pteWrite, walkForRead, walkForWrite, weakSetDirty } from './pageTable.js';
 import type { Tlb } from './tlb.js';
+import { ptGenWord, type PageWalkCache } from './pageWalkCache.js';
 
 /** What the MMU needs of its CPU: its id, the machine, its TLB and ASID state, and the fault handler. */
 export interface MmuHost {
@@ -43,6 +44,8 @@ export interface MmuHost {
   /** Counter words and this CPU's base among them. */
   readonly counters: Float64Array;
   readonly cBase: number;
+  /** `--page-walk-cache`: the CPU's paging-structure cache (null when off). */
+  readonly pwc: PageWalkCache | null;
   /** handle_mm_fault(): false for SIGSEGV. */
   handleMmFault(mm: number, vpn: number, write: boolean): boolean;
 }
@@ -61,6 +64,7 @@ export class Mmu {
   private readonly counters: Float64Array;
   private readonly cBase: number;
   private readonly fault: (mm: number, vpn: number, write: boolean) => boolean;
+  private readonly pwc: PageWalkCache | null;
   /** Value of this CPU's last store (stores are numbered per CPU, so a lost one is recognised). */
   private storeSeq = 0;
 
@@ -82,6 +86,12 @@ export class Mmu {
     this.counters = host.counters;
     this.cBase = host.cBase;
     this.fault = (mm, vpn, write) => host.handleMmFault(mm, vpn, write);
+    this.pwc = host.pwc;
+  }
+
+  /** `--page-walk-cache`: a walk of `vpn` went through its page table: cache it with the table's generation now. */
+  private cacheWalk(pwc: PageWalkCache, mm: number, vpn: number): void {
+    pwc.fill(mm, vpn, Atomics.load(this.v.pageState, ptGenWord(this.pages, mm, vpn)));
   }
 
   /** The TLB tag of the running process's accesses: its ASID on this CPU. Only the loaded mm is accessed. */
@@ -105,6 +115,7 @@ export class Mmu {
         counters[cb + K.tlb_misses]++;
         const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForRead(this.v.pte, idx);
+        if (this.pwc) this.cacheWalk(this.pwc, mm, vpn);
         if (!pteHwPresent(pte)) {
           this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
           if (!this.fault(mm, vpn, false)) return -1;
@@ -151,6 +162,7 @@ export class Mmu {
         counters[cb + K.tlb_misses]++;
         const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
         const pte = walkForWrite(pt, idx, -1);
+        if (this.pwc) this.cacheWalk(this.pwc, mm, vpn);
         if (!pteHwPresent(pte) || !pteWrite(pte)) {
           this.tlb.takeFlushMark(vpn, asid, -1, 0); // a fault, not a refill the flush caused
           if (!this.fault(mm, vpn, true)) return false;

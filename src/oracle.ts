@@ -281,7 +281,9 @@ export function describeRace(r: RaceReport): string {
   const what =
     r.kind === 'lost_write'
       ? `lost write: CPU ${r.cpu}'s store #${r.value} to page ${r.page} is in neither the frame nor the backing store`
-      : r.kind === 'stale_access'
+      : r.kind === 'stale_access' && r.frame < 0
+        ? `stale access: CPU ${r.cpu} walked through its cached paging-structure entry for page ${r.page} into a page-table page already freed (use after free)`
+        : r.kind === 'stale_access'
         ? `stale access: CPU ${r.cpu} used a TLB entry for page ${r.page} whose frame ${r.frame} was already freed`
         : r.kind === 'write_after_protect'
           ? `write after protect: CPU ${r.cpu}'s store #${r.value} to page ${r.page} succeeded after mprotect(PROT_READ or PROT_NONE) returned`

@@ -36,6 +36,7 @@ import { pteDirty, pteHwPresent, ptePresent, ptepGetAndClear, ptepSetProtNone, p
 import { flushTlbBatchedPending } from './protocols/batched.js';
 import { clearPte, freeReclaimedPage, pageout, type UnmappedPage } from './protocols/common.js';
 import { flushTlbMmRange, TLB_FLUSH_ALL } from './tlbFlush.js';
+import { freePageTablesOf } from './pageWalkCache.js';
 
 function pendingFlushEnabled(cpu: Cpu): boolean {
   return cpu.config.batchedPendingFlush && cpu.config.inject !== 'no-pending-flush';
@@ -156,6 +157,8 @@ function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[], freedTable
   // free_pgtables(): the first flush carries freed_tables, so it reaches lazy CPUs too;
   // if nothing was left to zap, the freed page tables still need that flush.
   if (!flushAndFreeZapped(cpu, mm, first, freedTables) && freedTables) flushTlbMmRange(cpu, mm, TLB_FLUSH_ALL, true);
+  // `--page-walk-cache`: the flush was acknowledged; the page-table pages are freed (their generation moves on).
+  if (freedTables && cpu.pwc) freePageTablesOf(cpu.v.pageState, cpu.pages, mm, pages);
   for (const p of busy) {
     cpu.lockPage(cpu.pageIdx(mm, p));
     const again: UnmappedPage[] = [];

@@ -84,6 +84,8 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
   }
   // A kernel thread (no user mm, like kswapd) has nothing to flush.
   if (mm < 0) return;
+  // `--page-walk-cache`: INVLPG and a CR3 write both drop the paging-structure caches of the current PCID.
+  cpu.pwc?.drop(mm);
   if (cpu.isLazy()) {
     // Lazy, and flushed anyway (page tables were freed): the kernel switches
     // to init_mm here, dropping the mm's translations; the switch back finds
@@ -222,7 +224,8 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
   if (others.length === 0) return;
   const trim = !freedTables && shouldTrimCpumask(cpu, mm);
   const ctl = cpu.v.cpuCtl;
-  const targets = freedTables ? others : others.filter((x) => !isLazyCpu(ctl, x) && (trim || loadedMmOf(ctl, x) === mm));
+  // Page tables freed: lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (before the 2018 fix).
+  const targets = freedTables && c.lazyFlushOnTableFree ? others : others.filter((x) => !isLazyCpu(ctl, x) && (trim || loadedMmOf(ctl, x) === mm));
   if (c.protocol === 'rar') {
     rarFlush(cpu, targets, toHwRequest('rar', mm, req));
     return;
@@ -326,11 +329,13 @@ export function applyHwRequest(cpu: Cpu, req: HwRequest, sender: number): void {
   let dropped = 0;
   if (req.kind === 'all-nonglobals') {
     // Every entry of every PCID (the engine has no global entries).
+    if (cpu.pwc) cpu.pwc.drop(cpu.pwc.mm);
     dropped = cpu.tlb.flushAll(true);
     cpu.count('hw_flush_full');
   } else {
     const tag = ts.tagOf(req.mm);
     if (tag >= 0) {
+      cpu.pwc?.drop(req.mm);
       if (req.kind === 'mm-all') {
         dropped = cpu.tlb.flushAsid(tag, true);
         cpu.count('hw_flush_full');

@@ -64,6 +64,7 @@ const STRESS_BUGGY_300: { readonly [N in RaceName]: number } = {
   'reclaim-dirty': 171,
   'mprotect-reclaim': 38,
   'mremap-ptl': 1,
+  'lazy-pgtable-free': 236,
   'pending-flush-lost': 2,
   'migrate-vma-ptl': 38,
   'arm64-dsb-pending': 42,
@@ -102,7 +103,7 @@ describe.each(RACE_NAMES)('%s under random seeded stress', (name) => {
  * pending-flush-lost's bound 1 ~3 minutes); below, their bound 0 and the
  * replay of the shortest racy schedule explore printed; stress finds both.
  */
-const EXPLORE: { readonly [N in Exclude<RaceName, 'pending-flush-lost' | 'mremap-ptl' | 'arm64-dsb-pending'>]: { buggy: [number, number][]; fixed: number[] } } = {
+const EXPLORE: { readonly [N in Exclude<RaceName, 'pending-flush-lost' | 'mremap-ptl' | 'arm64-dsb-pending' | 'lazy-pgtable-free'>]: { buggy: [number, number][]; fixed: number[] } } = {
   'reclaim-dirty': { buggy: [[2, 0], [8, 0], [36, 12]], fixed: [2, 8, 30] },
   'mprotect-reclaim': { buggy: [[2, 0], [8, 0], [18, 2]], fixed: [2, 8, 18] },
   'migrate-vma-ptl': { buggy: [[2, 0], [8, 0], [20, 2]], fixed: [2, 8, 18] },
@@ -150,6 +151,41 @@ describe('arm64-dsb-pending under exhaustive exploration (2 CPUs and their MMUs)
     const r = await exploreScenario({ scenario: 'arm64-dsb-pending', kernel: 'fixed', bound: 1 });
     expect(r.complete).toBe(true);
     expect(r.per_preemptions.map((b) => b.schedules)).toEqual([592, 4672]);
+    expect(r.racy_schedules).toBe(0);
+  });
+});
+
+/**
+ * lazy-pgtable-free: racy first at bound 1 (CPU 1, lazy, preempted at its
+ * first speculative walk while CPU 0 munmaps and frees the page table);
+ * every schedule is found by bound 2 on both sides, so bound 6 (the largest
+ * explore accepts) adds none.
+ */
+describe('lazy-pgtable-free under exhaustive exploration (2 CPUs)', () => {
+  it('buggy: racy schedules first at bound 1, exact counts, and the shortest replays as a use after free', async () => {
+    const r = await exploreScenario({ scenario: 'lazy-pgtable-free', kernel: 'buggy', bound: 6 });
+    expect(r.complete).toBe(true);
+    expect(r.per_preemptions.map((b) => [b.schedules, b.racy])).toEqual([
+      [2, 0],
+      [6, 4],
+      [4, 4],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+    expect(r.smallest_racy_bound).toBe(1);
+    expect(r.shortest_racy!.schedule).toBe('0:1,2:0');
+    const s = await runStress({ scenario: 'lazy-pgtable-free', kernel: 'buggy', overrides: { schedule: r.shortest_racy!.schedule }, iterations: 1, seed: r.config.seed, stopOnRace: false, threads: 1 });
+    expect(s.racy_iterations).toBe(1);
+    expect(s.races.stale_accesses).toBe(2);
+    expect(s.failures).toEqual([]);
+  });
+
+  it('fixed: no racy schedule up to bound 6, exact counts', async () => {
+    const r = await exploreScenario({ scenario: 'lazy-pgtable-free', kernel: 'fixed', bound: 6 });
+    expect(r.complete).toBe(true);
+    expect(r.per_preemptions.map((b) => b.schedules)).toEqual([2, 6, 6, 2, 0, 0, 0]);
     expect(r.racy_schedules).toBe(0);
   });
 });

@@ -55,6 +55,8 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--range <lengths>', d("munmap workload: pages per mapped-and-unmapped range, e.g. 16 or 1,8,64 (cycled)")))
     .addOption(new Option('--reclaim-pages <list>', d("pages kswapd reclaims, in LRU order: '3', '4-7,0-3', '7-0' (default: all, lowest first)")))
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
+    .addOption(new Option('--page-walk-cache', 'a per-CPU page-walk cache: munmap frees whole page tables and a walk through a freed one is a race (lazy-pgtable-free)'))
+    .addOption(new Option('--no-lazy-flush-on-table-free', 'a flush that frees page tables skips lazy-TLB CPUs like any other (before 2ff6ddf19c0e)'))
     .addOption(new Option('--no-flush-under-ptl', 'mremap and migrate_vma flush the TLB after dropping the PTE lock (before eb66ae030829 and 60bae7370896)'))
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--arm64-pending <mode>', "--arch arm64: arch_flush_tlb_batched_pending as flush_tlb_mm (flush-mm, today) or a lone DSB on the calling CPU (dsb, before 4b634918384c)").choices(ARM64_PENDING_MODES))
@@ -105,6 +107,8 @@ export interface CliOpts {
   wpRecheck: boolean;
   batchedPendingFlush: boolean;
   flushUnderPtl: boolean;
+  pageWalkCache?: boolean;
+  lazyFlushOnTableFree: boolean;
   tokenLending: boolean;
   tlbGen: boolean;
   inject?: SimConfig['inject'];
@@ -209,6 +213,8 @@ export function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
   if (given('wpRecheck')) p.wpRecheck = o.wpRecheck;
   if (given('batchedPendingFlush')) p.batchedPendingFlush = o.batchedPendingFlush;
   if (given('flushUnderPtl')) p.flushUnderPtl = o.flushUnderPtl;
+  if (given('pageWalkCache')) p.pageWalkCache = o.pageWalkCache === true;
+  if (given('lazyFlushOnTableFree')) p.lazyFlushOnTableFree = o.lazyFlushOnTableFree;
   if (given('tokenLending')) p.tokenLending = o.tokenLending;
   if (given('tlbGen')) p.tlbGen = o.tlbGen;
   // An injected bug is checked by the oracle; the engine's own assertion would stop the run first.

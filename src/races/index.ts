@@ -12,6 +12,7 @@
  */
 import type { SimConfig, SyscallName } from '../config.js';
 import { arm64DsbPending, arm64DsbPendingWorkload } from './arm64DsbPending.js';
+import { lazyPgtableFree, lazyPgtableFreeWorkload } from './lazyPgtableFree.js';
 import { migrateVmaPtl, migrateVmaPtlWorkload } from './migrateVmaPtl.js';
 import { mprotectReclaim, mprotectReclaimWorkload } from './mprotectReclaim.js';
 import { mremapPtl, mremapPtlWorkload } from './mremapPtl.js';
@@ -22,13 +23,14 @@ import type { KernelSide, RaceEntry } from './types.js';
 export { KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect, type RaceVariant } from './types.js';
 
 /** Catalogue names, in the order `tlbsim races` lists them (by year). */
-export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'pending-flush-lost' | 'migrate-vma-ptl' | 'arm64-dsb-pending';
-export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'mremap-ptl', 'pending-flush-lost', 'migrate-vma-ptl', 'arm64-dsb-pending'];
+export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'lazy-pgtable-free' | 'pending-flush-lost' | 'migrate-vma-ptl' | 'arm64-dsb-pending';
+export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'mremap-ptl', 'lazy-pgtable-free', 'pending-flush-lost', 'migrate-vma-ptl', 'arm64-dsb-pending'];
 
 export const RACES: { readonly [N in RaceName]: RaceEntry } = {
   'reclaim-dirty': reclaimDirty,
   'mprotect-reclaim': mprotectReclaim,
   'mremap-ptl': mremapPtl,
+  'lazy-pgtable-free': lazyPgtableFree,
   'pending-flush-lost': pendingFlushLost,
   'migrate-vma-ptl': migrateVmaPtl,
   'arm64-dsb-pending': arm64DsbPending,
@@ -39,6 +41,7 @@ export const RACE_WORKLOADS = {
   'reclaim-dirty': reclaimDirtyWorkload,
   'mprotect-reclaim': mprotectReclaimWorkload,
   'mremap-ptl': mremapPtlWorkload,
+  'lazy-pgtable-free': lazyPgtableFreeWorkload,
   'pending-flush-lost': pendingFlushLostWorkload,
   'migrate-vma-ptl': migrateVmaPtlWorkload,
   'arm64-dsb-pending': arm64DsbPendingWorkload,

@@ -1,0 +1,116 @@
+/**
+ * Race `lazy-pgtable-free` (2018): "x86/mm/tlb: Leave lazy TLB mode at page
+ * table free time" (2ff6ddf19c0e, Rik van Riel, July 2018; its changelog
+ * credits Andy Lutomirski with finding that speculative accesses in lazy
+ * TLB mode can go through page-table memory since freed and reused, and
+ * picks the cheaper of two fixes: shoot down lazy CPUs only when page
+ * tables are freed). Lazy TLB mode lets a CPU
+ * that runs a kernel thread keep the last user mm loaded, and flush
+ * initiators skip it (its TLB is caught up at the switch back, by
+ * tlb_gen). That is safe for the TLB, but not for the paging-structure
+ * caches: x86 may walk speculatively through cached upper-level entries at
+ * any time, also in kernel mode. When munmap frees a page-table page, a
+ * lazy CPU that still caches an entry pointing at it can walk through freed
+ * (and reused) memory. The 2018 series sends the flush that goes with freed
+ * page tables to lazy CPUs too (the first version as
+ * tlb_flush_remove_tables() from tlb_table_flush(), mm/memory.c;
+ * reverted with the rest of the lazy-TLB series by Peter Zijlstra in August
+ * 2018 and redone later that year as the `freed_tables` argument of
+ * flush_tlb_mm_range(), carried in struct flush_tlb_info: with
+ * info->freed_tables set, native_flush_tlb_multi() (then
+ * native_flush_tlb_others()) does not skip lazy CPUs, should_flush_tlb()
+ * in today's arch/x86/mm/tlb.c; tlb_remove_table() and
+ * tlb_remove_table_sync_one() in mm/mmu_gather.c free the tables after it).
+ * Verified here: 2ff6ddf19c0e's changelog and the revert that lists it
+ * (Peter Zijlstra, "x86/mm/tlb: Revert the recent lazy TLB patches"); the
+ * ids of the later `freed_tables` commits were not, so they are not cited.
+ *
+ *   CPU 0 (thread of the process)           CPU 1 (was a thread of the same
+ *                                           process)
+ *   ---------------------------------       --------------------------------
+ *                                           load from P: the walk caches
+ *                                           P's page table (paging-structure
+ *                                           cache) and P's PTE (TLB)
+ *                                           the thread blocks; a kernel thread
+ *                                           runs: enter_lazy_tlb(), mm stays
+ *                                           loaded
+ *   munmap(P's whole 512-page table):
+ *     zap_pte_range(): P's PTE cleared
+ *     tlb_finish_mmu() -> flush_tlb_mm_range(
+ *       freed_tables): buggy: CPU 1 is lazy,
+ *       skipped (no IPI)
+ *     free_pgtables(): the page-table page
+ *     is freed
+ *                                           speculative walk through the
+ *                                           cached entry: reads the freed
+ *                                           page-table page (use after free)
+ *
+ * Modelled (src/pageWalkCache.ts, `--page-walk-cache`): each CPU's
+ * paging-structure cache holds the page table of its last walk and that
+ * table's generation; every flush that reaches the CPU for its loaded mm
+ * drops it (flushTlbFunc; flush_tlb_func's lazy branch, which switches to
+ * init_mm, included); munmap of a whole table bumps the table's generation
+ * after its flush is acknowledged; the lazy CPU's kernel thread makes a
+ * speculative walk at each of its `--ops` scheduling points, and a walk
+ * through an entry whose table generation moved on is a stale access
+ * (frame -1: the page-table page).
+ *
+ * Buggy side: `--no-lazy-flush-on-table-free` (the freed_tables flush skips
+ * lazy CPUs like any other). Fixed: it reaches them (the default).
+ *
+ * Invariant: CPU 1 loads P once, goes lazy, tells CPU 0 (the warm-up
+ * barrier) and makes `--ops` speculative walks, one per scheduling point,
+ * then leaves lazy mode; CPU 0 waits for that and munmaps P's whole page
+ * table once. Nothing else runs.
+ */
+import type { Cpu } from '../cpu.js';
+import { G_WARM, PTRS_PER_PTE } from '../layout.js';
+import { ringDoorbell } from '../sched.js';
+import { sysMunmap } from '../syscalls.js';
+import { allPages, BARRIER_SAFETY_MS } from '../workloads/common.js';
+import type { Workload } from '../workloads/types.js';
+import type { RaceEntry } from './types.js';
+
+const P = 0;
+const MM = 0;
+/** The unmapping thread's CPU. */
+const UNMAPPER = 0;
+
+export const lazyPgtableFreeWorkload: Workload = {
+  name: 'lazy-pgtable-free',
+  summary: 'CPU 1 walks a page, goes lazy (a kernel thread) keeping its page-walk cache; CPU 0 munmaps the whole page table and frees it; CPU 1 walks speculatively through its cached entry (the 2018 lazy-TLB page-table-free race)',
+  initiators: () => [UNMAPPER],
+  run(cpu: Cpu) {
+    const g = cpu.v.global;
+    cpu.switchMm(MM);
+    if (cpu.id === UNMAPPER) {
+      cpu.blockUntil(() => Atomics.load(g, G_WARM) >= 1, BARRIER_SAFETY_MS, true, true);
+      sysMunmap(cpu, MM, allPages(cpu.config.pages));
+      return;
+    }
+    cpu.tick();
+    cpu.load(MM, P);
+    // The thread blocks: a kernel thread runs on the lazily loaded mm.
+    cpu.enterLazyTlb();
+    Atomics.add(g, G_WARM, 1);
+    ringDoorbell(cpu.v.cpuCtl, UNMAPPER);
+    for (let i = 0; i < cpu.config.ops; i++) {
+      cpu.schedPoint();
+      cpu.speculativeWalk();
+    }
+    cpu.leaveLazyTlb();
+  },
+};
+
+export const lazyPgtableFree: RaceEntry = {
+  name: 'lazy-pgtable-free',
+  year: 2018,
+  commit: '2ff6ddf19c0e',
+  title: 'x86/mm/tlb: Leave lazy TLB mode at page table free time',
+  arch: 'x86',
+  effect: 'use after free',
+  summary: "munmap frees a page table and its flush skips a lazy-TLB CPU, whose paging-structure cache still points into the freed page; its next speculative walk reads freed memory",
+  workload: 'lazy-pgtable-free',
+  defaults: { workload: 'lazy-pgtable-free', cpus: 2, pages: PTRS_PER_PTE, batch: 1, ops: 2, writeRatio: 0, tlbSets: 2, tlbWays: 1, arch: 'x86', protocol: 'batched', pageWalkCache: true },
+  buggy: { lazyFlushOnTableFree: false },
+};
