@@ -57,8 +57,6 @@ import {
   G_SCHED_STEPS,
   K,
   MM_MMAP_LOCK,
-  PAGE_WORDS,
-  P_STEP,
   PTRS_PER_PTE,
   frameCount,
   pageSlots,
@@ -86,12 +84,12 @@ import {
 import { PhysicalMemory } from './memory.js';
 import { mmBase } from './mm.js';
 import { CpuTlbState } from './tlbState.js';
-import { recordRace, setRaceTraceHook } from './oracle.js';
+import { setRaceTraceHook } from './oracle.js';
 import { TraceClock, TraceRing, type CpuTrace, type TraceEvent } from './trace.js';
 import { Prng, deriveSeed } from './prng.js';
 import { RunTokens, SeededScheduler, raiseAbort, ringDoorbell } from './sched.js';
 import { Tlb, setTlbThreadOwner } from './tlb.js';
-import { PageWalkCache, ptGenWord } from './pageWalkCache.js';
+import { PageWalkCache } from './pageWalkCache.js';
 import { readCpuCounters } from './result.js';
 import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from './tlbFlush.js';
 
@@ -688,23 +686,9 @@ export class Cpu implements IpiWaitHost {
     this.tlbState.enterLazyTlb();
   }
 
-  /**
-   * `--page-walk-cache`: a speculative page walk through this CPU's cached
-   * paging-structure entry (x86 may walk through cached upper-level entries
-   * at any time, even while a kernel thread runs on a lazily loaded mm). If
-   * the cached page table was freed since it was cached, the walk reads
-   * freed memory: a stale access (frame -1: the page-table page). Returns
-   * whether it walked through a cached entry.
-   */
+  /** `--page-walk-cache`: a speculative page walk through the cached paging-structure entry (src/mmu.ts). */
   speculativeWalk(): boolean {
-    const pwc = this.pwc;
-    if (!pwc || pwc.mm < 0 || pwc.mm !== this.tlbState.loadedMm) return false;
-    const w = ptGenWord(this.pages, pwc.mm, pwc.vpn);
-    if (Atomics.load(this.v.pageState, w) !== pwc.gen) {
-      const ps = this.pageIdx(pwc.mm, pwc.vpn) * PAGE_WORDS;
-      recordRace(this.v, 'stale_access', this.id, pwc.vpn, 0, this.v.pageState[ps + P_STEP], -1, 'load');
-    }
-    return true;
+    return this.mmu.speculativeWalk();
   }
 
   /** cpu_tlbstate_shared.is_lazy of this CPU. */

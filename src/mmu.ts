@@ -94,6 +94,24 @@ export class Mmu {
     pwc.fill(mm, vpn, Atomics.load(this.v.pageState, ptGenWord(this.pages, mm, vpn)));
   }
 
+  /**
+   * `--page-walk-cache`: a speculative page walk through this CPU's cached
+   * paging-structure entry (x86 may walk through cached upper-level entries
+   * at any time, even while a kernel thread runs on a lazily loaded mm). If
+   * the cached page table was freed since it was cached, the walk reads
+   * freed memory: a stale access (frame -1: the page-table page). Returns
+   * whether it walked through a cached entry.
+   */
+  speculativeWalk(): boolean {
+    const pwc = this.pwc;
+    if (!pwc || pwc.mm < 0 || pwc.mm !== this.tlbState.loadedMm) return false;
+    if (Atomics.load(this.v.pageState, ptGenWord(this.pages, pwc.mm, pwc.vpn)) !== pwc.gen) {
+      const ps = (pwc.mm * this.pages + pwc.vpn) * PAGE_WORDS;
+      recordRace(this.v, 'stale_access', this.id, pwc.vpn, 0, this.v.pageState[ps + P_STEP], -1, 'load');
+    }
+    return true;
+  }
+
   /** The TLB tag of the running process's accesses: its ASID on this CPU. Only the loaded mm is accessed. */
   private accessTag(mm: number): number {
     if (mm !== this.tlbState.loadedMm) throw new Error(`CPU ${this.id}: access to mm ${mm} while mm ${this.tlbState.loadedMm} is loaded`);

@@ -239,19 +239,20 @@ export async function runPointTasks(tasks: readonly SweepPointTask[], parallel: 
 // ---------------------------------------------------------------------------
 
 /** Modeled figures in the CSV (each prefixed `modeled_`), besides every event's count and cycles. */
-const MODELED_COLUMNS = [
-  'tlb_maintenance_cycles',
-  'tlb_maintenance_cycles_per_unmapped_page',
-  'all_events_cycles',
-  'shootdown_latency_cycles_median',
-  'shootdown_latency_cycles_p99',
-  'shootdown_latency_cycles_max',
-  'shootdown_rounds',
-  'shootdown_latency_ns_median',
-  'shootdown_latency_ns_p99',
-  'shootdown_latency_ns_max',
-  'targets_per_round',
-] as const;
+/** The `modeled` section's scalar figures as CSV columns (`modeled_<name>`), each with where it is read. */
+const MODELED_COLUMNS: readonly (readonly [string, (m: Modeled) => number | null])[] = [
+  ['tlb_maintenance_cycles', (m) => m.tlb_maintenance_cycles],
+  ['tlb_maintenance_cycles_per_unmapped_page', (m) => m.tlb_maintenance_cycles_per_unmapped_page],
+  ['all_events_cycles', (m) => m.all_events_cycles],
+  ['shootdown_latency_cycles_median', (m) => m.shootdown_latency_cycles.median],
+  ['shootdown_latency_cycles_p99', (m) => m.shootdown_latency_cycles.p99],
+  ['shootdown_latency_cycles_max', (m) => m.shootdown_latency_cycles.max],
+  ['shootdown_rounds', (m) => m.shootdown_latency_cycles.rounds],
+  ['shootdown_latency_ns_median', (m) => m.shootdown_latency_ns.median],
+  ['shootdown_latency_ns_p99', (m) => m.shootdown_latency_ns.p99],
+  ['shootdown_latency_ns_max', (m) => m.shootdown_latency_ns.max],
+  ['targets_per_round', (m) => m.targets_per_round],
+];
 
 const RACE_COLUMNS = ['lost_writes', 'stale_accesses', 'writes_after_protect', 'accesses_after_unmap', 'reads_after_protect'] as const;
 
@@ -264,7 +265,7 @@ export const CSV_COLUMNS: readonly string[] = [
   ...COUNTER_NAMES,
   'ipis_per_unmapped_page',
   ...RACE_COLUMNS,
-  ...MODELED_COLUMNS.map((c) => `modeled_${c}`),
+  ...MODELED_COLUMNS.map(([c]) => `modeled_${c}`),
   ...MODELED_EVENT_NAMES.flatMap((e) => [`modeled_${e}_count`, `modeled_${e}_cycles`]),
 ];
 
@@ -272,27 +273,6 @@ export const CSV_COLUMNS: readonly string[] = [
 export function ipisPerUnmappedPage(k: Counters | null): number | null {
   if (!k || k.pages_unmapped === 0) return null;
   return Math.round((k.ipis_sent / k.pages_unmapped) * 1e6) / 1e6;
-}
-
-function modeledCell(m: Modeled, c: (typeof MODELED_COLUMNS)[number]): number | null {
-  switch (c) {
-    case 'shootdown_latency_cycles_median':
-      return m.shootdown_latency_cycles.median;
-    case 'shootdown_latency_cycles_p99':
-      return m.shootdown_latency_cycles.p99;
-    case 'shootdown_latency_cycles_max':
-      return m.shootdown_latency_cycles.max;
-    case 'shootdown_rounds':
-      return m.shootdown_latency_cycles.rounds;
-    case 'shootdown_latency_ns_median':
-      return m.shootdown_latency_ns.median;
-    case 'shootdown_latency_ns_p99':
-      return m.shootdown_latency_ns.p99;
-    case 'shootdown_latency_ns_max':
-      return m.shootdown_latency_ns.max;
-    default:
-      return m[c];
-  }
 }
 
 function csvCell(v: unknown): string {
@@ -310,7 +290,7 @@ export function toCsv(rows: readonly SweepRow[]): string {
     for (const n of COUNTER_NAMES) cells.push(r.counters ? r.counters[n] : null);
     cells.push(ipisPerUnmappedPage(r.counters));
     for (const n of RACE_COLUMNS) cells.push(r.races ? r.races[n] : null);
-    for (const c of MODELED_COLUMNS) cells.push(r.modeled ? modeledCell(r.modeled, c) : null);
+    for (const [, read] of MODELED_COLUMNS) cells.push(r.modeled ? read(r.modeled) : null);
     for (const e of MODELED_EVENT_NAMES) cells.push(r.modeled ? r.modeled.events[e].count : null, r.modeled ? r.modeled.events[e].cycles : null);
     lines.push(cells.map(csvCell).join(','));
   }

@@ -4,6 +4,7 @@
  * engine's per-CPU control block, so targets never share a line.
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { FlushPagesRequest } from '../ipi.js';
 
 /** Int32 words per slot (64 bytes). */
 export const RAW_STRIDE = 16;
@@ -35,12 +36,5 @@ export interface RawWorkerData {
   pollInterval: number;
 }
 
-/** The message a raw target receives: the same shape as the engine's flush-pages IPI, so it costs the same to clone. */
-export interface RawIpiMessage {
-  readonly kind: 'flush-pages';
-  readonly sender: number;
-  readonly round: number;
-  readonly mm: number;
-  readonly tlbGen: number;
-  readonly pages: readonly number[];
-}
+/** The message a raw target receives: the engine's flush-pages IPI (without a multicast forward list), so it costs the same to clone. */
+export type RawIpiMessage = Omit<FlushPagesRequest, 'forward'>;
