@@ -7,6 +7,9 @@
  * and skipped on the buggy side (`--no-lazy-flush-on-table-free`), where its
  * next speculative walk goes through freed page-table memory.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
 import { PAGE_WORDS, P_PT_GEN, PTRS_PER_PTE } from '../src/layout.js';
@@ -70,5 +73,19 @@ describe('lazy-pgtable-free: the freed_tables flush and the lazy CPU', () => {
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('--page-walk-cache');
+  });
+
+  it('--no-lazy-flush-on-table-free takes no value, and a config file needs a boolean: one line, exit 2', async () => {
+    const flag = await runCli(['run', '--no-lazy-flush-on-table-free=yes']);
+    expect(flag.status).toBe(2);
+    expect(flag.stderr.trim().split('\n')).toHaveLength(1);
+    expect(flag.stderr).toContain('--no-lazy-flush-on-table-free');
+    const dir = mkdtempSync(join(tmpdir(), 'tlbsim-pwc-'));
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ lazyFlushOnTableFree: 'no', pageWalkCache: 1 }));
+    const cfg = await runCli(['run', '--config', file]);
+    expect(cfg.status).toBe(2);
+    expect(cfg.stderr.trim().split('\n')).toHaveLength(1);
+    expect(cfg.stderr).toMatch(/lazyFlushOnTableFree|pageWalkCache/);
   });
 });
