@@ -1,7 +1,9 @@
 /**
  * `tlbsim report`: one self-contained HTML file, checked in a real headless
- * Chromium (Debian's `chromium`, driven by playwright-core; .ci/run installs
- * it when missing): the page loads with no console error and no request, its
+ * Chromium driven by playwright-core: Debian's `chromium` when it is on PATH,
+ * else the headless Chromium that the `@sparticuz/chromium` dev dependency
+ * ships (unpacked on first use into the OS temp dir as `chromium`), so the
+ * test needs no root and no apt-get: the page loads with no console error and no request, its
  * tables hold the numbers of the JSON, and the heat map has a row per CPU.
  * Screenshots go to test-artifacts/ (not in git).
  */
@@ -10,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import sparticuzChromium from '@sparticuz/chromium';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeHtml } from '../src/htmlReport.js';
@@ -18,17 +21,18 @@ import { runCli } from './helpers.js';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const dir = mkdtempSync(join(tmpdir(), 'tlbsim-report-'));
 
-function chromiumPath(): string {
+/** Debian's chromium when installed (it matches the system's libraries), else the one npm brought. */
+async function chromiumPath(): Promise<string> {
   try {
     return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim();
   } catch {
-    throw new Error("Debian's chromium is not installed: run 'apt-get install -y chromium' (.ci/run does)");
+    return sparticuzChromium.executablePath();
   }
 }
 
 let browser: Browser;
 beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] });
+  browser = await chromium.launch({ executablePath: await chromiumPath(), args: ['--no-sandbox'] });
   mkdirSync(ARTIFACTS, { recursive: true });
 }, 60_000);
 afterAll(async () => {
