@@ -4,6 +4,7 @@ import { resolveConfig } from '../config.js';
 import { writeReport } from '../htmlReport.js';
 import { SCENARIO_NAMES, type ScenarioName } from '../scenarios.js';
 import { scenarioConfig } from '../stress.js';
+import { checkOutputFile } from '../outputPaths.js';
 import { addSimOptions, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
 
 interface ConfigCliOpts extends CliOpts {
@@ -40,6 +41,7 @@ export function registerReport(program: Command): void {
     .requiredOption('--out <file>', 'the HTML file to write (atomically)')
     .exitOverride()
     .action((input: string, o: { out: string }) => {
+      checkOutputFile('--out', o.out);
       const kind = writeReport(input, o.out);
       process.stderr.write(`tlbsim: wrote the ${kind} report ${o.out}\n`);
       process.exitCode = 0;

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { toJson } from '../report.js';
 import { mergeDirs } from '../merge.js';
+import { checkOutputDir } from '../outputPaths.js';
 import { writeStdout } from './options.js';
 
 interface MergeCliOpts {
@@ -10,6 +11,7 @@ interface MergeCliOpts {
 }
 
 async function cmdMerge(dirs: string[], o: MergeCliOpts): Promise<number> {
+  checkOutputDir('--out', o.out); // before any shard is read
   const r = await mergeDirs(dirs, o.out);
   const summary =
     r.kind === 'sweep'

@@ -16,6 +16,7 @@ import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { formatRun, toJson } from '../report.js';
 import { TRACE_EVENTS_DEFAULT, writeTrace, type CpuTrace } from '../trace.js';
 import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, type CostModel } from '../costModel.js';
+import { checkOutputFile } from '../outputPaths.js';
 import { addSimOptions, emitResult, EXIT_SIM_FAILED, UsageError, withConfigFile, type CliOpts } from './options.js';
 
 /** How often the run's progress bar reads the machine's progress words. */
@@ -83,6 +84,10 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
   const { opts: o, sim } = withConfigFile(given, cmd, 'run');
   const config = resolveConfig(withTracing(sim, o.trace, o.logLevel));
   const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
+  // Before any worker starts: a run that cannot write what it was asked to is refused, not lost at the end.
+  if (o.out !== undefined) checkOutputFile('--out', o.out);
+  if (o.trace !== undefined) checkOutputFile('--trace', o.trace);
+  if (o.logFile !== undefined) checkOutputFile('--log-file', o.logFile);
   const log = createLogger(o.logLevel, { file: o.logFile });
   const bar = runProgressBar(o, config);
   const unit = runProgressUnit(config);

@@ -19,6 +19,7 @@ import { KERNEL_SIDES, type KernelSide } from '../races/index.js';
 import { TRACE_EVENTS_DEFAULT, writeTrace } from '../trace.js';
 import { parseShard } from '../shard.js';
 import { writeStressDir } from '../merge.js';
+import { checkOutputDir, checkOutputFile } from '../outputPaths.js';
 import { addSimOptions, EXIT_SIM_FAILED, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
 
 interface StressCliOpts extends CliOpts {
@@ -44,6 +45,10 @@ async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
   const seed = overrides.seed ?? 1;
   delete overrides.seed;
   const shard = o.shard === undefined ? null : parseShard(o.shard);
+  // Before any iteration runs: a campaign that cannot write what it was asked to is refused, not lost at the end.
+  if (o.out !== undefined) checkOutputDir('--out', o.out);
+  if (o.traceFirstRace !== undefined) checkOutputFile('--trace-first-race', o.traceFirstRace);
+  if (o.logFile !== undefined) checkOutputFile('--log-file', o.logFile);
   const log = createLogger(o.logLevel, { file: o.logFile });
   const showBar = o.progress && !o.json && process.stderr.isTTY === true;
   const bar = showBar

@@ -14,6 +14,7 @@ import { loadConfigFile } from '../configFile.js';
 import { COST_MODEL_DEFAULTS, loadCostModel } from '../costModel.js';
 import { formatSweep, parseGridList, runSweep, SWEEP_KEYS, writeSweepDir, type Grid, type GridValue } from '../sweep.js';
 import { parseShard } from '../shard.js';
+import { checkOutputDir } from '../outputPaths.js';
 import { EXIT_SIM_FAILED, num, UsageError, writeStdout } from './options.js';
 
 interface SweepCliOpts {
@@ -75,6 +76,7 @@ async function cmdSweep(given: SweepCliOpts, cmd: Command): Promise<number> {
   }
   if (o.out === undefined) throw new UsageError("tlbsim sweep needs --out DIR (or \"out\" in --config FILE): the folder for results.csv, results.json and the plots");
   const out = o.out;
+  checkOutputDir('--out', out); // before any point runs
   const shard = o.shard === undefined ? null : parseShard(o.shard);
   const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
   const showBar = o.progress && !o.json && process.stderr.isTTY === true;
