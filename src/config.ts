@@ -348,6 +348,29 @@ export const DEFAULTS: SimConfig = {
   schedule: '',
 };
 
+/**
+ * Defaults that differ by workload, each with its reason: what one `--ops`
+ * means differs (an access per thread for reclaim, mprotect and migrate; a
+ * write+madvise loop of every CPU, an IPI round each, for tlb-flush; a whole
+ * mmap+touch+munmap, an IPI round, for munmap), and every default run must
+ * finish in seconds on a 2-core host (`tlbsim run --workload W`). An option
+ * the user gives always wins; a reproduce command spells out any value that
+ * differs from its workload's default (configToFlags).
+ */
+export const WORKLOAD_DEFAULTS: { readonly [W in WorkloadName]?: Partial<SimConfig> } = {
+  // 1000 loops x 8 CPUs x 7 targets = 56,000 IPIs, ~1.5 s at the ~45,000 IPIs/s measured here (20,000 took 25-38 s).
+  'tlb-flush': { ops: 1000 },
+  // 1000 munmaps, each one IPI round to 7 busy threads (~1.5-3 ms a round here): ~2-3 s (20,000 took 30 s).
+  munmap: { ops: 1000 },
+  // Its pages must span two page tables of PTRS_PER_PTE (512) each: 1024 fills both exactly (256 was refused).
+  'pending-flush': { pages: 2 * PTRS_PER_PTE },
+};
+
+/** The defaults a run of `workload` starts from: DEFAULTS, then the workload's own. */
+export function workloadDefaults(workload: WorkloadName): SimConfig {
+  return { ...DEFAULTS, ...WORKLOAD_DEFAULTS[workload] };
+}
+
 /** Most trace events a CPU may keep: 1024 CPUs x 100,000 events is already ~15 GB of JSON. */
 export const MAX_TRACE_EVENTS = 100_000;
 /** The largest machine the layouts are sized for (vm.max_map_count allows ~1,650 workers on Linux). */
@@ -406,10 +429,12 @@ function isPowerOfTwo(n: number): boolean {
  * @throws ConfigError with a one-line message naming the option.
  */
 export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
-  const c: SimConfig = { ...DEFAULTS, ...partial };
+  // The workload's own defaults under what was given (an unknown workload is refused below, with the list).
+  const base = WORKLOADS.includes(partial.workload as WorkloadName) ? workloadDefaults(partial.workload!) : DEFAULTS;
+  const c: SimConfig = { ...base, ...partial };
   for (const [k, v] of Object.entries(partial)) {
     if (!Object.hasOwn(DEFAULTS, k)) throw new ConfigError(`unknown option '${k}'`);
-    if (v === undefined) (c as unknown as Record<string, unknown>)[k] = (DEFAULTS as unknown as Record<string, unknown>)[k];
+    if (v === undefined) (c as unknown as Record<string, unknown>)[k] = (base as unknown as Record<string, unknown>)[k];
   }
   intIn('cpus', c.cpus, 1, MAX_CPUS);
   oneOf('workload', c.workload, WORKLOADS);
@@ -654,10 +679,10 @@ export function parseReclaimPages(spec: string, pages: number): number[] {
 
 /**
  * Flags that recreate `c` exactly (the key options always, the rest when they
- * differ from the defaults). `base` lets a caller (stress scenarios) supply
- * other defaults.
+ * differ from the defaults of `c`'s workload). `base` lets a caller (stress
+ * scenarios) supply other defaults.
  */
-export function configToFlags(c: SimConfig, base: SimConfig = DEFAULTS): string[] {
+export function configToFlags(c: SimConfig, base: SimConfig = workloadDefaults(c.workload)): string[] {
   const out: string[] = [];
   for (const key of Object.keys(FLAG_NAMES) as (keyof SimConfig)[]) {
     const v = c[key];

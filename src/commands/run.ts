@@ -17,10 +17,19 @@ import { formatRun, toJson } from '../report.js';
 import { TRACE_EVENTS_DEFAULT, writeTrace, type CpuTrace } from '../trace.js';
 import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, type CostModel } from '../costModel.js';
 import { checkOutputFile } from '../outputPaths.js';
+import { estimateWork, workWarning } from '../workEstimate.js';
 import { addSimOptions, emitResult, EXIT_SIM_FAILED, UsageError, withConfigFile, type CliOpts } from './options.js';
 
 /** How often the run's progress bar reads the machine's progress words. */
 export const RUN_PROGRESS_POLL_MS = 200;
+/**
+ * Without a terminal (CI, a pipe, nohup) a long run logs its progress as a
+ * pino line at most this often instead of drawing a bar: often enough to
+ * show it is alive, rare enough for a log file.
+ */
+export const PROGRESS_LOG_EVERY_MS = 5000;
+/** A run estimated (src/workEstimate.ts) above this many seconds counts as long: it logs progress when stderr is not a terminal. */
+export const PROGRESS_LOG_ABOVE_SECONDS = 10;
 
 /** What a run's progress bar counts in its running phase: reclaimed pages, or the workload's own operations. */
 function runProgressUnit(c: SimConfig): { unit: string; total: number; read: (m: Machine) => number } {
@@ -41,6 +50,18 @@ function runProgressBar(o: { progress: boolean; json?: boolean }, c: SimConfig) 
   const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total} {unit}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
   bar.start(c.cpus, 0, { phase: 'booting', unit: 'CPUs ready' });
   return bar;
+}
+
+/**
+ * Where a long run's progress goes when no bar is drawn (stderr is not a
+ * terminal): the run's logger when it logs at info, else JSON lines on
+ * stderr at info (stdout keeps only the result, `--json` or not). None for a
+ * short run (estimated under PROGRESS_LOG_ABOVE_SECONDS) or with
+ * `--no-progress`.
+ */
+function progressLogger(o: { progress: boolean }, c: SimConfig, log: Logger): Logger | null {
+  if (!o.progress || process.stderr.isTTY === true || estimateWork(c).seconds <= PROGRESS_LOG_ABOVE_SECONDS) return null;
+  return log.isLevelEnabled('info') ? log : createLogger('info', { pretty: false });
 }
 
 /** A run interrupted before its machine booted: nothing was measured, the configuration is kept. */
@@ -89,8 +110,11 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
   if (o.trace !== undefined) checkOutputFile('--trace', o.trace);
   if (o.logFile !== undefined) checkOutputFile('--log-file', o.logFile);
   const log = createLogger(o.logLevel, { file: o.logFile });
+  const warning = workWarning(config);
+  if (warning !== null) process.stderr.write(`${warning}\n`);
   const bar = runProgressBar(o, config);
   const unit = runProgressUnit(config);
+  const progressLog = bar === null ? progressLogger(o, config, log) : null;
   const { value: result, signalExitCode } = await withInterrupts(async (signal) => {
     log.info({ config }, 'booting machine');
     let m: Machine;
@@ -104,9 +128,16 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
     bar?.update(0, { phase: 'running', unit: unit.unit });
     bar?.render(); // a phase change is always drawn (updates are otherwise throttled to the bar's frame rate)
     const poll = bar ? setInterval(() => bar.update(Math.min(unit.total, unit.read(m))), RUN_PROGRESS_POLL_MS) : null;
+    const started = performance.now();
+    const logProgress = (): void => {
+      progressLog?.info({ done: Math.min(unit.total, unit.read(m)), total: unit.total, unit: unit.unit, elapsed_s: Math.round((performance.now() - started) / 1000) }, 'run progress');
+    };
+    logProgress();
+    const logPoll = progressLog ? setInterval(logProgress, PROGRESS_LOG_EVERY_MS) : null;
     try {
       const r = await m.run(config.seed, { signal });
       if (poll) clearInterval(poll);
+      if (logPoll) clearInterval(logPoll);
       bar?.update(Math.min(unit.total, unit.read(m)), { phase: 'shutting down' });
       bar?.render();
       logFlushEvents(log, m.lastTrace);
@@ -114,6 +145,7 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
       return r;
     } finally {
       if (poll) clearInterval(poll);
+      if (logPoll) clearInterval(logPoll);
       // Interrupted: the process exits right after printing, which ends every worker; do not wait for 1024 terminations.
       if (signal.aborted) void m.shutdown();
       else await m.shutdown();
