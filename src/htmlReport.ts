@@ -1,9 +1,12 @@
 /**
  * `tlbsim report`: one self-contained HTML file from a run result, a stress
- * result or a sweep folder: the configuration, the counters as a table,
- * per-CPU figures as a heat map, the sweep's plots (inline SVG), the races
- * found with their reproduce commands, and the trace summary when the run
- * was traced.
+ * result or a sweep folder. A run or stress report leads with the answer:
+ * the headline (status, IPIs and rounds, modeled cycles per unmapped page,
+ * races with their reproduce command), then a picture of the run (the
+ * per-CPU heat map, and a Vega-Lite timeline of the IPI rounds read from the
+ * trace file when the run recorded one), then the counters that are not
+ * zero; the zero counters and the configuration fold into `<details>`. A
+ * sweep report shows its plots (inline SVG) and every point.
  *
  * Invariants:
  * - The page loads nothing: no script, no stylesheet, no font, no link; every
@@ -14,15 +17,20 @@
  * - Every string from the input is HTML-escaped.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
 import { ConfigError } from './config.js';
+import { renderSvg, timelineSpec, type TimelineSlice } from './plots.js';
 import type { RunResult } from './result.js';
 import type { StressResult } from './stress.js';
+import type { ChromeTrace } from './trace.js';
+
+/** A run's IPI timeline as read from its trace file, or why there is none. */
+export type RunTimeline = { slices: TimelineSlice[]; clockTitle: string; truncated: number } | { missing: string };
 
 /** What a report is made from. */
 export type ReportInput =
-  | { kind: 'run'; source: string; result: RunResult }
+  | { kind: 'run'; source: string; result: RunResult; timeline: RunTimeline }
   | { kind: 'stress'; source: string; result: StressResult }
   | { kind: 'sweep'; source: string; points: Record<string, unknown>[]; plots: { name: string; svg: string }[] };
 
@@ -119,6 +127,16 @@ code { font-size: .92em; background: #f6f8fa; padding: .1em .3em; word-break: br
 .status-ok { color: #1a7f37; } .status-failed { color: #cf222e; } .status-partial { color: #9a6700; }
 .plot { margin: 1em 0; } .plot svg { max-width: 100%; height: auto; }
 .scroll { max-width: 100%; overflow-x: auto; } .scroll td, .scroll th { white-space: nowrap; }
+.source { color: #57606a; }
+.tiles { display: flex; flex-wrap: wrap; gap: .8em; margin: 1em 0; }
+.tile { flex: 1 1 200px; border: 1px solid #d0d7de; border-radius: 8px; padding: .7em 1em; background: #f6f8fa; }
+.tile .label { font-size: .85em; color: #57606a; text-transform: uppercase; letter-spacing: .03em; }
+.tile .value { font-size: 2em; font-weight: 600; font-variant-numeric: tabular-nums; }
+.tile .note { font-size: .9em; color: #57606a; }
+.tile.good .value, .tile.status-ok .value { color: #1a7f37; } .tile.bad .value, .tile.status-failed .value { color: #cf222e; } .tile.status-partial .value { color: #9a6700; }
+details { margin: 1em 0; } summary { cursor: pointer; font-weight: 600; }
+.hint { color: #57606a; font-size: .9em; }
+#reproduce { display: block; padding: .4em .6em; }
 `;
 
 function page(title: string, body: string): string {
@@ -137,30 +155,74 @@ ${body}
 `;
 }
 
-function runBody(r: RunResult, source: string): string {
-  const status = `<p>Status: <strong id="status" class="status-${r.status}">${escapeHtml(r.status)}</strong>${
-    r.failure ? ` (${escapeHtml(r.failure.kind)}, CPU ${r.failure.cpu}: ${escapeHtml(r.failure.message)})` : ''
-  }${r.partial ? ` (${escapeHtml(r.partial.reason)})` : ''}</p>`;
+/** One headline figure: a big number with its label; `id` lets the tests find it. */
+function tile(id: string, label: string, value: string, note = '', cls = ''): string {
+  return `<div class="tile ${cls}" id="${id}"><div class="label">${escapeHtml(label)}</div><div class="value">${escapeHtml(value)}</div>${note ? `<div class="note">${escapeHtml(note)}</div>` : ''}</div>`;
+}
+
+/** The races line: none, or the kinds found with their counts. */
+function raceSummary(races: Record<string, number>): { total: number; text: string } {
+  const found = Object.entries(races).filter(([, v]) => v > 0);
+  const total = found.reduce((a, [, v]) => a + v, 0);
+  return { total, text: total === 0 ? 'none found' : found.map(([k, v]) => `${k.replace(/_/g, ' ')} ${v}`).join(', ') };
+}
+
+/** The counters split: the ones that moved (a table), and the ones that stayed 0 (folded). */
+function countersSections(counters: Record<string, number>, what: string): string[] {
+  const nonZero = Object.fromEntries(Object.entries(counters).filter(([, v]) => v !== 0));
+  const zero = Object.fromEntries(Object.entries(counters).filter(([, v]) => v === 0));
+  return [
+    `<h2>Counters (${what}) that are not zero</h2>`,
+    Object.keys(nonZero).length > 0 ? kvTable('counters', nonZero) : '<p id="counters">Every counter is 0.</p>',
+    `<details id="zero-counters-details"><summary>${Object.keys(zero).length} counters that stayed 0</summary>${kvTable('zero-counters', zero)}</details>`,
+  ];
+}
+
+function configDetails(config: Record<string, unknown>): string {
+  return `<details id="config-details"><summary>Configuration (${Object.keys(config).length} options)</summary>${kvTable('config', config)}</details>`;
+}
+
+/** The picture of a run: the heat map, then the IPI timeline (or how to get one). */
+function runPicture(r: RunResult, timelineSvg: string | null, timeline: RunTimeline): string[] {
+  const parts = ['<h2>The run, per CPU</h2>', '<p class="hint">Each column is coloured over its own range: white at its minimum, dark at its maximum.</p>', heatMap(r)];
+  parts.push('<h2>IPI rounds over time</h2>');
+  if (timelineSvg !== null && !('missing' in timeline)) {
+    const cut = timeline.truncated > 0 ? ` The first ${timeline.slices.length} IPI slices are drawn; ${timeline.truncated} later ones are left out.` : '';
+    parts.push(`<figure class="plot" id="timeline">${timelineSvg}<figcaption>Each round on its initiator's row, each flush IPI on its target's row, from ${escapeHtml(r.trace?.file ?? '')}.${escapeHtml(cut)}</figcaption></figure>`);
+  } else {
+    parts.push(`<p id="no-timeline" class="hint">${escapeHtml('missing' in timeline ? timeline.missing : 'The trace holds no IPI.')}</p>`);
+  }
+  return parts;
+}
+
+function runBody(r: RunResult, source: string, timelineSvg: string | null, timeline: RunTimeline): string {
+  const k = r.counters;
+  const races = raceSummary(r.races as unknown as Record<string, number>);
+  const perPage = r.modeled.tlb_maintenance_cycles_per_unmapped_page;
+  const statusNote = r.failure ? `${r.failure.kind}, CPU ${r.failure.cpu}: ${r.failure.message}` : r.partial ? r.partial.reason : '';
+  const headline = [
+    tile('headline-status', 'status', r.status, statusNote, `status-${r.status}`),
+    tile('headline-ipis', 'IPIs sent', String(k.ipis_sent), `in ${k.nr_tlb_remote_flush} rounds`),
+    tile('headline-cycles', 'modeled cycles per unmapped page', perPage === null ? 'n/a' : String(perPage), perPage === null ? 'no page was unmapped' : `${r.modeled.tlb_maintenance_cycles} in TLB maintenance`),
+    tile('headline-races', 'races', String(races.total), races.text, races.total > 0 ? 'bad' : 'good'),
+  ];
   const sections = [
     `<h1>tlbsim run: ${escapeHtml(r.config.workload)}, ${r.config.cpus} CPUs, ${escapeHtml(r.config.protocol)}</h1>`,
-    `<p>From <code>${escapeHtml(source)}</code>.</p>`,
-    status,
-    '<h2>Configuration</h2>',
-    kvTable('config', r.config as unknown as Record<string, unknown>),
-    '<h2>Counters (summed over CPUs)</h2>',
-    kvTable('counters', r.counters),
-    '<h2>Races</h2>',
-    kvTable('races', r.races as unknown as Record<string, unknown>),
+    `<p class="source">From <code>${escapeHtml(source)}</code>. Status: <strong id="status" class="status-${r.status}">${escapeHtml(r.status)}</strong>${statusNote ? ` (${escapeHtml(statusNote)})` : ''}</p>`,
+    `<section id="headline" class="tiles">${headline.join('')}</section>`,
     racesSection(r.race_reports, r.reproduce),
-    '<h2>Per-CPU figures</h2>',
-    heatMap(r),
+    ...runPicture(r, timelineSvg, timeline),
+    ...countersSections(k, 'summed over CPUs'),
+    '<h2>Races by kind</h2>',
+    kvTable('races', r.races as unknown as Record<string, unknown>),
     '<h2>Host</h2>',
     kvTable('host', r.host as unknown as Record<string, unknown>),
   ];
   if (r.trace) {
     const { by_kind: byKind, ...rest } = r.trace;
-    sections.push('<h2>Trace summary</h2>', kvTable('trace-summary', { ...rest, ...Object.fromEntries(Object.entries(byKind).map(([k, v]) => [`events: ${k}`, v])) }));
+    sections.push('<h2>Trace summary</h2>', kvTable('trace-summary', { ...rest, ...Object.fromEntries(Object.entries(byKind).map(([key, v]) => [`events: ${key}`, v])) }));
   }
+  sections.push(configDetails(r.config as unknown as Record<string, unknown>));
   return sections.join('\n');
 }
 
@@ -174,21 +236,27 @@ function stressBody(s: StressResult, source: string): string {
     racy_iterations_per_1000: s.racy_iterations_per_1000,
     races_total: s.races_total,
   };
+  const races = raceSummary(s.races as unknown as Record<string, number>);
+  const headline = [
+    tile('headline-status', 'status', s.status, s.partial ? s.partial.reason : '', `status-${s.status}`),
+    tile('headline-racy', 'racy iterations', String(s.racy_iterations), `of ${s.iterations} (${s.racy_iterations_per_1000} per 1000)`, s.racy_iterations > 0 ? 'bad' : 'good'),
+    tile('headline-races', 'races', String(s.races_total), races.text, s.races_total > 0 ? 'bad' : 'good'),
+    tile('headline-ipis', 'IPIs sent', String(s.counters.ipis_sent), `in ${s.counters.nr_tlb_remote_flush} rounds`),
+  ];
   return [
-    `<h1>tlbsim stress: ${escapeHtml(s.scenario)}</h1>`,
-    `<p>From <code>${escapeHtml(source)}</code>.</p>`,
-    `<p>Status: <strong id="status" class="status-${s.status}">${escapeHtml(s.status)}</strong>${s.partial ? ` (${escapeHtml(s.partial.reason)})` : ''}</p>`,
+    `<h1>tlbsim stress: ${escapeHtml(s.scenario)}${s.kernel ? ` (${escapeHtml(s.kernel)} kernel)` : ''}</h1>`,
+    `<p class="source">From <code>${escapeHtml(source)}</code>. Status: <strong id="status" class="status-${s.status}">${escapeHtml(s.status)}</strong>${s.partial ? ` (${escapeHtml(s.partial.reason)})` : ''}</p>`,
+    `<section id="headline" class="tiles">${headline.join('')}</section>`,
+    s.first_race ? `<p>The first race: iteration ${s.first_race.iteration} (seed ${s.first_race.seed}).</p>` : '',
+    racesSection(s.first_race?.reports ?? [], s.reproduce),
     '<h2>Campaign</h2>',
     kvTable('summary', summary),
-    '<h2>Configuration</h2>',
-    kvTable('config', s.config as unknown as Record<string, unknown>),
-    '<h2>Races</h2>',
+    ...countersSections(s.counters, 'summed over iterations'),
+    '<h2>Races by kind</h2>',
     kvTable('races', s.races as unknown as Record<string, unknown>),
-    racesSection(s.first_race?.reports ?? [], s.reproduce),
-    '<h2>Counters (summed over iterations)</h2>',
-    kvTable('counters', s.counters),
     '<h2>Host</h2>',
     kvTable('host', s.host as unknown as Record<string, unknown>),
+    configDetails(s.config as unknown as Record<string, unknown>),
   ].join('\n');
 }
 
@@ -204,11 +272,14 @@ function sweepBody(points: Record<string, unknown>[], plots: { name: string; svg
   ].join('\n');
 }
 
-/** Render a report as one HTML document. */
-export function renderReport(input: ReportInput): string {
+/** Render a report as one HTML document (the timeline is rendered by Vega to inline SVG: no script in the page). */
+export async function renderReport(input: ReportInput): Promise<string> {
   switch (input.kind) {
-    case 'run':
-      return page(`tlbsim run report`, runBody(input.result, input.source));
+    case 'run': {
+      const t = input.timeline;
+      const svg = !('missing' in t) && t.slices.length > 0 ? inlineSvg(await renderSvg(timelineSpec(t.slices, input.result.config.cpus, t.clockTitle))) : null;
+      return page(`tlbsim run report`, runBody(input.result, input.source, svg, t));
+    }
     case 'stress':
       return page(`tlbsim stress report`, stressBody(input.result, input.source));
     case 'sweep':
@@ -244,7 +315,10 @@ export function readReportInput(path: string): ReportInput {
   }
   const data = parseJson(path) as Record<string, unknown>;
   if (typeof data.scenario === 'string' && 'racy_iterations' in data) return { kind: 'stress', source: path, result: data as unknown as StressResult };
-  if (data.config && data.counters && Array.isArray(data.per_cpu)) return { kind: 'run', source: path, result: data as unknown as RunResult };
+  if (data.config && data.counters && Array.isArray(data.per_cpu)) {
+    const result = data as unknown as RunResult;
+    return { kind: 'run', source: path, result, timeline: readTimeline(result, path) };
+  }
   throw new ConfigError(`report input ${path} is neither a run result (tlbsim run --json) nor a stress result (tlbsim stress --json)`);
 }
 
@@ -268,9 +342,41 @@ function parseJson(path: string): unknown {
   }
 }
 
+/** IPI slices drawn at most: a 256-CPU trace holds ~380,000 events, far more than an SVG can show. */
+export const TIMELINE_MAX_SLICES = 4000;
+
+/**
+ * The IPI timeline of a traced run, from its trace file (`trace.file` as the
+ * run wrote it: absolute, relative to the working folder, or beside the
+ * result): every `smp_call_function_many` slice on its initiator and every
+ * flush IPI handled on its target, earliest first.
+ */
+function readTimeline(r: RunResult, resultPath: string): RunTimeline {
+  if (!r.trace) return { missing: 'No trace was recorded: run with --trace FILE to see every IPI round on a timeline here.' };
+  const file = r.trace.file;
+  const candidates = isAbsolute(file) ? [file] : [file, join(dirname(resultPath), file)];
+  const found = candidates.find((f) => existsSync(f));
+  if (found === undefined) return { missing: `The run was traced to ${file}, which is not there any more (looked in ${candidates.join(' and ')}).` };
+  let trace: ChromeTrace;
+  try {
+    trace = JSON.parse(readFileSync(found, 'utf8')) as ChromeTrace;
+  } catch (e) {
+    return { missing: `The trace ${found} is not valid JSON (${(e as Error).message.split('\n')[0]}).` };
+  }
+  const slices: TimelineSlice[] = [];
+  for (const e of trace.traceEvents ?? []) {
+    if (e.ph !== 'X' || e.cat !== 'ipi') continue;
+    const kind = e.name === 'smp_call_function_many' ? 'IPI round sent (smp_call_function_many)' : 'flush IPI handled';
+    slices.push({ cpu: e.tid, start: e.ts, end: e.ts + e.dur, kind });
+  }
+  slices.sort((a, b) => a.start - b.start || a.cpu - b.cpu);
+  const clockTitle = r.trace.clock === 'seeded_steps' ? 'time (seeded scheduler steps)' : 'time since the run began (µs, host clock)';
+  return { slices: slices.slice(0, TIMELINE_MAX_SLICES), clockTitle, truncated: Math.max(0, slices.length - TIMELINE_MAX_SLICES) };
+}
+
 /** `tlbsim report INPUT --out FILE`: read, render, write atomically. Returns the input's kind. */
-export function writeReport(inputPath: string, outPath: string): ReportInput['kind'] {
+export async function writeReport(inputPath: string, outPath: string): Promise<ReportInput['kind']> {
   const input = readReportInput(inputPath);
-  writeFileAtomic(outPath, renderReport(input));
+  writeFileAtomic(outPath, await renderReport(input));
   return input.kind;
 }

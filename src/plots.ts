@@ -72,3 +72,50 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
     view.finalize();
   }
 }
+
+/** One IPI slice of a traced run: a round an initiator sent, or a flush IPI a target handled. */
+export interface TimelineSlice {
+  cpu: number;
+  /** Start and end on the trace's clock (host µs, or seeded steps). */
+  start: number;
+  end: number;
+  kind: 'IPI round sent (smp_call_function_many)' | 'flush IPI handled';
+}
+
+/** Height of one CPU's row in the timeline, pixels (the plot grows with the CPUs, up to TIMELINE_MAX_HEIGHT). */
+export const TIMELINE_ROW_PX = 22;
+export const TIMELINE_MAX_HEIGHT = 640;
+
+/**
+ * The Vega-Lite spec of a run's IPI timeline: one row per CPU, a bar per
+ * round sent on the initiator's row and per flush handled on each target's,
+ * over the trace's clock (from the first traced slice, not from 0). A slice
+ * shorter than a pixel is still drawn (a tick at its start), so a fast round
+ * does not vanish in a long run.
+ */
+export function timelineSpec(slices: readonly TimelineSlice[], cpus: number, clockTitle: string): TopLevelSpec {
+  const values = slices.map((s) => ({ ...s, row: `CPU ${s.cpu}` }));
+  const rows = Array.from({ length: cpus }, (_, c) => `CPU ${c}`);
+  const encoding = {
+    y: { field: 'row', type: 'ordinal', title: 'CPU', sort: rows, scale: { domain: rows } },
+    color: {
+      field: 'kind',
+      type: 'nominal',
+      title: 'IPI event',
+      scale: { domain: ['IPI round sent (smp_call_function_many)', 'flush IPI handled'], range: ['#d1495b', '#2e6f9e'] },
+      legend: { orient: 'top', labelLimit: 400 },
+    },
+  } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'IPI rounds over time (from the trace)',
+    width: PLOT_WIDTH + 300,
+    height: Math.min(TIMELINE_MAX_HEIGHT, Math.max(6, cpus) * TIMELINE_ROW_PX),
+    background: 'white',
+    data: { values },
+    layer: [
+      { mark: { type: 'bar', opacity: 0.85 }, encoding: { ...encoding, x: { field: 'start', type: 'quantitative', title: clockTitle, scale: { zero: false } }, x2: { field: 'end' } } },
+      { mark: { type: 'tick', thickness: 1.5 }, encoding: { ...encoding, x: { field: 'start', type: 'quantitative', title: clockTitle, scale: { zero: false } } } },
+    ],
+  } as TopLevelSpec;
+}

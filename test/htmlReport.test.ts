@@ -5,17 +5,20 @@
  * ships (unpacked on first use into the OS temp dir as `chromium`), so the
  * test needs no root and no apt-get: the page loads with no console error and no request, its
  * tables hold the numbers of the JSON, and the heat map has a row per CPU.
+ * A run or stress report leads with the answer: the headline first, then the
+ * picture (heat map, IPI timeline), then the non-zero counters; the zero
+ * counters and the configuration are folded until opened.
  * Screenshots go to test-artifacts/ (not in git).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sparticuzChromium from '@sparticuz/chromium';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { escapeHtml } from '../src/htmlReport.js';
+import { escapeHtml, writeReport } from '../src/htmlReport.js';
 import { runCli } from './helpers.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -56,6 +59,16 @@ async function open(html: string): Promise<{ page: Page; errors: string[]; reque
   return { page, errors, requests };
 }
 
+/** Ids of the report's main parts, in the order the page shows them. */
+async function order(page: Page, ids: readonly string[]): Promise<string[]> {
+  return page.$$eval(ids.map((i) => `#${i}`).join(', '), (els) => els.map((e) => e.id));
+}
+
+/** A headline tile's big value. */
+async function tileValue(page: Page, id: string): Promise<string | null> {
+  return page.textContent(`#${id} .value`);
+}
+
 /** The key-value table `id` as an object of cell texts. */
 async function kv(page: Page, id: string): Promise<Record<string, string>> {
   return page.$$eval(`#${id} tr`, (rows) => Object.fromEntries(rows.map((r) => [r.querySelector('th')?.textContent ?? '', r.querySelector('td')?.textContent ?? ''])));
@@ -65,7 +78,8 @@ describe('run report in headless Chromium', () => {
   it('loads with no console error and no request; the tables hold the JSON numbers; one heat-map row per CPU', async () => {
     const json = join(dir, 'run.json');
     const html = join(dir, 'run.html');
-    const run = await runCli(['run', '--cpus', '6', '--pages', '64', '--batch', '16', '--arch', 'weak', '--write-ratio', '0.6', '--out', json]);
+    const trace = join(dir, 'run.trace.json');
+    const run = await runCli(['run', '--cpus', '6', '--pages', '64', '--batch', '16', '--arch', 'weak', '--write-ratio', '0.6', '--out', json, '--trace', trace]);
     expect(run.status, run.stderr).toBe(0);
     const rep = await runCli(['report', json, '--out', html]);
     expect(rep.status, rep.stderr).toBe(0);
@@ -75,15 +89,42 @@ describe('run report in headless Chromium', () => {
       races: Record<string, number>;
       per_cpu: Record<string, number>[];
       reproduce: string;
+      status: string;
+      modeled: { tlb_maintenance_cycles_per_unmapped_page: number | null };
     };
     const { page, errors, requests } = await open(html);
     expect(errors).toEqual([]);
     expect(requests).toEqual([]);
+    // The answer first, then the picture, then the counters; zero counters and configuration last, folded.
+    expect(await order(page, ['headline', 'reproduce', 'per-cpu', 'timeline', 'counters', 'zero-counters-details', 'config-details'])).toEqual([
+      'headline', 'reproduce', 'per-cpu', 'timeline', 'counters', 'zero-counters-details', 'config-details',
+    ]);
+    expect(await tileValue(page, 'headline-status')).toBe(result.status);
+    expect(await tileValue(page, 'headline-ipis')).toBe('20'); // 64 pages / batch 16 = 4 rounds, x 5 targets
+    expect(await page.textContent('#headline-ipis .note')).toBe('in 4 rounds');
+    expect(await tileValue(page, 'headline-cycles')).toBe(String(result.modeled.tlb_maintenance_cycles_per_unmapped_page));
+    expect(await tileValue(page, 'headline-races')).toBe(String(Object.values(result.races).reduce((a, b) => a + b, 0)));
     const counters = await kv(page, 'counters');
-    for (const [k, v] of Object.entries(result.counters)) expect(counters[k], k).toBe(String(v));
-    expect(counters.ipis_sent).toBe('20'); // 4 rounds x 5 targets
+    const zeros = await kv(page, 'zero-counters');
+    for (const [k, v] of Object.entries(result.counters)) {
+      if (v === 0) expect([counters[k], zeros[k]], k).toEqual([undefined, '0']);
+      else expect([counters[k], zeros[k]], k).toEqual([String(v), undefined]);
+    }
+    expect(counters.ipis_sent).toBe('20');
+    expect(await page.isVisible('#zero-counters')).toBe(false);
+    expect(await page.isVisible('#config')).toBe(false);
+    await page.click('#config-details summary');
+    expect(await page.isVisible('#config')).toBe(true);
     const config = await kv(page, 'config');
     expect(config.cpus).toBe('6');
+    // The timeline (Vega-Lite, inline SVG): one bar per traced IPI slice: 4 rounds sent by CPU 0, 4 x 5 flush IPIs handled.
+    const timeline = await page.$('#timeline svg');
+    expect(await timeline!.isVisible()).toBe(true);
+    expect((await timeline!.boundingBox())!.width).toBeGreaterThan(400);
+    const bars = await page.$$eval('#timeline .layer_0_marks path', (ps) => ps.map((p) => p.getAttribute('aria-label') ?? ''));
+    expect(bars.filter((l) => l.includes('IPI round sent') && l.includes('CPU: CPU 0;'))).toHaveLength(4);
+    expect(bars.filter((l) => l.includes('flush IPI handled'))).toHaveLength(20);
+    expect(bars).toHaveLength(24);
     expect(config.protocol).toBe(String(result.config.protocol));
     const races = await kv(page, 'races');
     for (const [k, v] of Object.entries(result.races)) expect(races[k], k).toBe(String(v));
@@ -96,6 +137,13 @@ describe('run report in headless Chromium', () => {
     expect(await page.isVisible('#per-cpu')).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, 'run-report.png'), fullPage: true });
     await page.close();
+    // Without a trace, the timeline's place says how to get one.
+    const { trace: _recorded, ...untraced } = JSON.parse(readFileSync(json, 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'untraced.json'), JSON.stringify(untraced));
+    await writeReport(join(dir, 'untraced.json'), join(dir, 'untraced.html'));
+    const plain = readFileSync(join(dir, 'untraced.html'), 'utf8');
+    expect(plain).toContain('<p id="no-timeline" class="hint">No trace was recorded: run with --trace FILE');
+    expect(plain).not.toContain('id="timeline"');
   }, 60_000);
 });
 
@@ -110,6 +158,9 @@ describe('stress report in headless Chromium', () => {
     const s = JSON.parse(readFileSync(json, 'utf8')) as { iterations: number; racy_iterations: number; reproduce: string | null };
     const { page, errors } = await open(html);
     expect(errors).toEqual([]);
+    expect(await order(page, ['headline', 'reproduce', 'race-reports', 'summary', 'counters', 'config-details'])).toEqual(['headline', 'reproduce', 'race-reports', 'summary', 'counters', 'config-details']);
+    expect(await tileValue(page, 'headline-racy')).toBe(String(s.racy_iterations));
+    expect(await page.isVisible('#config')).toBe(false);
     const summary = await kv(page, 'summary');
     expect(summary.iterations).toBe(String(s.iterations));
     expect(summary.racy_iterations).toBe(String(s.racy_iterations));

@@ -40,9 +40,9 @@ export function registerReport(program: Command): void {
     .argument('<input>', 'RESULT.json (tlbsim run --out / --json), a stress result, or a sweep folder')
     .requiredOption('--out <file>', 'the HTML file to write (atomically)')
     .exitOverride()
-    .action((input: string, o: { out: string }) => {
+    .action(async (input: string, o: { out: string }) => {
       checkOutputFile('--out', o.out);
-      const kind = writeReport(input, o.out);
+      const kind = await writeReport(input, o.out);
       process.stderr.write(`tlbsim: wrote the ${kind} report ${o.out}\n`);
       process.exitCode = 0;
     });
