@@ -25,7 +25,34 @@ function raceLine(r: RaceCounts): string {
   return total === 0 ? `none (${detail})` : `FOUND: ${detail}`;
 }
 
-/** The human summary of one run. */
+/** Per-CPU figures shown in a run's summary, as the HTML report's heat map shows them (the spread across CPUs). */
+const PER_CPU_SUMMARY = [
+  ['nr_tlb_remote_flush_received', 'flush IPIs received'],
+  ['ipis_sent', 'IPIs sent'],
+  ['tlb_misses', 'TLB misses'],
+  ['page_faults', 'page faults'],
+] as const;
+
+/** "flush IPIs received 0-4 (CPU 0: 0), ...": each figure's range over the CPUs, the CPUs at the minimum named when few. */
+function perCpuLine(r: RunResult): string | null {
+  if (r.per_cpu.length === 0) return null;
+  const parts: string[] = [];
+  for (const [key, label] of PER_CPU_SUMMARY) {
+    const vals = r.per_cpu.map((c) => c[key]);
+    const min = Math.min(...vals);
+    const max = Math.max(...vals);
+    if (max === 0) continue;
+    parts.push(min === max ? `${label} ${fmtInt(min)} on every CPU` : `${label} ${fmtInt(min)}-${fmtInt(max)}`);
+  }
+  return parts.length > 0 ? parts.join('; ') : null;
+}
+
+/**
+ * The human summary of one run, in the HTML report's order: the answer
+ * (status, IPIs and rounds, modeled cycles per unmapped page, races and the
+ * reproduce command), then the run per CPU, then the other counters that
+ * moved, then the host.
+ */
 export function formatRun(r: RunResult): string {
   const c = r.config;
   const k = r.counters;
@@ -34,6 +61,7 @@ export function formatRun(r: RunResult): string {
     `tlbsim run: workload ${c.workload}, ${c.cpus} CPUs, ${c.pages} pages, protocol ${c.protocol}` +
       `${c.protocol === 'per-page' ? '' : ` (batch ${c.batch})`}, arch ${c.arch}, sched ${c.sched}, seed ${c.seed}`,
   );
+  lines.push(`  status                ${r.status}`);
   if (r.status === 'partial' && r.partial) lines.push(`  PARTIAL: ${r.partial.reason}; the counters below are what was measured until then`);
   if (r.status === 'failed' && r.failure) {
     lines.push(`  FAILED (${r.failure.kind}${r.failure.cpu >= 0 ? `, CPU ${r.failure.cpu}` : ''}): ${r.failure.message}`);
@@ -41,6 +69,16 @@ export function formatRun(r: RunResult): string {
   }
   const perRound = k.nr_tlb_remote_flush ? k.ipis_sent / k.nr_tlb_remote_flush : 0;
   lines.push(`  IPIs sent             ${fmtInt(k.ipis_sent)} in ${fmtInt(k.nr_tlb_remote_flush)} rounds (${perRound.toFixed(1)} targets per round)`);
+  const mo = r.modeled;
+  const perPage = mo.tlb_maintenance_cycles_per_unmapped_page;
+  lines.push(
+    `  modeled               ${perPage === null ? '' : `${fmtInt(perPage)} cycles per unmapped page, `}${fmtInt(mo.tlb_maintenance_cycles)} cycles in TLB maintenance; shootdown ${mo.shootdown_latency_cycles.rounds ? `median ${fmtInt(mo.shootdown_latency_cycles.median)}, p99 ${fmtInt(mo.shootdown_latency_cycles.p99)}, max ${fmtInt(mo.shootdown_latency_cycles.max)} cycles (median ${mo.shootdown_latency_ns.median.toFixed(0)} ns at ${mo.cost_model.ghz} GHz)` : 'n/a (no rounds)'}`,
+  );
+  lines.push(`  races                 ${raceLine(r.races)}`);
+  for (const rep of r.race_reports.slice(0, 3)) lines.push(`    - ${describeRace(rep)}`);
+  lines.push(`  reproduce: ${r.reproduce}`);
+  const perCpu = perCpuLine(r);
+  if (perCpu !== null) lines.push(`  per CPU               ${perCpu}`);
   lines.push(`  flush IPIs handled    ${fmtInt(k.nr_tlb_remote_flush_received)}; local flushes: ${fmtInt(k.nr_tlb_local_flush_all)} full, ${fmtInt(k.nr_tlb_local_flush_one)} single-page`);
   // The mechanisms beyond IPIs: one line each, only when they did something.
   if (k.invlpgb_sent > 0 || k.invlpgb_applied > 0) {
@@ -60,7 +98,9 @@ export function formatRun(r: RunResult): string {
     `  TLB                   ${fmtInt(k.tlb_hits)} hits, ${fmtInt(k.tlb_misses)} misses (${lookups ? ((100 * k.tlb_hits) / lookups).toFixed(1) : '0.0'}% hit rate), ${fmtInt(k.tlb_entries_flushed)} entries flushed`,
   );
   lines.push(`  accesses              ${fmtInt(k.loads)} loads, ${fmtInt(k.stores)} stores; ${fmtInt(k.page_faults)} page faults (${fmtInt(k.wp_faults)} write-protect, ${fmtInt(k.segv_stores + k.segv_loads)} SIGSEGV)`);
-  lines.push(`  reclaim               ${fmtInt(k.pages_unmapped)} pages unmapped, ${fmtInt(k.pages_written_back)} written back, ${fmtInt(k.pages_freed)} freed`);
+  if (k.pages_unmapped + k.pages_written_back + k.pages_freed > 0) {
+    lines.push(`  reclaim               ${fmtInt(k.pages_unmapped)} pages unmapped, ${fmtInt(k.pages_written_back)} written back, ${fmtInt(k.pages_freed)} freed`);
+  }
   if (k.tlb_flushes_elided + k.tlb_partial_to_full + k.nr_tlb_flush_on_task_switch + k.lazy_tlb_flushes > 0) {
     lines.push(
       `  flush machinery       ${fmtInt(k.tlb_flushes_elided)} elided (tlb_gen), ${fmtInt(k.tlb_partial_to_full)} range-to-full, ${fmtInt(k.nr_tlb_flush_on_task_switch)} on leaving lazy mode, ${fmtInt(k.lazy_tlb_flushes)} reached lazy CPUs`,
@@ -74,24 +114,16 @@ export function formatRun(r: RunResult): string {
   if (k.workload_ops > 0) {
     lines.push(`  operations            ${fmtInt(k.workload_ops)} (${(k.ipis_sent / k.workload_ops).toFixed(1)} IPIs and ${(k.nr_tlb_remote_flush / k.workload_ops).toFixed(2)} rounds per operation)`);
   }
-  const mo = r.modeled;
-  const perPage = mo.tlb_maintenance_cycles_per_unmapped_page;
-  lines.push(
-    `  modeled               ${fmtInt(mo.tlb_maintenance_cycles)} cycles in TLB maintenance${perPage === null ? '' : ` (${fmtInt(perPage)} per unmapped page)`}; shootdown ${mo.shootdown_latency_cycles.rounds ? `median ${fmtInt(mo.shootdown_latency_cycles.median)}, p99 ${fmtInt(mo.shootdown_latency_cycles.p99)}, max ${fmtInt(mo.shootdown_latency_cycles.max)} cycles (median ${mo.shootdown_latency_ns.median.toFixed(0)} ns at ${mo.cost_model.ghz} GHz)` : 'n/a (no rounds)'}`,
-  );
-  lines.push(`  races                 ${raceLine(r.races)}`);
-  for (const rep of r.race_reports.slice(0, 3)) lines.push(`    - ${describeRace(rep)}`);
   const lat = r.host.ipi_round_latency_us;
   lines.push(
     `  host                  run ${r.host.wall_ms.toFixed(1)} ms, start-up ${r.host.startup_ms.toFixed(1)} ms; IPI round ${lat.rounds ? `median ${fmtUs(lat.median)}, p99 ${fmtUs(lat.p99)} (${lat.rounds} rounds)` : 'n/a (no rounds)'}` +
       (c.sched === 'seeded' ? `; ${fmtInt(r.host.sched_steps)} scheduler steps` : ''),
   );
   if (r.trace) lines.push(`  trace                 ${r.trace.file}: ${fmtInt(r.trace.events)} events on ${r.trace.cpus} CPU tracks, ${fmtInt(r.trace.ipi_flows)} IPI flows, ${fmtInt(r.trace.dropped)} dropped`);
-  lines.push(`  reproduce: ${r.reproduce}`);
   return lines.join('\n');
 }
 
-/** The human summary of a stress campaign. */
+/** The human summary of a stress campaign, answer first (status, racy iterations, races, the first race and its reproduce command), then the rest. */
 export function formatStress(s: StressResult): string {
   const c = s.config;
   const lines: string[] = [];
@@ -99,20 +131,21 @@ export function formatStress(s: StressResult): string {
     `tlbsim stress: scenario ${s.scenario}${s.kernel ? `, kernel ${s.kernel}` : ''}, protocol ${c.protocol}, arch ${c.arch}, sched ${c.sched}, ${c.cpus} CPUs, ${c.pages} pages` +
       `${c.wpRecheck ? '' : ', no wp-recheck'}${c.batchedPendingFlush ? `, pending flush ${c.pendingFlush}` : ', no batched-pending flush'}${c.inject === 'none' ? '' : `, injected bug ${c.inject}`}`,
   );
-  lines.push(
-    `  iterations            ${fmtInt(s.iterations)}${s.shard ? ` (shard ${s.shard.k}/${s.shard.n}: iterations ${s.iteration_range.first} to ${s.iteration_range.end - 1} of ${fmtInt(s.requested_iterations)})` : s.iterations < s.requested_iterations ? ` of ${fmtInt(s.requested_iterations)} (stopped early)` : ''}; ${s.host.iterations_per_s} per second on ${s.host.threads} threads`,
-  );
-  lines.push(`  racy iterations       ${fmtInt(s.racy_iterations)} (${s.racy_iterations_per_1000} per 1000 iterations); ${fmtInt(s.races_total)} races in all`);
-  lines.push(`  races                 ${raceLine(s.races)}`);
-  lines.push(`  IPIs sent             ${fmtInt(s.counters.ipis_sent)} in ${fmtInt(s.counters.nr_tlb_remote_flush)} rounds`);
+  lines.push(`  status                ${s.status}`);
   if (s.status === 'partial' && s.partial) lines.push(`  PARTIAL: ${s.partial.reason}`);
   for (const f of s.failures) lines.push(`  FAILED iteration ${f.iteration} (${f.kind}${f.cpu >= 0 ? `, CPU ${f.cpu}` : ''}): ${f.message}`);
+  lines.push(`  racy iterations       ${fmtInt(s.racy_iterations)} of ${fmtInt(s.iterations)} (${s.racy_iterations_per_1000} per 1000 iterations); ${fmtInt(s.races_total)} races in all`);
+  lines.push(`  races                 ${raceLine(s.races)}`);
   if (s.first_race) {
     lines.push(`  first race            iteration ${s.first_race.iteration} (seed ${s.first_race.seed}):`);
     for (const rep of s.first_race.reports.slice(0, 5)) lines.push(`    - ${describeRace(rep)}`);
     lines.push(`  reproduce: ${s.reproduce}`);
     if (c.sched === 'free') lines.push('  (free mode: the host chose the interleaving, so a replay may not hit the same race; use --sched seeded for exact replays)');
   }
+  lines.push(`  IPIs sent             ${fmtInt(s.counters.ipis_sent)} in ${fmtInt(s.counters.nr_tlb_remote_flush)} rounds`);
+  lines.push(
+    `  iterations            ${fmtInt(s.iterations)}${s.shard ? ` (shard ${s.shard.k}/${s.shard.n}: iterations ${s.iteration_range.first} to ${s.iteration_range.end - 1} of ${fmtInt(s.requested_iterations)})` : s.iterations < s.requested_iterations ? ` of ${fmtInt(s.requested_iterations)} (stopped early)` : ''}; ${s.host.iterations_per_s} per second on ${s.host.threads} threads`,
+  );
   return lines.join('\n');
 }
 
