@@ -69,6 +69,12 @@ async function tileValue(page: Page, id: string): Promise<string | null> {
   return page.textContent(`#${id} .value`);
 }
 
+/** Where each of `labels` first starts a line of the CLI's human output (-1: absent). */
+function lineOrder(stdout: string, labels: readonly string[]): number[] {
+  const lines = stdout.split('\n').map((l) => l.trim());
+  return labels.map((label) => lines.findIndex((l) => l.startsWith(label)));
+}
+
 /** The key-value table `id` as an object of cell texts. */
 async function kv(page: Page, id: string): Promise<Record<string, string>> {
   return page.$$eval(`#${id} tr`, (rows) => Object.fromEntries(rows.map((r) => [r.querySelector('th')?.textContent ?? '', r.querySelector('td')?.textContent ?? ''])));
@@ -83,6 +89,10 @@ describe('run report in headless Chromium', () => {
     expect(run.status, run.stderr).toBe(0);
     const rep = await runCli(['report', json, '--out', html]);
     expect(rep.status, rep.stderr).toBe(0);
+    // The human output follows the report's order: the answer, then the run per CPU, then the rest.
+    const runOrder = lineOrder(run.stdout, ['status', 'IPIs sent', 'modeled', 'races', 'reproduce:', 'per CPU', 'flush IPIs handled', 'TLB', 'host', 'trace']);
+    expect(runOrder[0]).toBe(1);
+    expect(runOrder).toEqual([...runOrder].sort((a, b) => a - b));
     const result = JSON.parse(readFileSync(json, 'utf8')) as {
       counters: Record<string, number>;
       config: Record<string, unknown>;
@@ -155,6 +165,9 @@ describe('stress report in headless Chromium', () => {
     const st = await runCli(['stress', '--scenario', 'unmap-window', '--iterations', '40', '--out', out, '--no-progress']);
     expect(st.status, st.stderr).toBe(0);
     expect((await runCli(['report', out, '--out', html])).status).toBe(0);
+    const stressOrder = lineOrder(st.stdout, ['status', 'racy iterations', 'races', 'first race', 'reproduce:', 'IPIs sent', 'iterations']);
+    expect(stressOrder[0]).toBe(1);
+    expect(stressOrder).toEqual([...stressOrder].sort((a, b) => a - b));
     const s = JSON.parse(readFileSync(json, 'utf8')) as { iterations: number; racy_iterations: number; reproduce: string | null };
     const { page, errors } = await open(html);
     expect(errors).toEqual([]);
