@@ -1,0 +1,197 @@
+/**
+ * Fit cost-model keys (src/costModel.ts) to the host measurements, and write
+ * them as a `--cost-model` file that carries, for each fitted key, its
+ * spread and the measurement it came from (the `calibration` section, which
+ * `resolveCostModel` accepts and does not price).
+ *
+ * What is fitted, from which points (all single-threaded unless said; ns are
+ * converted to cycles with the host's clock from /proc/cpuinfo):
+ * - `invlpg`, `full_flush`: munmap of fresh ranges, 1 thread. The kernel's
+ *   flush_tlb_mm_range (arch/x86/mm/tlb.c) invalidates page by page up to
+ *   tlb_single_page_flush_ceiling (33) and flushes everything above, so
+ *   latency(L) = a + b L + (L <= 33 ? c L : F): straight lines fitted on each
+ *   side give c = slope(<=33) - slope(>33) (one invlpg) and F =
+ *   intercept(>33) - intercept(<=33) (one full flush with its refills);
+ *   F / c is where a full flush starts to win on this host.
+ * - `page_fault`, `flush_call_base`: madvise(MADV_DONTNEED) of 1, 8, 32 pages
+ *   (under the ceiling), 1 thread. The engine prices one such operation as
+ *   flush_call_base + P x (page_fault + 2 page_walk + invlpg): each page the
+ *   loop writes after the zap misses, walks to a non-present PTE, faults, and
+ *   walks again (the engine counts 2 TLB misses per refaulted store). So the
+ *   slope minus 2 page_walk minus the fitted invlpg is page_fault, and the
+ *   intercept (the syscall's fixed part: entry, VMA lookup, mmu_gather) is
+ *   flush_call_base, the model's only fixed per-call cost.
+ * - `ipi_send_base` (and `ipi_send_per_target` with 3 or more cores): the
+ *   remote-flush cost, latency of madvise of 1 page with T-1 other threads
+ *   spinning in the mm minus the same alone. The engine prices a round as
+ *   ipi_send_base + ipi_send_per_target x targets + irq_entry +
+ *   flush_handler + invlpg (roundCycles); irq_entry and flush_handler keep
+ *   their defaults (userspace cannot split the target's share out).
+ * Every other key keeps its default and is listed as such.
+ *
+ * Invariants: each fit is repeated on every repetition's samples; the value
+ * is the median, the spread is over repetitions. A median below 0 (the
+ * difference drowned in noise) is written as 0 and marked `clamped`.
+ */
+import { linearRegression, quantileSorted } from 'simple-statistics';
+import { COST_MODEL_DEFAULTS, COST_MODEL_KEYS, DEFAULT_GHZ, type CostModel } from '../costModel.js';
+import { findPoint, KERNEL_FLUSH_CEILING, type MeasuredPoint } from './measure.js';
+
+/** TLB misses per page the loop writes after the zap, as the engine counts them: the walk that faults and the walk after the fault. */
+export const WALKS_PER_REFAULTED_STORE = 2;
+/** madvise page counts used for the per-page fit: all under the ceiling, so each is flushed page by page. */
+export const FIT_MADVISE_PAGES = [1, 8, 32] as const;
+
+/** How a value spread over the repetitions. */
+export interface FitSpread {
+  p25: number;
+  p75: number;
+  min: number;
+  max: number;
+}
+
+/** One fitted cost-model key. */
+export interface FittedValue {
+  /** Cycles (what `--cost-model` takes); 0 when the median was negative. */
+  value: number;
+  /** The same in ns at the fitted clock. */
+  ns: number;
+  /** Spread of the per-repetition fits, cycles. */
+  spread: FitSpread;
+  /** Repetitions fitted. */
+  samples: number;
+  /** The measurement and the arithmetic it came from. */
+  from: string;
+  /** The median was below 0 (noise larger than the effect) and 0 was written. */
+  clamped: boolean;
+}
+
+/** The fit of one calibration. */
+export interface CostModelFit {
+  ghz: { value: number; from: string };
+  fitted: Partial<Record<keyof CostModel, FittedValue>>;
+  /** Keys left at their defaults. */
+  kept_defaults: (keyof CostModel)[];
+  /** Pages at which a full flush costs what page-by-page invalidation does (full_flush / invlpg), per the munmap fit; null if not resolved. */
+  full_flush_break_even_pages: { median: number; spread: FitSpread } | null;
+  /** What could not be fitted, and why. */
+  notes: string[];
+}
+
+function spreadOf(xs: readonly number[]): FitSpread {
+  const s = [...xs].sort((a, b) => a - b);
+  const r = (x: number): number => Math.round(x * 10) / 10;
+  return { p25: r(quantileSorted(s, 0.25)), p75: r(quantileSorted(s, 0.75)), min: r(s[0]), max: r(s[s.length - 1]) };
+}
+
+function median(xs: readonly number[]): number {
+  return quantileSorted([...xs].sort((a, b) => a - b), 0.5);
+}
+
+/** Fit the cost model. `ghz`: the host's clock (null: the default, and say so). */
+export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number | null): CostModelFit {
+  const ghz = hostGhz ?? DEFAULT_GHZ;
+  const d = COST_MODEL_DEFAULTS;
+  const notes: string[] = [];
+  const reps = Math.min(...points.map((p) => p.samples_us.length));
+  const perRep: Partial<Record<keyof CostModel, number[]>> = {};
+  const push = (k: keyof CostModel, v: number): void => {
+    (perRep[k] ??= []).push(v);
+  };
+  const from: Partial<Record<keyof CostModel, string>> = {};
+  const breakEven: number[] = [];
+
+  const munmap1 = points.filter((p) => p.op === 'munmap' && p.threads === 1);
+  const lo = munmap1.filter((p) => p.pages <= KERNEL_FLUSH_CEILING);
+  const hi = munmap1.filter((p) => p.pages > KERNEL_FLUSH_CEILING);
+  const canCeiling = lo.length >= 2 && hi.length >= 2;
+  if (!canCeiling) notes.push(`invlpg, full_flush: need 2 munmap lengths on each side of ${KERNEL_FLUSH_CEILING} pages, got ${lo.length} and ${hi.length}`);
+  const madv1 = FIT_MADVISE_PAGES.map((n) => findPoint(points, 'madvise', 'all', n, 1)).filter((p): p is MeasuredPoint => p !== undefined);
+  const threads = Math.max(...points.map((p) => p.threads));
+  const alone = findPoint(points, 'madvise', 'all', 1, 1);
+  const remote = Array.from({ length: Math.max(0, threads - 1) }, (_, i) => findPoint(points, 'madvise', 'spin', 1, i + 2)).filter((p): p is MeasuredPoint => p !== undefined);
+  if (remote.length === 0) notes.push('ipi_send_base, ipi_send_per_target: one core, no remote flush to measure');
+  else if (remote.length === 1) notes.push('ipi_send_per_target: needs 3 or more cores (two target counts); kept its default');
+
+  for (let r = 0; r < reps; r++) {
+    let invlpg = d.invlpg;
+    if (canCeiling) {
+      const fl = linearRegression(lo.map((p) => [p.pages, p.samples_us[r] * 1000]));
+      const fh = linearRegression(hi.map((p) => [p.pages, p.samples_us[r] * 1000]));
+      const cNs = fl.m - fh.m;
+      const fNs = fh.b - fl.b;
+      invlpg = cNs * ghz;
+      push('invlpg', invlpg);
+      push('full_flush', fNs * ghz);
+      if (cNs > 0 && fNs > 0) breakEven.push(fNs / cNs);
+    }
+    if (madv1.length >= 2) {
+      const f = linearRegression(madv1.map((p) => [p.pages, p.samples_us[r] * 1000]));
+      push('page_fault', f.m * ghz - WALKS_PER_REFAULTED_STORE * d.page_walk - Math.max(0, invlpg));
+      push('flush_call_base', f.b * ghz);
+    }
+    if (alone && remote.length > 0) {
+      const rounds = remote.map((p) => [p.threads - 1, (p.samples_us[r] - alone.samples_us[r]) * 1000 * ghz]);
+      const fixedTarget = d.irq_entry + d.flush_handler + Math.max(0, invlpg);
+      if (rounds.length >= 2) {
+        const f = linearRegression(rounds);
+        push('ipi_send_per_target', f.m);
+        push('ipi_send_base', f.b - fixedTarget);
+      } else {
+        push('ipi_send_base', rounds[0][1] - d.ipi_send_per_target - fixedTarget);
+      }
+    }
+  }
+  from.invlpg = `munmap, 1 thread: slope of latency per page up to ${KERNEL_FLUSH_CEILING} pages minus the slope above (flushed page by page below the ceiling, whole above)`;
+  from.full_flush = `munmap, 1 thread: intercept of the line above ${KERNEL_FLUSH_CEILING} pages minus the intercept below`;
+  from.page_fault = `madvise(MADV_DONTNEED) of ${FIT_MADVISE_PAGES.join(', ')} pages, 1 thread: slope per page minus ${WALKS_PER_REFAULTED_STORE} page_walk and the fitted invlpg`;
+  from.flush_call_base = `madvise(MADV_DONTNEED) of ${FIT_MADVISE_PAGES.join(', ')} pages, 1 thread: intercept (the call's fixed cost, syscall entry included)`;
+  from.ipi_send_base =
+    remote.length >= 2
+      ? 'madvise of 1 page, other threads spinning minus alone, fitted against the number of targets: intercept minus irq_entry, flush_handler and one invlpg'
+      : 'madvise of 1 page, one other thread spinning minus alone: minus ipi_send_per_target, irq_entry, flush_handler and one invlpg';
+  from.ipi_send_per_target = 'madvise of 1 page, other threads spinning minus alone: slope against the number of targets';
+
+  const fitted: Partial<Record<keyof CostModel, FittedValue>> = {};
+  for (const k of COST_MODEL_KEYS) {
+    const vs = perRep[k];
+    if (vs === undefined || vs.length === 0) continue;
+    const m = median(vs);
+    const value = Math.max(0, Math.round(m));
+    fitted[k] = { value, ns: Math.round((value / ghz) * 10) / 10, spread: spreadOf(vs), samples: vs.length, from: from[k] ?? '', clamped: m < 0 };
+    if (m < 0) notes.push(`${k}: the fitted median was ${Math.round(m)} cycles (the effect is under this host's noise); written as 0`);
+  }
+  return {
+    ghz: { value: Math.round(ghz * 1000) / 1000, from: hostGhz === null ? `no clock in /proc/cpuinfo: the default ${DEFAULT_GHZ} GHz` : '/proc/cpuinfo "cpu MHz" of the first processor' },
+    fitted,
+    kept_defaults: COST_MODEL_KEYS.filter((k) => k !== 'ghz' && fitted[k] === undefined),
+    full_flush_break_even_pages: breakEven.length > 0 ? { median: Math.round(median(breakEven) * 10) / 10, spread: spreadOf(breakEven) } : null,
+    notes,
+  };
+}
+
+/** The cost model the fit gives: the defaults with the fitted keys over them. */
+export function fittedCostModel(fit: CostModelFit): CostModel {
+  const m: CostModel = { ...COST_MODEL_DEFAULTS, ghz: fit.ghz.value };
+  for (const [k, v] of Object.entries(fit.fitted)) m[k as keyof CostModel] = v.value;
+  return m;
+}
+
+/** What the cost-model file records about where it came from. */
+export interface CalibrationRecord {
+  tool: string;
+  created_at: string;
+  host: Record<string, unknown>;
+  ghz: { value: number; from: string };
+  fitted: Partial<Record<keyof CostModel, FittedValue>>;
+  kept_defaults: (keyof CostModel)[];
+  notes: string[];
+}
+
+/** The `--cost-model` file: the fitted keys (and ghz) at the top level, and the `calibration` record. */
+export function costModelFile(fit: CostModelFit, tool: string, createdAt: string, host: Record<string, unknown>): Record<string, unknown> {
+  const keys: Record<string, number> = { ghz: fit.ghz.value };
+  for (const [k, v] of Object.entries(fit.fitted)) keys[k] = v.value;
+  const calibration: CalibrationRecord = { tool, created_at: createdAt, host, ghz: fit.ghz, fitted: fit.fitted, kept_defaults: fit.kept_defaults, notes: fit.notes };
+  return { ...keys, calibration };
+}
