@@ -29,8 +29,8 @@
  *   their defaults (userspace cannot split the target's share out).
  * Every other key keeps its default and is listed as such.
  *
- * Invariants: each fit is repeated on every repetition's samples; the value
- * is the median, the spread is over repetitions. A median below 0 (the
+ * Invariants: the value is the fit on each point's median latency; the fit
+ * is repeated on every repetition's samples for the spread. A median below 0 (the
  * difference drowned in noise) is written as 0 and marked `clamped`.
  */
 import { linearRegression, quantileSorted } from 'simple-statistics';
@@ -56,9 +56,9 @@ export interface FittedValue {
   value: number;
   /** The same in ns at the fitted clock. */
   ns: number;
-  /** Spread of the per-repetition fits, cycles. */
+  /** Spread of the fits repeated on each repetition's samples, cycles. */
   spread: FitSpread;
-  /** Repetitions fitted. */
+  /** Repetitions fitted for the spread. */
   samples: number;
   /** The measurement and the arithmetic it came from. */
   from: string;
@@ -73,7 +73,7 @@ export interface CostModelFit {
   /** Keys left at their defaults. */
   kept_defaults: (keyof CostModel)[];
   /** Pages at which a full flush costs what page-by-page invalidation does (full_flush / invlpg), per the munmap fit; null if not resolved. */
-  full_flush_break_even_pages: { median: number; spread: FitSpread } | null;
+  full_flush_break_even_pages: { value: number; spread: FitSpread | null } | null;
   /** What could not be fitted, and why. */
   notes: string[];
 }
@@ -82,10 +82,6 @@ function spreadOf(xs: readonly number[]): FitSpread {
   const s = [...xs].sort((a, b) => a - b);
   const r = (x: number): number => Math.round(x * 10) / 10;
   return { p25: r(quantileSorted(s, 0.25)), p75: r(quantileSorted(s, 0.75)), min: r(s[0]), max: r(s[s.length - 1]) };
-}
-
-function median(xs: readonly number[]): number {
-  return quantileSorted([...xs].sort((a, b) => a - b), 0.5);
 }
 
 /** Fit the cost model. `ghz`: the host's clock (null: the default, and say so). */
@@ -113,34 +109,44 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
   if (remote.length === 0) notes.push('ipi_send_base, ipi_send_per_target: one core, no remote flush to measure');
   else if (remote.length === 1) notes.push('ipi_send_per_target: needs 3 or more cores (two target counts); kept its default');
 
-  for (let r = 0; r < reps; r++) {
+  /** One fit of every key, reading each point's latency (µs) with `y`. */
+  const fitOnce = (y: (p: MeasuredPoint) => number): Partial<Record<keyof CostModel, number>> & { breakEven?: number } => {
+    const out: Partial<Record<keyof CostModel, number>> & { breakEven?: number } = {};
     let invlpg = d.invlpg;
     if (canCeiling) {
-      const fl = linearRegression(lo.map((p) => [p.pages, p.samples_us[r] * 1000]));
-      const fh = linearRegression(hi.map((p) => [p.pages, p.samples_us[r] * 1000]));
+      const fl = linearRegression(lo.map((p) => [p.pages, y(p) * 1000]));
+      const fh = linearRegression(hi.map((p) => [p.pages, y(p) * 1000]));
       const cNs = fl.m - fh.m;
       const fNs = fh.b - fl.b;
       invlpg = cNs * ghz;
-      push('invlpg', invlpg);
-      push('full_flush', fNs * ghz);
-      if (cNs > 0 && fNs > 0) breakEven.push(fNs / cNs);
+      out.invlpg = invlpg;
+      out.full_flush = fNs * ghz;
+      if (cNs > 0 && fNs > 0) out.breakEven = fNs / cNs;
     }
     if (madv1.length >= 2) {
-      const f = linearRegression(madv1.map((p) => [p.pages, p.samples_us[r] * 1000]));
-      push('page_fault', f.m * ghz - WALKS_PER_REFAULTED_STORE * d.page_walk - Math.max(0, invlpg));
-      push('flush_call_base', f.b * ghz);
+      const f = linearRegression(madv1.map((p) => [p.pages, y(p) * 1000]));
+      out.page_fault = f.m * ghz - WALKS_PER_REFAULTED_STORE * d.page_walk - Math.max(0, invlpg);
+      out.flush_call_base = f.b * ghz;
     }
     if (alone && remote.length > 0) {
-      const rounds = remote.map((p) => [p.threads - 1, (p.samples_us[r] - alone.samples_us[r]) * 1000 * ghz]);
+      const rounds = remote.map((p) => [p.threads - 1, (y(p) - y(alone)) * 1000 * ghz]);
       const fixedTarget = d.irq_entry + d.flush_handler + Math.max(0, invlpg);
       if (rounds.length >= 2) {
         const f = linearRegression(rounds);
-        push('ipi_send_per_target', f.m);
-        push('ipi_send_base', f.b - fixedTarget);
+        out.ipi_send_per_target = f.m;
+        out.ipi_send_base = f.b - fixedTarget;
       } else {
-        push('ipi_send_base', rounds[0][1] - d.ipi_send_per_target - fixedTarget);
+        out.ipi_send_base = rounds[0][1] - d.ipi_send_per_target - fixedTarget;
       }
     }
+    return out;
+  };
+  // The value: the fit on each point's median; the spread: the fit repeated on each repetition's samples.
+  const central = fitOnce((p) => p.latency.median);
+  for (let r = 0; r < reps; r++) {
+    const one = fitOnce((p) => p.samples_us[r]);
+    for (const k of COST_MODEL_KEYS) if (one[k] !== undefined) push(k, one[k]);
+    if (one.breakEven !== undefined) breakEven.push(one.breakEven);
   }
   from.invlpg = `munmap, 1 thread: slope of latency per page up to ${KERNEL_FLUSH_CEILING} pages minus the slope above (flushed page by page below the ceiling, whole above)`;
   from.full_flush = `munmap, 1 thread: intercept of the line above ${KERNEL_FLUSH_CEILING} pages minus the intercept below`;
@@ -155,8 +161,8 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
   const fitted: Partial<Record<keyof CostModel, FittedValue>> = {};
   for (const k of COST_MODEL_KEYS) {
     const vs = perRep[k];
-    if (vs === undefined || vs.length === 0) continue;
-    const m = median(vs);
+    const m = central[k];
+    if (vs === undefined || vs.length === 0 || m === undefined) continue;
     const value = Math.max(0, Math.round(m));
     fitted[k] = { value, ns: Math.round((value / ghz) * 10) / 10, spread: spreadOf(vs), samples: vs.length, from: from[k] ?? '', clamped: m < 0 };
     if (m < 0) notes.push(`${k}: the fitted median was ${Math.round(m)} cycles (the effect is under this host's noise); written as 0`);
@@ -165,7 +171,7 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
     ghz: { value: Math.round(ghz * 1000) / 1000, from: hostGhz === null ? `no clock in /proc/cpuinfo: the default ${DEFAULT_GHZ} GHz` : '/proc/cpuinfo "cpu MHz" of the first processor' },
     fitted,
     kept_defaults: COST_MODEL_KEYS.filter((k) => k !== 'ghz' && fitted[k] === undefined),
-    full_flush_break_even_pages: breakEven.length > 0 ? { median: Math.round(median(breakEven) * 10) / 10, spread: spreadOf(breakEven) } : null,
+    full_flush_break_even_pages: central.breakEven !== undefined ? { value: Math.round(central.breakEven * 10) / 10, spread: breakEven.length > 0 ? spreadOf(breakEven) : null } : null,
     notes,
   };
 }

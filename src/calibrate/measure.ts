@@ -54,8 +54,12 @@ export interface MeasuredPoint extends ShootdownPoint {
 export function planPoints(threads: number, quick: boolean): ShootdownPoint[] {
   const ts = Array.from({ length: threads }, (_, i) => i + 1);
   const out: ShootdownPoint[] = [];
-  for (const pages of MADVISE_PAGES) for (const t of ts) out.push({ op: 'madvise', pages, threads: t, role: 'all' });
-  for (const pages of MADVISE_PAGES) for (const t of ts) if (t >= 2) out.push({ op: 'madvise', pages, threads: t, role: 'spin' });
+  // Grouped by page count, alone first: the remote-flush difference compares points measured seconds apart, not minutes.
+  for (const pages of MADVISE_PAGES) {
+    out.push({ op: 'madvise', pages, threads: 1, role: 'all' });
+    for (const t of ts) if (t >= 2) out.push({ op: 'madvise', pages, threads: t, role: 'spin' });
+    for (const t of ts) if (t >= 2) out.push({ op: 'madvise', pages, threads: t, role: 'all' });
+  }
   for (const pages of munmapPages(quick)) for (const t of ts) out.push({ op: 'munmap', pages, threads: t, role: 'spin' });
   return out;
 }
