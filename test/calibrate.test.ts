@@ -141,24 +141,23 @@ function point(op: 'madvise' | 'munmap', role: 'all' | 'spin', pages: number, th
 /*
  * A synthetic host at 2 GHz whose latencies follow the engine's pricing with
  * known costs (cycles), so the fit must give them back:
- *   invlpg 1000 (500 ns), full flush F = 60000 (30 µs),
- *   munmap(L) = 10 µs + 2 µs x L + (L <= 33 ? 0.5 µs x L : 30 µs);
- *   madvise(P), 1 thread = 5 µs + P x (page_fault + 2 page_walk + invlpg)
- *     with page_fault 3000 and page_walk at its default 50: 2050 ns per page;
- *   madvise(1), 2 threads, the other spinning = madvise(1) + one round of
- *     ipi_send_base 2000 + ipi_send_per_target 175 + irq_entry 379 +
+ *   munmap(L) = flush_call_base + L x (page_fault + 2 page_walk) + (L <= 33 ? L x invlpg : full_flush)
+ *     with flush_call_base 20000 (10 µs), page_fault 3000 and page_walk at its
+ *     default 50 (1500 + 2 x 25 = 1550 ns per page), invlpg 1000 (500 ns),
+ *     full_flush 60000 (30 µs): 10 + 1.55 L + (L <= 33 ? 0.5 L : 30) µs;
+ *   madvise(1), 2 threads, the other spinning = madvise(1) alone + one round
+ *     of ipi_send_base 2000 + ipi_send_per_target 175 + irq_entry 379 +
  *     flush_handler 378 + invlpg 1000 = 3932 cycles = 1.966 µs
- *     (the last three are the defaults the fit keeps).
+ *     (the middle three are the defaults the fit keeps).
  * Three repetitions offset by -0.2, 0 and +0.2 µs everywhere: the per-page
  * slopes and the differences do not move, only intercepts spread.
  */
 function syntheticHost(): MeasuredPoint[] {
   const reps = (us: number): number[] => [us - 0.2, us, us + 0.2];
   const pts: MeasuredPoint[] = [];
-  for (const L of munmapPages(true)) pts.push(point('munmap', 'spin', L, 1, reps(10 + 2 * L + (L <= KERNEL_FLUSH_CEILING ? 0.5 * L : 30))));
-  const madvise1 = (P: number): number => 5 + P * 2.05;
-  for (const P of [1, 8, 32, 64, 512]) pts.push(point('madvise', 'all', P, 1, reps(madvise1(P))));
-  pts.push(point('madvise', 'spin', 1, 2, reps(madvise1(1) + 1.966)));
+  for (const L of munmapPages(true)) pts.push(point('munmap', 'spin', L, 1, reps(10 + 1.55 * L + (L <= KERNEL_FLUSH_CEILING ? 0.5 * L : 30))));
+  for (const P of [1, 8, 32, 64, 512]) pts.push(point('madvise', 'all', P, 1, reps(5 + P * 2))); // not fitted: the check
+  pts.push(point('madvise', 'spin', 1, 2, reps(5 + 2 + 1.966)));
   return pts;
 }
 
@@ -166,19 +165,19 @@ describe('the cost-model fit', () => {
   it('gives back the costs a synthetic host was built from', () => {
     const fit = fitCostModel(syntheticHost(), 2);
     const v = Object.fromEntries(Object.entries(fit.fitted).map(([k, f]) => [k, f.value]));
-    expect(v).toEqual({ invlpg: 1000, full_flush: 60000, page_fault: 3000, flush_call_base: 10000, ipi_send_base: 2000 });
+    expect(v).toEqual({ invlpg: 1000, full_flush: 60000, page_fault: 3000, flush_call_base: 20000, ipi_send_base: 2000 });
     // Break-even: F / invlpg = 30 µs / 0.5 µs = 60 pages.
     expect(fit.full_flush_break_even_pages?.value).toBe(60);
-    // The offsets move intercepts only: full_flush and the slopes have no spread, flush_call_base spreads by 2 x 0.2 µs x 2 GHz.
+    // The offsets move intercepts only: full_flush and the slopes have no spread, flush_call_base spreads by 0.2 µs x 2 GHz each way.
     expect(fit.fitted.invlpg?.spread.min).toBe(fit.fitted.invlpg?.spread.max);
-    expect(fit.fitted.flush_call_base?.spread).toMatchObject({ min: 9600, max: 10400 });
+    expect(fit.fitted.flush_call_base?.spread).toMatchObject({ min: 19600, max: 20400 });
     expect(fit.kept_defaults).toContain('ipi_send_per_target');
     expect(fit.notes.join('\n')).toMatch(/ipi_send_per_target: needs 3 or more cores/);
     expect(fit.fitted.invlpg?.from).toMatch(/munmap, 1 thread/);
   });
 
   it('writes 0 and says so when noise swamps a difference', () => {
-    const pts = syntheticHost().map((p) => (p.role === 'spin' && p.op === 'madvise' ? point('madvise', 'spin', 1, 2, [6, 6, 6]) : p));
+    const pts = syntheticHost().map((p) => (p.role === 'spin' && p.op === 'madvise' ? point('madvise', 'spin', 1, 2, [6, 6, 6]) : p)); // 1 µs faster than alone (7 µs): a negative round
     const fit = fitCostModel(pts, 2);
     expect(fit.fitted.ipi_send_base).toMatchObject({ value: 0, clamped: true });
     expect(fit.notes.join('\n')).toMatch(/ipi_send_base: the fitted median was -\d+ cycles/);
@@ -192,7 +191,7 @@ describe('the cost-model fit', () => {
       const path = join(dir, 'cm.json');
       writeFileSync(path, JSON.stringify(file));
       const expected = fittedCostModel(fit);
-      expect(expected).toEqual({ ...COST_MODEL_DEFAULTS, ghz: 2, invlpg: 1000, full_flush: 60000, page_fault: 3000, flush_call_base: 10000, ipi_send_base: 2000 });
+      expect(expected).toEqual({ ...COST_MODEL_DEFAULTS, ghz: 2, invlpg: 1000, full_flush: 60000, page_fault: 3000, flush_call_base: 20000, ipi_send_base: 2000 });
       expect(loadCostModel(path)).toEqual(expected);
       const r = await runCli(['run', '--workload', 'tlb-flush', '--cpus', '2', '--pages', '2', '--ops', '5', '--cost-model', path, '--json']);
       expect(r.status).toBe(0);

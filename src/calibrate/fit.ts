@@ -4,23 +4,23 @@
  * spread and the measurement it came from (the `calibration` section, which
  * `resolveCostModel` accepts and does not price).
  *
- * What is fitted, from which points (all single-threaded unless said; ns are
- * converted to cycles with the host's clock from /proc/cpuinfo):
- * - `invlpg`, `full_flush`: munmap of fresh ranges, 1 thread. The kernel's
- *   flush_tlb_mm_range (arch/x86/mm/tlb.c) invalidates page by page up to
- *   tlb_single_page_flush_ceiling (33) and flushes everything above, so
- *   latency(L) = a + b L + (L <= 33 ? c L : F): straight lines fitted on each
- *   side give c = slope(<=33) - slope(>33) (one invlpg) and F =
- *   intercept(>33) - intercept(<=33) (one full flush with its refills);
- *   F / c is where a full flush starts to win on this host.
- * - `page_fault`, `flush_call_base`: madvise(MADV_DONTNEED) of 1, 8, 32 pages
- *   (under the ceiling), 1 thread. The engine prices one such operation as
- *   flush_call_base + P x (page_fault + 2 page_walk + invlpg): each page the
- *   loop writes after the zap misses, walks to a non-present PTE, faults, and
- *   walks again (the engine counts 2 TLB misses per refaulted store). So the
- *   slope minus 2 page_walk minus the fitted invlpg is page_fault, and the
- *   intercept (the syscall's fixed part: entry, VMA lookup, mmu_gather) is
- *   flush_call_base, the model's only fixed per-call cost.
+ * What is fitted, from which points (ns are converted to cycles with the
+ * host's clock from /proc/cpuinfo):
+ * - `invlpg`, `full_flush`, `page_fault`, `flush_call_base`: munmap of fresh
+ *   ranges of L pages, 1 thread. The kernel's flush_tlb_mm_range
+ *   (arch/x86/mm/tlb.c) invalidates page by page up to
+ *   tlb_single_page_flush_ceiling (33) and flushes everything above; the
+ *   engine prices one such munmap (src/workloads/munmap.ts) as
+ *   flush_call_base + L x (page_fault + 2 page_walk) + (L <= 33 ? L x invlpg
+ *   : full_flush): each page written after the mmap misses, walks to a
+ *   non-present PTE, faults, and walks again (2 TLB misses per page). So
+ *   with a straight line fitted on each side of the ceiling: invlpg =
+ *   slope(<=33) - slope(>33); page_fault = slope(>33) - 2 page_walk;
+ *   flush_call_base = intercept(<=33) (the call's fixed part: the model's only
+ *   fixed per-call cost, so mmap, syscall entry and VMA work land in it);
+ *   full_flush = intercept(>33) - intercept(<=33) (with its refills); and
+ *   full_flush / invlpg is where a full flush starts to win on this host.
+ *   The madvise loop (tlb_flush2) is not fitted: it is the check.
  * - `ipi_send_base` (and `ipi_send_per_target` with 3 or more cores): the
  *   remote-flush cost, latency of madvise of 1 page with T-1 other threads
  *   spinning in the mm minus the same alone. The engine prices a round as
@@ -39,8 +39,6 @@ import { findPoint, KERNEL_FLUSH_CEILING, type MeasuredPoint } from './measure.j
 
 /** TLB misses per page the loop writes after the zap, as the engine counts them: the walk that faults and the walk after the fault. */
 export const WALKS_PER_REFAULTED_STORE = 2;
-/** madvise page counts used for the per-page fit: all under the ceiling, so each is flushed page by page. */
-export const FIT_MADVISE_PAGES = [1, 8, 32] as const;
 
 /** How a value spread over the repetitions. */
 export interface FitSpread {
@@ -101,8 +99,7 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
   const lo = munmap1.filter((p) => p.pages <= KERNEL_FLUSH_CEILING);
   const hi = munmap1.filter((p) => p.pages > KERNEL_FLUSH_CEILING);
   const canCeiling = lo.length >= 2 && hi.length >= 2;
-  if (!canCeiling) notes.push(`invlpg, full_flush: need 2 munmap lengths on each side of ${KERNEL_FLUSH_CEILING} pages, got ${lo.length} and ${hi.length}`);
-  const madv1 = FIT_MADVISE_PAGES.map((n) => findPoint(points, 'madvise', 'all', n, 1)).filter((p): p is MeasuredPoint => p !== undefined);
+  if (!canCeiling) notes.push(`invlpg, full_flush, page_fault, flush_call_base: need 2 munmap lengths on each side of ${KERNEL_FLUSH_CEILING} pages, got ${lo.length} and ${hi.length}`);
   const threads = Math.max(...points.map((p) => p.threads));
   const alone = findPoint(points, 'madvise', 'all', 1, 1);
   const remote = Array.from({ length: Math.max(0, threads - 1) }, (_, i) => findPoint(points, 'madvise', 'spin', 1, i + 2)).filter((p): p is MeasuredPoint => p !== undefined);
@@ -121,12 +118,9 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
       invlpg = cNs * ghz;
       out.invlpg = invlpg;
       out.full_flush = fNs * ghz;
+      out.page_fault = fh.m * ghz - WALKS_PER_REFAULTED_STORE * d.page_walk;
+      out.flush_call_base = fl.b * ghz;
       if (cNs > 0 && fNs > 0) out.breakEven = fNs / cNs;
-    }
-    if (madv1.length >= 2) {
-      const f = linearRegression(madv1.map((p) => [p.pages, y(p) * 1000]));
-      out.page_fault = f.m * ghz - WALKS_PER_REFAULTED_STORE * d.page_walk - Math.max(0, invlpg);
-      out.flush_call_base = f.b * ghz;
     }
     if (alone && remote.length > 0) {
       const rounds = remote.map((p) => [p.threads - 1, (y(p) - y(alone)) * 1000 * ghz]);
@@ -150,8 +144,8 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
   }
   from.invlpg = `munmap, 1 thread: slope of latency per page up to ${KERNEL_FLUSH_CEILING} pages minus the slope above (flushed page by page below the ceiling, whole above)`;
   from.full_flush = `munmap, 1 thread: intercept of the line above ${KERNEL_FLUSH_CEILING} pages minus the intercept below`;
-  from.page_fault = `madvise(MADV_DONTNEED) of ${FIT_MADVISE_PAGES.join(', ')} pages, 1 thread: slope per page minus ${WALKS_PER_REFAULTED_STORE} page_walk and the fitted invlpg`;
-  from.flush_call_base = `madvise(MADV_DONTNEED) of ${FIT_MADVISE_PAGES.join(', ')} pages, 1 thread: intercept (the call's fixed cost, syscall entry included)`;
+  from.page_fault = `munmap, 1 thread: slope of latency per page above ${KERNEL_FLUSH_CEILING} pages minus ${WALKS_PER_REFAULTED_STORE} page_walk`;
+  from.flush_call_base = `munmap, 1 thread: intercept of the line up to ${KERNEL_FLUSH_CEILING} pages (the call's fixed cost: mmap, syscall entry, VMA work)`;
   from.ipi_send_base =
     remote.length >= 2
       ? 'madvise of 1 page, other threads spinning minus alone, fitted against the number of targets: intercept minus irq_entry, flush_handler and one invlpg'

@@ -54,7 +54,7 @@ export function formatCalibration(p: CalibrationProfile): string {
   );
   const f = p.fit;
   out.push(
-    table(`Fitted cost model (cycles at ${fmtNum(f.ghz.value)} GHz: ${f.ghz.from})`, ['key', 'fitted', 'ns', 'spread [p25-p75]', 'default', 'from'],
+    table(`Fitted cost model (cycles at ${fmtNum(f.ghz.value)} GHz: ${f.ghz.from})`, ['key', 'fitted', 'ns', 'per-repetition fits [p25-p75]', 'default', 'from'],
       Object.entries(f.fitted).map(([k, v]) => [
         k,
         `${fmtNum(v.value)}${v.clamped ? ' (clamped)' : ''}`,

@@ -6,11 +6,13 @@
  *
  * Modelled on the kernel's printers: arch_show_interrupts()
  * (arch/x86/kernel/irq.c) prints "TLB:" followed by one count per online CPU
- * (irq_tlb_count, bumped in flush_tlb_func when the flush came from another
- * CPU) and the text "TLB shootdowns"; vmstat_show() (mm/vmstat.c) prints
- * "name value" lines; count_vm_tlb_event() bumps NR_TLB_REMOTE_FLUSH,
+ * and the text "TLB shootdowns"; the count is irq_tlb_count, which the flush
+ * IPI's handler bumps (flush_tlb_func_remote in arch/x86/mm/tlb.c as read at
+ * 016c4d92cd16), so a remote flush done without an IPI is not in it.
+ * vmstat_show() (mm/vmstat.c) prints "name value" lines; the same file's
+ * native_flush_tlb_others and flush_tlb_func_common count NR_TLB_REMOTE_FLUSH,
  * NR_TLB_REMOTE_FLUSH_RECEIVED, NR_TLB_LOCAL_FLUSH_ALL and
- * NR_TLB_LOCAL_FLUSH_ONE.
+ * NR_TLB_LOCAL_FLUSH_ONE (only with CONFIG_DEBUG_TLBFLUSH).
  *
  * Invariants: pure functions of the text; a line or field that is absent
  * is reported as null, never as 0 (a kernel without the TLB line is not a
