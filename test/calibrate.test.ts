@@ -25,7 +25,7 @@ import { ConfigError } from '../src/config.js';
 import { parseCpuInfo, parseTlbInterrupts, parseVmstatTlb, vmstatDelta } from '../src/calibrate/proc.js';
 import { buildShootdown, CompilerMissing, removeShootdown, runShootdown, shootdownInfo, type ShootdownBinary } from '../src/calibrate/native.js';
 import { KERNEL_FLUSH_CEILING, munmapPages, reducePoint, type MeasuredPoint } from '../src/calibrate/measure.js';
-import { costModelFile, fitCostModel, fittedCostModel } from '../src/calibrate/fit.js';
+import { costModelFile, fitCostModel, fittedCostModel, theilSen } from '../src/calibrate/fit.js';
 import { compareWithSimulator } from '../src/calibrate/compare.js';
 import { detectHost } from '../src/calibrate/host.js';
 import { figureOf } from '../src/bench/figure.js';
@@ -162,6 +162,13 @@ function syntheticHost(): MeasuredPoint[] {
 }
 
 describe('the cost-model fit', () => {
+  it('fits lines that one disturbed point does not move (Theil-Sen)', () => {
+    // y = 1 + 2x at x = 1..4, and x = 5 disturbed (1000): of the 10 pairwise slopes the 6 among x = 1..4 are 2, so the median is 2;
+    // y - 2x is 1 at four points and 990 at the fifth: median 1. Least squares would give a slope of 199.8 here.
+    expect(theilSen([[1, 3], [2, 5], [3, 7], [4, 9], [5, 1000]])).toEqual({ m: 2, b: 1 });
+    expect(() => theilSen([[1, 3], [1, 4]])).toThrow(/two distinct x/);
+  });
+
   it('gives back the costs a synthetic host was built from', () => {
     const fit = fitCostModel(syntheticHost(), 2);
     const v = Object.fromEntries(Object.entries(fit.fitted).map(([k, f]) => [k, f.value]));

@@ -14,7 +14,7 @@
  *   flush_call_base + L x (page_fault + 2 page_walk) + (L <= 33 ? L x invlpg
  *   : full_flush): each page written after the mmap misses, walks to a
  *   non-present PTE, faults, and walks again (2 TLB misses per page). So
- *   with a straight line fitted on each side of the ceiling: invlpg =
+ *   with a straight line fitted (Theil-Sen) on each side of the ceiling: invlpg =
  *   slope(<=33) - slope(>33); page_fault = slope(>33) - 2 page_walk;
  *   flush_call_base = intercept(<=33) (the call's fixed part: the model's only
  *   fixed per-call cost, so mmap, syscall entry and VMA work land in it);
@@ -33,7 +33,7 @@
  * is repeated on every repetition's samples for the spread. A median below 0 (the
  * difference drowned in noise) is written as 0 and marked `clamped`.
  */
-import { linearRegression, quantileSorted } from 'simple-statistics';
+import { median, quantileSorted } from 'simple-statistics';
 import { COST_MODEL_DEFAULTS, COST_MODEL_KEYS, DEFAULT_GHZ, type CostModel } from '../costModel.js';
 import { findPoint, KERNEL_FLUSH_CEILING, type MeasuredPoint } from './measure.js';
 
@@ -76,6 +76,23 @@ export interface CostModelFit {
   notes: string[];
 }
 
+/**
+ * A robust straight line (Theil-Sen): the slope is the median of the slopes
+ * between every pair of points, the intercept the median of y - slope x. On a
+ * shared host one disturbed point (another job took the core for a while)
+ * moves a least-squares line arbitrarily; this one ignores up to ~29% of
+ * such points. simple-statistics has least squares only.
+ */
+export function theilSen(xy: readonly (readonly [number, number])[]): { m: number; b: number } {
+  const slopes: number[] = [];
+  for (let i = 0; i < xy.length; i++) {
+    for (let j = i + 1; j < xy.length; j++) if (xy[j][0] !== xy[i][0]) slopes.push((xy[j][1] - xy[i][1]) / (xy[j][0] - xy[i][0]));
+  }
+  if (slopes.length === 0) throw new Error('a line needs two distinct x values');
+  const m = median(slopes);
+  return { m, b: median(xy.map(([x, y]) => y - m * x)) };
+}
+
 function spreadOf(xs: readonly number[]): FitSpread {
   const s = [...xs].sort((a, b) => a - b);
   const r = (x: number): number => Math.round(x * 10) / 10;
@@ -111,8 +128,8 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
     const out: Partial<Record<keyof CostModel, number>> & { breakEven?: number } = {};
     let invlpg = d.invlpg;
     if (canCeiling) {
-      const fl = linearRegression(lo.map((p) => [p.pages, y(p) * 1000]));
-      const fh = linearRegression(hi.map((p) => [p.pages, y(p) * 1000]));
+      const fl = theilSen(lo.map((p) => [p.pages, y(p) * 1000] as const));
+      const fh = theilSen(hi.map((p) => [p.pages, y(p) * 1000] as const));
       const cNs = fl.m - fh.m;
       const fNs = fh.b - fl.b;
       invlpg = cNs * ghz;
@@ -123,10 +140,10 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
       if (cNs > 0 && fNs > 0) out.breakEven = fNs / cNs;
     }
     if (alone && remote.length > 0) {
-      const rounds = remote.map((p) => [p.threads - 1, (y(p) - y(alone)) * 1000 * ghz]);
+      const rounds = remote.map((p) => [p.threads - 1, (y(p) - y(alone)) * 1000 * ghz] as const);
       const fixedTarget = d.irq_entry + d.flush_handler + Math.max(0, invlpg);
       if (rounds.length >= 2) {
-        const f = linearRegression(rounds);
+        const f = theilSen(rounds);
         out.ipi_send_per_target = f.m;
         out.ipi_send_base = f.b - fixedTarget;
       } else {
