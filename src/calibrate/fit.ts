@@ -137,7 +137,8 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
       out.full_flush = fNs * ghz;
       out.page_fault = fh.m * ghz - WALKS_PER_REFAULTED_STORE * d.page_walk;
       out.flush_call_base = fl.b * ghz;
-      if (cNs > 0 && fNs > 0) out.breakEven = fNs / cNs;
+      // A full flush that costs no more than the line below predicts (fNs <= 0) wins at any size: break-even 0.
+      if (cNs > 0) out.breakEven = Math.max(0, fNs) / cNs;
     }
     if (alone && remote.length > 0) {
       const rounds = remote.map((p) => [p.threads - 1, (y(p) - y(alone)) * 1000 * ghz] as const);

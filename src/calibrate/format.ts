@@ -67,7 +67,12 @@ export function formatCalibration(p: CalibrationProfile): string {
   );
   if (f.full_flush_break_even_pages) {
     const be = f.full_flush_break_even_pages;
-    out.push(`a full flush costs what page-by-page invalidation does at ${fmtNum(be.value)} pages${be.spread ? ` [${fmtNum(be.spread.p25)}-${fmtNum(be.spread.p75)}]` : ''} on this host (the kernel's tlb_single_page_flush_ceiling: 33)`);
+    const spread = be.spread ? ` [${fmtNum(be.spread.p25)}-${fmtNum(be.spread.p75)}]` : '';
+    out.push(
+      be.value === 0
+        ? `a full flush costs no more than page-by-page invalidation of even one page on this host${spread}: it wins at any size (the kernel's tlb_single_page_flush_ceiling: 33)`
+        : `a full flush costs what page-by-page invalidation does at ${fmtNum(be.value)} pages${spread} on this host (the kernel's tlb_single_page_flush_ceiling: 33)`,
+    );
   }
   for (const n of f.notes) out.push(`note: ${n}`);
   out.push('');
