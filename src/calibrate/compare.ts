@@ -48,7 +48,7 @@ export interface CompareRow {
 }
 
 /** Per-operation modeled latency and IPIs of one simulator run. */
-export function simPerOp(r: RunResult, m: CostModel): { us: number; ipis: number } {
+function simPerOp(r: RunResult, m: CostModel): { us: number; ipis: number } {
   const ops = r.counters.workload_ops;
   if (ops === 0) throw new Error(`the simulator's ${r.config.workload} run completed no operation`);
   let cycles: number;

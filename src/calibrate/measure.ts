@@ -117,7 +117,7 @@ export async function measureHost(
 }
 
 /** "madvise 8 pages, 2 threads (spin)". */
-export function pointLabel(p: ShootdownPoint): string {
+function pointLabel(p: ShootdownPoint): string {
   return `${p.op} ${p.pages} page${p.pages === 1 ? '' : 's'}, ${p.threads} thread${p.threads === 1 ? '' : 's'}${p.op === 'madvise' ? ` (${p.role === 'all' ? 'all loop' : 'others spin'})` : ''}`;
 }
 

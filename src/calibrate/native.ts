@@ -31,7 +31,7 @@ const CFLAGS = ['-O2', '-pthread', '-std=gnu11'];
 export class CompilerMissing extends ConfigError {}
 
 /** native/shootdown.c in this checkout or installed package (dist/src/calibrate/ and src/calibrate/ both sit two levels under the root). */
-export function shootdownSource(): string {
+function shootdownSource(): string {
   const here = import.meta.url;
   const url = here.endsWith('.ts') ? new URL('../../native/shootdown.c', here) : new URL('../../../native/shootdown.c', here);
   const path = fileURLToPath(url);
@@ -40,7 +40,7 @@ export function shootdownSource(): string {
 }
 
 /** The compiler to use: `$CC` (as set, may be a path) or `cc`. */
-export function compilerOf(env: NodeJS.ProcessEnv = process.env): string {
+function compilerOf(env: NodeJS.ProcessEnv = process.env): string {
   const cc = env.CC?.trim();
   return cc === undefined || cc === '' ? 'cc' : cc;
 }
@@ -89,6 +89,7 @@ const InfoSchema = z.object({ cpus: z.array(z.number().int().nonnegative()).min(
 /** The CPUs of the affinity mask (sched_getaffinity) and the page size. */
 export type HostAffinity = z.infer<typeof InfoSchema>;
 
+/** One timed repetition: per thread, operations done and nanoseconds taken. */
 const RepSchema = z.object({ ops: z.array(z.number().int().nonnegative()), ns: z.array(z.number().int().nonnegative()) });
 const RunSchema = z.object({
   op: z.enum(['madvise', 'munmap']),
@@ -98,8 +99,6 @@ const RunSchema = z.object({
   cpus: z.array(z.number().int().nonnegative()),
   reps: z.array(RepSchema).min(1),
 });
-/** One timed repetition: per thread, operations done and nanoseconds taken. */
-export type ShootdownRep = z.infer<typeof RepSchema>;
 
 /** What one invocation measured, with the kernel's counters around the timed repetitions. */
 export interface ShootdownRun extends z.infer<typeof RunSchema> {

@@ -70,6 +70,7 @@ function readOrEmpty(path: string): string {
 export async function runCalibration(o: CalibrateOptions): Promise<Calibration> {
   const t0 = performance.now();
   const createdAt = new Date().toISOString();
+  if (process.platform !== 'linux') throw new ConfigError(`calibrate measures the Linux kernel's TLB shootdowns (/proc, sched_getaffinity): this host runs ${process.platform}`);
   const b = await buildShootdown();
   try {
     const mask = (await shootdownInfo(b)).cpus;
