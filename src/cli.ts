@@ -29,6 +29,7 @@ import { registerSweep } from './commands/sweep.js';
 import { registerMerge } from './commands/merge.js';
 import { registerValidate } from './commands/validate.js';
 import { registerBench } from './commands/bench.js';
+import { registerCalibrate } from './commands/calibrate.js';
 
 export { EXIT_SIM_FAILED, EXIT_USAGE } from './commands/options.js';
 export { RUN_PROGRESS_POLL_MS } from './commands/run.js';
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerMerge(program);
   registerValidate(program);
   registerBench(program);
+  registerCalibrate(program);
   return program;
 }
 

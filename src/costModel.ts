@@ -13,9 +13,13 @@
  *   make one validation row pass.
  * - `loadCostModel` accepts only known keys with finite non-negative numbers
  *   (ghz positive) and throws ConfigError with one line naming the bad key.
+ *   One more key, `calibration` (what `tlbsim calibrate` writes: each fitted
+ *   key's spread and the measurement it came from), is checked for shape and
+ *   never priced.
  */
 import { readFileSync } from 'node:fs';
 import { quantileSorted } from 'simple-statistics';
+import { z } from 'zod';
 import { ConfigError } from './config.js';
 import type { Counters } from './result.js';
 
@@ -142,6 +146,14 @@ export const COST_MODEL_DEFAULTS: Readonly<CostModel> = Object.freeze({
 /** Every key of the cost model, in a stable order (README, CSV, error messages). */
 export const COST_MODEL_KEYS = Object.keys(COST_MODEL_DEFAULTS) as (keyof CostModel)[];
 
+/** The key of a cost-model file that records how `tlbsim calibrate` fitted it (not a cost). */
+export const COST_MODEL_CALIBRATION_KEY = 'calibration';
+
+/** Shape of the `calibration` record: every fitted entry names a cost-model key and carries its value and source. */
+const CalibrationSchema = z.looseObject({
+  fitted: z.record(z.string(), z.looseObject({ value: z.number().nonnegative(), from: z.string() })),
+});
+
 /**
  * Validate an object as cost-model overrides and merge it over the defaults.
  * @throws ConfigError with one line naming the bad key.
@@ -152,6 +164,16 @@ export function resolveCostModel(overrides: unknown, source = 'cost model'): Cos
   }
   const out: CostModel = { ...COST_MODEL_DEFAULTS };
   for (const [k, v] of Object.entries(overrides as Record<string, unknown>)) {
+    if (k === COST_MODEL_CALIBRATION_KEY) {
+      const c = CalibrationSchema.safeParse(v);
+      if (!c.success) {
+        const issue = c.error.issues[0];
+        throw new ConfigError(`${source}: '${[k, ...issue.path.map(String)].join('.')}': ${issue.message} (the record tlbsim calibrate writes; delete it or re-run calibrate)`);
+      }
+      const unknown = Object.keys(c.data.fitted).find((f) => !(COST_MODEL_KEYS as string[]).includes(f));
+      if (unknown !== undefined) throw new ConfigError(`${source}: '${k}.fitted' names unknown key '${unknown}' (keys: ${COST_MODEL_KEYS.join(', ')})`);
+      continue;
+    }
     if (!(COST_MODEL_KEYS as string[]).includes(k)) {
       throw new ConfigError(`${source}: unknown key '${k}' (keys: ${COST_MODEL_KEYS.join(', ')})`);
     }
