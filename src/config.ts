@@ -192,6 +192,16 @@ export interface SimConfig {
    * mode at page table free time".
    */
   lazyFlushOnTableFree: boolean;
+  /**
+   * x86 flush_tlb_range() passes freed_tables = true (arch/x86/include/asm/tlbflush.h),
+   * so mremap's move_ptes, migrate_vma's collect step and khugepaged's
+   * pmdp_collapse_flush reach lazy-TLB CPUs too (true: since Jann Horn's
+   * 3ef938c35035 "x86/mm: Fix flush_tlb_range() when used for zapping normal
+   * PMDs", CVE-2025-22045, Linux 6.15 and stable); false
+   * (`--no-flush-range-freed-tables`): it passed false, as from 016c4d92cd16
+   * (4.20) until that fix. flush_tlb_mm() passes true either way.
+   */
+  flushRangeFreedTables: boolean;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
   pendingFlush: PendingFlushMode;
   /** `--arch arm64`: arch_flush_tlb_batched_pending() as flush_tlb_mm() (today) or a lone dsb(ish) (before 4b634918384c). */
@@ -299,6 +309,8 @@ export const DEFAULTS: SimConfig = {
   pageWalkCache: false,
   // What x86 does since 2018 (freed_tables in flush_tlb_info).
   lazyFlushOnTableFree: true,
+  // What x86 does since the CVE-2025-22045 fix (3ef938c35035): flush_tlb_range() passes freed_tables.
+  flushRangeFreedTables: true,
   // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
   pendingFlush: 'gen',
   // What arm64 does since 4b634918384c; `dsb` is kept to show the race it fixed.
@@ -471,7 +483,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
   intIn('trace-events', c.traceEvents, 0, MAX_TRACE_EVENTS, ' (events each CPU keeps for --trace)');
-  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'pageWalkCache', 'lazyFlushOnTableFree', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'pageWalkCache', 'lazyFlushOnTableFree', 'flushRangeFreedTables', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
     }
@@ -501,8 +513,8 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.workload === 'pending-flush' && c.pages <= PTRS_PER_PTE) {
     throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
   }
-  // CPU 0 is kswapd; the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
-  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'munmap' || c.workload === 'toy' ? 0 : c.cpus - 2;
+  // CPU 0 is kswapd (munmap: the unmapping thread); the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
+  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' || c.workload === 'munmap' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'toy' ? 0 : c.cpus - 2;
   intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
   if (c.workload === 'tlb-flush') {
     if (c.cpus > TLB_FLUSH_MAX_CPUS) {
@@ -577,6 +589,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   flushUnderPtl: '--no-flush-under-ptl',
   pageWalkCache: '--page-walk-cache',
   lazyFlushOnTableFree: '--no-lazy-flush-on-table-free',
+  flushRangeFreedTables: '--no-flush-range-freed-tables',
   pendingFlush: '--pending-flush',
   arm64Pending: '--arm64-pending',
   inject: '--inject',

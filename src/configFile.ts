@@ -61,6 +61,7 @@ export const simOptionsSchema = z
     flushUnderPtl: z.boolean(),
     pageWalkCache: z.boolean(),
     lazyFlushOnTableFree: z.boolean(),
+    flushRangeFreedTables: z.boolean(),
     pendingFlush: oneOf(PENDING_FLUSH_MODES),
     arm64Pending: oneOf(ARM64_PENDING_MODES),
     inject: oneOf(INJECTED_BUGS),

@@ -185,10 +185,15 @@ export const COUNTER_NAMES = [
   'tlb_flushes_elided',
   // flush_tlb_func did a full flush for a range request: this CPU was more than one generation behind.
   'tlb_partial_to_full',
-  // switch_mm_irqs_off back from lazy TLB mode with the TLB behind the mm's tlb_gen: one full flush (TLB_FLUSH_ON_TASK_SWITCH).
-  'nr_tlb_flush_on_task_switch',
-  // A flush reached this CPU while it was lazy (page tables were freed): it left the mm (switch to init_mm).
+  // tlbsim's own (no vmstat counter; the kernel only traces TLB_FLUSH_ON_TASK_SWITCH): switch_mm_irqs_off
+  // back from lazy TLB mode to the same mm (was_lazy) found the TLB behind the mm's tlb_gen: one full flush.
+  'lazy_tlb_switch_back_flushes',
+  // tlbsim's own: a flush with freed_tables (flush_tlb_mm, flush_tlb_range, mmu_gather that freed tables) reached
+  // this CPU while it was lazy: flush_tlb_func switched it to init_mm (it flushes when it switches back).
   'lazy_tlb_flushes',
+  // tlbsim's own: native_flush_tlb_multi calls that had at least one target (nr_tlb_remote_flush counts every call,
+  // also one whose targets should_flush_tlb all filtered out).
+  'remote_flush_rounds',
   // Operations a workload completed (tlb-flush: write-chunk-and-madvise loops).
   'workload_ops',
   // switch_mm_irqs_off to a different mm than the one loaded (the first load of a run included).

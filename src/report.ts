@@ -39,8 +39,8 @@ export function formatRun(r: RunResult): string {
     lines.push(`  FAILED (${r.failure.kind}${r.failure.cpu >= 0 ? `, CPU ${r.failure.cpu}` : ''}): ${r.failure.message}`);
     lines.push('  counters below were measured before the failure');
   }
-  const perRound = k.nr_tlb_remote_flush ? k.ipis_sent / k.nr_tlb_remote_flush : 0;
-  lines.push(`  IPIs sent             ${fmtInt(k.ipis_sent)} in ${fmtInt(k.nr_tlb_remote_flush)} rounds (${perRound.toFixed(1)} targets per round)`);
+  const perRound = k.remote_flush_rounds ? k.ipis_sent / k.remote_flush_rounds : 0;
+  lines.push(`  IPIs sent             ${fmtInt(k.ipis_sent)} in ${fmtInt(k.remote_flush_rounds)} rounds (${perRound.toFixed(1)} targets per round; nr_tlb_remote_flush ${fmtInt(k.nr_tlb_remote_flush)})`);
   lines.push(`  flush IPIs handled    ${fmtInt(k.nr_tlb_remote_flush_received)}; local flushes: ${fmtInt(k.nr_tlb_local_flush_all)} full, ${fmtInt(k.nr_tlb_local_flush_one)} single-page`);
   // The mechanisms beyond IPIs: one line each, only when they did something.
   if (k.invlpgb_sent > 0 || k.invlpgb_applied > 0) {
@@ -61,9 +61,9 @@ export function formatRun(r: RunResult): string {
   );
   lines.push(`  accesses              ${fmtInt(k.loads)} loads, ${fmtInt(k.stores)} stores; ${fmtInt(k.page_faults)} page faults (${fmtInt(k.wp_faults)} write-protect, ${fmtInt(k.segv_stores + k.segv_loads)} SIGSEGV)`);
   lines.push(`  reclaim               ${fmtInt(k.pages_unmapped)} pages unmapped, ${fmtInt(k.pages_written_back)} written back, ${fmtInt(k.pages_freed)} freed`);
-  if (k.tlb_flushes_elided + k.tlb_partial_to_full + k.nr_tlb_flush_on_task_switch + k.lazy_tlb_flushes > 0) {
+  if (k.tlb_flushes_elided + k.tlb_partial_to_full + k.lazy_tlb_switch_back_flushes + k.lazy_tlb_flushes > 0) {
     lines.push(
-      `  flush machinery       ${fmtInt(k.tlb_flushes_elided)} elided (tlb_gen), ${fmtInt(k.tlb_partial_to_full)} range-to-full, ${fmtInt(k.nr_tlb_flush_on_task_switch)} on leaving lazy mode, ${fmtInt(k.lazy_tlb_flushes)} reached lazy CPUs`,
+      `  flush machinery       ${fmtInt(k.tlb_flushes_elided)} elided (tlb_gen), ${fmtInt(k.tlb_partial_to_full)} range-to-full, ${fmtInt(k.lazy_tlb_switch_back_flushes)} on leaving lazy mode, ${fmtInt(k.lazy_tlb_flushes)} reached lazy CPUs`,
     );
   }
   if (c.mms > 1 || k.asid_reuses > 0 || k.context_switches > c.cpus) {
@@ -72,7 +72,7 @@ export function formatRun(r: RunResult): string {
     );
   }
   if (k.workload_ops > 0) {
-    lines.push(`  operations            ${fmtInt(k.workload_ops)} (${(k.ipis_sent / k.workload_ops).toFixed(1)} IPIs and ${(k.nr_tlb_remote_flush / k.workload_ops).toFixed(2)} rounds per operation)`);
+    lines.push(`  operations            ${fmtInt(k.workload_ops)} (${(k.ipis_sent / k.workload_ops).toFixed(1)} IPIs and ${(k.remote_flush_rounds / k.workload_ops).toFixed(2)} rounds per operation)`);
   }
   const mo = r.modeled;
   const perPage = mo.tlb_maintenance_cycles_per_unmapped_page;
@@ -104,7 +104,7 @@ export function formatStress(s: StressResult): string {
   );
   lines.push(`  racy iterations       ${fmtInt(s.racy_iterations)} (${s.racy_iterations_per_1000} per 1000 iterations); ${fmtInt(s.races_total)} races in all`);
   lines.push(`  races                 ${raceLine(s.races)}`);
-  lines.push(`  IPIs sent             ${fmtInt(s.counters.ipis_sent)} in ${fmtInt(s.counters.nr_tlb_remote_flush)} rounds`);
+  lines.push(`  IPIs sent             ${fmtInt(s.counters.ipis_sent)} in ${fmtInt(s.counters.remote_flush_rounds)} rounds`);
   if (s.status === 'partial' && s.partial) lines.push(`  PARTIAL: ${s.partial.reason}`);
   for (const f of s.failures) lines.push(`  FAILED iteration ${f.iteration} (${f.kind}${f.cpu >= 0 ? `, CPU ${f.cpu}` : ''}): ${f.message}`);
   if (s.first_race) {

@@ -13,12 +13,27 @@
  *   and the batched-unmap flush (archTlbbatchFlush) carries
  *   TLB_GENERATION_INVALID. flushTlbFunc compares them with the generation
  *   the CPU's TLB has caught up to (see there).
- * - Counters follow /proc/vmstat: the initiator counts nr_tlb_remote_flush once
- *   per round that has remote targets and nr_tlb_local_flush_{one,all} for its
- *   own TLB; each target counts nr_tlb_remote_flush_received (and what it did:
- *   remote_flush_pages, remote_flush_full). `ipis_sent` counts messages (one
- *   per target per round); each round's target count and page count go to the
- *   sender's ipiRoundTargets/ipiRoundPages for the cost model.
+ * - Which CPUs a flush_tlb_mm_range reaches (native_flush_tlb_multi, Linux
+ *   6.x arch/x86/mm/tlb.c): with freed_tables every CPU of mm_cpumask but the
+ *   initiator (on_each_cpu_mask), lazy ones included; without, those that
+ *   should_flush_tlb picks (not lazy, and running the mm or being trimmed).
+ *   freed_tables is what the caller passes, as in the kernel: flush_tlb_mm()
+ *   true, flush_tlb_range() true since 3ef938c35035 (CVE-2025-22045; false
+ *   with `--no-flush-range-freed-tables`), flush_tlb_page() false, mmu_gather's
+ *   tlb_flush() tlb->freed_tables (arch/x86/include/asm/tlbflush.h, tlb.h).
+ * - A lazy CPU that a flush reaches does not flush: flush_tlb_func switches it
+ *   to init_mm (switch_mm_irqs_off(NULL, &init_mm, NULL)); it stays in
+ *   mm_cpumask (6.x clears no bit on a switch) until the next flush that
+ *   reaches it finds another mm loaded and clears its bit (TLB_REMOTE_WRONG_CPU).
+ * - Counters follow /proc/vmstat where the kernel has one: the initiator counts
+ *   nr_tlb_remote_flush once per native_flush_tlb_multi call (every flush whose
+ *   mm_cpumask, or batch mask, names another CPU, even if should_flush_tlb then
+ *   filters out every one) and nr_tlb_local_flush_{one,all} for its own TLB;
+ *   each target counts nr_tlb_remote_flush_received (and what it did:
+ *   remote_flush_pages, remote_flush_full). tlbsim's own: `remote_flush_rounds`
+ *   (calls that had targets), `ipis_sent` (messages: one per target per round);
+ *   each round's target count and page count go to the sender's
+ *   ipiRoundTargets/ipiRoundPages for the cost model.
  */
 import type { Cpu } from './cpu.js';
 import { ABORT_IPI_TIMEOUT, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
@@ -87,13 +102,15 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
   // `--page-walk-cache`: INVLPG and a CR3 write both drop the paging-structure caches of the current PCID.
   cpu.pwc?.drop(mm);
   if (cpu.isLazy()) {
-    // Lazy, and flushed anyway (page tables were freed): the kernel switches
-    // to init_mm here, dropping the mm's translations; the switch back finds
-    // its TLB caught up to this generation.
+    // Lazy, and reached anyway (a freed_tables flush): flush_tlb_func does not
+    // flush but switches to init_mm (switch_mm_irqs_off(NULL, &init_mm, NULL)):
+    // the CPU stops using the mm's page tables (its paging-structure cache of
+    // the mm's PCID is no longer walked). Its TLB entries of the mm stay under
+    // their ASID, behind tlb_gen, and are flushed when it switches back
+    // (choose_new_asid's need_flush). It stays in mm_cpumask until the next
+    // flush that reaches it clears the bit (the branch above).
     cpu.count('lazy_tlb_flushes');
-    if (cpu.trace) cpu.traceEvent({ k: 'flush', ts: cpu.traceNow(), reason: 'TLB_REMOTE_SHOOTDOWN', full: true, pages: 0, mm });
-    cpu.count('tlb_entries_flushed', cpu.tlb.flushAsid(ts.loadedTag, true));
-    ts.setLoadedTlbGen(mmTlbGen(cpu.v.mm, cpu.config.cpus, mm));
+    ts.switchToInitMm();
     return;
   }
   if (req.kind === 'context-reset') {
@@ -141,11 +158,13 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
 
 /**
  * Send one IPI round to `targets` (never including the sender) and wait for
- * every acknowledgement. Turns a timeout into an aborted run naming the CPU.
+ * every acknowledgement (on_each_cpu_cond_mask / on_each_cpu_mask with
+ * wait=1). The caller counted nr_tlb_remote_flush (native_flush_tlb_multi).
+ * Turns a timeout into an aborted run naming the CPU.
  */
 export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: FlushRequest): void {
   if (targets.length === 0) return;
-  cpu.count('nr_tlb_remote_flush');
+  cpu.count('remote_flush_rounds');
   const groups = cpu.config.ipiFanout === 'tree' ? multicastGroups(targets, cpu.config.ipiGroup) : null;
   // Serial: one message per target. Tree: one per group from here; each group's first target sends the rest (counted there).
   cpu.count('ipis_sent', groups ? groups.length : targets.length);
@@ -191,11 +210,15 @@ export function multicastGroups(targets: readonly number[], group: number): numb
  * flush_tlb_mm_range(): flush `pages` of `mm` (or all of it, TLB_FLUSH_ALL).
  * Ranges longer than `--ceiling` (tlb_single_page_flush_ceiling) become full
  * flushes. The initiator counts its own part as the kernel does: the range's
- * pages in nr_tlb_local_flush_one, or 1 in nr_tlb_local_flush_all. The IPIs go
- * to the CPUs of mm_cpumask that should_flush_tlb picks: every one if page
- * tables were freed (native_flush_tlb_multi), else those running the mm and
- * not lazy, plus, when should_trim_cpumask says so, the ones that no longer
- * run it (they leave the mask in flushTlbFunc).
+ * pages in nr_tlb_local_flush_one, or 1 in nr_tlb_local_flush_all. If
+ * mm_cpumask names another CPU, native_flush_tlb_multi: nr_tlb_remote_flush,
+ * then IPIs to every other CPU of the mask if `freedTables` (lazy ones
+ * included), else to those should_flush_tlb picks: running the mm and not
+ * lazy, plus, when should_trim_cpumask says so (asked on every such flush, as
+ * the kernel does), the ones that no longer run it (they leave the mask in
+ * flushTlbFunc). `freedTables` is what the kernel caller passes (see the
+ * header): use flushTlbMm / flushTlbRange / flushTlbPage where the kernel
+ * calls flush_tlb_mm / flush_tlb_range / flush_tlb_page.
  */
 export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, freedTables = false): void {
   cpu.count('tlb_flush_calls');
@@ -222,15 +245,34 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
   }
   const others = mmCpumask(cpu.v.mm, c.cpus, mm).filter((x) => x !== cpu.id);
   if (others.length === 0) return;
-  const trim = !freedTables && shouldTrimCpumask(cpu, mm);
+  const trim = shouldTrimCpumask(cpu, mm);
   const ctl = cpu.v.cpuCtl;
-  // Page tables freed: lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (before the 2018 fix).
+  // freed_tables: on_each_cpu_mask, lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (before 2ff6ddf19c0e).
   const targets = freedTables && c.lazyFlushOnTableFree ? others : others.filter((x) => !isLazyCpu(ctl, x) && (trim || loadedMmOf(ctl, x) === mm));
   if (c.protocol === 'rar') {
     rarFlush(cpu, targets, toHwRequest('rar', mm, req));
     return;
   }
+  cpu.count('nr_tlb_remote_flush');
   smpCallFunctionMany(cpu, targets, req);
+}
+
+/**
+ * flush_tlb_range() (arch/x86/include/asm/tlbflush.h): flush_tlb_mm_range with
+ * freed_tables = true since 3ef938c35035 (`--no-flush-range-freed-tables`:
+ * false, as from 016c4d92cd16 until that fix). mremap's move_ptes,
+ * migrate_vma_collect_pmd and pmdp_collapse_flush call it.
+ */
+export function flushTlbRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  flushTlbMmRange(cpu, mm, pages, cpu.config.flushRangeFreedTables);
+}
+
+/**
+ * flush_tlb_page(): one page, freed_tables = false (ptep_clear_flush in
+ * try_to_unmap_one / try_to_migrate_one when the flush is not deferred).
+ */
+export function flushTlbPage(cpu: Cpu, mm: number, page: number): void {
+  flushTlbMmRange(cpu, mm, [page], false);
 }
 
 /** The queue form of a flush_tlb_mm_range request (a context reset or a long range flushes the whole mm). */
@@ -370,6 +412,7 @@ export function lufFlushBeforeReuse(cpu: Cpu, gen: number): void {
   const targets = cpumaskToList(cpu.v.lufMask).filter((x) => x !== cpu.id);
   if (targets.length > 0) {
     cpu.count('nr_tlb_remote_flush');
+    cpu.count('remote_flush_rounds');
     cpu.count('ipis_sent', targets.length);
     cpu.ipiRoundTargets.push(targets.length);
     cpu.ipiRoundPages.push(ROUND_FULL_FLUSH);
@@ -405,9 +448,13 @@ export function shouldTrimCpumask(cpu: Cpu, mm: number): boolean {
   return Atomics.compareExchange(cpu.v.mm, i, next, (now + interval) | 0 || 1) === next;
 }
 
-/** flush_tlb_mm(): the whole mm, everywhere it may be cached. */
+/**
+ * flush_tlb_mm(): the whole mm, everywhere it may be cached; freed_tables =
+ * true (flush_tlb_mm_range(mm, 0UL, TLB_FLUSH_ALL, 0UL, true)), so it reaches
+ * lazy CPUs (arch_flush_tlb_batched_pending calls it).
+ */
 export function flushTlbMm(cpu: Cpu, mm: number): void {
-  flushTlbMmRange(cpu, mm, TLB_FLUSH_ALL);
+  flushTlbMmRange(cpu, mm, TLB_FLUSH_ALL, true);
 }
 
 /**
@@ -442,5 +489,7 @@ export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[], mm = -1, pa
     rarFlush(cpu, targets, { via: 'rar', kind: 'all-nonglobals', mm: -1, pages: [] });
     return;
   }
+  // cpumask_any_but(&batch->cpumask, cpu) < nr_cpu_ids: flush_tlb_multi, which counts NR_TLB_REMOTE_FLUSH even if every target is lazy.
+  if (cpus.some((c) => c !== cpu.id)) cpu.count('nr_tlb_remote_flush');
   smpCallFunctionMany(cpu, targets, req);
 }

@@ -29,6 +29,14 @@
  *   bit in 6.x: the atomic write costs more than an occasional extra IPI). A
  *   CPU leaves an mm's mask when a flush for that mm reaches it while it runs
  *   another (flushTlbFunc: TLB_REMOTE_WRONG_CPU).
+ * - Lazy TLB: enter_lazy_tlb() only sets is_lazy (the mm stays loaded). A
+ *   flush that reaches a lazy CPU switches it to init_mm (switchToInitMm,
+ *   from flush_tlb_func: switch_mm_irqs_off(NULL, &init_mm, NULL) clears
+ *   is_lazy, loads init_mm, leaves mm_cpumask alone); when the kernel thread
+ *   ends, the user task's mm is switched to again: without that flush, the
+ *   prev == next path (one full flush if tlb_gen moved,
+ *   `lazy_tlb_switch_back_flushes`); after it, a full switch whose
+ *   choose_new_asid finds the ASID behind and flushes it (`asid_flushes`).
  */
 import { C_IS_LAZY, C_LOADED_MM, CPU_CTL_WORDS, type CounterName } from './layout.js';
 import type { TraceEvent } from './trace.js';
@@ -105,6 +113,7 @@ export class CpuTlbState {
   /** Boot state of a run: init_mm loaded in slot 0, next_asid 1 (initialize_tlbstate_and_flush). */
   reset(): void {
     this.loadedMm = -1;
+    this.taskMm = -1;
     this.loadedMmAsid = 0;
     this.loadedTag = asidTag(0);
     this.nextAsid = 1;
@@ -175,14 +184,41 @@ export class CpuTlbState {
     return needFlush;
   }
 
-  /** enter_lazy_tlb(): a kernel thread runs, the mm stays loaded; initiators skip this CPU from now on. */
+  /**
+   * enter_lazy_tlb(): a kernel thread runs, the mm stays loaded; initiators
+   * skip this CPU from now on (nothing to do if init_mm is loaded). Records
+   * the user task's mm, to switch back to in leaveLazyTlb.
+   */
   enterLazyTlb(): void {
+    if (this.loadedMm < 0) return;
+    this.taskMm = this.loadedMm;
     Atomics.store(this.host.v.cpuCtl, this.lazyWord, 1);
     this.lazySince = this.host.traceNow();
   }
 
   /** Tracing: when this CPU went lazy. */
   private lazySince = 0;
+  /** The mm of the user task the kernel thread interrupted (what leaveLazyTlb switches back to), or -1. */
+  private taskMm = -1;
+
+  /**
+   * flush_tlb_func() on a lazy CPU: switch_mm_irqs_off(NULL, &init_mm, NULL).
+   * is_lazy is cleared, loaded_mm becomes init_mm (published for
+   * should_flush_tlb), the mm's ASID keeps its entries and its ctxs tlb_gen
+   * (so the switch back flushes it), and mm_cpumask is left alone.
+   */
+  switchToInitMm(): void {
+    const h = this.host;
+    const from = this.loadedMm;
+    Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
+    Atomics.store(h.v.cpuCtl, this.loadedWord, 0);
+    this.loadedMm = -1;
+    if (h.trace) {
+      const now = h.traceNow();
+      h.traceEvent({ k: 'lazy', ts: this.lazySince, dur: now - this.lazySince });
+      h.traceEvent({ k: 'switch_mm', ts: now, from, to: -1, flushed: false });
+    }
+  }
 
   /** cpu_tlbstate_shared.is_lazy. */
   isLazy(): boolean {
@@ -197,15 +233,21 @@ export class CpuTlbState {
    */
   leaveLazyTlb(): void {
     const h = this.host;
+    const mm = this.loadedMm;
+    if (mm < 0) {
+      // A flush switched this CPU to init_mm meanwhile: a full switch back (it rejoins mm_cpumask; choose_new_asid flushes the behind ASID).
+      const task = this.taskMm;
+      this.taskMm = -1;
+      if (task >= 0) this.switchMmIrqsOff(task);
+      return;
+    }
     Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
     if (h.trace) h.traceEvent({ k: 'lazy', ts: this.lazySince, dur: h.traceNow() - this.lazySince });
-    const mm = this.loadedMm;
-    if (mm < 0) return;
     const gen = mmTlbGen(h.v.mm, h.config.cpus, mm);
     const ctx = this.ctxs[this.loadedMmAsid];
     if (ctx.tlbGen >= gen) return;
     if (h.trace) h.traceEvent({ k: 'flush', ts: h.traceNow(), reason: 'TLB_FLUSH_ON_TASK_SWITCH', full: true, pages: 0, mm });
-    h.count('nr_tlb_flush_on_task_switch');
+    h.count('lazy_tlb_switch_back_flushes');
     h.count('tlb_entries_flushed', h.tlb.flushAsid(this.loadedTag, true));
     ctx.tlbGen = gen;
   }

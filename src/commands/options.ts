@@ -57,6 +57,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
     .addOption(new Option('--page-walk-cache', 'a per-CPU page-walk cache: munmap frees whole page tables and a walk through a freed one is a race (lazy-pgtable-free)'))
     .addOption(new Option('--no-lazy-flush-on-table-free', 'a flush that frees page tables skips lazy-TLB CPUs like any other (before 2ff6ddf19c0e)'))
+    .addOption(new Option('--no-flush-range-freed-tables', 'x86 flush_tlb_range() passes freed_tables=false, so mremap/migrate_vma/collapse flushes skip lazy-TLB CPUs (before 3ef938c35035, CVE-2025-22045)'))
     .addOption(new Option('--no-flush-under-ptl', 'mremap and migrate_vma flush the TLB after dropping the PTE lock (before eb66ae030829 and 60bae7370896)'))
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--arm64-pending <mode>', "--arch arm64: arch_flush_tlb_batched_pending as flush_tlb_mm (flush-mm, today) or a lone DSB on the calling CPU (dsb, before 4b634918384c)").choices(ARM64_PENDING_MODES))
@@ -109,6 +110,7 @@ export interface CliOpts {
   flushUnderPtl: boolean;
   pageWalkCache?: boolean;
   lazyFlushOnTableFree: boolean;
+  flushRangeFreedTables: boolean;
   tokenLending: boolean;
   tlbGen: boolean;
   inject?: SimConfig['inject'];
@@ -215,6 +217,7 @@ export function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
   if (given('flushUnderPtl')) p.flushUnderPtl = o.flushUnderPtl;
   if (given('pageWalkCache')) p.pageWalkCache = o.pageWalkCache === true;
   if (given('lazyFlushOnTableFree')) p.lazyFlushOnTableFree = o.lazyFlushOnTableFree;
+  if (given('flushRangeFreedTables')) p.flushRangeFreedTables = o.flushRangeFreedTables;
   if (given('tokenLending')) p.tokenLending = o.tokenLending;
   if (given('tlbGen')) p.tlbGen = o.tlbGen;
   // An injected bug is checked by the oracle; the engine's own assertion would stop the run first.
