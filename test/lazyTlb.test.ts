@@ -20,6 +20,7 @@ import { incMmTlbGen, mmCpumask } from '../src/mm.js';
 import { flushTlbFunc } from '../src/tlbFlush.js';
 import { loadedMmOf } from '../src/tlbState.js';
 import { freesPageTables } from '../src/syscalls.js';
+import { scenarioConfig } from '../src/stress.js';
 import { NO_RACES } from './helpers.js';
 
 /** One run of a freshly booted machine (the library's `simulate`). */
@@ -114,7 +115,7 @@ describe('switching back from lazy TLB mode', () => {
 describe('freed page tables reach lazy CPUs', () => {
   // 4 CPUs, CPU 3 lazy; CPU 1 munmaps (or MADV_DONTNEEDs) all 512 pages (one whole page table)
   // at a seeded point of the reclaim pass: munmap frees the page table, madvise does not.
-  async function lazyFlushes(syscall: 'munmap' | 'madvise', extra: Partial<SimConfig> = {}): Promise<number[]> {
+  async function lazyFlushes(syscall: 'munmap' | 'madvise' | 'mprotect', extra: Partial<SimConfig> = {}): Promise<number[]> {
     const m = await Machine.boot(resolveConfig({ workload: 'mprotect', syscall, cpus: 4, pages: 512, batch: 128, lazyCpus: 1, sched: 'seeded', ops: 4, tlbSets: 128, tlbWays: 4, ...extra }));
     const n: number[] = [];
     try {
@@ -144,14 +145,16 @@ describe('freed page tables reach lazy CPUs', () => {
     expect(await lazyFlushes('munmap')).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
-  it('madvise(MADV_DONTNEED) frees no page table: only the pending flush_tlb_mm can reach the lazy CPU', async () => {
-    // Without flush_tlb_batched_pending, madvise's only flush is tlb_flush() with tlb->freed_tables false: never.
-    expect(await lazyFlushes('madvise', { batchedPendingFlush: false })).toEqual([0, 0, 0, 0, 0, 0]);
-    // With it, flush_tlb_mm (freed_tables true) reaches CPU 3 in the runs where reclaim had left a flush owed: at most once.
-    const withPending = await lazyFlushes('madvise');
-    expect(withPending.every((x) => x === 0 || x === 1)).toBe(true);
-    expect(withPending.some((x) => x === 1)).toBe(true);
-  });
+  for (const syscall of ['madvise', 'mprotect'] as const) {
+    it(`${syscall} frees no page table: only the pending flush_tlb_mm can reach the lazy CPU`, async () => {
+      // Without flush_tlb_batched_pending, the call's only flush is tlb_flush() with tlb->freed_tables false: never.
+      expect(await lazyFlushes(syscall, { batchedPendingFlush: false })).toEqual([0, 0, 0, 0, 0, 0]);
+      // With it, flush_tlb_mm (freed_tables true) reaches CPU 3 in the runs where reclaim had left a flush owed: at most once.
+      const withPending = await lazyFlushes(syscall);
+      expect(withPending.every((x) => x === 0 || x === 1)).toBe(true);
+      expect(withPending.some((x) => x === 1)).toBe(true);
+    });
+  }
 });
 
 describe('munmap workload with lazy CPUs: exact counts', () => {
@@ -194,5 +197,25 @@ describe('munmap workload with lazy CPUs: exact counts', () => {
         }
       });
     }
+  }
+});
+
+describe('mremap with a lazy CPU (mremap-ptl, fixed side, N = 4, K = 1)', () => {
+  // CPU 1 mremaps OLD -> NEW after every thread is warm; CPU 3 is lazy throughout; CPU 0 (kswapd, no mm) truncates
+  // NEW with ptep_clear_flush (flush_tlb_page: freed_tables false, lazy CPUs skipped). move_ptes' flush_tlb_range:
+  // freed_tables true since 3ef938c35035, so it goes to all of mm_cpumask but CPU 1: {2, 3}, and switches the lazy
+  // CPU 3 to init_mm; with the pre-fix flush_tlb_range (false) should_flush_tlb skips CPU 3: {2} only.
+  for (const freed of [true, false]) {
+    it(`flush_tlb_range freed_tables ${freed}: CPU 1 sends ${freed ? 2 : 1} IPIs; the lazy CPU ${freed ? 'is switched to init_mm' : 'flushes when it switches back'}`, async () => {
+      for (const seed of [1, 2, 3]) {
+        const r = await simulate({ ...scenarioConfig('mremap-ptl', { cpus: 4, lazyCpus: 1, flushRangeFreedTables: freed, seed }, 'fixed') });
+        expect(r.status).toBe('ok');
+        expect(r.races).toEqual(NO_RACES);
+        expect(r.per_cpu[1].ipis_sent, `seed ${seed}`).toBe(freed ? 2 : 1);
+        expect(r.per_cpu[3].lazy_tlb_flushes, `seed ${seed}`).toBe(freed ? 1 : 0);
+        // Not reached: the mremap bumped tlb_gen while it was lazy, so one flush on the switch back (prev == next).
+        expect(r.per_cpu[3].lazy_tlb_switch_back_flushes, `seed ${seed}`).toBe(freed ? 0 : 1);
+      }
+    });
   }
 });
