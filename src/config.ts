@@ -78,7 +78,8 @@ export type WorkloadName =
   | 'lazy-pgtable-free'
   | 'pending-flush-lost'
   | 'migrate-vma-ptl'
-  | 'arm64-dsb-pending';
+  | 'arm64-dsb-pending'
+  | 'collapse-pmd-flush';
 export const WORKLOADS: readonly WorkloadName[] = [
   'reclaim',
   'mprotect',
@@ -94,6 +95,7 @@ export const WORKLOADS: readonly WorkloadName[] = [
   'pending-flush-lost',
   'migrate-vma-ptl',
   'arm64-dsb-pending',
+  'collapse-pmd-flush',
 ];
 
 /**
@@ -199,7 +201,7 @@ export interface SimConfig {
    * 3ef938c35035 "x86/mm: Fix flush_tlb_range() when used for zapping normal
    * PMDs", CVE-2025-22045, Linux 6.15 and stable); false
    * (`--no-flush-range-freed-tables`): it passed false, as from 016c4d92cd16
-   * (4.20) until that fix. flush_tlb_mm() passes true either way.
+   * (which added freed_tables) until that fix. flush_tlb_mm() passes true either way.
    */
   flushRangeFreedTables: boolean;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */

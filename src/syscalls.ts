@@ -266,3 +266,35 @@ export function sysMremap(cpu: Cpu, mm: number, from: number, to: number): void 
     cpu.mmapUnlock(mm, true);
   }
 }
+
+/**
+ * madvise(MADV_COLLAPSE) / khugepaged of one PMD-sized range whose pages a
+ * file THP already holds, as collapse_pte_mapped_thp() does it
+ * (mm/khugepaged.c): under mmap_lock and the page table's lock,
+ * pmdp_collapse_flush() clears the PMD that points to the page table and
+ * flushes the range with flush_tlb_range() (freed_tables since 3ef938c35035;
+ * `--no-flush-range-freed-tables`: false, skipping lazy CPUs); then the page
+ * table is freed (pte_free_defer). The translations stay what they were (the
+ * huge mapping the next fault installs maps the same frames), so the PTE
+ * words, which stand for them, are left alone and no frame is freed: only
+ * the page-table page goes (`--page-walk-cache`: its generation moves on).
+ * @throws Error unless `pages` is exactly one whole page table.
+ */
+export function sysMadviseCollapse(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  const table = Math.floor(pages[0] / PTRS_PER_PTE);
+  if (pages.length !== PTRS_PER_PTE || !freesPageTables(pages)) throw new Error(`sysMadviseCollapse: pages must be one whole page table (${PTRS_PER_PTE} pages from ${table * PTRS_PER_PTE})`);
+  cpu.mmapLock(mm, true);
+  try {
+    cpu.lockPtl(mm, pages[0]);
+    try {
+      // pmdp_collapse_flush(): pmdp_huge_get_and_clear + flush_tlb_range(vma, haddr, haddr + HPAGE_PMD_SIZE).
+      flushTlbRange(cpu, mm, pages);
+    } finally {
+      cpu.unlockPtl(mm, pages[0]);
+    }
+    // pte_free_defer(): the page table is freed once the flush was acknowledged.
+    if (cpu.pwc) freePageTablesOf(cpu.v.pageState, cpu.pages, mm, pages);
+  } finally {
+    cpu.mmapUnlock(mm, true);
+  }
+}
