@@ -113,8 +113,8 @@ export const PENDING_FLUSH_MODES: readonly PendingFlushMode[] = ['gen', 'bool'];
  * per group of `--ipi-group` CPUs, to the first target of the group, which
  * forwards it to the group's other targets.
  */
-export type IpiFanout = 'serial' | 'tree';
-export const IPI_FANOUTS: readonly IpiFanout[] = ['serial', 'tree'];
+export type IpiFanout = 'serial' | 'tree' | 'cluster';
+export const IPI_FANOUTS: readonly IpiFanout[] = ['serial', 'tree', 'cluster'];
 /**
  * Default CPUs per multicast group: 8, the cores of one L3 domain (an AMD
  * CCX, a Barrelfish "package" of the 8x4 Opteron it measured had 4; the

@@ -75,7 +75,7 @@ export const simOptionsSchema = z
     contextResetCutoff: int(0, 1 << 20),
     roPages: int(0, 1 << 20),
     irqOffAccesses: int(0, 1 << 20),
-    ipiFanout: z.enum(['serial', 'tree']),
+    ipiFanout: z.enum(['serial', 'tree', 'cluster']),
     ipiGroup: int(1, 1024),
     quantum: int(1, 1 << 30),
     tokenLending: z.boolean(),

@@ -234,6 +234,9 @@ export const COUNTER_NAMES = [
   'irq_off_ipi_delays',
   // --irq-off: INVLPGB/RAR invalidations this CPU's hardware applied while its interrupts were disabled.
   'hw_applied_irqs_off',
+  // tlbsim's own: APIC ICR writes this CPU made to send flush IPIs: one per target (serial: xAPIC / x2APIC physical
+  // mode), one per group (tree, the initiator's), one per 16-CPU x2APIC cluster with targets (cluster).
+  'apic_icr_writes',
   // --ipi-fanout tree: IPIs this CPU forwarded to the rest of its group as the first target of a multicast round (also in ipis_sent).
   'ipis_forwarded',
   // luf: pages whose every mapping was read-only unmapped without a flush (the frame carries a pending-flush generation).

@@ -165,12 +165,17 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
 export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: FlushRequest): void {
   if (targets.length === 0) return;
   cpu.count('remote_flush_rounds');
-  const groups = cpu.config.ipiFanout === 'tree' ? multicastGroups(targets, cpu.config.ipiGroup) : null;
+  const fanout = cpu.config.ipiFanout;
+  const groups = fanout === 'tree' ? multicastGroups(targets, cpu.config.ipiGroup) : null;
   // Serial: one message per target. Tree: one per group from here; each group's first target sends the rest (counted there).
+  // Cluster: one message (interrupt) per target, but one ICR write per x2APIC cluster reaches all of a cluster's targets.
   cpu.count('ipis_sent', groups ? groups.length : targets.length);
+  const clusters = fanout === 'cluster' ? x2apicClusters(targets) : 0;
+  cpu.count('apic_icr_writes', groups ? groups.length : fanout === 'cluster' ? clusters : targets.length);
   cpu.ipiRoundTargets.push(targets.length);
-  cpu.ipiRoundGroups.push(groups ? groups.length : 0);
-  cpu.ipiRoundMaxGroup.push(groups ? Math.max(...groups.map((g) => g.length)) : 0);
+  // The cost model prices a cluster round as sends to `clusters` destinations whose members all take the interrupt at once.
+  cpu.ipiRoundGroups.push(groups ? groups.length : clusters);
+  cpu.ipiRoundMaxGroup.push(groups ? Math.max(...groups.map((g) => g.length)) : clusters > 0 ? 1 : 0);
   cpu.ipiRoundPages.push(req.kind === 'flush-pages' ? req.pages.length : req.kind === 'context-reset' ? ROUND_CONTEXT_RESET : ROUND_FULL_FLUSH);
   const full = req.kind === 'flush-all';
   const pages = req.kind === 'flush-pages' ? req.pages.length : 0;
@@ -187,6 +192,24 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
     }
     throw e;
   }
+}
+
+/**
+ * CPUs per x2APIC cluster: in x2APIC cluster mode a CPU's logical APIC ID is
+ * (APIC ID >> 4) << 16 | 1 << (APIC ID & 0xf) (arch/x86/kernel/apic/
+ * x2apic_cluster.c: x2apic_prepare_cpu / init_x2apic_ldr), so 16 CPUs share a
+ * cluster and one ICR write can name any subset of them. The engine takes
+ * APIC ID = CPU id.
+ */
+export const X2APIC_CLUSTER_SIZE = 16;
+
+/**
+ * `--ipi-fanout cluster`: how many ICR writes __x2apic_send_IPI_mask()
+ * makes for `targets`: one per cluster that holds a target (it ORs the
+ * logical IDs of the mask's CPUs in a cluster into one destination).
+ */
+export function x2apicClusters(targets: readonly number[]): number {
+  return new Set(targets.map((t) => Math.floor(t / X2APIC_CLUSTER_SIZE))).size;
 }
 
 /**

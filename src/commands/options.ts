@@ -71,7 +71,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--context-reset-cutoff <n>', d('--protocol context-reset: a flush of more pages gives the mm a new context instead (PowerPC, seed 004: 20)')).argParser(num('--context-reset-cutoff')))
     .addOption(new Option('--ro-pages <n>', d('the first N pages of every process are mapped read-only (threads only load them; what --protocol luf defers)')).argParser(num('--ro-pages')))
     .addOption(new Option('--irq-off <n>', d('thread CPUs run N accesses of every 2N with interrupts disabled: flush IPIs wait, INVLPGB/RAR do not (0: never)')).argParser(num('--irq-off')))
-    .addOption(new Option('--ipi-fanout <mode>', d('IPI rounds: serial unicast (Linux) or a multicast tree (Barrelfish): one message per group, forwarded by its first target')).choices(['serial', 'tree']))
+    .addOption(new Option('--ipi-fanout <mode>', d('IPI rounds: serial unicast (xAPIC / x2APIC physical mode: one ICR write per target), cluster (x2APIC cluster mode: one ICR write per 16-CPU cluster), or a multicast tree (Barrelfish): one message per group, forwarded by its first target')).choices(['serial', 'tree', 'cluster']))
     .addOption(new Option('--ipi-group <n>', d('--ipi-fanout tree: CPUs per group (CPU c in group c / N; default 8)')).argParser(num('--ipi-group')))
     .addOption(new Option('--trace-events <n>', `events each CPU keeps for --trace (a ring of the last N; default ${TRACE_EVENTS_DEFAULT})`).argParser(num('--trace-events')))
     .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
@@ -129,7 +129,7 @@ export interface CliOpts {
   contextResetCutoff?: number;
   roPages?: number;
   irqOff?: number;
-  ipiFanout?: 'serial' | 'tree';
+  ipiFanout?: 'serial' | 'tree' | 'cluster';
   ipiGroup?: number;
   traceEvents?: number;
   doorbellPoll?: number;
