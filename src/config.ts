@@ -41,6 +41,9 @@ export const ARCHES: readonly Arch[] = ['x86', 'weak', 'arm64'];
  */
 export type Arm64PendingMode = 'flush-mm' | 'dsb';
 export const ARM64_PENDING_MODES: readonly Arm64PendingMode[] = ['flush-mm', 'dsb'];
+/** `--arm64-tlbi-range`: whether the CPUs have FEAT_TLBIRANGE (system_supports_tlb_range()). */
+export type Arm64TlbiRange = 'on' | 'off';
+export const ARM64_TLBI_RANGE_MODES: readonly Arm64TlbiRange[] = ['off', 'on'];
 /** The protocols `--arch arm64` runs (the others are x86 transports or need x86's lazy-TLB IPIs). */
 export const ARM64_PROTOCOLS: readonly string[] = ['batched', 'per-page', 'rik'];
 
@@ -208,6 +211,8 @@ export interface SimConfig {
   pendingFlush: PendingFlushMode;
   /** `--arch arm64`: arch_flush_tlb_batched_pending() as flush_tlb_mm() (today) or a lone dsb(ish) (before 4b634918384c). */
   arm64Pending: Arm64PendingMode;
+  /** `--arch arm64`: FEAT_TLBIRANGE (range TLBIs in __flush_tlb_range_op) present (`on`) or not (`off`). */
+  arm64TlbiRange: Arm64TlbiRange;
   inject: InjectedBug;
   /** How many simulated CPUs may run accesses at once (run tokens). */
   runTokens: number;
@@ -317,6 +322,8 @@ export const DEFAULTS: SimConfig = {
   pendingFlush: 'gen',
   // What arm64 does since 4b634918384c; `dsb` is kept to show the race it fixed.
   arm64Pending: 'flush-mm',
+  // Off: FEAT_TLBIRANGE is optional (Armv8.4); without it every arm64 CPU flushes page by page, so off is what any arm64 machine does.
+  arm64TlbiRange: 'off',
   inject: 'none',
   // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (docs/design.md, "Host scheduling").
   runTokens: Math.max(1, availableParallelism()),
@@ -435,6 +442,8 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   oneOf('pending-flush', c.pendingFlush, PENDING_FLUSH_MODES);
   oneOf('arm64-pending', c.arm64Pending, ARM64_PENDING_MODES);
   if (c.arm64Pending !== 'flush-mm' && c.arch !== 'arm64') throw new ConfigError(`--arm64-pending applies to --arch arm64, got --arch ${c.arch}`);
+  oneOf('arm64-tlbi-range', c.arm64TlbiRange, ARM64_TLBI_RANGE_MODES);
+  if (c.arm64TlbiRange !== 'off' && c.arch !== 'arm64') throw new ConfigError(`--arm64-tlbi-range applies to --arch arm64, got --arch ${c.arch}`);
   if (c.arch === 'arm64' && !ARM64_PROTOCOLS.includes(c.protocol)) {
     throw new ConfigError(`--arch arm64 runs --protocol ${ARM64_PROTOCOLS.join(', ')} (broadcast TLBI + DSB), got --protocol ${c.protocol}`);
   }
@@ -594,6 +603,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   flushRangeFreedTables: '--no-flush-range-freed-tables',
   pendingFlush: '--pending-flush',
   arm64Pending: '--arm64-pending',
+  arm64TlbiRange: '--arm64-tlbi-range',
   inject: '--inject',
   runTokens: '--run-tokens',
   tlbSinglePageFlushCeiling: '--ceiling',

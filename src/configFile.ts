@@ -18,6 +18,7 @@ import { z } from 'zod';
 import {
   ARCHES,
   ARM64_PENDING_MODES,
+  ARM64_TLBI_RANGE_MODES,
   ConfigError,
   CPU_FAULTS,
   INJECTED_BUGS,
@@ -64,6 +65,7 @@ export const simOptionsSchema = z
     flushRangeFreedTables: z.boolean(),
     pendingFlush: oneOf(PENDING_FLUSH_MODES),
     arm64Pending: oneOf(ARM64_PENDING_MODES),
+    arm64TlbiRange: oneOf(ARM64_TLBI_RANGE_MODES),
     inject: oneOf(INJECTED_BUGS),
     runTokens: int(1, MAX_CPUS),
     tlbGen: z.boolean(),

@@ -459,8 +459,8 @@ export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
 // ---------------------------------------------------------------------------
 /** TLBIs one issuer may have in flight to one target before it stalls (hardware back-pressure). */
 export const TLBI_RING = 32;
-/** Words of one TLBI in a ring: kind, mm, page. */
-export const TLBI_ENTRY_WORDS = 3;
+/** Words of one TLBI in a ring: kind, mm, page, page count (range TLBIs; 0 otherwise). */
+export const TLBI_ENTRY_WORDS = 4;
 /** Words of one (issuer, target) ring: head (target's), tail (issuer's), entries. */
 export const TLBI_RING_WORDS = 2 + TLBI_RING * TLBI_ENTRY_WORDS;
 /** Words of the `tlbi` buffer: per CPU its pending count and its outstanding count, then the cpus x cpus rings (0 unless arm64). */

@@ -11,7 +11,7 @@
  *   line and exits 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ARCHES, ARM64_PENDING_MODES, CPU_FAULTS, INJECTED_BUGS, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, WORKLOADS, type SimConfig } from '../config.js';
+import { ARCHES, ARM64_PENDING_MODES, ARM64_TLBI_RANGE_MODES, CPU_FAULTS, INJECTED_BUGS, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, WORKLOADS, type SimConfig } from '../config.js';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { TRACE_EVENTS_DEFAULT } from '../trace.js';
@@ -61,6 +61,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--no-flush-under-ptl', 'mremap and migrate_vma flush the TLB after dropping the PTE lock (before eb66ae030829 and 60bae7370896)'))
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--arm64-pending <mode>', "--arch arm64: arch_flush_tlb_batched_pending as flush_tlb_mm (flush-mm, today) or a lone DSB on the calling CPU (dsb, before 4b634918384c)").choices(ARM64_PENDING_MODES))
+    .addOption(new Option('--arm64-tlbi-range <mode>', '--arch arm64: FEAT_TLBIRANGE: range TLBIs in __flush_tlb_range_op (on) or one TLBI per page below MAX_DVM_OPS (off, default)').choices(ARM64_TLBI_RANGE_MODES))
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
     .addOption(new Option('--lazy-cpus <n>', d('thread CPUs (the last K) in lazy TLB mode while reclaim runs')).argParser(num('--lazy-cpus')))
@@ -117,6 +118,7 @@ export interface CliOpts {
   syscall?: SimConfig['syscall'];
   pendingFlush?: SimConfig['pendingFlush'];
   arm64Pending?: SimConfig['arm64Pending'];
+  arm64TlbiRange?: SimConfig['arm64TlbiRange'];
   reclaimPages?: string;
   range?: string;
   runTokens?: number;
@@ -189,6 +191,7 @@ export function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     syscall: o.syscall,
     pendingFlush: o.pendingFlush,
     arm64Pending: o.arm64Pending,
+    arm64TlbiRange: o.arm64TlbiRange,
     reclaimPages: o.reclaimPages,
     range: o.range,
     runTokens: o.runTokens,
