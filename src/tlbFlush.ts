@@ -505,13 +505,15 @@ export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[], mm = -1, pa
     invlpgbBroadcast(cpu, { via: 'invlpgb', kind: 'all-nonglobals', mm: -1, pages: [] });
     return;
   }
+  if (protocol === 'rar') {
+    // The RAR series (Rik van Riel, "[RFC PATCH v3 7/7] x86/mm: userspace & pageout flushing using Intel RAR",
+    // 2025-06-05): arch_tlbbatch_flush -> rar_full_flush(&batch->cpumask): the whole batch mask, lazy CPUs included.
+    rarFlush(cpu, cpus.filter((c) => c !== cpu.id), { via: 'rar', kind: 'all-nonglobals', mm: -1, pages: [] });
+    return;
+  }
   // info->mm is NULL: should_flush_tlb sends to every CPU of the batch's mask that is not lazy.
   const ctl = cpu.v.cpuCtl;
   const targets = cpus.filter((c) => c !== cpu.id && !isLazyCpu(ctl, c));
-  if (protocol === 'rar') {
-    rarFlush(cpu, targets, { via: 'rar', kind: 'all-nonglobals', mm: -1, pages: [] });
-    return;
-  }
   // cpumask_any_but(&batch->cpumask, cpu) < nr_cpu_ids: flush_tlb_multi, which counts NR_TLB_REMOTE_FLUSH even if every target is lazy.
   if (cpus.some((c) => c !== cpu.id)) cpu.count('nr_tlb_remote_flush');
   smpCallFunctionMany(cpu, targets, req);
