@@ -36,12 +36,12 @@
  *   ipiRoundTargets/ipiRoundPages for the cost model.
  */
 import type { Cpu } from './cpu.js';
-import { ABORT_IPI_TIMEOUT, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
+import { ABORT_IPI_TIMEOUT, G_LAST_GLOBAL_ASID, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from './ipi.js';
 import { HW_SLOT_PAGES, type HwRequest, type HwVia } from './hwInval.js';
 import { archTlbbatchFlush as arm64ArchTlbbatchFlush, arm64FlushTlbMmRange } from './arm64Tlbi.js';
-import { cpumaskToList, incMmTlbGen, mmBase, mmCpumask, mmCpumaskClear, mmTlbGen } from './mm.js';
-import { isLazyCpu, loadedMmOf } from './tlbState.js';
+import { cpumaskToList, incMmTlbGen, mmAssignGlobalAsid, mmBase, mmClearAsidTransition, mmCpumask, mmCpumaskClear, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition, mmTlbGen } from './mm.js';
+import { globalAsidTag, isLazyCpu, loadedGlobalAsidOf, loadedMmOf, TLB_NR_DYN_ASIDS } from './tlbState.js';
 
 export { TLB_SINGLE_PAGE_FLUSH_CEILING } from './config.js';
 
@@ -57,6 +57,17 @@ export const ROUND_CONTEXT_RESET = -2;
  * mm_active_cpus_exceeds(mm, 3), arch/x86/mm/tlb.c).
  */
 export const GLOBAL_ASID_ACTIVE_CPUS = 3;
+
+/**
+ * consider_global_asid() looks only "every once in a while": when
+ * (current->pid & 0x1f) == (jiffies & 0x1f), about one IPI-path flush in 32.
+ * tlbsim has neither pids nor jiffies and needs exact, replayable counts: it
+ * checks on every 32nd IPI-path flush_tlb_mm_range of the mm.
+ */
+export const GLOBAL_ASID_CHECK_EVERY = 32;
+
+/** TLB_NR_DYN_ASIDS: the first global ASID after reset_global_asid_space (last_global_asid = TLB_NR_DYN_ASIDS). */
+const FIRST_GLOBAL_ASID = TLB_NR_DYN_ASIDS;
 
 /** Mark for "flush the whole mm" in a range request. */
 export const TLB_FLUSH_ALL = null;
@@ -99,6 +110,9 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
   }
   // A kernel thread (no user mm, like kswapd) has nothing to flush.
   if (mm < 0) return;
+  // `--protocol invlpgb`: reload the ASID if the mm moved to a global one; a global ASID is kept up to date by INVLPGB.
+  if (ts.needsGlobalAsid()) ts.reloadGlobalAsid();
+  if (ts.loadedGlobal) return;
   // `--page-walk-cache`: INVLPG and a CR3 write both drop the paging-structure caches of the current PCID.
   cpu.pwc?.drop(mm);
   if (cpu.isLazy()) {
@@ -260,12 +274,12 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
     : full
       ? { kind: 'flush-all', mm, tlbGen }
       : { kind: 'flush-pages', mm, tlbGen, pages: [...(pages ?? [])] };
-  if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
-  if (c.protocol === 'invlpgb' && mmActiveCpusExceed(cpu, mm, GLOBAL_ASID_ACTIVE_CPUS)) {
-    // broadcast_tlb_flush(): the mm has a global ASID; INVLPGB reaches every CPU, then TLBSYNC.
-    invlpgbBroadcast(cpu, toHwRequest('invlpgb', mm, req));
+  if (c.protocol === 'invlpgb' && mmGlobalAsid(cpu.v.mm, c.cpus, mm) !== 0) {
+    // mm_global_asid(mm): broadcast_tlb_flush(). No flush_tlb_func here: the INVLPGB covers this CPU too.
+    broadcastTlbFlush(cpu, mm, req);
     return;
   }
+  if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
   const others = mmCpumask(cpu.v.mm, c.cpus, mm).filter((x) => x !== cpu.id);
   if (others.length === 0) return;
   const trim = shouldTrimCpumask(cpu, mm);
@@ -278,6 +292,102 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
   }
   cpu.count('nr_tlb_remote_flush');
   smpCallFunctionMany(cpu, targets, req);
+  if (c.protocol === 'invlpgb') considerGlobalAsid(cpu, mm);
+}
+
+/**
+ * broadcast_tlb_flush() (Linux 6.15, `--protocol invlpgb`, the mm has a
+ * global ASID): INVLPGB of the range (or the PCID) under the global ASID,
+ * which every CPU's MMU applies, this one included (applied here directly:
+ * the initiator counts no nr_tlb_local_flush_* for it); then
+ * finish_asid_transition(); then TLBSYNC (the engine's broadcast already
+ * waited for every application).
+ */
+function broadcastTlbFlush(cpu: Cpu, mm: number, req: FlushRequest): void {
+  const hw = toHwRequest('invlpgb', mm, req);
+  invlpgbBroadcast(cpu, hw);
+  if (cpu.tlbState.loadedGlobal && cpu.loadedMm === mm) applyGlobalInvlpgb(cpu, hw);
+  finishAsidTransition(cpu, mm, req);
+}
+
+/** An INVLPGB of `req.mm`'s global ASID on this CPU's own TLB (its PCID's entries and paging-structure cache). */
+function applyGlobalInvlpgb(cpu: Cpu, req: HwRequest): number {
+  const asid = mmGlobalAsid(cpu.v.mm, cpu.config.cpus, req.mm);
+  if (asid === 0) return 0;
+  const tag = globalAsidTag(asid);
+  cpu.pwc?.drop(req.mm);
+  let dropped = 0;
+  if (req.kind === 'mm-all') dropped = cpu.tlb.flushAsid(tag, true);
+  else for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, tag, true);
+  cpu.count('tlb_entries_flushed', dropped);
+  return dropped;
+}
+
+/**
+ * finish_asid_transition(): while the mm is in transition, if some CPU of
+ * mm_cpumask runs it under a dynamic ASID (C_LOADED_MM without
+ * LOADED_GLOBAL_ASID_BIT), one flush_tlb_multi to the whole mm_cpumask
+ * (native_flush_tlb_multi does not filter while mm_in_asid_transition), whose
+ * flush_tlb_func moves each such CPU to the global ASID; else the transition
+ * is over.
+ */
+function finishAsidTransition(cpu: Cpu, mm: number, req: FlushRequest): void {
+  const c = cpu.config;
+  if (!mmInAsidTransition(cpu.v.mm, c.cpus, mm)) return;
+  const ctl = cpu.v.cpuCtl;
+  const mask = mmCpumask(cpu.v.mm, c.cpus, mm);
+  const straggler = mask.some((x) => (x === cpu.id ? cpu.loadedMm === mm && !cpu.tlbState.loadedGlobal : loadedMmOf(ctl, x) === mm && !loadedGlobalAsidOf(ctl, x)));
+  if (!straggler) {
+    mmClearAsidTransition(cpu.v.mm, c.cpus, mm);
+    return;
+  }
+  cpu.count('nr_tlb_remote_flush');
+  if (mask.includes(cpu.id)) flushTlbFunc(cpu, req, true);
+  smpCallFunctionMany(cpu, mask.filter((x) => x !== cpu.id), req);
+}
+
+/**
+ * consider_global_asid(): on every GLOBAL_ASID_CHECK_EVERY-th IPI-path flush
+ * of the mm (tlbsim's stand-in for the pid/jiffies sampling), give the mm a
+ * global ASID if more than 3 CPUs run it (mm_active_cpus_exceeds).
+ */
+function considerGlobalAsid(cpu: Cpu, mm: number): void {
+  if (mmGlobalAsidSample(cpu.v.mm, cpu.config.cpus, mm) % GLOBAL_ASID_CHECK_EVERY !== 0) return;
+  if (mmActiveCpusExceed(cpu, mm, GLOBAL_ASID_ACTIVE_CPUS)) useGlobalAsid(cpu, mm);
+}
+
+/**
+ * use_global_asid() + allocate_global_asid(): the next global ASID (they are
+ * never freed in a run); the run's first allocation finds last_global_asid at
+ * its boot value and resets the global ASID space first
+ * (reset_global_asid_space: invlpgb_flush_all_nonglobals, one INVLPGB +
+ * TLBSYNC). G_LAST_GLOBAL_ASID is -1 while that runs (global_asid_lock).
+ */
+function useGlobalAsid(cpu: Cpu, mm: number): void {
+  const c = cpu.config;
+  if (mmGlobalAsid(cpu.v.mm, c.cpus, mm) !== 0) return;
+  const g = cpu.v.global;
+  let asid = 0;
+  for (;;) {
+    const last = Atomics.load(g, G_LAST_GLOBAL_ASID);
+    if (last === -1) {
+      cpu.blockUntil(() => Atomics.load(g, G_LAST_GLOBAL_ASID) !== -1);
+      continue;
+    }
+    if (last === 0) {
+      if (Atomics.compareExchange(g, G_LAST_GLOBAL_ASID, 0, -1) !== 0) continue;
+      invlpgbBroadcast(cpu, { via: 'invlpgb', kind: 'all-nonglobals', mm: -1, pages: [] });
+      cpu.count('tlb_entries_flushed', cpu.tlb.flushAll(true));
+      asid = FIRST_GLOBAL_ASID;
+      Atomics.store(g, G_LAST_GLOBAL_ASID, asid);
+      break;
+    }
+    if (Atomics.compareExchange(g, G_LAST_GLOBAL_ASID, last, last + 1) === last) {
+      asid = last + 1;
+      break;
+    }
+  }
+  if (mmAssignGlobalAsid(cpu.v.mm, c.cpus, mm, asid)) cpu.count('global_asids_assigned');
 }
 
 /**
@@ -398,7 +508,9 @@ export function applyHwRequest(cpu: Cpu, req: HwRequest, sender: number): void {
     dropped = cpu.tlb.flushAll(true);
     cpu.count('hw_flush_full');
   } else {
-    const tag = ts.tagOf(req.mm);
+    // INVLPGB names the mm's global ASID (the same PCID on every CPU); RAR names the PCID this CPU gave the mm.
+    const global = req.via === 'invlpgb' ? mmGlobalAsid(cpu.v.mm, cpu.config.cpus, req.mm) : 0;
+    const tag = req.via === 'invlpgb' ? (global !== 0 ? globalAsidTag(global) : -1) : ts.tagOf(req.mm);
     if (tag >= 0) {
       cpu.pwc?.drop(req.mm);
       if (req.kind === 'mm-all') {
