@@ -25,6 +25,13 @@
  *   to init_mm (switch_mm_irqs_off(NULL, &init_mm, NULL)); it stays in
  *   mm_cpumask (6.x clears no bit on a switch) until the next flush that
  *   reaches it finds another mm loaded and clears its bit (TLB_REMOTE_WRONG_CPU).
+ * - `--protocol invlpgb` (Linux 6.15): an mm is flushed by IPIs until it has
+ *   a global ASID (consider_global_asid, sampled every
+ *   GLOBAL_ASID_CHECK_EVERY IPI-path flushes), then by INVLPGB of that ASID
+ *   (broadcastTlbFlush), plus one IPI round to the whole mm_cpumask per
+ *   broadcast while some CPU still runs the mm under a dynamic ASID
+ *   (finishAsidTransition). The global ASID is written once per run
+ *   (MM_GLOBAL_ASID, after MM_ASID_TRANSITION), never revoked.
  * - Counters follow /proc/vmstat where the kernel has one: the initiator counts
  *   nr_tlb_remote_flush once per native_flush_tlb_multi call (every flush whose
  *   mm_cpumask, or batch mask, names another CPU, even if should_flush_tlb then
