@@ -13,7 +13,14 @@
  *   execution of a DSB by the observer that performed the TLB maintenance
  *   instruction", Arm ARM, quoted in the fix); since, flush_tlb_mm(): TLBI
  *   ASIDE1IS of the whole mm, then this CPU's DSB;
- * - `arm64FlushTlbMmRange` (flush_tlb_mm / __flush_tlb_range): TLBIs, then DSB.
+ * - `arm64FlushTlbMmRange` (flush_tlb_mm / __flush_tlb_range ->
+ *   __flush_tlb_range_nosync): TLBIs, then DSB. A range of MAX_DVM_OPS
+ *   (PTRS_PER_PTE, 512) pages or more without FEAT_TLBIRANGE, or of more than
+ *   MAX_TLBI_RANGE_PAGES with it, is flush_tlb_mm (one TLBI ASIDE1IS);
+ *   otherwise __flush_tlb_range_op: one TLBI VALE1IS per page without the
+ *   feature (`--arm64-tlbi-range off`, the default), range TLBIs (RVALE1IS,
+ *   `on`) with it, as flushTlbRangeOps counts them. Modelled without KPTI
+ *   (no __tlbi_user twin) and without LPA2, with a 4 KB stride.
  *
  * The machine: a TLBI reaches every CPU (the issuer's own TLB included) with
  * no IPI and no interrupt. Each CPU's MMU applies the TLBIs posted to it to
@@ -43,12 +50,70 @@
  *   (an MMU agent is enabled whenever its CPU has TLBIs pending).
  */
 import type { Cpu } from './cpu.js';
-import { TLBI_ENTRY_WORDS, TLBI_RING, TLBI_RING_WORDS } from './layout.js';
+import { PTRS_PER_PTE, TLBI_ENTRY_WORDS, TLBI_RING, TLBI_RING_WORDS } from './layout.js';
 import { ringDoorbell } from './sched.js';
 
-/** What one TLBI names. */
-export type TlbiKind = 'page' | 'asid';
-const KIND_CODES: Record<TlbiKind, number> = { page: 1, asid: 2 };
+/** What one TLBI names: a page (VALE1IS), a range of pages (RVALE1IS) or an ASID (ASIDE1IS). */
+export type TlbiKind = 'page' | 'asid' | 'range';
+const KIND_CODES: Record<TlbiKind, number> = { page: 1, asid: 2, range: 3 };
+
+/**
+ * MAX_DVM_OPS (arch/arm64/include/asm/tlbflush.h) = PTRS_PER_PTE: without
+ * range TLBIs, a range of this many pages or more is flushed by ASID
+ * ("meant to avoid soft lock-ups on large TLB flushing ranges").
+ */
+export const MAX_DVM_OPS = PTRS_PER_PTE;
+
+/** __TLBI_RANGE_PAGES(num, scale): pages one range TLBI covers, (num + 1) << (5 * scale + 1). */
+export function tlbiRangePages(num: number, scale: number): number {
+  return (num + 1) * 2 ** (5 * scale + 1);
+}
+
+/** MAX_TLBI_RANGE_PAGES = __TLBI_RANGE_PAGES(31, 3): the most one __flush_tlb_range_op covers. */
+export const MAX_TLBI_RANGE_PAGES = tlbiRangePages(31, 3);
+
+/** __TLBI_RANGE_NUM(pages, scale): the num field for `pages` at `scale` (clamped to 31 units), -1 if less than one unit. */
+export function tlbiRangeNum(pages: number, scale: number): number {
+  return Math.floor(Math.min(pages, tlbiRangePages(31, scale)) / 2 ** (5 * scale + 1)) - 1;
+}
+
+/** One TLBI __flush_tlb_range_op issues. */
+export interface TlbiOp {
+  readonly kind: 'page' | 'range';
+  readonly page: number;
+  readonly count: number;
+}
+
+/**
+ * __flush_tlb_range_op() (6.x form: scale counts down from 3) for `pages`
+ * pages from `start`, 4 KB stride, no LPA2: without FEAT_TLBIRANGE one
+ * per-page TLBI each; with it, while more than one page is left, at each
+ * scale from 3 down to 0 one range TLBI of __TLBI_RANGE_PAGES(num, scale)
+ * pages if num >= 0, and a last single page by a per-page TLBI. So a range
+ * of n < 2048 pages costs [n >= 64] + [n mod 64 >= 2] + [n odd] TLBIs.
+ */
+export function flushTlbRangeOps(start: number, pages: number, tlbiRange: boolean): TlbiOp[] {
+  const ops: TlbiOp[] = [];
+  let scale = 3;
+  while (pages > 0) {
+    if (!tlbiRange || pages === 1) {
+      ops.push({ kind: 'page', page: start, count: 1 });
+      start++;
+      pages--;
+      continue;
+    }
+    if (scale < 0) throw new Error(`flushTlbRangeOps: ${pages} pages left past scale 0 (more than MAX_TLBI_RANGE_PAGES?)`);
+    const num = tlbiRangeNum(pages, scale);
+    if (num >= 0) {
+      const n = tlbiRangePages(num, scale);
+      ops.push({ kind: 'range', page: start, count: n });
+      start += n;
+      pages -= n;
+    }
+    scale--;
+  }
+  return ops;
+}
 
 /** Index of CPU t's pending count. */
 function pendIdx(t: number): number {
@@ -76,7 +141,7 @@ export function tlbiPending(tlbi: Int32Array, t: number): number {
  * waiting (no DSB). Stalls, as hardware back-pressure, while a target's ring
  * from this CPU is full.
  */
-export function tlbiBroadcast(cpu: Cpu, kind: TlbiKind, mm: number, page: number): void {
+export function tlbiBroadcast(cpu: Cpu, kind: TlbiKind, mm: number, page: number, count = 0): void {
   const q = cpu.v.tlbi;
   const n = cpu.config.cpus;
   const me = cpu.id;
@@ -91,12 +156,13 @@ export function tlbiBroadcast(cpu: Cpu, kind: TlbiKind, mm: number, page: number
     Atomics.store(q, e, KIND_CODES[kind]);
     Atomics.store(q, e + 1, mm);
     Atomics.store(q, e + 2, page);
+    Atomics.store(q, e + 3, count);
     Atomics.add(q, outIdx(n, me), 1);
     Atomics.add(q, pendIdx(t), 1);
     Atomics.store(q, b + R_TAIL, tail + 1);
     ringDoorbell(cpu.v.cpuCtl, t);
   }
-  if (cpu.trace) cpu.traceEvent({ k: 'hw_send', ts: cpu.traceNow(), dur: 0, via: 'tlbi', targets: n, full: kind !== 'page', pages: kind === 'page' ? 1 : 0 });
+  if (cpu.trace) cpu.traceEvent({ k: 'hw_send', ts: cpu.traceNow(), dur: 0, via: 'tlbi', targets: n, full: kind === 'asid', pages: kind === 'page' ? 1 : kind === 'range' ? count : 0 });
 }
 
 /**
@@ -121,9 +187,10 @@ export function applyPendingTlbis(cpu: Cpu): number {
         const kind = Atomics.load(q, e);
         const mm = Atomics.load(q, e + 1);
         const page = Atomics.load(q, e + 2);
+        const count = Atomics.load(q, e + 3);
         Atomics.store(q, b + R_HEAD, head + 1);
         Atomics.sub(q, pendIdx(me), 1);
-        applyTlbi(cpu, kind, mm, page, i);
+        applyTlbi(cpu, kind, mm, page, count, i);
         if (Atomics.sub(q, outIdx(n, i), 1) === 1) ringDoorbell(cpu.v.cpuCtl, i);
         applied++;
         got = true;
@@ -134,14 +201,18 @@ export function applyPendingTlbis(cpu: Cpu): number {
   return applied;
 }
 
-/** One TLBI on this CPU's own TLB: the page (VALE1IS) or every entry (ASIDE1IS) of `mm`'s ASID here. */
-function applyTlbi(cpu: Cpu, kind: number, mm: number, page: number, sender: number): void {
+/** One TLBI on this CPU's own TLB: the page (VALE1IS), `count` pages from it (RVALE1IS) or every entry (ASIDE1IS) of `mm`'s ASID here. */
+function applyTlbi(cpu: Cpu, kind: number, mm: number, page: number, count: number, sender: number): void {
   cpu.count('tlbi_applied');
   const tag = cpu.tlbState.tagOf(mm);
   let dropped = 0;
-  if (tag >= 0) dropped = kind === KIND_CODES.page ? cpu.tlb.invalidatePage(page, tag, true) : cpu.tlb.flushAsid(tag, true);
+  if (tag >= 0) {
+    if (kind === KIND_CODES.page) dropped = cpu.tlb.invalidatePage(page, tag, true);
+    else if (kind === KIND_CODES.range) for (let p = page; p < page + count; p++) dropped += cpu.tlb.invalidatePage(p, tag, true);
+    else dropped = cpu.tlb.flushAsid(tag, true);
+  }
   cpu.count('tlb_entries_flushed', dropped);
-  if (cpu.trace) cpu.traceEvent({ k: 'hw_apply', ts: cpu.traceNow(), via: 'tlbi', sender, full: kind !== KIND_CODES.page, pages: kind === KIND_CODES.page ? 1 : 0 });
+  if (cpu.trace) cpu.traceEvent({ k: 'hw_apply', ts: cpu.traceNow(), via: 'tlbi', sender, full: kind === KIND_CODES.asid, pages: kind === KIND_CODES.page ? 1 : kind === KIND_CODES.range ? count : 0 });
 }
 
 /** dsb(ish): wait until every CPU applied every TLBI this CPU issued (not other CPUs' TLBIs). */
@@ -178,12 +249,21 @@ export function archFlushTlbBatchedPending(cpu: Cpu, mm: number): void {
 }
 
 /**
- * flush_tlb_mm() (`pages` null: TLBI ASIDE1IS) or __flush_tlb_range() (one
- * TLBI VALE1IS per page; more than `--ceiling` pages flush the ASID, as
- * MAX_DVM_OPS does), then dsb(ish).
+ * flush_tlb_mm() (`pages` null: TLBI ASIDE1IS) or __flush_tlb_range() of
+ * the span of `pages` (lowest to highest; __flush_tlb_range_nosync): by
+ * ASID at MAX_DVM_OPS pages or more without FEAT_TLBIRANGE (more than
+ * MAX_TLBI_RANGE_PAGES with it), else the TLBIs of __flush_tlb_range_op
+ * (flushTlbRangeOps); then dsb(ish). x86's `--ceiling` does not apply.
  */
 export function arm64FlushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | null): void {
-  if (pages === null || pages.length > cpu.config.tlbSinglePageFlushCeiling) tlbiBroadcast(cpu, 'asid', mm, -1);
-  else for (const p of pages) tlbiBroadcast(cpu, 'page', mm, p);
+  const range = cpu.config.arm64TlbiRange === 'on';
+  if (pages === null || pages.length === 0) {
+    tlbiBroadcast(cpu, 'asid', mm, -1);
+  } else {
+    const lo = Math.min(...pages);
+    const span = Math.max(...pages) - lo + 1;
+    if ((!range && span >= MAX_DVM_OPS) || (range && span > MAX_TLBI_RANGE_PAGES)) tlbiBroadcast(cpu, 'asid', mm, -1);
+    else for (const op of flushTlbRangeOps(lo, span, range)) tlbiBroadcast(cpu, op.kind, mm, op.page, op.kind === 'range' ? op.count : 0);
+  }
   dsbIsh(cpu);
 }

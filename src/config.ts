@@ -41,6 +41,9 @@ export const ARCHES: readonly Arch[] = ['x86', 'weak', 'arm64'];
  */
 export type Arm64PendingMode = 'flush-mm' | 'dsb';
 export const ARM64_PENDING_MODES: readonly Arm64PendingMode[] = ['flush-mm', 'dsb'];
+/** `--arm64-tlbi-range`: whether the CPUs have FEAT_TLBIRANGE (system_supports_tlb_range()). */
+export type Arm64TlbiRange = 'on' | 'off';
+export const ARM64_TLBI_RANGE_MODES: readonly Arm64TlbiRange[] = ['off', 'on'];
 /** The protocols `--arch arm64` runs (the others are x86 transports or need x86's lazy-TLB IPIs). */
 export const ARM64_PROTOCOLS: readonly string[] = ['batched', 'per-page', 'rik'];
 
@@ -78,7 +81,8 @@ export type WorkloadName =
   | 'lazy-pgtable-free'
   | 'pending-flush-lost'
   | 'migrate-vma-ptl'
-  | 'arm64-dsb-pending';
+  | 'arm64-dsb-pending'
+  | 'collapse-pmd-flush';
 export const WORKLOADS: readonly WorkloadName[] = [
   'reclaim',
   'mprotect',
@@ -94,6 +98,7 @@ export const WORKLOADS: readonly WorkloadName[] = [
   'pending-flush-lost',
   'migrate-vma-ptl',
   'arm64-dsb-pending',
+  'collapse-pmd-flush',
 ];
 
 /**
@@ -111,8 +116,8 @@ export const PENDING_FLUSH_MODES: readonly PendingFlushMode[] = ['gen', 'bool'];
  * per group of `--ipi-group` CPUs, to the first target of the group, which
  * forwards it to the group's other targets.
  */
-export type IpiFanout = 'serial' | 'tree';
-export const IPI_FANOUTS: readonly IpiFanout[] = ['serial', 'tree'];
+export type IpiFanout = 'serial' | 'tree' | 'cluster';
+export const IPI_FANOUTS: readonly IpiFanout[] = ['serial', 'tree', 'cluster'];
 /**
  * Default CPUs per multicast group: 8, the cores of one L3 domain (an AMD
  * CCX, a Barrelfish "package" of the 8x4 Opteron it measured had 4; the
@@ -192,10 +197,22 @@ export interface SimConfig {
    * mode at page table free time".
    */
   lazyFlushOnTableFree: boolean;
+  /**
+   * x86 flush_tlb_range() passes freed_tables = true (arch/x86/include/asm/tlbflush.h),
+   * so mremap's move_ptes, migrate_vma's collect step and khugepaged's
+   * pmdp_collapse_flush reach lazy-TLB CPUs too (true: since Jann Horn's
+   * 3ef938c35035 "x86/mm: Fix flush_tlb_range() when used for zapping normal
+   * PMDs", CVE-2025-22045, Linux 6.15 and stable); false
+   * (`--no-flush-range-freed-tables`): it passed false, as from 016c4d92cd16
+   * (which added freed_tables) until that fix. flush_tlb_mm() passes true either way.
+   */
+  flushRangeFreedTables: boolean;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
   pendingFlush: PendingFlushMode;
   /** `--arch arm64`: arch_flush_tlb_batched_pending() as flush_tlb_mm() (today) or a lone dsb(ish) (before 4b634918384c). */
   arm64Pending: Arm64PendingMode;
+  /** `--arch arm64`: FEAT_TLBIRANGE (range TLBIs in __flush_tlb_range_op) present (`on`) or not (`off`). */
+  arm64TlbiRange: Arm64TlbiRange;
   inject: InjectedBug;
   /** How many simulated CPUs may run accesses at once (run tokens). */
   runTokens: number;
@@ -299,10 +316,14 @@ export const DEFAULTS: SimConfig = {
   pageWalkCache: false,
   // What x86 does since 2018 (freed_tables in flush_tlb_info).
   lazyFlushOnTableFree: true,
+  // What x86 does since the CVE-2025-22045 fix (3ef938c35035): flush_tlb_range() passes freed_tables.
+  flushRangeFreedTables: true,
   // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
   pendingFlush: 'gen',
   // What arm64 does since 4b634918384c; `dsb` is kept to show the race it fixed.
   arm64Pending: 'flush-mm',
+  // Off: FEAT_TLBIRANGE is optional (Armv8.4); without it every arm64 CPU flushes page by page, so off is what any arm64 machine does.
+  arm64TlbiRange: 'off',
   inject: 'none',
   // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (docs/design.md, "Host scheduling").
   runTokens: Math.max(1, availableParallelism()),
@@ -446,6 +467,8 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   oneOf('pending-flush', c.pendingFlush, PENDING_FLUSH_MODES);
   oneOf('arm64-pending', c.arm64Pending, ARM64_PENDING_MODES);
   if (c.arm64Pending !== 'flush-mm' && c.arch !== 'arm64') throw new ConfigError(`--arm64-pending applies to --arch arm64, got --arch ${c.arch}`);
+  oneOf('arm64-tlbi-range', c.arm64TlbiRange, ARM64_TLBI_RANGE_MODES);
+  if (c.arm64TlbiRange !== 'off' && c.arch !== 'arm64') throw new ConfigError(`--arm64-tlbi-range applies to --arch arm64, got --arch ${c.arch}`);
   if (c.arch === 'arm64' && !ARM64_PROTOCOLS.includes(c.protocol)) {
     throw new ConfigError(`--arch arm64 runs --protocol ${ARM64_PROTOCOLS.join(', ')} (broadcast TLBI + DSB), got --protocol ${c.protocol}`);
   }
@@ -496,7 +519,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
   intIn('trace-events', c.traceEvents, 0, MAX_TRACE_EVENTS, ' (events each CPU keeps for --trace)');
-  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'pageWalkCache', 'lazyFlushOnTableFree', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'pageWalkCache', 'lazyFlushOnTableFree', 'flushRangeFreedTables', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
     }
@@ -526,8 +549,8 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.workload === 'pending-flush' && c.pages <= PTRS_PER_PTE) {
     throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
   }
-  // CPU 0 is kswapd; the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
-  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'munmap' || c.workload === 'toy' ? 0 : c.cpus - 2;
+  // CPU 0 is kswapd (munmap: the unmapping thread); the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
+  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' || c.workload === 'munmap' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'toy' ? 0 : c.cpus - 2;
   intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
   if (c.workload === 'tlb-flush') {
     if (c.cpus > TLB_FLUSH_MAX_CPUS) {
@@ -602,8 +625,10 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   flushUnderPtl: '--no-flush-under-ptl',
   pageWalkCache: '--page-walk-cache',
   lazyFlushOnTableFree: '--no-lazy-flush-on-table-free',
+  flushRangeFreedTables: '--no-flush-range-freed-tables',
   pendingFlush: '--pending-flush',
   arm64Pending: '--arm64-pending',
+  arm64TlbiRange: '--arm64-tlbi-range',
   inject: '--inject',
   runTokens: '--run-tokens',
   tlbSinglePageFlushCeiling: '--ceiling',

@@ -330,7 +330,7 @@ export function modelRun(m: CostModel, input: ModelInput): Modeled {
     tlb += add('remote_invlpg', k.remote_flush_pages, k.remote_flush_pages * m.invlpg);
     const remoteFull = k.remote_flush_full + k.lazy_tlb_flushes;
     tlb += add('remote_full_flush', remoteFull, remoteFull * m.full_flush);
-    tlb += add('task_switch_flush', k.nr_tlb_flush_on_task_switch, k.nr_tlb_flush_on_task_switch * m.full_flush);
+    tlb += add('task_switch_flush', k.lazy_tlb_switch_back_flushes, k.lazy_tlb_switch_back_flushes * m.full_flush);
     tlb += add('flush_refill', k.tlb_flush_refills, k.tlb_flush_refills * m.page_walk);
     add('page_walk', k.tlb_misses, k.tlb_misses * m.page_walk);
     add('page_fault', k.page_faults, k.page_faults * m.page_fault);

@@ -202,7 +202,7 @@ function runBody(r: RunResult, source: string, timelineSvg: string | null, timel
   const statusNote = r.failure ? `${r.failure.kind}, CPU ${r.failure.cpu}: ${r.failure.message}` : r.partial ? r.partial.reason : '';
   const headline = [
     tile('headline-status', 'status', r.status, statusNote, `status-${r.status}`),
-    tile('headline-ipis', 'IPIs sent', String(k.ipis_sent), `in ${k.nr_tlb_remote_flush} rounds`),
+    tile('headline-ipis', 'IPIs sent', String(k.ipis_sent), `in ${k.remote_flush_rounds} rounds`),
     tile('headline-cycles', 'modeled cycles per unmapped page', perPage === null ? 'n/a' : String(perPage), perPage === null ? 'no page was unmapped' : `${r.modeled.tlb_maintenance_cycles} in TLB maintenance`),
     tile('headline-races', 'races', String(races.total), races.text, races.total > 0 ? 'bad' : 'good'),
   ];
@@ -241,7 +241,7 @@ function stressBody(s: StressResult, source: string): string {
     tile('headline-status', 'status', s.status, s.partial ? s.partial.reason : '', `status-${s.status}`),
     tile('headline-racy', 'racy iterations', String(s.racy_iterations), `of ${s.iterations} (${s.racy_iterations_per_1000} per 1000)`, s.racy_iterations > 0 ? 'bad' : 'good'),
     tile('headline-races', 'races', String(s.races_total), races.text, s.races_total > 0 ? 'bad' : 'good'),
-    tile('headline-ipis', 'IPIs sent', String(s.counters.ipis_sent), `in ${s.counters.nr_tlb_remote_flush} rounds`),
+    tile('headline-ipis', 'IPIs sent', String(s.counters.ipis_sent), `in ${s.counters.remote_flush_rounds} rounds`),
   ];
   return [
     `<h1>tlbsim stress: ${escapeHtml(s.scenario)}${s.kernel ? ` (${escapeHtml(s.kernel)} kernel)` : ''}</h1>`,

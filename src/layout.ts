@@ -78,6 +78,13 @@ export const G_LUF_FLUSHED = 21;
  * in the program itself: pending-flush-lost's "mprotect returned" flag.
  */
 export const G_USER_FLAG = 22;
+/**
+ * `--protocol invlpgb`: last_global_asid (arch/x86/mm/tlb.c). 0 stands for the
+ * boot value MAX_ASID_AVAILABLE (the first allocation of a run resets the
+ * global ASID space with invlpgb_flush_all_nonglobals); -1 while that reset
+ * runs (global_asid_lock); else the last global ASID handed out.
+ */
+export const G_LAST_GLOBAL_ASID = 23;
 /** Exact total of loads after mprotect(PROT_NONE) returned (see G_RACES_LOST; the last word, away from new control words). */
 export const G_RACES_RAP = 31;
 export const GLOBAL_WORDS = 32;
@@ -132,6 +139,12 @@ export const C_IS_LAZY = 9;
  */
 export const C_LOADED_MM = 10;
 /**
+ * Bit of the C_LOADED_MM word set while the loaded mm runs under its global
+ * ASID (`--protocol invlpgb`): cpu_tlbstate.loaded_mm_asid is the global one,
+ * as finish_asid_transition reads it on other CPUs.
+ */
+export const LOADED_GLOBAL_ASID_BIT = 1 << 30;
+/**
  * The last event this CPU began to handle, for crash reports: kind
  * (LAST_EVENT_*), then two arguments (IPI: sender and round; page fault: mm
  * and page). Written by the CPU itself before it handles the event.
@@ -185,10 +198,15 @@ export const COUNTER_NAMES = [
   'tlb_flushes_elided',
   // flush_tlb_func did a full flush for a range request: this CPU was more than one generation behind.
   'tlb_partial_to_full',
-  // switch_mm_irqs_off back from lazy TLB mode with the TLB behind the mm's tlb_gen: one full flush (TLB_FLUSH_ON_TASK_SWITCH).
-  'nr_tlb_flush_on_task_switch',
-  // A flush reached this CPU while it was lazy (page tables were freed): it left the mm (switch to init_mm).
+  // tlbsim's own (no vmstat counter; the kernel only traces TLB_FLUSH_ON_TASK_SWITCH): switch_mm_irqs_off
+  // back from lazy TLB mode to the same mm (was_lazy) found the TLB behind the mm's tlb_gen: one full flush.
+  'lazy_tlb_switch_back_flushes',
+  // tlbsim's own: a flush with freed_tables (flush_tlb_mm, flush_tlb_range, mmu_gather that freed tables) reached
+  // this CPU while it was lazy: flush_tlb_func switched it to init_mm (it flushes when it switches back).
   'lazy_tlb_flushes',
+  // tlbsim's own: native_flush_tlb_multi calls that had at least one target (nr_tlb_remote_flush counts every call,
+  // also one whose targets should_flush_tlb all filtered out).
+  'remote_flush_rounds',
   // Operations a workload completed (tlb-flush: write-chunk-and-madvise loops).
   'workload_ops',
   // switch_mm_irqs_off to a different mm than the one loaded (the first load of a run included).
@@ -229,6 +247,13 @@ export const COUNTER_NAMES = [
   'irq_off_ipi_delays',
   // --irq-off: INVLPGB/RAR invalidations this CPU's hardware applied while its interrupts were disabled.
   'hw_applied_irqs_off',
+  // tlbsim's own: APIC ICR writes this CPU made to send flush IPIs: one per target (serial: xAPIC / x2APIC physical
+  // mode), one per group (tree, the initiator's), one per 16-CPU x2APIC cluster with targets (cluster).
+  'apic_icr_writes',
+  // tlbsim's own, --protocol invlpgb: global ASIDs this CPU assigned (use_global_asid), and switches of this CPU's
+  // loaded mm from its dynamic ASID to the mm's global ASID (mm_needs_global_asid: switch_mm_irqs_off / flush_tlb_func).
+  'global_asids_assigned',
+  'global_asid_reloads',
   // --ipi-fanout tree: IPIs this CPU forwarded to the rest of its group as the first target of a multicast round (also in ipis_sent).
   'ipis_forwarded',
   // luf: pages whose every mapping was read-only unmapped without a flush (the frame carries a pending-flush generation).
@@ -283,8 +308,18 @@ export const MM_TLB_GEN = 2;
  * armed (the first flush arms it, as init_new_context does at fork).
  */
 export const MM_NEXT_TRIM_CPUMASK = 3;
+/**
+ * `--protocol invlpgb`: mm->context.global_asid (0: none; else the global
+ * ASID, >= TLB_NR_DYN_ASIDS, the same on every CPU). Set once by
+ * use_global_asid (CAS from 0) after MM_ASID_TRANSITION; never revoked in a run.
+ */
+export const MM_GLOBAL_ASID = 4;
+/** mm->context.asid_transition: 1 from the global ASID's assignment until finish_asid_transition saw every CPU on it. */
+export const MM_ASID_TRANSITION = 5;
+/** tlbsim's sampling of consider_global_asid: IPI-path flush_tlb_mm_range calls of this mm (see GLOBAL_ASID_CHECK_EVERY). */
+export const MM_GLOBAL_ASID_SAMPLE = 6;
 /** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */
-export const MM_CPUMASK = 4;
+export const MM_CPUMASK = 7;
 export function mmWords(cpus: number): number {
   return MM_CPUMASK + cpumaskWords(cpus);
 }
@@ -451,8 +486,8 @@ export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
 // ---------------------------------------------------------------------------
 /** TLBIs one issuer may have in flight to one target before it stalls (hardware back-pressure). */
 export const TLBI_RING = 32;
-/** Words of one TLBI in a ring: kind, mm, page. */
-export const TLBI_ENTRY_WORDS = 3;
+/** Words of one TLBI in a ring: kind, mm, page, page count (range TLBIs; 0 otherwise). */
+export const TLBI_ENTRY_WORDS = 4;
 /** Words of one (issuer, target) ring: head (target's), tail (issuer's), entries. */
 export const TLBI_RING_WORDS = 2 + TLBI_RING * TLBI_ENTRY_WORDS;
 /** Words of the `tlbi` buffer: per CPU its pending count and its outstanding count, then the cpus x cpus rings (0 unless arm64). */

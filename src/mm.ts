@@ -23,7 +23,7 @@
  * All words are changed with Atomics.
  */
 import type { PendingFlushMode } from './config.js';
-import { MM_CPUMASK, MM_TLB_FLUSH_BATCHED, MM_TLB_GEN, cpumaskWords, mmWords } from './layout.js';
+import { MM_ASID_TRANSITION, MM_CPUMASK, MM_GLOBAL_ASID, MM_GLOBAL_ASID_SAMPLE, MM_TLB_FLUSH_BATCHED, MM_TLB_GEN, cpumaskWords, mmWords } from './layout.js';
 
 /** Word offset of mm `m`. */
 export function mmBase(cpus: number, m: number): number {
@@ -130,6 +130,38 @@ export function mmTlbGen(mm: Int32Array, cpus: number, m: number): number {
 /** inc_mm_tlb_gen(): returns the new generation. */
 export function incMmTlbGen(mm: Int32Array, cpus: number, m: number): number {
   return Atomics.add(mm, mmBase(cpus, m) + MM_TLB_GEN, 1) + 1;
+}
+
+/** mm_global_asid(): the mm's global ASID, 0 if it has none (`--protocol invlpgb`). */
+export function mmGlobalAsid(mm: Int32Array, cpus: number, m: number): number {
+  return Atomics.load(mm, mmBase(cpus, m) + MM_GLOBAL_ASID);
+}
+
+/**
+ * mm_assign_global_asid(): asid_transition first, then global_asid (the
+ * kernel's smp_store_release: whoever sees the ASID sees the transition).
+ * Returns false if the mm already had one (use_global_asid's check).
+ */
+export function mmAssignGlobalAsid(mm: Int32Array, cpus: number, m: number, asid: number): boolean {
+  const b = mmBase(cpus, m);
+  if (Atomics.load(mm, b + MM_GLOBAL_ASID) !== 0) return false;
+  Atomics.store(mm, b + MM_ASID_TRANSITION, 1);
+  return Atomics.compareExchange(mm, b + MM_GLOBAL_ASID, 0, asid) === 0;
+}
+
+/** mm_in_asid_transition(). */
+export function mmInAsidTransition(mm: Int32Array, cpus: number, m: number): boolean {
+  return Atomics.load(mm, mmBase(cpus, m) + MM_ASID_TRANSITION) !== 0;
+}
+
+/** mm_clear_asid_transition(). */
+export function mmClearAsidTransition(mm: Int32Array, cpus: number, m: number): void {
+  Atomics.store(mm, mmBase(cpus, m) + MM_ASID_TRANSITION, 0);
+}
+
+/** One more IPI-path flush of the mm (tlbsim's consider_global_asid sampling); returns the new count. */
+export function mmGlobalAsidSample(mm: Int32Array, cpus: number, m: number): number {
+  return Atomics.add(mm, mmBase(cpus, m) + MM_GLOBAL_ASID_SAMPLE, 1) + 1;
 }
 
 /** Bits of a cpumask (Int32Array bitset), ascending. */

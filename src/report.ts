@@ -67,8 +67,8 @@ export function formatRun(r: RunResult): string {
     lines.push(`  FAILED (${r.failure.kind}${r.failure.cpu >= 0 ? `, CPU ${r.failure.cpu}` : ''}): ${r.failure.message}`);
     lines.push('  counters below were measured before the failure');
   }
-  const perRound = k.nr_tlb_remote_flush ? k.ipis_sent / k.nr_tlb_remote_flush : 0;
-  lines.push(`  IPIs sent             ${fmtInt(k.ipis_sent)} in ${fmtInt(k.nr_tlb_remote_flush)} rounds (${perRound.toFixed(1)} targets per round)`);
+  const perRound = k.remote_flush_rounds ? k.ipis_sent / k.remote_flush_rounds : 0;
+  lines.push(`  IPIs sent             ${fmtInt(k.ipis_sent)} in ${fmtInt(k.remote_flush_rounds)} rounds (${perRound.toFixed(1)} targets per round; nr_tlb_remote_flush ${fmtInt(k.nr_tlb_remote_flush)})`);
   const mo = r.modeled;
   const perPage = mo.tlb_maintenance_cycles_per_unmapped_page;
   lines.push(
@@ -101,9 +101,9 @@ export function formatRun(r: RunResult): string {
   if (k.pages_unmapped + k.pages_written_back + k.pages_freed > 0) {
     lines.push(`  reclaim               ${fmtInt(k.pages_unmapped)} pages unmapped, ${fmtInt(k.pages_written_back)} written back, ${fmtInt(k.pages_freed)} freed`);
   }
-  if (k.tlb_flushes_elided + k.tlb_partial_to_full + k.nr_tlb_flush_on_task_switch + k.lazy_tlb_flushes > 0) {
+  if (k.tlb_flushes_elided + k.tlb_partial_to_full + k.lazy_tlb_switch_back_flushes + k.lazy_tlb_flushes > 0) {
     lines.push(
-      `  flush machinery       ${fmtInt(k.tlb_flushes_elided)} elided (tlb_gen), ${fmtInt(k.tlb_partial_to_full)} range-to-full, ${fmtInt(k.nr_tlb_flush_on_task_switch)} on leaving lazy mode, ${fmtInt(k.lazy_tlb_flushes)} reached lazy CPUs`,
+      `  flush machinery       ${fmtInt(k.tlb_flushes_elided)} elided (tlb_gen), ${fmtInt(k.tlb_partial_to_full)} range-to-full, ${fmtInt(k.lazy_tlb_switch_back_flushes)} on leaving lazy mode, ${fmtInt(k.lazy_tlb_flushes)} reached lazy CPUs`,
     );
   }
   if (c.mms > 1 || k.asid_reuses > 0 || k.context_switches > c.cpus) {
@@ -112,7 +112,7 @@ export function formatRun(r: RunResult): string {
     );
   }
   if (k.workload_ops > 0) {
-    lines.push(`  operations            ${fmtInt(k.workload_ops)} (${(k.ipis_sent / k.workload_ops).toFixed(1)} IPIs and ${(k.nr_tlb_remote_flush / k.workload_ops).toFixed(2)} rounds per operation)`);
+    lines.push(`  operations            ${fmtInt(k.workload_ops)} (${(k.ipis_sent / k.workload_ops).toFixed(1)} IPIs and ${(k.remote_flush_rounds / k.workload_ops).toFixed(2)} rounds per operation)`);
   }
   const lat = r.host.ipi_round_latency_us;
   lines.push(
@@ -142,7 +142,7 @@ export function formatStress(s: StressResult): string {
     lines.push(`  reproduce: ${s.reproduce}`);
     if (c.sched === 'free') lines.push('  (free mode: the host chose the interleaving, so a replay may not hit the same race; use --sched seeded for exact replays)');
   }
-  lines.push(`  IPIs sent             ${fmtInt(s.counters.ipis_sent)} in ${fmtInt(s.counters.nr_tlb_remote_flush)} rounds`);
+  lines.push(`  IPIs sent             ${fmtInt(s.counters.ipis_sent)} in ${fmtInt(s.counters.remote_flush_rounds)} rounds`);
   lines.push(
     `  iterations            ${fmtInt(s.iterations)}${s.shard ? ` (shard ${s.shard.k}/${s.shard.n}: iterations ${s.iteration_range.first} to ${s.iteration_range.end - 1} of ${fmtInt(s.requested_iterations)})` : s.iterations < s.requested_iterations ? ` of ${fmtInt(s.requested_iterations)} (stopped early)` : ''}; ${s.host.iterations_per_s} per second on ${s.host.threads} threads`,
   );

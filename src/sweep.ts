@@ -45,9 +45,9 @@ export const MAX_SWEEP_POINTS = 1_000_000;
 export const SEMICOLON_LIST_KEYS: readonly (keyof SimConfig)[] = ['range', 'reclaimPages'];
 
 /** Every option, in the order points are numbered and CSV columns appear. */
-// A schedule belongs to one scenario's run, and --ipi-step, --page-walk-cache and --no-lazy-flush-on-table-free
+// A schedule belongs to one scenario's run, and --ipi-step, --page-walk-cache, --no-lazy-flush-on-table-free and --no-flush-range-freed-tables
 // to the race catalogue's scenarios: none is a grid axis (nor a CSV column).
-const NOT_SWEPT: readonly (keyof SimConfig)[] = ['schedule', 'ipiStep', 'pageWalkCache', 'lazyFlushOnTableFree'];
+const NOT_SWEPT: readonly (keyof SimConfig)[] = ['schedule', 'ipiStep', 'pageWalkCache', 'lazyFlushOnTableFree', 'flushRangeFreedTables'];
 export const SWEEP_KEYS = (Object.keys(FLAG_NAMES) as (keyof SimConfig)[]).filter((k) => !NOT_SWEPT.includes(k));
 
 /** Parse one option's comma (or ';') list into typed values. @throws ConfigError naming the flag and the bad value. */

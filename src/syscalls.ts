@@ -28,6 +28,12 @@
  * - mremap moves a PTE between pages of one page table (one PTE lock covers
  *   both) and flushes the source address before dropping that lock
  *   (eb66ae030829); `--no-flush-under-ptl` flushes after, as before the fix.
+ *   That flush is move_ptes' flush_tlb_range(), which carries freed_tables
+ *   (since 3ef938c35035; `--no-flush-range-freed-tables` before): it reaches
+ *   lazy-TLB CPUs. mprotect's and the zaps' flushes are mmu_gather's
+ *   tlb_flush(), which passes tlb->freed_tables: only munmap that frees a
+ *   whole page table reaches lazy CPUs. The pending flush (flush_tlb_mm)
+ *   always does.
  */
 import type { Cpu } from './cpu.js';
 import { VMA_NONE, VMA_READ } from './fault.js';
@@ -35,7 +41,7 @@ import { P_MAP_GEN, P_PROTECTED, P_STEP, PROTECTED_NONE, PROTECTED_READ, P_UNMAP
 import { pteDirty, pteHwPresent, ptePresent, ptepGetAndClear, ptepSetProtNone, ptepSetWrprotect, pteWrite } from './pageTable.js';
 import { flushTlbBatchedPending } from './protocols/batched.js';
 import { clearPte, freeReclaimedPage, pageout, type UnmappedPage } from './protocols/common.js';
-import { flushTlbMmRange, TLB_FLUSH_ALL } from './tlbFlush.js';
+import { flushTlbMmRange, flushTlbRange, TLB_FLUSH_ALL } from './tlbFlush.js';
 import { freePageTablesOf } from './pageWalkCache.js';
 
 function pendingFlushEnabled(cpu: Cpu): boolean {
@@ -248,14 +254,46 @@ export function sysMremap(cpu: Cpu, mm: number, from: number, to: number): void 
         Atomics.exchange(cpu.v.pte, cpu.pageIdx(mm, to), old);
         Atomics.store(cpu.v.pageState, pageWord(cpu, mm, to, P_STEP), PAGE_STEP_MAPPED);
         moved = true;
-        if (cpu.config.flushUnderPtl) flushTlbMmRange(cpu, mm, [from]);
+        if (cpu.config.flushUnderPtl) flushTlbRange(cpu, mm, [from]);
       }
     } finally {
       cpu.unlockPtl(mm, from);
     }
     cpu.schedPoint(); // the PTE lock is free: another CPU may take it now
-    if (moved && !cpu.config.flushUnderPtl) flushTlbMmRange(cpu, mm, [from]);
+    if (moved && !cpu.config.flushUnderPtl) flushTlbRange(cpu, mm, [from]);
     Atomics.store(cpu.v.pageState, pageWord(cpu, mm, from, P_UNMAPPED_AT), Atomics.load(cpu.v.pageState, pageWord(cpu, mm, from, P_MAP_GEN)));
+  } finally {
+    cpu.mmapUnlock(mm, true);
+  }
+}
+
+/**
+ * madvise(MADV_COLLAPSE) / khugepaged of one PMD-sized range whose pages a
+ * file THP already holds, as collapse_pte_mapped_thp() does it
+ * (mm/khugepaged.c): under mmap_lock and the page table's lock,
+ * pmdp_collapse_flush() clears the PMD that points to the page table and
+ * flushes the range with flush_tlb_range() (freed_tables since 3ef938c35035;
+ * `--no-flush-range-freed-tables`: false, skipping lazy CPUs); then the page
+ * table is freed (pte_free_defer). The translations stay what they were (the
+ * huge mapping the next fault installs maps the same frames), so the PTE
+ * words, which stand for them, are left alone and no frame is freed: only
+ * the page-table page goes (`--page-walk-cache`: its generation moves on).
+ * @throws Error unless `pages` is exactly one whole page table.
+ */
+export function sysMadviseCollapse(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  const table = Math.floor(pages[0] / PTRS_PER_PTE);
+  if (pages.length !== PTRS_PER_PTE || !freesPageTables(pages)) throw new Error(`sysMadviseCollapse: pages must be one whole page table (${PTRS_PER_PTE} pages from ${table * PTRS_PER_PTE})`);
+  cpu.mmapLock(mm, true);
+  try {
+    cpu.lockPtl(mm, pages[0]);
+    try {
+      // pmdp_collapse_flush(): pmdp_huge_get_and_clear + flush_tlb_range(vma, haddr, haddr + HPAGE_PMD_SIZE).
+      flushTlbRange(cpu, mm, pages);
+    } finally {
+      cpu.unlockPtl(mm, pages[0]);
+    }
+    // pte_free_defer(): the page table is freed once the flush was acknowledged.
+    if (cpu.pwc) freePageTablesOf(cpu.v.pageState, cpu.pages, mm, pages);
   } finally {
     cpu.mmapUnlock(mm, true);
   }

@@ -13,20 +13,42 @@
  *   and the batched-unmap flush (archTlbbatchFlush) carries
  *   TLB_GENERATION_INVALID. flushTlbFunc compares them with the generation
  *   the CPU's TLB has caught up to (see there).
- * - Counters follow /proc/vmstat: the initiator counts nr_tlb_remote_flush once
- *   per round that has remote targets and nr_tlb_local_flush_{one,all} for its
- *   own TLB; each target counts nr_tlb_remote_flush_received (and what it did:
- *   remote_flush_pages, remote_flush_full). `ipis_sent` counts messages (one
- *   per target per round); each round's target count and page count go to the
- *   sender's ipiRoundTargets/ipiRoundPages for the cost model.
+ * - Which CPUs a flush_tlb_mm_range reaches (native_flush_tlb_multi, Linux
+ *   6.x arch/x86/mm/tlb.c): with freed_tables every CPU of mm_cpumask but the
+ *   initiator (on_each_cpu_mask), lazy ones included; without, those that
+ *   should_flush_tlb picks (not lazy, and running the mm or being trimmed).
+ *   freed_tables is what the caller passes, as in the kernel: flush_tlb_mm()
+ *   true, flush_tlb_range() true since 3ef938c35035 (CVE-2025-22045; false
+ *   with `--no-flush-range-freed-tables`), flush_tlb_page() false, mmu_gather's
+ *   tlb_flush() tlb->freed_tables (arch/x86/include/asm/tlbflush.h, tlb.h).
+ * - A lazy CPU that a flush reaches does not flush: flush_tlb_func switches it
+ *   to init_mm (switch_mm_irqs_off(NULL, &init_mm, NULL)); it stays in
+ *   mm_cpumask (6.x clears no bit on a switch) until the next flush that
+ *   reaches it finds another mm loaded and clears its bit (TLB_REMOTE_WRONG_CPU).
+ * - `--protocol invlpgb` (Linux 6.15): an mm is flushed by IPIs until it has
+ *   a global ASID (consider_global_asid, sampled every
+ *   GLOBAL_ASID_CHECK_EVERY IPI-path flushes), then by INVLPGB of that ASID
+ *   (broadcastTlbFlush), plus one IPI round to the whole mm_cpumask per
+ *   broadcast while some CPU still runs the mm under a dynamic ASID
+ *   (finishAsidTransition). The global ASID is written once per run
+ *   (MM_GLOBAL_ASID, after MM_ASID_TRANSITION), never revoked.
+ * - Counters follow /proc/vmstat where the kernel has one: the initiator counts
+ *   nr_tlb_remote_flush once per native_flush_tlb_multi call (every flush whose
+ *   mm_cpumask, or batch mask, names another CPU, even if should_flush_tlb then
+ *   filters out every one) and nr_tlb_local_flush_{one,all} for its own TLB;
+ *   each target counts nr_tlb_remote_flush_received (and what it did:
+ *   remote_flush_pages, remote_flush_full). tlbsim's own: `remote_flush_rounds`
+ *   (calls that had targets), `ipis_sent` (messages: one per target per round);
+ *   each round's target count and page count go to the sender's
+ *   ipiRoundTargets/ipiRoundPages for the cost model.
  */
 import type { Cpu } from './cpu.js';
-import { ABORT_IPI_TIMEOUT, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
+import { ABORT_IPI_TIMEOUT, G_LAST_GLOBAL_ASID, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from './layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from './ipi.js';
 import { HW_SLOT_PAGES, type HwRequest, type HwVia } from './hwInval.js';
 import { archTlbbatchFlush as arm64ArchTlbbatchFlush, arm64FlushTlbMmRange } from './arm64Tlbi.js';
-import { cpumaskToList, incMmTlbGen, mmBase, mmCpumask, mmCpumaskClear, mmTlbGen } from './mm.js';
-import { isLazyCpu, loadedMmOf } from './tlbState.js';
+import { cpumaskToList, incMmTlbGen, mmAssignGlobalAsid, mmBase, mmClearAsidTransition, mmCpumask, mmCpumaskClear, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition, mmTlbGen } from './mm.js';
+import { globalAsidTag, isLazyCpu, loadedGlobalAsidOf, loadedMmOf, TLB_NR_DYN_ASIDS } from './tlbState.js';
 
 export { TLB_SINGLE_PAGE_FLUSH_CEILING } from './config.js';
 
@@ -42,6 +64,17 @@ export const ROUND_CONTEXT_RESET = -2;
  * mm_active_cpus_exceeds(mm, 3), arch/x86/mm/tlb.c).
  */
 export const GLOBAL_ASID_ACTIVE_CPUS = 3;
+
+/**
+ * consider_global_asid() looks only "every once in a while": when
+ * (current->pid & 0x1f) == (jiffies & 0x1f), about one IPI-path flush in 32.
+ * tlbsim has neither pids nor jiffies and needs exact, replayable counts: it
+ * checks on every 32nd IPI-path flush_tlb_mm_range of the mm.
+ */
+export const GLOBAL_ASID_CHECK_EVERY = 32;
+
+/** TLB_NR_DYN_ASIDS: the first global ASID after reset_global_asid_space (last_global_asid = TLB_NR_DYN_ASIDS). */
+const FIRST_GLOBAL_ASID = TLB_NR_DYN_ASIDS;
 
 /** Mark for "flush the whole mm" in a range request. */
 export const TLB_FLUSH_ALL = null;
@@ -84,16 +117,21 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
   }
   // A kernel thread (no user mm, like kswapd) has nothing to flush.
   if (mm < 0) return;
+  // `--protocol invlpgb`: reload the ASID if the mm moved to a global one; a global ASID is kept up to date by INVLPGB.
+  if (ts.needsGlobalAsid()) ts.reloadGlobalAsid();
+  if (ts.loadedGlobal) return;
   // `--page-walk-cache`: INVLPG and a CR3 write both drop the paging-structure caches of the current PCID.
   cpu.pwc?.drop(mm);
   if (cpu.isLazy()) {
-    // Lazy, and flushed anyway (page tables were freed): the kernel switches
-    // to init_mm here, dropping the mm's translations; the switch back finds
-    // its TLB caught up to this generation.
+    // Lazy, and reached anyway (a freed_tables flush): flush_tlb_func does not
+    // flush but switches to init_mm (switch_mm_irqs_off(NULL, &init_mm, NULL)):
+    // the CPU stops using the mm's page tables (its paging-structure cache of
+    // the mm's PCID is no longer walked). Its TLB entries of the mm stay under
+    // their ASID, behind tlb_gen, and are flushed when it switches back
+    // (choose_new_asid's need_flush). It stays in mm_cpumask until the next
+    // flush that reaches it clears the bit (the branch above).
     cpu.count('lazy_tlb_flushes');
-    if (cpu.trace) cpu.traceEvent({ k: 'flush', ts: cpu.traceNow(), reason: 'TLB_REMOTE_SHOOTDOWN', full: true, pages: 0, mm });
-    cpu.count('tlb_entries_flushed', cpu.tlb.flushAsid(ts.loadedTag, true));
-    ts.setLoadedTlbGen(mmTlbGen(cpu.v.mm, cpu.config.cpus, mm));
+    ts.switchToInitMm();
     return;
   }
   if (req.kind === 'context-reset') {
@@ -141,17 +179,24 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
 
 /**
  * Send one IPI round to `targets` (never including the sender) and wait for
- * every acknowledgement. Turns a timeout into an aborted run naming the CPU.
+ * every acknowledgement (on_each_cpu_cond_mask / on_each_cpu_mask with
+ * wait=1). The caller counted nr_tlb_remote_flush (native_flush_tlb_multi).
+ * Turns a timeout into an aborted run naming the CPU.
  */
 export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: FlushRequest): void {
   if (targets.length === 0) return;
-  cpu.count('nr_tlb_remote_flush');
-  const groups = cpu.config.ipiFanout === 'tree' ? multicastGroups(targets, cpu.config.ipiGroup) : null;
+  cpu.count('remote_flush_rounds');
+  const fanout = cpu.config.ipiFanout;
+  const groups = fanout === 'tree' ? multicastGroups(targets, cpu.config.ipiGroup) : null;
   // Serial: one message per target. Tree: one per group from here; each group's first target sends the rest (counted there).
+  // Cluster: one message (interrupt) per target, but one ICR write per x2APIC cluster reaches all of a cluster's targets.
   cpu.count('ipis_sent', groups ? groups.length : targets.length);
+  const clusters = fanout === 'cluster' ? x2apicClusters(targets) : 0;
+  cpu.count('apic_icr_writes', groups ? groups.length : fanout === 'cluster' ? clusters : targets.length);
   cpu.ipiRoundTargets.push(targets.length);
-  cpu.ipiRoundGroups.push(groups ? groups.length : 0);
-  cpu.ipiRoundMaxGroup.push(groups ? Math.max(...groups.map((g) => g.length)) : 0);
+  // The cost model prices a cluster round as sends to `clusters` destinations whose members all take the interrupt at once.
+  cpu.ipiRoundGroups.push(groups ? groups.length : clusters);
+  cpu.ipiRoundMaxGroup.push(groups ? Math.max(...groups.map((g) => g.length)) : clusters > 0 ? 1 : 0);
   cpu.ipiRoundPages.push(req.kind === 'flush-pages' ? req.pages.length : req.kind === 'context-reset' ? ROUND_CONTEXT_RESET : ROUND_FULL_FLUSH);
   const full = req.kind === 'flush-all';
   const pages = req.kind === 'flush-pages' ? req.pages.length : 0;
@@ -168,6 +213,24 @@ export function smpCallFunctionMany(cpu: Cpu, targets: readonly number[], req: F
     }
     throw e;
   }
+}
+
+/**
+ * CPUs per x2APIC cluster: in x2APIC cluster mode a CPU's logical APIC ID is
+ * (APIC ID >> 4) << 16 | 1 << (APIC ID & 0xf) (arch/x86/kernel/apic/
+ * x2apic_cluster.c: x2apic_prepare_cpu / init_x2apic_ldr), so 16 CPUs share a
+ * cluster and one ICR write can name any subset of them. The engine takes
+ * APIC ID = CPU id.
+ */
+export const X2APIC_CLUSTER_SIZE = 16;
+
+/**
+ * `--ipi-fanout cluster`: how many ICR writes __x2apic_send_IPI_mask()
+ * makes for `targets`: one per cluster that holds a target (it ORs the
+ * logical IDs of the mask's CPUs in a cluster into one destination).
+ */
+export function x2apicClusters(targets: readonly number[]): number {
+  return new Set(targets.map((t) => Math.floor(t / X2APIC_CLUSTER_SIZE))).size;
 }
 
 /**
@@ -191,11 +254,15 @@ export function multicastGroups(targets: readonly number[], group: number): numb
  * flush_tlb_mm_range(): flush `pages` of `mm` (or all of it, TLB_FLUSH_ALL).
  * Ranges longer than `--ceiling` (tlb_single_page_flush_ceiling) become full
  * flushes. The initiator counts its own part as the kernel does: the range's
- * pages in nr_tlb_local_flush_one, or 1 in nr_tlb_local_flush_all. The IPIs go
- * to the CPUs of mm_cpumask that should_flush_tlb picks: every one if page
- * tables were freed (native_flush_tlb_multi), else those running the mm and
- * not lazy, plus, when should_trim_cpumask says so, the ones that no longer
- * run it (they leave the mask in flushTlbFunc).
+ * pages in nr_tlb_local_flush_one, or 1 in nr_tlb_local_flush_all. If
+ * mm_cpumask names another CPU, native_flush_tlb_multi: nr_tlb_remote_flush,
+ * then IPIs to every other CPU of the mask if `freedTables` (lazy ones
+ * included), else to those should_flush_tlb picks: running the mm and not
+ * lazy, plus, when should_trim_cpumask says so (asked on every such flush, as
+ * the kernel does), the ones that no longer run it (they leave the mask in
+ * flushTlbFunc). `freedTables` is what the kernel caller passes (see the
+ * header): use flushTlbMm / flushTlbRange / flushTlbPage where the kernel
+ * calls flush_tlb_mm / flush_tlb_range / flush_tlb_page.
  */
 export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, freedTables = false): void {
   cpu.count('tlb_flush_calls');
@@ -214,23 +281,138 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
     : full
       ? { kind: 'flush-all', mm, tlbGen }
       : { kind: 'flush-pages', mm, tlbGen, pages: [...(pages ?? [])] };
-  if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
-  if (c.protocol === 'invlpgb' && mmActiveCpusExceed(cpu, mm, GLOBAL_ASID_ACTIVE_CPUS)) {
-    // broadcast_tlb_flush(): the mm has a global ASID; INVLPGB reaches every CPU, then TLBSYNC.
-    invlpgbBroadcast(cpu, toHwRequest('invlpgb', mm, req));
+  if (c.protocol === 'invlpgb' && mmGlobalAsid(cpu.v.mm, c.cpus, mm) !== 0) {
+    // mm_global_asid(mm): broadcast_tlb_flush(). No flush_tlb_func here: the INVLPGB covers this CPU too.
+    broadcastTlbFlush(cpu, mm, req);
     return;
   }
+  if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
   const others = mmCpumask(cpu.v.mm, c.cpus, mm).filter((x) => x !== cpu.id);
   if (others.length === 0) return;
-  const trim = !freedTables && shouldTrimCpumask(cpu, mm);
+  const trim = shouldTrimCpumask(cpu, mm);
   const ctl = cpu.v.cpuCtl;
-  // Page tables freed: lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (before the 2018 fix).
+  // freed_tables: on_each_cpu_mask, lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (before 2ff6ddf19c0e).
   const targets = freedTables && c.lazyFlushOnTableFree ? others : others.filter((x) => !isLazyCpu(ctl, x) && (trim || loadedMmOf(ctl, x) === mm));
   if (c.protocol === 'rar') {
     rarFlush(cpu, targets, toHwRequest('rar', mm, req));
     return;
   }
+  cpu.count('nr_tlb_remote_flush');
   smpCallFunctionMany(cpu, targets, req);
+  if (c.protocol === 'invlpgb') considerGlobalAsid(cpu, mm);
+}
+
+/**
+ * broadcast_tlb_flush() (Linux 6.15, `--protocol invlpgb`, the mm has a
+ * global ASID): INVLPGB of the range (or the PCID) under the global ASID,
+ * which every CPU's MMU applies, this one included (applied here directly:
+ * the initiator counts no nr_tlb_local_flush_* for it); then
+ * finish_asid_transition(); then TLBSYNC (the engine's broadcast already
+ * waited for every application).
+ */
+function broadcastTlbFlush(cpu: Cpu, mm: number, req: FlushRequest): void {
+  const hw = toHwRequest('invlpgb', mm, req);
+  invlpgbBroadcast(cpu, hw);
+  if (cpu.tlbState.loadedGlobal && cpu.loadedMm === mm) applyGlobalInvlpgb(cpu, hw);
+  finishAsidTransition(cpu, mm, req);
+}
+
+/** An INVLPGB of `req.mm`'s global ASID on this CPU's own TLB (its PCID's entries and paging-structure cache). */
+function applyGlobalInvlpgb(cpu: Cpu, req: HwRequest): number {
+  const asid = mmGlobalAsid(cpu.v.mm, cpu.config.cpus, req.mm);
+  if (asid === 0) return 0;
+  const tag = globalAsidTag(asid);
+  cpu.pwc?.drop(req.mm);
+  let dropped = 0;
+  if (req.kind === 'mm-all') dropped = cpu.tlb.flushAsid(tag, true);
+  else for (const p of req.pages) dropped += cpu.tlb.invalidatePage(p, tag, true);
+  cpu.count('tlb_entries_flushed', dropped);
+  return dropped;
+}
+
+/**
+ * finish_asid_transition(): while the mm is in transition, if some CPU of
+ * mm_cpumask runs it under a dynamic ASID (C_LOADED_MM without
+ * LOADED_GLOBAL_ASID_BIT), one flush_tlb_multi to the whole mm_cpumask
+ * (native_flush_tlb_multi does not filter while mm_in_asid_transition), whose
+ * flush_tlb_func moves each such CPU to the global ASID; else the transition
+ * is over.
+ */
+function finishAsidTransition(cpu: Cpu, mm: number, req: FlushRequest): void {
+  const c = cpu.config;
+  if (!mmInAsidTransition(cpu.v.mm, c.cpus, mm)) return;
+  const ctl = cpu.v.cpuCtl;
+  const mask = mmCpumask(cpu.v.mm, c.cpus, mm);
+  const straggler = mask.some((x) => (x === cpu.id ? cpu.loadedMm === mm && !cpu.tlbState.loadedGlobal : loadedMmOf(ctl, x) === mm && !loadedGlobalAsidOf(ctl, x)));
+  if (!straggler) {
+    mmClearAsidTransition(cpu.v.mm, c.cpus, mm);
+    return;
+  }
+  cpu.count('nr_tlb_remote_flush');
+  if (mask.includes(cpu.id)) flushTlbFunc(cpu, req, true);
+  smpCallFunctionMany(cpu, mask.filter((x) => x !== cpu.id), req);
+}
+
+/**
+ * consider_global_asid(): on every GLOBAL_ASID_CHECK_EVERY-th IPI-path flush
+ * of the mm (tlbsim's stand-in for the pid/jiffies sampling), give the mm a
+ * global ASID if more than 3 CPUs run it (mm_active_cpus_exceeds).
+ */
+function considerGlobalAsid(cpu: Cpu, mm: number): void {
+  if (mmGlobalAsidSample(cpu.v.mm, cpu.config.cpus, mm) % GLOBAL_ASID_CHECK_EVERY !== 0) return;
+  if (mmActiveCpusExceed(cpu, mm, GLOBAL_ASID_ACTIVE_CPUS)) useGlobalAsid(cpu, mm);
+}
+
+/**
+ * use_global_asid() + allocate_global_asid(): the next global ASID (they are
+ * never freed in a run); the run's first allocation finds last_global_asid at
+ * its boot value and resets the global ASID space first
+ * (reset_global_asid_space: invlpgb_flush_all_nonglobals, one INVLPGB +
+ * TLBSYNC). G_LAST_GLOBAL_ASID is -1 while that runs (global_asid_lock).
+ */
+function useGlobalAsid(cpu: Cpu, mm: number): void {
+  const c = cpu.config;
+  if (mmGlobalAsid(cpu.v.mm, c.cpus, mm) !== 0) return;
+  const g = cpu.v.global;
+  let asid = 0;
+  for (;;) {
+    const last = Atomics.load(g, G_LAST_GLOBAL_ASID);
+    if (last === -1) {
+      cpu.blockUntil(() => Atomics.load(g, G_LAST_GLOBAL_ASID) !== -1);
+      continue;
+    }
+    if (last === 0) {
+      if (Atomics.compareExchange(g, G_LAST_GLOBAL_ASID, 0, -1) !== 0) continue;
+      invlpgbBroadcast(cpu, { via: 'invlpgb', kind: 'all-nonglobals', mm: -1, pages: [] });
+      cpu.count('tlb_entries_flushed', cpu.tlb.flushAll(true));
+      asid = FIRST_GLOBAL_ASID;
+      Atomics.store(g, G_LAST_GLOBAL_ASID, asid);
+      break;
+    }
+    if (Atomics.compareExchange(g, G_LAST_GLOBAL_ASID, last, last + 1) === last) {
+      asid = last + 1;
+      break;
+    }
+  }
+  if (mmAssignGlobalAsid(cpu.v.mm, c.cpus, mm, asid)) cpu.count('global_asids_assigned');
+}
+
+/**
+ * flush_tlb_range() (arch/x86/include/asm/tlbflush.h): flush_tlb_mm_range with
+ * freed_tables = true since 3ef938c35035 (`--no-flush-range-freed-tables`:
+ * false, as from 016c4d92cd16 until that fix). mremap's move_ptes,
+ * migrate_vma_collect_pmd and pmdp_collapse_flush call it.
+ */
+export function flushTlbRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
+  flushTlbMmRange(cpu, mm, pages, cpu.config.flushRangeFreedTables);
+}
+
+/**
+ * flush_tlb_page(): one page, freed_tables = false (ptep_clear_flush in
+ * try_to_unmap_one / try_to_migrate_one when the flush is not deferred).
+ */
+export function flushTlbPage(cpu: Cpu, mm: number, page: number): void {
+  flushTlbMmRange(cpu, mm, [page], false);
 }
 
 /** The queue form of a flush_tlb_mm_range request (a context reset or a long range flushes the whole mm). */
@@ -333,7 +515,9 @@ export function applyHwRequest(cpu: Cpu, req: HwRequest, sender: number): void {
     dropped = cpu.tlb.flushAll(true);
     cpu.count('hw_flush_full');
   } else {
-    const tag = ts.tagOf(req.mm);
+    // INVLPGB names the mm's global ASID (the same PCID on every CPU); RAR names the PCID this CPU gave the mm.
+    const global = req.via === 'invlpgb' ? mmGlobalAsid(cpu.v.mm, cpu.config.cpus, req.mm) : 0;
+    const tag = req.via === 'invlpgb' ? (global !== 0 ? globalAsidTag(global) : -1) : ts.tagOf(req.mm);
     if (tag >= 0) {
       cpu.pwc?.drop(req.mm);
       if (req.kind === 'mm-all') {
@@ -370,6 +554,7 @@ export function lufFlushBeforeReuse(cpu: Cpu, gen: number): void {
   const targets = cpumaskToList(cpu.v.lufMask).filter((x) => x !== cpu.id);
   if (targets.length > 0) {
     cpu.count('nr_tlb_remote_flush');
+    cpu.count('remote_flush_rounds');
     cpu.count('ipis_sent', targets.length);
     cpu.ipiRoundTargets.push(targets.length);
     cpu.ipiRoundPages.push(ROUND_FULL_FLUSH);
@@ -405,9 +590,13 @@ export function shouldTrimCpumask(cpu: Cpu, mm: number): boolean {
   return Atomics.compareExchange(cpu.v.mm, i, next, (now + interval) | 0 || 1) === next;
 }
 
-/** flush_tlb_mm(): the whole mm, everywhere it may be cached. */
+/**
+ * flush_tlb_mm(): the whole mm, everywhere it may be cached; freed_tables =
+ * true (flush_tlb_mm_range(mm, 0UL, TLB_FLUSH_ALL, 0UL, true)), so it reaches
+ * lazy CPUs (arch_flush_tlb_batched_pending calls it).
+ */
 export function flushTlbMm(cpu: Cpu, mm: number): void {
-  flushTlbMmRange(cpu, mm, TLB_FLUSH_ALL);
+  flushTlbMmRange(cpu, mm, TLB_FLUSH_ALL, true);
 }
 
 /**
@@ -435,12 +624,16 @@ export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[], mm = -1, pa
     invlpgbBroadcast(cpu, { via: 'invlpgb', kind: 'all-nonglobals', mm: -1, pages: [] });
     return;
   }
+  if (protocol === 'rar') {
+    // The RAR series (Rik van Riel, "[RFC PATCH v3 7/7] x86/mm: userspace & pageout flushing using Intel RAR",
+    // 2025-06-05): arch_tlbbatch_flush -> rar_full_flush(&batch->cpumask): the whole batch mask, lazy CPUs included.
+    rarFlush(cpu, cpus.filter((c) => c !== cpu.id), { via: 'rar', kind: 'all-nonglobals', mm: -1, pages: [] });
+    return;
+  }
   // info->mm is NULL: should_flush_tlb sends to every CPU of the batch's mask that is not lazy.
   const ctl = cpu.v.cpuCtl;
   const targets = cpus.filter((c) => c !== cpu.id && !isLazyCpu(ctl, c));
-  if (protocol === 'rar') {
-    rarFlush(cpu, targets, { via: 'rar', kind: 'all-nonglobals', mm: -1, pages: [] });
-    return;
-  }
+  // cpumask_any_but(&batch->cpumask, cpu) < nr_cpu_ids: flush_tlb_multi, which counts NR_TLB_REMOTE_FLUSH even if every target is lazy.
+  if (cpus.some((c) => c !== cpu.id)) cpu.count('nr_tlb_remote_flush');
   smpCallFunctionMany(cpu, targets, req);
 }

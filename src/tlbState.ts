@@ -29,10 +29,26 @@
  *   bit in 6.x: the atomic write costs more than an occasional extra IPI). A
  *   CPU leaves an mm's mask when a flush for that mm reaches it while it runs
  *   another (flushTlbFunc: TLB_REMOTE_WRONG_CPU).
+ * - Lazy TLB: enter_lazy_tlb() only sets is_lazy (the mm stays loaded). A
+ *   flush that reaches a lazy CPU switches it to init_mm (switchToInitMm,
+ *   from flush_tlb_func: switch_mm_irqs_off(NULL, &init_mm, NULL) clears
+ *   is_lazy, loads init_mm, leaves mm_cpumask alone); when the kernel thread
+ *   ends, the user task's mm is switched to again: without that flush, the
+ *   prev == next path (one full flush if tlb_gen moved,
+ *   `lazy_tlb_switch_back_flushes`); after it, a full switch whose
+ *   choose_new_asid finds the ASID behind and flushes it (`asid_flushes`).
+ * - Global ASIDs (`--protocol invlpgb`, Linux 6.15): an mm with a global
+ *   ASID runs under it on every CPU (tag globalAsidTag(asid), the same
+ *   everywhere; INVLPGB keeps it up to date, so switching to it never
+ *   flushes: choose_new_asid). A CPU running the mm under its dynamic ASID
+ *   when the global one is assigned moves to it at its next switch_mm_irqs_off
+ *   or flush_tlb_func (mm_needs_global_asid: reloadGlobalAsid). While it runs
+ *   under the global ASID, bit LOADED_GLOBAL_ASID_BIT of C_LOADED_MM is set
+ *   (finish_asid_transition reads it).
  */
-import { C_IS_LAZY, C_LOADED_MM, CPU_CTL_WORDS, type CounterName } from './layout.js';
+import { C_IS_LAZY, C_LOADED_MM, CPU_CTL_WORDS, LOADED_GLOBAL_ASID_BIT, type CounterName } from './layout.js';
 import type { TraceEvent } from './trace.js';
-import { mmCpumaskSet, mmTlbGen } from './mm.js';
+import { mmCpumaskSet, mmGlobalAsid, mmTlbGen } from './mm.js';
 import type { Tlb } from './tlb.js';
 
 /** TLB_NR_DYN_ASIDS: dynamic ASIDs per CPU (arch/x86/include/asm/tlbflush.h). */
@@ -43,6 +59,11 @@ export function mmCtxId(m: number): number {
   return m + 1;
 }
 
+/** The TLB tag of global ASID `asid` (kern_pcid(asid) = asid + 1; asid >= TLB_NR_DYN_ASIDS). */
+export function globalAsidTag(asid: number): number {
+  return asid + 1;
+}
+
 /** The TLB tag of dynamic ASID `slot` (kern_pcid(asid) = asid + 1). */
 export function asidTag(slot: number): number {
   return slot + 1;
@@ -51,7 +72,7 @@ export function asidTag(slot: number): number {
 /** What CpuTlbState needs of its CPU: identity, the shared views, its TLB and counters. */
 export interface TlbStateHost {
   readonly id: number;
-  readonly config: { readonly cpus: number; readonly inject: string };
+  readonly config: { readonly cpus: number; readonly inject: string; readonly protocol: string };
   readonly v: { readonly mm: Int32Array; readonly cpuCtl: Int32Array };
   readonly tlb: Tlb;
   count(name: CounterName, n?: number): void;
@@ -89,8 +110,10 @@ export class CpuTlbState {
   loadedMm = -1;
   /** loaded_mm_asid: the slot the loaded mm's entries are tagged with. */
   loadedMmAsid = 0;
-  /** TLB tag of the loaded mm's entries (asidTag(loadedMmAsid)). */
+  /** TLB tag of the loaded mm's entries (asidTag(loadedMmAsid), or globalAsidTag when loadedGlobal). */
   loadedTag = asidTag(0);
+  /** The loaded mm runs under its global ASID (is_global_asid(loaded_mm_asid); `--protocol invlpgb`). */
+  loadedGlobal = false;
   /** next_asid: the slot the next newly assigned ASID takes (round-robin). */
   private nextAsid = 1;
   private readonly ctxs: TlbContext[] = Array.from({ length: TLB_NR_DYN_ASIDS }, () => ({ ctxId: 0, tlbGen: 0, ctxGen: 0 }));
@@ -105,6 +128,8 @@ export class CpuTlbState {
   /** Boot state of a run: init_mm loaded in slot 0, next_asid 1 (initialize_tlbstate_and_flush). */
   reset(): void {
     this.loadedMm = -1;
+    this.taskMm = -1;
+    this.loadedGlobal = false;
     this.loadedMmAsid = 0;
     this.loadedTag = asidTag(0);
     this.nextAsid = 1;
@@ -151,6 +176,15 @@ export class CpuTlbState {
     Atomics.store(h.v.cpuCtl, this.loadedWord, next + 1);
     mmCpumaskSet(h.v.mm, h.config.cpus, next, h.id);
     const nextTlbGen = mmTlbGen(h.v.mm, h.config.cpus, next);
+    // choose_new_asid(): a global ASID is always up to date (INVLPGB): use it, no flush.
+    const global = this.globalAsidOf(next);
+    if (global !== 0) {
+      if (h.trace) h.traceEvent({ k: 'switch_mm', ts: h.traceNow(), from: this.loadedMm, to: next, flushed: false });
+      this.loadedMm = next;
+      this.useGlobalAsid(global);
+      return false;
+    }
+    this.loadedGlobal = false;
     const { asid, needFlush } = this.chooseNewAsid(next, nextTlbGen);
     if (needFlush) {
       h.count('asid_flushes');
@@ -175,14 +209,42 @@ export class CpuTlbState {
     return needFlush;
   }
 
-  /** enter_lazy_tlb(): a kernel thread runs, the mm stays loaded; initiators skip this CPU from now on. */
+  /**
+   * enter_lazy_tlb(): a kernel thread runs, the mm stays loaded; initiators
+   * skip this CPU from now on (nothing to do if init_mm is loaded). Records
+   * the user task's mm, to switch back to in leaveLazyTlb.
+   */
   enterLazyTlb(): void {
+    if (this.loadedMm < 0) return;
+    this.taskMm = this.loadedMm;
     Atomics.store(this.host.v.cpuCtl, this.lazyWord, 1);
     this.lazySince = this.host.traceNow();
   }
 
   /** Tracing: when this CPU went lazy. */
   private lazySince = 0;
+  /** The mm of the user task the kernel thread interrupted (what leaveLazyTlb switches back to), or -1. */
+  private taskMm = -1;
+
+  /**
+   * flush_tlb_func() on a lazy CPU: switch_mm_irqs_off(NULL, &init_mm, NULL).
+   * is_lazy is cleared, loaded_mm becomes init_mm (published for
+   * should_flush_tlb), the mm's ASID keeps its entries and its ctxs tlb_gen
+   * (so the switch back flushes it), and mm_cpumask is left alone.
+   */
+  switchToInitMm(): void {
+    const h = this.host;
+    const from = this.loadedMm;
+    Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
+    Atomics.store(h.v.cpuCtl, this.loadedWord, 0);
+    this.loadedMm = -1;
+    this.loadedGlobal = false;
+    if (h.trace) {
+      const now = h.traceNow();
+      h.traceEvent({ k: 'lazy', ts: this.lazySince, dur: now - this.lazySince });
+      h.traceEvent({ k: 'switch_mm', ts: now, from, to: -1, flushed: false });
+    }
+  }
 
   /** cpu_tlbstate_shared.is_lazy. */
   isLazy(): boolean {
@@ -197,17 +259,58 @@ export class CpuTlbState {
    */
   leaveLazyTlb(): void {
     const h = this.host;
+    const mm = this.loadedMm;
+    if (mm >= 0 && (this.needsGlobalAsid() || this.loadedGlobal)) {
+      // prev == next: mm_needs_global_asid -> reload into the global ASID; a global ASID needs no tlb_gen catch-up.
+      Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
+      if (h.trace) h.traceEvent({ k: 'lazy', ts: this.lazySince, dur: h.traceNow() - this.lazySince });
+      if (!this.loadedGlobal) this.reloadGlobalAsid();
+      return;
+    }
+    if (mm < 0) {
+      // A flush switched this CPU to init_mm meanwhile: a full switch back (it rejoins mm_cpumask; choose_new_asid flushes the behind ASID).
+      const task = this.taskMm;
+      this.taskMm = -1;
+      if (task >= 0) this.switchMmIrqsOff(task);
+      return;
+    }
     Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
     if (h.trace) h.traceEvent({ k: 'lazy', ts: this.lazySince, dur: h.traceNow() - this.lazySince });
-    const mm = this.loadedMm;
-    if (mm < 0) return;
     const gen = mmTlbGen(h.v.mm, h.config.cpus, mm);
     const ctx = this.ctxs[this.loadedMmAsid];
     if (ctx.tlbGen >= gen) return;
     if (h.trace) h.traceEvent({ k: 'flush', ts: h.traceNow(), reason: 'TLB_FLUSH_ON_TASK_SWITCH', full: true, pages: 0, mm });
-    h.count('nr_tlb_flush_on_task_switch');
+    h.count('lazy_tlb_switch_back_flushes');
     h.count('tlb_entries_flushed', h.tlb.flushAsid(this.loadedTag, true));
     ctx.tlbGen = gen;
+  }
+
+  /** `--protocol invlpgb`: the global ASID of `mm` (0: none; always 0 for other protocols). */
+  globalAsidOf(mm: number): number {
+    return this.host.config.protocol === 'invlpgb' && mm >= 0 ? mmGlobalAsid(this.host.v.mm, this.host.config.cpus, mm) : 0;
+  }
+
+  /** mm_needs_global_asid(loaded_mm, loaded_mm_asid): the loaded mm got a global ASID this CPU does not use yet. */
+  needsGlobalAsid(): boolean {
+    return !this.loadedGlobal && this.globalAsidOf(this.loadedMm) !== 0;
+  }
+
+  /**
+   * switch_mm_irqs_off(NULL, loaded_mm, NULL) when mm_needs_global_asid: the
+   * prev == next reload into the global ASID (CR3 with the global PCID, no
+   * flush: choose_new_asid). The dynamic ASID's entries of the mm stay, no
+   * longer reachable.
+   */
+  reloadGlobalAsid(): void {
+    this.host.count('global_asid_reloads');
+    this.useGlobalAsid(this.globalAsidOf(this.loadedMm));
+  }
+
+  /** Load the global ASID `asid` for the loaded mm and publish it (LOADED_GLOBAL_ASID_BIT). */
+  private useGlobalAsid(asid: number): void {
+    this.loadedGlobal = true;
+    this.loadedTag = globalAsidTag(asid);
+    Atomics.store(this.host.v.cpuCtl, this.loadedWord, (this.loadedMm + 1) | LOADED_GLOBAL_ASID_BIT);
   }
 
   /** The ASID slot holding `mm` on this CPU, or -1. */
@@ -272,7 +375,12 @@ export class CpuTlbState {
 
 /** cpu_tlbstate.loaded_mm of CPU `c` as an initiator reads it (-1: a kernel thread). */
 export function loadedMmOf(cpuCtl: Int32Array, c: number): number {
-  return Atomics.load(cpuCtl, c * CPU_CTL_WORDS + C_LOADED_MM) - 1;
+  return (Atomics.load(cpuCtl, c * CPU_CTL_WORDS + C_LOADED_MM) & ~LOADED_GLOBAL_ASID_BIT) - 1;
+}
+
+/** is_global_asid(per_cpu(cpu_tlbstate.loaded_mm_asid, c)), as finish_asid_transition reads it. */
+export function loadedGlobalAsidOf(cpuCtl: Int32Array, c: number): boolean {
+  return (Atomics.load(cpuCtl, c * CPU_CTL_WORDS + C_LOADED_MM) & LOADED_GLOBAL_ASID_BIT) !== 0;
 }
 
 /** cpu_tlbstate_shared.is_lazy of CPU `c`. */

@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
 import { resolveConfig, type SimConfig } from '../src/config.js';
 import { runStress } from '../src/stress.js';
+import { flushTlbRangeOps, MAX_DVM_OPS, MAX_TLBI_RANGE_PAGES, tlbiRangeNum, tlbiRangePages } from '../src/arm64Tlbi.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,68 @@ describe('arm64 batched reclaim: P TLBIs, ceil(P/B) DSBs, 0 IPIs', () => {
     expect(r.counters.dsb_waits).toBeGreaterThan(0);
     expect(r.counters.tlbi_applied).toBe(r.counters.tlbi_broadcast * 3);
     expect(r.races).toEqual(NO_RACES);
+  });
+});
+
+describe('arm64 range flushes (__flush_tlb_range: MAX_DVM_OPS, FEAT_TLBIRANGE)', () => {
+  it('__TLBI_RANGE_PAGES / __TLBI_RANGE_NUM and the limits', () => {
+    expect(MAX_DVM_OPS).toBe(512); // PTRS_PER_PTE with 4 KB pages
+    expect(MAX_TLBI_RANGE_PAGES).toBe(32 << 16); // (31 + 1) << (5 * 3 + 1)
+    expect(tlbiRangePages(0, 0)).toBe(2);
+    expect(tlbiRangeNum(35, 0)).toBe(16); // 35 >> 1 = 17 units of 2, num = 17 - 1
+    expect(tlbiRangeNum(100, 1)).toBe(0); // 100 >> 6 = 1 unit of 64
+    expect(tlbiRangeNum(63, 1)).toBe(-1);
+    expect(tlbiRangeNum(5000, 0)).toBe(31); // clamped: min(5000, __TLBI_RANGE_PAGES(31, 0) = 64) >> 1 = 32 units, num 31
+  });
+
+  it('__flush_tlb_range_op: one TLBI per page without the feature; with it [n >= 64] + [n mod 64 >= 2] + [n odd]', () => {
+    for (let n = 34; n <= 511; n++) {
+      expect(flushTlbRangeOps(0, n, false)).toHaveLength(n);
+      const ops = flushTlbRangeOps(0, n, true);
+      expect(ops.length, `n = ${n}`).toBe(Number(n >= 64) + Number(n % 64 >= 2) + Number(n % 2 === 1));
+      // They cover [0, n) exactly, in order.
+      let at = 0;
+      for (const op of ops) {
+        expect(op.page).toBe(at);
+        at += op.count;
+      }
+      expect(at).toBe(n);
+    }
+    // 511 = 448 (scale 1, num 6) + 62 (scale 0, num 30) + 1 (the last page alone).
+    expect(flushTlbRangeOps(0, 511, true)).toEqual([
+      { kind: 'range', page: 0, count: 448 },
+      { kind: 'range', page: 448, count: 62 },
+      { kind: 'page', page: 510, count: 1 },
+    ]);
+  });
+
+  // munmap workload on arm64, N = 3, 2 munmaps of L pages: CPU 0's tlb_finish_mmu -> __flush_tlb_range of L pages.
+  // off: L < MAX_DVM_OPS (512) is L TLBI VALE1IS, L = 512 is one TLBI ASIDE1IS (flush_tlb_mm); on: the range ops.
+  for (const [L, off, on] of [
+    [34, 34, 1], // 34 even, < 64: one RVALE1IS of 34 pages
+    [35, 35, 2], // 34 + the last page
+    [100, 100, 2], // 64 (scale 1) + 36 (scale 0)
+    [511, 511, 3], // 448 + 62 + 1
+    [512, 1, 1], // off: >= MAX_DVM_OPS, flush_tlb_mm; on: one range of 512 (scale 1, num 7)
+  ] as const) {
+    it(`--range ${L}: ${off} TLBIs per munmap without FEAT_TLBIRANGE, ${on} with it`, async () => {
+      for (const [mode, want] of [['off', off], ['on', on]] as const) {
+        const r = await simulate(resolveConfig({ workload: 'munmap', arch: 'arm64', cpus: 3, pages: 1024, range: String(L), ops: 2, sched: 'seeded', arm64TlbiRange: mode }));
+        expect(r.status).toBe('ok');
+        expect(r.races).toEqual(NO_RACES);
+        expect(r.per_cpu[0].tlbi_broadcast, mode).toBe(2 * want);
+        expect(r.counters.tlbi_applied, mode).toBe(2 * want * 3); // every CPU's MMU applies every TLBI
+        expect(r.per_cpu[0].dsb_waits, mode).toBe(2);
+        expect(r.counters.ipis_sent, mode).toBe(0);
+      }
+    });
+  }
+
+  it('--arm64-tlbi-range on x86 is refused in one line, exit 2', async () => {
+    const r = await runCli(['run', '--arm64-tlbi-range', 'on']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('--arm64-tlbi-range applies to --arch arm64');
   });
 });
 

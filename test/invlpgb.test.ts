@@ -87,21 +87,65 @@ describe('invlpgb reclaim: ceil(P/B) broadcasts, 0 IPIs', () => {
   );
 });
 
-describe('invlpgb flush_tlb_mm_range: broadcast only for an mm active on more than 3 CPUs', () => {
+describe('invlpgb flush_tlb_mm_range as Linux 6.15: IPIs until the mm has a global ASID, then INVLPGB', () => {
+  for (const sched of ['free', 'seeded'] as const) {
+    it(
+      `${sched}: munmap x 40 on 6 CPUs (all running the mm): 32 IPI rounds, the global ASID, one transition round, then broadcasts`,
+      async () => {
+        // flush_tlb_mm_range without a global ASID: flush_tlb_multi to the N-1 = 5 others, then consider_global_asid.
+        // tlbsim checks on every 32nd IPI-path flush (GLOBAL_ASID_CHECK_EVERY, the kernel's pid/jiffies sampling):
+        // at munmap 32, 6 CPUs run the mm (> 3): use_global_asid; it is the run's first, so reset_global_asid_space
+        // issues invlpgb_flush_all_nonglobals (1 INVLPGB + TLBSYNC). Munmap 33: broadcast_tlb_flush (1 INVLPGB), and
+        // finish_asid_transition finds CPUs still on their dynamic ASID: one flush_tlb_multi to the whole
+        // mm_cpumask (5 IPIs), whose flush_tlb_func moves each CPU to the global ASID (6 reloads, CPU 0's own
+        // included). Munmap 34: every CPU on the global ASID, the transition ends; 34..40: INVLPGB only.
+        // IPIs: 32 x 5 + 5 = 165; INVLPGBs: 1 + 8 = 9; nr_tlb_remote_flush: 32 + 1. CPU 0 counts 8 local
+        // single-page flushes for each of munmaps 1..32 (256) and none for the broadcasts.
+        const r = await simulate(resolveConfig({ workload: 'munmap', protocol: 'invlpgb', cpus: 6, pages: 64, range: '8', ops: 40, sched }));
+        expect(r.status).toBe('ok');
+        const k = r.counters;
+        expect(k.ipis_sent).toBe(165);
+        expect(k.nr_tlb_remote_flush).toBe(33);
+        expect(k.invlpgb_sent).toBe(9);
+        expect(k.tlbsync_waits).toBe(9);
+        expect(k.invlpgb_applied).toBe(9 * 5);
+        expect(k.global_asids_assigned).toBe(1);
+        expect(k.global_asid_reloads).toBe(6);
+        for (let c = 0; c < 6; c++) expect(r.per_cpu[c].global_asid_reloads, `CPU ${c}`).toBe(1);
+        expect(r.per_cpu[0].nr_tlb_local_flush_one).toBe(32 * 8);
+        expect(r.per_cpu[0].nr_tlb_local_flush_all).toBe(0);
+        expect(r.races).toEqual(NO_RACES);
+      },
+      TIMEOUT,
+    );
+  }
+
   it(
-    'munmap on 6 CPUs (5 running the mm) broadcasts; on 3 CPUs it sends IPIs',
+    'munmap on 3 CPUs: never more than 3 running the mm, no global ASID, only IPIs',
     async () => {
-      const big = await simulate(resolveConfig({ workload: 'munmap', protocol: 'invlpgb', cpus: 6, pages: 64, range: '8', ops: 200, sched: 'seeded' }));
-      expect(big.status).toBe('ok');
-      expect(big.counters.ipis_sent).toBe(0);
-      expect(big.counters.invlpgb_sent).toBeGreaterThan(0);
-      expect(big.counters.invlpgb_applied).toBe(big.counters.invlpgb_sent * 5);
-      expect(big.races).toEqual(NO_RACES);
-      const small = await simulate(resolveConfig({ workload: 'munmap', protocol: 'invlpgb', cpus: 3, pages: 64, range: '8', ops: 200, sched: 'seeded' }));
-      expect(small.status).toBe('ok');
-      expect(small.counters.invlpgb_sent).toBe(0);
-      expect(small.counters.ipis_sent).toBeGreaterThan(0);
-      expect(small.races).toEqual(NO_RACES);
+      const r = await simulate(resolveConfig({ workload: 'munmap', protocol: 'invlpgb', cpus: 3, pages: 64, range: '8', ops: 40, sched: 'seeded' }));
+      expect(r.status).toBe('ok');
+      expect(r.counters.invlpgb_sent).toBe(0);
+      expect(r.counters.global_asids_assigned).toBe(0);
+      expect(r.counters.ipis_sent).toBe(40 * 2);
+      expect(r.races).toEqual(NO_RACES);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'mprotect on 6 CPUs: one IPI-path flush (no global ASID yet): 4 IPIs, no INVLPGB from the caller',
+    async () => {
+      // CPU 1's mprotect of every page: tlb_flush() to the 4 other threads running the mm (kswapd, CPU 0, runs no
+      // user mm); without flush_tlb_batched_pending that is its only flush, far below the 32 before a check.
+      // Reclaim's 2 batches are arch_tlbbatch_flush: invlpgb_flush_all_nonglobals each (CPU 0's INVLPGBs).
+      const r = await simulate(resolveConfig({ workload: 'mprotect', protocol: 'invlpgb', cpus: 6, pages: 64, batch: 32, ops: 100, sched: 'seeded', batchedPendingFlush: false }));
+      expect(r.status).toBe('ok');
+      expect(r.per_cpu[1].ipis_sent).toBe(4);
+      expect(r.per_cpu[1].nr_tlb_remote_flush).toBe(1);
+      expect(r.per_cpu[1].invlpgb_sent).toBe(0);
+      expect(r.per_cpu[0].invlpgb_sent).toBe(2);
+      expect(r.counters.global_asids_assigned).toBe(0);
     },
     TIMEOUT,
   );

@@ -41,9 +41,16 @@ describe('mechanism comparison', () => {
     expect(at('rar', 'reclaim').interrupts).toBe(0);
     expect(at('context-reset', 'reclaim').context_resets).toBe(8 * (N - 1));
     expect(at('luf', 'reclaim').luf_deferred).toBe(128);
-    // tlb-flush: every CPU's 20 madvise calls are one broadcast (invlpgb: the mm runs on more than 3 CPUs) or one RAR action each.
-    expect(at('invlpgb', 'tlb-flush').invlpgb_sent).toBe(20 * N);
-    expect(at('invlpgb', 'tlb-flush').interrupts).toBe(0);
+    // tlb-flush, invlpgb (Linux 6.15): the mm's flushes are IPI rounds until it has a global ASID; consider_global_asid
+    // looks at the 32nd IPI-path flush (GLOBAL_ASID_CHECK_EVERY), 8 CPUs run the mm (> 3): a global ASID, whose first
+    // allocation in the run costs one invlpgb_flush_all_nonglobals. Flushes already past their mm_global_asid() check
+    // then still go by IPI (up to N - 1 in flight, in free mode), and the first broadcast's finish_asid_transition
+    // sends one more round. So at least 32 of the 160 madvise flushes are IPI rounds, at most 128 are broadcasts.
+    const inv = at('invlpgb', 'tlb-flush');
+    expect(inv.invlpgb_sent).toBeGreaterThan(1);
+    expect(inv.invlpgb_sent).toBeLessThanOrEqual(20 * N - 32 + 1);
+    expect(inv.interrupts).toBeGreaterThanOrEqual(32 * (N - 1));
+    expect(inv.interrupts).toBeLessThan(at('batched', 'tlb-flush').interrupts);
     expect(at('rar', 'tlb-flush').rar_sent).toBe(20 * N);
     expect(at('batched', 'tlb-flush').interrupts).toBe(20 * N * (N - 1));
     for (const p of c.points) expect(p.races).toBe(0);
@@ -57,7 +64,7 @@ describe('mechanism comparison', () => {
     expect(refs.get('luf')!.reference).toMatch(/97%/);
     expect(refs.get('luf')!.simulated).toMatch(/interrupts \(-?\d+(\.\d)?% fewer\)/);
     expect(refs.get('invlpgb')!.reference).toMatch(/40% -> ~4%/);
-    expect(refs.get('invlpgb')!.simulated).toMatch(/interrupts [\d,]+ -> 0/);
+    expect(refs.get('invlpgb')!.simulated).toMatch(/interrupts [\d,]+ -> [\d,]+/);
     const text = formatMechanismComparison(c);
     expect(text).toMatch(/^tlbsim validate --mechanisms: 12 points, 6 stress campaigns, no race found/);
     expect(text).toMatch(/reclaim\s+8\s+invlpgb\s+0\s+0\s+-\s+8/);

@@ -53,6 +53,24 @@ describe('migrate workload', () => {
   }
 
   for (const protocol of ['per-page', 'batched'] as const) {
+    it(`${protocol}, --lazy-cpus 2 of N = 5: lazy CPUs get no flush (flush_tlb_page / arch_tlbbatch_flush skip them)`, async () => {
+      // per-page: try_to_migrate_one's ptep_clear_flush() -> flush_tlb_page(), freed_tables false, so should_flush_tlb
+      // skips the K = 2 lazy CPUs: P = 48 rounds of N-1-K = 2 IPIs. batched: arch_tlbbatch_flush (no mm) skips them
+      // too: ceil(48/16) = 3 rounds of 2. nr_tlb_remote_flush counts every flush_tlb_multi call: 48 or 3.
+      const r = await simulate(resolveConfig({ workload: 'migrate', cpus: 5, pages: 48, batch: 16, ops: 100, protocol, lazyCpus: 2, sched: 'seeded' }));
+      expect(r.status).toBe('ok');
+      expect(r.races).toEqual(NO_RACES);
+      const rounds = protocol === 'per-page' ? 48 : 3;
+      expect(r.counters.nr_tlb_remote_flush).toBe(rounds);
+      expect(r.counters.ipis_sent).toBe(rounds * 2);
+      for (const c of [3, 4]) {
+        expect(r.per_cpu[c].nr_tlb_remote_flush_received, `CPU ${c}`).toBe(0);
+        expect(r.per_cpu[c].lazy_tlb_flushes, `CPU ${c}`).toBe(0);
+        // tlb_gen moved while it was lazy: one full flush on the switch back.
+        expect(r.per_cpu[c].lazy_tlb_switch_back_flushes, `CPU ${c}`).toBe(1);
+      }
+    });
+
     it(`${protocol}, seeded: copying after the flush never loses a store; copy-before-flush does`, async () => {
       expect(await racesOver({ protocol, sched: 'seeded' }, 100)).toEqual({ racy: 0, lost: 0 });
       const bug = await racesOver({ protocol, sched: 'seeded', inject: 'copy-before-flush' }, 100);

@@ -68,6 +68,7 @@ const STRESS_BUGGY_300: { readonly [N in RaceName]: number } = {
   'pending-flush-lost': 2,
   'migrate-vma-ptl': 38,
   'arm64-dsb-pending': 42,
+  'collapse-pmd-flush': 236,
 };
 
 /** The race count each effect shows up in. */
@@ -103,7 +104,7 @@ describe.each(RACE_NAMES)('%s under random seeded stress', (name) => {
  * pending-flush-lost's bound 1 ~3 minutes); below, their bound 0 and the
  * replay of the shortest racy schedule explore printed; stress finds both.
  */
-const EXPLORE: { readonly [N in Exclude<RaceName, 'pending-flush-lost' | 'mremap-ptl' | 'arm64-dsb-pending' | 'lazy-pgtable-free'>]: { buggy: [number, number][]; fixed: number[] } } = {
+const EXPLORE: { readonly [N in Exclude<RaceName, 'pending-flush-lost' | 'mremap-ptl' | 'arm64-dsb-pending' | 'lazy-pgtable-free' | 'collapse-pmd-flush'>]: { buggy: [number, number][]; fixed: number[] } } = {
   'reclaim-dirty': { buggy: [[2, 0], [8, 0], [36, 12]], fixed: [2, 8, 30] },
   'mprotect-reclaim': { buggy: [[2, 0], [8, 0], [18, 2]], fixed: [2, 8, 18] },
   'migrate-vma-ptl': { buggy: [[2, 0], [8, 0], [20, 2]], fixed: [2, 8, 18] },
@@ -187,6 +188,52 @@ describe('lazy-pgtable-free under exhaustive exploration (2 CPUs)', () => {
     expect(r.complete).toBe(true);
     expect(r.per_preemptions.map((b) => b.schedules)).toEqual([2, 6, 6, 2, 0, 0, 0]);
     expect(r.racy_schedules).toBe(0);
+  });
+});
+
+/**
+ * collapse-pmd-flush (CVE-2025-22045): the same two CPUs and page-walk cache
+ * as lazy-pgtable-free, with MADV_COLLAPSE's flush_tlb_range in place of
+ * munmap's freed-tables flush, so the same shape: racy first at bound 1 (CPU
+ * 1, lazy, preempted at its first speculative walk while CPU 0 collapses
+ * and frees the page table; both walks then go through the freed table);
+ * every schedule is found by bound 2 on the buggy side and by bound 3 on the
+ * fixed side (where the flush reaches CPU 1 and switches it to init_mm).
+ */
+describe('collapse-pmd-flush under exhaustive exploration (2 CPUs)', () => {
+  it('buggy: racy schedules first at bound 1, exact counts, and the shortest replays as a use after free', async () => {
+    const r = await exploreScenario({ scenario: 'collapse-pmd-flush', kernel: 'buggy', bound: 6 });
+    expect(r.complete).toBe(true);
+    expect(r.per_preemptions.map((b) => [b.schedules, b.racy])).toEqual([
+      [2, 0],
+      [6, 4],
+      [4, 4],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+    expect(r.smallest_racy_bound).toBe(1);
+    expect(r.shortest_racy!.schedule).toBe('0:1,2:0');
+    const s = await runStress({ scenario: 'collapse-pmd-flush', kernel: 'buggy', overrides: { schedule: r.shortest_racy!.schedule }, iterations: 1, seed: r.config.seed, stopOnRace: false, threads: 1 });
+    expect(s.racy_iterations).toBe(1);
+    // --ops 2: both speculative walks come after the table was freed.
+    expect(s.races.stale_accesses).toBe(2);
+    expect(s.counters.ipis_sent).toBe(0);
+    expect(s.failures).toEqual([]);
+  });
+
+  it('fixed: no racy schedule up to bound 6, exact counts; the racy schedule sends the flush to the lazy CPU', async () => {
+    const r = await exploreScenario({ scenario: 'collapse-pmd-flush', kernel: 'fixed', bound: 6 });
+    expect(r.complete).toBe(true);
+    expect(r.per_preemptions.map((b) => b.schedules)).toEqual([2, 6, 6, 2, 0, 0, 0]);
+    expect(r.racy_schedules).toBe(0);
+    // The buggy side's shortest racy schedule, on the fixed side: flush_tlb_range (freed_tables) IPIs the lazy CPU 1,
+    // which switches to init_mm (one lazy_tlb_flushes) and so never walks the freed table.
+    const s = await runStress({ scenario: 'collapse-pmd-flush', kernel: 'fixed', overrides: { schedule: '0:1,2:0' }, iterations: 1, seed: r.config.seed, stopOnRace: false, threads: 1 });
+    expect(s.racy_iterations).toBe(0);
+    expect(s.counters.ipis_sent).toBe(1);
+    expect(s.counters.lazy_tlb_flushes).toBe(1);
   });
 });
 

@@ -11,7 +11,7 @@
  *   line and exits 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ARCHES, ARM64_PENDING_MODES, CPU_FAULTS, INJECTED_BUGS, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, WORKLOADS, type SimConfig } from '../config.js';
+import { ARCHES, ARM64_PENDING_MODES, ARM64_TLBI_RANGE_MODES, CPU_FAULTS, INJECTED_BUGS, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, WORKLOADS, type SimConfig } from '../config.js';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { TRACE_EVENTS_DEFAULT } from '../trace.js';
@@ -57,9 +57,11 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
     .addOption(new Option('--page-walk-cache', 'a per-CPU page-walk cache: munmap frees whole page tables and a walk through a freed one is a race (lazy-pgtable-free)'))
     .addOption(new Option('--no-lazy-flush-on-table-free', 'a flush that frees page tables skips lazy-TLB CPUs like any other (before 2ff6ddf19c0e)'))
+    .addOption(new Option('--no-flush-range-freed-tables', 'x86 flush_tlb_range() passes freed_tables=false, so mremap/migrate_vma/collapse flushes skip lazy-TLB CPUs (before 3ef938c35035, CVE-2025-22045)'))
     .addOption(new Option('--no-flush-under-ptl', 'mremap and migrate_vma flush the TLB after dropping the PTE lock (before eb66ae030829 and 60bae7370896)'))
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--arm64-pending <mode>', "--arch arm64: arch_flush_tlb_batched_pending as flush_tlb_mm (flush-mm, today) or a lone DSB on the calling CPU (dsb, before 4b634918384c)").choices(ARM64_PENDING_MODES))
+    .addOption(new Option('--arm64-tlbi-range <mode>', '--arch arm64: FEAT_TLBIRANGE: range TLBIs in __flush_tlb_range_op (on) or one TLBI per page below MAX_DVM_OPS (off, default)').choices(ARM64_TLBI_RANGE_MODES))
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
     .addOption(new Option('--lazy-cpus <n>', d('thread CPUs (the last K) in lazy TLB mode while reclaim runs')).argParser(num('--lazy-cpus')))
@@ -70,7 +72,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--context-reset-cutoff <n>', d('--protocol context-reset: a flush of more pages gives the mm a new context instead (PowerPC, seed 004: 20)')).argParser(num('--context-reset-cutoff')))
     .addOption(new Option('--ro-pages <n>', d('the first N pages of every process are mapped read-only (threads only load them; what --protocol luf defers)')).argParser(num('--ro-pages')))
     .addOption(new Option('--irq-off <n>', d('thread CPUs run N accesses of every 2N with interrupts disabled: flush IPIs wait, INVLPGB/RAR do not (0: never)')).argParser(num('--irq-off')))
-    .addOption(new Option('--ipi-fanout <mode>', d('IPI rounds: serial unicast (Linux) or a multicast tree (Barrelfish): one message per group, forwarded by its first target')).choices(['serial', 'tree']))
+    .addOption(new Option('--ipi-fanout <mode>', d('IPI rounds: serial unicast (xAPIC / x2APIC physical mode: one ICR write per target), cluster (x2APIC cluster mode: one ICR write per 16-CPU cluster), or a multicast tree (Barrelfish): one message per group, forwarded by its first target')).choices(['serial', 'tree', 'cluster']))
     .addOption(new Option('--ipi-group <n>', d('--ipi-fanout tree: CPUs per group (CPU c in group c / N; default 8)')).argParser(num('--ipi-group')))
     .addOption(new Option('--trace-events <n>', `events each CPU keeps for --trace (a ring of the last N; default ${TRACE_EVENTS_DEFAULT})`).argParser(num('--trace-events')))
     .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
@@ -109,12 +111,14 @@ export interface CliOpts {
   flushUnderPtl: boolean;
   pageWalkCache?: boolean;
   lazyFlushOnTableFree: boolean;
+  flushRangeFreedTables: boolean;
   tokenLending: boolean;
   tlbGen: boolean;
   inject?: SimConfig['inject'];
   syscall?: SimConfig['syscall'];
   pendingFlush?: SimConfig['pendingFlush'];
   arm64Pending?: SimConfig['arm64Pending'];
+  arm64TlbiRange?: SimConfig['arm64TlbiRange'];
   reclaimPages?: string;
   range?: string;
   runTokens?: number;
@@ -127,7 +131,7 @@ export interface CliOpts {
   contextResetCutoff?: number;
   roPages?: number;
   irqOff?: number;
-  ipiFanout?: 'serial' | 'tree';
+  ipiFanout?: 'serial' | 'tree' | 'cluster';
   ipiGroup?: number;
   traceEvents?: number;
   doorbellPoll?: number;
@@ -187,6 +191,7 @@ export function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     syscall: o.syscall,
     pendingFlush: o.pendingFlush,
     arm64Pending: o.arm64Pending,
+    arm64TlbiRange: o.arm64TlbiRange,
     reclaimPages: o.reclaimPages,
     range: o.range,
     runTokens: o.runTokens,
@@ -215,6 +220,7 @@ export function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
   if (given('flushUnderPtl')) p.flushUnderPtl = o.flushUnderPtl;
   if (given('pageWalkCache')) p.pageWalkCache = o.pageWalkCache === true;
   if (given('lazyFlushOnTableFree')) p.lazyFlushOnTableFree = o.lazyFlushOnTableFree;
+  if (given('flushRangeFreedTables')) p.flushRangeFreedTables = o.flushRangeFreedTables;
   if (given('tokenLending')) p.tokenLending = o.tokenLending;
   if (given('tlbGen')) p.tlbGen = o.tlbGen;
   // An injected bug is checked by the oracle; the engine's own assertion would stop the run first.

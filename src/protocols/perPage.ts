@@ -9,7 +9,7 @@
  */
 import { PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../layout.js';
 import { pteDirty } from '../pageTable.js';
-import { flushTlbMmRange } from '../tlbFlush.js';
+import { flushTlbPage } from '../tlbFlush.js';
 import { freeReclaimedPage, lockPageForReclaim, pageout, setPageStep, tryToUnmapOne } from './common.js';
 import type { UnmapProtocol } from './types.js';
 
@@ -28,7 +28,7 @@ export const perPageProtocol: UnmapProtocol = {
           freeReclaimedPage(cpu, mm, x); // planted bug: freed (and unlocked) before its flush
           cpu.schedPoint();
         }
-        flushTlbMmRange(cpu, mm, [p]);
+        flushTlbPage(cpu, mm, p); // ptep_clear_flush(): flush_tlb_page
       });
       if (!u) {
         cpu.mem.unlockPage(cpu.pageIdx(mm, p));

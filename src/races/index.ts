@@ -12,6 +12,7 @@
  */
 import type { SimConfig, SyscallName } from '../config.js';
 import { arm64DsbPending, arm64DsbPendingWorkload } from './arm64DsbPending.js';
+import { collapsePmdFlush, collapsePmdFlushWorkload } from './collapsePmdFlush.js';
 import { lazyPgtableFree, lazyPgtableFreeWorkload } from './lazyPgtableFree.js';
 import { migrateVmaPtl, migrateVmaPtlWorkload } from './migrateVmaPtl.js';
 import { mprotectReclaim, mprotectReclaimWorkload } from './mprotectReclaim.js';
@@ -23,8 +24,8 @@ import type { KernelSide, RaceEntry } from './types.js';
 export { KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect, type RaceVariant } from './types.js';
 
 /** Catalogue names, in the order `tlbsim races` lists them (by year). */
-export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'lazy-pgtable-free' | 'pending-flush-lost' | 'migrate-vma-ptl' | 'arm64-dsb-pending';
-export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'mremap-ptl', 'lazy-pgtable-free', 'pending-flush-lost', 'migrate-vma-ptl', 'arm64-dsb-pending'];
+export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'lazy-pgtable-free' | 'pending-flush-lost' | 'migrate-vma-ptl' | 'arm64-dsb-pending' | 'collapse-pmd-flush';
+export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'mremap-ptl', 'lazy-pgtable-free', 'pending-flush-lost', 'migrate-vma-ptl', 'arm64-dsb-pending', 'collapse-pmd-flush'];
 
 export const RACES: { readonly [N in RaceName]: RaceEntry } = {
   'reclaim-dirty': reclaimDirty,
@@ -34,6 +35,7 @@ export const RACES: { readonly [N in RaceName]: RaceEntry } = {
   'pending-flush-lost': pendingFlushLost,
   'migrate-vma-ptl': migrateVmaPtl,
   'arm64-dsb-pending': arm64DsbPending,
+  'collapse-pmd-flush': collapsePmdFlush,
 };
 
 /** The workloads that play the catalogue's interleavings (registered in src/workloads/index.ts). */
@@ -45,6 +47,7 @@ export const RACE_WORKLOADS = {
   'pending-flush-lost': pendingFlushLostWorkload,
   'migrate-vma-ptl': migrateVmaPtlWorkload,
   'arm64-dsb-pending': arm64DsbPendingWorkload,
+  'collapse-pmd-flush': collapsePmdFlushWorkload,
 } as const;
 
 /** True if `name` is a catalogue scenario. */

@@ -40,7 +40,7 @@ import { P_MAP_GEN, PAGE_STEP_FLUSHED, PAGE_STEP_MAPPED, PAGE_STEP_UNMAPPED, PAG
 import { mkPte, PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, pteDirty, pteWrite } from '../pageTable.js';
 import { clearPte, lockPageForReclaim, setPageStep } from '../protocols/common.js';
 import { sysMadviseDontneed } from '../syscalls.js';
-import { flushTlbMmRange } from '../tlbFlush.js';
+import { flushTlbRange } from '../tlbFlush.js';
 import { kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
@@ -58,7 +58,7 @@ export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
   try {
     if (u) {
       setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
-      if (cpu.config.flushUnderPtl) flushTlbMmRange(cpu, mm, [p]);
+      if (cpu.config.flushUnderPtl) flushTlbRange(cpu, mm, [p]);
     }
   } finally {
     cpu.unlockPtl(mm, p);
@@ -68,7 +68,7 @@ export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
     cpu.mem.unlockPage(idx);
     return;
   }
-  if (!cpu.config.flushUnderPtl) flushTlbMmRange(cpu, mm, [p]);
+  if (!cpu.config.flushUnderPtl) flushTlbRange(cpu, mm, [p]);
   cpu.mem.markFlushed(u.frame);
   setPageStep(cpu, mm, p, PAGE_STEP_FLUSHED);
   const f = cpu.mem.allocFrame(idx);

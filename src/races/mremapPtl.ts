@@ -34,11 +34,19 @@
  * CPU 1 loads OLD, enters the system call (a scheduling point) and calls
  * mremap(OLD -> NEW); CPU 2 loads OLD, then loads it `--ops` times. Every
  * access is a load, so no write can be lost with the page.
+ *
+ * `--lazy-cpus K` (not part of the race): the last K threads load OLD, go
+ * lazy and stay lazy until the truncate and the mremap are both done; CPU 1
+ * waits for every thread to be warm (lazy ones lazy) before its mremap. Its
+ * flush is move_ptes' flush_tlb_range(), which passes freed_tables (since
+ * 3ef938c35035): it reaches the lazy CPUs and switches them to init_mm;
+ * with `--no-flush-range-freed-tables` it skips them.
  */
 import type { Cpu } from '../cpu.js';
 import { perPageProtocol } from '../protocols/perPage.js';
 import { sysMremap } from '../syscalls.js';
-import { kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
+import { G_RECLAIM_DONE, G_WARM, P_UNMAPPED_AT, PAGE_WORDS } from '../layout.js';
+import { isLazyThread, kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
 
@@ -53,11 +61,21 @@ export const mremapPtlWorkload: Workload = {
     const c = cpu.config;
     // unmap_mapping_range() + truncate: ptep_clear_flush of NEW under its PTE lock, then free the page.
     const truncate = { ...protocol, shrinkPageList: (x: Cpu, mm: number) => perPageProtocol.shrinkPageList(x, mm, [NEW]) };
+    const g = cpu.v.global;
     kswapdAndThreads(cpu, truncate, [NEW], (mm) => {
       warmUp(cpu, mm, [OLD], false);
       if (cpu.id === 1) {
+        // `--lazy-cpus`: every thread warm, so the lazy ones are lazy when the flush goes out (polled: once per run).
+        if (c.lazyCpus > 0) cpu.blockUntil(() => Atomics.load(g, G_WARM) >= c.cpus - 1);
         cpu.schedPoint(); // syscall entry
         sysMremap(cpu, mm, OLD, NEW);
+        return;
+      }
+      if (isLazyThread(cpu)) {
+        // The kernel thread runs until the truncate is done and mremap has returned (P_UNMAPPED_AT of OLD published).
+        const unmappedAt = cpu.pageIdx(mm, OLD) * PAGE_WORDS + P_UNMAPPED_AT;
+        cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_DONE) !== 0 && Atomics.load(cpu.v.pageState, unmappedAt) !== 0);
+        cpu.leaveLazyTlb();
         return;
       }
       loadRepeatedly(cpu, mm, OLD, c.ops);

@@ -15,7 +15,8 @@
  *   every process's pages, one process after the other.
  * - `--lazy-cpus K`: the last K thread CPUs enter lazy TLB mode after warm-up
  *   (before they count as warm, so every reclaim round sees them lazy) and
- *   leave it when reclaim is done (the reclaimer rings every CPU then).
+ *   leave it when reclaim is done (the reclaimer rings every CPU then); in
+ *   `munmap`, before they arrive at the load barrier, until CPU 0 is done.
  */
 import type { Cpu } from '../cpu.js';
 import { G_PAGES_UNMAPPED, G_RECLAIM_DONE, G_RECLAIM_STARTED, G_WARM } from '../layout.js';
@@ -60,6 +61,8 @@ export function loadMmOnEveryCpu(cpu: Cpu, mm: number): void {
   const g = cpu.v.global;
   const n = cpu.config.cpus;
   cpu.switchMm(mm);
+  // `--lazy-cpus K` (munmap): a lazy thread's CPU runs a kernel thread from before it arrives, so every flush sees it lazy.
+  if (isLazyThread(cpu)) cpu.enterLazyTlb();
   if (Atomics.add(g, G_WARM, 1) + 1 === n) for (let o = 0; o < n; o++) if (o !== cpu.id) ringDoorbell(cpu.v.cpuCtl, o);
   cpu.blockUntil(() => Atomics.load(g, G_WARM) >= n, BARRIER_SAFETY_MS, true, true);
 }

@@ -26,7 +26,7 @@ import { checkMigrationDrop } from '../oracle.js';
 import { mkPte, PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, pteDirty, pteWrite } from '../pageTable.js';
 import { newTlbflushUnmapBatch, setTlbUbcFlushPending, tryToUnmapFlush } from '../protocols/batched.js';
 import { lockPageForReclaim, setPageStep, tryToUnmapOne, type UnmappedPage } from '../protocols/common.js';
-import { flushTlbMmRange } from '../tlbFlush.js';
+import { flushTlbPage } from '../tlbFlush.js';
 import { accessLoop, allPages, kswapdAndThreads, warmUp } from './common.js';
 import { lufDefer, lufDeferrable, newLufGeneration } from '../protocols/luf.js';
 import type { Workload } from './types.js';
@@ -72,7 +72,7 @@ export function migratePages(cpu: Cpu, mm: number, pages: readonly number[]): vo
         setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
         if (plantedBug) newFrame = copyToNewFrame(cpu, x);
         cpu.schedPoint(); // the window: stale entries may still store to the old frame
-        flushTlbMmRange(cpu, mm, [p]);
+        flushTlbPage(cpu, mm, p); // ptep_clear_flush(): flush_tlb_page, freed_tables false: lazy CPUs skipped
       });
       if (u) {
         cpu.mem.markFlushed(u.frame);

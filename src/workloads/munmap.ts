@@ -11,13 +11,22 @@
  * rounds, ops x (N-1) IPIs; CPU 0 counts L in nr_tlb_local_flush_one for a
  * range of L <= `--ceiling` pages and 1 in nr_tlb_local_flush_all above it.
  * A range that covers a whole page table frees it (the flush then also
- * reaches lazy CPUs; none here). `workload_ops` counts the munmaps.
+ * reaches lazy CPUs). `workload_ops` counts the munmaps.
+ *
+ * `--lazy-cpus K`: the last K CPUs run a kernel thread (lazy TLB, mm still
+ * loaded) from before CPU 0's first munmap until its last. mmu_gather's flush
+ * passes tlb->freed_tables: a range that frees no page table skips them
+ * (ops x (N-1-K) IPIs, still ops nr_tlb_remote_flush); one that frees a
+ * table reaches them: the first such flush switches each to init_mm
+ * (lazy_tlb_flushes), the second finds init_mm loaded and clears its
+ * mm_cpumask bit (tlb_remote_wrong_cpu), later ones skip it.
  */
 import { parseRangeLengths } from '../config.js';
 import { VMA_RW } from '../fault.js';
 import { G_RECLAIM_DONE, P_VMA_WRITE, PAGE_WORDS } from '../layout.js';
 import { sysMunmap } from '../syscalls.js';
-import { loadMmOnEveryCpu, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY, storeEach } from './common.js';
+import { ringDoorbell } from '../sched.js';
+import { BARRIER_SAFETY_MS, isLazyThread, loadMmOnEveryCpu, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY, storeEach } from './common.js';
 import type { Workload } from './types.js';
 
 /** The ranges CPU 0 maps and unmaps, in order: `ops` of them, lengths cycling through `--range`, laid end to end over the first half of the pages (wrapping). */
@@ -57,6 +66,14 @@ export const munmapWorkload: Workload = {
       }
       // G_RECLAIM_DONE doubles as "the driving CPU is done" (no kswapd runs here).
       Atomics.store(g, G_RECLAIM_DONE, 1);
+      // Lazy CPUs sleep until then.
+      for (let o = 1; o < c.cpus; o++) ringDoorbell(cpu.v.cpuCtl, o);
+      return;
+    }
+    if (isLazyThread(cpu)) {
+      // The kernel thread runs until CPU 0 is done; then the thread's task is switched back in.
+      cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_DONE) !== 0, BARRIER_SAFETY_MS, true, true);
+      cpu.leaveLazyTlb();
       return;
     }
     // The other threads work on the second half until CPU 0 is done.
