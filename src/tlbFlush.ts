@@ -225,7 +225,9 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
   const trim = !freedTables && shouldTrimCpumask(cpu, mm);
   const ctl = cpu.v.cpuCtl;
   // Page tables freed: lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (before the 2018 fix).
-  const targets = freedTables && c.lazyFlushOnTableFree ? others : others.filter((x) => !isLazyCpu(ctl, x) && (trim || loadedMmOf(ctl, x) === mm));
+  // `--no-lazy-tlb-skip` (up to 4.19, before 145f573b89a6): lazy CPUs get every flush (they switch to init_mm in flushTlbFunc).
+  const lazyToo = (freedTables && c.lazyFlushOnTableFree) || !c.lazyTlbSkip;
+  const targets = freedTables && c.lazyFlushOnTableFree ? others : others.filter((x) => (lazyToo || !isLazyCpu(ctl, x)) && (trim || loadedMmOf(ctl, x) === mm));
   if (c.protocol === 'rar') {
     rarFlush(cpu, targets, toHwRequest('rar', mm, req));
     return;
@@ -437,7 +439,7 @@ export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[], mm = -1, pa
   }
   // info->mm is NULL: should_flush_tlb sends to every CPU of the batch's mask that is not lazy.
   const ctl = cpu.v.cpuCtl;
-  const targets = cpus.filter((c) => c !== cpu.id && !isLazyCpu(ctl, c));
+  const targets = cpus.filter((c) => c !== cpu.id && (!cpu.config.lazyTlbSkip || !isLazyCpu(ctl, c)));
   if (protocol === 'rar') {
     rarFlush(cpu, targets, { via: 'rar', kind: 'all-nonglobals', mm: -1, pages: [] });
     return;

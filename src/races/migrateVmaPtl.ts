@@ -20,7 +20,7 @@
  *                                           entry after madvise returned
  *   flush_tlb_range()
  *
- * Buggy side: `--no-flush-under-ptl` (flush after pte_unmap_unlock). Fixed:
+ * Buggy side: `--no-migrate-vma-flush-under-ptl` (flush after pte_unmap_unlock). Fixed:
  * the flush under the PTE lock.
  *
  * Invariants:
@@ -58,7 +58,7 @@ export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
   try {
     if (u) {
       setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
-      if (cpu.config.flushUnderPtl) flushTlbMmRange(cpu, mm, [p]);
+      if (cpu.config.migrateVmaFlushUnderPtl) flushTlbMmRange(cpu, mm, [p]);
     }
   } finally {
     cpu.unlockPtl(mm, p);
@@ -68,7 +68,7 @@ export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
     cpu.mem.unlockPage(idx);
     return;
   }
-  if (!cpu.config.flushUnderPtl) flushTlbMmRange(cpu, mm, [p]);
+  if (!cpu.config.migrateVmaFlushUnderPtl) flushTlbMmRange(cpu, mm, [p]);
   cpu.mem.markFlushed(u.frame);
   setPageStep(cpu, mm, p, PAGE_STEP_FLUSHED);
   const f = cpu.mem.allocFrame(idx);
@@ -114,10 +114,13 @@ export const migrateVmaPtl: RaceEntry = {
   year: 2022,
   commit: '60bae7370896',
   title: 'mm/migrate_device.c: flush TLB while holding PTL',
+  author: 'Alistair Popple',
+  release: '6.0',
+  introduced: '8c3328f1f36a ("mm/migrate: migrate_vma() unmap page from vma while collecting pages")',
   arch: 'any',
   effect: 'access after unmap',
   summary: 'migrate_vma cleared the PTE and dropped the PTE lock before flushing; a concurrent MADV_DONTNEED saw no PTE, flushed nothing and returned with the page still reachable',
   workload: 'migrate-vma-ptl',
   defaults: { workload: 'migrate-vma-ptl', cpus: 2, pages: 1, batch: 1, ops: 2, writeRatio: 0, tlbSets: 2, tlbWays: 1, arch: 'x86', protocol: 'batched' },
-  buggy: { flushUnderPtl: false },
+  buggy: { migrateVmaFlushUnderPtl: false },
 };
