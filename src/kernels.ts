@@ -19,8 +19,9 @@
 import type { Arch, SimConfig } from './config.js';
 
 /** The releases `--kernel-version` takes, oldest first. */
-export type KernelVersion = '4.2' | '4.3' | '4.12' | '4.13' | '4.14' | '4.19' | '4.20' | '5.10' | '5.15' | '5.19' | '6.1' | '6.6' | '6.15' | '6.16';
-export const KERNEL_VERSIONS: readonly KernelVersion[] = ['4.2', '4.3', '4.12', '4.13', '4.14', '4.19', '4.20', '5.10', '5.15', '5.19', '6.1', '6.6', '6.15', '6.16'];
+export type KernelVersion = '4.2' | '4.3' | '4.12' | '4.13' | '4.14' | '4.19' | '4.20' | '5.10' | '5.15' | '5.19' | '6.1' | '6.5' | '6.6' | '6.15' | '6.16';
+/** Releases where a switch changed (and the one before each), plus the long-term ones (4.19, 5.10, 5.15, 6.1, 6.6). */
+export const KERNEL_VERSIONS: readonly KernelVersion[] = ['4.2', '4.3', '4.12', '4.13', '4.14', '4.19', '4.20', '5.10', '5.15', '5.19', '6.1', '6.5', '6.6', '6.15', '6.16'];
 
 /** The SimConfig fields a profile sets. */
 export type ProfileField =

@@ -10,6 +10,7 @@ import type { RunResult } from './result.js';
 import type { ScenarioExploreResult } from './explore.js';
 import { isAblation, RACE_NAMES, RACES } from './races/index.js';
 import type { StressResult } from './stress.js';
+import type { RaceVersionTable } from './races/versions.js';
 
 function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -117,8 +118,11 @@ export function formatStress(s: StressResult): string {
 }
 
 /** `tlbsim races`: the catalogue, one block per race. */
-export function formatRaces(): string {
+export function formatRaces(versions: RaceVersionTable | null): string {
   const lines = ['tlbsim races: the catalogue (tlbsim stress --scenario NAME --kernel buggy|fixed; tlbsim explore --scenario NAME)'];
+  if (versions !== null) {
+    lines.push(`  reproduces in: the releases whose --kernel-version profile raced in seeded stress (up to ${fmtInt(versions.iterations)} iterations per release from seed ${versions.seed}; docs/race-versions.json, npm run race-versions)`);
+  }
   for (const n of RACE_NAMES) {
     const e = RACES[n];
     const buggy = Object.entries(e.buggy)
@@ -131,6 +135,11 @@ export function formatRaces(): string {
     lines.push(`    introduced    ${e.introduced}`);
     lines.push(`    goes wrong    ${e.effect}: ${e.summary}`);
     lines.push(`    ${ablation ? 'ablation side' : 'buggy side   '} ${buggy}`);
+    const v = versions?.races[n];
+    if (v !== undefined) {
+      const witness = v.last === null ? null : v.releases[v.last]?.witness;
+      lines.push(`    reproduces in ${v.first === null ? 'no release (the buggy side is in no profile)' : `${v.first} .. ${v.last} (e.g. --kernel-version ${v.last} --seed ${String(witness)} --iterations 1)`}`);
+    }
     const variants = Object.entries(e.variants ?? {}).map(([syscall, v]) => `--syscall ${syscall}: ${v.effect}`);
     if (variants.length > 0) lines.push(`    variants      ${variants.join('; ')}`);
   }
