@@ -23,7 +23,7 @@ import { pendingFlushLost, pendingFlushLostWorkload } from './pendingFlushLost.j
 import { reclaimDirty, reclaimDirtyWorkload } from './reclaimDirty.js';
 import type { KernelSide, RaceEntry } from './types.js';
 
-export { ABLATION, isAblation, KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect, type RaceVariant } from './types.js';
+export { isAblation, KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect, type RaceVariant } from './types.js';
 
 /** Catalogue names, in the order `tlbsim races` lists them (by year). */
 export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'nested-zap' | 'mremap-ptl' | 'lazy-pgtable-free' | 'pending-flush-lost' | 'migrate-vma-ptl' | 'arm64-dsb-pending';

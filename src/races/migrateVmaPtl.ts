@@ -1,6 +1,8 @@
 /**
  * Race `migrate-vma-ptl` (2022): "mm/migrate_device.c: flush TLB while
- * holding PTL" (60bae7370896, Alistair Popple; reported by Nadav Amit).
+ * holding PTL" (60bae7370896, Alistair Popple, Linux 6.0; reported by Nadav
+ * Amit). Introduced by 8c3328f1f36a ("mm/migrate: migrate_vma() unmap page
+ * from vma while collecting pages", Linux 4.14), its Fixes: tag.
  * migrate_vma_collect_pmd() replaced PTEs with migration entries, dropped
  * the PTE lock and only then flushed the TLB. A concurrent
  * madvise(MADV_DONTNEED) that took the lock in between found no present PTE,

@@ -1,7 +1,7 @@
 /**
  * Race `mprotect-reclaim` (2017): "mm, mprotect: flush TLB if potentially
  * racing with a parallel reclaim leaving stale TLB entries" (3ea277194daa,
- * Linux 4.13), reported by Nadav Amit. Batched reclaim clears a PTE and
+ * Mel Gorman, Linux 4.13), reported by Nadav Amit. Batched reclaim clears a PTE and
  * defers its flush; mprotect (or munmap, madvise, mremap) then finds the PTE
  * not present, has nothing to change and so nothing to flush, and returns
  * while the caller's TLB still holds the entry. The fix makes each of those

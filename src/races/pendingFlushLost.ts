@@ -1,7 +1,9 @@
 /**
  * Race `pending-flush-lost` (2021): "mm/rmap: fix potential batched TLB
- * flush race" (5ee2fa2f0636, Huang Ying; reported by syzbot through KCSAN,
- * the generation pair suggested by Nadav Amit in review). The 4.13
+ * flush race" (5ee2fa2f0636, Huang Ying, Linux 5.14; reported by syzbot
+ * through KCSAN, the generation pair suggested by Nadav Amit in review).
+ * Introduced with the boolean itself, by 3ea277194daa (Linux 4.13; a
+ * reading of the race: no Fixes: tag verified here). The 4.13
  * `mm->tlb_flush_batched` was a boolean: flush_tlb_batched_pending()
  * flushed, then cleared it. Reclaim can clear another PTE and set the flag
  * under a different page table's PTE lock in between; the clear then

@@ -28,7 +28,7 @@ import { RACE_NAMES, type RaceName } from './index.js';
  * (HMM, Linux 4.14). The other scenarios drive code every profile has (or,
  * for arm64's batched reclaim, a profile switch).
  */
-export const RACE_CODE_SINCE: { readonly [N in RaceName]?: KernelVersion } = { 'migrate-vma-ptl': '4.14' };
+const RACE_CODE_SINCE: { readonly [N in RaceName]?: KernelVersion } = { 'migrate-vma-ptl': '4.14' };
 
 /**
  * Iterations per release: the rarest buggy side (mremap-ptl, ~1 racy
@@ -68,7 +68,7 @@ export function versionRange(releases: RaceVersions['releases']): { first: Kerne
   return { first: hits[0] ?? null, last: hits[hits.length - 1] ?? null };
 }
 
-export interface ComputeOptions {
+interface ComputeOptions {
   iterations: number;
   seed: number;
   races?: readonly RaceName[];
@@ -105,7 +105,7 @@ export async function computeRaceVersions(opts: ComputeOptions): Promise<RaceVer
 }
 
 /** docs/race-versions.json of this checkout (from src/races or dist/src/races). */
-export function raceVersionsFile(): string {
+function raceVersionsFile(): string {
   const here = import.meta.url;
   return fileURLToPath(new URL(here.includes('/dist/') ? '../../../docs/race-versions.json' : '../../docs/race-versions.json', here));
 }
