@@ -84,6 +84,28 @@ describe('profiles: the switches as each release had them', () => {
     expect(r.reproduce).not.toContain('--no-batched-pending-flush');
   });
 
+  it('--no-lazy-tlb-skip (up to 4.19): reclaim\'s flush reaches lazy CPUs too; 4.20 on skips them', async () => {
+    // N = 8 CPUs (kswapd + 7 threads), the last K = 2 lazy, P = 16 pages in one batch B = 16: one round.
+    // 4.20+ (should_flush_tlb skips is_lazy CPUs): N - 1 - K = 5 IPIs, none received by a lazy CPU.
+    // 4.19 (native_flush_tlb_others IPIs the whole mask): N - 1 = 7 IPIs; each lazy CPU gets one and, being
+    // lazy, leaves the mm (switch to init_mm, lazy_tlb_flushes) instead of flushing pages: 2 in all.
+    const { simulate } = await import('../src/api.js');
+    for (const [skip, ipis, lazyFlushes] of [
+      [true, 5, 0],
+      [false, 7, 2],
+    ] as const) {
+      const r = await simulate({ cpus: 8, pages: 16, batch: 16, ops: 40, lazyCpus: 2, sched: 'seeded', lazyTlbSkip: skip });
+      expect(r.status).toBe('ok');
+      expect(r.counters.ipis_sent, `lazyTlbSkip ${skip}`).toBe(ipis);
+      expect(r.counters.nr_tlb_remote_flush).toBe(1);
+      expect(r.counters.lazy_tlb_flushes).toBe(lazyFlushes);
+      for (const c of [6, 7]) expect(r.per_cpu[c].nr_tlb_remote_flush_received).toBe(skip ? 0 : 1);
+    }
+    // The profiles: 4.19 keeps IPIing lazy CPUs, 4.20 skips them.
+    expect(resolveConfig({ kernelVersion: '4.19' }).lazyTlbSkip).toBe(false);
+    expect(resolveConfig({ kernelVersion: '4.20' }).lazyTlbSkip).toBe(true);
+  });
+
   it('bad input: an unknown release, and --kernel with --kernel-version, are one-line errors (exit 2)', async () => {
     const bad = await runCli(['run', '--kernel-version', '4.99']);
     expect(bad.status).toBe(2);
