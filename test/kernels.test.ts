@@ -169,7 +169,7 @@ describe('the releases each race reproduces in (docs/race-versions.json)', () =>
     }
   });
 
-  it.each(RACE_NAMES.filter((n) => EXPECTED_RANGE[n] !== null))('%s: the witness seeds of the first and last release race again; the next release does not race on 40 seeds', async (n) => {
+  it.each(RACE_NAMES.filter((n) => EXPECTED_RANGE[n] !== null))('%s: the witness seeds of the first and last release race again; the next release does not race on 20 seeds', async (n) => {
     const v = table!.races[n]!;
     for (const rel of [v.first!, v.last!]) {
       const w = v.releases[rel]!.witness!;
@@ -177,7 +177,7 @@ describe('the releases each race reproduces in (docs/race-versions.json)', () =>
       expect(r.racy_iterations, `${n} ${rel} seed ${w}`).toBe(1);
     }
     const next = KERNEL_VERSIONS[KERNEL_VERSIONS.indexOf(v.last!) + 1];
-    const after = await runStress({ scenario: n, overrides: { kernelVersion: next }, iterations: 40, seed: 1, stopOnRace: false, threads: 1 });
+    const after = await runStress({ scenario: n, overrides: { kernelVersion: next }, iterations: 20, seed: 1, stopOnRace: false, threads: 1 });
     expect(after.racy_iterations, `${n} ${next}`).toBe(0);
   });
 

@@ -83,7 +83,7 @@ describe('--mprotect-flush range: the 4.12 mprotect flushes its whole range once
   it('a page reclaim cleared outside the changed span races with the span flush, never with the range flush', async () => {
     const changed = await runStress({ scenario: 'mprotect', overrides: { ...overrides, mprotectFlush: 'changed' }, iterations: 300, seed: 1, stopOnRace: true, threads: 1 });
     expect(changed.races.writes_after_protect).toBeGreaterThan(0);
-    const range = await runStress({ scenario: 'mprotect', overrides: { ...overrides, mprotectFlush: 'range' }, iterations: 300, seed: 1, stopOnRace: false, threads: 1 });
+    const range = await runStress({ scenario: 'mprotect', overrides: { ...overrides, mprotectFlush: 'range' }, iterations: 150, seed: 1, stopOnRace: false, threads: 1 });
     expect(range.failures).toEqual([]);
     expect(range.races).toEqual(NO_RACES);
   });
