@@ -224,7 +224,7 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
   if (others.length === 0) return;
   const trim = !freedTables && shouldTrimCpumask(cpu, mm);
   const ctl = cpu.v.cpuCtl;
-  // Page tables freed: lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (before the 2018 fix).
+  // Page tables freed: lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (an ablation: no release did that).
   // `--no-lazy-tlb-skip` (up to 4.19, before 145f573b89a6): lazy CPUs get every flush (they switch to init_mm in flushTlbFunc).
   const lazyToo = (freedTables && c.lazyFlushOnTableFree) || !c.lazyTlbSkip;
   const targets = freedTables && c.lazyFlushOnTableFree ? others : others.filter((x) => (lazyToo || !isLazyCpu(ctl, x)) && (trim || loadedMmOf(ctl, x) === mm));
