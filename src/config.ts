@@ -11,6 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { PTRS_PER_PTE, SCHED_MAX_CPUS, frameCount, pageSlots, tlbWords } from './layout.js';
 import { parseSchedule } from './schedule.js';
+import { KERNEL_VERSIONS, profileSwitches, type KernelVersion } from './kernels.js';
 
 /**
  * Largest machine for `--workload tlb-flush`: every CPU initiates flushes, so
@@ -77,6 +78,7 @@ export type WorkloadName =
   // The race catalogue's scenarios (src/races/).
   | 'reclaim-dirty'
   | 'mprotect-reclaim'
+  | 'nested-zap'
   | 'mremap-ptl'
   | 'lazy-pgtable-free'
   | 'pending-flush-lost'
@@ -93,6 +95,7 @@ export const WORKLOADS: readonly WorkloadName[] = [
   'toy',
   'reclaim-dirty',
   'mprotect-reclaim',
+  'nested-zap',
   'mremap-ptl',
   'lazy-pgtable-free',
   'pending-flush-lost',
@@ -107,6 +110,9 @@ export const WORKLOADS: readonly WorkloadName[] = [
  * clear), which loses a flush made pending while another CPU flushes.
  */
 export type PendingFlushMode = 'gen' | 'bool';
+/** What mprotect's TLB flush covers (SimConfig.mprotectFlush). */
+export type MprotectFlushMode = 'changed' | 'range';
+export const MPROTECT_FLUSH_MODES: readonly MprotectFlushMode[] = ['changed', 'range'];
 export const PENDING_FLUSH_MODES: readonly PendingFlushMode[] = ['gen', 'bool'];
 
 /**
@@ -178,9 +184,9 @@ export interface SimConfig {
   /** mprotect/munmap/madvise flush an mm with `tlb_flush_batched` set first (Linux 4.13). */
   batchedPendingFlush: boolean;
   /**
-   * mremap's move_ptes and migrate_vma's collect step flush the TLB before
-   * dropping the PTE lock (true: eb66ae030829 and 60bae7370896); false
-   * (`--no-flush-under-ptl`): after, as the kernel did before those fixes.
+   * mremap's move_ptes flushes the TLB before dropping the PTE lock (true:
+   * eb66ae030829, Linux 4.19); false (`--no-flush-under-ptl`): after, as
+   * before that fix. (migrate_vma's is `migrateVmaFlushUnderPtl`.)
    */
   flushUnderPtl: boolean;
   /**
@@ -207,6 +213,38 @@ export interface SimConfig {
    * (which added freed_tables) until that fix. flush_tlb_mm() passes true either way.
    */
   flushRangeFreedTables: boolean;
+  /**
+   * mm_tlb_flush_nested() (99baac21e458, Linux 4.13): tlb_finish_mmu of a zap
+   * (munmap, madvise) that finds another zap of the mm still between
+   * tlb_gather_mmu and tlb_finish_mmu (mm->tlb_flush_pending > 1) flushes the
+   * whole mm, freed_tables set (as since 7a30df49f63a), even if it cleared no
+   * PTE itself. false (`--no-nested-flush`): it flushes only what it cleared.
+   */
+  nestedFlush: boolean;
+  /**
+   * What mprotect flushes: `changed`, the mmu_gather span of the PTEs it
+   * changed (since 4a18419f71cd, "mm/mprotect: use mmu_gather", Linux 5.19),
+   * or `range`, the whole [start, end) of the call whenever it changed any
+   * present PTE (change_protection_range's flush_tlb_range before that).
+   */
+  mprotectFlush: MprotectFlushMode;
+  /**
+   * migrate_vma's collect step flushes the TLB before dropping the PTE lock
+   * (true: 60bae7370896, Linux 6.0); false (`--no-migrate-vma-flush-under-ptl`): after.
+   */
+  migrateVmaFlushUnderPtl: boolean;
+  /**
+   * Flushes skip lazy-TLB CPUs (true: 145f573b89a6, "x86/mm/tlb: Make lazy
+   * TLB mode lazier", Linux 4.20; freed_tables flushes still reach them);
+   * false (`--no-lazy-tlb-skip`): every flush IPIs the whole mm_cpumask,
+   * lazy CPUs included, as native_flush_tlb_others did up to 4.19.
+   */
+  lazyTlbSkip: boolean;
+  /**
+   * `--kernel-version V`: the kernel profile whose switches this run took
+   * (src/kernels.ts; explicit flags override them); '' for none.
+   */
+  kernelVersion: string;
   /** Encoding of mm->tlb_flush_batched: the generation pair (today) or the 4.13 boolean. */
   pendingFlush: PendingFlushMode;
   /** `--arch arm64`: arch_flush_tlb_batched_pending() as flush_tlb_mm() (today) or a lone dsb(ish) (before 4b634918384c). */
@@ -311,13 +349,23 @@ export const DEFAULTS: SimConfig = {
   // 16 pages: a typical small munmap, under the 33-page ceiling (flushed page by page).
   range: '16',
   batchedPendingFlush: true,
-  // What Linux does since the 2018 (mremap) and 2022 (migrate_vma) fixes.
+  // What Linux does since the 2018 mremap fix (eb66ae030829).
   flushUnderPtl: true,
   pageWalkCache: false,
   // What x86 does since 2018 (freed_tables in flush_tlb_info).
   lazyFlushOnTableFree: true,
   // What x86 does since the CVE-2025-22045 fix (3ef938c35035): flush_tlb_range() passes freed_tables.
   flushRangeFreedTables: true,
+  // What mm/mmu_gather.c does since 4.13 (99baac21e458).
+  nestedFlush: true,
+  // What mprotect does since 5.19 (4a18419f71cd: an mmu_gather over the changed PTEs).
+  mprotectFlush: 'changed',
+  // What migrate_vma does since 6.0 (60bae7370896).
+  migrateVmaFlushUnderPtl: true,
+  // What x86 does since 4.20 (145f573b89a6): lazy CPUs catch up at the switch back.
+  lazyTlbSkip: true,
+  // No profile: today's kernel, switch by switch (the defaults above).
+  kernelVersion: '',
   // What mm/rmap.c does today; `bool` is kept to show the race it fixed.
   pendingFlush: 'gen',
   // What arm64 does since 4b634918384c; `dsb` is kept to show the race it fixed.
@@ -450,8 +498,15 @@ function isPowerOfTwo(n: number): boolean {
  * @throws ConfigError with a one-line message naming the option.
  */
 export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
-  // The workload's own defaults under what was given (an unknown workload is refused below, with the list).
-  const base = WORKLOADS.includes(partial.workload as WorkloadName) ? workloadDefaults(partial.workload!) : DEFAULTS;
+  const version = partial.kernelVersion;
+  if (version !== undefined && version !== '' && !(KERNEL_VERSIONS as readonly unknown[]).includes(version)) {
+    throw new ConfigError(`--kernel-version must be one of ${KERNEL_VERSIONS.join(', ')}, got '${String(version)}'`);
+  }
+  // Layers: the workload's own defaults (an unknown workload is refused below, with the list), then the
+  // kernel profile's switches, then what was asked for explicitly.
+  const workloadBase = WORKLOADS.includes(partial.workload as WorkloadName) ? workloadDefaults(partial.workload!) : DEFAULTS;
+  const profile = version === undefined || version === '' ? {} : profileSwitches(version as KernelVersion, partial.arch ?? DEFAULTS.arch);
+  const base: SimConfig = { ...workloadBase, ...profile };
   const c: SimConfig = { ...base, ...partial };
   for (const [k, v] of Object.entries(partial)) {
     if (!Object.hasOwn(DEFAULTS, k)) throw new ConfigError(`unknown option '${k}'`);
@@ -465,6 +520,9 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   oneOf('inject', c.inject, INJECTED_BUGS);
   oneOf('syscall', c.syscall, SYSCALLS);
   oneOf('pending-flush', c.pendingFlush, PENDING_FLUSH_MODES);
+  oneOf('mprotect-flush', c.mprotectFlush, MPROTECT_FLUSH_MODES);
+  if (typeof c.kernelVersion !== 'string') throw new ConfigError(`--kernel-version takes a release like 4.13, got ${String(c.kernelVersion)}`);
+  if (c.kernelVersion !== '') oneOf('kernel-version', c.kernelVersion, KERNEL_VERSIONS);
   oneOf('arm64-pending', c.arm64Pending, ARM64_PENDING_MODES);
   if (c.arm64Pending !== 'flush-mm' && c.arch !== 'arm64') throw new ConfigError(`--arm64-pending applies to --arch arm64, got --arch ${c.arch}`);
   oneOf('arm64-tlbi-range', c.arm64TlbiRange, ARM64_TLBI_RANGE_MODES);
@@ -519,7 +577,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
   intIn('max-seeded-steps', c.maxSeededSteps, 1, 1e12);
   intIn('trace-events', c.traceEvents, 0, MAX_TRACE_EVENTS, ' (events each CPU keeps for --trace)');
-  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'pageWalkCache', 'lazyFlushOnTableFree', 'flushRangeFreedTables', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
+  for (const key of ['wpRecheck', 'batchedPendingFlush', 'flushUnderPtl', 'pageWalkCache', 'lazyFlushOnTableFree', 'flushRangeFreedTables', 'nestedFlush', 'migrateVmaFlushUnderPtl', 'lazyTlbSkip', 'debug', 'tokenLending', 'tlbGen', 'ipiStep'] as const) {
     if (typeof c[key] !== 'boolean') {
       throw new ConfigError(`${key} (flag ${FLAG_NAMES[key]}) must be true or false, got ${String(c[key])}`);
     }
@@ -626,6 +684,11 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   pageWalkCache: '--page-walk-cache',
   lazyFlushOnTableFree: '--no-lazy-flush-on-table-free',
   flushRangeFreedTables: '--no-flush-range-freed-tables',
+  nestedFlush: '--no-nested-flush',
+  mprotectFlush: '--mprotect-flush',
+  migrateVmaFlushUnderPtl: '--no-migrate-vma-flush-under-ptl',
+  lazyTlbSkip: '--no-lazy-tlb-skip',
+  kernelVersion: '--kernel-version',
   pendingFlush: '--pending-flush',
   arm64Pending: '--arm64-pending',
   arm64TlbiRange: '--arm64-tlbi-range',
@@ -707,7 +770,9 @@ export function parseReclaimPages(spec: string, pages: number): number[] {
  * differ from the defaults of `c`'s workload). `base` lets a caller (stress
  * scenarios) supply other defaults.
  */
-export function configToFlags(c: SimConfig, base: SimConfig = workloadDefaults(c.workload)): string[] {
+export function configToFlags(c: SimConfig, given: SimConfig = workloadDefaults(c.workload)): string[] {
+  // Under a kernel profile, its switches are the base the flags depart from.
+  const base: SimConfig = c.kernelVersion === '' ? given : { ...given, ...profileSwitches(c.kernelVersion as KernelVersion, c.arch) };
   const out: string[] = [];
   for (const key of Object.keys(FLAG_NAMES) as (keyof SimConfig)[]) {
     const v = c[key];
@@ -716,6 +781,11 @@ export function configToFlags(c: SimConfig, base: SimConfig = workloadDefaults(c
     if (only !== undefined && !only.includes(c.workload)) continue;
     if (typeof v === 'boolean') {
       if (v !== base[key]) out.push(flag);
+      continue;
+    }
+    // A kernel profile is always named: the switches it sets are left out below when they match it.
+    if (key === 'kernelVersion') {
+      if (v !== '') out.push(flag, String(v));
       continue;
     }
     if (!ALWAYS_SHOWN.includes(key) && v === base[key]) continue;

@@ -26,6 +26,7 @@ import {
   MAX_MMS,
   MAX_PAGES,
   MAX_TRACE_EVENTS,
+  MPROTECT_FLUSH_MODES,
   PENDING_FLUSH_MODES,
   PROTOCOLS,
   SCHED_MODES,
@@ -34,6 +35,7 @@ import {
   type SimConfig,
 } from './config.js';
 import { LOG_LEVELS } from './log.js';
+import { KERNEL_VERSIONS } from './kernels.js';
 import { SCENARIO_NAMES } from './scenarios.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -63,6 +65,11 @@ export const simOptionsSchema = z
     pageWalkCache: z.boolean(),
     lazyFlushOnTableFree: z.boolean(),
     flushRangeFreedTables: z.boolean(),
+    nestedFlush: z.boolean(),
+    mprotectFlush: oneOf(MPROTECT_FLUSH_MODES),
+    migrateVmaFlushUnderPtl: z.boolean(),
+    lazyTlbSkip: z.boolean(),
+    kernelVersion: oneOf(['', ...KERNEL_VERSIONS]),
     pendingFlush: oneOf(PENDING_FLUSH_MODES),
     arm64Pending: oneOf(ARM64_PENDING_MODES),
     arm64TlbiRange: oneOf(ARM64_TLBI_RANGE_MODES),

@@ -33,7 +33,7 @@ import { totalRaceCount, type RaceCounts } from './oracle.js';
 import { isRaceName, type KernelSide } from './races/index.js';
 import type { ScenarioName } from './scenarios.js';
 import { formatSchedule, SCHED_MAX_CPUS, SCHED_RECORD_MAX, type ChoicePoint, type ForcedChoice } from './schedule.js';
-import { scenarioConfig, stressReproduceCommand } from './stress.js';
+import { ablationSide, defaultSide, scenarioConfig, stressReproduceCommand } from './stress.js';
 
 /** Largest preemption bound accepted: every bound multiplies the schedules by roughly the number of choice points. */
 export const MAX_PREEMPTION_BOUND = 6;
@@ -185,6 +185,8 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
 export interface ScenarioExploreResult extends ExploreResult {
   scenario: ScenarioName;
   kernel?: KernelSide;
+  /** Present (true) when `kernel` is the buggy side of a planted ablation. */
+  ablation?: true;
   config: SimConfig;
   /** `tlbsim stress ... --replay` command that runs the shortest racy schedule exactly (null if none). */
   reproduce: string | null;
@@ -207,9 +209,9 @@ export async function exploreScenario(opts: ScenarioExploreOptions): Promise<Sce
     // The lab's scenarios loop until reclaim is done: a schedule that never preempts would spin forever.
     throw new ConfigError(`explore takes a race catalogue scenario (tlbsim races), got '${opts.scenario}'`);
   }
-  const kernel = opts.kernel ?? (isRaceName(opts.scenario) ? 'fixed' : undefined);
+  const kernel = defaultSide(opts.scenario, opts.kernel, opts.overrides ?? {});
   const config = scenarioConfig(opts.scenario, { ...(opts.overrides ?? {}), schedule: '' }, kernel);
   const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, onProgress: opts.onProgress, signal: opts.signal });
   const reproduce = r.shortest_racy ? stressReproduceCommand(opts.scenario, { ...config, schedule: r.shortest_racy.schedule }, config.seed, kernel) : null;
-  return { scenario: opts.scenario, ...(kernel === undefined ? {} : { kernel }), config, ...r, reproduce };
+  return { scenario: opts.scenario, ...(kernel === undefined ? {} : { kernel }), ...(ablationSide(opts.scenario, kernel) ? { ablation: true as const } : {}), config, ...r, reproduce };
 }

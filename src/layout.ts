@@ -268,6 +268,9 @@ export const COUNTER_NAMES = [
   'tlbi_applied',
   // --arch arm64: DSB ISHs this CPU executed: each waited until every CPU had applied every TLBI this CPU issued before it.
   'dsb_waits',
+  // tlbsim's own: tlb_finish_mmu calls of a zap that found another mmu_gather of the mm in flight
+  // (mm_tlb_flush_nested) and so flushed the whole mm (99baac21e458; the kernel has no counter for it).
+  'tlb_nested_flushes',
   // Host health, not a kernel event: sleeps on a condition somebody rings
   // that ended by their safety-net timeout, with the condition already true
   // and no ring arrived: a lost ring, or one later than the timeout (the
@@ -309,17 +312,23 @@ export const MM_TLB_GEN = 2;
  */
 export const MM_NEXT_TRIM_CPUMASK = 3;
 /**
+ * mm->tlb_flush_pending: how many mmu_gathers of this mm are between
+ * tlb_gather_mmu (inc_tlb_flush_pending) and the end of tlb_finish_mmu
+ * (dec_tlb_flush_pending); more than one is mm_tlb_flush_nested(). Atomics only.
+ */
+export const MM_TLB_FLUSH_PENDING = 4;
+/**
  * `--protocol invlpgb`: mm->context.global_asid (0: none; else the global
  * ASID, >= TLB_NR_DYN_ASIDS, the same on every CPU). Set once by
  * use_global_asid (CAS from 0) after MM_ASID_TRANSITION; never revoked in a run.
  */
-export const MM_GLOBAL_ASID = 4;
+export const MM_GLOBAL_ASID = 5;
 /** mm->context.asid_transition: 1 from the global ASID's assignment until finish_asid_transition saw every CPU on it. */
-export const MM_ASID_TRANSITION = 5;
+export const MM_ASID_TRANSITION = 6;
 /** tlbsim's sampling of consider_global_asid: IPI-path flush_tlb_mm_range calls of this mm (see GLOBAL_ASID_CHECK_EVERY). */
-export const MM_GLOBAL_ASID_SAMPLE = 6;
+export const MM_GLOBAL_ASID_SAMPLE = 7;
 /** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */
-export const MM_CPUMASK = 7;
+export const MM_CPUMASK = 8;
 export function mmWords(cpus: number): number {
   return MM_CPUMASK + cpumaskWords(cpus);
 }

@@ -18,12 +18,17 @@
  *   `bool` (Linux 4.13): set to 1, and stored 0 after the flush: a pending
  *   set during the flush is wiped out by that store (the race the generation
  *   pair fixed).
+ * - `tlb_flush_pending` counts the mmu_gathers of the mm in flight (zaps
+ *   between tlb_gather_mmu and the end of tlb_finish_mmu): each zap
+ *   increments it before it looks at a PTE and decrements it after its
+ *   flush, so a zap that finds it above 1 knows another may have cleared
+ *   PTEs it has not flushed yet (mm_tlb_flush_nested, 99baac21e458).
  * - `tlb_gen` only grows; every flushTlbMmRange request and every deferred
  *   reclaim flush (setTlbUbcFlushPending) bumps it.
  * All words are changed with Atomics.
  */
 import type { PendingFlushMode } from './config.js';
-import { MM_ASID_TRANSITION, MM_CPUMASK, MM_GLOBAL_ASID, MM_GLOBAL_ASID_SAMPLE, MM_TLB_FLUSH_BATCHED, MM_TLB_GEN, cpumaskWords, mmWords } from './layout.js';
+import { MM_ASID_TRANSITION, MM_CPUMASK, MM_GLOBAL_ASID, MM_GLOBAL_ASID_SAMPLE, MM_TLB_FLUSH_BATCHED, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, cpumaskWords, mmWords } from './layout.js';
 
 /** Word offset of mm `m`. */
 export function mmBase(cpus: number, m: number): number {
@@ -61,6 +66,21 @@ export function mmCpumask(mm: Int32Array, cpus: number, m: number): number[] {
 export function mmCpumaskOrInto(mm: Int32Array, cpus: number, m: number, into: Int32Array): void {
   const b = mmBase(cpus, m) + MM_CPUMASK;
   for (let w = 0; w < into.length; w++) into[w] |= Atomics.load(mm, b + w);
+}
+
+/** inc_tlb_flush_pending(mm): an mmu_gather of `m` starts (tlb_gather_mmu). */
+export function incTlbFlushPending(mm: Int32Array, cpus: number, m: number): void {
+  Atomics.add(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING, 1);
+}
+
+/** dec_tlb_flush_pending(mm): the end of tlb_finish_mmu. */
+export function decTlbFlushPending(mm: Int32Array, cpus: number, m: number): void {
+  Atomics.sub(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING, 1);
+}
+
+/** mm_tlb_flush_nested(mm): another mmu_gather of `m` is in flight besides the caller's. */
+export function mmTlbFlushNested(mm: Int32Array, cpus: number, m: number): boolean {
+  return Atomics.load(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING) > 1;
 }
 
 /** Bits 16-30 of tlb_flush_batched hold the flushed generation (TLB_FLUSH_BATCH_FLUSHED_SHIFT). */

@@ -8,8 +8,9 @@
 import { describeRace, totalRaceCount, type RaceCounts } from './oracle.js';
 import type { RunResult } from './result.js';
 import type { ScenarioExploreResult } from './explore.js';
-import { RACE_NAMES, RACES } from './races/index.js';
+import { isAblation, RACE_NAMES, RACES } from './races/index.js';
 import type { StressResult } from './stress.js';
+import type { RaceVersionTable } from './races/versions.js';
 
 function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -128,7 +129,7 @@ export function formatStress(s: StressResult): string {
   const c = s.config;
   const lines: string[] = [];
   lines.push(
-    `tlbsim stress: scenario ${s.scenario}${s.kernel ? `, kernel ${s.kernel}` : ''}, protocol ${c.protocol}, arch ${c.arch}, sched ${c.sched}, ${c.cpus} CPUs, ${c.pages} pages` +
+    `tlbsim stress: scenario ${s.scenario}${s.kernel ? `, kernel ${s.ablation ? 'ablation (buggy side never shipped)' : s.kernel}` : ''}${s.config.kernelVersion ? `, kernel profile ${s.config.kernelVersion}` : ''}, protocol ${c.protocol}, arch ${c.arch}, sched ${c.sched}, ${c.cpus} CPUs, ${c.pages} pages` +
       `${c.wpRecheck ? '' : ', no wp-recheck'}${c.batchedPendingFlush ? `, pending flush ${c.pendingFlush}` : ', no batched-pending flush'}${c.inject === 'none' ? '' : `, injected bug ${c.inject}`}`,
   );
   lines.push(`  status                ${s.status}`);
@@ -150,18 +151,28 @@ export function formatStress(s: StressResult): string {
 }
 
 /** `tlbsim races`: the catalogue, one block per race. */
-export function formatRaces(): string {
+export function formatRaces(versions: RaceVersionTable | null): string {
   const lines = ['tlbsim races: the catalogue (tlbsim stress --scenario NAME --kernel buggy|fixed; tlbsim explore --scenario NAME)'];
+  if (versions !== null) {
+    lines.push(`  reproduces in: the releases whose --kernel-version profile raced in seeded stress (up to ${fmtInt(versions.iterations)} iterations per release from seed ${versions.seed}; docs/race-versions.json, npm run race-versions)`);
+  }
   for (const n of RACE_NAMES) {
     const e = RACES[n];
     const buggy = Object.entries(e.buggy)
       .map(([k, v]) => `${k}=${String(v)}`)
       .join(', ');
+    const ablation = isAblation(e);
     lines.push('');
-    lines.push(`  ${e.name}  (${e.year}, arch ${e.arch})`);
-    lines.push(`    fix           ${e.commit} "${e.title}"`);
+    lines.push(`  ${e.name}  (${e.year}, arch ${e.arch})${ablation ? '  ABLATION: the buggy side never shipped' : ''}`);
+    lines.push(`    ${ablation ? 'kept by    ' : 'fix        '}   ${e.commit} "${e.title}" (${e.author}, Linux ${e.release})`);
+    lines.push(`    introduced    ${e.introduced}`);
     lines.push(`    goes wrong    ${e.effect}: ${e.summary}`);
-    lines.push(`    buggy side    ${buggy}`);
+    lines.push(`    ${ablation ? 'ablation side' : 'buggy side   '} ${buggy}`);
+    const v = versions?.races[n];
+    if (v !== undefined) {
+      const witness = v.last === null ? null : v.releases[v.last]?.witness;
+      lines.push(`    reproduces in ${v.first === null ? 'no release (the buggy side is in no profile)' : `${v.first} .. ${v.last} (e.g. --kernel-version ${v.last} --seed ${String(witness)} --iterations 1)`}`);
+    }
     const variants = Object.entries(e.variants ?? {}).map(([syscall, v]) => `--syscall ${syscall}: ${v.effect}`);
     if (variants.length > 0) lines.push(`    variants      ${variants.join('; ')}`);
   }
@@ -170,7 +181,7 @@ export function formatRaces(): string {
 
 /** `tlbsim explore`'s summary. */
 export function formatExplore(r: ScenarioExploreResult): string {
-  const lines = [`tlbsim explore: scenario ${r.scenario}${r.kernel ? `, kernel ${r.kernel}` : ''}, preemption bound ${r.bound}, ${r.config.cpus} CPUs`];
+  const lines = [`tlbsim explore: scenario ${r.scenario}${r.kernel ? `, kernel ${r.ablation ? 'ablation (buggy side never shipped)' : r.kernel}` : ''}${r.config.kernelVersion ? `, kernel profile ${r.config.kernelVersion}` : ''}, preemption bound ${r.bound}, ${r.config.cpus} CPUs`];
   lines.push('  preemptions  schedules  racy');
   for (const b of r.per_preemptions) lines.push(`  ${String(b.preemptions).padEnd(11)}  ${fmtInt(b.schedules).padStart(9)}  ${fmtInt(b.racy).padStart(4)}`);
   lines.push(`  schedules explored    ${fmtInt(r.schedules)}${r.complete ? ' (every schedule up to the bound)' : ' (NOT exhaustive: --max-schedules or an interrupt stopped it)'}`);

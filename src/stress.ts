@@ -32,7 +32,8 @@ import { addRaces, totalRaceCount, zeroRaces, type RaceCounts, type RaceReport }
 import { stressWorkerUrl } from './paths.js';
 import { addCounters, zeroCounters, type Counters, type PartialReason, type RunFailure } from './result.js';
 import { scenarioDefaults, type ScenarioName } from './scenarios.js';
-import { isRaceName, type KernelSide } from './races/index.js';
+import { PROFILE_FIELDS } from './kernels.js';
+import { isAblation, isRaceName, RACES, type KernelSide } from './races/index.js';
 import { shardIterationRange, type Shard } from './shard.js';
 
 /** What one piscina task runs. */
@@ -109,6 +110,8 @@ export interface StressResult {
   scenario: ScenarioName;
   /** The side of a catalogue race that ran (absent for the lab's scenarios). */
   kernel?: KernelSide;
+  /** Present (true) when `kernel` is the buggy side of a planted ablation: no released kernel had it. */
+  ablation?: true;
   /** 'ok', or 'partial' when the campaign was interrupted (then `partial.reason` says why). */
   status: 'ok' | 'partial';
   partial?: PartialReason;
@@ -148,13 +151,31 @@ export const STRESS_CHUNK_MAX = 25;
  * picks the side of a catalogue race (default: fixed); lab scenarios take none.
  */
 export function scenarioConfig(scenario: ScenarioName, overrides: Partial<SimConfig>, kernel?: KernelSide): SimConfig {
+  const defaults = scenarioDefaults(scenario, kernel, overrides.syscall);
+  if (overrides.kernelVersion !== undefined && overrides.kernelVersion !== '') {
+    if (kernel !== undefined) throw new ConfigError('--kernel and --kernel-version do not combine: a kernel profile decides both sides of a race; drop one of them');
+    // The profile's switches go over the scenario's (resolveConfig lays them under the flags given).
+    for (const f of PROFILE_FIELDS) delete defaults[f];
+  }
   // Stress defaults to seeded scheduling so every race it finds can be replayed exactly.
-  return resolveConfig({ sched: 'seeded', ...scenarioDefaults(scenario, kernel, overrides.syscall), ...overrides });
+  return resolveConfig({ sched: 'seeded', ...defaults, ...overrides });
+}
+
+/** True if `kernel` is the buggy side of a catalogue entry whose buggy side never shipped. */
+export function ablationSide(scenario: ScenarioName, kernel: KernelSide | undefined): boolean {
+  return kernel === 'buggy' && isRaceName(scenario) && isAblation(RACES[scenario]);
+}
+
+/** The side a run of `scenario` takes when none is asked for: fixed for a catalogue race, unless a kernel profile decides. */
+export function defaultSide(scenario: ScenarioName, kernel: KernelSide | undefined, overrides: Partial<SimConfig>): KernelSide | undefined {
+  if (kernel !== undefined) return kernel;
+  const profiled = overrides.kernelVersion !== undefined && overrides.kernelVersion !== '';
+  return isRaceName(scenario) && !profiled ? 'fixed' : undefined;
 }
 
 /** The reproduce command for iteration seed `seed` (and `config.schedule`, if the run followed one). */
 export function stressReproduceCommand(scenario: ScenarioName, config: SimConfig, seed: number, kernel?: KernelSide): string {
-  const base = scenarioConfig(scenario, { seed: config.seed }, kernel);
+  const base = scenarioConfig(scenario, { seed: config.seed, ...(config.kernelVersion === '' ? {} : { kernelVersion: config.kernelVersion }) }, kernel);
   // Run tokens do not change a seeded run (one CPU steps at a time): leave the host-dependent value out.
   const flags = configToFlags({ ...config, seed, runTokens: config.sched === 'seeded' ? base.runTokens : config.runTokens }, base);
   const side = kernel === undefined ? [] : ['--kernel', kernel];
@@ -172,7 +193,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     throw new ConfigError(`--threads must be an integer from 1 to 64, got ${String(threads)}`);
   }
   const overrides = opts.overrides ?? {};
-  const kernel = opts.kernel ?? (isRaceName(opts.scenario) ? 'fixed' : undefined);
+  const kernel = defaultSide(opts.scenario, opts.kernel, overrides);
   let config = scenarioConfig(opts.scenario, { ...overrides, seed: opts.seed }, kernel);
   if (overrides.runTokens === undefined) {
     // Several machines share the host: split the cores between them.
@@ -289,6 +310,7 @@ export function stressResultOf(t: StressTally): StressResult {
   return {
     scenario: t.scenario,
     ...(t.kernel === undefined ? {} : { kernel: t.kernel }),
+    ...(ablationSide(t.scenario, t.kernel) ? { ablation: true as const } : {}),
     status: t.partialReason === null ? 'ok' : 'partial',
     ...(t.partialReason === null ? {} : { partial: { reason: t.partialReason } }),
     config: t.config,

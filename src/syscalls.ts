@@ -12,11 +12,17 @@
  *   and records its deferred flush under the same lock, so the call sees
  *   either the PTE present or the deferred flush pending.
  * - The TLB flush covers the span from the lowest to the highest address whose
- *   PTE the call changed (the mmu_gather range: tlb_flush_pte_range per PTE),
+ *   PTE the call changed (the mmu_gather range: tlb_flush_pte_range per PTE;
+ *   for mprotect with `--mprotect-flush range`, as before 5.19, the call's
+ *   whole range once any PTE in it was present),
  *   as single-page flushes up to `--ceiling` (33) pages and a
  *   full flush of the mm above that; nothing is flushed when no PTE changed.
  *   A page inside the span whose PTE reclaim had already cleared is flushed
  *   too; one outside it is not, which is what the pending flush is for.
+ * - Every zap (munmap, madvise) counts itself in mm->tlb_flush_pending from
+ *   before it looks at a PTE to after its flush; one that finds another zap
+ *   in flight at tlb_finish_mmu flushes the whole mm (mm_tlb_flush_nested,
+ *   99baac21e458; off with `--no-nested-flush`).
  * - munmap of a range that covers a whole page table frees it (free_pgtables):
  *   its flush then carries freed_tables and reaches lazy-TLB CPUs too.
  * - mprotect(PROT_NONE) keeps a present PTE present to the kernel but not to
@@ -43,6 +49,7 @@ import { flushTlbBatchedPending } from './protocols/batched.js';
 import { clearPte, freeReclaimedPage, pageout, type UnmappedPage } from './protocols/common.js';
 import { flushTlbMmRange, flushTlbRange, TLB_FLUSH_ALL } from './tlbFlush.js';
 import { freePageTablesOf } from './pageWalkCache.js';
+import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.js';
 
 function pendingFlushEnabled(cpu: Cpu): boolean {
   return cpu.config.batchedPendingFlush && cpu.config.inject !== 'no-pending-flush';
@@ -108,13 +115,18 @@ function mprotectPages(cpu: Cpu, mm: number, pages: readonly number[], none: boo
   try {
     for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_VMA_WRITE), none ? VMA_NONE : VMA_READ);
     const changed: number[] = [];
+    let present = 0;
     forEachPteLocked(cpu, mm, pages, (p) => {
       const idx = cpu.pageIdx(mm, p);
       const old = none ? ptepSetProtNone(cpu.v.pte, idx) : ptepSetWrprotect(cpu.v.pte, idx);
+      if (ptePresent(old)) present++;
       // A PTE that reclaim already cleared is not "changed": it widens no span.
       if (none ? pteHwPresent(old) : ptePresent(old) && pteWrite(old)) changed.push(p);
     });
-    const span = gatherSpan(changed);
+    // `changed` (since 4a18419f71cd): the mmu_gather's span of PTEs that need a flush (pte_needs_flush).
+    // `range` (before): change_protection_range()'s `if (pages) flush_tlb_range(vma, start, end)`: the
+    // call's whole range once it changed any present PTE (`pages` counts every present one).
+    const span = cpu.config.mprotectFlush === 'range' ? (present > 0 ? gatherSpan(pages) : []) : gatherSpan(changed);
     if (span.length > 0) flushTlbMmRange(cpu, mm, span);
     for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_PROTECTED), none ? PROTECTED_NONE : PROTECTED_READ);
   } finally {
@@ -144,6 +156,19 @@ function mprotectPages(cpu: Cpu, mm: number, pages: readonly number[], none: boo
  * new generation, but this zap's own flush removes it).
  */
 function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[], freedTables = false): void {
+  const cpus = cpu.config.cpus;
+  // tlb_gather_mmu(): inc_tlb_flush_pending, before any PTE is looked at.
+  incTlbFlushPending(cpu.v.mm, cpus, mm);
+  try {
+    zapGathered(cpu, mm, pages, freedTables);
+  } finally {
+    // The end of tlb_finish_mmu(): dec_tlb_flush_pending, after the flush.
+    decTlbFlushPending(cpu.v.mm, cpus, mm);
+  }
+}
+
+/** zapPageRange between tlb_gather_mmu and the end of tlb_finish_mmu. */
+function zapGathered(cpu: Cpu, mm: number, pages: readonly number[], freedTables: boolean): void {
   const busy: number[] = [];
   const look = (p: number, locked: boolean, zapped: UnmappedPage[]): void => {
     const idx = cpu.pageIdx(mm, p);
@@ -160,9 +185,15 @@ function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[], freedTable
   };
   const first: UnmappedPage[] = [];
   forEachPteLocked(cpu, mm, pages, (p) => look(p, false, first));
+  cpu.schedPoint(); // the PTE lock is dropped; tlb_finish_mmu() comes later, and another zap may run meanwhile
+  // tlb_finish_mmu(): another mmu_gather of the mm in flight (mm_tlb_flush_nested) may have cleared PTEs
+  // this zap found none and not flushed them yet: flush the whole mm, freed_tables set (fullmm, as since
+  // 7a30df49f63a), whatever this zap gathered.
+  const nested = cpu.config.nestedFlush && mmTlbFlushNested(cpu.v.mm, cpu.config.cpus, mm);
+  if (nested) cpu.count('tlb_nested_flushes');
   // free_pgtables(): the first flush carries freed_tables, so it reaches lazy CPUs too;
   // if nothing was left to zap, the freed page tables still need that flush.
-  if (!flushAndFreeZapped(cpu, mm, first, freedTables) && freedTables) flushTlbMmRange(cpu, mm, TLB_FLUSH_ALL, true);
+  if (!flushAndFreeZapped(cpu, mm, first, freedTables || nested, nested) && (freedTables || nested)) flushTlbMmRange(cpu, mm, TLB_FLUSH_ALL, true);
   // `--page-walk-cache`: the flush was acknowledged; the page-table pages are freed (their generation moves on).
   if (freedTables && cpu.pwc) freePageTablesOf(cpu.v.pageState, cpu.pages, mm, pages);
   for (const p of busy) {
@@ -176,10 +207,14 @@ function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[], freedTable
   }
 }
 
-/** tlb_finish_mmu() for zapped pages (held locked): flush their span, write back the dirty ones, free and unlock. Returns whether it flushed. */
-function flushAndFreeZapped(cpu: Cpu, mm: number, zapped: readonly UnmappedPage[], freedTables = false): boolean {
+/**
+ * tlb_finish_mmu() for zapped pages (held locked): flush their span (the
+ * whole mm if `fullmm`), write back the dirty ones, free and unlock. Returns
+ * whether it flushed.
+ */
+function flushAndFreeZapped(cpu: Cpu, mm: number, zapped: readonly UnmappedPage[], freedTables = false, fullmm = false): boolean {
   const span = gatherSpan(zapped.map((u) => u.page));
-  if (span.length > 0) flushTlbMmRange(cpu, mm, span, freedTables);
+  if (span.length > 0) flushTlbMmRange(cpu, mm, fullmm ? TLB_FLUSH_ALL : span, freedTables);
   for (const u of zapped) {
     cpu.mem.markFlushed(u.frame);
     if (pteDirty(u.oldPte)) pageout(cpu, mm, u);

@@ -291,8 +291,10 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
   if (others.length === 0) return;
   const trim = shouldTrimCpumask(cpu, mm);
   const ctl = cpu.v.cpuCtl;
-  // freed_tables: on_each_cpu_mask, lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (before 2ff6ddf19c0e).
-  const targets = freedTables && c.lazyFlushOnTableFree ? others : others.filter((x) => !isLazyCpu(ctl, x) && (trim || loadedMmOf(ctl, x) === mm));
+  // freed_tables: on_each_cpu_mask, lazy CPUs too (native_flush_tlb_multi), unless `--no-lazy-flush-on-table-free` (an ablation: no release did that).
+  // `--no-lazy-tlb-skip` (up to 4.19, before 145f573b89a6): lazy CPUs get every flush (they switch to init_mm in flushTlbFunc).
+  const lazyToo = (freedTables && c.lazyFlushOnTableFree) || !c.lazyTlbSkip;
+  const targets = freedTables && c.lazyFlushOnTableFree ? others : others.filter((x) => (lazyToo || !isLazyCpu(ctl, x)) && (trim || loadedMmOf(ctl, x) === mm));
   if (c.protocol === 'rar') {
     rarFlush(cpu, targets, toHwRequest('rar', mm, req));
     return;
@@ -632,7 +634,8 @@ export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[], mm = -1, pa
   }
   // info->mm is NULL: should_flush_tlb sends to every CPU of the batch's mask that is not lazy.
   const ctl = cpu.v.cpuCtl;
-  const targets = cpus.filter((c) => c !== cpu.id && !isLazyCpu(ctl, c));
+  // `--no-lazy-tlb-skip` (up to 4.19, before 145f573b89a6): native_flush_tlb_others sent to lazy CPUs too.
+  const targets = cpus.filter((c) => c !== cpu.id && (!cpu.config.lazyTlbSkip || !isLazyCpu(ctl, c)));
   // cpumask_any_but(&batch->cpumask, cpu) < nr_cpu_ids: flush_tlb_multi, which counts NR_TLB_REMOTE_FLUSH even if every target is lazy.
   if (cpus.some((c) => c !== cpu.id)) cpu.count('nr_tlb_remote_flush');
   smpCallFunctionMany(cpu, targets, req);

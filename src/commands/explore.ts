@@ -10,6 +10,8 @@ import type { ScenarioName } from '../scenarios.js';
 import { DEFAULT_MAX_SCHEDULES, exploreScenario, MAX_PREEMPTION_BOUND } from '../explore.js';
 import { KERNEL_SIDES, RACE_NAMES, RACES, type KernelSide } from '../races/index.js';
 import { addSimOptions, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
+import { computeRaceVersions, loadRaceVersions, RACE_VERSION_ITERATIONS } from '../races/versions.js';
+import { writeFileAtomic } from '../atomicWrite.js';
 
 interface ExploreCliOpts extends CliOpts {
   scenario: ScenarioName;
@@ -49,9 +51,16 @@ export function registerRaces(program: Command): void {
     .command('races')
     .description("list the race catalogue: each known Linux TLB-coherence race, its fix, and what goes wrong")
     .addOption(new Option('--json', 'print the catalogue as JSON'))
+    .addOption(new Option('--versions', 'run every race under every --kernel-version profile (seeded stress, stop at the first race) and print the releases that reproduce it'))
+    .addOption(new Option('--iterations <n>', '--versions: iterations per release, at most').argParser(num('--iterations')).default(RACE_VERSION_ITERATIONS))
+    .addOption(new Option('--write <file>', '--versions: also write the table (JSON) to FILE, atomically (docs/race-versions.json is what tlbsim races shows)'))
     .exitOverride()
-    .action(async (o: { json?: boolean }) => {
-      await writeStdout(`${o.json ? toJson(RACE_NAMES.map((n) => RACES[n])) : formatRaces()}\n`);
+    .action(async (o: { json?: boolean; versions?: boolean; iterations: number; write?: string }) => {
+      if (o.write !== undefined && o.versions !== true) throw new UsageError('--write applies to --versions (it writes the computed table)');
+      if (!Number.isInteger(o.iterations) || o.iterations < 1) throw new UsageError(`--iterations must be a positive integer, got ${String(o.iterations)}`);
+      const table = o.versions === true ? await computeRaceVersions({ iterations: o.iterations, seed: 1, onProgress: (n, v, r) => process.stderr.write(`${n} ${v}: ${r.reproduces === null ? 'n/a' : r.reproduces ? `races (seed ${String(r.witness)})` : 'no race'}\n`) }) : loadRaceVersions();
+      if (o.write !== undefined && table !== null) writeFileAtomic(o.write, `${toJson(table)}\n`);
+      await writeStdout(`${o.json ? toJson(RACE_NAMES.map((n) => ({ ...RACES[n], ...(table?.races[n] ? { versions: table.races[n] } : {}) }))) : formatRaces(table)}\n`);
       process.exitCode = 0;
     });
 }

@@ -11,11 +11,12 @@
  *   line and exits 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ARCHES, ARM64_PENDING_MODES, ARM64_TLBI_RANGE_MODES, CPU_FAULTS, INJECTED_BUGS, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, WORKLOADS, type SimConfig } from '../config.js';
+import { ARCHES, ARM64_PENDING_MODES, ARM64_TLBI_RANGE_MODES, CPU_FAULTS, INJECTED_BUGS, MPROTECT_FLUSH_MODES, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, WORKLOADS, type SimConfig } from '../config.js';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { TRACE_EVENTS_DEFAULT } from '../trace.js';
 import { loadConfigFile, simOptionsOf, type ConfigFileCommand } from '../configFile.js';
+import { KERNEL_VERSIONS } from '../kernels.js';
 
 /** Exit code for bad input. */
 export const EXIT_USAGE = 2;
@@ -54,11 +55,16 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--syscall <name>', d('mprotect workload and mprotect-reclaim scenario: the call CPU 1 makes (mprotect-none and mremap: the scenario only)')).choices(SYSCALLS))
     .addOption(new Option('--range <lengths>', d("munmap workload: pages per mapped-and-unmapped range, e.g. 16 or 1,8,64 (cycled)")))
     .addOption(new Option('--reclaim-pages <list>', d("pages kswapd reclaims, in LRU order: '3', '4-7,0-3', '7-0' (default: all, lowest first)")))
-    .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise skip flushTlbBatchedPending (the pre-4.13 bug)'))
+    .addOption(new Option('--kernel-version <v>', 'the engine\'s switches as this Linux release had them (docs/kernels.md); flags given override them').choices(KERNEL_VERSIONS))
+    .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise/mremap skip flushTlbBatchedPending (before 3ea277194daa, 4.13; with --mprotect-flush range: the 4.12 kernel)'))
+    .addOption(new Option('--mprotect-flush <mode>', "what mprotect flushes: the span of the PTEs it changed (changed, since 5.19) or the call's whole range whenever it changed one (range, before)").choices(MPROTECT_FLUSH_MODES))
+    .addOption(new Option('--no-nested-flush', 'tlb_finish_mmu ignores mm_tlb_flush_nested: a zap that found PTEs already cleared by a concurrent zap flushes nothing (before 99baac21e458, 4.13)'))
+    .addOption(new Option('--no-migrate-vma-flush-under-ptl', 'migrate_vma flushes the TLB after dropping the PTE lock (before 60bae7370896, 6.0)'))
+    .addOption(new Option('--no-lazy-tlb-skip', 'every flush IPIs lazy-TLB CPUs too, as up to 4.19 (before 145f573b89a6)'))
     .addOption(new Option('--page-walk-cache', 'a per-CPU page-walk cache: munmap frees whole page tables and a walk through a freed one is a race (lazy-pgtable-free)'))
     .addOption(new Option('--no-lazy-flush-on-table-free', 'a flush that frees page tables skips lazy-TLB CPUs like any other (before 2ff6ddf19c0e)'))
     .addOption(new Option('--no-flush-range-freed-tables', 'x86 flush_tlb_range() passes freed_tables=false, so mremap/migrate_vma/collapse flushes skip lazy-TLB CPUs (before 3ef938c35035, CVE-2025-22045)'))
-    .addOption(new Option('--no-flush-under-ptl', 'mremap and migrate_vma flush the TLB after dropping the PTE lock (before eb66ae030829 and 60bae7370896)'))
+    .addOption(new Option('--no-flush-under-ptl', 'mremap flushes the TLB after dropping the PTE lock (before eb66ae030829, 4.19)'))
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--arm64-pending <mode>', "--arch arm64: arch_flush_tlb_batched_pending as flush_tlb_mm (flush-mm, today) or a lone DSB on the calling CPU (dsb, before 4b634918384c)").choices(ARM64_PENDING_MODES))
     .addOption(new Option('--arm64-tlbi-range <mode>', '--arch arm64: FEAT_TLBIRANGE: range TLBIs in __flush_tlb_range_op (on) or one TLBI per page below MAX_DVM_OPS (off, default)').choices(ARM64_TLBI_RANGE_MODES))
@@ -112,6 +118,11 @@ export interface CliOpts {
   pageWalkCache?: boolean;
   lazyFlushOnTableFree: boolean;
   flushRangeFreedTables: boolean;
+  nestedFlush: boolean;
+  migrateVmaFlushUnderPtl: boolean;
+  lazyTlbSkip: boolean;
+  mprotectFlush?: SimConfig['mprotectFlush'];
+  kernelVersion?: string;
   tokenLending: boolean;
   tlbGen: boolean;
   inject?: SimConfig['inject'];
@@ -190,6 +201,8 @@ export function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     inject: o.inject,
     syscall: o.syscall,
     pendingFlush: o.pendingFlush,
+    mprotectFlush: o.mprotectFlush,
+    kernelVersion: o.kernelVersion,
     arm64Pending: o.arm64Pending,
     arm64TlbiRange: o.arm64TlbiRange,
     reclaimPages: o.reclaimPages,
@@ -221,6 +234,9 @@ export function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
   if (given('pageWalkCache')) p.pageWalkCache = o.pageWalkCache === true;
   if (given('lazyFlushOnTableFree')) p.lazyFlushOnTableFree = o.lazyFlushOnTableFree;
   if (given('flushRangeFreedTables')) p.flushRangeFreedTables = o.flushRangeFreedTables;
+  if (given('nestedFlush')) p.nestedFlush = o.nestedFlush;
+  if (given('migrateVmaFlushUnderPtl')) p.migrateVmaFlushUnderPtl = o.migrateVmaFlushUnderPtl;
+  if (given('lazyTlbSkip')) p.lazyTlbSkip = o.lazyTlbSkip;
   if (given('tokenLending')) p.tokenLending = o.tokenLending;
   if (given('tlbGen')) p.tlbGen = o.tlbGen;
   // An injected bug is checked by the oracle; the engine's own assertion would stop the run first.

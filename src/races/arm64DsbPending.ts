@@ -1,6 +1,9 @@
 /**
  * Race `arm64-dsb-pending` (2025): "arm64/mm: Close theoretical race where
- * stale TLB entry remains valid" (4b634918384c, Ryan Roberts). The fix's
+ * stale TLB entry remains valid" (4b634918384c, Ryan Roberts, Linux 6.16,
+ * backported to 6.15.y). Introduced by 43b3dfdd0455 ("arm64: support
+ * batched/deferred tlb shootdown during page reclamation/migration", Linux
+ * 6.5), its Fixes: tag. The fix's
  * changelog restates the 2017 race of `mprotect-reclaim` (Nadav Amit's
  * table, 3ea277194daa) and explains why arm64 was still open to it:
  * arm64's batched reclaim issues each page's TLBI at queue time
@@ -79,6 +82,9 @@ export const arm64DsbPending: RaceEntry = {
   year: 2025,
   commit: '4b634918384c',
   title: 'arm64/mm: Close theoretical race where stale TLB entry remains valid',
+  author: 'Ryan Roberts',
+  release: '6.16',
+  introduced: '43b3dfdd0455 ("arm64: support batched/deferred tlb shootdown during page reclamation/migration")',
   arch: 'arm64',
   effect: 'write after protect',
   summary: "flush_tlb_batched_pending issues only a DSB on the calling CPU, which does not wait for the TLBI reclaim issued on another; the caller's stale writable entry still writes after mprotect returned",

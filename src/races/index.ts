@@ -7,7 +7,9 @@
  * Invariants:
  * - The two sides of a scenario differ only in the entry's `buggy` knobs;
  *   the fixed side is the engine's default behaviour.
- * - Every entry cites the fixing commit in torvalds/linux, and its file
+ * - Every entry cites the fixing commit in torvalds/linux (id, title,
+ *   author, release) and the commit that introduced the bug, or says
+ *   `ablation: never shipped` when no release had the buggy side; its file
  *   opens with the interleaving the fix's changelog draws.
  */
 import type { SimConfig, SyscallName } from '../config.js';
@@ -17,19 +19,21 @@ import { lazyPgtableFree, lazyPgtableFreeWorkload } from './lazyPgtableFree.js';
 import { migrateVmaPtl, migrateVmaPtlWorkload } from './migrateVmaPtl.js';
 import { mprotectReclaim, mprotectReclaimWorkload } from './mprotectReclaim.js';
 import { mremapPtl, mremapPtlWorkload } from './mremapPtl.js';
+import { nestedZap, nestedZapWorkload } from './nestedZap.js';
 import { pendingFlushLost, pendingFlushLostWorkload } from './pendingFlushLost.js';
 import { reclaimDirty, reclaimDirtyWorkload } from './reclaimDirty.js';
 import type { KernelSide, RaceEntry } from './types.js';
 
-export { KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect, type RaceVariant } from './types.js';
+export { isAblation, KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect, type RaceVariant } from './types.js';
 
 /** Catalogue names, in the order `tlbsim races` lists them (by year). */
-export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'mremap-ptl' | 'lazy-pgtable-free' | 'pending-flush-lost' | 'migrate-vma-ptl' | 'arm64-dsb-pending' | 'collapse-pmd-flush';
-export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'mremap-ptl', 'lazy-pgtable-free', 'pending-flush-lost', 'migrate-vma-ptl', 'arm64-dsb-pending', 'collapse-pmd-flush'];
+export type RaceName = 'reclaim-dirty' | 'mprotect-reclaim' | 'nested-zap' | 'mremap-ptl' | 'lazy-pgtable-free' | 'pending-flush-lost' | 'migrate-vma-ptl' | 'arm64-dsb-pending' | 'collapse-pmd-flush';
+export const RACE_NAMES: readonly RaceName[] = ['reclaim-dirty', 'mprotect-reclaim', 'nested-zap', 'mremap-ptl', 'lazy-pgtable-free', 'pending-flush-lost', 'migrate-vma-ptl', 'arm64-dsb-pending', 'collapse-pmd-flush'];
 
 export const RACES: { readonly [N in RaceName]: RaceEntry } = {
   'reclaim-dirty': reclaimDirty,
   'mprotect-reclaim': mprotectReclaim,
+  'nested-zap': nestedZap,
   'mremap-ptl': mremapPtl,
   'lazy-pgtable-free': lazyPgtableFree,
   'pending-flush-lost': pendingFlushLost,
@@ -42,6 +46,7 @@ export const RACES: { readonly [N in RaceName]: RaceEntry } = {
 export const RACE_WORKLOADS = {
   'reclaim-dirty': reclaimDirtyWorkload,
   'mprotect-reclaim': mprotectReclaimWorkload,
+  'nested-zap': nestedZapWorkload,
   'mremap-ptl': mremapPtlWorkload,
   'lazy-pgtable-free': lazyPgtableFreeWorkload,
   'pending-flush-lost': pendingFlushLostWorkload,

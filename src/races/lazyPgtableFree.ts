@@ -1,29 +1,29 @@
 /**
- * Race `lazy-pgtable-free` (2018): "x86/mm/tlb: Leave lazy TLB mode at page
- * table free time" (2ff6ddf19c0e, Rik van Riel, July 2018; its changelog
- * credits Andy Lutomirski with finding that speculative accesses in lazy
- * TLB mode can go through page-table memory since freed and reused, and
- * picks the cheaper of two fixes: shoot down lazy CPUs only when page
- * tables are freed). Lazy TLB mode lets a CPU
- * that runs a kernel thread keep the last user mm loaded, and flush
- * initiators skip it (its TLB is caught up at the switch back, by
- * tlb_gen). That is safe for the TLB, but not for the paging-structure
- * caches: x86 may walk speculatively through cached upper-level entries at
- * any time, also in kernel mode. When munmap frees a page-table page, a
- * lazy CPU that still caches an entry pointing at it can walk through freed
- * (and reused) memory. The 2018 series sends the flush that goes with freed
- * page tables to lazy CPUs too (the first version as
- * tlb_flush_remove_tables() from tlb_table_flush(), mm/memory.c;
- * reverted with the rest of the lazy-TLB series by Peter Zijlstra in August
- * 2018 and redone later that year as the `freed_tables` argument of
- * flush_tlb_mm_range(), carried in struct flush_tlb_info: with
- * info->freed_tables set, native_flush_tlb_multi() (then
- * native_flush_tlb_others()) does not skip lazy CPUs, should_flush_tlb()
- * in today's arch/x86/mm/tlb.c; tlb_remove_table() and
- * tlb_remove_table_sync_one() in mm/mmu_gather.c free the tables after it).
- * Verified here: 2ff6ddf19c0e's changelog and the revert that lists it
- * (Peter Zijlstra, "x86/mm/tlb: Revert the recent lazy TLB patches"); the
- * ids of the later `freed_tables` commits were not, so they are not cited.
+ * Scenario `lazy-pgtable-free` (2018): a planted ablation of the lazy-TLB
+ * rule "flushes skip lazy CPUs, except those that free page tables".
+ * Lazy TLB mode lets a CPU that runs a kernel thread keep the last user mm
+ * loaded. Up to 4.19, native_flush_tlb_others() IPIed the whole
+ * mm_cpumask, lazy CPUs included. Rik van Riel's 4.20 series made flushes
+ * skip lazy CPUs ("x86/mm/tlb: Make lazy TLB mode lazier", 145f573b89a6:
+ * their TLB is caught up at the switch back, by tlb_gen) and, in the same
+ * release, kept the ones that free page tables reaching them ("x86/mm/tlb:
+ * Add freed_tables argument to flush_tlb_mm_range", 016c4d92cd16): x86 may
+ * walk speculatively through cached paging-structure entries at any time,
+ * also in kernel mode, so a lazy CPU that still caches an entry pointing at
+ * a freed (and reused) page-table page can walk through it. So no release
+ * skipped lazy CPUs on a table-freeing flush: the buggy side never shipped
+ * (introduced: ablation). A first version of the series, "x86/mm/tlb:
+ * Leave lazy TLB mode at page table free time" (2ff6ddf19c0e) with
+ * ac0315896970 and 64482aafe55f, was merged for 4.19 and reverted before
+ * that release (Peter Zijlstra, "x86/mm/tlb: Revert the recent lazy TLB
+ * patches", which lists all five). The shipped race of this family is
+ * CVE-2025-22045 (flush_tlb_range without freed_tables for a zapped PMD).
+ *
+ * Verified: the revert's list of commits (and 2ff6ddf19c0e's changelog);
+ * 016c4d92cd16 from the Fixes: tag of Jann Horn's CVE-2025-22045 fix;
+ * 145f573b89a6 and its freed_tables check from Nicholas Piggin's 2020
+ * question to Rik van Riel about it. Its release (4.20) is the merge
+ * window after the revert; not read from a tag here.
  *
  *   CPU 0 (thread of the process)           CPU 1 (was a thread of the same
  *                                           process)
@@ -55,8 +55,9 @@
  * through an entry whose table generation moved on is a stale access
  * (frame -1: the page-table page).
  *
- * Buggy side: `--no-lazy-flush-on-table-free` (the freed_tables flush skips
- * lazy CPUs like any other). Fixed: it reaches them (the default).
+ * Ablation side (`--kernel buggy`, labelled `ablation`):
+ * `--no-lazy-flush-on-table-free` (the freed_tables flush skips lazy CPUs
+ * like any other). Fixed: it reaches them (the default; every release).
  *
  * Invariant: CPU 1 loads P once, goes lazy, tells CPU 0 (the warm-up
  * barrier) and makes `--ops` speculative walks, one per scheduling point,
@@ -69,7 +70,7 @@ import { ringDoorbell } from '../sched.js';
 import { sysMunmap } from '../syscalls.js';
 import { allPages, BARRIER_SAFETY_MS } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
-import type { RaceEntry } from './types.js';
+import { ABLATION, type RaceEntry } from './types.js';
 
 const P = 0;
 const MM = 0;
@@ -105,8 +106,11 @@ export const lazyPgtableFreeWorkload: Workload = {
 export const lazyPgtableFree: RaceEntry = {
   name: 'lazy-pgtable-free',
   year: 2018,
-  commit: '2ff6ddf19c0e',
-  title: 'x86/mm/tlb: Leave lazy TLB mode at page table free time',
+  commit: '016c4d92cd16',
+  title: 'x86/mm/tlb: Add freed_tables argument to flush_tlb_mm_range',
+  author: 'Rik van Riel',
+  release: '4.20',
+  introduced: ABLATION,
   arch: 'x86',
   effect: 'use after free',
   summary: "munmap frees a page table and its flush skips a lazy-TLB CPU, whose paging-structure cache still points into the freed page; its next speculative walk reads freed memory",

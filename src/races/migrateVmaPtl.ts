@@ -1,6 +1,8 @@
 /**
  * Race `migrate-vma-ptl` (2022): "mm/migrate_device.c: flush TLB while
- * holding PTL" (60bae7370896, Alistair Popple; reported by Nadav Amit).
+ * holding PTL" (60bae7370896, Alistair Popple, Linux 6.0; reported by Nadav
+ * Amit). Introduced by 8c3328f1f36a ("mm/migrate: migrate_vma() unmap page
+ * from vma while collecting pages", Linux 4.14), its Fixes: tag.
  * migrate_vma_collect_pmd() replaced PTEs with migration entries, dropped
  * the PTE lock and only then flushed the TLB. A concurrent
  * madvise(MADV_DONTNEED) that took the lock in between found no present PTE,
@@ -20,7 +22,7 @@
  *                                           entry after madvise returned
  *   flush_tlb_range()
  *
- * Buggy side: `--no-flush-under-ptl` (flush after pte_unmap_unlock). Fixed:
+ * Buggy side: `--no-migrate-vma-flush-under-ptl` (flush after pte_unmap_unlock). Fixed:
  * the flush under the PTE lock.
  *
  * Invariants:
@@ -58,7 +60,7 @@ export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
   try {
     if (u) {
       setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
-      if (cpu.config.flushUnderPtl) flushTlbRange(cpu, mm, [p]);
+      if (cpu.config.migrateVmaFlushUnderPtl) flushTlbRange(cpu, mm, [p]);
     }
   } finally {
     cpu.unlockPtl(mm, p);
@@ -68,7 +70,7 @@ export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
     cpu.mem.unlockPage(idx);
     return;
   }
-  if (!cpu.config.flushUnderPtl) flushTlbRange(cpu, mm, [p]);
+  if (!cpu.config.migrateVmaFlushUnderPtl) flushTlbRange(cpu, mm, [p]);
   cpu.mem.markFlushed(u.frame);
   setPageStep(cpu, mm, p, PAGE_STEP_FLUSHED);
   const f = cpu.mem.allocFrame(idx);
@@ -114,10 +116,13 @@ export const migrateVmaPtl: RaceEntry = {
   year: 2022,
   commit: '60bae7370896',
   title: 'mm/migrate_device.c: flush TLB while holding PTL',
+  author: 'Alistair Popple',
+  release: '6.0',
+  introduced: '8c3328f1f36a ("mm/migrate: migrate_vma() unmap page from vma while collecting pages")',
   arch: 'any',
   effect: 'access after unmap',
   summary: 'migrate_vma cleared the PTE and dropped the PTE lock before flushing; a concurrent MADV_DONTNEED saw no PTE, flushed nothing and returned with the page still reachable',
   workload: 'migrate-vma-ptl',
   defaults: { workload: 'migrate-vma-ptl', cpus: 2, pages: 1, batch: 1, ops: 2, writeRatio: 0, tlbSets: 2, tlbWays: 1, arch: 'x86', protocol: 'batched' },
-  buggy: { flushUnderPtl: false },
+  buggy: { migrateVmaFlushUnderPtl: false },
 };

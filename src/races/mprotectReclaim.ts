@@ -1,7 +1,7 @@
 /**
  * Race `mprotect-reclaim` (2017): "mm, mprotect: flush TLB if potentially
  * racing with a parallel reclaim leaving stale TLB entries" (3ea277194daa,
- * Linux 4.13), reported by Nadav Amit. Batched reclaim clears a PTE and
+ * Mel Gorman, Linux 4.13), reported by Nadav Amit. Batched reclaim clears a PTE and
  * defers its flush; mprotect (or munmap, madvise, mremap) then finds the PTE
  * not present, has nothing to change and so nothing to flush, and returns
  * while the caller's TLB still holds the entry. The fix makes each of those
@@ -46,10 +46,17 @@
  *   to P would leave its value in a frame mapped at Q when the call moved
  *   the PTE, which the end-of-run check would read as lost. Runs on 2 pages.
  *
- * Buggy side: `--no-batched-pending-flush` (no flush_tlb_batched_pending in
- * the syscalls). Fixed: the pending flush; the access after the call then
- * misses, walks, and faults (SIGSEGV after PROT_NONE, munmap, mremap; a
- * refault after PROT_READ's store or MADV_DONTNEED).
+ * Buggy side: the 4.12 kernel's calls: `--no-batched-pending-flush` (no
+ * flush_tlb_batched_pending in the syscalls) and `--mprotect-flush range`
+ * (4.12's change_protection_range flushed the call's whole [start, end)
+ * whenever it changed any present PTE in it, so mprotect races only when
+ * reclaim had already cleared every PTE of the range: with one page, as
+ * here, that is the only case anyway). Fixed: the pending flush; the access
+ * after the call then misses, walks, and faults (SIGSEGV after PROT_NONE,
+ * munmap, mremap; a refault after PROT_READ's store or MADV_DONTNEED).
+ *
+ * Introduced by 72b252aed506 (Linux 4.3), the deferred reclaim flush: a
+ * reading of the race (3ea277194daa's changelog has no Fixes: tag).
  *
  * Invariant: CPU 1 touches P, enters the system call (a scheduling point),
  * makes it, then accesses P `--ops` times; CPU 0 reclaims P once.
@@ -92,12 +99,15 @@ export const mprotectReclaim: RaceEntry = {
   year: 2017,
   commit: '3ea277194daa',
   title: 'mm, mprotect: flush TLB if potentially racing with a parallel reclaim leaving stale TLB entries',
+  author: 'Mel Gorman',
+  release: '4.13',
+  introduced: '72b252aed506 ("mm: send one IPI per CPU to TLB flush all entries after unmapping pages"), whose deferred reclaim flush the calls race with',
   arch: 'any',
   effect: 'write after protect',
   summary: "mprotect/munmap/madvise/mremap finds the PTE reclaim already cleared, flushes nothing and returns; the caller's stale entry still writes (or reads, after PROT_NONE or mremap)",
   workload: 'mprotect-reclaim',
   defaults: { workload: 'mprotect-reclaim', cpus: 2, pages: 1, batch: 1, ops: 2, writeRatio: 1, tlbSets: 2, tlbWays: 1, arch: 'x86', protocol: 'batched' },
-  buggy: { batchedPendingFlush: false },
+  buggy: { batchedPendingFlush: false, mprotectFlush: 'range' },
   variants: {
     munmap: { effect: 'access after unmap' },
     madvise: { effect: 'access after unmap' },

@@ -1,7 +1,8 @@
 /**
  * Race `mremap-ptl` (2018, CVE-2018-18281): "mremap: properly flush TLB
- * before releasing the page" (eb66ae030829, Linus Torvalds; reported by Jann
- * Horn). mremap() moves a page from one page-table slot to another; it does
+ * before releasing the page" (eb66ae030829, Linus Torvalds, 12 Oct 2018,
+ * Linux 4.19; reported by Jann Horn). Introduced by: not identified (the
+ * changelog names no commit). mremap() moves a page from one page-table slot to another; it does
  * not own the page, whose lifetime is guarded only by the page-table lock.
  * move_ptes() flushed the old address only after dropping that lock, so
  * another CPU could take the lock, unmap the page at its new address (flushing
@@ -88,6 +89,9 @@ export const mremapPtl: RaceEntry = {
   year: 2018,
   commit: 'eb66ae030829',
   title: 'mremap: properly flush TLB before releasing the page',
+  author: 'Linus Torvalds',
+  release: '4.19',
+  introduced: 'not identified (the changelog names none)',
   arch: 'any',
   effect: 'use after free',
   summary: "mremap flushed the old address after dropping the PTE lock; the page could be unmapped at its new address and freed while a stale entry still reached it",

@@ -1,7 +1,9 @@
 /**
  * Race `pending-flush-lost` (2021): "mm/rmap: fix potential batched TLB
- * flush race" (5ee2fa2f0636, Huang Ying; reported by syzbot through KCSAN,
- * the generation pair suggested by Nadav Amit in review). The 4.13
+ * flush race" (5ee2fa2f0636, Huang Ying, Linux 5.14; reported by syzbot
+ * through KCSAN, the generation pair suggested by Nadav Amit in review).
+ * Introduced with the boolean itself, by 3ea277194daa (Linux 4.13; a
+ * reading of the race: no Fixes: tag verified here). The 4.13
  * `mm->tlb_flush_batched` was a boolean: flush_tlb_batched_pending()
  * flushed, then cleared it. Reclaim can clear another PTE and set the flag
  * under a different page table's PTE lock in between; the clear then
@@ -104,6 +106,9 @@ export const pendingFlushLost: RaceEntry = {
   year: 2021,
   commit: '5ee2fa2f0636',
   title: 'mm/rmap: fix potential batched TLB flush race',
+  author: 'Huang Ying',
+  release: '5.14',
+  introduced: '3ea277194daa ("mm, mprotect: flush TLB if potentially racing with a parallel reclaim leaving stale TLB entries"), whose mm->tlb_flush_batched was the boolean',
   arch: 'any',
   effect: 'write after protect',
   summary: "the boolean tlb_flush_batched is cleared after a flush and forgets a flush reclaim made pending meanwhile; a later mprotect flushes nothing",

@@ -14,6 +14,14 @@ export type RaceEffect = 'lost write' | 'access after unmap' | 'write after prot
 export type KernelSide = 'buggy' | 'fixed';
 export const KERNEL_SIDES: readonly KernelSide[] = ['buggy', 'fixed'];
 
+/** How `introduced` reads for a planted ablation: the buggy side never shipped. */
+export const ABLATION = 'ablation: never shipped';
+
+/** True if the entry's buggy side never shipped in a release (a planted ablation, not a historical bug). */
+export function isAblation(e: RaceEntry): boolean {
+  return e.introduced.startsWith('ablation');
+}
+
 export interface RaceEntry {
   /** Catalogue name (`tlbsim stress --scenario NAME`). */
   readonly name: string;
@@ -23,6 +31,17 @@ export interface RaceEntry {
   readonly commit: string;
   /** The fixing commit's title. */
   readonly title: string;
+  /** The fixing commit's author. */
+  readonly author: string;
+  /** The first mainline release with the fix (x.y). */
+  readonly release: string;
+  /**
+   * The commit that introduced the bug (`id ("title")`), or `ablation:
+   * never shipped` when no released kernel had the buggy side (the scenario
+   * removes a safeguard that came in the same release as what it guards),
+   * or why none is named.
+   */
+  readonly introduced: string;
   /** Architecture the race needs (`any` when the generic mm code is at fault). */
   readonly arch: string;
   readonly effect: RaceEffect;
