@@ -14,8 +14,8 @@ import { estimateWork, workWarning, WORK_WARN_SECONDS } from '../src/workEstimat
 import { CLI_PATH } from './helpers.js';
 
 describe('per-workload defaults', () => {
-  it('tlb-flush and munmap default to 1000 operations, pending-flush to 1024 pages; the rest keep DEFAULTS; a given value wins', () => {
-    expect(resolveConfig({ workload: 'tlb-flush' }).ops).toBe(1000);
+  it('tlb-flush defaults to 500 operations, munmap to 1000, pending-flush to 1024 pages; the rest keep DEFAULTS; a given value wins', () => {
+    expect(resolveConfig({ workload: 'tlb-flush' }).ops).toBe(500);
     expect(resolveConfig({ workload: 'munmap' }).ops).toBe(1000);
     expect(resolveConfig({ workload: 'pending-flush' }).pages).toBe(1024);
     expect(resolveConfig({ workload: 'migrate' }).ops).toBe(DEFAULTS.ops);
@@ -36,10 +36,10 @@ describe('per-workload defaults', () => {
 
 describe('the estimate', () => {
   it('counts the IPIs the workload rules give', () => {
-    // tlb-flush: each of N CPUs, ops times, zaps its chunk and sends one round to the N-1 others: 1000 x 8 x 7.
+    // tlb-flush: each of N CPUs, ops times, zaps its chunk and sends one round to the N-1 others: 500 x 8 x 7.
     const t = estimateWork(resolveConfig({ workload: 'tlb-flush' }));
-    expect(t.rounds).toBe(8000);
-    expect(t.ipis).toBe(56_000);
+    expect(t.rounds).toBe(4000);
+    expect(t.ipis).toBe(28_000);
     // The issue's run: 20,000 x 200 x 199.
     expect(estimateWork(resolveConfig({ workload: 'tlb-flush', cpus: 200, ops: 20_000 })).ipis).toBe(796_000_000);
     // munmap: one round to the N-1 threads per munmap: 1000 x 7.
@@ -58,7 +58,8 @@ describe('the estimate', () => {
 
   it('warns above the threshold with the estimate and how to shrink it; a default run gets no warning', () => {
     const w = workWarning(resolveConfig({ workload: 'tlb-flush', cpus: 200 }));
-    expect(w).toMatch(/^tlbsim: warning: this run is estimated at 39,800,000 IPIs in 200,000 rounds .*; to shrink it: --ops \d+ \(now 1000\), or fewer --cpus \(now 200/);
+    // 500 x 200 x 199 IPIs in 500 x 200 rounds.
+    expect(w).toMatch(/^tlbsim: warning: this run is estimated at 19,900,000 IPIs in 100,000 rounds .*; to shrink it: --ops \d+ \(now 500\), or fewer --cpus \(now 200/);
     expect(w).not.toContain('\n');
     // The smaller --ops it suggests is itself under the threshold.
     const ops = Number(/--ops (\d+)/.exec(w!)![1]);
@@ -94,7 +95,7 @@ function stderrUntil(args: readonly string[], until: RegExp): Promise<string> {
 describe('tlbsim run before and during a long run', () => {
   it('--workload tlb-flush --cpus 200 warns on stderr before it boots', async () => {
     const err = await stderrUntil(['run', '--workload', 'tlb-flush', '--cpus', '200'], /\n/);
-    expect(err.split('\n')[0]).toMatch(/^tlbsim: warning: this run is estimated at 39,800,000 IPIs .* about \d+ min .*--ops \d+/);
+    expect(err.split('\n')[0]).toMatch(/^tlbsim: warning: this run is estimated at 19,900,000 IPIs .* about \d+ min .*--ops \d+/);
   }, 70_000);
 
   it('without a terminal, a long run logs its progress as pino JSON lines', async () => {

@@ -48,7 +48,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--seed <n>', 'seed of every PRNG (workloads, seeded scheduler)').argParser(num('--seed')))
     .addOption(new Option('--arch <name>', d('hardware: clean-to-dirty semantics (x86, weak); arm64 adds broadcast TLBI + per-CPU DSB')).choices(ARCHES))
     .addOption(new Option('--sched <mode>', forStress ? 'free or seeded (default: seeded, so races replay)' : 'free (host interleaves) or seeded (replayable)').choices(SCHED_MODES))
-    .addOption(new Option('--ops <n>', d('accesses per thread CPU, at least; tlb-flush: write+madvise loops per CPU; munmap: munmaps (default 20000; tlb-flush and munmap 1000)')).argParser(num('--ops')))
+    .addOption(new Option('--ops <n>', d('accesses per thread CPU, at least; tlb-flush: write+madvise loops per CPU; munmap: munmaps (default 20000; tlb-flush 500, munmap 1000)')).argParser(num('--ops')))
     .addOption(new Option('--tlb-sets <n>', d('TLB sets per CPU (power of two)')).argParser(num('--tlb-sets')))
     .addOption(new Option('--tlb-ways <n>', d('TLB ways per set')).argParser(num('--tlb-ways')))
     .addOption(new Option('--no-wp-recheck', "rik step 4 trusts step 1's clean/dirty state (shows the race the re-check guards)"))
