@@ -34,7 +34,7 @@
  * difference drowned in noise) is written as 0 and marked `clamped`.
  */
 import { median, quantileSorted } from 'simple-statistics';
-import { COST_MODEL_DEFAULTS, COST_MODEL_KEYS, DEFAULT_GHZ, type CostModel } from '../costModel.js';
+import { COST_MODEL_CALIBRATION_KEY, COST_MODEL_DEFAULTS, COST_MODEL_KEYS, DEFAULT_GHZ, type CostModel } from '../costModel.js';
 import { findPoint, KERNEL_FLUSH_CEILING, type MeasuredPoint } from './measure.js';
 
 /** TLB misses per page the loop writes after the zap, as the engine counts them: the walk that faults and the walk after the fault. */
@@ -211,5 +211,5 @@ export function costModelFile(fit: CostModelFit, tool: string, createdAt: string
   const keys: Record<string, number> = { ghz: fit.ghz.value };
   for (const [k, v] of Object.entries(fit.fitted)) keys[k] = v.value;
   const calibration: CalibrationRecord = { tool, created_at: createdAt, host, ghz: fit.ghz, fitted: fit.fitted, kept_defaults: fit.kept_defaults, notes: fit.notes };
-  return { ...keys, calibration };
+  return { ...keys, [COST_MODEL_CALIBRATION_KEY]: calibration };
 }

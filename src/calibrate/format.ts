@@ -67,7 +67,7 @@ export function formatCalibration(p: CalibrationProfile): string {
   );
   if (f.full_flush_break_even_pages) {
     const be = f.full_flush_break_even_pages;
-    const spread = be.spread ? ` [${fmtNum(be.spread.p25)}-${fmtNum(be.spread.p75)}]` : '';
+    const spread = be.spread ? ` (per-repetition fits: ${fmtNum(be.spread.p25)}-${fmtNum(be.spread.p75)} pages)` : '';
     out.push(
       be.value === 0
         ? `a full flush costs no more than page-by-page invalidation of even one page on this host${spread}: it wins at any size (the kernel's tlb_single_page_flush_ceiling: 33)`
