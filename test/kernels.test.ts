@@ -31,6 +31,8 @@ describe('profiles: the switches as each release had them', () => {
       tlbGen: false,
       lazyTlbSkip: false,
       lazyFlushOnTableFree: true,
+      // No freed_tables argument before 016c4d92cd16 (4.20): with lazy CPUs never skipped, every flush reached them.
+      flushRangeFreedTables: true,
       flushUnderPtl: false,
       migrateVmaFlushUnderPtl: false,
     });
@@ -38,14 +40,19 @@ describe('profiles: the switches as each release had them', () => {
     expect(profileSwitches('4.13', 'x86')).toMatchObject({ batchedPendingFlush: true, pendingFlush: 'bool', nestedFlush: true, tlbGen: false });
     // 4.19: tlb_gen since 4.14, mremap's flush under the PTE lock (eb66ae030829); lazy CPUs still IPIed.
     expect(profileSwitches('4.19', 'x86')).toMatchObject({ tlbGen: true, flushUnderPtl: true, lazyTlbSkip: false, migrateVmaFlushUnderPtl: false });
-    // 5.10: lazy CPUs skipped since 4.20; still the bool (5ee2fa2f0636 is 5.14) and the range flush of mprotect.
-    expect(profileSwitches('5.10', 'x86')).toMatchObject({ lazyTlbSkip: true, pendingFlush: 'bool', mprotectFlush: 'range' });
-    // 6.1: the generation pair, mprotect's mmu_gather, migrate_vma's flush under the PTE lock (60bae7370896, 6.0).
-    // That is every switch at today's value: the engine's defaults.
+    // 5.10: lazy CPUs skipped since 4.20, and flush_tlb_range() without freed_tables (016c4d92cd16, 4.20);
+    // still the bool (5ee2fa2f0636 is 5.14) and the range flush of mprotect.
+    expect(profileSwitches('5.10', 'x86')).toMatchObject({ lazyTlbSkip: true, flushRangeFreedTables: false, pendingFlush: 'bool', mprotectFlush: 'range' });
+    // 6.1: the generation pair, mprotect's mmu_gather, migrate_vma's flush under the PTE lock (60bae7370896, 6.0);
+    // every switch at today's value but flush_tlb_range's freed_tables, which 3ef938c35035 set in 6.15.
+    // 6.15: every switch at today's value, the engine's defaults.
     const today = resolveConfig({});
     for (const v of ['6.1', '6.15'] as const) {
       const p = profileSwitches(v, 'x86');
-      for (const [k, value] of Object.entries(p)) expect(value, `${v} ${k}`).toBe(today[k as keyof typeof today]);
+      for (const [k, value] of Object.entries(p)) {
+        const want = v === '6.1' && k === 'flushRangeFreedTables' ? false : today[k as keyof typeof today];
+        expect(value, `${v} ${k}`).toBe(want);
+      }
     }
   });
 
