@@ -783,7 +783,8 @@ export function configToFlags(c: SimConfig, given: SimConfig = workloadDefaults(
     const only = WORKLOAD_ONLY[key];
     if (only !== undefined && !only.includes(c.workload)) continue;
     if (typeof v === 'boolean') {
-      if (v !== base[key]) out.push(flag);
+      // Every boolean has `--x` and `--no-x` (src/commands/options.ts): name the form that gives v.
+      if (v !== base[key]) out.push(flag.startsWith('--no-') === !v ? flag : flag.startsWith('--no-') ? `--${flag.slice(5)}` : `--no-${flag.slice(2)}`);
       continue;
     }
     // A kernel profile is always named: the switches it sets are left out below when they match it.
