@@ -6,7 +6,9 @@
  * refused under a profile that could not flush that way.
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { configToFlags, resolveConfig } from '../src/config.js';
+import { PROTOCOL_ARRIVALS } from '../src/kernels.js';
 import { runCli } from './helpers.js';
 
 interface Res {
@@ -74,6 +76,16 @@ describe('--protocol invlpgb / rar under a kernel profile', () => {
     expect(resolveConfig({ kernelVersion: '6.15', protocol: 'invlpgb' }).protocol).toBe('invlpgb');
     expect(resolveConfig({ kernelVersion: '6.16', protocol: 'invlpgb' }).protocol).toBe('invlpgb');
   }, 60_000);
+
+  it('docs/kernels.md lists every arrival with its commit', () => {
+    const doc = readFileSync(new URL('../docs/kernels.md', import.meta.url), 'utf8');
+    for (const a of PROTOCOL_ARRIVALS) {
+      expect(doc, a.protocol).toContain(`| \`${a.protocol}\``);
+      for (const id of a.source.match(/\b[0-9a-f]{12}\b/g) ?? []) expect(doc, `${a.protocol}: ${id}`).toContain(id);
+    }
+    expect(PROTOCOL_ARRIVALS.find((a) => a.protocol === 'invlpgb')!.release).toBe('6.15');
+    expect(PROTOCOL_ARRIVALS.find((a) => a.protocol === 'rar')!.release).toBeNull();
+  });
 
   it('rar (an RFC series, never merged) is refused under every profile, and runs without one', async () => {
     for (const v of ['4.2', '6.15', '6.16']) {
