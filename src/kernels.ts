@@ -169,7 +169,7 @@ export const KERNEL_SWITCHES: readonly AnyHistory[] = [
  * could not flush that way (a profile never picks these itself; the flag does).
  * `release` null: never merged, refused under every profile.
  */
-export interface ProtocolArrival {
+interface ProtocolArrival {
   readonly protocol: 'invlpgb' | 'rar';
   readonly release: string | null;
   /** The commit (12 hex digits) and its title, or the unmerged series. */
