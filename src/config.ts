@@ -11,7 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { PTRS_PER_PTE, SCHED_MAX_CPUS, frameCount, pageSlots, tlbWords } from './layout.js';
 import { parseSchedule } from './schedule.js';
-import { KERNEL_VERSIONS, profileSwitches, type KernelVersion } from './kernels.js';
+import { KERNEL_VERSIONS, profileSwitches, protocolRefusal, type KernelVersion } from './kernels.js';
 
 /**
  * Largest machine for `--workload tlb-flush`: every CPU initiates flushes, so
@@ -524,6 +524,8 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   oneOf('mprotect-flush', c.mprotectFlush, MPROTECT_FLUSH_MODES);
   if (typeof c.kernelVersion !== 'string') throw new ConfigError(`--kernel-version takes a release like 4.13, got ${String(c.kernelVersion)}`);
   if (c.kernelVersion !== '') oneOf('kernel-version', c.kernelVersion, KERNEL_VERSIONS);
+  const refusal = c.kernelVersion === '' ? null : protocolRefusal(c.kernelVersion as KernelVersion, c.protocol);
+  if (refusal !== null) throw new ConfigError(refusal);
   oneOf('arm64-pending', c.arm64Pending, ARM64_PENDING_MODES);
   if (c.arm64Pending !== 'flush-mm' && c.arch !== 'arm64') throw new ConfigError(`--arm64-pending applies to --arch arm64, got --arch ${c.arch}`);
   oneOf('arm64-tlbi-range', c.arm64TlbiRange, ARM64_TLBI_RANGE_MODES);
@@ -781,7 +783,8 @@ export function configToFlags(c: SimConfig, given: SimConfig = workloadDefaults(
     const only = WORKLOAD_ONLY[key];
     if (only !== undefined && !only.includes(c.workload)) continue;
     if (typeof v === 'boolean') {
-      if (v !== base[key]) out.push(flag);
+      // Every boolean has `--x` and `--no-x` (src/commands/options.ts): name the form that gives v.
+      if (v !== base[key]) out.push(flag.startsWith('--no-') === !v ? flag : flag.startsWith('--no-') ? `--${flag.slice(5)}` : `--no-${flag.slice(2)}`);
       continue;
     }
     // A kernel profile is always named: the switches it sets are left out below when they match it.

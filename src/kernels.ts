@@ -12,6 +12,9 @@
  * - Every commit id here was read in a changelog or a commit list (see
  *   docs/kernels.md, "How each id was verified"); a release is the mainline
  *   x.y that first shipped the change (x.y.0: stable backports not counted).
+ * - `--protocol invlpgb|rar` is not a profile switch (a profile picks only
+ *   per-page or batched): PROTOCOL_ARRIVALS says from which release an
+ *   explicit choice is allowed (resolveConfig refuses it before that).
  * - Switches that depend on the architecture say so (`arch`): the profile
  *   of `--arch arm64` takes the arm64 entry of a field, every other arch the
  *   generic one.
@@ -159,6 +162,43 @@ export const KERNEL_SWITCHES: readonly AnyHistory[] = [
     changes: [{ release: '6.0', value: true, commit: '60bae7370896', title: 'mm/migrate_device.c: flush TLB while holding PTL' }],
   },
 ];
+
+/**
+ * Flush transports that arrived in (or never reached) mainline x86: `--protocol
+ * V` under `--kernel-version` older than `release` is refused, as that kernel
+ * could not flush that way (a profile never picks these itself; the flag does).
+ * `release` null: never merged, refused under every profile.
+ */
+interface ProtocolArrival {
+  readonly protocol: 'invlpgb' | 'rar';
+  readonly release: string | null;
+  /** The commit (12 hex digits) and its title, or the unmerged series. */
+  readonly source: string;
+}
+
+export const PROTOCOL_ARRIVALS: readonly ProtocolArrival[] = [
+  {
+    protocol: 'invlpgb',
+    release: '6.15',
+    source: '4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes" (with 767ae437a32d "x86/mm: Add INVLPGB feature and Kconfig entry")',
+  },
+  {
+    protocol: 'rar',
+    release: null,
+    source: 'Rik van Riel\'s RFC series "x86/mm: userspace & pageout flushing using Intel RAR" (v3, 2025-06-05)',
+  },
+];
+
+/** Why `--protocol protocol` cannot run under `--kernel-version version` (one line), or null if it can. */
+export function protocolRefusal(version: KernelVersion, protocol: string): string | null {
+  const a = PROTOCOL_ARRIVALS.find((x) => x.protocol === protocol);
+  if (!a) return null;
+  if (a.release === null) {
+    return `--protocol ${protocol} models a series that was never merged (${a.source}): no --kernel-version release has it; drop --kernel-version to run it`;
+  }
+  if (releaseAtLeast(version, a.release)) return null;
+  return `--protocol ${protocol} needs Linux ${a.release} or later (${a.source}), got --kernel-version ${version}: use --kernel-version ${a.release} or later, or drop --protocol ${protocol}`;
+}
 
 /** `a` as a number pair, for ordering releases. */
 function releaseKey(v: string): number {

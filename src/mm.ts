@@ -40,9 +40,10 @@ export function initMm(mm: Int32Array, cpus: number, m: number): void {
   mm.fill(0, b, b + mmWords(cpus));
 }
 
-/** cpumask_set_cpu(cpu, mm_cpumask(mm)). */
-export function mmCpumaskSet(mm: Int32Array, cpus: number, m: number, cpu: number): void {
-  Atomics.or(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), 1 << (cpu & 31));
+/** cpumask_set_cpu(cpu, mm_cpumask(mm)); true if the bit was clear (the CPU is new to the mask). */
+export function mmCpumaskSet(mm: Int32Array, cpus: number, m: number, cpu: number): boolean {
+  const bit = 1 << (cpu & 31);
+  return (Atomics.or(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), bit) & bit) === 0;
 }
 
 /** cpumask_clear_cpu(cpu, mm_cpumask(mm)): only `cpu` itself clears its bit. */

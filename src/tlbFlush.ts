@@ -32,6 +32,13 @@
  *   broadcast while some CPU still runs the mm under a dynamic ASID
  *   (finishAsidTransition). The global ASID is written once per run
  *   (MM_GLOBAL_ASID, after MM_ASID_TRANSITION), never revoked.
+ * - `--protocol rar` (Rik van Riel's "[RFC PATCH v3 7/7] x86/mm: userspace &
+ *   pageout flushing using Intel RAR", 2025-06-05, never merged): the same
+ *   global ASIDs; an mm with one is flushed by one RAR to its unfiltered
+ *   mm_cpumask (lazy CPUs included) unless should_trim_cpumask is due; other
+ *   mms by IPIs (rarFlushTlbMmRange). A lazy CPU an IPI reaches clears its
+ *   mm_cpumask bit (the series' flush_tlb_func), and a CPU new to the mask
+ *   flushes the global ASID at switch_mm (tlbState.ts).
  * - Counters follow /proc/vmstat where the kernel has one: the initiator counts
  *   nr_tlb_remote_flush once per native_flush_tlb_multi call (every flush whose
  *   mm_cpumask, or batch mask, names another CPU, even if should_flush_tlb then
@@ -117,12 +124,18 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
   }
   // A kernel thread (no user mm, like kswapd) has nothing to flush.
   if (mm < 0) return;
-  // `--protocol invlpgb`: reload the ASID if the mm moved to a global one; a global ASID is kept up to date by INVLPGB.
-  if (ts.needsGlobalAsid()) ts.reloadGlobalAsid();
-  if (ts.loadedGlobal) return;
+  const rar = cpu.config.protocol === 'rar';
+  if (!rar) {
+    // `--protocol invlpgb`: reload the ASID if the mm moved to a global one; a global ASID is kept up to date by INVLPGB.
+    if (ts.needsGlobalAsid()) ts.reloadGlobalAsid();
+    if (ts.loadedGlobal) return;
+  }
   // `--page-walk-cache`: INVLPG and a CR3 write both drop the paging-structure caches of the current PCID.
   cpu.pwc?.drop(mm);
   if (cpu.isLazy()) {
+    // The RAR series (v3 7/7) clears the lazy CPU's mm_cpumask bit here (cpumask_clear_cpu before switching to
+    // init_mm): RAR goes to the unfiltered mask, so a lazy CPU must leave it to stop receiving them.
+    if (rar && !local) mmCpumaskClear(cpu.v.mm, cpu.config.cpus, mm, cpu.id);
     // Lazy, and reached anyway (a freed_tables flush): flush_tlb_func does not
     // flush but switches to init_mm (switch_mm_irqs_off(NULL, &init_mm, NULL)):
     // the CPU stops using the mm's page tables (its paging-structure cache of
@@ -134,6 +147,11 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
     ts.switchToInitMm();
     return;
   }
+  // `--protocol rar` (the series' flush_tlb_func): the lazy check comes first, then the reload into a global ASID;
+  // a global ASID is not skipped (only INVLPGB keeps it up to date everywhere): the IPI is processed, with
+  // local_tlb_gen 0 (is_dyn_asid false: ctxs[] is not read or written), so it is a full flush but for generation 1.
+  if (rar && ts.needsGlobalAsid()) ts.reloadGlobalAsid();
+  const globalRar = rar && ts.loadedGlobal;
   if (req.kind === 'context-reset') {
     // PowerPC's VSID reset (seed 004): no page is flushed; the mm's old
     // entries die as zombies under the old context id.
@@ -149,7 +167,7 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
   // `--no-tlb-gen` (the kernel before 4.14): every request is done as asked.
   let pagesOnly = req.kind === 'flush-pages';
   if (cpu.config.tlbGen) {
-    const localGen = ts.loadedTlbGen();
+    const localGen = globalRar ? 0 : ts.loadedTlbGen();
     const mmGen = req.tlbGen !== TLB_GENERATION_INVALID && req.tlbGen <= localGen ? localGen : mmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
     if (localGen === mmGen) {
       cpu.count('tlb_flushes_elided');
@@ -158,7 +176,7 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
     const exactlyNext = req.tlbGen === localGen + 1 && req.tlbGen === mmGen;
     if (pagesOnly && !exactlyNext) cpu.count('tlb_partial_to_full');
     pagesOnly &&= exactlyNext;
-    ts.setLoadedTlbGen(mmGen);
+    if (!globalRar) ts.setLoadedTlbGen(mmGen);
   }
   const asid = ts.loadedTag;
   let dropped = 0;
@@ -281,6 +299,10 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
     : full
       ? { kind: 'flush-all', mm, tlbGen }
       : { kind: 'flush-pages', mm, tlbGen, pages: [...(pages ?? [])] };
+  if (c.protocol === 'rar') {
+    rarFlushTlbMmRange(cpu, mm, req, freedTables);
+    return;
+  }
   if (c.protocol === 'invlpgb' && mmGlobalAsid(cpu.v.mm, c.cpus, mm) !== 0) {
     // mm_global_asid(mm): broadcast_tlb_flush(). No flush_tlb_func here: the INVLPGB covers this CPU too.
     broadcastTlbFlush(cpu, mm, req);
@@ -295,13 +317,52 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
   // `--no-lazy-tlb-skip` (up to 4.19, before 145f573b89a6): lazy CPUs get every flush (they switch to init_mm in flushTlbFunc).
   const lazyToo = (freedTables && c.lazyFlushOnTableFree) || !c.lazyTlbSkip;
   const targets = freedTables && c.lazyFlushOnTableFree ? others : others.filter((x) => (lazyToo || !isLazyCpu(ctl, x)) && (trim || loadedMmOf(ctl, x) === mm));
-  if (c.protocol === 'rar') {
-    rarFlush(cpu, targets, toHwRequest('rar', mm, req));
-    return;
-  }
   cpu.count('nr_tlb_remote_flush');
   smpCallFunctionMany(cpu, targets, req);
   if (c.protocol === 'invlpgb') considerGlobalAsid(cpu, mm);
+}
+
+/**
+ * flush_tlb_mm_range() of the RAR series (Rik van Riel, "[RFC PATCH v3 7/7]
+ * x86/mm: userspace & pageout flushing using Intel RAR", 2025-06-05,
+ * <20250605163544.3852565-8-riel@surriel.com>), `--protocol rar`:
+ * - info->trim_cpumask = should_trim_cpumask(mm) on every flush (without
+ *   INVLPGB the series asks before choosing the path);
+ * - the mm has a global ASID and no trim is due: broadcast_tlb_flush ->
+ *   rar_tlb_flush (one RAR to the unfiltered mm_cpumask, lazy CPUs
+ *   included, smp_call_rar_many skipping this CPU; then flush_tlb_func here
+ *   if this CPU is in the mask), then finish_asid_transition;
+ * - otherwise IPIs as without RAR (flush_tlb_multi, then
+ *   consider_global_asid), except that the series' should_flush_all sends to
+ *   the whole mask (lazy CPUs too) when freed_tables, trim_cpumask, a global
+ *   ASID or an ASID transition: should_flush_tlb filters only the rest.
+ * Global ASIDs are the ones `--protocol invlpgb` uses (consider_global_asid,
+ * use_global_asid, finish_asid_transition below; the series enables them for
+ * X86_FEATURE_RAR too). Not modelled: the second RAR for the user PCID under
+ * PTI (the engine has no PTI).
+ */
+function rarFlushTlbMmRange(cpu: Cpu, mm: number, req: FlushRequest, freedTables: boolean): void {
+  const c = cpu.config;
+  const trim = shouldTrimCpumask(cpu, mm);
+  const global = mmGlobalAsid(cpu.v.mm, c.cpus, mm) !== 0;
+  if (global && !trim) {
+    // rar_tlb_flush(): remote CPUs by RAR (the global PCID), this one by flush_tlb_func if it is in the mask.
+    const mask = mmCpumask(cpu.v.mm, c.cpus, mm);
+    rarFlush(cpu, mask.filter((x) => x !== cpu.id), toHwRequest('rar', mm, req));
+    if (mask.includes(cpu.id)) flushTlbFunc(cpu, req, true);
+    finishAsidTransition(cpu, mm, req);
+    return;
+  }
+  if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
+  const others = mmCpumask(cpu.v.mm, c.cpus, mm).filter((x) => x !== cpu.id);
+  if (others.length === 0) return;
+  const ctl = cpu.v.cpuCtl;
+  // should_flush_all(info): on_each_cpu_mask to the whole mask; else should_flush_tlb (running the mm, not lazy).
+  const all = (freedTables && c.lazyFlushOnTableFree) || trim || global || mmInAsidTransition(cpu.v.mm, c.cpus, mm) || !c.lazyTlbSkip;
+  const targets = all ? others : others.filter((x) => !isLazyCpu(ctl, x) && loadedMmOf(ctl, x) === mm);
+  cpu.count('nr_tlb_remote_flush');
+  smpCallFunctionMany(cpu, targets, req);
+  considerGlobalAsid(cpu, mm);
 }
 
 /**
@@ -385,7 +446,12 @@ function useGlobalAsid(cpu: Cpu, mm: number): void {
     }
     if (last === 0) {
       if (Atomics.compareExchange(g, G_LAST_GLOBAL_ASID, 0, -1) !== 0) continue;
-      invlpgbBroadcast(cpu, { via: 'invlpgb', kind: 'all-nonglobals', mm: -1, pages: [] });
+      if (c.protocol === 'rar') {
+        // The RAR series' reset_global_asid_space: flush_tlb_all() (NR_TLB_REMOTE_FLUSH, then rar_flush_all:
+        // rar_full_flush(cpu_online_mask), one RAR to every other CPU, and invpcid_flush_all() here).
+        cpu.count('nr_tlb_remote_flush');
+        rarFlush(cpu, allOtherCpus(cpu), { via: 'rar', kind: 'all-nonglobals', mm: -1, pages: [] });
+      } else invlpgbBroadcast(cpu, { via: 'invlpgb', kind: 'all-nonglobals', mm: -1, pages: [] });
       cpu.count('tlb_entries_flushed', cpu.tlb.flushAll(true));
       asid = FIRST_GLOBAL_ASID;
       Atomics.store(g, G_LAST_GLOBAL_ASID, asid);
@@ -517,9 +583,10 @@ export function applyHwRequest(cpu: Cpu, req: HwRequest, sender: number): void {
     dropped = cpu.tlb.flushAll(true);
     cpu.count('hw_flush_full');
   } else {
-    // INVLPGB names the mm's global ASID (the same PCID on every CPU); RAR names the PCID this CPU gave the mm.
-    const global = req.via === 'invlpgb' ? mmGlobalAsid(cpu.v.mm, cpu.config.cpus, req.mm) : 0;
-    const tag = req.via === 'invlpgb' ? (global !== 0 ? globalAsidTag(global) : -1) : ts.tagOf(req.mm);
+    // INVLPGB and the RAR series' rar_tlb_flush name the mm's global ASID (kern_pcid(global_asid), the same PCID on
+    // every CPU); an mm without one is never flushed by INVLPGB, and by RAR only under the PCID this CPU gave it.
+    const global = mmGlobalAsid(cpu.v.mm, cpu.config.cpus, req.mm);
+    const tag = global !== 0 ? globalAsidTag(global) : req.via === 'invlpgb' ? -1 : ts.tagOf(req.mm);
     if (tag >= 0) {
       cpu.pwc?.drop(req.mm);
       if (req.kind === 'mm-all') {

@@ -45,6 +45,12 @@
  *   or flush_tlb_func (mm_needs_global_asid: reloadGlobalAsid). While it runs
  *   under the global ASID, bit LOADED_GLOBAL_ASID_BIT of C_LOADED_MM is set
  *   (finish_asid_transition reads it).
+ * - `--protocol rar` uses the same global ASIDs (Rik van Riel, "[RFC PATCH v3
+ *   7/7] x86/mm: userspace & pageout flushing using Intel RAR", 2025-06-05,
+ *   <20250605163544.3852565-8-riel@surriel.com>): RAR keeps a global ASID up
+ *   to date only on the CPUs of mm_cpumask, so choose_new_asid flushes it on
+ *   a CPU new to the mask (new_cpu), and the reload into it
+ *   (mm_needs_global_asid) flushes too (choose_new_asid(..., true)).
  */
 import { C_IS_LAZY, C_LOADED_MM, CPU_CTL_WORDS, LOADED_GLOBAL_ASID_BIT, type CounterName } from './layout.js';
 import type { TraceEvent } from './trace.js';
@@ -174,15 +180,19 @@ export class CpuTlbState {
     if (next === this.loadedMm) return false;
     h.count('context_switches');
     Atomics.store(h.v.cpuCtl, this.loadedWord, next + 1);
-    mmCpumaskSet(h.v.mm, h.config.cpus, next, h.id);
+    const newCpu = mmCpumaskSet(h.v.mm, h.config.cpus, next, h.id);
     const nextTlbGen = mmTlbGen(h.v.mm, h.config.cpus, next);
-    // choose_new_asid(): a global ASID is always up to date (INVLPGB): use it, no flush.
+    // choose_new_asid(): a global ASID is always up to date with INVLPGB: use it, no flush. With RAR (the series'
+    // choose_new_asid(next, next_tlb_gen, new_cpu)) only on CPUs that stayed in mm_cpumask: a CPU new to the mask
+    // missed the RAR flushes sent meanwhile, so need_flush = new_cpu.
     const global = this.globalAsidOf(next);
     if (global !== 0) {
-      if (h.trace) h.traceEvent({ k: 'switch_mm', ts: h.traceNow(), from: this.loadedMm, to: next, flushed: false });
+      const needFlush = newCpu && h.config.protocol === 'rar';
+      if (h.trace) h.traceEvent({ k: 'switch_mm', ts: h.traceNow(), from: this.loadedMm, to: next, flushed: needFlush });
       this.loadedMm = next;
       this.useGlobalAsid(global);
-      return false;
+      if (needFlush) this.flushGlobalAsid();
+      return needFlush;
     }
     this.loadedGlobal = false;
     const { asid, needFlush } = this.chooseNewAsid(next, nextTlbGen);
@@ -285,9 +295,10 @@ export class CpuTlbState {
     ctx.tlbGen = gen;
   }
 
-  /** `--protocol invlpgb`: the global ASID of `mm` (0: none; always 0 for other protocols). */
+  /** `--protocol invlpgb` or `rar`: the global ASID of `mm` (0: none; always 0 for other protocols). */
   globalAsidOf(mm: number): number {
-    return this.host.config.protocol === 'invlpgb' && mm >= 0 ? mmGlobalAsid(this.host.v.mm, this.host.config.cpus, mm) : 0;
+    const p = this.host.config.protocol;
+    return (p === 'invlpgb' || p === 'rar') && mm >= 0 ? mmGlobalAsid(this.host.v.mm, this.host.config.cpus, mm) : 0;
   }
 
   /** mm_needs_global_asid(loaded_mm, loaded_mm_asid): the loaded mm got a global ASID this CPU does not use yet. */
@@ -304,6 +315,20 @@ export class CpuTlbState {
   reloadGlobalAsid(): void {
     this.host.count('global_asid_reloads');
     this.useGlobalAsid(this.globalAsidOf(this.loadedMm));
+    // `--protocol rar`: the series calls choose_new_asid(next, next_tlb_gen, true) here: need_flush under RAR.
+    if (this.host.config.protocol === 'rar') this.flushGlobalAsid();
+  }
+
+  /**
+   * `--protocol rar`: load_new_mm_cr3(..., need_flush) with the global ASID
+   * (TLB_FLUSH_ON_TASK_SWITCH; no ctxs[] update, it is not a dynamic ASID):
+   * the global PCID's entries on this CPU are dropped. Counted in asid_flushes.
+   */
+  private flushGlobalAsid(): void {
+    const h = this.host;
+    h.count('asid_flushes');
+    if (h.trace) h.traceEvent({ k: 'flush', ts: h.traceNow(), reason: 'TLB_FLUSH_ON_TASK_SWITCH', full: true, pages: 0, mm: this.loadedMm });
+    h.count('tlb_entries_flushed', h.tlb.flushAsid(this.loadedTag, true));
   }
 
   /** Load the global ASID `asid` for the loaded mm and publish it (LOADED_GLOBAL_ASID_BIT). */

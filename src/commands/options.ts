@@ -34,7 +34,13 @@ export function num(flag: string): (v: string) => number {
   };
 }
 
-/** Options shared by `run` and `stress`. */
+/**
+ * Options shared by `run` and `stress`. Every boolean has both forms, `--x`
+ * and `--no-x` (the positive one first, so commander sets no default): a
+ * switch a kernel profile or a scenario turned off can be turned on again
+ * from the command line. The value comes from resolveConfig's layers unless
+ * the flag was given (overridesFrom reads only values whose source is the CLI).
+ */
 export function addSimOptions(cmd: Command, forStress: boolean): Command {
   const d = (text: string): string => (forStress ? `${text} (default: the scenario's)` : text);
   return cmd
@@ -51,19 +57,28 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--ops <n>', d('accesses per thread CPU, at least; tlb-flush: write+madvise loops per CPU; munmap: munmaps (default 20000; tlb-flush 500, munmap 1000)')).argParser(num('--ops')))
     .addOption(new Option('--tlb-sets <n>', d('TLB sets per CPU (power of two)')).argParser(num('--tlb-sets')))
     .addOption(new Option('--tlb-ways <n>', d('TLB ways per set')).argParser(num('--tlb-ways')))
+    .addOption(new Option('--wp-recheck', 'rik step 4 re-checks the PTE (the default)'))
     .addOption(new Option('--no-wp-recheck', "rik step 4 trusts step 1's clean/dirty state (shows the race the re-check guards)"))
     .addOption(new Option('--syscall <name>', d('mprotect workload and mprotect-reclaim scenario: the call CPU 1 makes (mprotect-none and mremap: the scenario only)')).choices(SYSCALLS))
     .addOption(new Option('--range <lengths>', d("munmap workload: pages per mapped-and-unmapped range, e.g. 16 or 1,8,64 (cycled)")))
     .addOption(new Option('--reclaim-pages <list>', d("pages kswapd reclaims, in LRU order: '3', '4-7,0-3', '7-0' (default: all, lowest first)")))
     .addOption(new Option('--kernel-version <v>', 'the engine\'s switches as this Linux release had them (docs/kernels.md); flags given override them').choices(KERNEL_VERSIONS))
+    .addOption(new Option('--batched-pending-flush', 'mprotect/munmap/madvise/mremap call flushTlbBatchedPending (since 3ea277194daa, 4.13; the default unless a --kernel-version before 4.13 turns it off)'))
     .addOption(new Option('--no-batched-pending-flush', 'mprotect/munmap/madvise/mremap skip flushTlbBatchedPending (before 3ea277194daa, 4.13; with --mprotect-flush range: the 4.12 kernel)'))
     .addOption(new Option('--mprotect-flush <mode>', "what mprotect flushes: the span of the PTEs it changed (changed, since 5.19) or the call's whole range whenever it changed one (range, before)").choices(MPROTECT_FLUSH_MODES))
+    .addOption(new Option('--nested-flush', 'tlb_finish_mmu forces a flush when mm_tlb_flush_nested (since 99baac21e458, 4.13; the default unless a --kernel-version turns it off)'))
     .addOption(new Option('--no-nested-flush', 'tlb_finish_mmu ignores mm_tlb_flush_nested: a zap that found PTEs already cleared by a concurrent zap flushes nothing (before 99baac21e458, 4.13)'))
+    .addOption(new Option('--migrate-vma-flush-under-ptl', 'migrate_vma flushes the TLB before dropping the PTE lock (since 60bae7370896, 6.0; the default unless a --kernel-version turns it off)'))
     .addOption(new Option('--no-migrate-vma-flush-under-ptl', 'migrate_vma flushes the TLB after dropping the PTE lock (before 60bae7370896, 6.0)'))
+    .addOption(new Option('--lazy-tlb-skip', 'flushes skip lazy-TLB CPUs unless they free page tables (since 145f573b89a6, 4.20; the default unless a --kernel-version turns it off)'))
     .addOption(new Option('--no-lazy-tlb-skip', 'every flush IPIs lazy-TLB CPUs too, as up to 4.19 (before 145f573b89a6)'))
     .addOption(new Option('--page-walk-cache', 'a per-CPU page-walk cache: munmap frees whole page tables and a walk through a freed one is a race (lazy-pgtable-free)'))
+    .addOption(new Option('--no-page-walk-cache', 'no page-walk cache (the default outside the lazy-pgtable-free and collapse-pmd-flush scenarios)'))
+    .addOption(new Option('--lazy-flush-on-table-free', 'a flush that frees page tables reaches lazy-TLB CPUs (every release; the default)'))
     .addOption(new Option('--no-lazy-flush-on-table-free', 'a flush that frees page tables skips lazy-TLB CPUs like any other (before 2ff6ddf19c0e)'))
+    .addOption(new Option('--flush-range-freed-tables', 'x86 flush_tlb_range() passes freed_tables=true (since 3ef938c35035, 6.15; the default unless a --kernel-version turns it off)'))
     .addOption(new Option('--no-flush-range-freed-tables', 'x86 flush_tlb_range() passes freed_tables=false, so mremap/migrate_vma/collapse flushes skip lazy-TLB CPUs (before 3ef938c35035, CVE-2025-22045)'))
+    .addOption(new Option('--flush-under-ptl', 'mremap flushes the TLB before dropping the PTE lock (since eb66ae030829, 4.19; the default unless a --kernel-version turns it off)'))
     .addOption(new Option('--no-flush-under-ptl', 'mremap flushes the TLB after dropping the PTE lock (before eb66ae030829, 4.19)'))
     .addOption(new Option('--pending-flush <mode>', 'mm->tlb_flush_batched as the generation pair (gen, today) or the 4.13 boolean (bool)').choices(PENDING_FLUSH_MODES))
     .addOption(new Option('--arm64-pending <mode>', "--arch arm64: arch_flush_tlb_batched_pending as flush_tlb_mm (flush-mm, today) or a lone DSB on the calling CPU (dsb, before 4b634918384c)").choices(ARM64_PENDING_MODES))
@@ -71,6 +86,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--inject <bug>', 'plant a known protocol bug to check the oracle').choices(INJECTED_BUGS))
     .addOption(new Option('--run-tokens <n>', 'CPUs running accesses at once (default: host cores)').argParser(num('--run-tokens')))
     .addOption(new Option('--lazy-cpus <n>', d('thread CPUs (the last K) in lazy TLB mode while reclaim runs')).argParser(num('--lazy-cpus')))
+    .addOption(new Option('--tlb-gen', 'flush_tlb_func compares tlb_gen (since b0579ade7cd8, 4.14; the default unless a --kernel-version turns it off)'))
     .addOption(new Option('--no-tlb-gen', 'flush_tlb_func ignores tlb_gen: every flush does exactly what it asks (before Linux 4.14)'))
     .addOption(new Option('--mms <n>', d('processes (mm_structs) sharing the thread CPUs; thread CPU i starts in process (i-1) mod M')).argParser(num('--mms')))
     .addOption(new Option('--switch-every <n>', d('context-switch a thread CPU to the next process every N accesses (0: never); when switching, each thread makes exactly --ops accesses')).argParser(num('--switch-every')))
@@ -83,6 +99,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--trace-events <n>', `events each CPU keeps for --trace (a ring of the last N; default ${TRACE_EVENTS_DEFAULT})`).argParser(num('--trace-events')))
     .addOption(new Option('--ceiling <n>', d('tlb_single_page_flush_ceiling: a range flush of more pages is a full flush')).argParser(num('--ceiling')))
     .addOption(new Option('--quantum <n>', 'accesses per run-token turn').argParser(num('--quantum')))
+    .addOption(new Option('--token-lending', 'free mode: an IPI initiator lends its run token while it waits (the default)'))
     .addOption(new Option('--no-token-lending', 'free mode: an IPI initiator keeps its run token while it sleeps for acknowledgements'))
     .addOption(new Option('--doorbell-poll <n>', 'accesses between doorbell polls').argParser(num('--doorbell-poll')))
     .addOption(new Option('--ipi-timeout-ms <n>', 'a CPU that does not acknowledge an IPI within this is reported').argParser(num('--ipi-timeout-ms')))
@@ -90,6 +107,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--no-debug', 'skip engine invariant checks'))
     .addOption(new Option('--max-seeded-steps <n>', 'livelock guard for seeded runs').argParser(num('--max-seeded-steps')))
     .addOption(new Option('--ipi-step', 'seeded: handling an IPI is a scheduling step of its own (the CPU may be descheduled right after its interrupt)'))
+    .addOption(new Option('--no-ipi-step', 'seeded: an IPI is handled within the step that polled it (the default)'))
     .addOption(new Option('--replay <schedule>', "seeded: follow this schedule (choice point:CPU list, as tlbsim explore prints it) instead of the PRNG"))
     .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
     .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking, crash, or crash-in-ipi').choices(CPU_FAULTS).hideHelp())
