@@ -111,7 +111,7 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--replay <schedule>', "seeded: follow this schedule (choice point:CPU list, as tlbsim explore prints it) instead of the PRNG"))
     .addOption(new Option('--fault-cpu <n>', 'test hook: CPU to misbehave').argParser(num('--fault-cpu')).hideHelp())
     .addOption(new Option('--fault-kind <kind>', 'test hook: stop-acking, crash, or crash-in-ipi').choices(CPU_FAULTS).hideHelp())
-    .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles (keys: see README, "The cost model")'))
+    .addOption(new Option('--cost-model <file>', 'JSON file overriding cost-model cycles (keys: see docs/results.md, "The cost model")'))
     .addOption(new Option('--json', 'print one JSON object on stdout'))
     .addOption(new Option('--log-level <level>', 'logs on stderr (pretty on a terminal, JSON lines otherwise)').choices(LOG_LEVELS).default('silent'))
     .addOption(new Option('--log-file <file>', 'also write JSON-line logs to FILE (at info unless --log-level says otherwise)'));
