@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the developers' benchmark. It runs the same code as
- * `tlbsim bench` (src/bench/run.ts, `full` tier) with the developers' sizes
+ * `tlbsim bench` (src/campaigns/bench/run.ts, `full` tier) with the developers' sizes
  * (IPI rounds to 1/7/63/255/511/1023 targets, start-up at 64/256/512/1024
  * CPUs), prints the same profile tables plus the engine's run details, and
  * ends with the targets' verdicts: IPI round within 2x of raw at every
@@ -11,8 +11,8 @@
  * wrapper works, ~20 s); --out=FILE also writes the profile.
  */
 import { writeFileSync } from 'node:fs';
-import { formatProfile } from '../src/bench/format.js';
-import { runHostBench } from '../src/bench/run.js';
+import { formatProfile } from '../src/campaigns/bench/format.js';
+import { runHostBench } from '../src/campaigns/bench/run.js';
 import { isMain, printTable, waitForQuietHost } from './common.js';
 import { TARGET_COUNTS, printEngineDetails } from './ipiLatency.js';
 import { CPU_COUNTS } from './startup.js';

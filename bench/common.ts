@@ -1,11 +1,11 @@
 /**
  * Helpers shared by the developer benchmarks (`npm run bench`, thin
- * wrappers around src/bench/): "run when executed directly" detection,
+ * wrappers around src/campaigns/bench/): "run when executed directly" detection,
  * plain-text tables, target verdict lines, and waiting for a quiet host
- * (the noise monitor itself is src/bench/host.ts, shared with `tlbsim bench`).
+ * (the noise monitor itself is src/campaigns/bench/host.ts, shared with `tlbsim bench`).
  */
 import { pathToFileURL } from 'node:url';
-import { HostLoadMonitor, type HostLoad } from '../src/bench/host.js';
+import { HostLoadMonitor, type HostLoad } from '../src/campaigns/bench/host.js';
 
 export { HostLoadMonitor, type HostLoad };
 

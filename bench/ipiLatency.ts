@@ -1,6 +1,6 @@
 /**
  * Developer benchmark: the IPI round against 1, 7, 63, 255, 511 and 1023
- * targets, engine against raw (the measuring code is src/bench/ipiRound.ts,
+ * targets, engine against raw (the measuring code is src/campaigns/bench/ipiRound.ts,
  * the same `tlbsim bench` runs), with the engine run details (context
  * switches per round) and a diagnostic column: the raw baseline with one
  * target running a busy polling loop, the host situation the engine is in.
@@ -11,9 +11,9 @@
  * with other runTokens / quantum / doorbellPollInterval / writeRatio values
  * next to the raw baselines.
  */
-import type { SimConfig } from '../src/config.js';
-import { measureEngine, measureRaw, type EngineIpi, type IpiBudget, type IpiRoundEntry } from '../src/bench/ipiRound.js';
-import { TIERS } from '../src/bench/run.js';
+import type { SimConfig } from '../src/config/config.js';
+import { measureEngine, measureRaw, type EngineIpi, type IpiBudget, type IpiRoundEntry } from '../src/campaigns/bench/ipiRound.js';
+import { TIERS } from '../src/campaigns/bench/run.js';
 import { HostLoadMonitor, describeLoad, fmt, isMain, printTable, ratio, waitForQuietHost } from './common.js';
 import { ipiVerdicts } from './verdicts.js';
 

@@ -1,6 +1,6 @@
 /**
  * Developer benchmark: start-up time and memory at 64, 256, 512 and 1024
- * CPUs (measured by src/bench/startup.ts, the code `tlbsim bench` runs: each
+ * CPUs (measured by src/campaigns/bench/startup.ts, the code `tlbsim bench` runs: each
  * boot in a fresh child process), with the start-up verdicts.
  *
  * Targets: 256 CPUs ready in under 10 s using under 10 MB per CPU; 512 in
@@ -17,10 +17,10 @@
  * workers that load nothing.
  */
 import type { ResourceLimits } from 'node:worker_threads';
-import { WORKER_RESOURCE_LIMITS } from '../src/coordinator.js';
-import { fmtFigure } from '../src/bench/figure.js';
-import { TIERS } from '../src/bench/run.js';
-import { measureStartup, runStartupChild, type StartupEntry, type StartupSample } from '../src/bench/startup.js';
+import { WORKER_RESOURCE_LIMITS } from '../src/engine/coordinator.js';
+import { fmtFigure } from '../src/campaigns/bench/figure.js';
+import { TIERS } from '../src/campaigns/bench/run.js';
+import { measureStartup, runStartupChild, type StartupEntry, type StartupSample } from '../src/campaigns/bench/startup.js';
 import { fmt, isMain, printTable, verdict, waitForQuietHost } from './common.js';
 import { startupVerdicts } from './verdicts.js';
 

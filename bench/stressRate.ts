@@ -1,13 +1,13 @@
 /**
  * Developer benchmark: stress iterations per second, seeded and free, on
  * 1, 2, 4 ... up to every available piscina thread (measured by
- * src/bench/stressRate.ts, the code `tlbsim bench` runs, on the `full`
+ * src/campaigns/bench/stressRate.ts, the code `tlbsim bench` runs, on the `full`
  * tier's budget). No fixed target.
  */
 import { availableParallelism } from 'node:os';
-import { fmtFigure, fmtRatio } from '../src/bench/figure.js';
-import { TIERS } from '../src/bench/run.js';
-import { measureStressRate } from '../src/bench/stressRate.js';
+import { fmtFigure, fmtRatio } from '../src/campaigns/bench/figure.js';
+import { TIERS } from '../src/campaigns/bench/run.js';
+import { measureStressRate } from '../src/campaigns/bench/stressRate.js';
 import { isMain, printTable } from './common.js';
 
 /** Measure and print the table (no target). */

@@ -1,13 +1,13 @@
 /**
  * Developer benchmark: TLB hit-path lookups per second, `Tlb.lookup` against
- * the inline raw loop (measured by src/bench/tlbLookup.ts, the code
+ * the inline raw loop (measured by src/campaigns/bench/tlbLookup.ts, the code
  * `tlbsim bench` runs, on the `full` tier's budget).
  *
  * Target: engine >= 0.5x the raw loop's lookups per second.
  */
-import { fmtFigure, fmtRatio } from '../src/bench/figure.js';
-import { TIERS } from '../src/bench/run.js';
-import { measureTlbLookup } from '../src/bench/tlbLookup.js';
+import { fmtFigure, fmtRatio } from '../src/campaigns/bench/figure.js';
+import { TIERS } from '../src/campaigns/bench/run.js';
+import { measureTlbLookup } from '../src/campaigns/bench/tlbLookup.js';
 import { HostLoadMonitor, describeLoad, isMain, printTable, waitForQuietHost } from './common.js';
 import { tlbVerdict } from './verdicts.js';
 

@@ -1,12 +1,12 @@
 /**
  * The developers' targets, judged on figures measured by the shared code in
- * src/bench/ (the same code `tlbsim bench` runs): IPI round within 2x of raw
+ * src/campaigns/bench/ (the same code `tlbsim bench` runs): IPI round within 2x of raw
  * at every target count, TLB lookups at least 0.5x raw, and the start-up
  * targets. Each prints one `target met` / `target missed` line.
  */
-import type { IpiRoundEntry } from '../src/bench/ipiRound.js';
-import type { StartupEntry } from '../src/bench/startup.js';
-import type { TlbLookupFigures } from '../src/bench/tlbLookup.js';
+import type { IpiRoundEntry } from '../src/campaigns/bench/ipiRound.js';
+import type { StartupEntry } from '../src/campaigns/bench/startup.js';
+import type { TlbLookupFigures } from '../src/campaigns/bench/tlbLookup.js';
 import { fmt, ratio, verdict } from './common.js';
 
 /**

@@ -8,12 +8,12 @@
  * library caller and a command-line user get the same numbers for the same
  * options.
  */
-import { resolveConfig, type SimConfig } from './config.js';
-import { Machine } from './coordinator.js';
-import type { CostModel } from './costModel.js';
-import type { Logger } from './log.js';
-import type { RunResult } from './result.js';
-import { TRACE_EVENTS_DEFAULT, writeTrace } from './trace.js';
+import { resolveConfig, type SimConfig } from './config/config.js';
+import { Machine } from './engine/coordinator.js';
+import type { CostModel } from './output/costModel.js';
+import type { Logger } from './output/log.js';
+import type { RunResult } from './output/result.js';
+import { TRACE_EVENTS_DEFAULT, writeTrace } from './output/trace.js';
 
 /** How `simulate` runs, besides the machine's options. */
 export interface SimulateOptions {
@@ -49,7 +49,7 @@ export async function simulate(options: Partial<SimConfig> = {}, opts: SimulateO
   }
 }
 
-export { runStress, type StressOptions, type StressResult } from './stress.js';
-export { runSweep, writeSweepDir, type SweepOptions, type SweepResult } from './sweep.js';
-export { writeTrace, type CpuTrace, type TraceSummary } from './trace.js';
-export { writeReport, renderReport, readReportInput, type ReportInput } from './htmlReport.js';
+export { runStress, type StressOptions, type StressResult } from './campaigns/stress.js';
+export { runSweep, writeSweepDir, type SweepOptions, type SweepResult } from './campaigns/sweep.js';
+export { writeTrace, type CpuTrace, type TraceSummary } from './output/trace.js';
+export { writeReport, renderReport, readReportInput, type ReportInput } from './output/htmlReport.js';

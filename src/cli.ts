@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `tlbsim` command line: builds the command tree from one module per
- * command (src/commands/) and maps what a command throws to an exit code.
+ * command (src/cli/commands/) and maps what a command throws to an exit code.
  *
  * Invariants:
  * - Bad input never produces a stack trace or a silently used default: it
@@ -12,27 +12,27 @@
  *   1 the simulation failed (a CPU crashed or stopped acknowledging);
  *   2 bad input; 130 / 143 interrupted by SIGINT / SIGTERM (the partial
  *   result is printed first, marked "status": "partial").
- * - Imports flow one way: this file imports src/commands/*, which import
- *   src/commands/options.ts and the engine; nothing imports this file.
+ * - Imports flow one way: this file imports src/cli/commands/*, which import
+ *   src/cli/commands/options.ts and the engine; nothing imports this file.
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from './config.js';
-import { ProfileError } from './bench/profile.js';
-import { EXIT_SIM_FAILED, EXIT_USAGE, UsageError } from './commands/options.js';
-import { registerRun } from './commands/run.js';
-import { registerStress } from './commands/stress.js';
-import { registerExplore, registerRaces } from './commands/explore.js';
-import { registerConfig, registerReport } from './commands/config.js';
-import { registerSweep } from './commands/sweep.js';
-import { registerMerge } from './commands/merge.js';
-import { registerValidate } from './commands/validate.js';
-import { registerBench } from './commands/bench.js';
-import { registerCalibrate } from './commands/calibrate.js';
+import { ConfigError } from './config/config.js';
+import { ProfileError } from './campaigns/bench/profile.js';
+import { EXIT_SIM_FAILED, EXIT_USAGE, UsageError } from './cli/commands/options.js';
+import { registerRun } from './cli/commands/run.js';
+import { registerStress } from './cli/commands/stress.js';
+import { registerExplore, registerRaces } from './cli/commands/explore.js';
+import { registerConfig, registerReport } from './cli/commands/config.js';
+import { registerSweep } from './cli/commands/sweep.js';
+import { registerMerge } from './cli/commands/merge.js';
+import { registerValidate } from './cli/commands/validate.js';
+import { registerBench } from './cli/commands/bench.js';
+import { registerCalibrate } from './cli/commands/calibrate.js';
 
-export { EXIT_SIM_FAILED, EXIT_USAGE } from './commands/options.js';
-export { RUN_PROGRESS_POLL_MS } from './commands/run.js';
+export { EXIT_SIM_FAILED, EXIT_USAGE } from './cli/commands/options.js';
+export { RUN_PROGRESS_POLL_MS } from './cli/commands/run.js';
 
 /** Build the command tree. */
 export function buildProgram(): Command {

@@ -33,19 +33,19 @@ export {
   type SchedMode,
   type SimConfig,
   type WorkloadName,
-} from './config.js';
-export { Machine, MachineInterrupted, HostMemoryError, estimateHostMemoryMb } from './coordinator.js';
+} from './config/config.js';
+export { Machine, MachineInterrupted, HostMemoryError, estimateHostMemoryMb } from './engine/coordinator.js';
 export { simulate, type SimulateOptions } from './api.js';
-export { writeTrace, toChromeTrace, TRACE_EVENTS_DEFAULT, type CpuTrace, type TraceEvent, type TraceSummary, type ChromeTrace } from './trace.js';
-export { writeReport, renderReport, readReportInput, type ReportInput } from './htmlReport.js';
-export { loadConfigFile, simOptionsSchema } from './configFile.js';
-export type { Counters, HostStats, PartialReason, RunFailure, RunResult } from './result.js';
-export { describeRace, type AccessOp, type RaceCounts, type RaceKind, type RaceReport } from './oracle.js';
-export { runStress, scenarioConfig, stressReproduceCommand, type StressOptions, type StressResult } from './stress.js';
-export { SCENARIOS, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios.js';
-export { PROTOCOL_REGISTRY, getProtocol, type UnmapProtocol } from './protocols/index.js';
-export { WORKLOAD_REGISTRY, getWorkload, type Workload } from './workloads/index.js';
-export { formatExplore, formatRaces, formatRun, formatStress } from './report.js';
+export { writeTrace, toChromeTrace, TRACE_EVENTS_DEFAULT, type CpuTrace, type TraceEvent, type TraceSummary, type ChromeTrace } from './output/trace.js';
+export { writeReport, renderReport, readReportInput, type ReportInput } from './output/htmlReport.js';
+export { loadConfigFile, simOptionsSchema } from './config/configFile.js';
+export type { Counters, HostStats, PartialReason, RunFailure, RunResult } from './output/result.js';
+export { describeRace, type AccessOp, type RaceCounts, type RaceKind, type RaceReport } from './engine/oracle.js';
+export { runStress, scenarioConfig, stressReproduceCommand, type StressOptions, type StressResult } from './campaigns/stress.js';
+export { SCENARIOS, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios/lab.js';
+export { PROTOCOL_REGISTRY, getProtocol, type UnmapProtocol } from './kernel/protocols/index.js';
+export { WORKLOAD_REGISTRY, getWorkload, type Workload } from './scenarios/workloads/index.js';
+export { formatExplore, formatRaces, formatRun, formatStress } from './output/report.js';
 export {
   explore,
   exploreScenario,
@@ -57,11 +57,11 @@ export {
   type RacySchedule,
   type ScenarioExploreOptions,
   type ScenarioExploreResult,
-} from './explore.js';
-export { formatSchedule, parseSchedule, SCHEDULE_DEFAULT_ONLY, type ChoicePoint, type ForcedChoice, type ScheduleRecord } from './schedule.js';
-export { KERNEL_SIDES, RACE_NAMES, RACES, raceSide, type KernelSide, type RaceEffect, type RaceEntry, type RaceName } from './races/index.js';
-export { createLogger, type LogLevel } from './log.js';
-export { COUNTER_NAMES, type CounterName } from './layout.js';
+} from './campaigns/explore.js';
+export { formatSchedule, parseSchedule, SCHEDULE_DEFAULT_ONLY, type ChoicePoint, type ForcedChoice, type ScheduleRecord } from './engine/forcedSchedule.js';
+export { KERNEL_SIDES, RACE_NAMES, RACES, raceSide, type KernelSide, type RaceEffect, type RaceEntry, type RaceName } from './scenarios/races/index.js';
+export { createLogger, type LogLevel } from './output/log.js';
+export { COUNTER_NAMES, type CounterName } from './engine/layout.js';
 export {
   COST_MODEL_DEFAULTS,
   COST_MODEL_KEYS,
@@ -75,13 +75,13 @@ export {
   type ModeledEvent,
   type ModelInput,
   type ModelRound,
-} from './costModel.js';
-export { CSV_COLUMNS, expandGrid, parseGridList, runSweep, toCsv, writeSweepDir, type Grid, type SweepOptions, type SweepResult, type SweepRow } from './sweep.js';
-export { parseShard, shardIterationRange, shardPointIndices, type Shard } from './shard.js';
-export { mergeDirs, mergeStress, mergeSweeps } from './merge.js';
-export { formatValidate, runValidate, type ValidateResult, type ValidateRow } from './validate.js';
-export { runHostBench, TIERS, type HostBenchOptions, type HostBenchRun } from './bench/run.js';
-export { compareProfiles, formatComparison, type CompareRow, type ProfileComparison } from './bench/compare.js';
-export { formatProfile } from './bench/format.js';
-export { parseProfile, namedFigures, PROFILE_VERSION, ProfileError, type BenchTier, type HostProfile } from './bench/profile.js';
-export { figureOf, type Figure, type FigureUnit } from './bench/figure.js';
+} from './output/costModel.js';
+export { CSV_COLUMNS, expandGrid, parseGridList, runSweep, toCsv, writeSweepDir, type Grid, type SweepOptions, type SweepResult, type SweepRow } from './campaigns/sweep.js';
+export { parseShard, shardIterationRange, shardPointIndices, type Shard } from './campaigns/shard.js';
+export { mergeDirs, mergeStress, mergeSweeps } from './campaigns/merge.js';
+export { formatValidate, runValidate, type ValidateResult, type ValidateRow } from './campaigns/validate.js';
+export { runHostBench, TIERS, type HostBenchOptions, type HostBenchRun } from './campaigns/bench/run.js';
+export { compareProfiles, formatComparison, type CompareRow, type ProfileComparison } from './campaigns/bench/compare.js';
+export { formatProfile } from './campaigns/bench/format.js';
+export { parseProfile, namedFigures, PROFILE_VERSION, ProfileError, type BenchTier, type HostProfile } from './campaigns/bench/profile.js';
+export { figureOf, type Figure, type FigureUnit } from './campaigns/bench/figure.js';

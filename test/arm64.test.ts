@@ -1,5 +1,5 @@
 /**
- * `--arch arm64` (src/arm64Tlbi.ts): broadcast TLBIs applied by each CPU's
+ * `--arch arm64` (src/kernel/arm64Tlbi.ts): broadcast TLBIs applied by each CPU's
  * MMU to its own TLB, and DSB ISH, which waits only for the TLBIs its own
  * CPU issued.
  * - A batched reclaim of P pages in batches of B on N CPUs issues exactly P
@@ -13,9 +13,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { resolveConfig, type SimConfig } from '../src/config.js';
-import { runStress } from '../src/stress.js';
-import { flushTlbRangeOps, MAX_DVM_OPS, MAX_TLBI_RANGE_PAGES, tlbiRangeNum, tlbiRangePages } from '../src/arm64Tlbi.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
+import { runStress } from '../src/campaigns/stress.js';
+import { flushTlbRangeOps, MAX_DVM_OPS, MAX_TLBI_RANGE_PAGES, tlbiRangeNum, tlbiRangePages } from '../src/kernel/arm64Tlbi.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

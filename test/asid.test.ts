@@ -6,13 +6,13 @@
  * behind its tlb_gen flushes that ASID.
  */
 import { describe, expect, it } from 'vitest';
-import { resolveConfig, type SimConfig } from '../src/config.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
-import { Cpu } from '../src/cpu.js';
-import { allocateMachine, G_SCHED_STEPS } from '../src/layout.js';
-import { incMmTlbGen, mmCpumask } from '../src/mm.js';
-import { shouldTrimCpumask } from '../src/tlbFlush.js';
-import { TLB_NR_DYN_ASIDS, asidTag } from '../src/tlbState.js';
+import { Cpu } from '../src/engine/cpu.js';
+import { allocateMachine, G_SCHED_STEPS } from '../src/engine/layout.js';
+import { incMmTlbGen, mmCpumask } from '../src/kernel/mm.js';
+import { shouldTrimCpumask } from '../src/kernel/tlbFlush.js';
+import { TLB_NR_DYN_ASIDS, asidTag } from '../src/kernel/tlbState.js';
 import { NO_RACES, totalRaces } from './helpers.js';
 
 /** One run of a freshly booted machine (the library's `simulate`). */

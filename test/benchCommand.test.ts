@@ -1,5 +1,5 @@
 /**
- * `tlbsim bench` (src/cli.ts, src/bench/): `--quick --json` prints one JSON
+ * `tlbsim bench` (src/cli.ts, src/campaigns/bench/): `--quick --json` prints one JSON
  * host profile with every documented key, every figure a positive number with
  * its spread, sized by this host's available cores; `--out` writes the same
  * profile; bad input is one `tlbsim: error:` line, exit 2, before anything
@@ -11,11 +11,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { scalingTokenCounts } from '../src/bench/accessScaling.js';
-import { ipiTargetCounts } from '../src/bench/ipiRound.js';
-import type { HostProfile } from '../src/bench/profile.js';
-import { TIERS } from '../src/bench/run.js';
-import { stressThreadCounts } from '../src/bench/stressRate.js';
+import { scalingTokenCounts } from '../src/campaigns/bench/accessScaling.js';
+import { ipiTargetCounts } from '../src/campaigns/bench/ipiRound.js';
+import type { HostProfile } from '../src/campaigns/bench/profile.js';
+import { TIERS } from '../src/campaigns/bench/run.js';
+import { stressThreadCounts } from '../src/campaigns/bench/stressRate.js';
 import { expectProfileShape } from './benchProfileShape.js';
 import { parseOneJsonObject, runCli } from './helpers.js';
 

@@ -1,5 +1,5 @@
 /**
- * `tlbsim bench --compare A.json B.json` (src/bench/compare.ts) on two saved
+ * `tlbsim bench --compare A.json B.json` (src/campaigns/bench/compare.ts) on two saved
  * profiles (test/fixtures: `tlbsim bench --quick` on the 2-core reference
  * host, and the same under `taskset -c 0`): each figure side by side, ratio
  * B / A of the medians, "within spread" exactly when the p25-p75 ranges
@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { compareProfiles, type ProfileComparison } from '../src/bench/compare.js';
-import { spreadsOverlap, type Figure } from '../src/bench/figure.js';
-import { namedFigures, parseProfile, type HostProfile } from '../src/bench/profile.js';
+import { compareProfiles, type ProfileComparison } from '../src/campaigns/bench/compare.js';
+import { spreadsOverlap, type Figure } from '../src/campaigns/bench/figure.js';
+import { namedFigures, parseProfile, type HostProfile } from '../src/campaigns/bench/profile.js';
 import { expectProfileShape } from './benchProfileShape.js';
 import { parseOneJsonObject, runCli } from './helpers.js';
 

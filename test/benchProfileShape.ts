@@ -4,7 +4,7 @@
  * anywhere in it is a positive number with its spread.
  */
 import { expect } from 'vitest';
-import { namedFigures, type HostProfile } from '../src/bench/profile.js';
+import { namedFigures, type HostProfile } from '../src/campaigns/bench/profile.js';
 
 /** Top-level keys the README documents. */
 export const PROFILE_KEYS = [

@@ -1,13 +1,13 @@
 /**
  * What `tlbsim bench` measures follows the host's cores and `--max-cpus`
- * (src/bench/run.ts `planSizes`): IPI targets 1, cores-1, 2x and 8x cores,
+ * (src/campaigns/bench/run.ts `planSizes`): IPI targets 1, cores-1, 2x and 8x cores,
  * run tokens and stress threads 1, 2, 4 ... cores, start-up sizes per tier;
  * nothing above --max-cpus CPUs is booted, and --max-cpus itself is measured
  * when it cut a size. Pure functions: no workers start.
  */
 import { describe, expect, it } from 'vitest';
-import { scalingThreads } from '../src/bench/accessScaling.js';
-import { planLabels, planSizes } from '../src/bench/run.js';
+import { scalingThreads } from '../src/campaigns/bench/accessScaling.js';
+import { planLabels, planSizes } from '../src/campaigns/bench/run.js';
 
 describe('planSizes', () => {
   it.each([

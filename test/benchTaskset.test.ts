@@ -10,8 +10,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { HostProfile } from '../src/bench/profile.js';
-import type { RunResult } from '../src/result.js';
+import type { HostProfile } from '../src/campaigns/bench/profile.js';
+import type { RunResult } from '../src/output/result.js';
 import { expectProfileShape } from './benchProfileShape.js';
 import { CLI_PATH, parseOneJsonObject } from './helpers.js';
 

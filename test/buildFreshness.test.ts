@@ -13,7 +13,7 @@ function project(sourceAt: number, outputAt: number, skip: string[] = []): strin
     writeFileSync(p, '');
     utimesSync(p, at, at);
   };
-  file('src/cpu.ts', sourceAt);
+  file('src/engine/cpu.ts', sourceAt);
   file('workers/cpu.ts', sourceAt - 10);
   for (const out of BUILD_OUTPUTS) if (!skip.includes(out)) file(out, outputAt);
   return root;
@@ -32,7 +32,7 @@ describe('staleBuildReason', () => {
 
   it('names the worker bundle when a source changed after the build', () => {
     roots.push(project(3_000, 2_000));
-    expect(staleBuildReason(roots[0])).toBe("dist/workers/cpu.bundle.cjs is older than src/cpu.ts: run 'npm run build' (or 'npm test', which builds first)");
+    expect(staleBuildReason(roots[0])).toBe("dist/workers/cpu.bundle.cjs is older than src/engine/cpu.ts: run 'npm run build' (or 'npm test', which builds first)");
   });
 
   it('names a missing output', () => {

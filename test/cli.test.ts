@@ -8,7 +8,7 @@
  * Runs the compiled CLI (build first: `npm run build`).
  */
 import { describe, expect, it } from 'vitest';
-import type { RunResult } from '../src/result.js';
+import type { RunResult } from '../src/output/result.js';
 import { lines, parseOneJsonObject, runCli, splitCommand } from './helpers.js';
 
 const DOCUMENTED_COUNTERS = [

@@ -1,10 +1,10 @@
 /**
- * Tests of option validation (src/config.ts): every bad value is refused with a
+ * Tests of option validation (src/config/config.ts): every bad value is refused with a
  * one-line ConfigError naming the CLI flag, nothing falls back silently, and
  * the defaults resolve.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, resolveConfig, type SimConfig } from '../src/config.js';
+import { ConfigError, DEFAULTS, resolveConfig, type SimConfig } from '../src/config/config.js';
 
 /** Call resolveConfig and return the ConfigError it throws (fails the test if it does not throw one). */
 function rejection(partial: Record<string, unknown>): ConfigError {

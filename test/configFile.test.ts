@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../src/config.js';
+import { DEFAULTS } from '../src/config/config.js';
 import { lines, parseOneJsonObject, runCli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tlbsim-cfg-'));

@@ -7,9 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { resolveConfig, type SimConfig } from '../src/config.js';
-import { CONTEXT_GENERATIONS, TLB_NR_DYN_ASIDS, slotTag } from '../src/tlbState.js';
-import { markTag } from '../src/tlb.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
+import { CONTEXT_GENERATIONS, TLB_NR_DYN_ASIDS, slotTag } from '../src/kernel/tlbState.js';
+import { markTag } from '../src/engine/tlb.js';
 import { NO_RACES } from './helpers.js';
 
 const TIMEOUT = 60_000;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
-import type { RunResult } from '../src/result.js';
+import { resolveConfig } from '../src/config/config.js';
+import { Machine } from '../src/engine/coordinator.js';
+import type { RunResult } from '../src/output/result.js';
 
 // The comlink control plane: statistics read from the workers agree with the
 // counters the coordinator read from shared memory.

@@ -1,5 +1,5 @@
 /**
- * The cost model (src/costModel.ts): its arithmetic on a hand-computed run,
+ * The cost model (src/output/costModel.ts): its arithmetic on a hand-computed run,
  * the defaults against their sources, a real seeded run whose modeled rounds
  * follow from its exact counts, the same `modeled` section from two seeded
  * runs, and `--cost-model` files (overrides applied; a bad key is one line,
@@ -9,10 +9,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../src/config.js';
+import { resolveConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
-import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, resolveCostModel, roundCycles, type CostModel } from '../src/costModel.js';
-import { zeroCounters, type Counters, type RunResult } from '../src/result.js';
+import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, resolveCostModel, roundCycles, type CostModel } from '../src/output/costModel.js';
+import { zeroCounters, type Counters, type RunResult } from '../src/output/result.js';
 import { lines, parseOneJsonObject, runCli } from './helpers.js';
 
 /** Round numbers so every product below can be checked by hand. */

@@ -1,11 +1,11 @@
 /**
- * The explorer (src/explore.ts) and schedule-driven runs (src/schedule.ts):
+ * The explorer (src/campaigns/explore.ts) and schedule-driven runs (src/engine/forcedSchedule.ts):
  * it visits exactly every schedule of a hand-countable scenario, its counts
  * are deterministic, and a schedule it prints replays exactly.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig } from '../src/config.js';
-import { explore, exploreScenario } from '../src/explore.js';
+import { ConfigError, resolveConfig } from '../src/config/config.js';
+import { explore, exploreScenario } from '../src/campaigns/explore.js';
 import {
   allocateMachine,
   C_ACK_PENDING,
@@ -30,9 +30,9 @@ import {
   TLB_ENTRY_WORDS,
   TLB_INVALID,
   viewMachine,
-} from '../src/layout.js';
-import { formatSchedule, hashSharedState, parseSchedule } from '../src/schedule.js';
-import { runStress } from '../src/stress.js';
+} from '../src/engine/layout.js';
+import { formatSchedule, hashSharedState, parseSchedule } from '../src/engine/forcedSchedule.js';
+import { runStress } from '../src/campaigns/stress.js';
 
 /** The toy workload: 2 CPUs, 3 stores each, no interaction. */
 const toy = resolveConfig({ workload: 'toy', cpus: 2, pages: 2, ops: 3, sched: 'seeded', tlbSets: 2, tlbWays: 1, runTokens: 1 });

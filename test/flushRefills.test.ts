@@ -1,5 +1,5 @@
 /**
- * `tlb_flush_refills`, the TLB misses flushes cause (src/tlb.ts flush marks):
+ * `tlb_flush_refills`, the TLB misses flushes cause (src/engine/tlb.ts flush marks):
  * a miss counts only when it refills exactly the translation a flush dropped
  * (same frame, same frame generation). Per-page reclaim invalidates only the
  * page it unmaps, whose next miss faults or finds a new mapping: zero refills.
@@ -7,10 +7,10 @@
  * reclaimed: refills.
  */
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../src/config.js';
+import { resolveConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
-import { TLB_ENTRY_WORDS } from '../src/layout.js';
-import { Tlb } from '../src/tlb.js';
+import { TLB_ENTRY_WORDS } from '../src/engine/layout.js';
+import { Tlb } from '../src/engine/tlb.js';
 
 describe('flush marks', () => {
   const ASID = 1;

@@ -1,13 +1,13 @@
 /**
- * "A frame is never freed or reused before its flush" (src/memory.ts,
+ * "A frame is never freed or reused before its flush" (src/engine/memory.ts,
  * docs/design.md, "Protocols"): in debug mode the engine refuses to free a frame whose
  * covering flush has not been acknowledged, and aborts the run naming the
  * invariant. With the check off, the planted bug shows up as what it is in the
  * oracle: a stale access (use after free) through a TLB entry.
  */
 import { describe, expect, it } from 'vitest';
-import { resolveConfig, type ProtocolName, type SimConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
+import { resolveConfig, type ProtocolName, type SimConfig } from '../src/config/config.js';
+import { Machine } from '../src/engine/coordinator.js';
 import { simulate } from '../src/api.js';
 
 const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 };

@@ -8,7 +8,7 @@
  * iterations per 300 (31-45 in most runs), so "at least one" has a wide margin.
  */
 import { describe, expect, it } from 'vitest';
-import { runStress } from '../src/stress.js';
+import { runStress } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
 
 describe('free-mode stress on unmap-window (300 iterations)', () => {

@@ -7,11 +7,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DEFAULTS, FLAG_NAMES, type SimConfig } from '../src/config.js';
+import { DEFAULTS, FLAG_NAMES, type SimConfig } from '../src/config/config.js';
 import { expect } from 'vitest';
-import { totalRaceCount, type RaceCounts } from '../src/oracle.js';
-import type { FoundRace, StressResult } from '../src/stress.js';
-import type { ScenarioName } from '../src/scenarios.js';
+import { totalRaceCount, type RaceCounts } from '../src/engine/oracle.js';
+import type { FoundRace, StressResult } from '../src/campaigns/stress.js';
+import type { ScenarioName } from '../src/scenarios/lab.js';
 
 /** Absolute path of the compiled CLI entry point. */
 export const CLI_PATH = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));

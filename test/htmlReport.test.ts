@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import sparticuzChromium from '@sparticuz/chromium';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { escapeHtml, writeReport } from '../src/htmlReport.js';
+import { escapeHtml, writeReport } from '../src/output/htmlReport.js';
 import { runCli } from './helpers.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');

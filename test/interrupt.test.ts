@@ -107,8 +107,8 @@ describe('tlbsim stress interrupted', () => {
 
 describe('a machine larger than the host', () => {
   it('fails before booting with the estimate and the limit, in one line', async () => {
-    const { checkHostMemory, estimateHostMemoryMb, HostMemoryError } = await import('../src/coordinator.js');
-    const { resolveConfig } = await import('../src/config.js');
+    const { checkHostMemory, estimateHostMemoryMb, HostMemoryError } = await import('../src/engine/coordinator.js');
+    const { resolveConfig } = await import('../src/config/config.js');
     const c = resolveConfig({ cpus: 1024, pages: 256 });
     const need = estimateHostMemoryMb(c);
     expect(need).toBeGreaterThan(1024 * 7);

@@ -1,5 +1,5 @@
 /**
- * `--protocol invlpgb` (AMD INVLPGB + TLBSYNC, src/hwInval.ts, src/tlbFlush.ts):
+ * `--protocol invlpgb` (AMD INVLPGB + TLBSYNC, src/engine/hwInval.ts, src/kernel/tlbFlush.ts):
  * a batched reclaim of P pages in batches of B sends exactly ceil(P/B)
  * broadcasts (invlpgb_flush_all_nonglobals) and TLBSYNCs and 0 IPIs; every
  * other CPU applies each broadcast once, with no interrupt (also CPUs outside
@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { resolveConfig, type SimConfig } from '../src/config.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { NO_RACES } from './helpers.js';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

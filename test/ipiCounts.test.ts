@@ -1,5 +1,5 @@
 /**
- * Exact IPI counts of the reclaim workload (src/workloads/reclaim.ts).
+ * Exact IPI counts of the reclaim workload (src/scenarios/workloads/reclaim.ts).
  *
  * CPU 0 (kswapd) reclaims all P pages once; CPUs 1..N-1 are in mm_cpumask and
  * cache every page when reclaim starts, CPU 0 is not in the mask. So:
@@ -10,10 +10,10 @@
  * a run is a pure function of (config, seed).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveConfig, type SimConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
+import { Machine } from '../src/engine/coordinator.js';
 import { simulate } from '../src/api.js';
-import type { RunResult } from '../src/result.js';
+import type { RunResult } from '../src/output/result.js';
 
 const NO_RACES = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 };
 const TIMEOUT = 30_000;

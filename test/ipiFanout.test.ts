@@ -1,6 +1,6 @@
 /**
- * `--ipi-fanout serial|tree` (src/tlbFlush.ts multicastGroups, src/ipi.ts,
- * src/hwInval.ts forward): serial sends one message per target from the
+ * `--ipi-fanout serial|tree` (src/kernel/tlbFlush.ts multicastGroups, src/engine/ipi.ts,
+ * src/engine/hwInval.ts forward): serial sends one message per target from the
  * initiator (Linux's smp_call_function_many); the tree, in the spirit of
  * Barrelfish's NUMA-aware multicast, sends one per group of `--ipi-group`
  * consecutive CPUs, to the group's first target, which forwards it to the
@@ -9,9 +9,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { resolveConfig, type SimConfig } from '../src/config.js';
-import { COST_MODEL_DEFAULTS, roundCycles } from '../src/costModel.js';
-import { multicastGroups, x2apicClusters } from '../src/tlbFlush.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
+import { COST_MODEL_DEFAULTS, roundCycles } from '../src/output/costModel.js';
+import { multicastGroups, x2apicClusters } from '../src/kernel/tlbFlush.js';
 import { NO_RACES } from './helpers.js';
 
 const TIMEOUT = 60_000;

@@ -1,5 +1,5 @@
 /**
- * Flags against kernel profiles (src/commands/options.ts, src/kernels.ts):
+ * Flags against kernel profiles (src/cli/commands/options.ts, src/config/kernelProfiles.ts):
  * every boolean switch has `--x` and `--no-x`, so a switch a profile turns
  * off can be turned on again from the command line (the value still comes
  * from the profile when neither is given), and `--protocol invlpgb|rar` is
@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { configToFlags, resolveConfig } from '../src/config.js';
-import { PROTOCOL_ARRIVALS } from '../src/kernels.js';
+import { configToFlags, resolveConfig } from '../src/config/config.js';
+import { PROTOCOL_ARRIVALS } from '../src/config/kernelProfiles.js';
 import { runCli } from './helpers.js';
 
 interface Res {

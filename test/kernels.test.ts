@@ -1,5 +1,5 @@
 /**
- * Kernel profiles (`--kernel-version`, src/kernels.ts), the switches they
+ * Kernel profiles (`--kernel-version`, src/config/kernelProfiles.ts), the switches they
  * set, and the table of releases each catalogue race reproduces in
  * (docs/race-versions.json, computed by `npm run race-versions`).
  *
@@ -9,11 +9,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../src/config.js';
-import { KERNEL_SWITCHES, KERNEL_VERSIONS, profileSwitches, releaseAtLeast, type KernelVersion } from '../src/kernels.js';
-import { RACE_NAMES, RACES, type RaceName } from '../src/races/index.js';
-import { loadRaceVersions, versionRange } from '../src/races/versions.js';
-import { runStress, scenarioConfig } from '../src/stress.js';
+import { resolveConfig } from '../src/config/config.js';
+import { KERNEL_SWITCHES, KERNEL_VERSIONS, profileSwitches, releaseAtLeast, type KernelVersion } from '../src/config/kernelProfiles.js';
+import { RACE_NAMES, RACES, type RaceName } from '../src/scenarios/races/index.js';
+import { loadRaceVersions, versionRange } from '../src/scenarios/races/versions.js';
+import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
 import { runCli } from './helpers.js';
 
 describe('profiles: the switches as each release had them', () => {

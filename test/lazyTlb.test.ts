@@ -11,16 +11,16 @@
  * mm's tlb_gen does one full flush.
  */
 import { describe, expect, it } from 'vitest';
-import { resolveConfig, type SimConfig } from '../src/config.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
-import { Machine } from '../src/coordinator.js';
-import { Cpu } from '../src/cpu.js';
-import { allocateMachine } from '../src/layout.js';
-import { incMmTlbGen, mmCpumask } from '../src/mm.js';
-import { flushTlbFunc } from '../src/tlbFlush.js';
-import { loadedMmOf } from '../src/tlbState.js';
-import { freesPageTables } from '../src/syscalls.js';
-import { scenarioConfig } from '../src/stress.js';
+import { Machine } from '../src/engine/coordinator.js';
+import { Cpu } from '../src/engine/cpu.js';
+import { allocateMachine } from '../src/engine/layout.js';
+import { incMmTlbGen, mmCpumask } from '../src/kernel/mm.js';
+import { flushTlbFunc } from '../src/kernel/tlbFlush.js';
+import { loadedMmOf } from '../src/kernel/tlbState.js';
+import { freesPageTables } from '../src/kernel/syscalls.js';
+import { scenarioConfig } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
 
 /** One run of a freshly booted machine (the library's `simulate`). */

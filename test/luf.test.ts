@@ -1,5 +1,5 @@
 /**
- * `--protocol luf` (lazy unmap flush, src/protocols/luf.ts): reclaim skips the
+ * `--protocol luf` (lazy unmap flush, src/kernel/protocols/luf.ts): reclaim skips the
  * flush of pages whose every mapping is read-only (`--ro-pages`), frees their
  * frames carrying a pending-flush generation, and flushes only when such a
  * frame is allocated again, before it is reused. Writable pages are batched
@@ -7,9 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { resolveConfig, type SimConfig } from '../src/config.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { NO_RACES } from './helpers.js';
-import { runStress } from '../src/stress.js';
+import { runStress } from '../src/campaigns/stress.js';
 
 const TIMEOUT = 60_000;
 

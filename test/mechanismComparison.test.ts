@@ -1,13 +1,13 @@
 /**
- * The comparison of `tlbsim validate --mechanisms` (src/mechanisms.ts), on a
+ * The comparison of `tlbsim validate --mechanisms` (src/scenarios/mechanisms.ts), on a
  * small machine: the same workloads for every mechanism, exact counts of what
  * each did, zero interrupts on targets for INVLPGB and RAR, zero races, and
  * the published figures beside the computed ones.
  */
 import { describe, expect, it } from 'vitest';
-import { COMPARED_MECHANISMS, formatMechanismComparison, runMechanismComparison, type MechanismComparison } from '../src/mechanisms.js';
+import { COMPARED_MECHANISMS, formatMechanismComparison, runMechanismComparison, type MechanismComparison } from '../src/scenarios/mechanisms.js';
 import { runCli } from './helpers.js';
-import { COST_MODEL_DEFAULTS } from '../src/costModel.js';
+import { COST_MODEL_DEFAULTS } from '../src/output/costModel.js';
 
 describe('mechanism comparison', () => {
   let c: MechanismComparison;

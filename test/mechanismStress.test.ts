@@ -7,7 +7,7 @@
  * command replays a seeded race exactly.
  */
 import { describe, expect, it } from 'vitest';
-import { runStress } from '../src/stress.js';
+import { runStress } from '../src/campaigns/stress.js';
 import { NO_RACES, expectReplayShows, parseStressCommand, totalRaces } from './helpers.js';
 
 const TIMEOUT = 120_000;

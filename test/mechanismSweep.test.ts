@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runSweep, writeSweepDir } from '../src/sweep.js';
+import { runSweep, writeSweepDir } from '../src/campaigns/sweep.js';
 
 describe('sweep over the mechanisms', () => {
   it(

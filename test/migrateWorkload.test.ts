@@ -6,8 +6,8 @@
  * must find the stores lost with it.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig, type SimConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
+import { ConfigError, resolveConfig, type SimConfig } from '../src/config/config.js';
+import { Machine } from '../src/engine/coordinator.js';
 import { simulate } from '../src/api.js';
 import { NO_RACES } from './helpers.js';
 

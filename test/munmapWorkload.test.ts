@@ -6,9 +6,9 @@
  * flush.
  */
 import { describe, expect, it } from 'vitest';
-import { resolveConfig, type SimConfig } from '../src/config.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
-import { munmapRanges } from '../src/workloads/munmap.js';
+import { munmapRanges } from '../src/scenarios/workloads/munmap.js';
 import { NO_RACES } from './helpers.js';
 
 async function run(o: Partial<SimConfig>) {

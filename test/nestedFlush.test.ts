@@ -10,8 +10,8 @@
  * a fixed function of the configuration.
  */
 import { describe, expect, it } from 'vitest';
-import { Machine } from '../src/coordinator.js';
-import { runStress, scenarioConfig } from '../src/stress.js';
+import { Machine } from '../src/engine/coordinator.js';
+import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
 
 describe('nested-zap: two madvise(MADV_DONTNEED) of one page at once', () => {
@@ -44,7 +44,7 @@ describe('nested-zap: two madvise(MADV_DONTNEED) of one page at once', () => {
   it('explored: racy first at bound 2 on the buggy side; the fixed side is clean in every schedule up to bound 4', async () => {
     // Measured schedule counts (exhaustive, deterministic), not kernel counts; bound 4 covers every schedule
     // of the fixed side (bound 5 and 6 have none).
-    const { exploreScenario } = await import('../src/explore.js');
+    const { exploreScenario } = await import('../src/campaigns/explore.js');
     const fixed = await exploreScenario({ scenario: 'nested-zap', kernel: 'fixed', bound: 6 });
     expect(fixed.complete).toBe(true);
     expect(fixed.per_preemptions.map((b) => b.schedules)).toEqual([2, 11, 20, 19, 8, 0, 0]);

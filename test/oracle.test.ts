@@ -5,12 +5,12 @@
  * third CPU (the remote half of flushTlbBatchedPending).
  */
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
-import { allocateMachine, frameCount, FL_BASE, FL_TOP, viewMachine, wordsPerPage } from '../src/layout.js';
-import { PhysicalMemory } from '../src/memory.js';
-import type { RaceReport } from '../src/oracle.js';
-import { runStress, scenarioConfig } from '../src/stress.js';
+import { resolveConfig } from '../src/config/config.js';
+import { Machine } from '../src/engine/coordinator.js';
+import { allocateMachine, frameCount, FL_BASE, FL_TOP, viewMachine, wordsPerPage } from '../src/engine/layout.js';
+import { PhysicalMemory } from '../src/engine/memory.js';
+import type { RaceReport } from '../src/engine/oracle.js';
+import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
 
 async function reportsOver(overrides: Parameters<typeof scenarioConfig>[1], seeds: number): Promise<RaceReport[]> {

@@ -1,5 +1,5 @@
 /**
- * Output paths are checked before anything runs (src/outputPaths.ts): every
+ * Output paths are checked before anything runs (src/output/outputPaths.ts): every
  * command that writes a file or a folder refuses a path it could not write
  * with one line naming the flag, the path and the reason, exit 2, and runs
  * nothing (no result on stdout, nothing created).
@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/config.js';
-import { checkOutputDir, checkOutputFile } from '../src/outputPaths.js';
+import { ConfigError } from '../src/config/config.js';
+import { checkOutputDir, checkOutputFile } from '../src/output/outputPaths.js';
 import { runCli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tlbsim-outpaths-'));

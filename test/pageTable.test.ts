@@ -1,6 +1,6 @@
 /**
  * Unit tests of the PTE word format and the atomic PTE updates
- * (src/pageTable.ts): what the hardware walks, reclaim, mprotect and the
+ * (src/engine/pageTable.ts): what the hardware walks, reclaim, mprotect and the
  * write-protect fault may and may not change.
  */
 import { describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ import {
   walkForRead,
   walkForWrite,
   weakSetDirty,
-} from '../src/pageTable.js';
+} from '../src/engine/pageTable.js';
 
 /** A one-PTE page table in shared memory (as the engine has it), at index 1 of 3 to catch stray writes. */
 function table(pte: number): Int32Array {

@@ -1,5 +1,5 @@
 /**
- * The page-walk cache rule (`--page-walk-cache`, src/pageWalkCache.ts): a
+ * The page-walk cache rule (`--page-walk-cache`, src/engine/pageWalkCache.ts): a
  * CPU's cached paging-structure entry is dropped by any flush of its mm that
  * reaches it; munmap of a whole page table frees the table (its generation
  * moves on) only after the flush that carries freed_tables was
@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { PAGE_WORDS, P_PT_GEN, PTRS_PER_PTE } from '../src/layout.js';
-import { freePageTablesOf, PageWalkCache, ptGenWord } from '../src/pageWalkCache.js';
-import { scenarioConfig } from '../src/stress.js';
+import { PAGE_WORDS, P_PT_GEN, PTRS_PER_PTE } from '../src/engine/layout.js';
+import { freePageTablesOf, PageWalkCache, ptGenWord } from '../src/engine/pageWalkCache.js';
+import { scenarioConfig } from '../src/campaigns/stress.js';
 import { runCli } from './helpers.js';
 
 describe('PageWalkCache', () => {

@@ -6,7 +6,7 @@
  * mprotect's flush_tlb_batched_pending was flushing.
  */
 import { describe, expect, it } from 'vitest';
-import { MM_TLB_FLUSH_BATCHED, mmWords } from '../src/layout.js';
+import { MM_TLB_FLUSH_BATCHED, mmWords } from '../src/engine/layout.js';
 import {
   TLB_FLUSH_BATCH_FLUSHED_SHIFT,
   TLB_FLUSH_BATCH_PENDING_LARGE,
@@ -14,8 +14,8 @@ import {
   markTlbFlushBatched,
   mmBase,
   readTlbFlushBatched,
-} from '../src/mm.js';
-import { runStress } from '../src/stress.js';
+} from '../src/kernel/mm.js';
+import { runStress } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
 
 const CPUS = 4;

@@ -1,16 +1,16 @@
 /**
- * The race catalogue (src/races/): every entry cites its fix, the two sides
+ * The race catalogue (src/scenarios/races/): every entry cites its fix, the two sides
  * differ only in the buggy knobs, the buggy side races under random seeded
  * stress and under exhaustive exploration, the fixed side never does, and
  * the counts are exact (seeded runs and explorations are deterministic).
  */
 import { describe, expect, it } from 'vitest';
-import type { SimConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
-import { exploreScenario, isPreemption } from '../src/explore.js';
-import { isAblation, RACE_NAMES, RACES, type RaceName } from '../src/races/index.js';
-import { parseSchedule } from '../src/schedule.js';
-import { runStress, scenarioConfig } from '../src/stress.js';
+import type { SimConfig } from '../src/config/config.js';
+import { Machine } from '../src/engine/coordinator.js';
+import { exploreScenario, isPreemption } from '../src/campaigns/explore.js';
+import { isAblation, RACE_NAMES, RACES, type RaceName } from '../src/scenarios/races/index.js';
+import { parseSchedule } from '../src/engine/forcedSchedule.js';
+import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
 import { runCli } from './helpers.js';
 
 describe('catalogue entries', () => {

@@ -8,11 +8,11 @@
  * time; iteration counts leave a wide margin for a loaded 2-core host.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig, type SimConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
-import type { RunResult } from '../src/result.js';
-import type { ScenarioName } from '../src/scenarios.js';
-import { runStress, scenarioConfig, type StressResult } from '../src/stress.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
+import { Machine } from '../src/engine/coordinator.js';
+import type { RunResult } from '../src/output/result.js';
+import type { ScenarioName } from '../src/scenarios/lab.js';
+import { runStress, scenarioConfig, type StressResult } from '../src/campaigns/stress.js';
 import { expectReplayShows, parseStressCommand, totalRaces } from './helpers.js';
 
 const ZERO = { lost_writes: 0, stale_accesses: 0, writes_after_protect: 0, accesses_after_unmap: 0, reads_after_protect: 0 };

@@ -1,5 +1,5 @@
 /**
- * `--protocol rar` (Intel Remote Action Request, src/hwInval.ts): a batched
+ * `--protocol rar` (Intel Remote Action Request, src/engine/hwInval.ts): a batched
  * reclaim of P pages in batches of B sends ceil(P/B) RAR actions, each to the
  * batch's whole cpumask, lazy CPUs included (N-1 targets: the RAR series'
  * arch_tlbbatch_flush -> rar_full_flush(&batch->cpumask), v3 of 2025-06-05,
@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { resolveConfig, type SimConfig } from '../src/config.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { NO_RACES } from './helpers.js';
 
 const TIMEOUT = 60_000;

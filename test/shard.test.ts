@@ -1,5 +1,5 @@
 /**
- * Shards and merge (src/shard.ts, src/merge.ts): K/N slices are disjoint and
+ * Shards and merge (src/campaigns/shard.ts, src/campaigns/merge.ts): K/N slices are disjoint and
  * cover the campaign; a seeded sweep run as 3 shards and merged equals the
  * unsharded sweep row for row (same results.csv, same rows in results.json);
  * a stress campaign run as 3 shards and merged has the unsharded run's
@@ -10,9 +10,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseShard, shardIterationRange, shardPointIndices } from '../src/shard.js';
-import type { StressResult } from '../src/stress.js';
-import type { SweepResult } from '../src/sweep.js';
+import { parseShard, shardIterationRange, shardPointIndices } from '../src/campaigns/shard.js';
+import type { StressResult } from '../src/campaigns/stress.js';
+import type { SweepResult } from '../src/campaigns/sweep.js';
 import { lines, runCli } from './helpers.js';
 
 describe('K/N slices', () => {

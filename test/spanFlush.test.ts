@@ -5,10 +5,10 @@
  * are seeded, so every count here is a fixed function of (config, seed).
  */
 import { describe, expect, it } from 'vitest';
-import { Machine } from '../src/coordinator.js';
-import { gatherSpan } from '../src/syscalls.js';
-import { runStress, scenarioConfig } from '../src/stress.js';
-import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../src/tlbFlush.js';
+import { Machine } from '../src/engine/coordinator.js';
+import { gatherSpan } from '../src/kernel/syscalls.js';
+import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
+import { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../src/kernel/tlbFlush.js';
 import { NO_RACES } from './helpers.js';
 
 describe('gatherSpan: the mmu_gather range', () => {

@@ -8,7 +8,7 @@
  * last test covers early stop on two threads.
  */
 import { describe, expect, it } from 'vitest';
-import { runStress, type StressResult } from '../src/stress.js';
+import { runStress, type StressResult } from '../src/campaigns/stress.js';
 import { expectReplayShows, lines, parseOneJsonObject, runCli, splitCommand, totalRaces } from './helpers.js';
 
 const STRESS_KEYS = [

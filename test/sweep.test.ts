@@ -1,5 +1,5 @@
 /**
- * `tlbsim sweep` (src/sweep.ts): one CSV row per point with the documented
+ * `tlbsim sweep` (src/campaigns/sweep.ts): one CSV row per point with the documented
  * columns and exact IPI counts, results.json, four SVG plots that parse as
  * XML and name their axes, grid parsing, and failed points that leave the
  * others running.
@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/config.js';
-import { COUNTER_NAMES } from '../src/layout.js';
-import { CSV_COLUMNS, expandGrid, parseGridList, sweepPlots, type SweepResult } from '../src/sweep.js';
+import { ConfigError } from '../src/config/config.js';
+import { COUNTER_NAMES } from '../src/engine/layout.js';
+import { CSV_COLUMNS, expandGrid, parseGridList, sweepPlots, type SweepResult } from '../src/campaigns/sweep.js';
 import { parseOneJsonObject, runCli } from './helpers.js';
 
 /** Split one CSV line (quoted fields may hold commas). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runStress } from '../src/stress.js';
+import { runStress } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
 
 // mprotect, munmap and madvise(MADV_DONTNEED) all run flushTlbBatchedPending

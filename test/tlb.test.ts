@@ -1,11 +1,11 @@
 /**
- * Unit tests of the set-associative TLB (src/tlb.ts): hits, misses, set
+ * Unit tests of the set-associative TLB (src/engine/tlb.ts): hits, misses, set
  * indexing, FIFO replacement, the invalidation primitives, and the cached
  * writable/dirty bits and frame generation of an entry.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { TLB_ENTRY_WORDS } from '../src/layout.js';
-import { Tlb } from '../src/tlb.js';
+import { TLB_ENTRY_WORDS } from '../src/engine/layout.js';
+import { Tlb } from '../src/engine/tlb.js';
 
 const SETS = 4;
 const WAYS = 2;

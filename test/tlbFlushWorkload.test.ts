@@ -4,9 +4,9 @@
  * round to every other CPU: ops x N x (N-1) IPIs in ops x N rounds, exactly.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig } from '../src/config.js';
+import { ConfigError, resolveConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
-import { tlbFlushChunk } from '../src/workloads/tlbFlush.js';
+import { tlbFlushChunk } from '../src/scenarios/workloads/tlbFlush.js';
 import { NO_RACES } from './helpers.js';
 
 describe('tlb-flush workload', () => {

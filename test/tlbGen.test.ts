@@ -6,13 +6,13 @@
  * `--no-tlb-gen` turns the comparison off (every flush does what it asks).
  */
 import { describe, expect, it } from 'vitest';
-import { resolveConfig, type SimConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
-import { Cpu } from '../src/cpu.js';
-import { allocateMachine } from '../src/layout.js';
-import { incMmTlbGen } from '../src/mm.js';
-import { runStress } from '../src/stress.js';
-import { flushTlbFunc } from '../src/tlbFlush.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
+import { Machine } from '../src/engine/coordinator.js';
+import { Cpu } from '../src/engine/cpu.js';
+import { allocateMachine } from '../src/engine/layout.js';
+import { incMmTlbGen } from '../src/kernel/mm.js';
+import { runStress } from '../src/campaigns/stress.js';
+import { flushTlbFunc } from '../src/kernel/tlbFlush.js';
 import { NO_RACES } from './helpers.js';
 
 const MM = 0;

@@ -7,9 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { resolveConfig } from '../src/config.js';
-import { TLB_ENTRY_WORDS } from '../src/layout.js';
-import { Tlb, TlbOwnerError, setTlbThreadOwner } from '../src/tlb.js';
+import { resolveConfig } from '../src/config/config.js';
+import { TLB_ENTRY_WORDS } from '../src/engine/layout.js';
+import { Tlb, TlbOwnerError, setTlbThreadOwner } from '../src/engine/tlb.js';
 import { NO_RACES } from './helpers.js';
 
 describe('only the owning CPU writes its TLB', () => {

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ChromeTrace, ChromeTraceEvent } from '../src/trace.js';
+import type { ChromeTrace, ChromeTraceEvent } from '../src/output/trace.js';
 import { parseOneJsonObject, runCli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tlbsim-trace-'));

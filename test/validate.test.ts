@@ -1,12 +1,12 @@
 /**
- * `tlbsim validate` (src/validate.ts): the fixed points run, every shape of
+ * `tlbsim validate` (src/campaigns/validate.ts): the fixed points run, every shape of
  * the issue has its row with a reference, a simulated figure and a verdict,
  * the exact shapes pass with the numbers the arithmetic gives, rows that
  * disagree with a reference say by how much, and no shape fails (exit 0).
  */
 import { describe, expect, it } from 'vitest';
-import { COST_MODEL_DEFAULTS } from '../src/costModel.js';
-import type { ValidateResult } from '../src/validate.js';
+import { COST_MODEL_DEFAULTS } from '../src/output/costModel.js';
+import type { ValidateResult } from '../src/campaigns/validate.js';
 import { parseOneJsonObject, runCli } from './helpers.js';
 
 describe('tlbsim validate', () => {

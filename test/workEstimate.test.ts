@@ -1,6 +1,6 @@
 /**
  * Defaults that finish, and the estimate a run makes before it boots
- * (src/workEstimate.ts): per-workload defaults, the IPI counts the estimate
+ * (src/scenarios/workEstimate.ts): per-workload defaults, the IPI counts the estimate
  * derives from the workload rules, the warning above ~30 s with how to
  * shrink the run, and progress logged through pino when stderr is not a
  * terminal. The long runs are started for real and killed as soon as the
@@ -8,9 +8,9 @@
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { configToFlags, DEFAULTS, resolveConfig, WORKLOADS } from '../src/config.js';
+import { configToFlags, DEFAULTS, resolveConfig, WORKLOADS } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
-import { estimateWork, workWarning, WORK_WARN_SECONDS } from '../src/workEstimate.js';
+import { estimateWork, workWarning, WORK_WARN_SECONDS } from '../src/scenarios/workEstimate.js';
 import { CLI_PATH } from './helpers.js';
 
 describe('per-workload defaults', () => {

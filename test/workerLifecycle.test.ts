@@ -1,13 +1,13 @@
 /**
- * Worker lifecycle (src/coordinator.ts): a machine starts one worker per CPU,
+ * Worker lifecycle (src/engine/coordinator.ts): a machine starts one worker per CPU,
  * can run several times, and leaves no worker behind after shutdown; a CPU that
  * stops acknowledging IPIs or crashes ends the run cleanly (it resolves, names
  * the CPU, keeps the counters measured so far, terminates every worker) instead
  * of hanging. Vitest's per-test timeout is the "does not hang" check.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveConfig, type SimConfig } from '../src/config.js';
-import { Machine } from '../src/coordinator.js';
+import { resolveConfig, type SimConfig } from '../src/config/config.js';
+import { Machine } from '../src/engine/coordinator.js';
 
 const TIMEOUT = 30_000;
 

@@ -1,5 +1,5 @@
 /**
- * Echo worker of `tlbsim bench`'s message-passing limits (src/bench/limits.ts).
+ * Echo worker of `tlbsim bench`'s message-passing limits (src/campaigns/bench/limits.ts).
  * It runs exactly one of three round-trip partners, chosen by `mode`, and
  * contains no simulator code: these are the host's floors.
  *
@@ -10,7 +10,7 @@
  *   the port with receiveMessageOnPort and acknowledges each message on ACK.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { ECHO_ACK, ECHO_BELL, ECHO_PING, ECHO_PONG, ECHO_STOP, type EchoWorkerData } from '../src/bench/echoLayout.js';
+import { ECHO_ACK, ECHO_BELL, ECHO_PING, ECHO_PONG, ECHO_STOP, type EchoWorkerData } from '../src/campaigns/bench/echoLayout.js';
 
 /** Words of the busy loop's scratch array (a 64x4 TLB's worth of entries). */
 const BUSY_SCRATCH_WORDS = 64 * 4 * 8;

@@ -1,5 +1,5 @@
 /**
- * Raw IPI baseline target (used by src/bench/ipiRound.ts): a plain worker that
+ * Raw IPI baseline target (used by src/campaigns/bench/ipiRound.ts): a plain worker that
  * sleeps in Atomics.wait on its doorbell word, drains its MessagePort with
  * receiveMessageOnPort when woken, and acknowledges each message by
  * decrementing the sender's Atomics ack counter (the last acker bumps the
@@ -11,7 +11,7 @@
  * reads, like a simulated CPU that holds a run token.
  */
 import { receiveMessageOnPort, workerData, parentPort } from 'node:worker_threads';
-import { RAW_ACK, RAW_BUSY_TARGET, RAW_SENDER_BELL, RAW_STOP, rawBellIndex, type RawWorkerData } from '../src/bench/rawIpiLayout.js';
+import { RAW_ACK, RAW_BUSY_TARGET, RAW_SENDER_BELL, RAW_STOP, rawBellIndex, type RawWorkerData } from '../src/campaigns/bench/rawIpiLayout.js';
 
 /** Words of the busy loop's scratch array: 256 pages' worth of TLB entries, like a 64x4 TLB. */
 const BUSY_SCRATCH_WORDS = 64 * 4 * 8;

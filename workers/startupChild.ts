@@ -1,5 +1,5 @@
 /**
- * Child process of the start-up figures (src/bench/startup.ts): boots one
+ * Child process of the start-up figures (src/campaigns/bench/startup.ts): boots one
  * machine (or starts bare workers), samples RSS while it boots, optionally
  * does one short run, and prints one `STARTUP-RESULT {json}` line.
  *
@@ -7,9 +7,9 @@
  * the resourceLimits override (diagnostic) changes only this process.
  */
 import { Worker } from 'node:worker_threads';
-import { resolveConfig } from '../src/config.js';
-import { Machine, WORKER_RESOURCE_LIMITS } from '../src/coordinator.js';
-import { STARTUP_RESULT_MARK, type StartupJob, type StartupSample } from '../src/bench/startup.js';
+import { resolveConfig } from '../src/config/config.js';
+import { Machine, WORKER_RESOURCE_LIMITS } from '../src/engine/coordinator.js';
+import { STARTUP_RESULT_MARK, type StartupJob, type StartupSample } from '../src/campaigns/bench/startup.js';
 
 /** RSS sampling period during boot (the event loop is idle while workers start, so the timer fires). */
 const RSS_SAMPLE_MS = 25;

@@ -5,10 +5,10 @@
  * Invariant: a machine whose run failed has terminated its workers; it is
  * dropped from the cache and the chunk stops there, reporting what it completed.
  */
-import { Machine } from '../src/coordinator.js';
-import { addRaces, totalRaceCount, zeroRaces } from '../src/oracle.js';
-import { addCounters, zeroCounters } from '../src/result.js';
-import { lowerStopAfter, type StressChunk, type StressChunkResult } from '../src/stress.js';
+import { Machine } from '../src/engine/coordinator.js';
+import { addRaces, totalRaceCount, zeroRaces } from '../src/engine/oracle.js';
+import { addCounters, zeroCounters } from '../src/output/result.js';
+import { lowerStopAfter, type StressChunk, type StressChunkResult } from '../src/campaigns/stress.js';
 
 const machines = new Map<string, Machine>();
 

@@ -6,8 +6,8 @@
  * an exception becomes a failed row with its error, and the machine's workers
  * are always terminated before the task returns.
  */
-import { Machine } from '../src/coordinator.js';
-import { failedRow, rowFromResult, type SweepPointTask, type SweepRow } from '../src/sweep.js';
+import { Machine } from '../src/engine/coordinator.js';
+import { failedRow, rowFromResult, type SweepPointTask, type SweepRow } from '../src/campaigns/sweep.js';
 
 export default async function runPoint(t: SweepPointTask): Promise<SweepRow> {
   let m: Machine | null = null;

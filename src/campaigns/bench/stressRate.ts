@@ -1,0 +1,88 @@
+/**
+ * Stress iterations per second against piscina threads: 1, 2, 4 ... up to
+ * every available core, for seeded and free scheduling, on scenario
+ * `unmap-window` (weak, batched).
+ *
+ * Each tinybench sample is one whole `runStress` campaign (pool start-up,
+ * one machine boot per pool thread, then the iterations); its rate is
+ * iterations / campaign time. One unmeasured campaign warms each case up.
+ *
+ * Invariants:
+ * - A campaign that ran fewer iterations than asked for throws.
+ * - Run tokens are left to `runStress`, which divides the cores between its
+ *   threads, as `tlbsim stress` does.
+ */
+import { Bench } from 'tinybench';
+import type { SchedMode } from '../../config/config.js';
+import { runStress } from '../stress.js';
+import { scalingTokenCounts, round3 } from './accessScaling.js';
+import { figureOf, type Figure } from './figure.js';
+import { namedSamplesMs } from './timing.js';
+
+/** The scenario whose rate is measured. */
+export const STRESS_SCENARIO = 'unmap-window';
+
+/** How much to measure. */
+export interface StressBudget {
+  /** Iterations per campaign, per scheduling mode (seeded steps cost ~50 us each, free runs are faster). */
+  iterations: { seeded: number; free: number };
+  /** Measured campaigns per case (samples). */
+  samples: number;
+  /** Unmeasured campaigns per case first. */
+  warmups: number;
+}
+
+/** One case: a scheduling mode on a number of piscina threads. */
+export interface StressPoint {
+  sched: SchedMode;
+  /** piscina threads (parallel simulations). */
+  threads: number;
+  /** Iterations per campaign. */
+  iterations: number;
+  iterations_per_s: Figure;
+  /** iterations_per_s / the same mode on 1 thread (medians). */
+  speedup: number;
+}
+
+/** The stress figures of a profile. */
+export interface StressRate {
+  scenario: typeof STRESS_SCENARIO;
+  points: StressPoint[];
+}
+
+/** Thread counts measured on a host with `cores` cores: 1, 2, 4 ... and `cores`. */
+export function stressThreadCounts(cores: number): number[] {
+  return scalingTokenCounts(cores);
+}
+
+async function campaign(sched: SchedMode, threads: number, iterations: number): Promise<void> {
+  const r = await runStress({
+    scenario: STRESS_SCENARIO,
+    overrides: { sched, protocol: 'batched', arch: 'weak' },
+    iterations,
+    seed: 1,
+    stopOnRace: false,
+    threads,
+  });
+  if (r.iterations !== iterations) throw new Error(`stress ran ${r.iterations} of ${iterations} iterations`);
+  if (r.failures.length > 0) throw new Error(`stress iteration ${r.failures[0].iteration} failed: ${r.failures[0].message}`);
+}
+
+/** Measure every case; `onStep` is called after each. */
+export async function measureStressRate(cores: number, budget: StressBudget, onStep: (label: string) => void = () => {}): Promise<StressRate> {
+  const points: StressPoint[] = [];
+  for (const sched of ['seeded', 'free'] as const) {
+    let base = 0;
+    for (const threads of stressThreadCounts(cores)) {
+      const iterations = budget.iterations[sched];
+      const bench = new Bench({ iterations: budget.samples, time: 0, warmup: budget.warmups > 0, warmupIterations: budget.warmups, warmupTime: 0, retainSamples: true, throws: true });
+      bench.add('campaign', () => campaign(sched, threads, iterations));
+      await bench.run();
+      const fig = figureOf(namedSamplesMs(bench, 'campaign').map((ms) => iterations / (ms / 1000)), 'iterations/s', 'higher');
+      if (threads === 1) base = fig.median;
+      points.push({ sched, threads, iterations, iterations_per_s: fig, speedup: round3(fig.median / base) });
+      onStep(`stress ${sched}, ${threads} thread${threads === 1 ? '' : 's'}`);
+    }
+  }
+  return { scenario: STRESS_SCENARIO, points };
+}

@@ -1,0 +1,85 @@
+/**
+ * `tlbsim explore` (every schedule of a catalogue scenario up to a
+ * preemption bound) and `tlbsim races` (the catalogue).
+ */
+import { Command, Option } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { withInterrupts } from '../interrupt.js';
+import { formatExplore, formatRaces, toJson } from '../../output/report.js';
+import type { ScenarioName } from '../../scenarios/lab.js';
+import { DEFAULT_MAX_SCHEDULES, exploreScenario, MAX_PREEMPTION_BOUND } from '../../campaigns/explore.js';
+import { KERNEL_SIDES, RACE_NAMES, RACES, type KernelSide } from '../../scenarios/races/index.js';
+import { addSimOptions, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
+import { computeRaceVersions, loadRaceVersions, RACE_VERSION_ITERATIONS } from '../../scenarios/races/versions.js';
+import { writeFileAtomic } from '../../output/atomicWrite.js';
+
+interface ExploreCliOpts extends CliOpts {
+  scenario: ScenarioName;
+  kernel?: KernelSide;
+  preemptionBound: number;
+  maxSchedules: number;
+  progress: boolean;
+}
+
+async function cmdExplore(given: ExploreCliOpts, cmd: Command): Promise<number> {
+  const { opts: o, sim: overrides } = withConfigFile(given, cmd, 'stress');
+  if (overrides.schedule !== undefined) throw new UsageError('--replay does not apply to explore: it chooses every schedule itself');
+  if (!Number.isInteger(o.maxSchedules) || o.maxSchedules < 1) throw new UsageError(`--max-schedules must be a positive integer, got ${String(o.maxSchedules)}`);
+  const showBar = o.progress && !o.json && process.stderr.isTTY === true;
+  const bar = showBar ? new SingleBar({ format: 'explore {value} schedules | {racy} racy | bound {k}', stream: process.stderr, hideCursor: true }, Presets.shades_classic) : null;
+  bar?.start(0, 0, { racy: 0, k: 0 });
+  const { value: r, signalExitCode } = await withInterrupts(
+    (signal) =>
+      exploreScenario({
+        scenario: o.scenario,
+        kernel: o.kernel,
+        overrides,
+        bound: o.preemptionBound,
+        maxSchedules: o.maxSchedules,
+        signal,
+        onProgress: (n, racy, k) => bar?.update(n, { racy, k }),
+      }),
+    () => undefined,
+  ).finally(() => bar?.stop());
+  await writeStdout(`${o.json ? toJson(r) : formatExplore(r)}\n`);
+  return signalExitCode ?? 0;
+}
+
+/** Add `tlbsim races` to `program`. */
+export function registerRaces(program: Command): void {
+  program
+    .command('races')
+    .description("list the race catalogue: each known Linux TLB-coherence race, its fix, and what goes wrong")
+    .addOption(new Option('--json', 'print the catalogue as JSON'))
+    .addOption(new Option('--versions', 'run every race under every --kernel-version profile (seeded stress, stop at the first race) and print the releases that reproduce it'))
+    .addOption(new Option('--iterations <n>', '--versions: iterations per release, at most').argParser(num('--iterations')).default(RACE_VERSION_ITERATIONS))
+    .addOption(new Option('--write <file>', '--versions: also write the table (JSON) to FILE, atomically (docs/race-versions.json is what tlbsim races shows)'))
+    .exitOverride()
+    .action(async (o: { json?: boolean; versions?: boolean; iterations: number; write?: string }) => {
+      if (o.write !== undefined && o.versions !== true) throw new UsageError('--write applies to --versions (it writes the computed table)');
+      if (!Number.isInteger(o.iterations) || o.iterations < 1) throw new UsageError(`--iterations must be a positive integer, got ${String(o.iterations)}`);
+      const table = o.versions === true ? await computeRaceVersions({ iterations: o.iterations, seed: 1, onProgress: (n, v, r) => process.stderr.write(`${n} ${v}: ${r.reproduces === null ? 'n/a' : r.reproduces ? `races (seed ${String(r.witness)})` : 'no race'}\n`) }) : loadRaceVersions();
+      if (o.write !== undefined && table !== null) writeFileAtomic(o.write, `${toJson(table)}\n`);
+      await writeStdout(`${o.json ? toJson(RACE_NAMES.map((n) => ({ ...RACES[n], ...(table?.races[n] ? { versions: table.races[n] } : {}) }))) : formatRaces(table)}\n`);
+      process.exitCode = 0;
+    });
+}
+
+/** Add `tlbsim explore` to `program`. */
+export function registerExplore(program: Command): void {
+  addSimOptions(
+    program
+      .command('explore')
+      .description('check every schedule of a scenario with at most K preemptions (iterative context bounding) and replay the shortest racy one'),
+    true,
+  )
+    .addOption(new Option('--scenario <name>', 'race catalogue scenario (tlbsim races)').choices(RACE_NAMES).makeOptionMandatory())
+    .addOption(new Option('--kernel <side>', 'catalogue scenarios: buggy or fixed (default)').choices(KERNEL_SIDES))
+    .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}`).argParser(num('--preemption-bound')).default(2))
+    .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .exitOverride()
+    .action(async (_o: ExploreCliOpts, cmd: Command) => {
+      process.exitCode = await cmdExplore(cmd.opts<ExploreCliOpts>(), cmd);
+    });
+}

@@ -1,0 +1,534 @@
+/**
+ * The coordinator: builds a simulated machine, starts one worker thread per
+ * CPU, runs workloads to completion, collects every number into a RunResult,
+ * and shuts everything down.
+ *
+ * Invariants:
+ * - The coordinator writes shared memory only between runs (`initRun`), while
+ *   every CPU is idle; during a run it only reads, except to abort (G_ABORT +
+ *   doorbells).
+ * - Comlink is the control plane (configure, run, close); IPIs never pass
+ *   through the coordinator.
+ * - A crashed or stuck CPU ends the run cleanly: the run is aborted, the
+ *   failing CPU is named, every worker is terminated, and the counters measured
+ *   so far (in shared memory) are kept in the result.
+ * - Seeds: a run's behaviour is fixed by (config, seed) in seeded mode.
+ */
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { quantileSorted } from 'simple-statistics';
+import { totalmem } from 'node:os';
+import { ConfigError, configToFlags, sharedMemoryBytes, type SimConfig } from '../config/config.js';
+import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
+import { VMA_READ, VMA_RW } from '../kernel/fault.js';
+import {
+  ABORT_CPU_CRASHED,
+  ABORT_INVARIANT,
+  ABORT_IPI_TIMEOUT,
+  ABORT_NONE,
+  ABORT_SEEDED_STEPS,
+  ABORT_STOPPED,
+  G_ABORT,
+  G_FAIL_CPU,
+  G_SCHED_STEPS,
+  G_TOKENS_FREE,
+  pageSlots,
+  COUNTER_WORDS,
+  CPU_CTL_WORDS,
+  C_LAST_EVENT,
+  C_LAST_EVENT_A,
+  C_LAST_EVENT_B,
+  describeLastEvent,
+  G_PAGES_UNMAPPED,
+  K,
+  P_VMA_WRITE,
+  PAGE_WORDS,
+  allocateMachine,
+  frameCount,
+  viewMachine,
+  wordsPerPage,
+  type MachineBuffers,
+  type MachineViews,
+} from './layout.js';
+import { PhysicalMemory } from './memory.js';
+import { initMm } from '../kernel/mm.js';
+import { analyse } from './oracle.js';
+import type { CpuTrace } from '../output/trace.js';
+import { cpuWorkerUrl } from './paths.js';
+import { silentLogger, type Logger } from '../output/log.js';
+import { addCounters, readCpuCounters, zeroCounters, type Counters, type RunFailure, type RunResult } from '../output/result.js';
+import { initSeededScheduler, raiseAbort } from './scheduler.js';
+import { initSchedule, parseSchedule, readScheduleRecord, SCHED_MAX_CPUS, scheduleDriven, type ForcedChoice, type ScheduleRecord } from './forcedSchedule.js';
+import { getWorkload } from '../scenarios/workloads/index.js';
+import { deriveSeed } from './prng.js';
+import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from '../output/costModel.js';
+import type { CpuWorkerApi } from '../../workers/cpu.js';
+
+/** PRNG stream of the seeded scheduler (CPU streams are 0..cpus-1). */
+export const SCHED_SEED_STREAM = 0xfff_fff;
+/** Boot yields to the event loop after creating this many workers (signals, progress bars). */
+export const BOOT_YIELD_EVERY = 16;
+/** After an abort, how long to wait for CPUs to notice before terminating them. */
+export const ABORT_GRACE_MS = 2_000;
+/**
+ * Resource limits per CPU worker: the simulator's heap needs are tiny and V8's
+ * defaults reserve far more. Measured at 64 CPUs: young generation 4 MB gave
+ * 10.8 MB per CPU after a run, 2 MB gave 9.1 MB with no slowdown.
+ */
+export const WORKER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 2, stackSizeMb: 1 };
+
+interface CpuWorker {
+  id: number;
+  worker: Worker;
+  api: Comlink.Remote<CpuWorkerApi>;
+  exited: boolean;
+  exitCode: number | null;
+  error: string | null;
+}
+
+const ABORT_KINDS: Record<number, RunFailure['kind']> = {
+  [ABORT_IPI_TIMEOUT]: 'ipi-timeout',
+  [ABORT_CPU_CRASHED]: 'cpu-crashed',
+  [ABORT_INVARIANT]: 'invariant',
+  [ABORT_SEEDED_STEPS]: 'seeded-step-limit',
+  [ABORT_STOPPED]: 'stopped',
+};
+
+/** A booted simulated machine: N CPU workers sharing one set of buffers. Reusable for many runs. */
+export class Machine {
+  readonly config: SimConfig;
+  readonly buffers: MachineBuffers;
+  readonly views: MachineViews;
+  /** Milliseconds it took to start and configure every worker. */
+  startupMs = 0;
+  private cpus: CpuWorker[] = [];
+  private crashListeners = new Set<(cpu: number, why: string) => void>();
+  private dead = false;
+  /**
+   * The last run's trace (config.traceEvents > 0): every CPU's ring, by CPU
+   * id (a CPU that crashed has none). null when not tracing. See trace.ts,
+   * writeTrace.
+   */
+  lastTrace: CpuTrace[] | null = null;
+  /** Set when boot's AbortSignal fired: startWorkers stops creating workers. */
+  private bootAborted = false;
+
+  private readonly log: Logger;
+  /** Prices the run's events into the result's `modeled` section. */
+  readonly costModel: CostModel;
+
+  private constructor(config: SimConfig, log: Logger, costModel: CostModel) {
+    this.config = config;
+    this.log = log;
+    this.costModel = costModel;
+    this.buffers = allocateMachine(config);
+    this.views = viewMachine(this.buffers);
+  }
+
+  /**
+   * Allocate shared memory, start one worker per CPU and configure it.
+   * `costModel` (default COST_MODEL_DEFAULTS) prices the result's `modeled`.
+   * @throws HostMemoryError (before anything starts) if the machine would not fit this host's memory.
+   * @throws MachineInterrupted if `opts.signal` aborts while booting (every started worker is stopped).
+   */
+  static async boot(
+    config: SimConfig,
+    opts: { logger?: Logger; costModel?: CostModel; signal?: AbortSignal; onWorkerReady?: (ready: number, total: number) => void } = {},
+  ): Promise<Machine> {
+    checkHostMemory(config);
+    const m = new Machine(config, opts.logger ?? silentLogger, opts.costModel ?? COST_MODEL_DEFAULTS);
+    const t0 = performance.now();
+    const signal = opts.signal;
+    let onAbort: (() => void) | null = null;
+    const interrupted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        m.bootAborted = true;
+        reject(new MachineInterrupted(describeAbort(signal, 'while booting')));
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    interrupted.catch(() => undefined);
+    try {
+      await Promise.race([m.startWorkers(opts.onWorkerReady), interrupted]);
+    } catch (e) {
+      // Interrupted: stop the workers in the background and return at once
+      // (terminating hundreds of workers mid-boot takes seconds; a CLI exits
+      // right after, which ends them all).
+      if (e instanceof MachineInterrupted) void m.shutdown();
+      else await m.shutdown();
+      throw e;
+    } finally {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+    m.startupMs = performance.now() - t0;
+    m.log.info({ cpus: config.cpus, startupMs: Math.round(m.startupMs) }, 'machine booted');
+    return m;
+  }
+
+  private async startWorkers(onReady?: (ready: number, total: number) => void): Promise<void> {
+    const c = this.config;
+    const initiators = getWorkload(c.workload).initiators(c).filter((i) => i < c.cpus);
+    const inPorts: MessagePort[][] = Array.from({ length: c.cpus }, () => []);
+    const outPorts: (MessagePort | null)[][] = Array.from({ length: c.cpus }, () => new Array<MessagePort | null>(c.cpus).fill(null));
+    for (const i of initiators) {
+      for (let t = 0; t < c.cpus; t++) {
+        if (t === i) continue;
+        const ch = new MessageChannel();
+        outPorts[i][t] = ch.port1;
+        inPorts[t].push(ch.port2);
+      }
+    }
+    const url = cpuWorkerUrl();
+    let ready = 0;
+    for (let id = 0; id < c.cpus; id++) {
+      const worker = new Worker(url, { name: `tlbsim-cpu${id}`, resourceLimits: WORKER_RESOURCE_LIMITS });
+      const cw: CpuWorker = {
+        id,
+        worker,
+        api: Comlink.wrap<CpuWorkerApi>(nodeEndpoint(worker)),
+        exited: false,
+        exitCode: null,
+        error: null,
+      };
+      worker.on('error', (err: Error) => {
+        cw.error = `${err.name}: ${err.message}`;
+      });
+      worker.on('exit', (code: number) => {
+        cw.exited = true;
+        cw.exitCode = code;
+        if (!this.dead) this.log.error({ cpu: id, code, error: cw.error }, 'CPU worker exited during a run');
+        if (!this.dead) for (const l of this.crashListeners) l(id, cw.error ?? `worker exited with code ${code}`);
+      });
+      this.cpus.push(cw);
+      // Creating a worker blocks this thread for a few ms: let signals and progress through now and then.
+      if ((id + 1) % BOOT_YIELD_EVERY === 0) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (this.bootAborted) throw new MachineInterrupted('boot interrupted');
+      }
+    }
+    await Promise.all(
+      this.cpus.map((cw) => {
+        const init: CpuInit = {
+          id: cw.id,
+          config: c,
+          buffers: this.buffers,
+          inPorts: inPorts[cw.id],
+          outPorts: outPorts[cw.id],
+        };
+        const transfer = [...inPorts[cw.id], ...outPorts[cw.id].filter((p): p is MessagePort => p !== null)];
+        return this.withCrashGuard(cw.api.configure(Comlink.transfer(init, transfer))).then(() => onReady?.(++ready, c.cpus));
+      }),
+    );
+  }
+
+  /** Reject if any worker dies while `p` is pending. */
+  private withCrashGuard<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onCrash = (cpu: number, why: string): void => reject(new Error(`CPU ${cpu} worker died: ${why}`));
+      this.crashListeners.add(onCrash);
+      p.then(
+        (v) => {
+          this.crashListeners.delete(onCrash);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.crashListeners.delete(onCrash);
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+  }
+
+  /** Read every CPU's statistics over the control plane (between runs only). */
+  async readStats(): Promise<CpuStats[]> {
+    if (this.dead) throw new Error('machine was shut down');
+    return Promise.all(this.cpus.map((c) => c.api.stats()));
+  }
+
+  /** Number of CPU workers still alive. */
+  liveWorkers(): number {
+    return this.cpus.filter((c) => !c.exited).length;
+  }
+
+  /** Thread ids of the CPU workers (tests use them to check nothing is left running). */
+  workerThreadIds(): number[] {
+    return this.cpus.map((c) => c.worker.threadId);
+  }
+
+  /** Reset every shared word to the boot state of a run. Only while no CPU runs. */
+  private initRun(seed: number, schedule: readonly ForcedChoice[] | null): void {
+    const v = this.views;
+    const c = this.config;
+    v.global.fill(0);
+    v.cpuCtl.fill(0); // also clears every C_IS_LAZY
+    v.ackBits.fill(0);
+    v.hwSlots.fill(0);
+    v.hwPendBits.fill(0);
+    v.lufMask.fill(0);
+    v.tlbi.fill(0);
+    v.counters.fill(0);
+    v.pte.fill(0);
+    v.pageState.fill(0);
+    v.ptl.fill(0);
+    v.raceLog.fill(0);
+    v.lastStore.fill(0);
+    v.backing.fill(0);
+    // TLBs are not touched here: each CPU resets its own at the start of a run (only the owner writes its TLB).
+    for (let m = 0; m < c.mms; m++) initMm(v.mm, c.cpus, m);
+    const slots = pageSlots(c);
+    for (let i = 0; i < slots; i++) v.pageState[i * PAGE_WORDS + P_VMA_WRITE] = i % c.pages < c.roPages ? VMA_READ : VMA_RW;
+    PhysicalMemory.init(v, { pages: slots, frames: frameCount(slots), wordsPerPage: wordsPerPage(c) });
+    v.global[G_TOKENS_FREE] = Math.min(c.runTokens, c.cpus);
+    v.global[G_FAIL_CPU] = -1;
+    if (c.sched === 'seeded') {
+      initSchedule(v.sched, c.cpus, schedule);
+      initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM), v);
+    }
+  }
+
+  /**
+   * Progress of the current run, read while it runs (for a progress bar):
+   * pages unmapped so far by reclaim-style workloads, and operations done by
+   * the others (summed `workload_ops`; plain reads of counters other threads
+   * write, so approximate).
+   */
+  progress(): { pagesUnmapped: number; workloadOps: number } {
+    const v = this.views;
+    let ops = 0;
+    for (let c = 0; c < this.config.cpus; c++) ops += v.counters[c * COUNTER_WORDS + K.workload_ops];
+    return { pagesUnmapped: Atomics.load(v.global, G_PAGES_UNMAPPED), workloadOps: ops };
+  }
+
+  /** Abort the current run: every CPU stops at its next poll. */
+  abort(reason = ABORT_STOPPED, cpu = -1): void {
+    raiseAbort(this.views.global, this.views.cpuCtl, this.config.cpus, reason, cpu);
+  }
+
+  /**
+   * Run the workload once with `seed` (default: the config's). Resolves with the
+   * result even when the run fails (status 'failed'); a failed run terminates
+   * every worker, so the machine cannot run again.
+   */
+  async run(seed: number = this.config.seed, opts: { signal?: AbortSignal; schedule?: readonly ForcedChoice[] } = {}): Promise<RunResult> {
+    if (this.dead) throw new Error('machine was shut down (a failed run terminates its workers)');
+    const c0 = this.config;
+    const schedule = opts.schedule ?? (c0.schedule === '' ? null : parseSchedule(c0.schedule, c0.cpus, c0.arch === 'arm64' ? 2 * c0.cpus : c0.cpus));
+    if (schedule !== null && (c0.sched !== 'seeded' || c0.cpus > SCHED_MAX_CPUS)) {
+      throw new Error(`a schedule needs --sched seeded and at most ${SCHED_MAX_CPUS} CPUs`);
+    }
+    this.initRun(seed, schedule);
+    const t0 = performance.now();
+    const signal = opts.signal;
+    let interrupted: string | null = null;
+    const onAbort = (): void => {
+      interrupted = describeAbort(signal, 'while running');
+      this.abort(ABORT_STOPPED);
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const crashes: { cpu: number; why: string }[] = [];
+    const onCrash = (cpu: number, why: string): void => {
+      crashes.push({ cpu, why });
+      this.abort(ABORT_CPU_CRASHED, cpu);
+    };
+    this.crashListeners.add(onCrash);
+    const epoch = performance.timeOrigin + performance.now();
+    const settled = await this.settleAll(this.cpus.map((cw) => cw.api.run(seed, epoch)));
+    this.crashListeners.delete(onCrash);
+    signal?.removeEventListener('abort', onAbort);
+    const wallMs = performance.now() - t0;
+    this.log.debug({ seed, wallMs: Math.round(wallMs) }, 'run finished');
+
+    const stats: CpuRunStats[] = [];
+    for (const s of settled) if (s) stats.push(s);
+    this.lastTrace = this.config.traceEvents > 0 ? stats.flatMap((s) => (s.trace ? [s.trace] : [])).sort((a, b) => a.cpu - b.cpu) : null;
+    const abortReason = Atomics.load(this.views.global, G_ABORT);
+    let failure: RunFailure | undefined;
+    const crash = crashes[0];
+    if (crash) {
+      const ctl = this.views.cpuCtl;
+      const base = crash.cpu * CPU_CTL_WORDS;
+      const last = describeLastEvent(Atomics.load(ctl, base + C_LAST_EVENT), Atomics.load(ctl, base + C_LAST_EVENT_A), Atomics.load(ctl, base + C_LAST_EVENT_B));
+      failure = { kind: 'cpu-crashed', cpu: crash.cpu, message: `CPU ${crash.cpu} crashed: ${crash.why}; last event: ${last}`, last_event: last };
+    } else if (interrupted !== null) {
+      // Every CPU unwound at the abort: the machine stays usable; the caller decides when to shut it down.
+      this.log.warn({ reason: interrupted }, 'run interrupted');
+      return this.buildResult(seed, stats, wallMs, undefined, interrupted);
+    } else if (abortReason !== ABORT_NONE) {
+      const kind = ABORT_KINDS[abortReason] ?? 'stopped';
+      const message = stats.find((s) => s.error)?.error ?? `run aborted (${kind})`;
+      failure = { kind, cpu: Atomics.load(this.views.global, G_FAIL_CPU), message };
+    }
+    if (failure) {
+      this.log.error({ failure }, 'run failed');
+      await this.shutdown();
+    }
+    return this.buildResult(seed, stats, wallMs, failure);
+  }
+
+  /**
+   * Await every CPU's run; if one dies or the run is aborted, give the others
+   * ABORT_GRACE_MS to notice, then stop waiting (shutdown terminates them).
+   */
+  private async settleAll(runs: Promise<CpuRunStats>[]): Promise<(CpuRunStats | null)[]> {
+    const results: (CpuRunStats | null)[] = runs.map(() => null);
+    let remaining = runs.length;
+    return new Promise((resolve) => {
+      let graceTimer: NodeJS.Timeout | null = null;
+      const finish = (): void => {
+        if (graceTimer) clearTimeout(graceTimer);
+        clearInterval(watch);
+        this.crashListeners.delete(onExit);
+        resolve(results);
+      };
+      const watch = setInterval(() => {
+        if (graceTimer === null && Atomics.load(this.views.global, G_ABORT) !== ABORT_NONE) {
+          graceTimer = setTimeout(finish, ABORT_GRACE_MS);
+        }
+      }, 20);
+      // A CPU whose worker exited will never answer its comlink call: count it as settled.
+      const onExit = (cpu: number): void => {
+        const i = this.cpus.findIndex((c) => c.id === cpu);
+        if (i >= 0 && !settledIdx.has(i)) {
+          settledIdx.add(i);
+          if (--remaining === 0) finish();
+        }
+      };
+      this.crashListeners.add(onExit);
+      const settledIdx = new Set<number>();
+      runs.forEach((p, i) => {
+        p.then(
+          (s) => {
+            results[i] = s;
+          },
+          () => {
+            results[i] = null;
+          },
+        ).finally(() => {
+          if (settledIdx.has(i)) return;
+          settledIdx.add(i);
+          if (--remaining === 0) finish();
+        });
+      });
+    });
+  }
+
+  private buildResult(seed: number, stats: CpuRunStats[], wallMs: number, failure?: RunFailure, partial?: string): RunResult {
+    const c = this.config;
+    const v = this.views;
+    const perCpu: Counters[] = [];
+    const total = zeroCounters();
+    for (let cpu = 0; cpu < c.cpus; cpu++) {
+      const row = readCpuCounters(v.counters, cpu);
+      perCpu.push(row);
+      addCounters(total, row);
+    }
+    // A run cut short has pages in flight: only what the oracle saw at access time counts.
+    const verdict = analyse(v, c.cpus, pageSlots(c), wordsPerPage(c), { endOfRunCheck: !failure && partial === undefined });
+    const lat = stats.flatMap((s) => s.ipiRoundUs).sort((a, b) => a - b);
+    const config = { ...c, seed };
+    const rounds: ModelRound[][] = Array.from({ length: c.cpus }, () => []);
+    for (const s of stats) {
+      rounds[s.cpu] = s.ipiRoundTargets.map((targets, i) => ({ targets, pages: s.ipiRoundPages[i], groups: s.ipiRoundGroups?.[i] ?? 0, maxGroup: s.ipiRoundMaxGroup?.[i] ?? 0 }));
+    }
+    const modeled = modelRun(this.costModel, { perCpu, rounds });
+    return {
+      config,
+      status: failure ? 'failed' : partial !== undefined ? 'partial' : 'ok',
+      ...(failure ? { failure } : {}),
+      ...(partial !== undefined ? { partial: { reason: partial } } : {}),
+      counters: total,
+      per_cpu: perCpu,
+      races: verdict.races,
+      race_reports: verdict.reports,
+      modeled,
+      host: {
+        wall_ms: round3(wallMs),
+        startup_ms: round3(this.startupMs),
+        ipi_round_latency_us: {
+          median: lat.length ? round3(quantileSorted(lat, 0.5)) : 0,
+          p99: lat.length ? round3(quantileSorted(lat, 0.99)) : 0,
+          rounds: lat.length,
+        },
+        sched_steps: c.sched === 'seeded' ? Atomics.load(v.global, G_SCHED_STEPS) : 0,
+      },
+      reproduce: ['tlbsim', 'run', ...configToFlags(config)].join(' '),
+    };
+  }
+
+  /**
+   * The choice points of the last run, if it was schedule-driven (a
+   * `schedule` option or config), else null. Read between runs only.
+   */
+  scheduleRecord(): ScheduleRecord | null {
+    return scheduleDriven(this.views.sched) ? readScheduleRecord(this.views.sched) : null;
+  }
+
+  /** Stop every worker. Safe to call more than once. */
+  async shutdown(): Promise<void> {
+    if (this.dead) return;
+    this.dead = true;
+    this.abort(ABORT_STOPPED);
+    await Promise.all(
+      this.cpus.map(async (cw) => {
+        if (cw.exited) return;
+        const exited = new Promise<void>((r) => cw.worker.once('exit', () => r()));
+        await cw.worker.terminate();
+        if (!cw.exited) await exited;
+        cw.api[Comlink.releaseProxy]();
+      }),
+    );
+  }
+}
+
+/** Machine.boot was interrupted (its AbortSignal fired): every worker it had started is stopped. */
+export class MachineInterrupted extends Error {
+  override readonly name = 'MachineInterrupted';
+}
+
+/** The machine would not fit this host's memory: thrown before any worker starts. */
+export class HostMemoryError extends ConfigError {}
+
+/**
+ * Host memory one simulated CPU costs, MB: a Node 20 worker thread with our
+ * resource limits and the engine loaded. Measured here: 7.0-7.6 MB per CPU
+ * at 256-1024 CPUs (an empty worker alone: 6.8-7.3 MB).
+ */
+export const HOST_MB_PER_CPU = 7.5;
+/** Host memory of the coordinator process itself, MB (Node, the result, the logger). */
+export const HOST_MB_BASE = 150;
+/** Use at most this fraction of the host's total memory: the rest is the OS's and other processes'. */
+export const HOST_MEMORY_FRACTION = 0.9;
+
+/** Estimated host memory (MB) of a machine with config `c`: workers, shared memory, the coordinator. */
+export function estimateHostMemoryMb(c: SimConfig): number {
+  return Math.ceil(c.cpus * HOST_MB_PER_CPU + sharedMemoryBytes(c) / (1 << 20) + HOST_MB_BASE);
+}
+
+/**
+ * Fail before booting if the machine would not fit: one line with the estimate and the limit.
+ * @param totalMb the host's memory (default: os.totalmem()).
+ * @throws HostMemoryError
+ */
+export function checkHostMemory(c: SimConfig, totalMb = totalmem() / (1 << 20)): void {
+  const need = estimateHostMemoryMb(c);
+  const limit = Math.floor(totalMb * HOST_MEMORY_FRACTION);
+  if (need > limit) {
+    throw new HostMemoryError(
+      `--cpus ${c.cpus} with --pages ${c.pages} needs about ${need} MB of host memory (${HOST_MB_PER_CPU} MB per CPU worker plus shared memory), more than the ${limit} MB this host allows (${Math.round(HOST_MEMORY_FRACTION * 100)}% of ${Math.round(totalMb)} MB): use fewer CPUs or pages`,
+    );
+  }
+}
+
+/** The reason an AbortSignal carries (a string, or an Error's message), with where it struck. */
+function describeAbort(signal: AbortSignal | undefined, where: string): string {
+  const r: unknown = signal?.reason;
+  const what = typeof r === 'string' ? r : r instanceof Error && r.name !== 'AbortError' ? r.message : 'aborted';
+  return `${what} ${where}`;
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,347 @@
+/**
+ * Schedule-driven seeded scheduling: instead of drawing the next CPU from the
+ * PRNG, every choice point follows a given schedule, and every choice point
+ * of the run is recorded so the explorer (src/campaigns/explore.ts) can branch on it.
+ *
+ * A schedule is a list of forced choices `step:cpu` ("at choice point `step`
+ * run `cpu`"), or `none` for no forced choice; every other choice point takes the default choice, which never
+ * preempts: keep running the CPU that yielded if it can go on, else the next
+ * enabled CPU after it (cyclically). Choice point 0 is the first CPU of the
+ * run; choice point s >= 1 is the s-th `yieldTurn` (G_SCHED_STEPS = s).
+ *
+ * With `--arch arm64` the choices range over agents: the CPUs 0..cpus-1 and
+ * their MMUs cpus..2*cpus-1 (an MMU is runnable while TLBIs wait for it, and
+ * its step, applying them, ends in a free switch); elsewhere "CPU" below
+ * reads "agent".
+ *
+ * Enabled: runnable (workload left or IPIs pending) and not disabled. A CPU
+ * that yields from a wait (a lock, a barrier, IPI acknowledgements) is
+ * *blocked*; it stays disabled while the shared state hash is the one it saw
+ * when it blocked (its condition reads only shared state, so running it again
+ * would only spin). Switching away from a CPU that yielded blocked, retired,
+ * or is disabled is free; switching away from one that could go on is a
+ * *preemption* (the quantity CHESS bounds). With `--ipi-step`, a CPU
+ * yields again right after handling interrupts at the start of its turn:
+ * the interrupt is a step of its own (a thread of its own, in CHESS's
+ * terms, that has finished), so switching away there is free too, and the
+ * CPU stays enabled.
+ *
+ * Invariants:
+ * - Only the turn holder (or the coordinator before the run) touches the
+ *   schedule buffer, so a schedule-driven run is a pure function of (config,
+ *   seed, schedule), like a PRNG-seeded one.
+ * - The state hash covers every shared word a CPU's wait condition or the
+ *   oracle reads, and none the scheduler itself writes (doorbells, turn,
+ *   step count, run tokens), so a hand-off alone never changes it.
+ * - The machine records at most SCHED_RECORD_MAX choice points; a run that
+ *   takes more is marked truncated (the explorer refuses it).
+ */
+import type { MachineViews } from './layout.js';
+import {
+  C_ACK_PENDING,
+  C_IPI_PENDING,
+  C_IS_LAZY,
+  C_LOADED_MM,
+  C_ROUND,
+  C_SCHED_ACTIVE,
+  C_WAIT_LOCK,
+  CPU_CTL_WORDS,
+  E_VPN,
+  TLB_ENTRY_WORDS,
+  TLB_INVALID,
+  G_RACE_COUNT,
+  G_SCHED_PRNG,
+  G_SCHED_STARTED,
+  G_SCHED_STEPS,
+  G_SCHED_TURN,
+  G_TOKEN_RR,
+  G_TOKENS_FREE,
+  GLOBAL_WORDS,
+  RACE_LOG_CAPACITY,
+  RACE_WORDS,
+  REC_BLOCKED,
+  REC_FORCED,
+  REC_AFTER_IRQ,
+  REC_FORCED_INVALID,
+  REC_NO_CPU,
+  S_BLOCKED,
+  S_BLOCKED_HASH,
+  S_FORCED,
+  S_MODE,
+  S_NEXT_FORCED,
+  S_NFORCED,
+  S_PROGRESS,
+  S_RECORD,
+  S_RECORDED,
+  SCHED_FORCED_MAX,
+  SCHED_MAX_CPUS,
+  SCHED_REC_WORDS,
+  SCHED_RECORD_MAX,
+} from './layout.js';
+
+export { SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_RECORD_MAX } from './layout.js';
+
+/** One forced choice. */
+export interface ForcedChoice {
+  step: number;
+  cpu: number;
+}
+
+/** One recorded choice point of a schedule-driven run. */
+export interface ChoicePoint {
+  /** The CPU that yielded (-1 at choice point 0). */
+  cur: number;
+  /** It yielded from a wait (switching away is free). */
+  blocked: boolean;
+  /** It yielded right after handling an interrupt (`--ipi-step`; switching away is free, it stays enabled). */
+  afterIrq: boolean;
+  /** Bitmask of the enabled CPUs. */
+  enabled: number;
+  /** The CPU that runs next (-1: nobody, the run is over). */
+  chosen: number;
+  /** The choice was forced by the schedule. */
+  forced: boolean;
+  /** Hash of the machine state at this point (shared memory + each CPU's progress). */
+  hash: number;
+}
+
+/** What the recorder saw of one run. */
+export interface ScheduleRecord {
+  points: ChoicePoint[];
+  /** The run took more than SCHED_RECORD_MAX choice points (`points` is the first ones). */
+  truncated: boolean;
+  /** Forced choices of the schedule that named a CPU that was not enabled (they took the default). */
+  invalidForced: number;
+}
+
+/**
+ * Parse a schedule `step:cpu,step:cpu,...` (steps strictly increasing, empty
+ * = no forced choice). @throws Error with a one-line message naming the bad item.
+ */
+export function parseSchedule(spec: string, cpus: number, agents = cpus): ForcedChoice[] {
+  const out: ForcedChoice[] = [];
+  if (spec.trim() === '' || spec.trim() === SCHEDULE_DEFAULT_ONLY) return out;
+  for (const raw of spec.split(',')) {
+    const item = raw.trim();
+    const m = /^(\d+):(\d+)$/.exec(item);
+    if (!m) throw new Error(`--replay takes choices like 12:1,40:0 (choice point:CPU), got '${item}' in '${spec}'`);
+    const step = Number(m[1]);
+    const cpu = Number(m[2]);
+    if (cpu >= agents) {
+      throw new Error(`--replay: CPU ${cpu} in '${item}' is not one of the ${cpus} CPUs${agents > cpus ? ` or their MMUs (${cpus}-${agents - 1}, --arch arm64)` : ''}`);
+    }
+    if (out.length > 0 && step <= out[out.length - 1].step) throw new Error(`--replay: choice points must increase, got '${item}' after ${out[out.length - 1].step}`);
+    out.push({ step, cpu });
+  }
+  if (out.length > SCHED_FORCED_MAX) throw new Error(`--replay holds at most ${SCHED_FORCED_MAX} choices, got ${out.length}`);
+  return out;
+}
+
+/** `--replay` text of the schedule with no forced choice (every choice the default). */
+export const SCHEDULE_DEFAULT_ONLY = 'none';
+
+/** The `--replay` text of a schedule (`none` when it forces nothing). */
+export function formatSchedule(s: readonly ForcedChoice[]): string {
+  return s.length === 0 ? SCHEDULE_DEFAULT_ONLY : s.map((f) => `${f.step}:${f.cpu}`).join(',');
+}
+
+/** Set up the sched buffer before a run: `schedule` null = PRNG mode. Coordinator only, between runs. */
+export function initSchedule(sched: Int32Array, cpus: number, schedule: readonly ForcedChoice[] | null): void {
+  if (sched.length < S_RECORD) return;
+  sched.fill(0, 0, S_RECORD);
+  if (schedule === null) return;
+  if (cpus > SCHED_MAX_CPUS) throw new Error(`a schedule-driven run needs at most ${SCHED_MAX_CPUS} CPUs`);
+  sched[S_MODE] = 1;
+  sched[S_NFORCED] = schedule.length;
+  schedule.forEach((f, i) => {
+    sched[S_FORCED + 2 * i] = f.step;
+    sched[S_FORCED + 2 * i + 1] = f.cpu;
+  });
+}
+
+/** True if the run is schedule-driven. */
+export function scheduleDriven(sched: Int32Array): boolean {
+  return sched.length > S_MODE && sched[S_MODE] === 1;
+}
+
+/** Read what the recorder saw (coordinator, after the run). */
+export function readScheduleRecord(sched: Int32Array): ScheduleRecord {
+  const n = sched[S_RECORDED];
+  const kept = Math.min(n, SCHED_RECORD_MAX);
+  const points: ChoicePoint[] = [];
+  let invalid = 0;
+  for (let i = 0; i < kept; i++) {
+    const b = S_RECORD + i * SCHED_REC_WORDS;
+    const w = sched[b];
+    const cpu = w & 0xff;
+    if (w & REC_FORCED_INVALID) invalid++;
+    points.push({
+      cur: cpu === REC_NO_CPU ? -1 : cpu,
+      blocked: (w & REC_BLOCKED) !== 0,
+      afterIrq: (w & REC_AFTER_IRQ) !== 0,
+      enabled: sched[b + 1],
+      chosen: sched[b + 2],
+      forced: (w & REC_FORCED) !== 0,
+      hash: sched[b + 3] >>> 0,
+    });
+  }
+  return { points, truncated: n > SCHED_RECORD_MAX, invalidForced: invalid };
+}
+
+// ---------------------------------------------------------------------------
+// State hashing
+// ---------------------------------------------------------------------------
+
+/** Global words the scheduler and the run tokens write: left out of the state hash. */
+const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
+/** Per-CPU control words that are machine state (the rest are doorbells, tokens and crash notes). */
+const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM];
+
+const FNV_PRIME = 0x01000193;
+const FNV_OFFSET = 0x811c9dc5;
+
+/** FNV_POW[k] = FNV_PRIME^k mod 2^32: mixing k zero words multiplies the hash by it (h ^ 0 = h). Grown on demand. */
+let FNV_POW = new Int32Array([1]);
+
+/** FNV_PRIME^k mod 2^32. */
+function fnvPow(k: number): number {
+  if (k >= FNV_POW.length) {
+    const t = new Int32Array(Math.max(k + 1, 2 * FNV_POW.length));
+    t.set(FNV_POW);
+    for (let i = FNV_POW.length; i < t.length; i++) t[i] = Math.imul(t[i - 1], FNV_PRIME);
+    FNV_POW = t;
+  }
+  return FNV_POW[k];
+}
+
+/**
+ * FNV-1a over a[from..to) (default: all of `a`). A run of k zero words is
+ * mixed in one multiplication by FNV_PRIME^k, which gives exactly the hash
+ * the word-by-word loop gives (the tiny machines explored are mostly zeros).
+ */
+function mixArray(h: number, a: Int32Array, from = 0, to = a.length): number {
+  let zeros = 0;
+  for (let i = from; i < to; i++) {
+    const x = a[i];
+    if (x === 0) {
+      zeros++;
+      continue;
+    }
+    if (zeros > 0) {
+      h = Math.imul(h, fnvPow(zeros));
+      zeros = 0;
+    }
+    h = Math.imul(h ^ x, FNV_PRIME);
+  }
+  return zeros > 0 ? Math.imul(h, fnvPow(zeros)) : h;
+}
+
+/**
+ * FNV-1a over the machine's shared state (as an Int32, the way the sched buffer stores it): page tables, page state and
+ * locks, frames, free list, backing store, TLBs, mm words, IPI and ack
+ * bookkeeping, and the oracle's words. Word by word in effect, but a run of
+ * zero words costs one multiplication and the race log past its used records
+ * is not read, so a machine of a few hundred mostly untouched pages (two page
+ * tables) hashes in microseconds.
+ */
+export function hashSharedState(v: MachineViews, cpus: number): number {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < GLOBAL_WORDS; i++) if (!SCHED_GLOBAL_WORDS.has(i)) h = Math.imul(h ^ v.global[i], FNV_PRIME);
+  for (let c = 0; c < cpus; c++) for (const w of CPU_STATE_WORDS) h = Math.imul(h ^ v.cpuCtl[c * CPU_CTL_WORDS + w], FNV_PRIME);
+  for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore]) {
+    h = mixArray(h, a);
+  }
+  // The race log past its used records is zero (cleared before every run, written record by record within one turn):
+  // those words are mixed as one run of zeros without reading them.
+  const used = Math.min(v.global[G_RACE_COUNT], RACE_LOG_CAPACITY) * RACE_WORDS;
+  h = Math.imul(mixArray(h, v.raceLog, 0, used), fnvPow(v.raceLog.length - used));
+  // `--arch arm64`: TLBIs in flight (empty otherwise, so other machines hash as before).
+  h = mixArray(h, v.tlbi);
+  // TLBs: valid entries only (a reset leaves an invalid entry's other words as they were).
+  const t = v.tlb;
+  for (let e = 0; e < t.length; e += TLB_ENTRY_WORDS) {
+    if (t[e + E_VPN] === TLB_INVALID) {
+      h = Math.imul(h ^ TLB_INVALID, FNV_PRIME);
+      continue;
+    }
+    for (let w = 0; w < TLB_ENTRY_WORDS; w++) h = Math.imul(h ^ t[e + w], FNV_PRIME);
+  }
+  return h | 0;
+}
+
+/**
+ * Make the choice at a choice point of a schedule-driven run and record it.
+ * `cur` is the yielding CPU (-1 at choice point 0), `step` the choice point,
+ * `runnable(c)` whether CPU c has anything left to do. Returns the CPU to run
+ * next, or -1 if nobody is runnable.
+ */
+export function chooseScheduled(
+  sched: Int32Array,
+  v: MachineViews,
+  cpus: number,
+  cur: number,
+  blocked: boolean,
+  step: number,
+  runnable: (c: number) => boolean,
+  afterIrq = false,
+  /** Schedulable agents: the CPUs, and with `--arch arm64` their MMUs (cpus + c). */
+  agents = cpus,
+): number {
+  const shared = hashSharedState(v, cpus);
+  if (cur >= 0) {
+    if (blocked) {
+      sched[S_BLOCKED + cur] = 1;
+      sched[S_BLOCKED_HASH + cur] = shared;
+    } else {
+      sched[S_BLOCKED + cur] = 0;
+      sched[S_PROGRESS + cur]++;
+    }
+  }
+  let enabled = 0;
+  let anyRunnable = -1;
+  for (let c = 0; c < agents; c++) {
+    if (!runnable(c)) continue;
+    if (anyRunnable < 0) anyRunnable = c;
+    if (sched[S_BLOCKED + c] === 1 && sched[S_BLOCKED_HASH + c] === shared) continue;
+    enabled |= 1 << c;
+  }
+  // The default never preempts: the yielding CPU goes on if it can, else the next enabled CPU after it.
+  let chosen = -1;
+  if (cur >= 0 && !blocked && (enabled & (1 << cur)) !== 0) chosen = cur;
+  else {
+    for (let i = 1; i <= agents; i++) {
+      const c = (Math.max(cur, -1) + i + agents) % agents;
+      if ((enabled & (1 << c)) !== 0) {
+        chosen = c;
+        break;
+      }
+    }
+  }
+  // Nobody enabled but somebody runnable: every waiter waits on a state nobody can change (a deadlock);
+  // run one anyway, so the step budget ends the run as a livelock.
+  if (chosen < 0 && anyRunnable >= 0) chosen = anyRunnable;
+  let flags = (cur < 0 ? REC_NO_CPU : cur) | (blocked ? REC_BLOCKED : 0) | (afterIrq ? REC_AFTER_IRQ : 0);
+  const next = sched[S_NEXT_FORCED];
+  if (next < sched[S_NFORCED] && sched[S_FORCED + 2 * next] === step) {
+    sched[S_NEXT_FORCED] = next + 1;
+    const want = sched[S_FORCED + 2 * next + 1];
+    if ((enabled & (1 << want)) !== 0) {
+      chosen = want;
+      flags |= REC_FORCED;
+    } else {
+      flags |= REC_FORCED_INVALID;
+    }
+  }
+  let state = shared;
+  for (let c = 0; c < agents; c++) state = Math.imul(state ^ sched[S_PROGRESS + c], FNV_PRIME) | 0;
+  const n = sched[S_RECORDED];
+  if (n < SCHED_RECORD_MAX) {
+    const b = S_RECORD + n * SCHED_REC_WORDS;
+    sched[b] = flags;
+    sched[b + 1] = enabled;
+    sched[b + 2] = chosen;
+    sched[b + 3] = state | 0;
+  }
+  sched[S_RECORDED] = n + 1;
+  return chosen;
+}

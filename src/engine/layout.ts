@@ -1,0 +1,689 @@
+/**
+ * SharedArrayBuffer layouts: every shared word of the simulated machine, in one place.
+ *
+ * Invariants (who may write what):
+ * - TLB words of CPU c: written only by CPU c's worker (QEMU cputlb rule: only the
+ *   owning vCPU writes its TLB; everybody else asks it to, by IPI).
+ * - PTE words: changed only with Atomics read-modify-writes (hardware A/D updates,
+ *   reclaim, faults, mprotect all race on them for real).
+ * - Frame data words: plain reads and writes (that is what memory is); frame
+ *   generations change only with Atomics, by the CPU that frees the frame.
+ * - Per-CPU control words (doorbell, pending IPIs, acks, run token): Atomics only.
+ * - Kernel locks (page lock, PTE lock, mmap_lock): Atomics CAS only; the
+ *   unlocker rings every CPU whose C_WAIT_LOCK holds the lock's tag.
+ * - Per-CPU counters: plain writes by the owning CPU only; read by the
+ *   coordinator after the run, when every worker is idle.
+ * - The coordinator zeroes/initialises everything between runs, while no CPU runs.
+ *
+ * Offsets are in elements of the typed array named next to each block.
+ */
+import type { SimConfig } from '../config/config.js';
+
+// ---------------------------------------------------------------------------
+// Global control block: Int32Array `global`
+// ---------------------------------------------------------------------------
+/** Set to non-zero to make every CPU stop at its next poll (failure or abort). Value = `AbortReason`. */
+export const G_ABORT = 0;
+/** Set to 1 once every CPU has finished its workload: idle CPUs leave their IPI loop. */
+export const G_RUN_DONE = 1;
+/** Number of CPUs that finished their workload. */
+export const G_FINISHED = 2;
+/** Number of thread CPUs that finished warm-up (the reclaimer waits for all of them). */
+export const G_WARM = 3;
+/** 1 once the reclaimer has unmapped every page. */
+export const G_RECLAIM_DONE = 4;
+/** Free run tokens (free mode). */
+export const G_TOKENS_FREE = 5;
+/** Round-robin cursor for handing run tokens to waiting CPUs. */
+export const G_TOKEN_RR = 6;
+/** Seeded mode: the CPU allowed to run its next step. */
+export const G_SCHED_TURN = 7;
+/** Seeded mode: PRNG state (mulberry32) of the scheduler. */
+export const G_SCHED_PRNG = 8;
+/** Seeded mode: steps taken so far. */
+export const G_SCHED_STEPS = 9;
+/** CPU id that failed (stuck or crashed) or -1. */
+export const G_FAIL_CPU = 10;
+/** Number of race records written to the race log (may exceed capacity; extra records are counted, not stored). */
+export const G_RACE_COUNT = 11;
+/** Exact race totals by kind (the log holds at most RACE_LOG_CAPACITY records in detail). */
+export const G_RACES_LOST = 12;
+export const G_RACES_STALE = 13;
+export const G_RACES_WAP = 14;
+/** CPUs sleeping on a kernel lock (page lock, PTL, mmap_lock): unlock scans for them only when this is non-zero. */
+export const G_LOCK_WAITERS = 15;
+/** Exact total of accesses after munmap/madvise returned (see G_RACES_LOST). */
+export const G_RACES_AAU = 16;
+/** PTEs cleared so far in this run, by reclaim or zap (Atomics.add): workloads place calls at a point of the reclaim pass with it. */
+export const G_PAGES_UNMAPPED = 17;
+/** 1 once the reclaimer has seen every thread warm and begins reclaiming (threads start their access loops then). */
+export const G_RECLAIM_STARTED = 18;
+/** Seeded mode: CPUs that have reset their TLB for this run (a schedule-driven run makes its first choice when all have). */
+export const G_SCHED_STARTED = 19;
+/**
+ * `--protocol luf`: the last pending-flush generation handed out (Atomics.add
+ * by the reclaimer, one per batch that deferred a page's flush; frames carry
+ * it in F_LUF_GEN).
+ */
+export const G_LUF_GEN = 20;
+/**
+ * `--protocol luf`: every deferred flush of generation <= this value has been
+ * done on every CPU that may cache it (raised with a CAS-max after an
+ * allocation-time flush completes; never lowered during a run).
+ */
+export const G_LUF_FLUSHED = 21;
+/**
+ * A user-space program variable of the process (a shared word its threads
+ * store and load, e.g. a futex word), for workloads whose threads synchronise
+ * in the program itself: pending-flush-lost's "mprotect returned" flag.
+ */
+export const G_USER_FLAG = 22;
+/**
+ * `--protocol invlpgb`: last_global_asid (arch/x86/mm/tlb.c). 0 stands for the
+ * boot value MAX_ASID_AVAILABLE (the first allocation of a run resets the
+ * global ASID space with invlpgb_flush_all_nonglobals); -1 while that reset
+ * runs (global_asid_lock); else the last global ASID handed out.
+ */
+export const G_LAST_GLOBAL_ASID = 23;
+/** Exact total of loads after mprotect(PROT_NONE) returned (see G_RACES_LOST; the last word, away from new control words). */
+export const G_RACES_RAP = 31;
+export const GLOBAL_WORDS = 32;
+
+/** Why a run was aborted (value of `G_ABORT`). */
+export const ABORT_NONE = 0;
+export const ABORT_IPI_TIMEOUT = 1;
+export const ABORT_CPU_CRASHED = 2;
+export const ABORT_STOPPED = 3;
+export const ABORT_INVARIANT = 4;
+export const ABORT_SEEDED_STEPS = 5;
+
+// ---------------------------------------------------------------------------
+// Per-CPU control block: Int32Array `cpuCtl`, CPU c at c * CPU_CTL_WORDS
+// ---------------------------------------------------------------------------
+/** Event counter: bumped (Atomics.add + notify) for every event a CPU must look at: IPI, ack completion, run token, seeded turn. */
+export const C_DOORBELL = 0;
+/** IPIs posted to this CPU and not yet handled. Incremented by the sender before it rings. */
+export const C_IPI_PENDING = 1;
+/** Acknowledgements this CPU (as sender) still waits for in its current round. */
+export const C_ACK_PENDING = 2;
+/** 1 when a run token has been handed to this CPU while it waited. */
+export const C_TOKEN_GRANT = 3;
+/** 1 while this CPU waits for a run token. */
+export const C_WANTS_TOKEN = 4;
+/** Seeded mode: 1 while the CPU still has workload steps to take. */
+export const C_SCHED_ACTIVE = 5;
+/**
+ * Requests in the shared invalidation queue (src/engine/hwInval.ts: INVLPGB
+ * broadcasts, RAR actions, queue-carried IPIs) posted to this CPU and not yet
+ * applied. Incremented by the initiator after it set its bit in this CPU's
+ * row of `hwPendBits`, decremented by this CPU when it applies the request.
+ */
+export const C_HW_PENDING = 6;
+/** Id of the sender's current IPI round (debug and stuck-CPU reports). */
+export const C_ROUND = 7;
+/** Tag (`lockTag`, never 0) of the kernel lock this CPU sleeps on (0: none); the unlocker rings it. */
+export const C_WAIT_LOCK = 8;
+/**
+ * cpu_tlbstate_shared.is_lazy: 1 while this CPU runs a kernel thread with the
+ * process's mm still loaded (lazy TLB). Written by the CPU itself (Atomics),
+ * read by flush initiators, which skip it unless page tables were freed.
+ */
+export const C_IS_LAZY = 9;
+/**
+ * cpu_tlbstate.loaded_mm, as flush initiators see it: 1 + the mm this CPU has
+ * loaded (0: none, a kernel thread). Written by the CPU itself in
+ * switch_mm_irqs_off *before* it joins mm_cpumask and reads tlb_gen;
+ * read by should_flush_tlb after the initiator bumped tlb_gen. So either the
+ * initiator sees the CPU on the mm and sends, or the CPU reads the bumped
+ * tlb_gen and flushes at the switch (see tlbState.ts).
+ */
+export const C_LOADED_MM = 10;
+/**
+ * Bit of the C_LOADED_MM word set while the loaded mm runs under its global
+ * ASID (`--protocol invlpgb`): cpu_tlbstate.loaded_mm_asid is the global one,
+ * as finish_asid_transition reads it on other CPUs.
+ */
+export const LOADED_GLOBAL_ASID_BIT = 1 << 30;
+/**
+ * The last event this CPU began to handle, for crash reports: kind
+ * (LAST_EVENT_*), then two arguments (IPI: sender and round; page fault: mm
+ * and page). Written by the CPU itself before it handles the event.
+ */
+export const C_LAST_EVENT = 11;
+export const C_LAST_EVENT_A = 12;
+export const C_LAST_EVENT_B = 13;
+/**
+ * Applications this CPU (as the initiator of a queue request, src/engine/hwInval.ts)
+ * still waits for: TLBSYNC / RAR completion / the queue-carried IPI's acks.
+ * The application that brings it to 0 rings this CPU's doorbell.
+ */
+export const C_HW_ACK_PENDING = 14;
+/** Id of this CPU's current queue request (debug, crash reports). */
+export const C_HW_ROUND = 15;
+export const LAST_EVENT_NONE = 0;
+export const LAST_EVENT_IPI = 1;
+export const LAST_EVENT_FAULT = 2;
+
+/** Words of a crashed CPU's last event, as a sentence. */
+export function describeLastEvent(kind: number, a: number, b: number): string {
+  if (kind === LAST_EVENT_IPI) return `handling CPU ${a}'s TLB-flush IPI (round ${b})`;
+  if (kind === LAST_EVENT_FAULT) return `handling a page fault on page ${b} of mm ${a}`;
+  return 'none recorded (it had not handled an IPI or a fault yet)';
+}
+export const CPU_CTL_WORDS = 16; // 64 bytes: one cache line per CPU.
+
+// ---------------------------------------------------------------------------
+// Per-CPU counters: Float64Array `counters`, CPU c at c * COUNTER_WORDS
+// ---------------------------------------------------------------------------
+/** Counter indices. Names match the JSON result and /proc/vmstat where the kernel has one. */
+export const COUNTER_NAMES = [
+  'ipis_sent',
+  'nr_tlb_remote_flush',
+  'nr_tlb_remote_flush_received',
+  'nr_tlb_local_flush_all',
+  'nr_tlb_local_flush_one',
+  'tlb_hits',
+  'tlb_misses',
+  'page_faults',
+  'wp_faults',
+  'segv_stores',
+  'segv_loads',
+  'pages_unmapped',
+  'pages_written_back',
+  'pages_freed',
+  'loads',
+  'stores',
+  'tlb_entries_flushed',
+  // flush_tlb_func found the request already covered by an earlier flush (tlb_gen).
+  'tlb_flushes_elided',
+  // flush_tlb_func did a full flush for a range request: this CPU was more than one generation behind.
+  'tlb_partial_to_full',
+  // tlbsim's own (no vmstat counter; the kernel only traces TLB_FLUSH_ON_TASK_SWITCH): switch_mm_irqs_off
+  // back from lazy TLB mode to the same mm (was_lazy) found the TLB behind the mm's tlb_gen: one full flush.
+  'lazy_tlb_switch_back_flushes',
+  // tlbsim's own: a flush with freed_tables (flush_tlb_mm, flush_tlb_range, mmu_gather that freed tables) reached
+  // this CPU while it was lazy: flush_tlb_func switched it to init_mm (it flushes when it switches back).
+  'lazy_tlb_flushes',
+  // tlbsim's own: native_flush_tlb_multi calls that had at least one target (nr_tlb_remote_flush counts every call,
+  // also one whose targets should_flush_tlb all filtered out).
+  'remote_flush_rounds',
+  // Operations a workload completed (tlb-flush: write-chunk-and-madvise loops).
+  'workload_ops',
+  // switch_mm_irqs_off to a different mm than the one loaded (the first load of a run included).
+  'context_switches',
+  // choose_new_asid found the mm's ctx_id in one of this CPU's dynamic ASIDs (its entries may still be cached).
+  'asid_reuses',
+  // choose_new_asid's need_flush: a newly assigned ASID, or a reused one whose tlb_gen is behind the mm's.
+  'asid_flushes',
+  // flush_tlb_func got a flush for an mm this CPU no longer runs: it left mm_cpumask (TLB_REMOTE_WRONG_CPU).
+  'tlb_remote_wrong_cpu',
+  // TLB misses that refilled (from a present PTE) an entry a flush had dropped: the refills flushes cause.
+  'tlb_flush_refills',
+  // Pages a flush target invalidated one by one in flush_tlb_func (invlpg), remote requests only.
+  'remote_flush_pages',
+  // Full flushes (of the loaded ASID) a flush target did in flush_tlb_func, remote requests only.
+  'remote_flush_full',
+  // flush_tlb_mm_range / arch_tlbbatch_flush calls this CPU made (with or without remote targets).
+  'tlb_flush_calls',
+  // INVLPGB instructions this CPU issued (one per reclaim batch: invlpgb_flush_all_nonglobals; or per broadcast flush_tlb_mm_range).
+  'invlpgb_sent',
+  // TLBSYNCs this CPU executed: it waited until every CPU had applied its broadcast.
+  'tlbsync_waits',
+  // INVLPGB broadcasts this CPU's MMU applied to its own TLB (no interrupt, no handler).
+  'invlpgb_applied',
+  // RAR actions this CPU initiated (one per flush, to a cpumask), and the targets they named.
+  'rar_sent',
+  'rar_targets',
+  // RAR actions this CPU's hardware applied (no interrupt; also with interrupts disabled).
+  'rar_applied',
+  // Full flushes and single-page invalidations done by hardware (INVLPGB/RAR application) on this CPU's TLB.
+  'hw_flush_full',
+  'hw_flush_pages',
+  // context-reset: this CPU gave an mm a new context (ASID/VSID) instead of flushing it page by page.
+  'context_resets',
+  // context-reset: a context id came round again with zombie entries still tagged with it: one flush of that tag first.
+  'context_zombie_flushes',
+  // --irq-off: polls between accesses that found a flush IPI pending while interrupts were disabled (it waited).
+  'irq_off_ipi_delays',
+  // --irq-off: INVLPGB/RAR invalidations this CPU's hardware applied while its interrupts were disabled.
+  'hw_applied_irqs_off',
+  // tlbsim's own: APIC ICR writes this CPU made to send flush IPIs: one per target (serial: xAPIC / x2APIC physical
+  // mode), one per group (tree, the initiator's), one per 16-CPU x2APIC cluster with targets (cluster).
+  'apic_icr_writes',
+  // tlbsim's own, --protocol invlpgb: global ASIDs this CPU assigned (use_global_asid), and switches of this CPU's
+  // loaded mm from its dynamic ASID to the mm's global ASID (mm_needs_global_asid: switch_mm_irqs_off / flush_tlb_func).
+  'global_asids_assigned',
+  'global_asid_reloads',
+  // --ipi-fanout tree: IPIs this CPU forwarded to the rest of its group as the first target of a multicast round (also in ipis_sent).
+  'ipis_forwarded',
+  // luf: pages whose every mapping was read-only unmapped without a flush (the frame carries a pending-flush generation).
+  'luf_deferred',
+  // luf: flushes done when a frame with a deferred flush was allocated again (one round each).
+  'luf_flushes_at_alloc',
+  // luf: frames allocated again whose deferred flush an earlier flush had already done (no flush needed).
+  'luf_flushes_avoided',
+  // --arch arm64: TLBI ... IS broadcasts this CPU issued (one per page of a deferred reclaim flush, per page or ASID of a flush_tlb_mm_range).
+  'tlbi_broadcast',
+  // --arch arm64: TLBIs this CPU's MMU applied to its own TLB (every CPU applies every broadcast, the issuer's included).
+  'tlbi_applied',
+  // --arch arm64: DSB ISHs this CPU executed: each waited until every CPU had applied every TLBI this CPU issued before it.
+  'dsb_waits',
+  // tlbsim's own: tlb_finish_mmu calls of a zap that found another mmu_gather of the mm in flight
+  // (mm_tlb_flush_nested) and so flushed the whole mm (99baac21e458; the kernel has no counter for it).
+  'tlb_nested_flushes',
+  // Host health, not a kernel event: sleeps on a condition somebody rings
+  // that ended by their safety-net timeout, with the condition already true
+  // and no ring arrived: a lost ring, or one later than the timeout (the
+  // end-of-run broadcast to hundreds of CPUs can be). Zero on small machines.
+  'safety_net_wakeups',
+] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export const K: { readonly [N in CounterName]: number } = Object.fromEntries(
+  COUNTER_NAMES.map((n, i) => [n, i]),
+) as { [N in CounterName]: number };
+export const COUNTER_WORDS = 56;
+
+// ---------------------------------------------------------------------------
+// mm_struct: Int32Array `mm`, mm m at m * mmWords(cpus)
+// ---------------------------------------------------------------------------
+/**
+ * mmap_lock (an rw_semaphore): 0 free, n > 0 held by n readers (page faults,
+ * madvise), -1 held by one writer (mprotect, munmap). Changed only with CAS.
+ */
+export const MM_MMAP_LOCK = 0;
+/**
+ * mm->tlb_flush_batched. `--pending-flush gen` (current kernels): bits 0-14
+ * hold the pending generation (bumped by every deferred reclaim flush), bits
+ * 16-30 the generation flushTlbBatchedPending last flushed. `--pending-flush
+ * bool` (Linux 4.13): 1 while a deferred flush may be outstanding. Atomics only.
+ */
+export const MM_TLB_FLUSH_BATCHED = 1;
+/**
+ * mm->context.tlb_gen: bumped by every flushTlbMmRange request against the mm
+ * (and carried in its IPIs) and by every deferred reclaim flush; each CPU
+ * compares it with the generation its own TLB has caught up to (flushTlbFunc).
+ */
+export const MM_TLB_GEN = 2;
+/**
+ * mm->context.next_trim_cpumask: the clock value (ms, wrapping like jiffies)
+ * after which the next flushTlbMmRange also IPIs CPUs in mm_cpumask that no
+ * longer run the mm, so they leave the mask (should_trim_cpumask). 0: not yet
+ * armed (the first flush arms it, as init_new_context does at fork).
+ */
+export const MM_NEXT_TRIM_CPUMASK = 3;
+/**
+ * mm->tlb_flush_pending: how many mmu_gathers of this mm are between
+ * tlb_gather_mmu (inc_tlb_flush_pending) and the end of tlb_finish_mmu
+ * (dec_tlb_flush_pending); more than one is mm_tlb_flush_nested(). Atomics only.
+ */
+export const MM_TLB_FLUSH_PENDING = 4;
+/**
+ * `--protocol invlpgb`: mm->context.global_asid (0: none; else the global
+ * ASID, >= TLB_NR_DYN_ASIDS, the same on every CPU). Set once by
+ * use_global_asid (CAS from 0) after MM_ASID_TRANSITION; never revoked in a run.
+ */
+export const MM_GLOBAL_ASID = 5;
+/** mm->context.asid_transition: 1 from the global ASID's assignment until finish_asid_transition saw every CPU on it. */
+export const MM_ASID_TRANSITION = 6;
+/** tlbsim's sampling of consider_global_asid: IPI-path flush_tlb_mm_range calls of this mm (see GLOBAL_ASID_CHECK_EVERY). */
+export const MM_GLOBAL_ASID_SAMPLE = 7;
+/** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */
+export const MM_CPUMASK = 8;
+export function mmWords(cpus: number): number {
+  return MM_CPUMASK + cpumaskWords(cpus);
+}
+export function cpumaskWords(cpus: number): number {
+  return Math.ceil(cpus / 32);
+}
+
+// ---------------------------------------------------------------------------
+// TLB: Int32Array `tlb`, CPU c's TLB at c * tlbWords(config); entry e at e * TLB_ENTRY_WORDS
+// ---------------------------------------------------------------------------
+/** Virtual page number cached, or TLB_INVALID. */
+export const E_VPN = 0;
+/** Physical frame the translation points at. */
+export const E_FRAME = 1;
+/** Cached permission/dirty bits: E_WRITABLE | E_DIRTY. */
+export const E_FLAGS = 2;
+/** ASID of the mm the entry belongs to. */
+export const E_ASID = 3;
+/** Frame generation seen at fill (the oracle's use-after-free check). */
+export const E_GEN = 4;
+/** Fill stamp: replacement evicts the oldest fill of a set (FIFO; hits do not restamp). */
+export const E_AGE = 5;
+/** The page's mapping generation (P_MAP_GEN) when the entry was filled: the oracle's access-after-unmap check. */
+export const E_MAPGEN = 6;
+export const TLB_ENTRY_WORDS = 8;
+export const TLB_INVALID = -1;
+export const E_WRITABLE = 1;
+export const E_DIRTY = 2;
+export function tlbWords(c: Pick<SimConfig, 'tlbSets' | 'tlbWays'>): number {
+  return c.tlbSets * c.tlbWays * TLB_ENTRY_WORDS;
+}
+
+// ---------------------------------------------------------------------------
+// Physical memory
+// ---------------------------------------------------------------------------
+// `frameData`  Int32Array frames * wordsPerPage: frame f word w at f * W + w. Word w is written only by CPU w
+//              (each thread of the process owns one slot of every shared page), so stores to a word are
+//              totally ordered by that CPU's program order and the oracle can tell a lost store from an old one.
+// `frameStep`  Int32Array, same shape: the protocol step (PAGE_STEP_*) of the page when that word was last stored.
+// `frameGen`   Int32Array frames: owner generation, bumped (Atomics.add) when the frame is freed.
+// `frameMeta`  Int32Array frames * FRAME_META_WORDS.
+export const F_PAGE = 0; // vpn the frame holds (-1 free)
+export const F_UNFLUSHED = 1; // 1 from PTE clear until the covering flush is acknowledged
+/**
+ * `--protocol luf`: the pending-flush generation of a frame freed with its
+ * flush deferred (0: none). Set by the reclaimer when it frees the frame;
+ * the allocator that takes the frame again flushes (unless G_LUF_FLUSHED
+ * already covers it), bumps the frame generation and clears it.
+ */
+export const F_LUF_GEN = 2;
+export const FRAME_META_WORDS = 4;
+/** Free-frame stack: Int32Array `freeList` = [lock, top, frame ids...]. */
+export const FL_LOCK = 0;
+export const FL_TOP = 1;
+export const FL_BASE = 2;
+/** Frames per page: a page can be faulted back in while its old frame still waits for its flush. */
+export function frameCount(pages: number): number {
+  return pages * 2 + 8;
+}
+
+// ---------------------------------------------------------------------------
+// Per-page state: Int32Array `pageState`, page p of mm m at (m * pages + p) * PAGE_WORDS
+// ---------------------------------------------------------------------------
+/** Page lock (lock_page): 0 free, 1 + cpu holding it. */
+export const P_LOCK = 0;
+/** Protocol step the page is in (PAGE_STEP_*), for race reports. */
+export const P_STEP = 1;
+/** VMA allows writes (1) or not (0, after mprotect(PROT_READ)). */
+export const P_VMA_WRITE = 2;
+/**
+ * PROTECTED_READ once mprotect(PROT_READ) covering this page has returned (any
+ * later completed store is a race), PROTECTED_NONE once mprotect(PROT_NONE)
+ * has (any later completed load or store is).
+ */
+export const P_PROTECTED = 3;
+export const PROTECTED_READ = 1;
+export const PROTECTED_NONE = 2;
+/**
+ * Mapping generation: bumped by munmap/madvise(MADV_DONTNEED) for every page
+ * of its range, before it clears the PTE (so an entry filled from the old PTE
+ * carries an older value). TLB fills record it in E_MAPGEN.
+ */
+export const P_MAP_GEN = 4;
+/**
+ * Value of P_MAP_GEN at which munmap/madvise covering this page returned
+ * (0: never). An access through an entry whose E_MAPGEN is older is an
+ * access after unmap.
+ */
+export const P_UNMAPPED_AT = 5;
+/**
+ * `--page-walk-cache` only, on the first page of each page table: the
+ * generation of that page-table page, bumped when munmap frees the table
+ * (src/engine/pageWalkCache.ts). 0 otherwise.
+ */
+export const P_PT_GEN = 6;
+export const PAGE_WORDS = 8;
+
+export const PAGE_STEP_MAPPED = 0;
+export const PAGE_STEP_WRPROTECTED = 1; // rik step 2: PTE made read-only, flush not yet done
+export const PAGE_STEP_WRPROTECT_FLUSHED = 2; // rik step 3 done
+export const PAGE_STEP_UNMAPPED = 3; // PTE cleared, flush pending (the unmap window)
+export const PAGE_STEP_FLUSHED = 4; // flush covering the unmap acknowledged
+export const PAGE_STEP_WRITTEN_BACK = 5;
+export const PAGE_STEP_FREED = 6;
+export const PAGE_STEP_NAMES = [
+  'mapped',
+  'write-protected (rik step 2, flush pending)',
+  'write-protect flushed (rik step 3 done)',
+  'unmapped, flush pending (the unmap window)',
+  'unmapped and flushed',
+  'written back',
+  'frame freed',
+] as const;
+
+// ---------------------------------------------------------------------------
+// Oracle: race log Int32Array `raceLog` = records of RACE_WORDS; `lastStore` Int32Array cpus * pageSlots (CPU c, slot i at c * pageSlots + i)
+// ---------------------------------------------------------------------------
+export const R_KIND = 0;
+export const R_CPU = 1;
+export const R_PAGE = 2;
+export const R_VALUE = 3;
+export const R_STEP = 4;
+export const R_FRAME = 5;
+/** 1 load, 2 store. */
+export const R_OP = 6;
+export const RACE_WORDS = 8;
+export const RACE_LOG_CAPACITY = 4096;
+export const RACE_LOST_WRITE = 1;
+export const RACE_STALE_ACCESS = 2;
+export const RACE_WRITE_AFTER_PROTECT = 3;
+export const RACE_ACCESS_AFTER_UNMAP = 4;
+export const RACE_READ_AFTER_PROTECT = 5;
+
+// ---------------------------------------------------------------------------
+// Page-table locks: Int32Array `ptl`, mm m's page table t at m * ptlCount(pages) + t
+// ---------------------------------------------------------------------------
+/** PTEs per page-table page (x86-64 PTRS_PER_PTE): one split PTE lock covers this many pages. */
+export const PTRS_PER_PTE = 512;
+/** Page-table pages (and so PTE locks) of an mm with `pages` pages. */
+export function ptlCount(pages: number): number {
+  return Math.ceil(pages / PTRS_PER_PTE);
+}
+
+// ---------------------------------------------------------------------------
+// Shared invalidation queue (src/engine/hwInval.ts): Int32Array `hwSlots`, CPU i's request at i * HW_SLOT_WORDS
+// ---------------------------------------------------------------------------
+/**
+ * Request kind, mechanism, mm (-1: every mm), page count, then (a forwarded
+ * IPI round, `--ipi-fanout tree`) the request's tlb_gen and round, then the pages.
+ */
+export const HS_KIND = 0;
+export const HS_VIA = 1;
+export const HS_MM = 2;
+export const HS_NPAGES = 3;
+export const HS_TLBGEN = 4;
+export const HS_ROUND = 5;
+export const HS_PAGES = 6;
+/** Most pages one queue request names one by one (INVLPGB's count field is 16 bits; 64 keeps the slot one cache-line pair). */
+export const HW_SLOT_PAGES = 64;
+export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
+
+// ---------------------------------------------------------------------------
+// arm64 broadcast TLBIs (src/kernel/arm64Tlbi.ts): Int32Array `tlbi`, empty unless --arch arm64
+// ---------------------------------------------------------------------------
+/** TLBIs one issuer may have in flight to one target before it stalls (hardware back-pressure). */
+export const TLBI_RING = 32;
+/** Words of one TLBI in a ring: kind, mm, page, page count (range TLBIs; 0 otherwise). */
+export const TLBI_ENTRY_WORDS = 4;
+/** Words of one (issuer, target) ring: head (target's), tail (issuer's), entries. */
+export const TLBI_RING_WORDS = 2 + TLBI_RING * TLBI_ENTRY_WORDS;
+/** Words of the `tlbi` buffer: per CPU its pending count and its outstanding count, then the cpus x cpus rings (0 unless arm64). */
+export function tlbiWords(c: { cpus: number; arch: string }): number {
+  return c.arch === 'arm64' ? 2 * c.cpus + c.cpus * c.cpus * TLBI_RING_WORDS : 0;
+}
+
+/** All shared buffers of one simulated machine. Structured-clone safe: sent to every worker once. */
+export interface MachineBuffers {
+  global: SharedArrayBuffer;
+  cpuCtl: SharedArrayBuffer;
+  ackBits: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
+  mm: SharedArrayBuffer;
+  pte: SharedArrayBuffer;
+  pageState: SharedArrayBuffer;
+  ptl: SharedArrayBuffer;
+  tlb: SharedArrayBuffer;
+  frameData: SharedArrayBuffer;
+  frameStep: SharedArrayBuffer;
+  frameGen: SharedArrayBuffer;
+  frameMeta: SharedArrayBuffer;
+  freeList: SharedArrayBuffer;
+  backing: SharedArrayBuffer;
+  raceLog: SharedArrayBuffer;
+  lastStore: SharedArrayBuffer;
+  /** Schedule-driven scheduling: forced choices in, recorded choice points out (src/engine/forcedSchedule.ts). */
+  sched: SharedArrayBuffer;
+  /** src/engine/hwInval.ts: one request slot per CPU (HW_SLOT_WORDS each). */
+  hwSlots: SharedArrayBuffer;
+  /** src/engine/hwInval.ts: row t, bit i set while CPU i's request waits to be applied by CPU t. */
+  hwPendBits: SharedArrayBuffer;
+  /** `--protocol luf`: the CPUs that may cache a translation whose flush was deferred (a cpumask). */
+  lufMask: SharedArrayBuffer;
+  /** `--arch arm64`: TLBIs in flight (src/kernel/arm64Tlbi.ts); one word, unused, otherwise. */
+  tlbi: SharedArrayBuffer;
+}
+
+/** Typed views over `MachineBuffers`, made once per thread. */
+export interface MachineViews {
+  global: Int32Array;
+  cpuCtl: Int32Array;
+  ackBits: Int32Array;
+  counters: Float64Array;
+  mm: Int32Array;
+  pte: Int32Array;
+  pageState: Int32Array;
+  ptl: Int32Array;
+  tlb: Int32Array;
+  frameData: Int32Array;
+  frameStep: Int32Array;
+  frameGen: Int32Array;
+  frameMeta: Int32Array;
+  freeList: Int32Array;
+  backing: Int32Array;
+  raceLog: Int32Array;
+  lastStore: Int32Array;
+  sched: Int32Array;
+  hwSlots: Int32Array;
+  hwPendBits: Int32Array;
+  lufMask: Int32Array;
+  /** Empty unless `--arch arm64` (so the state hash of other machines is unchanged). */
+  tlbi: Int32Array;
+}
+
+// ---------------------------------------------------------------------------
+// Schedule buffer `sched` (src/engine/forcedSchedule.ts): forced choices in, choice points out
+// ---------------------------------------------------------------------------
+/** Most CPUs a schedule-driven run may have: the enabled set is a 31-bit mask, and exhaustive exploration is for 2-4 CPUs anyway. */
+export const SCHED_MAX_CPUS = 8;
+/** Most forced choices in a schedule: the explorer bounds preemptions to a handful; 256 leaves room for hand-written replays. */
+export const SCHED_FORCED_MAX = 256;
+/** Most choice points recorded per run: the catalogue's scenarios take a few hundred; more means the scenario is too big to explore. */
+export const SCHED_RECORD_MAX = 16_384;
+
+// Words of the `sched` buffer.
+/** 0: PRNG-seeded; 1: schedule-driven (forced choices + default). */
+export const S_MODE = 0;
+/** Number of forced choices. */
+export const S_NFORCED = 1;
+/** Index of the next forced choice to apply. */
+export const S_NEXT_FORCED = 2;
+/** Choice points recorded so far (may exceed SCHED_RECORD_MAX: then the record is truncated). */
+export const S_RECORDED = 3;
+/**
+ * Schedulable agents: the CPUs, and with `--arch arm64` each CPU's MMU as
+ * agent cpus + c (it applies the TLBIs posted to CPU c: src/kernel/arm64Tlbi.ts).
+ */
+export const SCHED_MAX_AGENTS = 2 * SCHED_MAX_CPUS;
+/** Per agent: 1 if its last yield was from a wait. */
+export const S_BLOCKED = 8;
+/** Per agent: the state hash when it last yielded blocked. */
+export const S_BLOCKED_HASH = S_BLOCKED + SCHED_MAX_AGENTS;
+/** Per agent: yields that were not from a wait (its progress, part of the state). */
+export const S_PROGRESS = S_BLOCKED_HASH + SCHED_MAX_AGENTS;
+/** Forced choices: pairs (step, cpu). */
+export const S_FORCED = S_PROGRESS + SCHED_MAX_AGENTS;
+/** Recorded choice points, SCHED_REC_WORDS each. */
+export const S_RECORD = S_FORCED + 2 * SCHED_FORCED_MAX;
+/** Words per recorded choice point: yielding CPU + flags, enabled mask, chosen CPU, state hash. */
+export const SCHED_REC_WORDS = 4;
+/** Flag bits of a record's first word (the yielding CPU is the low byte, 0xff for choice point 0). */
+export const REC_BLOCKED = 1 << 8;
+export const REC_FORCED = 1 << 9;
+export const REC_FORCED_INVALID = 1 << 10;
+/** The CPU yielded right after handling an interrupt (`--ipi-step`): switching away is free, and it stays enabled. */
+export const REC_AFTER_IRQ = 1 << 11;
+/** A recorded "CPU" of 0xff: choice point 0 (nobody yielded). */
+export const REC_NO_CPU = 0xff;
+
+/** Words of the `sched` buffer a machine with `cpus` CPUs needs (1 when it cannot be schedule-driven). */
+export function schedWords(c: { cpus: number; sched: string }): number {
+  return c.sched === 'seeded' && c.cpus <= SCHED_MAX_CPUS ? S_RECORD + SCHED_RECORD_MAX * SCHED_REC_WORDS : 1;
+}
+
+/**
+ * Page slots of the machine: every mm has `pages` pages, and page p of mm m
+ * is slot m * pages + p in the PTE, page-state and backing arrays.
+ */
+export function pageSlots(c: Pick<SimConfig, 'pages' | 'mms'>): number {
+  return c.mms * c.pages;
+}
+
+function sab(elements: number, bytesPer: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(Math.max(1, elements) * bytesPer);
+}
+
+/** Words per page: one slot per CPU (see `frameData`). */
+export function wordsPerPage(c: Pick<SimConfig, 'cpus'>): number {
+  return c.cpus;
+}
+
+/** Allocate every shared buffer for `c`. Contents are zero; call `initMachine` before each run. */
+export function allocateMachine(c: SimConfig): MachineBuffers {
+  const slots = pageSlots(c);
+  const frames = frameCount(slots);
+  const W = wordsPerPage(c);
+  return {
+    global: sab(GLOBAL_WORDS, 4),
+    cpuCtl: sab(c.cpus * CPU_CTL_WORDS, 4),
+    ackBits: sab(c.cpus * cpumaskWords(c.cpus), 4),
+    counters: sab(c.cpus * COUNTER_WORDS, 8),
+    mm: sab(c.mms * mmWords(c.cpus), 4),
+    pte: sab(slots, 4),
+    pageState: sab(slots * PAGE_WORDS, 4),
+    ptl: sab(c.mms * ptlCount(c.pages), 4),
+    tlb: sab(c.cpus * tlbWords(c), 4),
+    frameData: sab(frames * W, 4),
+    frameStep: sab(frames * W, 4),
+    frameGen: sab(frames, 4),
+    frameMeta: sab(frames * FRAME_META_WORDS, 4),
+    freeList: sab(FL_BASE + frames, 4),
+    backing: sab(slots * W, 4),
+    raceLog: sab(RACE_LOG_CAPACITY * RACE_WORDS, 4),
+    lastStore: sab(c.cpus * slots, 4),
+    sched: sab(schedWords(c), 4),
+    hwSlots: sab(c.cpus * HW_SLOT_WORDS, 4),
+    hwPendBits: sab(c.cpus * cpumaskWords(c.cpus), 4),
+    lufMask: sab(cpumaskWords(c.cpus), 4),
+    tlbi: sab(tlbiWords(c), 4),
+  };
+}
+
+/** Make typed views over the buffers (once per thread). */
+export function viewMachine(b: MachineBuffers): MachineViews {
+  return {
+    global: new Int32Array(b.global),
+    cpuCtl: new Int32Array(b.cpuCtl),
+    ackBits: new Int32Array(b.ackBits),
+    counters: new Float64Array(b.counters),
+    mm: new Int32Array(b.mm),
+    pte: new Int32Array(b.pte),
+    pageState: new Int32Array(b.pageState),
+    ptl: new Int32Array(b.ptl),
+    tlb: new Int32Array(b.tlb),
+    frameData: new Int32Array(b.frameData),
+    frameStep: new Int32Array(b.frameStep),
+    frameGen: new Int32Array(b.frameGen),
+    frameMeta: new Int32Array(b.frameMeta),
+    freeList: new Int32Array(b.freeList),
+    backing: new Int32Array(b.backing),
+    raceLog: new Int32Array(b.raceLog),
+    lastStore: new Int32Array(b.lastStore),
+    sched: new Int32Array(b.sched),
+    hwSlots: new Int32Array(b.hwSlots),
+    hwPendBits: new Int32Array(b.hwPendBits),
+    lufMask: new Int32Array(b.lufMask),
+    tlbi: b.tlbi.byteLength > 4 ? new Int32Array(b.tlbi) : new Int32Array(0),
+  };
+}

@@ -1,0 +1,372 @@
+/**
+ * Host scheduling of simulated CPUs: run tokens (free mode) and the seeded
+ * scheduler (replayable mode).
+ *
+ * Free mode (docs/design.md, "Host scheduling"): at most `runTokens` CPUs run
+ * accesses at once, one per host core. A CPU runs a quantum of accesses, then
+ * hands its token to the next waiting CPU in round-robin order. A CPU without
+ * a token sleeps in Atomics.wait on its doorbell, so an IPI wakes it in ~10 us
+ * and it handles the IPI without a token. A CPU that blocks (kernel lock,
+ * barrier) gives its token back first, so blocking can never starve the CPU it
+ * waits for. An IPI initiator that sleeps for acknowledgements lends its token
+ * (`lend`): the borrower runs meanwhile, as the other CPUs of a real machine
+ * do while the initiator spins, and hands it back (`giveBackTo`) at its next
+ * doorbell poll once the initiator waits for a token again.
+ *
+ * Seeded mode: exactly one CPU runs at a time. At every scheduling point the
+ * running CPU draws the next CPU from the scheduler's PRNG (its state lives in
+ * shared memory, G_SCHED_PRNG) among the runnable CPUs, writes it to
+ * G_SCHED_TURN and rings its doorbell. Because only the CPU holding the turn
+ * touches shared state, a run is a pure function of the seed.
+ * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queued invalidations (C_HW_PENDING) pending.
+ * With `--arch arm64` the scheduler also picks among MMU agents: agent
+ * cpus + c is CPU c's MMU, runnable while TLBIs wait for it; its step runs on
+ * CPU c's thread (in `waitTurn`), which applies them and yields as the agent
+ * (src/kernel/arm64Tlbi.ts). Without arm64 there are no agents and nothing changes.
+ *
+ * Invariants:
+ * - Token hand-off: a waiter first sets C_WANTS_TOKEN, then re-checks the pool;
+ *   a releaser first tries to hand the token to a waiter (clearing its
+ *   C_WANTS_TOKEN with a CAS, so a waiter is granted at most once), and only
+ *   then returns it to the pool, re-scanning once to close the lost-wakeup
+ *   window. Waits also time out (`TOKEN_WAIT_MS`) as a safety net.
+ * - C_TOKEN_GRANT is GRANT_PLAIN for an ordinary hand-off and GRANT_LENT_BASE +
+ *   lender for a loan; the number of tokens never changes (a loan is a
+ *   hand-off that remembers where the token came from).
+ * - Seeded: G_SCHED_TURN is written only by the CPU that currently holds the turn.
+ */
+import { mulberry32Step } from './prng.js';
+import type { MachineViews } from './layout.js';
+import { chooseScheduled, scheduleDriven } from './forcedSchedule.js';
+import {
+  C_DOORBELL,
+  C_IPI_PENDING,
+  C_HW_PENDING,
+  C_SCHED_ACTIVE,
+  C_TOKEN_GRANT,
+  C_WANTS_TOKEN,
+  CPU_CTL_WORDS,
+  G_ABORT,
+  G_FAIL_CPU,
+  G_RUN_DONE,
+  G_SCHED_PRNG,
+  G_SCHED_STARTED,
+  G_SCHED_STEPS,
+  G_SCHED_TURN,
+  G_TOKEN_RR,
+  G_TOKENS_FREE,
+} from './layout.js';
+
+/**
+ * Safety-net timeout of a token wait: a lost wake-up costs at most this. The
+ * grant path hands tokens over explicitly (and re-scans once after returning
+ * a token to the pool), so a token is never left in the pool while a CPU
+ * sleeps for one, and an expiry only costs a host context switch. 5 ms made
+ * 254 waiting CPUs wake ~50,000 times a second at 256 CPUs for nothing; 100 ms
+ * still woke each waiting CPU of a 1024-CPU reclaim 3.7 times per IPI round
+ * (a round takes 60-100 ms there), against 0.26 at 1000 ms.
+ */
+export const TOKEN_WAIT_MS = 1000;
+/** C_TOKEN_GRANT of an ordinary token hand-off. */
+export const GRANT_PLAIN = 1;
+/** C_TOKEN_GRANT of a token lent by CPU `c` is GRANT_LENT_BASE + c. */
+export const GRANT_LENT_BASE = 2;
+/** Value of G_SCHED_TURN when no CPU may run (seeded run finished). */
+export const TURN_NONE = -1;
+/** Value of G_SCHED_TURN before a schedule-driven run's first choice (not every CPU has started yet). */
+export const TURN_PENDING = -2;
+
+/** Ring CPU `c`'s doorbell: bump the event counter and wake it if it sleeps. */
+export function ringDoorbell(cpuCtl: Int32Array, c: number): void {
+  const i = c * CPU_CTL_WORDS + C_DOORBELL;
+  Atomics.add(cpuCtl, i, 1);
+  Atomics.notify(cpuCtl, i);
+}
+
+/**
+ * Abort the run: the first caller's `reason` wins (with `failedCpu`, if known,
+ * recorded in G_FAIL_CPU), then every CPU's doorbell is rung so sleepers see it.
+ * Used by a CPU that hits a timeout or an invariant and by the coordinator.
+ */
+export function raiseAbort(global: Int32Array, cpuCtl: Int32Array, cpus: number, reason: number, failedCpu = -1): void {
+  if (Atomics.compareExchange(global, G_ABORT, 0, reason) === 0 && failedCpu >= 0) Atomics.store(global, G_FAIL_CPU, failedCpu);
+  for (let c = 0; c < cpus; c++) ringDoorbell(cpuCtl, c);
+}
+
+/** What a waiting CPU does while it waits. */
+export interface WaitHooks {
+  /** Handle pending IPIs. */
+  serviceIpis(): void;
+  /** Throw if the run was aborted. */
+  checkAbort(): void;
+}
+
+export class RunTokens {
+  constructor(
+    private readonly me: number,
+    private readonly cpus: number,
+    private readonly global: Int32Array,
+    private readonly cpuCtl: Int32Array,
+  ) {}
+
+  /**
+   * Take a run token, sleeping on the doorbell (and handling IPIs) until one is
+   * free or granted. Returns the lender if the token is on loan, else -1.
+   */
+  acquire(hooks: WaitHooks): number {
+    const g = this.global;
+    const ctl = this.cpuCtl;
+    const b = this.me * CPU_CTL_WORDS;
+    for (;;) {
+      const t = Atomics.load(g, G_TOKENS_FREE);
+      if (t > 0 && Atomics.compareExchange(g, G_TOKENS_FREE, t, t - 1) === t) return -1;
+      Atomics.store(ctl, b + C_WANTS_TOKEN, 1);
+      if (Atomics.load(g, G_TOKENS_FREE) > 0) {
+        if (Atomics.compareExchange(ctl, b + C_WANTS_TOKEN, 1, 0) === 1) continue; // withdrew: retry the pool
+        // else a releaser already picked us: wait for its grant below
+      }
+      for (;;) {
+        const seen = Atomics.load(ctl, b + C_DOORBELL);
+        const grant = Atomics.load(ctl, b + C_TOKEN_GRANT);
+        if (grant !== 0) {
+          Atomics.store(ctl, b + C_TOKEN_GRANT, 0);
+          return grant >= GRANT_LENT_BASE ? grant - GRANT_LENT_BASE : -1;
+        }
+        hooks.serviceIpis();
+        hooks.checkAbort();
+        if (Atomics.load(ctl, b + C_TOKEN_GRANT) !== 0) continue;
+        if (Atomics.wait(ctl, b + C_DOORBELL, seen, TOKEN_WAIT_MS) === 'timed-out') {
+          // Safety net: a token sits in the pool and nobody granted it to us.
+          if (Atomics.load(g, G_TOKENS_FREE) > 0 && Atomics.compareExchange(ctl, b + C_WANTS_TOKEN, 1, 0) === 1) break;
+        }
+      }
+    }
+  }
+
+  /** Hand the token to the next waiting CPU (round-robin), or return it to the pool. */
+  release(): void {
+    if (this.grantToWaiter()) return;
+    Atomics.add(this.global, G_TOKENS_FREE, 1);
+    // A CPU may have registered after our scan and seen an empty pool: give it the token now.
+    const c = this.findWaiter();
+    if (c < 0) return;
+    const t = Atomics.load(this.global, G_TOKENS_FREE);
+    if (t > 0 && Atomics.compareExchange(this.global, G_TOKENS_FREE, t, t - 1) === t) {
+      if (Atomics.compareExchange(this.cpuCtl, c * CPU_CTL_WORDS + C_WANTS_TOKEN, 1, 0) === 1) {
+        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, GRANT_PLAIN);
+        ringDoorbell(this.cpuCtl, c);
+      } else {
+        Atomics.add(this.global, G_TOKENS_FREE, 1);
+      }
+    }
+  }
+
+  /**
+   * Lend this CPU's token to the next waiting CPU (round-robin). Returns false,
+   * keeping the token, if nobody waits.
+   */
+  lend(): boolean {
+    return this.grantToWaiter(GRANT_LENT_BASE + this.me);
+  }
+
+  /**
+   * A borrower returns its token to `lender` if the lender is waiting for one.
+   * Returns false (the borrower keeps the token) if it is not waiting yet.
+   */
+  giveBackTo(lender: number): boolean {
+    const w = lender * CPU_CTL_WORDS + C_WANTS_TOKEN;
+    if (Atomics.load(this.cpuCtl, w) !== 1 || Atomics.compareExchange(this.cpuCtl, w, 1, 0) !== 1) return false;
+    Atomics.store(this.cpuCtl, lender * CPU_CTL_WORDS + C_TOKEN_GRANT, GRANT_PLAIN);
+    ringDoorbell(this.cpuCtl, lender);
+    return true;
+  }
+
+  /**
+   * A borrower is done with a lent token: hand it to the lender if it waits,
+   * else put it in the pool for the lender to take (never to another waiter:
+   * that would turn one loan into a chain of running CPUs).
+   */
+  returnLoan(lender: number): void {
+    if (!this.giveBackTo(lender)) Atomics.add(this.global, G_TOKENS_FREE, 1);
+  }
+
+  /** True if any other CPU waits for a token (cheap enough once per quantum). */
+  someoneWaits(): boolean {
+    return this.findWaiter() >= 0;
+  }
+
+  private findWaiter(): number {
+    const n = this.cpus;
+    const start = (Atomics.load(this.global, G_TOKEN_RR) >>> 0) % n;
+    for (let i = 0; i < n; i++) {
+      const c = (start + i) % n;
+      if (c !== this.me && Atomics.load(this.cpuCtl, c * CPU_CTL_WORDS + C_WANTS_TOKEN) === 1) return c;
+    }
+    return -1;
+  }
+
+  private grantToWaiter(grant = GRANT_PLAIN): boolean {
+    const n = this.cpus;
+    const start = (Atomics.add(this.global, G_TOKEN_RR, 1) >>> 0) % n;
+    for (let i = 0; i < n; i++) {
+      const c = (start + i) % n;
+      if (c === this.me) continue;
+      const w = c * CPU_CTL_WORDS + C_WANTS_TOKEN;
+      if (Atomics.load(this.cpuCtl, w) === 1 && Atomics.compareExchange(this.cpuCtl, w, 1, 0) === 1) {
+        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, grant);
+        ringDoorbell(this.cpuCtl, c);
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+/**
+ * Seeded scheduler state set up by the coordinator before a run. With a
+ * schedule-driven run (`initSchedule` done first), the first CPU is choice point 0.
+ */
+export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number, views?: MachineViews): void {
+  for (let c = 0; c < cpus; c++) cpuCtl[c * CPU_CTL_WORDS + C_SCHED_ACTIVE] = 1;
+  global[G_SCHED_PRNG] = seed | 0;
+  global[G_SCHED_STEPS] = 0;
+  global[G_SCHED_STARTED] = 0;
+  // A schedule-driven run hashes every CPU's TLB at each choice: its first choice waits until all have reset theirs (SeededScheduler.started).
+  global[G_SCHED_TURN] = views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus, views?.tlbi);
+}
+
+/**
+ * Schedulable agents of a machine: its CPUs, and with `--arch arm64` (a
+ * non-empty `tlbi` buffer) each CPU's MMU as agent cpus + c, runnable while
+ * TLBIs wait for it (src/kernel/arm64Tlbi.ts).
+ */
+export function schedAgentCount(cpus: number, tlbi?: Int32Array): number {
+  return tlbi !== undefined && tlbi.length > 0 ? 2 * cpus : cpus;
+}
+
+/** Draw the next agent to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
+export function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi?: Int32Array): number {
+  const agents = schedAgentCount(cpus, tlbi);
+  let runnable = 0;
+  for (let c = 0; c < agents; c++) if (isRunnable(cpuCtl, c, cpus, tlbi)) runnable++;
+  if (runnable === 0) return TURN_NONE;
+  const [s, r] = mulberry32Step(Atomics.load(global, G_SCHED_PRNG));
+  Atomics.store(global, G_SCHED_PRNG, s);
+  let k = r % runnable;
+  for (let c = 0; c < agents; c++) {
+    if (!isRunnable(cpuCtl, c, cpus, tlbi)) continue;
+    if (k-- === 0) return c;
+  }
+  return TURN_NONE;
+}
+
+function isRunnable(cpuCtl: Int32Array, c: number, cpus: number, tlbi?: Int32Array): boolean {
+  // An arm64 MMU agent: TLBIs posted to its CPU wait (word c - cpus of `tlbi` is that CPU's pending count).
+  if (c >= cpus) return tlbi !== undefined && Atomics.load(tlbi, c - cpus) > 0;
+  const b = c * CPU_CTL_WORDS;
+  return Atomics.load(cpuCtl, b + C_SCHED_ACTIVE) !== 0 || Atomics.load(cpuCtl, b + C_IPI_PENDING) > 0 || Atomics.load(cpuCtl, b + C_HW_PENDING) > 0;
+}
+
+export class SeededScheduler {
+  /** `--arch arm64`: the TLBI buffer (its first words are each CPU's pending count); undefined otherwise. */
+  private readonly tlbi: Int32Array | undefined;
+  /** This CPU's MMU agent (cpus + me) with `--arch arm64`, else -1. */
+  private readonly mmuAgent: number;
+  /**
+   * `--arch arm64`: the MMU agent's step, run on this CPU's thread when the
+   * scheduler picks the agent: apply the pending TLBIs, then yield as the
+   * agent (`yieldTurn(false, false, mmuAgent)`).
+   */
+  onMmuTurn: (() => void) | null = null;
+
+  constructor(
+    private readonly me: number,
+    private readonly cpus: number,
+    private readonly global: Int32Array,
+    private readonly cpuCtl: Int32Array,
+    private readonly maxSteps: number,
+    /** The machine's views: a schedule-driven run reads its schedule and hashes the state through them. */
+    private readonly views: MachineViews | null = null,
+  ) {
+    this.tlbi = views !== null && views.tlbi.length > 0 ? views.tlbi : undefined;
+    this.mmuAgent = this.tlbi ? cpus + me : -1;
+  }
+
+  /** This CPU's MMU agent id (`--arch arm64`), or -1. */
+  get mmu(): number {
+    return this.mmuAgent;
+  }
+
+  /**
+   * This CPU has reset its run state (its TLB above all). In a
+   * schedule-driven run the last CPU to start makes choice point 0 (every
+   * other CPU only waits for its turn meanwhile) and hands out the turn.
+   */
+  started(): void {
+    const n = Atomics.add(this.global, G_SCHED_STARTED, 1) + 1;
+    const v = this.views;
+    if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
+    const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, schedAgentCount(this.cpus, this.tlbi));
+    Atomics.store(this.global, G_SCHED_TURN, first);
+    if (first === TURN_NONE) Atomics.store(this.global, G_RUN_DONE, 1);
+    for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
+  }
+
+  /** True while this CPU (not its MMU agent) holds the turn. */
+  holdsTurn(): boolean {
+    return Atomics.load(this.global, G_SCHED_TURN) === this.me;
+  }
+
+  /** Sleep until this CPU holds the turn or the run is over. Returns false if the run is over. */
+  waitTurn(hooks: Pick<WaitHooks, 'checkAbort'>): boolean {
+    const g = this.global;
+    const b = this.me * CPU_CTL_WORDS + C_DOORBELL;
+    for (;;) {
+      const seen = Atomics.load(this.cpuCtl, b);
+      const turn = Atomics.load(g, G_SCHED_TURN);
+      if (turn === this.me) return true;
+      if (turn === this.mmuAgent && this.mmuAgent >= 0 && this.onMmuTurn) {
+        this.onMmuTurn(); // this CPU's MMU applies its TLBIs and yields the turn
+        continue;
+      }
+      if (Atomics.load(g, G_RUN_DONE) !== 0) return false;
+      hooks.checkAbort();
+      Atomics.wait(this.cpuCtl, b, seen, 50);
+    }
+  }
+
+  /**
+   * A scheduling point: pick who runs the next step (`blocked`: this CPU
+   * yields from a wait, see src/engine/forcedSchedule.ts). Returns the step count, or
+   * -1 if the step budget is exhausted. If another CPU is picked, hands it the
+   * turn; the caller must then `waitTurn`.
+   */
+  yieldTurn(blocked = false, afterIrq = false, as = this.me): number {
+    const steps = Atomics.add(this.global, G_SCHED_STEPS, 1) + 1;
+    if (steps > this.maxSteps) return -1;
+    const v = this.views;
+    const next =
+      v && scheduleDriven(v.sched)
+        ? chooseScheduled(v.sched, v, this.cpus, as, blocked, steps, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), afterIrq, schedAgentCount(this.cpus, this.tlbi))
+        : pickRunnable(this.global, this.cpuCtl, this.cpus, this.tlbi);
+    if (next === as) return steps;
+    if (this.mmuAgent >= 0 && (next === this.me || next === this.mmuAgent)) {
+      // Handed from this CPU to its own MMU agent or back: the same thread; waitTurn sees it.
+      Atomics.store(this.global, G_SCHED_TURN, next);
+      return steps;
+    }
+    Atomics.store(this.global, G_SCHED_TURN, next);
+    if (next === TURN_NONE) {
+      Atomics.store(this.global, G_RUN_DONE, 1);
+      for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
+    } else {
+      ringDoorbell(this.cpuCtl, next >= this.cpus ? next - this.cpus : next); // an MMU agent runs on its CPU's thread
+    }
+    return steps;
+  }
+
+  /** This CPU has no workload steps left (it stays runnable only while IPIs are pending). */
+  retire(): void {
+    Atomics.store(this.cpuCtl, this.me * CPU_CTL_WORDS + C_SCHED_ACTIVE, 0);
+  }
+}

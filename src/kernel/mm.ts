@@ -1,0 +1,197 @@
+/**
+ * mm_struct: address-space state shared by every CPU that runs the process.
+ *
+ * Invariants:
+ * - A CPU sets its own bit in mm_cpumask when it loads the mm (switch_mm) and
+ *   keeps it after switching away (its ASID may still hold the mm's entries);
+ *   only the CPU itself clears its bit, when a flush for an mm it no longer
+ *   runs reaches it. Flushes target the mask (minus the sender), filtered by
+ *   should_flush_tlb (tlbFlush.ts).
+ * - `tlb_flush_batched` records deferred reclaim flushes of this mm
+ *   (setTlbUbcFlushPending) and what flushTlbBatchedPending has flushed since.
+ *   Two encodings (`--pending-flush`):
+ *   `gen` (mm/rmap.c today): pending generation in bits 0-14, flushed
+ *   generation in bits 16-30; pending only grows (reset to 1/0 past half its
+ *   range, as TLB_FLUSH_BATCH_PENDING_LARGE does), and the flusher publishes
+ *   flushed = pending with a CAS that fails if a new pending arrived while it
+ *   flushed, so that flush stays owed.
+ *   `bool` (Linux 4.13): set to 1, and stored 0 after the flush: a pending
+ *   set during the flush is wiped out by that store (the race the generation
+ *   pair fixed).
+ * - `tlb_flush_pending` counts the mmu_gathers of the mm in flight (zaps
+ *   between tlb_gather_mmu and the end of tlb_finish_mmu): each zap
+ *   increments it before it looks at a PTE and decrements it after its
+ *   flush, so a zap that finds it above 1 knows another may have cleared
+ *   PTEs it has not flushed yet (mm_tlb_flush_nested, 99baac21e458).
+ * - `tlb_gen` only grows; every flushTlbMmRange request and every deferred
+ *   reclaim flush (setTlbUbcFlushPending) bumps it.
+ * All words are changed with Atomics.
+ */
+import type { PendingFlushMode } from '../config/config.js';
+import { MM_ASID_TRANSITION, MM_CPUMASK, MM_GLOBAL_ASID, MM_GLOBAL_ASID_SAMPLE, MM_TLB_FLUSH_BATCHED, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, cpumaskWords, mmWords } from '../engine/layout.js';
+
+/** Word offset of mm `m`. */
+export function mmBase(cpus: number, m: number): number {
+  return m * mmWords(cpus);
+}
+
+export function initMm(mm: Int32Array, cpus: number, m: number): void {
+  const b = mmBase(cpus, m);
+  mm.fill(0, b, b + mmWords(cpus));
+}
+
+/** cpumask_set_cpu(cpu, mm_cpumask(mm)); true if the bit was clear (the CPU is new to the mask). */
+export function mmCpumaskSet(mm: Int32Array, cpus: number, m: number, cpu: number): boolean {
+  const bit = 1 << (cpu & 31);
+  return (Atomics.or(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), bit) & bit) === 0;
+}
+
+/** cpumask_clear_cpu(cpu, mm_cpumask(mm)): only `cpu` itself clears its bit. */
+export function mmCpumaskClear(mm: Int32Array, cpus: number, m: number, cpu: number): void {
+  Atomics.and(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), ~(1 << (cpu & 31)));
+}
+
+/** CPUs in mm_cpumask(mm), ascending. */
+export function mmCpumask(mm: Int32Array, cpus: number, m: number): number[] {
+  const out: number[] = [];
+  const b = mmBase(cpus, m) + MM_CPUMASK;
+  for (let w = 0; w < cpumaskWords(cpus); w++) {
+    const bits = Atomics.load(mm, b + w);
+    if (bits === 0) continue;
+    for (let i = 0; i < 32; i++) if (bits & (1 << i)) out.push(w * 32 + i);
+  }
+  return out;
+}
+
+/** OR mm_cpumask(mm) into a cpumask (the unmap batch's). */
+export function mmCpumaskOrInto(mm: Int32Array, cpus: number, m: number, into: Int32Array): void {
+  const b = mmBase(cpus, m) + MM_CPUMASK;
+  for (let w = 0; w < into.length; w++) into[w] |= Atomics.load(mm, b + w);
+}
+
+/** inc_tlb_flush_pending(mm): an mmu_gather of `m` starts (tlb_gather_mmu). */
+export function incTlbFlushPending(mm: Int32Array, cpus: number, m: number): void {
+  Atomics.add(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING, 1);
+}
+
+/** dec_tlb_flush_pending(mm): the end of tlb_finish_mmu. */
+export function decTlbFlushPending(mm: Int32Array, cpus: number, m: number): void {
+  Atomics.sub(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING, 1);
+}
+
+/** mm_tlb_flush_nested(mm): another mmu_gather of `m` is in flight besides the caller's. */
+export function mmTlbFlushNested(mm: Int32Array, cpus: number, m: number): boolean {
+  return Atomics.load(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING) > 1;
+}
+
+/** Bits 16-30 of tlb_flush_batched hold the flushed generation (TLB_FLUSH_BATCH_FLUSHED_SHIFT). */
+export const TLB_FLUSH_BATCH_FLUSHED_SHIFT = 16;
+/** Bits 0-14 hold the pending generation. */
+export const TLB_FLUSH_BATCH_PENDING_MASK = (1 << (TLB_FLUSH_BATCH_FLUSHED_SHIFT - 1)) - 1;
+/** Past this, pending restarts at 1 (flushed 0) so it never wraps onto flushed. */
+export const TLB_FLUSH_BATCH_PENDING_LARGE = TLB_FLUSH_BATCH_PENDING_MASK >> 1;
+
+/** Index of mm `m`'s tlb_flush_batched word. */
+function batchedIdx(cpus: number, m: number): number {
+  return mmBase(cpus, m) + MM_TLB_FLUSH_BATCHED;
+}
+
+/** The reclaim half of set_tlb_ubc_flush_pending(): record that a flush of mm `m` is deferred. */
+export function markTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode): void {
+  const i = batchedIdx(cpus, m);
+  if (mode === 'bool') {
+    Atomics.store(mm, i, 1);
+    return;
+  }
+  for (;;) {
+    const batch = Atomics.load(mm, i);
+    if ((batch & TLB_FLUSH_BATCH_PENDING_MASK) > TLB_FLUSH_BATCH_PENDING_LARGE) {
+      // Reset pending/flushed to 1/0 rather than let pending catch up with flushed.
+      if (Atomics.compareExchange(mm, i, batch, 1) === batch) return;
+      continue;
+    }
+    Atomics.add(mm, i, 1);
+    return;
+  }
+}
+
+/**
+ * What flush_tlb_batched_pending() reads before deciding: the word itself (the
+ * CAS of `finishTlbFlushBatched` compares against it) and whether a flush is owed.
+ */
+export function readTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode): { word: number; owed: boolean } {
+  const word = Atomics.load(mm, batchedIdx(cpus, m));
+  if (mode === 'bool') return { word, owed: word !== 0 };
+  const pending = word & TLB_FLUSH_BATCH_PENDING_MASK;
+  const flushed = word >>> TLB_FLUSH_BATCH_FLUSHED_SHIFT;
+  return { word, owed: pending !== flushed };
+}
+
+/**
+ * After the flush: `bool` stores 0 (losing any pending set meanwhile); `gen`
+ * publishes flushed = pending with a CAS against `seen`, which fails, leaving
+ * the flush owed, if a new pending arrived during the flush. Returns whether
+ * the word now says "nothing owed" because of this call.
+ */
+export function finishTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode, seen: number): boolean {
+  const i = batchedIdx(cpus, m);
+  if (mode === 'bool') {
+    Atomics.store(mm, i, 0);
+    return true;
+  }
+  const pending = seen & TLB_FLUSH_BATCH_PENDING_MASK;
+  return Atomics.compareExchange(mm, i, seen, pending | (pending << TLB_FLUSH_BATCH_FLUSHED_SHIFT)) === seen;
+}
+
+/** mm->context.tlb_gen now. */
+export function mmTlbGen(mm: Int32Array, cpus: number, m: number): number {
+  return Atomics.load(mm, mmBase(cpus, m) + MM_TLB_GEN);
+}
+
+/** inc_mm_tlb_gen(): returns the new generation. */
+export function incMmTlbGen(mm: Int32Array, cpus: number, m: number): number {
+  return Atomics.add(mm, mmBase(cpus, m) + MM_TLB_GEN, 1) + 1;
+}
+
+/** mm_global_asid(): the mm's global ASID, 0 if it has none (`--protocol invlpgb`). */
+export function mmGlobalAsid(mm: Int32Array, cpus: number, m: number): number {
+  return Atomics.load(mm, mmBase(cpus, m) + MM_GLOBAL_ASID);
+}
+
+/**
+ * mm_assign_global_asid(): asid_transition first, then global_asid (the
+ * kernel's smp_store_release: whoever sees the ASID sees the transition).
+ * Returns false if the mm already had one (use_global_asid's check).
+ */
+export function mmAssignGlobalAsid(mm: Int32Array, cpus: number, m: number, asid: number): boolean {
+  const b = mmBase(cpus, m);
+  if (Atomics.load(mm, b + MM_GLOBAL_ASID) !== 0) return false;
+  Atomics.store(mm, b + MM_ASID_TRANSITION, 1);
+  return Atomics.compareExchange(mm, b + MM_GLOBAL_ASID, 0, asid) === 0;
+}
+
+/** mm_in_asid_transition(). */
+export function mmInAsidTransition(mm: Int32Array, cpus: number, m: number): boolean {
+  return Atomics.load(mm, mmBase(cpus, m) + MM_ASID_TRANSITION) !== 0;
+}
+
+/** mm_clear_asid_transition(). */
+export function mmClearAsidTransition(mm: Int32Array, cpus: number, m: number): void {
+  Atomics.store(mm, mmBase(cpus, m) + MM_ASID_TRANSITION, 0);
+}
+
+/** One more IPI-path flush of the mm (tlbsim's consider_global_asid sampling); returns the new count. */
+export function mmGlobalAsidSample(mm: Int32Array, cpus: number, m: number): number {
+  return Atomics.add(mm, mmBase(cpus, m) + MM_GLOBAL_ASID_SAMPLE, 1) + 1;
+}
+
+/** Bits of a cpumask (Int32Array bitset), ascending. */
+export function cpumaskToList(mask: Int32Array): number[] {
+  const out: number[] = [];
+  for (let w = 0; w < mask.length; w++) {
+    const bits = mask[w];
+    if (bits === 0) continue;
+    for (let i = 0; i < 32; i++) if (bits & (1 << i)) out.push(w * 32 + i);
+  }
+  return out;
+}

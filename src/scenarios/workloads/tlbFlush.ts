@@ -1,0 +1,41 @@
+/**
+ * Workload `tlb-flush`: will-it-scale's tlb_flush2 (threads mode). Every CPU
+ * is a thread of one process; each owns a private chunk of the shared
+ * mapping (`--pages` / CPUs pages), and `--ops` times it writes every page of
+ * its chunk and then madvise(MADV_DONTNEED)s the chunk. The zap clears the
+ * chunk's PTEs and flushes them on every other CPU of the mm, so each
+ * operation is one IPI round to all the other threads: ops x N x (N-1) IPIs
+ * in all, exactly. No kswapd runs. `workload_ops` counts the operations.
+ *
+ * Invariants: every CPU loads the mm before any CPU starts its loop (a
+ * barrier on G_WARM, rung by the last arrival), so every round reaches all
+ * N-1 others; every CPU initiates flushes, so each has a port to every
+ * other (N^2 ports: capped at config.ts TLB_FLUSH_MAX_CPUS).
+ */
+import { sysMadviseDontneed } from '../../kernel/syscalls.js';
+import { loadMmOnEveryCpu, PROCESS_MM, storeEach } from './common.js';
+import type { Workload } from './types.js';
+
+/** Pages of CPU `cpu`'s private chunk. */
+export function tlbFlushChunk(cpu: number, cpus: number, pages: number): number[] {
+  const size = Math.floor(pages / cpus);
+  return Array.from({ length: size }, (_, i) => cpu * size + i);
+}
+
+export const tlbFlushWorkload: Workload = {
+  name: 'tlb-flush',
+  summary: 'will-it-scale tlb_flush2: every thread writes its private chunk and madvise(MADV_DONTNEED)s it, ops times',
+  initiators: (c) => Array.from({ length: c.cpus }, (_, i) => i),
+  run(cpu) {
+    const c = cpu.config;
+    const mm = PROCESS_MM;
+    const chunk = tlbFlushChunk(cpu.id, c.cpus, c.pages);
+    loadMmOnEveryCpu(cpu, mm);
+    for (let op = 0; op < c.ops; op++) {
+      storeEach(cpu, mm, chunk);
+      sysMadviseDontneed(cpu, mm, chunk);
+      cpu.count('workload_ops');
+      cpu.schedPoint();
+    }
+  },
+};

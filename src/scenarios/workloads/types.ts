@@ -1,0 +1,20 @@
+/**
+ * The interface every workload implements, so workloads are pluggable: a
+ * workload says which CPUs may initiate TLB shootdowns and what each CPU runs.
+ *
+ * Invariants: a workload's `run` executes inside CPU `cpu.id`'s worker; it
+ * calls `cpu.tick()` once per memory access and `cpu.schedPoint()` wherever
+ * another CPU should be allowed to run in seeded mode; it must terminate.
+ */
+import type { SimConfig, WorkloadName } from '../../config/config.js';
+import type { Cpu } from '../../engine/cpu.js';
+import type { UnmapProtocol } from '../../kernel/protocols/types.js';
+
+export interface Workload {
+  readonly name: WorkloadName;
+  readonly summary: string;
+  /** CPUs that may send IPIs (they get a port to every other CPU). */
+  initiators(c: SimConfig): number[];
+  /** CPU `cpu.id`'s part of the workload. */
+  run(cpu: Cpu, protocol: UnmapProtocol): void;
+}
