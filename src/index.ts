@@ -34,6 +34,19 @@ export {
   type SimConfig,
   type WorkloadName,
 } from './config/config.js';
+// Plug-ins written outside src/ (docs/extending.md): import these as types; the helpers are identity functions.
+export {
+  defineProtocol,
+  defineScenario,
+  type ProtocolPlugin,
+  type ReclaimBatch,
+  type ReclaimKernel,
+  type ReclaimRun,
+  type ScenarioContext,
+  type ScenarioPlugin,
+  type UnmappedPage,
+} from './plugin/api.js';
+export { loadProtocolPlugin, loadScenarioPlugin } from './plugin/load.js';
 export { Machine, MachineInterrupted, HostMemoryError, estimateHostMemoryMb } from './engine/coordinator.js';
 export { simulate, type SimulateOptions } from './api.js';
 export { writeTrace, toChromeTrace, TRACE_EVENTS_DEFAULT, type CpuTrace, type TraceEvent, type TraceSummary, type ChromeTrace } from './output/trace.js';

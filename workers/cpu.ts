@@ -15,14 +15,27 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Cpu, SimAbort, type CpuInit, type CpuRunStats, type CpuStats } from '../src/engine/cpu.js';
 import { ABORT_INVARIANT } from '../src/engine/layout.js';
 import { raiseAbort } from '../src/engine/scheduler.js';
-import { getProtocol } from '../src/kernel/protocols/index.js';
-import { getWorkload } from '../src/scenarios/workloads/index.js';
+import { getProtocol, type UnmapProtocol } from '../src/kernel/protocols/index.js';
+import { getWorkload, type Workload } from '../src/scenarios/workloads/index.js';
+import { isPluginPath } from '../src/config/config.js';
+import { protocolFromPlugin, workloadFromPlugin, type ProtocolPlugin, type ScenarioPlugin } from '../src/plugin/api.js';
 
 let cpu: Cpu | null = null;
+/** This machine's protocol and workload: built-in, or plug-ins imported in configure (src/plugin/load.ts checked them). */
+let protocol: (UnmapProtocol & { beginRun?(): void }) | null = null;
+let workload: Workload | null = null;
+
+/** Import a plug-in module the main thread compiled and checked. */
+async function importPlugin<P>(url: string): Promise<P> {
+  return ((await import(url)) as { default: P }).default;
+}
 
 const api = {
   /** Build this CPU's view of the machine. Returns its id. */
-  configure(init: CpuInit): number {
+  async configure(init: CpuInit): Promise<number> {
+    const c = init.config;
+    protocol = isPluginPath(c.protocol) ? protocolFromPlugin(await importPlugin<ProtocolPlugin>(init.plugins!.protocol!), c.protocol) : getProtocol(c.protocol);
+    workload = isPluginPath(c.workload) ? workloadFromPlugin(await importPlugin<ScenarioPlugin>(init.plugins!.workload!), c.workload) : getWorkload(c.workload);
     cpu = new Cpu(init);
     return cpu.id;
   },
@@ -34,9 +47,10 @@ const api = {
    */
   run(seed: number, traceEpochMs = 0): CpuRunStats {
     const c = cpu;
-    if (!c) throw new Error('run() before configure()');
-    const workload = getWorkload(c.config.workload);
-    const protocol = getProtocol(c.config.protocol);
+    if (!c || !workload || !protocol) throw new Error('run() before configure()');
+    const w = workload;
+    const p = protocol;
+    p.beginRun?.();
     // What every return carries: the rounds sent, and the trace so far (an aborted run's too).
     const base = (): Pick<CpuRunStats, 'cpu' | 'ipiRoundUs' | 'ipiRoundTargets' | 'ipiRoundPages' | 'ipiRoundGroups' | 'ipiRoundMaxGroup' | 'trace'> => ({
       cpu: c.id,
@@ -49,7 +63,7 @@ const api = {
     });
     try {
       if (c.beginRun(seed, traceEpochMs)) {
-        workload.run(c, protocol);
+        w.run(c, p);
         c.finishWorkload();
       }
       return { ...base(), aborted: false };

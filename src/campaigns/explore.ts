@@ -27,7 +27,8 @@
  *   progress at every choice point), not used to prune: pruning on a hash
  *   that leaves out a CPU's private state could skip a schedule.
  */
-import { ConfigError, type SimConfig } from '../config/config.js';
+import { ConfigError, isPluginPath, type SimConfig } from '../config/config.js';
+import { loadScenarioPlugin } from '../plugin/load.js';
 import { Machine } from '../engine/coordinator.js';
 import { totalRaceCount, type RaceCounts } from '../engine/oracle.js';
 import { isRaceName, type KernelSide } from '../scenarios/races/index.js';
@@ -205,7 +206,8 @@ export interface ScenarioExploreOptions {
 
 /** Explore a stress scenario (as `tlbsim stress --scenario` configures it) and name the replay of its shortest racy schedule. */
 export async function exploreScenario(opts: ScenarioExploreOptions): Promise<ScenarioExploreResult> {
-  if (!isRaceName(opts.scenario)) {
+  if (isPluginPath(opts.scenario)) await loadScenarioPlugin(opts.scenario);
+  else if (!isRaceName(opts.scenario)) {
     // The lab's scenarios loop until reclaim is done: a schedule that never preempts would spin forever.
     throw new ConfigError(`explore takes a race catalogue scenario (tlbsim races), got '${opts.scenario}'`);
   }

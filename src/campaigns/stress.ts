@@ -27,7 +27,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { configToFlags, ConfigError, resolveConfig, type SimConfig } from '../config/config.js';
+import { configToFlags, ConfigError, isPluginPath, resolveConfig, type SimConfig } from '../config/config.js';
+import { loadScenarioPlugin } from '../plugin/load.js';
 import { addRaces, totalRaceCount, zeroRaces, type RaceCounts, type RaceReport } from '../engine/oracle.js';
 import { stressWorkerUrl } from '../engine/paths.js';
 import { addCounters, zeroCounters, type Counters, type PartialReason, type RunFailure } from '../output/result.js';
@@ -170,7 +171,7 @@ export function ablationSide(scenario: ScenarioName, kernel: KernelSide | undefi
 export function defaultSide(scenario: ScenarioName, kernel: KernelSide | undefined, overrides: Partial<SimConfig>): KernelSide | undefined {
   if (kernel !== undefined) return kernel;
   const profiled = overrides.kernelVersion !== undefined && overrides.kernelVersion !== '';
-  return isRaceName(scenario) && !profiled ? 'fixed' : undefined;
+  return (isRaceName(scenario) || isPluginPath(scenario)) && !profiled ? 'fixed' : undefined;
 }
 
 /** The reproduce command for iteration seed `seed` (and `config.schedule`, if the run followed one). */
@@ -193,6 +194,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
     throw new ConfigError(`--threads must be an integer from 1 to 64, got ${String(threads)}`);
   }
   const overrides = opts.overrides ?? {};
+  if (isPluginPath(opts.scenario)) await loadScenarioPlugin(opts.scenario);
   const kernel = defaultSide(opts.scenario, opts.kernel, overrides);
   let config = scenarioConfig(opts.scenario, { ...overrides, seed: opts.seed }, kernel);
   if (overrides.runTokens === undefined) {

@@ -61,6 +61,17 @@ export type ProtocolName = 'per-page' | 'batched' | 'rik' | 'invlpgb' | 'rar' | 
 export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik', 'invlpgb', 'rar', 'luf', 'context-reset'];
 
 /**
+ * A plug-in module written outside src/ (`--protocol ./mine.ts`, `--scenario
+ * ./race.ts`, docs/extending.md): told from a built-in name by its extension,
+ * so no built-in name can be shadowed. Configs, results and reproduce
+ * commands record this path, so a plug-in run replays like any other.
+ */
+export type PluginPath = `${string}.ts` | `${string}.mts` | `${string}.js` | `${string}.mjs`;
+export function isPluginPath(s: string): s is PluginPath {
+  return /\.(m?ts|m?js)$/.test(s);
+}
+
+/**
  * The PowerPC cutoff of seed 004 ("using 20 pages as the cutoff point mmap()
  * latency dropped to 41 us"): a flush of more pages resets the mm's context.
  */
@@ -157,8 +168,8 @@ export const CPU_FAULTS: readonly CpuFault[] = ['none', 'stop-acking', 'crash', 
 /** Everything one simulation run needs. Field names are stable: they appear in the JSON result's `config`. */
 export interface SimConfig {
   cpus: number;
-  workload: WorkloadName;
-  protocol: ProtocolName;
+  workload: WorkloadName | PluginPath;
+  protocol: ProtocolName | PluginPath;
   pages: number;
   batch: number;
   writeRatio: number;
@@ -437,8 +448,9 @@ export const WORKLOAD_DEFAULTS: { readonly [W in WorkloadName]?: Partial<SimConf
 };
 
 /** The defaults a run of `workload` starts from: DEFAULTS, then the workload's own. */
-export function workloadDefaults(workload: WorkloadName): SimConfig {
-  return { ...DEFAULTS, ...WORKLOAD_DEFAULTS[workload] };
+export function workloadDefaults(workload: WorkloadName | PluginPath): SimConfig {
+  // A scenario plug-in's defaults are laid on by scenarioConfig (src/campaigns/stress.ts).
+  return isPluginPath(workload) ? { ...DEFAULTS } : { ...DEFAULTS, ...WORKLOAD_DEFAULTS[workload] };
 }
 
 /** Most trace events a CPU may keep: 1024 CPUs x 100,000 events is already ~15 GB of JSON. */
@@ -505,7 +517,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   }
   // Layers: the workload's own defaults (an unknown workload is refused below, with the list), then the
   // kernel profile's switches, then what was asked for explicitly.
-  const workloadBase = WORKLOADS.includes(partial.workload as WorkloadName) ? workloadDefaults(partial.workload!) : DEFAULTS;
+  const workloadBase = WORKLOADS.includes(partial.workload as WorkloadName) || isPluginPath(String(partial.workload)) ? workloadDefaults(partial.workload!) : DEFAULTS;
   const profile = version === undefined || version === '' ? {} : profileSwitches(version as KernelVersion, partial.arch ?? DEFAULTS.arch);
   const base: SimConfig = { ...workloadBase, ...profile };
   const c: SimConfig = { ...base, ...partial };
@@ -514,8 +526,9 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     if (v === undefined) (c as unknown as Record<string, unknown>)[k] = (base as unknown as Record<string, unknown>)[k];
   }
   intIn('cpus', c.cpus, 1, MAX_CPUS);
-  oneOf('workload', c.workload, WORKLOADS);
-  oneOf('protocol', c.protocol, PROTOCOLS);
+  // A plug-in path (.ts/.js) is checked when the machine boots (src/plugin/load.ts).
+  if (!isPluginPath(String(c.workload))) oneOf('workload', c.workload, WORKLOADS);
+  if (!isPluginPath(String(c.protocol))) oneOf('protocol', c.protocol, PROTOCOLS);
   oneOf('arch', c.arch, ARCHES);
   oneOf('sched', c.sched, SCHED_MODES);
   oneOf('inject', c.inject, INJECTED_BUGS);
@@ -781,7 +794,7 @@ export function configToFlags(c: SimConfig, given: SimConfig = workloadDefaults(
     const v = c[key];
     const flag = FLAG_NAMES[key];
     const only = WORKLOAD_ONLY[key];
-    if (only !== undefined && !only.includes(c.workload)) continue;
+    if (only !== undefined && !(only as readonly string[]).includes(c.workload)) continue;
     if (typeof v === 'boolean') {
       // Every boolean has `--x` and `--no-x` (src/cli/commands/options.ts): name the form that gives v.
       if (v !== base[key]) out.push(flag.startsWith('--no-') === !v ? flag : flag.startsWith('--no-') ? `--${flag.slice(5)}` : `--no-${flag.slice(2)}`);

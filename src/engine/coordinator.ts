@@ -19,7 +19,8 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { quantileSorted } from 'simple-statistics';
 import { totalmem } from 'node:os';
-import { ConfigError, configToFlags, sharedMemoryBytes, type SimConfig } from '../config/config.js';
+import { ConfigError, configToFlags, isPluginPath, sharedMemoryBytes, type SimConfig } from '../config/config.js';
+import { pluginUrls } from '../plugin/load.js';
 import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
 import { VMA_READ, VMA_RW } from '../kernel/fault.js';
 import {
@@ -113,6 +114,8 @@ export class Machine {
   lastTrace: CpuTrace[] | null = null;
   /** Set when boot's AbortSignal fired: startWorkers stops creating workers. */
   private bootAborted = false;
+  /** The run's plug-ins: module URLs the workers import, and a scenario plug-in's initiators. */
+  private plugins: Awaited<ReturnType<typeof pluginUrls>> = {};
 
   private readonly log: Logger;
   /** Prices the run's events into the result's `modeled` section. */
@@ -137,7 +140,10 @@ export class Machine {
     opts: { logger?: Logger; costModel?: CostModel; signal?: AbortSignal; onWorkerReady?: (ready: number, total: number) => void } = {},
   ): Promise<Machine> {
     checkHostMemory(config);
+    // Plug-ins (docs/extending.md) are compiled, imported and checked here, before any worker starts.
+    const plugins = await pluginUrls(config);
     const m = new Machine(config, opts.logger ?? silentLogger, opts.costModel ?? COST_MODEL_DEFAULTS);
+    m.plugins = plugins;
     const t0 = performance.now();
     const signal = opts.signal;
     let onAbort: (() => void) | null = null;
@@ -169,7 +175,7 @@ export class Machine {
 
   private async startWorkers(onReady?: (ready: number, total: number) => void): Promise<void> {
     const c = this.config;
-    const initiators = getWorkload(c.workload).initiators(c).filter((i) => i < c.cpus);
+    const initiators = (this.plugins.initiators ?? (isPluginPath(c.workload) ? [] : getWorkload(c.workload).initiators(c))).filter((i) => i < c.cpus);
     const inPorts: MessagePort[][] = Array.from({ length: c.cpus }, () => []);
     const outPorts: (MessagePort | null)[][] = Array.from({ length: c.cpus }, () => new Array<MessagePort | null>(c.cpus).fill(null));
     for (const i of initiators) {
@@ -216,6 +222,7 @@ export class Machine {
           buffers: this.buffers,
           inPorts: inPorts[cw.id],
           outPorts: outPorts[cw.id],
+          plugins: { protocol: this.plugins.protocol, workload: this.plugins.workload },
         };
         const transfer = [...inPorts[cw.id], ...outPorts[cw.id].filter((p): p is MessagePort => p !== null)];
         return this.withCrashGuard(cw.api.configure(Comlink.transfer(init, transfer))).then(() => onReady?.(++ready, c.cpus));

@@ -139,6 +139,8 @@ export interface CpuInit {
   inPorts: MessagePort[];
   /** outPorts[t]: port to CPU t, on initiators only. */
   outPorts: (MessagePort | null)[];
+  /** Module URLs of the run's plug-ins (src/plugin/load.ts), imported by the worker before it configures. */
+  plugins?: { protocol?: string; workload?: string };
 }
 
 /** Per-run figures a worker returns that do not live in shared counters. */

@@ -7,7 +7,8 @@
  * over them, and the reproduce command spells out every value that differs
  * from the scenario's defaults.
  */
-import { ConfigError, type SimConfig, type SyscallName } from '../config/config.js';
+import { ConfigError, isPluginPath, type PluginPath, type SimConfig, type SyscallName } from '../config/config.js';
+import { pluginScenarioSide } from '../plugin/registry.js';
 import { PTRS_PER_PTE } from '../engine/layout.js';
 import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
 import { isRaceName, RACE_NAMES, raceSide, type KernelSide, type RaceName } from './races/index.js';
@@ -15,7 +16,7 @@ import { isRaceName, RACE_NAMES, raceSide, type KernelSide, type RaceName } from
 /** The lab's original scenarios (knobs chosen by flags). */
 export type LabScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush' | 'frame-reuse';
 /** Every stress scenario: the lab's and the race catalogue's (src/scenarios/races/, with `--kernel buggy|fixed`). */
-export type ScenarioName = LabScenarioName | RaceName;
+export type ScenarioName = LabScenarioName | RaceName | PluginPath;
 export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush', 'frame-reuse', ...RACE_NAMES];
 
 export interface Scenario {
@@ -78,6 +79,7 @@ export const SCENARIOS: { readonly [N in LabScenarioName]: Scenario } = {
  */
 export function scenarioDefaults(scenario: string, kernel: KernelSide | undefined, syscall?: SyscallName): Partial<SimConfig> {
   if (isRaceName(scenario)) return raceSide(scenario, kernel ?? 'fixed', syscall);
+  if (isPluginPath(scenario)) return pluginScenarioSide(scenario, kernel ?? 'fixed');
   const s = (SCENARIOS as { readonly [k: string]: Scenario | undefined })[scenario];
   if (!s) throw new ConfigError(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, got '${scenario}'`);
   if (kernel !== undefined) throw new ConfigError(`--kernel applies to the race catalogue's scenarios (tlbsim races), not to '${scenario}' (choose its knobs with flags)`);

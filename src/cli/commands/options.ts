@@ -11,7 +11,7 @@
  *   line and exits 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ARCHES, ARM64_PENDING_MODES, ARM64_TLBI_RANGE_MODES, CPU_FAULTS, INJECTED_BUGS, MPROTECT_FLUSH_MODES, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, WORKLOADS, type SimConfig } from '../../config/config.js';
+import { ARCHES, ARM64_PENDING_MODES, ARM64_TLBI_RANGE_MODES, CPU_FAULTS, INJECTED_BUGS, isPluginPath, MPROTECT_FLUSH_MODES, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, WORKLOADS, type SimConfig } from '../../config/config.js';
 import { writeFileAtomic } from '../../output/atomicWrite.js';
 import { LOG_LEVELS, type LogLevel } from '../../output/log.js';
 import { TRACE_EVENTS_DEFAULT } from '../../output/trace.js';
@@ -34,6 +34,14 @@ export function num(flag: string): (v: string) => number {
   };
 }
 
+/** Commander's parser for a flag that takes a built-in name or a plug-in path (.ts/.js, docs/extending.md). */
+export function nameOrPlugin(flag: string, names: readonly string[]): (v: string) => string {
+  return (v: string) => {
+    if (names.includes(v) || isPluginPath(v)) return v;
+    throw new InvalidArgumentError(`${flag} must be one of ${names.join(', ')}, or a plug-in module path ending in .ts or .js (docs/extending.md)`);
+  };
+}
+
 /**
  * Options shared by `run` and `stress`. Every boolean has both forms, `--x`
  * and `--no-x` (the positive one first, so commander sets no default): a
@@ -46,8 +54,8 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
   return cmd
     .addOption(new Option('--config <file>', 'JSON file with any of these options (keys as in a result\'s "config"); flags given here override it'))
     .addOption(new Option('--cpus <n>', d('simulated CPUs (one worker thread each)')).argParser(num('--cpus')))
-    .addOption(new Option('--workload <name>', d('workload')).choices(WORKLOADS))
-    .addOption(new Option('--protocol <name>', d('unmap/flush protocol')).choices(PROTOCOLS))
+    .addOption(new Option('--workload <name>', d(`workload: ${WORKLOADS.join(', ')}, or a scenario plug-in's path`)).argParser(nameOrPlugin('--workload', WORKLOADS)))
+    .addOption(new Option('--protocol <name>', d(`unmap/flush protocol: ${PROTOCOLS.join(', ')}, or a plug-in's path (./mine.ts, docs/extending.md)`)).argParser(nameOrPlugin('--protocol', PROTOCOLS)))
     .addOption(new Option('--pages <n>', d('shared pages of the process')).argParser(num('--pages')))
     .addOption(new Option('--batch <n>', d('pages per tryToUnmapFlush (SWAP_CLUSTER_MAX = 32)')).argParser(num('--batch')))
     .addOption(new Option('--write-ratio <x>', d('fraction of accesses that are stores, 0..1')).argParser(num('--write-ratio')))

@@ -20,7 +20,7 @@ import { TRACE_EVENTS_DEFAULT, writeTrace } from '../../output/trace.js';
 import { parseShard } from '../../campaigns/shard.js';
 import { writeStressDir } from '../../campaigns/merge.js';
 import { checkOutputDir, checkOutputFile } from '../../output/outputPaths.js';
-import { addSimOptions, EXIT_SIM_FAILED, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
+import { addSimOptions, EXIT_SIM_FAILED, nameOrPlugin, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
 
 interface StressCliOpts extends CliOpts {
   scenario: ScenarioName;
@@ -111,7 +111,7 @@ export function registerStress(program: Command): void {
     program.command('stress').description('repeat a race scenario many times in parallel and report the races found'),
     true,
   )
-    .addOption(new Option('--scenario <name>', 'race scenario (tlbsim races lists the catalogue)').choices(SCENARIO_NAMES).default('unmap-window'))
+    .addOption(new Option('--scenario <name>', "race scenario (tlbsim races lists the catalogue), or a scenario plug-in's path (./my-race.ts, docs/extending.md)").argParser(nameOrPlugin('--scenario', SCENARIO_NAMES)).default('unmap-window'))
     .addOption(new Option('--kernel <side>', "catalogue scenarios: the kernel before the fix (buggy) or after (fixed; the default)").choices(KERNEL_SIDES))
     .addOption(new Option('--iterations <n>', 'iterations to run').argParser(num('--iterations')).default(1000))
     .addOption(new Option('--stop-on-race', 'stop at the first iteration that finds a race'))

@@ -20,4 +20,6 @@ export interface UnmapProtocol {
    * unmap every page, flush, write back the dirty ones, free the frames.
    */
   shrinkPageList(cpu: Cpu, mm: number, pages: readonly number[]): void;
+  /** kswapd's last pass is done (runReclaimer): settle anything deferred across passes (plug-ins, src/plugin/api.ts). */
+  reclaimDone?(cpu: Cpu): void;
 }

@@ -47,6 +47,7 @@ export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, pages: readonly 
       cpu.schedPoint();
     }
   }
+  protocol.reclaimDone?.(cpu);
   Atomics.store(g, G_RECLAIM_DONE, 1);
   // Lazy CPUs sleep until reclaim is done.
   for (let c = 0; c < cpu.config.cpus; c++) if (c !== cpu.id) ringDoorbell(cpu.v.cpuCtl, c);
