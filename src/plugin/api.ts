@@ -23,7 +23,7 @@
 import type { SimConfig } from '../config/config.js';
 import { SimAbort, type Cpu } from '../engine/cpu.js';
 import { ringDoorbell } from '../engine/scheduler.js';
-import { G_RECLAIM_DONE, G_RECLAIM_STARTED, G_USER_FLAG, PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../engine/layout.js';
+import { G_PAGES_UNMAPPED, G_RECLAIM_DONE, G_RECLAIM_STARTED, G_USER_FLAG, PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../engine/layout.js';
 import { pteDirty } from '../engine/pageTable.js';
 import { freeReclaimedPage, lockPageForReclaim, pageout, setPageStep, tryToUnmapOne, type UnmappedPage } from '../kernel/protocols/common.js';
 import { newTlbflushUnmapBatch, setTlbUbcFlushPending, tryToUnmapFlush, type TlbflushUnmapBatch } from '../kernel/protocols/batched.js';
@@ -101,9 +101,13 @@ export interface ScenarioContext {
   warmUp(mm: number, pages: readonly number[], store: boolean): void;
   /** kswapd: wait until `threads` CPUs are warm, then reclaim `pages` of every mm with the run's protocol, in --batch passes. */
   reclaim(pages: readonly number[], threads: number): void;
-  /** Wait until reclaim started / test whether it is done. */
+  /** Wait until reclaim started (rung by kswapd) / test whether it is done. */
   waitReclaimStarted(): void;
   reclaimDone(): boolean;
+  /** PTEs reclaim has cleared so far in this run (try_to_unmap_one). */
+  pagesUnmapped(): number;
+  /** Block (handling IPIs; a scheduling point in seeded mode) until `cond()` holds; polled, so use it once per run, not per access. */
+  waitUntil(cond: () => boolean): void;
   /** System calls on this CPU. */
   mprotectReadOnly(mm: number, pages: readonly number[]): void;
   munmap(mm: number, pages: readonly number[]): void;
@@ -215,6 +219,8 @@ function scenarioContext(cpu: Cpu, protocol: UnmapProtocol): ScenarioContext {
     reclaim: (pages, threads) => runReclaimer(cpu, protocol, pages, cpu.config.batch, threads),
     waitReclaimStarted: () => cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true),
     reclaimDone: () => Atomics.load(g, G_RECLAIM_DONE) !== 0,
+    pagesUnmapped: () => Atomics.load(g, G_PAGES_UNMAPPED),
+    waitUntil: (cond) => cpu.blockUntil(cond),
     mprotectReadOnly: (mm, pages) => sysMprotectReadOnly(cpu, mm, pages),
     munmap: (mm, pages) => sysMunmap(cpu, mm, pages),
     madviseDontneed: (mm, pages) => sysMadviseDontneed(cpu, mm, pages),
