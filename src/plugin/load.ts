@@ -41,7 +41,7 @@ const shimTlbsim: Plugin = {
   },
 };
 
-const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', 'a function');
+const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: 'must be a function' });
 const partialConfig = z.record(z.string(), z.unknown());
 const protocolSchema = z.object({ kind: z.literal('protocol'), name: z.string().min(1), summary: z.string(), start: fn });
 const scenarioSchema = z.object({

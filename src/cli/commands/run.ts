@@ -5,6 +5,7 @@
  * pipe); an interrupted run prints its partial result before exiting 130 or
  * 143; the machine is always shut down.
  */
+import { pluginFailure } from '../../plugin/load.js';
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { configToFlags, parseReclaimPages, resolveConfig, type SimConfig } from '../../config/config.js';
@@ -152,6 +153,9 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
     }
   }, () => log.warn('interrupted: stopping every CPU (press Ctrl-C again to exit at once)')).finally(() => bar?.stop());
   log.info({ wallMs: result.host.wall_ms, status: result.status }, 'run finished');
+  // A plug-in that threw in a worker is bad input: one line naming its file, exit 2 (the machine is already shut down).
+  const pluginFault = pluginFailure(result.failure?.message);
+  if (pluginFault) throw pluginFault;
   await emitResult(o, toJson(result), formatRun(result));
   if (signalExitCode !== null) return signalExitCode;
   return result.status === 'failed' ? EXIT_SIM_FAILED : 0;

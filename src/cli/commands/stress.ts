@@ -6,6 +6,7 @@
  * Invariant: only the replay of the first race records a trace, never the
  * campaign's iterations.
  */
+import { pluginFailure } from '../../plugin/load.js';
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { resolveConfig } from '../../config/config.js';
@@ -74,6 +75,9 @@ async function cmdStress(given: StressCliOpts, cmd: Command): Promise<number> {
       }),
     () => log.warn('interrupted: letting running iterations finish (press Ctrl-C again to exit at once)'),
   ).finally(() => bar?.stop());
+  // A plug-in that threw in a worker is bad input: one line naming its file, exit 2 (the pool is already closed).
+  const pluginFault = pluginFailure(result.failures[0]?.message);
+  if (pluginFault) throw pluginFault;
   if (o.traceFirstRace !== undefined) await traceFirstRace(result, o.traceFirstRace, traceEvents || TRACE_EVENTS_DEFAULT, log);
   if (o.out !== undefined) writeStressDir(o.out, result);
   await writeStdout(`${o.json ? toJson(result) : formatStress(result)}${o.out !== undefined && !o.json ? `\n  wrote ${o.out}/stress.json` : ''}\n`);
