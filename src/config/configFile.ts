@@ -28,6 +28,7 @@ import {
   MAX_TRACE_EVENTS,
   MPROTECT_FLUSH_MODES,
   PENDING_FLUSH_MODES,
+  isPluginPath,
   PROTOCOLS,
   SCHED_MODES,
   SYSCALLS,
@@ -40,13 +41,15 @@ import { SCENARIO_NAMES } from '../scenarios/lab.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const oneOf = <T extends string>(values: readonly T[]) => z.enum(values as [T, ...T[]]);
+/** A built-in name or a plug-in's path (docs/extending.md), as the CLI flag takes it. */
+const oneOfOrPlugin = <T extends string>(values: readonly T[]) => z.union([oneOf(values), z.string().refine(isPluginPath, 'a plug-in path ends in .ts, .mts, .js or .mjs')]);
 
 /** Every simulation option a file may set (the fields of SimConfig, each with its own range). */
 export const simOptionsSchema = z
   .object({
     cpus: int(1, MAX_CPUS),
-    workload: oneOf(WORKLOADS),
-    protocol: oneOf(PROTOCOLS),
+    workload: oneOfOrPlugin(WORKLOADS),
+    protocol: oneOfOrPlugin(PROTOCOLS),
     pages: int(1, MAX_PAGES),
     batch: int(1, 1 << 20),
     writeRatio: z.number().min(0).max(1),

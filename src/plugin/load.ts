@@ -74,6 +74,9 @@ async function compile(file: string): Promise<string> {
   } catch (e) {
     const first = (e as { errors?: { text: string; location?: { line: number } | null }[] }).errors?.[0];
     const where = first?.location ? ` (line ${first.location.line})` : '';
+    if (first?.text.includes('tlbsim-shim')) {
+      throw new PluginError(`plug-in ${file}: imports a value from 'tlbsim' (line ${first.location?.line ?? '?'}): a plug-in imports only types from tlbsim (import type {...}) and gets every function through its arguments`);
+    }
     throw new PluginError(`plug-in ${file}: does not compile${where}: ${first?.text ?? String(e)}`);
   }
   mkdirSync(PLUGIN_DIR, { recursive: true });
