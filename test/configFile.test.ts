@@ -88,7 +88,7 @@ describe('bad config files: one line naming the key, exit 2', () => {
     ['wrong type', { cpus: '4' }, /key 'cpus' takes a number, got "4"/],
     ['out of range', { cpus: 0 }, /key 'cpus' takes a number >= 1, got 0/],
     ['not an integer', { pages: 2.5 }, /key 'pages' takes an integer, got 2.5/],
-    ['not a choice', { protocol: 'fast' }, /key 'protocol' takes one of "per-page", "batched", "rik", "invlpgb", "rar", "luf", "context-reset", got "fast"/],
+    ['not a choice', { protocol: 'fast' }, /key 'protocol' takes one of "per-page", "batched", "rik", "invlpgb", "rar", "luf", "context-reset", or a plug-in path \(\.ts, \.js\), got "fast"/],
     ['a stress key on run', { iterations: 5 }, /unknown key 'iterations'/],
     ['not JSON', '{"cpus": 4,', /not valid JSON/],
     ['not an object', '[1, 2]', /must hold one JSON object/],

@@ -29,6 +29,7 @@ import {
   MPROTECT_FLUSH_MODES,
   PENDING_FLUSH_MODES,
   isPluginPath,
+  type PluginPath,
   PROTOCOLS,
   SCHED_MODES,
   SYSCALLS,
@@ -42,7 +43,8 @@ import { SCENARIO_NAMES } from '../scenarios/lab.js';
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const oneOf = <T extends string>(values: readonly T[]) => z.enum(values as [T, ...T[]]);
 /** A built-in name or a plug-in's path (docs/extending.md), as the CLI flag takes it. */
-const oneOfOrPlugin = <T extends string>(values: readonly T[]) => z.union([oneOf(values), z.string().refine(isPluginPath, 'a plug-in path ends in .ts, .mts, .js or .mjs')]);
+const oneOfOrPlugin = <T extends string>(values: readonly T[]) =>
+  z.string().refine((v) => (values as readonly string[]).includes(v) || isPluginPath(v), `one of ${values.map((v) => JSON.stringify(v)).join(', ')}, or a plug-in path (.ts, .js)`) as unknown as z.ZodType<T | PluginPath>;
 
 /** Every simulation option a file may set (the fields of SimConfig, each with its own range). */
 export const simOptionsSchema = z
@@ -120,7 +122,7 @@ export const runFileSchema = simOptionsSchema.extend(commonSchema.shape).partial
 export const stressFileSchema = simOptionsSchema
   .extend(commonSchema.shape)
   .extend({
-    scenario: oneOf(SCENARIO_NAMES),
+    scenario: oneOfOrPlugin(SCENARIO_NAMES),
     iterations: int(1, 1e12),
     stopOnRace: z.boolean(),
     threads: int(1, 64),
