@@ -8,6 +8,8 @@
  * resolves when the CPU is done; while it runs, the worker's event loop is not
  * turning, so IPIs arrive through the doorbell word + receiveMessageOnPort and
  * stop requests through G_ABORT, never as 'message' events.
+ * `configure` first imports the run's plug-in modules (docs/extending.md),
+ * which the main thread compiled and checked (src/plugin/load.ts).
  */
 import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';

@@ -147,7 +147,7 @@ export function defineScenario(s: ScenarioPlugin): ScenarioPlugin {
 }
 
 /** A failure inside plug-in code, naming the file. */
-export class PluginFault extends Error {
+class PluginFault extends Error {
   constructor(file: string, what: string) {
     super(`plug-in ${file}: ${what}`);
     this.name = 'PluginFault';

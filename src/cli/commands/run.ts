@@ -5,7 +5,6 @@
  * pipe); an interrupted run prints its partial result before exiting 130 or
  * 143; the machine is always shut down.
  */
-import { pluginFailure } from '../../plugin/load.js';
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { configToFlags, parseReclaimPages, resolveConfig, type SimConfig } from '../../config/config.js';
@@ -20,6 +19,7 @@ import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, type CostModel } from '..
 import { checkOutputFile } from '../../output/outputPaths.js';
 import { estimateWork, workWarning } from '../../scenarios/workEstimate.js';
 import { addSimOptions, emitResult, EXIT_SIM_FAILED, UsageError, withConfigFile, type CliOpts } from './options.js';
+import { pluginFailure } from '../../plugin/load.js';
 
 /** How often the run's progress bar reads the machine's progress words. */
 export const RUN_PROGRESS_POLL_MS = 200;

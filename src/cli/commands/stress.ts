@@ -6,7 +6,6 @@
  * Invariant: only the replay of the first race records a trace, never the
  * campaign's iterations.
  */
-import { pluginFailure } from '../../plugin/load.js';
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { resolveConfig } from '../../config/config.js';
@@ -22,6 +21,7 @@ import { parseShard } from '../../campaigns/shard.js';
 import { writeStressDir } from '../../campaigns/merge.js';
 import { checkOutputDir, checkOutputFile } from '../../output/outputPaths.js';
 import { addSimOptions, EXIT_SIM_FAILED, nameOrPlugin, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
+import { pluginFailure } from '../../plugin/load.js';
 
 interface StressCliOpts extends CliOpts {
   scenario: ScenarioName;
