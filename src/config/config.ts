@@ -547,11 +547,9 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     }
     c.transport = c.protocol as TransportName;
   } else if (c.transport !== 'ipi') {
+    if (c.arch === 'arm64') throw new ConfigError(`--arch arm64 flushes by broadcast TLBI (its own transport): drop --transport ${c.transport} or use --arch x86`);
     if (c.protocol !== 'batched') throw new ConfigError(`--transport ${c.transport} applies to --protocol batched (per-page, rik and luf flush by IPI), got --protocol ${c.protocol}`);
     c.protocol = c.transport;
-  }
-  if (c.arch === 'arm64' && c.transport !== 'ipi') {
-    throw new ConfigError(`--arch arm64 flushes by broadcast TLBI (its own transport): drop --transport ${c.transport} or use --arch x86`);
   }
   oneOf('arch', c.arch, ARCHES);
   oneOf('sched', c.sched, SCHED_MODES);
