@@ -1,8 +1,8 @@
 /**
  * The arm64 transport (chosen by `--arch arm64`): broadcast TLBI + DSB ISH,
  * no IPI (arch/arm64/include/asm/tlbflush.h: flush_tlb_mm,
- * __flush_tlb_range_nosync, arch_tlbbatch_add_pending, arch_tlbbatch_flush;
- * arch/arm64/mm/... arch_flush_tlb_batched_pending). The mechanism itself
+ * __flush_tlb_range_nosync, arch_tlbbatch_add_pending, arch_tlbbatch_flush,
+ * arch_flush_tlb_batched_pending). The mechanism itself
  * lives in ../arm64Tlbi.ts (TLBI rings, DSB); this module plugs it into the
  * FlushTransport interface.
  *
