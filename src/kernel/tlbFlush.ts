@@ -41,7 +41,7 @@
  *   pageout flushing using Intel RAR", 2025-06-05, never merged): the same
  *   global ASIDs; an mm with one is flushed by one RAR to its unfiltered
  *   mm_cpumask (lazy CPUs included) unless should_trim_cpumask is due; other
- *   mms by IPIs (rarFlushTlbMmRange). A lazy CPU an IPI reaches clears its
+ *   mms by IPIs (rarFlushTlbMmRange, transports/rar.ts). A lazy CPU an IPI reaches clears its
  *   mm_cpumask bit (the series' flush_tlb_func), and a CPU new to the mask
  *   flushes the global ASID at switch_mm (tlbState.ts).
  * - Counters follow /proc/vmstat where the kernel has one: the initiator counts
