@@ -42,7 +42,7 @@ export { loadConfigFile, simOptionsSchema } from './config/configFile.js';
 export type { Counters, HostStats, PartialReason, RunFailure, RunResult } from './output/result.js';
 export { describeRace, type AccessOp, type RaceCounts, type RaceKind, type RaceReport } from './engine/oracle.js';
 export { runStress, scenarioConfig, stressReproduceCommand, type StressOptions, type StressResult } from './campaigns/stress.js';
-export { SCENARIOS, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios/lab.js';
+export { SCENARIOS, type Scenario, type ScenarioName } from './scenarios/lab.js';
 export { getPreset, presetNames, registerPreset, resolvePreset, type Preset, type PresetChoice, type PresetKind, type PresetProvenance, type ResolvedPreset } from './scenarios/preset.js';
 export { PROTOCOL_REGISTRY, getProtocol, type UnmapProtocol } from './kernel/protocols/index.js';
 export { WORKLOAD_REGISTRY, getWorkload, type Workload } from './scenarios/workloads/index.js';

@@ -10,14 +10,13 @@
 import type { SimConfig } from '../config/config.js';
 import { PTRS_PER_PTE } from '../engine/layout.js';
 import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
-import { RACE_NAMES, type RaceName } from './races/index.js';
+import type { RaceName } from './races/index.js';
 import type { Preset } from './preset.js';
 
 /** The lab's original scenarios (knobs chosen by flags). */
 export type LabScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush' | 'frame-reuse';
 /** Every stress scenario: the lab's and the race catalogue's (src/scenarios/races/, with `--kernel buggy|fixed`). */
 export type ScenarioName = LabScenarioName | RaceName;
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush', 'frame-reuse', ...RACE_NAMES];
 
 export interface Scenario {
   readonly name: LabScenarioName;
