@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../src/config/config.js';
 import { runStress } from '../src/campaigns/stress.js';
 import { simulate } from '../src/api.js';
+import { resolvePoints } from '../src/campaigns/sweep.js';
 import { getPreset, presetNames, registerPreset, resolvePreset } from '../src/scenarios/preset.js';
 import { RACE_NAMES, RACES } from '../src/scenarios/races/index.js';
 import { SCENARIOS } from '../src/scenarios/lab.js';
@@ -55,6 +56,17 @@ describe('the preset registry', () => {
     expect([buggy.config.cpus, buggy.config.pages, buggy.config.ops, buggy.config.flushUnderPtl, buggy.config.sched]).toEqual([3, 2, 9, false, 'seeded']);
     const plain = resolvePreset({ scenario: 'test-plugin-race' }, {});
     expect([plain.kernel, plain.config.flushUnderPtl]).toEqual(['fixed', true]);
+  });
+});
+
+describe('sweep --scenario', () => {
+  it('lays the preset and its side under every grid point, as run and stress do', () => {
+    const choice = { scenario: 'mremap-ptl', kernel: 'buggy' } as const;
+    const points = resolvePoints({ cpus: [3, 4] }, {}, choice);
+    expect(points.map((p) => p.error)).toEqual([null, null]);
+    // A sweep point runs on one token unless told otherwise; everything else is the preset under the grid value.
+    expect(points.map((p) => p.config)).toEqual([3, 4].map((cpus) => resolvePreset(choice, { cpus, runTokens: 1 }).config));
+    expect(points.map((p) => [p.config.flushUnderPtl, p.config.ipiStep, p.config.sched])).toEqual([[false, true, 'seeded'], [false, true, 'seeded']]);
   });
 });
 
