@@ -58,7 +58,8 @@ export { loadConfigFile, simOptionsSchema } from './config/configFile.js';
 export type { Counters, HostStats, PartialReason, RunFailure, RunResult } from './output/result.js';
 export { describeRace, type AccessOp, type RaceCounts, type RaceKind, type RaceReport } from './engine/oracle.js';
 export { runStress, scenarioConfig, stressReproduceCommand, type StressOptions, type StressResult } from './campaigns/stress.js';
-export { SCENARIOS, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios/lab.js';
+export { SCENARIOS, type Scenario, type ScenarioName } from './scenarios/lab.js';
+export { getPreset, presetNames, registerPreset, resolvePreset, type Preset, type PresetChoice, type PresetKind, type PresetProvenance, type ResolvedPreset } from './scenarios/preset.js';
 export { PROTOCOL_REGISTRY, getProtocol, type UnmapProtocol } from './kernel/protocols/index.js';
 export type { FlushTransport, FlushTransportName, GlobalAsidMode } from './kernel/transports/types.js';
 export { WORKLOAD_REGISTRY, getWorkload, type Workload } from './scenarios/workloads/index.js';
@@ -76,7 +77,7 @@ export {
   type ScenarioExploreResult,
 } from './campaigns/explore.js';
 export { formatSchedule, parseSchedule, SCHEDULE_DEFAULT_ONLY, type ChoicePoint, type ForcedChoice, type ScheduleRecord } from './engine/forcedSchedule.js';
-export { KERNEL_SIDES, RACE_NAMES, RACES, raceSide, type KernelSide, type RaceEffect, type RaceEntry, type RaceName } from './scenarios/races/index.js';
+export { KERNEL_SIDES, RACE_NAMES, RACES, type KernelSide, type RaceEffect, type RaceEntry, type RaceName } from './scenarios/races/index.js';
 export { createLogger, type LogLevel } from './output/log.js';
 export { COUNTER_NAMES, type CounterName } from './engine/layout.js';
 export {

@@ -5,7 +5,8 @@
  * the published figures beside the computed ones.
  */
 import { describe, expect, it } from 'vitest';
-import { COMPARED_MECHANISMS, formatMechanismComparison, runMechanismComparison, type MechanismComparison } from '../src/scenarios/mechanisms.js';
+import { formatMechanismComparison, runMechanismComparison, type MechanismComparison } from '../src/scenarios/mechanisms.js';
+import { COMPARED_MECHANISMS } from '../src/scenarios/mechanismPresets.js';
 import { runCli } from './helpers.js';
 import { COST_MODEL_DEFAULTS } from '../src/output/costModel.js';
 

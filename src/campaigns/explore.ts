@@ -31,10 +31,10 @@ import { ConfigError, isPluginPath, type SimConfig } from '../config/config.js';
 import { loadScenarioPlugin } from '../plugin/load.js';
 import { Machine } from '../engine/coordinator.js';
 import { totalRaceCount, type RaceCounts } from '../engine/oracle.js';
-import { isRaceName, type KernelSide } from '../scenarios/races/index.js';
-import type { ScenarioName } from '../scenarios/lab.js';
+import type { KernelSide } from '../scenarios/races/index.js';
+import { getPreset, resolvePreset } from '../scenarios/preset.js';
 import { formatSchedule, SCHED_MAX_CPUS, SCHED_RECORD_MAX, type ChoicePoint, type ForcedChoice } from '../engine/forcedSchedule.js';
-import { ablationSide, defaultSide, scenarioConfig, stressReproduceCommand } from './stress.js';
+import { ablationSide, stressReproduceCommand } from './stress.js';
 
 /** Largest preemption bound accepted: every bound multiplies the schedules by roughly the number of choice points. */
 export const MAX_PREEMPTION_BOUND = 6;
@@ -184,7 +184,7 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
 
 /** What `tlbsim explore` reports: the exploration of one side of a scenario. */
 export interface ScenarioExploreResult extends ExploreResult {
-  scenario: ScenarioName;
+  scenario: string;
   kernel?: KernelSide;
   /** Present (true) when `kernel` is the buggy side of a planted ablation. */
   ablation?: true;
@@ -194,7 +194,7 @@ export interface ScenarioExploreResult extends ExploreResult {
 }
 
 export interface ScenarioExploreOptions {
-  scenario: ScenarioName;
+  scenario: string;
   /** Side of a catalogue race (default fixed); none for the lab's scenarios. */
   kernel?: KernelSide;
   overrides?: Partial<SimConfig>;
@@ -207,12 +207,11 @@ export interface ScenarioExploreOptions {
 /** Explore a stress scenario (as `tlbsim stress --scenario` configures it) and name the replay of its shortest racy schedule. */
 export async function exploreScenario(opts: ScenarioExploreOptions): Promise<ScenarioExploreResult> {
   if (isPluginPath(opts.scenario)) await loadScenarioPlugin(opts.scenario);
-  else if (!isRaceName(opts.scenario)) {
+  if (getPreset(opts.scenario).sides === undefined) {
     // The lab's scenarios loop until reclaim is done: a schedule that never preempts would spin forever.
     throw new ConfigError(`explore takes a race catalogue scenario (tlbsim races), got '${opts.scenario}'`);
   }
-  const kernel = defaultSide(opts.scenario, opts.kernel, opts.overrides ?? {});
-  const config = scenarioConfig(opts.scenario, { ...(opts.overrides ?? {}), schedule: '' }, kernel);
+  const { config, kernel } = resolvePreset({ scenario: opts.scenario, kernel: opts.kernel }, { ...(opts.overrides ?? {}), schedule: '' });
   const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, onProgress: opts.onProgress, signal: opts.signal });
   const reproduce = r.shortest_racy ? stressReproduceCommand(opts.scenario, { ...config, schedule: r.shortest_racy.schedule }, config.seed, kernel) : null;
   return { scenario: opts.scenario, ...(kernel === undefined ? {} : { kernel }), ...(ablationSide(opts.scenario, kernel) ? { ablation: true as const } : {}), config, ...r, reproduce };

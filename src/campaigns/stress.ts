@@ -27,14 +27,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { configToFlags, ConfigError, isPluginPath, resolveConfig, type SimConfig } from '../config/config.js';
+import { ConfigError, isPluginPath, type SimConfig } from '../config/config.js';
 import { loadScenarioPlugin } from '../plugin/load.js';
 import { addRaces, totalRaceCount, zeroRaces, type RaceCounts, type RaceReport } from '../engine/oracle.js';
 import { stressWorkerUrl } from '../engine/paths.js';
 import { addCounters, zeroCounters, type Counters, type PartialReason, type RunFailure } from '../output/result.js';
-import { scenarioDefaults, type ScenarioName } from '../scenarios/lab.js';
-import { PROFILE_FIELDS } from '../config/kernelProfiles.js';
-import { isAblation, isRaceName, RACES, type KernelSide } from '../scenarios/races/index.js';
+import { getPreset, presetReproduceArgs, resolvePreset } from '../scenarios/preset.js';
+import { ABLATION, type KernelSide } from '../scenarios/races/types.js';
 import { shardIterationRange, type Shard } from './shard.js';
 
 /** What one piscina task runs. */
@@ -85,7 +84,7 @@ export interface StressChunkResult {
 }
 
 export interface StressOptions {
-  scenario: ScenarioName;
+  scenario: string;
   /** Side of a catalogue race (buggy or fixed; default fixed); none for the lab's scenarios. */
   kernel?: KernelSide;
   /** Options the user gave (over the scenario's defaults); none if omitted. */
@@ -108,7 +107,7 @@ export interface StressOptions {
 }
 
 export interface StressResult {
-  scenario: ScenarioName;
+  scenario: string;
   /** The side of a catalogue race that ran (absent for the lab's scenarios). */
   kernel?: KernelSide;
   /** Present (true) when `kernel` is the buggy side of a planted ablation: no released kernel had it. */
@@ -148,39 +147,22 @@ export function defaultStressThreads(): number {
 export const STRESS_CHUNK_MAX = 25;
 
 /**
- * Resolve a scenario's config with the user's overrides on top. `kernel`
- * picks the side of a catalogue race (default: fixed); lab scenarios take none.
+ * Resolve a scenario's config with the user's overrides on top (src/scenarios/preset.ts:
+ * the one resolution `run`, `explore` and `sweep` share). `kernel` picks the side of a
+ * catalogue race (default: fixed); the lab's scenarios take none.
  */
-export function scenarioConfig(scenario: ScenarioName, overrides: Partial<SimConfig>, kernel?: KernelSide): SimConfig {
-  const defaults = scenarioDefaults(scenario, kernel, overrides.syscall);
-  if (overrides.kernelVersion !== undefined && overrides.kernelVersion !== '') {
-    if (kernel !== undefined) throw new ConfigError('--kernel and --kernel-version do not combine: a kernel profile decides both sides of a race; drop one of them');
-    // The profile's switches go over the scenario's (resolveConfig lays them under the flags given).
-    for (const f of PROFILE_FIELDS) delete defaults[f];
-  }
-  // Stress defaults to seeded scheduling so every race it finds can be replayed exactly.
-  return resolveConfig({ sched: 'seeded', ...defaults, ...overrides });
+export function scenarioConfig(scenario: string, overrides: Partial<SimConfig>, kernel?: KernelSide): SimConfig {
+  return resolvePreset({ scenario, kernel }, overrides).config;
 }
 
 /** True if `kernel` is the buggy side of a catalogue entry whose buggy side never shipped. */
-export function ablationSide(scenario: ScenarioName, kernel: KernelSide | undefined): boolean {
-  return kernel === 'buggy' && isRaceName(scenario) && isAblation(RACES[scenario]);
+export function ablationSide(scenario: string, kernel: KernelSide | undefined): boolean {
+  return kernel === 'buggy' && getPreset(scenario).provenance?.introduced.startsWith(ABLATION) === true;
 }
 
-/** The side a run of `scenario` takes when none is asked for: fixed for a catalogue race, unless a kernel profile decides. */
-export function defaultSide(scenario: ScenarioName, kernel: KernelSide | undefined, overrides: Partial<SimConfig>): KernelSide | undefined {
-  if (kernel !== undefined) return kernel;
-  const profiled = overrides.kernelVersion !== undefined && overrides.kernelVersion !== '';
-  return (isRaceName(scenario) || isPluginPath(scenario)) && !profiled ? 'fixed' : undefined;
-}
-
-/** The reproduce command for iteration seed `seed` (and `config.schedule`, if the run followed one). */
-export function stressReproduceCommand(scenario: ScenarioName, config: SimConfig, seed: number, kernel?: KernelSide): string {
-  const base = scenarioConfig(scenario, { seed: config.seed, ...(config.kernelVersion === '' ? {} : { kernelVersion: config.kernelVersion }) }, kernel);
-  // Run tokens do not change a seeded run (one CPU steps at a time): leave the host-dependent value out.
-  const flags = configToFlags({ ...config, seed, runTokens: config.sched === 'seeded' ? base.runTokens : config.runTokens }, base);
-  const side = kernel === undefined ? [] : ['--kernel', kernel];
-  return ['tlbsim', 'stress', '--scenario', scenario, ...side, ...flags, '--iterations', '1'].join(' ');
+/** The reproduce command for iteration seed `seed` (and `config.schedule`, if the run followed one): the preset, then the flags that differ from it. */
+export function stressReproduceCommand(scenario: string, config: SimConfig, seed: number, kernel?: KernelSide): string {
+  return ['tlbsim', 'stress', ...presetReproduceArgs({ scenario, kernel }, { ...config, seed }), '--iterations', '1'].join(' ');
 }
 
 /** Run a stress campaign. */
@@ -195,8 +177,9 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
   }
   const overrides = opts.overrides ?? {};
   if (isPluginPath(opts.scenario)) await loadScenarioPlugin(opts.scenario);
-  const kernel = defaultSide(opts.scenario, opts.kernel, overrides);
-  let config = scenarioConfig(opts.scenario, { ...overrides, seed: opts.seed }, kernel);
+  const resolved = resolvePreset({ scenario: opts.scenario, kernel: opts.kernel }, { ...overrides, seed: opts.seed });
+  const kernel = resolved.kernel;
+  let config = resolved.config;
   if (overrides.runTokens === undefined) {
     // Several machines share the host: split the cores between them.
     config = { ...config, runTokens: Math.max(1, Math.floor(cores / threads)) };
@@ -288,7 +271,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
 
 /** What a stress result is computed from (a campaign's tallies, or the sum of its shards'). */
 export interface StressTally {
-  scenario: ScenarioName;
+  scenario: string;
   kernel: KernelSide | undefined;
   /** Why the campaign stopped early, or null if it ran every iteration. */
   partialReason: string | null;

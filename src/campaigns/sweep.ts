@@ -24,7 +24,8 @@ import { writeFileAtomic } from '../output/atomicWrite.js';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { ConfigError, DEFAULTS, FLAG_NAMES, resolveConfig, type SimConfig } from '../config/config.js';
+import { ConfigError, DEFAULTS, FLAG_NAMES, type SimConfig } from '../config/config.js';
+import { presetLayer, resolvePreset, type PresetChoice } from '../scenarios/preset.js';
 import { COST_MODEL_DEFAULTS, MODELED_EVENT_NAMES, type CostModel, type Modeled } from '../output/costModel.js';
 import { COUNTER_NAMES } from '../engine/layout.js';
 import type { RaceCounts } from '../engine/oracle.js';
@@ -93,6 +94,8 @@ export interface SweepCampaign {
   grid: Grid;
   /** Options every point shares (given once, not swept). */
   base: Partial<SimConfig>;
+  /** The preset under every point, when the sweep named one. */
+  preset?: PresetChoice;
   cost_model: CostModel;
   total_points: number;
 }
@@ -154,6 +157,8 @@ export interface SweepOptions {
   grid: Grid;
   /** Options shared by every point. */
   base?: Partial<SimConfig>;
+  /** `--scenario NAME [--kernel SIDE]`: the preset laid under every point (src/scenarios/preset.ts), as run and stress lay it. */
+  preset?: PresetChoice;
   costModel?: CostModel;
   shard?: Shard | null;
   /** Points run at once (default: host cores). */
@@ -163,18 +168,18 @@ export interface SweepOptions {
 }
 
 /** Resolve every point's configuration; invalid ones carry their error. @throws ConfigError if no point is valid. */
-export function resolvePoints(grid: Grid, base: Partial<SimConfig>): { config: SimConfig; error: string | null }[] {
+export function resolvePoints(grid: Grid, base: Partial<SimConfig>, preset: PresetChoice = {}): { config: SimConfig; error: string | null }[] {
   const overrides = expandGrid(grid);
   const tokens = grid.runTokens !== undefined || base.runTokens !== undefined ? {} : { runTokens: 1 };
   let firstError: ConfigError | null = null;
   const out = overrides.map((ov) => {
     const partial = { ...tokens, ...base, ...ov };
     try {
-      return { config: resolveConfig(partial), error: null };
+      return { config: resolvePreset(preset, partial).config, error: null };
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       firstError ??= e;
-      return { config: { ...DEFAULTS, ...partial } as SimConfig, error: e.message };
+      return { config: { ...DEFAULTS, ...presetLayer(preset, partial).layer, ...partial } as SimConfig, error: e.message };
     }
   });
   if (out.every((p) => p.error !== null) && firstError !== null) throw firstError;
@@ -190,8 +195,10 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 256) {
     throw new ConfigError(`--parallel must be an integer from 1 to 256, got ${String(parallel)}`);
   }
-  const all = resolvePoints(opts.grid, base);
-  const campaign: SweepCampaign = { kind: 'sweep', grid: opts.grid, base, cost_model: costModel, total_points: all.length };
+  const preset = opts.preset ?? {};
+  presetLayer(preset, {}); // an unknown preset or a --kernel it does not take is bad input for the whole sweep, not one point
+  const all = resolvePoints(opts.grid, base, preset);
+  const campaign: SweepCampaign = { kind: 'sweep', grid: opts.grid, base, ...(preset.scenario === undefined ? {} : { preset }), cost_model: costModel, total_points: all.length };
   const mine = shardPointIndices(all.length, shard);
   const t0 = performance.now();
   const rows: SweepRow[] = [];

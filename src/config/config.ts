@@ -658,16 +658,17 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
       `--pages ${c.pages}${c.mms > 1 ? ` x --mms ${c.mms}` : ''} with --cpus ${c.cpus} needs ${Math.round(sharedMb)} MB of shared memory (each page has one word per CPU); keep --pages x --mms x --cpus under ${Math.floor((MAX_SHARED_MB * (1 << 20)) / 20)}`,
     );
   }
-  if (c.workload === 'pending-flush' && c.pages <= PTRS_PER_PTE) {
-    throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
+  if ((c.workload === 'pending-flush' || c.workload === 'pending-flush-lost') && c.pages <= PTRS_PER_PTE) {
+    throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload ${c.workload} (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
   }
   // CPU 0 is kswapd (munmap: the unmapping thread); the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
   const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' || c.workload === 'munmap' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'toy' ? 0 : c.cpus - 2;
   intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
+  // Workloads in which every CPU may send flush IPIs (their initiators are every CPU: N^2 ports).
+  if ((c.workload === 'tlb-flush' || c.workload === 'mprotect-reclaim' || c.workload === 'migrate-vma-ptl' || c.workload === 'arm64-dsb-pending') && c.cpus > TLB_FLUSH_MAX_CPUS) {
+    throw new ConfigError(`--cpus must be at most ${TLB_FLUSH_MAX_CPUS} for --workload ${c.workload} (every CPU needs a port to every other), got ${c.cpus}`);
+  }
   if (c.workload === 'tlb-flush') {
-    if (c.cpus > TLB_FLUSH_MAX_CPUS) {
-      throw new ConfigError(`--cpus must be at most ${TLB_FLUSH_MAX_CPUS} for --workload tlb-flush (every CPU needs a port to every other), got ${c.cpus}`);
-    }
     if (c.pages < c.cpus) throw new ConfigError(`--pages must be at least --cpus (${c.cpus}) for --workload tlb-flush (each CPU owns pages / CPUs pages), got ${c.pages}`);
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload tlb-flush (no kswapd runs)');
   }

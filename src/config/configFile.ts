@@ -39,7 +39,7 @@ import {
 } from './config.js';
 import { LOG_LEVELS } from '../output/log.js';
 import { KERNEL_VERSIONS } from './kernelProfiles.js';
-import { SCENARIO_NAMES } from '../scenarios/lab.js';
+import { KERNEL_SIDES, type KernelSide } from '../scenarios/races/types.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const oneOf = <T extends string>(values: readonly T[]) => z.enum(values as [T, ...T[]]);
@@ -117,14 +117,20 @@ const commonSchema = z.object({
   logFile: z.string().min(1),
 });
 
+/** `--scenario` and `--kernel`, the same on run, stress and sweep (the name is checked against the preset registry when resolved). */
+const presetSchema = z.object({
+  scenario: z.string().min(1),
+  kernel: oneOf(KERNEL_SIDES),
+});
+
 /** `tlbsim run --config FILE`. */
-export const runFileSchema = simOptionsSchema.extend(commonSchema.shape).partial().strict();
+export const runFileSchema = simOptionsSchema.extend(commonSchema.shape).extend(presetSchema.shape).partial().strict();
 
 /** `tlbsim stress --config FILE`. */
 export const stressFileSchema = simOptionsSchema
   .extend(commonSchema.shape)
+  .extend(presetSchema.shape)
   .extend({
-    scenario: oneOfOrPlugin(SCENARIO_NAMES),
     iterations: int(1, 1e12),
     stopOnRace: z.boolean(),
     threads: int(1, 64),
@@ -140,6 +146,7 @@ export const sweepFileSchema = z
   .object(
     Object.fromEntries(Object.entries(simOptionsSchema.shape).map(([k, v]) => [k, z.union([v.unwrap(), z.array(v.unwrap()).min(1)])])) as Record<string, z.ZodType<unknown>>,
   )
+  .extend(presetSchema.shape)
   .extend({
     out: z.string().min(1),
     shard: z.string().regex(/^\d+\/\d+$/),
@@ -155,6 +162,8 @@ export type RunFile = z.infer<typeof runFileSchema>;
 export type StressFile = z.infer<typeof stressFileSchema>;
 /** A sweep config file: each option one value or a list (a grid dimension), plus the sweep's own keys. */
 export type SweepFile = { [K in keyof SimConfig]?: SimConfig[K] | SimConfig[K][] } & {
+  scenario?: string;
+  kernel?: KernelSide;
   out?: string;
   shard?: string;
   parallel?: number;

@@ -1,23 +1,22 @@
 /**
- * Race scenarios for `tlbsim stress`: small machines tuned so that one
- * iteration opens the race window a few times. Each is a workload plus
- * defaults; every option can still be overridden on the command line.
+ * The lab's race scenarios (presets of src/scenarios/preset.ts): small
+ * machines tuned so that one iteration opens the race window a few times.
+ * Each is a workload plus defaults; every option can still be overridden on
+ * the command line, and they take no `--kernel` (their knobs are flags).
  *
  * Invariant: a scenario's defaults are applied under the user's flags, never
- * over them, and the reproduce command spells out every value that differs
- * from the scenario's defaults.
+ * over them (src/scenarios/preset.ts resolves them).
  */
-import { ConfigError, isPluginPath, type PluginPath, type SimConfig, type SyscallName } from '../config/config.js';
-import { pluginScenarioSide } from '../plugin/registry.js';
+import type { SimConfig } from '../config/config.js';
 import { PTRS_PER_PTE } from '../engine/layout.js';
 import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
-import { isRaceName, RACE_NAMES, raceSide, type KernelSide, type RaceName } from './races/index.js';
+import type { RaceName } from './races/index.js';
+import type { Preset } from './preset.js';
 
 /** The lab's original scenarios (knobs chosen by flags). */
 export type LabScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush' | 'frame-reuse';
 /** Every stress scenario: the lab's and the race catalogue's (src/scenarios/races/, with `--kernel buggy|fixed`). */
-export type ScenarioName = LabScenarioName | RaceName | PluginPath;
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['unmap-window', 'mprotect', 'wp-recheck', 'pending-flush', 'frame-reuse', ...RACE_NAMES];
+export type ScenarioName = LabScenarioName | RaceName;
 
 export interface Scenario {
   readonly name: LabScenarioName;
@@ -73,15 +72,5 @@ export const SCENARIOS: { readonly [N in LabScenarioName]: Scenario } = {
   },
 };
 
-/**
- * The defaults of `scenario` (a lab scenario, or one side of a catalogue
- * race). @throws ConfigError for an unknown name, or `kernel` on a lab scenario.
- */
-export function scenarioDefaults(scenario: string, kernel: KernelSide | undefined, syscall?: SyscallName): Partial<SimConfig> {
-  if (isRaceName(scenario)) return raceSide(scenario, kernel ?? 'fixed', syscall);
-  if (isPluginPath(scenario)) return pluginScenarioSide(scenario, kernel ?? 'fixed');
-  const s = (SCENARIOS as { readonly [k: string]: Scenario | undefined })[scenario];
-  if (!s) throw new ConfigError(`--scenario must be one of ${SCENARIO_NAMES.join(', ')}, got '${scenario}'`);
-  if (kernel !== undefined) throw new ConfigError(`--kernel applies to the race catalogue's scenarios (tlbsim races), not to '${scenario}' (choose its knobs with flags)`);
-  return s.defaults;
-}
+/** The lab's scenarios as presets (registered by src/scenarios/preset.ts). */
+export const LAB_PRESETS: readonly Preset[] = Object.values(SCENARIOS).map((s) => ({ name: s.name, kind: 'lab', summary: s.summary, defaults: s.defaults }));

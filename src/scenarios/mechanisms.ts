@@ -19,28 +19,13 @@
  *   found a race: every mechanism here is meant to be safe.
  */
 import { availableParallelism } from 'node:os';
-import { TLB_FLUSH_MAX_CPUS, resolveConfig, type IpiFanout, type ProtocolName, type SimConfig } from '../config/config.js';
+import { TLB_FLUSH_MAX_CPUS, resolveConfig, type SimConfig } from '../config/config.js';
 import { COST_MODEL_DEFAULTS, type CostModel } from '../output/costModel.js';
 import { totalRaceCount } from '../engine/oracle.js';
 import { runStress } from '../campaigns/stress.js';
 import { runPointTasks, type SweepRow } from '../campaigns/sweep.js';
+import { COMPARED_MECHANISMS, mechanismPresetName, type Mechanism } from './mechanismPresets.js';
 
-/** A mechanism of the comparison: a protocol, and the IPI fan-out its rounds use. */
-export interface Mechanism {
-  /** As printed: the protocol, with ` (tree)` for multicast fan-out. */
-  name: string;
-  protocol: ProtocolName;
-  ipiFanout: IpiFanout;
-}
-/** The mechanisms compared, Gorman's batching (the baseline) first. */
-export const COMPARED_MECHANISMS: readonly Mechanism[] = [
-  { name: 'batched', protocol: 'batched', ipiFanout: 'serial' },
-  { name: 'batched (tree)', protocol: 'batched', ipiFanout: 'tree' },
-  { name: 'invlpgb', protocol: 'invlpgb', ipiFanout: 'serial' },
-  { name: 'rar', protocol: 'rar', ipiFanout: 'serial' },
-  { name: 'luf', protocol: 'luf', ipiFanout: 'serial' },
-  { name: 'context-reset', protocol: 'context-reset', ipiFanout: 'serial' },
-];
 /** Machine sizes of the comparison (the issue's). */
 export const COMPARISON_CPUS: readonly number[] = [16, 64, 256];
 /** Seeded `frame-reuse` stress iterations per mechanism. */
@@ -155,7 +140,7 @@ export async function runMechanismComparison(
   const iterations = opts.stressIterations ?? COMPARISON_STRESS_ITERATIONS;
   const stress: MechanismComparison['stress'] = [];
   for (const m of mechanisms) {
-    const s = await runStress({ scenario: 'frame-reuse', overrides: { protocol: m.protocol, ipiFanout: m.ipiFanout }, iterations, seed: 1, stopOnRace: false });
+    const s = await runStress({ scenario: mechanismPresetName(m), iterations, seed: 1, stopOnRace: false });
     const x = s.races;
     stress.push({ mechanism: m.name, iterations: s.iterations, racy_iterations: s.racy_iterations, races: totalRaceCount(x) });
   }

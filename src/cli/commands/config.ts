@@ -1,31 +1,26 @@
 /** `tlbsim config --print` (the resolved configuration) and `tlbsim report` (one HTML file of a result). */
 import { Command, Option } from 'commander';
-import { resolveConfig } from '../../config/config.js';
 import { writeReport } from '../../output/htmlReport.js';
-import { SCENARIO_NAMES, type ScenarioName } from '../../scenarios/lab.js';
-import { scenarioConfig } from '../../campaigns/stress.js';
+import { resolvePreset } from '../../scenarios/preset.js';
 import { checkOutputFile } from '../../output/outputPaths.js';
-import { addSimOptions, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
+import { addPresetOptions, addSimOptions, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
 
 interface ConfigCliOpts extends CliOpts {
   print?: boolean;
-  scenario?: ScenarioName;
 }
 
 async function cmdConfig(given: ConfigCliOpts, cmd: Command): Promise<number> {
   if (given.print !== true) throw new UsageError('tlbsim config takes --print (show the resolved configuration)');
-  const stress = given.scenario !== undefined;
-  const { opts, sim } = withConfigFile(given, cmd, stress ? 'stress' : 'run');
-  const config = stress ? scenarioConfig(opts.scenario!, sim) : resolveConfig(sim);
+  const { opts, sim } = withConfigFile(given, cmd, given.scenario !== undefined ? 'stress' : 'run');
+  const { config } = resolvePreset({ scenario: opts.scenario, kernel: opts.kernel }, sim);
   await writeStdout(`${JSON.stringify(config, null, 2)}\n`);
   return 0;
 }
 
 /** Add `tlbsim config` to `program`. */
 export function registerConfig(program: Command): void {
-  addSimOptions(program.command('config').description('print the resolved configuration (defaults, then --config FILE, then flags) as JSON'), false)
+  addPresetOptions(addSimOptions(program.command('config').description('print the resolved configuration (defaults, then --scenario, then --config FILE, then flags) as JSON'), false))
     .addOption(new Option('--print', 'print it (the only action)'))
-    .addOption(new Option('--scenario <name>', "resolve a stress scenario's configuration instead of run's").choices(SCENARIO_NAMES))
     .exitOverride()
     .action(async (_o: ConfigCliOpts, cmd: Command) => {
       process.exitCode = await cmdConfig(cmd.opts<ConfigCliOpts>(), cmd);

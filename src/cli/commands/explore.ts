@@ -6,16 +6,14 @@ import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { withInterrupts } from '../interrupt.js';
 import { formatExplore, formatRaces, toJson } from '../../output/report.js';
-import type { ScenarioName } from '../../scenarios/lab.js';
 import { DEFAULT_MAX_SCHEDULES, exploreScenario, MAX_PREEMPTION_BOUND } from '../../campaigns/explore.js';
-import { KERNEL_SIDES, RACE_NAMES, RACES, type KernelSide } from '../../scenarios/races/index.js';
-import { addSimOptions, nameOrPlugin, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
+import { RACE_NAMES, RACES } from '../../scenarios/races/index.js';
+import { addPresetOptions, addSimOptions, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
 import { computeRaceVersions, loadRaceVersions, RACE_VERSION_ITERATIONS } from '../../scenarios/races/versions.js';
 import { writeFileAtomic } from '../../output/atomicWrite.js';
 
 interface ExploreCliOpts extends CliOpts {
-  scenario: ScenarioName;
-  kernel?: KernelSide;
+  scenario: string;
   preemptionBound: number;
   maxSchedules: number;
   progress: boolean;
@@ -67,14 +65,15 @@ export function registerRaces(program: Command): void {
 
 /** Add `tlbsim explore` to `program`. */
 export function registerExplore(program: Command): void {
-  addSimOptions(
-    program
-      .command('explore')
-      .description('check every schedule of a scenario with at most K preemptions (iterative context bounding) and replay the shortest racy one'),
-    true,
+  addPresetOptions(
+    addSimOptions(
+      program
+        .command('explore')
+        .description('check every schedule of a scenario with at most K preemptions (iterative context bounding) and replay the shortest racy one'),
+      true,
+    ),
+    { mandatory: true },
   )
-    .addOption(new Option('--scenario <name>', "race catalogue scenario (tlbsim races), or a scenario plug-in's path (docs/extending.md)").argParser(nameOrPlugin('--scenario', RACE_NAMES)).makeOptionMandatory())
-    .addOption(new Option('--kernel <side>', 'catalogue scenarios: buggy or fixed (default)').choices(KERNEL_SIDES))
     .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}`).argParser(num('--preemption-bound')).default(2))
     .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))
     .addOption(new Option('--no-progress', 'no progress bar'))

@@ -17,6 +17,8 @@ import { LOG_LEVELS, type LogLevel } from '../../output/log.js';
 import { TRACE_EVENTS_DEFAULT } from '../../output/trace.js';
 import { loadConfigFile, simOptionsOf, type ConfigFileCommand } from '../../config/configFile.js';
 import { KERNEL_VERSIONS } from '../../config/kernelProfiles.js';
+import { presetNames } from '../../scenarios/preset.js';
+import { KERNEL_SIDES, type KernelSide } from '../../scenarios/races/types.js';
 
 /** Exit code for bad input. */
 export const EXIT_USAGE = 2;
@@ -126,7 +128,24 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--log-file <file>', 'also write JSON-line logs to FILE (at info unless --log-level says otherwise)'));
 }
 
+/**
+ * `--scenario NAME` and `--kernel buggy|fixed`, the same on `run`, `stress`,
+ * `explore`, `sweep` and `config`: a preset of src/scenarios/preset.ts (names
+ * are checked there, so a plug-in's preset can be named too) laid under the
+ * flags given.
+ */
+export function addPresetOptions(cmd: Command, how: { defaultScenario?: string; mandatory?: boolean } = {}): Command {
+  const scenario = new Option('--scenario <name>', `preset whose defaults go under the flags given: a lab scenario, a race of the catalogue (tlbsim races) or a mechanism (${presetNames().join(', ')})`);
+  if (how.defaultScenario !== undefined) scenario.default(how.defaultScenario);
+  if (how.mandatory === true) scenario.makeOptionMandatory();
+  return cmd
+    .addOption(scenario)
+    .addOption(new Option('--kernel <side>', "catalogue races: the kernel before the fix (buggy) or after (fixed; the default)").choices(KERNEL_SIDES));
+}
+
 export interface CliOpts {
+  scenario?: string;
+  kernel?: KernelSide;
   cpus?: number;
   workload?: SimConfig['workload'];
   protocol?: SimConfig['protocol'];

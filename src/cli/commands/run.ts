@@ -7,7 +7,8 @@
  */
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { configToFlags, parseReclaimPages, resolveConfig, type SimConfig } from '../../config/config.js';
+import { isPluginPath, parseReclaimPages, type SimConfig } from '../../config/config.js';
+import { presetReproduceArgs, resolvePreset } from '../../scenarios/preset.js';
 import { Machine, MachineInterrupted } from '../../engine/coordinator.js';
 import { withInterrupts } from '../interrupt.js';
 import { zeroRaces } from '../../engine/oracle.js';
@@ -18,8 +19,8 @@ import { TRACE_EVENTS_DEFAULT, writeTrace, type CpuTrace } from '../../output/tr
 import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, type CostModel } from '../../output/costModel.js';
 import { checkOutputFile } from '../../output/outputPaths.js';
 import { estimateWork, workWarning } from '../../scenarios/workEstimate.js';
-import { addSimOptions, emitResult, EXIT_SIM_FAILED, UsageError, withConfigFile, type CliOpts } from './options.js';
-import { pluginFailure } from '../../plugin/load.js';
+import { addPresetOptions, addSimOptions, emitResult, EXIT_SIM_FAILED, UsageError, withConfigFile, type CliOpts } from './options.js';
+import { loadScenarioPlugin, pluginFailure } from '../../plugin/load.js';
 
 /** How often the run's progress bar reads the machine's progress words. */
 export const RUN_PROGRESS_POLL_MS = 200;
@@ -66,7 +67,7 @@ function progressLogger(o: { progress: boolean }, c: SimConfig, log: Logger): Lo
 }
 
 /** A run interrupted before its machine booted: nothing was measured, the configuration is kept. */
-function interruptedBeforeBoot(config: SimConfig, reason: string, costModel: CostModel): RunResult {
+function interruptedBeforeBoot(config: SimConfig, reason: string, costModel: CostModel, reproduce: string): RunResult {
   return {
     config,
     status: 'partial',
@@ -77,7 +78,7 @@ function interruptedBeforeBoot(config: SimConfig, reason: string, costModel: Cos
     race_reports: [],
     host: { wall_ms: 0, startup_ms: 0, ipi_round_latency_us: { median: 0, p99: 0, rounds: 0 }, sched_steps: 0 },
     modeled: modelRun(costModel, { perCpu: [], rounds: [] }),
-    reproduce: ['tlbsim', 'run', ...configToFlags(config)].join(' '),
+    reproduce,
   };
 }
 
@@ -104,7 +105,12 @@ function logFlushEvents(log: Logger, traces: readonly CpuTrace[] | null): void {
 
 async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
   const { opts: o, sim } = withConfigFile(given, cmd, 'run');
-  const config = resolveConfig(withTracing(sim, o.trace, o.logLevel));
+  // `--scenario NAME [--kernel SIDE]`: the machine `stress` and `explore` boot for that preset (seeded unless --sched says otherwise).
+  const choice = { scenario: o.scenario, kernel: o.kernel };
+  if (o.scenario !== undefined && isPluginPath(o.scenario)) await loadScenarioPlugin(o.scenario);
+  const resolved = resolvePreset(choice, withTracing(sim, o.trace, o.logLevel));
+  const config = resolved.config;
+  const reproduce = ['tlbsim', 'run', ...presetReproduceArgs({ ...choice, kernel: resolved.kernel }, config)].join(' ');
   const costModel = o.costModel === undefined ? COST_MODEL_DEFAULTS : loadCostModel(o.costModel);
   // Before any worker starts: a run that cannot write what it was asked to is refused, not lost at the end.
   if (o.out !== undefined) checkOutputFile('--out', o.out);
@@ -122,7 +128,7 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
     try {
       m = await Machine.boot(config, { logger: log, signal, costModel, onWorkerReady: (ready) => bar?.update(ready) });
     } catch (e) {
-      if (e instanceof MachineInterrupted) return interruptedBeforeBoot(config, e.message, costModel);
+      if (e instanceof MachineInterrupted) return interruptedBeforeBoot(config, e.message, costModel, reproduce);
       throw e;
     }
     bar?.setTotal(unit.total);
@@ -137,6 +143,7 @@ async function cmdRun(given: RunCliOpts, cmd: Command): Promise<number> {
     const logPoll = progressLog ? setInterval(logProgress, PROGRESS_LOG_EVERY_MS) : null;
     try {
       const r = await m.run(config.seed, { signal });
+      r.reproduce = reproduce;
       if (poll) clearInterval(poll);
       if (logPoll) clearInterval(logPoll);
       bar?.update(Math.min(unit.total, unit.read(m)), { phase: 'shutting down' });
@@ -169,9 +176,11 @@ interface RunCliOpts extends CliOpts {
 
 /** Add `tlbsim run` to `program`. */
 export function registerRun(program: Command): void {
-  addSimOptions(
-    program.command('run').description('run one simulation (default: reclaim on 8 CPUs, batched flush) and print its counters'),
-    false,
+  addPresetOptions(
+    addSimOptions(
+      program.command('run').description('run one simulation (default: reclaim on 8 CPUs, batched flush; --scenario NAME: the machine stress and explore boot for that preset) and print its counters'),
+      false,
+    ),
   )
     .addOption(new Option('--out <file>', 'also write the JSON result to FILE (atomically: a temporary file, then a rename)'))
     .addOption(new Option('--no-progress', 'no progress bar (it shows only on a terminal, on stderr)'))

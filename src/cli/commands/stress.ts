@@ -13,19 +13,16 @@ import { Machine } from '../../engine/coordinator.js';
 import { withInterrupts } from '../interrupt.js';
 import { createLogger, type Logger } from '../../output/log.js';
 import { formatStress, toJson } from '../../output/report.js';
-import { SCENARIO_NAMES, type ScenarioName } from '../../scenarios/lab.js';
 import { defaultStressThreads, runStress, type FoundRace, type StressResult } from '../../campaigns/stress.js';
-import { KERNEL_SIDES, type KernelSide } from '../../scenarios/races/index.js';
 import { TRACE_EVENTS_DEFAULT, writeTrace } from '../../output/trace.js';
 import { parseShard } from '../../campaigns/shard.js';
 import { writeStressDir } from '../../campaigns/merge.js';
 import { checkOutputDir, checkOutputFile } from '../../output/outputPaths.js';
-import { addSimOptions, EXIT_SIM_FAILED, nameOrPlugin, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
+import { addPresetOptions, addSimOptions, EXIT_SIM_FAILED, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
 import { pluginFailure } from '../../plugin/load.js';
 
 interface StressCliOpts extends CliOpts {
-  scenario: ScenarioName;
-  kernel?: KernelSide;
+  scenario: string;
   iterations: number;
   stopOnRace?: boolean;
   threads?: number;
@@ -111,12 +108,10 @@ async function traceFirstRace(result: StressResult, file: string, traceEvents: n
 
 /** Add `tlbsim stress` to `program`. */
 export function registerStress(program: Command): void {
-  addSimOptions(
-    program.command('stress').description('repeat a race scenario many times in parallel and report the races found'),
-    true,
+  addPresetOptions(
+    addSimOptions(program.command('stress').description('repeat a race scenario many times in parallel and report the races found'), true),
+    { defaultScenario: 'unmap-window' },
   )
-    .addOption(new Option('--scenario <name>', "race scenario (tlbsim races lists the catalogue), or a scenario plug-in's path (./my-race.ts, docs/extending.md)").argParser(nameOrPlugin('--scenario', SCENARIO_NAMES)).default('unmap-window'))
-    .addOption(new Option('--kernel <side>', "catalogue scenarios: the kernel before the fix (buggy) or after (fixed; the default)").choices(KERNEL_SIDES))
     .addOption(new Option('--iterations <n>', 'iterations to run').argParser(num('--iterations')).default(1000))
     .addOption(new Option('--stop-on-race', 'stop at the first iteration that finds a race'))
     .addOption(new Option('--threads <n>', `parallel simulations (piscina threads; default: host cores, ${defaultStressThreads()})`).argParser(num('--threads')))

@@ -15,9 +15,12 @@ import { COST_MODEL_DEFAULTS, loadCostModel } from '../../output/costModel.js';
 import { formatSweep, parseGridList, runSweep, SWEEP_KEYS, writeSweepDir, type Grid, type GridValue } from '../../campaigns/sweep.js';
 import { parseShard } from '../../campaigns/shard.js';
 import { checkOutputDir } from '../../output/outputPaths.js';
-import { EXIT_SIM_FAILED, num, UsageError, writeStdout } from './options.js';
+import { addPresetOptions, EXIT_SIM_FAILED, num, UsageError, writeStdout } from './options.js';
+import type { KernelSide } from '../../scenarios/races/types.js';
 
 interface SweepCliOpts {
+  scenario?: string;
+  kernel?: KernelSide;
   out?: string;
   config?: string;
   shard?: string;
@@ -95,6 +98,7 @@ async function cmdSweep(given: SweepCliOpts, cmd: Command): Promise<number> {
   try {
     result = await runSweep({
       grid,
+      preset: { scenario: o.scenario, kernel: o.kernel },
       costModel,
       shard,
       parallel: o.parallel,
@@ -120,10 +124,12 @@ async function cmdSweep(given: SweepCliOpts, cmd: Command): Promise<number> {
 
 /** Add `tlbsim sweep` to `program`. */
 export function registerSweep(program: Command): void {
-  addSweepOptions(
-    program
-      .command('sweep')
-      .description('run a grid of machines (comma lists for any run option) in parallel; write results.csv, results.json and SVG plots to --out'),
+  addPresetOptions(
+    addSweepOptions(
+      program
+        .command('sweep')
+        .description('run a grid of machines (comma lists for any run option) in parallel; write results.csv, results.json and SVG plots to --out'),
+    ),
   )
     .addOption(new Option('--out <dir>', 'folder for results.csv, results.json and the plots (required, here or in --config)'))
     .addOption(new Option('--config <file>', 'JSON file: any run option as a value or a list (a grid dimension), and out, shard, parallel, costModel; flags override it'))

@@ -54,7 +54,7 @@
  * buggy kernel path is the only thing that leaves the TLBI unwaited.
  */
 import { sysMadviseDontneed, sysMprotectReadOnly, sysMunmap } from '../../kernel/syscalls.js';
-import { kswapdAndThreads, storeEach, warmUp } from '../workloads/common.js';
+import { everyCpuInitiates, kswapdAndThreads, storeEach, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
 
@@ -63,7 +63,9 @@ const PAGE = 0;
 export const arm64DsbPendingWorkload: Workload = {
   name: 'arm64-dsb-pending',
   summary: "arm64: CPU 0 reclaims a page (TLBI issued, DSB deferred) while CPU 1, which caches it writable, calls mprotect(PROT_READ) (or munmap, madvise) and stores again (the 2025 race)",
-  initiators: () => [0, 1],
+  // kswapdAndThreads runs the thread part on every CPU but 0, so every thread CPU makes the mprotect/munmap/madvise call and
+  // may flush the others (CPU 1 is only the caller of the 2-CPU scenario): each needs a port to every CPU.
+  initiators: everyCpuInitiates,
   run(cpu, protocol) {
     const c = cpu.config;
     kswapdAndThreads(cpu, protocol, [PAGE], (mm) => {

@@ -22,7 +22,8 @@ import { mremapPtl, mremapPtlWorkload } from './mremapPtl.js';
 import { nestedZap, nestedZapWorkload } from './nestedZap.js';
 import { pendingFlushLost, pendingFlushLostWorkload } from './pendingFlushLost.js';
 import { reclaimDirty, reclaimDirtyWorkload } from './reclaimDirty.js';
-import type { KernelSide, RaceEntry } from './types.js';
+import type { RaceEntry, RaceVariant } from './types.js';
+import type { Preset } from '../preset.js';
 
 export { isAblation, KERNEL_SIDES, type KernelSide, type RaceEntry, type RaceEffect, type RaceVariant } from './types.js';
 
@@ -55,14 +56,20 @@ export const RACE_WORKLOADS = {
   'collapse-pmd-flush': collapsePmdFlushWorkload,
 } as const;
 
-/** True if `name` is a catalogue scenario. */
-export function isRaceName(name: string): name is RaceName {
-  return (RACE_NAMES as readonly string[]).includes(name);
+/** A catalogue entry as a preset (registered by src/scenarios/preset.ts): its two sides, its `--syscall` variants, its fix. */
+function racePreset(e: RaceEntry): Preset {
+  const variants: { [S in SyscallName]?: Partial<SimConfig> } = {};
+  for (const [s, v] of Object.entries(e.variants ?? {}) as [SyscallName, RaceVariant][]) if (v.defaults !== undefined) variants[s] = v.defaults;
+  return {
+    name: e.name,
+    kind: 'race',
+    summary: e.summary,
+    defaults: e.defaults,
+    sides: { buggy: e.buggy, fixed: {} },
+    variants,
+    provenance: { commit: e.commit, title: e.title, release: e.release, introduced: e.introduced },
+  };
 }
 
-/** The config overrides of one side of a catalogue scenario (over its defaults), for its `--syscall` variant if it has one. */
-export function raceSide(name: RaceName, kernel: KernelSide, syscall?: SyscallName): Partial<SimConfig> {
-  const e = RACES[name];
-  const variant = syscall === undefined ? undefined : e.variants?.[syscall];
-  return { ...e.defaults, ...(variant?.defaults ?? {}), ...(kernel === 'buggy' ? e.buggy : {}) };
-}
+/** The catalogue as presets, in RACE_NAMES order. */
+export const RACE_PRESETS: readonly Preset[] = RACE_NAMES.map((n) => racePreset(RACES[n]));

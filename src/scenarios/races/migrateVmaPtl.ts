@@ -43,7 +43,7 @@ import { mkPte, PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, pteDirty, pteWrite } from '.
 import { clearPte, lockPageForReclaim, setPageStep } from '../../kernel/protocols/common.js';
 import { sysMadviseDontneed } from '../../kernel/syscalls.js';
 import { flushTlbRange } from '../../kernel/tlbFlush.js';
-import { kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
+import { everyCpuInitiates, kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
 
@@ -98,7 +98,9 @@ export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
 export const migrateVmaPtlWorkload: Workload = {
   name: 'migrate-vma-ptl',
   summary: 'CPU 0 migrates a page with migrate_vma while CPU 1, which caches it, calls madvise(MADV_DONTNEED) and loads it again (the 2022 race)',
-  initiators: () => [0, 1],
+  // kswapdAndThreads runs the thread part on every CPU but 0, so every thread CPU makes the madvise(MADV_DONTNEED) call and
+  // may flush the others (CPU 1 is only the caller of the 2-CPU scenario): each needs a port to every CPU.
+  initiators: everyCpuInitiates,
   run(cpu, protocol) {
     const c = cpu.config;
     const migrator = { ...protocol, shrinkPageList: (x: Cpu, mm: number, pages: readonly number[]) => pages.forEach((p) => migrateVmaPage(x, mm, p)) };

@@ -62,7 +62,7 @@
  * makes it, then accesses P `--ops` times; CPU 0 reclaims P once.
  */
 import { sysMadviseDontneed, sysMprotectNone, sysMprotectReadOnly, sysMremap, sysMunmap } from '../../kernel/syscalls.js';
-import { kswapdAndThreads, loadRepeatedly, storeEach, warmUp } from '../workloads/common.js';
+import { everyCpuInitiates, kswapdAndThreads, loadRepeatedly, storeEach, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
 
@@ -73,7 +73,9 @@ const NEW = 1;
 export const mprotectReclaimWorkload: Workload = {
   name: 'mprotect-reclaim',
   summary: 'CPU 0 reclaims a page (batched) while CPU 1, which caches it, calls mprotect(PROT_READ) (or munmap, madvise, mprotect(PROT_NONE), mremap) and accesses it again (the 2017 race)',
-  initiators: () => [0, 1],
+  // kswapdAndThreads runs the thread part on every CPU but 0, so every thread CPU makes the mprotect/munmap/madvise/mremap call and
+  // may flush the others (CPU 1 is only the caller of the 2-CPU scenario): each needs a port to every CPU.
+  initiators: everyCpuInitiates,
   run(cpu, protocol) {
     const c = cpu.config;
     const loads = c.syscall === 'mprotect-none' || c.syscall === 'mremap';

@@ -18,6 +18,7 @@
  *   leave it when reclaim is done (the reclaimer rings every CPU then); in
  *   `munmap`, before they arrive at the load barrier, until CPU 0 is done.
  */
+import type { SimConfig } from '../../config/config.js';
 import type { Cpu } from '../../engine/cpu.js';
 import { G_PAGES_UNMAPPED, G_RECLAIM_DONE, G_RECLAIM_STARTED, G_WARM } from '../../engine/layout.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
@@ -104,6 +105,14 @@ export function kswapdAndThreads(cpu: Cpu, protocol: UnmapProtocol, pages: reado
   const mm = initialMm(cpu);
   cpu.switchMm(mm);
   thread(mm);
+}
+
+/**
+ * `Workload.initiators` of a workload in which every CPU may send flush IPIs
+ * (N^2 ports: config.ts caps such workloads at TLB_FLUSH_MAX_CPUS).
+ */
+export function everyCpuInitiates(c: SimConfig): number[] {
+  return Array.from({ length: c.cpus }, (_, i) => i);
 }
 
 /** Thread warm-up: touch every page of the working set once (loads: writable-clean entries; stores: writable-dirty), then report warm. */
