@@ -436,6 +436,13 @@ export const PARAMS = {
     kernel: 'system_supports_tlb_range',
     arg: '<mode>',
   }),
+  // MAX_DVM_OPS = PTRS_PER_PTE (arch/arm64/include/asm/tlbflush.h), 512 with 4 KB pages: __flush_tlb_range_nosync
+  // flushes a range of this many pages or more by ASID, "meant to avoid soft lock-ups on large TLB flushing ranges".
+  arm64MaxDvmOps: int('--arm64-max-dvm-ops', 512, 1, MAX_PAGES, {
+    ...sceneD,
+    doc: '--arch arm64 without FEAT_TLBIRANGE: a range flush of this many pages or more is one TLBI by ASID (flush_tlb_mm), a shorter one a TLBI per page',
+    kernel: 'MAX_DVM_OPS',
+  }),
   inject: choice('--inject', INJECTED_BUGS, 'none', { doc: 'plant a known protocol bug to check the oracle', arg: '<bug>' }),
   // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (docs/design.md, "Host scheduling").
   // The default depends on the host, so a reproduce command leaves it out at this value (configToFlags).
