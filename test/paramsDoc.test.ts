@@ -3,6 +3,7 @@
  * the committed flag table of docs/cli.md must be what `npm run docs:cli`
  * writes now, and every row must be consistent with itself. No workers.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DOC_BEGIN, renderParamTable, withParamTable } from '../src/config/paramsDoc.js';
@@ -37,4 +38,18 @@ describe('the parameter table', () => {
       expect(simOptionsSchema.safeParse({ [k]: p.default }).success, k).toBe(true);
     }
   });
+});
+
+describe('resolveConfig calls the workloads\' own rules without an import cycle', () => {
+  // src/config/config.ts imports the workload registry; a workload or race module that is loaded first
+  // must not reach config.ts through its imports (they use params.ts), or the registry is read uninitialised.
+  for (const first of ['dist/src/scenarios/workloads/munmap.js', 'dist/src/scenarios/races/mremapPtl.js', 'dist/src/scenarios/races/index.js']) {
+    it(`${first} loaded first, then resolveConfig runs a workload rule`, () => {
+      const script = `await import('./${first}'); const c = await import('./dist/src/config/config.js');
+        try { c.resolveConfig({ workload: 'munmap', pages: 1 }); } catch (e) { console.log(e.message); }`;
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      // munmap's validate: at least 2 pages (ranges in the first half, the other threads in the second).
+      expect(out.trim()).toBe('--pages must be at least 2 for --workload munmap (ranges in the first half, the other threads in the second), got 1');
+    });
+  }
 });

@@ -9,17 +9,24 @@
  *   instead of silently falling back to a default.
  * - A `SimConfig` is plain data (structured-clone safe): the coordinator sends
  *   it to every CPU worker unchanged, so all CPUs agree on it.
+ * - The rules of one workload or race live on its entry (`validate`), which
+ *   resolveConfig calls: so this module imports the workload registry, and
+ *   the engine, kernel, scenario and output modules must import names from
+ *   ./params.js, never from here (an import from here would close a cycle
+ *   and a workload module loaded first would meet an uninitialised registry).
  */
 import { PTRS_PER_PTE, SCHED_MAX_CPUS, frameCount, pageSlots, tlbWords } from '../engine/layout.js';
 import { parseSchedule } from '../engine/forcedSchedule.js';
+import { getWorkload } from '../scenarios/workloads/index.js';
 import { KERNEL_VERSIONS, profileSwitches, protocolRefusal, type KernelVersion } from './kernelProfiles.js';
-import { FLAG_NAMES, MAX_PAGES, PARAM_KEYS, PARAMS, paramOf, WORKLOADS, type SimConfig, type WorkloadName } from './params.js';
+import { ConfigError, FLAG_NAMES, MAX_PAGES, PARAM_KEYS, PARAMS, paramOf, parseReclaimPages, WORKLOADS, type SimConfig, type WorkloadName } from './params.js';
 
 // The table's names, for the modules that import them from here.
 export {
   ARCHES,
   ARM64_PENDING_MODES,
   ARM64_TLBI_RANGE_MODES,
+  ConfigError,
   CONTEXT_RESET_CUTOFF,
   CPU_FAULTS,
   FLAG_NAMES,
@@ -31,11 +38,14 @@ export {
   MAX_PAGES,
   MAX_TRACE_EVENTS,
   MPROTECT_FLUSH_MODES,
+  parseRangeLengths,
+  parseReclaimPages,
   PENDING_FLUSH_MODES,
   PROTOCOLS,
   SCHED_MODES,
   SWAP_CLUSTER_MAX,
   SYSCALLS,
+  TLB_FLUSH_MAX_CPUS,
   TLB_SINGLE_PAGE_FLUSH_CEILING,
   WORKLOADS,
   type Arch,
@@ -53,24 +63,11 @@ export {
   type WorkloadName,
 } from './params.js';
 
-/**
- * Largest machine for `--workload tlb-flush`: every CPU initiates flushes, so
- * each needs a MessagePort to every other (N^2 ports). Measured here at 256:
- * 65,280 channels made in 0.6 s (388 MB), boot 4.3 s, a 20-loop run 83 s at
- * 2.7 GB peak; 512 would be 261,632 channels.
- */
-export const TLB_FLUSH_MAX_CPUS = 256;
-
 /** The protocols `--arch arm64` runs (the others are x86 transports or need x86's lazy-TLB IPIs). */
 export const ARM64_PROTOCOLS: readonly string[] = ['batched', 'per-page', 'rik'];
 
 /** Largest machine with `--ipi-fanout tree` (forwarding keeps one row of pending bits per CPU: cpus^2 bits). */
 export const IPI_TREE_MAX_CPUS = 1024;
-
-/** Thrown for bad input. The message is one line: the option, what was given, what it accepts. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
 
 /** Defaults, from the parameter table (each entry's reason is next to it in src/config/params.ts). */
 export const DEFAULTS: SimConfig = Object.fromEntries(PARAM_KEYS.map((k) => [k, PARAMS[k].default])) as SimConfig;
@@ -193,50 +190,22 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   }
   intIn('fault-cpu', c.faultCpu, -1, c.cpus - 1);
   parseReclaimPages(c.reclaimPages, c.pages);
-  if (c.reclaimPages.trim() !== '' && c.workload === 'pending-flush') {
-    throw new ConfigError('--reclaim-pages applies to --workload reclaim and mprotect; pending-flush reclaims its own working set');
-  }
   const sharedMb = sharedMemoryBytes(c) / (1 << 20);
   if (sharedMb > MAX_SHARED_MB) {
     throw new ConfigError(
       `--pages ${c.pages}${c.mms > 1 ? ` x --mms ${c.mms}` : ''} with --cpus ${c.cpus} needs ${Math.round(sharedMb)} MB of shared memory (each page has one word per CPU); keep --pages x --mms x --cpus under ${Math.floor((MAX_SHARED_MB * (1 << 20)) / 20)}`,
     );
   }
-  if (c.workload === 'pending-flush' && c.pages <= PTRS_PER_PTE) {
-    throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
-  }
   // CPU 0 is kswapd (munmap: the unmapping thread); the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
   const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' || c.workload === 'munmap' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'toy' ? 0 : c.cpus - 2;
   intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
-  if (c.workload === 'tlb-flush') {
-    if (c.cpus > TLB_FLUSH_MAX_CPUS) {
-      throw new ConfigError(`--cpus must be at most ${TLB_FLUSH_MAX_CPUS} for --workload tlb-flush (every CPU needs a port to every other), got ${c.cpus}`);
-    }
-    if (c.pages < c.cpus) throw new ConfigError(`--pages must be at least --cpus (${c.cpus}) for --workload tlb-flush (each CPU owns pages / CPUs pages), got ${c.pages}`);
-    if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload tlb-flush (no kswapd runs)');
-  }
-  if (c.workload === 'migrate' && c.protocol === 'rik') {
-    throw new ConfigError("--protocol rik does not apply to --workload migrate: use per-page (flush each page before its copy) or batched (one flush per batch)");
-  }
+  // The workload's own rules (src/scenarios/workloads/, the race catalogue's in src/scenarios/races/).
+  getWorkload(c.workload).validate?.(c);
   if (c.inject === 'stale-asid' && c.switchEvery === 0) {
     throw new ConfigError('--inject stale-asid needs context switches: add --switch-every N (and --mms 2 or more)');
   }
   if (c.inject === 'copy-before-flush' && c.workload !== 'migrate') {
     throw new ConfigError(`--inject copy-before-flush applies to --workload migrate, got --workload ${c.workload}`);
-  }
-  if (c.workload === 'munmap') {
-    if (c.pages < 2) throw new ConfigError(`--pages must be at least 2 for --workload munmap (ranges in the first half, the other threads in the second), got ${c.pages}`);
-    parseRangeLengths(c.range, Math.floor(c.pages / 2));
-    if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload munmap (no kswapd runs)');
-  }
-  if (c.workload === 'mprotect' && (c.syscall === 'mprotect-none' || c.syscall === 'mremap')) {
-    throw new ConfigError(`--syscall ${c.syscall} applies to the mprotect-reclaim scenario (--workload mprotect takes mprotect, munmap or madvise)`);
-  }
-  if (c.workload === 'arm64-dsb-pending' && (c.syscall === 'mprotect-none' || c.syscall === 'mremap')) {
-    throw new ConfigError(`--syscall ${c.syscall} applies to the mprotect-reclaim scenario (arm64-dsb-pending takes mprotect, munmap or madvise)`);
-  }
-  if (c.workload === 'mprotect-reclaim' && c.syscall === 'mremap' && c.pages < 2) {
-    throw new ConfigError(`--pages must be at least 2 for --syscall mremap (page 0 moves to page 1), got ${c.pages}`);
   }
   const minCpus = c.workload === 'pending-flush' || c.workload === 'pending-flush-lost' || c.workload === 'mremap-ptl' ? 3 : 2;
   if (c.cpus < minCpus) {
@@ -256,48 +225,6 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     throw new ConfigError(`--cpus must be at least ${minCpus} for --workload ${c.workload} (CPU 0 reclaims, ${role}), got ${c.cpus}`);
   }
   return c;
-}
-
-/** The range lengths `--range` names, each 1..`max`. @throws ConfigError naming the bad item. */
-export function parseRangeLengths(spec: string, max: number): number[] {
-  const out: number[] = [];
-  for (const raw of spec.split(',')) {
-    const item = raw.trim();
-    const n = /^\d+$/.test(item) ? Number(item) : NaN;
-    if (!(n >= 1 && n <= max)) {
-      throw new ConfigError(`--range takes page counts from 1 to ${max} (half of --pages), comma-separated like 16 or 1,8,64, got '${item}' in '${spec}'`);
-    }
-    out.push(n);
-  }
-  return out;
-}
-
-/**
- * The reclaim list `--reclaim-pages` names (every page, lowest first, when
- * empty). @throws ConfigError naming the bad item.
- */
-export function parseReclaimPages(spec: string, pages: number): number[] {
-  if (spec.trim() === '') return Array.from({ length: pages }, (_, p) => p);
-  const out: number[] = [];
-  const seen = new Set<number>();
-  for (const raw of spec.split(',')) {
-    const item = raw.trim();
-    const m = /^(\d+)(?:-(\d+))?$/.exec(item);
-    if (!m) throw new ConfigError(`--reclaim-pages takes pages and ranges like 3,4-7 or 7-0, got '${item}' in '${spec}'`);
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    for (const p of [a, b]) {
-      if (p >= pages) throw new ConfigError(`--reclaim-pages: page ${p} is outside the ${pages} pages of --pages (0 to ${pages - 1})`);
-    }
-    const step = b >= a ? 1 : -1;
-    for (let p = a; ; p += step) {
-      if (seen.has(p)) throw new ConfigError(`--reclaim-pages names page ${p} twice ('${spec}')`);
-      seen.add(p);
-      out.push(p);
-      if (p === b) break;
-    }
-  }
-  return out;
 }
 
 /**

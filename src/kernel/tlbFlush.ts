@@ -57,7 +57,7 @@ import { archTlbbatchFlush as arm64ArchTlbbatchFlush, arm64FlushTlbMmRange } fro
 import { cpumaskToList, incMmTlbGen, mmAssignGlobalAsid, mmBase, mmClearAsidTransition, mmCpumask, mmCpumaskClear, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition, mmTlbGen } from './mm.js';
 import { globalAsidTag, isLazyCpu, loadedGlobalAsidOf, loadedMmOf, TLB_NR_DYN_ASIDS } from './tlbState.js';
 
-export { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../config/config.js';
+export { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../config/params.js';
 
 /** `ipiRoundPages` entry of a round that asked for a full flush. */
 export const ROUND_FULL_FLUSH = -1;

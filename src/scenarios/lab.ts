@@ -7,7 +7,7 @@
  * over them, and the reproduce command spells out every value that differs
  * from the scenario's defaults.
  */
-import { ConfigError, type SimConfig, type SyscallName } from '../config/config.js';
+import { ConfigError, type SimConfig, type SyscallName } from '../config/params.js';
 import { PTRS_PER_PTE } from '../engine/layout.js';
 import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
 import { isRaceName, RACE_NAMES, raceSide, type KernelSide, type RaceName } from './races/index.js';
