@@ -13,9 +13,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { resolveConfig, type SimConfig } from '../src/config/config.js';
+import { DEFAULTS, resolveConfig, type SimConfig } from '../src/config/config.js';
 import { runStress } from '../src/campaigns/stress.js';
-import { flushTlbRangeOps, MAX_DVM_OPS, MAX_TLBI_RANGE_PAGES, tlbiRangeNum, tlbiRangePages } from '../src/kernel/arm64Tlbi.js';
+import { flushTlbRangeOps, MAX_TLBI_RANGE_PAGES, tlbiRangeNum, tlbiRangePages } from '../src/kernel/arm64Tlbi.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,7 +77,7 @@ describe('arm64 batched reclaim: P TLBIs, ceil(P/B) DSBs, 0 IPIs', () => {
 
 describe('arm64 range flushes (__flush_tlb_range: MAX_DVM_OPS, FEAT_TLBIRANGE)', () => {
   it('__TLBI_RANGE_PAGES / __TLBI_RANGE_NUM and the limits', () => {
-    expect(MAX_DVM_OPS).toBe(512); // PTRS_PER_PTE with 4 KB pages
+    expect(DEFAULTS.arm64MaxDvmOps).toBe(512); // MAX_DVM_OPS = PTRS_PER_PTE with 4 KB pages
     expect(MAX_TLBI_RANGE_PAGES).toBe(32 << 16); // (31 + 1) << (5 * 3 + 1)
     expect(tlbiRangePages(0, 0)).toBe(2);
     expect(tlbiRangeNum(35, 0)).toBe(16); // 35 >> 1 = 17 units of 2, num = 17 - 1
@@ -128,6 +128,31 @@ describe('arm64 range flushes (__flush_tlb_range: MAX_DVM_OPS, FEAT_TLBIRANGE)',
       }
     });
   }
+
+  // --arm64-max-dvm-ops M moves that threshold: __flush_tlb_range_nosync flushes by ASID when
+  // (end - start) >= MAX_DVM_OPS * stride, i.e. L >= M pages. With M = 16 and 2 munmaps:
+  // L = 15 < 16 is 15 TLBI VALE1IS per munmap (30 broadcasts), L = 16 >= 16 one TLBI ASIDE1IS each (2).
+  for (const [L, want] of [
+    [15, 15],
+    [16, 1],
+  ] as const) {
+    it(`--arm64-max-dvm-ops 16, --range ${L}: ${want} TLBIs per munmap`, async () => {
+      const r = await simulate(resolveConfig({ workload: 'munmap', arch: 'arm64', cpus: 3, pages: 64, range: String(L), ops: 2, sched: 'seeded', arm64MaxDvmOps: 16 }));
+      expect(r.status).toBe('ok');
+      expect(r.races).toEqual(NO_RACES);
+      expect(r.per_cpu[0].tlbi_broadcast).toBe(2 * want);
+      expect(r.counters.tlbi_applied).toBe(2 * want * 3);
+    });
+  }
+
+  it('--arm64-max-dvm-ops reaches the run from the command line and the reproduce command keeps it', async () => {
+    const r = await runCli(['run', '--workload', 'munmap', '--arch', 'arm64', '--cpus', '3', '--pages', '64', '--range', '16', '--ops', '2', '--sched', 'seeded', '--arm64-max-dvm-ops', '16', '--json']);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { config: SimConfig; per_cpu: { tlbi_broadcast: number }[]; reproduce: string };
+    expect(out.config.arm64MaxDvmOps).toBe(16);
+    expect(out.per_cpu[0].tlbi_broadcast).toBe(2); // 16 >= 16: one TLBI ASIDE1IS per munmap, 2 munmaps
+    expect(out.reproduce).toContain('--arm64-max-dvm-ops 16');
+  });
 
   it('--arm64-tlbi-range on x86 is refused in one line, exit 2', async () => {
     const r = await runCli(['run', '--arm64-tlbi-range', 'on']);

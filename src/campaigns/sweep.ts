@@ -24,7 +24,8 @@ import { writeFileAtomic } from '../output/atomicWrite.js';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { ConfigError, DEFAULTS, FLAG_NAMES, type SimConfig } from '../config/config.js';
+import { ConfigError, DEFAULTS, FLAG_NAMES, resolveConfig, type SimConfig } from '../config/config.js';
+import { PARAM_KEYS, PARAMS } from '../config/params.js';
 import { presetLayer, resolvePreset, type PresetChoice } from '../scenarios/preset.js';
 import { COST_MODEL_DEFAULTS, MODELED_EVENT_NAMES, type CostModel, type Modeled } from '../output/costModel.js';
 import { COUNTER_NAMES } from '../engine/layout.js';
@@ -45,11 +46,14 @@ export const MAX_SWEEP_POINTS = 1_000_000;
 /** Options whose single value already holds commas (`--range 1,8,64`, `--reclaim-pages 0,8-15`): their grid values are separated by ';'. */
 export const SEMICOLON_LIST_KEYS: readonly (keyof SimConfig)[] = ['range', 'reclaimPages'];
 
-/** Every option, in the order points are numbered and CSV columns appear. */
-// A schedule belongs to one scenario's run, and --ipi-step, --page-walk-cache, --no-lazy-flush-on-table-free and --no-flush-range-freed-tables
-// to the race catalogue's scenarios: none is a grid axis (nor a CSV column).
-const NOT_SWEPT: readonly (keyof SimConfig)[] = ['schedule', 'ipiStep', 'pageWalkCache', 'lazyFlushOnTableFree', 'flushRangeFreedTables'];
-export const SWEEP_KEYS = (Object.keys(FLAG_NAMES) as (keyof SimConfig)[]).filter((k) => !NOT_SWEPT.includes(k));
+/**
+ * Every option a sweep may vary (the table's `sweep`), in the order points
+ * are numbered and CSV columns appear. A schedule belongs to one scenario's
+ * run, and --ipi-step, --page-walk-cache, --no-lazy-flush-on-table-free and
+ * --no-flush-range-freed-tables to the race catalogue's scenarios: none is a
+ * grid axis (nor a CSV column).
+ */
+export const SWEEP_KEYS = PARAM_KEYS.filter((k) => PARAMS[k].sweep);
 
 /** Parse one option's comma (or ';') list into typed values. @throws ConfigError naming the flag and the bad value. */
 export function parseGridList(key: keyof SimConfig, raw: string): GridValue[] {

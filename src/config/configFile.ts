@@ -15,96 +15,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import {
-  ARCHES,
-  ARM64_PENDING_MODES,
-  ARM64_TLBI_RANGE_MODES,
-  ConfigError,
-  CPU_FAULTS,
-  INJECTED_BUGS,
-  MAX_CPUS,
-  MAX_MMS,
-  MAX_PAGES,
-  MAX_TRACE_EVENTS,
-  MPROTECT_FLUSH_MODES,
-  PENDING_FLUSH_MODES,
-  isPluginPath,
-  type PluginPath,
-  PROTOCOLS,
-  TRANSPORTS,
-  SCHED_MODES,
-  SYSCALLS,
-  WORKLOADS,
-  type SimConfig,
-} from './config.js';
+import { ConfigError, type SimConfig } from './config.js';
+import { PARAM_KEYS, PARAMS } from './params.js';
 import { LOG_LEVELS } from '../output/log.js';
-import { KERNEL_VERSIONS } from './kernelProfiles.js';
 import { KERNEL_SIDES, type KernelSide } from '../scenarios/races/types.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const oneOf = <T extends string>(values: readonly T[]) => z.enum(values as [T, ...T[]]);
-/** A built-in name or a plug-in's path (docs/extending.md), as the CLI flag takes it. */
-const oneOfOrPlugin = <T extends string>(values: readonly T[]) =>
-  z.string().refine((v) => (values as readonly string[]).includes(v) || isPluginPath(v), `one of ${values.map((v) => JSON.stringify(v)).join(', ')}, or a plug-in path (.ts, .js)`) as unknown as z.ZodType<T | PluginPath>;
 
-/** Every simulation option a file may set (the fields of SimConfig, each with its own range). */
+/** Every simulation option a file may set: each parameter's own schema (src/config/params.ts). */
 export const simOptionsSchema = z
-  .object({
-    cpus: int(1, MAX_CPUS),
-    workload: oneOfOrPlugin(WORKLOADS),
-    protocol: oneOfOrPlugin(PROTOCOLS),
-    transport: oneOf(TRANSPORTS),
-    pages: int(1, MAX_PAGES),
-    batch: int(1, 1 << 20),
-    writeRatio: z.number().min(0).max(1),
-    seed: int(0, 0xffff_ffff),
-    arch: oneOf(ARCHES),
-    sched: oneOf(SCHED_MODES),
-    ops: int(0, 1e12),
-    tlbSets: int(1, 1 << 16),
-    tlbWays: int(1, 64),
-    wpRecheck: z.boolean(),
-    syscall: oneOf(SYSCALLS),
-    reclaimPages: z.string(),
-    range: z.string(),
-    batchedPendingFlush: z.boolean(),
-    flushUnderPtl: z.boolean(),
-    pageWalkCache: z.boolean(),
-    lazyFlushOnTableFree: z.boolean(),
-    flushRangeFreedTables: z.boolean(),
-    nestedFlush: z.boolean(),
-    mprotectFlush: oneOf(MPROTECT_FLUSH_MODES),
-    migrateVmaFlushUnderPtl: z.boolean(),
-    lazyTlbSkip: z.boolean(),
-    kernelVersion: oneOf(['', ...KERNEL_VERSIONS]),
-    pendingFlush: oneOf(PENDING_FLUSH_MODES),
-    arm64Pending: oneOf(ARM64_PENDING_MODES),
-    arm64TlbiRange: oneOf(ARM64_TLBI_RANGE_MODES),
-    inject: oneOf(INJECTED_BUGS),
-    runTokens: int(1, MAX_CPUS),
-    tlbGen: z.boolean(),
-    lazyCpus: int(0, MAX_CPUS - 1),
-    tlbSinglePageFlushCeiling: int(0, MAX_PAGES),
-    mms: int(1, MAX_MMS),
-    switchEvery: int(0, 1e12),
-    cpumaskTrimMs: int(0, 3_600_000),
-    contextResetCutoff: int(0, 1 << 20),
-    roPages: int(0, 1 << 20),
-    irqOffAccesses: int(0, 1 << 20),
-    ipiFanout: z.enum(['serial', 'tree', 'cluster']),
-    ipiGroup: int(1, 1024),
-    quantum: int(1, 1 << 30),
-    tokenLending: z.boolean(),
-    doorbellPollInterval: int(1, 1 << 20),
-    ipiTimeoutMs: int(1, 3_600_000),
-    debug: z.boolean(),
-    maxSeededSteps: int(1, 1e12),
-    ipiStep: z.boolean(),
-    traceEvents: int(0, MAX_TRACE_EVENTS),
-    faultCpu: int(-1, MAX_CPUS - 1),
-    faultKind: oneOf(CPU_FAULTS),
-    schedule: z.string(),
-  } satisfies { [K in keyof SimConfig]: z.ZodType<SimConfig[K]> })
+  .object(Object.fromEntries(PARAM_KEYS.map((k) => [k, PARAMS[k].schema])) as { [K in keyof SimConfig]: z.ZodType<SimConfig[K]> })
   .partial()
   .strict();
 

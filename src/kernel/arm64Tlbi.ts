@@ -15,8 +15,8 @@
  *   ASIDE1IS of the whole mm, then this CPU's DSB;
  * - `arm64FlushTlbMmRange` (flush_tlb_mm / __flush_tlb_range ->
  *   __flush_tlb_range_nosync): TLBIs, then DSB. A range of MAX_DVM_OPS
- *   (PTRS_PER_PTE, 512) pages or more without FEAT_TLBIRANGE, or of more than
- *   MAX_TLBI_RANGE_PAGES with it, is flush_tlb_mm (one TLBI ASIDE1IS);
+ *   (config.arm64MaxDvmOps; PTRS_PER_PTE, 512, by default) pages or more
+ *   without FEAT_TLBIRANGE, or of more than MAX_TLBI_RANGE_PAGES with it, is flush_tlb_mm (one TLBI ASIDE1IS);
  *   otherwise __flush_tlb_range_op: one TLBI VALE1IS per page without the
  *   feature (`--arm64-tlbi-range off`, the default), range TLBIs (RVALE1IS,
  *   `on`) with it, as flushTlbRangeOps counts them. Modelled without KPTI
@@ -50,19 +50,12 @@
  *   (an MMU agent is enabled whenever its CPU has TLBIs pending).
  */
 import type { Cpu } from '../engine/cpu.js';
-import { PTRS_PER_PTE, TLBI_ENTRY_WORDS, TLBI_RING, TLBI_RING_WORDS } from '../engine/layout.js';
+import { TLBI_ENTRY_WORDS, TLBI_RING, TLBI_RING_WORDS } from '../engine/layout.js';
 import { ringDoorbell } from '../engine/scheduler.js';
 
 /** What one TLBI names: a page (VALE1IS), a range of pages (RVALE1IS) or an ASID (ASIDE1IS). */
 export type TlbiKind = 'page' | 'asid' | 'range';
 const KIND_CODES: Record<TlbiKind, number> = { page: 1, asid: 2, range: 3 };
-
-/**
- * MAX_DVM_OPS (arch/arm64/include/asm/tlbflush.h) = PTRS_PER_PTE: without
- * range TLBIs, a range of this many pages or more is flushed by ASID
- * ("meant to avoid soft lock-ups on large TLB flushing ranges").
- */
-export const MAX_DVM_OPS = PTRS_PER_PTE;
 
 /** __TLBI_RANGE_PAGES(num, scale): pages one range TLBI covers, (num + 1) << (5 * scale + 1). */
 export function tlbiRangePages(num: number, scale: number): number {
@@ -262,7 +255,8 @@ export function arm64FlushTlbMmRange(cpu: Cpu, mm: number, pages: readonly numbe
   } else {
     const lo = Math.min(...pages);
     const span = Math.max(...pages) - lo + 1;
-    if ((!range && span >= MAX_DVM_OPS) || (range && span > MAX_TLBI_RANGE_PAGES)) tlbiBroadcast(cpu, 'asid', mm, -1);
+    // MAX_DVM_OPS (`--arm64-max-dvm-ops`, PTRS_PER_PTE = 512 by default): without range TLBIs, this many pages or more are flushed by ASID.
+    if ((!range && span >= cpu.config.arm64MaxDvmOps) || (range && span > MAX_TLBI_RANGE_PAGES)) tlbiBroadcast(cpu, 'asid', mm, -1);
     else for (const op of flushTlbRangeOps(lo, span, range)) tlbiBroadcast(cpu, op.kind, mm, op.page, op.kind === 'range' ? op.count : 0);
   }
   dsbIsh(cpu);

@@ -62,7 +62,7 @@ import { cpumaskToList, incMmTlbGen, mmBase, mmCpumaskClear, mmGlobalAsid, mmTlb
 import { globalAsidTag } from './tlbState.js';
 import { postHw } from './transports/hwQueue.js';
 
-export { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../config/config.js';
+export { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../config/params.js';
 
 /** `ipiRoundPages` entry of a round that asked for a full flush. */
 export const ROUND_FULL_FLUSH = -1;

@@ -20,7 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { quantileSorted } from 'simple-statistics';
 import { z } from 'zod';
-import { ConfigError } from '../config/config.js';
+import { ConfigError } from '../config/params.js';
 import type { Counters } from './result.js';
 
 /** Cycles per event (and the clock that converts nanosecond figures). Keys are stable: they are the `--cost-model` JSON keys. */

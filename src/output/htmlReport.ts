@@ -19,7 +19,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
-import { ConfigError } from '../config/config.js';
+import { ConfigError } from '../config/params.js';
 import { renderSvg, timelineSpec, type TimelineSlice } from './plots.js';
 import type { RunResult } from './result.js';
 import type { StressResult } from '../campaigns/stress.js';

@@ -10,7 +10,7 @@
 import { pino, type DestinationStream, type Logger, type StreamEntry } from 'pino';
 import pretty from 'pino-pretty';
 import { openSync } from 'node:fs';
-import { ConfigError } from '../config/config.js';
+import { ConfigError } from '../config/params.js';
 
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export const LOG_LEVELS: readonly LogLevel[] = ['silent', 'error', 'warn', 'info', 'debug', 'trace'];

@@ -15,7 +15,7 @@
  */
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../config/config.js';
+import { ConfigError } from '../config/params.js';
 
 function statOrNull(path: string): Stats | null {
   try {

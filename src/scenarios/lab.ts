@@ -7,7 +7,7 @@
  * Invariant: a scenario's defaults are applied under the user's flags, never
  * over them (src/scenarios/preset.ts resolves them).
  */
-import type { SimConfig } from '../config/config.js';
+import type { SimConfig } from '../config/params.js';
 import { PTRS_PER_PTE } from '../engine/layout.js';
 import { WORKING_SET_PER_TABLE } from './workloads/pendingFlush.js';
 import type { RaceName } from './races/index.js';

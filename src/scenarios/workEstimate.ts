@@ -17,7 +17,7 @@
  *   done make more). The seconds are an estimate: the host rates are those of
  *   a 2-core host, and a loaded or faster host differs by a small factor.
  */
-import { parseReclaimPages, type SimConfig } from '../config/config.js';
+import { parseReclaimPages, type SimConfig } from '../config/params.js';
 
 /**
  * Host cost of one IPI in free mode: 1 / 45,000 s, the IPIs per second of

@@ -8,6 +8,7 @@
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { DEFAULTS, FLAG_NAMES, type SimConfig } from '../../config/config.js';
+import { PARAMS } from '../../config/params.js';
 import { toJson } from '../../output/report.js';
 import { defaultStressThreads } from '../../campaigns/stress.js';
 import { loadConfigFile } from '../../config/configFile.js';
@@ -38,8 +39,8 @@ const sweepAttr = new Map<string, keyof SimConfig>();
 function addSweepOptions(cmd: Command): Command {
   for (const key of SWEEP_KEYS) {
     const flag = FLAG_NAMES[key];
-    const hidden = key === 'faultCpu' || key === 'faultKind';
-    if (typeof DEFAULTS[key] === 'boolean') {
+    const hidden = PARAMS[key].hidden;
+    if (PARAMS[key].kind === 'boolean') {
       const pos = flag.replace(/^--no-/, '--');
       const on = new Option(`${pos} <list>`, `sweep ${key}: on/off list (run flag ${flag})`);
       const off = new Option(flag, `${key} off in every point`);

@@ -57,12 +57,18 @@ import { sysMadviseDontneed, sysMprotectReadOnly, sysMunmap } from '../../kernel
 import { everyCpuInitiates, kswapdAndThreads, storeEach, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
+import { ConfigError, type SimConfig } from '../../config/params.js';
 
 const PAGE = 0;
 
 export const arm64DsbPendingWorkload: Workload = {
   name: 'arm64-dsb-pending',
   summary: "arm64: CPU 0 reclaims a page (TLBI issued, DSB deferred) while CPU 1, which caches it writable, calls mprotect(PROT_READ) (or munmap, madvise) and stores again (the 2025 race)",
+  validate(c: SimConfig): void {
+    if (c.syscall === 'mprotect-none' || c.syscall === 'mremap') {
+      throw new ConfigError(`--syscall ${c.syscall} applies to the mprotect-reclaim scenario (arm64-dsb-pending takes mprotect, munmap or madvise)`);
+    }
+  },
   // kswapdAndThreads runs the thread part on every CPU but 0, so every thread CPU makes the mprotect/munmap/madvise call and
   // may flush the others (CPU 1 is only the caller of the 2-CPU scenario): each needs a port to every CPU.
   initiators: everyCpuInitiates,

@@ -65,6 +65,7 @@ import { sysMadviseDontneed, sysMprotectNone, sysMprotectReadOnly, sysMremap, sy
 import { everyCpuInitiates, kswapdAndThreads, loadRepeatedly, storeEach, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
+import { ConfigError, type SimConfig } from '../../config/params.js';
 
 const PAGE = 0;
 /** mremap's destination. */
@@ -73,6 +74,9 @@ const NEW = 1;
 export const mprotectReclaimWorkload: Workload = {
   name: 'mprotect-reclaim',
   summary: 'CPU 0 reclaims a page (batched) while CPU 1, which caches it, calls mprotect(PROT_READ) (or munmap, madvise, mprotect(PROT_NONE), mremap) and accesses it again (the 2017 race)',
+  validate(c: SimConfig): void {
+    if (c.syscall === 'mremap' && c.pages < 2) throw new ConfigError(`--pages must be at least 2 for --syscall mremap (page 0 moves to page 1), got ${c.pages}`);
+  },
   // kswapdAndThreads runs the thread part on every CPU but 0, so every thread CPU makes the mprotect/munmap/madvise/mremap call and
   // may flush the others (CPU 1 is only the caller of the 2-CPU scenario): each needs a port to every CPU.
   initiators: everyCpuInitiates,

@@ -30,6 +30,7 @@ import { flushTlbPage } from '../../kernel/tlbFlush.js';
 import { accessLoop, allPages, kswapdAndThreads, warmUp } from './common.js';
 import { lufDefer, lufDeferrable, newLufGeneration } from '../../kernel/protocols/luf.js';
 import type { Workload } from './types.js';
+import { ConfigError, type SimConfig } from '../../config/params.js';
 
 /** remove_migration_ptes(): map the page to its new frame with the old PTE's permissions and dirty bit. */
 function remapToNewFrame(cpu: Cpu, mm: number, u: UnmappedPage, newFrame: number): void {
@@ -121,6 +122,11 @@ export function migratePages(cpu: Cpu, mm: number, pages: readonly number[]): vo
 export const migrateWorkload: Workload = {
   name: 'migrate',
   summary: 'CPU 0 migrates every page to a new frame (unmap, flush, copy, remap) while CPUs 1..N-1 load and store',
+  validate(c: SimConfig): void {
+    if (c.protocol === 'rik') {
+      throw new ConfigError('--protocol rik does not apply to --workload migrate: use per-page (flush each page before its copy) or batched (one flush per batch)');
+    }
+  },
   initiators: () => [0],
   run(cpu, protocol) {
     const c = cpu.config;

@@ -19,13 +19,19 @@
  * unmap (after MADV_DONTNEED a refault is legitimate and is not counted).
  */
 import { sysMadviseDontneed, sysMprotectReadOnly, sysMunmap } from '../../kernel/syscalls.js';
-import { parseReclaimPages } from '../../config/config.js';
+import { parseReclaimPages } from '../../config/params.js';
 import { accessLoop, allPages, kswapdAndThreads, placeSyscall, storeEach, warmUp } from './common.js';
 import type { Workload } from './types.js';
+import { ConfigError, type SimConfig } from '../../config/params.js';
 
 export const mprotectWorkload: Workload = {
   name: 'mprotect',
   summary: 'CPU 0 reclaims while CPU 1 calls mprotect(PROT_READ) (or munmap, madvise) and CPUs 2.. keep storing (the 2017 race)',
+  validate(c: SimConfig): void {
+    if (c.syscall === 'mprotect-none' || c.syscall === 'mremap') {
+      throw new ConfigError(`--syscall ${c.syscall} applies to the mprotect-reclaim scenario (--workload mprotect takes mprotect, munmap or madvise)`);
+    }
+  },
   initiators: () => [0, 1],
   run(cpu, protocol) {
     const c = cpu.config;

@@ -21,13 +21,14 @@
  * (lazy_tlb_flushes), the second finds init_mm loaded and clears its
  * mm_cpumask bit (tlb_remote_wrong_cpu), later ones skip it.
  */
-import { parseRangeLengths } from '../../config/config.js';
+import { parseRangeLengths } from '../../config/params.js';
 import { VMA_RW } from '../../kernel/fault.js';
 import { G_RECLAIM_DONE, P_VMA_WRITE, PAGE_WORDS } from '../../engine/layout.js';
 import { sysMunmap } from '../../kernel/syscalls.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
 import { BARRIER_SAFETY_MS, isLazyThread, loadMmOnEveryCpu, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY, storeEach } from './common.js';
 import type { Workload } from './types.js';
+import { ConfigError, type SimConfig } from '../../config/params.js';
 
 /** The ranges CPU 0 maps and unmaps, in order: `ops` of them, lengths cycling through `--range`, laid end to end over the first half of the pages (wrapping). */
 export function munmapRanges(pages: number, ops: number, lengths: readonly number[]): number[][] {
@@ -46,6 +47,11 @@ export function munmapRanges(pages: number, ops: number, lengths: readonly numbe
 export const munmapWorkload: Workload = {
   name: 'munmap',
   summary: 'CPU 0 maps, touches and munmaps ranges of --range pages --ops times while CPUs 1.. keep running',
+  validate(c: SimConfig): void {
+    if (c.pages < 2) throw new ConfigError(`--pages must be at least 2 for --workload munmap (ranges in the first half, the other threads in the second), got ${c.pages}`);
+    parseRangeLengths(c.range, Math.floor(c.pages / 2));
+    if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload munmap (no kswapd runs)');
+  },
   initiators: () => [0],
   run(cpu) {
     const c = cpu.config;

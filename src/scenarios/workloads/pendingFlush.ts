@@ -38,6 +38,7 @@ import { PTRS_PER_PTE } from '../../engine/layout.js';
 import { sysMprotectReadOnly } from '../../kernel/syscalls.js';
 import { accessLoop, kswapdAndThreads, placeSyscall, warmUp } from './common.js';
 import type { Workload } from './types.js';
+import { ConfigError, type SimConfig } from '../../config/params.js';
 
 /** Pages of the working set in each of the two page tables. */
 export const WORKING_SET_PER_TABLE = 2;
@@ -54,6 +55,14 @@ export function pendingFlushWorkingSet(pages: number): { first: number[]; second
 export const pendingFlushWorkload: Workload = {
   name: 'pending-flush',
   summary: "CPU 0 reclaims pages in two page tables while CPU 1 mprotects one table, then the other, and CPUs 2.. store (the boolean tlb_flush_batched race)",
+  validate(c: SimConfig): void {
+    if (c.reclaimPages.trim() !== '') {
+      throw new ConfigError('--reclaim-pages applies to --workload reclaim and mprotect; pending-flush reclaims its own working set');
+    }
+    if (c.pages <= PTRS_PER_PTE) {
+      throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
+    }
+  },
   initiators: () => [0, 1],
   run(cpu, protocol) {
     const c = cpu.config;

@@ -9,7 +9,7 @@
  * Exact IPI counts (every thread CPU is in mm_cpumask, CPU 0 is not):
  *   per-page: P rounds of N-1 IPIs; batched: ceil(P/B) rounds of N-1.
  */
-import { parseReclaimPages } from '../../config/config.js';
+import { parseReclaimPages } from '../../config/params.js';
 import { accessLoop, allPages, kswapdAndThreads, warmUp } from './common.js';
 import type { Workload } from './types.js';
 

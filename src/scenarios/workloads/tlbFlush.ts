@@ -15,6 +15,7 @@
 import { sysMadviseDontneed } from '../../kernel/syscalls.js';
 import { loadMmOnEveryCpu, PROCESS_MM, storeEach } from './common.js';
 import type { Workload } from './types.js';
+import { ConfigError, TLB_FLUSH_MAX_CPUS, type SimConfig } from '../../config/params.js';
 
 /** Pages of CPU `cpu`'s private chunk. */
 export function tlbFlushChunk(cpu: number, cpus: number, pages: number): number[] {
@@ -25,6 +26,13 @@ export function tlbFlushChunk(cpu: number, cpus: number, pages: number): number[
 export const tlbFlushWorkload: Workload = {
   name: 'tlb-flush',
   summary: 'will-it-scale tlb_flush2: every thread writes its private chunk and madvise(MADV_DONTNEED)s it, ops times',
+  validate(c: SimConfig): void {
+    if (c.cpus > TLB_FLUSH_MAX_CPUS) {
+      throw new ConfigError(`--cpus must be at most ${TLB_FLUSH_MAX_CPUS} for --workload tlb-flush (every CPU needs a port to every other), got ${c.cpus}`);
+    }
+    if (c.pages < c.cpus) throw new ConfigError(`--pages must be at least --cpus (${c.cpus}) for --workload tlb-flush (each CPU owns pages / CPUs pages), got ${c.pages}`);
+    if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload tlb-flush (no kswapd runs)');
+  },
   initiators: (c) => Array.from({ length: c.cpus }, (_, i) => i),
   run(cpu) {
     const c = cpu.config;

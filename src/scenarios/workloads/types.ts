@@ -15,6 +15,12 @@ export interface Workload {
   readonly summary: string;
   /** CPUs that may send IPIs (they get a port to every other CPU). */
   initiators(c: SimConfig): number[];
+  /**
+   * The workload's own rules on how options combine (called by
+   * resolveConfig after every field passed its own check).
+   * @throws ConfigError, one line naming the flag.
+   */
+  validate?(c: SimConfig): void;
   /** CPU `cpu.id`'s part of the workload. */
   run(cpu: Cpu, protocol: UnmapProtocol): void;
 }
