@@ -13,10 +13,10 @@ import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Cpu, SimAbort, type CpuInit, type CpuRunStats, type CpuStats } from '../src/engine/cpu.js';
-import { ABORT_INVARIANT } from '../src/engine/layout.js';
 import { raiseAbort } from '../src/engine/scheduler.js';
 import { getProtocol } from '../src/kernel/protocols/index.js';
 import { getWorkload } from '../src/scenarios/workloads/index.js';
+import { ABORT_INVARIANT } from '../src/engine/state/globalBlock.js';
 
 let cpu: Cpu | null = null;
 

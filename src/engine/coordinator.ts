@@ -22,35 +22,7 @@ import { totalmem } from 'node:os';
 import { ConfigError, configToFlags, sharedMemoryBytes, type SimConfig } from '../config/config.js';
 import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
 import { VMA_READ, VMA_RW } from '../kernel/fault.js';
-import {
-  ABORT_CPU_CRASHED,
-  ABORT_INVARIANT,
-  ABORT_IPI_TIMEOUT,
-  ABORT_NONE,
-  ABORT_SEEDED_STEPS,
-  ABORT_STOPPED,
-  G_ABORT,
-  G_FAIL_CPU,
-  G_SCHED_STEPS,
-  G_TOKENS_FREE,
-  pageSlots,
-  COUNTER_WORDS,
-  CPU_CTL_WORDS,
-  C_LAST_EVENT,
-  C_LAST_EVENT_A,
-  C_LAST_EVENT_B,
-  describeLastEvent,
-  G_PAGES_UNMAPPED,
-  K,
-  P_VMA_WRITE,
-  PAGE_WORDS,
-  allocateMachine,
-  frameCount,
-  viewMachine,
-  wordsPerPage,
-  type MachineBuffers,
-  type MachineViews,
-} from './layout.js';
+import { pageSlots, COUNTER_WORDS, CPU_CTL_WORDS, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, describeLastEvent, K, P_VMA_WRITE, PAGE_WORDS, frameCount, wordsPerPage } from './layout.js';
 import { PhysicalMemory } from './memory.js';
 import { initMm } from '../kernel/mm.js';
 import { analyse } from './oracle.js';
@@ -64,6 +36,8 @@ import { getWorkload } from '../scenarios/workloads/index.js';
 import { deriveSeed } from './prng.js';
 import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from '../output/costModel.js';
 import type { CpuWorkerApi } from '../../workers/cpu.js';
+import { allocateMachine, viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
+import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABORT_SEEDED_STEPS, ABORT_STOPPED, G_ABORT, G_FAIL_CPU, G_SCHED_STEPS, G_TOKENS_FREE, G_PAGES_UNMAPPED } from './state/globalBlock.js';
 
 /** PRNG stream of the seeded scheduler (CPU streams are 0..cpus-1). */
 export const SCHED_SEED_STREAM = 0xfff_fff;

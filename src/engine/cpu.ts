@@ -38,36 +38,7 @@ import { applyPendingTlbis } from '../kernel/arm64Tlbi.js';
 import { handleMmFault } from '../kernel/fault.js';
 import { Mmu } from './mmu.js';
 import { HostSched } from './freeModeQuantum.js';
-import {
-  ABORT_SEEDED_STEPS,
-  C_ACK_PENDING,
-  C_DOORBELL,
-  C_LAST_EVENT,
-  C_LAST_EVENT_A,
-  C_LAST_EVENT_B,
-  LAST_EVENT_IPI,
-  C_ROUND,
-  C_WAIT_LOCK,
-  COUNTER_WORDS,
-  CPU_CTL_WORDS,
-  G_ABORT,
-  G_FINISHED,
-  G_LOCK_WAITERS,
-  G_RUN_DONE,
-  G_SCHED_STEPS,
-  K,
-  MM_MMAP_LOCK,
-  PTRS_PER_PTE,
-  frameCount,
-  pageSlots,
-  ptlCount,
-  tlbWords,
-  viewMachine,
-  wordsPerPage,
-  type CounterName,
-  type MachineBuffers,
-  type MachineViews,
-} from './layout.js';
+import { C_ACK_PENDING, C_DOORBELL, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, LAST_EVENT_IPI, C_ROUND, C_WAIT_LOCK, COUNTER_WORDS, CPU_CTL_WORDS, K, MM_MMAP_LOCK, PTRS_PER_PTE, frameCount, pageSlots, ptlCount, tlbWords, wordsPerPage, type CounterName } from './layout.js';
 import {
   LOCK_KIND_MMAP,
   LOCK_KIND_PAGE,
@@ -92,6 +63,8 @@ import { Tlb, setTlbThreadOwner } from './tlb.js';
 import { PageWalkCache } from './pageWalkCache.js';
 import { readCpuCounters } from '../output/result.js';
 import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from '../kernel/tlbFlush.js';
+import { viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
+import { ABORT_SEEDED_STEPS, G_ABORT, G_FINISHED, G_LOCK_WAITERS, G_RUN_DONE, G_SCHED_STEPS, ProgramState } from './state/globalBlock.js';
 
 /** Thrown inside a worker to unwind when the run was aborted (by anyone). */
 export class SimAbort extends Error {
@@ -176,6 +149,8 @@ export class Cpu implements IpiWaitHost {
   readonly id: number;
   readonly config: SimConfig;
   readonly v: MachineViews;
+  /** What the simulated programs share (barrier, reclaim progress, user flag): the API workloads and races use. */
+  readonly program: ProgramState;
   readonly tlb: Tlb;
   /** Loads and stores of the running process (src/engine/mmu.ts). */
   private readonly mmu: Mmu;
@@ -244,6 +219,7 @@ export class Cpu implements IpiWaitHost {
     this.id = init.id;
     this.config = c;
     this.v = viewMachine(init.buffers);
+    this.program = new ProgramState(this.v.global);
     this.pages = c.pages;
     this.W = wordsPerPage(c);
     // arm64 keeps x86's clean-to-dirty rule: hardware DBM sets the dirty bit in the PTE atomically and faults if it is invalid.

@@ -20,19 +20,9 @@
  *   a present PTE for that page.
  */
 import { LOCK_KIND_PAGE, lockTag, mutexOwner, mutexTryLock, mutexUnlock } from '../kernel/locks.js';
-import {
-  FL_BASE,
-  FL_LOCK,
-  FL_TOP,
-  F_PAGE,
-  F_LUF_GEN,
-  F_UNFLUSHED,
-  FRAME_META_WORDS,
-  G_LUF_FLUSHED,
-  P_LOCK,
-  PAGE_WORDS,
-  type MachineViews,
-} from './layout.js';
+import { FL_BASE, FL_LOCK, FL_TOP, F_PAGE, F_LUF_GEN, F_UNFLUSHED, FRAME_META_WORDS, P_LOCK, PAGE_WORDS } from './layout.js';
+import { type MachineViews } from './state/machineViews.js';
+import { G_LUF_FLUSHED } from './state/globalBlock.js';
 
 /** A broken engine invariant (debug mode). Aborts the run. */
 export class InvariantError extends Error {

@@ -19,12 +19,13 @@
  * - A TLB entry's generation is always that of the PTE it caches: a zap that
  *   bumped the mapping generation during the walk makes the walk start again.
  */
-import { K, P_MAP_GEN, P_PROTECTED, P_STEP, P_UNMAPPED_AT, PAGE_WORDS, PROTECTED_NONE, type MachineViews } from './layout.js';
+import { K, P_MAP_GEN, P_PROTECTED, P_STEP, P_UNMAPPED_AT, PAGE_WORDS, PROTECTED_NONE } from './layout.js';
 import type { PhysicalMemory } from './memory.js';
 import { recordRace } from './oracle.js';
 import { pteDirty, pteFrame, pteHwPresent, pteWrite, walkForRead, walkForWrite, weakSetDirty } from './pageTable.js';
 import type { Tlb } from './tlb.js';
 import { ptGenWord, type PageWalkCache } from './pageWalkCache.js';
+import { type MachineViews } from './state/machineViews.js';
 
 /** What the MMU needs of its CPU: its id, the machine, its TLB and ASID state, and the fault handler. */
 export interface MmuHost {

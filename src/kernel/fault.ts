@@ -12,10 +12,11 @@
  * - A PTE is installed only under the page lock and the PTE lock, and only if
  *   still not present (another CPU may have faulted the page in meanwhile).
  */
-import { LAST_EVENT_FAULT, P_STEP, P_VMA_WRITE, PAGE_STEP_MAPPED, PAGE_WORDS, type CounterName, type MachineViews } from '../engine/layout.js';
+import { LAST_EVENT_FAULT, P_STEP, P_VMA_WRITE, PAGE_STEP_MAPPED, PAGE_WORDS, type CounterName } from '../engine/layout.js';
 import type { PhysicalMemory } from '../engine/memory.js';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, mkPte, pteMkwriteDirty, ptePresent, pteWrite } from '../engine/pageTable.js';
 import type { TraceClock, TraceRing } from '../output/trace.js';
+import { type MachineViews } from '../engine/state/machineViews.js';
 
 /** VMA permission bits kept per page in P_VMA_WRITE. */
 export const VMA_NONE = 0;

@@ -50,12 +50,13 @@
  *   ipiRoundTargets/ipiRoundPages for the cost model.
  */
 import type { Cpu } from '../engine/cpu.js';
-import { ABORT_IPI_TIMEOUT, G_LAST_GLOBAL_ASID, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from '../engine/layout.js';
+import { MM_NEXT_TRIM_CPUMASK } from '../engine/layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from '../engine/ipi.js';
 import { HW_SLOT_PAGES, type HwRequest, type HwVia } from '../engine/hwInval.js';
 import { archTlbbatchFlush as arm64ArchTlbbatchFlush, arm64FlushTlbMmRange } from './arm64Tlbi.js';
 import { cpumaskToList, incMmTlbGen, mmAssignGlobalAsid, mmBase, mmClearAsidTransition, mmCpumask, mmCpumaskClear, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition, mmTlbGen } from './mm.js';
 import { globalAsidTag, isLazyCpu, loadedGlobalAsidOf, loadedMmOf, TLB_NR_DYN_ASIDS } from './tlbState.js';
+import { ABORT_IPI_TIMEOUT, G_LAST_GLOBAL_ASID, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS } from '../engine/state/globalBlock.js';
 
 export { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../config/config.js';
 

@@ -17,9 +17,10 @@
  *   step an access happened in.
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { G_PAGES_UNMAPPED, P_STEP, PAGE_STEP_FLUSHED, PAGE_STEP_FREED, PAGE_STEP_UNMAPPED, PAGE_STEP_WRITTEN_BACK, PAGE_WORDS } from '../../engine/layout.js';
+import { P_STEP, PAGE_STEP_FLUSHED, PAGE_STEP_FREED, PAGE_STEP_UNMAPPED, PAGE_STEP_WRITTEN_BACK, PAGE_WORDS } from '../../engine/layout.js';
 import { checkFrameDrop } from '../../engine/oracle.js';
 import { pteFrame, ptepGetAndClear, ptePresent } from '../../engine/pageTable.js';
+import { G_PAGES_UNMAPPED } from '../../engine/state/globalBlock.js';
 
 /** lock_page() on behalf of reclaim: sleeps (handling IPIs) while a fault holds it. */
 export function lockPageForReclaim(cpu: Cpu, mm: number, page: number): void {

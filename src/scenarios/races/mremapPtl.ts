@@ -46,7 +46,7 @@
 import type { Cpu } from '../../engine/cpu.js';
 import { perPageProtocol } from '../../kernel/protocols/perPage.js';
 import { sysMremap } from '../../kernel/syscalls.js';
-import { G_RECLAIM_DONE, G_WARM, P_UNMAPPED_AT, PAGE_WORDS } from '../../engine/layout.js';
+import { P_UNMAPPED_AT, PAGE_WORDS } from '../../engine/layout.js';
 import { isLazyThread, kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
@@ -62,12 +62,12 @@ export const mremapPtlWorkload: Workload = {
     const c = cpu.config;
     // unmap_mapping_range() + truncate: ptep_clear_flush of NEW under its PTE lock, then free the page.
     const truncate = { ...protocol, shrinkPageList: (x: Cpu, mm: number) => perPageProtocol.shrinkPageList(x, mm, [NEW]) };
-    const g = cpu.v.global;
+    const program = cpu.program;
     kswapdAndThreads(cpu, truncate, [NEW], (mm) => {
       warmUp(cpu, mm, [OLD], false);
       if (cpu.id === 1) {
         // `--lazy-cpus`: every thread warm, so the lazy ones are lazy when the flush goes out (polled: once per run).
-        if (c.lazyCpus > 0) cpu.blockUntil(() => Atomics.load(g, G_WARM) >= c.cpus - 1);
+        if (c.lazyCpus > 0) cpu.blockUntil(() => program.warmArrivals() >= c.cpus - 1);
         cpu.schedPoint(); // syscall entry
         sysMremap(cpu, mm, OLD, NEW);
         return;
@@ -75,7 +75,7 @@ export const mremapPtlWorkload: Workload = {
       if (isLazyThread(cpu)) {
         // The kernel thread runs until the truncate is done and mremap has returned (P_UNMAPPED_AT of OLD published).
         const unmappedAt = cpu.pageIdx(mm, OLD) * PAGE_WORDS + P_UNMAPPED_AT;
-        cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_DONE) !== 0 && Atomics.load(cpu.v.pageState, unmappedAt) !== 0);
+        cpu.blockUntil(() => program.reclaimDone() && Atomics.load(cpu.v.pageState, unmappedAt) !== 0);
         cpu.leaveLazyTlb();
         return;
       }
