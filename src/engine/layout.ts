@@ -312,60 +312,6 @@ export function frameCount(pages: number): number {
 }
 
 // ---------------------------------------------------------------------------
-// Per-page state: Int32Array `pageState`, page p of mm m at (m * pages + p) * PAGE_WORDS
-// ---------------------------------------------------------------------------
-/** Page lock (lock_page): 0 free, 1 + cpu holding it. */
-export const P_LOCK = 0;
-/** Protocol step the page is in (PAGE_STEP_*), for race reports. */
-export const P_STEP = 1;
-/** VMA allows writes (1) or not (0, after mprotect(PROT_READ)). */
-export const P_VMA_WRITE = 2;
-/**
- * PROTECTED_READ once mprotect(PROT_READ) covering this page has returned (any
- * later completed store is a race), PROTECTED_NONE once mprotect(PROT_NONE)
- * has (any later completed load or store is).
- */
-export const P_PROTECTED = 3;
-export const PROTECTED_READ = 1;
-export const PROTECTED_NONE = 2;
-/**
- * Mapping generation: bumped by munmap/madvise(MADV_DONTNEED) for every page
- * of its range, before it clears the PTE (so an entry filled from the old PTE
- * carries an older value). TLB fills record it in E_MAPGEN.
- */
-export const P_MAP_GEN = 4;
-/**
- * Value of P_MAP_GEN at which munmap/madvise covering this page returned
- * (0: never). An access through an entry whose E_MAPGEN is older is an
- * access after unmap.
- */
-export const P_UNMAPPED_AT = 5;
-/**
- * `--page-walk-cache` only, on the first page of each page table: the
- * generation of that page-table page, bumped when munmap frees the table
- * (src/engine/pageWalkCache.ts). 0 otherwise.
- */
-export const P_PT_GEN = 6;
-export const PAGE_WORDS = 8;
-
-export const PAGE_STEP_MAPPED = 0;
-export const PAGE_STEP_WRPROTECTED = 1; // rik step 2: PTE made read-only, flush not yet done
-export const PAGE_STEP_WRPROTECT_FLUSHED = 2; // rik step 3 done
-export const PAGE_STEP_UNMAPPED = 3; // PTE cleared, flush pending (the unmap window)
-export const PAGE_STEP_FLUSHED = 4; // flush covering the unmap acknowledged
-export const PAGE_STEP_WRITTEN_BACK = 5;
-export const PAGE_STEP_FREED = 6;
-export const PAGE_STEP_NAMES = [
-  'mapped',
-  'write-protected (rik step 2, flush pending)',
-  'write-protect flushed (rik step 3 done)',
-  'unmapped, flush pending (the unmap window)',
-  'unmapped and flushed',
-  'written back',
-  'frame freed',
-] as const;
-
-// ---------------------------------------------------------------------------
 // Oracle: race log Int32Array `raceLog` = records of RACE_WORDS; `lastStore` Int32Array cpus * pageSlots (CPU c, slot i at c * pageSlots + i)
 // ---------------------------------------------------------------------------
 export const R_KIND = 0;

@@ -17,7 +17,8 @@
  * - Buffers are structured-clone safe: sent to every worker once.
  */
 import type { SimConfig } from '../../config/config.js';
-import { COUNTER_WORDS, CPU_CTL_WORDS, FL_BASE, FRAME_META_WORDS, HW_SLOT_WORDS, PAGE_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, mmWords, pageSlots, ptlCount, schedWords, tlbWords, tlbiWords, wordsPerPage } from '../layout.js';
+import { COUNTER_WORDS, CPU_CTL_WORDS, FL_BASE, FRAME_META_WORDS, HW_SLOT_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, mmWords, pageSlots, ptlCount, schedWords, tlbWords, tlbiWords, wordsPerPage } from '../layout.js';
+import { pageStateWords } from './pageState.js';
 import { GLOBAL_WORDS } from './globalBlock.js';
 
 /** What a machine's buffer sizes depend on. */
@@ -37,7 +38,7 @@ const frames = (c: MachineShape): number => frameCount(pageSlots(c));
 
 /** Every shared buffer, its element type and its size; the owner of its layout in the comment. */
 const MACHINE_BUFFERS = {
-  /** Global control block (layout.ts G_*). */
+  /** Global control block (src/engine/state/globalBlock.ts). */
   global: int32(() => GLOBAL_WORDS),
   /** Per-CPU control words (layout.ts C_*), one cache line per CPU. */
   cpuCtl: int32((c) => c.cpus * CPU_CTL_WORDS),
@@ -49,8 +50,8 @@ const MACHINE_BUFFERS = {
   mm: int32((c) => c.mms * mmWords(c.cpus)),
   /** One PTE per page slot (src/engine/pageTable.ts). */
   pte: int32((c) => pageSlots(c)),
-  /** Per-page state (layout.ts P_*). */
-  pageState: int32((c) => pageSlots(c) * PAGE_WORDS),
+  /** Per-page state (src/engine/state/pageState.ts). */
+  pageState: int32((c) => pageStateWords(pageSlots(c))),
   /** Split PTE locks (src/kernel/locks.ts). */
   ptl: int32((c) => c.mms * ptlCount(c.pages)),
   /** Every CPU's TLB (src/engine/tlb.ts). */

@@ -17,10 +17,10 @@
  *   step an access happened in.
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { P_STEP, PAGE_STEP_FLUSHED, PAGE_STEP_FREED, PAGE_STEP_UNMAPPED, PAGE_STEP_WRITTEN_BACK, PAGE_WORDS } from '../../engine/layout.js';
 import { checkFrameDrop } from '../../engine/oracle.js';
 import { pteFrame, ptepGetAndClear, ptePresent } from '../../engine/pageTable.js';
 import { G_PAGES_UNMAPPED } from '../../engine/state/globalBlock.js';
+import { PAGE_STEP_FLUSHED, PAGE_STEP_FREED, PAGE_STEP_UNMAPPED, PAGE_STEP_WRITTEN_BACK, storePageStep } from '../../engine/state/pageState.js';
 
 /** lock_page() on behalf of reclaim: sleeps (handling IPIs) while a fault holds it. */
 export function lockPageForReclaim(cpu: Cpu, mm: number, page: number): void {
@@ -30,7 +30,7 @@ export function lockPageForReclaim(cpu: Cpu, mm: number, page: number): void {
 /** Record which protocol step a page is in (for race reports). */
 export function setPageStep(cpu: Cpu, mm: number, page: number, step: number): void {
   const slot = cpu.pageIdx(mm, page);
-  Atomics.store(cpu.v.pageState, slot * PAGE_WORDS + P_STEP, step);
+  storePageStep(cpu.v.pageState, slot, step);
   if (cpu.trace) {
     // The unmap window on the initiator's track: PTE cleared until the flush covering it is acknowledged.
     if (step === PAGE_STEP_UNMAPPED) cpu.unmapStarts.set(slot, cpu.traceNow());

@@ -46,10 +46,10 @@
 import type { Cpu } from '../../engine/cpu.js';
 import { perPageProtocol } from '../../kernel/protocols/perPage.js';
 import { sysMremap } from '../../kernel/syscalls.js';
-import { P_UNMAPPED_AT, PAGE_WORDS } from '../../engine/layout.js';
 import { isLazyThread, kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
+import { loadUnmappedAt } from '../../engine/state/pageState.js';
 
 const OLD = 0;
 const NEW = 1;
@@ -73,9 +73,9 @@ export const mremapPtlWorkload: Workload = {
         return;
       }
       if (isLazyThread(cpu)) {
-        // The kernel thread runs until the truncate is done and mremap has returned (P_UNMAPPED_AT of OLD published).
-        const unmappedAt = cpu.pageIdx(mm, OLD) * PAGE_WORDS + P_UNMAPPED_AT;
-        cpu.blockUntil(() => program.reclaimDone() && Atomics.load(cpu.v.pageState, unmappedAt) !== 0);
+        // The kernel thread runs until the truncate is done and mremap has returned (OLD's "unmapped at" published).
+        const oldSlot = cpu.pageIdx(mm, OLD);
+        cpu.blockUntil(() => program.reclaimDone() && loadUnmappedAt(cpu.v.pageState, oldSlot) !== 0);
         cpu.leaveLazyTlb();
         return;
       }

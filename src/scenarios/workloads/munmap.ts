@@ -23,11 +23,11 @@
  */
 import { parseRangeLengths } from '../../config/config.js';
 import { VMA_RW } from '../../kernel/fault.js';
-import { P_VMA_WRITE, PAGE_WORDS } from '../../engine/layout.js';
 import { sysMunmap } from '../../kernel/syscalls.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
 import { BARRIER_SAFETY_MS, isLazyThread, loadMmOnEveryCpu, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY, storeEach } from './common.js';
 import type { Workload } from './types.js';
+import { storeVmaWrite } from '../../engine/state/pageState.js';
 
 /** The ranges CPU 0 maps and unmaps, in order: `ops` of them, lengths cycling through `--range`, laid end to end over the first half of the pages (wrapping). */
 export function munmapRanges(pages: number, ops: number, lengths: readonly number[]): number[][] {
@@ -57,7 +57,7 @@ export const munmapWorkload: Workload = {
       for (const range of munmapRanges(c.pages, c.ops, parseRangeLengths(c.range, half))) {
         // mmap(): a new read-write VMA over the range.
         cpu.mmapLock(mm, true);
-        for (const p of range) Atomics.store(cpu.v.pageState, cpu.pageIdx(mm, p) * PAGE_WORDS + P_VMA_WRITE, VMA_RW);
+        for (const p of range) storeVmaWrite(cpu.v.pageState, cpu.pageIdx(mm, p), VMA_RW);
         cpu.mmapUnlock(mm, true);
         storeEach(cpu, mm, range);
         sysMunmap(cpu, mm, range);
