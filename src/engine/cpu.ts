@@ -38,7 +38,7 @@ import { applyPendingTlbis } from '../kernel/arm64Tlbi.js';
 import { handleMmFault } from '../kernel/fault.js';
 import { Mmu } from './mmu.js';
 import { HostSched } from './freeModeQuantum.js';
-import { C_ACK_PENDING, C_DOORBELL, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, LAST_EVENT_IPI, C_ROUND, C_WAIT_LOCK, COUNTER_WORDS, CPU_CTL_WORDS, K, MM_MMAP_LOCK, PTRS_PER_PTE, frameCount, pageSlots, ptlCount, tlbWords, wordsPerPage, type CounterName } from './layout.js';
+import { C_ACK_PENDING, C_DOORBELL, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, LAST_EVENT_IPI, C_ROUND, C_WAIT_LOCK, COUNTER_WORDS, CPU_CTL_WORDS, K, PTRS_PER_PTE, frameCount, pageSlots, ptlCount, tlbWords, wordsPerPage, type CounterName } from './layout.js';
 import {
   LOCK_KIND_MMAP,
   LOCK_KIND_PAGE,
@@ -53,7 +53,7 @@ import {
   rwsemUpWrite,
 } from '../kernel/locks.js';
 import { PhysicalMemory } from './memory.js';
-import { mmBase } from '../kernel/mm.js';
+import { mmapLockWord } from '../kernel/mm.js';
 import { CpuTlbState } from '../kernel/tlbState.js';
 import { setRaceTraceHook } from './oracle.js';
 import { TraceClock, TraceRing, type CpuTrace, type TraceEvent } from '../output/trace.js';
@@ -485,14 +485,14 @@ export class Cpu implements IpiWaitHost {
 
   /** mmap_read_lock() / mmap_write_lock() (see `sleepLock` for `resumeToken`). */
   mmapLock(mm: number, write: boolean, resumeToken = true): void {
-    const i = mmBase(this.config.cpus, mm) + MM_MMAP_LOCK;
+    const i = mmapLockWord(this.config.cpus, mm);
     const words = this.v.mm;
     this.sleepLock(lockTag(LOCK_KIND_MMAP, mm), write ? () => rwsemTryWrite(words, i) : () => rwsemTryRead(words, i), resumeToken);
   }
 
   /** mmap_read_unlock() / mmap_write_unlock(). */
   mmapUnlock(mm: number, write: boolean): void {
-    const i = mmBase(this.config.cpus, mm) + MM_MMAP_LOCK;
+    const i = mmapLockWord(this.config.cpus, mm);
     if (write) rwsemUpWrite(this.v, this.v.mm, i, lockTag(LOCK_KIND_MMAP, mm));
     else rwsemUpRead(this.v, this.v.mm, i, lockTag(LOCK_KIND_MMAP, mm));
   }

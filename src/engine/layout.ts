@@ -205,55 +205,6 @@ export const K: { readonly [N in CounterName]: number } = Object.fromEntries(
 ) as { [N in CounterName]: number };
 export const COUNTER_WORDS = 56;
 
-// ---------------------------------------------------------------------------
-// mm_struct: Int32Array `mm`, mm m at m * mmWords(cpus)
-// ---------------------------------------------------------------------------
-/**
- * mmap_lock (an rw_semaphore): 0 free, n > 0 held by n readers (page faults,
- * madvise), -1 held by one writer (mprotect, munmap). Changed only with CAS.
- */
-export const MM_MMAP_LOCK = 0;
-/**
- * mm->tlb_flush_batched. `--pending-flush gen` (current kernels): bits 0-14
- * hold the pending generation (bumped by every deferred reclaim flush), bits
- * 16-30 the generation flushTlbBatchedPending last flushed. `--pending-flush
- * bool` (Linux 4.13): 1 while a deferred flush may be outstanding. Atomics only.
- */
-export const MM_TLB_FLUSH_BATCHED = 1;
-/**
- * mm->context.tlb_gen: bumped by every flushTlbMmRange request against the mm
- * (and carried in its IPIs) and by every deferred reclaim flush; each CPU
- * compares it with the generation its own TLB has caught up to (flushTlbFunc).
- */
-export const MM_TLB_GEN = 2;
-/**
- * mm->context.next_trim_cpumask: the clock value (ms, wrapping like jiffies)
- * after which the next flushTlbMmRange also IPIs CPUs in mm_cpumask that no
- * longer run the mm, so they leave the mask (should_trim_cpumask). 0: not yet
- * armed (the first flush arms it, as init_new_context does at fork).
- */
-export const MM_NEXT_TRIM_CPUMASK = 3;
-/**
- * mm->tlb_flush_pending: how many mmu_gathers of this mm are between
- * tlb_gather_mmu (inc_tlb_flush_pending) and the end of tlb_finish_mmu
- * (dec_tlb_flush_pending); more than one is mm_tlb_flush_nested(). Atomics only.
- */
-export const MM_TLB_FLUSH_PENDING = 4;
-/**
- * `--protocol invlpgb`: mm->context.global_asid (0: none; else the global
- * ASID, >= TLB_NR_DYN_ASIDS, the same on every CPU). Set once by
- * use_global_asid (CAS from 0) after MM_ASID_TRANSITION; never revoked in a run.
- */
-export const MM_GLOBAL_ASID = 5;
-/** mm->context.asid_transition: 1 from the global ASID's assignment until finish_asid_transition saw every CPU on it. */
-export const MM_ASID_TRANSITION = 6;
-/** tlbsim's sampling of consider_global_asid: IPI-path flush_tlb_mm_range calls of this mm (see GLOBAL_ASID_CHECK_EVERY). */
-export const MM_GLOBAL_ASID_SAMPLE = 7;
-/** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */
-export const MM_CPUMASK = 8;
-export function mmWords(cpus: number): number {
-  return MM_CPUMASK + cpumaskWords(cpus);
-}
 export function cpumaskWords(cpus: number): number {
   return Math.ceil(cpus / 32);
 }

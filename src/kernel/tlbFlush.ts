@@ -50,11 +50,10 @@
  *   ipiRoundTargets/ipiRoundPages for the cost model.
  */
 import type { Cpu } from '../engine/cpu.js';
-import { MM_NEXT_TRIM_CPUMASK } from '../engine/layout.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from '../engine/ipi.js';
 import { HW_SLOT_PAGES, type HwRequest, type HwVia } from '../engine/hwInval.js';
 import { archTlbbatchFlush as arm64ArchTlbbatchFlush, arm64FlushTlbMmRange } from './arm64Tlbi.js';
-import { cpumaskToList, incMmTlbGen, mmAssignGlobalAsid, mmBase, mmClearAsidTransition, mmCpumask, mmCpumaskClear, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition, mmTlbGen } from './mm.js';
+import { cpumaskToList, incMmTlbGen, mmAssignGlobalAsid, mmClearAsidTransition, mmCpumask, mmCpumaskClear, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition, mmTlbGen, nextTrimCpumaskWord } from './mm.js';
 import { globalAsidTag, isLazyCpu, loadedGlobalAsidOf, loadedMmOf, TLB_NR_DYN_ASIDS } from './tlbState.js';
 import { ABORT_IPI_TIMEOUT, G_LAST_GLOBAL_ASID, G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS } from '../engine/state/globalBlock.js';
 
@@ -650,7 +649,7 @@ export function shouldTrimCpumask(cpu: Cpu, mm: number): boolean {
   const interval = cpu.config.cpumaskTrimMs;
   if (interval === 0) return true;
   const now = cpu.config.sched === 'seeded' ? Atomics.load(cpu.v.global, G_SCHED_STEPS) : Date.now() | 0;
-  const i = mmBase(cpu.config.cpus, mm) + MM_NEXT_TRIM_CPUMASK;
+  const i = nextTrimCpumaskWord(cpu.config.cpus, mm);
   const next = Atomics.load(cpu.v.mm, i);
   if (next === 0) {
     Atomics.compareExchange(cpu.v.mm, i, 0, (now + interval) | 0 || 1);

@@ -17,7 +17,8 @@
  * - Buffers are structured-clone safe: sent to every worker once.
  */
 import type { SimConfig } from '../../config/config.js';
-import { COUNTER_WORDS, CPU_CTL_WORDS, FL_BASE, FRAME_META_WORDS, HW_SLOT_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, mmWords, pageSlots, ptlCount, schedWords, tlbWords, tlbiWords, wordsPerPage } from '../layout.js';
+import { COUNTER_WORDS, CPU_CTL_WORDS, FL_BASE, FRAME_META_WORDS, HW_SLOT_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, schedWords, tlbWords, tlbiWords, wordsPerPage } from '../layout.js';
+import { mmBlockWords } from '../../kernel/mm.js';
 import { pageStateWords } from './pageState.js';
 import { GLOBAL_WORDS } from './globalBlock.js';
 
@@ -46,8 +47,8 @@ const MACHINE_BUFFERS = {
   ackBits: int32((c) => c.cpus * cpumaskWords(c.cpus)),
   /** Per-CPU counters (layout.ts COUNTER_NAMES), Float64: exact past 2^31. */
   counters: { bytesPer: 8, elements: (c) => c.cpus * COUNTER_WORDS },
-  /** mm_struct words (layout.ts MM_*). */
-  mm: int32((c) => c.mms * mmWords(c.cpus)),
+  /** mm_struct words (src/kernel/mm.ts, their owner). */
+  mm: int32((c) => mmBlockWords(c.cpus, c.mms)),
   /** One PTE per page slot (src/engine/pageTable.ts). */
   pte: int32((c) => pageSlots(c)),
   /** Per-page state (src/engine/state/pageState.ts). */
