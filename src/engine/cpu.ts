@@ -38,7 +38,7 @@ import { applyPendingTlbis } from '../kernel/arm64Tlbi.js';
 import { handleMmFault } from '../kernel/fault.js';
 import { Mmu } from './mmu.js';
 import { HostSched } from './freeModeQuantum.js';
-import { C_ACK_PENDING, C_DOORBELL, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, LAST_EVENT_IPI, C_ROUND, C_WAIT_LOCK, COUNTER_WORDS, CPU_CTL_WORDS, K, PTRS_PER_PTE, frameCount, pageSlots, ptlCount, tlbWords, wordsPerPage, type CounterName } from './layout.js';
+import { C_ACK_PENDING, C_DOORBELL, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, LAST_EVENT_IPI, C_ROUND, C_WAIT_LOCK, COUNTER_WORDS, CPU_CTL_WORDS, K, PTRS_PER_PTE, frameCount, pageSlots, ptlCount, wordsPerPage, type CounterName } from './layout.js';
 import {
   LOCK_KIND_MMAP,
   LOCK_KIND_PAGE,
@@ -65,6 +65,7 @@ import { readCpuCounters } from '../output/result.js';
 import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from '../kernel/tlbFlush.js';
 import { viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
 import { ABORT_SEEDED_STEPS, G_ABORT, G_FINISHED, G_LOCK_WAITERS, G_RUN_DONE, G_SCHED_STEPS, ProgramState } from './state/globalBlock.js';
+import { tlbWords } from './tlb.js';
 
 /** Thrown inside a worker to unwind when the run was aborted (by anyone). */
 export class SimAbort extends Error {

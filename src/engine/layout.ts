@@ -210,31 +210,6 @@ export function cpumaskWords(cpus: number): number {
 }
 
 // ---------------------------------------------------------------------------
-// TLB: Int32Array `tlb`, CPU c's TLB at c * tlbWords(config); entry e at e * TLB_ENTRY_WORDS
-// ---------------------------------------------------------------------------
-/** Virtual page number cached, or TLB_INVALID. */
-export const E_VPN = 0;
-/** Physical frame the translation points at. */
-export const E_FRAME = 1;
-/** Cached permission/dirty bits: E_WRITABLE | E_DIRTY. */
-export const E_FLAGS = 2;
-/** ASID of the mm the entry belongs to. */
-export const E_ASID = 3;
-/** Frame generation seen at fill (the oracle's use-after-free check). */
-export const E_GEN = 4;
-/** Fill stamp: replacement evicts the oldest fill of a set (FIFO; hits do not restamp). */
-export const E_AGE = 5;
-/** The page's mapping generation (P_MAP_GEN) when the entry was filled: the oracle's access-after-unmap check. */
-export const E_MAPGEN = 6;
-export const TLB_ENTRY_WORDS = 8;
-export const TLB_INVALID = -1;
-export const E_WRITABLE = 1;
-export const E_DIRTY = 2;
-export function tlbWords(c: Pick<SimConfig, 'tlbSets' | 'tlbWays'>): number {
-  return c.tlbSets * c.tlbWays * TLB_ENTRY_WORDS;
-}
-
-// ---------------------------------------------------------------------------
 // Physical memory
 // ---------------------------------------------------------------------------
 // `frameData`  Int32Array frames * wordsPerPage: frame f word w at f * W + w. Word w is written only by CPU w
@@ -308,20 +283,6 @@ export const HS_PAGES = 6;
 /** Most pages one queue request names one by one (INVLPGB's count field is 16 bits; 64 keeps the slot one cache-line pair). */
 export const HW_SLOT_PAGES = 64;
 export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
-
-// ---------------------------------------------------------------------------
-// arm64 broadcast TLBIs (src/kernel/arm64Tlbi.ts): Int32Array `tlbi`, empty unless --arch arm64
-// ---------------------------------------------------------------------------
-/** TLBIs one issuer may have in flight to one target before it stalls (hardware back-pressure). */
-export const TLBI_RING = 32;
-/** Words of one TLBI in a ring: kind, mm, page, page count (range TLBIs; 0 otherwise). */
-export const TLBI_ENTRY_WORDS = 4;
-/** Words of one (issuer, target) ring: head (target's), tail (issuer's), entries. */
-export const TLBI_RING_WORDS = 2 + TLBI_RING * TLBI_ENTRY_WORDS;
-/** Words of the `tlbi` buffer: per CPU its pending count and its outstanding count, then the cpus x cpus rings (0 unless arm64). */
-export function tlbiWords(c: { cpus: number; arch: string }): number {
-  return c.arch === 'arm64' ? 2 * c.cpus + c.cpus * c.cpus * TLBI_RING_WORDS : 0;
-}
 
 // ---------------------------------------------------------------------------
 // Schedule buffer `sched` (src/engine/forcedSchedule.ts): forced choices in, choice points out

@@ -50,8 +50,20 @@
  *   (an MMU agent is enabled whenever its CPU has TLBIs pending).
  */
 import type { Cpu } from '../engine/cpu.js';
-import { PTRS_PER_PTE, TLBI_ENTRY_WORDS, TLBI_RING, TLBI_RING_WORDS } from '../engine/layout.js';
+import { PTRS_PER_PTE } from '../engine/layout.js';
 import { ringDoorbell } from '../engine/scheduler.js';
+
+// Layout of the `tlbi` buffer (src/engine/state/machineViews.ts sizes it with tlbiWords): only this module knows it.
+/** TLBIs one issuer may have in flight to one target before it stalls (hardware back-pressure). */
+const TLBI_RING = 32;
+/** Words of one TLBI in a ring: kind, mm, page, page count (range TLBIs; 0 otherwise). */
+const TLBI_ENTRY_WORDS = 4;
+/** Words of one (issuer, target) ring: head (target's), tail (issuer's), entries. */
+const TLBI_RING_WORDS = 2 + TLBI_RING * TLBI_ENTRY_WORDS;
+/** Words of the `tlbi` buffer: per CPU its pending count and its outstanding count, then the cpus x cpus rings (0 unless arm64). */
+export function tlbiWords(c: { cpus: number; arch: string }): number {
+  return c.arch === 'arm64' ? 2 * c.cpus + c.cpus * c.cpus * TLBI_RING_WORDS : 0;
+}
 
 /** What one TLBI names: a page (VALE1IS), a range of pages (RVALE1IS) or an ASID (ASIDE1IS). */
 export type TlbiKind = 'page' | 'asid' | 'range';

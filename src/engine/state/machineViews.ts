@@ -17,10 +17,12 @@
  * - Buffers are structured-clone safe: sent to every worker once.
  */
 import type { SimConfig } from '../../config/config.js';
-import { COUNTER_WORDS, CPU_CTL_WORDS, FL_BASE, FRAME_META_WORDS, HW_SLOT_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, schedWords, tlbWords, tlbiWords, wordsPerPage } from '../layout.js';
+import { COUNTER_WORDS, CPU_CTL_WORDS, FL_BASE, FRAME_META_WORDS, HW_SLOT_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, schedWords, wordsPerPage } from '../layout.js';
 import { mmBlockWords } from '../../kernel/mm.js';
 import { pageStateWords } from './pageState.js';
 import { GLOBAL_WORDS } from './globalBlock.js';
+import { tlbWords } from '../tlb.js';
+import { tlbiWords } from '../../kernel/arm64Tlbi.js';
 
 /** What a machine's buffer sizes depend on. */
 export type MachineShape = Pick<SimConfig, 'cpus' | 'pages' | 'mms' | 'tlbSets' | 'tlbWays' | 'arch' | 'sched'>;
@@ -55,7 +57,7 @@ const MACHINE_BUFFERS = {
   pageState: int32((c) => pageStateWords(pageSlots(c))),
   /** Split PTE locks (src/kernel/locks.ts). */
   ptl: int32((c) => c.mms * ptlCount(c.pages)),
-  /** Every CPU's TLB (src/engine/tlb.ts). */
+  /** Every CPU's TLB (src/engine/tlb.ts owns the entry layout). */
   tlb: int32((c) => c.cpus * tlbWords(c)),
   /** Physical memory (src/engine/memory.ts): one word per CPU per frame, and the step it was stored in. */
   frameData: int32((c) => frames(c) * wordsPerPage(c)),
@@ -69,7 +71,7 @@ const MACHINE_BUFFERS = {
   raceLog: int32(() => RACE_LOG_CAPACITY * RACE_WORDS),
   lastStore: int32((c) => c.cpus * pageSlots(c)),
   /** Schedule-driven scheduling: forced choices in, recorded choice points out (src/engine/forcedSchedule.ts). */
-  sched: int32(schedWords),
+  sched: int32((c) => schedWords(c)),
   /** src/engine/hwInval.ts: one request slot per CPU. */
   hwSlots: int32((c) => c.cpus * HW_SLOT_WORDS),
   /** src/engine/hwInval.ts: row t, bit i set while CPU i's request waits to be applied by CPU t. */
@@ -77,7 +79,7 @@ const MACHINE_BUFFERS = {
   /** `--protocol luf`: the CPUs that may cache a translation whose flush was deferred (a cpumask). */
   lufMask: int32((c) => cpumaskWords(c.cpus)),
   /** `--arch arm64`: TLBIs in flight (src/kernel/arm64Tlbi.ts); one word, unused, otherwise. */
-  tlbi: int32(tlbiWords),
+  tlbi: int32((c) => tlbiWords(c)),
 } as const satisfies Record<string, BufferSpec>;
 
 type BufferName = keyof typeof MACHINE_BUFFERS;
