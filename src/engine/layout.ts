@@ -1,9 +1,12 @@
 /**
- * SharedArrayBuffer layouts: every shared word of the simulated machine, in one place.
+ * SharedArrayBuffer layouts of the blocks that have no owner module yet (per-CPU
+ * control words, counters, physical memory, race log, PTE locks, invalidation
+ * queue, schedule buffer). Blocks with an owner declare their words there:
+ * the global block and page state in src/engine/state/, the mm_struct in
+ * src/kernel/mm.ts, the TLB entry in src/engine/tlb.ts, the arm64 TLBI rings
+ * in src/kernel/arm64Tlbi.ts; buffer sizes in src/engine/state/machineViews.ts.
  *
  * Invariants (who may write what):
- * - TLB words of CPU c: written only by CPU c's worker (QEMU cputlb rule: only the
- *   owning vCPU writes its TLB; everybody else asks it to, by IPI).
  * - PTE words: changed only with Atomics read-modify-writes (hardware A/D updates,
  *   reclaim, faults, mprotect all race on them for real).
  * - Frame data words: plain reads and writes (that is what memory is); frame
