@@ -22,6 +22,7 @@ export {
   SWAP_CLUSTER_MAX,
   SYSCALLS,
   TLB_SINGLE_PAGE_FLUSH_CEILING,
+  TRANSPORTS,
   WORKLOADS,
   configToFlags,
   parseReclaimPages,
@@ -30,8 +31,10 @@ export {
   type InjectedBug,
   type PendingFlushMode,
   type ProtocolName,
+  type ReclaimProtocolName,
   type SchedMode,
   type SimConfig,
+  type TransportName,
   type WorkloadName,
 } from './config/config.js';
 export { Machine, MachineInterrupted, HostMemoryError, estimateHostMemoryMb } from './engine/coordinator.js';
@@ -44,6 +47,7 @@ export { describeRace, type AccessOp, type RaceCounts, type RaceKind, type RaceR
 export { runStress, scenarioConfig, stressReproduceCommand, type StressOptions, type StressResult } from './campaigns/stress.js';
 export { SCENARIOS, SCENARIO_NAMES, type Scenario, type ScenarioName } from './scenarios/lab.js';
 export { PROTOCOL_REGISTRY, getProtocol, type UnmapProtocol } from './kernel/protocols/index.js';
+export type { FlushTransport, FlushTransportName, GlobalAsidMode } from './kernel/transports/types.js';
 export { WORKLOAD_REGISTRY, getWorkload, type Workload } from './scenarios/workloads/index.js';
 export { formatExplore, formatRaces, formatRun, formatStress } from './output/report.js';
 export {

@@ -1,5 +1,5 @@
 /**
- * `--ipi-fanout serial|tree` (src/kernel/tlbFlush.ts multicastGroups, src/engine/ipi.ts,
+ * `--ipi-fanout serial|tree` (src/kernel/transports/ipi.ts multicastGroups, src/engine/ipi.ts,
  * src/engine/hwInval.ts forward): serial sends one message per target from the
  * initiator (Linux's smp_call_function_many); the tree, in the spirit of
  * Barrelfish's NUMA-aware multicast, sends one per group of `--ipi-group`
@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
 import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { COST_MODEL_DEFAULTS, roundCycles } from '../src/output/costModel.js';
-import { multicastGroups, x2apicClusters } from '../src/kernel/tlbFlush.js';
+import { multicastGroups, x2apicClusters } from '../src/kernel/transports/ipi.js';
 import { NO_RACES } from './helpers.js';
 
 const TIMEOUT = 60_000;

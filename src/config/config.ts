@@ -49,17 +49,36 @@ export const ARM64_TLBI_RANGE_MODES: readonly Arm64TlbiRange[] = ['off', 'on'];
 /** The protocols `--arch arm64` runs (the others are x86 transports or need x86's lazy-TLB IPIs). */
 export const ARM64_PROTOCOLS: readonly string[] = ['batched', 'per-page', 'rik'];
 
-/** Unmap/flush protocol run by the reclaimer (docs/design.md, "Protocols"). */
 /**
- * Unmap/flush protocol run by the reclaimer (docs/design.md, "Protocols").
- * `invlpgb` and `rar` are Gorman's batching with another transport (AMD
- * INVLPGB + TLBSYNC broadcasts; Intel Remote Action Requests), `luf` defers
- * the flush of read-only-mapped pages to the frame's next allocation, and
- * `context-reset` gives the mm a new context above `--context-reset-cutoff`
- * pages instead of flushing page by page (PowerPC VSIDs, seed 004).
+ * The reclaim protocols (src/kernel/protocols/): how reclaim unmaps and when
+ * it flushes. `luf` defers the flush of read-only-mapped pages to the frame's
+ * next allocation.
  */
-export type ProtocolName = 'per-page' | 'batched' | 'rik' | 'invlpgb' | 'rar' | 'luf' | 'context-reset';
+export type ReclaimProtocolName = 'per-page' | 'batched' | 'rik' | 'luf';
+
+/**
+ * `--transport`: how a flush reaches the other x86 CPUs (src/kernel/transports/):
+ * IPIs (`--ipi-fanout`), AMD INVLPGB + TLBSYNC broadcasts, Intel Remote
+ * Action Requests, or IPIs that give the mm a new context above
+ * `--context-reset-cutoff` pages instead of flushing page by page (PowerPC
+ * VSIDs, seed 004). `--arch arm64` has its own (broadcast TLBI).
+ */
+export type TransportName = 'ipi' | 'invlpgb' | 'rar' | 'context-reset';
+export const TRANSPORTS: readonly TransportName[] = ['ipi', 'invlpgb', 'rar', 'context-reset'];
+
+/**
+ * `--protocol` (docs/design.md, "Protocols"): a reclaim protocol, or one of
+ * the aliases `invlpgb`, `rar`, `context-reset` for `--protocol batched
+ * --transport X` (Gorman's batching over another transport), which stay the
+ * label results report (resolveConfig sets protocol = transport = X).
+ */
+export type ProtocolName = ReclaimProtocolName | Exclude<TransportName, 'ipi'>;
 export const PROTOCOLS: readonly ProtocolName[] = ['per-page', 'batched', 'rik', 'invlpgb', 'rar', 'luf', 'context-reset'];
+
+/** The reclaim protocol `p` runs: an alias (`--protocol invlpgb|rar|context-reset`) is batched reclaim. */
+export function reclaimProtocolOf(p: ProtocolName): ReclaimProtocolName {
+  return p === 'invlpgb' || p === 'rar' || p === 'context-reset' ? 'batched' : p;
+}
 
 /**
  * The PowerPC cutoff of seed 004 ("using 20 pages as the cutoff point mmap()
@@ -160,6 +179,8 @@ export interface SimConfig {
   cpus: number;
   workload: WorkloadName;
   protocol: ProtocolName;
+  /** `--transport`: how flushes reach other x86 CPUs (set to X by the alias `--protocol X`). */
+  transport: TransportName;
   pages: number;
   batch: number;
   writeRatio: number;
@@ -328,6 +349,8 @@ export const DEFAULTS: SimConfig = {
   workload: 'reclaim',
   // Mel Gorman's batching is what Linux has shipped since 4.3.
   protocol: 'batched',
+  // IPIs: what Linux does without INVLPGB (and every x86 release before 6.15).
+  transport: 'ipi',
   // 256 pages fill a 64x4 TLB exactly, so every thread caches every page after warm-up.
   pages: 256,
   batch: SWAP_CLUSTER_MAX,
@@ -516,6 +539,18 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   intIn('cpus', c.cpus, 1, MAX_CPUS);
   oneOf('workload', c.workload, WORKLOADS);
   oneOf('protocol', c.protocol, PROTOCOLS);
+  oneOf('transport', c.transport, TRANSPORTS);
+  if (reclaimProtocolOf(c.protocol) !== c.protocol) {
+    // The alias `--protocol X` is `--protocol batched --transport X`; the label stays X.
+    if (c.transport !== 'ipi' && c.transport !== c.protocol) {
+      throw new ConfigError(`--protocol ${c.protocol} is batched reclaim over --transport ${c.protocol}; for --transport ${c.transport} use --protocol batched --transport ${c.transport}`);
+    }
+    c.transport = c.protocol as TransportName;
+  } else if (c.transport !== 'ipi') {
+    if (c.arch === 'arm64') throw new ConfigError(`--arch arm64 flushes by broadcast TLBI (its own transport): drop --transport ${c.transport} or use --arch x86`);
+    if (c.protocol !== 'batched') throw new ConfigError(`--transport ${c.transport} applies to --protocol batched (per-page, rik and luf flush by IPI), got --protocol ${c.protocol}`);
+    c.protocol = c.transport;
+  }
   oneOf('arch', c.arch, ARCHES);
   oneOf('sched', c.sched, SCHED_MODES);
   oneOf('inject', c.inject, INJECTED_BUGS);
@@ -573,8 +608,8 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.pageWalkCache === true && c.arch !== 'x86') {
     throw new ConfigError(`--page-walk-cache models x86's paging-structure cache and needs --arch x86, got --arch ${c.arch}`);
   }
-  if (c.inject === 'no-tlbsync' && c.protocol !== 'invlpgb' && c.protocol !== 'rar') {
-    throw new ConfigError(`--inject no-tlbsync applies to --protocol invlpgb or rar, got --protocol ${c.protocol}`);
+  if (c.inject === 'no-tlbsync' && c.transport !== 'invlpgb' && c.transport !== 'rar') {
+    throw new ConfigError(`--inject no-tlbsync applies to --transport invlpgb or rar, got --transport ${c.transport}`);
   }
   intIn('doorbell-poll', c.doorbellPollInterval, 1, 1 << 20);
   intIn('ipi-timeout-ms', c.ipiTimeoutMs, 1, 3_600_000);
@@ -669,6 +704,7 @@ export const FLAG_NAMES: { readonly [F in keyof SimConfig]: string } = {
   cpus: '--cpus',
   workload: '--workload',
   protocol: '--protocol',
+  transport: '--transport',
   pages: '--pages',
   batch: '--batch',
   writeRatio: '--write-ratio',
@@ -782,6 +818,8 @@ export function configToFlags(c: SimConfig, given: SimConfig = workloadDefaults(
     const flag = FLAG_NAMES[key];
     const only = WORKLOAD_ONLY[key];
     if (only !== undefined && !only.includes(c.workload)) continue;
+    // The alias `--protocol X` already says `--transport X`: old reproduce commands stay as they were.
+    if (key === 'transport' && v === c.protocol) continue;
     if (typeof v === 'boolean') {
       // Every boolean has `--x` and `--no-x` (src/cli/commands/options.ts): name the form that gives v.
       if (v !== base[key]) out.push(flag.startsWith('--no-') === !v ? flag : flag.startsWith('--no-') ? `--${flag.slice(5)}` : `--no-${flag.slice(2)}`);

@@ -63,6 +63,8 @@ import { Tlb, setTlbThreadOwner } from './tlb.js';
 import { PageWalkCache } from './pageWalkCache.js';
 import { readCpuCounters } from '../output/result.js';
 import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from '../kernel/tlbFlush.js';
+import { chooseFlushTransport } from '../kernel/transports/index.js';
+import type { FlushTransport } from '../kernel/transports/types.js';
 import { viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
 import { ABORT_SEEDED_STEPS, G_ABORT, G_FINISHED, G_LOCK_WAITERS, G_RUN_DONE, G_SCHED_STEPS, ProgramState } from './state/globalBlock.js';
 import { tlbWords } from './tlb.js';
@@ -175,6 +177,8 @@ export class Cpu implements IpiWaitHost {
   /** Per round sent: multicast groups (0: serial) and the largest group's size. */
   readonly ipiRoundGroups: number[] = [];
   readonly ipiRoundMaxGroup: number[] = [];
+  /** How this CPU's flushes reach the others (transports/): chosen once here, as Linux picks flush_tlb_multi at boot. */
+  readonly flushTransport: FlushTransport;
   /** cpu_tlbstate: loaded mm, its ASID, and the generation each ASID's entries reflect (private to this CPU). */
   readonly tlbState: CpuTlbState;
   /** `--page-walk-cache`: this CPU's paging-structure cache (src/engine/pageWalkCache.ts); null when off. */
@@ -229,6 +233,7 @@ export class Cpu implements IpiWaitHost {
     // Debug: every TLB write is checked to run on this CPU's own thread (only the owner writes its TLB).
     if (c.debug) setTlbThreadOwner(this.id);
     this.tlb = new Tlb(this.v.tlb.subarray(this.id * tlbLen, (this.id + 1) * tlbLen), c.tlbSets, c.tlbWays, c.pages, c.debug ? this.id : -1);
+    this.flushTransport = chooseFlushTransport(c);
     this.tlbState = new CpuTlbState(this);
     this.slots = pageSlots(c);
     this.mem = new PhysicalMemory(this.v, { pages: pageSlots(c), frames: frameCount(pageSlots(c)), wordsPerPage: this.W }, c.debug);

@@ -37,7 +37,7 @@
  *   prev == next path (one full flush if tlb_gen moved,
  *   `lazy_tlb_switch_back_flushes`); after it, a full switch whose
  *   choose_new_asid finds the ASID behind and flushes it (`asid_flushes`).
- * - Global ASIDs (`--protocol invlpgb`, Linux 6.15): an mm with a global
+ * - Global ASIDs (`--transport invlpgb`, Linux 6.15): an mm with a global
  *   ASID runs under it on every CPU (tag globalAsidTag(asid), the same
  *   everywhere; INVLPGB keeps it up to date, so switching to it never
  *   flushes: choose_new_asid). A CPU running the mm under its dynamic ASID
@@ -45,7 +45,7 @@
  *   or flush_tlb_func (mm_needs_global_asid: reloadGlobalAsid). While it runs
  *   under the global ASID, bit LOADED_GLOBAL_ASID_BIT of C_LOADED_MM is set
  *   (finish_asid_transition reads it).
- * - `--protocol rar` uses the same global ASIDs (Rik van Riel, "[RFC PATCH v3
+ * - `--transport rar` uses the same global ASIDs (Rik van Riel, "[RFC PATCH v3
  *   7/7] x86/mm: userspace & pageout flushing using Intel RAR", 2025-06-05,
  *   <20250605163544.3852565-8-riel@surriel.com>): RAR keeps a global ASID up
  *   to date only on the CPUs of mm_cpumask, so choose_new_asid flushes it on
@@ -56,6 +56,7 @@ import { C_IS_LAZY, C_LOADED_MM, CPU_CTL_WORDS, LOADED_GLOBAL_ASID_BIT, type Cou
 import type { TraceEvent } from '../output/trace.js';
 import { mmCpumaskSet, mmGlobalAsid, mmTlbGen } from './mm.js';
 import type { Tlb } from '../engine/tlb.js';
+import type { GlobalAsidMode } from './transports/types.js';
 
 /** TLB_NR_DYN_ASIDS: dynamic ASIDs per CPU (arch/x86/include/asm/tlbflush.h). */
 export const TLB_NR_DYN_ASIDS = 6;
@@ -78,7 +79,9 @@ export function asidTag(slot: number): number {
 /** What CpuTlbState needs of its CPU: identity, the shared views, its TLB and counters. */
 export interface TlbStateHost {
   readonly id: number;
-  readonly config: { readonly cpus: number; readonly inject: string; readonly protocol: string };
+  readonly config: { readonly cpus: number; readonly inject: string };
+  /** Whether and how this CPU's transport uses global ASIDs (fixed at boot). */
+  readonly flushTransport: { readonly globalAsids: GlobalAsidMode };
   readonly v: { readonly mm: Int32Array; readonly cpuCtl: Int32Array };
   readonly tlb: Tlb;
   count(name: CounterName, n?: number): void;
@@ -187,7 +190,7 @@ export class CpuTlbState {
     // missed the RAR flushes sent meanwhile, so need_flush = new_cpu.
     const global = this.globalAsidOf(next);
     if (global !== 0) {
-      const needFlush = newCpu && h.config.protocol === 'rar';
+      const needFlush = newCpu && h.flushTransport.globalAsids === 'targeted';
       if (h.trace) h.traceEvent({ k: 'switch_mm', ts: h.traceNow(), from: this.loadedMm, to: next, flushed: needFlush });
       this.loadedMm = next;
       this.useGlobalAsid(global);
@@ -295,10 +298,9 @@ export class CpuTlbState {
     ctx.tlbGen = gen;
   }
 
-  /** `--protocol invlpgb` or `rar`: the global ASID of `mm` (0: none; always 0 for other protocols). */
+  /** `--transport invlpgb` or `rar`: the global ASID of `mm` (0: none; always 0 for other transports). */
   globalAsidOf(mm: number): number {
-    const p = this.host.config.protocol;
-    return (p === 'invlpgb' || p === 'rar') && mm >= 0 ? mmGlobalAsid(this.host.v.mm, this.host.config.cpus, mm) : 0;
+    return this.host.flushTransport.globalAsids !== 'none' && mm >= 0 ? mmGlobalAsid(this.host.v.mm, this.host.config.cpus, mm) : 0;
   }
 
   /** mm_needs_global_asid(loaded_mm, loaded_mm_asid): the loaded mm got a global ASID this CPU does not use yet. */
@@ -315,8 +317,8 @@ export class CpuTlbState {
   reloadGlobalAsid(): void {
     this.host.count('global_asid_reloads');
     this.useGlobalAsid(this.globalAsidOf(this.loadedMm));
-    // `--protocol rar`: the series calls choose_new_asid(next, next_tlb_gen, true) here: need_flush under RAR.
-    if (this.host.config.protocol === 'rar') this.flushGlobalAsid();
+    // `--transport rar`: the series calls choose_new_asid(next, next_tlb_gen, true) here: need_flush under RAR.
+    if (this.host.flushTransport.globalAsids === 'targeted') this.flushGlobalAsid();
   }
 
   /**

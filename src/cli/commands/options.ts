@@ -11,7 +11,7 @@
  *   line and exits 2.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ARCHES, ARM64_PENDING_MODES, ARM64_TLBI_RANGE_MODES, CPU_FAULTS, INJECTED_BUGS, MPROTECT_FLUSH_MODES, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, WORKLOADS, type SimConfig } from '../../config/config.js';
+import { ARCHES, ARM64_PENDING_MODES, ARM64_TLBI_RANGE_MODES, CPU_FAULTS, INJECTED_BUGS, MPROTECT_FLUSH_MODES, PENDING_FLUSH_MODES, PROTOCOLS, SCHED_MODES, SYSCALLS, TRANSPORTS, WORKLOADS, type SimConfig } from '../../config/config.js';
 import { writeFileAtomic } from '../../output/atomicWrite.js';
 import { LOG_LEVELS, type LogLevel } from '../../output/log.js';
 import { TRACE_EVENTS_DEFAULT } from '../../output/trace.js';
@@ -47,7 +47,8 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
     .addOption(new Option('--config <file>', 'JSON file with any of these options (keys as in a result\'s "config"); flags given here override it'))
     .addOption(new Option('--cpus <n>', d('simulated CPUs (one worker thread each)')).argParser(num('--cpus')))
     .addOption(new Option('--workload <name>', d('workload')).choices(WORKLOADS))
-    .addOption(new Option('--protocol <name>', d('unmap/flush protocol')).choices(PROTOCOLS))
+    .addOption(new Option('--protocol <name>', d('reclaim protocol (per-page, batched, rik, luf); invlpgb, rar, context-reset are aliases of batched --transport X')).choices(PROTOCOLS))
+    .addOption(new Option('--transport <name>', d('how flushes reach other x86 CPUs: ipi, invlpgb, rar, context-reset (--arch arm64: broadcast TLBI)')).choices(TRANSPORTS))
     .addOption(new Option('--pages <n>', d('shared pages of the process')).argParser(num('--pages')))
     .addOption(new Option('--batch <n>', d('pages per tryToUnmapFlush (SWAP_CLUSTER_MAX = 32)')).argParser(num('--batch')))
     .addOption(new Option('--write-ratio <x>', d('fraction of accesses that are stores, 0..1')).argParser(num('--write-ratio')))
@@ -121,6 +122,7 @@ export interface CliOpts {
   cpus?: number;
   workload?: SimConfig['workload'];
   protocol?: SimConfig['protocol'];
+  transport?: SimConfig['transport'];
   pages?: number;
   batch?: number;
   writeRatio?: number;
@@ -207,6 +209,7 @@ export function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
     cpus: o.cpus,
     workload: o.workload,
     protocol: o.protocol,
+    transport: o.transport,
     pages: o.pages,
     batch: o.batch,
     writeRatio: o.writeRatio,

@@ -32,8 +32,7 @@ import type { Cpu } from '../../engine/cpu.js';
 import { cpumaskWords } from '../../engine/layout.js';
 import { cpumaskToList, finishTlbFlushBatched, incMmTlbGen, markTlbFlushBatched, mmCpumaskOrInto, readTlbFlushBatched } from '../mm.js';
 import { pteDirty } from '../../engine/pageTable.js';
-import { archTlbbatchFlush, flushTlbMm } from '../tlbFlush.js';
-import { archFlushTlbBatchedPending, archTlbbatchAddPending } from '../arm64Tlbi.js';
+import { archTlbbatchFlush } from '../tlbFlush.js';
 import { freeReclaimedPage, lockPageForReclaim, pageout, setPageStep, tryToUnmapOne, type UnmappedPage } from './common.js';
 import type { UnmapProtocol } from './types.js';
 import { PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../../engine/state/pageState.js';
@@ -73,8 +72,8 @@ export function setTlbUbcFlushPending(cpu: Cpu, batch: TlbflushUnmapBatch, mm: n
   batch.pages.push(u.page);
   markTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, cpu.config.pendingFlush);
   if (writable) batch.writable = true;
-  // arm64's arch_tlbbatch_add_pending(): the page's TLBI goes out now, its DSB waits for arch_tlbbatch_flush.
-  if (cpu.config.arch === 'arm64') archTlbbatchAddPending(cpu, mm, u.page);
+  // arch_tlbbatch_add_pending(): the transport's part (arm64: the page's TLBI goes out now, its DSB waits for arch_tlbbatch_flush).
+  cpu.flushTransport.archTlbbatchAddPending(cpu, mm, u.page);
 }
 
 /** try_to_unmap_flush(): one IPI round to the batch's CPUs, then reset the batch. */
@@ -108,8 +107,8 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
   const mode = cpu.config.pendingFlush;
   const seen = readTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, mode);
   if (!seen.owed) return;
-  if (cpu.config.arch === 'arm64') archFlushTlbBatchedPending(cpu, mm); // flush_tlb_mm(), or a lone DSB before 4b634918384c
-  else flushTlbMm(cpu, mm);
+  // arch_flush_tlb_batched_pending(): x86 flush_tlb_mm(); arm64 the same, or a lone DSB before 4b634918384c.
+  cpu.flushTransport.archFlushTlbBatchedPending(cpu, mm);
   finishTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, mode, seen.word);
 }
 
