@@ -9,11 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
 import { Cpu } from '../src/engine/cpu.js';
-import { allocateMachine, G_SCHED_STEPS } from '../src/engine/layout.js';
 import { incMmTlbGen, mmCpumask } from '../src/kernel/mm.js';
 import { shouldTrimCpumask } from '../src/kernel/tlbFlush.js';
 import { TLB_NR_DYN_ASIDS, asidTag } from '../src/kernel/tlbState.js';
 import { NO_RACES, totalRaces } from './helpers.js';
+import { allocateMachine } from '../src/engine/state/machineViews.js';
+import { G_SCHED_STEPS } from '../src/engine/state/globalBlock.js';
 
 /** One run of a freshly booted machine (the library's `simulate`). */
 const runOnce = (overrides: Partial<SimConfig>) => simulate(overrides);

@@ -6,33 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../src/config/config.js';
 import { explore, exploreScenario } from '../src/campaigns/explore.js';
-import {
-  allocateMachine,
-  C_ACK_PENDING,
-  C_IPI_PENDING,
-  C_IS_LAZY,
-  C_LOADED_MM,
-  C_ROUND,
-  C_SCHED_ACTIVE,
-  C_WAIT_LOCK,
-  CPU_CTL_WORDS,
-  E_VPN,
-  G_RACE_COUNT,
-  G_SCHED_PRNG,
-  G_SCHED_STARTED,
-  G_SCHED_STEPS,
-  G_SCHED_TURN,
-  G_TOKEN_RR,
-  G_TOKENS_FREE,
-  GLOBAL_WORDS,
-  type MachineViews,
-  RACE_WORDS,
-  TLB_ENTRY_WORDS,
-  TLB_INVALID,
-  viewMachine,
-} from '../src/engine/layout.js';
+import { C_ACK_PENDING, C_IPI_PENDING, C_IS_LAZY, C_LOADED_MM, C_ROUND, C_SCHED_ACTIVE, C_WAIT_LOCK, CPU_CTL_WORDS, RACE_WORDS } from '../src/engine/layout.js';
 import { formatSchedule, hashSharedState, parseSchedule } from '../src/engine/forcedSchedule.js';
 import { runStress } from '../src/campaigns/stress.js';
+import { allocateMachine, type MachineViews, viewMachine } from '../src/engine/state/machineViews.js';
+import { G_RACE_COUNT, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED_STEPS, G_SCHED_TURN, G_TOKEN_RR, G_TOKENS_FREE, GLOBAL_WORDS } from '../src/engine/state/globalBlock.js';
+import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from '../src/engine/tlb.js';
 
 /** The toy workload: 2 CPUs, 3 stores each, no interaction. */
 const toy = resolveConfig({ workload: 'toy', cpus: 2, pages: 2, ops: 3, sched: 'seeded', tlbSets: 2, tlbWays: 1, runTokens: 1 });

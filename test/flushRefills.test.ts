@@ -9,8 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
-import { TLB_ENTRY_WORDS } from '../src/engine/layout.js';
 import { Tlb } from '../src/engine/tlb.js';
+import { TLB_ENTRY_WORDS } from '../src/engine/tlb.js';
 
 describe('flush marks', () => {
   const ASID = 1;

@@ -15,13 +15,13 @@ import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
 import { Machine } from '../src/engine/coordinator.js';
 import { Cpu } from '../src/engine/cpu.js';
-import { allocateMachine } from '../src/engine/layout.js';
 import { incMmTlbGen, mmCpumask } from '../src/kernel/mm.js';
 import { flushTlbFunc } from '../src/kernel/tlbFlush.js';
 import { loadedMmOf } from '../src/kernel/tlbState.js';
 import { freesPageTables } from '../src/kernel/syscalls.js';
 import { scenarioConfig } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
+import { allocateMachine } from '../src/engine/state/machineViews.js';
 
 /** One run of a freshly booted machine (the library's `simulate`). */
 const runOnce = (overrides: Partial<SimConfig>) => simulate(overrides);

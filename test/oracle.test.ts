@@ -7,11 +7,12 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config/config.js';
 import { Machine } from '../src/engine/coordinator.js';
-import { allocateMachine, frameCount, FL_BASE, FL_TOP, viewMachine, wordsPerPage } from '../src/engine/layout.js';
+import { frameCount, FL_BASE, FL_TOP, wordsPerPage } from '../src/engine/layout.js';
 import { PhysicalMemory } from '../src/engine/memory.js';
 import type { RaceReport } from '../src/engine/oracle.js';
 import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
+import { allocateMachine, viewMachine } from '../src/engine/state/machineViews.js';
 
 async function reportsOver(overrides: Parameters<typeof scenarioConfig>[1], seeds: number): Promise<RaceReport[]> {
   const m = await Machine.boot(scenarioConfig('mprotect', overrides));

@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
-import { PAGE_WORDS, P_PT_GEN, PTRS_PER_PTE } from '../src/engine/layout.js';
+import { PTRS_PER_PTE } from '../src/engine/layout.js';
 import { freePageTablesOf, PageWalkCache, ptGenWord } from '../src/engine/pageWalkCache.js';
 import { scenarioConfig } from '../src/campaigns/stress.js';
 import { runCli } from './helpers.js';
+import { pageStateWords, pageTableGenWord } from '../src/engine/state/pageState.js';
 
 describe('PageWalkCache', () => {
   it('a flush of the cached mm drops the entry; a flush of another mm does not', () => {
@@ -30,8 +31,8 @@ describe('PageWalkCache', () => {
 
   it('munmap frees only page tables whose whole 512-page range it covers', () => {
     const pages = 2 * PTRS_PER_PTE;
-    const st = new Int32Array(2 * pages * PAGE_WORDS);
-    expect(ptGenWord(pages, 1, PTRS_PER_PTE + 5)).toBe((pages + PTRS_PER_PTE) * PAGE_WORDS + P_PT_GEN);
+    const st = new Int32Array(pageStateWords(2 * pages));
+    expect(ptGenWord(pages, 1, PTRS_PER_PTE + 5)).toBe(pageTableGenWord(pages + PTRS_PER_PTE));
     freePageTablesOf(st, pages, 0, Array.from({ length: PTRS_PER_PTE - 1 }, (_, p) => p));
     expect(st[ptGenWord(pages, 0, 0)]).toBe(0);
     freePageTablesOf(st, pages, 1, Array.from({ length: PTRS_PER_PTE + 1 }, (_, p) => PTRS_PER_PTE - 1 + p));

@@ -6,23 +6,23 @@
  * mprotect's flush_tlb_batched_pending was flushing.
  */
 import { describe, expect, it } from 'vitest';
-import { MM_TLB_FLUSH_BATCHED, mmWords } from '../src/engine/layout.js';
 import {
   TLB_FLUSH_BATCH_FLUSHED_SHIFT,
   TLB_FLUSH_BATCH_PENDING_LARGE,
   finishTlbFlushBatched,
   markTlbFlushBatched,
-  mmBase,
+  mmBlockWords,
   readTlbFlushBatched,
+  tlbFlushBatchedWord,
 } from '../src/kernel/mm.js';
 import { runStress } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
 
 const CPUS = 4;
 function freshMm(): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(mmWords(CPUS) * 4));
+  return new Int32Array(new SharedArrayBuffer(mmBlockWords(CPUS, 1) * 4));
 }
-const word = (mm: Int32Array): number => mm[mmBase(CPUS, 0) + MM_TLB_FLUSH_BATCHED];
+const word = (mm: Int32Array): number => mm[tlbFlushBatchedWord(CPUS, 0)];
 
 describe('tlb_flush_batched as a pending/flushed generation pair (gen)', () => {
   it('a deferred flush bumps pending; a flush publishes flushed = pending and nothing is owed', () => {
@@ -49,7 +49,7 @@ describe('tlb_flush_batched as a pending/flushed generation pair (gen)', () => {
 
   it('pending restarts at 1 (flushed 0) before it could wrap onto flushed', () => {
     const mm = freshMm();
-    mm[mmBase(CPUS, 0) + MM_TLB_FLUSH_BATCHED] = (TLB_FLUSH_BATCH_PENDING_LARGE + 1) | (5 << TLB_FLUSH_BATCH_FLUSHED_SHIFT);
+    mm[tlbFlushBatchedWord(CPUS, 0)] = (TLB_FLUSH_BATCH_PENDING_LARGE + 1) | (5 << TLB_FLUSH_BATCH_FLUSHED_SHIFT);
     markTlbFlushBatched(mm, CPUS, 0, 'gen');
     expect(word(mm)).toBe(1);
     expect(readTlbFlushBatched(mm, CPUS, 0, 'gen').owed).toBe(true);

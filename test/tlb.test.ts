@@ -4,8 +4,8 @@
  * writable/dirty bits and frame generation of an entry.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { TLB_ENTRY_WORDS } from '../src/engine/layout.js';
 import { Tlb } from '../src/engine/tlb.js';
+import { TLB_ENTRY_WORDS } from '../src/engine/tlb.js';
 
 const SETS = 4;
 const WAYS = 2;

@@ -9,11 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { Machine } from '../src/engine/coordinator.js';
 import { Cpu } from '../src/engine/cpu.js';
-import { allocateMachine } from '../src/engine/layout.js';
 import { incMmTlbGen } from '../src/kernel/mm.js';
 import { runStress } from '../src/campaigns/stress.js';
 import { flushTlbFunc } from '../src/kernel/tlbFlush.js';
 import { NO_RACES } from './helpers.js';
+import { allocateMachine } from '../src/engine/state/machineViews.js';
 
 const MM = 0;
 

@@ -8,9 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../src/api.js';
 import { resolveConfig } from '../src/config/config.js';
-import { TLB_ENTRY_WORDS } from '../src/engine/layout.js';
 import { Tlb, TlbOwnerError, setTlbThreadOwner } from '../src/engine/tlb.js';
 import { NO_RACES } from './helpers.js';
+import { TLB_ENTRY_WORDS } from '../src/engine/tlb.js';
 
 describe('only the owning CPU writes its TLB', () => {
   it('a TLB checked for owner 1 refuses writes from a thread declared CPU 0, and accepts them from CPU 1', () => {

@@ -15,12 +15,12 @@ import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Cpu, SimAbort, type CpuInit, type CpuRunStats, type CpuStats } from '../src/engine/cpu.js';
-import { ABORT_INVARIANT } from '../src/engine/layout.js';
 import { raiseAbort } from '../src/engine/scheduler.js';
 import { getProtocol, type UnmapProtocol } from '../src/kernel/protocols/index.js';
 import { getWorkload, type Workload } from '../src/scenarios/workloads/index.js';
 import { isPluginPath } from '../src/config/config.js';
 import { protocolFromPlugin, workloadFromPlugin, type ProtocolPlugin, type ScenarioPlugin } from '../src/plugin/api.js';
+import { ABORT_INVARIANT } from '../src/engine/state/globalBlock.js';
 
 let cpu: Cpu | null = null;
 /** This machine's protocol and workload: built-in, or plug-ins imported in configure (src/plugin/load.ts checked them). */

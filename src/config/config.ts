@@ -15,7 +15,8 @@
  *   ./params.js, never from here (an import from here would close a cycle
  *   and a workload module loaded first would meet an uninitialised registry).
  */
-import { PTRS_PER_PTE, SCHED_MAX_CPUS, frameCount, pageSlots, tlbWords } from '../engine/layout.js';
+import { PTRS_PER_PTE, SCHED_MAX_CPUS, pageSlots } from '../engine/layout.js';
+import { machineBytes, type MachineShape } from '../engine/state/machineViews.js';
 import { parseSchedule } from '../engine/forcedSchedule.js';
 import { getWorkload } from '../scenarios/workloads/index.js';
 import { KERNEL_VERSIONS, profileSwitches, protocolRefusal, type KernelVersion } from './kernelProfiles.js';
@@ -111,14 +112,13 @@ export function workloadDefaults(workload: WorkloadName | PluginPath): SimConfig
  */
 export const MAX_SHARED_MB = 4096;
 
-/** Bytes of SharedArrayBuffer a machine with config `c` allocates (see layout.ts). */
-export function sharedMemoryBytes(c: Pick<SimConfig, 'pages' | 'mms' | 'cpus' | 'tlbSets' | 'tlbWays'>): number {
-  const slots = pageSlots(c);
-  const frames = frameCount(slots);
-  const frameWords = frames * c.cpus * 2 + frames * 3;
-  const pageWords = slots * c.cpus * 2 + slots * 9;
-  const tlbWordsTotal = c.cpus * tlbWords(c);
-  return 4 * (frameWords + pageWords + tlbWordsTotal) + 8 * 16 * c.cpus;
+/**
+ * Bytes of SharedArrayBuffer a machine with config `c` allocates: read from
+ * the same buffer table as the allocation (src/engine/state/machineViews.ts),
+ * so the limit check counts every buffer (the arm64 TLBI rings included).
+ */
+export function sharedMemoryBytes(c: MachineShape): number {
+  return machineBytes(c);
 }
 
 function isInt(v: number): boolean {

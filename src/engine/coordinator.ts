@@ -23,35 +23,7 @@ import { ConfigError, configToFlags, isPluginPath, sharedMemoryBytes, type SimCo
 import { pluginUrls } from '../plugin/load.js';
 import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
 import { VMA_READ, VMA_RW } from '../kernel/fault.js';
-import {
-  ABORT_CPU_CRASHED,
-  ABORT_INVARIANT,
-  ABORT_IPI_TIMEOUT,
-  ABORT_NONE,
-  ABORT_SEEDED_STEPS,
-  ABORT_STOPPED,
-  G_ABORT,
-  G_FAIL_CPU,
-  G_SCHED_STEPS,
-  G_TOKENS_FREE,
-  pageSlots,
-  COUNTER_WORDS,
-  CPU_CTL_WORDS,
-  C_LAST_EVENT,
-  C_LAST_EVENT_A,
-  C_LAST_EVENT_B,
-  describeLastEvent,
-  G_PAGES_UNMAPPED,
-  K,
-  P_VMA_WRITE,
-  PAGE_WORDS,
-  allocateMachine,
-  frameCount,
-  viewMachine,
-  wordsPerPage,
-  type MachineBuffers,
-  type MachineViews,
-} from './layout.js';
+import { pageSlots, COUNTER_WORDS, CPU_CTL_WORDS, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, describeLastEvent, K, frameCount, wordsPerPage } from './layout.js';
 import { PhysicalMemory } from './memory.js';
 import { initMm } from '../kernel/mm.js';
 import { analyse } from './oracle.js';
@@ -65,6 +37,9 @@ import { getWorkload } from '../scenarios/workloads/index.js';
 import { deriveSeed } from './prng.js';
 import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from '../output/costModel.js';
 import type { CpuWorkerApi } from '../../workers/cpu.js';
+import { allocateMachine, viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
+import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABORT_SEEDED_STEPS, ABORT_STOPPED, G_ABORT, G_FAIL_CPU, G_SCHED_STEPS, G_TOKENS_FREE, G_PAGES_UNMAPPED } from './state/globalBlock.js';
+import { storeVmaWrite } from './state/pageState.js';
 
 /** PRNG stream of the seeded scheduler (CPU streams are 0..cpus-1). */
 export const SCHED_SEED_STREAM = 0xfff_fff;
@@ -285,7 +260,7 @@ export class Machine {
     // TLBs are not touched here: each CPU resets its own at the start of a run (only the owner writes its TLB).
     for (let m = 0; m < c.mms; m++) initMm(v.mm, c.cpus, m);
     const slots = pageSlots(c);
-    for (let i = 0; i < slots; i++) v.pageState[i * PAGE_WORDS + P_VMA_WRITE] = i % c.pages < c.roPages ? VMA_READ : VMA_RW;
+    for (let i = 0; i < slots; i++) storeVmaWrite(v.pageState, i, i % c.pages < c.roPages ? VMA_READ : VMA_RW);
     PhysicalMemory.init(v, { pages: slots, frames: frameCount(slots), wordsPerPage: wordsPerPage(c) });
     v.global[G_TOKENS_FREE] = Math.min(c.runTokens, c.cpus);
     v.global[G_FAIL_CPU] = -1;

@@ -38,36 +38,7 @@ import { applyPendingTlbis } from '../kernel/arm64Tlbi.js';
 import { handleMmFault } from '../kernel/fault.js';
 import { Mmu } from './mmu.js';
 import { HostSched } from './freeModeQuantum.js';
-import {
-  ABORT_SEEDED_STEPS,
-  C_ACK_PENDING,
-  C_DOORBELL,
-  C_LAST_EVENT,
-  C_LAST_EVENT_A,
-  C_LAST_EVENT_B,
-  LAST_EVENT_IPI,
-  C_ROUND,
-  C_WAIT_LOCK,
-  COUNTER_WORDS,
-  CPU_CTL_WORDS,
-  G_ABORT,
-  G_FINISHED,
-  G_LOCK_WAITERS,
-  G_RUN_DONE,
-  G_SCHED_STEPS,
-  K,
-  MM_MMAP_LOCK,
-  PTRS_PER_PTE,
-  frameCount,
-  pageSlots,
-  ptlCount,
-  tlbWords,
-  viewMachine,
-  wordsPerPage,
-  type CounterName,
-  type MachineBuffers,
-  type MachineViews,
-} from './layout.js';
+import { C_ACK_PENDING, C_DOORBELL, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, LAST_EVENT_IPI, C_ROUND, C_WAIT_LOCK, COUNTER_WORDS, CPU_CTL_WORDS, K, PTRS_PER_PTE, frameCount, pageSlots, ptlCount, wordsPerPage, type CounterName } from './layout.js';
 import {
   LOCK_KIND_MMAP,
   LOCK_KIND_PAGE,
@@ -82,7 +53,7 @@ import {
   rwsemUpWrite,
 } from '../kernel/locks.js';
 import { PhysicalMemory } from './memory.js';
-import { mmBase } from '../kernel/mm.js';
+import { mmapLockWord } from '../kernel/mm.js';
 import { CpuTlbState } from '../kernel/tlbState.js';
 import { setRaceTraceHook } from './oracle.js';
 import { TraceClock, TraceRing, type CpuTrace, type TraceEvent } from '../output/trace.js';
@@ -94,6 +65,9 @@ import { readCpuCounters } from '../output/result.js';
 import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from '../kernel/tlbFlush.js';
 import { chooseFlushTransport } from '../kernel/transports/index.js';
 import type { FlushTransport } from '../kernel/transports/types.js';
+import { viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
+import { ABORT_SEEDED_STEPS, G_ABORT, G_FINISHED, G_LOCK_WAITERS, G_RUN_DONE, G_SCHED_STEPS, ProgramState } from './state/globalBlock.js';
+import { tlbWords } from './tlb.js';
 
 /** Thrown inside a worker to unwind when the run was aborted (by anyone). */
 export class SimAbort extends Error {
@@ -180,6 +154,8 @@ export class Cpu implements IpiWaitHost {
   readonly id: number;
   readonly config: SimConfig;
   readonly v: MachineViews;
+  /** What the simulated programs share (barrier, reclaim progress, user flag): the API workloads and races use. */
+  readonly program: ProgramState;
   readonly tlb: Tlb;
   /** Loads and stores of the running process (src/engine/mmu.ts). */
   private readonly mmu: Mmu;
@@ -250,6 +226,7 @@ export class Cpu implements IpiWaitHost {
     this.id = init.id;
     this.config = c;
     this.v = viewMachine(init.buffers);
+    this.program = new ProgramState(this.v.global);
     this.pages = c.pages;
     this.W = wordsPerPage(c);
     // arm64 keeps x86's clean-to-dirty rule: hardware DBM sets the dirty bit in the PTE atomically and faults if it is invalid.
@@ -516,14 +493,14 @@ export class Cpu implements IpiWaitHost {
 
   /** mmap_read_lock() / mmap_write_lock() (see `sleepLock` for `resumeToken`). */
   mmapLock(mm: number, write: boolean, resumeToken = true): void {
-    const i = mmBase(this.config.cpus, mm) + MM_MMAP_LOCK;
+    const i = mmapLockWord(this.config.cpus, mm);
     const words = this.v.mm;
     this.sleepLock(lockTag(LOCK_KIND_MMAP, mm), write ? () => rwsemTryWrite(words, i) : () => rwsemTryRead(words, i), resumeToken);
   }
 
   /** mmap_read_unlock() / mmap_write_unlock(). */
   mmapUnlock(mm: number, write: boolean): void {
-    const i = mmBase(this.config.cpus, mm) + MM_MMAP_LOCK;
+    const i = mmapLockWord(this.config.cpus, mm);
     if (write) rwsemUpWrite(this.v, this.v.mm, i, lockTag(LOCK_KIND_MMAP, mm));
     else rwsemUpRead(this.v, this.v.mm, i, lockTag(LOCK_KIND_MMAP, mm));
   }

@@ -1,9 +1,12 @@
 /**
- * SharedArrayBuffer layouts: every shared word of the simulated machine, in one place.
+ * SharedArrayBuffer layouts of the blocks that have no owner module yet (per-CPU
+ * control words, counters, physical memory, race log, PTE locks, invalidation
+ * queue, schedule buffer). Blocks with an owner declare their words there:
+ * the global block and page state in src/engine/state/, the mm_struct in
+ * src/kernel/mm.ts, the TLB entry in src/engine/tlb.ts, the arm64 TLBI rings
+ * in src/kernel/arm64Tlbi.ts; buffer sizes in src/engine/state/machineViews.ts.
  *
  * Invariants (who may write what):
- * - TLB words of CPU c: written only by CPU c's worker (QEMU cputlb rule: only the
- *   owning vCPU writes its TLB; everybody else asks it to, by IPI).
  * - PTE words: changed only with Atomics read-modify-writes (hardware A/D updates,
  *   reclaim, faults, mprotect all race on them for real).
  * - Frame data words: plain reads and writes (that is what memory is); frame
@@ -18,84 +21,6 @@
  * Offsets are in elements of the typed array named next to each block.
  */
 import type { SimConfig } from '../config/config.js';
-
-// ---------------------------------------------------------------------------
-// Global control block: Int32Array `global`
-// ---------------------------------------------------------------------------
-/** Set to non-zero to make every CPU stop at its next poll (failure or abort). Value = `AbortReason`. */
-export const G_ABORT = 0;
-/** Set to 1 once every CPU has finished its workload: idle CPUs leave their IPI loop. */
-export const G_RUN_DONE = 1;
-/** Number of CPUs that finished their workload. */
-export const G_FINISHED = 2;
-/** Number of thread CPUs that finished warm-up (the reclaimer waits for all of them). */
-export const G_WARM = 3;
-/** 1 once the reclaimer has unmapped every page. */
-export const G_RECLAIM_DONE = 4;
-/** Free run tokens (free mode). */
-export const G_TOKENS_FREE = 5;
-/** Round-robin cursor for handing run tokens to waiting CPUs. */
-export const G_TOKEN_RR = 6;
-/** Seeded mode: the CPU allowed to run its next step. */
-export const G_SCHED_TURN = 7;
-/** Seeded mode: PRNG state (mulberry32) of the scheduler. */
-export const G_SCHED_PRNG = 8;
-/** Seeded mode: steps taken so far. */
-export const G_SCHED_STEPS = 9;
-/** CPU id that failed (stuck or crashed) or -1. */
-export const G_FAIL_CPU = 10;
-/** Number of race records written to the race log (may exceed capacity; extra records are counted, not stored). */
-export const G_RACE_COUNT = 11;
-/** Exact race totals by kind (the log holds at most RACE_LOG_CAPACITY records in detail). */
-export const G_RACES_LOST = 12;
-export const G_RACES_STALE = 13;
-export const G_RACES_WAP = 14;
-/** CPUs sleeping on a kernel lock (page lock, PTL, mmap_lock): unlock scans for them only when this is non-zero. */
-export const G_LOCK_WAITERS = 15;
-/** Exact total of accesses after munmap/madvise returned (see G_RACES_LOST). */
-export const G_RACES_AAU = 16;
-/** PTEs cleared so far in this run, by reclaim or zap (Atomics.add): workloads place calls at a point of the reclaim pass with it. */
-export const G_PAGES_UNMAPPED = 17;
-/** 1 once the reclaimer has seen every thread warm and begins reclaiming (threads start their access loops then). */
-export const G_RECLAIM_STARTED = 18;
-/** Seeded mode: CPUs that have reset their TLB for this run (a schedule-driven run makes its first choice when all have). */
-export const G_SCHED_STARTED = 19;
-/**
- * `--protocol luf`: the last pending-flush generation handed out (Atomics.add
- * by the reclaimer, one per batch that deferred a page's flush; frames carry
- * it in F_LUF_GEN).
- */
-export const G_LUF_GEN = 20;
-/**
- * `--protocol luf`: every deferred flush of generation <= this value has been
- * done on every CPU that may cache it (raised with a CAS-max after an
- * allocation-time flush completes; never lowered during a run).
- */
-export const G_LUF_FLUSHED = 21;
-/**
- * A user-space program variable of the process (a shared word its threads
- * store and load, e.g. a futex word), for workloads whose threads synchronise
- * in the program itself: pending-flush-lost's "mprotect returned" flag.
- */
-export const G_USER_FLAG = 22;
-/**
- * `--protocol invlpgb`: last_global_asid (arch/x86/mm/tlb.c). 0 stands for the
- * boot value MAX_ASID_AVAILABLE (the first allocation of a run resets the
- * global ASID space with invlpgb_flush_all_nonglobals); -1 while that reset
- * runs (global_asid_lock); else the last global ASID handed out.
- */
-export const G_LAST_GLOBAL_ASID = 23;
-/** Exact total of loads after mprotect(PROT_NONE) returned (see G_RACES_LOST; the last word, away from new control words). */
-export const G_RACES_RAP = 31;
-export const GLOBAL_WORDS = 32;
-
-/** Why a run was aborted (value of `G_ABORT`). */
-export const ABORT_NONE = 0;
-export const ABORT_IPI_TIMEOUT = 1;
-export const ABORT_CPU_CRASHED = 2;
-export const ABORT_STOPPED = 3;
-export const ABORT_INVARIANT = 4;
-export const ABORT_SEEDED_STEPS = 5;
 
 // ---------------------------------------------------------------------------
 // Per-CPU control block: Int32Array `cpuCtl`, CPU c at c * CPU_CTL_WORDS
@@ -283,82 +208,8 @@ export const K: { readonly [N in CounterName]: number } = Object.fromEntries(
 ) as { [N in CounterName]: number };
 export const COUNTER_WORDS = 56;
 
-// ---------------------------------------------------------------------------
-// mm_struct: Int32Array `mm`, mm m at m * mmWords(cpus)
-// ---------------------------------------------------------------------------
-/**
- * mmap_lock (an rw_semaphore): 0 free, n > 0 held by n readers (page faults,
- * madvise), -1 held by one writer (mprotect, munmap). Changed only with CAS.
- */
-export const MM_MMAP_LOCK = 0;
-/**
- * mm->tlb_flush_batched. `--pending-flush gen` (current kernels): bits 0-14
- * hold the pending generation (bumped by every deferred reclaim flush), bits
- * 16-30 the generation flushTlbBatchedPending last flushed. `--pending-flush
- * bool` (Linux 4.13): 1 while a deferred flush may be outstanding. Atomics only.
- */
-export const MM_TLB_FLUSH_BATCHED = 1;
-/**
- * mm->context.tlb_gen: bumped by every flushTlbMmRange request against the mm
- * (and carried in its IPIs) and by every deferred reclaim flush; each CPU
- * compares it with the generation its own TLB has caught up to (flushTlbFunc).
- */
-export const MM_TLB_GEN = 2;
-/**
- * mm->context.next_trim_cpumask: the clock value (ms, wrapping like jiffies)
- * after which the next flushTlbMmRange also IPIs CPUs in mm_cpumask that no
- * longer run the mm, so they leave the mask (should_trim_cpumask). 0: not yet
- * armed (the first flush arms it, as init_new_context does at fork).
- */
-export const MM_NEXT_TRIM_CPUMASK = 3;
-/**
- * mm->tlb_flush_pending: how many mmu_gathers of this mm are between
- * tlb_gather_mmu (inc_tlb_flush_pending) and the end of tlb_finish_mmu
- * (dec_tlb_flush_pending); more than one is mm_tlb_flush_nested(). Atomics only.
- */
-export const MM_TLB_FLUSH_PENDING = 4;
-/**
- * `--protocol invlpgb`: mm->context.global_asid (0: none; else the global
- * ASID, >= TLB_NR_DYN_ASIDS, the same on every CPU). Set once by
- * use_global_asid (CAS from 0) after MM_ASID_TRANSITION; never revoked in a run.
- */
-export const MM_GLOBAL_ASID = 5;
-/** mm->context.asid_transition: 1 from the global ASID's assignment until finish_asid_transition saw every CPU on it. */
-export const MM_ASID_TRANSITION = 6;
-/** tlbsim's sampling of consider_global_asid: IPI-path flush_tlb_mm_range calls of this mm (see GLOBAL_ASID_CHECK_EVERY). */
-export const MM_GLOBAL_ASID_SAMPLE = 7;
-/** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */
-export const MM_CPUMASK = 8;
-export function mmWords(cpus: number): number {
-  return MM_CPUMASK + cpumaskWords(cpus);
-}
 export function cpumaskWords(cpus: number): number {
   return Math.ceil(cpus / 32);
-}
-
-// ---------------------------------------------------------------------------
-// TLB: Int32Array `tlb`, CPU c's TLB at c * tlbWords(config); entry e at e * TLB_ENTRY_WORDS
-// ---------------------------------------------------------------------------
-/** Virtual page number cached, or TLB_INVALID. */
-export const E_VPN = 0;
-/** Physical frame the translation points at. */
-export const E_FRAME = 1;
-/** Cached permission/dirty bits: E_WRITABLE | E_DIRTY. */
-export const E_FLAGS = 2;
-/** ASID of the mm the entry belongs to. */
-export const E_ASID = 3;
-/** Frame generation seen at fill (the oracle's use-after-free check). */
-export const E_GEN = 4;
-/** Fill stamp: replacement evicts the oldest fill of a set (FIFO; hits do not restamp). */
-export const E_AGE = 5;
-/** The page's mapping generation (P_MAP_GEN) when the entry was filled: the oracle's access-after-unmap check. */
-export const E_MAPGEN = 6;
-export const TLB_ENTRY_WORDS = 8;
-export const TLB_INVALID = -1;
-export const E_WRITABLE = 1;
-export const E_DIRTY = 2;
-export function tlbWords(c: Pick<SimConfig, 'tlbSets' | 'tlbWays'>): number {
-  return c.tlbSets * c.tlbWays * TLB_ENTRY_WORDS;
 }
 
 // ---------------------------------------------------------------------------
@@ -388,60 +239,6 @@ export const FL_BASE = 2;
 export function frameCount(pages: number): number {
   return pages * 2 + 8;
 }
-
-// ---------------------------------------------------------------------------
-// Per-page state: Int32Array `pageState`, page p of mm m at (m * pages + p) * PAGE_WORDS
-// ---------------------------------------------------------------------------
-/** Page lock (lock_page): 0 free, 1 + cpu holding it. */
-export const P_LOCK = 0;
-/** Protocol step the page is in (PAGE_STEP_*), for race reports. */
-export const P_STEP = 1;
-/** VMA allows writes (1) or not (0, after mprotect(PROT_READ)). */
-export const P_VMA_WRITE = 2;
-/**
- * PROTECTED_READ once mprotect(PROT_READ) covering this page has returned (any
- * later completed store is a race), PROTECTED_NONE once mprotect(PROT_NONE)
- * has (any later completed load or store is).
- */
-export const P_PROTECTED = 3;
-export const PROTECTED_READ = 1;
-export const PROTECTED_NONE = 2;
-/**
- * Mapping generation: bumped by munmap/madvise(MADV_DONTNEED) for every page
- * of its range, before it clears the PTE (so an entry filled from the old PTE
- * carries an older value). TLB fills record it in E_MAPGEN.
- */
-export const P_MAP_GEN = 4;
-/**
- * Value of P_MAP_GEN at which munmap/madvise covering this page returned
- * (0: never). An access through an entry whose E_MAPGEN is older is an
- * access after unmap.
- */
-export const P_UNMAPPED_AT = 5;
-/**
- * `--page-walk-cache` only, on the first page of each page table: the
- * generation of that page-table page, bumped when munmap frees the table
- * (src/engine/pageWalkCache.ts). 0 otherwise.
- */
-export const P_PT_GEN = 6;
-export const PAGE_WORDS = 8;
-
-export const PAGE_STEP_MAPPED = 0;
-export const PAGE_STEP_WRPROTECTED = 1; // rik step 2: PTE made read-only, flush not yet done
-export const PAGE_STEP_WRPROTECT_FLUSHED = 2; // rik step 3 done
-export const PAGE_STEP_UNMAPPED = 3; // PTE cleared, flush pending (the unmap window)
-export const PAGE_STEP_FLUSHED = 4; // flush covering the unmap acknowledged
-export const PAGE_STEP_WRITTEN_BACK = 5;
-export const PAGE_STEP_FREED = 6;
-export const PAGE_STEP_NAMES = [
-  'mapped',
-  'write-protected (rik step 2, flush pending)',
-  'write-protect flushed (rik step 3 done)',
-  'unmapped, flush pending (the unmap window)',
-  'unmapped and flushed',
-  'written back',
-  'frame freed',
-] as const;
 
 // ---------------------------------------------------------------------------
 // Oracle: race log Int32Array `raceLog` = records of RACE_WORDS; `lastStore` Int32Array cpus * pageSlots (CPU c, slot i at c * pageSlots + i)
@@ -489,78 +286,6 @@ export const HS_PAGES = 6;
 /** Most pages one queue request names one by one (INVLPGB's count field is 16 bits; 64 keeps the slot one cache-line pair). */
 export const HW_SLOT_PAGES = 64;
 export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
-
-// ---------------------------------------------------------------------------
-// arm64 broadcast TLBIs (src/kernel/arm64Tlbi.ts): Int32Array `tlbi`, empty unless --arch arm64
-// ---------------------------------------------------------------------------
-/** TLBIs one issuer may have in flight to one target before it stalls (hardware back-pressure). */
-export const TLBI_RING = 32;
-/** Words of one TLBI in a ring: kind, mm, page, page count (range TLBIs; 0 otherwise). */
-export const TLBI_ENTRY_WORDS = 4;
-/** Words of one (issuer, target) ring: head (target's), tail (issuer's), entries. */
-export const TLBI_RING_WORDS = 2 + TLBI_RING * TLBI_ENTRY_WORDS;
-/** Words of the `tlbi` buffer: per CPU its pending count and its outstanding count, then the cpus x cpus rings (0 unless arm64). */
-export function tlbiWords(c: { cpus: number; arch: string }): number {
-  return c.arch === 'arm64' ? 2 * c.cpus + c.cpus * c.cpus * TLBI_RING_WORDS : 0;
-}
-
-/** All shared buffers of one simulated machine. Structured-clone safe: sent to every worker once. */
-export interface MachineBuffers {
-  global: SharedArrayBuffer;
-  cpuCtl: SharedArrayBuffer;
-  ackBits: SharedArrayBuffer;
-  counters: SharedArrayBuffer;
-  mm: SharedArrayBuffer;
-  pte: SharedArrayBuffer;
-  pageState: SharedArrayBuffer;
-  ptl: SharedArrayBuffer;
-  tlb: SharedArrayBuffer;
-  frameData: SharedArrayBuffer;
-  frameStep: SharedArrayBuffer;
-  frameGen: SharedArrayBuffer;
-  frameMeta: SharedArrayBuffer;
-  freeList: SharedArrayBuffer;
-  backing: SharedArrayBuffer;
-  raceLog: SharedArrayBuffer;
-  lastStore: SharedArrayBuffer;
-  /** Schedule-driven scheduling: forced choices in, recorded choice points out (src/engine/forcedSchedule.ts). */
-  sched: SharedArrayBuffer;
-  /** src/engine/hwInval.ts: one request slot per CPU (HW_SLOT_WORDS each). */
-  hwSlots: SharedArrayBuffer;
-  /** src/engine/hwInval.ts: row t, bit i set while CPU i's request waits to be applied by CPU t. */
-  hwPendBits: SharedArrayBuffer;
-  /** `--protocol luf`: the CPUs that may cache a translation whose flush was deferred (a cpumask). */
-  lufMask: SharedArrayBuffer;
-  /** `--arch arm64`: TLBIs in flight (src/kernel/arm64Tlbi.ts); one word, unused, otherwise. */
-  tlbi: SharedArrayBuffer;
-}
-
-/** Typed views over `MachineBuffers`, made once per thread. */
-export interface MachineViews {
-  global: Int32Array;
-  cpuCtl: Int32Array;
-  ackBits: Int32Array;
-  counters: Float64Array;
-  mm: Int32Array;
-  pte: Int32Array;
-  pageState: Int32Array;
-  ptl: Int32Array;
-  tlb: Int32Array;
-  frameData: Int32Array;
-  frameStep: Int32Array;
-  frameGen: Int32Array;
-  frameMeta: Int32Array;
-  freeList: Int32Array;
-  backing: Int32Array;
-  raceLog: Int32Array;
-  lastStore: Int32Array;
-  sched: Int32Array;
-  hwSlots: Int32Array;
-  hwPendBits: Int32Array;
-  lufMask: Int32Array;
-  /** Empty unless `--arch arm64` (so the state hash of other machines is unchanged). */
-  tlbi: Int32Array;
-}
 
 // ---------------------------------------------------------------------------
 // Schedule buffer `sched` (src/engine/forcedSchedule.ts): forced choices in, choice points out
@@ -620,70 +345,7 @@ export function pageSlots(c: Pick<SimConfig, 'pages' | 'mms'>): number {
   return c.mms * c.pages;
 }
 
-function sab(elements: number, bytesPer: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(Math.max(1, elements) * bytesPer);
-}
-
 /** Words per page: one slot per CPU (see `frameData`). */
 export function wordsPerPage(c: Pick<SimConfig, 'cpus'>): number {
   return c.cpus;
-}
-
-/** Allocate every shared buffer for `c`. Contents are zero; call `initMachine` before each run. */
-export function allocateMachine(c: SimConfig): MachineBuffers {
-  const slots = pageSlots(c);
-  const frames = frameCount(slots);
-  const W = wordsPerPage(c);
-  return {
-    global: sab(GLOBAL_WORDS, 4),
-    cpuCtl: sab(c.cpus * CPU_CTL_WORDS, 4),
-    ackBits: sab(c.cpus * cpumaskWords(c.cpus), 4),
-    counters: sab(c.cpus * COUNTER_WORDS, 8),
-    mm: sab(c.mms * mmWords(c.cpus), 4),
-    pte: sab(slots, 4),
-    pageState: sab(slots * PAGE_WORDS, 4),
-    ptl: sab(c.mms * ptlCount(c.pages), 4),
-    tlb: sab(c.cpus * tlbWords(c), 4),
-    frameData: sab(frames * W, 4),
-    frameStep: sab(frames * W, 4),
-    frameGen: sab(frames, 4),
-    frameMeta: sab(frames * FRAME_META_WORDS, 4),
-    freeList: sab(FL_BASE + frames, 4),
-    backing: sab(slots * W, 4),
-    raceLog: sab(RACE_LOG_CAPACITY * RACE_WORDS, 4),
-    lastStore: sab(c.cpus * slots, 4),
-    sched: sab(schedWords(c), 4),
-    hwSlots: sab(c.cpus * HW_SLOT_WORDS, 4),
-    hwPendBits: sab(c.cpus * cpumaskWords(c.cpus), 4),
-    lufMask: sab(cpumaskWords(c.cpus), 4),
-    tlbi: sab(tlbiWords(c), 4),
-  };
-}
-
-/** Make typed views over the buffers (once per thread). */
-export function viewMachine(b: MachineBuffers): MachineViews {
-  return {
-    global: new Int32Array(b.global),
-    cpuCtl: new Int32Array(b.cpuCtl),
-    ackBits: new Int32Array(b.ackBits),
-    counters: new Float64Array(b.counters),
-    mm: new Int32Array(b.mm),
-    pte: new Int32Array(b.pte),
-    pageState: new Int32Array(b.pageState),
-    ptl: new Int32Array(b.ptl),
-    tlb: new Int32Array(b.tlb),
-    frameData: new Int32Array(b.frameData),
-    frameStep: new Int32Array(b.frameStep),
-    frameGen: new Int32Array(b.frameGen),
-    frameMeta: new Int32Array(b.frameMeta),
-    freeList: new Int32Array(b.freeList),
-    backing: new Int32Array(b.backing),
-    raceLog: new Int32Array(b.raceLog),
-    lastStore: new Int32Array(b.lastStore),
-    sched: new Int32Array(b.sched),
-    hwSlots: new Int32Array(b.hwSlots),
-    hwPendBits: new Int32Array(b.hwPendBits),
-    lufMask: new Int32Array(b.lufMask),
-    tlbi: b.tlbi.byteLength > 4 ? new Int32Array(b.tlbi) : new Int32Array(0),
-  };
 }

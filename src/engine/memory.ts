@@ -20,19 +20,10 @@
  *   a present PTE for that page.
  */
 import { LOCK_KIND_PAGE, lockTag, mutexOwner, mutexTryLock, mutexUnlock } from '../kernel/locks.js';
-import {
-  FL_BASE,
-  FL_LOCK,
-  FL_TOP,
-  F_PAGE,
-  F_LUF_GEN,
-  F_UNFLUSHED,
-  FRAME_META_WORDS,
-  G_LUF_FLUSHED,
-  P_LOCK,
-  PAGE_WORDS,
-  type MachineViews,
-} from './layout.js';
+import { FL_BASE, FL_LOCK, FL_TOP, F_PAGE, F_LUF_GEN, F_UNFLUSHED, FRAME_META_WORDS } from './layout.js';
+import { type MachineViews } from './state/machineViews.js';
+import { G_LUF_FLUSHED } from './state/globalBlock.js';
+import { pageLockWord } from './state/pageState.js';
 
 /** A broken engine invariant (debug mode). Aborts the run. */
 export class InvariantError extends Error {
@@ -194,14 +185,14 @@ export class PhysicalMemory {
 
   /** trylock_page(): true if taken. `owner` is the CPU id. */
   trylockPage(pageStateIdx: number, owner: number): boolean {
-    return mutexTryLock(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, owner);
+    return mutexTryLock(this.v.pageState, pageLockWord(pageStateIdx), owner);
   }
   /** The CPU holding the page lock of page-state index `pageStateIdx`, or -1. */
   pageLockOwner(pageStateIdx: number): number {
-    return mutexOwner(this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK);
+    return mutexOwner(this.v.pageState, pageLockWord(pageStateIdx));
   }
   /** unlock_page(): release, then wake the CPUs sleeping on this page's lock (wake_up_page). */
   unlockPage(pageStateIdx: number): void {
-    mutexUnlock(this.v, this.v.pageState, pageStateIdx * PAGE_WORDS + P_LOCK, lockTag(LOCK_KIND_PAGE, pageStateIdx));
+    mutexUnlock(this.v, this.v.pageState, pageLockWord(pageStateIdx), lockTag(LOCK_KIND_PAGE, pageStateIdx));
   }
 }

@@ -19,12 +19,14 @@
  * - A TLB entry's generation is always that of the PTE it caches: a zap that
  *   bumped the mapping generation during the walk makes the walk start again.
  */
-import { K, P_MAP_GEN, P_PROTECTED, P_STEP, P_UNMAPPED_AT, PAGE_WORDS, PROTECTED_NONE, type MachineViews } from './layout.js';
+import { K } from './layout.js';
 import type { PhysicalMemory } from './memory.js';
 import { recordRace } from './oracle.js';
 import { pteDirty, pteFrame, pteHwPresent, pteWrite, walkForRead, walkForWrite, weakSetDirty } from './pageTable.js';
 import type { Tlb } from './tlb.js';
 import { ptGenWord, type PageWalkCache } from './pageWalkCache.js';
+import { type MachineViews } from './state/machineViews.js';
+import { PROTECTED_NONE, loadMapGen, pageStep, protectedLevel, unmappedAt } from './state/pageState.js';
 
 /** What the MMU needs of its CPU: its id, the machine, its TLB and ASID state, and the fault handler. */
 export interface MmuHost {
@@ -106,8 +108,7 @@ export class Mmu {
     const pwc = this.pwc;
     if (!pwc || pwc.mm < 0 || pwc.mm !== this.tlbState.loadedMm) return false;
     if (Atomics.load(this.v.pageState, ptGenWord(this.pages, pwc.mm, pwc.vpn)) !== pwc.gen) {
-      const ps = (pwc.mm * this.pages + pwc.vpn) * PAGE_WORDS;
-      recordRace(this.v, 'stale_access', this.id, pwc.vpn, 0, this.v.pageState[ps + P_STEP], -1, 'load');
+      recordRace(this.v, 'stale_access', this.id, pwc.vpn, 0, pageStep(this.v.pageState, pwc.mm * this.pages + pwc.vpn), -1, 'load');
     }
     return true;
   }
@@ -122,7 +123,6 @@ export class Mmu {
   load(mm: number, vpn: number): number {
     const asid = this.accessTag(mm);
     const idx = mm * this.pages + vpn;
-    const ps = idx * PAGE_WORDS;
     const counters = this.counters;
     const cb = this.cBase;
     for (;;) {
@@ -131,7 +131,7 @@ export class Mmu {
         counters[cb + K.tlb_hits]++;
       } else {
         counters[cb + K.tlb_misses]++;
-        const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
+        const mapGen = loadMapGen(this.v.pageState, idx);
         const pte = walkForRead(this.v.pte, idx);
         if (this.pwc) this.cacheWalk(this.pwc, mm, vpn);
         if (!pteHwPresent(pte)) {
@@ -141,7 +141,7 @@ export class Mmu {
         }
         // A zap bumped the mapping generation during the walk: walk again, so
         // the entry's generation always belongs to the PTE it caches.
-        if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue;
+        if (loadMapGen(this.v.pageState, idx) !== mapGen) continue;
         const f = pteFrame(pte);
         const gen = this.mem.gen(f);
         if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
@@ -150,13 +150,13 @@ export class Mmu {
       const f = this.tlb.frame(e);
       const value = this.v.frameData[f * this.W + this.id];
       if (this.v.frameGen[f] !== this.tlb.gen(e)) {
-        recordRace(this.v, 'stale_access', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
+        recordRace(this.v, 'stale_access', this.id, vpn, value, pageStep(this.v.pageState, idx), f, 'load');
       }
-      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) {
-        recordRace(this.v, 'access_after_unmap', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
+      if (unmappedAt(this.v.pageState, idx) > this.tlb.mapGen(e)) {
+        recordRace(this.v, 'access_after_unmap', this.id, vpn, value, pageStep(this.v.pageState, idx), f, 'load');
       }
-      if (this.v.pageState[ps + P_PROTECTED] === PROTECTED_NONE) {
-        recordRace(this.v, 'read_after_protect', this.id, vpn, value, this.v.pageState[ps + P_STEP], f, 'load');
+      if (protectedLevel(this.v.pageState, idx) === PROTECTED_NONE) {
+        recordRace(this.v, 'read_after_protect', this.id, vpn, value, pageStep(this.v.pageState, idx), f, 'load');
       }
       counters[cb + K.loads]++;
       return value;
@@ -170,7 +170,6 @@ export class Mmu {
   store(mm: number, vpn: number): boolean {
     const asid = this.accessTag(mm);
     const idx = mm * this.pages + vpn;
-    const ps = idx * PAGE_WORDS;
     const counters = this.counters;
     const cb = this.cBase;
     const pt = this.v.pte;
@@ -178,7 +177,7 @@ export class Mmu {
       let e = this.tlb.lookup(vpn, asid);
       if (e < 0) {
         counters[cb + K.tlb_misses]++;
-        const mapGen = Atomics.load(this.v.pageState, ps + P_MAP_GEN);
+        const mapGen = loadMapGen(this.v.pageState, idx);
         const pte = walkForWrite(pt, idx, -1);
         if (this.pwc) this.cacheWalk(this.pwc, mm, vpn);
         if (!pteHwPresent(pte) || !pteWrite(pte)) {
@@ -186,7 +185,7 @@ export class Mmu {
           if (!this.fault(mm, vpn, true)) return false;
           continue;
         }
-        if (Atomics.load(this.v.pageState, ps + P_MAP_GEN) !== mapGen) continue; // see load()
+        if (loadMapGen(this.v.pageState, idx) !== mapGen) continue; // see load()
         const f = pteFrame(pte);
         const gen = this.mem.gen(f);
         if (this.tlb.takeFlushMark(vpn, asid, f, gen)) counters[cb + K.tlb_flush_refills]++;
@@ -218,15 +217,15 @@ export class Mmu {
         }
       }
       const f = this.tlb.frame(e);
-      const step = this.v.pageState[ps + P_STEP];
+      const step = pageStep(this.v.pageState, idx);
       const value = ++this.storeSeq;
       const w = f * this.W + this.id;
       this.v.frameStep[w] = step;
       // Write, then read the generation (both sequentially consistent): see PhysicalMemory.freeFrame.
       Atomics.store(this.v.frameData, w, value);
       if (Atomics.load(this.v.frameGen, f) !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f, 'store');
-      if (this.v.pageState[ps + P_PROTECTED] !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f, 'store');
-      if (this.v.pageState[ps + P_UNMAPPED_AT] > this.tlb.mapGen(e)) recordRace(this.v, 'access_after_unmap', this.id, vpn, value, step, f, 'store');
+      if (protectedLevel(this.v.pageState, idx) !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f, 'store');
+      if (unmappedAt(this.v.pageState, idx) > this.tlb.mapGen(e)) recordRace(this.v, 'access_after_unmap', this.id, vpn, value, step, f, 'store');
       this.v.lastStore[this.id * this.slots + idx] = value;
       counters[cb + K.stores]++;
       return true;

@@ -28,33 +28,11 @@
  * - Recording happens on the CPU that saw the race; the analysis runs on the
  *   coordinator after every worker has stopped.
  */
-import {
-  G_RACES_AAU,
-  G_RACES_LOST,
-  G_RACES_RAP,
-  G_RACES_STALE,
-  G_RACES_WAP,
-  G_RACE_COUNT,
-  P_STEP,
-  PAGE_STEP_NAMES,
-  PAGE_WORDS,
-  RACE_ACCESS_AFTER_UNMAP,
-  RACE_LOG_CAPACITY,
-  RACE_READ_AFTER_PROTECT,
-  RACE_LOST_WRITE,
-  RACE_STALE_ACCESS,
-  RACE_WORDS,
-  RACE_WRITE_AFTER_PROTECT,
-  R_CPU,
-  R_FRAME,
-  R_KIND,
-  R_OP,
-  R_PAGE,
-  R_STEP,
-  R_VALUE,
-  type MachineViews,
-} from './layout.js';
+import { RACE_ACCESS_AFTER_UNMAP, RACE_LOG_CAPACITY, RACE_READ_AFTER_PROTECT, RACE_LOST_WRITE, RACE_STALE_ACCESS, RACE_WORDS, RACE_WRITE_AFTER_PROTECT, R_CPU, R_FRAME, R_KIND, R_OP, R_PAGE, R_STEP, R_VALUE } from './layout.js';
 import { ptePresent, pteFrame } from './pageTable.js';
+import { type MachineViews } from './state/machineViews.js';
+import { G_RACES_AAU, G_RACES_LOST, G_RACES_RAP, G_RACES_STALE, G_RACES_WAP, G_RACE_COUNT } from './state/globalBlock.js';
+import { PAGE_STEP_NAMES, pageStep } from './state/pageState.js';
 
 /** The kind of access a race report is about. */
 export type AccessOp = 'load' | 'store';
@@ -266,7 +244,7 @@ export function analyse(
         cpu: c,
         page: p,
         value: last,
-        step: stepName(v.pageState[p * PAGE_WORDS + P_STEP]),
+        step: stepName(pageStep(v.pageState, p)),
         frame: resident,
         op: 'store',
         detectedAt: 'end-of-run',

@@ -20,11 +20,12 @@
  * - Off (the default): nothing fills it and no table generation is bumped,
  *   so no existing run changes.
  */
-import { P_PT_GEN, PAGE_WORDS, PTRS_PER_PTE } from './layout.js';
+import { PTRS_PER_PTE } from './layout.js';
+import { pageTableGenWord } from './state/pageState.js';
 
-/** The page-state word index of P_PT_GEN for the table holding `vpn` of `mm` (`pages` page slots per mm). */
+/** The page-state word index of the page-table generation for the table holding `vpn` of `mm` (`pages` page slots per mm). */
 export function ptGenWord(pages: number, mm: number, vpn: number): number {
-  return (mm * pages + Math.floor(vpn / PTRS_PER_PTE) * PTRS_PER_PTE) * PAGE_WORDS + P_PT_GEN;
+  return pageTableGenWord(mm * pages + Math.floor(vpn / PTRS_PER_PTE) * PTRS_PER_PTE);
 }
 
 /** One CPU's paging-structure cache: one entry (the last walk's page table). */

@@ -36,26 +36,10 @@
  * - Seeded: G_SCHED_TURN is written only by the CPU that currently holds the turn.
  */
 import { mulberry32Step } from './prng.js';
-import type { MachineViews } from './layout.js';
 import { chooseScheduled, scheduleDriven } from './forcedSchedule.js';
-import {
-  C_DOORBELL,
-  C_IPI_PENDING,
-  C_HW_PENDING,
-  C_SCHED_ACTIVE,
-  C_TOKEN_GRANT,
-  C_WANTS_TOKEN,
-  CPU_CTL_WORDS,
-  G_ABORT,
-  G_FAIL_CPU,
-  G_RUN_DONE,
-  G_SCHED_PRNG,
-  G_SCHED_STARTED,
-  G_SCHED_STEPS,
-  G_SCHED_TURN,
-  G_TOKEN_RR,
-  G_TOKENS_FREE,
-} from './layout.js';
+import { C_DOORBELL, C_IPI_PENDING, C_HW_PENDING, C_SCHED_ACTIVE, C_TOKEN_GRANT, C_WANTS_TOKEN, CPU_CTL_WORDS } from './layout.js';
+import { type MachineViews } from './state/machineViews.js';
+import { G_ABORT, G_FAIL_CPU, G_RUN_DONE, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED_STEPS, G_SCHED_TURN, G_TOKEN_RR, G_TOKENS_FREE } from './state/globalBlock.js';
 
 /**
  * Safety-net timeout of a token wait: a lost wake-up costs at most this. The

@@ -2,6 +2,7 @@
  * One CPU's set-associative TLB, living in a SharedArrayBuffer.
  *
  * Invariants:
+ * - This module owns the TLB block's layout (the entry words below).
  * - Only the owning CPU's worker calls the mutating methods (`fill`,
  *   `invalidatePage`, `flushAsid`, `flushAll`, `markDirty`). Other CPUs never
  *   touch it: they send an IPI and the owner flushes itself.
@@ -22,7 +23,30 @@
  *   a reused one (the page was unmapped and mapped again), is the unmap's
  *   doing, not the flush's. Evictions and trap invalidations do not mark.
  */
-import { E_AGE, E_ASID, E_DIRTY, E_FLAGS, E_FRAME, E_GEN, E_MAPGEN, E_VPN, E_WRITABLE, TLB_ENTRY_WORDS, TLB_INVALID } from './layout.js';
+
+// Entry layout: Int32Array `tlb`, CPU c's TLB at c * tlbWords(config); entry e at e * TLB_ENTRY_WORDS.
+// Only this module (and the state hash's free-entry test, via E_VPN) reads entry words.
+/** Virtual page number cached, or TLB_INVALID. */
+export const E_VPN = 0;
+/** Physical frame the translation points at. */
+const E_FRAME = 1;
+/** Cached permission/dirty bits: E_WRITABLE | E_DIRTY. */
+const E_FLAGS = 2;
+/** ASID of the mm the entry belongs to. */
+export const E_ASID = 3;
+/** Frame generation seen at fill (the oracle's use-after-free check). */
+const E_GEN = 4;
+/** Fill stamp: replacement evicts the oldest fill of a set (FIFO; hits do not restamp). */
+const E_AGE = 5;
+/** The page's mapping generation (P_MAP_GEN) when the entry was filled: the oracle's access-after-unmap check. */
+const E_MAPGEN = 6;
+export const TLB_ENTRY_WORDS = 8;
+export const TLB_INVALID = -1;
+const E_WRITABLE = 1;
+const E_DIRTY = 2;
+export function tlbWords(c: { tlbSets: number; tlbWays: number }): number {
+  return c.tlbSets * c.tlbWays * TLB_ENTRY_WORDS;
+}
 
 /**
  * Flush marks are kept per (vpn, markTag(tag)) for mark tags 0..FLUSH_MARK_TAGS-1

@@ -50,8 +50,22 @@
  *   (an MMU agent is enabled whenever its CPU has TLBIs pending).
  */
 import type { Cpu } from '../engine/cpu.js';
-import { TLBI_ENTRY_WORDS, TLBI_RING, TLBI_RING_WORDS } from '../engine/layout.js';
 import { ringDoorbell } from '../engine/scheduler.js';
+
+// Layout of the `tlbi` buffer (src/engine/state/machineViews.ts sizes it with tlbiWords): only this module knows it.
+/** TLBIs one issuer may have in flight to one target before it stalls (hardware back-pressure). */
+const TLBI_RING = 32;
+/** Words of one TLBI in a ring: kind, mm, page, page count (range TLBIs; 0 otherwise). */
+const TLBI_ENTRY_WORDS = 4;
+/** Words of one (issuer, target) ring: head (target's), tail (issuer's), entries. */
+const TLBI_RING_WORDS = 2 + TLBI_RING * TLBI_ENTRY_WORDS;
+/** Words of the `tlbi` buffer: per CPU its pending count and its outstanding count, then the cpus x cpus rings (0 unless arm64). */
+export function tlbiWords(c: { cpus: number; arch: string }): number {
+  return c.arch === 'arm64' ? 2 * c.cpus + c.cpus * c.cpus * TLBI_RING_WORDS : 0;
+}
+
+/** What the TLBI paths use of a CPU (a narrow view of `Cpu`). */
+type TlbiHost = Pick<Cpu, 'id' | 'config' | 'v' | 'tlb' | 'tlbState' | 'trace' | 'count' | 'traceEvent' | 'traceNow' | 'blockUntil'>;
 
 /** What one TLBI names: a page (VALE1IS), a range of pages (RVALE1IS) or an ASID (ASIDE1IS). */
 export type TlbiKind = 'page' | 'asid' | 'range';
@@ -134,7 +148,7 @@ export function tlbiPending(tlbi: Int32Array, t: number): number {
  * waiting (no DSB). Stalls, as hardware back-pressure, while a target's ring
  * from this CPU is full.
  */
-export function tlbiBroadcast(cpu: Cpu, kind: TlbiKind, mm: number, page: number, count = 0): void {
+export function tlbiBroadcast(cpu: TlbiHost, kind: TlbiKind, mm: number, page: number, count = 0): void {
   const q = cpu.v.tlbi;
   const n = cpu.config.cpus;
   const me = cpu.id;
@@ -163,7 +177,7 @@ export function tlbiBroadcast(cpu: Cpu, kind: TlbiKind, mm: number, page: number
  * the CPU's own thread (its MMU agent's step in seeded mode, a doorbell poll
  * in free mode). Returns how many it applied.
  */
-export function applyPendingTlbis(cpu: Cpu): number {
+export function applyPendingTlbis(cpu: TlbiHost): number {
   const q = cpu.v.tlbi;
   if (q.length === 0) return 0;
   const n = cpu.config.cpus;
@@ -195,7 +209,7 @@ export function applyPendingTlbis(cpu: Cpu): number {
 }
 
 /** One TLBI on this CPU's own TLB: the page (VALE1IS), `count` pages from it (RVALE1IS) or every entry (ASIDE1IS) of `mm`'s ASID here. */
-function applyTlbi(cpu: Cpu, kind: number, mm: number, page: number, count: number, sender: number): void {
+function applyTlbi(cpu: TlbiHost, kind: number, mm: number, page: number, count: number, sender: number): void {
   cpu.count('tlbi_applied');
   const tag = cpu.tlbState.tagOf(mm);
   let dropped = 0;
@@ -209,7 +223,7 @@ function applyTlbi(cpu: Cpu, kind: number, mm: number, page: number, count: numb
 }
 
 /** dsb(ish): wait until every CPU applied every TLBI this CPU issued (not other CPUs' TLBIs). */
-export function dsbIsh(cpu: Cpu): void {
+export function dsbIsh(cpu: TlbiHost): void {
   const q = cpu.v.tlbi;
   cpu.count('dsb_waits');
   const i = outIdx(cpu.config.cpus, cpu.id);
@@ -219,12 +233,12 @@ export function dsbIsh(cpu: Cpu): void {
 }
 
 /** arch_tlbbatch_add_pending(): the reclaimed page's TLBI VALE1IS, not waited for. */
-export function archTlbbatchAddPending(cpu: Cpu, mm: number, page: number): void {
+export function archTlbbatchAddPending(cpu: TlbiHost, mm: number, page: number): void {
   tlbiBroadcast(cpu, 'page', mm, page);
 }
 
 /** arch_tlbbatch_flush(): dsb(ish), completing the batch's TLBIs (this CPU issued them). */
-export function archTlbbatchFlush(cpu: Cpu): void {
+export function archTlbbatchFlush(cpu: TlbiHost): void {
   dsbIsh(cpu);
 }
 
@@ -233,7 +247,7 @@ export function archTlbbatchFlush(cpu: Cpu): void {
  * 4b634918384c) flush_tlb_mm(mm); `dsb` (before) a lone dsb(ish), which
  * waits only for this CPU's TLBIs, not reclaim's.
  */
-export function archFlushTlbBatchedPending(cpu: Cpu, mm: number): void {
+export function archFlushTlbBatchedPending(cpu: TlbiHost, mm: number): void {
   if (cpu.config.arm64Pending === 'dsb') {
     dsbIsh(cpu);
     return;
@@ -248,7 +262,7 @@ export function archFlushTlbBatchedPending(cpu: Cpu, mm: number): void {
  * MAX_TLBI_RANGE_PAGES with it), else the TLBIs of __flush_tlb_range_op
  * (flushTlbRangeOps); then dsb(ish). x86's `--ceiling` does not apply.
  */
-export function arm64FlushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | null): void {
+export function arm64FlushTlbMmRange(cpu: TlbiHost, mm: number, pages: readonly number[] | null): void {
   const range = cpu.config.arm64TlbiRange === 'on';
   if (pages === null || pages.length === 0) {
     tlbiBroadcast(cpu, 'asid', mm, -1);

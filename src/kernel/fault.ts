@@ -12,12 +12,14 @@
  * - A PTE is installed only under the page lock and the PTE lock, and only if
  *   still not present (another CPU may have faulted the page in meanwhile).
  */
-import { LAST_EVENT_FAULT, P_STEP, P_VMA_WRITE, PAGE_STEP_MAPPED, PAGE_WORDS, type CounterName, type MachineViews } from '../engine/layout.js';
+import { LAST_EVENT_FAULT, type CounterName } from '../engine/layout.js';
 import type { PhysicalMemory } from '../engine/memory.js';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, mkPte, pteMkwriteDirty, ptePresent, pteWrite } from '../engine/pageTable.js';
 import type { TraceClock, TraceRing } from '../output/trace.js';
+import { type MachineViews } from '../engine/state/machineViews.js';
+import { PAGE_STEP_MAPPED, loadVmaWrite, storePageStep } from '../engine/state/pageState.js';
 
-/** VMA permission bits kept per page in P_VMA_WRITE. */
+/** VMA permission bits kept per page (src/engine/state/pageState.ts `loadVmaWrite`). */
 export const VMA_NONE = 0;
 export const VMA_READ = 1;
 export const VMA_RW = 3;
@@ -73,10 +75,9 @@ export function handleMmFault(cpu: FaultHost, mm: number, vpn: number, write: bo
 
 function faultUnderMmapLock(cpu: FaultHost, mm: number, vpn: number, write: boolean): boolean {
   const idx = mm * cpu.pages + vpn;
-  const ps = idx * PAGE_WORDS;
   const pt = cpu.v.pte;
   for (;;) {
-    const vma = Atomics.load(cpu.v.pageState, ps + P_VMA_WRITE);
+    const vma = loadVmaWrite(cpu.v.pageState, idx);
     const pte = Atomics.load(pt, idx);
     if (vma === VMA_NONE || (write && vma !== VMA_RW)) {
       cpu.count(write ? 'segv_stores' : 'segv_loads');
@@ -101,7 +102,7 @@ function faultUnderMmapLock(cpu: FaultHost, mm: number, vpn: number, write: bool
     cpu.lockPtl(mm, vpn, false);
     Atomics.exchange(pt, idx, mkPte(f, flags));
     cpu.unlockPtl(mm, vpn);
-    Atomics.store(cpu.v.pageState, ps + P_STEP, PAGE_STEP_MAPPED);
+    storePageStep(cpu.v.pageState, idx, PAGE_STEP_MAPPED);
     cpu.mem.unlockPage(idx);
     return true;
   }

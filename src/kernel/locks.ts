@@ -22,7 +22,9 @@
  *   lock at a time; zap trylocks under the PTE lock, and sleeps for a busy
  *   page only after it has released every page it cleared).
  */
-import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS, G_LOCK_WAITERS, type MachineViews } from '../engine/layout.js';
+import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS } from '../engine/layout.js';
+import { type MachineViews } from '../engine/state/machineViews.js';
+import { G_LOCK_WAITERS } from '../engine/state/globalBlock.js';
 
 /** What a lock tag names: the kind of lock in the top bits, its index below. */
 export const LOCK_KIND_PAGE = 0;

@@ -25,14 +25,78 @@
  *   PTEs it has not flushed yet (mm_tlb_flush_nested, 99baac21e458).
  * - `tlb_gen` only grows; every flushTlbMmRange request and every deferred
  *   reclaim flush (setTlbUbcFlushPending) bumps it.
- * All words are changed with Atomics.
+ * All words are changed with Atomics. Only this module knows their offsets
+ * (Int32Array `mm`, mm m at m * mmWords(cpus)); the mmap_lock and the trim
+ * clock are handed out as word indices, for the rwsem and the CAS that use them.
  */
 import type { PendingFlushMode } from '../config/config.js';
-import { MM_ASID_TRANSITION, MM_CPUMASK, MM_GLOBAL_ASID, MM_GLOBAL_ASID_SAMPLE, MM_TLB_FLUSH_BATCHED, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, cpumaskWords, mmWords } from '../engine/layout.js';
+import { cpumaskWords } from '../engine/layout.js';
+
+/**
+ * mmap_lock (an rw_semaphore): 0 free, n > 0 held by n readers (page faults,
+ * madvise), -1 held by one writer (mprotect, munmap). Changed only with CAS.
+ */
+const MM_MMAP_LOCK = 0;
+/**
+ * mm->tlb_flush_batched. `--pending-flush gen` (current kernels): bits 0-14
+ * hold the pending generation (bumped by every deferred reclaim flush), bits
+ * 16-30 the generation flushTlbBatchedPending last flushed. `--pending-flush
+ * bool` (Linux 4.13): 1 while a deferred flush may be outstanding. Atomics only.
+ */
+const MM_TLB_FLUSH_BATCHED = 1;
+/**
+ * mm->context.tlb_gen: bumped by every flushTlbMmRange request against the mm
+ * (and carried in its IPIs) and by every deferred reclaim flush; each CPU
+ * compares it with the generation its own TLB has caught up to (flushTlbFunc).
+ */
+const MM_TLB_GEN = 2;
+/**
+ * mm->context.next_trim_cpumask: the clock value (ms, wrapping like jiffies)
+ * after which the next flushTlbMmRange also IPIs CPUs in mm_cpumask that no
+ * longer run the mm, so they leave the mask (should_trim_cpumask). 0: not yet
+ * armed (the first flush arms it, as init_new_context does at fork).
+ */
+const MM_NEXT_TRIM_CPUMASK = 3;
+/**
+ * mm->tlb_flush_pending: how many mmu_gathers of this mm are between
+ * tlb_gather_mmu (inc_tlb_flush_pending) and the end of tlb_finish_mmu
+ * (dec_tlb_flush_pending); more than one is mm_tlb_flush_nested(). Atomics only.
+ */
+const MM_TLB_FLUSH_PENDING = 4;
+/**
+ * `--protocol invlpgb`: mm->context.global_asid (0: none; else the global
+ * ASID, >= TLB_NR_DYN_ASIDS, the same on every CPU). Set once by
+ * use_global_asid (CAS from 0) after MM_ASID_TRANSITION; never revoked in a run.
+ */
+const MM_GLOBAL_ASID = 5;
+/** mm->context.asid_transition: 1 from the global ASID's assignment until finish_asid_transition saw every CPU on it. */
+const MM_ASID_TRANSITION = 6;
+/** tlbsim's sampling of consider_global_asid: IPI-path flush_tlb_mm_range calls of this mm (see GLOBAL_ASID_CHECK_EVERY). */
+const MM_GLOBAL_ASID_SAMPLE = 7;
+/** mm_cpumask(mm): bit c set while CPU c may cache this mm's translations. */
+const MM_CPUMASK = 8;
+function mmWords(cpus: number): number {
+  return MM_CPUMASK + cpumaskWords(cpus);
+}
+
+/** Words of the `mm` buffer for `mms` mm_structs. */
+export function mmBlockWords(cpus: number, mms: number): number {
+  return mms * mmWords(cpus);
+}
 
 /** Word offset of mm `m`. */
-export function mmBase(cpus: number, m: number): number {
+function mmBase(cpus: number, m: number): number {
   return m * mmWords(cpus);
+}
+
+/** Word index of mm `m`'s mmap_lock (an rw_semaphore: src/kernel/locks.ts). */
+export function mmapLockWord(cpus: number, m: number): number {
+  return mmBase(cpus, m) + MM_MMAP_LOCK;
+}
+
+/** Word index of mm `m`'s next_trim_cpumask (should_trim_cpumask's CAS, tlbFlush.ts). */
+export function nextTrimCpumaskWord(cpus: number, m: number): number {
+  return mmBase(cpus, m) + MM_NEXT_TRIM_CPUMASK;
 }
 
 export function initMm(mm: Int32Array, cpus: number, m: number): void {
@@ -91,14 +155,14 @@ export const TLB_FLUSH_BATCH_PENDING_MASK = (1 << (TLB_FLUSH_BATCH_FLUSHED_SHIFT
 /** Past this, pending restarts at 1 (flushed 0) so it never wraps onto flushed. */
 export const TLB_FLUSH_BATCH_PENDING_LARGE = TLB_FLUSH_BATCH_PENDING_MASK >> 1;
 
-/** Index of mm `m`'s tlb_flush_batched word. */
-function batchedIdx(cpus: number, m: number): number {
+/** Index of mm `m`'s tlb_flush_batched word (its encoding is tested word by word). */
+export function tlbFlushBatchedWord(cpus: number, m: number): number {
   return mmBase(cpus, m) + MM_TLB_FLUSH_BATCHED;
 }
 
 /** The reclaim half of set_tlb_ubc_flush_pending(): record that a flush of mm `m` is deferred. */
 export function markTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode): void {
-  const i = batchedIdx(cpus, m);
+  const i = tlbFlushBatchedWord(cpus, m);
   if (mode === 'bool') {
     Atomics.store(mm, i, 1);
     return;
@@ -120,7 +184,7 @@ export function markTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mod
  * CAS of `finishTlbFlushBatched` compares against it) and whether a flush is owed.
  */
 export function readTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode): { word: number; owed: boolean } {
-  const word = Atomics.load(mm, batchedIdx(cpus, m));
+  const word = Atomics.load(mm, tlbFlushBatchedWord(cpus, m));
   if (mode === 'bool') return { word, owed: word !== 0 };
   const pending = word & TLB_FLUSH_BATCH_PENDING_MASK;
   const flushed = word >>> TLB_FLUSH_BATCH_FLUSHED_SHIFT;
@@ -134,7 +198,7 @@ export function readTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mod
  * the word now says "nothing owed" because of this call.
  */
 export function finishTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode, seen: number): boolean {
-  const i = batchedIdx(cpus, m);
+  const i = tlbFlushBatchedWord(cpus, m);
   if (mode === 'bool') {
     Atomics.store(mm, i, 0);
     return true;

@@ -43,20 +43,17 @@
  */
 import type { Cpu } from '../engine/cpu.js';
 import { VMA_NONE, VMA_READ } from './fault.js';
-import { P_MAP_GEN, P_PROTECTED, P_STEP, PROTECTED_NONE, PROTECTED_READ, P_UNMAPPED_AT, P_VMA_WRITE, PAGE_STEP_MAPPED, PAGE_WORDS, PTRS_PER_PTE } from '../engine/layout.js';
+import { PTRS_PER_PTE } from '../engine/layout.js';
 import { pteDirty, pteHwPresent, ptePresent, ptepGetAndClear, ptepSetProtNone, ptepSetWrprotect, pteWrite } from '../engine/pageTable.js';
 import { flushTlbBatchedPending } from './protocols/batched.js';
 import { clearPte, freeReclaimedPage, pageout, type UnmappedPage } from './protocols/common.js';
 import { flushTlbMmRange, flushTlbRange, TLB_FLUSH_ALL } from './tlbFlush.js';
 import { freePageTablesOf } from '../engine/pageWalkCache.js';
 import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.js';
+import { PROTECTED_NONE, PROTECTED_READ, PAGE_STEP_MAPPED, bumpMapGen, publishUnmapped, storePageStep, storeProtected, storeVmaWrite } from '../engine/state/pageState.js';
 
 function pendingFlushEnabled(cpu: Cpu): boolean {
   return cpu.config.batchedPendingFlush && cpu.config.inject !== 'no-pending-flush';
-}
-
-function pageWord(cpu: Cpu, mm: number, p: number, word: number): number {
-  return cpu.pageIdx(mm, p) * PAGE_WORDS + word;
 }
 
 /**
@@ -113,7 +110,7 @@ export function sysMprotectNone(cpu: Cpu, mm: number, pages: readonly number[]):
 function mprotectPages(cpu: Cpu, mm: number, pages: readonly number[], none: boolean): void {
   cpu.mmapLock(mm, true);
   try {
-    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_VMA_WRITE), none ? VMA_NONE : VMA_READ);
+    for (const p of pages) storeVmaWrite(cpu.v.pageState, cpu.pageIdx(mm, p), none ? VMA_NONE : VMA_READ);
     const changed: number[] = [];
     let present = 0;
     forEachPteLocked(cpu, mm, pages, (p) => {
@@ -128,7 +125,7 @@ function mprotectPages(cpu: Cpu, mm: number, pages: readonly number[], none: boo
     // call's whole range once it changed any present PTE (`pages` counts every present one).
     const span = cpu.config.mprotectFlush === 'range' ? (present > 0 ? gatherSpan(pages) : []) : gatherSpan(changed);
     if (span.length > 0) flushTlbMmRange(cpu, mm, span);
-    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_PROTECTED), none ? PROTECTED_NONE : PROTECTED_READ);
+    for (const p of pages) storeProtected(cpu.v.pageState, cpu.pageIdx(mm, p), none ? PROTECTED_NONE : PROTECTED_READ);
   } finally {
     cpu.mmapUnlock(mm, true);
   }
@@ -172,7 +169,7 @@ function zapGathered(cpu: Cpu, mm: number, pages: readonly number[], freedTables
   const busy: number[] = [];
   const look = (p: number, locked: boolean, zapped: UnmappedPage[]): void => {
     const idx = cpu.pageIdx(mm, p);
-    Atomics.add(cpu.v.pageState, pageWord(cpu, mm, p, P_MAP_GEN), 1);
+    bumpMapGen(cpu.v.pageState, cpu.pageIdx(mm, p));
     if (!ptePresent(Atomics.load(cpu.v.pte, idx))) {
       if (locked) cpu.mem.unlockPage(idx);
       return;
@@ -203,7 +200,7 @@ function zapGathered(cpu: Cpu, mm: number, pages: readonly number[], freedTables
     flushAndFreeZapped(cpu, mm, again);
   }
   for (const p of pages) {
-    Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_UNMAPPED_AT), Atomics.load(cpu.v.pageState, pageWord(cpu, mm, p, P_MAP_GEN)));
+    publishUnmapped(cpu.v.pageState, cpu.pageIdx(mm, p));
   }
 }
 
@@ -245,7 +242,7 @@ export function freesPageTables(pages: readonly number[]): boolean {
 export function sysMunmap(cpu: Cpu, mm: number, pages: readonly number[]): void {
   cpu.mmapLock(mm, true);
   try {
-    for (const p of pages) Atomics.store(cpu.v.pageState, pageWord(cpu, mm, p, P_VMA_WRITE), VMA_NONE);
+    for (const p of pages) storeVmaWrite(cpu.v.pageState, cpu.pageIdx(mm, p), VMA_NONE);
     zapPageRange(cpu, mm, pages, freesPageTables(pages));
   } finally {
     cpu.mmapUnlock(mm, true);
@@ -277,17 +274,17 @@ export function sysMremap(cpu: Cpu, mm: number, from: number, to: number): void 
   if (Math.floor(from / PTRS_PER_PTE) !== Math.floor(to / PTRS_PER_PTE)) throw new Error('sysMremap: both pages must be in one page table');
   cpu.mmapLock(mm, true);
   try {
-    Atomics.store(cpu.v.pageState, pageWord(cpu, mm, from, P_VMA_WRITE), VMA_NONE);
+    storeVmaWrite(cpu.v.pageState, cpu.pageIdx(mm, from), VMA_NONE);
     let moved = false;
     cpu.lockPtl(mm, from);
     try {
       if (pendingFlushEnabled(cpu)) flushTlbBatchedPending(cpu, mm);
       // Entries filled from here on belong to the old mapping's last generation (see zapPageRange).
-      Atomics.add(cpu.v.pageState, pageWord(cpu, mm, from, P_MAP_GEN), 1);
+      bumpMapGen(cpu.v.pageState, cpu.pageIdx(mm, from));
       const old = ptepGetAndClear(cpu.v.pte, cpu.pageIdx(mm, from));
       if (ptePresent(old)) {
         Atomics.exchange(cpu.v.pte, cpu.pageIdx(mm, to), old);
-        Atomics.store(cpu.v.pageState, pageWord(cpu, mm, to, P_STEP), PAGE_STEP_MAPPED);
+        storePageStep(cpu.v.pageState, cpu.pageIdx(mm, to), PAGE_STEP_MAPPED);
         moved = true;
         if (cpu.config.flushUnderPtl) flushTlbRange(cpu, mm, [from]);
       }
@@ -296,7 +293,7 @@ export function sysMremap(cpu: Cpu, mm: number, from: number, to: number): void 
     }
     cpu.schedPoint(); // the PTE lock is free: another CPU may take it now
     if (moved && !cpu.config.flushUnderPtl) flushTlbRange(cpu, mm, [from]);
-    Atomics.store(cpu.v.pageState, pageWord(cpu, mm, from, P_UNMAPPED_AT), Atomics.load(cpu.v.pageState, pageWord(cpu, mm, from, P_MAP_GEN)));
+    publishUnmapped(cpu.v.pageState, cpu.pageIdx(mm, from));
   } finally {
     cpu.mmapUnlock(mm, true);
   }

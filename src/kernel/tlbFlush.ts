@@ -55,10 +55,10 @@
  *   ipiRoundTargets/ipiRoundPages for the cost model.
  */
 import type { Cpu } from '../engine/cpu.js';
-import { G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS, MM_NEXT_TRIM_CPUMASK } from '../engine/layout.js';
+import { G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS } from '../engine/state/globalBlock.js';
 import type { FlushRequest } from '../engine/ipi.js';
 import type { HwRequest } from '../engine/hwInval.js';
-import { cpumaskToList, incMmTlbGen, mmBase, mmCpumaskClear, mmGlobalAsid, mmTlbGen } from './mm.js';
+import { cpumaskToList, incMmTlbGen, mmCpumaskClear, mmGlobalAsid, mmTlbGen, nextTrimCpumaskWord } from './mm.js';
 import { globalAsidTag } from './tlbState.js';
 import { postHw } from './transports/hwQueue.js';
 
@@ -325,7 +325,7 @@ export function shouldTrimCpumask(cpu: Cpu, mm: number): boolean {
   const interval = cpu.config.cpumaskTrimMs;
   if (interval === 0) return true;
   const now = cpu.config.sched === 'seeded' ? Atomics.load(cpu.v.global, G_SCHED_STEPS) : Date.now() | 0;
-  const i = mmBase(cpu.config.cpus, mm) + MM_NEXT_TRIM_CPUMASK;
+  const i = nextTrimCpumaskWord(cpu.config.cpus, mm);
   const next = Atomics.load(cpu.v.mm, i);
   if (next === 0) {
     Atomics.compareExchange(cpu.v.mm, i, 0, (now + interval) | 0 || 1);

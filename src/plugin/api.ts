@@ -23,7 +23,7 @@
 import type { SimConfig } from '../config/config.js';
 import { SimAbort, type Cpu } from '../engine/cpu.js';
 import { ringDoorbell } from '../engine/scheduler.js';
-import { G_PAGES_UNMAPPED, G_RECLAIM_DONE, G_RECLAIM_STARTED, G_USER_FLAG, PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../engine/layout.js';
+import { PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../engine/state/pageState.js';
 import { pteDirty } from '../engine/pageTable.js';
 import { freeReclaimedPage, lockPageForReclaim, pageout, setPageStep, tryToUnmapOne, type UnmappedPage } from '../kernel/protocols/common.js';
 import { newTlbflushUnmapBatch, setTlbUbcFlushPending, tryToUnmapFlush, type TlbflushUnmapBatch } from '../kernel/protocols/batched.js';
@@ -202,7 +202,7 @@ export function protocolFromPlugin(p: ProtocolPlugin, file: string): UnmapProtoc
 }
 
 function scenarioContext(cpu: Cpu, protocol: UnmapProtocol): ScenarioContext {
-  const g = cpu.v.global;
+  const program = cpu.program;
   return {
     cpu: cpu.id,
     config: cpu.config,
@@ -217,18 +217,18 @@ function scenarioContext(cpu: Cpu, protocol: UnmapProtocol): ScenarioContext {
     },
     warmUp: (mm, pages, store) => warmUp(cpu, mm, pages, store),
     reclaim: (pages, threads) => runReclaimer(cpu, protocol, pages, cpu.config.batch, threads),
-    waitReclaimStarted: () => cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true),
-    reclaimDone: () => Atomics.load(g, G_RECLAIM_DONE) !== 0,
-    pagesUnmapped: () => Atomics.load(g, G_PAGES_UNMAPPED),
+    waitReclaimStarted: () => cpu.blockUntil(() => program.reclaimStarted(), BARRIER_SAFETY_MS, true, true),
+    reclaimDone: () => program.reclaimDone(),
+    pagesUnmapped: () => program.pagesUnmapped(),
     waitUntil: (cond) => cpu.blockUntil(cond),
     mprotectReadOnly: (mm, pages) => sysMprotectReadOnly(cpu, mm, pages),
     munmap: (mm, pages) => sysMunmap(cpu, mm, pages),
     madviseDontneed: (mm, pages) => sysMadviseDontneed(cpu, mm, pages),
     setFlag: (value) => {
-      Atomics.store(g, G_USER_FLAG, value);
+      program.setUserFlag(value);
       for (let c = 0; c < cpu.config.cpus; c++) if (c !== cpu.id) ringDoorbell(cpu.v.cpuCtl, c);
     },
-    waitFlag: (until) => cpu.blockUntil(() => until(Atomics.load(g, G_USER_FLAG)), BARRIER_SAFETY_MS, true, true),
+    waitFlag: (until) => cpu.blockUntil(() => until(program.userFlagValue()), BARRIER_SAFETY_MS, true, true),
     random: (n) => cpu.prng.below(n),
     schedPoint: () => cpu.schedPoint(),
   };

@@ -10,11 +10,11 @@
  * lookup to hit, before anything is timed.
  */
 import { Bench } from 'tinybench';
-import { E_ASID, E_VPN, TLB_ENTRY_WORDS } from '../../engine/layout.js';
 import { Prng } from '../../engine/prng.js';
 import { Tlb } from '../../engine/tlb.js';
 import { figureOf, type Figure } from './figure.js';
 import { namedSamplesMs } from './timing.js';
+import { E_ASID, E_VPN, TLB_ENTRY_WORDS } from '../../engine/tlb.js';
 
 /** The default engine TLB: 64 sets x 4 ways = 256 entries. */
 export const TLB_SETS = 64;

@@ -29,12 +29,13 @@
  *   flushTlbBatchedPending settles it, after flushing the mm.
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { cpumaskWords, PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../../engine/layout.js';
+import { cpumaskWords } from '../../engine/layout.js';
 import { cpumaskToList, finishTlbFlushBatched, incMmTlbGen, markTlbFlushBatched, mmCpumaskOrInto, readTlbFlushBatched } from '../mm.js';
 import { pteDirty } from '../../engine/pageTable.js';
 import { archTlbbatchFlush } from '../tlbFlush.js';
 import { freeReclaimedPage, lockPageForReclaim, pageout, setPageStep, tryToUnmapOne, type UnmappedPage } from './common.js';
 import type { UnmapProtocol } from './types.js';
+import { PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../../engine/state/pageState.js';
 
 /** struct tlbflush_unmap_batch. */
 export interface TlbflushUnmapBatch {

@@ -17,19 +17,23 @@
  *   step an access happened in.
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { G_PAGES_UNMAPPED, P_STEP, PAGE_STEP_FLUSHED, PAGE_STEP_FREED, PAGE_STEP_UNMAPPED, PAGE_STEP_WRITTEN_BACK, PAGE_WORDS } from '../../engine/layout.js';
 import { checkFrameDrop } from '../../engine/oracle.js';
 import { pteFrame, ptepGetAndClear, ptePresent } from '../../engine/pageTable.js';
+import { G_PAGES_UNMAPPED } from '../../engine/state/globalBlock.js';
+import { PAGE_STEP_FLUSHED, PAGE_STEP_FREED, PAGE_STEP_UNMAPPED, PAGE_STEP_WRITTEN_BACK, storePageStep } from '../../engine/state/pageState.js';
+
+/** What reclaim's page steps use of a CPU (a narrow view of `Cpu`). */
+type ReclaimHost = Pick<Cpu, 'W' | 'v' | 'mem' | 'pageIdx' | 'count' | 'lockPage' | 'lockPtl' | 'unlockPtl' | 'trace' | 'traceEvent' | 'traceNow' | 'unmapStarts'>;
 
 /** lock_page() on behalf of reclaim: sleeps (handling IPIs) while a fault holds it. */
-export function lockPageForReclaim(cpu: Cpu, mm: number, page: number): void {
+export function lockPageForReclaim(cpu: ReclaimHost, mm: number, page: number): void {
   cpu.lockPage(cpu.pageIdx(mm, page));
 }
 
 /** Record which protocol step a page is in (for race reports). */
-export function setPageStep(cpu: Cpu, mm: number, page: number, step: number): void {
+export function setPageStep(cpu: ReclaimHost, mm: number, page: number, step: number): void {
   const slot = cpu.pageIdx(mm, page);
-  Atomics.store(cpu.v.pageState, slot * PAGE_WORDS + P_STEP, step);
+  storePageStep(cpu.v.pageState, slot, step);
   if (cpu.trace) {
     // The unmap window on the initiator's track: PTE cleared until the flush covering it is acknowledged.
     if (step === PAGE_STEP_UNMAPPED) cpu.unmapStarts.set(slot, cpu.traceNow());
@@ -56,7 +60,7 @@ export interface UnmappedPage {
  * lock. Returns null if the page was not mapped. The frame is marked
  * unflushed until a covering flush completes.
  */
-export function clearPte(cpu: Cpu, mm: number, page: number): UnmappedPage | null {
+export function clearPte(cpu: ReclaimHost, mm: number, page: number): UnmappedPage | null {
   const old = ptepGetAndClear(cpu.v.pte, cpu.pageIdx(mm, page));
   if (!ptePresent(old)) return null;
   const frame = pteFrame(old);
@@ -74,7 +78,7 @@ export function clearPte(cpu: Cpu, mm: number, page: number): UnmappedPage | nul
  * same lock, never see the PTE gone without the pending flush recorded.
  * Returns null if the page was not mapped.
  */
-export function tryToUnmapOne(cpu: Cpu, mm: number, page: number, underPtl?: (u: UnmappedPage) => void): UnmappedPage | null {
+export function tryToUnmapOne(cpu: ReclaimHost, mm: number, page: number, underPtl?: (u: UnmappedPage) => void): UnmappedPage | null {
   cpu.lockPtl(mm, page);
   try {
     const u = clearPte(cpu, mm, page);
@@ -86,7 +90,7 @@ export function tryToUnmapOne(cpu: Cpu, mm: number, page: number, underPtl?: (u:
 }
 
 /** pageout(): write a dirty page back to the backing store. */
-export function pageout(cpu: Cpu, mm: number, u: UnmappedPage): void {
+export function pageout(cpu: ReclaimHost, mm: number, u: UnmappedPage): void {
   cpu.mem.writeBack(cpu.pageIdx(mm, u.page), u.frame);
   cpu.count('pages_written_back');
   setPageStep(cpu, mm, u.page, PAGE_STEP_WRITTEN_BACK);
@@ -97,7 +101,7 @@ export function pageout(cpu: Cpu, mm: number, u: UnmappedPage): void {
  * oracle checks it against the backing store (any difference is a store about
  * to be lost), the frame goes back to the pool and the page is unlocked.
  */
-export function freeReclaimedPage(cpu: Cpu, mm: number, u: UnmappedPage, unlock = true): void {
+export function freeReclaimedPage(cpu: ReclaimHost, mm: number, u: UnmappedPage, unlock = true): void {
   const idx = cpu.pageIdx(mm, u.page);
   cpu.mem.freeFrame(u.frame, () => checkFrameDrop(cpu.v, cpu.W, idx, u.frame));
   cpu.count('pages_freed');

@@ -31,13 +31,14 @@
  * luf_flushes_avoided (frames reused whose flush an earlier one had done).
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { G_LUF_GEN, PAGE_STEP_FREED } from '../../engine/layout.js';
 import { incMmTlbGen, markTlbFlushBatched, mmCpumaskOrInto } from '../mm.js';
 import { checkFrameDrop } from '../../engine/oracle.js';
 import { pteDirty, pteWrite } from '../../engine/pageTable.js';
 import { lockPagesForReclaim, unmapBatchAndFree, type LazyUnmapFlush } from './batched.js';
 import { setPageStep, type UnmappedPage } from './common.js';
 import type { UnmapProtocol } from './types.js';
+import { G_LUF_GEN } from '../../engine/state/globalBlock.js';
+import { PAGE_STEP_FREED } from '../../engine/state/pageState.js';
 
 /** May this page's flush be deferred: its cleared PTE was read-only (every planted-bug page with `--inject luf-writable`). */
 export function lufDeferrable(cpu: Cpu, u: UnmappedPage): boolean {

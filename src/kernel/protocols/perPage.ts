@@ -7,11 +7,11 @@
  * acknowledgement of its own flush: the race Rik van Riel described still exists on
  * `weak` hardware, but the window is one page long instead of one batch.
  */
-import { PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../../engine/layout.js';
 import { pteDirty } from '../../engine/pageTable.js';
 import { flushTlbPage } from '../tlbFlush.js';
 import { freeReclaimedPage, lockPageForReclaim, pageout, setPageStep, tryToUnmapOne } from './common.js';
 import type { UnmapProtocol } from './types.js';
+import { PAGE_STEP_FLUSHED, PAGE_STEP_UNMAPPED } from '../../engine/state/pageState.js';
 
 export const perPageProtocol: UnmapProtocol = {
   name: 'per-page',

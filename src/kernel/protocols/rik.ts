@@ -14,12 +14,12 @@
  * Invariant: step 4 decides clean or dirty from the PTE value it clears, not
  * from what step 1 saw. `--no-wp-recheck` breaks exactly that, on purpose.
  */
-import { PAGE_STEP_WRPROTECT_FLUSHED, PAGE_STEP_WRPROTECTED } from '../../engine/layout.js';
 import { pteDirty, ptePresent, ptepSetWrprotect, pteWrite } from '../../engine/pageTable.js';
 import { flushTlbMmRange } from '../tlbFlush.js';
 import { lockPagesForReclaim, unmapBatchAndFree } from './batched.js';
 import { setPageStep } from './common.js';
 import type { UnmapProtocol } from './types.js';
+import { PAGE_STEP_WRPROTECT_FLUSHED, PAGE_STEP_WRPROTECTED } from '../../engine/state/pageState.js';
 
 export const rikProtocol: UnmapProtocol = {
   name: 'rik',

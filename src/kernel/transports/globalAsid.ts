@@ -11,11 +11,11 @@
  */
 import type { Cpu } from '../../engine/cpu.js';
 import type { FlushRequest } from '../../engine/ipi.js';
-import { G_LAST_GLOBAL_ASID } from '../../engine/layout.js';
 import { mmAssignGlobalAsid, mmClearAsidTransition, mmCpumask, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition } from '../mm.js';
 import { flushTlbFunc } from '../tlbFlush.js';
 import { isLazyCpu, loadedGlobalAsidOf, loadedMmOf, TLB_NR_DYN_ASIDS } from '../tlbState.js';
 import type { FlushTransport } from './types.js';
+import { G_LAST_GLOBAL_ASID } from '../../engine/state/globalBlock.js';
 
 /**
  * Linux 6.15 gives an mm a global ASID, and flushes it with INVLPGB, when it

@@ -8,7 +8,7 @@
 import type { Cpu } from '../../engine/cpu.js';
 import { IpiTimeoutError, type FlushRequest } from '../../engine/ipi.js';
 import { HW_SLOT_PAGES, type HwRequest, type HwVia } from '../../engine/hwInval.js';
-import { ABORT_IPI_TIMEOUT } from '../../engine/layout.js';
+import { ABORT_IPI_TIMEOUT } from '../../engine/state/globalBlock.js';
 
 /** Every CPU but the initiator: INVLPGB reaches them all, whatever mm_cpumask says. */
 export function allOtherCpus(cpu: Cpu): number[] {

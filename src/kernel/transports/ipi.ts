@@ -19,11 +19,11 @@
 import type { IpiFanout, SimConfig } from '../../config/config.js';
 import type { Cpu } from '../../engine/cpu.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from '../../engine/ipi.js';
-import { ABORT_IPI_TIMEOUT } from '../../engine/layout.js';
 import { flushTlbFunc, flushTlbMm, ROUND_CONTEXT_RESET, ROUND_FULL_FLUSH, shouldTrimCpumask, TLB_GENERATION_INVALID, x86RangeRequest } from '../tlbFlush.js';
 import { mmCpumask } from '../mm.js';
 import { isLazyCpu, loadedMmOf } from '../tlbState.js';
 import type { FlushTransport } from './types.js';
+import { ABORT_IPI_TIMEOUT } from '../../engine/state/globalBlock.js';
 
 /** One IPI round to `targets` with the boot-time fan-out (FlushTransport.flushTlbMulti). */
 export type IpiRound = (cpu: Cpu, targets: readonly number[], req: FlushRequest) => void;

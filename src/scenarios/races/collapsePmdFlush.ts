@@ -57,7 +57,7 @@
  * table once. Nothing else runs, and no frame is freed (the THP keeps them).
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { G_WARM, PTRS_PER_PTE } from '../../engine/layout.js';
+import { PTRS_PER_PTE } from '../../engine/layout.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
 import { sysMadviseCollapse } from '../../kernel/syscalls.js';
 import { allPages, BARRIER_SAFETY_MS } from '../workloads/common.js';
@@ -74,10 +74,10 @@ export const collapsePmdFlushWorkload: Workload = {
   summary: 'CPU 1 walks a page, goes lazy (a kernel thread) keeping its page-walk cache; CPU 0 collapses the page table (MADV_COLLAPSE: pmdp_collapse_flush, then the table is freed); CPU 1 walks speculatively through its cached entry (CVE-2025-22045)',
   initiators: () => [COLLAPSER],
   run(cpu: Cpu) {
-    const g = cpu.v.global;
+    const program = cpu.program;
     cpu.switchMm(MM);
     if (cpu.id === COLLAPSER) {
-      cpu.blockUntil(() => Atomics.load(g, G_WARM) >= 1, BARRIER_SAFETY_MS, true, true);
+      cpu.blockUntil(() => program.warmArrivals() >= 1, BARRIER_SAFETY_MS, true, true);
       sysMadviseCollapse(cpu, MM, allPages(PTRS_PER_PTE));
       return;
     }
@@ -85,7 +85,7 @@ export const collapsePmdFlushWorkload: Workload = {
     cpu.load(MM, P);
     // The thread blocks: a kernel thread runs on the lazily loaded mm.
     cpu.enterLazyTlb();
-    Atomics.add(g, G_WARM, 1);
+    program.arriveWarm();
     ringDoorbell(cpu.v.cpuCtl, COLLAPSER);
     for (let i = 0; i < cpu.config.ops; i++) {
       cpu.schedPoint();

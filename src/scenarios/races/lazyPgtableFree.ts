@@ -65,7 +65,7 @@
  * table once. Nothing else runs.
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { G_WARM, PTRS_PER_PTE } from '../../engine/layout.js';
+import { PTRS_PER_PTE } from '../../engine/layout.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
 import { sysMunmap } from '../../kernel/syscalls.js';
 import { allPages, BARRIER_SAFETY_MS } from '../workloads/common.js';
@@ -82,10 +82,10 @@ export const lazyPgtableFreeWorkload: Workload = {
   summary: 'CPU 1 walks a page, goes lazy (a kernel thread) keeping its page-walk cache; CPU 0 munmaps the whole page table and frees it; CPU 1 walks speculatively through its cached entry (the 2018 lazy-TLB page-table-free race)',
   initiators: () => [UNMAPPER],
   run(cpu: Cpu) {
-    const g = cpu.v.global;
+    const program = cpu.program;
     cpu.switchMm(MM);
     if (cpu.id === UNMAPPER) {
-      cpu.blockUntil(() => Atomics.load(g, G_WARM) >= 1, BARRIER_SAFETY_MS, true, true);
+      cpu.blockUntil(() => program.warmArrivals() >= 1, BARRIER_SAFETY_MS, true, true);
       sysMunmap(cpu, MM, allPages(cpu.config.pages));
       return;
     }
@@ -93,7 +93,7 @@ export const lazyPgtableFreeWorkload: Workload = {
     cpu.load(MM, P);
     // The thread blocks: a kernel thread runs on the lazily loaded mm.
     cpu.enterLazyTlb();
-    Atomics.add(g, G_WARM, 1);
+    program.arriveWarm();
     ringDoorbell(cpu.v.cpuCtl, UNMAPPER);
     for (let i = 0; i < cpu.config.ops; i++) {
       cpu.schedPoint();

@@ -38,7 +38,6 @@
  *   MADV_DONTNEED is legitimate; only a hit on the old entry is a race).
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { P_MAP_GEN, PAGE_STEP_FLUSHED, PAGE_STEP_MAPPED, PAGE_STEP_UNMAPPED, PAGE_WORDS, P_STEP } from '../../engine/layout.js';
 import { mkPte, PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, pteDirty, pteWrite } from '../../engine/pageTable.js';
 import { clearPte, lockPageForReclaim, setPageStep } from '../../kernel/protocols/common.js';
 import { sysMadviseDontneed } from '../../kernel/syscalls.js';
@@ -46,17 +45,17 @@ import { flushTlbRange } from '../../kernel/tlbFlush.js';
 import { everyCpuInitiates, kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
+import { PAGE_STEP_FLUSHED, PAGE_STEP_MAPPED, PAGE_STEP_UNMAPPED, loadMapGen, storePageStep } from '../../engine/state/pageState.js';
 
 const PAGE = 0;
 
 /** migrate_vma_setup() + migrate_vma_pages() + migrate_vma_finalize() of one page. */
 export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
   const idx = cpu.pageIdx(mm, p);
-  const genWord = idx * PAGE_WORDS + P_MAP_GEN;
   lockPageForReclaim(cpu, mm, p);
   cpu.lockPtl(mm, p);
   const u = clearPte(cpu, mm, p);
-  const gen = Atomics.load(cpu.v.pageState, genWord);
+  const gen = loadMapGen(cpu.v.pageState, idx);
   try {
     if (u) {
       setPageStep(cpu, mm, p, PAGE_STEP_UNMAPPED);
@@ -77,11 +76,11 @@ export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
   if (f < 0) throw new Error(`CPU ${cpu.id}: out of frames migrating page ${p}`);
   cpu.mem.copyFrame(u.frame, f);
   cpu.lockPtl(mm, p);
-  const zapped = Atomics.load(cpu.v.pageState, genWord) !== gen;
+  const zapped = loadMapGen(cpu.v.pageState, idx) !== gen;
   if (!zapped) {
     const flags = PTE_ACCESSED | (pteWrite(u.oldPte) ? PTE_WRITE : 0) | (pteDirty(u.oldPte) ? PTE_DIRTY : 0);
     Atomics.exchange(cpu.v.pte, idx, mkPte(f, flags));
-    Atomics.store(cpu.v.pageState, idx * PAGE_WORDS + P_STEP, PAGE_STEP_MAPPED);
+    storePageStep(cpu.v.pageState, idx, PAGE_STEP_MAPPED);
   }
   cpu.unlockPtl(mm, p);
   if (zapped) {

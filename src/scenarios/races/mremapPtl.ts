@@ -46,10 +46,10 @@
 import type { Cpu } from '../../engine/cpu.js';
 import { perPageProtocol } from '../../kernel/protocols/perPage.js';
 import { sysMremap } from '../../kernel/syscalls.js';
-import { G_RECLAIM_DONE, G_WARM, P_UNMAPPED_AT, PAGE_WORDS } from '../../engine/layout.js';
 import { isLazyThread, kswapdAndThreads, loadRepeatedly, warmUp } from '../workloads/common.js';
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
+import { loadUnmappedAt } from '../../engine/state/pageState.js';
 
 const OLD = 0;
 const NEW = 1;
@@ -62,20 +62,20 @@ export const mremapPtlWorkload: Workload = {
     const c = cpu.config;
     // unmap_mapping_range() + truncate: ptep_clear_flush of NEW under its PTE lock, then free the page.
     const truncate = { ...protocol, shrinkPageList: (x: Cpu, mm: number) => perPageProtocol.shrinkPageList(x, mm, [NEW]) };
-    const g = cpu.v.global;
+    const program = cpu.program;
     kswapdAndThreads(cpu, truncate, [NEW], (mm) => {
       warmUp(cpu, mm, [OLD], false);
       if (cpu.id === 1) {
         // `--lazy-cpus`: every thread warm, so the lazy ones are lazy when the flush goes out (polled: once per run).
-        if (c.lazyCpus > 0) cpu.blockUntil(() => Atomics.load(g, G_WARM) >= c.cpus - 1);
+        if (c.lazyCpus > 0) cpu.blockUntil(() => program.warmArrivals() >= c.cpus - 1);
         cpu.schedPoint(); // syscall entry
         sysMremap(cpu, mm, OLD, NEW);
         return;
       }
       if (isLazyThread(cpu)) {
-        // The kernel thread runs until the truncate is done and mremap has returned (P_UNMAPPED_AT of OLD published).
-        const unmappedAt = cpu.pageIdx(mm, OLD) * PAGE_WORDS + P_UNMAPPED_AT;
-        cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_DONE) !== 0 && Atomics.load(cpu.v.pageState, unmappedAt) !== 0);
+        // The kernel thread runs until the truncate is done and mremap has returned (OLD's "unmapped at" published).
+        const oldSlot = cpu.pageIdx(mm, OLD);
+        cpu.blockUntil(() => program.reclaimDone() && loadUnmappedAt(cpu.v.pageState, oldSlot) !== 0);
         cpu.leaveLazyTlb();
         return;
       }

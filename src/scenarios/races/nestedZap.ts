@@ -54,7 +54,6 @@
  * waits for the flag and loads P `--ops` times. Nothing else runs.
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { G_USER_FLAG, G_WARM } from '../../engine/layout.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
 import { sysMadviseDontneed } from '../../kernel/syscalls.js';
 import { BARRIER_SAFETY_MS, loadRepeatedly } from '../workloads/common.js';
@@ -73,26 +72,26 @@ export const nestedZapWorkload: Workload = {
   summary: "CPUs 0 and 1 madvise(MADV_DONTNEED) the same page at once; the second finds the PTE already clear and returns before the first has flushed (the 2017 nested mmu_gather race)",
   initiators: () => [FIRST, SECOND],
   run(cpu: Cpu) {
-    const g = cpu.v.global;
+    const program = cpu.program;
     const c = cpu.config;
     cpu.switchMm(MM);
     if (cpu.id === FIRST) {
-      cpu.blockUntil(() => Atomics.load(g, G_WARM) >= c.cpus - 1, BARRIER_SAFETY_MS, true, true);
+      cpu.blockUntil(() => program.warmArrivals() >= c.cpus - 1, BARRIER_SAFETY_MS, true, true);
       sysMadviseDontneed(cpu, MM, [P]);
       return;
     }
     cpu.tick();
     cpu.load(MM, P);
-    Atomics.add(g, G_WARM, 1);
+    program.arriveWarm();
     ringDoorbell(cpu.v.cpuCtl, FIRST);
     if (cpu.id === SECOND) {
       cpu.schedPoint(); // syscall entry
       sysMadviseDontneed(cpu, MM, [P]);
       // The program's "P is gone" flag (a futex wake).
-      Atomics.store(g, G_USER_FLAG, 1);
+      program.setUserFlag();
       for (let o = SECOND + 1; o < c.cpus; o++) ringDoorbell(cpu.v.cpuCtl, o);
     } else {
-      cpu.blockUntil(() => Atomics.load(g, G_USER_FLAG) !== 0, BARRIER_SAFETY_MS, true, true);
+      cpu.blockUntil(() => program.userFlag(), BARRIER_SAFETY_MS, true, true);
     }
     loadRepeatedly(cpu, MM, P, c.ops);
   },

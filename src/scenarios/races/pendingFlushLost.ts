@@ -49,12 +49,12 @@
  * table 1 (so the two unmaps take different PTE locks); CPU 0 reclaims A,
  * then B, each in its own batch; CPU 1 loads A in warm-up, waits for reclaim
  * to start (its syscall entry), mprotects A, then B, then sets the program's
- * flag (G_USER_FLAG) and wakes CPU 2; CPU 2 stores to B in warm-up, stores
+ * flag (`ProgramState.setUserFlag`) and wakes CPU 2; CPU 2 stores to B in warm-up, stores
  * to B `--ops` (1) times once reclaim has started, waits for the flag, then
  * stores to B once more.
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { G_RECLAIM_STARTED, G_USER_FLAG, PTRS_PER_PTE } from '../../engine/layout.js';
+import { PTRS_PER_PTE } from '../../engine/layout.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
 import { sysMprotectReadOnly } from '../../kernel/syscalls.js';
 import { BARRIER_SAFETY_MS, kswapdAndThreads, storeEach, warmUp } from '../workloads/common.js';
@@ -68,8 +68,8 @@ const WRITER = 2;
 
 /** Threads start when reclaim starts (as accessLoop's do, src/scenarios/workloads/common.ts). */
 function waitReclaimStarted(cpu: Cpu): void {
-  const g = cpu.v.global;
-  cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true);
+  const program = cpu.program;
+  cpu.blockUntil(() => program.reclaimStarted(), BARRIER_SAFETY_MS, true, true);
 }
 
 export const pendingFlushLostWorkload: Workload = {
@@ -78,7 +78,7 @@ export const pendingFlushLostWorkload: Workload = {
   initiators: () => [0, 1],
   run(cpu, protocol) {
     const c = cpu.config;
-    const g = cpu.v.global;
+    const program = cpu.program;
     kswapdAndThreads(cpu, protocol, [A, B], (mm) => {
       if (cpu.id === 1) {
         warmUp(cpu, mm, [A], false);
@@ -87,7 +87,7 @@ export const pendingFlushLostWorkload: Workload = {
         cpu.schedPoint(); // syscall entry
         sysMprotectReadOnly(cpu, mm, [B]);
         // The program's "B is read-only now" flag (a futex wake).
-        Atomics.store(g, G_USER_FLAG, 1);
+        program.setUserFlag();
         ringDoorbell(cpu.v.cpuCtl, WRITER);
         return;
       }
@@ -95,7 +95,7 @@ export const pendingFlushLostWorkload: Workload = {
       waitReclaimStarted(cpu);
       storeEach(cpu, mm, Array.from({ length: c.ops }, () => B));
       // Wait for the program's flag (futex wait), then write: after mprotect(B) returned.
-      cpu.blockUntil(() => Atomics.load(g, G_USER_FLAG) !== 0, BARRIER_SAFETY_MS, true, true);
+      cpu.blockUntil(() => program.userFlag(), BARRIER_SAFETY_MS, true, true);
       storeEach(cpu, mm, [B]);
     });
   },

@@ -20,7 +20,6 @@
  */
 import type { SimConfig } from '../../config/config.js';
 import type { Cpu } from '../../engine/cpu.js';
-import { G_PAGES_UNMAPPED, G_RECLAIM_DONE, G_RECLAIM_STARTED, G_WARM } from '../../engine/layout.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
 import type { UnmapProtocol } from '../../kernel/protocols/types.js';
 
@@ -38,9 +37,9 @@ export function allPages(pages: number): number[] {
  * order), then flag reclaim done.
  */
 export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, pages: readonly number[], batch: number, threads: number): void {
-  const g = cpu.v.global;
-  cpu.blockUntil(() => Atomics.load(g, G_WARM) >= threads, BARRIER_SAFETY_MS, true, true);
-  Atomics.store(g, G_RECLAIM_STARTED, 1);
+  const program = cpu.program;
+  cpu.blockUntil(() => program.warmArrivals() >= threads, BARRIER_SAFETY_MS, true, true);
+  program.markReclaimStarted();
   for (let c = 0; c < cpu.config.cpus; c++) if (c !== cpu.id) ringDoorbell(cpu.v.cpuCtl, c);
   for (let mm = 0; mm < cpu.config.mms; mm++) {
     for (let start = 0; start < pages.length; start += batch) {
@@ -49,7 +48,7 @@ export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, pages: readonly 
     }
   }
   protocol.reclaimDone?.(cpu);
-  Atomics.store(g, G_RECLAIM_DONE, 1);
+  program.markReclaimDone();
   // Lazy CPUs sleep until reclaim is done.
   for (let c = 0; c < cpu.config.cpus; c++) if (c !== cpu.id) ringDoorbell(cpu.v.cpuCtl, c);
 }
@@ -60,13 +59,13 @@ export function runReclaimer(cpu: Cpu, protocol: UnmapProtocol, pages: readonly 
  * flush from then on reaches all of them.
  */
 export function loadMmOnEveryCpu(cpu: Cpu, mm: number): void {
-  const g = cpu.v.global;
+  const program = cpu.program;
   const n = cpu.config.cpus;
   cpu.switchMm(mm);
   // `--lazy-cpus K` (munmap): a lazy thread's CPU runs a kernel thread from before it arrives, so every flush sees it lazy.
   if (isLazyThread(cpu)) cpu.enterLazyTlb();
-  if (Atomics.add(g, G_WARM, 1) + 1 === n) for (let o = 0; o < n; o++) if (o !== cpu.id) ringDoorbell(cpu.v.cpuCtl, o);
-  cpu.blockUntil(() => Atomics.load(g, G_WARM) >= n, BARRIER_SAFETY_MS, true, true);
+  if (program.arriveWarm() === n) for (let o = 0; o < n; o++) if (o !== cpu.id) ringDoorbell(cpu.v.cpuCtl, o);
+  cpu.blockUntil(() => program.warmArrivals() >= n, BARRIER_SAFETY_MS, true, true);
 }
 
 /** `--lazy-cpus K`: the last K CPUs are the threads that run a kernel thread (lazy TLB) while reclaim runs. */
@@ -125,7 +124,7 @@ export function warmUp(cpu: Cpu, mm: number, pages: readonly number[], store: bo
   }
   // A lazy thread blocks before reclaim starts: its CPU runs a kernel thread, mm still loaded.
   if (isLazyThread(cpu)) cpu.enterLazyTlb();
-  Atomics.add(cpu.v.global, G_WARM, 1);
+  cpu.program.arriveWarm();
   ringDoorbell(cpu.v.cpuCtl, RECLAIMER_CPU);
 }
 
@@ -153,7 +152,7 @@ export function loadRepeatedly(cpu: Cpu, mm: number, page: number, times: number
  * CPU makes 1 + floor((ops - 1) / S) switches, its first load included).
  */
 export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: number, writeRatio: number): void {
-  const g = cpu.v.global;
+  const program = cpu.program;
   const prng = cpu.prng;
   const n = pages.length;
   const switchEvery = cpu.config.switchEvery;
@@ -163,10 +162,10 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   let reclaimDone = false;
   if (isLazyThread(cpu)) {
     // The kernel thread runs until reclaim is over, then the process's thread is switched back in.
-    cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_DONE) !== 0, BARRIER_SAFETY_MS, true, true);
+    cpu.blockUntil(() => program.reclaimDone(), BARRIER_SAFETY_MS, true, true);
     cpu.leaveLazyTlb();
   }
-  cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_STARTED) !== 0, BARRIER_SAFETY_MS, true, true);
+  cpu.blockUntil(() => program.reclaimStarted(), BARRIER_SAFETY_MS, true, true);
   for (;;) {
     if (switchEvery > 0) {
       if (done === ops) return cpu.setIrqsOff(false);
@@ -175,7 +174,7 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
         cpu.switchMm(mm);
       }
     } else if (done % RECLAIM_DONE_CHECK_EVERY === 0) {
-      reclaimDone = Atomics.load(g, G_RECLAIM_DONE) !== 0;
+      reclaimDone = program.reclaimDone();
       if (reclaimDone && done >= ops) return cpu.setIrqsOff(false);
     }
     if (irqOff > 0 && done % irqOff === 0) cpu.setIrqsOff((done / irqOff) % 2 === 1);
@@ -196,9 +195,9 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
  * polled (nobody rings on each PTE clear); it happens once per run.
  */
 export function placeSyscall(cpu: Cpu, mm: number, pages: readonly number[], reclaimed: number, ops: number): void {
-  const g = cpu.v.global;
+  const program = cpu.program;
   const after = cpu.prng.below(reclaimed + 1);
-  cpu.blockUntil(() => Atomics.load(g, G_PAGES_UNMAPPED) >= after || Atomics.load(g, G_RECLAIM_DONE) !== 0);
+  cpu.blockUntil(() => program.pagesUnmapped() >= after || program.reclaimDone());
   const delay = cpu.prng.below(Math.max(1, ops));
   for (let i = 0; i < delay; i++) {
     cpu.tick();

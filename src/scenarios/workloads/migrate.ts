@@ -21,7 +21,6 @@
  * the copy is mapped (checkMigrationDrop), and at the end of the run.
  */
 import type { Cpu } from '../../engine/cpu.js';
-import { PAGE_STEP_FLUSHED, PAGE_STEP_MAPPED, PAGE_STEP_UNMAPPED, P_STEP, PAGE_WORDS } from '../../engine/layout.js';
 import { checkMigrationDrop } from '../../engine/oracle.js';
 import { mkPte, PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, pteDirty, pteWrite } from '../../engine/pageTable.js';
 import { newTlbflushUnmapBatch, setTlbUbcFlushPending, tryToUnmapFlush } from '../../kernel/protocols/batched.js';
@@ -31,6 +30,7 @@ import { accessLoop, allPages, kswapdAndThreads, warmUp } from './common.js';
 import { lufDefer, lufDeferrable, newLufGeneration } from '../../kernel/protocols/luf.js';
 import type { Workload } from './types.js';
 import { ConfigError, type SimConfig } from '../../config/params.js';
+import { PAGE_STEP_FLUSHED, PAGE_STEP_MAPPED, PAGE_STEP_UNMAPPED, storePageStep } from '../../engine/state/pageState.js';
 
 /** remove_migration_ptes(): map the page to its new frame with the old PTE's permissions and dirty bit. */
 function remapToNewFrame(cpu: Cpu, mm: number, u: UnmappedPage, newFrame: number): void {
@@ -38,7 +38,7 @@ function remapToNewFrame(cpu: Cpu, mm: number, u: UnmappedPage, newFrame: number
   cpu.lockPtl(mm, u.page);
   Atomics.exchange(cpu.v.pte, cpu.pageIdx(mm, u.page), mkPte(newFrame, flags));
   cpu.unlockPtl(mm, u.page);
-  Atomics.store(cpu.v.pageState, cpu.pageIdx(mm, u.page) * PAGE_WORDS + P_STEP, PAGE_STEP_MAPPED);
+  storePageStep(cpu.v.pageState, cpu.pageIdx(mm, u.page), PAGE_STEP_MAPPED);
 }
 
 /** Allocate the destination frame and copy the page into it (migrate_folio). */

@@ -23,12 +23,12 @@
  */
 import { parseRangeLengths } from '../../config/params.js';
 import { VMA_RW } from '../../kernel/fault.js';
-import { G_RECLAIM_DONE, P_VMA_WRITE, PAGE_WORDS } from '../../engine/layout.js';
 import { sysMunmap } from '../../kernel/syscalls.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
 import { BARRIER_SAFETY_MS, isLazyThread, loadMmOnEveryCpu, PROCESS_MM, RECLAIM_DONE_CHECK_EVERY, storeEach } from './common.js';
 import type { Workload } from './types.js';
 import { ConfigError, type SimConfig } from '../../config/params.js';
+import { storeVmaWrite } from '../../engine/state/pageState.js';
 
 /** The ranges CPU 0 maps and unmaps, in order: `ops` of them, lengths cycling through `--range`, laid end to end over the first half of the pages (wrapping). */
 export function munmapRanges(pages: number, ops: number, lengths: readonly number[]): number[][] {
@@ -55,7 +55,7 @@ export const munmapWorkload: Workload = {
   initiators: () => [0],
   run(cpu) {
     const c = cpu.config;
-    const g = cpu.v.global;
+    const program = cpu.program;
     const mm = PROCESS_MM;
     const half = Math.floor(c.pages / 2);
     loadMmOnEveryCpu(cpu, mm);
@@ -63,29 +63,29 @@ export const munmapWorkload: Workload = {
       for (const range of munmapRanges(c.pages, c.ops, parseRangeLengths(c.range, half))) {
         // mmap(): a new read-write VMA over the range.
         cpu.mmapLock(mm, true);
-        for (const p of range) Atomics.store(cpu.v.pageState, cpu.pageIdx(mm, p) * PAGE_WORDS + P_VMA_WRITE, VMA_RW);
+        for (const p of range) storeVmaWrite(cpu.v.pageState, cpu.pageIdx(mm, p), VMA_RW);
         cpu.mmapUnlock(mm, true);
         storeEach(cpu, mm, range);
         sysMunmap(cpu, mm, range);
         cpu.count('workload_ops');
         cpu.schedPoint();
       }
-      // G_RECLAIM_DONE doubles as "the driving CPU is done" (no kswapd runs here).
-      Atomics.store(g, G_RECLAIM_DONE, 1);
+      // "Reclaim done" doubles as "the driving CPU is done" (no kswapd runs here).
+      program.markReclaimDone();
       // Lazy CPUs sleep until then.
       for (let o = 1; o < c.cpus; o++) ringDoorbell(cpu.v.cpuCtl, o);
       return;
     }
     if (isLazyThread(cpu)) {
       // The kernel thread runs until CPU 0 is done; then the thread's task is switched back in.
-      cpu.blockUntil(() => Atomics.load(g, G_RECLAIM_DONE) !== 0, BARRIER_SAFETY_MS, true, true);
+      cpu.blockUntil(() => program.reclaimDone(), BARRIER_SAFETY_MS, true, true);
       cpu.leaveLazyTlb();
       return;
     }
     // The other threads work on the second half until CPU 0 is done.
     const prng = cpu.prng;
     for (let done = 0; ; done++) {
-      if (done % RECLAIM_DONE_CHECK_EVERY === 0 && Atomics.load(g, G_RECLAIM_DONE) !== 0) return;
+      if (done % RECLAIM_DONE_CHECK_EVERY === 0 && program.reclaimDone()) return;
       cpu.tick();
       const p = half + prng.below(c.pages - half);
       if (prng.next() < c.writeRatio) cpu.store(mm, p);

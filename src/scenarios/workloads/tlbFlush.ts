@@ -8,7 +8,7 @@
  * in all, exactly. No kswapd runs. `workload_ops` counts the operations.
  *
  * Invariants: every CPU loads the mm before any CPU starts its loop (a
- * barrier on G_WARM, rung by the last arrival), so every round reaches all
+ * warm-up barrier (`ProgramState.arriveWarm`), rung by the last arrival), so every round reaches all
  * N-1 others; every CPU initiates flushes, so each has a port to every
  * other (N^2 ports: capped at config.ts TLB_FLUSH_MAX_CPUS).
  */
