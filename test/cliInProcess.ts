@@ -10,8 +10,9 @@
  *   resets `process.exitCode` (the commands set it) before and after.
  * - It sees what the CLI writes through `process.stdout` / `process.stderr`
  *   (commander, the `tlbsim: error:` line, results, progress). pino logs go
- *   to fd 2 directly and are not collected: use it only where the command
- *   stops before it creates its logger (bad flags, bad config files), and
+ *   to fd 2 directly and are not collected: use it only for commands that
+ *   stop before they create their logger (bad flags, bad config files) or
+ *   that log nothing and start no worker (`config --print`, `merge`), and
  *   keep real-process tests (test/helpers.ts `runCli`) for everything else,
  *   including a sample of the same bad-input cases.
  * - The status is `main`'s return value, the exit code the real entry point
