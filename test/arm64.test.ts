@@ -19,6 +19,7 @@ import { flushTlbRangeOps, MAX_TLBI_RANGE_PAGES, tlbiRangeNum, tlbiRangePages } 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runCliInProcess } from './cliInProcess.js';
 import { NO_RACES, runCli } from './helpers.js';
 
 function cfg(over: Partial<SimConfig>): SimConfig {
@@ -155,7 +156,7 @@ describe('arm64 range flushes (__flush_tlb_range: MAX_DVM_OPS, FEAT_TLBIRANGE)',
   });
 
   it('--arm64-tlbi-range on x86 is refused in one line, exit 2', async () => {
-    const r = await runCli(['run', '--arm64-tlbi-range', 'on']);
+    const r = await runCliInProcess(['run', '--arm64-tlbi-range', 'on']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('--arm64-tlbi-range applies to --arch arm64');
@@ -203,21 +204,21 @@ describe('DSB waits only for its own CPU’s TLBIs (arm64-dsb-pending)', () => {
 
 describe('arm64 options: bad input is one line, exit 2', () => {
   it('--arm64-pending needs --arch arm64', async () => {
-    const r = await runCli(['run', '--arch', 'x86', '--arm64-pending', 'dsb']);
+    const r = await runCliInProcess(['run', '--arch', 'x86', '--arm64-pending', 'dsb']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('--arm64-pending applies to --arch arm64');
   });
 
   it('--arch arm64 refuses the x86 transports', async () => {
-    const r = await runCli(['run', '--arch', 'arm64', '--protocol', 'invlpgb']);
+    const r = await runCliInProcess(['run', '--arch', 'arm64', '--protocol', 'invlpgb']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('--arch arm64 runs --protocol');
   });
 
   it('--replay names MMU agents (cpus + c) only with --arch arm64', async () => {
-    const r = await runCli(['stress', '--scenario', 'mprotect-reclaim', '--kernel', 'buggy', '--replay', '0:3', '--iterations', '1']);
+    const r = await runCliInProcess(['stress', '--scenario', 'mprotect-reclaim', '--kernel', 'buggy', '--replay', '0:3', '--iterations', '1']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     const ok = await runCli(['stress', '--scenario', 'arm64-dsb-pending', '--kernel', 'buggy', '--replay', `${RACY_CLI},3:3`, '--iterations', '1', '--json', '--no-progress']);
@@ -236,7 +237,7 @@ describe('arm64 options in a config file', () => {
   };
 
   it('accepts arch arm64 and arm64Pending', async () => {
-    const r = await runCli(['config', '--print', '--config', file('ok.json', { arch: 'arm64', arm64Pending: 'dsb' })]);
+    const r = await runCliInProcess(['config', '--print', '--config', file('ok.json', { arch: 'arm64', arm64Pending: 'dsb' })]);
     expect(r.status).toBe(0);
     const c = JSON.parse(r.stdout) as { arch: string; arm64Pending: string };
     expect([c.arch, c.arm64Pending]).toEqual(['arm64', 'dsb']);
@@ -244,7 +245,7 @@ describe('arm64 options in a config file', () => {
 
   it('refuses arm64Pending on x86 and a bad value, one line each, exit 2', async () => {
     for (const content of [{ arm64Pending: 'dsb' }, { arch: 'arm64', arm64Pending: 'nope' }]) {
-      const r = await runCli(['config', '--print', '--config', file('bad.json', content)]);
+      const r = await runCliInProcess(['config', '--print', '--config', file('bad.json', content)]);
       expect(r.status, JSON.stringify(content)).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }

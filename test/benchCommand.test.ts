@@ -17,6 +17,7 @@ import type { HostProfile } from '../src/campaigns/bench/profile.js';
 import { TIERS } from '../src/campaigns/bench/run.js';
 import { stressThreadCounts } from '../src/campaigns/bench/stressRate.js';
 import { expectProfileShape } from './benchProfileShape.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { parseOneJsonObject, runCli } from './helpers.js';
 
 /** The quick run takes ~20 s on a 2-core host; far more means it hangs. */
@@ -61,7 +62,8 @@ describe('tlbsim bench bad input', () => {
   ];
   for (const [args, message] of cases) {
     it(`${args.join(' ')}: one error line, exit 2, nothing measured`, async () => {
-      const r = await runCli(['bench', ...args]);
+      // Through main() in this process (test/cliInProcess.ts): refused before anything is measured or logged.
+      const r = await runCliInProcess(['bench', ...args]);
       expect(r.status).toBe(2);
       expect(r.stdout).toBe('');
       const lines = r.stderr.trimEnd().split('\n');

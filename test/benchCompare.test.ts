@@ -16,6 +16,7 @@ import { compareProfiles, type ProfileComparison } from '../src/campaigns/bench/
 import { spreadsOverlap, type Figure } from '../src/campaigns/bench/figure.js';
 import { namedFigures, parseProfile, type HostProfile } from '../src/campaigns/bench/profile.js';
 import { expectProfileShape } from './benchProfileShape.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { parseOneJsonObject, runCli } from './helpers.js';
 
 const A = fileURLToPath(new URL('./fixtures/profile-quick-2cores.json', import.meta.url));
@@ -125,7 +126,7 @@ describe('tlbsim bench --compare bad input', () => {
   ];
   for (const [args, message] of cases) {
     it(`--compare ${args.map((x) => x.replace(dir, '.')).join(' ')}: one error line, exit 2`, async () => {
-      const r = await runCli(['bench', '--compare', ...args]);
+      const r = await runCliInProcess(['bench', '--compare', ...args]);
       expect(r.status).toBe(2);
       expect(r.stdout).toBe('');
       const lines = r.stderr.trimEnd().split('\n');

@@ -29,6 +29,7 @@ import { costModelFile, fitCostModel, fittedCostModel, theilSen } from '../src/c
 import { compareWithSimulator } from '../src/campaigns/calibrate/compare.js';
 import { detectHost } from '../src/campaigns/calibrate/host.js';
 import { figureOf } from '../src/campaigns/bench/figure.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { CLI_PATH, parseOneJsonObject, runCli } from './helpers.js';
 
 const fixture = (name: string): string => readFileSync(fileURLToPath(new URL(`./fixtures/proc/${name}`, import.meta.url)), 'utf8');
@@ -135,7 +136,7 @@ describe('native/shootdown.c on this host', () => {
       [['--threads', '1.5'], /--threads must be a whole number of threads/],
       [['--out', '/nonexistent/dir/p.json'], /--out: directory \/nonexistent\/dir does not exist/],
     ] as const) {
-      const r = await runCli(['calibrate', ...args]);
+      const r = await runCliInProcess(['calibrate', ...args]);
       expect(r.status).toBe(2);
       expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(msg);

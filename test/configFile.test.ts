@@ -2,12 +2,17 @@
  * `--config FILE`: any option of run or stress in a JSON file, validated with
  * a schema; flags override it; bad files are one line naming the key, what it
  * accepts and what it got, exit 2. `tlbsim config --print` shows the result.
+ *
+ * `config --print` and the refused files run through the CLI's main() in this
+ * process (test/cliInProcess.ts: nothing boots or logs); run, stress and
+ * sweep reading a file run the real CLI.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../src/config/config.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { lines, parseOneJsonObject, runCli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tlbsim-cfg-'));
@@ -20,7 +25,7 @@ function file(name: string, content: unknown): string {
 describe('tlbsim config --print', () => {
   it('defaults, then the file, then flags', async () => {
     const f = file('a.json', { cpus: 4, pages: 64, batch: 8, lazyCpus: 1 });
-    const r = await runCli(['config', '--print', '--config', f, '--batch', '16']);
+    const r = await runCliInProcess(['config', '--print', '--config', f, '--batch', '16']);
     expect(r.status, r.stderr).toBe(0);
     const c = parseOneJsonObject<typeof DEFAULTS>(r.stdout);
     expect(c.cpus).toBe(4); // file
@@ -31,16 +36,16 @@ describe('tlbsim config --print', () => {
   });
 
   it('a result\'s "config" object is itself a valid config file', async () => {
-    const first = await runCli(['config', '--print', '--cpus', '6', '--mms', '2']);
+    const first = await runCliInProcess(['config', '--print', '--cpus', '6', '--mms', '2']);
     const f = file('roundtrip.json', first.stdout);
-    const again = await runCli(['config', '--print', '--config', f]);
+    const again = await runCliInProcess(['config', '--print', '--config', f]);
     expect(again.status, again.stderr).toBe(0);
     expect(parseOneJsonObject(again.stdout)).toEqual(parseOneJsonObject(first.stdout));
   });
 
   it('--scenario resolves a stress scenario over its own defaults', async () => {
     const f = file('s.json', { iterations: 5, writeRatio: 0.75 });
-    const r = await runCli(['config', '--print', '--scenario', 'mprotect', '--config', f]);
+    const r = await runCliInProcess(['config', '--print', '--scenario', 'mprotect', '--config', f]);
     expect(r.status, r.stderr).toBe(0);
     const c = parseOneJsonObject<typeof DEFAULTS>(r.stdout);
     expect(c.workload).toBe('mprotect');
@@ -49,11 +54,11 @@ describe('tlbsim config --print', () => {
   });
 
   it("--syscall mremap and mprotect-none in a file: the catalogue scenario's variant defaults apply", async () => {
-    const mremap = await runCli(['config', '--print', '--scenario', 'mprotect-reclaim', '--config', file('mremap.json', { syscall: 'mremap' })]);
+    const mremap = await runCliInProcess(['config', '--print', '--scenario', 'mprotect-reclaim', '--config', file('mremap.json', { syscall: 'mremap' })]);
     expect(mremap.status, mremap.stderr).toBe(0);
     const m = parseOneJsonObject<typeof DEFAULTS>(mremap.stdout);
     expect([m.workload, m.syscall, m.pages]).toEqual(['mprotect-reclaim', 'mremap', 2]);
-    const none = await runCli(['config', '--print', '--scenario', 'mprotect-reclaim', '--config', file('none.json', { syscall: 'mprotect-none' })]);
+    const none = await runCliInProcess(['config', '--print', '--scenario', 'mprotect-reclaim', '--config', file('none.json', { syscall: 'mprotect-none' })]);
     expect(none.status, none.stderr).toBe(0);
     const n = parseOneJsonObject<typeof DEFAULTS>(none.stdout);
     expect([n.syscall, n.pages, n.writeRatio]).toEqual(['mprotect-none', 1, 0]);
@@ -97,7 +102,7 @@ describe('bad config files: one line naming the key, exit 2', () => {
     ['mremap on one page', { workload: 'mprotect-reclaim', syscall: 'mremap', pages: 1 }, /--pages must be at least 2 for --syscall mremap/],
   ];
   it.each(cases)('%s', async (name, content, message) => {
-    const r = await runCli(['run', '--config', file(`${name.replace(/\W/g, '_')}.json`, content)]);
+    const r = await runCliInProcess(['run', '--config', file(`${name.replace(/\W/g, '_')}.json`, content)]);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(lines(r.stderr)).toHaveLength(1);
@@ -106,7 +111,7 @@ describe('bad config files: one line naming the key, exit 2', () => {
   });
 
   it('a missing file', async () => {
-    const r = await runCli(['run', '--config', join(dir, 'absent.json')]);
+    const r = await runCliInProcess(['run', '--config', join(dir, 'absent.json')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/cannot read the file \(ENOENT\)/);
   });
@@ -123,14 +128,14 @@ describe('sweep reads the file: values or lists', () => {
   });
 
   it('a bad value in a list: one line naming the key', async () => {
-    const r = await runCli(['sweep', '--config', file('badsweep.json', { cpus: [4, 0], out: join(dir, 'never') })]);
+    const r = await runCliInProcess(['sweep', '--config', file('badsweep.json', { cpus: [4, 0], out: join(dir, 'never') })]);
     expect(r.status).toBe(2);
     expect(lines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(/key 'cpus/);
   });
 
   it('no out anywhere: refused', async () => {
-    const r = await runCli(['sweep', '--cpus', '4']);
+    const r = await runCliInProcess(['sweep', '--cpus', '4']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/needs --out DIR/);
   });

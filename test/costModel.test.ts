@@ -13,6 +13,7 @@ import { resolveConfig } from '../src/config/config.js';
 import { simulate } from '../src/api.js';
 import { COST_MODEL_DEFAULTS, loadCostModel, modelRun, resolveCostModel, roundCycles, type CostModel } from '../src/output/costModel.js';
 import { zeroCounters, type Counters, type RunResult } from '../src/output/result.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { lines, parseOneJsonObject, runCli } from './helpers.js';
 
 /** Round numbers so every product below can be checked by hand. */
@@ -210,7 +211,7 @@ describe('--cost-model FILE', () => {
   ])('%s: one line naming the problem, exit 2', async (name, text, expected) => {
     const f = write(name, text);
     expect(() => loadCostModel(f)).toThrow(expected);
-    const r = await runCli(['run', '--cost-model', f]);
+    const r = await runCliInProcess(['run', '--cost-model', f]);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(lines(r.stderr)).toHaveLength(1);

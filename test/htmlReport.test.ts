@@ -19,6 +19,7 @@ import sparticuzChromium from '@sparticuz/chromium';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeHtml, writeReport } from '../src/output/htmlReport.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { runCli } from './helpers.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -215,7 +216,7 @@ describe('report input', () => {
   });
 
   it('bad input: one line, exit 2', async () => {
-    const r = await runCli(['report', join(dir, 'absent.json'), '--out', join(dir, 'x.html')]);
+    const r = await runCliInProcess(['report', join(dir, 'absent.json'), '--out', join(dir, 'x.html')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^tlbsim: error: report input .* does not exist/);
   });

@@ -14,8 +14,8 @@ interface Outcome {
   code: number | null;
   stdout: string;
   stderr: string;
-  /** Milliseconds from the signal to the exit. */
-  exitMs: number;
+  /** Whether the signal was sent (the `ready` line appeared before the process ended). */
+  signalled: boolean;
 }
 
 /** Start the CLI, wait until stderr contains `ready` (a pino log line), send `signal`, collect the outcome. */
@@ -24,20 +24,21 @@ function interruptAfter(args: string[], ready: string, signal: NodeJS.Signals): 
     const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    let sentAt = 0;
+    let sent = false;
+    // A hang guard, not a timing: a child still alive after 60 s is killed and reports code null.
     const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
-      if (sentAt === 0 && stderr.includes(ready)) {
-        sentAt = performance.now();
+      if (!sent && stderr.includes(ready)) {
+        sent = true;
         child.kill(signal);
       }
     });
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(killer);
-      resolve({ code, stdout, stderr, exitMs: sentAt ? performance.now() - sentAt : -1 });
+      resolve({ code, stdout, stderr, signalled: sent });
     });
   });
 }
@@ -48,9 +49,10 @@ describe('tlbsim run interrupted', () => {
     const out = join(dir, 'result.json');
     // A run far longer than the test: only the interrupt ends it.
     const r = await interruptAfter(['run', '--cpus', '8', '--ops', '1000000000', '--json', '--out', out, '--log-level', 'info'], 'machine booted', 'SIGINT');
+    // The signal was sent (after the machine booted) and the run it cut short ended with the signal's exit code;
+    // the 60 s SIGKILL in interruptAfter is only a hang guard (a hang gives code null).
+    expect(r.signalled).toBe(true);
     expect(r.code, r.stderr).toBe(130);
-    expect(r.exitMs).toBeGreaterThan(0);
-    expect(r.exitMs).toBeLessThan(5_000);
     const printed = JSON.parse(r.stdout) as { status: string; partial: { reason: string }; counters: { loads: number; stores: number } };
     expect(printed.status).toBe('partial');
     expect(printed.partial.reason).toMatch(/SIGINT/);
@@ -69,12 +71,16 @@ describe('tlbsim run interrupted', () => {
 
   it('SIGINT while booting: exit 130 at once, the configuration kept', async () => {
     const r = await interruptAfter(['run', '--cpus', '128', '--json', '--log-level', 'info'], 'booting machine', 'SIGINT');
+    expect(r.signalled).toBe(true);
     expect(r.code, r.stderr).toBe(130);
-    expect(r.exitMs).toBeLessThan(5_000);
-    const printed = JSON.parse(r.stdout) as { status: string; partial: { reason: string }; config: { cpus: number } };
+    // "At once": the boot was abandoned, not waited for; the machine never finished booting its 128 CPUs
+    // (no 'machine booted' log line) and nothing was measured.
+    expect(r.stderr).not.toContain('machine booted');
+    const printed = JSON.parse(r.stdout) as { status: string; partial: { reason: string }; config: { cpus: number }; per_cpu: unknown[] };
     expect(printed.status).toBe('partial');
     expect(printed.partial.reason).toMatch(/booting/);
     expect(printed.config.cpus).toBe(128);
+    expect(printed.per_cpu).toEqual([]);
   });
 });
 

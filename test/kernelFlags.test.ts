@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { configToFlags, resolveConfig } from '../src/config/config.js';
 import { PROTOCOL_ARRIVALS } from '../src/config/kernelProfiles.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { runCli } from './helpers.js';
 
 interface Res {
@@ -69,7 +70,7 @@ describe('boolean switches take --x and --no-x; the default stays the profile\'s
 
 describe('--protocol invlpgb / rar under a kernel profile', () => {
   it('invlpgb before 6.15 is refused in one line naming 6.15 (4afeb0ed1753); 6.15 and later run it', async () => {
-    const r = await runCli(['run', '--kernel-version', '6.6', '--protocol', 'invlpgb']);
+    const r = await runCliInProcess(['run', '--kernel-version', '6.6', '--protocol', 'invlpgb']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/--protocol invlpgb needs Linux 6\.15 or later \(4afeb0ed1753/);
@@ -89,7 +90,7 @@ describe('--protocol invlpgb / rar under a kernel profile', () => {
 
   it('rar (an RFC series, never merged) is refused under every profile, and runs without one', async () => {
     for (const v of ['4.2', '6.15', '6.16']) {
-      const r = await runCli(['run', '--kernel-version', v, '--protocol', 'rar']);
+      const r = await runCliInProcess(['run', '--kernel-version', v, '--protocol', 'rar']);
       expect(r.status, v).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/--protocol rar models a series that was never merged/);

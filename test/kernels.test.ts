@@ -14,7 +14,7 @@ import { KERNEL_SWITCHES, KERNEL_VERSIONS, profileSwitches, releaseAtLeast, type
 import { RACE_NAMES, RACES, type RaceName } from '../src/scenarios/races/index.js';
 import { loadRaceVersions, versionRange } from '../src/scenarios/races/versions.js';
 import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
-import { runCli } from './helpers.js';
+import { runCliInProcess } from './cliInProcess.js';
 
 describe('profiles: the switches as each release had them', () => {
   it('4.12, 4.13, 4.19, 5.10, 6.1, 6.15 on x86, each switch from the change that set it', () => {
@@ -114,11 +114,11 @@ describe('profiles: the switches as each release had them', () => {
   });
 
   it('bad input: an unknown release, and --kernel with --kernel-version, are one-line errors (exit 2)', async () => {
-    const bad = await runCli(['run', '--kernel-version', '4.99']);
+    const bad = await runCliInProcess(['run', '--kernel-version', '4.99']);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toContain('4.99');
-    const both = await runCli(['stress', '--scenario', 'nested-zap', '--kernel', 'buggy', '--kernel-version', '4.12', '--iterations', '1']);
+    const both = await runCliInProcess(['stress', '--scenario', 'nested-zap', '--kernel', 'buggy', '--kernel-version', '4.12', '--iterations', '1']);
     expect(both.status).toBe(2);
     expect(both.stderr.trim().split('\n')).toHaveLength(1);
     expect(both.stderr).toContain('--kernel and --kernel-version do not combine');
@@ -194,7 +194,7 @@ describe('the releases each race reproduces in (docs/race-versions.json)', () =>
   });
 
   it('tlbsim races prints each range', async () => {
-    const out = await runCli(['races']);
+    const out = await runCliInProcess(['races']);
     expect(out.status).toBe(0);
     expect(out.stdout).toContain('reproduces in 4.3 .. 4.12');
     expect(out.stdout).toContain('reproduces in no release');

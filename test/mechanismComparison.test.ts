@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatMechanismComparison, runMechanismComparison, type MechanismComparison } from '../src/scenarios/mechanisms.js';
 import { COMPARED_MECHANISMS } from '../src/scenarios/mechanismPresets.js';
-import { runCli } from './helpers.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { COST_MODEL_DEFAULTS } from '../src/output/costModel.js';
 
 describe('mechanism comparison', () => {
@@ -80,7 +80,7 @@ describe('mechanism comparison', () => {
   });
 
   it('--mechanisms-cpus rejects a bad size with one line, exit 2', async () => {
-    const r = await runCli(['validate', '--mechanisms-cpus', '1']);
+    const r = await runCliInProcess(['validate', '--mechanisms-cpus', '1']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/--mechanisms-cpus takes CPU counts from 2/);

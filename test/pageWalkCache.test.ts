@@ -15,7 +15,7 @@ import { simulate } from '../src/api.js';
 import { PTRS_PER_PTE } from '../src/engine/layout.js';
 import { freePageTablesOf, PageWalkCache, ptGenWord } from '../src/engine/pageWalkCache.js';
 import { scenarioConfig } from '../src/campaigns/stress.js';
-import { runCli } from './helpers.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { pageStateWords, pageTableGenWord } from '../src/engine/state/pageState.js';
 
 describe('PageWalkCache', () => {
@@ -70,21 +70,21 @@ describe('lazy-pgtable-free: the freed_tables flush and the lazy CPU', () => {
   });
 
   it('--page-walk-cache on arm64 is refused in one line, exit 2', async () => {
-    const r = await runCli(['run', '--workload', 'reclaim', '--arch', 'arm64', '--page-walk-cache']);
+    const r = await runCliInProcess(['run', '--workload', 'reclaim', '--arch', 'arm64', '--page-walk-cache']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('--page-walk-cache');
   });
 
   it('--no-lazy-flush-on-table-free takes no value, and a config file needs a boolean: one line, exit 2', async () => {
-    const flag = await runCli(['run', '--no-lazy-flush-on-table-free=yes']);
+    const flag = await runCliInProcess(['run', '--no-lazy-flush-on-table-free=yes']);
     expect(flag.status).toBe(2);
     expect(flag.stderr.trim().split('\n')).toHaveLength(1);
     expect(flag.stderr).toContain('--no-lazy-flush-on-table-free');
     const dir = mkdtempSync(join(tmpdir(), 'tlbsim-pwc-'));
     const file = join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ lazyFlushOnTableFree: 'no', pageWalkCache: 1 }));
-    const cfg = await runCli(['run', '--config', file]);
+    const cfg = await runCliInProcess(['run', '--config', file]);
     expect(cfg.status).toBe(2);
     expect(cfg.stderr.trim().split('\n')).toHaveLength(1);
     expect(cfg.stderr).toMatch(/lazyFlushOnTableFree|pageWalkCache/);

@@ -3,6 +3,10 @@
  * differ only in the buggy knobs, the buggy side races under random seeded
  * stress and under exhaustive exploration, the fixed side never does, and
  * the counts are exact (seeded runs and explorations are deterministic).
+ *
+ * `tlbsim races` and the refused command lines run through the CLI's main()
+ * in this process (test/cliInProcess.ts); explore and stress runs from the
+ * command line run the real CLI.
  */
 import { describe, expect, it } from 'vitest';
 import type { SimConfig } from '../src/config/config.js';
@@ -11,6 +15,7 @@ import { exploreScenario, isPreemption } from '../src/campaigns/explore.js';
 import { isAblation, RACE_NAMES, RACES, type RaceName } from '../src/scenarios/races/index.js';
 import { parseSchedule } from '../src/engine/forcedSchedule.js';
 import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { runCli } from './helpers.js';
 
 describe('catalogue entries', () => {
@@ -30,7 +35,7 @@ describe('catalogue entries', () => {
 
   it('the two ablations (no release had their buggy side) say so in tlbsim races and in the result', async () => {
     expect(RACE_NAMES.filter((n) => isAblation(RACES[n]))).toEqual(['reclaim-dirty', 'lazy-pgtable-free']);
-    const text = await runCli(['races']);
+    const text = await runCliInProcess(['races']);
     expect(text.stdout).toContain('reclaim-dirty  (2015, arch any)  ABLATION: the buggy side never shipped');
     expect(text.stdout).toContain('lazy-pgtable-free  (2018, arch x86)  ABLATION: the buggy side never shipped');
     const r = await runStress({ scenario: 'reclaim-dirty', kernel: 'buggy', iterations: 1, seed: 1, stopOnRace: false, threads: 1 });
@@ -52,7 +57,7 @@ describe('catalogue entries', () => {
   });
 
   it('tlbsim races lists every scenario with its commit and title; --json gives the entries', async () => {
-    const text = await runCli(['races']);
+    const text = await runCliInProcess(['races']);
     expect(text.status).toBe(0);
     for (const n of RACE_NAMES) {
       expect(text.stdout).toContain(n);
@@ -60,13 +65,13 @@ describe('catalogue entries', () => {
       expect(text.stdout).toContain(RACES[n].title);
     }
     expect(text.stdout).toContain('variants      --syscall munmap: access after unmap; --syscall madvise: access after unmap; --syscall mprotect-none: read after protect; --syscall mremap: access after unmap');
-    const json = await runCli(['races', '--json']);
+    const json = await runCliInProcess(['races', '--json']);
     const list = JSON.parse(json.stdout) as { name: string; commit: string }[];
     expect(list.map((e) => e.name)).toEqual([...RACE_NAMES]);
   });
 
   it('--kernel is refused on a lab scenario, in one line', async () => {
-    const r = await runCli(['stress', '--scenario', 'mprotect', '--kernel', 'buggy', '--iterations', '1']);
+    const r = await runCliInProcess(['stress', '--scenario', 'mprotect', '--kernel', 'buggy', '--iterations', '1']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('--kernel applies to the race catalogue');
@@ -393,7 +398,7 @@ describe('mprotect-reclaim variants on the command line', () => {
     expect(ok.status, ok.stderr).toBe(0);
     const res = JSON.parse(ok.stdout) as { config: { pages: number; syscall: string } };
     expect([res.config.pages, res.config.syscall]).toEqual([2, 'mremap']);
-    const bad = await runCli(['stress', '--scenario', 'mprotect-reclaim', '--syscall', 'mremap', '--pages', '1', '--iterations', '1']);
+    const bad = await runCliInProcess(['stress', '--scenario', 'mprotect-reclaim', '--syscall', 'mremap', '--pages', '1', '--iterations', '1']);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toContain('--pages must be at least 2 for --syscall mremap');
@@ -401,7 +406,7 @@ describe('mprotect-reclaim variants on the command line', () => {
 
   it('--syscall mprotect-none and mremap are refused by --workload mprotect, in one line', async () => {
     for (const syscall of ['mprotect-none', 'mremap']) {
-      const r = await runCli(['run', '--workload', 'mprotect', '--syscall', syscall]);
+      const r = await runCliInProcess(['run', '--workload', 'mprotect', '--syscall', syscall]);
       expect(r.status).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toContain(`--syscall ${syscall} applies to the mprotect-reclaim scenario`);

@@ -5,6 +5,10 @@
  * a stress campaign run as 3 shards and merged has the unsharded run's
  * counters, race totals and earliest race; incomplete or mixed shard sets are
  * one-line errors.
+ *
+ * The sweeps and stress campaigns run the real CLI; `tlbsim merge` (files in,
+ * files out, no worker, no log) runs through main() in this process
+ * (test/cliInProcess.ts).
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { parseShard, shardIterationRange, shardPointIndices } from '../src/campaigns/shard.js';
 import type { StressResult } from '../src/campaigns/stress.js';
 import type { SweepResult } from '../src/campaigns/sweep.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { lines, runCli } from './helpers.js';
 
 describe('K/N slices', () => {
@@ -63,7 +68,7 @@ describe('a sweep run as 3 shards and merged equals the unsharded sweep', () => 
       expect(part.points.map((p) => p.index)).toEqual([k - 1, k + 2]);
     }
     // Shards given in any order.
-    const m = await runCli(['merge', join(root, 's3'), join(root, 's1'), join(root, 's2'), '--out', join(root, 'merged')]);
+    const m = await runCliInProcess(['merge', join(root, 's3'), join(root, 's1'), join(root, 's2'), '--out', join(root, 'merged')]);
     expect(m.status, m.stderr).toBe(0);
     expect(m.stdout).toContain('3 sweep shards, 6 points');
     const csvWhole = readFileSync(join(root, 'whole', 'results.csv'), 'utf8');
@@ -90,7 +95,7 @@ describe('a sweep run as 3 shards and merged equals the unsharded sweep', () => 
     expect(other.status, other.stderr).toBe(0);
     cases.push([[join(root, 'other'), join(root, 's2'), join(root, 's3')], 'another sweep']);
     for (const [dirs, msg] of cases) {
-      const r = await runCli(['merge', ...dirs, '--out', join(root, 'never')]);
+      const r = await runCliInProcess(['merge', ...dirs, '--out', join(root, 'never')]);
       expect(r.status, `${dirs.join(' ')}: ${r.stderr}`).toBe(2);
       expect(lines(r.stderr)).toHaveLength(1);
       expect(r.stderr).toContain(msg);
@@ -113,7 +118,7 @@ describe('a stress campaign run as 3 shards and merged equals the unsharded one'
       expect(part.iterations).toBe(20);
       if (part.first_race) expect(part.first_race.seed).toBe(3 + part.first_race.iteration);
     }
-    const m = await runCli(['merge', join(root, 's1'), join(root, 's2'), join(root, 's3'), '--out', join(root, 'merged')]);
+    const m = await runCliInProcess(['merge', join(root, 's1'), join(root, 's2'), join(root, 's3'), '--out', join(root, 'merged')]);
     expect(m.status, m.stderr).toBe(0);
     const w = JSON.parse(readFileSync(join(root, 'whole', 'stress.json'), 'utf8')) as StressResult;
     const g = JSON.parse(readFileSync(join(root, 'merged', 'stress.json'), 'utf8')) as StressResult;
@@ -134,7 +139,7 @@ describe('a merged catalogue campaign keeps its kernel side', () => {
       const r = await runCli([...campaign, '--shard', `${k}/2`, '--out', join(root, `s${k}`)]);
       expect(r.status, r.stderr).toBe(0);
     }
-    const m = await runCli(['merge', join(root, 's1'), join(root, 's2'), '--out', join(root, 'merged')]);
+    const m = await runCliInProcess(['merge', join(root, 's1'), join(root, 's2'), '--out', join(root, 'merged')]);
     expect(m.status, m.stderr).toBe(0);
     const g = JSON.parse(readFileSync(join(root, 'merged', 'stress.json'), 'utf8')) as StressResult;
     expect(g.kernel).toBe('buggy');

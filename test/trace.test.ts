@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChromeTrace, ChromeTraceEvent } from '../src/output/trace.js';
+import { runCliInProcess } from './cliInProcess.js';
 import { parseOneJsonObject, runCli } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tlbsim-trace-'));
@@ -128,7 +129,7 @@ describe('--log-level trace', () => {
   });
 
   it('--trace-events without --trace is refused', async () => {
-    const r = await runCli(['run', '--trace-events', '100']);
+    const r = await runCliInProcess(['run', '--trace-events', '100']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--trace-events needs --trace FILE/);
   });

@@ -9,7 +9,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig, type SimConfig } from '../src/config/config.js';
 import { Machine } from '../src/engine/coordinator.js';
 
+/** Per-test hang guard (the "does not hang" check), not a timing. */
 const TIMEOUT = 30_000;
+/** An IPI watchdog that cannot fire within a test: ten times the hang guard. */
+const CRASH_IN_IPI_WATCHDOG_MS = 10 * TIMEOUT;
 
 function config(over: Partial<SimConfig> = {}): SimConfig {
   return resolveConfig({ workload: 'reclaim', protocol: 'batched', cpus: 4, pages: 32, batch: 16, ops: 500, ...over });
@@ -74,7 +77,8 @@ describe('worker lifecycle', () => {
       expect(r.failure?.message).toContain('CPU 2');
       expect(r.failure?.message).toContain('500 ms');
       expect(machine.liveWorkers()).toBe(0);
-      // It waited for the timeout, not forever.
+      // It waited for the timeout (a lower bound the watchdog's timer sets, which a slow host cannot break; not a
+      // speed threshold), and not forever (vitest's per-test timeout is the hang guard).
       expect(ms).toBeGreaterThanOrEqual(500);
       // Counters measured before the failure are kept.
       expect(r.counters.tlb_hits).toBeGreaterThan(0);
@@ -137,13 +141,12 @@ describe('worker lifecycle', () => {
   );
 
   it(
-    'a CPU killed mid-IPI (before acknowledging): the run ends within the watchdog, names the CPU and the IPI it was handling, no worker left',
+    'a CPU killed mid-IPI (before acknowledging): the worker\'s exit ends the run, not the watchdog; it names the CPU and the IPI it was handling, no worker left',
     async () => {
-      machine = await Machine.boot(config({ faultKind: 'crash-in-ipi', faultCpu: 2, ipiTimeoutMs: 10_000 }));
-      const t0 = performance.now();
+      // The watchdog is set far beyond this test's hang guard (TIMEOUT), so a run that ends at all was ended by the
+      // worker's exit: had the crash gone unnoticed until the watchdog, the test would time out.
+      machine = await Machine.boot(config({ faultKind: 'crash-in-ipi', faultCpu: 2, ipiTimeoutMs: CRASH_IN_IPI_WATCHDOG_MS }));
       const r = await machine.run();
-      // The crash is noticed at once (the worker's exit), not by the IPI watchdog.
-      expect(performance.now() - t0).toBeLessThan(10_000);
       expect(r.status).toBe('failed');
       expect(r.failure?.kind).toBe('cpu-crashed');
       expect(r.failure?.cpu).toBe(2);
