@@ -24,7 +24,7 @@ import { writeFileAtomic } from '../output/atomicWrite.js';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { ConfigError, DEFAULTS, FLAG_NAMES, resolveConfig, type SimConfig } from '../config/config.js';
+import { ConfigError, DEFAULTS, FLAG_NAMES, type SimConfig } from '../config/config.js';
 import { PARAM_KEYS, PARAMS } from '../config/params.js';
 import { presetLayer, resolvePreset, type PresetChoice } from '../scenarios/preset.js';
 import { COST_MODEL_DEFAULTS, MODELED_EVENT_NAMES, type CostModel, type Modeled } from '../output/costModel.js';
