@@ -35,7 +35,7 @@ export { EXIT_SIM_FAILED, EXIT_USAGE } from './cli/commands/options.js';
 export { RUN_PROGRESS_POLL_MS } from './cli/commands/run.js';
 
 /** Build the command tree. */
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('tlbsim')
     .description('Simulate TLB shootdowns, batched unmap flushes and the races in the unmap window, one worker thread per CPU.')
     .showSuggestionAfterError(true)

@@ -58,7 +58,7 @@ describe('commands refuse an unwritable output before they run', () => {
     const p = join(missing, 'x.json');
     const cases: [string, string][] = [['--out', p], ['--trace', p], ['--log-file', p], ['--out', aFolder]];
     const results = await Promise.all(cases.map(([flag, path]) => runCli(['run', '--cpus', '2', '--pages', '8', flag, path])));
-    results.forEach((r, i) => refused(r, cases[i][0], cases[i][1]));
+    for (const [i, r] of results.entries()) refused(r, cases[i][0], cases[i][1]);
   });
 
   it('stress --out (a folder), --trace-first-race', async () => {

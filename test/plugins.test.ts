@@ -132,8 +132,14 @@ describe('bad plug-ins: one line naming the file, exit 2, no worker left behind'
         const before = ports();
         let stderr = '';
         let stdout = '';
-        const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-        const outSpy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+        const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+          stderr += String(chunk);
+          return true;
+        });
+        const outSpy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+          stdout += String(chunk);
+          return true;
+        });
         let code: number;
         try {
           code = await main(args);

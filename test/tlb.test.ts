@@ -113,7 +113,7 @@ describe('Tlb', () => {
     t.fill(first, ASID, 10, true, false, 0);
     const restOffsets = rest.map((vpn, i) => t.fill(vpn, ASID, 11 + i, true, false, 0));
     expect(t.lookup(first, ASID)).toBe(-1);
-    rest.forEach((vpn, i) => expect(t.lookup(vpn, ASID)).toBe(restOffsets[i]));
+    for (const [i, vpn] of rest.entries()) expect(t.lookup(vpn, ASID)).toBe(restOffsets[i]);
     expect(t.occupancy()).toBe(WAYS);
     // Other sets are untouched by the eviction.
     expect(restOffsets.every((e) => setOf(t, e) === 1)).toBe(true);

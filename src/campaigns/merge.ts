@@ -26,7 +26,7 @@ import { stressResultOf, type FoundRace, type StressResult } from './stress.js';
 import { SWEEP_FILES, writeSweepDir, type SweepResult } from './sweep.js';
 
 /** File a stress campaign writes into its `--out` folder. */
-export const STRESS_FILE = 'stress.json';
+const STRESS_FILE = 'stress.json';
 
 /** Write a stress result into `dir` (created if missing). Returns the file written. */
 export function writeStressDir(dir: string, r: StressResult): string {
@@ -144,7 +144,7 @@ export function mergeStress(parts: readonly StressResult[], dirs: readonly strin
 }
 
 /** What a merge wrote. */
-export interface MergeOutcome {
+interface MergeOutcome {
   kind: 'sweep' | 'stress';
   shards: number;
   files: string[];

@@ -21,7 +21,7 @@ export interface Shard {
 }
 
 /** Most shards a campaign may be cut into. */
-export const MAX_SHARDS = 100_000;
+const MAX_SHARDS = 100_000;
 
 /**
  * Parse `K/N`. @throws ConfigError with one line (`--shard 4/3`: K above N).

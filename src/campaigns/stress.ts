@@ -54,7 +54,7 @@ export interface StressChunk {
 }
 
 /** Initial value of the shared stop index: run everything. */
-export const STOP_NEVER = 0x7fff_ffff;
+const STOP_NEVER = 0x7fff_ffff;
 
 /** Lower the shared stop index to `iteration` (atomic min). */
 export function lowerStopAfter(stop: Int32Array, iteration: number): void {
@@ -144,7 +144,7 @@ export function defaultStressThreads(): number {
 }
 
 /** Iterations per piscina task: small enough for a live progress bar and early stop. */
-export const STRESS_CHUNK_MAX = 25;
+const STRESS_CHUNK_MAX = 25;
 
 /**
  * Resolve a scenario's config with the user's overrides on top (src/scenarios/preset.ts:
@@ -270,7 +270,7 @@ export async function runStress(opts: StressOptions): Promise<StressResult> {
 }
 
 /** What a stress result is computed from (a campaign's tallies, or the sum of its shards'). */
-export interface StressTally {
+interface StressTally {
   scenario: string;
   kernel: KernelSide | undefined;
   /** Why the campaign stopped early, or null if it ran every iteration. */

@@ -41,10 +41,10 @@ export type GridValue = string | number | boolean;
 export type Grid = { [K in keyof SimConfig]?: GridValue[] };
 
 /** Largest grid a sweep accepts (a campaign beyond it should be split by hand). */
-export const MAX_SWEEP_POINTS = 1_000_000;
+const MAX_SWEEP_POINTS = 1_000_000;
 
 /** Options whose single value already holds commas (`--range 1,8,64`, `--reclaim-pages 0,8-15`): their grid values are separated by ';'. */
-export const SEMICOLON_LIST_KEYS: readonly (keyof SimConfig)[] = ['range', 'reclaimPages'];
+const SEMICOLON_LIST_KEYS: readonly (keyof SimConfig)[] = ['range', 'reclaimPages'];
 
 /**
  * Every option a sweep may vary (the table's `sweep`), in the order points
@@ -93,7 +93,7 @@ export function expandGrid(grid: Grid): Partial<SimConfig>[] {
 }
 
 /** What identifies a sweep campaign: every shard of one campaign has the same. */
-export interface SweepCampaign {
+interface SweepCampaign {
   kind: 'sweep';
   grid: Grid;
   /** Options every point shares (given once, not swept). */
@@ -281,7 +281,7 @@ export const CSV_COLUMNS: readonly string[] = [
 ];
 
 /** IPIs sent per unmapped page, or null when no page was unmapped. */
-export function ipisPerUnmappedPage(k: Counters | null): number | null {
+function ipisPerUnmappedPage(k: Counters | null): number | null {
   if (!k || k.pages_unmapped === 0) return null;
   return Math.round((k.ipis_sent / k.pages_unmapped) * 1e6) / 1e6;
 }

@@ -19,7 +19,7 @@ import { COST_MODEL_DEFAULTS, type CostModel } from '../output/costModel.js';
 import { runPointTasks, type SweepRow } from './sweep.js';
 
 /** Relative distance from a reference within which a magnitude counts as agreeing. */
-export const VALIDATE_TOLERANCE = 0.25;
+const VALIDATE_TOLERANCE = 0.25;
 
 /** One row of the table. */
 export interface ValidateRow {
@@ -50,7 +50,7 @@ export interface ValidateResult {
 }
 
 /** Accesses per thread CPU in validation runs: enough to overlap reclaim, small enough for 48 CPUs on 2 cores. */
-export const VALIDATE_OPS = 2_000;
+const VALIDATE_OPS = 2_000;
 
 /** The fixed points, by group. */
 function validationPoints(): { group: string; overrides: Partial<SimConfig> }[] {

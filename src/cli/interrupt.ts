@@ -11,11 +11,11 @@
  */
 
 /** The signals handled, with their shell exit codes. */
-export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
-export type HandledSignal = keyof typeof SIGNAL_EXIT_CODES;
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+type HandledSignal = keyof typeof SIGNAL_EXIT_CODES;
 
 /** What `withInterrupts` returns: the work's value and the exit code a signal asked for (null: none came). */
-export interface Interruptible<T> {
+interface Interruptible<T> {
   value: T;
   signalExitCode: number | null;
 }

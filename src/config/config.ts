@@ -71,10 +71,7 @@ export {
 } from './params.js';
 
 /** The protocols `--arch arm64` runs (the others are x86 transports or need x86's lazy-TLB IPIs). */
-export const ARM64_PROTOCOLS: readonly string[] = ['batched', 'per-page', 'rik'];
-
-/** Largest machine with `--ipi-fanout tree` (forwarding keeps one row of pending bits per CPU: cpus^2 bits). */
-export const IPI_TREE_MAX_CPUS = 1024;
+const ARM64_PROTOCOLS: readonly string[] = ['batched', 'per-page', 'rik'];
 
 /** Defaults, from the parameter table (each entry's reason is next to it in src/config/params.ts). */
 export const DEFAULTS: SimConfig = Object.fromEntries(PARAM_KEYS.map((k) => [k, PARAMS[k].default])) as SimConfig;
@@ -99,7 +96,7 @@ export const WORKLOAD_DEFAULTS: { readonly [W in WorkloadName]?: Partial<SimConf
 };
 
 /** The defaults a run of `workload` starts from: DEFAULTS, then the workload's own. */
-export function workloadDefaults(workload: WorkloadName | PluginPath): SimConfig {
+function workloadDefaults(workload: WorkloadName | PluginPath): SimConfig {
   // A scenario plug-in's defaults are laid on by its preset (src/plugin/registry.ts).
   return isPluginPath(workload) ? { ...DEFAULTS } : { ...DEFAULTS, ...WORKLOAD_DEFAULTS[workload] };
 }
@@ -110,7 +107,7 @@ export function workloadDefaults(workload: WorkloadName | PluginPath): SimConfig
  * pages: ~20 bytes x pages x cpus. 4 GiB leaves room for 1,024 workers
  * (~7.5 MB each) on a 24 GiB host.
  */
-export const MAX_SHARED_MB = 4096;
+const MAX_SHARED_MB = 4096;
 
 /**
  * Bytes of SharedArrayBuffer a machine with config `c` allocates: read from

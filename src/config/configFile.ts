@@ -45,10 +45,10 @@ const presetSchema = z.object({
 });
 
 /** `tlbsim run --config FILE`. */
-export const runFileSchema = simOptionsSchema.extend(commonSchema.shape).extend(presetSchema.shape).partial().strict();
+const runFileSchema = simOptionsSchema.extend(commonSchema.shape).extend(presetSchema.shape).partial().strict();
 
 /** `tlbsim stress --config FILE`. */
-export const stressFileSchema = simOptionsSchema
+const stressFileSchema = simOptionsSchema
   .extend(commonSchema.shape)
   .extend(presetSchema.shape)
   .extend({
@@ -63,7 +63,7 @@ export const stressFileSchema = simOptionsSchema
  * `tlbsim sweep --config FILE`: each simulation option is one value or a
  * list of values (a grid dimension), plus the sweep's own keys.
  */
-export const sweepFileSchema = z
+const sweepFileSchema = z
   .object(
     Object.fromEntries(Object.entries(simOptionsSchema.shape).map(([k, v]) => [k, z.union([v.unwrap(), z.array(v.unwrap()).min(1)])])) as Record<string, z.ZodType<unknown>>,
   )
@@ -79,10 +79,10 @@ export const sweepFileSchema = z
   .partial()
   .strict();
 
-export type RunFile = z.infer<typeof runFileSchema>;
-export type StressFile = z.infer<typeof stressFileSchema>;
+type RunFile = z.infer<typeof runFileSchema>;
+type StressFile = z.infer<typeof stressFileSchema>;
 /** A sweep config file: each option one value or a list (a grid dimension), plus the sweep's own keys. */
-export type SweepFile = { [K in keyof SimConfig]?: SimConfig[K] | SimConfig[K][] } & {
+type SweepFile = { [K in keyof SimConfig]?: SimConfig[K] | SimConfig[K][] } & {
   scenario?: string;
   kernel?: KernelSide;
   out?: string;

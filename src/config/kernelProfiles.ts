@@ -27,7 +27,7 @@ export type KernelVersion = '4.2' | '4.3' | '4.12' | '4.13' | '4.14' | '4.19' | 
 export const KERNEL_VERSIONS: readonly KernelVersion[] = ['4.2', '4.3', '4.12', '4.13', '4.14', '4.19', '4.20', '5.10', '5.15', '5.19', '6.1', '6.5', '6.6', '6.15', '6.16'];
 
 /** The SimConfig fields a profile sets. */
-export type ProfileField =
+type ProfileField =
   | 'protocol'
   | 'batchedPendingFlush'
   | 'pendingFlush'
@@ -42,7 +42,7 @@ export type ProfileField =
   | 'migrateVmaFlushUnderPtl';
 
 /** One change of a switch in mainline. */
-export interface SwitchChange<F extends ProfileField> {
+interface SwitchChange<F extends ProfileField> {
   /** First mainline release with the new value (x.y). */
   readonly release: string;
   readonly value: SimConfig[F];
@@ -52,7 +52,7 @@ export interface SwitchChange<F extends ProfileField> {
 }
 
 /** The history of one switch. */
-export interface SwitchHistory<F extends ProfileField> {
+interface SwitchHistory<F extends ProfileField> {
   readonly field: F;
   /** Only for this architecture (`arm64`), or for every other one (`generic`). */
   readonly arch: 'generic' | 'arm64';

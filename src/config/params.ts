@@ -217,10 +217,10 @@ export class ConfigError extends Error {
 export const TLB_FLUSH_MAX_CPUS = 256;
 
 /** What a parameter's value is: the kinds the CLI, the config file and a sweep know how to parse. */
-export type ParamKind = 'int' | 'number' | 'choice' | 'boolean' | 'string';
+type ParamKind = 'int' | 'number' | 'choice' | 'boolean' | 'string';
 
 /** One row of the parameter table. */
-export interface Param<T extends string | number | boolean> {
+interface Param<T extends string | number | boolean> {
   readonly kind: ParamKind;
   /** CLI flag; for a boolean its positive form (`--x`; `--no-x` exists too). */
   readonly flag: `--${string}`;

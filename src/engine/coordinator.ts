@@ -42,11 +42,11 @@ import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABOR
 import { storeVmaWrite } from './state/pageState.js';
 
 /** PRNG stream of the seeded scheduler (CPU streams are 0..cpus-1). */
-export const SCHED_SEED_STREAM = 0xfff_fff;
+const SCHED_SEED_STREAM = 0xfff_fff;
 /** Boot yields to the event loop after creating this many workers (signals, progress bars). */
-export const BOOT_YIELD_EVERY = 16;
+const BOOT_YIELD_EVERY = 16;
 /** After an abort, how long to wait for CPUs to notice before terminating them. */
-export const ABORT_GRACE_MS = 2_000;
+const ABORT_GRACE_MS = 2_000;
 /**
  * Resource limits per CPU worker: the simulator's heap needs are tiny and V8's
  * defaults reserve far more. Measured at 64 CPUs: young generation 4 MB gave
@@ -478,11 +478,11 @@ export class HostMemoryError extends ConfigError {}
  * resource limits and the engine loaded. Measured here: 7.0-7.6 MB per CPU
  * at 256-1024 CPUs (an empty worker alone: 6.8-7.3 MB).
  */
-export const HOST_MB_PER_CPU = 7.5;
+const HOST_MB_PER_CPU = 7.5;
 /** Host memory of the coordinator process itself, MB (Node, the result, the logger). */
-export const HOST_MB_BASE = 150;
+const HOST_MB_BASE = 150;
 /** Use at most this fraction of the host's total memory: the rest is the OS's and other processes'. */
-export const HOST_MEMORY_FRACTION = 0.9;
+const HOST_MEMORY_FRACTION = 0.9;
 
 /** Estimated host memory (MB) of a machine with config `c`: workers, shared memory, the coordinator. */
 export function estimateHostMemoryMb(c: SimConfig): number {

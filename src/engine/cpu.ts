@@ -80,7 +80,7 @@ export class SimAbort extends Error {
  * for (the pending-flush workload waiting for reclaim progress). Short: such a
  * wait happens once per run. Rung conditions pass a longer safety net instead.
  */
-export const BLOCK_RECHECK_MS = 0.2;
+const BLOCK_RECHECK_MS = 0.2;
 /**
  * Safety-net timeout of a kernel-lock sleep. Every unlock rings the sleepers
  * (src/kernel/locks.ts: a sleeper publishes its tag before it re-tries, a releaser
@@ -92,18 +92,18 @@ export const BLOCK_RECHECK_MS = 0.2;
  * 1.7 times per IPI round (counted per wait site), more often than the
  * round's own IPI; at 250 ms no lock sleep of that run timed out at all.
  */
-export const LOCK_WAIT_MS = 250;
+const LOCK_WAIT_MS = 250;
 /**
  * How long an idle CPU sleeps on its doorbell between checks for the end of
  * the run. Whoever ends the run rings every CPU, so this is a safety net too;
  * at 50 ms the idle CPUs of a 1024-CPU run woke 100 times per IPI round.
  */
-export const IDLE_WAIT_MS = 500;
+const IDLE_WAIT_MS = 500;
 
 /** Test hook: a crashing CPU exits after this many slow-path polls (mid-run, after warm-up has begun). */
-export const CRASH_AFTER_POLLS = 8;
+const CRASH_AFTER_POLLS = 8;
 /** Exit code of a deliberately crashed CPU worker. */
-export const CRASH_EXIT_CODE = 70;
+const CRASH_EXIT_CODE = 70;
 
 
 /** Everything a CPU worker receives once, at configure time. */

@@ -37,7 +37,7 @@
  *   takes more is marked truncated (the explorer refuses it).
  */
 import { C_ACK_PENDING, C_IPI_PENDING, C_IS_LAZY, C_LOADED_MM, C_ROUND, C_SCHED_ACTIVE, C_WAIT_LOCK, CPU_CTL_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, REC_BLOCKED, REC_FORCED, REC_AFTER_IRQ, REC_FORCED_INVALID, REC_NO_CPU, S_BLOCKED, S_BLOCKED_HASH, S_FORCED, S_MODE, S_NEXT_FORCED, S_NFORCED, S_PROGRESS, S_RECORD, S_RECORDED, SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_REC_WORDS, SCHED_RECORD_MAX } from './layout.js';
-import { type MachineViews } from './state/machineViews.js';
+import type { MachineViews } from './state/machineViews.js';
 import { G_RACE_COUNT, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED_STEPS, G_SCHED_TURN, G_TOKEN_RR, G_TOKENS_FREE, GLOBAL_WORDS } from './state/globalBlock.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
 

@@ -29,7 +29,7 @@ import type { RunTokens, WaitHooks } from './scheduler.js';
  * IPI (free mode). A 255-target round takes a few ms here; longer than that
  * means something is stuck, and the sender's own timeout will report it.
  */
-export const SHOOTDOWN_STEP_ASIDE_MS = 20;
+const SHOOTDOWN_STEP_ASIDE_MS = 20;
 /**
  * An initiator lends its run token only for rounds to at most this many
  * targets. The loan puts a simulated CPU in the seat the sleeping initiator
@@ -40,9 +40,9 @@ export const SHOOTDOWN_STEP_ASIDE_MS = 20;
  * 6.6-8.8 ms, so the gain is near this host's noise but not against it. Small
  * machines, where the races live, always lend.
  */
-export const TOKEN_LENDING_MAX_TARGETS = 16;
+const TOKEN_LENDING_MAX_TARGETS = 16;
 /** A CPU stepping aside looks at its own doorbell this often (IPIs from other senders). */
-export const STEP_ASIDE_SLICE_MS = 0.5;
+const STEP_ASIDE_SLICE_MS = 0.5;
 
 /** What host scheduling needs of its CPU. */
 export interface HostSchedHost extends WaitHooks {

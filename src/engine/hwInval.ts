@@ -72,7 +72,7 @@ const VIA_NAMES: readonly HwVia[] = ['invlpgb', 'invlpgb', 'rar', 'ipi', 'ipi-fw
 const FWD_KINDS: readonly IpiMessage['kind'][] = ['flush-all', 'flush-pages', 'context-reset'];
 
 /** What a queue request asks: every non-global entry, all of one mm, or some pages of one mm. */
-export type HwKind = 'all-nonglobals' | 'mm-all' | 'mm-pages';
+type HwKind = 'all-nonglobals' | 'mm-all' | 'mm-pages';
 const KIND_CODES: Record<HwKind, number> = { 'all-nonglobals': 1, 'mm-all': 2, 'mm-pages': 3 };
 const KIND_NAMES: readonly HwKind[] = ['all-nonglobals', 'all-nonglobals', 'mm-all', 'mm-pages'];
 

@@ -29,7 +29,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { C_ACK_PENDING, C_DOORBELL, C_IPI_PENDING, C_ROUND, CPU_CTL_WORDS, cpumaskWords } from './layout.js';
 
 /** Flush every entry of an mm (or of every mm when `mm` is -1: the batched-unmap full flush). */
-export interface FlushAllRequest {
+interface FlushAllRequest {
   readonly kind: 'flush-all';
   readonly sender: number;
   readonly round: number;
@@ -52,7 +52,7 @@ export interface FlushPagesRequest {
   readonly forward?: readonly number[];
 }
 /** `--protocol context-reset`: give the mm a new context (ASID/VSID) instead of flushing its pages. */
-export interface ContextResetRequest {
+interface ContextResetRequest {
   readonly kind: 'context-reset';
   readonly sender: number;
   readonly round: number;

@@ -85,7 +85,7 @@ export const C_LAST_EVENT_B = 13;
 export const C_HW_ACK_PENDING = 14;
 /** Id of this CPU's current queue request (debug, crash reports). */
 export const C_HW_ROUND = 15;
-export const LAST_EVENT_NONE = 0;
+// C_LAST_EVENT is 0 (none) until the CPU's first IPI.
 export const LAST_EVENT_IPI = 1;
 export const LAST_EVENT_FAULT = 2;
 
@@ -310,7 +310,7 @@ export const S_RECORDED = 3;
  * Schedulable agents: the CPUs, and with `--arch arm64` each CPU's MMU as
  * agent cpus + c (it applies the TLBIs posted to CPU c: src/kernel/arm64Tlbi.ts).
  */
-export const SCHED_MAX_AGENTS = 2 * SCHED_MAX_CPUS;
+const SCHED_MAX_AGENTS = 2 * SCHED_MAX_CPUS;
 /** Per agent: 1 if its last yield was from a wait. */
 export const S_BLOCKED = 8;
 /** Per agent: the state hash when it last yielded blocked. */

@@ -21,17 +21,17 @@
  */
 import { LOCK_KIND_PAGE, lockTag, mutexOwner, mutexTryLock, mutexUnlock } from '../kernel/locks.js';
 import { FL_BASE, FL_LOCK, FL_TOP, F_PAGE, F_LUF_GEN, F_UNFLUSHED, FRAME_META_WORDS } from './layout.js';
-import { type MachineViews } from './state/machineViews.js';
+import type { MachineViews } from './state/machineViews.js';
 import { G_LUF_FLUSHED } from './state/globalBlock.js';
 import { pageLockWord } from './state/pageState.js';
 
 /** A broken engine invariant (debug mode). Aborts the run. */
-export class InvariantError extends Error {
+class InvariantError extends Error {
   override readonly name = 'InvariantError';
 }
 
 /** Pages, frames and words-per-page of one machine. */
-export interface MemoryGeometry {
+interface MemoryGeometry {
   pages: number;
   frames: number;
   wordsPerPage: number;

@@ -25,7 +25,7 @@ import { recordRace } from './oracle.js';
 import { pteDirty, pteFrame, pteHwPresent, pteWrite, walkForRead, walkForWrite, weakSetDirty } from './pageTable.js';
 import type { Tlb } from './tlb.js';
 import { ptGenWord, type PageWalkCache } from './pageWalkCache.js';
-import { type MachineViews } from './state/machineViews.js';
+import type { MachineViews } from './state/machineViews.js';
 import { PROTECTED_NONE, loadMapGen, pageStep, protectedLevel, unmappedAt } from './state/pageState.js';
 
 /** What the MMU needs of its CPU: its id, the machine, its TLB and ASID state, and the fault handler. */

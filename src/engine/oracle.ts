@@ -30,7 +30,7 @@
  */
 import { RACE_ACCESS_AFTER_UNMAP, RACE_LOG_CAPACITY, RACE_READ_AFTER_PROTECT, RACE_LOST_WRITE, RACE_STALE_ACCESS, RACE_WORDS, RACE_WRITE_AFTER_PROTECT, R_CPU, R_FRAME, R_KIND, R_OP, R_PAGE, R_STEP, R_VALUE } from './layout.js';
 import { ptePresent, pteFrame } from './pageTable.js';
-import { type MachineViews } from './state/machineViews.js';
+import type { MachineViews } from './state/machineViews.js';
 import { G_RACES_AAU, G_RACES_LOST, G_RACES_RAP, G_RACES_STALE, G_RACES_WAP, G_RACE_COUNT } from './state/globalBlock.js';
 import { PAGE_STEP_NAMES, pageStep } from './state/pageState.js';
 
@@ -106,13 +106,13 @@ export function totalRaceCount(r: RaceCounts): number {
   return r.lost_writes + r.stale_accesses + r.writes_after_protect + r.accesses_after_unmap + r.reads_after_protect;
 }
 
-export function stepName(step: number): string {
+function stepName(step: number): string {
   return PAGE_STEP_NAMES[step] ?? `step ${step}`;
 }
 
 /** Append a race record (any CPU, any time). */
 /** Called with every race this thread records (a CPU worker that traces sets it; see trace.ts). */
-export type RaceTraceHook = (kind: RaceKind, cpu: number, page: number, value: number, frame: number, op: AccessOp) => void;
+type RaceTraceHook = (kind: RaceKind, cpu: number, page: number, value: number, frame: number, op: AccessOp) => void;
 let raceTraceHook: RaceTraceHook | null = null;
 
 /** Set (or clear, with null) the hook that puts this thread's races on its trace. One simulated CPU per worker thread. */
@@ -173,7 +173,7 @@ export function checkMigrationDrop(v: MachineViews, wordsPerPage: number, page: 
 }
 
 /** Decoded race log. */
-export function readRaceLog(v: MachineViews): RaceReport[] {
+function readRaceLog(v: MachineViews): RaceReport[] {
   const n = Math.min(Atomics.load(v.global, G_RACE_COUNT), RACE_LOG_CAPACITY);
   const out: RaceReport[] = [];
   for (let i = 0; i < n; i++) {
@@ -194,7 +194,7 @@ export function readRaceLog(v: MachineViews): RaceReport[] {
   return out;
 }
 
-export interface OracleVerdict {
+interface OracleVerdict {
   races: RaceCounts;
   /** The first races found (at most `maxReports`), oldest first. */
   reports: RaceReport[];

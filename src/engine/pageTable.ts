@@ -27,7 +27,7 @@ export const PTE_ACCESSED = 1 << 3;
  * unmap it) but not to the hardware walk, which faults (pteHwPresent).
  */
 export const PTE_PROTNONE = 1 << 4;
-export const PTE_FRAME_SHIFT = 8;
+const PTE_FRAME_SHIFT = 8;
 /** Largest frame number a PTE can hold (23 bits keep the word positive). */
 export const PTE_FRAME_MAX = (1 << 23) - 1;
 

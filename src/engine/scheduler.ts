@@ -38,7 +38,7 @@
 import { mulberry32Step } from './prng.js';
 import { chooseScheduled, scheduleDriven } from './forcedSchedule.js';
 import { C_DOORBELL, C_IPI_PENDING, C_HW_PENDING, C_SCHED_ACTIVE, C_TOKEN_GRANT, C_WANTS_TOKEN, CPU_CTL_WORDS } from './layout.js';
-import { type MachineViews } from './state/machineViews.js';
+import type { MachineViews } from './state/machineViews.js';
 import { G_ABORT, G_FAIL_CPU, G_RUN_DONE, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED_STEPS, G_SCHED_TURN, G_TOKEN_RR, G_TOKENS_FREE } from './state/globalBlock.js';
 
 /**
@@ -50,15 +50,15 @@ import { G_ABORT, G_FAIL_CPU, G_RUN_DONE, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED
  * still woke each waiting CPU of a 1024-CPU reclaim 3.7 times per IPI round
  * (a round takes 60-100 ms there), against 0.26 at 1000 ms.
  */
-export const TOKEN_WAIT_MS = 1000;
+const TOKEN_WAIT_MS = 1000;
 /** C_TOKEN_GRANT of an ordinary token hand-off. */
-export const GRANT_PLAIN = 1;
+const GRANT_PLAIN = 1;
 /** C_TOKEN_GRANT of a token lent by CPU `c` is GRANT_LENT_BASE + c. */
-export const GRANT_LENT_BASE = 2;
+const GRANT_LENT_BASE = 2;
 /** Value of G_SCHED_TURN when no CPU may run (seeded run finished). */
-export const TURN_NONE = -1;
+const TURN_NONE = -1;
 /** Value of G_SCHED_TURN before a schedule-driven run's first choice (not every CPU has started yet). */
-export const TURN_PENDING = -2;
+const TURN_PENDING = -2;
 
 /** Ring CPU `c`'s doorbell: bump the event counter and wake it if it sleeps. */
 export function ringDoorbell(cpuCtl: Int32Array, c: number): void {
@@ -224,12 +224,12 @@ export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus
  * non-empty `tlbi` buffer) each CPU's MMU as agent cpus + c, runnable while
  * TLBIs wait for it (src/kernel/arm64Tlbi.ts).
  */
-export function schedAgentCount(cpus: number, tlbi?: Int32Array): number {
+function schedAgentCount(cpus: number, tlbi?: Int32Array): number {
   return tlbi !== undefined && tlbi.length > 0 ? 2 * cpus : cpus;
 }
 
 /** Draw the next agent to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
-export function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi?: Int32Array): number {
+function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi?: Int32Array): number {
   const agents = schedAgentCount(cpus, tlbi);
   let runnable = 0;
   for (let c = 0; c < agents; c++) if (isRunnable(cpuCtl, c, cpus, tlbi)) runnable++;

@@ -53,9 +53,9 @@ export function tlbWords(c: { tlbSets: number; tlbWays: number }): number {
  * (ASID slot + 1 <= 6 < 8): every context generation of a slot
  * (`--protocol context-reset`) shares its slot's marks.
  */
-export const FLUSH_MARK_TAGS = 8;
+const FLUSH_MARK_TAGS = 8;
 /** Dynamic ASID slots (TLB_NR_DYN_ASIDS, tlbState.ts): tag t belongs to slot (t - 1) mod this. */
-export const TAG_SLOTS = 6;
+const TAG_SLOTS = 6;
 /** The mark index of TLB tag `tag`: its ASID slot + 1 (tags of one slot's context generations share it). */
 export function markTag(tag: number): number {
   return tag <= 0 ? tag : ((tag - 1) % TAG_SLOTS) + 1;
@@ -72,7 +72,7 @@ export function setTlbThreadOwner(cpu: number): void {
   threadCpu = cpu;
 }
 
-export const TLB_STAMP_LIMIT = 0x3fff_ffff;
+const TLB_STAMP_LIMIT = 0x3fff_ffff;
 
 export class Tlb {
   /** This CPU's slice of the shared TLB array. */

@@ -68,7 +68,7 @@ export function tlbiWords(c: { cpus: number; arch: string }): number {
 type TlbiHost = Pick<Cpu, 'id' | 'config' | 'v' | 'tlb' | 'tlbState' | 'trace' | 'count' | 'traceEvent' | 'traceNow' | 'blockUntil'>;
 
 /** What one TLBI names: a page (VALE1IS), a range of pages (RVALE1IS) or an ASID (ASIDE1IS). */
-export type TlbiKind = 'page' | 'asid' | 'range';
+type TlbiKind = 'page' | 'asid' | 'range';
 const KIND_CODES: Record<TlbiKind, number> = { page: 1, asid: 2, range: 3 };
 
 /** __TLBI_RANGE_PAGES(num, scale): pages one range TLBI covers, (num + 1) << (5 * scale + 1). */
@@ -85,7 +85,7 @@ export function tlbiRangeNum(pages: number, scale: number): number {
 }
 
 /** One TLBI __flush_tlb_range_op issues. */
-export interface TlbiOp {
+interface TlbiOp {
   readonly kind: 'page' | 'range';
   readonly page: number;
   readonly count: number;
@@ -138,17 +138,12 @@ const R_HEAD = 0;
 const R_TAIL = 1;
 const R_ENTRIES = 2;
 
-/** TLBIs posted to CPU `t` and not yet applied by its MMU (the seeded scheduler's "MMU agent runnable"). */
-export function tlbiPending(tlbi: Int32Array, t: number): number {
-  return tlbi.length === 0 ? 0 : Atomics.load(tlbi, pendIdx(t));
-}
-
 /**
  * Issue one TLBI ... IS from `cpu` to every CPU (itself included), without
  * waiting (no DSB). Stalls, as hardware back-pressure, while a target's ring
  * from this CPU is full.
  */
-export function tlbiBroadcast(cpu: TlbiHost, kind: TlbiKind, mm: number, page: number, count = 0): void {
+function tlbiBroadcast(cpu: TlbiHost, kind: TlbiKind, mm: number, page: number, count = 0): void {
   const q = cpu.v.tlbi;
   const n = cpu.config.cpus;
   const me = cpu.id;
@@ -223,7 +218,7 @@ function applyTlbi(cpu: TlbiHost, kind: number, mm: number, page: number, count:
 }
 
 /** dsb(ish): wait until every CPU applied every TLBI this CPU issued (not other CPUs' TLBIs). */
-export function dsbIsh(cpu: TlbiHost): void {
+function dsbIsh(cpu: TlbiHost): void {
   const q = cpu.v.tlbi;
   cpu.count('dsb_waits');
   const i = outIdx(cpu.config.cpus, cpu.id);

@@ -16,7 +16,7 @@ import { LAST_EVENT_FAULT, type CounterName } from '../engine/layout.js';
 import type { PhysicalMemory } from '../engine/memory.js';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, mkPte, pteMkwriteDirty, ptePresent, pteWrite } from '../engine/pageTable.js';
 import type { TraceClock, TraceRing } from '../output/trace.js';
-import { type MachineViews } from '../engine/state/machineViews.js';
+import type { MachineViews } from '../engine/state/machineViews.js';
 import { PAGE_STEP_MAPPED, loadVmaWrite, storePageStep } from '../engine/state/pageState.js';
 
 /** VMA permission bits kept per page (src/engine/state/pageState.ts `loadVmaWrite`). */

@@ -23,14 +23,14 @@
  *   page only after it has released every page it cleared).
  */
 import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS } from '../engine/layout.js';
-import { type MachineViews } from '../engine/state/machineViews.js';
+import type { MachineViews } from '../engine/state/machineViews.js';
 import { G_LOCK_WAITERS } from '../engine/state/globalBlock.js';
 
 /** What a lock tag names: the kind of lock in the top bits, its index below. */
 export const LOCK_KIND_PAGE = 0;
 export const LOCK_KIND_PTL = 1;
 export const LOCK_KIND_MMAP = 2;
-export type LockKind = typeof LOCK_KIND_PAGE | typeof LOCK_KIND_PTL | typeof LOCK_KIND_MMAP;
+type LockKind = typeof LOCK_KIND_PAGE | typeof LOCK_KIND_PTL | typeof LOCK_KIND_MMAP;
 
 /** The C_WAIT_LOCK tag of lock `idx` of `kind` (never 0: 0 means "not waiting"; idx < 2^24, as config caps pages at 2^20). */
 export function lockTag(kind: LockKind, idx: number): number {
@@ -86,7 +86,7 @@ export function rwsemUpWrite(v: MachineViews, words: Int32Array, i: number, tag:
 }
 
 /** Ring every CPU sleeping on the lock tagged `tag` (wake_up_page and friends). */
-export function wakeLockWaiters(v: MachineViews, tag: number): void {
+function wakeLockWaiters(v: MachineViews, tag: number): void {
   if (Atomics.load(v.global, G_LOCK_WAITERS) === 0) return;
   const ctl = v.cpuCtl;
   for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {

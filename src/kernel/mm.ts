@@ -151,7 +151,7 @@ export function mmTlbFlushNested(mm: Int32Array, cpus: number, m: number): boole
 /** Bits 16-30 of tlb_flush_batched hold the flushed generation (TLB_FLUSH_BATCH_FLUSHED_SHIFT). */
 export const TLB_FLUSH_BATCH_FLUSHED_SHIFT = 16;
 /** Bits 0-14 hold the pending generation. */
-export const TLB_FLUSH_BATCH_PENDING_MASK = (1 << (TLB_FLUSH_BATCH_FLUSHED_SHIFT - 1)) - 1;
+const TLB_FLUSH_BATCH_PENDING_MASK = (1 << (TLB_FLUSH_BATCH_FLUSHED_SHIFT - 1)) - 1;
 /** Past this, pending restarts at 1 (flushed 0) so it never wraps onto flushed. */
 export const TLB_FLUSH_BATCH_PENDING_LARGE = TLB_FLUSH_BATCH_PENDING_MASK >> 1;
 

@@ -62,7 +62,7 @@ import type { GlobalAsidMode } from './transports/types.js';
 export const TLB_NR_DYN_ASIDS = 6;
 
 /** mm->context.ctx_id of mm `m`: unique per mm and never 0 (0 marks a slot of init_mm / nobody). */
-export function mmCtxId(m: number): number {
+function mmCtxId(m: number): number {
   return m + 1;
 }
 
@@ -77,7 +77,7 @@ export function asidTag(slot: number): number {
 }
 
 /** What CpuTlbState needs of its CPU: identity, the shared views, its TLB and counters. */
-export interface TlbStateHost {
+interface TlbStateHost {
   readonly id: number;
   readonly config: { readonly cpus: number; readonly inject: string };
   /** Whether and how this CPU's transport uses global ASIDs (fixed at boot). */

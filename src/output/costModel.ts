@@ -69,24 +69,23 @@ export interface CostModel {
 export const DEFAULT_GHZ = 2.5;
 
 /** The Linux comment behind tlb_single_page_flush_ceiling (arch/x86/mm/tlb.c): "Each single flush is about 100 ns". */
-export const INVLPG_NS = 100;
+const INVLPG_NS = 100;
 /** Dave Hansen's flush_tlb_mm_range measurements (2014, the series that set the ceiling of 33): cycles for 1 page, 32 pages, a full flush. */
-export const HANSEN_FLUSH_1_PAGE_CYCLES = 1276;
-/** Hansen 2014: flush_tlb_mm_range of 32 pages, cycles (the model gives 9,026: see flush_call_base). */
-export const HANSEN_FLUSH_32_PAGES_CYCLES = 9350;
+const HANSEN_FLUSH_1_PAGE_CYCLES = 1276;
+// Hansen 2014 measured 9,350 cycles for a flush_tlb_mm_range of 32 pages; the model gives 9,026 (see flush_call_base).
 /** Hansen 2014: flush_tlb_mm_range of the whole mm (a full flush), cycles. */
-export const HANSEN_FLUSH_FULL_CYCLES = 2283;
+const HANSEN_FLUSH_FULL_CYCLES = 2283;
 /** Nadav Amit's shootdown measurements (Haswell, 2019 patch postings, and Amit et al. 2020): ~775 ns from local-only to one remote target, ~70 ns per further target. */
-export const AMIT_FIRST_TARGET_NS = 775;
+const AMIT_FIRST_TARGET_NS = 775;
 /** Amit 2019: ~70 ns per further target. */
-export const AMIT_PER_TARGET_NS = 70;
+const AMIT_PER_TARGET_NS = 70;
 /**
  * Share of Amit's one-target round (after the per-target and one-invlpg parts
  * are taken out) spent on the target: interrupt entry + flush handler. No
  * published split is recorded here; this halves it (an assumption, named so
  * it can be overridden).
  */
-export const TARGET_SHARE_OF_ROUND_BASE = 0.5;
+const TARGET_SHARE_OF_ROUND_BASE = 0.5;
 
 const ns = (x: number): number => Math.round(x * DEFAULT_GHZ);
 const invlpgCycles = ns(INVLPG_NS);
@@ -281,7 +280,7 @@ export const MODELED_EVENTS = {
   dsb: { tlb: true, what: '--arch arm64: DSB waits for the issuer\'s own TLBIs: dsb_wait each' },
 } as const;
 /** Name of a priced event kind (a key of `events` in the `modeled` section). */
-export type ModeledEventName = keyof typeof MODELED_EVENTS;
+type ModeledEventName = keyof typeof MODELED_EVENTS;
 /** Every priced event kind, in report and CSV order. */
 export const MODELED_EVENT_NAMES = Object.keys(MODELED_EVENTS) as ModeledEventName[];
 

@@ -26,7 +26,7 @@ import type { StressResult } from '../campaigns/stress.js';
 import type { ChromeTrace } from './trace.js';
 
 /** A run's IPI timeline as read from its trace file, or why there is none. */
-export type RunTimeline = { slices: TimelineSlice[]; clockTitle: string; truncated: number } | { missing: string };
+type RunTimeline = { slices: TimelineSlice[]; clockTitle: string; truncated: number } | { missing: string };
 
 /** What a report is made from. */
 export type ReportInput =
@@ -35,7 +35,7 @@ export type ReportInput =
   | { kind: 'sweep'; source: string; points: Record<string, unknown>[]; plots: { name: string; svg: string }[] };
 
 /** Counters shown per CPU in the heat map: the ones that differ between CPUs in a shootdown. */
-export const HEATMAP_COUNTERS = [
+const HEATMAP_COUNTERS = [
   'nr_tlb_remote_flush_received',
   'ipis_sent',
   'tlb_misses',
@@ -343,7 +343,7 @@ function parseJson(path: string): unknown {
 }
 
 /** IPI slices drawn at most: a 256-CPU trace holds ~380,000 events, far more than an SVG can show. */
-export const TIMELINE_MAX_SLICES = 4000;
+const TIMELINE_MAX_SLICES = 4000;
 
 /**
  * The IPI timeline of a traced run, from its trace file (`trace.file` as the

@@ -18,7 +18,7 @@ export const LOG_LEVELS: readonly LogLevel[] = ['silent', 'error', 'warn', 'info
 export type { Logger };
 
 /** Where logs go besides stderr. */
-export interface LogOptions {
+interface LogOptions {
   /** Also write JSON lines here (appended; the folder must exist). */
   file?: string;
   /** Human-readable stderr (pino-pretty); default: when stderr is a terminal. */
@@ -26,7 +26,7 @@ export interface LogOptions {
 }
 
 /** Level of `--log-file` when no `--log-level` is given: a file is asked for, so it should not stay empty. */
-export const LOG_FILE_DEFAULT_LEVEL: LogLevel = 'info';
+const LOG_FILE_DEFAULT_LEVEL: LogLevel = 'info';
 
 /** A logger writing to stderr at `level` (and JSON lines to `opts.file`). */
 export function createLogger(level: LogLevel = 'silent', opts: LogOptions = {}): Logger {

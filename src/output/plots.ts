@@ -35,8 +35,8 @@ export interface LinePlot {
 }
 
 /** Plot size, pixels: wide enough for a 10-entry legend beside it. */
-export const PLOT_WIDTH = 520;
-export const PLOT_HEIGHT = 320;
+const PLOT_WIDTH = 520;
+const PLOT_HEIGHT = 320;
 
 /** The Vega-Lite spec of a line plot. */
 export function lineSpec(p: LinePlot): TopLevelSpec {
@@ -83,8 +83,8 @@ export interface TimelineSlice {
 }
 
 /** Height of one CPU's row in the timeline, pixels (the plot grows with the CPUs, up to TIMELINE_MAX_HEIGHT). */
-export const TIMELINE_ROW_PX = 22;
-export const TIMELINE_MAX_HEIGHT = 640;
+const TIMELINE_ROW_PX = 22;
+const TIMELINE_MAX_HEIGHT = 640;
 
 /**
  * The Vega-Lite spec of a run's IPI timeline: one row per CPU, a bar per

@@ -22,7 +22,7 @@ import type { SimConfig } from '../config/config.js';
 import { writeFileAtomic } from './atomicWrite.js';
 
 /** The kernel's reasons for a TLB flush (trace_tlb_flush, include/linux/mm_types.h enum tlb_flush_reason). */
-export type TlbFlushReason = 'TLB_FLUSH_ON_TASK_SWITCH' | 'TLB_REMOTE_SHOOTDOWN' | 'TLB_LOCAL_SHOOTDOWN' | 'TLB_LOCAL_MM_SHOOTDOWN' | 'TLB_REMOTE_SEND_IPI';
+type TlbFlushReason = 'TLB_FLUSH_ON_TASK_SWITCH' | 'TLB_REMOTE_SHOOTDOWN' | 'TLB_LOCAL_SHOOTDOWN' | 'TLB_LOCAL_MM_SHOOTDOWN' | 'TLB_REMOTE_SEND_IPI';
 
 /** One recorded event. `ts` and `dur` are in trace clock units (see the header). */
 export type TraceEvent =
@@ -199,7 +199,7 @@ export function toChromeTrace(traces: readonly CpuTrace[], config: SimConfig, ex
 }
 
 /** What a trace holds, for the result. */
-export function summarizeTrace(traces: readonly CpuTrace[], config: SimConfig, chrome?: ChromeTrace): TraceSummary {
+function summarizeTrace(traces: readonly CpuTrace[], config: SimConfig, chrome?: ChromeTrace): TraceSummary {
   const byKind: Record<TraceEvent['k'], number> = { ipi_send: 0, ipi_handle: 0, flush: 0, fault: 0, unmap_window: 0, switch_mm: 0, lazy: 0, race: 0, hw_send: 0, hw_apply: 0 };
   let events = 0;
   let dropped = 0;

@@ -56,7 +56,7 @@ const scenarioSchema = z.object({
 });
 
 /** A loaded plug-in: its module URL (what workers import) and its validated default export. */
-export interface Loaded<P> {
+interface Loaded<P> {
   readonly file: string;
   readonly url: string;
   readonly plugin: P;

@@ -14,7 +14,7 @@ import type { RaceName } from './races/index.js';
 import type { Preset } from './preset.js';
 
 /** The lab's original scenarios (knobs chosen by flags). */
-export type LabScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush' | 'frame-reuse';
+type LabScenarioName = 'unmap-window' | 'mprotect' | 'wp-recheck' | 'pending-flush' | 'frame-reuse';
 /** Every stress scenario: the lab's and the race catalogue's (src/scenarios/races/, with `--kernel buggy|fixed`). */
 export type ScenarioName = LabScenarioName | RaceName;
 

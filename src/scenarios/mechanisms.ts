@@ -27,9 +27,9 @@ import { runPointTasks, type SweepRow } from '../campaigns/sweep.js';
 import { COMPARED_MECHANISMS, mechanismPresetName, type Mechanism } from './mechanismPresets.js';
 
 /** Machine sizes of the comparison (the issue's). */
-export const COMPARISON_CPUS: readonly number[] = [16, 64, 256];
+const COMPARISON_CPUS: readonly number[] = [16, 64, 256];
 /** Seeded `frame-reuse` stress iterations per mechanism. */
-export const COMPARISON_STRESS_ITERATIONS = 200;
+const COMPARISON_STRESS_ITERATIONS = 200;
 /** Pages of both workloads, and reclaim's read-only half. */
 const PAGES = 256;
 /** Thread accesses per CPU: enough to overlap reclaim; the figures compared are event counts and modeled cycles. */
@@ -38,7 +38,7 @@ const OPS = 2_000;
 const TLB_FLUSH_OPS = 20;
 
 /** One cell of the comparison: one mechanism on one workload at one size. */
-export interface MechanismPoint {
+interface MechanismPoint {
   /** Mechanism.name. */
   mechanism: string;
   workload: 'reclaim' | 'tlb-flush';
@@ -66,7 +66,7 @@ export interface MechanismPoint {
 }
 
 /** A published figure and what the comparison gives for it. */
-export interface MechanismReference {
+interface MechanismReference {
   mechanism: string;
   reference: string;
   simulated: string;

@@ -24,7 +24,7 @@ import { parseReclaimPages, type SimConfig } from '../config/params.js';
  * `tlbsim run --workload tlb-flush --cpus 8` measured on the 2-core
  * development host (issue 20; 20,000 loops = 1.12 M IPIs took 25 s).
  */
-export const HOST_US_PER_IPI = 22;
+const HOST_US_PER_IPI = 22;
 /**
  * Extra host cost of an IPI round whose targets are busy running accesses
  * (reclaim, munmap, migrate: threads run their access loops between polls of
@@ -32,22 +32,22 @@ export const HOST_US_PER_IPI = 22;
  * default reclaim's IPI round median was 1.7 ms here, default munmap 1.5 ms
  * per munmap.
  */
-export const HOST_US_PER_BUSY_ROUND = 1500;
+const HOST_US_PER_BUSY_ROUND = 1500;
 /** Host cost of one access: the default reclaim run made 3.5 M accesses a second here (toy: 10 M). */
-export const HOST_US_PER_ACCESS = 0.3;
+const HOST_US_PER_ACCESS = 0.3;
 /** Boot and shut-down: ~25 ms per worker (docs/design.md, host limits) and ~0.5 s of Node start-up. */
-export const HOST_US_PER_CPU_BOOT = 25_000;
-export const HOST_US_FIXED = 500_000;
+const HOST_US_PER_CPU_BOOT = 25_000;
+const HOST_US_FIXED = 500_000;
 /**
  * Warn above this estimate. A run of a minute or more must warn even when
  * the estimate is 2x low (a loaded host), hence half a minute.
  */
 export const WORK_WARN_SECONDS = 30;
 /** The size a shrink suggestion aims at: a run that finishes in seconds. */
-export const WORK_TARGET_SECONDS = 10;
+const WORK_TARGET_SECONDS = 10;
 
 /** What a configuration asks for. */
-export interface WorkEstimate {
+interface WorkEstimate {
   ipis: number;
   rounds: number;
   accesses: number;

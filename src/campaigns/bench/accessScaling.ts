@@ -27,7 +27,7 @@ export interface ScalingBudget {
 }
 
 /** One point of the scaling curve. */
-export interface ScalingPoint {
+interface ScalingPoint {
   /** Run tokens: simulated CPUs running accesses at once. */
   tokens: number;
   /** Simulated loads + stores per second over the run. */
@@ -61,7 +61,7 @@ export function scalingTokenCounts(cores: number): number[] {
 }
 
 /** The machine of one point. */
-export function scalingConfig(cores: number, tokens: number, opsPerThread: number, maxCpus: number = MAX_CPUS): SimConfig {
+function scalingConfig(cores: number, tokens: number, opsPerThread: number, maxCpus: number = MAX_CPUS): SimConfig {
   return resolveConfig({
     cpus: scalingThreads(cores, maxCpus) + 1,
     workload: 'reclaim',

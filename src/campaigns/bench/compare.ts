@@ -16,10 +16,10 @@ import { table } from './format.js';
 import { namedFigures, type HostProfile } from './profile.js';
 
 /** Below this factor a difference is printed as a percentage. */
-export const SMALL_FACTOR = 1.1;
+const SMALL_FACTOR = 1.1;
 
 /** What one row of a comparison says. */
-export type CompareVerdict = 'a-better' | 'b-better' | 'within-spread' | 'only-in-a' | 'only-in-b';
+type CompareVerdict = 'a-better' | 'b-better' | 'within-spread' | 'only-in-a' | 'only-in-b';
 
 /** One row of a comparison. */
 export interface CompareRow {

@@ -15,7 +15,7 @@ import { quantileSorted } from 'simple-statistics';
 export type FigureUnit = 'us' | 'ms' | 'MB' | 'lookups/s' | 'accesses/s' | 'iterations/s';
 
 /** Which way a figure improves: latencies and memory go down, rates go up. */
-export type Better = 'lower' | 'higher';
+type Better = 'lower' | 'higher';
 
 /** How much the samples of a figure spread: interquartile range and extremes. */
 export interface Spread {
@@ -44,7 +44,7 @@ export interface Figure {
 }
 
 /** Significant digits kept in a profile: more would only be noise. */
-export const FIGURE_SIGNIFICANT_DIGITS = 4;
+const FIGURE_SIGNIFICANT_DIGITS = 4;
 
 function round(x: number): number {
   return Number(x.toPrecision(FIGURE_SIGNIFICANT_DIGITS));
@@ -83,7 +83,7 @@ export function fmtNum(x: number): string {
 }
 
 /** Format a value of `unit` with an SI prefix for rates: "83.20 M lookups/s", "12.40 us". */
-export function fmtValue(x: number, unit: FigureUnit): string {
+function fmtValue(x: number, unit: FigureUnit): string {
   if (!unit.endsWith('/s')) return `${fmtNum(x)} ${unit}`;
   if (x >= 1e9) return `${fmtNum(x / 1e9)} G ${unit}`;
   if (x >= 1e6) return `${fmtNum(x / 1e6)} M ${unit}`;

@@ -50,19 +50,19 @@ export interface IpiBudget {
 }
 
 /** Above this many targets use `roundsLarge`. */
-export const LARGE_TARGETS = 128;
+const LARGE_TARGETS = 128;
 /** Thread CPUs keep accessing until reclaim is done anyway; a small floor keeps the tail after the last round short. */
-export const ENGINE_OPS = 1_000;
+const ENGINE_OPS = 1_000;
 /** TLB ways of the engine's CPUs (the default); sets are sized so every page fits. */
-export const ENGINE_TLB_WAYS = 4;
+const ENGINE_TLB_WAYS = 4;
 /** Sender spins this many checks of the ack counter before sleeping: the engine's own figure. */
-export const RAW_ACK_SPIN = IPI_ACK_SPIN;
+const RAW_ACK_SPIN = IPI_ACK_SPIN;
 /** Warm-up rounds of each raw run (JIT of both sides, first wake of every thread). */
-export const RAW_WARMUP_ROUNDS = 20;
+const RAW_WARMUP_ROUNDS = 20;
 /** A raw round that takes longer than this is a bug in the rig, not a slow host. */
-export const RAW_TIMEOUT_MS = 10_000;
+const RAW_TIMEOUT_MS = 10_000;
 /** A busy raw target polls its doorbell this often: the engine's default doorbellPollInterval. */
-export const RAW_BUSY_POLL = DEFAULTS.doorbellPollInterval;
+const RAW_BUSY_POLL = DEFAULTS.doorbellPollInterval;
 
 /**
  * Target counts for a host with `cores` cores: 1, cores-1, 2 x cores and
@@ -80,7 +80,7 @@ export function ipiTargetCounts(cores: number, tier: 'quick' | 'default' | 'full
 }
 
 /** Idle raw targets plus a sender on this thread. */
-export class RawIpiRig {
+class RawIpiRig {
   private readonly ctl: Int32Array;
   private round = 0;
 
@@ -163,7 +163,7 @@ export class RawIpiRig {
 }
 
 /** Median and p99 figures of one side, microseconds. */
-export interface LatencyFigures {
+interface LatencyFigures {
   /** Per-run medians: their median and spread. */
   median: Figure;
   /** Per-run p99s: their median and spread. */
@@ -211,7 +211,7 @@ export async function measureRaw(targets: number, budget: IpiBudget, withBusy = 
 }
 
 /** Engine configuration for an IPI-round run to `targets` targets with `rounds` rounds. */
-export function engineConfig(targets: number, rounds: number, extra: Partial<SimConfig> = {}): SimConfig {
+function engineConfig(targets: number, rounds: number, extra: Partial<SimConfig> = {}): SimConfig {
   let sets = 1;
   while (sets * ENGINE_TLB_WAYS < rounds) sets *= 2;
   return resolveConfig({

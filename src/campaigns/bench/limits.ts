@@ -42,11 +42,11 @@ export interface LimitsBudget {
 }
 
 /** The echo worker polls its doorbell this often: the engine's default doorbellPollInterval. */
-export const DOORBELL_POLL = DEFAULTS.doorbellPollInterval;
+const DOORBELL_POLL = DEFAULTS.doorbellPollInterval;
 /** The sender spins this many checks of the ack before sleeping on it (on one core a spinning sender would starve the echo). */
-export const SENDER_SPIN = 10_000;
+const SENDER_SPIN = 10_000;
 /** A round trip longer than this is a broken rig, not a slow host. */
-export const ROUND_TRIP_TIMEOUT_MS = 5_000;
+const ROUND_TRIP_TIMEOUT_MS = 5_000;
 /** At least this many samples per round trip, whatever the time budget: a median of a handful is noise. */
 export const MIN_SAMPLES = 100;
 

@@ -28,9 +28,6 @@ export const PROFILE_VERSION = 1;
 /** How long a bench runs: `quick` (~20 s), `default` (~2 min), `full` (longer: more targets, bigger machines). */
 export type BenchTier = 'quick' | 'default' | 'full';
 
-/** Every tier name, for option parsing. */
-export const BENCH_TIERS: readonly BenchTier[] = ['quick', 'default', 'full'];
-
 /** A host profile. */
 export interface HostProfile {
   /** Schema version: PROFILE_VERSION. */
@@ -67,7 +64,7 @@ export interface HostProfile {
 export class ProfileError extends Error {}
 
 /** True if `v` has the shape of a Figure with a positive median and finite spread. */
-export function isFigure(v: unknown): v is Figure {
+function isFigure(v: unknown): v is Figure {
   if (v === null || typeof v !== 'object') return false;
   const f = v as Record<string, unknown>;
   const s = f.spread as Record<string, unknown> | undefined;

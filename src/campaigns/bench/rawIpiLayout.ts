@@ -7,7 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { FlushPagesRequest } from '../../engine/ipi.js';
 
 /** Int32 words per slot (64 bytes). */
-export const RAW_STRIDE = 16;
+const RAW_STRIDE = 16;
 /** Slot 0, word 0: acknowledgements the sender still waits for. */
 export const RAW_ACK = 0;
 /** Slot 0, word 1: the sender's doorbell (the last acker bumps it and notifies). */

@@ -26,7 +26,7 @@ import { measureStressRate, stressThreadCounts, type StressBudget } from './stre
 import { measureTlbLookup, type LookupBudget } from './tlbLookup.js';
 
 /** Everything a tier measures and how long. */
-export interface TierPlan {
+interface TierPlan {
   limits: LimitsBudget;
   ipi: IpiBudget;
   scaling: ScalingBudget;
@@ -105,7 +105,7 @@ export interface HostBenchRun {
 }
 
 /** The sizes a run will measure, after the --max-cpus cap. */
-export interface BenchSizes {
+interface BenchSizes {
   cores: number;
   ipiTargets: number[];
   tokens: number[];

@@ -45,7 +45,7 @@ export interface StartupSample {
 /** The line prefix the child prints its JSON result after. */
 export const STARTUP_RESULT_MARK = 'STARTUP-RESULT ';
 /** A child that takes longer than this is stuck (1024 CPUs take ~20-35 s on a 2-core host). */
-export const CHILD_TIMEOUT_MS = 300_000;
+const CHILD_TIMEOUT_MS = 300_000;
 const MB = 1024 * 1024;
 
 /** Run one job in a fresh node process and parse its result. */

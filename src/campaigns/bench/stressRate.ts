@@ -20,7 +20,7 @@ import { figureOf, type Figure } from './figure.js';
 import { namedSamplesMs } from './timing.js';
 
 /** The scenario whose rate is measured. */
-export const STRESS_SCENARIO = 'unmap-window';
+const STRESS_SCENARIO = 'unmap-window';
 
 /** How much to measure. */
 export interface StressBudget {
@@ -33,7 +33,7 @@ export interface StressBudget {
 }
 
 /** One case: a scheduling mode on a number of piscina threads. */
-export interface StressPoint {
+interface StressPoint {
   sched: SchedMode;
   /** piscina threads (parallel simulations). */
   threads: number;

@@ -17,21 +17,21 @@ import { namedSamplesMs } from './timing.js';
 import { E_ASID, E_VPN, TLB_ENTRY_WORDS } from '../../engine/tlb.js';
 
 /** The default engine TLB: 64 sets x 4 ways = 256 entries. */
-export const TLB_SETS = 64;
+const TLB_SETS = 64;
 /** Ways of the measured TLB. */
-export const TLB_WAYS = 4;
+const TLB_WAYS = 4;
 /** Pages looked up: exactly the TLB's capacity, so every lookup hits (the hit path is what is measured). */
 export const PAGES = TLB_SETS * TLB_WAYS;
 /** Address-space id every entry is tagged with. */
 export const ASID = 1;
 /** Lookups per tinybench sample: ~5-15 ms of work, far above timer resolution and call overhead. */
-export const LOOKUPS_PER_SAMPLE = 1_000_000;
+const LOOKUPS_PER_SAMPLE = 1_000_000;
 /** At least this many samples per loop. */
 export const MIN_SAMPLES = 20;
 /** Place the measured TLB at this CPU's slice of a shared array, as the engine does (CPU 0 would start at offset 0). */
-export const CPU_SLICE = 1;
+const CPU_SLICE = 1;
 /** Seed of the page-number stream. */
-export const SEED = 12345;
+const SEED = 12345;
 
 /** How long to measure each loop. */
 export interface LookupBudget {

@@ -24,10 +24,10 @@
 import { simulate } from '../../api.js';
 import { modelRun, type CostModel } from '../../output/costModel.js';
 import type { RunResult } from '../../output/result.js';
-import { type MeasuredPoint } from './measure.js';
+import type { MeasuredPoint } from './measure.js';
 
 /** Simulated operations per CPU (tlb-flush) or munmaps (munmap) per comparison: counts are exact, so a few dozen suffice; latency is modeled, not timed. */
-export const SIM_OPS = { quick: 20, default: 60 } as const;
+const SIM_OPS = { quick: 20, default: 60 } as const;
 /** Host shootdown interrupts per expected IPI below which the host is taken to send none (a paravirtual flush): 1%. */
 export const NO_IPI_FRACTION = 0.01;
 

@@ -38,10 +38,10 @@ import { COST_MODEL_CALIBRATION_KEY, COST_MODEL_DEFAULTS, COST_MODEL_KEYS, DEFAU
 import { findPoint, KERNEL_FLUSH_CEILING, type MeasuredPoint } from './measure.js';
 
 /** TLB misses per page the loop writes after the zap, as the engine counts them: the walk that faults and the walk after the fault. */
-export const WALKS_PER_REFAULTED_STORE = 2;
+const WALKS_PER_REFAULTED_STORE = 2;
 
 /** How a value spread over the repetitions. */
-export interface FitSpread {
+interface FitSpread {
   p25: number;
   p75: number;
   min: number;
@@ -49,7 +49,7 @@ export interface FitSpread {
 }
 
 /** One fitted cost-model key. */
-export interface FittedValue {
+interface FittedValue {
   /** Cycles (what `--cost-model` takes); 0 when the median was negative. */
   value: number;
   /** The same in ns at the fitted clock. */
@@ -107,7 +107,9 @@ export function fitCostModel(points: readonly MeasuredPoint[], hostGhz: number |
   const reps = Math.min(...points.map((p) => p.samples_us.length));
   const perRep: Partial<Record<keyof CostModel, number[]>> = {};
   const push = (k: keyof CostModel, v: number): void => {
-    (perRep[k] ??= []).push(v);
+    const values = perRep[k] ?? [];
+    values.push(v);
+    perRep[k] = values;
   };
   const from: Partial<Record<keyof CostModel, string>> = {};
   const breakEven: number[] = [];
@@ -196,7 +198,7 @@ export function fittedCostModel(fit: CostModelFit): CostModel {
 }
 
 /** What the cost-model file records about where it came from. */
-export interface CalibrationRecord {
+interface CalibrationRecord {
   tool: string;
   created_at: string;
   host: Record<string, unknown>;

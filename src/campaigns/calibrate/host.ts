@@ -17,7 +17,7 @@ import type { MeasuredPoint } from './measure.js';
 import type { CpuInfo } from './proc.js';
 
 /** How remote TLBs were flushed during the calibration. */
-export type RemoteFlush = 'ipi' | 'paravirt' | 'invlpgb' | 'none-counted' | 'no-counter' | 'not-measured';
+type RemoteFlush = 'ipi' | 'paravirt' | 'invlpgb' | 'none-counted' | 'no-counter' | 'not-measured';
 
 /** The host, as the profile records it. */
 export interface HostKind {

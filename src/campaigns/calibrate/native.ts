@@ -87,7 +87,7 @@ export function removeShootdown(b: ShootdownBinary): void {
 
 const InfoSchema = z.object({ cpus: z.array(z.number().int().nonnegative()).min(1), page_size: z.number().int().positive() });
 /** The CPUs of the affinity mask (sched_getaffinity) and the page size. */
-export type HostAffinity = z.infer<typeof InfoSchema>;
+type HostAffinity = z.infer<typeof InfoSchema>;
 
 /** One timed repetition: per thread, operations done and nanoseconds taken. */
 const RepSchema = z.object({ ops: z.array(z.number().int().nonnegative()), ns: z.array(z.number().int().nonnegative()) });

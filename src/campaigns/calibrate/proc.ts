@@ -20,7 +20,7 @@
  */
 
 /** The TLB line of /proc/interrupts: one count per CPU column, or null when the kernel prints none (not x86, or no SMP). */
-export interface TlbInterrupts {
+interface TlbInterrupts {
   /** CPU columns in the header ("CPU0 CPU1 ..."). */
   cpus: number;
   /** Shootdown interrupts received by each CPU since boot. */

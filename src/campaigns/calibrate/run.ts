@@ -19,7 +19,7 @@ import { buildShootdown, removeShootdown, shootdownInfo } from './native.js';
 import { parseCpuInfo } from './proc.js';
 
 /** Remote-flush cost of one page count at one thread count: other threads of the mm spinning, minus alone. */
-export interface RemoteFlushCost {
+interface RemoteFlushCost {
   pages: number;
   threads: number;
   alone_us: number;
@@ -44,7 +44,7 @@ export interface CalibrationProfile {
 }
 
 /** Options of one calibration (checked by the command). */
-export interface CalibrateOptions {
+interface CalibrateOptions {
   quick: boolean;
   /** Threads up to this many (at most the affinity mask's CPUs; default all of them). */
   threads?: number;
@@ -53,7 +53,7 @@ export interface CalibrateOptions {
 }
 
 /** The result: the profile and the cost-model file's content. */
-export interface Calibration {
+interface Calibration {
   profile: CalibrationProfile;
   costModelFile: Record<string, unknown>;
 }

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { MAX_CPUS } from '../../config/config.js';
 import { compareProfiles, formatComparison } from '../../campaigns/bench/compare.js';
@@ -64,7 +64,7 @@ async function cmdBench(o: BenchCliOpts, cmd: Command): Promise<number> {
   const bar = showBar
     ? new SingleBar({ format: 'bench [{bar}] {value}/{total} | running: {step} | {duration_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic)
     : null;
-  let run;
+  let run: Awaited<ReturnType<typeof runHostBench>>;
   try {
     run = await runHostBench({
       ...opts,

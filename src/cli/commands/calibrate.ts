@@ -9,7 +9,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../output/atomicWrite.js';
@@ -48,7 +48,7 @@ async function cmdCalibrate(o: CalibrateCliOpts): Promise<number> {
   const showBar = o.progress && process.stderr.isTTY === true && !(o.json && process.stdout.isTTY !== true);
   const bar = showBar ? new SingleBar({ format: 'calibrate [{bar}] {value}/{total} | {step}', stream: process.stderr, hideCursor: true }, Presets.shades_classic) : null;
   let started = 0;
-  let c;
+  let c: Awaited<ReturnType<typeof runCalibration>>;
   try {
     c = await runCalibration({
       quick: o.quick === true,

@@ -1,5 +1,5 @@
 /** `tlbsim config --print` (the resolved configuration) and `tlbsim report` (one HTML file of a result). */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { writeReport } from '../../output/htmlReport.js';
 import { resolvePreset } from '../../scenarios/preset.js';
 import { checkOutputFile } from '../../output/outputPaths.js';

@@ -2,7 +2,7 @@
  * `tlbsim explore` (every schedule of a catalogue scenario up to a
  * preemption bound) and `tlbsim races` (the catalogue).
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { withInterrupts } from '../interrupt.js';
 import { formatExplore, formatRaces, toJson } from '../../output/report.js';

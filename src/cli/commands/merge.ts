@@ -1,5 +1,5 @@
 /** `tlbsim merge`: combine the --out folders of a sharded sweep or stress campaign. */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { toJson } from '../../output/report.js';
 import { mergeDirs } from '../../campaigns/merge.js';
 import { checkOutputDir } from '../../output/outputPaths.js';

@@ -10,7 +10,7 @@
  * - Bad input raises UsageError or ConfigError: src/cli.ts prints it as one
  *   line and exits 2.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { isPluginPath, PARAM_KEYS, PARAMS, paramOf, type SimConfig } from '../../config/params.js';
 import { writeFileAtomic } from '../../output/atomicWrite.js';
 import { LOG_LEVELS, type LogLevel } from '../../output/log.js';
@@ -136,7 +136,7 @@ export function withConfigFile<O extends CliOpts>(o: O, cmd: Command, command: C
 }
 
 /** Options the user actually gave, as a partial config (undefined = not given). */
-export function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
+function overridesFrom(o: CliOpts, cmd: Command): Partial<SimConfig> {
   const p: Record<string, unknown> = {};
   for (const [attr, key] of SIM_ATTRS) {
     // A boolean's value counts only when a flag set it (both forms share the attribute).

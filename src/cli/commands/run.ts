@@ -5,7 +5,7 @@
  * pipe); an interrupted run prints its partial result before exiting 130 or
  * 143; the machine is always shut down.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { isPluginPath, parseReclaimPages, type SimConfig } from '../../config/config.js';
 import { presetReproduceArgs, resolvePreset } from '../../scenarios/preset.js';
@@ -29,9 +29,9 @@ export const RUN_PROGRESS_POLL_MS = 200;
  * pino line at most this often instead of drawing a bar: often enough to
  * show it is alive, rare enough for a log file.
  */
-export const PROGRESS_LOG_EVERY_MS = 5000;
+const PROGRESS_LOG_EVERY_MS = 5000;
 /** A run estimated (src/scenarios/workEstimate.ts) above this many seconds counts as long: it logs progress when stderr is not a terminal. */
-export const PROGRESS_LOG_ABOVE_SECONDS = 10;
+const PROGRESS_LOG_ABOVE_SECONDS = 10;
 
 /** What a run's progress bar counts in its running phase: reclaimed pages, or the workload's own operations. */
 function runProgressUnit(c: SimConfig): { unit: string; total: number; read: (m: Machine) => number } {

@@ -6,7 +6,7 @@
  * Invariant: only the replay of the first race records a trace, never the
  * campaign's iterations.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { resolveConfig } from '../../config/config.js';
 import { Machine } from '../../engine/coordinator.js';

@@ -5,7 +5,7 @@
  * Invariant: every grid option maps to exactly one SimConfig key
  * (`sweepAttr`), filled when the options are added.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { DEFAULTS, FLAG_NAMES, type SimConfig } from '../../config/config.js';
 import { PARAMS } from '../../config/params.js';
@@ -95,7 +95,7 @@ async function cmdSweep(given: SweepCliOpts, cmd: Command): Promise<number> {
     const s = Math.round((((performance.now() - t0) / 1000) * (total - done)) / done);
     return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
   };
-  let result;
+  let result: Awaited<ReturnType<typeof runSweep>>;
   try {
     result = await runSweep({
       grid,

@@ -1,5 +1,5 @@
 /** `tlbsim validate`: published references beside the simulator's figures, and `--mechanisms`, the mechanism comparison. */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { MAX_CPUS } from '../../config/config.js';
 import { toJson } from '../../output/report.js';
 import { COST_MODEL_DEFAULTS, loadCostModel } from '../../output/costModel.js';

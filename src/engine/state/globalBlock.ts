@@ -25,9 +25,9 @@ export const G_RUN_DONE = 1;
 /** Number of CPUs that finished their workload. */
 export const G_FINISHED = 2;
 /** Number of thread CPUs that finished warm-up (the reclaimer waits for all of them). */
-export const G_WARM = 3;
+const G_WARM = 3;
 /** 1 once the reclaimer has unmapped every page. */
-export const G_RECLAIM_DONE = 4;
+const G_RECLAIM_DONE = 4;
 /** Free run tokens (free mode). */
 export const G_TOKENS_FREE = 5;
 /** Round-robin cursor for handing run tokens to waiting CPUs. */
@@ -53,7 +53,7 @@ export const G_RACES_AAU = 16;
 /** PTEs cleared so far in this run, by reclaim or zap (Atomics.add): workloads place calls at a point of the reclaim pass with it. */
 export const G_PAGES_UNMAPPED = 17;
 /** 1 once the reclaimer has seen every thread warm and begins reclaiming (threads start their access loops then). */
-export const G_RECLAIM_STARTED = 18;
+const G_RECLAIM_STARTED = 18;
 /** Seeded mode: CPUs that have reset their TLB for this run (a schedule-driven run makes its first choice when all have). */
 export const G_SCHED_STARTED = 19;
 /**
@@ -73,7 +73,7 @@ export const G_LUF_FLUSHED = 21;
  * store and load, e.g. a futex word), for workloads whose threads synchronise
  * in the program itself: pending-flush-lost's "mprotect returned" flag.
  */
-export const G_USER_FLAG = 22;
+const G_USER_FLAG = 22;
 /**
  * `--protocol invlpgb`: last_global_asid (arch/x86/mm/tlb.c). 0 stands for the
  * boot value MAX_ASID_AVAILABLE (the first allocation of a run resets the

@@ -218,7 +218,7 @@ export function lockPagesForReclaim(cpu: Cpu, mm: number, pages: readonly number
  * How the deferred flush reaches other CPUs is tlbFlush.ts's choice (IPIs,
  * INVLPGB, RAR or a context reset; see transports.ts), not the protocol's.
  */
-export function batchedShrinkPageList(cpu: Cpu, mm: number, pages: readonly number[]): void {
+function batchedShrinkPageList(cpu: Cpu, mm: number, pages: readonly number[]): void {
   lockPagesForReclaim(cpu, mm, pages);
   unmapBatchAndFree(cpu, mm, pages, (u) => pteDirty(u.oldPte));
 }

@@ -26,7 +26,7 @@ import type { FlushTransport } from './types.js';
 import { ABORT_IPI_TIMEOUT } from '../../engine/state/globalBlock.js';
 
 /** One IPI round to `targets` with the boot-time fan-out (FlushTransport.flushTlbMulti). */
-export type IpiRound = (cpu: Cpu, targets: readonly number[], req: FlushRequest) => void;
+type IpiRound = (cpu: Cpu, targets: readonly number[], req: FlushRequest) => void;
 
 /**
  * CPUs per x2APIC cluster: in x2APIC cluster mode a CPU's logical APIC ID is

@@ -50,7 +50,7 @@ import { PAGE_STEP_FLUSHED, PAGE_STEP_MAPPED, PAGE_STEP_UNMAPPED, loadMapGen, st
 const PAGE = 0;
 
 /** migrate_vma_setup() + migrate_vma_pages() + migrate_vma_finalize() of one page. */
-export function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
+function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
   const idx = cpu.pageIdx(mm, p);
   lockPageForReclaim(cpu, mm, p);
   cpu.lockPtl(mm, p);
@@ -102,7 +102,9 @@ export const migrateVmaPtlWorkload: Workload = {
   initiators: everyCpuInitiates,
   run(cpu, protocol) {
     const c = cpu.config;
-    const migrator = { ...protocol, shrinkPageList: (x: Cpu, mm: number, pages: readonly number[]) => pages.forEach((p) => migrateVmaPage(x, mm, p)) };
+    const migrator = { ...protocol, shrinkPageList: (x: Cpu, mm: number, pages: readonly number[]) => {
+      for (const p of pages) migrateVmaPage(x, mm, p);
+    } };
     kswapdAndThreads(cpu, migrator, [PAGE], (mm) => {
       warmUp(cpu, mm, [PAGE], false);
       cpu.schedPoint(); // syscall entry

@@ -38,7 +38,7 @@ const RACE_CODE_SINCE: { readonly [N in RaceName]?: KernelVersion } = { 'migrate
 export const RACE_VERSION_ITERATIONS = 2000;
 
 /** One race under one release. */
-export interface ReleaseOutcome {
+interface ReleaseOutcome {
   /** null: the scenario's code did not exist in this release (not run). */
   readonly reproduces: boolean | null;
   /** The first racy seed (null if none). */
@@ -48,7 +48,7 @@ export interface ReleaseOutcome {
 }
 
 /** One race over every release. */
-export interface RaceVersions {
+interface RaceVersions {
   /** The oldest and newest releases that reproduce it (null: none does). */
   readonly first: KernelVersion | null;
   readonly last: KernelVersion | null;

@@ -77,11 +77,11 @@ export function isLazyThread(cpu: Cpu): boolean {
 export const PROCESS_MM = 0;
 
 /** `--mms M`: the process thread CPU `id` (1..N-1) runs first: thread CPUs are dealt round-robin to the processes. */
-export function initialMm(cpu: Cpu): number {
+function initialMm(cpu: Cpu): number {
   return (cpu.id - 1) % cpu.config.mms;
 }
 /** kswapd's CPU in the built-in workloads. */
-export const RECLAIMER_CPU = 0;
+const RECLAIMER_CPU = 0;
 /**
  * Safety-net re-check of a (rung) workload barrier: only bounds a lost
  * wake-up (the last CPU to arrive rings the others). At 20 ms the warm-up
@@ -168,14 +168,20 @@ export function accessLoop(cpu: Cpu, mm: number, pages: readonly number[], ops: 
   cpu.blockUntil(() => program.reclaimStarted(), BARRIER_SAFETY_MS, true, true);
   for (;;) {
     if (switchEvery > 0) {
-      if (done === ops) return cpu.setIrqsOff(false);
+      if (done === ops) {
+        cpu.setIrqsOff(false);
+        return;
+      }
       if (done > 0 && done % switchEvery === 0) {
         mm = (mm + 1) % cpu.config.mms;
         cpu.switchMm(mm);
       }
     } else if (done % RECLAIM_DONE_CHECK_EVERY === 0) {
       reclaimDone = program.reclaimDone();
-      if (reclaimDone && done >= ops) return cpu.setIrqsOff(false);
+      if (reclaimDone && done >= ops) {
+        cpu.setIrqsOff(false);
+        return;
+      }
     }
     if (irqOff > 0 && done % irqOff === 0) cpu.setIrqsOff((done / irqOff) % 2 === 1);
     cpu.tick();

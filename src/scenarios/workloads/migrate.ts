@@ -63,7 +63,7 @@ function finishMigration(cpu: Cpu, mm: number, u: UnmappedPage, newFrame: number
 }
 
 /** migrate_pages() of `pages`, flushing per page or per batch. */
-export function migratePages(cpu: Cpu, mm: number, pages: readonly number[]): void {
+function migratePages(cpu: Cpu, mm: number, pages: readonly number[]): void {
   const plantedBug = cpu.config.inject === 'copy-before-flush';
   if (cpu.config.protocol === 'per-page') {
     for (const p of pages) {
