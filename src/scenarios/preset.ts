@@ -160,7 +160,7 @@ export function presetReproduceArgs(choice: PresetChoice, config: SimConfig): st
   for (let i = 0; i < flags.length; i++) {
     const key = FLAG_KEY.get(flags[i]);
     const takesValue = key !== undefined && typeof c[key] !== 'boolean';
-    if (takesValue && key !== 'seed' && String(c[key]) === String(base[key])) {
+    if (takesValue && key !== 'seed' && key !== 'kernelVersion' && String(c[key]) === String(base[key])) {
       i++;
       continue;
     }

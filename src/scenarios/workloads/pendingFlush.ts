@@ -44,7 +44,7 @@ import { ConfigError, type SimConfig } from '../../config/params.js';
 export const WORKING_SET_PER_TABLE = 2;
 
 /** The working set: the first pages of page table 0 and of page table 1. */
-export function pendingFlushWorkingSet(pages: number): { first: number[]; second: number[] } {
+function pendingFlushWorkingSet(pages: number): { first: number[]; second: number[] } {
   const n = Math.min(WORKING_SET_PER_TABLE, Math.max(0, pages - PTRS_PER_PTE));
   return {
     first: Array.from({ length: n }, (_, i) => i),
