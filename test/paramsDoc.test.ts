@@ -25,9 +25,12 @@ describe('the parameter table', () => {
   });
 
   it('every visible parameter has one row, and flags are unique', () => {
-    const rows = renderParamTable().split('\n').slice(2);
+    const rows = renderParamTable().split('\n').filter((l) => l.startsWith('| `--'));
     const visible = PARAM_KEYS.filter((k) => !paramOf(k).hidden);
     expect(rows).toHaveLength(visible.length);
+    // Each parameter with a longer story has one line of it under the table.
+    const details = renderParamTable().split('\n').filter((l) => l.startsWith('- `--'));
+    expect(details).toHaveLength(visible.filter((k) => paramOf(k).details !== undefined).length);
     expect(new Set(Object.values(FLAG_NAMES)).size).toBe(PARAM_KEYS.length);
   });
 

@@ -215,14 +215,13 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
     );
   }
   // CPU 0 is kswapd (munmap: the unmapping thread); the mprotect caller (CPU 1) of mprotect/pending-flush never goes lazy; tlb-flush has no reclaim to be lazy through.
-  const lazyMax = c.workload === 'reclaim' || c.workload === 'migrate' || c.workload === 'munmap' ? c.cpus - 1 : c.workload === 'tlb-flush' || c.workload === 'toy' ? 0 : c.cpus - 2;
-  intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, lazyMax), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
+  const owner = isPluginPath(c.workload) ? undefined : getWorkload(c.workload);
+  intIn('lazy-cpus', c.lazyCpus, 0, Math.max(0, owner?.maxLazyCpus?.(c) ?? c.cpus - 2), ` (thread CPUs in lazy TLB mode during reclaim, for --workload ${c.workload} on ${c.cpus} CPUs)`);
   // The workload's own rules (src/scenarios/workloads/, the race catalogue's in src/scenarios/races/).
-  if (!isPluginPath(c.workload)) {
-    const workload = getWorkload(c.workload);
-    workload.validate?.(c);
+  if (owner !== undefined) {
+    owner.validate?.(c);
     // A workload in which every CPU may send flush IPIs needs N^2 ports (its initiators are every CPU).
-    if (c.cpus > TLB_FLUSH_MAX_CPUS && workload.initiators(c).length === c.cpus) {
+    if (c.cpus > TLB_FLUSH_MAX_CPUS && owner.initiators(c).length === c.cpus) {
       throw new ConfigError(`--cpus must be at most ${TLB_FLUSH_MAX_CPUS} for --workload ${c.workload} (every CPU needs a port to every other), got ${c.cpus}`);
     }
   }
@@ -232,21 +231,10 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.inject === 'copy-before-flush' && c.workload !== 'migrate') {
     throw new ConfigError(`--inject copy-before-flush applies to --workload migrate, got --workload ${c.workload}`);
   }
-  const minCpus = c.workload === 'pending-flush' || c.workload === 'pending-flush-lost' || c.workload === 'mremap-ptl' ? 3 : 2;
+  // Every built-in workload has CPU 0 reclaiming; each says what the others do.
+  const minCpus = owner?.minCpus ?? 2;
   if (c.cpus < minCpus) {
-    // Every built-in workload has CPU 0 reclaiming and CPU 1 running the process.
-    const role =
-      c.workload === 'reclaim'
-        ? 'CPUs 1..N-1 run the process'
-        : c.workload === 'mprotect'
-          ? `CPU 1 calls ${c.syscall}`
-          : c.workload === 'tlb-flush'
-            ? 'every CPU writes and madvises its chunk'
-            : c.workload === 'munmap'
-              ? 'CPU 0 maps and unmaps, the others run'
-              : c.workload === 'migrate'
-                ? 'CPUs 1..N-1 run the process'
-            : 'CPU 1 calls mprotect twice, CPUs 2..N-1 store';
+    const role = owner?.cpuRoles?.(c) ?? 'CPU 1 calls mprotect twice, CPUs 2..N-1 store';
     throw new ConfigError(`--cpus must be at least ${minCpus} for --workload ${c.workload} (CPU 0 reclaims, ${role}), got ${c.cpus}`);
   }
   return c;

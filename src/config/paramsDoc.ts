@@ -65,7 +65,11 @@ export function renderParamTable(): string {
       `| ${[`\`${flag}${arg}\``, `\`${key}\``, defaultOf(key), acceptsOf(key), p.kernel === undefined ? '' : `\`${p.kernel}\``, p.sweep ? 'yes' : 'no', meaning].map(cell).join(' | ')} |`,
     );
   }
-  return rows.join('\n');
+  const details = PARAM_KEYS.flatMap((key) => {
+    const p = paramOf(key);
+    return p.hidden || p.details === undefined ? [] : [`- \`${FLAG_NAMES[key]}\`: ${p.details}`];
+  });
+  return `${rows.join('\n')}\n\nIn more detail:\n\n${details.join('\n')}`;
 }
 
 /**

@@ -58,6 +58,7 @@ export const mremapPtlWorkload: Workload = {
   name: 'mremap-ptl',
   summary: 'CPU 1 mremaps a page that CPU 2 caches while CPU 0 truncates the page at its new address (CVE-2018-18281)',
   initiators: () => [0, 1],
+  minCpus: 3,
   run(cpu, protocol) {
     const c = cpu.config;
     // unmap_mapping_range() + truncate: ptep_clear_flush of NEW under its PTE lock, then free the page.

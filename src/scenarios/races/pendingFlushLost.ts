@@ -53,6 +53,7 @@
  * to B `--ops` (1) times once reclaim has started, waits for the flag, then
  * stores to B once more.
  */
+import { ConfigError, type SimConfig } from '../../config/params.js';
 import type { Cpu } from '../../engine/cpu.js';
 import { PTRS_PER_PTE } from '../../engine/layout.js';
 import { ringDoorbell } from '../../engine/scheduler.js';
@@ -76,6 +77,13 @@ export const pendingFlushLostWorkload: Workload = {
   name: 'pending-flush-lost',
   summary: "CPU 0 reclaims a page in each of two page tables while CPU 1 mprotects them one after the other, then tells CPU 2, which writes the second (the lost tlb_flush_batched race)",
   initiators: () => [0, 1],
+  minCpus: 3,
+  validate(c: SimConfig): void {
+    // Page B is the first PTE of the second page table: the table whose deferred flush the boolean loses.
+    if (c.pages <= PTRS_PER_PTE) {
+      throw new ConfigError(`--pages must be more than ${PTRS_PER_PTE} for --workload pending-flush-lost (its pages span two page tables of ${PTRS_PER_PTE}), got ${c.pages}`);
+    }
+  },
   run(cpu, protocol) {
     const c = cpu.config;
     const program = cpu.program;

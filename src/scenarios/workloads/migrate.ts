@@ -128,6 +128,8 @@ export const migrateWorkload: Workload = {
     }
   },
   initiators: () => [0],
+  cpuRoles: () => 'CPUs 1..N-1 run the process',
+  maxLazyCpus: (c) => c.cpus - 1,
   run(cpu, protocol) {
     const c = cpu.config;
     const pages = allPages(c.pages);

@@ -33,6 +33,7 @@ export const mprotectWorkload: Workload = {
     }
   },
   initiators: () => [0, 1],
+  cpuRoles: (c) => `CPU 1 calls ${c.syscall}`,
   run(cpu, protocol) {
     const c = cpu.config;
     const all = allPages(c.pages);

@@ -53,6 +53,9 @@ export const munmapWorkload: Workload = {
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload munmap (no kswapd runs)');
   },
   initiators: () => [0],
+  cpuRoles: () => 'CPU 0 maps and unmaps, the others run',
+  // CPU 0 is the unmapping thread; every other may go lazy.
+  maxLazyCpus: (c) => c.cpus - 1,
   run(cpu) {
     const c = cpu.config;
     const program = cpu.program;

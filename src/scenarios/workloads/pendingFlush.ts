@@ -64,6 +64,8 @@ export const pendingFlushWorkload: Workload = {
     }
   },
   initiators: () => [0, 1],
+  // kswapd, the mprotect caller, and at least one storing thread.
+  minCpus: 3,
   run(cpu, protocol) {
     const c = cpu.config;
     const { first, second } = pendingFlushWorkingSet(c.pages);

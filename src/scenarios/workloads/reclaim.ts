@@ -17,6 +17,9 @@ export const reclaimWorkload: Workload = {
   name: 'reclaim',
   summary: 'CPU 0 reclaims every page once while CPUs 1..N-1 load and store into them',
   initiators: () => [0],
+  cpuRoles: () => 'CPUs 1..N-1 run the process',
+  // Every thread CPU may go lazy: kswapd (CPU 0) is the only one that must stay.
+  maxLazyCpus: (c) => c.cpus - 1,
   run(cpu, protocol) {
     const c = cpu.config;
     const pages = allPages(c.pages);

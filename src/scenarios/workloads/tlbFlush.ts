@@ -34,6 +34,9 @@ export const tlbFlushWorkload: Workload = {
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload tlb-flush (no kswapd runs)');
   },
   initiators: (c) => Array.from({ length: c.cpus }, (_, i) => i),
+  cpuRoles: () => 'every CPU writes and madvises its chunk',
+  // No reclaim runs, so there is nothing to be lazy through.
+  maxLazyCpus: () => 0,
   run(cpu) {
     const c = cpu.config;
     const mm = PROCESS_MM;

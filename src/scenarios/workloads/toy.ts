@@ -14,6 +14,7 @@ export const toyWorkload: Workload = {
   name: 'toy',
   summary: "each CPU stores --ops times to its own page, nothing else (the explorer's hand-countable scenario)",
   initiators: () => [],
+  maxLazyCpus: () => 0,
   run(cpu) {
     const mm = 0;
     cpu.switchMm(mm);

@@ -21,6 +21,12 @@ export interface Workload {
    * @throws ConfigError, one line naming the flag.
    */
   validate?(c: SimConfig): void;
+  /** Fewest CPUs it runs on (default 2: CPU 0 reclaims, CPU 1 runs the process). */
+  readonly minCpus?: number;
+  /** What CPUs 1..N-1 do, for the error that asks for more CPUs (default: CPU 1 calls mprotect twice, CPUs 2..N-1 store). */
+  cpuRoles?(c: SimConfig): string;
+  /** Most `--lazy-cpus` (thread CPUs that may sit in lazy TLB mode; default N-2: CPU 0 reclaims, CPU 1 calls). */
+  maxLazyCpus?(c: SimConfig): number;
   /** CPU `cpu.id`'s part of the workload. */
   run(cpu: Cpu, protocol: UnmapProtocol): void;
 }
