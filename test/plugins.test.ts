@@ -120,6 +120,7 @@ describe('bad plug-ins: one line naming the file, exit 2, no worker left behind'
     ['shadows a built-in name', ['run', '--protocol', 'test/fixtures/plugins/shadows-builtin.ts'], /plug-in test\/fixtures\/plugins\/shadows-builtin\.ts: name 'batched' is a built-in's/],
     ['protocol where a scenario is wanted', ['stress', '--scenario', PROTOCOL, '--iterations', '1'], /plug-in examples\/flush-across-passes\.ts: is a protocol plug-in, but --scenario takes a scenario plug-in/],
     ['throws inside a CPU worker (run)', ['run', '--protocol', 'test/fixtures/plugins/throws-in-worker.ts', '--cpus', '3', '--pages', '2', '--sched', 'seeded'], /plug-in test\/fixtures\/plugins\/throws-in-worker\.ts: threw on CPU 0: deliberate failure in shrinkPageList/],
+    ['throws inside a CPU worker (explore)', ['explore', '--scenario', 'test/fixtures/plugins/throws-in-scenario.ts', '--preemption-bound', '0', '--no-progress'], /plug-in test\/fixtures\/plugins\/throws-in-scenario\.ts: threw on CPU 1: boom in run/],
     ['throws inside a CPU worker (stress pool)', ['stress', '--scenario', 'test/fixtures/plugins/throws-in-scenario.ts', '--iterations', '1', '--threads', '1', '--no-progress'], /plug-in test\/fixtures\/plugins\/throws-in-scenario\.ts: threw on CPU 1: boom in run/],
   ];
   // In process (src/cli.ts main, no child to exit and end stray workers for us): every CPU worker holds a

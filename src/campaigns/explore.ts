@@ -28,7 +28,7 @@
  *   that leaves out a CPU's private state could skip a schedule.
  */
 import { ConfigError, isPluginPath, type SimConfig } from '../config/config.js';
-import { loadScenarioPlugin } from '../plugin/load.js';
+import { loadScenarioPlugin, pluginFailure } from '../plugin/load.js';
 import { Machine } from '../engine/coordinator.js';
 import { totalRaceCount, type RaceCounts } from '../engine/oracle.js';
 import type { KernelSide } from '../scenarios/races/index.js';
@@ -131,6 +131,9 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
         const w = stack.pop()!;
         const r = await machine.run(c.seed, { schedule: w.forced });
         if (r.status === 'failed') {
+          // A plug-in that throws inside a worker is bad input (one line naming its file, exit 2), not an engine failure.
+          const fault = pluginFailure(r.failure?.message);
+          if (fault !== null) throw fault;
           throw new Error(`schedule ${formatSchedule(w.forced)} failed: ${r.failure?.message ?? 'unknown failure'}`);
         }
         const rec = machine.scheduleRecord();
