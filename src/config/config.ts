@@ -86,12 +86,12 @@ export const DEFAULTS: SimConfig = Object.fromEntries(PARAM_KEYS.map((k) => [k, 
  * differs from its workload's default (configToFlags).
  */
 export const WORKLOAD_DEFAULTS: { readonly [W in WorkloadName]?: Partial<SimConfig> } = {
-  // 500 loops x 8 CPUs x 7 targets = 28,000 IPIs: under a second at the ~45,000 IPIs/s measured here, and
-  // under 15 s even on this 2-core host at load average 20 (20,000 took 25 s idle, 38 s loaded; 1000 took 14 s loaded).
+  // 500 loops x 8 CPUs x 7 targets = 28,000 IPIs: under a second at ~45,000 IPIs/s on a 2-core host,
+  // and still under 15 s when other work takes most of it: a default that finishes.
   'tlb-flush': { ops: 500 },
-  // 1000 munmaps, each one IPI round to 7 busy threads (~1.5-3 ms a round here): ~2-3 s (20,000 took 30 s).
+  // 1000 munmaps, each one IPI round to 7 busy threads (~1.5-3 ms a round on a 2-core host): ~2-3 s.
   munmap: { ops: 1000 },
-  // Its pages must span two page tables of PTRS_PER_PTE (512) each: 1024 fills both exactly (256 was refused).
+  // Its pages must span two page tables of PTRS_PER_PTE (512) each: 1024 fills both exactly.
   'pending-flush': { pages: 2 * PTRS_PER_PTE },
 };
 

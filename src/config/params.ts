@@ -649,7 +649,7 @@ export const PARAMS = {
   }),
   faultCpu: int('--fault-cpu', -1, -1, MAX_CPUS - 1, { doc: 'test hook: CPU to misbehave', hidden: true }),
   faultKind: choice('--fault-kind', CPU_FAULTS, 'none', { doc: 'test hook: stop-acking, crash, or crash-in-ipi', hidden: true, arg: '<kind>' }),
-  // The PRNG picks: what stress has always done.
+  // Empty: the seeded scheduler's PRNG picks every choice.
   schedule: text('--replay', '', 'takes choices like 12:1,40:0', {
     doc: 'seeded: follow this schedule (choice point:CPU list, as tlbsim explore prints it) instead of the PRNG',
     details: "",

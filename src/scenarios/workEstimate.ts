@@ -21,8 +21,8 @@ import { parseReclaimPages, type SimConfig } from '../config/params.js';
 
 /**
  * Host cost of one IPI in free mode: 1 / 45,000 s, the IPIs per second of
- * `tlbsim run --workload tlb-flush --cpus 8` measured on the 2-core
- * development host (issue 20; 20,000 loops = 1.12 M IPIs took 25 s).
+ * `tlbsim run --workload tlb-flush --cpus 8` on a 2-core host (1.12 M IPIs
+ * in 25 s): an estimate for a warning, not a measurement of this host.
  */
 const HOST_US_PER_IPI = 22;
 /**

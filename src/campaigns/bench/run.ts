@@ -69,7 +69,7 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   full: {
     limits: { timeMs: 3_000, warmupMs: 500 },
     // Fewer minimum raw rounds and five measured runs: at 1023 targets (npm run bench) one raw round takes 20-40 ms
-    // and one engine run 5-15 s here, and that row alone took ~8 of the 22 minutes of a run with 7 of each.
+    // and one engine run 5-15 s on a 2-core host, so seven of each would make that row alone about 8 minutes.
     ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 5, roundsSmall: 200, roundsLarge: 40, rawRuns: 5, rawTimeMs: 600, rawMinRounds: 50 },
     scaling: { opsPerThread: 4_000_000, runs: 9 },
     tlb: { timeMs: 4_000, warmupMs: 1_500 },
