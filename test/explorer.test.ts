@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../src/config/config.js';
 import { explore, exploreScenario } from '../src/campaigns/explore.js';
-import { C_ACK_PENDING, C_IPI_PENDING, C_IS_LAZY, C_LOADED_MM, C_ROUND, C_SCHED_ACTIVE, C_WAIT_LOCK, CPU_CTL_WORDS, RACE_WORDS } from '../src/engine/layout.js';
+import { RACE_WORDS } from '../src/engine/layout.js';
+import { mixCpuState } from '../src/engine/state/cpuControl.js';
 import { formatSchedule, hashSharedState, parseSchedule } from '../src/engine/forcedSchedule.js';
 import { runStress } from '../src/campaigns/stress.js';
 import { allocateMachine, type MachineViews, viewMachine } from '../src/engine/state/machineViews.js';
@@ -116,13 +117,17 @@ describe('the state hash', () => {
   /** The hash word by word, as it was first written: FNV-1a over every hashed word, no shortcut. */
   function referenceHash(v: MachineViews, cpus: number): number {
     const skip = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
-    const ctl = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM];
     let h = 0x811c9dc5;
     const mix = (x: number): void => {
       h = Math.imul(h ^ x, 0x01000193);
     };
     for (let i = 0; i < GLOBAL_WORDS; i++) if (!skip.has(i)) mix(v.global[i]);
-    for (let c = 0; c < cpus; c++) for (const w of ctl) mix(v.cpuCtl[c * CPU_CTL_WORDS + w]);
+    // The per-CPU state words, in their owner's order (src/engine/state/cpuControl.ts keeps the offsets).
+    for (let c = 0; c < cpus; c++)
+      mixCpuState(v.cpuCtl, c, 0, (_, x) => {
+        mix(x);
+        return 0;
+      });
     for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore, v.raceLog]) for (const x of a) mix(x);
     for (let e = 0; e < v.tlb.length; e += TLB_ENTRY_WORDS) {
       if (v.tlb[e + E_VPN] === TLB_INVALID) mix(TLB_INVALID);

@@ -23,7 +23,8 @@ import { ConfigError, configToFlags, isPluginPath, sharedMemoryBytes, type SimCo
 import { pluginUrls } from '../plugin/load.js';
 import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
 import { VMA_READ, VMA_RW } from '../kernel/fault.js';
-import { pageSlots, COUNTER_WORDS, CPU_CTL_WORDS, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, describeLastEvent, K, frameCount, wordsPerPage } from './layout.js';
+import { pageSlots, COUNTER_WORDS, K, frameCount, wordsPerPage } from './layout.js';
+import { describeLastEvent } from './state/cpuControl.js';
 import { PhysicalMemory } from './memory.js';
 import { initMm } from '../kernel/mm.js';
 import { analyse } from './oracle.js';
@@ -244,7 +245,7 @@ export class Machine {
     const v = this.views;
     const c = this.config;
     v.global.fill(0);
-    v.cpuCtl.fill(0); // also clears every C_IS_LAZY
+    v.cpuCtl.fill(0); // every CPU's control words, lazy flags included
     v.ackBits.fill(0);
     v.hwSlots.fill(0);
     v.hwPendBits.fill(0);
@@ -330,9 +331,7 @@ export class Machine {
     let failure: RunFailure | undefined;
     const crash = crashes[0];
     if (crash) {
-      const ctl = this.views.cpuCtl;
-      const base = crash.cpu * CPU_CTL_WORDS;
-      const last = describeLastEvent(Atomics.load(ctl, base + C_LAST_EVENT), Atomics.load(ctl, base + C_LAST_EVENT_A), Atomics.load(ctl, base + C_LAST_EVENT_B));
+      const last = describeLastEvent(this.views.cpuCtl, crash.cpu);
       failure = { kind: 'cpu-crashed', cpu: crash.cpu, message: `CPU ${crash.cpu} crashed: ${crash.why}; last event: ${last}`, last_event: last };
     } else if (interrupted !== null) {
       // Every CPU unwound at the abort: the machine stays usable; the caller decides when to shut it down.

@@ -36,7 +36,8 @@
  * - The machine records at most SCHED_RECORD_MAX choice points; a run that
  *   takes more is marked truncated (the explorer refuses it).
  */
-import { C_ACK_PENDING, C_IPI_PENDING, C_IS_LAZY, C_LOADED_MM, C_ROUND, C_SCHED_ACTIVE, C_WAIT_LOCK, CPU_CTL_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, REC_BLOCKED, REC_FORCED, REC_AFTER_IRQ, REC_FORCED_INVALID, REC_NO_CPU, S_BLOCKED, S_BLOCKED_HASH, S_FORCED, S_MODE, S_NEXT_FORCED, S_NFORCED, S_PROGRESS, S_RECORD, S_RECORDED, SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_REC_WORDS, SCHED_RECORD_MAX } from './layout.js';
+import { RACE_LOG_CAPACITY, RACE_WORDS, REC_BLOCKED, REC_FORCED, REC_AFTER_IRQ, REC_FORCED_INVALID, REC_NO_CPU, S_BLOCKED, S_BLOCKED_HASH, S_FORCED, S_MODE, S_NEXT_FORCED, S_NFORCED, S_PROGRESS, S_RECORD, S_RECORDED, SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_REC_WORDS, SCHED_RECORD_MAX } from './layout.js';
+import { mixCpuState } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
 import { G_RACE_COUNT, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED_STEPS, G_SCHED_TURN, G_TOKEN_RR, G_TOKENS_FREE, GLOBAL_WORDS } from './state/globalBlock.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
@@ -156,11 +157,13 @@ export function readScheduleRecord(sched: Int32Array): ScheduleRecord {
 
 /** Global words the scheduler and the run tokens write: left out of the state hash. */
 const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
-/** Per-CPU control words that are machine state (the rest are doorbells, tokens and crash notes). */
-const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM];
 
 const FNV_PRIME = 0x01000193;
 const FNV_OFFSET = 0x811c9dc5;
+
+function fnvMix(h: number, x: number): number {
+  return Math.imul(h ^ x, FNV_PRIME);
+}
 
 /** FNV_POW[k] = FNV_PRIME^k mod 2^32: mixing k zero words multiplies the hash by it (h ^ 0 = h). Grown on demand. */
 let FNV_POW = new Int32Array([1]);
@@ -209,7 +212,7 @@ function mixArray(h: number, a: Int32Array, from = 0, to = a.length): number {
 export function hashSharedState(v: MachineViews, cpus: number): number {
   let h = FNV_OFFSET;
   for (let i = 0; i < GLOBAL_WORDS; i++) if (!SCHED_GLOBAL_WORDS.has(i)) h = Math.imul(h ^ v.global[i], FNV_PRIME);
-  for (let c = 0; c < cpus; c++) for (const w of CPU_STATE_WORDS) h = Math.imul(h ^ v.cpuCtl[c * CPU_CTL_WORDS + w], FNV_PRIME);
+  for (let c = 0; c < cpus; c++) h = mixCpuState(v.cpuCtl, c, h, fnvMix);
   for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore]) {
     h = mixArray(h, a);
   }

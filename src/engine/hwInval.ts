@@ -46,11 +46,6 @@
  *   every application of the previous request was acknowledged.
  */
 import {
-  C_DOORBELL,
-  C_HW_ACK_PENDING,
-  C_HW_PENDING,
-  C_HW_ROUND,
-  CPU_CTL_WORDS,
   HS_KIND,
   HS_MM,
   HS_NPAGES,
@@ -62,6 +57,7 @@ import {
   HW_SLOT_WORDS,
   cpumaskWords,
 } from './layout.js';
+import { completeHwRequest, hwAckPending, hwPending, postHwRequest, startHwRequest, takeHwRequest } from './state/cpuControl.js';
 import { IPI_ACK_SPIN, IpiTimeoutError, type IpiMessage, type IpiWaitHost } from './ipi.js';
 
 /** Which mechanism carries a queue request. */
@@ -127,17 +123,13 @@ export class HwInvalQueue {
     Atomics.store(this.slots, s + HS_MM, req.mm);
     Atomics.store(this.slots, s + HS_NPAGES, req.pages.length);
     for (let i = 0; i < req.pages.length; i++) Atomics.store(this.slots, s + HS_PAGES + i, req.pages[i]);
-    Atomics.store(ctl, me * CPU_CTL_WORDS + C_HW_ROUND, ++this.round);
-    Atomics.store(ctl, me * CPU_CTL_WORDS + C_HW_ACK_PENDING, targets.length);
+    startHwRequest(ctl, me, ++this.round, targets.length);
     const t0 = performance.now();
     const word = me >> 5;
     const bit = 1 << (me & 31);
     for (const t of targets) {
       Atomics.or(this.pendBits, t * this.maskWords + word, bit);
-      const b = t * CPU_CTL_WORDS;
-      Atomics.add(ctl, b + C_HW_PENDING, 1);
-      Atomics.add(ctl, b + C_DOORBELL, 1);
-      Atomics.notify(ctl, b + C_DOORBELL);
+      postHwRequest(ctl, t);
     }
     if (!wait) {
       // The planted bug: return before the targets applied it (INVLPGB without TLBSYNC).
@@ -153,15 +145,14 @@ export class HwInvalQueue {
   /** Wait until every target applied this CPU's request (C_HW_ACK_PENDING is 0). Returns host us since `t0`. */
   private waitApplied(t0: number, host: IpiWaitHost, timeoutMs: number, targets: readonly number[]): number {
     const ctl = this.cpuCtl;
-    const ackIdx = this.cpu * CPU_CTL_WORDS + C_HW_ACK_PENDING;
     if (this.spinBeforeSleep) {
-      for (let i = 0; i < IPI_ACK_SPIN; i++) if (Atomics.load(ctl, ackIdx) === 0) return (performance.now() - t0) * 1000;
+      for (let i = 0; i < IPI_ACK_SPIN; i++) if (hwAckPending(ctl, this.cpu) === 0) return (performance.now() - t0) * 1000;
     }
     const deadline = t0 + timeoutMs;
     host.beginAckWait(Math.max(1, targets.length));
     for (;;) {
       host.serviceIpis();
-      if (Atomics.load(ctl, ackIdx) === 0) break;
+      if (hwAckPending(ctl, this.cpu) === 0) break;
       host.checkAbort();
       const now = performance.now();
       // A throw ends the run (abort): the CPU's abort path drops any lent token state.
@@ -204,10 +195,7 @@ export class HwInvalQueue {
     const bit = 1 << (initiator & 31);
     for (const t of members) {
       Atomics.or(this.pendBits, t * this.maskWords + word, bit);
-      const b = t * CPU_CTL_WORDS;
-      Atomics.add(ctl, b + C_HW_PENDING, 1);
-      Atomics.add(ctl, b + C_DOORBELL, 1);
-      Atomics.notify(ctl, b + C_DOORBELL);
+      postHwRequest(ctl, t);
     }
   }
 
@@ -218,7 +206,7 @@ export class HwInvalQueue {
 
   /** Requests posted to this CPU and not yet applied. */
   pending(): number {
-    return Atomics.load(this.cpuCtl, this.cpu * CPU_CTL_WORDS + C_HW_PENDING);
+    return hwPending(this.cpuCtl, this.cpu);
   }
 
   /**
@@ -229,9 +217,8 @@ export class HwInvalQueue {
   drain(apply: (req: HwRequest, sender: number) => void, hardwareOnly = false): number {
     const me = this.cpu;
     const ctl = this.cpuCtl;
-    const pendIdx = me * CPU_CTL_WORDS + C_HW_PENDING;
     let applied = 0;
-    while (Atomics.load(ctl, pendIdx) > 0) {
+    while (hwPending(ctl, me) > 0) {
       let got = false;
       for (let w = 0; w < this.maskWords; w++) {
         const rowIdx = me * this.maskWords + w;
@@ -246,7 +233,7 @@ export class HwInvalQueue {
           const req = this.readSlot(sender);
           if (hardwareOnly && (req.via === 'ipi' || req.via === 'ipi-fwd')) continue;
           Atomics.and(this.pendBits, rowIdx, ~(1 << b));
-          Atomics.sub(ctl, pendIdx, 1);
+          takeHwRequest(ctl, me);
           apply(req, sender);
           if (req.via !== 'ipi-fwd') this.complete(sender);
           got = true;
@@ -281,10 +268,6 @@ export class HwInvalQueue {
   }
 
   private complete(sender: number): void {
-    const b = sender * CPU_CTL_WORDS;
-    if (Atomics.sub(this.cpuCtl, b + C_HW_ACK_PENDING, 1) === 1) {
-      Atomics.add(this.cpuCtl, b + C_DOORBELL, 1);
-      Atomics.notify(this.cpuCtl, b + C_DOORBELL);
-    }
+    completeHwRequest(this.cpuCtl, sender);
   }
 }

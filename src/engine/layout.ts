@@ -1,8 +1,8 @@
 /**
- * SharedArrayBuffer layouts of the blocks that have no owner module yet (per-CPU
- * control words, counters, physical memory, race log, PTE locks, invalidation
- * queue, schedule buffer). Blocks with an owner declare their words there:
- * the global block and page state in src/engine/state/, the mm_struct in
+ * SharedArrayBuffer layouts of the blocks that have no owner module yet (counters,
+ * physical memory, race log, PTE locks, invalidation queue, schedule buffer).
+ * Blocks with an owner declare their words there: the global block, page
+ * state and the per-CPU control words in src/engine/state/, the mm_struct in
  * src/kernel/mm.ts, the TLB entry in src/engine/tlb.ts, the arm64 TLBI rings
  * in src/kernel/arm64Tlbi.ts; buffer sizes in src/engine/state/machineViews.ts.
  *
@@ -11,9 +11,8 @@
  *   reclaim, faults, mprotect all race on them for real).
  * - Frame data words: plain reads and writes (that is what memory is); frame
  *   generations change only with Atomics, by the CPU that frees the frame.
- * - Per-CPU control words (doorbell, pending IPIs, acks, run token): Atomics only.
  * - Kernel locks (page lock, PTE lock, mmap_lock): Atomics CAS only; the
- *   unlocker rings every CPU whose C_WAIT_LOCK holds the lock's tag.
+ *   unlocker rings every CPU that sleeps on the lock's tag (src/engine/state/cpuControl.ts).
  * - Per-CPU counters: plain writes by the owning CPU only; read by the
  *   coordinator after the run, when every worker is idle.
  * - The coordinator zeroes/initialises everything between runs, while no CPU runs.
@@ -21,81 +20,6 @@
  * Offsets are in elements of the typed array named next to each block.
  */
 import type { SimConfig } from '../config/config.js';
-
-// ---------------------------------------------------------------------------
-// Per-CPU control block: Int32Array `cpuCtl`, CPU c at c * CPU_CTL_WORDS
-// ---------------------------------------------------------------------------
-/** Event counter: bumped (Atomics.add + notify) for every event a CPU must look at: IPI, ack completion, run token, seeded turn. */
-export const C_DOORBELL = 0;
-/** IPIs posted to this CPU and not yet handled. Incremented by the sender before it rings. */
-export const C_IPI_PENDING = 1;
-/** Acknowledgements this CPU (as sender) still waits for in its current round. */
-export const C_ACK_PENDING = 2;
-/** 1 when a run token has been handed to this CPU while it waited. */
-export const C_TOKEN_GRANT = 3;
-/** 1 while this CPU waits for a run token. */
-export const C_WANTS_TOKEN = 4;
-/** Seeded mode: 1 while the CPU still has workload steps to take. */
-export const C_SCHED_ACTIVE = 5;
-/**
- * Requests in the shared invalidation queue (src/engine/hwInval.ts: INVLPGB
- * broadcasts, RAR actions, queue-carried IPIs) posted to this CPU and not yet
- * applied. Incremented by the initiator after it set its bit in this CPU's
- * row of `hwPendBits`, decremented by this CPU when it applies the request.
- */
-export const C_HW_PENDING = 6;
-/** Id of the sender's current IPI round (debug and stuck-CPU reports). */
-export const C_ROUND = 7;
-/** Tag (`lockTag`, never 0) of the kernel lock this CPU sleeps on (0: none); the unlocker rings it. */
-export const C_WAIT_LOCK = 8;
-/**
- * cpu_tlbstate_shared.is_lazy: 1 while this CPU runs a kernel thread with the
- * process's mm still loaded (lazy TLB). Written by the CPU itself (Atomics),
- * read by flush initiators, which skip it unless page tables were freed.
- */
-export const C_IS_LAZY = 9;
-/**
- * cpu_tlbstate.loaded_mm, as flush initiators see it: 1 + the mm this CPU has
- * loaded (0: none, a kernel thread). Written by the CPU itself in
- * switch_mm_irqs_off *before* it joins mm_cpumask and reads tlb_gen;
- * read by should_flush_tlb after the initiator bumped tlb_gen. So either the
- * initiator sees the CPU on the mm and sends, or the CPU reads the bumped
- * tlb_gen and flushes at the switch (see tlbState.ts).
- */
-export const C_LOADED_MM = 10;
-/**
- * Bit of the C_LOADED_MM word set while the loaded mm runs under its global
- * ASID (`--protocol invlpgb`): cpu_tlbstate.loaded_mm_asid is the global one,
- * as finish_asid_transition reads it on other CPUs.
- */
-export const LOADED_GLOBAL_ASID_BIT = 1 << 30;
-/**
- * The last event this CPU began to handle, for crash reports: kind
- * (LAST_EVENT_*), then two arguments (IPI: sender and round; page fault: mm
- * and page). Written by the CPU itself before it handles the event.
- */
-export const C_LAST_EVENT = 11;
-export const C_LAST_EVENT_A = 12;
-export const C_LAST_EVENT_B = 13;
-/**
- * Applications this CPU (as the initiator of a queue request, src/engine/hwInval.ts)
- * still waits for: TLBSYNC / RAR completion / the queue-carried IPI's acks.
- * The application that brings it to 0 rings this CPU's doorbell.
- */
-export const C_HW_ACK_PENDING = 14;
-/** Id of this CPU's current queue request (debug, crash reports). */
-export const C_HW_ROUND = 15;
-// C_LAST_EVENT is 0 (none) until the CPU's first IPI.
-export const LAST_EVENT_IPI = 1;
-export const LAST_EVENT_FAULT = 2;
-
-/** Words of a crashed CPU's last event, as a sentence. */
-export function describeLastEvent(kind: number, a: number, b: number): string {
-  if (kind === LAST_EVENT_IPI) return `handling CPU ${a}'s TLB-flush IPI (round ${b})`;
-  if (kind === LAST_EVENT_FAULT) return `handling a page fault on page ${b} of mm ${a}`;
-  return 'none recorded (it had not handled an IPI or a fault yet)';
-}
-export const CPU_CTL_WORDS = 16; // 64 bytes: one cache line per CPU.
 
 // ---------------------------------------------------------------------------
 // Per-CPU counters: Float64Array `counters`, CPU c at c * COUNTER_WORDS

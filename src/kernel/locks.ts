@@ -22,7 +22,7 @@
  *   lock at a time; zap trylocks under the PTE lock, and sleeps for a busy
  *   page only after it has released every page it cleared).
  */
-import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS } from '../engine/layout.js';
+import { ringLockWaiters } from '../engine/state/cpuControl.js';
 import type { MachineViews } from '../engine/state/machineViews.js';
 import { G_LOCK_WAITERS } from '../engine/state/globalBlock.js';
 
@@ -88,11 +88,5 @@ export function rwsemUpWrite(v: MachineViews, words: Int32Array, i: number, tag:
 /** Ring every CPU sleeping on the lock tagged `tag` (wake_up_page and friends). */
 function wakeLockWaiters(v: MachineViews, tag: number): void {
   if (Atomics.load(v.global, G_LOCK_WAITERS) === 0) return;
-  const ctl = v.cpuCtl;
-  for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {
-    if (Atomics.load(ctl, b + C_WAIT_LOCK) === tag) {
-      Atomics.add(ctl, b + C_DOORBELL, 1);
-      Atomics.notify(ctl, b + C_DOORBELL);
-    }
-  }
+  ringLockWaiters(v.cpuCtl, tag);
 }

@@ -17,10 +17,11 @@
  * - Buffers are structured-clone safe: sent to every worker once.
  */
 import type { SimConfig } from '../../config/config.js';
-import { COUNTER_WORDS, CPU_CTL_WORDS, FL_BASE, FRAME_META_WORDS, HW_SLOT_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, schedWords, wordsPerPage } from '../layout.js';
+import { COUNTER_WORDS, FL_BASE, FRAME_META_WORDS, HW_SLOT_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, schedWords, wordsPerPage } from '../layout.js';
 import { mmBlockWords } from '../../kernel/mm.js';
 import { pageStateWords } from './pageState.js';
 import { GLOBAL_WORDS } from './globalBlock.js';
+import { CPU_CTL_WORDS } from './cpuControl.js';
 import { tlbWords } from '../tlb.js';
 import { tlbiWords } from '../../kernel/arm64Tlbi.js';
 
@@ -43,7 +44,7 @@ const frames = (c: MachineShape): number => frameCount(pageSlots(c));
 const MACHINE_BUFFERS = {
   /** Global control block (src/engine/state/globalBlock.ts). */
   global: int32(() => GLOBAL_WORDS),
-  /** Per-CPU control words (layout.ts C_*), one cache line per CPU. */
+  /** Per-CPU control words (src/engine/state/cpuControl.ts), one cache line per CPU. */
   cpuCtl: int32((c) => c.cpus * CPU_CTL_WORDS),
   /** src/engine/ipi.ts: per sender, the cpumask of targets that still owe an ack. */
   ackBits: int32((c) => c.cpus * cpumaskWords(c.cpus)),

@@ -13,7 +13,8 @@ import type { Cpu } from '../../engine/cpu.js';
 import type { FlushRequest } from '../../engine/ipi.js';
 import { mmAssignGlobalAsid, mmClearAsidTransition, mmCpumask, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition } from '../mm.js';
 import { flushTlbFunc } from '../tlbFlush.js';
-import { isLazyCpu, loadedGlobalAsidOf, loadedMmOf, TLB_NR_DYN_ASIDS } from '../tlbState.js';
+import { TLB_NR_DYN_ASIDS } from '../tlbState.js';
+import { isLazyCpu, loadedGlobalAsidOf, loadedMmOf } from '../../engine/state/cpuControl.js';
 import type { FlushTransport } from './types.js';
 import { G_LAST_GLOBAL_ASID } from '../../engine/state/globalBlock.js';
 
