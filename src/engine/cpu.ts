@@ -67,7 +67,7 @@ import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from '../kernel/tlb
 import { chooseFlushTransport } from '../kernel/transports/index.js';
 import type { FlushTransport } from '../kernel/transports/types.js';
 import { viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
-import { ABORT_SEEDED_STEPS, G_ABORT, G_FINISHED, G_LOCK_WAITERS, G_RUN_DONE, G_SCHED_STEPS, ProgramState } from './state/globalBlock.js';
+import { ABORT_SEEDED_STEPS, ProgramState, abortReason, addLockWaiter, finishWorkload, markRunDone, runDone, schedSteps } from './state/globalBlock.js';
 import { tlbWords } from './tlb.js';
 
 /** Thrown inside a worker to unwind when the run was aborted (by anyone). */
@@ -265,7 +265,7 @@ export class Cpu implements IpiWaitHost {
     this.pollCountdown = c.doorbellPollInterval;
     this.stopsAcking = c.faultKind === 'stop-acking' && c.faultCpu === this.id;
     this.crashesInIpi = c.faultKind === 'crash-in-ipi' && c.faultCpu === this.id;
-    this.clock = new TraceClock(c.sched === 'seeded', this.v.global, G_SCHED_STEPS);
+    this.clock = new TraceClock(c.sched === 'seeded', () => schedSteps(this.v.global));
     this.trace = c.traceEvents > 0 ? new TraceRing(c.traceEvents) : null;
     if (this.trace) {
       const ring = this.trace;
@@ -317,8 +317,8 @@ export class Cpu implements IpiWaitHost {
       }
     }
     this.hostSched!.releaseTokenIfHeld();
-    if (Atomics.add(g, G_FINISHED, 1) + 1 === this.config.cpus) {
-      Atomics.store(g, G_RUN_DONE, 1);
+    if (finishWorkload(g) === this.config.cpus) {
+      markRunDone(g);
       for (let c = 0; c < this.config.cpus; c++) ringDoorbell(this.v.cpuCtl, c);
     }
     for (;;) {
@@ -326,9 +326,9 @@ export class Cpu implements IpiWaitHost {
       // flag: whoever sets the flag rings afterwards, so the wait below returns
       // at once instead of sleeping out IDLE_WAIT_MS.
       this.serviceIpis();
-      if (Atomics.load(g, G_RUN_DONE) !== 0) break;
+      if (runDone(g)) break;
       this.checkAbort();
-      if (waitDoorbell(this.v.cpuCtl, this.id, this.doorbellSnapshot, IDLE_WAIT_MS) === 'timed-out' && Atomics.load(g, G_RUN_DONE) !== 0) {
+      if (waitDoorbell(this.v.cpuCtl, this.id, this.doorbellSnapshot, IDLE_WAIT_MS) === 'timed-out' && runDone(g)) {
         this.countSafetyNetWakeup();
       }
     }
@@ -456,12 +456,12 @@ export class Cpu implements IpiWaitHost {
       }
     }
     setWaitLock(this.v.cpuCtl, this.id, tag);
-    Atomics.add(this.v.global, G_LOCK_WAITERS, 1);
+    addLockWaiter(this.v.global, 1);
     try {
       this.blockUntil(tryTake, LOCK_WAIT_MS, resumeToken, true);
     } finally {
       setWaitLock(this.v.cpuCtl, this.id, 0);
-      Atomics.sub(this.v.global, G_LOCK_WAITERS, 1);
+      addLockWaiter(this.v.global, -1);
     }
   }
 
@@ -574,7 +574,7 @@ export class Cpu implements IpiWaitHost {
   }
 
   checkAbort(): void {
-    if (Atomics.load(this.v.global, G_ABORT) !== 0) throw new SimAbort('run aborted');
+    if (abortReason(this.v.global) !== 0) throw new SimAbort('run aborted');
   }
 
   /** Free mode: step aside until `sender`'s round `round` completes (src/engine/freeModeQuantum.ts). */

@@ -39,7 +39,7 @@
 import { RACE_LOG_CAPACITY, RACE_WORDS, REC_BLOCKED, REC_FORCED, REC_AFTER_IRQ, REC_FORCED_INVALID, REC_NO_CPU, S_BLOCKED, S_BLOCKED_HASH, S_FORCED, S_MODE, S_NEXT_FORCED, S_NFORCED, S_PROGRESS, S_RECORD, S_RECORDED, SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_REC_WORDS, SCHED_RECORD_MAX } from './layout.js';
 import { mixCpuState } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
-import { G_RACE_COUNT, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED_STEPS, G_SCHED_TURN, G_TOKEN_RR, G_TOKENS_FREE, GLOBAL_WORDS } from './state/globalBlock.js';
+import { mixGlobalState, raceRecords } from './state/globalBlock.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
 
 export { SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_RECORD_MAX } from './layout.js';
@@ -155,8 +155,6 @@ export function readScheduleRecord(sched: Int32Array): ScheduleRecord {
 // State hashing
 // ---------------------------------------------------------------------------
 
-/** Global words the scheduler and the run tokens write: left out of the state hash. */
-const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
 
 const FNV_PRIME = 0x01000193;
 const FNV_OFFSET = 0x811c9dc5;
@@ -211,14 +209,14 @@ function mixArray(h: number, a: Int32Array, from = 0, to = a.length): number {
  */
 export function hashSharedState(v: MachineViews, cpus: number): number {
   let h = FNV_OFFSET;
-  for (let i = 0; i < GLOBAL_WORDS; i++) if (!SCHED_GLOBAL_WORDS.has(i)) h = Math.imul(h ^ v.global[i], FNV_PRIME);
+  h = mixGlobalState(v.global, h, fnvMix);
   for (let c = 0; c < cpus; c++) h = mixCpuState(v.cpuCtl, c, h, fnvMix);
   for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore]) {
     h = mixArray(h, a);
   }
   // The race log past its used records is zero (cleared before every run, written record by record within one turn):
   // those words are mixed as one run of zeros without reading them.
-  const used = Math.min(v.global[G_RACE_COUNT], RACE_LOG_CAPACITY) * RACE_WORDS;
+  const used = Math.min(raceRecords(v.global), RACE_LOG_CAPACITY) * RACE_WORDS;
   h = Math.imul(mixArray(h, v.raceLog, 0, used), fnvPow(v.raceLog.length - used));
   // `--arch arm64`: TLBIs in flight (empty otherwise, so other machines hash as before).
   h = mixArray(h, v.tlbi);

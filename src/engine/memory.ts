@@ -22,7 +22,7 @@
 import { LOCK_KIND_PAGE, lockTag, mutexOwner, mutexTryLock, mutexUnlock } from '../kernel/locks.js';
 import { FL_BASE, FL_LOCK, FL_TOP, F_PAGE, F_LUF_GEN, F_UNFLUSHED, FRAME_META_WORDS } from './layout.js';
 import type { MachineViews } from './state/machineViews.js';
-import { G_LUF_FLUSHED } from './state/globalBlock.js';
+import { lufFlushed } from './state/globalBlock.js';
 import { pageLockWord } from './state/pageState.js';
 
 /** A broken engine invariant (debug mode). Aborts the run. */
@@ -97,7 +97,7 @@ export class PhysicalMemory {
       const lufGen = Atomics.load(this.v.frameMeta, f * FRAME_META_WORDS + F_LUF_GEN);
       if (lufGen !== 0) {
         this.lufBeforeReuse?.(f, lufGen);
-        if (this.debug && Atomics.load(this.v.global, G_LUF_FLUSHED) < lufGen) {
+        if (this.debug && lufFlushed(this.v.global) < lufGen) {
           throw new InvariantError(`frame ${f} reused before its deferred (lazy unmap) flush, generation ${lufGen}, was done`);
         }
         Atomics.add(this.v.frameGen, f, 1);

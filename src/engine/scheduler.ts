@@ -39,7 +39,7 @@ import { mulberry32Step } from './prng.js';
 import { chooseScheduled, scheduleDriven } from './forcedSchedule.js';
 import { claimTokenWaiter, clearSchedActive, doorbell, hwPending, initSchedActive, ipiPending, ringDoorbell, schedActive, setTokenGrant, tokenGrant, wantToken, wantsToken, waitDoorbell } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
-import { G_ABORT, G_FAIL_CPU, G_RUN_DONE, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED_STEPS, G_SCHED_TURN, G_TOKEN_RR, G_TOKENS_FREE } from './state/globalBlock.js';
+import { advanceTokenCursor, arriveSchedStarted, claimAbort, initSchedTurn, initSeededWords, markRunDone, returnFreeToken, runDone, schedPrng, schedTurn, setSchedPrng, setSchedTurn, takeFreeToken, takeSchedStep, tokenCursor, tokensFree } from './state/globalBlock.js';
 
 /**
  * Safety-net timeout of a token wait: a lost wake-up costs at most this. The
@@ -69,7 +69,7 @@ export { ringDoorbell };
  * Used by a CPU that hits a timeout or an invariant and by the coordinator.
  */
 export function raiseAbort(global: Int32Array, cpuCtl: Int32Array, cpus: number, reason: number, failedCpu = -1): void {
-  if (Atomics.compareExchange(global, G_ABORT, 0, reason) === 0 && failedCpu >= 0) Atomics.store(global, G_FAIL_CPU, failedCpu);
+  claimAbort(global, reason, failedCpu);
   for (let c = 0; c < cpus; c++) ringDoorbell(cpuCtl, c);
 }
 
@@ -98,10 +98,10 @@ export class RunTokens {
     const ctl = this.cpuCtl;
     const me = this.me;
     for (;;) {
-      const t = Atomics.load(g, G_TOKENS_FREE);
-      if (t > 0 && Atomics.compareExchange(g, G_TOKENS_FREE, t, t - 1) === t) return -1;
+      const t = tokensFree(g);
+      if (t > 0 && takeFreeToken(g, t)) return -1;
       wantToken(ctl, me);
-      if (Atomics.load(g, G_TOKENS_FREE) > 0) {
+      if (tokensFree(g) > 0) {
         if (claimTokenWaiter(ctl, me)) continue; // withdrew: retry the pool
         // else a releaser already picked us: wait for its grant below
       }
@@ -117,7 +117,7 @@ export class RunTokens {
         if (tokenGrant(ctl, me) !== 0) continue;
         if (waitDoorbell(ctl, me, seen, TOKEN_WAIT_MS) === 'timed-out') {
           // Safety net: a token sits in the pool and nobody granted it to us.
-          if (Atomics.load(g, G_TOKENS_FREE) > 0 && claimTokenWaiter(ctl, me)) break;
+          if (tokensFree(g) > 0 && claimTokenWaiter(ctl, me)) break;
         }
       }
     }
@@ -126,17 +126,17 @@ export class RunTokens {
   /** Hand the token to the next waiting CPU (round-robin), or return it to the pool. */
   release(): void {
     if (this.grantToWaiter()) return;
-    Atomics.add(this.global, G_TOKENS_FREE, 1);
+    returnFreeToken(this.global);
     // A CPU may have registered after our scan and seen an empty pool: give it the token now.
     const c = this.findWaiter();
     if (c < 0) return;
-    const t = Atomics.load(this.global, G_TOKENS_FREE);
-    if (t > 0 && Atomics.compareExchange(this.global, G_TOKENS_FREE, t, t - 1) === t) {
+    const t = tokensFree(this.global);
+    if (t > 0 && takeFreeToken(this.global, t)) {
       if (claimTokenWaiter(this.cpuCtl, c)) {
         setTokenGrant(this.cpuCtl, c, GRANT_PLAIN);
         ringDoorbell(this.cpuCtl, c);
       } else {
-        Atomics.add(this.global, G_TOKENS_FREE, 1);
+        returnFreeToken(this.global);
       }
     }
   }
@@ -166,7 +166,7 @@ export class RunTokens {
    * that would turn one loan into a chain of running CPUs).
    */
   returnLoan(lender: number): void {
-    if (!this.giveBackTo(lender)) Atomics.add(this.global, G_TOKENS_FREE, 1);
+    if (!this.giveBackTo(lender)) returnFreeToken(this.global);
   }
 
   /** True if any other CPU waits for a token (cheap enough once per quantum). */
@@ -176,7 +176,7 @@ export class RunTokens {
 
   private findWaiter(): number {
     const n = this.cpus;
-    const start = (Atomics.load(this.global, G_TOKEN_RR) >>> 0) % n;
+    const start = (tokenCursor(this.global) >>> 0) % n;
     for (let i = 0; i < n; i++) {
       const c = (start + i) % n;
       if (c !== this.me && wantsToken(this.cpuCtl, c)) return c;
@@ -186,7 +186,7 @@ export class RunTokens {
 
   private grantToWaiter(grant = GRANT_PLAIN): boolean {
     const n = this.cpus;
-    const start = (Atomics.add(this.global, G_TOKEN_RR, 1) >>> 0) % n;
+    const start = (advanceTokenCursor(this.global) >>> 0) % n;
     for (let i = 0; i < n; i++) {
       const c = (start + i) % n;
       if (c === this.me) continue;
@@ -206,11 +206,9 @@ export class RunTokens {
  */
 export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number, views?: MachineViews): void {
   for (let c = 0; c < cpus; c++) initSchedActive(cpuCtl, c);
-  global[G_SCHED_PRNG] = seed | 0;
-  global[G_SCHED_STEPS] = 0;
-  global[G_SCHED_STARTED] = 0;
+  initSeededWords(global, seed);
   // A schedule-driven run hashes every CPU's TLB at each choice: its first choice waits until all have reset theirs (SeededScheduler.started).
-  global[G_SCHED_TURN] = views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus, views?.tlbi);
+  initSchedTurn(global, views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus, views?.tlbi));
 }
 
 /**
@@ -228,8 +226,8 @@ function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi
   let runnable = 0;
   for (let c = 0; c < agents; c++) if (isRunnable(cpuCtl, c, cpus, tlbi)) runnable++;
   if (runnable === 0) return TURN_NONE;
-  const [s, r] = mulberry32Step(Atomics.load(global, G_SCHED_PRNG));
-  Atomics.store(global, G_SCHED_PRNG, s);
+  const [s, r] = mulberry32Step(schedPrng(global));
+  setSchedPrng(global, s);
   let k = r % runnable;
   for (let c = 0; c < agents; c++) {
     if (!isRunnable(cpuCtl, c, cpus, tlbi)) continue;
@@ -280,18 +278,18 @@ export class SeededScheduler {
    * other CPU only waits for its turn meanwhile) and hands out the turn.
    */
   started(): void {
-    const n = Atomics.add(this.global, G_SCHED_STARTED, 1) + 1;
+    const n = arriveSchedStarted(this.global);
     const v = this.views;
     if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
     const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, schedAgentCount(this.cpus, this.tlbi));
-    Atomics.store(this.global, G_SCHED_TURN, first);
-    if (first === TURN_NONE) Atomics.store(this.global, G_RUN_DONE, 1);
+    setSchedTurn(this.global, first);
+    if (first === TURN_NONE) markRunDone(this.global);
     for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
   }
 
   /** True while this CPU (not its MMU agent) holds the turn. */
   holdsTurn(): boolean {
-    return Atomics.load(this.global, G_SCHED_TURN) === this.me;
+    return schedTurn(this.global) === this.me;
   }
 
   /** Sleep until this CPU holds the turn or the run is over. Returns false if the run is over. */
@@ -299,13 +297,13 @@ export class SeededScheduler {
     const g = this.global;
     for (;;) {
       const seen = doorbell(this.cpuCtl, this.me);
-      const turn = Atomics.load(g, G_SCHED_TURN);
+      const turn = schedTurn(g);
       if (turn === this.me) return true;
       if (turn === this.mmuAgent && this.mmuAgent >= 0 && this.onMmuTurn) {
         this.onMmuTurn(); // this CPU's MMU applies its TLBIs and yields the turn
         continue;
       }
-      if (Atomics.load(g, G_RUN_DONE) !== 0) return false;
+      if (runDone(g)) return false;
       hooks.checkAbort();
       waitDoorbell(this.cpuCtl, this.me, seen, 50);
     }
@@ -318,7 +316,7 @@ export class SeededScheduler {
    * turn; the caller must then `waitTurn`.
    */
   yieldTurn(blocked = false, afterIrq = false, as = this.me): number {
-    const steps = Atomics.add(this.global, G_SCHED_STEPS, 1) + 1;
+    const steps = takeSchedStep(this.global);
     if (steps > this.maxSteps) return -1;
     const v = this.views;
     const next =
@@ -328,12 +326,12 @@ export class SeededScheduler {
     if (next === as) return steps;
     if (this.mmuAgent >= 0 && (next === this.me || next === this.mmuAgent)) {
       // Handed from this CPU to its own MMU agent or back: the same thread; waitTurn sees it.
-      Atomics.store(this.global, G_SCHED_TURN, next);
+      setSchedTurn(this.global, next);
       return steps;
     }
-    Atomics.store(this.global, G_SCHED_TURN, next);
+    setSchedTurn(this.global, next);
     if (next === TURN_NONE) {
-      Atomics.store(this.global, G_RUN_DONE, 1);
+      markRunDone(this.global);
       for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
     } else {
       ringDoorbell(this.cpuCtl, next >= this.cpus ? next - this.cpus : next); // an MMU agent runs on its CPU's thread

@@ -24,7 +24,7 @@
  */
 import { ringLockWaiters } from '../engine/state/cpuControl.js';
 import type { MachineViews } from '../engine/state/machineViews.js';
-import { G_LOCK_WAITERS } from '../engine/state/globalBlock.js';
+import { lockWaiters } from '../engine/state/globalBlock.js';
 
 /** What a lock tag names: the kind of lock in the top bits, its index below. */
 export const LOCK_KIND_PAGE = 0;
@@ -87,6 +87,6 @@ export function rwsemUpWrite(v: MachineViews, words: Int32Array, i: number, tag:
 
 /** Ring every CPU sleeping on the lock tagged `tag` (wake_up_page and friends). */
 function wakeLockWaiters(v: MachineViews, tag: number): void {
-  if (Atomics.load(v.global, G_LOCK_WAITERS) === 0) return;
+  if (lockWaiters(v.global) === 0) return;
   ringLockWaiters(v.cpuCtl, tag);
 }
