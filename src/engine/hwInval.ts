@@ -45,20 +45,31 @@
  *   initiator's round instead). The initiator rewrites its slot only after
  *   every application of the previous request was acknowledged.
  */
-import {
-  HS_KIND,
-  HS_MM,
-  HS_NPAGES,
-  HS_PAGES,
-  HS_ROUND,
-  HS_TLBGEN,
-  HS_VIA,
-  HW_SLOT_PAGES,
-  HW_SLOT_WORDS,
-  cpumaskWords,
-} from './layout.js';
+import { cpumaskWords } from './layout.js';
 import { completeHwRequest, hwAckPending, hwPending, postHwRequest, startHwRequest, takeHwRequest } from './state/cpuControl.js';
 import { IPI_ACK_SPIN, IpiTimeoutError, type IpiMessage, type IpiWaitHost } from './ipi.js';
+
+// Request slots: Int32Array `hwSlots` (size in src/engine/state/machineViews.ts), CPU i's request at i * HW_SLOT_WORDS;
+// only this file knows the offsets.
+/**
+ * Request kind, mechanism, mm (-1: every mm), page count, then (a forwarded
+ * IPI round, `--ipi-fanout tree`) the request's tlb_gen and round, then the pages.
+ */
+const HS_KIND = 0;
+const HS_VIA = 1;
+const HS_MM = 2;
+const HS_NPAGES = 3;
+const HS_TLBGEN = 4;
+const HS_ROUND = 5;
+const HS_PAGES = 6;
+/** Most pages one queue request names one by one (INVLPGB's count field is 16 bits; 64 keeps the slot one cache-line pair). */
+export const HW_SLOT_PAGES = 64;
+const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
+
+/** Words of `hwSlots` for `cpus` CPUs: one request slot each. */
+export function hwSlotsWords(cpus: number): number {
+  return cpus * HW_SLOT_WORDS;
+}
 
 /** Which mechanism carries a queue request. */
 export type HwVia = 'invlpgb' | 'rar' | 'ipi' | 'ipi-fwd';
@@ -83,7 +94,6 @@ export interface HwRequest {
   readonly msg?: IpiMessage;
 }
 
-export { HW_SLOT_PAGES };
 
 /** The queue as one CPU sees it: post (as initiator), drain (as target). */
 export class HwInvalQueue {

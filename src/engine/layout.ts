@@ -1,6 +1,6 @@
 /**
  * SharedArrayBuffer layouts of the blocks that have no owner module yet (counters,
- * physical memory, race log, PTE locks, invalidation queue, schedule buffer).
+ * physical memory geometry, race log, PTE locks, schedule buffer).
  * Blocks with an owner declare their words there: the global block, page
  * state and the per-CPU control words in src/engine/state/, the mm_struct in
  * src/kernel/mm.ts, the TLB entry in src/engine/tlb.ts, the arm64 TLBI rings
@@ -137,28 +137,8 @@ export function cpumaskWords(cpus: number): number {
 }
 
 // ---------------------------------------------------------------------------
-// Physical memory
+// Physical memory: the frame metadata and the free-frame stack belong to src/engine/memory.ts
 // ---------------------------------------------------------------------------
-// `frameData`  Int32Array frames * wordsPerPage: frame f word w at f * W + w. Word w is written only by CPU w
-//              (each thread of the process owns one slot of every shared page), so stores to a word are
-//              totally ordered by that CPU's program order and the oracle can tell a lost store from an old one.
-// `frameStep`  Int32Array, same shape: the protocol step (PAGE_STEP_*) of the page when that word was last stored.
-// `frameGen`   Int32Array frames: owner generation, bumped (Atomics.add) when the frame is freed.
-// `frameMeta`  Int32Array frames * FRAME_META_WORDS.
-export const F_PAGE = 0; // vpn the frame holds (-1 free)
-export const F_UNFLUSHED = 1; // 1 from PTE clear until the covering flush is acknowledged
-/**
- * `--protocol luf`: the pending-flush generation of a frame freed with its
- * flush deferred (0: none). Set by the reclaimer when it frees the frame;
- * the allocator that takes the frame again flushes (unless G_LUF_FLUSHED
- * already covers it), bumps the frame generation and clears it.
- */
-export const F_LUF_GEN = 2;
-export const FRAME_META_WORDS = 4;
-/** Free-frame stack: Int32Array `freeList` = [lock, top, frame ids...]. */
-export const FL_LOCK = 0;
-export const FL_TOP = 1;
-export const FL_BASE = 2;
 /** Frames per page: a page can be faulted back in while its old frame still waits for its flush. */
 export function frameCount(pages: number): number {
   return pages * 2 + 8;
@@ -192,24 +172,6 @@ export const PTRS_PER_PTE = 512;
 export function ptlCount(pages: number): number {
   return Math.ceil(pages / PTRS_PER_PTE);
 }
-
-// ---------------------------------------------------------------------------
-// Shared invalidation queue (src/engine/hwInval.ts): Int32Array `hwSlots`, CPU i's request at i * HW_SLOT_WORDS
-// ---------------------------------------------------------------------------
-/**
- * Request kind, mechanism, mm (-1: every mm), page count, then (a forwarded
- * IPI round, `--ipi-fanout tree`) the request's tlb_gen and round, then the pages.
- */
-export const HS_KIND = 0;
-export const HS_VIA = 1;
-export const HS_MM = 2;
-export const HS_NPAGES = 3;
-export const HS_TLBGEN = 4;
-export const HS_ROUND = 5;
-export const HS_PAGES = 6;
-/** Most pages one queue request names one by one (INVLPGB's count field is 16 bits; 64 keeps the slot one cache-line pair). */
-export const HW_SLOT_PAGES = 64;
-export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
 
 // ---------------------------------------------------------------------------
 // Schedule buffer `sched` (src/engine/forcedSchedule.ts): forced choices in, choice points out
