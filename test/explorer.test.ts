@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../src/config/config.js';
 import { explore, exploreScenario } from '../src/campaigns/explore.js';
-import { RACE_WORDS } from '../src/engine/layout.js';
 import { mixCpuState } from '../src/engine/state/cpuControl.js';
+import { usedRaceLogWords } from '../src/engine/oracle.js';
 import { formatSchedule, hashSharedState, parseSchedule } from '../src/engine/forcedSchedule.js';
 import { runStress } from '../src/campaigns/stress.js';
 import { allocateMachine, type MachineViews, viewMachine } from '../src/engine/state/machineViews.js';
@@ -153,11 +153,12 @@ describe('the state hash', () => {
     }
     claimRaceRecord(v.global);
     claimRaceRecord(v.global); // two race records in use
-    for (let i = 0; i < 2 * RACE_WORDS; i++) v.raceLog[i] = i % 3 === 0 ? 0 : i + 1;
+    const used = usedRaceLogWords(v);
+    for (let i = 0; i < used; i++) v.raceLog[i] = i % 3 === 0 ? 0 : i + 1;
     v.tlb[E_VPN] = 5;
     v.tlb[1] = -7;
     expect(hashSharedState(v, 3)).toBe(referenceHash(v, 3));
-    v.raceLog[2 * RACE_WORDS - 1] = 0; // the last word of a used record is zero: still hashed as zero
+    v.raceLog[used - 1] = 0; // the last word of a used record is zero: still hashed as zero
     expect(hashSharedState(v, 3)).toBe(referenceHash(v, 3));
   });
 });

@@ -36,10 +36,11 @@
  * - The machine records at most SCHED_RECORD_MAX choice points; a run that
  *   takes more is marked truncated (the explorer refuses it).
  */
-import { RACE_LOG_CAPACITY, RACE_WORDS, REC_BLOCKED, REC_FORCED, REC_AFTER_IRQ, REC_FORCED_INVALID, REC_NO_CPU, S_BLOCKED, S_BLOCKED_HASH, S_FORCED, S_MODE, S_NEXT_FORCED, S_NFORCED, S_PROGRESS, S_RECORD, S_RECORDED, SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_REC_WORDS, SCHED_RECORD_MAX } from './layout.js';
+import { REC_BLOCKED, REC_FORCED, REC_AFTER_IRQ, REC_FORCED_INVALID, REC_NO_CPU, S_BLOCKED, S_BLOCKED_HASH, S_FORCED, S_MODE, S_NEXT_FORCED, S_NFORCED, S_PROGRESS, S_RECORD, S_RECORDED, SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_REC_WORDS, SCHED_RECORD_MAX } from './layout.js';
 import { mixCpuState } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
-import { mixGlobalState, raceRecords } from './state/globalBlock.js';
+import { mixGlobalState } from './state/globalBlock.js';
+import { usedRaceLogWords } from './oracle.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
 
 export { SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_RECORD_MAX } from './layout.js';
@@ -216,7 +217,7 @@ export function hashSharedState(v: MachineViews, cpus: number): number {
   }
   // The race log past its used records is zero (cleared before every run, written record by record within one turn):
   // those words are mixed as one run of zeros without reading them.
-  const used = Math.min(raceRecords(v.global), RACE_LOG_CAPACITY) * RACE_WORDS;
+  const used = usedRaceLogWords(v);
   h = Math.imul(mixArray(h, v.raceLog, 0, used), fnvPow(v.raceLog.length - used));
   // `--arch arm64`: TLBIs in flight (empty otherwise, so other machines hash as before).
   h = mixArray(h, v.tlbi);

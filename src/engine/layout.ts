@@ -1,6 +1,6 @@
 /**
  * SharedArrayBuffer layouts of the blocks that have no owner module yet (counters,
- * physical memory geometry, race log, PTE locks, schedule buffer).
+ * physical memory geometry, the oracle's last stores, PTE locks, schedule buffer).
  * Blocks with an owner declare their words there: the global block, page
  * state and the per-CPU control words in src/engine/state/, the mm_struct in
  * src/kernel/mm.ts, the TLB entry in src/engine/tlb.ts, the arm64 TLBI rings
@@ -145,23 +145,8 @@ export function frameCount(pages: number): number {
 }
 
 // ---------------------------------------------------------------------------
-// Oracle: race log Int32Array `raceLog` = records of RACE_WORDS; `lastStore` Int32Array cpus * pageSlots (CPU c, slot i at c * pageSlots + i)
+// Oracle: the race log belongs to src/engine/oracle.ts; `lastStore` Int32Array cpus * pageSlots (CPU c, slot i at c * pageSlots + i)
 // ---------------------------------------------------------------------------
-export const R_KIND = 0;
-export const R_CPU = 1;
-export const R_PAGE = 2;
-export const R_VALUE = 3;
-export const R_STEP = 4;
-export const R_FRAME = 5;
-/** 1 load, 2 store. */
-export const R_OP = 6;
-export const RACE_WORDS = 8;
-export const RACE_LOG_CAPACITY = 4096;
-export const RACE_LOST_WRITE = 1;
-export const RACE_STALE_ACCESS = 2;
-export const RACE_WRITE_AFTER_PROTECT = 3;
-export const RACE_ACCESS_AFTER_UNMAP = 4;
-export const RACE_READ_AFTER_PROTECT = 5;
 
 // ---------------------------------------------------------------------------
 // Page-table locks: Int32Array `ptl`, mm m's page table t at m * ptlCount(pages) + t

@@ -28,11 +28,39 @@
  * - Recording happens on the CPU that saw the race; the analysis runs on the
  *   coordinator after every worker has stopped.
  */
-import { RACE_ACCESS_AFTER_UNMAP, RACE_LOG_CAPACITY, RACE_READ_AFTER_PROTECT, RACE_LOST_WRITE, RACE_STALE_ACCESS, RACE_WORDS, RACE_WRITE_AFTER_PROTECT, R_CPU, R_FRAME, R_KIND, R_OP, R_PAGE, R_STEP, R_VALUE } from './layout.js';
 import { ptePresent, pteFrame } from './pageTable.js';
 import type { MachineViews } from './state/machineViews.js';
 import { claimRaceRecord, countRace, raceRecords, raceTotal } from './state/globalBlock.js';
 import { PAGE_STEP_NAMES, pageStep } from './state/pageState.js';
+
+// The race log: Int32Array `raceLog` (size in src/engine/state/machineViews.ts), records of RACE_WORDS; only this
+// file knows the offsets. A record's words are written plainly by the CPU that saw the race, its kind last (Atomics).
+const R_KIND = 0;
+const R_CPU = 1;
+const R_PAGE = 2;
+const R_VALUE = 3;
+const R_STEP = 4;
+const R_FRAME = 5;
+/** 1 load, 2 store. */
+const R_OP = 6;
+const RACE_WORDS = 8;
+/** Races recorded in detail; more are counted (exact totals in the global block), not stored. 4096 is far above any run that is still readable. */
+const RACE_LOG_CAPACITY = 4096;
+const RACE_LOST_WRITE = 1;
+const RACE_STALE_ACCESS = 2;
+const RACE_WRITE_AFTER_PROTECT = 3;
+const RACE_ACCESS_AFTER_UNMAP = 4;
+const RACE_READ_AFTER_PROTECT = 5;
+
+/** Words of the `raceLog` buffer. */
+export function raceLogWords(): number {
+  return RACE_LOG_CAPACITY * RACE_WORDS;
+}
+
+/** Words of the race log that hold records (the rest is zero: cleared before every run, written record by record). */
+export function usedRaceLogWords(v: Pick<MachineViews, 'global'>): number {
+  return Math.min(raceRecords(v.global), RACE_LOG_CAPACITY) * RACE_WORDS;
+}
 
 /** The kind of access a race report is about. */
 export type AccessOp = 'load' | 'store';

@@ -17,13 +17,14 @@
  * - Buffers are structured-clone safe: sent to every worker once.
  */
 import type { SimConfig } from '../../config/config.js';
-import { COUNTER_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, schedWords, wordsPerPage } from '../layout.js';
+import { COUNTER_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, schedWords, wordsPerPage } from '../layout.js';
 import { mmBlockWords } from '../../kernel/mm.js';
 import { pageStateWords } from './pageState.js';
 import { GLOBAL_WORDS } from './globalBlock.js';
 import { CPU_CTL_WORDS } from './cpuControl.js';
 import { frameMetaWords, freeListWords } from '../memory.js';
 import { hwSlotsWords } from '../hwInval.js';
+import { raceLogWords } from '../oracle.js';
 import { tlbWords } from '../tlb.js';
 import { tlbiWords } from '../../kernel/arm64Tlbi.js';
 
@@ -71,7 +72,7 @@ const MACHINE_BUFFERS = {
   /** Swap/backing store of every page slot (src/engine/memory.ts). */
   backing: int32((c) => pageSlots(c) * wordsPerPage(c)),
   /** The oracle's race log and last store per CPU and slot (src/engine/oracle.ts). */
-  raceLog: int32(() => RACE_LOG_CAPACITY * RACE_WORDS),
+  raceLog: int32(raceLogWords),
   lastStore: int32((c) => c.cpus * pageSlots(c)),
   /** Schedule-driven scheduling: forced choices in, recorded choice points out (src/engine/forcedSchedule.ts). */
   sched: int32((c) => schedWords(c)),
