@@ -36,14 +36,60 @@
  * - The machine records at most SCHED_RECORD_MAX choice points; a run that
  *   takes more is marked truncated (the explorer refuses it).
  */
-import { REC_BLOCKED, REC_FORCED, REC_AFTER_IRQ, REC_FORCED_INVALID, REC_NO_CPU, S_BLOCKED, S_BLOCKED_HASH, S_FORCED, S_MODE, S_NEXT_FORCED, S_NFORCED, S_PROGRESS, S_RECORD, S_RECORDED, SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_REC_WORDS, SCHED_RECORD_MAX } from './layout.js';
+import { SCHED_MAX_CPUS } from './layout.js';
 import { mixCpuState } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
 import { mixGlobalState } from './state/globalBlock.js';
 import { usedRaceLogWords } from './oracle.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
 
-export { SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_RECORD_MAX } from './layout.js';
+export { SCHED_MAX_CPUS };
+
+// The `sched` buffer (size in src/engine/state/machineViews.ts): only this file knows its words.
+/** Most forced choices in a schedule: the explorer bounds preemptions to a handful; 256 leaves room for hand-written replays. */
+const SCHED_FORCED_MAX = 256;
+/** Most choice points recorded per run: the catalogue's scenarios take a few hundred; more means the scenario is too big to explore. */
+export const SCHED_RECORD_MAX = 16_384;
+
+// Words of the `sched` buffer.
+/** 0: PRNG-seeded; 1: schedule-driven (forced choices + default). */
+const S_MODE = 0;
+/** Number of forced choices. */
+const S_NFORCED = 1;
+/** Index of the next forced choice to apply. */
+const S_NEXT_FORCED = 2;
+/** Choice points recorded so far (may exceed SCHED_RECORD_MAX: then the record is truncated). */
+const S_RECORDED = 3;
+/**
+ * Schedulable agents: the CPUs, and with `--arch arm64` each CPU's MMU as
+ * agent cpus + c (it applies the TLBIs posted to CPU c: src/kernel/arm64Tlbi.ts).
+ */
+const SCHED_MAX_AGENTS = 2 * SCHED_MAX_CPUS;
+/** Per agent: 1 if its last yield was from a wait. */
+const S_BLOCKED = 8;
+/** Per agent: the state hash when it last yielded blocked. */
+const S_BLOCKED_HASH = S_BLOCKED + SCHED_MAX_AGENTS;
+/** Per agent: yields that were not from a wait (its progress, part of the state). */
+const S_PROGRESS = S_BLOCKED_HASH + SCHED_MAX_AGENTS;
+/** Forced choices: pairs (step, cpu). */
+const S_FORCED = S_PROGRESS + SCHED_MAX_AGENTS;
+/** Recorded choice points, SCHED_REC_WORDS each. */
+const S_RECORD = S_FORCED + 2 * SCHED_FORCED_MAX;
+/** Words per recorded choice point: yielding CPU + flags, enabled mask, chosen CPU, state hash. */
+const SCHED_REC_WORDS = 4;
+/** Flag bits of a record's first word (the yielding CPU is the low byte, 0xff for choice point 0). */
+const REC_BLOCKED = 1 << 8;
+const REC_FORCED = 1 << 9;
+const REC_FORCED_INVALID = 1 << 10;
+/** The CPU yielded right after handling an interrupt (`--ipi-step`): switching away is free, and it stays enabled. */
+const REC_AFTER_IRQ = 1 << 11;
+/** A recorded "CPU" of 0xff: choice point 0 (nobody yielded). */
+const REC_NO_CPU = 0xff;
+
+/** Words of the `sched` buffer a machine with `cpus` CPUs needs (1 when it cannot be schedule-driven). */
+export function schedWords(c: { cpus: number; sched: string }): number {
+  return c.sched === 'seeded' && c.cpus <= SCHED_MAX_CPUS ? S_RECORD + SCHED_RECORD_MAX * SCHED_REC_WORDS : 1;
+}
 
 /** One forced choice. */
 export interface ForcedChoice {

@@ -1,6 +1,7 @@
 /**
  * SharedArrayBuffer layouts of the blocks that have no owner module yet (counters,
- * physical memory geometry, the oracle's last stores, PTE locks, schedule buffer).
+ * physical memory geometry, the oracle's last stores, PTE locks, and the
+ * schedule buffer's CPU limit).
  * Blocks with an owner declare their words there: the global block, page
  * state and the per-CPU control words in src/engine/state/, the mm_struct in
  * src/kernel/mm.ts, the TLB entry in src/engine/tlb.ts, the arm64 TLBI rings
@@ -159,54 +160,11 @@ export function ptlCount(pages: number): number {
 }
 
 // ---------------------------------------------------------------------------
-// Schedule buffer `sched` (src/engine/forcedSchedule.ts): forced choices in, choice points out
+// Schedule buffer `sched` (src/engine/forcedSchedule.ts owns its layout): the CPU limit config.ts checks
 // ---------------------------------------------------------------------------
 /** Most CPUs a schedule-driven run may have: the enabled set is a 31-bit mask, and exhaustive exploration is for 2-4 CPUs anyway. */
 export const SCHED_MAX_CPUS = 8;
-/** Most forced choices in a schedule: the explorer bounds preemptions to a handful; 256 leaves room for hand-written replays. */
-export const SCHED_FORCED_MAX = 256;
-/** Most choice points recorded per run: the catalogue's scenarios take a few hundred; more means the scenario is too big to explore. */
-export const SCHED_RECORD_MAX = 16_384;
-
-// Words of the `sched` buffer.
-/** 0: PRNG-seeded; 1: schedule-driven (forced choices + default). */
-export const S_MODE = 0;
-/** Number of forced choices. */
-export const S_NFORCED = 1;
-/** Index of the next forced choice to apply. */
-export const S_NEXT_FORCED = 2;
-/** Choice points recorded so far (may exceed SCHED_RECORD_MAX: then the record is truncated). */
-export const S_RECORDED = 3;
-/**
- * Schedulable agents: the CPUs, and with `--arch arm64` each CPU's MMU as
- * agent cpus + c (it applies the TLBIs posted to CPU c: src/kernel/arm64Tlbi.ts).
- */
-const SCHED_MAX_AGENTS = 2 * SCHED_MAX_CPUS;
-/** Per agent: 1 if its last yield was from a wait. */
-export const S_BLOCKED = 8;
-/** Per agent: the state hash when it last yielded blocked. */
-export const S_BLOCKED_HASH = S_BLOCKED + SCHED_MAX_AGENTS;
-/** Per agent: yields that were not from a wait (its progress, part of the state). */
-export const S_PROGRESS = S_BLOCKED_HASH + SCHED_MAX_AGENTS;
-/** Forced choices: pairs (step, cpu). */
-export const S_FORCED = S_PROGRESS + SCHED_MAX_AGENTS;
-/** Recorded choice points, SCHED_REC_WORDS each. */
-export const S_RECORD = S_FORCED + 2 * SCHED_FORCED_MAX;
-/** Words per recorded choice point: yielding CPU + flags, enabled mask, chosen CPU, state hash. */
-export const SCHED_REC_WORDS = 4;
-/** Flag bits of a record's first word (the yielding CPU is the low byte, 0xff for choice point 0). */
-export const REC_BLOCKED = 1 << 8;
-export const REC_FORCED = 1 << 9;
-export const REC_FORCED_INVALID = 1 << 10;
-/** The CPU yielded right after handling an interrupt (`--ipi-step`): switching away is free, and it stays enabled. */
-export const REC_AFTER_IRQ = 1 << 11;
-/** A recorded "CPU" of 0xff: choice point 0 (nobody yielded). */
-export const REC_NO_CPU = 0xff;
-
-/** Words of the `sched` buffer a machine with `cpus` CPUs needs (1 when it cannot be schedule-driven). */
-export function schedWords(c: { cpus: number; sched: string }): number {
-  return c.sched === 'seeded' && c.cpus <= SCHED_MAX_CPUS ? S_RECORD + SCHED_RECORD_MAX * SCHED_REC_WORDS : 1;
-}
+// The buffer's words and records belong to src/engine/forcedSchedule.ts.
 
 /**
  * Page slots of the machine: every mm has `pages` pages, and page p of mm m

@@ -17,7 +17,7 @@
  * - Buffers are structured-clone safe: sent to every worker once.
  */
 import type { SimConfig } from '../../config/config.js';
-import { COUNTER_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, schedWords, wordsPerPage } from '../layout.js';
+import { COUNTER_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, wordsPerPage } from '../layout.js';
 import { mmBlockWords } from '../../kernel/mm.js';
 import { pageStateWords } from './pageState.js';
 import { GLOBAL_WORDS } from './globalBlock.js';
@@ -25,6 +25,7 @@ import { CPU_CTL_WORDS } from './cpuControl.js';
 import { frameMetaWords, freeListWords } from '../memory.js';
 import { hwSlotsWords } from '../hwInval.js';
 import { raceLogWords } from '../oracle.js';
+import { schedWords } from '../forcedSchedule.js';
 import { tlbWords } from '../tlb.js';
 import { tlbiWords } from '../../kernel/arm64Tlbi.js';
 
