@@ -1,11 +1,23 @@
 /**
- * SharedArrayBuffer layouts of the blocks that have no owner module yet (counters,
- * physical memory geometry, the oracle's last stores, PTE locks, and the
- * schedule buffer's CPU limit).
- * Blocks with an owner declare their words there: the global block, page
- * state and the per-CPU control words in src/engine/state/, the mm_struct in
- * src/kernel/mm.ts, the TLB entry in src/engine/tlb.ts, the arm64 TLBI rings
+ * What of the machine's shared layout has no single owner module.
+ *
+ * Every block with one owner declares its words there, offsets private: the
+ * global block, page state and the per-CPU control words in src/engine/state/,
+ * the frame metadata and free list in src/engine/memory.ts, the race log in
+ * src/engine/oracle.ts, the invalidation-queue slots in src/engine/hwInval.ts,
+ * the schedule buffer in src/engine/forcedSchedule.ts, the TLB entry in
+ * src/engine/tlb.ts, the mm_struct in src/kernel/mm.ts, the arm64 TLBI rings
  * in src/kernel/arm64Tlbi.ts; buffer sizes in src/engine/state/machineViews.ts.
+ *
+ * What stays here, and why:
+ * - The per-CPU counters (COUNTER_NAMES, K, COUNTER_WORDS): every kernel path
+ *   counts (the CounterName type is imported across src/kernel/), the MMU
+ *   bumps its hit/miss counters by index on the hot path, and the result
+ *   reads them; an owner module is the next step.
+ * - Machine geometry every layer uses: page slots, words per page, frames per
+ *   page, cpumask words (ackBits, hwPendBits, lufMask), PTRS_PER_PTE and the
+ *   PTE-lock count (kernel/locks.ts, config.ts), the `lastStore` shape.
+ * - SCHED_MAX_CPUS: config.ts checks it before any machine exists.
  *
  * Invariants (who may write what):
  * - PTE words: changed only with Atomics read-modify-writes (hardware A/D updates,
