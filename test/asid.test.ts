@@ -14,7 +14,7 @@ import { shouldTrimCpumask } from '../src/kernel/tlbFlush.js';
 import { TLB_NR_DYN_ASIDS, asidTag } from '../src/kernel/tlbState.js';
 import { NO_RACES, totalRaces } from './helpers.js';
 import { allocateMachine } from '../src/engine/state/machineViews.js';
-import { G_SCHED_STEPS } from '../src/engine/state/globalBlock.js';
+import { takeSchedStep } from '../src/engine/state/globalBlock.js';
 
 /** One run of a freshly booted machine (the library's `simulate`). */
 const runOnce = (overrides: Partial<SimConfig>) => simulate(overrides);
@@ -106,11 +106,14 @@ describe('should_trim_cpumask', () => {
   it('N: the first flush arms it, then at most once per N clock units (seeded: scheduler steps)', () => {
     const cpu = cpuAlone({ cpumaskTrimMs: 1000, sched: 'seeded' });
     const g = cpu.v.global;
-    Atomics.store(g, G_SCHED_STEPS, 5);
+    const stepTo = (n: number): void => {
+      while (takeSchedStep(g) < n) {}
+    };
+    stepTo(5);
     expect(shouldTrimCpumask(cpu, 0)).toBe(false); // armed for step 1005
-    Atomics.store(g, G_SCHED_STEPS, 1005);
+    stepTo(1005);
     expect(shouldTrimCpumask(cpu, 0)).toBe(false); // not after 1005 yet
-    Atomics.store(g, G_SCHED_STEPS, 1006);
+    stepTo(1006);
     expect(shouldTrimCpumask(cpu, 0)).toBe(true); // re-armed for 2006
     expect(shouldTrimCpumask(cpu, 0)).toBe(false);
     expect(shouldTrimCpumask(cpu, 1)).toBe(false); // per mm: mm 1 only arms now

@@ -17,7 +17,7 @@ import { Machine } from '../src/engine/coordinator.js';
 import { Cpu } from '../src/engine/cpu.js';
 import { incMmTlbGen, mmCpumask } from '../src/kernel/mm.js';
 import { flushTlbFunc } from '../src/kernel/tlbFlush.js';
-import { loadedMmOf } from '../src/kernel/tlbState.js';
+import { loadedMmOf } from '../src/engine/state/cpuControl.js';
 import { freesPageTables } from '../src/kernel/syscalls.js';
 import { scenarioConfig } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config/config.js';
 import { Machine } from '../src/engine/coordinator.js';
-import { frameCount, FL_BASE, FL_TOP, wordsPerPage } from '../src/engine/layout.js';
+import { frameCount, wordsPerPage } from '../src/engine/layout.js';
 import { PhysicalMemory } from '../src/engine/memory.js';
 import type { RaceReport } from '../src/engine/oracle.js';
 import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
@@ -57,15 +57,15 @@ describe('the frame-drop check and the free', () => {
     const mem = new PhysicalMemory(v, geo, true);
     const f = mem.allocFrame(1);
     const before = mem.gen(f);
-    const topBefore = v.freeList[FL_TOP];
+    const topBefore = mem.freeFrameCount();
     let seen: { gen: number; top: number; pooled: boolean } | null = null;
     mem.freeFrame(f, () => {
-      seen = { gen: mem.gen(f), top: v.freeList[FL_TOP], pooled: v.freeList[FL_BASE + v.freeList[FL_TOP] - 1] === f };
+      seen = { gen: mem.gen(f), top: mem.freeFrameCount(), pooled: mem.freeFrameAt(mem.freeFrameCount() - 1) === f };
     });
     // Inside the check: every old TLB entry is already stale, and nobody can allocate the frame yet.
     expect(seen).toEqual({ gen: before + 1, top: topBefore, pooled: false });
-    expect(v.freeList[FL_TOP]).toBe(topBefore + 1);
-    expect(v.freeList[FL_BASE + topBefore]).toBe(f);
+    expect(mem.freeFrameCount()).toBe(topBefore + 1);
+    expect(mem.freeFrameAt(topBefore)).toBe(f);
   });
 });
 

@@ -23,7 +23,8 @@ import { ConfigError, configToFlags, isPluginPath, sharedMemoryBytes, type SimCo
 import { pluginUrls } from '../plugin/load.js';
 import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
 import { VMA_READ, VMA_RW } from '../kernel/fault.js';
-import { pageSlots, COUNTER_WORDS, CPU_CTL_WORDS, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, describeLastEvent, K, frameCount, wordsPerPage } from './layout.js';
+import { pageSlots, COUNTER_WORDS, K, frameCount, wordsPerPage } from './layout.js';
+import { describeLastEvent } from './state/cpuControl.js';
 import { PhysicalMemory } from './memory.js';
 import { initMm } from '../kernel/mm.js';
 import { analyse } from './oracle.js';
@@ -38,7 +39,7 @@ import { deriveSeed } from './prng.js';
 import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from '../output/costModel.js';
 import type { CpuWorkerApi } from '../../workers/cpu.js';
 import { allocateMachine, viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
-import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABORT_SEEDED_STEPS, ABORT_STOPPED, G_ABORT, G_FAIL_CPU, G_SCHED_STEPS, G_TOKENS_FREE, G_PAGES_UNMAPPED } from './state/globalBlock.js';
+import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABORT_SEEDED_STEPS, ABORT_STOPPED, abortReason, failedCpu, initRunControl, pagesUnmapped, schedSteps } from './state/globalBlock.js';
 import { storeVmaWrite } from './state/pageState.js';
 
 /** PRNG stream of the seeded scheduler (CPU streams are 0..cpus-1). */
@@ -244,7 +245,7 @@ export class Machine {
     const v = this.views;
     const c = this.config;
     v.global.fill(0);
-    v.cpuCtl.fill(0); // also clears every C_IS_LAZY
+    v.cpuCtl.fill(0); // every CPU's control words, lazy flags included
     v.ackBits.fill(0);
     v.hwSlots.fill(0);
     v.hwPendBits.fill(0);
@@ -262,8 +263,7 @@ export class Machine {
     const slots = pageSlots(c);
     for (let i = 0; i < slots; i++) storeVmaWrite(v.pageState, i, i % c.pages < c.roPages ? VMA_READ : VMA_RW);
     PhysicalMemory.init(v, { pages: slots, frames: frameCount(slots), wordsPerPage: wordsPerPage(c) });
-    v.global[G_TOKENS_FREE] = Math.min(c.runTokens, c.cpus);
-    v.global[G_FAIL_CPU] = -1;
+    initRunControl(v.global, Math.min(c.runTokens, c.cpus));
     if (c.sched === 'seeded') {
       initSchedule(v.sched, c.cpus, schedule);
       initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM), v);
@@ -280,7 +280,7 @@ export class Machine {
     const v = this.views;
     let ops = 0;
     for (let c = 0; c < this.config.cpus; c++) ops += v.counters[c * COUNTER_WORDS + K.workload_ops];
-    return { pagesUnmapped: Atomics.load(v.global, G_PAGES_UNMAPPED), workloadOps: ops };
+    return { pagesUnmapped: pagesUnmapped(v.global), workloadOps: ops };
   }
 
   /** Abort the current run: every CPU stops at its next poll. */
@@ -326,22 +326,20 @@ export class Machine {
     const stats: CpuRunStats[] = [];
     for (const s of settled) if (s) stats.push(s);
     this.lastTrace = this.config.traceEvents > 0 ? stats.flatMap((s) => (s.trace ? [s.trace] : [])).sort((a, b) => a.cpu - b.cpu) : null;
-    const abortReason = Atomics.load(this.views.global, G_ABORT);
+    const aborted = abortReason(this.views.global);
     let failure: RunFailure | undefined;
     const crash = crashes[0];
     if (crash) {
-      const ctl = this.views.cpuCtl;
-      const base = crash.cpu * CPU_CTL_WORDS;
-      const last = describeLastEvent(Atomics.load(ctl, base + C_LAST_EVENT), Atomics.load(ctl, base + C_LAST_EVENT_A), Atomics.load(ctl, base + C_LAST_EVENT_B));
+      const last = describeLastEvent(this.views.cpuCtl, crash.cpu);
       failure = { kind: 'cpu-crashed', cpu: crash.cpu, message: `CPU ${crash.cpu} crashed: ${crash.why}; last event: ${last}`, last_event: last };
     } else if (interrupted !== null) {
       // Every CPU unwound at the abort: the machine stays usable; the caller decides when to shut it down.
       this.log.warn({ reason: interrupted }, 'run interrupted');
       return this.buildResult(seed, stats, wallMs, undefined, interrupted);
-    } else if (abortReason !== ABORT_NONE) {
-      const kind = ABORT_KINDS[abortReason] ?? 'stopped';
+    } else if (aborted !== ABORT_NONE) {
+      const kind = ABORT_KINDS[aborted] ?? 'stopped';
       const message = stats.find((s) => s.error)?.error ?? `run aborted (${kind})`;
-      failure = { kind, cpu: Atomics.load(this.views.global, G_FAIL_CPU), message };
+      failure = { kind, cpu: failedCpu(this.views.global), message };
     }
     if (failure) {
       this.log.error({ failure }, 'run failed');
@@ -366,7 +364,7 @@ export class Machine {
         resolve(results);
       };
       const watch = setInterval(() => {
-        if (graceTimer === null && Atomics.load(this.views.global, G_ABORT) !== ABORT_NONE) {
+        if (graceTimer === null && abortReason(this.views.global) !== ABORT_NONE) {
           graceTimer = setTimeout(finish, ABORT_GRACE_MS);
         }
       }, 20);
@@ -434,7 +432,7 @@ export class Machine {
           p99: lat.length ? round3(quantileSorted(lat, 0.99)) : 0,
           rounds: lat.length,
         },
-        sched_steps: c.sched === 'seeded' ? Atomics.load(v.global, G_SCHED_STEPS) : 0,
+        sched_steps: c.sched === 'seeded' ? schedSteps(v.global) : 0,
       },
       reproduce: ['tlbsim', 'run', ...configToFlags(config)].join(' '),
     };

@@ -38,7 +38,7 @@ import { applyPendingTlbis } from '../kernel/arm64Tlbi.js';
 import { handleMmFault } from '../kernel/fault.js';
 import { Mmu } from './mmu.js';
 import { HostSched } from './freeModeQuantum.js';
-import { C_ACK_PENDING, C_DOORBELL, C_LAST_EVENT, C_LAST_EVENT_A, C_LAST_EVENT_B, LAST_EVENT_IPI, C_ROUND, C_WAIT_LOCK, COUNTER_WORDS, CPU_CTL_WORDS, K, PTRS_PER_PTE, frameCount, pageSlots, ptlCount, wordsPerPage, type CounterName } from './layout.js';
+import { COUNTER_WORDS, K, PTRS_PER_PTE, frameCount, pageSlots, ptlCount, wordsPerPage, type CounterName } from './layout.js';
 import {
   LOCK_KIND_MMAP,
   LOCK_KIND_PAGE,
@@ -59,6 +59,7 @@ import { setRaceTraceHook } from './oracle.js';
 import { TraceClock, TraceRing, type CpuTrace, type TraceEvent } from '../output/trace.js';
 import { Prng, deriveSeed } from './prng.js';
 import { RunTokens, SeededScheduler, raiseAbort, ringDoorbell } from './scheduler.js';
+import { LAST_EVENT_IPI, ackPending, doorbell, ipiRound, noteLastEvent, setWaitLock, waitDoorbell } from './state/cpuControl.js';
 import { Tlb, setTlbThreadOwner } from './tlb.js';
 import { PageWalkCache } from './pageWalkCache.js';
 import { readCpuCounters } from '../output/result.js';
@@ -66,7 +67,7 @@ import { applyHwRequest, flushTlbFunc, lufFlushBeforeReuse } from '../kernel/tlb
 import { chooseFlushTransport } from '../kernel/transports/index.js';
 import type { FlushTransport } from '../kernel/transports/types.js';
 import { viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
-import { ABORT_SEEDED_STEPS, G_ABORT, G_FINISHED, G_LOCK_WAITERS, G_RUN_DONE, G_SCHED_STEPS, ProgramState } from './state/globalBlock.js';
+import { ABORT_SEEDED_STEPS, ProgramState, abortReason, addLockWaiter, finishWorkload, markRunDone, runDone, schedSteps } from './state/globalBlock.js';
 import { tlbWords } from './tlb.js';
 
 /** Thrown inside a worker to unwind when the run was aborted (by anyone). */
@@ -202,10 +203,8 @@ export class Cpu implements IpiWaitHost {
   /** Free mode: run tokens, the quantum, loans and stepping aside (src/engine/freeModeQuantum.ts); null when seeded. */
   private readonly hostSched: HostSched | null;
   private readonly seeded: SeededScheduler | null;
-  private readonly ctlBase: number;
   private readonly cBase: number;
   private readonly counters: Float64Array;
-  private readonly doorbellIdx: number;
   private doorbellSnapshot = 0;
   private pollCountdown: number;
   private readonly stopsAcking: boolean;
@@ -245,10 +244,8 @@ export class Cpu implements IpiWaitHost {
     this.hostSched = c.sched === 'free' ? new HostSched(this, new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl)) : null;
     this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps, this.v) : null;
     if (this.seeded && this.v.tlbi.length > 0) this.seeded.onMmuTurn = () => this.mmuStep();
-    this.ctlBase = this.id * CPU_CTL_WORDS;
     this.cBase = this.id * COUNTER_WORDS;
     this.counters = this.v.counters;
-    this.doorbellIdx = this.ctlBase + C_DOORBELL;
     this.pwc = c.pageWalkCache ? new PageWalkCache() : null;
     this.mmu = new Mmu({
       id: this.id,
@@ -268,7 +265,7 @@ export class Cpu implements IpiWaitHost {
     this.pollCountdown = c.doorbellPollInterval;
     this.stopsAcking = c.faultKind === 'stop-acking' && c.faultCpu === this.id;
     this.crashesInIpi = c.faultKind === 'crash-in-ipi' && c.faultCpu === this.id;
-    this.clock = new TraceClock(c.sched === 'seeded', this.v.global, G_SCHED_STEPS);
+    this.clock = new TraceClock(c.sched === 'seeded', () => schedSteps(this.v.global));
     this.trace = c.traceEvents > 0 ? new TraceRing(c.traceEvents) : null;
     if (this.trace) {
       const ring = this.trace;
@@ -297,7 +294,7 @@ export class Cpu implements IpiWaitHost {
     this.tlbState.reset();
     this.pwc?.reset();
     this.prng = new Prng(deriveSeed(seed, this.id));
-    this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
+    this.doorbellSnapshot = doorbell(this.v.cpuCtl, this.id);
     this.pollCountdown = this.config.doorbellPollInterval;
     if (this.seeded) {
       this.seeded.started();
@@ -320,8 +317,8 @@ export class Cpu implements IpiWaitHost {
       }
     }
     this.hostSched!.releaseTokenIfHeld();
-    if (Atomics.add(g, G_FINISHED, 1) + 1 === this.config.cpus) {
-      Atomics.store(g, G_RUN_DONE, 1);
+    if (finishWorkload(g) === this.config.cpus) {
+      markRunDone(g);
       for (let c = 0; c < this.config.cpus; c++) ringDoorbell(this.v.cpuCtl, c);
     }
     for (;;) {
@@ -329,9 +326,9 @@ export class Cpu implements IpiWaitHost {
       // flag: whoever sets the flag rings afterwards, so the wait below returns
       // at once instead of sleeping out IDLE_WAIT_MS.
       this.serviceIpis();
-      if (Atomics.load(g, G_RUN_DONE) !== 0) break;
+      if (runDone(g)) break;
       this.checkAbort();
-      if (Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, IDLE_WAIT_MS) === 'timed-out' && Atomics.load(g, G_RUN_DONE) !== 0) {
+      if (waitDoorbell(this.v.cpuCtl, this.id, this.doorbellSnapshot, IDLE_WAIT_MS) === 'timed-out' && runDone(g)) {
         this.countSafetyNetWakeup();
       }
     }
@@ -369,7 +366,7 @@ export class Cpu implements IpiWaitHost {
     if (--this.pollCountdown > 0) return;
     this.pollCountdown = this.config.doorbellPollInterval;
     if (this.crashCountdown >= 0 && --this.crashCountdown < 0) process.exit(CRASH_EXIT_CODE);
-    if (Atomics.load(this.v.cpuCtl, this.doorbellIdx) !== this.doorbellSnapshot) {
+    if (doorbell(this.v.cpuCtl, this.id) !== this.doorbellSnapshot) {
       // Only an IPI handled right here counts: one handled earlier while blocked
       // (or a doorbell rung for a token grant or an unlock) must not make this
       // CPU step aside for a round whose IPI it has not received yet.
@@ -451,21 +448,20 @@ export class Cpu implements IpiWaitHost {
       const o = owner();
       if (o >= 0 && o !== this.id) {
         this.serviceIpis();
-        const round = Atomics.load(this.v.cpuCtl, o * CPU_CTL_WORDS + C_ROUND);
-        if (Atomics.load(this.v.cpuCtl, o * CPU_CTL_WORDS + C_ACK_PENDING) > 0 && this.ipi.hasAcked(o)) {
+        const round = ipiRound(this.v.cpuCtl, o);
+        if (ackPending(this.v.cpuCtl, o) > 0 && this.ipi.hasAcked(o)) {
           this.stepAsideDuringShootdown(o, round);
           if (tryTake()) return;
         }
       }
     }
-    const ctl = this.v.cpuCtl;
-    Atomics.store(ctl, this.ctlBase + C_WAIT_LOCK, tag);
-    Atomics.add(this.v.global, G_LOCK_WAITERS, 1);
+    setWaitLock(this.v.cpuCtl, this.id, tag);
+    addLockWaiter(this.v.global, 1);
     try {
       this.blockUntil(tryTake, LOCK_WAIT_MS, resumeToken, true);
     } finally {
-      Atomics.store(ctl, this.ctlBase + C_WAIT_LOCK, 0);
-      Atomics.sub(this.v.global, G_LOCK_WAITERS, 1);
+      setWaitLock(this.v.cpuCtl, this.id, 0);
+      addLockWaiter(this.v.global, -1);
     }
   }
 
@@ -522,7 +518,7 @@ export class Cpu implements IpiWaitHost {
       this.serviceIpis();
       if (cond()) break;
       this.checkAbort();
-      if (Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, recheckMs) === 'timed-out' && rung && cond()) {
+      if (waitDoorbell(this.v.cpuCtl, this.id, this.doorbellSnapshot, recheckMs) === 'timed-out' && rung && cond()) {
         this.countSafetyNetWakeup();
         break;
       }
@@ -549,7 +545,7 @@ export class Cpu implements IpiWaitHost {
 
   /** Handle every pending IPI (flush own TLB, acknowledge). */
   serviceIpis(): void {
-    this.doorbellSnapshot = Atomics.load(this.v.cpuCtl, this.doorbellIdx);
+    this.doorbellSnapshot = doorbell(this.v.cpuCtl, this.id);
     if (this.stopsAcking) return; // test hook: a CPU that never acknowledges
     // arm64, free mode: the MMU applies broadcast TLBIs at the doorbell poll (seeded: its own agent's step).
     if (!this.seeded && this.v.tlbi.length > 0) applyPendingTlbis(this);
@@ -564,7 +560,7 @@ export class Cpu implements IpiWaitHost {
       this.schedPoint(true);
       return;
     }
-    Atomics.wait(this.v.cpuCtl, this.doorbellIdx, this.doorbellSnapshot, ms);
+    waitDoorbell(this.v.cpuCtl, this.id, this.doorbellSnapshot, ms);
   }
 
   /** The initiator is about to sleep until its round's acknowledgements are in (free mode may lend its run token: src/engine/freeModeQuantum.ts). */
@@ -578,7 +574,7 @@ export class Cpu implements IpiWaitHost {
   }
 
   checkAbort(): void {
-    if (Atomics.load(this.v.global, G_ABORT) !== 0) throw new SimAbort('run aborted');
+    if (abortReason(this.v.global) !== 0) throw new SimAbort('run aborted');
   }
 
   /** Free mode: step aside until `sender`'s round `round` completes (src/engine/freeModeQuantum.ts). */
@@ -594,7 +590,7 @@ export class Cpu implements IpiWaitHost {
 
   /** Handle IPIs if the doorbell rang since the last `serviceIpis`; forget the last IPI's sender (HostSchedHost). */
   serviceIpisIfRung(): void {
-    if (Atomics.load(this.v.cpuCtl, this.doorbellIdx) !== this.doorbellSnapshot) this.serviceIpis();
+    if (doorbell(this.v.cpuCtl, this.id) !== this.doorbellSnapshot) this.serviceIpis();
     this.lastIpiSender = -1;
   }
 
@@ -632,10 +628,7 @@ export class Cpu implements IpiWaitHost {
 
   /** Record the event this CPU is about to handle (C_LAST_EVENT: read by the coordinator if this CPU crashes). */
   noteEvent(kind: number, a: number, b: number): void {
-    const ctl = this.v.cpuCtl;
-    Atomics.store(ctl, this.ctlBase + C_LAST_EVENT_A, a);
-    Atomics.store(ctl, this.ctlBase + C_LAST_EVENT_B, b);
-    Atomics.store(ctl, this.ctlBase + C_LAST_EVENT, kind);
+    noteLastEvent(this.v.cpuCtl, this.id, kind, a, b);
   }
 
   /** Snapshot of this CPU's statistics (control plane, between runs). */
@@ -646,7 +639,7 @@ export class Cpu implements IpiWaitHost {
 
   /** A rung sleep timed out with its condition true: count it unless a ring did arrive (it raced the timeout). */
   private countSafetyNetWakeup(): void {
-    if (Atomics.load(this.v.cpuCtl, this.doorbellIdx) === this.doorbellSnapshot) this.count('safety_net_wakeups');
+    if (doorbell(this.v.cpuCtl, this.id) === this.doorbellSnapshot) this.count('safety_net_wakeups');
   }
 
   count(name: CounterName, n = 1): void {

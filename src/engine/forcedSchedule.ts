@@ -36,12 +36,60 @@
  * - The machine records at most SCHED_RECORD_MAX choice points; a run that
  *   takes more is marked truncated (the explorer refuses it).
  */
-import { C_ACK_PENDING, C_IPI_PENDING, C_IS_LAZY, C_LOADED_MM, C_ROUND, C_SCHED_ACTIVE, C_WAIT_LOCK, CPU_CTL_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, REC_BLOCKED, REC_FORCED, REC_AFTER_IRQ, REC_FORCED_INVALID, REC_NO_CPU, S_BLOCKED, S_BLOCKED_HASH, S_FORCED, S_MODE, S_NEXT_FORCED, S_NFORCED, S_PROGRESS, S_RECORD, S_RECORDED, SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_REC_WORDS, SCHED_RECORD_MAX } from './layout.js';
+import { SCHED_MAX_CPUS } from './layout.js';
+import { mixCpuState } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
-import { G_RACE_COUNT, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED_STEPS, G_SCHED_TURN, G_TOKEN_RR, G_TOKENS_FREE, GLOBAL_WORDS } from './state/globalBlock.js';
+import { mixGlobalState } from './state/globalBlock.js';
+import { usedRaceLogWords } from './oracle.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
 
-export { SCHED_FORCED_MAX, SCHED_MAX_CPUS, SCHED_RECORD_MAX } from './layout.js';
+export { SCHED_MAX_CPUS };
+
+// The `sched` buffer (size in src/engine/state/machineViews.ts): only this file knows its words.
+/** Most forced choices in a schedule: the explorer bounds preemptions to a handful; 256 leaves room for hand-written replays. */
+const SCHED_FORCED_MAX = 256;
+/** Most choice points recorded per run: the catalogue's scenarios take a few hundred; more means the scenario is too big to explore. */
+export const SCHED_RECORD_MAX = 16_384;
+
+// Words of the `sched` buffer.
+/** 0: PRNG-seeded; 1: schedule-driven (forced choices + default). */
+const S_MODE = 0;
+/** Number of forced choices. */
+const S_NFORCED = 1;
+/** Index of the next forced choice to apply. */
+const S_NEXT_FORCED = 2;
+/** Choice points recorded so far (may exceed SCHED_RECORD_MAX: then the record is truncated). */
+const S_RECORDED = 3;
+/**
+ * Schedulable agents: the CPUs, and with `--arch arm64` each CPU's MMU as
+ * agent cpus + c (it applies the TLBIs posted to CPU c: src/kernel/arm64Tlbi.ts).
+ */
+const SCHED_MAX_AGENTS = 2 * SCHED_MAX_CPUS;
+/** Per agent: 1 if its last yield was from a wait. */
+const S_BLOCKED = 8;
+/** Per agent: the state hash when it last yielded blocked. */
+const S_BLOCKED_HASH = S_BLOCKED + SCHED_MAX_AGENTS;
+/** Per agent: yields that were not from a wait (its progress, part of the state). */
+const S_PROGRESS = S_BLOCKED_HASH + SCHED_MAX_AGENTS;
+/** Forced choices: pairs (step, cpu). */
+const S_FORCED = S_PROGRESS + SCHED_MAX_AGENTS;
+/** Recorded choice points, SCHED_REC_WORDS each. */
+const S_RECORD = S_FORCED + 2 * SCHED_FORCED_MAX;
+/** Words per recorded choice point: yielding CPU + flags, enabled mask, chosen CPU, state hash. */
+const SCHED_REC_WORDS = 4;
+/** Flag bits of a record's first word (the yielding CPU is the low byte, 0xff for choice point 0). */
+const REC_BLOCKED = 1 << 8;
+const REC_FORCED = 1 << 9;
+const REC_FORCED_INVALID = 1 << 10;
+/** The CPU yielded right after handling an interrupt (`--ipi-step`): switching away is free, and it stays enabled. */
+const REC_AFTER_IRQ = 1 << 11;
+/** A recorded "CPU" of 0xff: choice point 0 (nobody yielded). */
+const REC_NO_CPU = 0xff;
+
+/** Words of the `sched` buffer a machine with `cpus` CPUs needs (1 when it cannot be schedule-driven). */
+export function schedWords(c: { cpus: number; sched: string }): number {
+  return c.sched === 'seeded' && c.cpus <= SCHED_MAX_CPUS ? S_RECORD + SCHED_RECORD_MAX * SCHED_REC_WORDS : 1;
+}
 
 /** One forced choice. */
 export interface ForcedChoice {
@@ -154,13 +202,13 @@ export function readScheduleRecord(sched: Int32Array): ScheduleRecord {
 // State hashing
 // ---------------------------------------------------------------------------
 
-/** Global words the scheduler and the run tokens write: left out of the state hash. */
-const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
-/** Per-CPU control words that are machine state (the rest are doorbells, tokens and crash notes). */
-const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM];
 
 const FNV_PRIME = 0x01000193;
 const FNV_OFFSET = 0x811c9dc5;
+
+function fnvMix(h: number, x: number): number {
+  return Math.imul(h ^ x, FNV_PRIME);
+}
 
 /** FNV_POW[k] = FNV_PRIME^k mod 2^32: mixing k zero words multiplies the hash by it (h ^ 0 = h). Grown on demand. */
 let FNV_POW = new Int32Array([1]);
@@ -208,14 +256,14 @@ function mixArray(h: number, a: Int32Array, from = 0, to = a.length): number {
  */
 export function hashSharedState(v: MachineViews, cpus: number): number {
   let h = FNV_OFFSET;
-  for (let i = 0; i < GLOBAL_WORDS; i++) if (!SCHED_GLOBAL_WORDS.has(i)) h = Math.imul(h ^ v.global[i], FNV_PRIME);
-  for (let c = 0; c < cpus; c++) for (const w of CPU_STATE_WORDS) h = Math.imul(h ^ v.cpuCtl[c * CPU_CTL_WORDS + w], FNV_PRIME);
+  h = mixGlobalState(v.global, h, fnvMix);
+  for (let c = 0; c < cpus; c++) h = mixCpuState(v.cpuCtl, c, h, fnvMix);
   for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore]) {
     h = mixArray(h, a);
   }
   // The race log past its used records is zero (cleared before every run, written record by record within one turn):
   // those words are mixed as one run of zeros without reading them.
-  const used = Math.min(v.global[G_RACE_COUNT], RACE_LOG_CAPACITY) * RACE_WORDS;
+  const used = usedRaceLogWords(v);
   h = Math.imul(mixArray(h, v.raceLog, 0, used), fnvPow(v.raceLog.length - used));
   // `--arch arm64`: TLBIs in flight (empty otherwise, so other machines hash as before).
   h = mixArray(h, v.tlbi);

@@ -21,7 +21,7 @@
  *   (faulting CPUs never convoy behind a page lock).
  */
 import type { SimConfig } from '../config/config.js';
-import { C_ACK_PENDING, C_ROUND, CPU_CTL_WORDS } from './layout.js';
+import { ackPending, ipiRound, waitAckPending } from './state/cpuControl.js';
 import type { RunTokens, WaitHooks } from './scheduler.js';
 
 /**
@@ -197,20 +197,19 @@ export class HostSched {
    * stalled 63-target rounds for 20 ms).
    */
   stepAsideDuringShootdown(sender: number, round: number): void {
-    const sb = sender * CPU_CTL_WORDS;
     const ctl = this.host.cpuCtl;
     const deadline = performance.now() + SHOOTDOWN_STEP_ASIDE_MS;
     for (;;) {
-      const pending = Atomics.load(ctl, sb + C_ACK_PENDING);
+      const pending = ackPending(ctl, sender);
       if (pending <= 0) return;
       // The sender stores C_ROUND before C_ACK_PENDING: if a later round has
       // begun, this CPU may be one of its targets and must not sleep on the ack word.
-      if (Atomics.load(ctl, sb + C_ROUND) !== round) return;
+      if (ipiRound(ctl, sender) !== round) return;
       const left = deadline - performance.now();
       if (left <= 0) return;
       // Sleep on the ack word in short slices: an IPI from another sender rings
       // only the doorbell, and must not wait for this round to finish.
-      Atomics.wait(ctl, sb + C_ACK_PENDING, pending, Math.min(left, STEP_ASIDE_SLICE_MS));
+      waitAckPending(ctl, sender, pending, Math.min(left, STEP_ASIDE_SLICE_MS));
       this.host.serviceIpisIfRung();
     }
   }

@@ -45,24 +45,31 @@
  *   initiator's round instead). The initiator rewrites its slot only after
  *   every application of the previous request was acknowledged.
  */
-import {
-  C_DOORBELL,
-  C_HW_ACK_PENDING,
-  C_HW_PENDING,
-  C_HW_ROUND,
-  CPU_CTL_WORDS,
-  HS_KIND,
-  HS_MM,
-  HS_NPAGES,
-  HS_PAGES,
-  HS_ROUND,
-  HS_TLBGEN,
-  HS_VIA,
-  HW_SLOT_PAGES,
-  HW_SLOT_WORDS,
-  cpumaskWords,
-} from './layout.js';
+import { cpumaskWords } from './layout.js';
+import { completeHwRequest, hwAckPending, hwPending, postHwRequest, startHwRequest, takeHwRequest } from './state/cpuControl.js';
 import { IPI_ACK_SPIN, IpiTimeoutError, type IpiMessage, type IpiWaitHost } from './ipi.js';
+
+// Request slots: Int32Array `hwSlots` (size in src/engine/state/machineViews.ts), CPU i's request at i * HW_SLOT_WORDS;
+// only this file knows the offsets.
+/**
+ * Request kind, mechanism, mm (-1: every mm), page count, then (a forwarded
+ * IPI round, `--ipi-fanout tree`) the request's tlb_gen and round, then the pages.
+ */
+const HS_KIND = 0;
+const HS_VIA = 1;
+const HS_MM = 2;
+const HS_NPAGES = 3;
+const HS_TLBGEN = 4;
+const HS_ROUND = 5;
+const HS_PAGES = 6;
+/** Most pages one queue request names one by one (INVLPGB's count field is 16 bits; 64 keeps the slot one cache-line pair). */
+export const HW_SLOT_PAGES = 64;
+const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
+
+/** Words of `hwSlots` for `cpus` CPUs: one request slot each. */
+export function hwSlotsWords(cpus: number): number {
+  return cpus * HW_SLOT_WORDS;
+}
 
 /** Which mechanism carries a queue request. */
 export type HwVia = 'invlpgb' | 'rar' | 'ipi' | 'ipi-fwd';
@@ -87,7 +94,6 @@ export interface HwRequest {
   readonly msg?: IpiMessage;
 }
 
-export { HW_SLOT_PAGES };
 
 /** The queue as one CPU sees it: post (as initiator), drain (as target). */
 export class HwInvalQueue {
@@ -127,17 +133,13 @@ export class HwInvalQueue {
     Atomics.store(this.slots, s + HS_MM, req.mm);
     Atomics.store(this.slots, s + HS_NPAGES, req.pages.length);
     for (let i = 0; i < req.pages.length; i++) Atomics.store(this.slots, s + HS_PAGES + i, req.pages[i]);
-    Atomics.store(ctl, me * CPU_CTL_WORDS + C_HW_ROUND, ++this.round);
-    Atomics.store(ctl, me * CPU_CTL_WORDS + C_HW_ACK_PENDING, targets.length);
+    startHwRequest(ctl, me, ++this.round, targets.length);
     const t0 = performance.now();
     const word = me >> 5;
     const bit = 1 << (me & 31);
     for (const t of targets) {
       Atomics.or(this.pendBits, t * this.maskWords + word, bit);
-      const b = t * CPU_CTL_WORDS;
-      Atomics.add(ctl, b + C_HW_PENDING, 1);
-      Atomics.add(ctl, b + C_DOORBELL, 1);
-      Atomics.notify(ctl, b + C_DOORBELL);
+      postHwRequest(ctl, t);
     }
     if (!wait) {
       // The planted bug: return before the targets applied it (INVLPGB without TLBSYNC).
@@ -153,15 +155,14 @@ export class HwInvalQueue {
   /** Wait until every target applied this CPU's request (C_HW_ACK_PENDING is 0). Returns host us since `t0`. */
   private waitApplied(t0: number, host: IpiWaitHost, timeoutMs: number, targets: readonly number[]): number {
     const ctl = this.cpuCtl;
-    const ackIdx = this.cpu * CPU_CTL_WORDS + C_HW_ACK_PENDING;
     if (this.spinBeforeSleep) {
-      for (let i = 0; i < IPI_ACK_SPIN; i++) if (Atomics.load(ctl, ackIdx) === 0) return (performance.now() - t0) * 1000;
+      for (let i = 0; i < IPI_ACK_SPIN; i++) if (hwAckPending(ctl, this.cpu) === 0) return (performance.now() - t0) * 1000;
     }
     const deadline = t0 + timeoutMs;
     host.beginAckWait(Math.max(1, targets.length));
     for (;;) {
       host.serviceIpis();
-      if (Atomics.load(ctl, ackIdx) === 0) break;
+      if (hwAckPending(ctl, this.cpu) === 0) break;
       host.checkAbort();
       const now = performance.now();
       // A throw ends the run (abort): the CPU's abort path drops any lent token state.
@@ -204,10 +205,7 @@ export class HwInvalQueue {
     const bit = 1 << (initiator & 31);
     for (const t of members) {
       Atomics.or(this.pendBits, t * this.maskWords + word, bit);
-      const b = t * CPU_CTL_WORDS;
-      Atomics.add(ctl, b + C_HW_PENDING, 1);
-      Atomics.add(ctl, b + C_DOORBELL, 1);
-      Atomics.notify(ctl, b + C_DOORBELL);
+      postHwRequest(ctl, t);
     }
   }
 
@@ -218,7 +216,7 @@ export class HwInvalQueue {
 
   /** Requests posted to this CPU and not yet applied. */
   pending(): number {
-    return Atomics.load(this.cpuCtl, this.cpu * CPU_CTL_WORDS + C_HW_PENDING);
+    return hwPending(this.cpuCtl, this.cpu);
   }
 
   /**
@@ -229,9 +227,8 @@ export class HwInvalQueue {
   drain(apply: (req: HwRequest, sender: number) => void, hardwareOnly = false): number {
     const me = this.cpu;
     const ctl = this.cpuCtl;
-    const pendIdx = me * CPU_CTL_WORDS + C_HW_PENDING;
     let applied = 0;
-    while (Atomics.load(ctl, pendIdx) > 0) {
+    while (hwPending(ctl, me) > 0) {
       let got = false;
       for (let w = 0; w < this.maskWords; w++) {
         const rowIdx = me * this.maskWords + w;
@@ -246,7 +243,7 @@ export class HwInvalQueue {
           const req = this.readSlot(sender);
           if (hardwareOnly && (req.via === 'ipi' || req.via === 'ipi-fwd')) continue;
           Atomics.and(this.pendBits, rowIdx, ~(1 << b));
-          Atomics.sub(ctl, pendIdx, 1);
+          takeHwRequest(ctl, me);
           apply(req, sender);
           if (req.via !== 'ipi-fwd') this.complete(sender);
           got = true;
@@ -281,10 +278,6 @@ export class HwInvalQueue {
   }
 
   private complete(sender: number): void {
-    const b = sender * CPU_CTL_WORDS;
-    if (Atomics.sub(this.cpuCtl, b + C_HW_ACK_PENDING, 1) === 1) {
-      Atomics.add(this.cpuCtl, b + C_DOORBELL, 1);
-      Atomics.notify(this.cpuCtl, b + C_DOORBELL);
-    }
+    completeHwRequest(this.cpuCtl, sender);
   }
 }

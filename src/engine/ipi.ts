@@ -26,7 +26,8 @@
  *   ports for 1,000 CPUs would not fit in a process.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { C_ACK_PENDING, C_DOORBELL, C_IPI_PENDING, C_ROUND, CPU_CTL_WORDS, cpumaskWords } from './layout.js';
+import { cpumaskWords } from './layout.js';
+import { ackIpi, ackPending, ipiPending, postIpi, startIpiRound, takeIpi } from './state/cpuControl.js';
 
 /** Flush every entry of an mm (or of every mm when `mm` is -1: the batched-unmap full flush). */
 interface FlushAllRequest {
@@ -142,8 +143,7 @@ export class IpiDelivery {
     const msg: IpiMessage = { ...req, sender: me, round } as IpiMessage;
     const rowBase = me * this.maskWords;
     for (let w = 0; w < this.maskWords; w++) Atomics.store(this.ackBits, rowBase + w, 0);
-    Atomics.store(ctl, me * CPU_CTL_WORDS + C_ROUND, round);
-    Atomics.store(ctl, me * CPU_CTL_WORDS + C_ACK_PENDING, targets.length);
+    startIpiRound(ctl, me, round, targets.length);
     // `--ipi-fanout tree`: one message per group, to its first target, naming the rest (they ack this round directly).
     if (tree) tree.writeRound(msg);
     const sends: { t: number; m: IpiMessage }[] = tree
@@ -154,21 +154,17 @@ export class IpiDelivery {
       const port = this.outPorts[t];
       if (!port) throw new Error(`CPU ${me} has no IPI port to CPU ${t} (not an initiator)`);
       port.postMessage(m);
-      const b = t * CPU_CTL_WORDS;
-      Atomics.add(ctl, b + C_IPI_PENDING, 1);
-      Atomics.add(ctl, b + C_DOORBELL, 1);
-      Atomics.notify(ctl, b + C_DOORBELL);
+      postIpi(ctl, t);
     }
-    const ackIdx = me * CPU_CTL_WORDS + C_ACK_PENDING;
     if (this.spinBeforeSleep) {
-      for (let i = 0; i < IPI_ACK_SPIN; i++) if (Atomics.load(ctl, ackIdx) === 0) return (performance.now() - t0) * 1000;
+      for (let i = 0; i < IPI_ACK_SPIN; i++) if (ackPending(ctl, me) === 0) return (performance.now() - t0) * 1000;
     }
     const deadline = t0 + timeoutMs;
     // A throw below ends the run (abort): the CPU's abort path drops any lent token state.
     host.beginAckWait(targets.length);
     for (;;) {
       host.serviceIpis();
-      if (Atomics.load(ctl, ackIdx) === 0) break;
+      if (ackPending(ctl, me) === 0) break;
       host.checkAbort();
       const now = performance.now();
       if (now > deadline) {
@@ -194,7 +190,7 @@ export class IpiDelivery {
 
   /** IPIs posted to this CPU and not yet handled. */
   pending(): number {
-    return Atomics.load(this.cpuCtl, this.cpu * CPU_CTL_WORDS + C_IPI_PENDING);
+    return ipiPending(this.cpuCtl, this.cpu);
   }
 
   /**
@@ -204,9 +200,8 @@ export class IpiDelivery {
   drain(handle: (m: IpiMessage) => void): number {
     const me = this.cpu;
     const ctl = this.cpuCtl;
-    const pendIdx = me * CPU_CTL_WORDS + C_IPI_PENDING;
     let handled = 0;
-    while (Atomics.load(ctl, pendIdx) > 0) {
+    while (ipiPending(ctl, me) > 0) {
       let got = false;
       for (const port of this.inPorts) {
         for (;;) {
@@ -215,7 +210,7 @@ export class IpiDelivery {
           got = true;
           const m = r.message as IpiMessage;
           handle(m);
-          Atomics.sub(ctl, pendIdx, 1);
+          takeIpi(ctl, me);
           this.ack(m.sender);
           handled++;
         }
@@ -231,13 +226,7 @@ export class IpiDelivery {
   ack(sender: number): void {
     const me = this.cpu;
     Atomics.or(this.ackBits, sender * this.maskWords + (me >> 5), 1 << (me & 31));
-    const b = sender * CPU_CTL_WORDS;
-    if (Atomics.sub(this.cpuCtl, b + C_ACK_PENDING, 1) === 1) {
-      Atomics.add(this.cpuCtl, b + C_DOORBELL, 1);
-      Atomics.notify(this.cpuCtl, b + C_DOORBELL);
-      // Running targets that stepped aside for this round wait on the ack word itself.
-      Atomics.notify(this.cpuCtl, b + C_ACK_PENDING);
-    }
+    ackIpi(this.cpuCtl, sender);
   }
 
   /** Close every port (end of the worker's life). */

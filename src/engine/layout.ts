@@ -1,19 +1,31 @@
 /**
- * SharedArrayBuffer layouts of the blocks that have no owner module yet (per-CPU
- * control words, counters, physical memory, race log, PTE locks, invalidation
- * queue, schedule buffer). Blocks with an owner declare their words there:
- * the global block and page state in src/engine/state/, the mm_struct in
- * src/kernel/mm.ts, the TLB entry in src/engine/tlb.ts, the arm64 TLBI rings
+ * What of the machine's shared layout has no single owner module.
+ *
+ * Every block with one owner declares its words there, offsets private: the
+ * global block, page state and the per-CPU control words in src/engine/state/,
+ * the frame metadata and free list in src/engine/memory.ts, the race log in
+ * src/engine/oracle.ts, the invalidation-queue slots in src/engine/hwInval.ts,
+ * the schedule buffer in src/engine/forcedSchedule.ts, the TLB entry in
+ * src/engine/tlb.ts, the mm_struct in src/kernel/mm.ts, the arm64 TLBI rings
  * in src/kernel/arm64Tlbi.ts; buffer sizes in src/engine/state/machineViews.ts.
+ *
+ * What stays here, and why:
+ * - The per-CPU counters (COUNTER_NAMES, K, COUNTER_WORDS): every kernel path
+ *   counts (the CounterName type is imported across src/kernel/), the MMU
+ *   bumps its hit/miss counters by index on the hot path, and the result
+ *   reads them; an owner module is the next step.
+ * - Machine geometry every layer uses: page slots, words per page, frames per
+ *   page, cpumask words (ackBits, hwPendBits, lufMask), PTRS_PER_PTE and the
+ *   PTE-lock count (kernel/locks.ts, config.ts), the `lastStore` shape.
+ * - SCHED_MAX_CPUS: config.ts checks it before any machine exists.
  *
  * Invariants (who may write what):
  * - PTE words: changed only with Atomics read-modify-writes (hardware A/D updates,
  *   reclaim, faults, mprotect all race on them for real).
  * - Frame data words: plain reads and writes (that is what memory is); frame
  *   generations change only with Atomics, by the CPU that frees the frame.
- * - Per-CPU control words (doorbell, pending IPIs, acks, run token): Atomics only.
  * - Kernel locks (page lock, PTE lock, mmap_lock): Atomics CAS only; the
- *   unlocker rings every CPU whose C_WAIT_LOCK holds the lock's tag.
+ *   unlocker rings every CPU that sleeps on the lock's tag (src/engine/state/cpuControl.ts).
  * - Per-CPU counters: plain writes by the owning CPU only; read by the
  *   coordinator after the run, when every worker is idle.
  * - The coordinator zeroes/initialises everything between runs, while no CPU runs.
@@ -21,81 +33,6 @@
  * Offsets are in elements of the typed array named next to each block.
  */
 import type { SimConfig } from '../config/config.js';
-
-// ---------------------------------------------------------------------------
-// Per-CPU control block: Int32Array `cpuCtl`, CPU c at c * CPU_CTL_WORDS
-// ---------------------------------------------------------------------------
-/** Event counter: bumped (Atomics.add + notify) for every event a CPU must look at: IPI, ack completion, run token, seeded turn. */
-export const C_DOORBELL = 0;
-/** IPIs posted to this CPU and not yet handled. Incremented by the sender before it rings. */
-export const C_IPI_PENDING = 1;
-/** Acknowledgements this CPU (as sender) still waits for in its current round. */
-export const C_ACK_PENDING = 2;
-/** 1 when a run token has been handed to this CPU while it waited. */
-export const C_TOKEN_GRANT = 3;
-/** 1 while this CPU waits for a run token. */
-export const C_WANTS_TOKEN = 4;
-/** Seeded mode: 1 while the CPU still has workload steps to take. */
-export const C_SCHED_ACTIVE = 5;
-/**
- * Requests in the shared invalidation queue (src/engine/hwInval.ts: INVLPGB
- * broadcasts, RAR actions, queue-carried IPIs) posted to this CPU and not yet
- * applied. Incremented by the initiator after it set its bit in this CPU's
- * row of `hwPendBits`, decremented by this CPU when it applies the request.
- */
-export const C_HW_PENDING = 6;
-/** Id of the sender's current IPI round (debug and stuck-CPU reports). */
-export const C_ROUND = 7;
-/** Tag (`lockTag`, never 0) of the kernel lock this CPU sleeps on (0: none); the unlocker rings it. */
-export const C_WAIT_LOCK = 8;
-/**
- * cpu_tlbstate_shared.is_lazy: 1 while this CPU runs a kernel thread with the
- * process's mm still loaded (lazy TLB). Written by the CPU itself (Atomics),
- * read by flush initiators, which skip it unless page tables were freed.
- */
-export const C_IS_LAZY = 9;
-/**
- * cpu_tlbstate.loaded_mm, as flush initiators see it: 1 + the mm this CPU has
- * loaded (0: none, a kernel thread). Written by the CPU itself in
- * switch_mm_irqs_off *before* it joins mm_cpumask and reads tlb_gen;
- * read by should_flush_tlb after the initiator bumped tlb_gen. So either the
- * initiator sees the CPU on the mm and sends, or the CPU reads the bumped
- * tlb_gen and flushes at the switch (see tlbState.ts).
- */
-export const C_LOADED_MM = 10;
-/**
- * Bit of the C_LOADED_MM word set while the loaded mm runs under its global
- * ASID (`--protocol invlpgb`): cpu_tlbstate.loaded_mm_asid is the global one,
- * as finish_asid_transition reads it on other CPUs.
- */
-export const LOADED_GLOBAL_ASID_BIT = 1 << 30;
-/**
- * The last event this CPU began to handle, for crash reports: kind
- * (LAST_EVENT_*), then two arguments (IPI: sender and round; page fault: mm
- * and page). Written by the CPU itself before it handles the event.
- */
-export const C_LAST_EVENT = 11;
-export const C_LAST_EVENT_A = 12;
-export const C_LAST_EVENT_B = 13;
-/**
- * Applications this CPU (as the initiator of a queue request, src/engine/hwInval.ts)
- * still waits for: TLBSYNC / RAR completion / the queue-carried IPI's acks.
- * The application that brings it to 0 rings this CPU's doorbell.
- */
-export const C_HW_ACK_PENDING = 14;
-/** Id of this CPU's current queue request (debug, crash reports). */
-export const C_HW_ROUND = 15;
-// C_LAST_EVENT is 0 (none) until the CPU's first IPI.
-export const LAST_EVENT_IPI = 1;
-export const LAST_EVENT_FAULT = 2;
-
-/** Words of a crashed CPU's last event, as a sentence. */
-export function describeLastEvent(kind: number, a: number, b: number): string {
-  if (kind === LAST_EVENT_IPI) return `handling CPU ${a}'s TLB-flush IPI (round ${b})`;
-  if (kind === LAST_EVENT_FAULT) return `handling a page fault on page ${b} of mm ${a}`;
-  return 'none recorded (it had not handled an IPI or a fault yet)';
-}
-export const CPU_CTL_WORDS = 16; // 64 bytes: one cache line per CPU.
 
 // ---------------------------------------------------------------------------
 // Per-CPU counters: Float64Array `counters`, CPU c at c * COUNTER_WORDS
@@ -213,51 +150,16 @@ export function cpumaskWords(cpus: number): number {
 }
 
 // ---------------------------------------------------------------------------
-// Physical memory
+// Physical memory: the frame metadata and the free-frame stack belong to src/engine/memory.ts
 // ---------------------------------------------------------------------------
-// `frameData`  Int32Array frames * wordsPerPage: frame f word w at f * W + w. Word w is written only by CPU w
-//              (each thread of the process owns one slot of every shared page), so stores to a word are
-//              totally ordered by that CPU's program order and the oracle can tell a lost store from an old one.
-// `frameStep`  Int32Array, same shape: the protocol step (PAGE_STEP_*) of the page when that word was last stored.
-// `frameGen`   Int32Array frames: owner generation, bumped (Atomics.add) when the frame is freed.
-// `frameMeta`  Int32Array frames * FRAME_META_WORDS.
-export const F_PAGE = 0; // vpn the frame holds (-1 free)
-export const F_UNFLUSHED = 1; // 1 from PTE clear until the covering flush is acknowledged
-/**
- * `--protocol luf`: the pending-flush generation of a frame freed with its
- * flush deferred (0: none). Set by the reclaimer when it frees the frame;
- * the allocator that takes the frame again flushes (unless G_LUF_FLUSHED
- * already covers it), bumps the frame generation and clears it.
- */
-export const F_LUF_GEN = 2;
-export const FRAME_META_WORDS = 4;
-/** Free-frame stack: Int32Array `freeList` = [lock, top, frame ids...]. */
-export const FL_LOCK = 0;
-export const FL_TOP = 1;
-export const FL_BASE = 2;
 /** Frames per page: a page can be faulted back in while its old frame still waits for its flush. */
 export function frameCount(pages: number): number {
   return pages * 2 + 8;
 }
 
 // ---------------------------------------------------------------------------
-// Oracle: race log Int32Array `raceLog` = records of RACE_WORDS; `lastStore` Int32Array cpus * pageSlots (CPU c, slot i at c * pageSlots + i)
+// Oracle: the race log belongs to src/engine/oracle.ts; `lastStore` Int32Array cpus * pageSlots (CPU c, slot i at c * pageSlots + i)
 // ---------------------------------------------------------------------------
-export const R_KIND = 0;
-export const R_CPU = 1;
-export const R_PAGE = 2;
-export const R_VALUE = 3;
-export const R_STEP = 4;
-export const R_FRAME = 5;
-/** 1 load, 2 store. */
-export const R_OP = 6;
-export const RACE_WORDS = 8;
-export const RACE_LOG_CAPACITY = 4096;
-export const RACE_LOST_WRITE = 1;
-export const RACE_STALE_ACCESS = 2;
-export const RACE_WRITE_AFTER_PROTECT = 3;
-export const RACE_ACCESS_AFTER_UNMAP = 4;
-export const RACE_READ_AFTER_PROTECT = 5;
 
 // ---------------------------------------------------------------------------
 // Page-table locks: Int32Array `ptl`, mm m's page table t at m * ptlCount(pages) + t
@@ -270,72 +172,11 @@ export function ptlCount(pages: number): number {
 }
 
 // ---------------------------------------------------------------------------
-// Shared invalidation queue (src/engine/hwInval.ts): Int32Array `hwSlots`, CPU i's request at i * HW_SLOT_WORDS
-// ---------------------------------------------------------------------------
-/**
- * Request kind, mechanism, mm (-1: every mm), page count, then (a forwarded
- * IPI round, `--ipi-fanout tree`) the request's tlb_gen and round, then the pages.
- */
-export const HS_KIND = 0;
-export const HS_VIA = 1;
-export const HS_MM = 2;
-export const HS_NPAGES = 3;
-export const HS_TLBGEN = 4;
-export const HS_ROUND = 5;
-export const HS_PAGES = 6;
-/** Most pages one queue request names one by one (INVLPGB's count field is 16 bits; 64 keeps the slot one cache-line pair). */
-export const HW_SLOT_PAGES = 64;
-export const HW_SLOT_WORDS = HS_PAGES + HW_SLOT_PAGES;
-
-// ---------------------------------------------------------------------------
-// Schedule buffer `sched` (src/engine/forcedSchedule.ts): forced choices in, choice points out
+// Schedule buffer `sched` (src/engine/forcedSchedule.ts owns its layout): the CPU limit config.ts checks
 // ---------------------------------------------------------------------------
 /** Most CPUs a schedule-driven run may have: the enabled set is a 31-bit mask, and exhaustive exploration is for 2-4 CPUs anyway. */
 export const SCHED_MAX_CPUS = 8;
-/** Most forced choices in a schedule: the explorer bounds preemptions to a handful; 256 leaves room for hand-written replays. */
-export const SCHED_FORCED_MAX = 256;
-/** Most choice points recorded per run: the catalogue's scenarios take a few hundred; more means the scenario is too big to explore. */
-export const SCHED_RECORD_MAX = 16_384;
-
-// Words of the `sched` buffer.
-/** 0: PRNG-seeded; 1: schedule-driven (forced choices + default). */
-export const S_MODE = 0;
-/** Number of forced choices. */
-export const S_NFORCED = 1;
-/** Index of the next forced choice to apply. */
-export const S_NEXT_FORCED = 2;
-/** Choice points recorded so far (may exceed SCHED_RECORD_MAX: then the record is truncated). */
-export const S_RECORDED = 3;
-/**
- * Schedulable agents: the CPUs, and with `--arch arm64` each CPU's MMU as
- * agent cpus + c (it applies the TLBIs posted to CPU c: src/kernel/arm64Tlbi.ts).
- */
-const SCHED_MAX_AGENTS = 2 * SCHED_MAX_CPUS;
-/** Per agent: 1 if its last yield was from a wait. */
-export const S_BLOCKED = 8;
-/** Per agent: the state hash when it last yielded blocked. */
-export const S_BLOCKED_HASH = S_BLOCKED + SCHED_MAX_AGENTS;
-/** Per agent: yields that were not from a wait (its progress, part of the state). */
-export const S_PROGRESS = S_BLOCKED_HASH + SCHED_MAX_AGENTS;
-/** Forced choices: pairs (step, cpu). */
-export const S_FORCED = S_PROGRESS + SCHED_MAX_AGENTS;
-/** Recorded choice points, SCHED_REC_WORDS each. */
-export const S_RECORD = S_FORCED + 2 * SCHED_FORCED_MAX;
-/** Words per recorded choice point: yielding CPU + flags, enabled mask, chosen CPU, state hash. */
-export const SCHED_REC_WORDS = 4;
-/** Flag bits of a record's first word (the yielding CPU is the low byte, 0xff for choice point 0). */
-export const REC_BLOCKED = 1 << 8;
-export const REC_FORCED = 1 << 9;
-export const REC_FORCED_INVALID = 1 << 10;
-/** The CPU yielded right after handling an interrupt (`--ipi-step`): switching away is free, and it stays enabled. */
-export const REC_AFTER_IRQ = 1 << 11;
-/** A recorded "CPU" of 0xff: choice point 0 (nobody yielded). */
-export const REC_NO_CPU = 0xff;
-
-/** Words of the `sched` buffer a machine with `cpus` CPUs needs (1 when it cannot be schedule-driven). */
-export function schedWords(c: { cpus: number; sched: string }): number {
-  return c.sched === 'seeded' && c.cpus <= SCHED_MAX_CPUS ? S_RECORD + SCHED_RECORD_MAX * SCHED_REC_WORDS : 1;
-}
+// The buffer's words and records belong to src/engine/forcedSchedule.ts.
 
 /**
  * Page slots of the machine: every mm has `pages` pages, and page p of mm m

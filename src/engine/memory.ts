@@ -20,10 +20,41 @@
  *   a present PTE for that page.
  */
 import { LOCK_KIND_PAGE, lockTag, mutexOwner, mutexTryLock, mutexUnlock } from '../kernel/locks.js';
-import { FL_BASE, FL_LOCK, FL_TOP, F_PAGE, F_LUF_GEN, F_UNFLUSHED, FRAME_META_WORDS } from './layout.js';
 import type { MachineViews } from './state/machineViews.js';
-import { G_LUF_FLUSHED } from './state/globalBlock.js';
+import { lufFlushed } from './state/globalBlock.js';
 import { pageLockWord } from './state/pageState.js';
+
+// Layout of the frame buffers (sizes in src/engine/state/machineViews.ts); only this file knows the offsets.
+// `frameData`  Int32Array frames * wordsPerPage: frame f word w at f * W + w. Word w is written only by CPU w
+//              (each thread of the process owns one slot of every shared page), so stores to a word are
+//              totally ordered by that CPU's program order and the oracle can tell a lost store from an old one.
+// `frameStep`  Int32Array, same shape: the protocol step (PAGE_STEP_*) of the page when that word was last stored.
+// `frameGen`   Int32Array frames: owner generation, bumped (Atomics.add) when the frame is freed.
+// `frameMeta`  Int32Array frames * FRAME_META_WORDS.
+const F_PAGE = 0; // vpn the frame holds (-1 free)
+const F_UNFLUSHED = 1; // 1 from PTE clear until the covering flush is acknowledged
+/**
+ * `--protocol luf`: the pending-flush generation of a frame freed with its
+ * flush deferred (0: none). Set by the reclaimer when it frees the frame;
+ * the allocator that takes the frame again flushes (unless G_LUF_FLUSHED
+ * already covers it), bumps the frame generation and clears it.
+ */
+const F_LUF_GEN = 2;
+const FRAME_META_WORDS = 4;
+/** Free-frame stack: Int32Array `freeList` = [lock, top, frame ids...]. */
+const FL_LOCK = 0;
+const FL_TOP = 1;
+const FL_BASE = 2;
+
+/** Words of `frameMeta` for `frames` frames. */
+export function frameMetaWords(frames: number): number {
+  return frames * FRAME_META_WORDS;
+}
+
+/** Words of `freeList` for `frames` frames (the lock, the top, then one slot per frame). */
+export function freeListWords(frames: number): number {
+  return FL_BASE + frames;
+}
 
 /** A broken engine invariant (debug mode). Aborts the run. */
 class InvariantError extends Error {
@@ -43,6 +74,16 @@ export class PhysicalMemory {
     readonly geo: MemoryGeometry,
     private readonly debug: boolean,
   ) {}
+
+  /** Frames on the free stack (a plain read: coordinator or tests, while no CPU runs). */
+  freeFrameCount(): number {
+    return this.v.freeList[FL_TOP];
+  }
+
+  /** The `i`th frame from the bottom of the free stack (a plain read, as `freeFrameCount`). */
+  freeFrameAt(i: number): number {
+    return this.v.freeList[FL_BASE + i];
+  }
 
   /** Boot state: every frame free, generation 0. Coordinator only, while no CPU runs. */
   static init(v: MachineViews, geo: MemoryGeometry): void {
@@ -97,7 +138,7 @@ export class PhysicalMemory {
       const lufGen = Atomics.load(this.v.frameMeta, f * FRAME_META_WORDS + F_LUF_GEN);
       if (lufGen !== 0) {
         this.lufBeforeReuse?.(f, lufGen);
-        if (this.debug && Atomics.load(this.v.global, G_LUF_FLUSHED) < lufGen) {
+        if (this.debug && lufFlushed(this.v.global) < lufGen) {
           throw new InvariantError(`frame ${f} reused before its deferred (lazy unmap) flush, generation ${lufGen}, was done`);
         }
         Atomics.add(this.v.frameGen, f, 1);

@@ -28,11 +28,39 @@
  * - Recording happens on the CPU that saw the race; the analysis runs on the
  *   coordinator after every worker has stopped.
  */
-import { RACE_ACCESS_AFTER_UNMAP, RACE_LOG_CAPACITY, RACE_READ_AFTER_PROTECT, RACE_LOST_WRITE, RACE_STALE_ACCESS, RACE_WORDS, RACE_WRITE_AFTER_PROTECT, R_CPU, R_FRAME, R_KIND, R_OP, R_PAGE, R_STEP, R_VALUE } from './layout.js';
 import { ptePresent, pteFrame } from './pageTable.js';
 import type { MachineViews } from './state/machineViews.js';
-import { G_RACES_AAU, G_RACES_LOST, G_RACES_RAP, G_RACES_STALE, G_RACES_WAP, G_RACE_COUNT } from './state/globalBlock.js';
+import { claimRaceRecord, countRace, raceRecords, raceTotal } from './state/globalBlock.js';
 import { PAGE_STEP_NAMES, pageStep } from './state/pageState.js';
+
+// The race log: Int32Array `raceLog` (size in src/engine/state/machineViews.ts), records of RACE_WORDS; only this
+// file knows the offsets. A record's words are written plainly by the CPU that saw the race, its kind last (Atomics).
+const R_KIND = 0;
+const R_CPU = 1;
+const R_PAGE = 2;
+const R_VALUE = 3;
+const R_STEP = 4;
+const R_FRAME = 5;
+/** 1 load, 2 store. */
+const R_OP = 6;
+const RACE_WORDS = 8;
+/** Races recorded in detail; more are counted (exact totals in the global block), not stored. 4096 is far above any run that is still readable. */
+const RACE_LOG_CAPACITY = 4096;
+const RACE_LOST_WRITE = 1;
+const RACE_STALE_ACCESS = 2;
+const RACE_WRITE_AFTER_PROTECT = 3;
+const RACE_ACCESS_AFTER_UNMAP = 4;
+const RACE_READ_AFTER_PROTECT = 5;
+
+/** Words of the `raceLog` buffer. */
+export function raceLogWords(): number {
+  return RACE_LOG_CAPACITY * RACE_WORDS;
+}
+
+/** Words of the race log that hold records (the rest is zero: cleared before every run, written record by record). */
+export function usedRaceLogWords(v: Pick<MachineViews, 'global'>): number {
+  return Math.min(raceRecords(v.global), RACE_LOG_CAPACITY) * RACE_WORDS;
+}
 
 /** The kind of access a race report is about. */
 export type AccessOp = 'load' | 'store';
@@ -44,13 +72,6 @@ const KIND_CODES: Record<RaceKind, number> = {
   write_after_protect: RACE_WRITE_AFTER_PROTECT,
   access_after_unmap: RACE_ACCESS_AFTER_UNMAP,
   read_after_protect: RACE_READ_AFTER_PROTECT,
-};
-const KIND_TOTALS: Record<RaceKind, number> = {
-  lost_write: G_RACES_LOST,
-  stale_access: G_RACES_STALE,
-  write_after_protect: G_RACES_WAP,
-  access_after_unmap: G_RACES_AAU,
-  read_after_protect: G_RACES_RAP,
 };
 const KIND_NAMES: Record<number, RaceKind> = {
   [RACE_LOST_WRITE]: 'lost_write',
@@ -122,8 +143,8 @@ export function setRaceTraceHook(hook: RaceTraceHook | null): void {
 
 export function recordRace(v: MachineViews, kind: RaceKind, cpu: number, page: number, value: number, step: number, frame: number, op: AccessOp): void {
   raceTraceHook?.(kind, cpu, page, value, frame, op);
-  Atomics.add(v.global, KIND_TOTALS[kind], 1);
-  const slot = Atomics.add(v.global, G_RACE_COUNT, 1);
+  countRace(v.global, kind);
+  const slot = claimRaceRecord(v.global);
   if (slot >= RACE_LOG_CAPACITY) return;
   const b = slot * RACE_WORDS;
   const log = v.raceLog;
@@ -174,7 +195,7 @@ export function checkMigrationDrop(v: MachineViews, wordsPerPage: number, page: 
 
 /** Decoded race log. */
 function readRaceLog(v: MachineViews): RaceReport[] {
-  const n = Math.min(Atomics.load(v.global, G_RACE_COUNT), RACE_LOG_CAPACITY);
+  const n = Math.min(raceRecords(v.global), RACE_LOG_CAPACITY);
   const out: RaceReport[] = [];
   for (let i = 0; i < n; i++) {
     const b = i * RACE_WORDS;
@@ -217,11 +238,11 @@ export function analyse(
   const maxReports = opts.maxReports ?? 16;
   const logged = readRaceLog(v);
   const races: RaceCounts = {
-    lost_writes: Atomics.load(v.global, G_RACES_LOST),
-    stale_accesses: Atomics.load(v.global, G_RACES_STALE),
-    writes_after_protect: Atomics.load(v.global, G_RACES_WAP),
-    accesses_after_unmap: Atomics.load(v.global, G_RACES_AAU),
-    reads_after_protect: Atomics.load(v.global, G_RACES_RAP),
+    lost_writes: raceTotal(v.global, 'lost_write'),
+    stale_accesses: raceTotal(v.global, 'stale_access'),
+    writes_after_protect: raceTotal(v.global, 'write_after_protect'),
+    accesses_after_unmap: raceTotal(v.global, 'access_after_unmap'),
+    reads_after_protect: raceTotal(v.global, 'read_after_protect'),
   };
 
   const reportedLost = new Set(logged.filter((r) => r.kind === 'lost_write').map((r) => `${r.cpu}:${r.page}:${r.value}`));

@@ -37,9 +37,9 @@
  */
 import { mulberry32Step } from './prng.js';
 import { chooseScheduled, scheduleDriven } from './forcedSchedule.js';
-import { C_DOORBELL, C_IPI_PENDING, C_HW_PENDING, C_SCHED_ACTIVE, C_TOKEN_GRANT, C_WANTS_TOKEN, CPU_CTL_WORDS } from './layout.js';
+import { claimTokenWaiter, clearSchedActive, doorbell, hwPending, initSchedActive, ipiPending, ringDoorbell, schedActive, setTokenGrant, tokenGrant, wantToken, wantsToken, waitDoorbell } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
-import { G_ABORT, G_FAIL_CPU, G_RUN_DONE, G_SCHED_PRNG, G_SCHED_STARTED, G_SCHED_STEPS, G_SCHED_TURN, G_TOKEN_RR, G_TOKENS_FREE } from './state/globalBlock.js';
+import { advanceTokenCursor, arriveSchedStarted, claimAbort, initSchedTurn, initSeededWords, markRunDone, returnFreeToken, runDone, schedPrng, schedTurn, setSchedPrng, setSchedTurn, takeFreeToken, takeSchedStep, tokenCursor, tokensFree } from './state/globalBlock.js';
 
 /**
  * Safety-net timeout of a token wait: a lost wake-up costs at most this. The
@@ -60,12 +60,8 @@ const TURN_NONE = -1;
 /** Value of G_SCHED_TURN before a schedule-driven run's first choice (not every CPU has started yet). */
 const TURN_PENDING = -2;
 
-/** Ring CPU `c`'s doorbell: bump the event counter and wake it if it sleeps. */
-export function ringDoorbell(cpuCtl: Int32Array, c: number): void {
-  const i = c * CPU_CTL_WORDS + C_DOORBELL;
-  Atomics.add(cpuCtl, i, 1);
-  Atomics.notify(cpuCtl, i);
-}
+/** Ring CPU `c`'s doorbell (src/engine/state/cpuControl.ts), re-exported for the programs that wake each other. */
+export { ringDoorbell };
 
 /**
  * Abort the run: the first caller's `reason` wins (with `failedCpu`, if known,
@@ -73,7 +69,7 @@ export function ringDoorbell(cpuCtl: Int32Array, c: number): void {
  * Used by a CPU that hits a timeout or an invariant and by the coordinator.
  */
 export function raiseAbort(global: Int32Array, cpuCtl: Int32Array, cpus: number, reason: number, failedCpu = -1): void {
-  if (Atomics.compareExchange(global, G_ABORT, 0, reason) === 0 && failedCpu >= 0) Atomics.store(global, G_FAIL_CPU, failedCpu);
+  claimAbort(global, reason, failedCpu);
   for (let c = 0; c < cpus; c++) ringDoorbell(cpuCtl, c);
 }
 
@@ -100,28 +96,28 @@ export class RunTokens {
   acquire(hooks: WaitHooks): number {
     const g = this.global;
     const ctl = this.cpuCtl;
-    const b = this.me * CPU_CTL_WORDS;
+    const me = this.me;
     for (;;) {
-      const t = Atomics.load(g, G_TOKENS_FREE);
-      if (t > 0 && Atomics.compareExchange(g, G_TOKENS_FREE, t, t - 1) === t) return -1;
-      Atomics.store(ctl, b + C_WANTS_TOKEN, 1);
-      if (Atomics.load(g, G_TOKENS_FREE) > 0) {
-        if (Atomics.compareExchange(ctl, b + C_WANTS_TOKEN, 1, 0) === 1) continue; // withdrew: retry the pool
+      const t = tokensFree(g);
+      if (t > 0 && takeFreeToken(g, t)) return -1;
+      wantToken(ctl, me);
+      if (tokensFree(g) > 0) {
+        if (claimTokenWaiter(ctl, me)) continue; // withdrew: retry the pool
         // else a releaser already picked us: wait for its grant below
       }
       for (;;) {
-        const seen = Atomics.load(ctl, b + C_DOORBELL);
-        const grant = Atomics.load(ctl, b + C_TOKEN_GRANT);
+        const seen = doorbell(ctl, me);
+        const grant = tokenGrant(ctl, me);
         if (grant !== 0) {
-          Atomics.store(ctl, b + C_TOKEN_GRANT, 0);
+          setTokenGrant(ctl, me, 0);
           return grant >= GRANT_LENT_BASE ? grant - GRANT_LENT_BASE : -1;
         }
         hooks.serviceIpis();
         hooks.checkAbort();
-        if (Atomics.load(ctl, b + C_TOKEN_GRANT) !== 0) continue;
-        if (Atomics.wait(ctl, b + C_DOORBELL, seen, TOKEN_WAIT_MS) === 'timed-out') {
+        if (tokenGrant(ctl, me) !== 0) continue;
+        if (waitDoorbell(ctl, me, seen, TOKEN_WAIT_MS) === 'timed-out') {
           // Safety net: a token sits in the pool and nobody granted it to us.
-          if (Atomics.load(g, G_TOKENS_FREE) > 0 && Atomics.compareExchange(ctl, b + C_WANTS_TOKEN, 1, 0) === 1) break;
+          if (tokensFree(g) > 0 && claimTokenWaiter(ctl, me)) break;
         }
       }
     }
@@ -130,17 +126,17 @@ export class RunTokens {
   /** Hand the token to the next waiting CPU (round-robin), or return it to the pool. */
   release(): void {
     if (this.grantToWaiter()) return;
-    Atomics.add(this.global, G_TOKENS_FREE, 1);
+    returnFreeToken(this.global);
     // A CPU may have registered after our scan and seen an empty pool: give it the token now.
     const c = this.findWaiter();
     if (c < 0) return;
-    const t = Atomics.load(this.global, G_TOKENS_FREE);
-    if (t > 0 && Atomics.compareExchange(this.global, G_TOKENS_FREE, t, t - 1) === t) {
-      if (Atomics.compareExchange(this.cpuCtl, c * CPU_CTL_WORDS + C_WANTS_TOKEN, 1, 0) === 1) {
-        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, GRANT_PLAIN);
+    const t = tokensFree(this.global);
+    if (t > 0 && takeFreeToken(this.global, t)) {
+      if (claimTokenWaiter(this.cpuCtl, c)) {
+        setTokenGrant(this.cpuCtl, c, GRANT_PLAIN);
         ringDoorbell(this.cpuCtl, c);
       } else {
-        Atomics.add(this.global, G_TOKENS_FREE, 1);
+        returnFreeToken(this.global);
       }
     }
   }
@@ -158,9 +154,8 @@ export class RunTokens {
    * Returns false (the borrower keeps the token) if it is not waiting yet.
    */
   giveBackTo(lender: number): boolean {
-    const w = lender * CPU_CTL_WORDS + C_WANTS_TOKEN;
-    if (Atomics.load(this.cpuCtl, w) !== 1 || Atomics.compareExchange(this.cpuCtl, w, 1, 0) !== 1) return false;
-    Atomics.store(this.cpuCtl, lender * CPU_CTL_WORDS + C_TOKEN_GRANT, GRANT_PLAIN);
+    if (!wantsToken(this.cpuCtl, lender) || !claimTokenWaiter(this.cpuCtl, lender)) return false;
+    setTokenGrant(this.cpuCtl, lender, GRANT_PLAIN);
     ringDoorbell(this.cpuCtl, lender);
     return true;
   }
@@ -171,7 +166,7 @@ export class RunTokens {
    * that would turn one loan into a chain of running CPUs).
    */
   returnLoan(lender: number): void {
-    if (!this.giveBackTo(lender)) Atomics.add(this.global, G_TOKENS_FREE, 1);
+    if (!this.giveBackTo(lender)) returnFreeToken(this.global);
   }
 
   /** True if any other CPU waits for a token (cheap enough once per quantum). */
@@ -181,23 +176,22 @@ export class RunTokens {
 
   private findWaiter(): number {
     const n = this.cpus;
-    const start = (Atomics.load(this.global, G_TOKEN_RR) >>> 0) % n;
+    const start = (tokenCursor(this.global) >>> 0) % n;
     for (let i = 0; i < n; i++) {
       const c = (start + i) % n;
-      if (c !== this.me && Atomics.load(this.cpuCtl, c * CPU_CTL_WORDS + C_WANTS_TOKEN) === 1) return c;
+      if (c !== this.me && wantsToken(this.cpuCtl, c)) return c;
     }
     return -1;
   }
 
   private grantToWaiter(grant = GRANT_PLAIN): boolean {
     const n = this.cpus;
-    const start = (Atomics.add(this.global, G_TOKEN_RR, 1) >>> 0) % n;
+    const start = (advanceTokenCursor(this.global) >>> 0) % n;
     for (let i = 0; i < n; i++) {
       const c = (start + i) % n;
       if (c === this.me) continue;
-      const w = c * CPU_CTL_WORDS + C_WANTS_TOKEN;
-      if (Atomics.load(this.cpuCtl, w) === 1 && Atomics.compareExchange(this.cpuCtl, w, 1, 0) === 1) {
-        Atomics.store(this.cpuCtl, c * CPU_CTL_WORDS + C_TOKEN_GRANT, grant);
+      if (wantsToken(this.cpuCtl, c) && claimTokenWaiter(this.cpuCtl, c)) {
+        setTokenGrant(this.cpuCtl, c, grant);
         ringDoorbell(this.cpuCtl, c);
         return true;
       }
@@ -211,12 +205,10 @@ export class RunTokens {
  * schedule-driven run (`initSchedule` done first), the first CPU is choice point 0.
  */
 export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number, views?: MachineViews): void {
-  for (let c = 0; c < cpus; c++) cpuCtl[c * CPU_CTL_WORDS + C_SCHED_ACTIVE] = 1;
-  global[G_SCHED_PRNG] = seed | 0;
-  global[G_SCHED_STEPS] = 0;
-  global[G_SCHED_STARTED] = 0;
+  for (let c = 0; c < cpus; c++) initSchedActive(cpuCtl, c);
+  initSeededWords(global, seed);
   // A schedule-driven run hashes every CPU's TLB at each choice: its first choice waits until all have reset theirs (SeededScheduler.started).
-  global[G_SCHED_TURN] = views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus, views?.tlbi);
+  initSchedTurn(global, views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus, views?.tlbi));
 }
 
 /**
@@ -234,8 +226,8 @@ function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi
   let runnable = 0;
   for (let c = 0; c < agents; c++) if (isRunnable(cpuCtl, c, cpus, tlbi)) runnable++;
   if (runnable === 0) return TURN_NONE;
-  const [s, r] = mulberry32Step(Atomics.load(global, G_SCHED_PRNG));
-  Atomics.store(global, G_SCHED_PRNG, s);
+  const [s, r] = mulberry32Step(schedPrng(global));
+  setSchedPrng(global, s);
   let k = r % runnable;
   for (let c = 0; c < agents; c++) {
     if (!isRunnable(cpuCtl, c, cpus, tlbi)) continue;
@@ -247,8 +239,7 @@ function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi
 function isRunnable(cpuCtl: Int32Array, c: number, cpus: number, tlbi?: Int32Array): boolean {
   // An arm64 MMU agent: TLBIs posted to its CPU wait (word c - cpus of `tlbi` is that CPU's pending count).
   if (c >= cpus) return tlbi !== undefined && Atomics.load(tlbi, c - cpus) > 0;
-  const b = c * CPU_CTL_WORDS;
-  return Atomics.load(cpuCtl, b + C_SCHED_ACTIVE) !== 0 || Atomics.load(cpuCtl, b + C_IPI_PENDING) > 0 || Atomics.load(cpuCtl, b + C_HW_PENDING) > 0;
+  return schedActive(cpuCtl, c) || ipiPending(cpuCtl, c) > 0 || hwPending(cpuCtl, c) > 0;
 }
 
 export class SeededScheduler {
@@ -287,35 +278,34 @@ export class SeededScheduler {
    * other CPU only waits for its turn meanwhile) and hands out the turn.
    */
   started(): void {
-    const n = Atomics.add(this.global, G_SCHED_STARTED, 1) + 1;
+    const n = arriveSchedStarted(this.global);
     const v = this.views;
     if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
     const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, schedAgentCount(this.cpus, this.tlbi));
-    Atomics.store(this.global, G_SCHED_TURN, first);
-    if (first === TURN_NONE) Atomics.store(this.global, G_RUN_DONE, 1);
+    setSchedTurn(this.global, first);
+    if (first === TURN_NONE) markRunDone(this.global);
     for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
   }
 
   /** True while this CPU (not its MMU agent) holds the turn. */
   holdsTurn(): boolean {
-    return Atomics.load(this.global, G_SCHED_TURN) === this.me;
+    return schedTurn(this.global) === this.me;
   }
 
   /** Sleep until this CPU holds the turn or the run is over. Returns false if the run is over. */
   waitTurn(hooks: Pick<WaitHooks, 'checkAbort'>): boolean {
     const g = this.global;
-    const b = this.me * CPU_CTL_WORDS + C_DOORBELL;
     for (;;) {
-      const seen = Atomics.load(this.cpuCtl, b);
-      const turn = Atomics.load(g, G_SCHED_TURN);
+      const seen = doorbell(this.cpuCtl, this.me);
+      const turn = schedTurn(g);
       if (turn === this.me) return true;
       if (turn === this.mmuAgent && this.mmuAgent >= 0 && this.onMmuTurn) {
         this.onMmuTurn(); // this CPU's MMU applies its TLBIs and yields the turn
         continue;
       }
-      if (Atomics.load(g, G_RUN_DONE) !== 0) return false;
+      if (runDone(g)) return false;
       hooks.checkAbort();
-      Atomics.wait(this.cpuCtl, b, seen, 50);
+      waitDoorbell(this.cpuCtl, this.me, seen, 50);
     }
   }
 
@@ -326,7 +316,7 @@ export class SeededScheduler {
    * turn; the caller must then `waitTurn`.
    */
   yieldTurn(blocked = false, afterIrq = false, as = this.me): number {
-    const steps = Atomics.add(this.global, G_SCHED_STEPS, 1) + 1;
+    const steps = takeSchedStep(this.global);
     if (steps > this.maxSteps) return -1;
     const v = this.views;
     const next =
@@ -336,12 +326,12 @@ export class SeededScheduler {
     if (next === as) return steps;
     if (this.mmuAgent >= 0 && (next === this.me || next === this.mmuAgent)) {
       // Handed from this CPU to its own MMU agent or back: the same thread; waitTurn sees it.
-      Atomics.store(this.global, G_SCHED_TURN, next);
+      setSchedTurn(this.global, next);
       return steps;
     }
-    Atomics.store(this.global, G_SCHED_TURN, next);
+    setSchedTurn(this.global, next);
     if (next === TURN_NONE) {
-      Atomics.store(this.global, G_RUN_DONE, 1);
+      markRunDone(this.global);
       for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
     } else {
       ringDoorbell(this.cpuCtl, next >= this.cpus ? next - this.cpus : next); // an MMU agent runs on its CPU's thread
@@ -351,6 +341,6 @@ export class SeededScheduler {
 
   /** This CPU has no workload steps left (it stays runnable only while IPIs are pending). */
   retire(): void {
-    Atomics.store(this.cpuCtl, this.me * CPU_CTL_WORDS + C_SCHED_ACTIVE, 0);
+    clearSchedActive(this.cpuCtl, this.me);
   }
 }

@@ -12,7 +12,8 @@
  * - A PTE is installed only under the page lock and the PTE lock, and only if
  *   still not present (another CPU may have faulted the page in meanwhile).
  */
-import { LAST_EVENT_FAULT, type CounterName } from '../engine/layout.js';
+import type { CounterName } from '../engine/layout.js';
+import { LAST_EVENT_FAULT } from '../engine/state/cpuControl.js';
 import type { PhysicalMemory } from '../engine/memory.js';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, mkPte, pteMkwriteDirty, ptePresent, pteWrite } from '../engine/pageTable.js';
 import type { TraceClock, TraceRing } from '../output/trace.js';

@@ -22,9 +22,9 @@
  *   lock at a time; zap trylocks under the PTE lock, and sleeps for a busy
  *   page only after it has released every page it cleared).
  */
-import { C_DOORBELL, C_WAIT_LOCK, CPU_CTL_WORDS } from '../engine/layout.js';
+import { ringLockWaiters } from '../engine/state/cpuControl.js';
 import type { MachineViews } from '../engine/state/machineViews.js';
-import { G_LOCK_WAITERS } from '../engine/state/globalBlock.js';
+import { lockWaiters } from '../engine/state/globalBlock.js';
 
 /** What a lock tag names: the kind of lock in the top bits, its index below. */
 export const LOCK_KIND_PAGE = 0;
@@ -87,12 +87,6 @@ export function rwsemUpWrite(v: MachineViews, words: Int32Array, i: number, tag:
 
 /** Ring every CPU sleeping on the lock tagged `tag` (wake_up_page and friends). */
 function wakeLockWaiters(v: MachineViews, tag: number): void {
-  if (Atomics.load(v.global, G_LOCK_WAITERS) === 0) return;
-  const ctl = v.cpuCtl;
-  for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {
-    if (Atomics.load(ctl, b + C_WAIT_LOCK) === tag) {
-      Atomics.add(ctl, b + C_DOORBELL, 1);
-      Atomics.notify(ctl, b + C_DOORBELL);
-    }
-  }
+  if (lockWaiters(v.global) === 0) return;
+  ringLockWaiters(v.cpuCtl, tag);
 }

@@ -55,7 +55,7 @@
  *   ipiRoundTargets/ipiRoundPages for the cost model.
  */
 import type { Cpu } from '../engine/cpu.js';
-import { G_LUF_FLUSHED, G_LUF_GEN, G_SCHED_STEPS } from '../engine/state/globalBlock.js';
+import { lufFlushed, lufGen, raiseLufFlushed, schedSteps } from '../engine/state/globalBlock.js';
 import type { FlushRequest } from '../engine/ipi.js';
 import type { HwRequest } from '../engine/hwInval.js';
 import { cpumaskToList, incMmTlbGen, mmCpumaskClear, mmGlobalAsid, mmTlbGen, nextTrimCpumaskWord } from './mm.js';
@@ -287,11 +287,11 @@ export function applyHwRequest(cpu: Cpu, req: HwRequest, sender: number): void {
  */
 export function lufFlushBeforeReuse(cpu: Cpu, gen: number): void {
   const g = cpu.v.global;
-  if (Atomics.load(g, G_LUF_FLUSHED) >= gen) {
+  if (lufFlushed(g) >= gen) {
     cpu.count('luf_flushes_avoided');
     return;
   }
-  const upTo = Atomics.load(g, G_LUF_GEN);
+  const upTo = lufGen(g);
   cpu.count('luf_flushes_at_alloc');
   cpu.count('tlb_flush_calls');
   const req: FlushRequest = { kind: 'flush-all', mm: -1, tlbGen: TLB_GENERATION_INVALID };
@@ -308,10 +308,7 @@ export function lufFlushBeforeReuse(cpu: Cpu, gen: number): void {
     cpu.ipiRoundUs.push(postHw(cpu, targets, { via: 'ipi', kind: 'all-nonglobals', mm: -1, pages: [] }));
   }
   // CAS-max: generations up to `upTo` are flushed everywhere.
-  for (;;) {
-    const cur = Atomics.load(g, G_LUF_FLUSHED);
-    if (cur >= upTo || Atomics.compareExchange(g, G_LUF_FLUSHED, cur, upTo) === cur) break;
-  }
+  raiseLufFlushed(g, upTo);
 }
 
 /**
@@ -324,7 +321,7 @@ export function lufFlushBeforeReuse(cpu: Cpu, gen: number): void {
 export function shouldTrimCpumask(cpu: Cpu, mm: number): boolean {
   const interval = cpu.config.cpumaskTrimMs;
   if (interval === 0) return true;
-  const now = cpu.config.sched === 'seeded' ? Atomics.load(cpu.v.global, G_SCHED_STEPS) : Date.now() | 0;
+  const now = cpu.config.sched === 'seeded' ? schedSteps(cpu.v.global) : Date.now() | 0;
   const i = nextTrimCpumaskWord(cpu.config.cpus, mm);
   const next = Atomics.load(cpu.v.mm, i);
   if (next === 0) {

@@ -52,7 +52,8 @@
  *   a CPU new to the mask (new_cpu), and the reload into it
  *   (mm_needs_global_asid) flushes too (choose_new_asid(..., true)).
  */
-import { C_IS_LAZY, C_LOADED_MM, CPU_CTL_WORDS, LOADED_GLOBAL_ASID_BIT, type CounterName } from '../engine/layout.js';
+import type { CounterName } from '../engine/layout.js';
+import { isLazyCpu, publishLoadedMm, setLazy } from '../engine/state/cpuControl.js';
 import type { TraceEvent } from '../output/trace.js';
 import { mmCpumaskSet, mmGlobalAsid, mmTlbGen } from './mm.js';
 import type { Tlb } from '../engine/tlb.js';
@@ -126,13 +127,8 @@ export class CpuTlbState {
   /** next_asid: the slot the next newly assigned ASID takes (round-robin). */
   private nextAsid = 1;
   private readonly ctxs: TlbContext[] = Array.from({ length: TLB_NR_DYN_ASIDS }, () => ({ ctxId: 0, tlbGen: 0, ctxGen: 0 }));
-  private readonly loadedWord: number;
-  private readonly lazyWord: number;
 
-  constructor(private readonly host: TlbStateHost) {
-    this.loadedWord = host.id * CPU_CTL_WORDS + C_LOADED_MM;
-    this.lazyWord = host.id * CPU_CTL_WORDS + C_IS_LAZY;
-  }
+  constructor(private readonly host: TlbStateHost) {}
 
   /** Boot state of a run: init_mm loaded in slot 0, next_asid 1 (initialize_tlbstate_and_flush). */
   reset(): void {
@@ -147,7 +143,7 @@ export class CpuTlbState {
       c.tlbGen = 0;
       c.ctxGen = 0;
     }
-    Atomics.store(this.host.v.cpuCtl, this.loadedWord, 0);
+    publishLoadedMm(this.host.v.cpuCtl, this.host.id, -1);
   }
 
   /**
@@ -182,7 +178,7 @@ export class CpuTlbState {
     const h = this.host;
     if (next === this.loadedMm) return false;
     h.count('context_switches');
-    Atomics.store(h.v.cpuCtl, this.loadedWord, next + 1);
+    publishLoadedMm(h.v.cpuCtl, h.id, next);
     const newCpu = mmCpumaskSet(h.v.mm, h.config.cpus, next, h.id);
     const nextTlbGen = mmTlbGen(h.v.mm, h.config.cpus, next);
     // choose_new_asid(): a global ASID is always up to date with INVLPGB: use it, no flush. With RAR (the series'
@@ -230,7 +226,7 @@ export class CpuTlbState {
   enterLazyTlb(): void {
     if (this.loadedMm < 0) return;
     this.taskMm = this.loadedMm;
-    Atomics.store(this.host.v.cpuCtl, this.lazyWord, 1);
+    setLazy(this.host.v.cpuCtl, this.host.id, true);
     this.lazySince = this.host.traceNow();
   }
 
@@ -248,8 +244,8 @@ export class CpuTlbState {
   switchToInitMm(): void {
     const h = this.host;
     const from = this.loadedMm;
-    Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
-    Atomics.store(h.v.cpuCtl, this.loadedWord, 0);
+    setLazy(h.v.cpuCtl, h.id, false);
+    publishLoadedMm(h.v.cpuCtl, h.id, -1);
     this.loadedMm = -1;
     this.loadedGlobal = false;
     if (h.trace) {
@@ -261,7 +257,7 @@ export class CpuTlbState {
 
   /** cpu_tlbstate_shared.is_lazy. */
   isLazy(): boolean {
-    return Atomics.load(this.host.v.cpuCtl, this.lazyWord) !== 0;
+    return isLazyCpu(this.host.v.cpuCtl, this.host.id);
   }
 
   /**
@@ -275,7 +271,7 @@ export class CpuTlbState {
     const mm = this.loadedMm;
     if (mm >= 0 && (this.needsGlobalAsid() || this.loadedGlobal)) {
       // prev == next: mm_needs_global_asid -> reload into the global ASID; a global ASID needs no tlb_gen catch-up.
-      Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
+      setLazy(h.v.cpuCtl, h.id, false);
       if (h.trace) h.traceEvent({ k: 'lazy', ts: this.lazySince, dur: h.traceNow() - this.lazySince });
       if (!this.loadedGlobal) this.reloadGlobalAsid();
       return;
@@ -287,7 +283,7 @@ export class CpuTlbState {
       if (task >= 0) this.switchMmIrqsOff(task);
       return;
     }
-    Atomics.store(h.v.cpuCtl, this.lazyWord, 0);
+    setLazy(h.v.cpuCtl, h.id, false);
     if (h.trace) h.traceEvent({ k: 'lazy', ts: this.lazySince, dur: h.traceNow() - this.lazySince });
     const gen = mmTlbGen(h.v.mm, h.config.cpus, mm);
     const ctx = this.ctxs[this.loadedMmAsid];
@@ -337,7 +333,7 @@ export class CpuTlbState {
   private useGlobalAsid(asid: number): void {
     this.loadedGlobal = true;
     this.loadedTag = globalAsidTag(asid);
-    Atomics.store(this.host.v.cpuCtl, this.loadedWord, (this.loadedMm + 1) | LOADED_GLOBAL_ASID_BIT);
+    publishLoadedMm(this.host.v.cpuCtl, this.host.id, this.loadedMm, true);
   }
 
   /** The ASID slot holding `mm` on this CPU, or -1. */
@@ -398,19 +394,4 @@ export class CpuTlbState {
   loadedTlbGen(): number {
     return this.ctxs[this.loadedMmAsid].tlbGen;
   }
-}
-
-/** cpu_tlbstate.loaded_mm of CPU `c` as an initiator reads it (-1: a kernel thread). */
-export function loadedMmOf(cpuCtl: Int32Array, c: number): number {
-  return (Atomics.load(cpuCtl, c * CPU_CTL_WORDS + C_LOADED_MM) & ~LOADED_GLOBAL_ASID_BIT) - 1;
-}
-
-/** is_global_asid(per_cpu(cpu_tlbstate.loaded_mm_asid, c)), as finish_asid_transition reads it. */
-export function loadedGlobalAsidOf(cpuCtl: Int32Array, c: number): boolean {
-  return (Atomics.load(cpuCtl, c * CPU_CTL_WORDS + C_LOADED_MM) & LOADED_GLOBAL_ASID_BIT) !== 0;
-}
-
-/** cpu_tlbstate_shared.is_lazy of CPU `c`. */
-export function isLazyCpu(cpuCtl: Int32Array, c: number): boolean {
-  return Atomics.load(cpuCtl, c * CPU_CTL_WORDS + C_IS_LAZY) !== 0;
 }

@@ -83,8 +83,8 @@ export class TraceClock {
   private epochMs = 0;
   constructor(
     private readonly seeded: boolean,
-    private readonly global: Int32Array,
-    private readonly stepsWord: number,
+    /** Seeded mode: the scheduler's step count (the replayable clock). */
+    private readonly seededSteps: () => number,
   ) {}
 
   /** Start of the run, as `performance.timeOrigin + performance.now()` on the coordinator. */
@@ -93,7 +93,7 @@ export class TraceClock {
   }
 
   now(): number {
-    if (this.seeded) return Atomics.load(this.global, this.stepsWord);
+    if (this.seeded) return this.seededSteps();
     return Math.round((performance.timeOrigin + performance.now() - this.epochMs) * 1000 * 10) / 10;
   }
 }

@@ -17,10 +17,15 @@
  * - Buffers are structured-clone safe: sent to every worker once.
  */
 import type { SimConfig } from '../../config/config.js';
-import { COUNTER_WORDS, CPU_CTL_WORDS, FL_BASE, FRAME_META_WORDS, HW_SLOT_WORDS, RACE_LOG_CAPACITY, RACE_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, schedWords, wordsPerPage } from '../layout.js';
+import { COUNTER_WORDS, cpumaskWords, frameCount, pageSlots, ptlCount, wordsPerPage } from '../layout.js';
 import { mmBlockWords } from '../../kernel/mm.js';
 import { pageStateWords } from './pageState.js';
 import { GLOBAL_WORDS } from './globalBlock.js';
+import { CPU_CTL_WORDS } from './cpuControl.js';
+import { frameMetaWords, freeListWords } from '../memory.js';
+import { hwSlotsWords } from '../hwInval.js';
+import { raceLogWords } from '../oracle.js';
+import { schedWords } from '../forcedSchedule.js';
 import { tlbWords } from '../tlb.js';
 import { tlbiWords } from '../../kernel/arm64Tlbi.js';
 
@@ -43,7 +48,7 @@ const frames = (c: MachineShape): number => frameCount(pageSlots(c));
 const MACHINE_BUFFERS = {
   /** Global control block (src/engine/state/globalBlock.ts). */
   global: int32(() => GLOBAL_WORDS),
-  /** Per-CPU control words (layout.ts C_*), one cache line per CPU. */
+  /** Per-CPU control words (src/engine/state/cpuControl.ts), one cache line per CPU. */
   cpuCtl: int32((c) => c.cpus * CPU_CTL_WORDS),
   /** src/engine/ipi.ts: per sender, the cpumask of targets that still owe an ack. */
   ackBits: int32((c) => c.cpus * cpumaskWords(c.cpus)),
@@ -63,17 +68,17 @@ const MACHINE_BUFFERS = {
   frameData: int32((c) => frames(c) * wordsPerPage(c)),
   frameStep: int32((c) => frames(c) * wordsPerPage(c)),
   frameGen: int32(frames),
-  frameMeta: int32((c) => frames(c) * FRAME_META_WORDS),
-  freeList: int32((c) => FL_BASE + frames(c)),
+  frameMeta: int32((c) => frameMetaWords(frames(c))),
+  freeList: int32((c) => freeListWords(frames(c))),
   /** Swap/backing store of every page slot (src/engine/memory.ts). */
   backing: int32((c) => pageSlots(c) * wordsPerPage(c)),
   /** The oracle's race log and last store per CPU and slot (src/engine/oracle.ts). */
-  raceLog: int32(() => RACE_LOG_CAPACITY * RACE_WORDS),
+  raceLog: int32(raceLogWords),
   lastStore: int32((c) => c.cpus * pageSlots(c)),
   /** Schedule-driven scheduling: forced choices in, recorded choice points out (src/engine/forcedSchedule.ts). */
   sched: int32((c) => schedWords(c)),
   /** src/engine/hwInval.ts: one request slot per CPU. */
-  hwSlots: int32((c) => c.cpus * HW_SLOT_WORDS),
+  hwSlots: int32((c) => hwSlotsWords(c.cpus)),
   /** src/engine/hwInval.ts: row t, bit i set while CPU i's request waits to be applied by CPU t. */
   hwPendBits: int32((c) => c.cpus * cpumaskWords(c.cpus)),
   /** `--protocol luf`: the CPUs that may cache a translation whose flush was deferred (a cpumask). */

@@ -19,7 +19,7 @@
 import type { Cpu } from '../../engine/cpu.js';
 import { checkFrameDrop } from '../../engine/oracle.js';
 import { pteFrame, ptepGetAndClear, ptePresent } from '../../engine/pageTable.js';
-import { G_PAGES_UNMAPPED } from '../../engine/state/globalBlock.js';
+import { countPageUnmapped } from '../../engine/state/globalBlock.js';
 import { PAGE_STEP_FLUSHED, PAGE_STEP_FREED, PAGE_STEP_UNMAPPED, PAGE_STEP_WRITTEN_BACK, storePageStep } from '../../engine/state/pageState.js';
 
 /** What reclaim's page steps use of a CPU (a narrow view of `Cpu`). */
@@ -66,7 +66,7 @@ export function clearPte(cpu: ReclaimHost, mm: number, page: number): UnmappedPa
   const frame = pteFrame(old);
   cpu.mem.markUnflushed(frame);
   cpu.count('pages_unmapped');
-  Atomics.add(cpu.v.global, G_PAGES_UNMAPPED, 1);
+  countPageUnmapped(cpu.v.global);
   return { page, frame, oldPte: old };
 }
 

@@ -37,7 +37,7 @@ import { pteDirty, pteWrite } from '../../engine/pageTable.js';
 import { lockPagesForReclaim, unmapBatchAndFree, type LazyUnmapFlush } from './batched.js';
 import { setPageStep, type UnmappedPage } from './common.js';
 import type { UnmapProtocol } from './types.js';
-import { G_LUF_GEN } from '../../engine/state/globalBlock.js';
+import { nextLufGen } from '../../engine/state/globalBlock.js';
 import { PAGE_STEP_FREED } from '../../engine/state/pageState.js';
 
 /** May this page's flush be deferred: its cleared PTE was read-only (every planted-bug page with `--inject luf-writable`). */
@@ -55,7 +55,7 @@ export function lufDefer(cpu: Cpu, mm: number): void {
 
 /** After a batch's deferrals, before any of their frames is freed: the batch's pending-flush generation. */
 export function newLufGeneration(cpu: Cpu): number {
-  return Atomics.add(cpu.v.global, G_LUF_GEN, 1) + 1;
+  return nextLufGen(cpu.v.global);
 }
 
 /** The hooks of one shrinkPageList call: which pages were deferred; one generation for all of them. */

@@ -13,9 +13,10 @@ import type { Cpu } from '../../engine/cpu.js';
 import type { FlushRequest } from '../../engine/ipi.js';
 import { mmAssignGlobalAsid, mmClearAsidTransition, mmCpumask, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition } from '../mm.js';
 import { flushTlbFunc } from '../tlbFlush.js';
-import { isLazyCpu, loadedGlobalAsidOf, loadedMmOf, TLB_NR_DYN_ASIDS } from '../tlbState.js';
+import { TLB_NR_DYN_ASIDS } from '../tlbState.js';
+import { isLazyCpu, loadedGlobalAsidOf, loadedMmOf } from '../../engine/state/cpuControl.js';
 import type { FlushTransport } from './types.js';
-import { G_LAST_GLOBAL_ASID } from '../../engine/state/globalBlock.js';
+import { lastGlobalAsid, setLastGlobalAsid, swapLastGlobalAsid } from '../../engine/state/globalBlock.js';
 
 /**
  * Linux 6.15 gives an mm a global ASID, and flushes it with INVLPGB, when it
@@ -81,20 +82,20 @@ function useGlobalAsid(t: FlushTransport, cpu: Cpu, mm: number): void {
   const g = cpu.v.global;
   let asid = 0;
   for (;;) {
-    const last = Atomics.load(g, G_LAST_GLOBAL_ASID);
+    const last = lastGlobalAsid(g);
     if (last === -1) {
-      cpu.blockUntil(() => Atomics.load(g, G_LAST_GLOBAL_ASID) !== -1);
+      cpu.blockUntil(() => lastGlobalAsid(g) !== -1);
       continue;
     }
     if (last === 0) {
-      if (Atomics.compareExchange(g, G_LAST_GLOBAL_ASID, 0, -1) !== 0) continue;
+      if (!swapLastGlobalAsid(g, 0, -1)) continue;
       t.resetGlobalAsidSpace?.(cpu);
       cpu.count('tlb_entries_flushed', cpu.tlb.flushAll(true));
       asid = FIRST_GLOBAL_ASID;
-      Atomics.store(g, G_LAST_GLOBAL_ASID, asid);
+      setLastGlobalAsid(g, asid);
       break;
     }
-    if (Atomics.compareExchange(g, G_LAST_GLOBAL_ASID, last, last + 1) === last) {
+    if (swapLastGlobalAsid(g, last, last + 1)) {
       asid = last + 1;
       break;
     }

@@ -21,7 +21,7 @@ import type { Cpu } from '../../engine/cpu.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from '../../engine/ipi.js';
 import { flushTlbFunc, flushTlbMm, ROUND_CONTEXT_RESET, ROUND_FULL_FLUSH, shouldTrimCpumask, TLB_GENERATION_INVALID, x86RangeRequest } from '../tlbFlush.js';
 import { mmCpumask } from '../mm.js';
-import { isLazyCpu, loadedMmOf } from '../tlbState.js';
+import { isLazyCpu, loadedMmOf } from '../../engine/state/cpuControl.js';
 import type { FlushTransport } from './types.js';
 import { ABORT_IPI_TIMEOUT } from '../../engine/state/globalBlock.js';
 

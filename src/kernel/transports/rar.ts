@@ -20,7 +20,7 @@ import type { FlushRequest } from '../../engine/ipi.js';
 import type { HwRequest } from '../../engine/hwInval.js';
 import { mmCpumask, mmGlobalAsid, mmInAsidTransition } from '../mm.js';
 import { flushTlbFunc, flushTlbMm, shouldTrimCpumask, TLB_GENERATION_INVALID, x86RangeRequest } from '../tlbFlush.js';
-import { isLazyCpu, loadedMmOf } from '../tlbState.js';
+import { isLazyCpu, loadedMmOf } from '../../engine/state/cpuControl.js';
 import { considerGlobalAsid, finishAsidTransition } from './globalAsid.js';
 import { allOtherCpus, postHw, toHwRequest } from './hwQueue.js';
 import { ipiRound } from './ipi.js';
