@@ -42,6 +42,10 @@
  *   always does.
  */
 import type { Cpu } from '../engine/cpu.js';
+import type { FlushHost } from './transports/types.js';
+
+/** What a system call may use of its CPU: the flush paths' view, plus its memory, its sleeping locks and its scheduling points. */
+type SyscallHost = FlushHost & Pick<Cpu, 'config' | 'count' | 'id' | 'W' | 'unmapStarts' | 'lockPage' | 'lockPtl' | 'mem' | 'mmapLock' | 'mmapUnlock' | 'pageIdx' | 'pages' | 'pwc' | 'schedPoint' | 'unlockPtl' | 'v'>;
 import { VMA_NONE, VMA_READ } from './fault.js';
 import { PTRS_PER_PTE } from '../engine/layout.js';
 import { pteDirty, pteHwPresent, ptePresent, ptepGetAndClear, ptepSetProtNone, ptepSetWrprotect, pteWrite } from '../engine/pageTable.js';
@@ -52,7 +56,7 @@ import { freePageTablesOf } from '../engine/pageWalkCache.js';
 import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.js';
 import { PROTECTED_NONE, PROTECTED_READ, PAGE_STEP_MAPPED, bumpMapGen, publishUnmapped, storePageStep, storeProtected, storeVmaWrite } from '../engine/state/pageState.js';
 
-function pendingFlushEnabled(cpu: Cpu): boolean {
+function pendingFlushEnabled(cpu: SyscallHost): boolean {
   return cpu.config.batchedPendingFlush && cpu.config.inject !== 'no-pending-flush';
 }
 
@@ -76,7 +80,7 @@ export function gatherSpan(changed: readonly number[]): number[] {
  * do: take that table's PTE lock, run the pending flush, call `perPte` for
  * each of its pages, drop the lock.
  */
-function forEachPteLocked(cpu: Cpu, mm: number, pages: readonly number[], perPte: (p: number) => void): void {
+function forEachPteLocked(cpu: SyscallHost, mm: number, pages: readonly number[], perPte: (p: number) => void): void {
   const sorted = [...pages].sort((a, b) => a - b);
   let i = 0;
   while (i < sorted.length) {
@@ -92,7 +96,7 @@ function forEachPteLocked(cpu: Cpu, mm: number, pages: readonly number[], perPte
 }
 
 /** mprotect(pages, PROT_READ): change the VMA, write-protect the PTEs, flush their span. */
-export function sysMprotectReadOnly(cpu: Cpu, mm: number, pages: readonly number[]): void {
+export function sysMprotectReadOnly(cpu: SyscallHost, mm: number, pages: readonly number[]): void {
   mprotectPages(cpu, mm, pages, false);
 }
 
@@ -102,12 +106,12 @@ export function sysMprotectReadOnly(cpu: Cpu, mm: number, pages: readonly number
  * load faults and gets SIGSEGV); flush their span. A later load through an
  * entry cached before is a read after protect.
  */
-export function sysMprotectNone(cpu: Cpu, mm: number, pages: readonly number[]): void {
+export function sysMprotectNone(cpu: SyscallHost, mm: number, pages: readonly number[]): void {
   mprotectPages(cpu, mm, pages, true);
 }
 
 /** change_protection(): the VMA, then the PTEs under each PTE lock (after the pending flush), then one flush of the changed span. */
-function mprotectPages(cpu: Cpu, mm: number, pages: readonly number[], none: boolean): void {
+function mprotectPages(cpu: SyscallHost, mm: number, pages: readonly number[], none: boolean): void {
   cpu.mmapLock(mm, true);
   try {
     for (const p of pages) storeVmaWrite(cpu.v.pageState, cpu.pageIdx(mm, p), none ? VMA_NONE : VMA_READ);
@@ -152,7 +156,7 @@ function mprotectPages(cpu: Cpu, mm: number, pages: readonly number[], none: boo
  * an entry a free-mode walk fills between the bump and the clear carries the
  * new generation, but this zap's own flush removes it).
  */
-function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[], freedTables = false): void {
+function zapPageRange(cpu: SyscallHost, mm: number, pages: readonly number[], freedTables = false): void {
   const cpus = cpu.config.cpus;
   // tlb_gather_mmu(): inc_tlb_flush_pending, before any PTE is looked at.
   incTlbFlushPending(cpu.v.mm, cpus, mm);
@@ -165,7 +169,7 @@ function zapPageRange(cpu: Cpu, mm: number, pages: readonly number[], freedTable
 }
 
 /** zapPageRange between tlb_gather_mmu and the end of tlb_finish_mmu. */
-function zapGathered(cpu: Cpu, mm: number, pages: readonly number[], freedTables: boolean): void {
+function zapGathered(cpu: SyscallHost, mm: number, pages: readonly number[], freedTables: boolean): void {
   const busy: number[] = [];
   const look = (p: number, locked: boolean, zapped: UnmappedPage[]): void => {
     const idx = cpu.pageIdx(mm, p);
@@ -209,7 +213,7 @@ function zapGathered(cpu: Cpu, mm: number, pages: readonly number[], freedTables
  * whole mm if `fullmm`), write back the dirty ones, free and unlock. Returns
  * whether it flushed.
  */
-function flushAndFreeZapped(cpu: Cpu, mm: number, zapped: readonly UnmappedPage[], freedTables = false, fullmm = false): boolean {
+function flushAndFreeZapped(cpu: SyscallHost, mm: number, zapped: readonly UnmappedPage[], freedTables = false, fullmm = false): boolean {
   const span = gatherSpan(zapped.map((u) => u.page));
   if (span.length > 0) flushTlbMmRange(cpu, mm, fullmm ? TLB_FLUSH_ALL : span, freedTables);
   for (const u of zapped) {
@@ -239,7 +243,7 @@ export function freesPageTables(pages: readonly number[]): boolean {
 }
 
 /** munmap(pages): the VMA goes away; later accesses fault with SIGSEGV. */
-export function sysMunmap(cpu: Cpu, mm: number, pages: readonly number[]): void {
+export function sysMunmap(cpu: SyscallHost, mm: number, pages: readonly number[]): void {
   cpu.mmapLock(mm, true);
   try {
     for (const p of pages) storeVmaWrite(cpu.v.pageState, cpu.pageIdx(mm, p), VMA_NONE);
@@ -250,7 +254,7 @@ export function sysMunmap(cpu: Cpu, mm: number, pages: readonly number[]): void 
 }
 
 /** madvise(pages, MADV_DONTNEED): drop the mappings; the VMA stays and later accesses refault. */
-export function sysMadviseDontneed(cpu: Cpu, mm: number, pages: readonly number[]): void {
+export function sysMadviseDontneed(cpu: SyscallHost, mm: number, pages: readonly number[]): void {
   cpu.mmapLock(mm, false);
   try {
     zapPageRange(cpu, mm, pages);
@@ -270,7 +274,7 @@ export function sysMadviseDontneed(cpu: Cpu, mm: number, pages: readonly number[
  * flushing only that address, while a stale entry for the old one remains.
  * @throws Error if the two pages are in different page tables (one lock is modelled).
  */
-export function sysMremap(cpu: Cpu, mm: number, from: number, to: number): void {
+export function sysMremap(cpu: SyscallHost, mm: number, from: number, to: number): void {
   if (Math.floor(from / PTRS_PER_PTE) !== Math.floor(to / PTRS_PER_PTE)) throw new Error('sysMremap: both pages must be in one page table');
   cpu.mmapLock(mm, true);
   try {
@@ -312,7 +316,7 @@ export function sysMremap(cpu: Cpu, mm: number, from: number, to: number): void 
  * the page-table page goes (`--page-walk-cache`: its generation moves on).
  * @throws Error unless `pages` is exactly one whole page table.
  */
-export function sysMadviseCollapse(cpu: Cpu, mm: number, pages: readonly number[]): void {
+export function sysMadviseCollapse(cpu: SyscallHost, mm: number, pages: readonly number[]): void {
   const table = Math.floor(pages[0] / PTRS_PER_PTE);
   if (pages.length !== PTRS_PER_PTE || !freesPageTables(pages)) throw new Error(`sysMadviseCollapse: pages must be one whole page table (${PTRS_PER_PTE} pages from ${table * PTRS_PER_PTE})`);
   cpu.mmapLock(mm, true);

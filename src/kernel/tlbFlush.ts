@@ -54,7 +54,7 @@
  *   each round's target count and page count go to the sender's
  *   ipiRoundTargets/ipiRoundPages for the cost model.
  */
-import type { Cpu } from '../engine/cpu.js';
+import type { FlushHost } from './transports/types.js';
 import { lufFlushed, lufGen, raiseLufFlushed, schedSteps } from '../engine/state/globalBlock.js';
 import type { FlushRequest } from '../engine/ipi.js';
 import type { HwRequest } from '../engine/hwInval.js';
@@ -95,7 +95,7 @@ export const TLB_GENERATION_INVALID = 0;
  * It handles 5 first: 5 is the next generation but not the latest (6), so it
  * does a full flush and catches up to 6; then 6 <= 6: elided.
  */
-export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void {
+export function flushTlbFunc(cpu: FlushHost, req: FlushRequest, local: boolean): void {
   const ts = cpu.tlbState;
   const mm = ts.loadedMm;
   if (req.mm >= 0 && req.mm !== mm) {
@@ -196,7 +196,7 @@ export function flushTlbFunc(cpu: Cpu, req: FlushRequest, local: boolean): void 
  * flushTlbMm / flushTlbRange / flushTlbPage where the kernel calls
  * flush_tlb_mm / flush_tlb_range / flush_tlb_page.
  */
-export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, freedTables = false): void {
+export function flushTlbMmRange(cpu: FlushHost, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, freedTables = false): void {
   cpu.count('tlb_flush_calls');
   const tlbGen = incMmTlbGen(cpu.v.mm, cpu.config.cpus, mm);
   cpu.flushTransport.flushTlbMmRange(cpu, mm, pages, freedTables, tlbGen);
@@ -207,7 +207,7 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] |
  * `mm` at generation `tlbGen`: a full flush of the mm above `--ceiling`
  * pages (tlb_single_page_flush_ceiling), else those pages.
  */
-export function x86RangeRequest(cpu: Cpu, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, tlbGen: number): FlushRequest {
+export function x86RangeRequest(cpu: FlushHost, mm: number, pages: readonly number[] | typeof TLB_FLUSH_ALL, tlbGen: number): FlushRequest {
   const full = pages === TLB_FLUSH_ALL || pages.length > cpu.config.tlbSinglePageFlushCeiling;
   return full ? { kind: 'flush-all', mm, tlbGen } : { kind: 'flush-pages', mm, tlbGen, pages: [...pages] };
 }
@@ -218,7 +218,7 @@ export function x86RangeRequest(cpu: Cpu, mm: number, pages: readonly number[] |
  * false, as from 016c4d92cd16 until that fix). mremap's move_ptes,
  * migrate_vma_collect_pmd and pmdp_collapse_flush call it.
  */
-export function flushTlbRange(cpu: Cpu, mm: number, pages: readonly number[]): void {
+export function flushTlbRange(cpu: FlushHost, mm: number, pages: readonly number[]): void {
   flushTlbMmRange(cpu, mm, pages, cpu.config.flushRangeFreedTables);
 }
 
@@ -226,7 +226,7 @@ export function flushTlbRange(cpu: Cpu, mm: number, pages: readonly number[]): v
  * flush_tlb_page(): one page, freed_tables = false (ptep_clear_flush in
  * try_to_unmap_one / try_to_migrate_one when the flush is not deferred).
  */
-export function flushTlbPage(cpu: Cpu, mm: number, page: number): void {
+export function flushTlbPage(cpu: FlushHost, mm: number, page: number): void {
   flushTlbMmRange(cpu, mm, [page], false);
 }
 
@@ -236,7 +236,7 @@ export function flushTlbPage(cpu: Cpu, mm: number, page: number): void {
  * queue-carried IPI, what its interrupt handler does (flush_tlb_func).
  * Runs on the target, against its own TLB.
  */
-export function applyHwRequest(cpu: Cpu, req: HwRequest, sender: number): void {
+export function applyHwRequest(cpu: FlushHost, req: HwRequest, sender: number): void {
   if (req.via === 'ipi-fwd' && req.msg) {
     // A multicast round forwarded by the group's first target: an interrupt like any IPI, acknowledged to the initiator.
     cpu.handleIpi(req.msg);
@@ -285,7 +285,7 @@ export function applyHwRequest(cpu: Cpu, req: HwRequest, sender: number): void {
  * an IPI round carried by the queue (the allocating CPU may have no IPI
  * ports), then record every generation handed out before it as flushed.
  */
-export function lufFlushBeforeReuse(cpu: Cpu, gen: number): void {
+export function lufFlushBeforeReuse(cpu: FlushHost, gen: number): void {
   const g = cpu.v.global;
   if (lufFlushed(g) >= gen) {
     cpu.count('luf_flushes_avoided');
@@ -318,7 +318,7 @@ export function lufFlushBeforeReuse(cpu: Cpu, gen: number): void {
  * with wrap-around like time_after(). The first flush of a run arms it, as
  * fork does (init_new_context sets next_trim_cpumask = jiffies + HZ).
  */
-export function shouldTrimCpumask(cpu: Cpu, mm: number): boolean {
+export function shouldTrimCpumask(cpu: FlushHost, mm: number): boolean {
   const interval = cpu.config.cpumaskTrimMs;
   if (interval === 0) return true;
   const now = cpu.config.sched === 'seeded' ? schedSteps(cpu.v.global) : Date.now() | 0;
@@ -337,7 +337,7 @@ export function shouldTrimCpumask(cpu: Cpu, mm: number): boolean {
  * true (flush_tlb_mm_range(mm, 0UL, TLB_FLUSH_ALL, 0UL, true)), so it reaches
  * lazy CPUs (arch_flush_tlb_batched_pending calls it).
  */
-export function flushTlbMm(cpu: Cpu, mm: number): void {
+export function flushTlbMm(cpu: FlushHost, mm: number): void {
   flushTlbMmRange(cpu, mm, TLB_FLUSH_ALL, true);
 }
 
@@ -347,6 +347,6 @@ export function flushTlbMm(cpu: Cpu, mm: number): void {
  * CPU's FlushTransport (the context-reset one flushes a single-mm batch as a
  * range of that mm instead).
  */
-export function archTlbbatchFlush(cpu: Cpu, cpus: readonly number[], mm = -1, pages: readonly number[] = []): void {
+export function archTlbbatchFlush(cpu: FlushHost, cpus: readonly number[], mm = -1, pages: readonly number[] = []): void {
   cpu.flushTransport.archTlbbatchFlush(cpu, cpus, mm, pages);
 }

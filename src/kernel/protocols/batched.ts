@@ -28,6 +28,7 @@
  * - mm->tlb_flush_batched still says "owed" after the reclaim flush; only
  *   flushTlbBatchedPending settles it, after flushing the mm.
  */
+import type { FlushHost } from '../transports/types.js';
 import type { Cpu } from '../../engine/cpu.js';
 import { cpumaskWords } from '../../engine/layout.js';
 import { cpumaskToList, finishTlbFlushBatched, incMmTlbGen, markTlbFlushBatched, mmCpumaskOrInto, readTlbFlushBatched } from '../mm.js';
@@ -103,7 +104,7 @@ export function tryToUnmapFlushDirty(cpu: Cpu, batch: TlbflushUnmapBatch): void 
  * if reclaim made a new flush pending meanwhile (it stays owed); `bool`
  * clears the flag unconditionally, losing such a flush.
  */
-export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
+export function flushTlbBatchedPending(cpu: FlushHost, mm: number): void {
   const mode = cpu.config.pendingFlush;
   const seen = readTlbFlushBatched(cpu.v.mm, cpu.config.cpus, mm, mode);
   if (!seen.owed) return;

@@ -9,7 +9,7 @@
  * while the first allocation resets the global ASID space (global_asid_lock),
  * and every other allocator waits for it.
  */
-import type { Cpu } from '../../engine/cpu.js';
+import type { FlushHost } from './types.js';
 import type { FlushRequest } from '../../engine/ipi.js';
 import { mmAssignGlobalAsid, mmClearAsidTransition, mmCpumask, mmGlobalAsid, mmGlobalAsidSample, mmInAsidTransition } from '../mm.js';
 import { flushTlbFunc } from '../tlbFlush.js';
@@ -44,7 +44,7 @@ const FIRST_GLOBAL_ASID = TLB_NR_DYN_ASIDS;
  * flush_tlb_func moves each such CPU to the global ASID; else the transition
  * is over.
  */
-export function finishAsidTransition(t: FlushTransport, cpu: Cpu, mm: number, req: FlushRequest): void {
+export function finishAsidTransition(t: FlushTransport, cpu: FlushHost, mm: number, req: FlushRequest): void {
   const c = cpu.config;
   if (!mmInAsidTransition(cpu.v.mm, c.cpus, mm)) return;
   const ctl = cpu.v.cpuCtl;
@@ -64,7 +64,7 @@ export function finishAsidTransition(t: FlushTransport, cpu: Cpu, mm: number, re
  * of the mm (tlbsim's stand-in for the pid/jiffies sampling), give the mm a
  * global ASID if more than 3 CPUs run it (mm_active_cpus_exceeds).
  */
-export function considerGlobalAsid(t: FlushTransport, cpu: Cpu, mm: number): void {
+export function considerGlobalAsid(t: FlushTransport, cpu: FlushHost, mm: number): void {
   if (mmGlobalAsidSample(cpu.v.mm, cpu.config.cpus, mm) % GLOBAL_ASID_CHECK_EVERY !== 0) return;
   if (mmActiveCpusExceed(cpu, mm, GLOBAL_ASID_ACTIVE_CPUS)) useGlobalAsid(t, cpu, mm);
 }
@@ -76,7 +76,7 @@ export function considerGlobalAsid(t: FlushTransport, cpu: Cpu, mm: number): voi
  * (reset_global_asid_space: the transport's full flush everywhere).
  * G_LAST_GLOBAL_ASID is -1 while that runs (global_asid_lock).
  */
-function useGlobalAsid(t: FlushTransport, cpu: Cpu, mm: number): void {
+function useGlobalAsid(t: FlushTransport, cpu: FlushHost, mm: number): void {
   const c = cpu.config;
   if (mmGlobalAsid(cpu.v.mm, c.cpus, mm) !== 0) return;
   const g = cpu.v.global;
@@ -107,7 +107,7 @@ function useGlobalAsid(t: FlushTransport, cpu: Cpu, mm: number): void {
  * mm_active_cpus_exceeds(): more than `threshold` CPUs of mm_cpumask run the
  * mm and are not lazy (the initiator included, as in the kernel).
  */
-function mmActiveCpusExceed(cpu: Cpu, mm: number, threshold: number): boolean {
+function mmActiveCpusExceed(cpu: FlushHost, mm: number, threshold: number): boolean {
   const ctl = cpu.v.cpuCtl;
   let n = 0;
   for (const x of mmCpumask(cpu.v.mm, cpu.config.cpus, mm)) {

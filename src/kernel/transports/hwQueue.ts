@@ -5,20 +5,20 @@
  * `--inject no-tlbsync` drops the wait of an INVLPGB/RAR); a timeout aborts
  * the run naming the CPU that never applied it, as an IPI round's does.
  */
-import type { Cpu } from '../../engine/cpu.js';
+import type { FlushHost } from './types.js';
 import { IpiTimeoutError, type FlushRequest } from '../../engine/ipi.js';
 import { HW_SLOT_PAGES, type HwRequest, type HwVia } from '../../engine/hwInval.js';
 import { ABORT_IPI_TIMEOUT } from '../../engine/state/globalBlock.js';
 
 /** Every CPU but the initiator: INVLPGB reaches them all, whatever mm_cpumask says. */
-export function allOtherCpus(cpu: Cpu): number[] {
+export function allOtherCpus(cpu: FlushHost): number[] {
   const out: number[] = [];
   for (let x = 0; x < cpu.config.cpus; x++) if (x !== cpu.id) out.push(x);
   return out;
 }
 
 /** Post a queue request and wait; a timeout aborts the run naming the CPU, as an IPI round's does. Returns host us. */
-export function postHw(cpu: Cpu, targets: readonly number[], req: HwRequest): number {
+export function postHw(cpu: FlushHost, targets: readonly number[], req: HwRequest): number {
   try {
     // `--inject no-tlbsync`: INVLPGB/RAR without waiting for completion (the frames are freed while stale entries live).
     const wait = req.via === 'ipi' || cpu.config.inject !== 'no-tlbsync';

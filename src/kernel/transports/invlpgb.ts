@@ -14,7 +14,7 @@
  * pages in batches of B: ceil(P/B) broadcasts, 0 IPIs.
  */
 import type { SimConfig } from '../../config/config.js';
-import type { Cpu } from '../../engine/cpu.js';
+import type { FlushHost } from './types.js';
 import type { FlushRequest } from '../../engine/ipi.js';
 import type { HwRequest } from '../../engine/hwInval.js';
 import { mmGlobalAsid } from '../mm.js';
@@ -30,7 +30,7 @@ import type { FlushTransport } from './types.js';
  * MMU applies to its own TLB with no interrupt, then TLBSYNC
  * (`tlbsync_waits`): wait until every CPU applied it. No IPI is counted.
  */
-function invlpgbBroadcast(cpu: Cpu, req: HwRequest): void {
+function invlpgbBroadcast(cpu: FlushHost, req: HwRequest): void {
   cpu.count('invlpgb_sent');
   cpu.count('tlbsync_waits');
   const t0 = cpu.traceNow();
@@ -41,7 +41,7 @@ function invlpgbBroadcast(cpu: Cpu, req: HwRequest): void {
 }
 
 /** An INVLPGB of `req.mm`'s global ASID on this CPU's own TLB (its PCID's entries and paging-structure cache). */
-function applyGlobalInvlpgb(cpu: Cpu, req: HwRequest): number {
+function applyGlobalInvlpgb(cpu: FlushHost, req: HwRequest): number {
   const asid = mmGlobalAsid(cpu.v.mm, cpu.config.cpus, req.mm);
   if (asid === 0) return 0;
   const tag = globalAsidTag(asid);
@@ -60,7 +60,7 @@ function applyGlobalInvlpgb(cpu: Cpu, req: HwRequest): number {
  * nr_tlb_local_flush_* for it); then finish_asid_transition(); then TLBSYNC
  * (the engine's broadcast already waited for every application).
  */
-function broadcastTlbFlush(t: FlushTransport, cpu: Cpu, mm: number, req: FlushRequest): void {
+function broadcastTlbFlush(t: FlushTransport, cpu: FlushHost, mm: number, req: FlushRequest): void {
   const hw = toHwRequest('invlpgb', mm, req);
   invlpgbBroadcast(cpu, hw);
   if (cpu.tlbState.loadedGlobal && cpu.loadedMm === mm) applyGlobalInvlpgb(cpu, hw);

@@ -17,7 +17,7 @@
  * even when should_flush_tlb filters out every target).
  */
 import type { IpiFanout, SimConfig } from '../../config/config.js';
-import type { Cpu } from '../../engine/cpu.js';
+import type { FlushHost } from './types.js';
 import { IpiTimeoutError, type FlushRequest, type IpiMessage } from '../../engine/ipi.js';
 import { flushTlbFunc, flushTlbMm, ROUND_CONTEXT_RESET, ROUND_FULL_FLUSH, shouldTrimCpumask, TLB_GENERATION_INVALID, x86RangeRequest } from '../tlbFlush.js';
 import { mmCpumask } from '../mm.js';
@@ -26,7 +26,7 @@ import type { FlushTransport } from './types.js';
 import { ABORT_IPI_TIMEOUT } from '../../engine/state/globalBlock.js';
 
 /** One IPI round to `targets` with the boot-time fan-out (FlushTransport.flushTlbMulti). */
-type IpiRound = (cpu: Cpu, targets: readonly number[], req: FlushRequest) => void;
+type IpiRound = (cpu: FlushHost, targets: readonly number[], req: FlushRequest) => void;
 
 /**
  * CPUs per x2APIC cluster: in x2APIC cluster mode a CPU's logical APIC ID is
@@ -112,7 +112,7 @@ export function ipiRound(fanout: IpiFanout, ipiGroup: number): IpiRound {
  * (they leave the mask in flushTlbFunc). Returns whether flush_tlb_multi
  * ran (mm_cpumask named another CPU).
  */
-export function nativeFlushTlbMmRange(t: FlushTransport, cpu: Cpu, mm: number, req: FlushRequest, freedTables: boolean): boolean {
+export function nativeFlushTlbMmRange(t: FlushTransport, cpu: FlushHost, mm: number, req: FlushRequest, freedTables: boolean): boolean {
   const c = cpu.config;
   if (cpu.loadedMm === mm) flushTlbFunc(cpu, req, true);
   const others = mmCpumask(cpu.v.mm, c.cpus, mm).filter((x) => x !== cpu.id);
@@ -133,7 +133,7 @@ export function nativeFlushTlbMmRange(t: FlushTransport, cpu: Cpu, mm: number, r
  * the batch's mask, then flush_tlb_multi(&batch->cpumask, info) with info->mm
  * NULL: should_flush_tlb sends to every CPU of the mask that is not lazy.
  */
-export function nativeArchTlbbatchFlush(t: FlushTransport, cpu: Cpu, cpus: readonly number[]): void {
+export function nativeArchTlbbatchFlush(t: FlushTransport, cpu: FlushHost, cpus: readonly number[]): void {
   cpu.count('tlb_flush_calls');
   const req: FlushRequest = { kind: 'flush-all', mm: -1, tlbGen: TLB_GENERATION_INVALID };
   if (cpus.includes(cpu.id)) flushTlbFunc(cpu, req, true);

@@ -15,7 +15,7 @@
  * an IPI reaches leaves the mask, a CPU new to it flushes at switch_mm).
  */
 import type { SimConfig } from '../../config/config.js';
-import type { Cpu } from '../../engine/cpu.js';
+import type { FlushHost } from './types.js';
 import type { FlushRequest } from '../../engine/ipi.js';
 import type { HwRequest } from '../../engine/hwInval.js';
 import { mmCpumask, mmGlobalAsid, mmInAsidTransition } from '../mm.js';
@@ -31,7 +31,7 @@ import type { FlushTransport } from './types.js';
  * applied by the target's hardware with no interrupt; the initiator waits for
  * every completion.
  */
-function rarFlush(cpu: Cpu, targets: readonly number[], req: HwRequest): void {
+function rarFlush(cpu: FlushHost, targets: readonly number[], req: HwRequest): void {
   if (targets.length === 0) return;
   cpu.count('rar_sent');
   cpu.count('rar_targets', targets.length);
@@ -55,7 +55,7 @@ function rarFlush(cpu: Cpu, targets: readonly number[], req: HwRequest): void {
  *   ASID or an ASID transition: should_flush_tlb filters only the rest.
  * Not modelled: the second RAR for the user PCID under PTI (the engine has no PTI).
  */
-function rarFlushTlbMmRange(t: FlushTransport, cpu: Cpu, mm: number, req: FlushRequest, freedTables: boolean): void {
+function rarFlushTlbMmRange(t: FlushTransport, cpu: FlushHost, mm: number, req: FlushRequest, freedTables: boolean): void {
   const c = cpu.config;
   const trim = shouldTrimCpumask(cpu, mm);
   const global = mmGlobalAsid(cpu.v.mm, c.cpus, mm) !== 0;

@@ -21,9 +21,18 @@
  */
 import type { TransportName } from '../../config/config.js';
 import type { Cpu } from '../../engine/cpu.js';
-import type { FlushRequest } from '../../engine/ipi.js';
+import type { FlushRequest, IpiWaitHost } from '../../engine/ipi.js';
 
 /** A transport's name in results and traces: the x86 ones and arm64's broadcast TLBI. */
+/**
+ * What the flush paths (src/kernel/tlbFlush.ts and every transport) may use
+ * of a CPU: its TLB, its cpu_tlbstate, its IPI and queue endpoints, its
+ * counters and trace, the shared views. Not its memory, locks or workload
+ * state: a flush never touches a frame or takes a sleeping lock. It waits
+ * for acknowledgements as the IPI layer's IpiWaitHost.
+ */
+export type FlushHost = Pick<Cpu, 'abortRun' | 'blockUntil' | 'config' | 'count' | 'flushTransport' | 'handleIpi' | 'hw' | 'hwRoundUs' | 'id' | 'ipi' | 'ipiRoundGroups' | 'ipiRoundMaxGroup' | 'ipiRoundPages' | 'ipiRoundTargets' | 'ipiRoundUs' | 'isLazy' | 'loadedMm' | 'pwc' | 'timeoutMessage' | 'tlb' | 'tlbState' | 'trace' | 'traceEvent' | 'traceNow' | 'v'> & IpiWaitHost;
+
 export type FlushTransportName = TransportName | 'arm64-tlbi';
 
 /**
@@ -53,24 +62,24 @@ export interface FlushTransport {
    * (TLB_FLUSH_ALL: null for the whole mm); `freedTables` is what the kernel
    * caller passed (see tlbFlush.ts).
    */
-  flushTlbMmRange(cpu: Cpu, mm: number, pages: readonly number[] | null, freedTables: boolean, tlbGen: number): void;
+  flushTlbMmRange(cpu: FlushHost, mm: number, pages: readonly number[] | null, freedTables: boolean, tlbGen: number): void;
   /**
    * arch_tlbbatch_flush(): the batched-unmap flush of the batch's cpumask
    * `cpus` (`mm` and `pages`: the batch's single mm and its pages, or -1 and
    * [] when it spans several). The caller counted nothing.
    */
-  archTlbbatchFlush(cpu: Cpu, cpus: readonly number[], mm: number, pages: readonly number[]): void;
+  archTlbbatchFlush(cpu: FlushHost, cpus: readonly number[], mm: number, pages: readonly number[]): void;
   /**
    * arch_tlbbatch_add_pending(): what the transport does as reclaim adds a
    * page to the batch (arm64 sends its TLBI now; x86 only records the mask,
    * which the caller did).
    */
-  archTlbbatchAddPending(cpu: Cpu, mm: number, page: number): void;
+  archTlbbatchAddPending(cpu: FlushHost, mm: number, page: number): void;
   /**
    * arch_flush_tlb_batched_pending(): flush what reclaim deferred for `mm`
    * before mprotect/munmap/madvise change its PTEs (x86: flush_tlb_mm).
    */
-  archFlushTlbBatchedPending(cpu: Cpu, mm: number): void;
+  archFlushTlbBatchedPending(cpu: FlushHost, mm: number): void;
   /**
    * flush_tlb_multi() as an IPI round: send `req` to `targets` (never the
    * sender) and wait for every acknowledgement, with the `--ipi-fanout` the
@@ -78,10 +87,10 @@ export interface FlushTransport {
    * send IPIs for what it does not cover (ASID transitions, mms without a
    * global ASID).
    */
-  flushTlbMulti(cpu: Cpu, targets: readonly number[], req: FlushRequest): void;
+  flushTlbMulti(cpu: FlushHost, targets: readonly number[], req: FlushRequest): void;
   /**
    * reset_global_asid_space(): the flush before the first global ASID is
    * handed out (only transports whose `globalAsids` is not `none`).
    */
-  resetGlobalAsidSpace?(cpu: Cpu): void;
+  resetGlobalAsidSpace?(cpu: FlushHost): void;
 }
