@@ -155,6 +155,19 @@ describe('arm64 range flushes (__flush_tlb_range: MAX_DVM_OPS, FEAT_TLBIRANGE)',
     expect(out.reproduce).toContain('--arm64-max-dvm-ops 16');
   });
 
+  it('--arm64-max-dvm-ops: 0, a word, or on x86 is refused in one line, exit 2', async () => {
+    for (const [args, msg] of [
+      [['--arch', 'arm64', '--arm64-max-dvm-ops', '0'], '--arm64-max-dvm-ops must be an integer from 1'],
+      [['--arch', 'arm64', '--arm64-max-dvm-ops', 'many'], '--arm64-max-dvm-ops'],
+      [['--arm64-max-dvm-ops', '16'], '--arm64-max-dvm-ops applies to --arch arm64'],
+    ] as const) {
+      const r = await runCliInProcess(['run', ...args]);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(msg);
+    }
+  });
+
   it('--arm64-tlbi-range on x86 is refused in one line, exit 2', async () => {
     const r = await runCliInProcess(['run', '--arm64-tlbi-range', 'on']);
     expect(r.status).toBe(2);

@@ -174,6 +174,7 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (refusal !== null) throw new ConfigError(refusal);
   if (c.arm64Pending !== 'flush-mm' && c.arch !== 'arm64') throw new ConfigError(`--arm64-pending applies to --arch arm64, got --arch ${c.arch}`);
   if (c.arm64TlbiRange !== 'off' && c.arch !== 'arm64') throw new ConfigError(`--arm64-tlbi-range applies to --arch arm64, got --arch ${c.arch}`);
+  if (c.arm64MaxDvmOps !== DEFAULTS.arm64MaxDvmOps && c.arch !== 'arm64') throw new ConfigError(`--arm64-max-dvm-ops applies to --arch arm64, got --arch ${c.arch}`);
   if (c.arch === 'arm64' && !ARM64_PROTOCOLS.includes(c.protocol)) {
     throw new ConfigError(`--arch arm64 runs --protocol ${ARM64_PROTOCOLS.join(', ')} (broadcast TLBI + DSB), got --protocol ${c.protocol}`);
   }

@@ -11,7 +11,7 @@
  *   line and exits 2.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { isPluginPath, PARAM_KEYS, PARAMS, paramOf, type SimConfig } from '../../config/params.js';
+import { PARAM_KEYS, PARAMS, paramOf, type SimConfig } from '../../config/params.js';
 import { writeFileAtomic } from '../../output/atomicWrite.js';
 import { LOG_LEVELS, type LogLevel } from '../../output/log.js';
 import { loadConfigFile, simOptionsOf, type ConfigFileCommand } from '../../config/configFile.js';
@@ -54,7 +54,13 @@ function optionsOf(key: keyof SimConfig, forStress: boolean): Option[] {
   } else {
     const o = new Option(`${p.flag} ${p.arg}`, doc);
     if (p.kind === 'int' || p.kind === 'number') o.argParser(num(p.flag));
-    if (p.choices !== undefined && p.plugin) o.argParser(nameOrPlugin(p.flag, p.choices));
+    // A name or a plug-in path: the table's own check decides (one message for the CLI and resolveConfig).
+    if (p.choices !== undefined && p.plugin)
+      o.argParser((v: string) => {
+        const problem = p.check(v);
+        if (problem !== null) throw new InvalidArgumentError(problem);
+        return v;
+      });
     else if (p.choices !== undefined) o.choices(p.choices);
     opts.push(o);
   }
@@ -79,14 +85,6 @@ export function addSimOptions(cmd: Command, forStress: boolean): Command {
 }
 
 /** What commander parsed: the simulation parameters under their attribute names (see SIM_ATTRS), and the shared output options. */
-/** Commander's parser for a flag that takes a built-in name or a plug-in path (.ts/.js, docs/extending.md). */
-function nameOrPlugin(flag: string, names: readonly string[]): (v: string) => string {
-  return (v: string) => {
-    if (names.includes(v) || isPluginPath(v)) return v;
-    throw new InvalidArgumentError(`${flag} must be one of ${names.join(', ')}, or a plug-in module path ending in .ts or .js (docs/extending.md)`);
-  };
-}
-
 /**
  * `--scenario NAME` and `--kernel buggy|fixed`, the same on `run`, `stress`,
  * `explore`, `sweep` and `config`: a preset of src/scenarios/preset.ts (names

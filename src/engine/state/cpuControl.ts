@@ -137,8 +137,7 @@ export function startIpiRound(ctl: Int32Array, c: number, round: number, targets
 export function postIpi(ctl: Int32Array, t: number): void {
   const b = t * CPU_CTL_WORDS;
   Atomics.add(ctl, b + C_IPI_PENDING, 1);
-  Atomics.add(ctl, b + C_DOORBELL, 1);
-  Atomics.notify(ctl, b + C_DOORBELL);
+  ringDoorbell(ctl, t);
 }
 
 /** IPIs posted to CPU `c` and not yet handled. */
@@ -165,8 +164,7 @@ export function ipiRound(ctl: Int32Array, c: number): number {
 export function ackIpi(ctl: Int32Array, sender: number): void {
   const b = sender * CPU_CTL_WORDS;
   if (Atomics.sub(ctl, b + C_ACK_PENDING, 1) === 1) {
-    Atomics.add(ctl, b + C_DOORBELL, 1);
-    Atomics.notify(ctl, b + C_DOORBELL);
+    ringDoorbell(ctl, sender);
     // Running targets that stepped aside for this round wait on the ack word itself.
     Atomics.notify(ctl, b + C_ACK_PENDING);
   }
@@ -189,8 +187,7 @@ export function startHwRequest(ctl: Int32Array, c: number, round: number, target
 export function postHwRequest(ctl: Int32Array, t: number): void {
   const b = t * CPU_CTL_WORDS;
   Atomics.add(ctl, b + C_HW_PENDING, 1);
-  Atomics.add(ctl, b + C_DOORBELL, 1);
-  Atomics.notify(ctl, b + C_DOORBELL);
+  ringDoorbell(ctl, t);
 }
 
 /** Queue requests posted to CPU `c` and not yet applied. */
@@ -212,8 +209,7 @@ export function hwAckPending(ctl: Int32Array, c: number): number {
 export function completeHwRequest(ctl: Int32Array, sender: number): void {
   const b = sender * CPU_CTL_WORDS;
   if (Atomics.sub(ctl, b + C_HW_ACK_PENDING, 1) === 1) {
-    Atomics.add(ctl, b + C_DOORBELL, 1);
-    Atomics.notify(ctl, b + C_DOORBELL);
+    ringDoorbell(ctl, sender);
   }
 }
 
@@ -270,8 +266,7 @@ export function setWaitLock(ctl: Int32Array, c: number, tag: number): void {
 export function ringLockWaiters(ctl: Int32Array, tag: number): void {
   for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {
     if (Atomics.load(ctl, b + C_WAIT_LOCK) === tag) {
-      Atomics.add(ctl, b + C_DOORBELL, 1);
-      Atomics.notify(ctl, b + C_DOORBELL);
+      ringDoorbell(ctl, b / CPU_CTL_WORDS);
     }
   }
 }

@@ -13,7 +13,7 @@
  * other (N^2 ports: capped at config.ts TLB_FLUSH_MAX_CPUS).
  */
 import { sysMadviseDontneed } from '../../kernel/syscalls.js';
-import { loadMmOnEveryCpu, PROCESS_MM, storeEach } from './common.js';
+import { everyCpuInitiates, loadMmOnEveryCpu, PROCESS_MM, storeEach } from './common.js';
 import type { Workload } from './types.js';
 import { ConfigError, TLB_FLUSH_MAX_CPUS, type SimConfig } from '../../config/params.js';
 
@@ -33,7 +33,7 @@ export const tlbFlushWorkload: Workload = {
     if (c.pages < c.cpus) throw new ConfigError(`--pages must be at least --cpus (${c.cpus}) for --workload tlb-flush (each CPU owns pages / CPUs pages), got ${c.pages}`);
     if (c.reclaimPages.trim() !== '') throw new ConfigError('--reclaim-pages does not apply to --workload tlb-flush (no kswapd runs)');
   },
-  initiators: (c) => Array.from({ length: c.cpus }, (_, i) => i),
+  initiators: everyCpuInitiates,
   cpuRoles: () => 'every CPU writes and madvises its chunk',
   // No reclaim runs, so there is nothing to be lazy through.
   maxLazyCpus: () => 0,
