@@ -16,16 +16,40 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, type SimConfig } from './config.js';
-import { PARAM_KEYS, PARAMS } from './params.js';
+import { isPluginPath, PARAM_KEYS, paramOf } from './params.js';
 import { LOG_LEVELS } from '../output/log.js';
 import { KERNEL_SIDES, type KernelSide } from '../scenarios/races/types.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const oneOf = <T extends string>(values: readonly T[]) => z.enum(values as [T, ...T[]]);
 
-/** Every simulation option a file may set: each parameter's own schema (src/config/params.ts). */
+/**
+ * The schema of one parameter, from its table row's kind, range and choices
+ * (src/config/params.ts). Built here, not in the table: the table is read by
+ * every CPU worker, which must not load zod.
+ */
+function schemaOf(p: ReturnType<typeof paramOf>): z.ZodType {
+  switch (p.kind) {
+    case 'int':
+      return z.number().int().min(p.min!).max(p.max!);
+    case 'number':
+      return z.number().min(p.min!).max(p.max!);
+    case 'boolean':
+      return z.boolean();
+    case 'string':
+      return z.string();
+    case 'choice': {
+      // The default is always accepted, even where help offers only the other choices (`kernelVersion: ''`: no profile).
+      const values = p.choices!.includes(String(p.default)) ? p.choices! : [String(p.default), ...p.choices!];
+      if (!p.plugin) return oneOf(values);
+      return z.string().refine((v) => values.includes(v) || isPluginPath(v), `one of ${values.map((v) => JSON.stringify(v)).join(', ')}, or a plug-in path (.ts, .js)`);
+    }
+  }
+}
+
+/** Every simulation option a file may set: each parameter's schema, derived from its table row. */
 export const simOptionsSchema = z
-  .object(Object.fromEntries(PARAM_KEYS.map((k) => [k, PARAMS[k].schema])) as { [K in keyof SimConfig]: z.ZodType<SimConfig[K]> })
+  .object(Object.fromEntries(PARAM_KEYS.map((k) => [k, schemaOf(paramOf(k))])) as { [K in keyof SimConfig]: z.ZodType<SimConfig[K]> })
   .partial()
   .strict();
 

@@ -1,6 +1,6 @@
 /**
  * The parameter table: every simulation parameter declared once, with its
- * config key, CLI flag, default (and why), zod schema (range or choices),
+ * config key, CLI flag, default (and why), range or choices,
  * one-line doc, the kernel's name for it, and whether a sweep may vary it.
  * Everything else is derived from PARAMS: the `SimConfig` type and
  * `DEFAULTS` (src/config/config.ts), the single-field checks of
@@ -16,14 +16,13 @@
  *   command and of a sweep's CSV columns: append new entries, do not reorder.
  * - A boolean's `flag` is its positive form; both `--x` and `--no-x` exist on
  *   the command line, and FLAG_NAMES names the form that changes the default.
- * - `check` is the single-field rule (same range as `schema`); rules that
+ * - `check` is the single-field rule (same range as `min`/`max`/`choices`); rules that
  *   relate two fields belong to their owner (a workload, protocol or race:
  *   its `validate`) or to resolveConfig's machine-wide checks.
  * - This module imports nothing from the engine, kernel or scenarios (they
  *   import it), so the table can be read by the CLI and the workers alike.
  */
 import { availableParallelism } from 'node:os';
-import { z } from 'zod';
 import { KERNEL_VERSIONS } from './kernelProfiles.js';
 import { TRACE_EVENTS_DEFAULT } from '../output/trace.js';
 
@@ -227,8 +226,9 @@ interface Param<T extends string | number | boolean> {
   /** Placeholder of the flag's value in help (`<n>`); none for booleans. */
   readonly arg: string;
   readonly default: T;
-  /** The value's range or choices, for a config file (checks one key alone). */
-  readonly schema: z.ZodType<T>;
+  /** Numbers: the range (the config-file schema, src/config/configFile.ts, is built from it and `choices`). */
+  readonly min?: number;
+  readonly max?: number;
   /** Choices, for commander and the docs (choice parameters). */
   readonly choices?: readonly string[];
   /** A choice that also takes a plug-in module's path (docs/extending.md). */
@@ -273,7 +273,7 @@ interface Meta {
   defaultDoc?: string;
 }
 
-function meta(m: Meta): Omit<Param<never>, 'kind' | 'flag' | 'arg' | 'default' | 'schema' | 'check' | 'choices' | 'docOff'> {
+function meta(m: Meta): Omit<Param<never>, 'kind' | 'flag' | 'arg' | 'default' | 'min' | 'max' | 'check' | 'choices' | 'docOff'> {
   return { doc: m.doc, kernel: m.kernel, details: m.details, sweep: m.sweep ?? true, perScenario: m.perScenario ?? false, hidden: m.hidden ?? false, reproduce: m.reproduce ?? 'changed', onlyFor: m.onlyFor, defaultDoc: m.defaultDoc };
 }
 
@@ -285,7 +285,8 @@ function int(flag: `--${string}`, dflt: number, min: number, max: number, m: Met
     flag,
     arg: m.arg ?? '<n>',
     default: dflt,
-    schema: z.number().int().min(min).max(max),
+    min,
+    max,
     check: (v) =>
       typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max
         ? `${flag} must be an integer from ${min} to ${max}${m.hint ?? ''}, got ${String(v)}`
@@ -301,7 +302,6 @@ function choice<T extends string>(flag: `--${string}`, values: readonly T[], dfl
     arg: m.arg ?? '<name>',
     default: dflt,
     choices: values,
-    schema: z.enum(values as unknown as [T, ...T[]]) as unknown as z.ZodType<T>,
     check: (v) => ((values as readonly unknown[]).includes(v) ? null : `${flag} must be one of ${values.join(', ')}, got '${String(v)}'`),
   };
 }
@@ -312,9 +312,6 @@ function choiceOrPlugin<T extends string>(flag: `--${string}`, values: readonly 
   return {
     ...c,
     plugin: true,
-    schema: z
-      .string()
-      .refine((v) => (values as readonly string[]).includes(v) || isPluginPath(v), `one of ${values.map((v) => JSON.stringify(v)).join(', ')}, or a plug-in path (.ts, .js)`) as unknown as z.ZodType<T | PluginPath>,
     check: (v) => (typeof v === 'string' && isPluginPath(v) ? null : c.check(v) === null ? null : `${c.check(v)!.replace(/, got/, ', or a plug-in path ending in .ts or .js (docs/extending.md), got')}`),
   };
 }
@@ -328,7 +325,6 @@ function bool(flag: `--${string}`, dflt: boolean, docOff: string, m: Meta): Para
     arg: '',
     default: dflt,
     docOff,
-    schema: z.boolean(),
     check: (v) => (typeof v === 'boolean' ? null : `${keyOfFlag(flag)} (flag ${named}) must be true or false, got ${String(v)}`),
   };
 }
@@ -341,7 +337,6 @@ function text(flag: `--${string}`, dflt: string, wrongType: string, m: Meta): Pa
     flag,
     arg: m.arg ?? '<list>',
     default: dflt,
-    schema: z.string(),
     check: (v) => (typeof v === 'string' ? null : `${flag} ${wrongType}, got ${String(v)}`),
   };
 }
@@ -392,7 +387,8 @@ export const PARAMS = {
     flag: '--write-ratio',
     arg: '<x>',
     default: 0.25,
-    schema: z.number().min(0).max(1),
+    min: 0,
+    max: 1,
     check: (v: unknown) => (typeof v === 'number' && v >= 0 && v <= 1 ? null : `--write-ratio must be a number from 0 to 1, got ${String(v)}`),
   } satisfies Param<number>,
   seed: int('--seed', 1, 0, 0xffff_ffff, { doc: 'seed of every PRNG (workloads, seeded scheduler)',
@@ -417,7 +413,7 @@ export const PARAMS = {
   }),
   tlbWays: int('--tlb-ways', 4, 1, 64, { ...sceneD, doc: 'TLB ways per set' }),
   wpRecheck: bool('--wp-recheck', true, "rik step 4 trusts step 1's clean/dirty state (shows the race the re-check guards)", { doc: 'rik step 4 re-checks the PTE (the default)',
-    details: "" }),
+    details: "`rik` step 4 trusts the clean/dirty state seen at step 1 (shows the race the re-check guards)" }),
   // mprotect(PROT_READ): the call of the 2017 bug report.
   syscall: choice('--syscall', SYSCALLS, 'mprotect', {
     ...sceneD,
@@ -441,12 +437,12 @@ export const PARAMS = {
     true,
     'mprotect/munmap/madvise/mremap skip flushTlbBatchedPending (before 3ea277194daa, 4.13; with --mprotect-flush range: the 4.12 kernel)',
     { doc: 'mprotect/munmap/madvise/mremap call flushTlbBatchedPending (since 3ea277194daa, 4.13; the default unless a --kernel-version before 4.13 turns it off)',
-    details: "", kernel: 'flush_tlb_batched_pending' },
+    details: "mprotect/munmap/madvise/mremap skip `flushTlbBatchedPending` (3ea277194daa, 4.13); alone, today's kernel without it. The 4.12 kernel is this plus `--mprotect-flush range` (`--kernel-version 4.12`)", kernel: 'flush_tlb_batched_pending' },
   ),
   // What Linux does since the 2018 mremap fix (eb66ae030829).
   flushUnderPtl: bool('--flush-under-ptl', true, 'mremap flushes the TLB after dropping the PTE lock (before eb66ae030829, 4.19)', {
     doc: 'mremap flushes the TLB before dropping the PTE lock (since eb66ae030829, 4.19; the default unless a --kernel-version turns it off)',
-    details: "",
+    details: "`mremap` flushes the TLB after dropping the PTE lock (the kernel before eb66ae030829, 4.19)",
     kernel: 'move_ptes',
   }),
   pageWalkCache: bool('--page-walk-cache', false, 'no page-walk cache (the default outside the lazy-pgtable-free and collapse-pmd-flush scenarios)', {
@@ -457,7 +453,7 @@ export const PARAMS = {
   // What x86 does since 2018 (freed_tables in flush_tlb_info).
   lazyFlushOnTableFree: bool('--lazy-flush-on-table-free', true, 'a flush that frees page tables skips lazy-TLB CPUs like any other (before 2ff6ddf19c0e)', {
     doc: 'a flush that frees page tables reaches lazy-TLB CPUs (every release; the default)',
-    details: "",
+    details: "a flush that frees page tables skips lazy-TLB CPUs like any other flush: an ablation, no release did that (4.19 and before sent every flush to lazy CPUs; since 4.20, 016c4d92cd16, `freed_tables` flushes reach them)",
     kernel: 'flush_tlb_info.freed_tables',
     sweep: false,
   }),
@@ -467,7 +463,7 @@ export const PARAMS = {
     true,
     'x86 flush_tlb_range() passes freed_tables=false, so mremap/migrate_vma/collapse flushes skip lazy-TLB CPUs (before 3ef938c35035, CVE-2025-22045)',
     { doc: 'x86 flush_tlb_range() passes freed_tables=true (since 3ef938c35035, 6.15; the default unless a --kernel-version turns it off)',
-    details: "", kernel: 'flush_tlb_range', sweep: false },
+    details: "x86 `flush_tlb_range()` passes `freed_tables = false` (config key `flushRangeFreedTables: false`), as from 016c4d92cd16 until Jann Horn's CVE-2025-22045 fix 3ef938c35035: the flushes of mremap's `move_ptes`, `migrate_vma` and `MADV_COLLAPSE`/khugepaged's `pmdp_collapse_flush` skip lazy-TLB CPUs (`collapse-pmd-flush`)", kernel: 'flush_tlb_range', sweep: false },
   ),
   // What mm/mmu_gather.c does since 4.13 (99baac21e458).
   nestedFlush: bool(
@@ -475,7 +471,7 @@ export const PARAMS = {
     true,
     'tlb_finish_mmu ignores mm_tlb_flush_nested: a zap that found PTEs already cleared by a concurrent zap flushes nothing (before 99baac21e458, 4.13)',
     { doc: 'tlb_finish_mmu forces a flush when mm_tlb_flush_nested (since 99baac21e458, 4.13; the default unless a --kernel-version turns it off)',
-    details: "", kernel: 'mm_tlb_flush_nested' },
+    details: "`tlb_finish_mmu` ignores `mm_tlb_flush_nested`: a zap that finds the PTEs already cleared by a concurrent zap flushes nothing (before 99baac21e458, 4.13; catalogue `nested-zap`)", kernel: 'mm_tlb_flush_nested' },
   ),
   // What mprotect does since 5.19 (4a18419f71cd: an mmu_gather over the changed PTEs).
   mprotectFlush: choice('--mprotect-flush', MPROTECT_FLUSH_MODES, 'changed', {
@@ -487,20 +483,20 @@ export const PARAMS = {
   // What migrate_vma does since 6.0 (60bae7370896).
   migrateVmaFlushUnderPtl: bool('--migrate-vma-flush-under-ptl', true, 'migrate_vma flushes the TLB after dropping the PTE lock (before 60bae7370896, 6.0)', {
     doc: 'migrate_vma flushes the TLB before dropping the PTE lock (since 60bae7370896, 6.0; the default unless a --kernel-version turns it off)',
-    details: "",
+    details: "`migrate_vma` flushes the TLB after dropping the PTE lock (the kernel before 60bae7370896, 6.0)",
     kernel: 'migrate_vma_collect_pmd',
   }),
   // What x86 does since 4.20 (145f573b89a6): lazy CPUs catch up at the switch back.
   lazyTlbSkip: bool('--lazy-tlb-skip', true, 'every flush IPIs lazy-TLB CPUs too, as up to 4.19 (before 145f573b89a6)', {
     doc: 'flushes skip lazy-TLB CPUs unless they free page tables (since 145f573b89a6, 4.20; the default unless a --kernel-version turns it off)',
-    details: "",
+    details: "every flush IPIs lazy-TLB CPUs too, as `native_flush_tlb_others` did up to 4.19 (before 145f573b89a6)",
     kernel: 'cpu_tlbstate_shared.is_lazy',
   }),
   // No profile: today's kernel, switch by switch (the defaults above).
   kernelVersion: {
     ...choice('--kernel-version', ['', ...KERNEL_VERSIONS], '', {
       doc: "the engine's switches as this Linux release had them (docs/kernels.md); flags given override them",
-    details: "",
+    details: "the engine's switches as Linux V had them (4.2, 4.3, 4.12, 4.13, 4.14, 4.19, 4.20, 5.10, 5.15, 5.19, 6.1, 6.5, 6.6, 6.15, 6.16; each cited in [docs/kernels.md](kernels.md)); flags given override them (every boolean `--no-x` below also has its positive form `--x`, e.g. `--kernel-version 4.12 --batched-pending-flush`), the result's `config.kernelVersion` and the reproduce command keep it. `--protocol invlpgb` needs 6.15 or later (4afeb0ed1753) and `--protocol rar` (never merged) is refused under every profile: one-line error, exit 2",
       arg: '<v>',
     }),
     // Commander and the docs offer the releases; '' (no profile) is only the default.
@@ -558,7 +554,7 @@ export const PARAMS = {
   // What x86 has done since Linux 4.14 (Andy Lutomirski's PCID work).
   tlbGen: bool('--tlb-gen', true, 'flush_tlb_func ignores tlb_gen: every flush does exactly what it asks (before Linux 4.14)', {
     doc: 'flush_tlb_func compares tlb_gen (since b0579ade7cd8, 4.14; the default unless a --kernel-version turns it off)',
-    details: "",
+    details: "`flush_tlb_func` ignores `tlb_gen` and does exactly what each flush asks (the kernel before 4.14); by default a covered flush is elided (`tlb_flushes_elided`) and a range flush reaching a CPU more than one generation behind is a full flush (`tlb_partial_to_full`)",
     kernel: 'mm->context.tlb_gen',
   }),
   // Every thread runs the process: the simplest machine, and today's exact counts.
@@ -623,7 +619,7 @@ export const PARAMS = {
   // On real hardware the other CPUs run while an initiator spins; without a loan, one host core sits idle instead.
   tokenLending: bool('--token-lending', true, 'free mode: an IPI initiator keeps its run token while it sleeps for acknowledgements', {
     doc: 'free mode: an IPI initiator lends its run token while it waits (the default)',
-    details: "",
+    details: "free mode: an IPI initiator keeps its run token while it sleeps for acknowledgements (no CPU runs in its place)",
   }),
   // Polling every 128 accesses bounds IPI latency to a few us at ~1-2% of the access rate.
   doorbellPollInterval: int('--doorbell-poll', 128, 1, 1 << 20, { doc: 'accesses between doorbell polls',
@@ -632,12 +628,12 @@ export const PARAMS = {
   ipiTimeoutMs: int('--ipi-timeout-ms', 10_000, 1, 3_600_000, { doc: 'a CPU that does not acknowledge an IPI within this is reported',
     details: "a CPU that has not acknowledged an IPI by then is reported and the run fails" }),
   debug: bool('--debug', true, 'skip engine invariant checks', { doc: 'check engine invariants (the default, except with --inject)',
-    details: "" }),
+    details: "skip the engine's invariant checks (frames freed before their flush)" }),
   maxSeededSteps: int('--max-seeded-steps', 5_000_000, 1, 1e12, { doc: 'livelock guard for seeded runs' }),
   // Off: the seeded interleavings (and every seed's result) stay what they were before the catalogue.
   ipiStep: bool('--ipi-step', false, 'seeded: an IPI is handled within the step that polled it (the default)', {
     doc: 'seeded: handling an IPI is a scheduling step of its own (the CPU may be descheduled right after its interrupt)',
-    details: "",
+    details: "seeded: handling an IPI is a scheduling step of its own",
     sweep: false,
   }),
   // Recording costs a little on every slow path: only when a trace is asked for (--trace).
@@ -652,7 +648,7 @@ export const PARAMS = {
   // Empty: the seeded scheduler's PRNG picks every choice.
   schedule: text('--replay', '', 'takes choices like 12:1,40:0', {
     doc: 'seeded: follow this schedule (choice point:CPU list, as tlbsim explore prints it) instead of the PRNG',
-    details: "",
+    details: "seeded: follow this schedule instead of the PRNG (what `tlbsim explore` prints)",
     arg: '<schedule>',
     sweep: false,
   }),

@@ -39,8 +39,7 @@ function acceptsOf(key: keyof SimConfig): string {
   switch (p.kind) {
     case 'int':
     case 'number': {
-      const s = p.schema as unknown as { minValue: number | null; maxValue: number | null };
-      return `${p.kind === 'int' ? 'integer' : 'number'} ${s.minValue}..${s.maxValue}`;
+      return `${p.kind === 'int' ? 'integer' : 'number'} ${p.min}..${p.max}`;
     }
     case 'choice':
       return (p.choices ?? []).join(', ');
