@@ -12,6 +12,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scalingTokenCounts } from '../src/campaigns/bench/accessScaling.js';
+import { ipiRateCpus } from '../src/campaigns/bench/ipiRate.js';
 import { ipiTargetCounts } from '../src/campaigns/bench/ipiRound.js';
 import type { HostProfile } from '../src/campaigns/bench/profile.js';
 import { TIERS } from '../src/campaigns/bench/run.js';
@@ -45,6 +46,8 @@ describe('tlbsim bench --quick --json', () => {
     expect(p.startup.map((s) => s.cpus)).toEqual([...TIERS.quick.startupSizes]);
     // Engine and raw are measured in the same run; the ratio is theirs.
     for (const e of p.ipi_round) expect(e.ratio.median).toBeCloseTo(e.engine.median.median / e.raw.median.median, 2);
+    expect(p.ipi_rate?.cpus).toBe(ipiRateCpus(cores, 1024));
+    if (p.ipi_rate) expect(p.ipi_rate.ratio).toBeCloseTo(p.ipi_rate.engine.median / p.ipi_rate.raw.median, 2);
     expect(p.tlb_lookup.ratio).toBeCloseTo(p.tlb_lookup.engine.median / p.tlb_lookup.raw.median, 2);
   });
 });

@@ -18,6 +18,7 @@ export const PROFILE_KEYS = [
   'other_processes_pct',
   'limits',
   'ipi_round',
+  'ipi_rate',
   'access_scaling',
   'tlb_lookup',
   'startup',
@@ -55,7 +56,7 @@ export function expectPositiveFigure(path: string, f: Record<string, unknown>): 
   expect(median, `${path} median <= p75`).toBeLessThanOrEqual(s.p75);
   expect(s.p75, `${path} p75 <= max`).toBeLessThanOrEqual(s.max);
   expect(Number.isInteger(f.samples) && (f.samples as number) >= 1, `${path}.samples is a count`).toBe(true);
-  expect(['us', 'ms', 'MB', 'lookups/s', 'accesses/s', 'iterations/s'], `${path}.unit`).toContain(f.unit);
+  expect(['us', 'ms', 'MB', 'lookups/s', 'accesses/s', 'iterations/s', 'IPIs/s'], `${path}.unit`).toContain(f.unit);
   expect(['lower', 'higher'], `${path}.better`).toContain(f.better);
 }
 
@@ -76,6 +77,8 @@ export function expectProfileShape(p: HostProfile): void {
     expect(e.ratio.median).toBeGreaterThan(0);
     expect(e.ratio.p99).toBeGreaterThan(0);
   }
+  expect(Object.keys(p.ipi_rate ?? {}).sort()).toEqual(['cpus', 'engine', 'ratio', 'raw']);
+  expect(p.ipi_rate?.cpus).toBeGreaterThanOrEqual(2);
   expect(p.access_scaling.points.length).toBeGreaterThan(0);
   for (const pt of p.access_scaling.points) {
     expect(Object.keys(pt).sort()).toEqual(['accesses_per_s', 'efficiency', 'speedup', 'tokens']);

@@ -35,6 +35,9 @@ describe('planSizes', () => {
     const s = planSizes({ tier: 'default', maxCpus: 20 }, 4);
     expect(s.ipiTargets).toEqual([1, 3, 8, 19]); // 32 targets = 33 CPUs > 20
     expect(s.startupSizes).toEqual([20]);
+    // The all-to-all machine: 4 CPUs per core, within --max-cpus (4 x 4 = 16 <= 20; 4 x 16 = 64 > 20).
+    expect(s.ipiRateCpus).toBe(16);
+    expect(planSizes({ tier: 'quick', maxCpus: 20 }, 16).ipiRateCpus).toBe(20);
     expect(planSizes({ tier: 'full', maxCpus: 128 }, 16).ipiTargets).toEqual([1, 15, 32, 127]);
     expect(scalingThreads(16, 8)).toBe(7);
     expect(() => planSizes({ tier: 'quick', maxCpus: 2 }, 2)).toThrow(/--max-cpus must be an integer from 3 to 1024/);
@@ -43,8 +46,10 @@ describe('planSizes', () => {
   it('one progress label per measurement step', () => {
     const s = planSizes({ tier: 'default' }, 2);
     const labels = planLabels(s);
-    expect(labels).toHaveLength(3 + s.ipiTargets.length + s.tokens.length + 1 + s.startupSizes.length + 2 * s.stressThreads.length);
+    // One step per IPI target count, then one for the all-to-all IPI rate.
+    expect(labels).toHaveLength(3 + s.ipiTargets.length + 1 + s.tokens.length + 1 + s.startupSizes.length + 2 * s.stressThreads.length);
     expect(labels[3]).toBe('IPI round, 1 target');
+    expect(labels[3 + s.ipiTargets.length]).toBe('IPIs/s all-to-all, 8 CPUs');
     expect(labels.at(-1)).toBe('stress free, 2 threads');
   });
 });

@@ -21,7 +21,7 @@
  *   (faulting CPUs never convoy behind a page lock).
  */
 import type { SimConfig } from '../config/config.js';
-import { ackPending, ipiRound, waitAckPending } from './state/cpuControl.js';
+import { ackPending, doorbell, ipiRound, unwatchRound, waitDoorbell, watchRound } from './state/cpuControl.js';
 import type { RunTokens, WaitHooks } from './scheduler.js';
 
 /**
@@ -41,12 +41,11 @@ const SHOOTDOWN_STEP_ASIDE_MS = 20;
  * machines, where the races live, always lend.
  */
 const TOKEN_LENDING_MAX_TARGETS = 16;
-/** A CPU stepping aside looks at its own doorbell this often (IPIs from other senders). */
-const STEP_ASIDE_SLICE_MS = 0.5;
-
 /** What host scheduling needs of its CPU. */
 export interface HostSchedHost extends WaitHooks {
   readonly config: SimConfig;
+  /** This CPU's id (its doorbell and watch words). */
+  readonly id: number;
   readonly cpuCtl: Int32Array;
   /** Handle IPIs if the doorbell rang since the last `serviceIpis`, and forget the last IPI's sender. */
   serviceIpisIfRung(): void;
@@ -191,26 +190,34 @@ export class HostSched {
    * its run token. This changes no outcome: its TLB is already flushed, so
    * until the sender's flush returns it could only fault on the unmapped
    * pages and sleep on their page locks. On a 2-core host it halves the time
-   * the other targets wait for a core. It stops as soon as that sender starts
-   * another round: sleeping on the ack word of a round whose IPI it has not
-   * handled yet would leave the doorbell unwatched until the timeout (that
-   * stalled 63-target rounds for 20 ms).
+   * the other targets wait for a core. It sleeps on its own doorbell,
+   * watching the round (src/engine/state/cpuControl.ts `watchRound`): the
+   * round's last acknowledgement rings it, and so does an IPI from any other
+   * sender, so neither waits for a timer. (It used to sleep on the sender's
+   * ack word in 0.5 ms slices and saw other senders' IPIs only at the end of
+   * a slice: with every CPU initiating, as in tlb-flush, rounds waited on one
+   * step-aside after another.) It stops as soon as that sender starts another
+   * round: this CPU may be one of its targets.
    */
   stepAsideDuringShootdown(sender: number, round: number): void {
     const ctl = this.host.cpuCtl;
+    const me = this.host.id;
     const deadline = performance.now() + SHOOTDOWN_STEP_ASIDE_MS;
-    for (;;) {
-      const pending = ackPending(ctl, sender);
-      if (pending <= 0) return;
-      // The sender stores C_ROUND before C_ACK_PENDING: if a later round has
-      // begun, this CPU may be one of its targets and must not sleep on the ack word.
-      if (ipiRound(ctl, sender) !== round) return;
-      const left = deadline - performance.now();
-      if (left <= 0) return;
-      // Sleep on the ack word in short slices: an IPI from another sender rings
-      // only the doorbell, and must not wait for this round to finish.
-      waitAckPending(ctl, sender, pending, Math.min(left, STEP_ASIDE_SLICE_MS));
-      this.host.serviceIpisIfRung();
+    watchRound(ctl, me, sender);
+    try {
+      for (;;) {
+        // Doorbell first, then look at the round: its last ack and any other IPI ring the doorbell.
+        const seen = doorbell(ctl, me);
+        if (ackPending(ctl, sender) <= 0) return;
+        // The sender stores C_ROUND before C_ACK_PENDING: a later round may have this CPU as a target.
+        if (ipiRound(ctl, sender) !== round) return;
+        const left = deadline - performance.now();
+        if (left <= 0) return;
+        waitDoorbell(ctl, me, seen, left);
+        this.host.serviceIpisIfRung();
+      }
+    } finally {
+      unwatchRound(ctl, me, sender);
     }
   }
 }

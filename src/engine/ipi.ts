@@ -5,10 +5,12 @@
  *   1. the sender sets its C_ACK_PENDING to the number of targets and clears its
  *      row of the ack bitmap;
  *   2. for each target: post the request on the sender->target port, THEN
- *      increment the target's C_IPI_PENDING, THEN bump its doorbell and notify.
+ *      increment the target's C_IPI_PENDING; after all of them, ring each
+ *      target's doorbell (notify only a target that sleeps on it).
  *      (Posting first guarantees the target finds the message when it sees the
  *      pending count; the count is what a seeded scheduler looks at.)
- *   3. the sender waits until C_ACK_PENDING reaches 0, servicing IPIs sent to
+ *   3. the sender waits until C_ACK_PENDING reaches 0 (spinning first only if
+ *      no target had to be woken), servicing IPIs sent to
  *      itself meanwhile (two CPUs flushing each other must not deadlock) and
  *      giving up after `ipiTimeoutMs`, naming every CPU that never acknowledged.
  * Receiving: a CPU notices its doorbell changed (polled every `--doorbell-poll`
@@ -27,7 +29,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { cpumaskWords } from './layout.js';
-import { ackIpi, ackPending, ipiPending, postIpi, startIpiRound, takeIpi } from './state/cpuControl.js';
+import { ackIpi, ackPending, ipiPending, postIpi, ringDoorbell, startIpiRound, takeIpi } from './state/cpuControl.js';
 
 /** Flush every entry of an mm (or of every mm when `mm` is -1: the batched-unmap full flush). */
 interface FlushAllRequest {
@@ -98,7 +100,12 @@ export interface IpiWaitHost {
   endAckWait(): void;
 }
 
-/** Spin this many checks of the ack counter before sleeping: a round to one busy target takes ~4 us. */
+/**
+ * Spin this many checks of the ack counter before sleeping: a round to one
+ * busy target takes ~4 us. Not when a target had to be woken: a host wake-up
+ * alone takes longer than the spin, which would only burn the core the woken
+ * target needs.
+ */
 export const IPI_ACK_SPIN = 256;
 
 export class IpiDelivery {
@@ -156,7 +163,10 @@ export class IpiDelivery {
       port.postMessage(m);
       postIpi(ctl, t);
     }
-    if (this.spinBeforeSleep) {
+    // Every message is queued and counted before the first ring: a woken target may take this thread's host core at once.
+    let woke = false;
+    for (const { t } of sends) if (ringDoorbell(ctl, t)) woke = true;
+    if (this.spinBeforeSleep && !woke) {
       for (let i = 0; i < IPI_ACK_SPIN; i++) if (ackPending(ctl, me) === 0) return (performance.now() - t0) * 1000;
     }
     const deadline = t0 + timeoutMs;

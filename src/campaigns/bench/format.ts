@@ -55,6 +55,16 @@ export function formatProfile(p: HostProfile): string {
     ),
     '',
   );
+  if (p.ipi_rate) {
+    const r = p.ipi_rate;
+    out.push(
+      table(`IPIs per host second, all-to-all: every CPU sends rounds to the ${r.cpus - 1} others (engine: tlb-flush, ${r.cpus} CPUs)`, ['side', 'IPIs/s', 'vs raw'], [
+        ['engine (tlb-flush, whole workload)', fmtFigure(r.engine), fmtRatio(r.ratio)],
+        ['raw workers (IPI wire only)', fmtFigure(r.raw), fmtRatio(1)],
+      ]),
+      '',
+    );
+  }
   const s = p.access_scaling;
   out.push(
     table(

@@ -9,10 +9,11 @@
  *   simulated CPU is its own V8 isolate whose optimizing compiler must be
  *   done), then measured runs; each measured run gives one median and one
  *   p99 sample (CPU 0's round list, read over the control plane).
- * - Raw: N plain workers (workers/rawIpiWorker.ts) asleep in Atomics.wait,
- *   the same MessagePort message + doorbell + receiveMessageOnPort + Atomics
- *   ack counter, the sender on the main thread; each tinybench run gives one
- *   median and one p99 sample.
+ * - Raw: N plain workers (workers/rawIpiWorker.ts) asleep on their
+ *   doorbells, on the engine's wire (rawIpiLayout.ts: MessagePort message,
+ *   pending count, doorbell notified only while its CPU sleeps, Atomics ack
+ *   counter, spin only when no target was woken), the sender on the main
+ *   thread; each tinybench run gives one median and one p99 sample.
  *
  * Invariants:
  * - Raw first, then the engine: the raw workers are gone before the engine's
@@ -28,7 +29,7 @@ import { Machine, WORKER_RESOURCE_LIMITS } from '../../engine/coordinator.js';
 import { IPI_ACK_SPIN } from '../../engine/ipi.js';
 import { rawIpiWorkerUrl } from '../../engine/paths.js';
 import { figureOf, type Figure } from './figure.js';
-import { RAW_ACK, RAW_BUSY_TARGET, RAW_SENDER_BELL, RAW_STOP, rawBellIndex, rawCtlWords, type RawIpiMessage, type RawWorkerData } from './rawIpiLayout.js';
+import { RAW_G_BUSY_TARGET, RAW_G_STOP, rawCtlWords, rawPost, rawRing, rawWaitAcks, setRawGlobal, type RawIpiMessage, type RawWorkerData } from './rawIpiLayout.js';
 import { namedSamplesMs } from './timing.js';
 
 /** How much to measure per target count. */
@@ -59,8 +60,6 @@ const ENGINE_TLB_WAYS = 4;
 const RAW_ACK_SPIN = IPI_ACK_SPIN;
 /** Warm-up rounds of each raw run (JIT of both sides, first wake of every thread). */
 const RAW_WARMUP_ROUNDS = 20;
-/** A raw round that takes longer than this is a bug in the rig, not a slow host. */
-const RAW_TIMEOUT_MS = 10_000;
 /** A busy raw target polls its doorbell this often: the engine's default doorbellPollInterval. */
 const RAW_BUSY_POLL = DEFAULTS.doorbellPollInterval;
 
@@ -79,31 +78,34 @@ export function ipiTargetCounts(cores: number, tier: 'quick' | 'default' | 'full
   return [...new Set(kept)].sort((a, b) => a - b);
 }
 
-/** Idle raw targets plus a sender on this thread. */
+/** Idle raw targets (raw CPUs 1..targets) plus a sender on this thread (raw CPU 0). */
 class RawIpiRig {
   private readonly ctl: Int32Array;
+  private readonly targets: number[];
   private round = 0;
 
   private constructor(
     private readonly workers: Worker[],
-    private readonly ports: MessagePort[],
+    /** ports[t]: port to raw CPU t (null for the sender itself). */
+    private readonly ports: (MessagePort | null)[],
     ctl: SharedArrayBuffer,
   ) {
     this.ctl = new Int32Array(ctl);
+    this.targets = workers.map((_, i) => i + 1);
   }
 
   /** Start `targets` raw workers and wait until each is in its loop. */
   static async start(targets: number): Promise<RawIpiRig> {
-    const sab = new SharedArrayBuffer(rawCtlWords(targets) * Int32Array.BYTES_PER_ELEMENT);
-    const ctl = new Int32Array(sab);
-    Atomics.store(ctl, RAW_BUSY_TARGET, -1);
+    const cpus = targets + 1;
+    const sab = new SharedArrayBuffer(rawCtlWords(cpus) * Int32Array.BYTES_PER_ELEMENT);
+    setRawGlobal(new Int32Array(sab), RAW_G_BUSY_TARGET, -1);
     const url = rawIpiWorkerUrl();
     const workers: Worker[] = [];
-    const ports: MessagePort[] = [];
+    const ports: (MessagePort | null)[] = [null];
     const ready: Promise<void>[] = [];
-    for (let t = 0; t < targets; t++) {
+    for (let t = 1; t <= targets; t++) {
       const ch = new MessageChannel();
-      const data: RawWorkerData = { ctl: sab, id: t, port: ch.port2, pollInterval: RAW_BUSY_POLL };
+      const data: RawWorkerData = { ctl: sab, cpus, id: t, mode: 'one-sender', inPorts: [ch.port2], outPorts: [], rounds: 0, spin: RAW_ACK_SPIN, pollInterval: RAW_BUSY_POLL };
       const w = new Worker(url, { workerData: data, transferList: [ch.port2], resourceLimits: WORKER_RESOURCE_LIMITS });
       ready.push(
         new Promise<void>((resolve, reject) => {
@@ -118,47 +120,26 @@ class RawIpiRig {
     return new RawIpiRig(workers, ports, sab);
   }
 
-  /** Make target `t` run a busy polling loop (-1: every target idle). */
+  /** Make raw CPU `t` (1..targets) run a busy polling loop (-1: every target idle). */
   setBusyTarget(t: number): void {
-    Atomics.store(this.ctl, RAW_BUSY_TARGET, t);
-    for (let i = 0; i < this.ports.length; i++) this.ring(i);
-  }
-
-  private ring(t: number): void {
-    const b = rawBellIndex(t);
-    Atomics.add(this.ctl, b, 1);
-    Atomics.notify(this.ctl, b);
+    setRawGlobal(this.ctl, RAW_G_BUSY_TARGET, t);
+    for (const c of this.targets) rawRing(this.ctl, c);
   }
 
   /** One synchronous round: message + doorbell to every target, wait for every ack. */
   roundTrip(): void {
-    const ctl = this.ctl;
-    const n = this.ports.length;
     const round = ++this.round;
     const msg: RawIpiMessage = { kind: 'flush-pages', sender: 0, round, mm: 0, tlbGen: round, pages: [round & 255] };
-    Atomics.store(ctl, RAW_ACK, n);
-    for (let t = 0; t < n; t++) {
-      this.ports[t].postMessage(msg);
-      const b = rawBellIndex(t);
-      Atomics.add(ctl, b, 1);
-      Atomics.notify(ctl, b);
-    }
-    for (let i = 0; i < RAW_ACK_SPIN; i++) if (Atomics.load(ctl, RAW_ACK) === 0) return;
-    const deadline = performance.now() + RAW_TIMEOUT_MS;
-    for (;;) {
-      const seen = Atomics.load(ctl, RAW_SENDER_BELL);
-      if (Atomics.load(ctl, RAW_ACK) === 0) return;
-      if (performance.now() > deadline) throw new Error(`raw IPI round ${round}: ${Atomics.load(ctl, RAW_ACK)} of ${n} targets never acknowledged`);
-      Atomics.wait(ctl, RAW_SENDER_BELL, seen, 50);
-    }
+    const woke = rawPost(this.ctl, 0, this.targets, this.ports, msg);
+    rawWaitAcks(this.ctl, 0, woke, RAW_ACK_SPIN, null);
   }
 
   /** Stop and terminate every target. */
   async stop(): Promise<void> {
-    Atomics.store(this.ctl, RAW_STOP, 1);
-    for (let i = 0; i < this.ports.length; i++) this.ring(i);
+    setRawGlobal(this.ctl, RAW_G_STOP, 1);
+    for (const c of this.targets) rawRing(this.ctl, c);
     await Promise.all(this.workers.map((w) => w.terminate()));
-    for (const p of this.ports) p.close();
+    for (const p of this.ports) p?.close();
   }
 }
 

@@ -16,6 +16,7 @@
 import type { AccessScaling } from './accessScaling.js';
 import type { Figure } from './figure.js';
 import type { HostInfo } from './host.js';
+import type { IpiRate } from './ipiRate.js';
 import type { IpiRoundEntry } from './ipiRound.js';
 import type { MessagingLimits } from './limits.js';
 import type { StartupEntry } from './startup.js';
@@ -50,6 +51,8 @@ export interface HostProfile {
   limits: MessagingLimits;
   /** IPI round latency, engine against raw, per target count. */
   ipi_round: IpiRoundEntry[];
+  /** Simulated IPIs per host second, all-to-all (tlb-flush), engine against raw. Absent in profiles measured before it existed. */
+  ipi_rate?: IpiRate;
   /** Simulated accesses per second against run tokens. */
   access_scaling: AccessScaling;
   /** TLB hit-path lookups per second, engine against raw. */
@@ -98,6 +101,10 @@ export function namedFigures(p: HostProfile): [string, Figure][] {
   for (const e of p.ipi_round) {
     const t = `ipi round, ${e.targets} target${e.targets === 1 ? '' : 's'}`;
     out.push([`${t}, engine median`, e.engine.median], [`${t}, raw median`, e.raw.median], [`${t}, engine p99`, e.engine.p99], [`${t}, raw p99`, e.raw.p99]);
+  }
+  if (p.ipi_rate) {
+    const r = p.ipi_rate;
+    out.push([`IPIs/s all-to-all, ${r.cpus} CPUs, engine`, r.engine], [`IPIs/s all-to-all, ${r.cpus} CPUs, raw`, r.raw]);
   }
   for (const pt of p.access_scaling.points) out.push([`accesses/s, ${pt.tokens} run token${pt.tokens === 1 ? '' : 's'}`, pt.accesses_per_s]);
   out.push(['TLB lookups/s, engine', p.tlb_lookup.engine], ['TLB lookups/s, raw loop', p.tlb_lookup.raw]);

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { MAX_CPUS } from '../../config/config.js';
 import { measureAccessScaling, scalingTokenCounts, type ScalingBudget } from './accessScaling.js';
 import { HostLoadMonitor, hostInfo } from './host.js';
+import { ipiRateCpus, measureIpiRate, type IpiRate, type IpiRateBudget } from './ipiRate.js';
 import { ipiTargetCounts, measureIpiRound, type EngineIpi, type IpiBudget, type IpiRoundEntry } from './ipiRound.js';
 import { measureLimits, type LimitsBudget } from './limits.js';
 import { PROFILE_VERSION, type BenchTier, type HostProfile } from './profile.js';
@@ -29,6 +30,7 @@ import { measureTlbLookup, type LookupBudget } from './tlbLookup.js';
 interface TierPlan {
   limits: LimitsBudget;
   ipi: IpiBudget;
+  ipiRate: IpiRateBudget;
   scaling: ScalingBudget;
   tlb: LookupBudget;
   /** Machine sizes of the start-up figures (before the --max-cpus cap). */
@@ -50,6 +52,8 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
     limits: { timeMs: 300, warmupMs: 100 },
     // One warm-up run: enough for the engine's isolates to leave the interpreter for the small machines quick boots.
     ipi: { engineWarmupRuns: 1, engineMeasuredRuns: 3, roundsSmall: 50, roundsLarge: 20, rawRuns: 3, rawTimeMs: 150, rawMinRounds: 50 },
+    // About 0.5 s per engine run at 8 CPUs on a 2-core host (14,000 IPIs); the warm-up run leaves the interpreter.
+    ipiRate: { engineOps: 250, engineRuns: 3, rawRounds: 500, rawRuns: 3 },
     scaling: { opsPerThread: 200_000, runs: 3 },
     tlb: { timeMs: 500, warmupMs: 500 },
     startupSizes: [16, 64],
@@ -60,6 +64,7 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
     limits: { timeMs: 2_000, warmupMs: 500 },
     // Five warm-up runs: at 64 CPUs the optimizing compiler was still busy in the second run (docs/design.md, host limits).
     ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 7, roundsSmall: 200, roundsLarge: 40, rawRuns: 7, rawTimeMs: 400, rawMinRounds: 100 },
+    ipiRate: { engineOps: 1_000, engineRuns: 5, rawRounds: 3_000, rawRuns: 5 },
     scaling: { opsPerThread: 2_000_000, runs: 7 },
     tlb: { timeMs: 3_000, warmupMs: 1_500 },
     startupSizes: [64, 256],
@@ -71,6 +76,7 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
     // Fewer minimum raw rounds and five measured runs: at 1023 targets (npm run bench) one raw round takes 20-40 ms
     // and one engine run 5-15 s on a 2-core host, so seven of each would make that row alone about 8 minutes.
     ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 5, roundsSmall: 200, roundsLarge: 40, rawRuns: 5, rawTimeMs: 600, rawMinRounds: 50 },
+    ipiRate: { engineOps: 3_000, engineRuns: 5, rawRounds: 5_000, rawRuns: 5 },
     scaling: { opsPerThread: 4_000_000, runs: 9 },
     tlb: { timeMs: 4_000, warmupMs: 1_500 },
     startupSizes: [64, 256, 512, 1024],
@@ -108,6 +114,8 @@ export interface HostBenchRun {
 interface BenchSizes {
   cores: number;
   ipiTargets: number[];
+  /** CPUs of the all-to-all IPI-rate machines. */
+  ipiRateCpus: number;
   tokens: number[];
   startupSizes: number[];
   stressThreads: number[];
@@ -131,6 +139,7 @@ export function planSizes(opts: HostBenchOptions, cores: number = Math.max(1, av
   return {
     cores,
     ipiTargets,
+    ipiRateCpus: ipiRateCpus(cores, maxCpus),
     tokens: scalingTokenCounts(cores),
     startupSizes: capSizes(opts.startupSizes ?? plan.startupSizes, maxCpus),
     stressThreads: stressThreadCounts(cores),
@@ -148,6 +157,7 @@ export function planLabels(sizes: BenchSizes): string[] {
     'Atomics.wait/notify round trip',
     'doorbell round trip',
     ...sizes.ipiTargets.map((t) => `IPI round, ${plural(t, 'target')}`),
+    `IPIs/s all-to-all, ${sizes.ipiRateCpus} CPUs`,
     ...sizes.tokens.map((k) => `accesses/s, ${plural(k, 'run token')}`),
     'TLB lookups',
     ...sizes.startupSizes.map((c) => `start-up, ${c} CPUs`),
@@ -197,6 +207,9 @@ export async function runHostBench(opts: HostBenchOptions): Promise<HostBenchRun
     step();
   }
 
+  const ipiRate: IpiRate = await measureIpiRate(sizes.ipiRateCpus, plan.ipiRate);
+  step();
+
   const scaling = await measureAccessScaling(host.cores, plan.scaling, step, opts.maxCpus ?? DEFAULT_MAX_CPUS);
 
   const tlb = await measureTlbLookup(plan.tlb);
@@ -222,6 +235,7 @@ export async function runHostBench(opts: HostBenchOptions): Promise<HostBenchRun
     other_processes_pct: l ? Math.round(l.foreignPct * 10) / 10 : null,
     limits,
     ipi_round: ipi,
+    ipi_rate: ipiRate,
     access_scaling: scaling,
     tlb_lookup: tlb,
     startup,

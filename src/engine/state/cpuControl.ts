@@ -7,17 +7,32 @@
  * Invariants (who writes which word; which order matters):
  * - Every access is an Atomic except the seeded scheduler's initial
  *   sched-active store (`initSchedActive`), made while no CPU runs.
- * - Doorbell: bumped (add + notify) for every event a CPU must look at (IPI,
- *   ack completion, run token, seeded turn, lock release, program flag). A
- *   sleeper reads it before it checks its condition and waits on that value,
- *   so a ring between the check and the wait is never lost.
+ * - Doorbell: bumped for every event a CPU must look at (IPI, ack completion,
+ *   run token, seeded turn, lock release, program flag). A sleeper reads it
+ *   before it checks its condition and waits on that value, so a ring between
+ *   the check and the wait is never lost. Only the CPU's own thread sleeps on
+ *   its doorbell (`waitDoorbell`), with its C_SLEEPING word raised; a ringer
+ *   bumps the doorbell first and calls Atomics.notify only if C_SLEEPING is
+ *   up. Both orders are sequentially consistent, so either the ringer sees the
+ *   flag and wakes the sleeper, or the sleeper's Atomics.wait sees the bumped
+ *   doorbell and does not sleep. Skipping the notify of a running CPU matters:
+ *   every notify takes V8's process-wide futex lock, and on a host with fewer
+ *   cores than CPU threads the notifier was often preempted in it.
  * - IPI round (src/engine/ipi.ts): the sender stores its round, THEN its ack
  *   count (`startIpiRound`); a CPU that stepped aside for the round
  *   (freeModeQuantum.ts) reads the ack count, then the round, so it never
  *   takes a later round's count for this one. A target's IPI count is raised
- *   after the message is posted, then its doorbell rung (`postIpi`): a target
+ *   after the message is posted (`postIpi`), then its doorbell rung: a target
  *   that sees the count finds the message queued. The ack that brings the
- *   sender's count to 0 rings its doorbell and wakes waiters on the count.
+ *   sender's count to 0 rings the CPUs watching the round (see below), then
+ *   the sender's doorbell.
+ * - Watching a round (stepping aside, src/engine/freeModeQuantum.ts): the
+ *   watcher raises the sender's C_ROUND_WATCHERS, stores the sender in its
+ *   own C_WATCHING, THEN looks at the round; the last acker decrements the ack
+ *   count, THEN reads C_ROUND_WATCHERS and, if non-zero, rings every CPU whose
+ *   C_WATCHING names the sender. So either the watcher sees the round
+ *   complete, or the acker sees (and rings) the watcher, whose doorbell sleep
+ *   also wakes for any other IPI.
  * - Invalidation queue (src/engine/hwInval.ts): the same order with the
  *   request's round and ack count (`startHwRequest`), then per target its row
  *   bit (hwPendBits, set by the caller), its queue count, its doorbell
@@ -92,8 +107,14 @@ const C_LAST_EVENT_B = 13;
 const C_HW_ACK_PENDING = 14;
 /** Id of this CPU's current queue request (debug, crash reports). */
 const C_HW_ROUND = 15;
-/** 64 bytes: one cache line per CPU, so one CPU's doorbell traffic does not slow its neighbours' words. */
-export const CPU_CTL_WORDS = 16;
+/** 1 while this CPU sleeps on its doorbell (`waitDoorbell`): ringers notify only then. Written by the CPU itself. */
+const C_SLEEPING = 16;
+/** 1 + the sender whose IPI round this CPU watches while it steps aside (0: none). Written by the CPU itself. */
+const C_WATCHING = 17;
+/** CPUs watching this CPU's current IPI round (C_WATCHING): its last acknowledgement rings them. */
+const C_ROUND_WATCHERS = 18;
+/** 128 bytes: two cache lines per CPU (the doorbell words and the watch words), so one CPU's doorbell traffic does not slow its neighbours' words. */
+export const CPU_CTL_WORDS = 32;
 
 /** Per-CPU control words that are machine state (the rest are doorbells, tokens and crash notes): the explorer hashes them. */
 const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM];
@@ -108,11 +129,13 @@ function at(c: number, word: number): number {
 
 // --- Doorbell ----------------------------------------------------------------
 
-/** Bump CPU `c`'s doorbell and wake it. */
-export function ringDoorbell(ctl: Int32Array, c: number): void {
-  const i = at(c, C_DOORBELL);
-  Atomics.add(ctl, i, 1);
-  Atomics.notify(ctl, i);
+/** Bump CPU `c`'s doorbell and wake it if it sleeps on it. Returns true if it had to be woken. */
+export function ringDoorbell(ctl: Int32Array, c: number): boolean {
+  const b = c * CPU_CTL_WORDS;
+  Atomics.add(ctl, b + C_DOORBELL, 1);
+  if (Atomics.load(ctl, b + C_SLEEPING) === 0) return false;
+  Atomics.notify(ctl, b + C_DOORBELL);
+  return true;
 }
 
 /** CPU `c`'s doorbell count (read before checking a condition, then `waitDoorbell` on it). */
@@ -120,9 +143,13 @@ export function doorbell(ctl: Int32Array, c: number): number {
   return Atomics.load(ctl, at(c, C_DOORBELL));
 }
 
-/** Sleep until CPU `c`'s doorbell differs from `seen`, or `ms` pass. */
+/** CPU `c` (the caller's own thread) sleeps until its doorbell differs from `seen`, or `ms` pass (C_SLEEPING up meanwhile). */
 export function waitDoorbell(ctl: Int32Array, c: number, seen: number, ms: number): 'ok' | 'not-equal' | 'timed-out' {
-  return Atomics.wait(ctl, at(c, C_DOORBELL), seen, ms);
+  const b = c * CPU_CTL_WORDS;
+  Atomics.store(ctl, b + C_SLEEPING, 1);
+  const r = Atomics.wait(ctl, b + C_DOORBELL, seen, ms);
+  Atomics.store(ctl, b + C_SLEEPING, 0);
+  return r;
 }
 
 // --- IPI rounds (src/engine/ipi.ts) -------------------------------------------
@@ -133,11 +160,9 @@ export function startIpiRound(ctl: Int32Array, c: number, round: number, targets
   Atomics.store(ctl, at(c, C_ACK_PENDING), targets);
 }
 
-/** After posting its message: raise target `t`'s IPI count, then ring it. */
+/** After posting its message: raise target `t`'s IPI count (the caller rings it next, `ringDoorbell`). */
 export function postIpi(ctl: Int32Array, t: number): void {
-  const b = t * CPU_CTL_WORDS;
-  Atomics.add(ctl, b + C_IPI_PENDING, 1);
-  ringDoorbell(ctl, t);
+  Atomics.add(ctl, at(t, C_IPI_PENDING), 1);
 }
 
 /** IPIs posted to CPU `c` and not yet handled. */
@@ -160,19 +185,29 @@ export function ipiRound(ctl: Int32Array, c: number): number {
   return Atomics.load(ctl, at(c, C_ROUND));
 }
 
-/** Acknowledge one IPI of `sender`'s round; the last one rings the sender and wakes CPUs waiting on its ack count. */
+/** Acknowledge one IPI of `sender`'s round; the last one rings the CPUs watching the round, then the sender (see the header). */
 export function ackIpi(ctl: Int32Array, sender: number): void {
   const b = sender * CPU_CTL_WORDS;
-  if (Atomics.sub(ctl, b + C_ACK_PENDING, 1) === 1) {
-    ringDoorbell(ctl, sender);
-    // Running targets that stepped aside for this round wait on the ack word itself.
-    Atomics.notify(ctl, b + C_ACK_PENDING);
+  if (Atomics.sub(ctl, b + C_ACK_PENDING, 1) !== 1) return;
+  if (Atomics.load(ctl, b + C_ROUND_WATCHERS) > 0) {
+    const tag = sender + 1;
+    for (let w = 0; w < ctl.length; w += CPU_CTL_WORDS) {
+      if (Atomics.load(ctl, w + C_WATCHING) === tag) ringDoorbell(ctl, w / CPU_CTL_WORDS);
+    }
   }
+  ringDoorbell(ctl, sender);
 }
 
-/** Sleep until sender `c`'s ack count differs from `pending`, or `ms` pass (a CPU stepping aside for its round). */
-export function waitAckPending(ctl: Int32Array, c: number, pending: number, ms: number): void {
-  Atomics.wait(ctl, at(c, C_ACK_PENDING), pending, ms);
+/** CPU `c` starts watching `sender`'s round (stepping aside): count it, then name the sender (see the header). */
+export function watchRound(ctl: Int32Array, c: number, sender: number): void {
+  Atomics.add(ctl, at(sender, C_ROUND_WATCHERS), 1);
+  Atomics.store(ctl, at(c, C_WATCHING), sender + 1);
+}
+
+/** CPU `c` stops watching `sender`'s round. */
+export function unwatchRound(ctl: Int32Array, c: number, sender: number): void {
+  Atomics.store(ctl, at(c, C_WATCHING), 0);
+  Atomics.sub(ctl, at(sender, C_ROUND_WATCHERS), 1);
 }
 
 // --- Invalidation queue (src/engine/hwInval.ts) --------------------------------
