@@ -153,19 +153,21 @@ export class IpiDelivery {
     startIpiRound(ctl, me, round, targets.length);
     // `--ipi-fanout tree`: one message per group, to its first target, naming the rest (they ack this round directly).
     if (tree) tree.writeRound(msg);
-    const sends: { t: number; m: IpiMessage }[] = tree
-      ? tree.groups.map((g) => ({ t: g[0], m: g.length > 1 ? ({ ...msg, forward: g.slice(1) } as IpiMessage) : msg }))
-      : targets.map((t) => ({ t, m: msg }));
+    // Serial: the same message object to every target (one clone per post, no per-target allocation).
+    const groups = tree?.groups;
+    const n = groups ? groups.length : targets.length;
     const t0 = performance.now();
-    for (const { t, m } of sends) {
+    for (let i = 0; i < n; i++) {
+      const g = groups?.[i];
+      const t = g ? g[0] : targets[i];
       const port = this.outPorts[t];
       if (!port) throw new Error(`CPU ${me} has no IPI port to CPU ${t} (not an initiator)`);
-      port.postMessage(m);
+      port.postMessage(g && g.length > 1 ? ({ ...msg, forward: g.slice(1) } as IpiMessage) : msg);
       postIpi(ctl, t);
     }
     // Every message is queued and counted before the first ring: a woken target may take this thread's host core at once.
     let woke = false;
-    for (const { t } of sends) if (ringDoorbell(ctl, t)) woke = true;
+    for (let i = 0; i < n; i++) if (ringDoorbell(ctl, groups ? groups[i][0] : targets[i])) woke = true;
     if (this.spinBeforeSleep && !woke) {
       for (let i = 0; i < IPI_ACK_SPIN; i++) if (ackPending(ctl, me) === 0) return (performance.now() - t0) * 1000;
     }
