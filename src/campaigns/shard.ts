@@ -10,9 +10,18 @@
  *   so every shard gets a mix of small and large machines. Stress iterations
  *   are cut into N contiguous ranges; iteration i keeps its seed (seed + i)
  *   whichever shard runs it.
+ * - Explore schedules are split at depth SHARD_SPLIT_DEPTH of the schedule
+ *   tree: a schedule with fewer forced choices (the root: the default
+ *   schedule) is run by every shard, to derive the schedules below it, and
+ *   counted by shard 1 only; a schedule with exactly that many is owned by the
+ *   shard a hash of its forced choices names, and its whole subtree (every
+ *   schedule that extends its forced choices) runs on that shard alone. So
+ *   the shards' counted schedules are disjoint and their union is the
+ *   unsharded exploration's.
  * - Slicing never depends on the host: the same K/N gives the same slice anywhere.
  */
 import { ConfigError } from '../config/config.js';
+import type { ForcedChoice } from '../engine/forcedSchedule.js';
 
 /** The K-th of N slices (K from 1). */
 export interface Shard {
@@ -47,6 +56,37 @@ export function shardPointIndices(total: number, s: Shard | null): number[] {
 export function shardIterationRange(total: number, s: Shard | null): { first: number; end: number } {
   if (s === null) return { first: 0, end: total };
   return { first: Math.floor(((s.k - 1) * total) / s.n), end: Math.floor((s.k * total) / s.n) };
+}
+
+/**
+ * Forced choices that place an explored schedule on its shard. 1: the root
+ * run's children (one per alternative at each of its choice points: tens to
+ * hundreds on the catalogue scenarios) are dealt out, enough to spread a few
+ * shards; deeper splits would make every shard run more shared prefixes.
+ */
+export const SHARD_SPLIT_DEPTH = 1;
+
+/**
+ * Does shard `s` own (run and count) the explored schedule with these forced
+ * choices? Without shards, yes. Above the split depth, only shard 1 (every
+ * shard still runs it: see SHARD_SPLIT_DEPTH). At or below it, the shard that
+ * a hash of its first SHARD_SPLIT_DEPTH choices names: one shard per subtree,
+ * a pure function of the choices (FNV-1a over step and CPU, then murmur3's
+ * finaliser so consecutive steps spread over the shards), never of the host
+ * or of the order the explorer derives them in.
+ */
+export function ownsSchedule(forced: readonly ForcedChoice[], s: Shard | null): boolean {
+  if (s === null) return true;
+  if (forced.length < SHARD_SPLIT_DEPTH) return s.k === 1;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < SHARD_SPLIT_DEPTH; i++) {
+    h = Math.imul(h ^ forced[i].step, 0x01000193);
+    h = Math.imul(h ^ forced[i].cpu, 0x01000193);
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) % s.n === s.k - 1;
 }
 
 /** `K/N` (for messages and file contents). */
