@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ownsSchedule, parseShard, shardIterationRange, shardPointIndices } from '../src/campaigns/shard.js';
-import { exploreScenario, racyOrder, type RacySchedule, type ScenarioExploreResult } from '../src/campaigns/explore.js';
+import { racyOrder, type RacySchedule, type ScenarioExploreResult } from '../src/campaigns/explore.js';
 import { zeroRaces } from '../src/engine/oracle.js';
 import type { StressResult } from '../src/campaigns/stress.js';
 import type { SweepResult } from '../src/campaigns/sweep.js';
@@ -182,11 +182,14 @@ describe('an exploration run as 3 shards and merged equals the unsharded one', (
   const root = mkdtempSync(join(tmpdir(), 'tlbsim-explore-shard-'));
   // reclaim-dirty's buggy side (an ablation: no try_to_unmap_flush_dirty) at bound 6: a few hundred schedules, racy from
   // bound 2 on, so the per-bound racy counts, the smallest racy bound and the choice among many shortest candidates are compared.
-  const exploration = ['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--preemption-bound', '6', '--no-progress'];
+  const explorationTo = (bound: number): string[] => ['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--preemption-bound', String(bound), '--no-progress'];
+  const exploration = explorationTo(6);
   const readExplore = (dir: string): ScenarioExploreResult => JSON.parse(readFileSync(join(root, dir, 'explore.json'), 'utf8')) as ScenarioExploreResult;
 
   it('same schedules and racy schedules per bound, smallest racy bound, distinct states, shortest racy schedule, complete', async () => {
-    const whole = await exploreScenario({ scenario: 'reclaim-dirty', kernel: 'buggy', bound: 6 });
+    const w = await runCli([...exploration, '--out', join(root, 'whole')]);
+    expect(w.status, w.stderr).toBe(0);
+    const whole = readExplore('whole');
     expect(whole.racy_schedules).toBeGreaterThan(0); // the comparison below covers the racy counts and the shortest racy schedule
     expect(whole.shard).toBeNull();
     expect(whole.state_hashes).toHaveLength(whole.distinct_states);
@@ -220,10 +223,7 @@ describe('an exploration run as 3 shards and merged equals the unsharded one', (
   });
 
   it('refuses a missing or repeated shard, a non-shard, another exploration, mixed kinds or a broken file (one line, exit 2)', async () => {
-    const whole = await runCli([...exploration, '--out', join(root, 'whole')]);
-    expect(whole.status, whole.stderr).toBe(0);
-    expect(readExplore('whole').shard).toBeNull();
-    const otherBound = await runCli([...exploration.slice(0, -3), '--preemption-bound', '5', '--no-progress', '--shard', '2/3', '--out', join(root, 'bound5')]);
+    const otherBound = await runCli([...explorationTo(1), '--shard', '2/3', '--out', join(root, 'bound1')]);
     expect(otherBound.status, otherBound.stderr).toBe(0);
     const otherSeed = await runCli([...exploration, '--seed', '2', '--shard', '3/3', '--out', join(root, 'seed2')]);
     expect(otherSeed.status, otherSeed.stderr).toBe(0);
@@ -238,7 +238,7 @@ describe('an exploration run as 3 shards and merged equals the unsharded one', (
       [[s(1), s(2)], 'shard 3/3 missing'],
       [[s(1), s(2), s(2), s(3)], 'given twice'],
       [[join(root, 'whole')], 'not a shard'],
-      [[s(1), join(root, 'bound5'), s(3)], '(bound 5 there, 6 in'],
+      [[s(1), join(root, 'bound1'), s(3)], '(bound 1 there, 6 in'],
       [[s(1), s(2), join(root, 'seed2')], 'config.seed 2 there, 1 in'],
       [[s(1), join(root, 'stress'), s(3)], 'mix kinds'],
       [[s(1), join(root, 'broken'), s(3)], "'state_hashes'"],
@@ -246,6 +246,17 @@ describe('an exploration run as 3 shards and merged equals the unsharded one', (
     for (const [dirs, msg] of cases) {
       const r = await runCliInProcess(['merge', ...dirs, '--out', join(root, 'never')]);
       expect(r.status, `${dirs.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(lines(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toContain(msg);
+    }
+    // explore's own flags: a bad K/N, or an --out that is a file, is refused before any schedule runs.
+    const aFile = join(root, 'stress', 'stress.json');
+    for (const [args, msg] of [
+      [['--shard', '4/3'], '--shard K/N: K must be from 1 to N (3)'],
+      [['--out', aFile], `--out ${aFile}`],
+    ] as [string[], string][]) {
+      const r = await runCli([...exploration, ...args]);
+      expect(r.status, r.stderr).toBe(2);
       expect(lines(r.stderr)).toHaveLength(1);
       expect(r.stderr).toContain(msg);
     }
