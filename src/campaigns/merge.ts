@@ -214,7 +214,7 @@ function firstDifference(a: Record<string, unknown>, b: Record<string, unknown>,
 }
 
 /** Merge explore shards into the unsharded exploration's result. @throws ConfigError on shards that do not form one exploration. */
-function mergeExplores(parts: readonly ScenarioExploreResult[], dirs: readonly string[]): ScenarioExploreResult {
+export function mergeExplores(parts: readonly ScenarioExploreResult[], dirs: readonly string[]): ScenarioExploreResult {
   checkShards(
     parts.map((p) => p.shard),
     dirs,
