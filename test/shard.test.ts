@@ -197,6 +197,7 @@ describe('an exploration run as 3 shards and merged equals the unsharded one', (
       const r = await runCli([...exploration, '--shard', `${k}/3`, '--out', join(root, `s${k}`)]);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toContain(`wrote ${join(root, `s${k}`)}/explore.json`);
+      expect(r.stdout).toContain(`shard ${k}/3 (its slice only`); // a shard's counts are not printed as the verdict
     }
     const parts = [1, 2, 3].map((k) => readExplore(`s${k}`));
     parts.forEach((p, i) => {
