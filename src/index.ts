@@ -69,6 +69,7 @@ export {
   exploreScenario,
   isPreemption,
   MAX_PREEMPTION_BOUND,
+  racyOrder,
   type BoundCount,
   type ExploreOptions,
   type ExploreResult,
@@ -95,8 +96,8 @@ export {
   type ModelRound,
 } from './output/costModel.js';
 export { CSV_COLUMNS, expandGrid, parseGridList, runSweep, toCsv, writeSweepDir, type Grid, type SweepOptions, type SweepResult, type SweepRow } from './campaigns/sweep.js';
-export { parseShard, shardIterationRange, shardPointIndices, type Shard } from './campaigns/shard.js';
-export { mergeDirs, mergeStress, mergeSweeps } from './campaigns/merge.js';
+export { ownsSchedule, parseShard, shardIterationRange, shardPointIndices, type Shard } from './campaigns/shard.js';
+export { mergeDirs, mergeExplores, mergeStress, mergeSweeps } from './campaigns/merge.js';
 export { formatValidate, runValidate, type ValidateResult, type ValidateRow } from './campaigns/validate.js';
 export { runHostBench, TIERS, type HostBenchOptions, type HostBenchRun } from './campaigns/bench/run.js';
 export { compareProfiles, formatComparison, type CompareRow, type ProfileComparison } from './campaigns/bench/compare.js';

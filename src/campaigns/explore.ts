@@ -26,6 +26,14 @@
  * - Distinct states are counted (hash of shared memory and each CPU's
  *   progress at every choice point), not used to prune: pruning on a hash
  *   that leaves out a CPU's private state could skip a schedule.
+ * - `shard` K/N (src/campaigns/shard.ts, ownsSchedule) splits the schedule
+ *   tree below the root: every shard runs the root, only shard 1 counts it,
+ *   and each subtree below it runs and is counted on one shard. Everything a
+ *   result holds is then a sum (schedules, racy, per bound), a union (the
+ *   state hashes) or a minimum in an order that does not depend on which
+ *   shard found it (the shortest racy schedule: fewest preemptions, then
+ *   fewest choice points, then the forced choices in order), so `tlbsim
+ *   merge` rebuilds the unsharded result exactly.
  */
 import { ConfigError, isPluginPath, type SimConfig } from '../config/config.js';
 import { loadScenarioPlugin, pluginFailure } from '../plugin/load.js';
@@ -33,8 +41,9 @@ import { Machine } from '../engine/coordinator.js';
 import { totalRaceCount, type RaceCounts } from '../engine/oracle.js';
 import type { KernelSide } from '../scenarios/races/index.js';
 import { getPreset, resolvePreset } from '../scenarios/preset.js';
-import { formatSchedule, SCHED_MAX_CPUS, SCHED_RECORD_MAX, type ChoicePoint, type ForcedChoice } from '../engine/forcedSchedule.js';
+import { formatSchedule, parseSchedule, SCHED_MAX_CPUS, SCHED_RECORD_MAX, type ChoicePoint, type ForcedChoice } from '../engine/forcedSchedule.js';
 import { ablationSide, stressReproduceCommand } from './stress.js';
+import { ownsSchedule, SHARD_SPLIT_DEPTH, type Shard } from './shard.js';
 
 /** Largest preemption bound accepted: every bound multiplies the schedules by roughly the number of choice points. */
 export const MAX_PREEMPTION_BOUND = 6;
@@ -73,15 +82,19 @@ export interface ExploreResult {
   schedules: number;
   /** Distinct machine states seen over all schedules. */
   distinct_states: number;
+  /** The `distinct_states` hashes, ascending (what `tlbsim merge` unions across shards). */
+  state_hashes: number[];
   racy_schedules: number;
   /** Schedules per exact preemption count 0..bound. */
   per_preemptions: BoundCount[];
   /** The smallest preemption count with a racy schedule (null: none up to `bound`). */
   smallest_racy_bound: number | null;
-  /** Fewest preemptions, then fewest steps, then first found. */
+  /** The first racy schedule in racyOrder: fewest preemptions, then fewest steps, then forced choices. */
   shortest_racy: RacySchedule | null;
   /** False when `maxSchedules` stopped the exploration before it was exhaustive. */
   complete: boolean;
+  /** The slice explored (`--shard K/N`), null for the whole exploration. */
+  shard: Shard | null;
   wall_ms: number;
 }
 
@@ -89,9 +102,30 @@ export interface ExploreOptions {
   config: SimConfig;
   bound: number;
   maxSchedules?: number;
+  /** Explore only this shard's slice of the schedules (ownsSchedule); null or absent: all. */
+  shard?: Shard | null;
   /** Called after every schedule. */
   onProgress?: (schedules: number, racy: number, preemptions: number) => void;
   signal?: AbortSignal;
+}
+
+/**
+ * The order that picks the shortest racy schedule, the same whichever shard
+ * (or an unsharded run) found it: fewest preemptions, then fewest choice
+ * points, then the forced choices compared one by one (earlier choice point
+ * first, then lower CPU; a prefix before its extensions). Negative: `a` first.
+ */
+export function racyOrder(a: RacySchedule, b: RacySchedule): number {
+  if (a.preemptions !== b.preemptions) return a.preemptions - b.preemptions;
+  if (a.steps !== b.steps) return a.steps - b.steps;
+  // Explored schedules name at most 2 x SCHED_MAX_CPUS agents (CPUs and, on arm64, their MMUs).
+  const fa = parseSchedule(a.schedule, SCHED_MAX_CPUS, 2 * SCHED_MAX_CPUS);
+  const fb = parseSchedule(b.schedule, SCHED_MAX_CPUS, 2 * SCHED_MAX_CPUS);
+  for (let i = 0; i < Math.min(fa.length, fb.length); i++) {
+    if (fa[i].step !== fb[i].step) return fa[i].step - fb[i].step;
+    if (fa[i].cpu !== fb[i].cpu) return fa[i].cpu - fb[i].cpu;
+  }
+  return fa.length - fb.length;
 }
 
 /** Is choosing `c` at `p` a preemption? */
@@ -108,6 +142,7 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
     throw new ConfigError(`--preemption-bound must be an integer from 0 to ${MAX_PREEMPTION_BOUND}, got ${String(opts.bound)}`);
   }
   const maxSchedules = opts.maxSchedules ?? DEFAULT_MAX_SCHEDULES;
+  const shard = opts.shard ?? null;
   const agents = c.arch === 'arm64' ? 2 * c.cpus : c.cpus;
   const t0 = performance.now();
   // A schedule longer than the recorder holds cannot be explored: stop such a run there, not at the livelock guard.
@@ -129,6 +164,9 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
           break;
         }
         const w = stack.pop()!;
+        // --shard: a schedule above the split runs everywhere (its children are dealt out) but counts on shard 1; below it, only its owner runs its subtree.
+        const counted = ownsSchedule(w.forced, shard);
+        if (!counted && w.forced.length >= SHARD_SPLIT_DEPTH) continue;
         const r = await machine.run(c.seed, { schedule: w.forced });
         if (r.status === 'failed') {
           // A plug-in that throws inside a worker is bad input (one line naming its file, exit 2), not an engine failure.
@@ -140,15 +178,15 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
         if (rec === null) throw new Error('the machine did not record its choice points');
         if (rec.truncated) throw new Error(`schedule ${formatSchedule(w.forced)} took more choice points than can be recorded: the scenario is too big to explore`);
         if (rec.invalidForced > 0) throw new Error(`schedule ${formatSchedule(w.forced)} forced a CPU that was not enabled: the run is not deterministic`);
-        schedules++;
-        per[k].schedules++;
-        for (const p of rec.points) states.add(p.hash);
-        if (totalRaceCount(r.races) > 0) {
-          racy++;
-          per[k].racy++;
-          const steps = rec.points.length;
-          if (shortest === null || k < shortest.preemptions || (k === shortest.preemptions && steps < shortest.steps)) {
-            shortest = { schedule: formatSchedule(w.forced), preemptions: k, steps, races: r.races };
+        if (counted) {
+          schedules++;
+          per[k].schedules++;
+          for (const p of rec.points) states.add(p.hash);
+          if (totalRaceCount(r.races) > 0) {
+            racy++;
+            per[k].racy++;
+            const found: RacySchedule = { schedule: formatSchedule(w.forced), preemptions: k, steps: rec.points.length, races: r.races };
+            if (shortest === null || racyOrder(found, shortest) < 0) shortest = found;
           }
         }
         // Children, pushed so the stack pops them in choice-point order (earliest first).
@@ -176,11 +214,13 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
     bound: opts.bound,
     schedules,
     distinct_states: states.size,
+    state_hashes: [...states].sort((a, b) => a - b),
     racy_schedules: racy,
     per_preemptions: per,
     smallest_racy_bound: smallest,
     shortest_racy: shortest,
     complete,
+    shard,
     wall_ms: Math.round(performance.now() - t0),
   };
 }
@@ -203,6 +243,7 @@ export interface ScenarioExploreOptions {
   overrides?: Partial<SimConfig>;
   bound: number;
   maxSchedules?: number;
+  shard?: Shard | null;
   onProgress?: ExploreOptions['onProgress'];
   signal?: AbortSignal;
 }
@@ -215,7 +256,7 @@ export async function exploreScenario(opts: ScenarioExploreOptions): Promise<Sce
     throw new ConfigError(`explore takes a race catalogue scenario (tlbsim races), got '${opts.scenario}'`);
   }
   const { config, kernel } = resolvePreset({ scenario: opts.scenario, kernel: opts.kernel }, { ...(opts.overrides ?? {}), schedule: '' });
-  const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, onProgress: opts.onProgress, signal: opts.signal });
+  const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, shard: opts.shard, onProgress: opts.onProgress, signal: opts.signal });
   const reproduce = r.shortest_racy ? stressReproduceCommand(opts.scenario, { ...config, schedule: r.shortest_racy.schedule }, config.seed, kernel) : null;
   return { scenario: opts.scenario, ...(kernel === undefined ? {} : { kernel }), ...(ablationSide(opts.scenario, kernel) ? { ablation: true as const } : {}), config, ...r, reproduce };
 }

@@ -285,6 +285,8 @@ export class Cpu implements IpiWaitHost {
     this.unmapStarts.clear();
     this.clock.start(traceEpochMs);
     this.mmu.beginRun();
+    this.ipi.beginRun();
+    this.hw.beginRun();
     this.ipiRoundUs.length = 0;
     this.ipiRoundTargets.length = 0;
     this.ipiRoundPages.length = 0;

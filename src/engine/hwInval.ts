@@ -100,6 +100,11 @@ export class HwInvalQueue {
   private readonly maskWords: number;
   private round = 0;
 
+  /** A new run: request rounds start again from 1, as C_HW_ROUND (zeroed by the coordinator) does. */
+  beginRun(): void {
+    this.round = 0;
+  }
+
   constructor(
     readonly cpu: number,
     private readonly cpuCtl: Int32Array,

@@ -115,6 +115,11 @@ export class IpiDelivery {
   get lastRound(): number {
     return this.round;
   }
+
+  /** A new run: round ids start again from 1, as C_ROUND (zeroed by the coordinator) does, so no state of a run (nor its hash) depends on earlier runs. */
+  beginRun(): void {
+    this.round = 0;
+  }
   private readonly maskWords: number;
 
   constructor(

@@ -181,10 +181,10 @@ export function formatRaces(versions: RaceVersionTable | null): string {
 
 /** `tlbsim explore`'s summary. */
 export function formatExplore(r: ScenarioExploreResult): string {
-  const lines = [`tlbsim explore: scenario ${r.scenario}${r.kernel ? `, kernel ${r.ablation ? 'ablation (buggy side never shipped)' : r.kernel}` : ''}${r.config.kernelVersion ? `, kernel profile ${r.config.kernelVersion}` : ''}, preemption bound ${r.bound}, ${r.config.cpus} CPUs`];
+  const lines = [`tlbsim explore: scenario ${r.scenario}${r.kernel ? `, kernel ${r.ablation ? 'ablation (buggy side never shipped)' : r.kernel}` : ''}${r.config.kernelVersion ? `, kernel profile ${r.config.kernelVersion}` : ''}, preemption bound ${r.bound}, ${r.config.cpus} CPUs${r.shard ? `, shard ${r.shard.k}/${r.shard.n} (its slice only: tlbsim merge the shards' --out folders for the verdict)` : ''}`];
   lines.push('  preemptions  schedules  racy');
   for (const b of r.per_preemptions) lines.push(`  ${String(b.preemptions).padEnd(11)}  ${fmtInt(b.schedules).padStart(9)}  ${fmtInt(b.racy).padStart(4)}`);
-  lines.push(`  schedules explored    ${fmtInt(r.schedules)}${r.complete ? ' (every schedule up to the bound)' : ' (NOT exhaustive: --max-schedules or an interrupt stopped it)'}`);
+  lines.push(`  schedules explored    ${fmtInt(r.schedules)}${r.complete ? (r.shard ? " (every schedule of this shard's slice up to the bound)" : ' (every schedule up to the bound)') : ' (NOT exhaustive: --max-schedules or an interrupt stopped it)'}`);
   lines.push(`  distinct states       ${fmtInt(r.distinct_states)}`);
   lines.push(`  racy schedules        ${fmtInt(r.racy_schedules)}${r.smallest_racy_bound === null ? '' : `; the smallest bound with a race is ${r.smallest_racy_bound}`}`);
   if (r.shortest_racy) {

@@ -1,6 +1,10 @@
 /**
  * `tlbsim explore` (every schedule of a catalogue scenario up to a
- * preemption bound) and `tlbsim races` (the catalogue).
+ * preemption bound, or one shard's slice of them) and `tlbsim races` (the
+ * catalogue).
+ *
+ * Invariant: the state hashes go to the `--out` file (what merge unions),
+ * never to stdout.
  */
 import { type Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
@@ -11,18 +15,26 @@ import { RACE_NAMES, RACES } from '../../scenarios/races/index.js';
 import { addPresetOptions, addSimOptions, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
 import { computeRaceVersions, loadRaceVersions, RACE_VERSION_ITERATIONS } from '../../scenarios/races/versions.js';
 import { writeFileAtomic } from '../../output/atomicWrite.js';
+import { parseShard } from '../../campaigns/shard.js';
+import { writeExploreDir } from '../../campaigns/merge.js';
+import { checkOutputDir } from '../../output/outputPaths.js';
 
 interface ExploreCliOpts extends CliOpts {
   scenario: string;
   preemptionBound: number;
   maxSchedules: number;
   progress: boolean;
+  shard?: string;
+  out?: string;
 }
 
 async function cmdExplore(given: ExploreCliOpts, cmd: Command): Promise<number> {
   const { opts: o, sim: overrides } = withConfigFile(given, cmd, 'stress');
   if (overrides.schedule !== undefined) throw new UsageError('--replay does not apply to explore: it chooses every schedule itself');
   if (!Number.isInteger(o.maxSchedules) || o.maxSchedules < 1) throw new UsageError(`--max-schedules must be a positive integer, got ${String(o.maxSchedules)}`);
+  const shard = o.shard === undefined ? null : parseShard(o.shard);
+  // Before any schedule runs: an exploration that cannot write what it was asked to is refused, not lost at the end.
+  if (o.out !== undefined) checkOutputDir('--out', o.out);
   const showBar = o.progress && !o.json && process.stderr.isTTY === true;
   const bar = showBar ? new SingleBar({ format: 'explore {value} schedules | {racy} racy | bound {k}', stream: process.stderr, hideCursor: true }, Presets.shades_classic) : null;
   bar?.start(0, 0, { racy: 0, k: 0 });
@@ -34,12 +46,15 @@ async function cmdExplore(given: ExploreCliOpts, cmd: Command): Promise<number> 
         overrides,
         bound: o.preemptionBound,
         maxSchedules: o.maxSchedules,
+        shard,
         signal,
         onProgress: (n, racy, k) => bar?.update(n, { racy, k }),
       }),
     () => undefined,
   ).finally(() => bar?.stop());
-  await writeStdout(`${o.json ? toJson(r) : formatExplore(r)}\n`);
+  if (o.out !== undefined) writeExploreDir(o.out, r);
+  const { state_hashes: _hashes, ...printed } = r;
+  await writeStdout(`${o.json ? toJson(printed) : formatExplore(r)}${o.out !== undefined && !o.json ? `\n  wrote ${o.out}/explore.json` : ''}\n`);
   return signalExitCode ?? 0;
 }
 
@@ -77,6 +92,8 @@ export function registerExplore(program: Command): void {
     .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}`).argParser(num('--preemption-bound')).default(2))
     .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))
     .addOption(new Option('--no-progress', 'no progress bar'))
+    .addOption(new Option('--shard <K/N>', 'explore only the K-th of N disjoint slices of the schedules (subtrees below the default schedule); merge the --out folders with tlbsim merge'))
+    .addOption(new Option('--out <dir>', 'also write the result, with its state hashes, to DIR/explore.json, atomically (what tlbsim merge reads)'))
     .exitOverride()
     .action(async (_o: ExploreCliOpts, cmd: Command) => {
       process.exitCode = await cmdExplore(cmd.opts<ExploreCliOpts>(), cmd);
