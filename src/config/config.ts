@@ -200,6 +200,9 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.inject === 'no-tlbsync' && c.transport !== 'invlpgb' && c.transport !== 'rar') {
     throw new ConfigError(`--inject no-tlbsync applies to --transport invlpgb or rar, got --transport ${c.transport}`);
   }
+  if (c.inject === 'context-reuse' && c.transport !== 'context-reset') {
+    throw new ConfigError(`--inject context-reuse applies to --transport context-reset, got --transport ${c.transport}`);
+  }
   if (c.schedule !== '') {
     if (c.sched !== 'seeded') throw new ConfigError('--replay needs --sched seeded (a schedule picks the seeded scheduler\'s choices)');
     if (c.cpus > SCHED_MAX_CPUS) throw new ConfigError(`--replay needs at most ${SCHED_MAX_CPUS} CPUs, got --cpus ${c.cpus}`);
