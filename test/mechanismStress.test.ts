@@ -109,6 +109,10 @@ describe('frame-reuse stress: planted bugs are found', () => {
       expect(s.races.lost_writes + s.races.stale_accesses).toBeGreaterThan(0);
       expect(s.first_race).not.toBeNull();
       expect(s.reproduce).toMatch(/--protocol luf .*--inject luf-writable/);
+      // Seen at the frame drop: LUF left the writable entry of a page it deferred, a CPU stored through it after the
+      // write-back, and reclaim dropped the frame holding the store (checkFrameDrop: frame word != backing store).
+      const lost = s.first_race!.reports.filter((x) => x.kind === 'lost_write');
+      expect(lost.every((x) => x.detectedAt === 'frame-drop')).toBe(true);
       const cmd = parseStressCommand(s.reproduce!);
       const again = await runStress({ scenario: cmd.scenario, overrides: cmd.overrides, iterations: 1, seed: cmd.seed, stopOnRace: false, threads: 1 });
       expectReplayShows(again, s.first_race!);
