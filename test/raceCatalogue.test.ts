@@ -308,6 +308,11 @@ describe('mremap-ptl under exploration (3 CPUs, --ipi-step)', () => {
     expect(buggy.races.stale_accesses).toBeGreaterThan(0);
     const fixed = await runStress({ scenario: 'mremap-ptl', kernel: 'fixed', overrides: { schedule: RACY }, iterations: 1, seed: 1, stopOnRace: false, threads: 1 });
     expect(fixed.racy_iterations).toBe(0);
+    // The racing steps ran on the fixed side too: the page was unmapped at its old address (one page), flushed, and
+    // the other CPUs loaded through their entries.
+    expect(fixed.counters.pages_unmapped).toBe(1);
+    expect(fixed.counters.tlb_flush_calls).toBeGreaterThan(0);
+    expect(fixed.counters.loads).toBeGreaterThan(0);
   });
 });
 
@@ -332,6 +337,8 @@ describe('pending-flush-lost under exploration (3 CPUs)', () => {
     const fixed = await runStress({ scenario: 'pending-flush-lost', kernel: 'fixed', overrides: { schedule: RACY }, iterations: 1, seed: 1, stopOnRace: false, threads: 1 });
     expect(fixed.racy_iterations).toBe(0);
     expect(fixed.failures).toEqual([]);
+    // The store that is a write after protect on the buggy side ran here too, and faulted.
+    expect(fixed.counters.segv_stores).toBe(1);
   });
 
   it('that schedule makes exactly one preemption (its other forced choices are free switches)', async () => {
