@@ -192,10 +192,21 @@ describe('DSB waits only for its own CPU’s TLBIs (arm64-dsb-pending)', () => {
   it("fixed: CPU 1's own TLBI (whole ASID) and its DSB: the stores fault, no race", async () => {
     const r = await side('fixed', RACY);
     expect(r.racy_iterations).toBe(0);
+    // Not a schedule that skipped the window: both stores after mprotect(PROT_READ) ran and faulted (the buggy side's
+    // two writes after protect). TLBIs: reclaim's VALE1IS and CPU 1's ASIDE1IS (flush_tlb_mm), each applied by both
+    // CPUs' MMUs: 2 broadcasts, 4 applications; DSBs: kswapd's arch_tlbbatch_flush and CPU 1's.
+    expect(r.counters.segv_stores).toBe(2);
+    expect(r.counters.tlbi_broadcast).toBe(2);
+    expect(r.counters.tlbi_applied).toBe(4);
+    expect(r.counters.dsb_waits).toBe(2);
   });
 
   it("CPU 1's MMU is a scheduling step of its own: applied before the mprotect (3:3), no race; between the stores (6:3), one", async () => {
-    expect((await side('buggy', `${RACY},3:3`)).races).toEqual(NO_RACES);
+    const early = await side('buggy', `${RACY},3:3`);
+    expect(early.races).toEqual(NO_RACES);
+    // The two stores ran and faulted: the entry was gone before the mprotect (one TLBI, reclaim's, applied by both MMUs).
+    expect(early.counters.segv_stores).toBe(2);
+    expect(early.counters.tlbi_applied).toBe(2);
     expect((await side('buggy', `${RACY},6:3`)).races).toEqual({ ...NO_RACES, writes_after_protect: 1 });
   });
 

@@ -42,6 +42,8 @@ describe('resolveConfig rejects bad options with a one-line ConfigError naming t
     ['syscall bogus', { syscall: 'fork' }, '--syscall', 'fork'],
     ['pages 0', { pages: 0 }, '--pages', '0'],
     ['faultCpu out of range', { cpus: 4, faultCpu: 4 }, '--fault-cpu', '4'],
+    ['inject no-tlbsync without invlpgb or rar', { inject: 'no-tlbsync' }, '--inject no-tlbsync', '--transport ipi'],
+    ['inject context-reuse without context-reset', { protocol: 'invlpgb', inject: 'context-reuse' }, '--inject context-reuse', '--transport invlpgb'],
   ];
   for (const [what, partial, flag, given] of cases) {
     it(what, () => {

@@ -85,6 +85,9 @@ describe('a schedule replays exactly', () => {
     const e = await exploreScenario({ scenario: 'mprotect-reclaim', kernel: 'buggy', bound: 2 });
     const s = await runStress({ scenario: 'mprotect-reclaim', kernel: 'fixed', overrides: { schedule: e.shortest_racy!.schedule }, iterations: 1, seed: e.config.seed, stopOnRace: false, threads: 1 });
     expect(s.racy_iterations).toBe(0);
+    // The racing steps ran: reclaim unmapped the page and the store after mprotect(PROT_READ) faulted instead of landing.
+    expect(s.counters.pages_unmapped).toBe(1);
+    expect(s.counters.segv_stores).toBeGreaterThan(0);
   });
 });
 

@@ -9,7 +9,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runStress } from '../src/campaigns/stress.js';
+import type { StressResult } from '../src/campaigns/stress.js';
 import { NO_RACES } from './helpers.js';
+
+/** The workload ran: unmap-window reclaims its 8 pages once per iteration while the threads store (half the accesses). */
+function expectWorkloadRan(s: StressResult): void {
+  expect(s.counters.pages_unmapped).toBe(8 * s.iterations);
+  expect(s.counters.pages_freed).toBe(8 * s.iterations);
+  expect(s.counters.stores).toBeGreaterThan(0);
+}
 
 describe('free-mode stress on unmap-window (300 iterations)', () => {
   it('weak + batched: finds lost writes', async () => {
@@ -18,6 +26,8 @@ describe('free-mode stress on unmap-window (300 iterations)', () => {
     expect(s.failures).toEqual([]);
     expect(s.races.lost_writes).toBeGreaterThan(0);
     expect(s.first_race!.reports[0].kind).toBe('lost_write');
+    // Seen at the frame drop: the dirty bit went into a cleared PTE, so reclaim dropped the frame unwritten with the store.
+    expect(s.first_race!.reports[0].detectedAt).toBe('frame-drop');
     // Free runs are healthy: every sleep on a rung condition was rung.
     expect(s.counters.safety_net_wakeups).toBe(0);
   });
@@ -27,6 +37,7 @@ describe('free-mode stress on unmap-window (300 iterations)', () => {
     expect(s.failures).toEqual([]);
     expect(s.iterations).toBe(300);
     expect(s.races).toEqual(NO_RACES);
+    expectWorkloadRan(s);
   });
 
   it('x86: none', async () => {
@@ -34,6 +45,7 @@ describe('free-mode stress on unmap-window (300 iterations)', () => {
     expect(s.failures).toEqual([]);
     expect(s.iterations).toBe(300);
     expect(s.races).toEqual(NO_RACES);
+    expectWorkloadRan(s);
   });
 
   it('the loan is what lets it race: with --no-token-lending the one-token machine never runs a thread inside the window', async () => {
@@ -41,5 +53,6 @@ describe('free-mode stress on unmap-window (300 iterations)', () => {
     expect(s.failures).toEqual([]);
     expect(s.iterations).toBe(300);
     expect(s.races).toEqual(NO_RACES);
+    expectWorkloadRan(s);
   });
 });

@@ -86,5 +86,8 @@ describe('--mprotect-flush range: the 4.12 mprotect flushes its whole range once
     const range = await runStress({ scenario: 'mprotect', overrides: { ...overrides, mprotectFlush: 'range' }, iterations: 150, seed: 1, stopOnRace: false, threads: 1 });
     expect(range.failures).toEqual([]);
     expect(range.races).toEqual(NO_RACES);
+    // The workload ran: reclaim unmaps the 9 pages of --reclaim-pages 0,8-15 once per iteration; CPU 2 stores.
+    expect(range.counters.pages_unmapped).toBe(9 * 150);
+    expect(range.counters.stores).toBeGreaterThan(0);
   });
 });

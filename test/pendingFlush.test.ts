@@ -82,5 +82,8 @@ describe('the pending-flush scenario', () => {
     expect(gen.config.pendingFlush).toBe('gen');
     expect(gen.failures).toEqual([]);
     expect(gen.races).toEqual(NO_RACES);
+    // The workload ran: one reclaim batch per page table (2 batches of --batch pages) per iteration, and the stores.
+    expect(gen.counters.pages_unmapped).toBe(2 * gen.config.batch * 1000);
+    expect(gen.counters.stores).toBeGreaterThan(0);
   });
 });

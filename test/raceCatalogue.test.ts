@@ -14,7 +14,7 @@ import { Machine } from '../src/engine/coordinator.js';
 import { exploreScenario, isPreemption } from '../src/campaigns/explore.js';
 import { isAblation, RACE_NAMES, RACES, type RaceName } from '../src/scenarios/races/index.js';
 import { parseSchedule } from '../src/engine/forcedSchedule.js';
-import { runStress, scenarioConfig } from '../src/campaigns/stress.js';
+import { runStress, scenarioConfig, type StressResult } from '../src/campaigns/stress.js';
 import { runCliInProcess } from './cliInProcess.js';
 import { runCli } from './helpers.js';
 
@@ -107,6 +107,16 @@ const EFFECT_COUNT = {
   'use after free': 'stale_accesses',
 } as const;
 
+/**
+ * A fixed side's zero means something only if the steps that race on the buggy side ran: every catalogue entry
+ * races an access (load or store through a cached entry) against a TLB flush that the fix orders differently, so
+ * every iteration makes accesses and at least one flush_tlb_mm_range / arch_tlbbatch_flush (tlb_flush_calls).
+ */
+function expectRacingStepsRan(r: StressResult): void {
+  expect(r.counters.loads + r.counters.stores).toBeGreaterThanOrEqual(r.iterations);
+  expect(r.counters.tlb_flush_calls).toBeGreaterThanOrEqual(r.iterations);
+}
+
 describe.each(RACE_NAMES)('%s under random seeded stress', (name) => {
   it('buggy: races, exactly as often as measured, of the kind the entry names', async () => {
     const r = await runStress({ scenario: name, kernel: 'buggy', iterations: 300, seed: 1, stopOnRace: false });
@@ -115,11 +125,12 @@ describe.each(RACE_NAMES)('%s under random seeded stress', (name) => {
     expect(r.reproduce).toContain(`--scenario ${name} --kernel buggy`);
   });
 
-  it('fixed: no race in 600 iterations', async () => {
+  it('fixed: no race in 600 iterations, and the racing steps ran', async () => {
     const r = await runStress({ scenario: name, kernel: 'fixed', iterations: 600, seed: 1, stopOnRace: false });
     expect(r.iterations).toBe(600);
     expect(r.racy_iterations).toBe(0);
     expect(r.failures).toEqual([]);
+    expectRacingStepsRan(r);
   });
 });
 
@@ -298,6 +309,11 @@ describe('mremap-ptl under exploration (3 CPUs, --ipi-step)', () => {
     expect(buggy.races.stale_accesses).toBeGreaterThan(0);
     const fixed = await runStress({ scenario: 'mremap-ptl', kernel: 'fixed', overrides: { schedule: RACY }, iterations: 1, seed: 1, stopOnRace: false, threads: 1 });
     expect(fixed.racy_iterations).toBe(0);
+    // The racing steps ran on the fixed side too: the page was unmapped at its old address (one page), flushed, and
+    // the other CPUs loaded through their entries.
+    expect(fixed.counters.pages_unmapped).toBe(1);
+    expect(fixed.counters.tlb_flush_calls).toBeGreaterThan(0);
+    expect(fixed.counters.loads).toBeGreaterThan(0);
   });
 });
 
@@ -322,6 +338,8 @@ describe('pending-flush-lost under exploration (3 CPUs)', () => {
     const fixed = await runStress({ scenario: 'pending-flush-lost', kernel: 'fixed', overrides: { schedule: RACY }, iterations: 1, seed: 1, stopOnRace: false, threads: 1 });
     expect(fixed.racy_iterations).toBe(0);
     expect(fixed.failures).toEqual([]);
+    // The store that is a write after protect on the buggy side ran here too, and faulted.
+    expect(fixed.counters.segv_stores).toBe(1);
   });
 
   it('that schedule makes exactly one preemption (its other forced choices are free switches)', async () => {
@@ -367,11 +385,12 @@ describe.each(['mprotect-none', 'mremap'] as const)('mprotect-reclaim --syscall 
     expect(r.reproduce).toContain(`--syscall ${syscall}`);
   });
 
-  it('fixed stress: no race in 600 iterations', async () => {
+  it('fixed stress: no race in 600 iterations, and the racing steps ran', async () => {
     const r = await runStress({ scenario: 'mprotect-reclaim', kernel: 'fixed', overrides: { syscall }, iterations: 600, seed: 1, stopOnRace: false });
     expect(r.iterations).toBe(600);
     expect(r.racy_iterations).toBe(0);
     expect(r.failures).toEqual([]);
+    expectRacingStepsRan(r);
   });
 
   it('explore buggy: racy schedules first at bound 2, exact counts; the shortest replays as a race of that kind', async () => {

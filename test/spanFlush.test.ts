@@ -34,6 +34,11 @@ describe('mprotect flushes the span of the PTEs it changed', () => {
     expect(inside.races).toEqual(NO_RACES);
     const withPending = await runStress({ scenario: 'mprotect', overrides: { pages: 16, reclaimPages: '3,8-15' }, iterations: 1000, seed: 1, stopOnRace: false });
     expect(withPending.races).toEqual(NO_RACES);
+    // Both ran the workload: reclaim unmaps the 9 pages of --reclaim-pages 3,8-15 once per iteration; CPU 2 stores.
+    for (const s of [inside, withPending]) {
+      expect(s.counters.pages_unmapped).toBe(9 * 1000);
+      expect(s.counters.stores).toBeGreaterThan(0);
+    }
   });
 
   it('positive control: the same machine with page 0 (outside the span) instead of 3 has writes after protect', async () => {

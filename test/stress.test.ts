@@ -56,6 +56,8 @@ describe('tlbsim stress --stop-on-race', () => {
     expect(s.requested_iterations).toBe(bound);
     expect(s.races.lost_writes).toBeGreaterThan(0);
     expect(first.reports[0].kind).toBe('lost_write');
+    // Seen at the frame drop: the dirty bit went into a cleared PTE, so the page was dropped unwritten with the store.
+    expect(first.reports[0].detectedAt).toBe('frame-drop');
     expect(first.reports[0].step).toMatch(/unmap window/);
     expect(s.reproduce).toMatch(/^tlbsim stress /);
     expect(s.reproduce).toContain('--scenario unmap-window');
@@ -133,6 +135,9 @@ describe('tlbsim stress --json', () => {
     expect(s.racy_iterations).toBe(0);
     expect(s.racy_iterations_per_1000).toBe(0);
     expect(s.races_total).toBe(0);
+    // The workload ran: unmap-window reclaims its 8 pages once per iteration while the threads store.
+    expect(s.counters.pages_unmapped).toBe(60 * 8);
+    expect(s.counters.stores).toBeGreaterThan(0);
     expect(s.first_race).toBeNull();
     expect(s.reproduce).toBeNull();
   });

@@ -46,6 +46,33 @@ describe('flush_tlb_func with tlb_gen', () => {
     expect(cpu.localTlbGen(MM)).toBe(g2);
   });
 
+  it('a CPU two generations behind (local_tlb_gen = mm_tlb_gen - 2): a range request of the latest generation is a full flush, the older one then elided', () => {
+    // arch/x86/mm/tlb.c flush_tlb_func: a partial flush only if f->new_tlb_gen == local_tlb_gen + 1 (else the flush
+    // of the generation in between would be skipped: the invariant is that every flush up to local_tlb_gen was done)
+    // and f->new_tlb_gen == mm_tlb_gen. Here local = L, mm = L + 2 and the request is for L + 2: not the next one,
+    // so a full flush (tlb_partial_to_full, remote_flush_full 1, every one of the 8 entries dropped) that catches
+    // up to mm_tlb_gen; the range request for L + 1, handled after it, finds local_tlb_gen == mm_tlb_gen: elided.
+    const cpu = cpuWithFullTlb();
+    const local = cpu.localTlbGen(MM);
+    const g1 = bump(cpu); // CPU 1's mprotect of page 3
+    const g2 = bump(cpu); // CPU 0's mprotect of page 5, whose IPI CPU 2 handles first
+    expect(g2).toBe(local + 2);
+    flushTlbFunc(cpu, { kind: 'flush-pages', mm: MM, tlbGen: g2, pages: [5] }, false);
+    let k = cpu.stats().counters;
+    expect(k.tlb_partial_to_full).toBe(1);
+    expect(k.remote_flush_full).toBe(1);
+    expect(k.remote_flush_pages).toBe(0);
+    expect(k.tlb_entries_flushed).toBe(8);
+    expect(cpu.tlb.occupancy()).toBe(0);
+    expect(cpu.localTlbGen(MM)).toBe(g2);
+    flushTlbFunc(cpu, { kind: 'flush-pages', mm: MM, tlbGen: g1, pages: [3] }, false);
+    k = cpu.stats().counters;
+    expect(k.tlb_flushes_elided).toBe(1);
+    expect(k.remote_flush_full).toBe(1);
+    expect(k.remote_flush_pages).toBe(0);
+    expect(cpu.localTlbGen(MM)).toBe(g2);
+  });
+
   it('a range flush that is exactly the next generation flushes only its pages', () => {
     const cpu = cpuWithFullTlb();
     const g = bump(cpu);

@@ -41,7 +41,7 @@ import { Machine } from '../engine/coordinator.js';
 import { totalRaceCount, type RaceCounts } from '../engine/oracle.js';
 import type { KernelSide } from '../scenarios/races/index.js';
 import { getPreset, resolvePreset } from '../scenarios/preset.js';
-import { formatSchedule, parseSchedule, SCHED_MAX_CPUS, SCHED_RECORD_MAX, type ChoicePoint, type ForcedChoice } from '../engine/forcedSchedule.js';
+import { formatSchedule, parseSchedule, schedAgents, SCHED_MAX_CPUS, SCHED_RECORD_MAX, type ChoicePoint, type ForcedChoice } from '../engine/forcedSchedule.js';
 import { ablationSide, stressReproduceCommand } from './stress.js';
 import { ownsSchedule, SHARD_SPLIT_DEPTH, type Shard } from './shard.js';
 
@@ -143,7 +143,7 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
   }
   const maxSchedules = opts.maxSchedules ?? DEFAULT_MAX_SCHEDULES;
   const shard = opts.shard ?? null;
-  const agents = c.arch === 'arm64' ? 2 * c.cpus : c.cpus;
+  const agents = schedAgents(c);
   const t0 = performance.now();
   // A schedule longer than the recorder holds cannot be explored: stop such a run there, not at the livelock guard.
   const machine = await Machine.boot({ ...c, schedule: '', maxSeededSteps: Math.min(c.maxSeededSteps, SCHED_RECORD_MAX) });
@@ -194,7 +194,7 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
         for (let s = w.from; s < rec.points.length; s++) {
           const p = rec.points[s];
           if (p.chosen < 0) continue;
-          // With --arch arm64 the agents include each CPU's MMU (cpus + c): when it applies its TLBIs is a choice too.
+          // With MMU agents (arm64, invlpgb, rar) the agents include each CPU's MMU (cpus + c): when it applies invalidations is a choice too.
           for (let cpu = 0; cpu < agents; cpu++) {
             if (cpu === p.chosen || (p.enabled & (1 << cpu)) === 0) continue;
             const cost = w.preemptions + (isPreemption(p, cpu) ? 1 : 0);

@@ -17,7 +17,7 @@
  */
 import { PTRS_PER_PTE, SCHED_MAX_CPUS, pageSlots } from '../engine/layout.js';
 import { machineBytes, type MachineShape } from '../engine/state/machineViews.js';
-import { parseSchedule } from '../engine/forcedSchedule.js';
+import { parseSchedule, schedAgents } from '../engine/forcedSchedule.js';
 import { getWorkload } from '../scenarios/workloads/index.js';
 import { KERNEL_VERSIONS, profileSwitches, protocolRefusal, type KernelVersion } from './kernelProfiles.js';
 import { ConfigError, FLAG_NAMES, isPluginPath, MAX_PAGES, PARAM_KEYS, PARAMS, paramOf, parseReclaimPages, reclaimProtocolOf, TLB_FLUSH_MAX_CPUS, WORKLOADS, type PluginPath, type SimConfig, type TransportName, type WorkloadName } from './params.js';
@@ -200,11 +200,14 @@ export function resolveConfig(partial: Partial<SimConfig> = {}): SimConfig {
   if (c.inject === 'no-tlbsync' && c.transport !== 'invlpgb' && c.transport !== 'rar') {
     throw new ConfigError(`--inject no-tlbsync applies to --transport invlpgb or rar, got --transport ${c.transport}`);
   }
+  if (c.inject === 'context-reuse' && c.transport !== 'context-reset') {
+    throw new ConfigError(`--inject context-reuse applies to --transport context-reset, got --transport ${c.transport}`);
+  }
   if (c.schedule !== '') {
     if (c.sched !== 'seeded') throw new ConfigError('--replay needs --sched seeded (a schedule picks the seeded scheduler\'s choices)');
     if (c.cpus > SCHED_MAX_CPUS) throw new ConfigError(`--replay needs at most ${SCHED_MAX_CPUS} CPUs, got --cpus ${c.cpus}`);
     try {
-      parseSchedule(c.schedule, c.cpus, c.arch === 'arm64' ? 2 * c.cpus : c.cpus);
+      parseSchedule(c.schedule, c.cpus, schedAgents(c));
     } catch (e) {
       throw new ConfigError((e as Error).message);
     }

@@ -149,8 +149,8 @@ export type SchedMode = 'free' | 'seeded';
 export const SCHED_MODES: readonly SchedMode[] = ['free', 'seeded'];
 
 /** A known protocol bug planted on purpose so tests can prove the oracle catches it. */
-export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush' | 'copy-before-flush' | 'stale-asid' | 'luf-writable' | 'no-tlbsync';
-export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush', 'copy-before-flush', 'stale-asid', 'luf-writable', 'no-tlbsync'];
+export type InjectedBug = 'none' | 'free-before-flush' | 'skip-dirty-flush' | 'no-pending-flush' | 'copy-before-flush' | 'stale-asid' | 'luf-writable' | 'no-tlbsync' | 'context-reuse';
+export const INJECTED_BUGS: readonly InjectedBug[] = ['none', 'free-before-flush', 'skip-dirty-flush', 'no-pending-flush', 'copy-before-flush', 'stale-asid', 'luf-writable', 'no-tlbsync', 'context-reuse'];
 
 /**
  * The system call CPU 1 makes in the `mprotect` workload and the
@@ -537,7 +537,7 @@ export const PARAMS = {
     kernel: 'MAX_DVM_OPS',
   }),
   inject: choice('--inject', INJECTED_BUGS, 'none', { doc: 'plant a known protocol bug to check the oracle',
-    details: "plant a known protocol bug to check the oracle (turns the engine's own invariant assertion off unless `--debug` is given explicitly); `luf-writable`: `--protocol luf` defers pages that had a writable mapping too; `no-tlbsync`: `invlpgb`/`rar` return without waiting for the targets to apply the invalidation", arg: '<bug>' }),
+    details: "plant a known protocol bug to check the oracle (turns the engine's own invariant assertion off unless `--debug` is given explicitly); `luf-writable`: `--protocol luf` defers pages that had a writable mapping too; `no-tlbsync`: `invlpgb`/`rar` return without waiting for the targets to apply the invalidation; `context-reuse`: `context-reset` moves an mm to a context id that comes round again (every 8 resets on a CPU) without flushing the entries still tagged with it, as an ASID rollover without arm64's flush_context or x86 choose_new_asid's need_flush would", arg: '<bug>' }),
   // One running CPU per host core: more makes every synchronous IPI wait for OS time slices (docs/design.md, "Host scheduling").
   // The default depends on the host, so a reproduce command leaves it out at this value (configToFlags).
   runTokens: int('--run-tokens', Math.max(1, availableParallelism()), 1, MAX_CPUS, { doc: 'CPUs running accesses at once (default: host cores)',

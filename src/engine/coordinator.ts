@@ -33,7 +33,7 @@ import { cpuWorkerUrl } from './paths.js';
 import { silentLogger, type Logger } from '../output/log.js';
 import { addCounters, readCpuCounters, zeroCounters, type Counters, type RunFailure, type RunResult } from '../output/result.js';
 import { initSeededScheduler, raiseAbort } from './scheduler.js';
-import { initSchedule, parseSchedule, readScheduleRecord, SCHED_MAX_CPUS, scheduleDriven, type ForcedChoice, type ScheduleRecord } from './forcedSchedule.js';
+import { initSchedule, parseSchedule, schedAgents, readScheduleRecord, SCHED_MAX_CPUS, scheduleDriven, type ForcedChoice, type ScheduleRecord } from './forcedSchedule.js';
 import { getWorkload } from '../scenarios/workloads/index.js';
 import { deriveSeed } from './prng.js';
 import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from '../output/costModel.js';
@@ -266,7 +266,7 @@ export class Machine {
     initRunControl(v.global, Math.min(c.runTokens, c.cpus));
     if (c.sched === 'seeded') {
       initSchedule(v.sched, c.cpus, schedule);
-      initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM), v);
+      initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM), v, schedAgents(c));
     }
   }
 
@@ -296,7 +296,7 @@ export class Machine {
   async run(seed: number = this.config.seed, opts: { signal?: AbortSignal; schedule?: readonly ForcedChoice[] } = {}): Promise<RunResult> {
     if (this.dead) throw new Error('machine was shut down (a failed run terminates its workers)');
     const c0 = this.config;
-    const schedule = opts.schedule ?? (c0.schedule === '' ? null : parseSchedule(c0.schedule, c0.cpus, c0.arch === 'arm64' ? 2 * c0.cpus : c0.cpus));
+    const schedule = opts.schedule ?? (c0.schedule === '' ? null : parseSchedule(c0.schedule, c0.cpus, schedAgents(c0)));
     if (schedule !== null && (c0.sched !== 'seeded' || c0.cpus > SCHED_MAX_CPUS)) {
       throw new Error(`a schedule needs --sched seeded and at most ${SCHED_MAX_CPUS} CPUs`);
     }

@@ -59,6 +59,7 @@ import { setRaceTraceHook } from './oracle.js';
 import { TraceClock, TraceRing, type CpuTrace, type TraceEvent } from '../output/trace.js';
 import { Prng, deriveSeed } from './prng.js';
 import { RunTokens, SeededScheduler, raiseAbort, ringDoorbell } from './scheduler.js';
+import { schedAgents } from './forcedSchedule.js';
 import { LAST_EVENT_IPI, ackPending, doorbell, ipiRound, noteLastEvent, setWaitLock, waitDoorbell } from './state/cpuControl.js';
 import { Tlb, setTlbThreadOwner } from './tlb.js';
 import { PageWalkCache } from './pageWalkCache.js';
@@ -242,8 +243,8 @@ export class Cpu implements IpiWaitHost {
     this.hw = new HwInvalQueue(this.id, this.v.cpuCtl, this.v.hwSlots, this.v.hwPendBits, c.cpus, c.sched === 'free');
     if (c.protocol === 'luf') this.mem.lufBeforeReuse = (_f, gen) => lufFlushBeforeReuse(this, gen);
     this.hostSched = c.sched === 'free' ? new HostSched(this, new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl)) : null;
-    this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps, this.v) : null;
-    if (this.seeded && this.v.tlbi.length > 0) this.seeded.onMmuTurn = () => this.mmuStep();
+    this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps, this.v, schedAgents(c)) : null;
+    if (this.seeded && this.seeded.mmu >= 0) this.seeded.onMmuTurn = () => this.mmuStep();
     this.cBase = this.id * COUNTER_WORDS;
     this.counters = this.v.counters;
     this.pwc = c.pageWalkCache ? new PageWalkCache() : null;
@@ -387,7 +388,8 @@ export class Cpu implements IpiWaitHost {
    * `tick` with interrupts disabled: the MMU still applies INVLPGB/RAR
    * invalidations; flush IPIs stay pending until `setIrqsOff(false)`. Free
    * mode polls as usual (the doorbell snapshot is left alone, so the next
-   * enabled poll sees the ring); seeded mode takes its scheduler step.
+   * enabled poll sees the ring) and applies them here; seeded mode takes its
+   * scheduler step, and its MMU agent applies them at a step of its own.
    */
   private tickIrqsOff(): void {
     if (this.seeded) {
@@ -399,8 +401,8 @@ export class Cpu implements IpiWaitHost {
       this.pollCountdown = this.config.doorbellPollInterval;
       this.checkAbort();
     }
-    if (this.hw.pending() > 0) this.count('hw_applied_irqs_off', this.hw.drain((req, sender) => applyHwRequest(this, req, sender), true));
-    if (this.ipi.pending() > 0 || this.hw.pending() > 0) this.count('irq_off_ipi_delays');
+    if (!this.seeded && this.hw.pending('hardware') > 0) this.count('hw_applied_irqs_off', this.hw.drain((req, sender) => applyHwRequest(this, req, sender), 'hardware'));
+    if (this.ipi.pending() > 0 || this.hw.pending('interrupts') > 0) this.count('irq_off_ipi_delays');
   }
 
   /** local_irq_disable() / local_irq_enable() between accesses (`--irq-off`); enabling delivers pending IPIs at once. */
@@ -536,12 +538,19 @@ export class Cpu implements IpiWaitHost {
   // IpiWaitHost -------------------------------------------------------------
 
   /**
-   * `--arch arm64`, seeded mode: this CPU's MMU agent holds the turn. It
-   * applies the TLBIs posted to this CPU (src/kernel/arm64Tlbi.ts) and yields: a
-   * step of its own, so a schedule may delay it past this CPU's accesses.
+   * Seeded mode, a machine with MMU agents (`--arch arm64`, `--transport
+   * invlpgb` / `rar`): this CPU's MMU agent holds the turn. It applies the
+   * TLBIs (src/kernel/arm64Tlbi.ts) or INVLPGB/RAR requests
+   * (src/engine/hwInval.ts) posted to this CPU and yields: a step of its own,
+   * so a schedule may delay it past this CPU's accesses. With interrupts
+   * disabled on the CPU it applies them all the same (`hw_applied_irqs_off`).
    */
   private mmuStep(): void {
-    applyPendingTlbis(this);
+    if (this.v.tlbi.length > 0) applyPendingTlbis(this);
+    if (this.hw.pending('hardware') > 0) {
+      const n = this.hw.drain((req, sender) => applyHwRequest(this, req, sender), 'hardware');
+      if (this.irqsOff) this.count('hw_applied_irqs_off', n);
+    }
     if (this.seeded!.yieldTurn(false, false, this.seeded!.mmu) < 0) this.abortRun(ABORT_SEEDED_STEPS);
   }
 
@@ -551,8 +560,10 @@ export class Cpu implements IpiWaitHost {
     if (this.stopsAcking) return; // test hook: a CPU that never acknowledges
     // arm64, free mode: the MMU applies broadcast TLBIs at the doorbell poll (seeded: its own agent's step).
     if (!this.seeded && this.v.tlbi.length > 0) applyPendingTlbis(this);
-    // INVLPGB/RAR: the MMU applies queued invalidations between accesses, no interrupt taken.
-    if (this.hw.pending() > 0) this.hw.drain((req, sender) => applyHwRequest(this, req, sender));
+    // INVLPGB/RAR: in free mode the MMU applies queued invalidations between accesses, no interrupt taken (seeded
+    // with MMU agents: the agent's step does, and the CPU handles only queue-carried IPIs here).
+    const which = this.seeded && this.seeded.mmu >= 0 ? 'interrupts' : 'all';
+    if (this.hw.pending(which) > 0) this.hw.drain((req, sender) => applyHwRequest(this, req, sender), which);
     if (this.ipi.pending() === 0) return;
     this.ipi.drain((m) => this.handleIpi(m));
   }

@@ -9,10 +9,12 @@
  * enabled CPU after it (cyclically). Choice point 0 is the first CPU of the
  * run; choice point s >= 1 is the s-th `yieldTurn` (G_SCHED_STEPS = s).
  *
- * With `--arch arm64` the choices range over agents: the CPUs 0..cpus-1 and
- * their MMUs cpus..2*cpus-1 (an MMU is runnable while TLBIs wait for it, and
- * its step, applying them, ends in a free switch); elsewhere "CPU" below
- * reads "agent".
+ * Where invalidations are applied by hardware (`--arch arm64`: broadcast
+ * TLBIs; `--transport invlpgb` / `rar`: INVLPGB broadcasts, RAR requests) the
+ * choices range over agents (`schedAgents`): the CPUs 0..cpus-1 and their MMUs
+ * cpus..2*cpus-1 (an MMU is runnable while invalidations wait for it, and its
+ * step, applying them, ends in a free switch); elsewhere "CPU" below reads
+ * "agent".
  *
  * Enabled: runnable (workload left or IPIs pending) and not disabled. A CPU
  * that yields from a wait (a lock, a barrier, IPI acknowledgements) is
@@ -61,10 +63,21 @@ const S_NEXT_FORCED = 2;
 /** Choice points recorded so far (may exceed SCHED_RECORD_MAX: then the record is truncated). */
 const S_RECORDED = 3;
 /**
- * Schedulable agents: the CPUs, and with `--arch arm64` each CPU's MMU as
- * agent cpus + c (it applies the TLBIs posted to CPU c: src/kernel/arm64Tlbi.ts).
+ * Schedulable agents: the CPUs, and with MMU agents (`schedAgents`) each
+ * CPU's MMU as agent cpus + c (it applies the TLBIs, src/kernel/arm64Tlbi.ts,
+ * or INVLPGB/RAR requests, src/engine/hwInval.ts, posted to CPU c).
  */
 const SCHED_MAX_AGENTS = 2 * SCHED_MAX_CPUS;
+
+/**
+ * Schedulable agents of a seeded machine: its CPUs, and where invalidations
+ * are applied by hardware with no interrupt (`--arch arm64`: TLBI;
+ * `--transport invlpgb` / `rar`) each CPU's MMU as agent cpus + c, so when
+ * the hardware applies an invalidation is a scheduling choice of its own.
+ */
+export function schedAgents(c: { cpus: number; arch: string; transport: string }): number {
+  return c.arch === 'arm64' || c.transport === 'invlpgb' || c.transport === 'rar' ? 2 * c.cpus : c.cpus;
+}
 /** Per agent: 1 if its last yield was from a wait. */
 const S_BLOCKED = 8;
 /** Per agent: the state hash when it last yielded blocked. */
@@ -138,7 +151,7 @@ export function parseSchedule(spec: string, cpus: number, agents = cpus): Forced
     const step = Number(m[1]);
     const cpu = Number(m[2]);
     if (cpu >= agents) {
-      throw new Error(`--replay: CPU ${cpu} in '${item}' is not one of the ${cpus} CPUs${agents > cpus ? ` or their MMUs (${cpus}-${agents - 1}, --arch arm64)` : ''}`);
+      throw new Error(`--replay: CPU ${cpu} in '${item}' is not one of the ${cpus} CPUs${agents > cpus ? ` or their MMUs (${cpus}-${agents - 1})` : ''}`);
     }
     if (out.length > 0 && step <= out[out.length - 1].step) throw new Error(`--replay: choice points must increase, got '${item}' after ${out[out.length - 1].step}`);
     out.push({ step, cpu });
@@ -294,7 +307,7 @@ export function chooseScheduled(
   step: number,
   runnable: (c: number) => boolean,
   afterIrq = false,
-  /** Schedulable agents: the CPUs, and with `--arch arm64` their MMUs (cpus + c). */
+  /** Schedulable agents (`schedAgents`): the CPUs, and with MMU agents their MMUs (cpus + c). */
   agents = cpus,
 ): number {
   const shared = hashSharedState(v, cpus);

@@ -25,9 +25,14 @@
  * request into its own slot (`hwSlots`), sets its bit in each target's row
  * of `hwPendBits`, raises the target's C_HW_PENDING and rings its doorbell
  * (the wire; a sleeping CPU wakes as hardware would service it). The target
- * applies the request to its own TLB at its next doorbell poll or scheduling
- * point: always between two accesses, never inside one, and always before the
- * initiator's wait returns. Until that wait (TLBSYNC, RAR completion) returns,
+ * applies the request to its own TLB between two accesses, never inside one,
+ * and always before the initiator's wait returns: in free mode at its next
+ * doorbell poll; in seeded mode an INVLPGB or RAR is applied by the target's
+ * MMU agent (agent cpus + t, src/engine/scheduler.ts) at a step the scheduler
+ * picks, so a schedule may run the target's accesses through a stale entry
+ * while the request is posted and not applied (what `--inject no-tlbsync`
+ * lets the initiator miss); queue-carried IPIs are interrupts, handled by the
+ * CPU itself at its scheduling point. Until that wait (TLBSYNC, RAR completion) returns,
  * a stale translation may still be used: that is the architecture's rule for
  * INVLPGB too (invalidations are complete only once TLBSYNC is), so the hit
  * path needs no extra check and stays a plain read of the TLB.
@@ -40,7 +45,7 @@
  *   C_HW_PENDING, doorbell. A target that sees C_HW_PENDING > 0 finds the bit
  *   and the slot.
  * - Order of an application: read the slot, clear the bit (Atomics.and),
- *   C_HW_PENDING - 1, apply, then the initiator's C_HW_ACK_PENDING - 1 (the
+ *   C_HW_PENDING - 1 (of the request's kind: hardware-applied or interrupt), apply, then the initiator's C_HW_ACK_PENDING - 1 (the
  *   last one rings the initiator; a forwarded IPI acknowledges the
  *   initiator's round instead). The initiator rewrites its slot only after
  *   every application of the previous request was acknowledged.
@@ -77,6 +82,14 @@ const VIA_CODES: Record<HwVia, number> = { invlpgb: 1, rar: 2, ipi: 3, 'ipi-fwd'
 const VIA_NAMES: readonly HwVia[] = ['invlpgb', 'invlpgb', 'rar', 'ipi', 'ipi-fwd'];
 /** Slot kinds of a forwarded IPI round's request (HS_KIND with via 'ipi-fwd'). */
 const FWD_KINDS: readonly IpiMessage['kind'][] = ['flush-all', 'flush-pages', 'context-reset'];
+
+/** INVLPGB and RAR are applied by the target's MMU with no interrupt; queue-carried IPIs are interrupts. */
+function isHardwareApplied(via: HwVia): boolean {
+  return via === 'invlpgb' || via === 'rar';
+}
+
+/** Which pending requests `HwInvalQueue.drain` applies. */
+type HwDrain = 'all' | 'hardware' | 'interrupts';
 
 /** What a queue request asks: every non-global entry, all of one mm, or some pages of one mm. */
 type HwKind = 'all-nonglobals' | 'mm-all' | 'mm-pages';
@@ -142,9 +155,10 @@ export class HwInvalQueue {
     const t0 = performance.now();
     const word = me >> 5;
     const bit = 1 << (me & 31);
+    const hardware = isHardwareApplied(req.via);
     for (const t of targets) {
       Atomics.or(this.pendBits, t * this.maskWords + word, bit);
-      postHwRequest(ctl, t);
+      postHwRequest(ctl, t, hardware);
     }
     if (!wait) {
       // The planted bug: return before the targets applied it (INVLPGB without TLBSYNC).
@@ -210,7 +224,7 @@ export class HwInvalQueue {
     const bit = 1 << (initiator & 31);
     for (const t of members) {
       Atomics.or(this.pendBits, t * this.maskWords + word, bit);
-      postHwRequest(ctl, t);
+      postHwRequest(ctl, t, false);
     }
   }
 
@@ -219,21 +233,24 @@ export class HwInvalQueue {
     return (Atomics.load(this.pendBits, target * this.maskWords + (this.cpu >> 5)) & (1 << (this.cpu & 31))) !== 0;
   }
 
-  /** Requests posted to this CPU and not yet applied. */
-  pending(): number {
-    return hwPending(this.cpuCtl, this.cpu);
+  /** Requests posted to this CPU and not yet applied (`which`: as in `drain`). */
+  pending(which: HwDrain = 'all'): number {
+    return hwPending(this.cpuCtl, this.cpu, which === 'all' ? undefined : which === 'hardware');
   }
 
   /**
-   * Apply every pending request to this CPU's own TLB (`apply`), then complete
-   * it. Returns how many. `hardwareOnly` (interrupts disabled): leave
-   * queue-carried and forwarded IPIs pending, apply only INVLPGB and RAR.
+   * Apply pending requests to this CPU's own TLB (`apply`), then complete
+   * them. Returns how many. `which`: 'all'; 'hardware' (INVLPGB and RAR only:
+   * the MMU agent's step in seeded mode, or a poll with interrupts disabled,
+   * which leaves queue-carried and forwarded IPIs pending); 'interrupts'
+   * (queue-carried and forwarded IPIs only: a seeded CPU's own scheduling
+   * point, whose MMU agent applies the rest).
    */
-  drain(apply: (req: HwRequest, sender: number) => void, hardwareOnly = false): number {
+  drain(apply: (req: HwRequest, sender: number) => void, which: HwDrain = 'all'): number {
     const me = this.cpu;
     const ctl = this.cpuCtl;
     let applied = 0;
-    while (hwPending(ctl, me) > 0) {
+    while (this.pending(which) > 0) {
       let got = false;
       for (let w = 0; w < this.maskWords; w++) {
         const rowIdx = me * this.maskWords + w;
@@ -246,9 +263,10 @@ export class HwInvalQueue {
           // first target sets this bit again for the sender's next round) only after this application is
           // acknowledged, which `apply` (forwarded IPIs) or `complete` does last.
           const req = this.readSlot(sender);
-          if (hardwareOnly && (req.via === 'ipi' || req.via === 'ipi-fwd')) continue;
+          const hardware = isHardwareApplied(req.via);
+          if ((which === 'hardware' && !hardware) || (which === 'interrupts' && hardware)) continue;
           Atomics.and(this.pendBits, rowIdx, ~(1 << b));
-          takeHwRequest(ctl, me);
+          takeHwRequest(ctl, me, hardware);
           apply(req, sender);
           if (req.via !== 'ipi-fwd') this.complete(sender);
           got = true;

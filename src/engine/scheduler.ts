@@ -18,11 +18,15 @@
  * shared memory, G_SCHED_PRNG) among the runnable CPUs, writes it to
  * G_SCHED_TURN and rings its doorbell. Because only the CPU holding the turn
  * touches shared state, a run is a pure function of the seed.
- * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queued invalidations (C_HW_PENDING) pending.
- * With `--arch arm64` the scheduler also picks among MMU agents: agent
- * cpus + c is CPU c's MMU, runnable while TLBIs wait for it; its step runs on
- * CPU c's thread (in `waitTurn`), which applies them and yields as the agent
- * (src/kernel/arm64Tlbi.ts). Without arm64 there are no agents and nothing changes.
+ * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queue-carried IPIs (C_HW_PENDING) pending.
+ * On a machine whose invalidations are applied by hardware (`--arch arm64`:
+ * broadcast TLBIs; `--transport invlpgb` / `rar`: INVLPGB broadcasts and RAR
+ * requests) the scheduler also picks among MMU agents: agent cpus + c is
+ * CPU c's MMU (its invalidation hardware), runnable while TLBIs or
+ * INVLPGB/RAR requests wait for it; its step runs on CPU c's thread (in
+ * `waitTurn`), which applies them and yields as the agent
+ * (src/kernel/arm64Tlbi.ts, src/engine/hwInval.ts). Elsewhere there are no
+ * agents and nothing changes (`schedAgents`).
  *
  * Invariants:
  * - Token hand-off: a waiter first sets C_WANTS_TOKEN, then re-checks the pool;
@@ -204,25 +208,15 @@ export class RunTokens {
  * Seeded scheduler state set up by the coordinator before a run. With a
  * schedule-driven run (`initSchedule` done first), the first CPU is choice point 0.
  */
-export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number, views?: MachineViews): void {
+export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus: number, seed: number, views?: MachineViews, agents = cpus): void {
   for (let c = 0; c < cpus; c++) initSchedActive(cpuCtl, c);
   initSeededWords(global, seed);
   // A schedule-driven run hashes every CPU's TLB at each choice: its first choice waits until all have reset theirs (SeededScheduler.started).
-  initSchedTurn(global, views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus, views?.tlbi));
-}
-
-/**
- * Schedulable agents of a machine: its CPUs, and with `--arch arm64` (a
- * non-empty `tlbi` buffer) each CPU's MMU as agent cpus + c, runnable while
- * TLBIs wait for it (src/kernel/arm64Tlbi.ts).
- */
-function schedAgentCount(cpus: number, tlbi?: Int32Array): number {
-  return tlbi !== undefined && tlbi.length > 0 ? 2 * cpus : cpus;
+  initSchedTurn(global, views && scheduleDriven(views.sched) ? TURN_PENDING : pickRunnable(global, cpuCtl, cpus, agents, views?.tlbi));
 }
 
 /** Draw the next agent to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
-function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi?: Int32Array): number {
-  const agents = schedAgentCount(cpus, tlbi);
+function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, agents: number, tlbi?: Int32Array): number {
   let runnable = 0;
   for (let c = 0; c < agents; c++) if (isRunnable(cpuCtl, c, cpus, tlbi)) runnable++;
   if (runnable === 0) return TURN_NONE;
@@ -237,20 +231,21 @@ function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi
 }
 
 function isRunnable(cpuCtl: Int32Array, c: number, cpus: number, tlbi?: Int32Array): boolean {
-  // An arm64 MMU agent: TLBIs posted to its CPU wait (word c - cpus of `tlbi` is that CPU's pending count).
-  if (c >= cpus) return tlbi !== undefined && Atomics.load(tlbi, c - cpus) > 0;
-  return schedActive(cpuCtl, c) || ipiPending(cpuCtl, c) > 0 || hwPending(cpuCtl, c) > 0;
+  // An MMU agent: TLBIs (word c - cpus of `tlbi` is that CPU's pending count) or INVLPGB/RAR requests wait for its CPU.
+  if (c >= cpus) return (tlbi !== undefined && tlbi.length > 0 && Atomics.load(tlbi, c - cpus) > 0) || hwPending(cpuCtl, c - cpus, true) > 0;
+  // The CPU itself: its workload, or interrupts (port IPIs, queue-carried IPIs) to handle.
+  return schedActive(cpuCtl, c) || ipiPending(cpuCtl, c) > 0 || hwPending(cpuCtl, c, false) > 0;
 }
 
 export class SeededScheduler {
   /** `--arch arm64`: the TLBI buffer (its first words are each CPU's pending count); undefined otherwise. */
   private readonly tlbi: Int32Array | undefined;
-  /** This CPU's MMU agent (cpus + me) with `--arch arm64`, else -1. */
+  /** This CPU's MMU agent (cpus + me) on a machine with agents (`schedAgents`), else -1. */
   private readonly mmuAgent: number;
   /**
-   * `--arch arm64`: the MMU agent's step, run on this CPU's thread when the
-   * scheduler picks the agent: apply the pending TLBIs, then yield as the
-   * agent (`yieldTurn(false, false, mmuAgent)`).
+   * The MMU agent's step, run on this CPU's thread when the scheduler picks
+   * the agent: apply the pending TLBIs / INVLPGB / RAR requests, then yield
+   * as the agent (`yieldTurn(false, false, mmuAgent)`).
    */
   onMmuTurn: (() => void) | null = null;
 
@@ -262,12 +257,14 @@ export class SeededScheduler {
     private readonly maxSteps: number,
     /** The machine's views: a schedule-driven run reads its schedule and hashes the state through them. */
     private readonly views: MachineViews | null = null,
+    /** Schedulable agents (`schedAgents`): `cpus`, or 2 * cpus with MMU agents. */
+    private readonly agents = cpus,
   ) {
     this.tlbi = views !== null && views.tlbi.length > 0 ? views.tlbi : undefined;
-    this.mmuAgent = this.tlbi ? cpus + me : -1;
+    this.mmuAgent = agents > cpus ? cpus + me : -1;
   }
 
-  /** This CPU's MMU agent id (`--arch arm64`), or -1. */
+  /** This CPU's MMU agent id (a machine with agents), or -1. */
   get mmu(): number {
     return this.mmuAgent;
   }
@@ -281,7 +278,7 @@ export class SeededScheduler {
     const n = arriveSchedStarted(this.global);
     const v = this.views;
     if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
-    const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, schedAgentCount(this.cpus, this.tlbi));
+    const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, this.agents);
     setSchedTurn(this.global, first);
     if (first === TURN_NONE) markRunDone(this.global);
     for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
@@ -321,8 +318,8 @@ export class SeededScheduler {
     const v = this.views;
     const next =
       v && scheduleDriven(v.sched)
-        ? chooseScheduled(v.sched, v, this.cpus, as, blocked, steps, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), afterIrq, schedAgentCount(this.cpus, this.tlbi))
-        : pickRunnable(this.global, this.cpuCtl, this.cpus, this.tlbi);
+        ? chooseScheduled(v.sched, v, this.cpus, as, blocked, steps, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), afterIrq, this.agents)
+        : pickRunnable(this.global, this.cpuCtl, this.cpus, this.agents, this.tlbi);
     if (next === as) return steps;
     if (this.mmuAgent >= 0 && (next === this.me || next === this.mmuAgent)) {
       // Handed from this CPU to its own MMU agent or back: the same thread; waitTurn sees it.

@@ -359,8 +359,14 @@ export class CpuTlbState {
    * id (the PowerPC VSID reset of seed 004). Its entries stay in the TLB as
    * zombies no lookup matches (marked as dropped, so their refills count as
    * this flush's); if the new id still tags zombies from CONTEXT_GENERATIONS
-   * resets ago, those are flushed first. The slot is then caught up to
-   * `mmGen`. Returns false if no slot holds `mm` (nothing cached to retire).
+   * resets ago, those are flushed first: the rule every ASID allocator
+   * keeps when an id comes round (arm64 new_context() rolls the generation
+   * over and flush_context() queues local_flush_tlb_all() on every CPU
+   * before an id of the new generation is used, arch/arm64/mm/context.c;
+   * x86 choose_new_asid() sets need_flush when it hands a slot to a new mm,
+   * arch/x86/mm/tlb.c); `--inject context-reuse` skips it. The slot is then
+   * caught up to `mmGen`. Returns false if no slot holds `mm` (nothing
+   * cached to retire).
    */
   resetContext(mm: number, mmGen: number): boolean {
     const h = this.host;
@@ -370,7 +376,9 @@ export class CpuTlbState {
     h.tlb.markAsid(slotTag(s, ctx.ctxGen));
     ctx.ctxGen = (ctx.ctxGen + 1) % CONTEXT_GENERATIONS;
     const tag = slotTag(s, ctx.ctxGen);
-    const zombies = h.tlb.flushAsid(tag, false);
+    // `--inject context-reuse`: take the id without retiring its zombies, which come back to life under it (an ASID
+    // rollover without arm64's flush_context(), arch/arm64/mm/context.c, or x86 choose_new_asid()'s need_flush).
+    const zombies = h.config.inject === 'context-reuse' ? 0 : h.tlb.flushAsid(tag, false);
     if (zombies > 0) h.count('context_zombie_flushes');
     ctx.tlbGen = Math.max(ctx.tlbGen, mmGen);
     if (s === this.loadedMmAsid && this.loadedMm === mm) this.loadedTag = tag;

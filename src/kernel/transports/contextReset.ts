@@ -10,7 +10,9 @@
  * Invariants: each reclaim batch is flushed as one range of its mm (through
  * flush_tlb_mm_range, so with a tlb_gen bump and the cutoff), a batch that
  * names no single mm as arch_tlbbatch_flush; the old entries die as zombies
- * under the old context id, never reachable again.
+ * under the old context id, never reachable again: when an id comes round,
+ * its zombies are flushed first (CpuTlbState.resetContext), which the planted
+ * `--inject context-reuse` skips.
  */
 import type { SimConfig } from '../../config/config.js';
 import type { FlushRequest } from '../../engine/ipi.js';
