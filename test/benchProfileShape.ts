@@ -17,6 +17,7 @@ export const PROFILE_KEYS = [
   'host',
   'other_processes_pct',
   'limits',
+  'seeded_step',
   'ipi_round',
   'access_scaling',
   'tlb_lookup',
@@ -55,7 +56,7 @@ export function expectPositiveFigure(path: string, f: Record<string, unknown>): 
   expect(median, `${path} median <= p75`).toBeLessThanOrEqual(s.p75);
   expect(s.p75, `${path} p75 <= max`).toBeLessThanOrEqual(s.max);
   expect(Number.isInteger(f.samples) && (f.samples as number) >= 1, `${path}.samples is a count`).toBe(true);
-  expect(['us', 'ms', 'MB', 'lookups/s', 'accesses/s', 'iterations/s'], `${path}.unit`).toContain(f.unit);
+  expect(['us', 'ms', 'MB', 'lookups/s', 'accesses/s', 'iterations/s', 'steps/s'], `${path}.unit`).toContain(f.unit);
   expect(['lower', 'higher'], `${path}.better`).toContain(f.better);
 }
 
@@ -76,6 +77,10 @@ export function expectProfileShape(p: HostProfile): void {
     expect(e.ratio.median).toBeGreaterThan(0);
     expect(e.ratio.p99).toBeGreaterThan(0);
   }
+  const st = p.seeded_step!;
+  expect(Object.keys(st).sort()).toEqual(['handoff_floor_us', 'handoff_spin_us', 'ratio', 'scenario', 'step_us', 'steps_per_run', 'steps_per_s']);
+  expect(st.steps_per_run).toBeGreaterThan(0);
+  expect(st.ratio).toBeCloseTo(st.step_us.median / st.handoff_floor_us.median, 2);
   expect(p.access_scaling.points.length).toBeGreaterThan(0);
   for (const pt of p.access_scaling.points) {
     expect(Object.keys(pt).sort()).toEqual(['accesses_per_s', 'efficiency', 'speedup', 'tokens']);

@@ -18,6 +18,14 @@
  * shared memory, G_SCHED_PRNG) among the runnable CPUs, writes it to
  * G_SCHED_TURN and rings its doorbell. Because only the CPU holding the turn
  * touches shared state, a run is a pure function of the seed.
+ * Hand-off speed (timing only, never a choice): a sleeping waiter costs the
+ * host a futex wake-up per hand-off (~5-15 us), so when the machine may use
+ * two host cores (`runTokens` >= 2) the waiter the PRNG will pick next, if the
+ * runnable set does not change meanwhile (`predictNext`: the next draw,
+ * computed without taking it), spins on its doorbell instead of sleeping
+ * (bounded by TURN_SPIN_LOADS), and whoever yields rings that predicted CPU
+ * awake if it sleeps. At most the turn holder and one spinner use a core, so
+ * a 3-CPU machine fits two cores; every other waiter sleeps as before.
  * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queued invalidations (C_HW_PENDING) pending.
  * With `--arch arm64` the scheduler also picks among MMU agents: agent
  * cpus + c is CPU c's MMU, runnable while TLBIs wait for it; its step runs on
@@ -55,6 +63,24 @@ const TOKEN_WAIT_MS = 1000;
 const GRANT_PLAIN = 1;
 /** C_TOKEN_GRANT of a token lent by CPU `c` is GRANT_LENT_BASE + c. */
 const GRANT_LENT_BASE = 2;
+/**
+ * Seeded hand-off, adaptive spin: the doorbell reads a waiter predicted to run
+ * next makes before it sleeps anyway. A spin that sees the ring doubles the
+ * budget, one that runs out halves it, between TURN_SPIN_MIN and
+ * TURN_SPIN_MAX. A read costs ~5-10 ns, a seeded step 1-20 us: on an idle
+ * 2-core host the spins succeed and the budget stays near the top (~100 us);
+ * on a host whose cores are taken (measured: load 18 on 2 cores) the turn
+ * holder and the spinner share one core, every spin runs out, and a fixed
+ * 20,000-read spin made steps 10x slower than sleeping: halving brings the
+ * waste down to TURN_SPIN_MIN reads (~1 us) per hand-off within a few steps.
+ */
+const TURN_SPIN_MAX = 16_384;
+/** Smallest spin budget (reads): a probe cheap enough to keep making under load, so an idle host is noticed again. */
+const TURN_SPIN_MIN = 128;
+/** A spinning waiter re-checks that it is still the predicted next CPU every this many reads (the turn holder may have kept the turn, moving the PRNG). */
+const TURN_SPIN_RECHECK = 256;
+/** Safety-net timeout of a seeded turn wait: every hand-off rings the new turn holder, so an expiry only bounds a lost wake-up. */
+const TURN_WAIT_MS = 50;
 /** Value of G_SCHED_TURN when no CPU may run (seeded run finished). */
 const TURN_NONE = -1;
 /** Value of G_SCHED_TURN before a schedule-driven run's first choice (not every CPU has started yet). */
@@ -222,12 +248,26 @@ function schedAgentCount(cpus: number, tlbi?: Int32Array): number {
 
 /** Draw the next agent to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
 function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi?: Int32Array): number {
+  return drawRunnable(global, cpuCtl, cpus, tlbi, true);
+}
+
+/**
+ * The agent the next draw would pick if the runnable set stays as it is now,
+ * without taking the draw (any thread may call it; it writes nothing). Only
+ * decides who spins for the turn, never who gets it.
+ */
+function predictNext(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi?: Int32Array): number {
+  return drawRunnable(global, cpuCtl, cpus, tlbi, false);
+}
+
+/** pickRunnable's draw; `take` stores the PRNG's new state (only the turn holder may). */
+function drawRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, tlbi: Int32Array | undefined, take: boolean): number {
   const agents = schedAgentCount(cpus, tlbi);
   let runnable = 0;
   for (let c = 0; c < agents; c++) if (isRunnable(cpuCtl, c, cpus, tlbi)) runnable++;
   if (runnable === 0) return TURN_NONE;
   const [s, r] = mulberry32Step(schedPrng(global));
-  setSchedPrng(global, s);
+  if (take) setSchedPrng(global, s);
   let k = r % runnable;
   for (let c = 0; c < agents; c++) {
     if (!isRunnable(cpuCtl, c, cpus, tlbi)) continue;
@@ -247,6 +287,10 @@ export class SeededScheduler {
   private readonly tlbi: Int32Array | undefined;
   /** This CPU's MMU agent (cpus + me) with `--arch arm64`, else -1. */
   private readonly mmuAgent: number;
+  /** Spin (bounded) for the turn when predicted to run next, instead of sleeping at once. */
+  private readonly spin: boolean;
+  /** Current spin budget, reads (adaptive, see TURN_SPIN_MAX). Thread-local. */
+  private spinBudget = TURN_SPIN_MAX;
   /**
    * `--arch arm64`: the MMU agent's step, run on this CPU's thread when the
    * scheduler picks the agent: apply the pending TLBIs, then yield as the
@@ -262,7 +306,14 @@ export class SeededScheduler {
     private readonly maxSteps: number,
     /** The machine's views: a schedule-driven run reads its schedule and hashes the state through them. */
     private readonly views: MachineViews | null = null,
+    /**
+     * The machine may use two host cores or more (`runTokens` >= 2): the
+     * predicted next CPU spins for its turn instead of sleeping (see the
+     * header). PRNG-seeded runs only: a schedule-driven run always sleeps.
+     */
+    spinForTurn = false,
   ) {
+    this.spin = spinForTurn && (views === null || !scheduleDriven(views.sched));
     this.tlbi = views !== null && views.tlbi.length > 0 ? views.tlbi : undefined;
     this.mmuAgent = this.tlbi ? cpus + me : -1;
   }
@@ -305,8 +356,52 @@ export class SeededScheduler {
       }
       if (runDone(g)) return false;
       hooks.checkAbort();
-      waitDoorbell(this.cpuCtl, this.me, seen, 50);
+      if (this.spin && this.spinForRing(seen)) continue;
+      waitDoorbell(this.cpuCtl, this.me, seen, TURN_WAIT_MS);
     }
+  }
+
+  /** This CPU's thread runs the agent the next draw would pick (this CPU or its MMU). */
+  private predictedNext(): boolean {
+    const p = predictNext(this.global, this.cpuCtl, this.cpus, this.tlbi);
+    return p === this.me || (p >= 0 && p === this.mmuAgent);
+  }
+
+  /**
+   * While this CPU is the predicted next one, re-read its doorbell up to
+   * `spinBudget` times. True if it rang (look at the turn again), false
+   * to sleep: not predicted (any more), or the spin ran out (which halves
+   * the budget; a ring doubles it).
+   */
+  private spinForRing(seen: number): boolean {
+    const ctl = this.cpuCtl;
+    const me = this.me;
+    const budget = this.spinBudget;
+    for (let i = 0; i < budget; i += TURN_SPIN_RECHECK) {
+      if (!this.predictedNext()) return false;
+      const n = Math.min(TURN_SPIN_RECHECK, budget - i);
+      for (let j = 0; j < n; j++) {
+        if (doorbell(ctl, me) !== seen) {
+          this.spinBudget = Math.min(TURN_SPIN_MAX, budget * 2);
+          return true;
+        }
+      }
+    }
+    this.spinBudget = Math.max(TURN_SPIN_MIN, budget >> 1);
+    return false;
+  }
+
+  /**
+   * Spinning hand-offs: ring the thread of the agent the next draw would
+   * pick, unless it is `holder`'s (the new turn holder) or this one (it
+   * checks for itself before it sleeps), so a sleeper starts spinning
+   * while the holder takes its step.
+   */
+  private wakePredicted(holder: number): void {
+    const p = predictNext(this.global, this.cpuCtl, this.cpus, this.tlbi);
+    if (p < 0) return;
+    const t = p >= this.cpus ? p - this.cpus : p;
+    if (t !== this.me && t !== holder) ringDoorbell(this.cpuCtl, t);
   }
 
   /**
@@ -323,7 +418,10 @@ export class SeededScheduler {
       v && scheduleDriven(v.sched)
         ? chooseScheduled(v.sched, v, this.cpus, as, blocked, steps, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), afterIrq, schedAgentCount(this.cpus, this.tlbi))
         : pickRunnable(this.global, this.cpuCtl, this.cpus, this.tlbi);
-    if (next === as) return steps;
+    if (next === as) {
+      if (this.spin) this.wakePredicted(this.me);
+      return steps;
+    }
     if (this.mmuAgent >= 0 && (next === this.me || next === this.mmuAgent)) {
       // Handed from this CPU to its own MMU agent or back: the same thread; waitTurn sees it.
       setSchedTurn(this.global, next);
@@ -334,7 +432,9 @@ export class SeededScheduler {
       markRunDone(this.global);
       for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
     } else {
-      ringDoorbell(this.cpuCtl, next >= this.cpus ? next - this.cpus : next); // an MMU agent runs on its CPU's thread
+      const holder = next >= this.cpus ? next - this.cpus : next; // an MMU agent runs on its CPU's thread
+      ringDoorbell(this.cpuCtl, holder);
+      if (this.spin) this.wakePredicted(holder);
     }
     return steps;
   }

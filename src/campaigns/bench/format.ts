@@ -39,6 +39,21 @@ export function formatProfile(p: HostProfile): string {
     ]),
     '',
   );
+  const st = p.seeded_step;
+  if (st) {
+    out.push(
+      table(
+        `Seeded step vs hand-off floor (scenario ${st.scenario}, ${st.steps_per_run} choice points a run; floor: two raw workers passing a turn)`,
+        ['what', 'time', 'rate', 'vs floor'],
+        [
+          ['hand-off floor, waiter sleeps (Atomics.wait/notify)', fmtFigure(st.handoff_floor_us), '', fmtRatio(1)],
+          ['hand-off floor, waiter spins first', fmtFigure(st.handoff_spin_us), '', fmtRatio(st.handoff_spin_us.median / st.handoff_floor_us.median)],
+          ['engine seeded step (whole runs)', fmtFigure(st.step_us), fmtFigure(st.steps_per_s), fmtRatio(st.ratio)],
+        ],
+      ),
+      '',
+    );
+  }
   out.push(
     table(
       'IPI round (post to every target, every ack back): engine vs raw workers',

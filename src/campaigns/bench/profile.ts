@@ -18,6 +18,7 @@ import type { Figure } from './figure.js';
 import type { HostInfo } from './host.js';
 import type { IpiRoundEntry } from './ipiRound.js';
 import type { MessagingLimits } from './limits.js';
+import type { SeededStepFigures } from './seededStep.js';
 import type { StartupEntry } from './startup.js';
 import type { StressRate } from './stressRate.js';
 import type { TlbLookupFigures } from './tlbLookup.js';
@@ -48,6 +49,8 @@ export interface HostProfile {
   other_processes_pct: number | null;
   /** Physical limits of message passing, microseconds per round trip. */
   limits: MessagingLimits;
+  /** A seeded step of the engine against the raw hand-off floor (absent from profiles written before it was measured). */
+  seeded_step?: SeededStepFigures;
   /** IPI round latency, engine against raw, per target count. */
   ipi_round: IpiRoundEntry[];
   /** Simulated accesses per second against run tokens. */
@@ -95,6 +98,10 @@ export function namedFigures(p: HostProfile): [string, Figure][] {
     ['Atomics.wait/notify round trip', p.limits.atomics_wait_notify_rt],
     ['doorbell + receiveMessageOnPort round trip', p.limits.doorbell_rt],
   ];
+  if (p.seeded_step) {
+    const st = p.seeded_step;
+    out.push(['seeded hand-off floor (sleeping)', st.handoff_floor_us], ['seeded hand-off floor (spinning)', st.handoff_spin_us], ['seeded step', st.step_us], ['seeded steps/s', st.steps_per_s]);
+  }
   for (const e of p.ipi_round) {
     const t = `ipi round, ${e.targets} target${e.targets === 1 ? '' : 's'}`;
     out.push([`${t}, engine median`, e.engine.median], [`${t}, raw median`, e.raw.median], [`${t}, engine p99`, e.engine.p99], [`${t}, raw p99`, e.raw.p99]);

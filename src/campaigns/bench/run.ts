@@ -21,6 +21,7 @@ import { HostLoadMonitor, hostInfo } from './host.js';
 import { ipiTargetCounts, measureIpiRound, type EngineIpi, type IpiBudget, type IpiRoundEntry } from './ipiRound.js';
 import { measureLimits, type LimitsBudget } from './limits.js';
 import { PROFILE_VERSION, type BenchTier, type HostProfile } from './profile.js';
+import { measureSeededStep, type StepBudget } from './seededStep.js';
 import { measureStartup, type StartupEntry } from './startup.js';
 import { measureStressRate, stressThreadCounts, type StressBudget } from './stressRate.js';
 import { measureTlbLookup, type LookupBudget } from './tlbLookup.js';
@@ -28,6 +29,7 @@ import { measureTlbLookup, type LookupBudget } from './tlbLookup.js';
 /** Everything a tier measures and how long. */
 interface TierPlan {
   limits: LimitsBudget;
+  step: StepBudget;
   ipi: IpiBudget;
   scaling: ScalingBudget;
   tlb: LookupBudget;
@@ -48,6 +50,8 @@ interface TierPlan {
 export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   quick: {
     limits: { timeMs: 300, warmupMs: 100 },
+    // ~200 choice points per run and 5-50 us each: about 1 s of runs, plus the floor's 2 x 6 batches of 2,000 hand-offs.
+    step: { handoffsPerBatch: 2_000, handoffSamples: 5, warmupRuns: 30, runsPerSample: 20, stepSamples: 5 },
     // One warm-up run: enough for the engine's isolates to leave the interpreter for the small machines quick boots.
     ipi: { engineWarmupRuns: 1, engineMeasuredRuns: 3, roundsSmall: 50, roundsLarge: 20, rawRuns: 3, rawTimeMs: 150, rawMinRounds: 50 },
     scaling: { opsPerThread: 200_000, runs: 3 },
@@ -58,6 +62,7 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   },
   default: {
     limits: { timeMs: 2_000, warmupMs: 500 },
+    step: { handoffsPerBatch: 5_000, handoffSamples: 9, warmupRuns: 100, runsPerSample: 50, stepSamples: 9 },
     // Five warm-up runs: at 64 CPUs the optimizing compiler was still busy in the second run (docs/design.md, host limits).
     ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 7, roundsSmall: 200, roundsLarge: 40, rawRuns: 7, rawTimeMs: 400, rawMinRounds: 100 },
     scaling: { opsPerThread: 2_000_000, runs: 7 },
@@ -68,6 +73,7 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   },
   full: {
     limits: { timeMs: 3_000, warmupMs: 500 },
+    step: { handoffsPerBatch: 10_000, handoffSamples: 15, warmupRuns: 100, runsPerSample: 100, stepSamples: 15 },
     // Fewer minimum raw rounds and five measured runs: at 1023 targets (npm run bench) one raw round takes 20-40 ms
     // and one engine run 5-15 s on a 2-core host, so seven of each would make that row alone about 8 minutes.
     ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 5, roundsSmall: 200, roundsLarge: 40, rawRuns: 5, rawTimeMs: 600, rawMinRounds: 50 },
@@ -147,6 +153,8 @@ export function planLabels(sizes: BenchSizes): string[] {
     'postMessage round trip',
     'Atomics.wait/notify round trip',
     'doorbell round trip',
+    'seeded hand-off floor',
+    'seeded step',
     ...sizes.ipiTargets.map((t) => `IPI round, ${plural(t, 'target')}`),
     ...sizes.tokens.map((k) => `accesses/s, ${plural(k, 'run token')}`),
     'TLB lookups',
@@ -187,6 +195,7 @@ export async function runHostBench(opts: HostBenchOptions): Promise<HostBenchRun
   const load = new HostLoadMonitor();
 
   const limits = await measureLimits(plan.limits, step);
+  const seededStep = await measureSeededStep(plan.step, step);
 
   const ipi: IpiRoundEntry[] = [];
   const engineDetails: EngineIpi[] = [];
@@ -221,6 +230,7 @@ export async function runHostBench(opts: HostBenchOptions): Promise<HostBenchRun
     host,
     other_processes_pct: l ? Math.round(l.foreignPct * 10) / 10 : null,
     limits,
+    seeded_step: seededStep,
     ipi_round: ipi,
     access_scaling: scaling,
     tlb_lookup: tlb,
