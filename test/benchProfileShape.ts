@@ -91,7 +91,7 @@ export function expectProfileShape(p: HostProfile): void {
   expect(p.startup.length).toBeGreaterThan(0);
   for (const s of p.startup) expect(Object.keys(s).sort()).toEqual(['cpus', 'mb_per_cpu', 'peak_rss_mb', 'startup_ms']);
   expect(p.stress.points.length).toBeGreaterThan(0);
-  for (const s of p.stress.points) expect(Object.keys(s).sort()).toEqual(['iterations', 'iterations_per_s', 'sched', 'speedup', 'threads']);
+  for (const s of p.stress.points) expect(Object.keys(s).sort()).toEqual(['after_startup_per_s', 'after_startup_speedup', 'iterations', 'iterations_per_s', 'sched', 'speedup', 'threads']);
 
   // Every figure, wherever it is, is positive with its spread; and the named list misses none.
   const found = findFigures(p);

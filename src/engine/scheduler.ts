@@ -23,8 +23,8 @@
  * two host cores (`runTokens` >= 2) the waiter the PRNG will pick next, if the
  * runnable set does not change meanwhile (`predictNext`: the next draw,
  * computed without taking it), spins on its doorbell instead of sleeping
- * (bounded by TURN_SPIN_LOADS), and whoever yields rings that predicted CPU
- * awake if it sleeps. At most the turn holder and one spinner use a core, so
+ * (adaptive budget, TURN_SPIN_MAX), and whoever yields rings that predicted
+ * CPU awake if it sleeps, while spinning pays off (its own budget is high). At most the turn holder and one spinner use a core, so
  * a 3-CPU machine fits two cores; every other waiter sleeps as before.
  * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queued invalidations (C_HW_PENDING) pending.
  * With `--arch arm64` the scheduler also picks among MMU agents: agent
@@ -66,17 +66,26 @@ const GRANT_LENT_BASE = 2;
 /**
  * Seeded hand-off, adaptive spin: the doorbell reads a waiter predicted to run
  * next makes before it sleeps anyway. A spin that sees the ring doubles the
- * budget, one that runs out halves it, between TURN_SPIN_MIN and
- * TURN_SPIN_MAX. A read costs ~5-10 ns, a seeded step 1-20 us: on an idle
- * 2-core host the spins succeed and the budget stays near the top (~100 us);
- * on a host whose cores are taken (measured: load 18 on 2 cores) the turn
- * holder and the spinner share one core, every spin runs out, and a fixed
- * 20,000-read spin made steps 10x slower than sleeping: halving brings the
- * waste down to TURN_SPIN_MIN reads (~1 us) per hand-off within a few steps.
+ * budget (up to TURN_SPIN_MAX), one that runs out halves it (below
+ * TURN_SPIN_MIN it is 0: sleep at once). A read costs ~5-10 ns, a seeded step
+ * 1-20 us: on a 2-core host with its cores free the spins succeed and the
+ * budget stays near the top (~100 us); on a host whose cores are taken
+ * (measured: load 10-20 on 2 cores, other processes) the turn holder and the
+ * spinner share one core, every spin runs out, and a fixed 20,000-read spin
+ * made steps 10x slower than sleeping: halving stops the waste within a few
+ * hand-offs.
  */
 const TURN_SPIN_MAX = 16_384;
-/** Smallest spin budget (reads): a probe cheap enough to keep making under load, so an idle host is noticed again. */
-const TURN_SPIN_MIN = 128;
+/** Below this budget (reads) a waiter sleeps at once, and a yielding CPU does not ring the predicted one awake. */
+const TURN_SPIN_MIN = 256;
+/**
+ * A waiter whose budget fell to 0 still spins a probe of TURN_SPIN_PROBE reads
+ * on every TURN_SPIN_PROBE_EVERY-th wait, so a host whose cores came free is
+ * noticed again: under load the probes cost ~0.5-2 us per hand-off on average.
+ */
+const TURN_SPIN_PROBE = 4_096;
+/** See TURN_SPIN_PROBE. */
+const TURN_SPIN_PROBE_EVERY = 64;
 /** A spinning waiter re-checks that it is still the predicted next CPU every this many reads (the turn holder may have kept the turn, moving the PRNG). */
 const TURN_SPIN_RECHECK = 256;
 /** Safety-net timeout of a seeded turn wait: every hand-off rings the new turn holder, so an expiry only bounds a lost wake-up. */
@@ -291,6 +300,8 @@ export class SeededScheduler {
   private readonly spin: boolean;
   /** Current spin budget, reads (adaptive, see TURN_SPIN_MAX). Thread-local. */
   private spinBudget = TURN_SPIN_MAX;
+  /** Waits since the last probe while the budget is 0 (see TURN_SPIN_PROBE). */
+  private waitsSinceProbe = 0;
   /**
    * `--arch arm64`: the MMU agent's step, run on this CPU's thread when the
    * scheduler picks the agent: apply the pending TLBIs, then yield as the
@@ -376,7 +387,12 @@ export class SeededScheduler {
   private spinForRing(seen: number): boolean {
     const ctl = this.cpuCtl;
     const me = this.me;
-    const budget = this.spinBudget;
+    let budget = this.spinBudget;
+    if (budget === 0) {
+      if (++this.waitsSinceProbe < TURN_SPIN_PROBE_EVERY) return false;
+      this.waitsSinceProbe = 0;
+      budget = TURN_SPIN_PROBE;
+    }
     for (let i = 0; i < budget; i += TURN_SPIN_RECHECK) {
       if (!this.predictedNext()) return false;
       const n = Math.min(TURN_SPIN_RECHECK, budget - i);
@@ -387,7 +403,7 @@ export class SeededScheduler {
         }
       }
     }
-    this.spinBudget = Math.max(TURN_SPIN_MIN, budget >> 1);
+    this.spinBudget = budget >> 1 < TURN_SPIN_MIN ? 0 : budget >> 1;
     return false;
   }
 
@@ -398,6 +414,7 @@ export class SeededScheduler {
    * while the holder takes its step.
    */
   private wakePredicted(holder: number): void {
+    if (this.spinBudget === 0) return; // spinning does not pay on this host now: no extra wake-ups
     const p = predictNext(this.global, this.cpuCtl, this.cpus, this.tlbi);
     if (p < 0) return;
     const t = p >= this.cpus ? p - this.cpus : p;

@@ -6,6 +6,13 @@
  * Each tinybench sample is one whole `runStress` campaign (pool start-up,
  * one machine boot per pool thread, then the iterations); its rate is
  * iterations / campaign time. One unmeasured campaign warms each case up.
+ * Start-up is most of a short campaign (a pool thread and a 3-CPU machine
+ * took 2-5 s to start on a loaded 2-core host, against ~5 ms an iteration),
+ * and T threads start T machines at once on the same cores, so the whole-
+ * campaign speedup understates what T threads do once running: each sample
+ * also runs a start-up campaign of one iteration per thread right before,
+ * and `after_startup_per_s` is (iterations - threads) / (campaign time -
+ * start-up campaign time).
  *
  * Invariants:
  * - A campaign that ran fewer iterations than asked for throws.
@@ -42,6 +49,10 @@ interface StressPoint {
   iterations_per_s: Figure;
   /** iterations_per_s / the same mode on 1 thread (medians). */
   speedup: number;
+  /** Iterations per second once started: start-up (a campaign of one iteration per thread) taken out. */
+  after_startup_per_s: Figure;
+  /** after_startup_per_s / the same mode on 1 thread (medians). */
+  after_startup_speedup: number;
 }
 
 /** The stress figures of a profile. */
@@ -55,7 +66,8 @@ export function stressThreadCounts(cores: number): number[] {
   return scalingTokenCounts(cores);
 }
 
-async function campaign(sched: SchedMode, threads: number, iterations: number): Promise<void> {
+async function campaign(sched: SchedMode, threads: number, iterations: number): Promise<number> {
+  const t0 = performance.now();
   const r = await runStress({
     scenario: STRESS_SCENARIO,
     overrides: { sched, protocol: 'batched', arch: 'weak' },
@@ -66,6 +78,7 @@ async function campaign(sched: SchedMode, threads: number, iterations: number): 
   });
   if (r.iterations !== iterations) throw new Error(`stress ran ${r.iterations} of ${iterations} iterations`);
   if (r.failures.length > 0) throw new Error(`stress iteration ${r.failures[0].iteration} failed: ${r.failures[0].message}`);
+  return performance.now() - t0;
 }
 
 /** Measure every case; `onStep` is called after each. */
@@ -73,14 +86,29 @@ export async function measureStressRate(cores: number, budget: StressBudget, onS
   const points: StressPoint[] = [];
   for (const sched of ['seeded', 'free'] as const) {
     let base = 0;
+    let baseAfter = 0;
     for (const threads of stressThreadCounts(cores)) {
       const iterations = budget.iterations[sched];
+      const after: number[] = [];
       const bench = new Bench({ iterations: budget.samples, time: 0, warmup: budget.warmups > 0, warmupIterations: budget.warmups, warmupTime: 0, retainSamples: true, throws: true });
-      bench.add('campaign', () => campaign(sched, threads, iterations));
+      let startupMs = 0;
+      bench.add('campaign', async () => {
+        const ms = await campaign(sched, threads, iterations);
+        // A start-up time above the campaign's (a noisy host) gives no figure for this sample rather than a negative one.
+        if (ms > startupMs) after.push((iterations - threads) / ((ms - startupMs) / 1000));
+      }, {
+        beforeEach: async () => {
+          startupMs = await campaign(sched, threads, threads);
+        },
+      });
       await bench.run();
       const fig = figureOf(namedSamplesMs(bench, 'campaign').map((ms) => iterations / (ms / 1000)), 'iterations/s', 'higher');
-      if (threads === 1) base = fig.median;
-      points.push({ sched, threads, iterations, iterations_per_s: fig, speedup: round3(fig.median / base) });
+      const afterFig = figureOf(after.slice(-budget.samples), 'iterations/s', 'higher');
+      if (threads === 1) {
+        base = fig.median;
+        baseAfter = afterFig.median;
+      }
+      points.push({ sched, threads, iterations, iterations_per_s: fig, speedup: round3(fig.median / base), after_startup_per_s: afterFig, after_startup_speedup: round3(afterFig.median / baseAfter) });
       onStep(`stress ${sched}, ${threads} thread${threads === 1 ? '' : 's'}`);
     }
   }
