@@ -9,10 +9,12 @@
  * Start-up is most of a short campaign (a pool thread and a 3-CPU machine
  * took 2-5 s to start on a loaded 2-core host, against ~5 ms an iteration),
  * and T threads start T machines at once on the same cores, so the whole-
- * campaign speedup understates what T threads do once running: each sample
- * also runs a start-up campaign of one iteration per thread right before,
- * and `after_startup_per_s` is (iterations - threads) / (campaign time -
- * start-up campaign time).
+ * campaign speedup understates what T threads do once running.
+ * `after_startup_per_s` leaves start-up out: the campaign reports every
+ * chunk it finishes (runStress's onProgress), each thread's first chunk
+ * carries its boot, so the rate is taken from the end of the T-th chunk
+ * (every thread booted) to the end of the last: iterations done in between
+ * / time in between.
  *
  * Invariants:
  * - A campaign that ran fewer iterations than asked for throws.
@@ -66,8 +68,9 @@ export function stressThreadCounts(cores: number): number[] {
   return scalingTokenCounts(cores);
 }
 
-async function campaign(sched: SchedMode, threads: number, iterations: number): Promise<number> {
-  const t0 = performance.now();
+/** A campaign's rate once every pool thread has booted (see the header), or null if it ran too few chunks to tell. */
+async function campaign(sched: SchedMode, threads: number, iterations: number): Promise<number | null> {
+  const chunks: { t: number; completed: number }[] = [];
   const r = await runStress({
     scenario: STRESS_SCENARIO,
     overrides: { sched, protocol: 'batched', arch: 'weak' },
@@ -75,10 +78,14 @@ async function campaign(sched: SchedMode, threads: number, iterations: number): 
     seed: 1,
     stopOnRace: false,
     threads,
+    onProgress: (completed) => chunks.push({ t: performance.now(), completed }),
   });
   if (r.iterations !== iterations) throw new Error(`stress ran ${r.iterations} of ${iterations} iterations`);
   if (r.failures.length > 0) throw new Error(`stress iteration ${r.failures[0].iteration} failed: ${r.failures[0].message}`);
-  return performance.now() - t0;
+  const from = chunks[threads - 1];
+  const to = chunks[chunks.length - 1];
+  if (!from || to.completed <= from.completed || to.t <= from.t) return null;
+  return (to.completed - from.completed) / ((to.t - from.t) / 1000);
 }
 
 /** Measure every case; `onStep` is called after each. */
@@ -91,18 +98,13 @@ export async function measureStressRate(cores: number, budget: StressBudget, onS
       const iterations = budget.iterations[sched];
       const after: number[] = [];
       const bench = new Bench({ iterations: budget.samples, time: 0, warmup: budget.warmups > 0, warmupIterations: budget.warmups, warmupTime: 0, retainSamples: true, throws: true });
-      let startupMs = 0;
       bench.add('campaign', async () => {
-        const ms = await campaign(sched, threads, iterations);
-        // A start-up time above the campaign's (a noisy host) gives no figure for this sample rather than a negative one.
-        if (ms > startupMs) after.push((iterations - threads) / ((ms - startupMs) / 1000));
-      }, {
-        beforeEach: async () => {
-          startupMs = await campaign(sched, threads, threads);
-        },
+        const rate = await campaign(sched, threads, iterations);
+        if (rate !== null) after.push(rate);
       });
       await bench.run();
       const fig = figureOf(namedSamplesMs(bench, 'campaign').map((ms) => iterations / (ms / 1000)), 'iterations/s', 'higher');
+      // The last `samples` rates are the measured campaigns' (warm-ups ran first).
       const afterFig = figureOf(after.slice(-budget.samples), 'iterations/s', 'higher');
       if (threads === 1) {
         base = fig.median;
