@@ -20,8 +20,8 @@ import { expectProfileShape } from './benchProfileShape.js';
 import { runCliInProcess } from './cliInProcess.js';
 import { parseOneJsonObject, runCli } from './helpers.js';
 
-/** The quick run takes ~20 s on a 2-core host; far more means it hangs. */
-const QUICK_TIMEOUT_MS = 120_000;
+/** The quick run takes ~20 s on an idle 2-core host and 50-70 s with other jobs on its cores; far more means it hangs. */
+const QUICK_TIMEOUT_MS = 180_000;
 
 describe('tlbsim bench --quick --json', () => {
   it('prints one documented host profile; every figure is positive with its spread; --out writes the same profile', async () => {
@@ -46,7 +46,7 @@ describe('tlbsim bench --quick --json', () => {
     // Engine and raw are measured in the same run; the ratio is theirs.
     for (const e of p.ipi_round) expect(e.ratio.median).toBeCloseTo(e.engine.median.median / e.raw.median.median, 2);
     expect(p.tlb_lookup.ratio).toBeCloseTo(p.tlb_lookup.engine.median / p.tlb_lookup.raw.median, 2);
-  });
+  }, QUICK_TIMEOUT_MS + 10_000);
 });
 
 describe('tlbsim bench bad input', () => {

@@ -50,8 +50,9 @@ interface TierPlan {
 export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   quick: {
     limits: { timeMs: 300, warmupMs: 100 },
-    // ~200 choice points per run and 5-50 us each: about 1 s of runs, plus the floor's 2 x 6 batches of 2,000 hand-offs.
-    step: { handoffsPerBatch: 2_000, handoffSamples: 5, warmupRuns: 30, runsPerSample: 20, stepSamples: 5 },
+    // ~200 choice points per run and 5-50 us each: under 1 s of runs after the boot, plus the floor's 2 x 6 batches of
+    // 1,000 hand-offs (the spinning floor took ~100 us a hand-off on a 2-core host busy with other processes).
+    step: { handoffsPerBatch: 1_000, handoffSamples: 5, warmupRuns: 20, runsPerSample: 10, stepSamples: 5 },
     // One warm-up run: enough for the engine's isolates to leave the interpreter for the small machines quick boots.
     ipi: { engineWarmupRuns: 1, engineMeasuredRuns: 3, roundsSmall: 50, roundsLarge: 20, rawRuns: 3, rawTimeMs: 150, rawMinRounds: 50 },
     scaling: { opsPerThread: 200_000, runs: 3 },
