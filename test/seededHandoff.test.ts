@@ -1,9 +1,9 @@
 /**
- * The seeded hand-off's spin (src/engine/scheduler.ts: with runTokens >= 2 the
+ * The seeded hand-off's spin (src/engine/scheduler.ts: with runTokens >= cpus the
  * CPU the next PRNG draw would pick spins for its turn, and whoever yields
  * rings it awake) is timing only: it never takes a draw or writes a shared
  * word a CPU reads, so the same seed gives the same schedule, counters and
- * races whether the waiters spin (runTokens 2) or sleep at once (runTokens 1).
+ * races whether the waiters spin (runTokens = cpus) or sleep at once (runTokens 1).
  * A prediction that took the draw, or rang a CPU into taking a step, would
  * change G_SCHED_STEPS or the counters of some seed below.
  *
@@ -31,7 +31,7 @@ for (const arch of ['weak', 'arm64'] as const) {
     let spinning: Machine;
     beforeAll(async () => {
       sleeping = await Machine.boot({ ...base, runTokens: 1 });
-      spinning = await Machine.boot({ ...base, runTokens: 2 });
+      spinning = await Machine.boot({ ...base, runTokens: base.cpus });
     });
     afterAll(async () => {
       await sleeping?.shutdown();

@@ -19,13 +19,13 @@
  * G_SCHED_TURN and rings its doorbell. Because only the CPU holding the turn
  * touches shared state, a run is a pure function of the seed.
  * Hand-off speed (timing only, never a choice): a sleeping waiter costs the
- * host a futex wake-up per hand-off (~5-15 us), so when the machine may use
- * two host cores (`runTokens` >= 2) the waiter the PRNG will pick next, if the
- * runnable set does not change meanwhile (`predictNext`: the next draw,
- * computed without taking it), spins on its doorbell instead of sleeping
- * (adaptive budget, TURN_SPIN_MAX), and whoever yields rings that predicted
- * CPU awake if it sleeps, while spinning pays off (its own budget is high). At most the turn holder and one spinner use a core, so
- * a 3-CPU machine fits two cores; every other waiter sleeps as before.
+ * host a futex wake-up per hand-off (~5-15 us), so when every CPU thread of
+ * the machine has a host core of its own (`spinForTurn`: runTokens >= cpus)
+ * the waiter the PRNG will pick next, if the runnable set does not change
+ * meanwhile (`predictNext`: the next draw, computed without taking it), spins
+ * on its doorbell instead of sleeping (adaptive budget, TURN_SPIN_MAX), and
+ * whoever yields rings that predicted CPU awake if it sleeps, while spinning
+ * pays off (its own budget is high). Every other waiter sleeps as before.
  * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queued invalidations (C_HW_PENDING) pending.
  * With `--arch arm64` the scheduler also picks among MMU agents: agent
  * cpus + c is CPU c's MMU, runnable while TLBIs wait for it; its step runs on
@@ -320,8 +320,8 @@ export class SeededScheduler {
     /** The machine's views: a schedule-driven run reads its schedule and hashes the state through them. */
     private readonly views: MachineViews | null = null,
     /**
-     * The machine may use two host cores or more (`runTokens` >= 2): the
-     * predicted next CPU spins for its turn instead of sleeping (see the
+     * Every CPU thread of the machine has a host core (runTokens >= cpus):
+     * the predicted next CPU spins for its turn instead of sleeping (see the
      * header). PRNG-seeded runs only: a schedule-driven run always sleeps.
      */
     spinForTurn = false,

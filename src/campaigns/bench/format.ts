@@ -131,7 +131,7 @@ function stressScalingNotes(p: HostProfile): string[] {
     out.push(`- other processes took ${fmtNum(p.other_processes_pct)}% of the host's CPUs: the threads competed with them, not only with each other; measure on an idle host.`);
   }
   out.push(
-    `- a seeded machine passes one turn between its CPU threads: every hand-off is a thread wake-up (floor above), and with 2 or more run tokens the CPU predicted next spins on a second core; ${cores} core${cores === 1 ? '' : 's'} give T machines floor(${cores}/T) run token${cores === 1 ? '' : 's'} each, so from T = ${Math.max(1, Math.floor(cores / 2) + 1)} on they hand off by sleeping. Linear seeded scaling needs 2 host cores per thread (a turn holder and a spinner), plus one for the pool's result building.`,
+    `- a seeded machine passes one turn between its CPU threads: every hand-off that sleeps is a thread wake-up (floor above); its CPUs spin for the turn instead only with a host core each (run tokens >= CPUs: ${cores} core${cores === 1 ? '' : 's'} give T machines floor(${cores}/T) run token${cores === 1 ? '' : 's'} each). Seeded scaling needs, per thread, a core for the turn holder and one for the CPU spinning next (3 for the 3-CPU machine here), plus one for the pool's result building; with fewer, each machine hands off by sleeping and T machines share the cores' wake-ups.`,
     `- free mode runs floor(${cores}/T) CPUs of each machine at once; the pool thread and every IPI wake-up need cores too, so T machines on ${cores} cores share them: free scaling needs more cores than threads x run tokens.`,
     '- whole campaigns include pool start-up and one boot per thread (T boots at once on the same cores): compare the after-start-up columns.',
   );
