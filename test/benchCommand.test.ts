@@ -49,7 +49,7 @@ describe('tlbsim bench --quick --json', () => {
     expect(p.ipi_rate?.cpus).toBe(ipiRateCpus(cores, 1024));
     if (p.ipi_rate) expect(p.ipi_rate.ratio).toBeCloseTo(p.ipi_rate.engine.median / p.ipi_rate.raw.median, 2);
     expect(p.tlb_lookup.ratio).toBeCloseTo(p.tlb_lookup.engine.median / p.tlb_lookup.raw.median, 2);
-  });
+  }, QUICK_TIMEOUT_MS + 10_000);
 });
 
 describe('tlbsim bench bad input', () => {

@@ -55,13 +55,20 @@ export function expectPositiveFigure(path: string, f: Record<string, unknown>): 
   expect(median, `${path} median <= p75`).toBeLessThanOrEqual(s.p75);
   expect(s.p75, `${path} p75 <= max`).toBeLessThanOrEqual(s.max);
   expect(Number.isInteger(f.samples) && (f.samples as number) >= 1, `${path}.samples is a count`).toBe(true);
-  expect(['us', 'ms', 'MB', 'lookups/s', 'accesses/s', 'iterations/s', 'IPIs/s'], `${path}.unit`).toContain(f.unit);
+  expect(['us', 'ms', 'MB', 'lookups/s', 'accesses/s', 'iterations/s', 'IPIs/s', 'steps/s'], `${path}.unit`).toContain(f.unit);
   expect(['lower', 'higher'], `${path}.better`).toContain(f.better);
 }
 
-/** Assert the whole documented shape of a profile. */
-export function expectProfileShape(p: HostProfile): void {
+/**
+ * Assert the whole documented shape of a profile. `written`: 'now' (a profile
+ * this build measured: every key, the seeded step and the after-start-up
+ * stress rates included) or 'before-seeded-step' (a saved profile from before
+ * issue 19 added them: they must then be absent, not half there).
+ */
+export function expectProfileShape(p: HostProfile, written: 'now' | 'before-seeded-step' = 'now'): void {
   for (const k of PROFILE_KEYS) expect(p, `profile key ${k}`).toHaveProperty(k);
+  const now = written === 'now';
+  expect(p.seeded_step !== undefined, 'seeded_step present').toBe(now);
   expect(p.tlbsim_profile).toBe(1);
   for (const k of HOST_KEYS) expect(p.host, `host key ${k}`).toHaveProperty(k);
   expect(Number.isInteger(p.host.cores) && p.host.cores >= 1).toBe(true);
@@ -75,6 +82,14 @@ export function expectProfileShape(p: HostProfile): void {
     }
     expect(e.ratio.median).toBeGreaterThan(0);
     expect(e.ratio.p99).toBeGreaterThan(0);
+  }
+  const st = p.seeded_step;
+  if (st) {
+    expect(Object.keys(st).sort()).toEqual(['handoff_floor_us', 'handoff_spin_us', 'ratio', 'scenario', 'step_us', 'steps_per_run', 'steps_per_s']);
+    expect(st.scenario).toBe('unmap-window');
+    expect(st.steps_per_run).toBeGreaterThan(0);
+    // The engine and the floor are measured in the same run; the ratio is theirs.
+    expect(st.ratio).toBeCloseTo(st.step_us.median / st.handoff_floor_us.median, 2);
   }
   // `ipi_rate` is absent from profiles measured before it existed (the saved fixtures).
   if (p.ipi_rate) {
@@ -91,7 +106,8 @@ export function expectProfileShape(p: HostProfile): void {
   expect(p.startup.length).toBeGreaterThan(0);
   for (const s of p.startup) expect(Object.keys(s).sort()).toEqual(['cpus', 'mb_per_cpu', 'peak_rss_mb', 'startup_ms']);
   expect(p.stress.points.length).toBeGreaterThan(0);
-  for (const s of p.stress.points) expect(Object.keys(s).sort()).toEqual(['iterations', 'iterations_per_s', 'sched', 'speedup', 'threads']);
+  const stressKeys = ['iterations', 'iterations_per_s', 'sched', 'speedup', 'threads', ...(now ? ['after_startup_per_s', 'after_startup_speedup'] : [])].sort();
+  for (const s of p.stress.points) expect(Object.keys(s).sort()).toEqual(stressKeys);
 
   // Every figure, wherever it is, is positive with its spread; and the named list misses none.
   const found = findFigures(p);

@@ -46,10 +46,11 @@ describe('planSizes', () => {
   it('one progress label per measurement step', () => {
     const s = planSizes({ tier: 'default' }, 2);
     const labels = planLabels(s);
-    // One step per IPI target count, then one for the all-to-all IPI rate.
-    expect(labels).toHaveLength(3 + s.ipiTargets.length + 1 + s.tokens.length + 1 + s.startupSizes.length + 2 * s.stressThreads.length);
-    expect(labels[3]).toBe('IPI round, 1 target');
-    expect(labels[3 + s.ipiTargets.length]).toBe('IPIs/s all-to-all, 8 CPUs');
+    // 3 limits, 2 seeded-step steps (floor, engine step), IPI rounds, the all-to-all IPI rate, run tokens, TLB lookups, start-ups, 2 modes x stress threads.
+    expect(labels).toHaveLength(3 + 2 + s.ipiTargets.length + 1 + s.tokens.length + 1 + s.startupSizes.length + 2 * s.stressThreads.length);
+    expect(labels.slice(3, 5)).toEqual(['seeded hand-off floor', 'seeded step']);
+    expect(labels[5]).toBe('IPI round, 1 target');
+    expect(labels[5 + s.ipiTargets.length]).toBe('IPIs/s all-to-all, 8 CPUs');
     expect(labels.at(-1)).toBe('stress free, 2 threads');
   });
 });

@@ -42,7 +42,7 @@ const title = TASKSET === null ? 'under taskset: skipped, this host has no tasks
 
 suite(title, () => {
   it('tlbsim bench --quick --json reports 1 core and runs one token, one stress thread', () => {
-    const p = parseOneJsonObject<HostProfile>(pinned(['bench', '--quick', '--json'], 120_000));
+    const p = parseOneJsonObject<HostProfile>(pinned(['bench', '--quick', '--json'], 180_000));
     expectProfileShape(p);
     expect(p.host.cores).toBe(1);
     expect(p.host.cpus_allowed).toBe(CPU);
@@ -54,7 +54,7 @@ suite(title, () => {
     ]);
     // 1, cores-1 (= 0, dropped) and 2 x cores.
     expect(p.ipi_round.map((e) => e.targets)).toEqual([1, 2]);
-  });
+  }, 190_000);
 
   it('tlbsim run defaults to one run token', () => {
     const r = parseOneJsonObject<RunResult>(pinned(['run', '--cpus', '3', '--pages', '16', '--ops', '200', '--json'], 60_000));

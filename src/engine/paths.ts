@@ -49,3 +49,8 @@ export function benchEchoWorkerUrl(): URL {
 export function startupChildUrl(): URL {
   return resolveCompiled('workers/startupChild.js');
 }
+
+/** The raw hand-off workers of `tlbsim bench`'s seeded-step floor. */
+export function benchHandoffWorkerUrl(): URL {
+  return resolveCompiled('workers/benchHandoff.js');
+}

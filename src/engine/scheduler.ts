@@ -18,6 +18,14 @@
  * shared memory, G_SCHED_PRNG) among the runnable CPUs, writes it to
  * G_SCHED_TURN and rings its doorbell. Because only the CPU holding the turn
  * touches shared state, a run is a pure function of the seed.
+ * Hand-off speed (timing only, never a choice): a sleeping waiter costs the
+ * host a futex wake-up per hand-off (~5-15 us), so when every CPU thread of
+ * the machine has a host core of its own (`spinForTurn`: runTokens >= cpus)
+ * the waiter the PRNG will pick next, if the runnable set does not change
+ * meanwhile (`predictNext`: the next draw, computed without taking it), spins
+ * on its doorbell instead of sleeping (adaptive budget, TURN_SPIN_MAX), and
+ * whoever yields rings that predicted CPU awake if it sleeps, while spinning
+ * pays off (its own budget is high). Every other waiter sleeps as before.
  * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queue-carried IPIs (C_HW_PENDING) pending.
  * On a machine whose invalidations are applied by hardware (`--arch arm64`:
  * broadcast TLBIs; `--transport invlpgb` / `rar`: INVLPGB broadcasts and RAR
@@ -59,6 +67,35 @@ const TOKEN_WAIT_MS = 1000;
 const GRANT_PLAIN = 1;
 /** C_TOKEN_GRANT of a token lent by CPU `c` is GRANT_LENT_BASE + c. */
 const GRANT_LENT_BASE = 2;
+/**
+ * Seeded hand-off, adaptive spin: the doorbell reads a waiter predicted to run
+ * next makes before it sleeps anyway. A spin that sees the ring doubles the
+ * budget (up to TURN_SPIN_MAX), one that runs out halves it (below
+ * TURN_SPIN_MIN it is 0: sleep at once). A read costs ~5-10 ns, a seeded step
+ * 1-20 us: on a 2-core host with its cores free the spins succeed and the
+ * budget stays near the top (~100 us); on a host whose cores are taken
+ * (measured: load 10-20 on 2 cores, other processes) the turn holder and the
+ * spinner share one core, every spin runs out, and a fixed 20,000-read spin
+ * made steps 10x slower than sleeping: halving stops the waste within a few
+ * hand-offs.
+ */
+const TURN_SPIN_MAX = 16_384;
+/** Below this budget (reads) a waiter sleeps at once, and a yielding CPU does not ring the predicted one awake. */
+const TURN_SPIN_MIN = 256;
+/**
+ * A waiter whose budget fell to 0 still spins a probe of TURN_SPIN_PROBE reads
+ * (~60 us at the ~15 ns a read measured on a busy 2-core host) on every
+ * TURN_SPIN_PROBE_EVERY-th wait, so a host whose cores came free is noticed
+ * again within a few ms (256 hand-offs): under load the probes cost ~0.25 us
+ * per hand-off on average, about 2% of a sleeping one.
+ */
+const TURN_SPIN_PROBE = 4_096;
+/** See TURN_SPIN_PROBE. */
+const TURN_SPIN_PROBE_EVERY = 256;
+/** A spinning waiter re-checks that it is still the predicted next CPU every this many reads (the turn holder may have kept the turn, moving the PRNG). */
+const TURN_SPIN_RECHECK = 256;
+/** Safety-net timeout of a seeded turn wait: every hand-off rings the new turn holder, so an expiry only bounds a lost wake-up. */
+const TURN_WAIT_MS = 50;
 /** Value of G_SCHED_TURN when no CPU may run (seeded run finished). */
 const TURN_NONE = -1;
 /** Value of G_SCHED_TURN before a schedule-driven run's first choice (not every CPU has started yet). */
@@ -217,11 +254,25 @@ export function initSeededScheduler(global: Int32Array, cpuCtl: Int32Array, cpus
 
 /** Draw the next agent to run among the runnable ones; TURN_NONE if none is. Caller holds the turn. */
 function pickRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, agents: number, tlbi?: Int32Array): number {
+  return drawRunnable(global, cpuCtl, cpus, agents, tlbi, true);
+}
+
+/**
+ * The agent the next draw would pick if the runnable set stays as it is now,
+ * without taking the draw (any thread may call it; it writes nothing). Only
+ * decides who spins for the turn, never who gets it.
+ */
+function predictNext(global: Int32Array, cpuCtl: Int32Array, cpus: number, agents: number, tlbi?: Int32Array): number {
+  return drawRunnable(global, cpuCtl, cpus, agents, tlbi, false);
+}
+
+/** pickRunnable's draw; `take` stores the PRNG's new state (only the turn holder may). */
+function drawRunnable(global: Int32Array, cpuCtl: Int32Array, cpus: number, agents: number, tlbi: Int32Array | undefined, take: boolean): number {
   let runnable = 0;
   for (let c = 0; c < agents; c++) if (isRunnable(cpuCtl, c, cpus, tlbi)) runnable++;
   if (runnable === 0) return TURN_NONE;
   const [s, r] = mulberry32Step(schedPrng(global));
-  setSchedPrng(global, s);
+  if (take) setSchedPrng(global, s);
   let k = r % runnable;
   for (let c = 0; c < agents; c++) {
     if (!isRunnable(cpuCtl, c, cpus, tlbi)) continue;
@@ -242,6 +293,12 @@ export class SeededScheduler {
   private readonly tlbi: Int32Array | undefined;
   /** This CPU's MMU agent (cpus + me) on a machine with agents (`schedAgents`), else -1. */
   private readonly mmuAgent: number;
+  /** Spin (bounded) for the turn when predicted to run next, instead of sleeping at once. */
+  private readonly spin: boolean;
+  /** Current spin budget, reads (adaptive, see TURN_SPIN_MAX). Thread-local. */
+  private spinBudget = TURN_SPIN_MAX;
+  /** Waits since the last probe while the budget is 0 (see TURN_SPIN_PROBE). */
+  private waitsSinceProbe = 0;
   /**
    * The MMU agent's step, run on this CPU's thread when the scheduler picks
    * the agent: apply the pending TLBIs / INVLPGB / RAR requests, then yield
@@ -259,7 +316,14 @@ export class SeededScheduler {
     private readonly views: MachineViews | null = null,
     /** Schedulable agents (`schedAgents`): `cpus`, or 2 * cpus with MMU agents. */
     private readonly agents = cpus,
+    /**
+     * Every CPU thread of the machine has a host core (runTokens >= cpus):
+     * the predicted next CPU spins for its turn instead of sleeping (see the
+     * header). PRNG-seeded runs only: a schedule-driven run always sleeps.
+     */
+    spinForTurn = false,
   ) {
+    this.spin = spinForTurn && (views === null || !scheduleDriven(views.sched));
     this.tlbi = views !== null && views.tlbi.length > 0 ? views.tlbi : undefined;
     this.mmuAgent = agents > cpus ? cpus + me : -1;
   }
@@ -302,8 +366,58 @@ export class SeededScheduler {
       }
       if (runDone(g)) return false;
       hooks.checkAbort();
-      waitDoorbell(this.cpuCtl, this.me, seen, 50);
+      if (this.spin && this.spinForRing(seen)) continue;
+      waitDoorbell(this.cpuCtl, this.me, seen, TURN_WAIT_MS);
     }
+  }
+
+  /** This CPU's thread runs the agent the next draw would pick (this CPU or its MMU). */
+  private predictedNext(): boolean {
+    const p = predictNext(this.global, this.cpuCtl, this.cpus, this.agents, this.tlbi);
+    return p === this.me || (p >= 0 && p === this.mmuAgent);
+  }
+
+  /**
+   * While this CPU is the predicted next one, re-read its doorbell up to
+   * `spinBudget` times. True if it rang (look at the turn again), false
+   * to sleep: not predicted (any more), or the spin ran out (which halves
+   * the budget; a ring doubles it).
+   */
+  private spinForRing(seen: number): boolean {
+    const ctl = this.cpuCtl;
+    const me = this.me;
+    let budget = this.spinBudget;
+    if (budget === 0) {
+      if (++this.waitsSinceProbe < TURN_SPIN_PROBE_EVERY) return false;
+      this.waitsSinceProbe = 0;
+      budget = TURN_SPIN_PROBE;
+    }
+    for (let i = 0; i < budget; i += TURN_SPIN_RECHECK) {
+      if (!this.predictedNext()) return false;
+      const n = Math.min(TURN_SPIN_RECHECK, budget - i);
+      for (let j = 0; j < n; j++) {
+        if (doorbell(ctl, me) !== seen) {
+          this.spinBudget = Math.min(TURN_SPIN_MAX, budget * 2);
+          return true;
+        }
+      }
+    }
+    this.spinBudget = budget >> 1 < TURN_SPIN_MIN ? 0 : budget >> 1;
+    return false;
+  }
+
+  /**
+   * Spinning hand-offs: ring the thread of the agent the next draw would
+   * pick, unless it is `holder`'s (the new turn holder) or this one (it
+   * checks for itself before it sleeps), so a sleeper starts spinning
+   * while the holder takes its step.
+   */
+  private wakePredicted(holder: number): void {
+    if (this.spinBudget === 0) return; // spinning does not pay on this host now: no extra wake-ups
+    const p = predictNext(this.global, this.cpuCtl, this.cpus, this.agents, this.tlbi);
+    if (p < 0) return;
+    const t = p >= this.cpus ? p - this.cpus : p;
+    if (t !== this.me && t !== holder) ringDoorbell(this.cpuCtl, t);
   }
 
   /**
@@ -320,7 +434,10 @@ export class SeededScheduler {
       v && scheduleDriven(v.sched)
         ? chooseScheduled(v.sched, v, this.cpus, as, blocked, steps, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), afterIrq, this.agents)
         : pickRunnable(this.global, this.cpuCtl, this.cpus, this.agents, this.tlbi);
-    if (next === as) return steps;
+    if (next === as) {
+      if (this.spin) this.wakePredicted(this.me);
+      return steps;
+    }
     if (this.mmuAgent >= 0 && (next === this.me || next === this.mmuAgent)) {
       // Handed from this CPU to its own MMU agent or back: the same thread; waitTurn sees it.
       setSchedTurn(this.global, next);
@@ -331,7 +448,9 @@ export class SeededScheduler {
       markRunDone(this.global);
       for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
     } else {
-      ringDoorbell(this.cpuCtl, next >= this.cpus ? next - this.cpus : next); // an MMU agent runs on its CPU's thread
+      const holder = next >= this.cpus ? next - this.cpus : next; // an MMU agent runs on its CPU's thread
+      ringDoorbell(this.cpuCtl, holder);
+      if (this.spin) this.wakePredicted(holder);
     }
     return steps;
   }

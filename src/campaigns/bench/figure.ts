@@ -12,7 +12,7 @@
 import { quantileSorted } from 'simple-statistics';
 
 /** Units used by profile figures. */
-export type FigureUnit = 'us' | 'ms' | 'MB' | 'lookups/s' | 'accesses/s' | 'iterations/s' | 'IPIs/s';
+export type FigureUnit = 'us' | 'ms' | 'MB' | 'lookups/s' | 'accesses/s' | 'iterations/s' | 'IPIs/s' | 'steps/s';
 
 /** Which way a figure improves: latencies and memory go down, rates go up. */
 type Better = 'lower' | 'higher';

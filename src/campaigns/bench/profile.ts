@@ -19,6 +19,7 @@ import type { HostInfo } from './host.js';
 import type { IpiRate } from './ipiRate.js';
 import type { IpiRoundEntry } from './ipiRound.js';
 import type { MessagingLimits } from './limits.js';
+import type { SeededStepFigures } from './seededStep.js';
 import type { StartupEntry } from './startup.js';
 import type { StressRate } from './stressRate.js';
 import type { TlbLookupFigures } from './tlbLookup.js';
@@ -49,6 +50,8 @@ export interface HostProfile {
   other_processes_pct: number | null;
   /** Physical limits of message passing, microseconds per round trip. */
   limits: MessagingLimits;
+  /** A seeded step of the engine against the raw hand-off floor (absent from profiles written before it was measured). */
+  seeded_step?: SeededStepFigures;
   /** IPI round latency, engine against raw, per target count. */
   ipi_round: IpiRoundEntry[];
   /** Simulated IPIs per host second, all-to-all (tlb-flush), engine against raw. Absent in profiles measured before it existed. */
@@ -98,6 +101,10 @@ export function namedFigures(p: HostProfile): [string, Figure][] {
     ['Atomics.wait/notify round trip', p.limits.atomics_wait_notify_rt],
     ['doorbell + receiveMessageOnPort round trip', p.limits.doorbell_rt],
   ];
+  if (p.seeded_step) {
+    const st = p.seeded_step;
+    out.push(['seeded hand-off floor (sleeping)', st.handoff_floor_us], ['seeded hand-off floor (spinning)', st.handoff_spin_us], ['seeded step', st.step_us], ['seeded steps/s', st.steps_per_s]);
+  }
   for (const e of p.ipi_round) {
     const t = `ipi round, ${e.targets} target${e.targets === 1 ? '' : 's'}`;
     out.push([`${t}, engine median`, e.engine.median], [`${t}, raw median`, e.raw.median], [`${t}, engine p99`, e.engine.p99], [`${t}, raw p99`, e.raw.p99]);
@@ -111,7 +118,12 @@ export function namedFigures(p: HostProfile): [string, Figure][] {
   for (const s of p.startup) {
     out.push([`start-up, ${s.cpus} CPUs`, s.startup_ms], [`MB per CPU, ${s.cpus} CPUs`, s.mb_per_cpu], [`peak RSS, ${s.cpus} CPUs`, s.peak_rss_mb]);
   }
-  for (const s of p.stress.points) out.push([`stress ${s.sched}, ${s.threads} thread${s.threads === 1 ? '' : 's'}`, s.iterations_per_s]);
+  for (const s of p.stress.points) {
+    const name = `stress ${s.sched}, ${s.threads} thread${s.threads === 1 ? '' : 's'}`;
+    out.push([name, s.iterations_per_s]);
+    // Absent from profiles written before it was measured.
+    if (s.after_startup_per_s) out.push([`${name}, after start-up`, s.after_startup_per_s]);
+  }
   return out;
 }
 

@@ -22,6 +22,7 @@ import { ipiRateCpus, measureIpiRate, type IpiRate, type IpiRateBudget } from '.
 import { ipiTargetCounts, measureIpiRound, type EngineIpi, type IpiBudget, type IpiRoundEntry } from './ipiRound.js';
 import { measureLimits, type LimitsBudget } from './limits.js';
 import { PROFILE_VERSION, type BenchTier, type HostProfile } from './profile.js';
+import { measureSeededStep, type StepBudget } from './seededStep.js';
 import { measureStartup, type StartupEntry } from './startup.js';
 import { measureStressRate, stressThreadCounts, type StressBudget } from './stressRate.js';
 import { measureTlbLookup, type LookupBudget } from './tlbLookup.js';
@@ -29,6 +30,7 @@ import { measureTlbLookup, type LookupBudget } from './tlbLookup.js';
 /** Everything a tier measures and how long. */
 interface TierPlan {
   limits: LimitsBudget;
+  step: StepBudget;
   ipi: IpiBudget;
   ipiRate: IpiRateBudget;
   scaling: ScalingBudget;
@@ -50,6 +52,9 @@ interface TierPlan {
 export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   quick: {
     limits: { timeMs: 300, warmupMs: 100 },
+    // ~200 choice points per run and 5-50 us each: under 1 s of runs after the boot, plus the floor's 2 x 6 batches of
+    // 1,000 hand-offs (the spinning floor took ~100 us a hand-off on a 2-core host busy with other processes).
+    step: { handoffsPerBatch: 1_000, handoffSamples: 5, warmupRuns: 20, runsPerSample: 10, stepSamples: 5 },
     // One warm-up run: enough for the engine's isolates to leave the interpreter for the small machines quick boots.
     ipi: { engineWarmupRuns: 1, engineMeasuredRuns: 3, roundsSmall: 50, roundsLarge: 20, rawRuns: 3, rawTimeMs: 150, rawMinRounds: 50 },
     // About 0.5 s per engine run at 8 CPUs on a 2-core host (14,000 IPIs); the warm-up run leaves the interpreter.
@@ -62,6 +67,7 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   },
   default: {
     limits: { timeMs: 2_000, warmupMs: 500 },
+    step: { handoffsPerBatch: 5_000, handoffSamples: 9, warmupRuns: 100, runsPerSample: 50, stepSamples: 9 },
     // Five warm-up runs: at 64 CPUs the optimizing compiler was still busy in the second run (docs/design.md, host limits).
     ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 7, roundsSmall: 200, roundsLarge: 40, rawRuns: 7, rawTimeMs: 400, rawMinRounds: 100 },
     ipiRate: { engineOps: 1_000, engineRuns: 5, rawRounds: 3_000, rawRuns: 5 },
@@ -73,6 +79,7 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   },
   full: {
     limits: { timeMs: 3_000, warmupMs: 500 },
+    step: { handoffsPerBatch: 10_000, handoffSamples: 15, warmupRuns: 100, runsPerSample: 100, stepSamples: 15 },
     // Fewer minimum raw rounds and five measured runs: at 1023 targets (npm run bench) one raw round takes 20-40 ms
     // and one engine run 5-15 s on a 2-core host, so seven of each would make that row alone about 8 minutes.
     ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 5, roundsSmall: 200, roundsLarge: 40, rawRuns: 5, rawTimeMs: 600, rawMinRounds: 50 },
@@ -156,6 +163,8 @@ export function planLabels(sizes: BenchSizes): string[] {
     'postMessage round trip',
     'Atomics.wait/notify round trip',
     'doorbell round trip',
+    'seeded hand-off floor',
+    'seeded step',
     ...sizes.ipiTargets.map((t) => `IPI round, ${plural(t, 'target')}`),
     `IPIs/s all-to-all, ${sizes.ipiRateCpus} CPUs`,
     ...sizes.tokens.map((k) => `accesses/s, ${plural(k, 'run token')}`),
@@ -197,6 +206,7 @@ export async function runHostBench(opts: HostBenchOptions): Promise<HostBenchRun
   const load = new HostLoadMonitor();
 
   const limits = await measureLimits(plan.limits, step);
+  const seededStep = await measureSeededStep(plan.step, step);
 
   const ipi: IpiRoundEntry[] = [];
   const engineDetails: EngineIpi[] = [];
@@ -234,6 +244,7 @@ export async function runHostBench(opts: HostBenchOptions): Promise<HostBenchRun
     host,
     other_processes_pct: l ? Math.round(l.foreignPct * 10) / 10 : null,
     limits,
+    seeded_step: seededStep,
     ipi_round: ipi,
     ipi_rate: ipiRate,
     access_scaling: scaling,
