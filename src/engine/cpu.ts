@@ -281,6 +281,8 @@ export class Cpu implements IpiWaitHost {
   /** Reset per-run state and wait to be allowed to run. Returns false if the run ended before this CPU got a turn. */
   beginRun(seed: number, traceEpochMs = 0): boolean {
     this.tlb.reset();
+    this.ipi.resetRounds(); // C_ROUND / C_HW_ROUND are hashed state: a run must not inherit the last run's round ids
+    this.hw.resetRounds();
     this.trace?.clear();
     this.unmapStarts.clear();
     this.clock.start(traceEpochMs);

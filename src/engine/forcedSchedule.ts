@@ -42,6 +42,7 @@ import type { MachineViews } from './state/machineViews.js';
 import { mixGlobalState } from './state/globalBlock.js';
 import { usedRaceLogWords } from './oracle.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
+import { closeStep } from './footprint.js';
 
 export { SCHED_MAX_CPUS };
 
@@ -297,6 +298,8 @@ export function chooseScheduled(
   /** Schedulable agents: the CPUs, and with `--arch arm64` their MMUs (cpus + c). */
   agents = cpus,
 ): number {
+  // explore --por on: close the step that just ended (its footprint), before anything of this choice is written.
+  closeStep(v, cpus, sched[S_RECORDED], SCHED_RECORD_MAX, blocked);
   const shared = hashSharedState(v, cpus);
   if (cur >= 0) {
     if (blocked) {

@@ -100,6 +100,11 @@ export class HwInvalQueue {
   private readonly maskWords: number;
   private round = 0;
 
+  /** A new run: request ids start again from 1, so a run's shared state (C_HW_ROUND) is a function of the run alone. */
+  resetRounds(): void {
+    this.round = 0;
+  }
+
   constructor(
     readonly cpu: number,
     private readonly cpuCtl: Int32Array,

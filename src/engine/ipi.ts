@@ -108,6 +108,11 @@ export class IpiDelivery {
   get lastRound(): number {
     return this.round;
   }
+
+  /** A new run: round ids start again from 1, so a run's shared state (C_ROUND) is a function of the run alone. */
+  resetRounds(): void {
+    this.round = 0;
+  }
   private readonly maskWords: number;
 
   constructor(

@@ -23,6 +23,7 @@ import { LOCK_KIND_PAGE, lockTag, mutexOwner, mutexTryLock, mutexUnlock } from '
 import type { MachineViews } from './state/machineViews.js';
 import { lufFlushed } from './state/globalBlock.js';
 import { pageLockWord } from './state/pageState.js';
+import { noteFrameRead } from './footprint.js';
 
 // Layout of the frame buffers (sizes in src/engine/state/machineViews.ts); only this file knows the offsets.
 // `frameData`  Int32Array frames * wordsPerPage: frame f word w at f * W + w. Word w is written only by CPU w
@@ -211,6 +212,7 @@ export class PhysicalMemory {
   copyFrame(from: number, to: number): void {
     const W = this.geo.wordsPerPage;
     const { frameData, frameStep } = this.v;
+    noteFrameRead(this.v, from, W); // every CPU's word of the old frame (explore's footprints)
     for (let w = 0; w < W; w++) {
       Atomics.store(frameData, to * W + w, Atomics.load(frameData, from * W + w));
       frameStep[to * W + w] = frameStep[from * W + w];
@@ -221,6 +223,7 @@ export class PhysicalMemory {
   writeBack(page: number, f: number): void {
     const W = this.geo.wordsPerPage;
     const { frameData, backing } = this.v;
+    noteFrameRead(this.v, f, W); // every CPU's word of the frame (explore's footprints)
     for (let w = 0; w < W; w++) backing[page * W + w] = frameData[f * W + w];
   }
 

@@ -32,6 +32,7 @@ import { ptePresent, pteFrame } from './pageTable.js';
 import type { MachineViews } from './state/machineViews.js';
 import { claimRaceRecord, countRace, raceRecords, raceTotal } from './state/globalBlock.js';
 import { PAGE_STEP_NAMES, pageStep } from './state/pageState.js';
+import { noteFrameRead } from './footprint.js';
 
 // The race log: Int32Array `raceLog` (size in src/engine/state/machineViews.ts), records of RACE_WORDS; only this
 // file knows the offsets. A record's words are written plainly by the CPU that saw the race, its kind last (Atomics).
@@ -164,6 +165,7 @@ export function recordRace(v: MachineViews, kind: RaceKind, cpu: number, page: n
 export function checkFrameDrop(v: MachineViews, wordsPerPage: number, page: number, frame: number): number {
   let lost = 0;
   const W = wordsPerPage;
+  noteFrameRead(v, frame, W); // every CPU's word of the frame (explore's footprints)
   for (let w = 0; w < W; w++) {
     // Atomics: ordered after the generation bump (see PhysicalMemory.freeFrame).
     const inFrame = Atomics.load(v.frameData, frame * W + w);
@@ -183,6 +185,8 @@ export function checkFrameDrop(v: MachineViews, wordsPerPage: number, page: numb
 export function checkMigrationDrop(v: MachineViews, wordsPerPage: number, page: number, oldFrame: number, newFrame: number): number {
   let lost = 0;
   const W = wordsPerPage;
+  noteFrameRead(v, oldFrame, W); // every CPU's word of both frames (explore's footprints)
+  noteFrameRead(v, newFrame, W);
   for (let w = 0; w < W; w++) {
     const inOld = Atomics.load(v.frameData, oldFrame * W + w);
     if (inOld !== Atomics.load(v.frameData, newFrame * W + w)) {

@@ -184,7 +184,10 @@ export function formatExplore(r: ScenarioExploreResult): string {
   const lines = [`tlbsim explore: scenario ${r.scenario}${r.kernel ? `, kernel ${r.ablation ? 'ablation (buggy side never shipped)' : r.kernel}` : ''}${r.config.kernelVersion ? `, kernel profile ${r.config.kernelVersion}` : ''}, preemption bound ${r.bound}, ${r.config.cpus} CPUs`];
   lines.push('  preemptions  schedules  racy');
   for (const b of r.per_preemptions) lines.push(`  ${String(b.preemptions).padEnd(11)}  ${fmtInt(b.schedules).padStart(9)}  ${fmtInt(b.racy).padStart(4)}`);
-  lines.push(`  schedules explored    ${fmtInt(r.schedules)}${r.complete ? ' (every schedule up to the bound)' : ' (NOT exhaustive: --max-schedules or an interrupt stopped it)'}`);
+  const whole = r.por === 'on' ? 'a schedule of every class up to the bound' : 'every schedule up to the bound';
+  lines.push(`  schedules explored    ${fmtInt(r.schedules)}${r.complete ? ` (${r.bound === 'none' ? 'no bound' : whole})` : ' (NOT exhaustive: --max-schedules or an interrupt stopped it)'}`);
+  lines.push(`  partial-order red.    ${r.por}${r.por === 'on' ? `: ${fmtInt(r.schedules_pruned)} alternatives pruned; passes ${(r.por_passes ?? []).map((p) => `bound ${p.bound}: ${fmtInt(p.schedules)}`).join(', ')}` : ''}; stateful pruning ${r.stateful_pruning ? 'on' : 'off'}`);
+  if (r.verified) lines.push(`  verified: every schedule (${fmtInt(r.schedules)} schedules, one per class)`);
   lines.push(`  distinct states       ${fmtInt(r.distinct_states)}`);
   lines.push(`  racy schedules        ${fmtInt(r.racy_schedules)}${r.smallest_racy_bound === null ? '' : `; the smallest bound with a race is ${r.smallest_racy_bound}`}`);
   if (r.shortest_racy) {

@@ -98,6 +98,16 @@ export const CPU_CTL_WORDS = 16;
 /** Per-CPU control words that are machine state (the rest are doorbells, tokens and crash notes): the explorer hashes them. */
 const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM];
 
+/**
+ * True for a word of a CPU's control block that only the host scheduling
+ * writes (doorbell, run-token handshake): left out of step footprints
+ * (src/engine/footprint.ts). `i` indexes the whole `cpuCtl` buffer.
+ */
+export function isSchedCpuWord(i: number): boolean {
+  const w = i % CPU_CTL_WORDS;
+  return w === C_DOORBELL || w === C_TOKEN_GRANT || w === C_WANTS_TOKEN;
+}
+
 // C_LAST_EVENT is 0 (none) until the CPU's first IPI.
 export const LAST_EVENT_IPI = 1;
 export const LAST_EVENT_FAULT = 2;

@@ -98,6 +98,11 @@ export const ABORT_SEEDED_STEPS = 5;
 /** Global words the scheduler and the run tokens write: left out of the explorer's state hash. */
 const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
 
+/** True for a global word only the scheduler and the run tokens write (left out of step footprints, src/engine/footprint.ts). */
+export function isSchedGlobalWord(i: number): boolean {
+  return SCHED_GLOBAL_WORDS.has(i);
+}
+
 // --- Run control -----------------------------------------------------------------
 
 /** Coordinator, before a run (no CPU runs; the block was zeroed): `tokens` free run tokens, no failed CPU. Plain writes. */

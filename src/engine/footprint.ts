@@ -1,0 +1,251 @@
+/**
+ * Step footprints for partial-order reduction (`tlbsim explore --por on`):
+ * what each scheduling step (the code one agent runs between two choice
+ * points, src/engine/forcedSchedule.ts) wrote and read of the machine's
+ * shared memory, so the explorer (src/campaigns/explore.ts) can tell two
+ * steps apart that commute.
+ *
+ * How a footprint is taken:
+ * - Writes are exact: at every choice point the turn holder compares every
+ *   shared state word with a shadow copy kept in this module's buffer
+ *   (`footprint`, sized in src/engine/state/machineViews.ts) and records the
+ *   words that changed. The scheduler's own words (turn, step count,
+ *   doorbells, run tokens, the PRNG) are left out: the owners name them
+ *   (`isSchedGlobalWord`, `isSchedCpuWord`). Per-CPU statistics (`counters`)
+ *   are left out too: nothing a CPU does depends on them (the coordinator reads
+ *   them after the run). A word that changes and changes back within a step is
+ *   missed, which only hides a write that left no trace in the state.
+ * - Reads are over-approximated. Every word is either *shared* or *private*
+ *   to one CPU: CPU c's TLB (only CPU c's thread touches it: src/engine/tlb.ts,
+ *   its MMU agent included), word c of every frame and its store step (only
+ *   CPU c stores there: src/engine/memory.ts), and CPU c's last-store row of
+ *   the oracle. A step of agent a (CPU a, or with `--arch arm64` the MMU
+ *   agent cpus + c, which runs on CPU c's thread) is assumed to read EVERY
+ *   shared word and every private word of its own CPU. The only places that
+ *   read another CPU's private words are the whole-frame copies and checks
+ *   (writeback, migration copy, the oracle's frame-drop checks), and they
+ *   note it here (`noteFrameRead`). So the read set is a superset of what the
+ *   step read, and the write set is exact: dependence computed from them is
+ *   an over-approximation, which is sound (more dependence = less reduction).
+ * - Enabledness: a CPU that yielded blocked is disabled until the shared state
+ *   hash changes (forcedSchedule.ts), so ANY write by another agent may
+ *   enable it. A step that ends with a blocked yield is therefore dependent
+ *   with every step of another agent that writes anything (`stepsDependent`);
+ *   a step that makes another CPU runnable (an IPI, a TLBI) writes a shared
+ *   word that CPU's next step reads, so that is covered by the read rule.
+ *
+ * Record k is the step taken after choice point k (by the agent chosen
+ * there), closed at choice point k + 1. Signatures are 128-bit Bloom filters
+ * of word ids (segment, index): a collision can only add dependence.
+ *
+ * Invariants:
+ * - Only the turn holder (or the coordinator between runs) touches this
+ *   buffer, like the schedule buffer: recording is a pure function of the run.
+ * - With recording off (`FP_ON` 0: every free-mode run and every seeded run
+ *   outside `explore --por on`) the hooks cost one load and one branch, and
+ *   none sits on the access hot path (they are per frame drop/copy/writeback).
+ * - Recording never writes a word the simulated machine reads: a run with
+ *   recording on takes exactly the same choices as one without.
+ */
+import { isSchedCpuWord } from './state/cpuControl.js';
+import { isSchedGlobalWord } from './state/globalBlock.js';
+import type { MachineViews } from './state/machineViews.js';
+import { usedRaceLogWords } from './oracle.js';
+
+// Words of the `footprint` buffer.
+/** 1 while footprints are recorded (set by the coordinator before a run). */
+const FP_ON = 0;
+/** Signature of the cross-CPU reads noted during the current step (FP_SIG words). */
+const FP_READ = 1;
+/** Words per 128-bit signature. */
+const FP_SIG = 4;
+const FP_HEADER = 8;
+/** Words per step record: flags, private-owner mask, shared-write sig, private-write sig, read sig. */
+const FP_REC_WORDS = 16;
+const R_FLAGS = 0;
+const R_PRIV_MASK = 1;
+const R_W_SHARED = 2;
+const R_W_PRIV = R_W_SHARED + FP_SIG;
+const R_READ = R_W_PRIV + FP_SIG;
+/** Record flags: the step wrote a shared word; it wrote anything; it ended with a blocked yield; it was closed. */
+const F_W_SHARED = 1;
+const F_WROTE = 2;
+const F_BLOCKED = 4;
+const F_CLOSED = 8;
+
+/** Segments: the shared buffers whose words are diffed, in a fixed order (a word id is segment << 24 | index). */
+const SEG_GLOBAL = 0;
+const SEG_CPU_CTL = 1;
+const SEG_TLB = 2;
+const SEG_FRAME_DATA = 3;
+const SEG_FRAME_STEP = 4;
+const SEG_LAST_STORE = 5;
+/** Shared buffers diffed whole (segments 6...). */
+const SHARED_WHOLE = ['ackBits', 'mm', 'pte', 'pageState', 'ptl', 'frameGen', 'frameMeta', 'freeList', 'backing', 'hwSlots', 'hwPendBits', 'lufMask', 'tlbi'] as const;
+const SEG_RACE_LOG = 6 + SHARED_WHOLE.length;
+
+type BufName = 'global' | 'cpuCtl' | 'tlb' | 'frameData' | 'frameStep' | 'lastStore' | (typeof SHARED_WHOLE)[number] | 'raceLog';
+const DIFFED: readonly BufName[] = ['global', 'cpuCtl', 'tlb', 'frameData', 'frameStep', 'lastStore', ...SHARED_WHOLE, 'raceLog'];
+
+/** Words of the `footprint` buffer: header, `records` step records, and a shadow of every diffed buffer. */
+export function footprintWords(records: number, elements: (name: BufName) => number): number {
+  let shadow = 0;
+  for (const n of DIFFED) shadow += Math.max(1, elements(n));
+  return FP_HEADER + records * FP_REC_WORDS + shadow;
+}
+
+/** One step's footprint, as the explorer reads it. */
+export interface StepFootprint {
+  /** It wrote a shared word (every step is assumed to read all of them). */
+  wroteShared: boolean;
+  /** It wrote any word. */
+  wrote: boolean;
+  /** It ended with a blocked yield (its CPU is disabled until the state changes). */
+  blocked: boolean;
+  /** CPUs whose private words it wrote (bit c). */
+  privMask: number;
+  /** Private words written / private words of other CPUs read: 128-bit signatures. */
+  wPriv: Int32Array;
+  read: Int32Array;
+}
+
+function sigBit(seg: number, index: number): number {
+  let h = Math.imul((seg << 24) ^ index, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x85ebca6b);
+  return (h ^ (h >>> 13)) & 127;
+}
+
+function sigAdd(a: Int32Array, base: number, bit: number): void {
+  a[base + (bit >> 5)] |= 1 << (bit & 31);
+}
+
+/** Coordinator, before a run: record footprints in this run (or not), clear the records. */
+export function initFootprints(v: MachineViews, on: boolean): void {
+  const fp = v.footprint;
+  if (fp.length < FP_HEADER) return;
+  fp[FP_ON] = on ? 1 : 0;
+  fp.fill(0, FP_READ, FP_READ + FP_SIG);
+}
+
+/** True while this run records footprints. */
+function recording(v: MachineViews): boolean {
+  return v.footprint[FP_ON] === 1;
+}
+
+/**
+ * A step reads the whole of frame `frame` (every CPU's word and its store
+ * step): another CPU's private words. Called by the frame copies and checks.
+ */
+export function noteFrameRead(v: MachineViews, frame: number, wordsPerPage: number): void {
+  if (v.footprint[FP_ON] !== 1) return;
+  const fp = v.footprint;
+  for (let w = 0; w < wordsPerPage; w++) {
+    const i = frame * wordsPerPage + w;
+    sigAdd(fp, FP_READ, sigBit(SEG_FRAME_DATA, i));
+    sigAdd(fp, FP_READ, sigBit(SEG_FRAME_STEP, i));
+  }
+}
+
+/** Which CPU owns word `i` of a private segment (-1: a shared word). */
+function ownerOf(seg: number, i: number, v: MachineViews, cpus: number): number {
+  switch (seg) {
+    case SEG_TLB:
+      return Math.floor(i / (v.tlb.length / cpus));
+    case SEG_FRAME_DATA:
+    case SEG_FRAME_STEP:
+      return i % cpus; // word w of a frame belongs to CPU w (wordsPerPage = cpus)
+    case SEG_LAST_STORE:
+      return Math.floor(i / (v.lastStore.length / cpus));
+    default:
+      return -1;
+  }
+}
+
+/**
+ * At choice point `point` (turn holder, in schedule-driven runs): close the
+ * step taken since the previous choice point (`blocked`: it ended with a
+ * blocked yield), or at point 0 take the first shadow copy.
+ */
+export function closeStep(v: MachineViews, cpus: number, point: number, recordMax: number, blocked: boolean): void {
+  if (!recording(v)) return;
+  const fp = v.footprint;
+  let sh = FP_HEADER + recordMax * FP_REC_WORDS;
+  const rec = point >= 1 && point <= recordMax ? FP_HEADER + (point - 1) * FP_REC_WORDS : -1;
+  if (rec >= 0) fp.fill(0, rec, rec + FP_REC_WORDS);
+  let flags = 0;
+  let privMask = 0;
+  for (let seg = 0; seg < DIFFED.length; seg++) {
+    const name = DIFFED[seg];
+    const a = v[name];
+    // The race log past its used records is zero and unwritten: compare only the records (see oracle.ts).
+    const n = seg === SEG_RACE_LOG ? usedRaceLogWords(v) : a.length;
+    for (let i = 0; i < n; i++) {
+      const x = a[i];
+      if (x === fp[sh + i]) continue;
+      fp[sh + i] = x;
+      if (point === 0 || rec < 0) continue;
+      if ((seg === SEG_GLOBAL && isSchedGlobalWord(i)) || (seg === SEG_CPU_CTL && isSchedCpuWord(i))) continue;
+      flags |= F_WROTE;
+      const owner = ownerOf(seg, i, v, cpus);
+      if (owner < 0) {
+        flags |= F_W_SHARED;
+        sigAdd(fp, rec + R_W_SHARED, sigBit(seg, i));
+      } else {
+        privMask |= 1 << owner;
+        sigAdd(fp, rec + R_W_PRIV, sigBit(seg, i));
+      }
+    }
+    sh += Math.max(1, a.length);
+  }
+  if (rec >= 0) {
+    fp[rec + R_FLAGS] = flags | (blocked ? F_BLOCKED : 0) | F_CLOSED;
+    fp[rec + R_PRIV_MASK] = privMask;
+    for (let k = 0; k < FP_SIG; k++) fp[rec + R_READ + k] = fp[FP_READ + k];
+  }
+  fp.fill(0, FP_READ, FP_READ + FP_SIG);
+}
+
+/** Read the footprints of the first `steps` steps of the last run (coordinator, after it). Null if none was recorded. */
+export function readFootprints(v: MachineViews, steps: number, recordMax: number): StepFootprint[] | null {
+  const fp = v.footprint;
+  if (fp.length < FP_HEADER || fp[FP_ON] !== 1) return null;
+  const out: StepFootprint[] = [];
+  for (let k = 0; k < Math.min(steps, recordMax); k++) {
+    const r = FP_HEADER + k * FP_REC_WORDS;
+    const f = fp[r + R_FLAGS];
+    // A step never closed (the run ended inside it) is taken as writing and reading everything.
+    const closed = (f & F_CLOSED) !== 0;
+    out.push({
+      wroteShared: !closed || (f & F_W_SHARED) !== 0,
+      wrote: !closed || (f & F_WROTE) !== 0,
+      blocked: (f & F_BLOCKED) !== 0,
+      privMask: closed ? fp[r + R_PRIV_MASK] : -1,
+      wPriv: fp.slice(r + R_W_PRIV, r + R_W_PRIV + FP_SIG),
+      read: fp.slice(r + R_READ, r + R_READ + FP_SIG),
+    });
+  }
+  return out;
+}
+
+function sigMeets(a: Int32Array, b: Int32Array): boolean {
+  for (let k = 0; k < FP_SIG; k++) if ((a[k] & b[k]) !== 0) return true;
+  return false;
+}
+
+/**
+ * May steps `a` (of agent `agentA`) and `b` (of agent `agentB`, another
+ * agent) fail to commute? `cpus` maps an agent to the CPU whose private words
+ * it reads (agent mod cpus). Symmetric. See the header for why each rule is
+ * needed.
+ */
+export function stepsDependent(a: StepFootprint, agentA: number, b: StepFootprint, agentB: number, cpus: number): boolean {
+  // Every step reads every shared word: a shared write conflicts with any step.
+  if (a.wroteShared || b.wroteShared) return true;
+  // A blocked yield is re-enabled by any write (the state hash changes).
+  if ((a.blocked && b.wrote) || (b.blocked && a.wrote)) return true;
+  // Every step reads its own CPU's private words.
+  if ((a.privMask & (1 << agentB % cpus)) !== 0 || (b.privMask & (1 << agentA % cpus)) !== 0) return true;
+  // Private words of a third CPU: both wrote one, or one read what the other wrote.
+  return sigMeets(a.wPriv, b.wPriv) || sigMeets(a.read, b.wPriv) || sigMeets(b.read, a.wPriv);
+}
