@@ -120,7 +120,7 @@ export interface ExploreOptions {
   /** Called after every schedule. */
   onProgress?: (schedules: number, racy: number, preemptions: number) => void;
   signal?: AbortSignal;
-  /** Partial-order reduction (default on); off = the exhaustive order, every schedule. */
+  /** Partial-order reduction (default off until reads are recorded precisely: see src/engine/footprint.ts); off = the exhaustive order, every schedule. */
   por?: boolean;
   /**
    * Run every alternative of the root run's choice points within the bound (no reduction there) and
@@ -386,7 +386,7 @@ function races(points: ChoicePoint[], fps: StepFootprint[], agents: number, cpus
 export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
   const agents = checkExplore(opts);
   const c = opts.config;
-  const por = opts.por ?? true;
+  const por = opts.por ?? false;
   const maxSchedules = opts.maxSchedules ?? DEFAULT_MAX_SCHEDULES;
   const t0 = performance.now();
   // A schedule longer than the recorder holds cannot be explored: stop such a run there, not at the livelock guard.

@@ -85,7 +85,7 @@ export function registerExplore(program: Command): void {
     { mandatory: true },
   )
     .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}, or none (every schedule: with --por on, report "verified: every schedule" when it finishes)`).argParser(parseBound).default(2))
-    .addOption(new Option('--por <on|off>', 'partial-order reduction: on runs one schedule per class of schedules that only reorder independent steps (bounded DPOR); off runs every schedule').choices(['on', 'off']).default('on'))
+    .addOption(new Option('--por <on|off>', 'partial-order reduction: on runs one schedule per class of schedules that only reorder independent steps (bounded DPOR); off runs every schedule').choices(['on', 'off']).default('off'))
     .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))
     .addOption(new Option('--no-progress', 'no progress bar'))
     .exitOverride()
