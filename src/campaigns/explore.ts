@@ -71,7 +71,7 @@ export interface RacySchedule {
 }
 
 /** One bounded-DPOR pass (`--por on`): the pass at the bound, then, if it found a race, passes at 0, 1, ... */
-export interface PorPass {
+interface PorPass {
   bound: number | 'none';
   schedules: number;
   racy: number;
