@@ -13,17 +13,25 @@ import { resolveConfig } from '../src/config/config.js';
 import { explore, exploreScenario, UNBOUNDED } from '../src/campaigns/explore.js';
 import { stepsDependent, type StepFootprint } from '../src/engine/footprint.js';
 
+/** A 1024-bit signature whose first two words are `w0`, `w1`. */
+function sig(w0: number, w1: number): Int32Array {
+  const s = new Int32Array(32);
+  s[0] = w0;
+  s[1] = w1;
+  return s;
+}
+
 /** A footprint with the given traits; signatures empty unless set. */
 function fp(over: Partial<StepFootprint>): StepFootprint {
-  return { wroteShared: false, wrote: false, blocked: false, privMask: 0, wPriv: new Int32Array(4), read: new Int32Array(4), ...over };
+  return { wroteShared: false, wrote: false, blocked: false, privMask: 0, wPriv: new Int32Array(32), read: new Int32Array(32), ...over };
 }
 
 describe('the dependence relation of two steps', () => {
   const cpus = 2;
   it('steps that write only their own CPU private words commute', () => {
     // CPU 0 stores through a TLB hit (its frame word, its last-store row), CPU 1 likewise on its own words.
-    const a = fp({ wrote: true, privMask: 0b01, wPriv: Int32Array.of(1, 0, 0, 0) });
-    const b = fp({ wrote: true, privMask: 0b10, wPriv: Int32Array.of(2, 0, 0, 0) });
+    const a = fp({ wrote: true, privMask: 0b01, wPriv: sig(1,  0) });
+    const b = fp({ wrote: true, privMask: 0b10, wPriv: sig(2,  0) });
     expect(stepsDependent(a, 0, b, 1, cpus)).toBe(false);
     expect(stepsDependent(b, 1, a, 0, cpus)).toBe(false);
   });
@@ -34,19 +42,19 @@ describe('the dependence relation of two steps', () => {
   });
   it("a write to another CPU's private words conflicts with that CPU's steps", () => {
     // An MMU agent (agent 2 = CPU 0's MMU with 2 CPUs) writes CPU 1's TLB? It may only write CPU 0's: here CPU 0's step writes CPU 1's words.
-    const a = fp({ wrote: true, privMask: 0b10, wPriv: Int32Array.of(4, 0, 0, 0) });
+    const a = fp({ wrote: true, privMask: 0b10, wPriv: sig(4,  0) });
     expect(stepsDependent(a, 0, fp({}), 1, cpus)).toBe(true);
     // ...and with a step of CPU 1's MMU agent (agent 3 reads CPU 1's private words).
     expect(stepsDependent(a, 0, fp({}), 3, cpus)).toBe(true);
   });
   it('a read of a frame another step wrote conflicts; disjoint signatures do not', () => {
-    const writer = fp({ wrote: true, privMask: 0b01, wPriv: Int32Array.of(0, 8, 0, 0) });
-    expect(stepsDependent(writer, 0, fp({ read: Int32Array.of(0, 8, 0, 0) }), 1, cpus)).toBe(true);
-    expect(stepsDependent(writer, 0, fp({ read: Int32Array.of(0, 16, 0, 0) }), 1, cpus)).toBe(false);
+    const writer = fp({ wrote: true, privMask: 0b01, wPriv: sig(0,  8) });
+    expect(stepsDependent(writer, 0, fp({ read: sig(0,  8) }), 1, cpus)).toBe(true);
+    expect(stepsDependent(writer, 0, fp({ read: sig(0,  16) }), 1, cpus)).toBe(false);
   });
   it('a blocked yield conflicts with any write (the write re-enables the blocked CPU)', () => {
     const spin = fp({ blocked: true });
-    expect(stepsDependent(spin, 0, fp({ wrote: true, privMask: 0b10, wPriv: Int32Array.of(1, 0, 0, 0) }), 1, cpus)).toBe(true);
+    expect(stepsDependent(spin, 0, fp({ wrote: true, privMask: 0b10, wPriv: sig(1,  0) }), 1, cpus)).toBe(true);
     expect(stepsDependent(spin, 0, fp({}), 1, cpus)).toBe(false);
   });
 });

@@ -33,7 +33,7 @@ import { cpuWorkerUrl } from './paths.js';
 import { silentLogger, type Logger } from '../output/log.js';
 import { addCounters, readCpuCounters, zeroCounters, type Counters, type RunFailure, type RunResult } from '../output/result.js';
 import { initSeededScheduler, raiseAbort } from './scheduler.js';
-import { initSchedule, parseSchedule, readScheduleRecord, SCHED_MAX_CPUS, SCHED_RECORD_MAX, scheduleDriven, type ForcedChoice, type ScheduleRecord } from './forcedSchedule.js';
+import { initSchedule, parseSchedule, readScheduleRecord, SCHED_MAX_CPUS, scheduleDriven, type ForcedChoice, type ScheduleRecord } from './forcedSchedule.js';
 import { initFootprints, readFootprints, type StepFootprint } from './footprint.js';
 import { getWorkload } from '../scenarios/workloads/index.js';
 import { deriveSeed } from './prng.js';
@@ -446,7 +446,7 @@ export class Machine {
    */
   /** The footprints of the first `steps` steps of the last schedule-driven run (`run(..., { footprints: true })`), else null. */
   stepFootprints(steps: number): StepFootprint[] | null {
-    return readFootprints(this.views, steps, SCHED_RECORD_MAX);
+    return readFootprints(this.views, steps);
   }
 
   scheduleRecord(): ScheduleRecord | null {

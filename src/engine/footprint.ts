@@ -35,7 +35,7 @@
  *   word that CPU's next step reads, so that is covered by the read rule.
  *
  * Record k is the step taken after choice point k (by the agent chosen
- * there), closed at choice point k + 1. Signatures are 128-bit Bloom filters
+ * there), closed at choice point k + 1. Signatures are 1024-bit Bloom filters
  * of word ids (segment, index): a collision can only add dependence.
  *
  * Invariants:
@@ -57,11 +57,13 @@ import { usedRaceLogWords } from './oracle.js';
 const FP_ON = 0;
 /** Signature of the cross-CPU reads noted during the current step (FP_SIG words). */
 const FP_READ = 1;
-/** Words per 128-bit signature. */
-const FP_SIG = 4;
-const FP_HEADER = 8;
+/** Words per signature: 1024 bits keep collisions rare for the few dozen words a step touches (a collision only adds dependence). */
+const FP_SIG = 32;
+const FP_HEADER = FP_READ + FP_SIG;
+/** Steps recorded per run: the catalogue's runs take a few hundred; a later step is taken as touching everything. */
+const FP_RECORD_MAX = 4096;
 /** Words per step record: flags, private-owner mask, shared-write sig, private-write sig, read sig. */
-const FP_REC_WORDS = 16;
+const FP_REC_WORDS = 2 + 3 * FP_SIG;
 const R_FLAGS = 0;
 const R_PRIV_MASK = 1;
 const R_W_SHARED = 2;
@@ -87,24 +89,25 @@ const SEG_RACE_LOG = 6 + SHARED_WHOLE.length;
 type BufName = 'global' | 'cpuCtl' | 'tlb' | 'frameData' | 'frameStep' | 'lastStore' | (typeof SHARED_WHOLE)[number] | 'raceLog';
 const DIFFED: readonly BufName[] = ['global', 'cpuCtl', 'tlb', 'frameData', 'frameStep', 'lastStore', ...SHARED_WHOLE, 'raceLog'];
 
-/** Words of the `footprint` buffer: header, `records` step records, and a shadow of every diffed buffer. */
-export function footprintWords(records: number, elements: (name: BufName) => number): number {
+/** Words of the `footprint` buffer: header, FP_RECORD_MAX step records, and a shadow of every diffed buffer. */
+export function footprintWords(elements: (name: BufName) => number): number {
   let shadow = 0;
   for (const n of DIFFED) shadow += Math.max(1, elements(n));
-  return FP_HEADER + records * FP_REC_WORDS + shadow;
+  return FP_HEADER + FP_RECORD_MAX * FP_REC_WORDS + shadow;
 }
 
 /** One step's footprint, as the explorer reads it. */
 export interface StepFootprint {
-  /** It wrote a shared word (every step is assumed to read all of them). */
-  wroteShared: boolean;
+  /** Not recorded (the run ended inside it): taken as reading and writing everything. */
+  unknown: boolean;
   /** It wrote any word. */
   wrote: boolean;
-  /** It ended with a blocked yield (its CPU is disabled until the state changes). */
+  /** It ended with a blocked yield (its CPU waits until the state changes). */
   blocked: boolean;
   /** CPUs whose private words it wrote (bit c). */
   privMask: number;
-  /** Private words written / private words of other CPUs read: 128-bit signatures. */
+  /** 1024-bit signatures: shared words written, private words written, words read (shared, and other CPUs' private). */
+  wShared: Int32Array;
   wPriv: Int32Array;
   read: Int32Array;
 }
@@ -113,11 +116,86 @@ function sigBit(seg: number, index: number): number {
   let h = Math.imul((seg << 24) ^ index, 0x9e3779b1);
   h ^= h >>> 15;
   h = Math.imul(h, 0x85ebca6b);
-  return (h ^ (h >>> 13)) & 127;
+  return (h ^ (h >>> 13)) & 1023;
 }
 
 function sigAdd(a: Int32Array, base: number, bit: number): void {
   a[base + (bit >> 5)] |= 1 << (bit & 31);
+}
+
+// ---------------------------------------------------------------------------
+// Reads: every Atomics operation and plain read of a shared word in the engine, the kernel and the
+// scenarios goes through these helpers (the scheduler's hash and the coordinator read directly: they
+// are not steps). With recording off they cost one test of a module-level flag.
+// ---------------------------------------------------------------------------
+
+/** This thread records reads in the current run (`syncFootprints`, per run). */
+let readsOn = false;
+/** This thread's footprint buffer (`registerFootprintViews`, once per thread). */
+let fpBuf: Int32Array | null = null;
+/** Segment of each diffed buffer, by its SharedArrayBuffer. */
+const segOf = new Map<ArrayBufferLike, number>();
+
+/** Declare this thread's views (once per thread: each CPU worker, and the coordinator). */
+export function registerFootprintViews(v: MachineViews): void {
+  fpBuf = v.footprint;
+  segOf.clear();
+  DIFFED.forEach((name, seg) => {
+    const a = v[name];
+    if (a.length > 0) segOf.set(a.buffer, seg);
+  });
+}
+
+/** A CPU thread at the start of a run: does this run record footprints? */
+export function syncFootprints(v: MachineViews): void {
+  readsOn = v.footprint.length > FP_HEADER && v.footprint[FP_ON] === 1;
+}
+
+function noteRead(a: Int32Array, i: number): void {
+  const seg = segOf.get(a.buffer);
+  if (seg === undefined || fpBuf === null) return;
+  sigAdd(fpBuf, FP_READ, sigBit(seg, (a.byteOffset >> 2) + i));
+}
+
+/** Atomics.load of a shared word, noted as a read. */
+export function loadShared(a: Int32Array, i: number): number {
+  if (readsOn) noteRead(a, i);
+  return Atomics.load(a, i);
+}
+/** A plain read of a shared word, noted as a read. */
+export function readShared(a: Int32Array, i: number): number {
+  if (readsOn) noteRead(a, i);
+  return a[i];
+}
+/** Atomics.compareExchange, noted as a read (the write is seen by the diff). */
+export function casShared(a: Int32Array, i: number, expected: number, replacement: number): number {
+  if (readsOn) noteRead(a, i);
+  return Atomics.compareExchange(a, i, expected, replacement);
+}
+/** Atomics.add, noted as a read. */
+export function addShared(a: Int32Array, i: number, x: number): number {
+  if (readsOn) noteRead(a, i);
+  return Atomics.add(a, i, x);
+}
+/** Atomics.sub, noted as a read. */
+export function subShared(a: Int32Array, i: number, x: number): number {
+  if (readsOn) noteRead(a, i);
+  return Atomics.sub(a, i, x);
+}
+/** Atomics.exchange, noted as a read. */
+export function exchangeShared(a: Int32Array, i: number, x: number): number {
+  if (readsOn) noteRead(a, i);
+  return Atomics.exchange(a, i, x);
+}
+/** Atomics.or, noted as a read. */
+export function orShared(a: Int32Array, i: number, x: number): number {
+  if (readsOn) noteRead(a, i);
+  return Atomics.or(a, i, x);
+}
+/** Atomics.and, noted as a read. */
+export function andShared(a: Int32Array, i: number, x: number): number {
+  if (readsOn) noteRead(a, i);
+  return Atomics.and(a, i, x);
 }
 
 /** Coordinator, before a run: record footprints in this run (or not), clear the records. */
@@ -167,7 +245,8 @@ function ownerOf(seg: number, i: number, v: MachineViews, cpus: number): number 
  * step taken since the previous choice point (`blocked`: it ended with a
  * blocked yield), or at point 0 take the first shadow copy.
  */
-export function closeStep(v: MachineViews, cpus: number, point: number, recordMax: number, blocked: boolean): void {
+export function closeStep(v: MachineViews, cpus: number, point: number, blocked: boolean): void {
+  const recordMax = FP_RECORD_MAX;
   if (!recording(v)) return;
   const fp = v.footprint;
   let sh = FP_HEADER + recordMax * FP_REC_WORDS;
@@ -203,11 +282,21 @@ export function closeStep(v: MachineViews, cpus: number, point: number, recordMa
     fp[rec + R_PRIV_MASK] = privMask;
     for (let k = 0; k < FP_SIG; k++) fp[rec + R_READ + k] = fp[FP_READ + k];
   }
-  fp.fill(0, FP_READ, FP_READ + FP_SIG);
+}
+
+/**
+ * The choice is made (turn holder, end of a choice point): the next step's
+ * reads start here. What the scheduler itself read to make the choice (every
+ * agent's runnable words) is not the next step's.
+ */
+export function openStep(v: MachineViews): void {
+  if (!recording(v)) return;
+  v.footprint.fill(0, FP_READ, FP_READ + FP_SIG);
 }
 
 /** Read the footprints of the first `steps` steps of the last run (coordinator, after it). Null if none was recorded. */
-export function readFootprints(v: MachineViews, steps: number, recordMax: number): StepFootprint[] | null {
+export function readFootprints(v: MachineViews, steps: number): StepFootprint[] | null {
+  const recordMax = FP_RECORD_MAX;
   const fp = v.footprint;
   if (fp.length < FP_HEADER || fp[FP_ON] !== 1) return null;
   const out: StepFootprint[] = [];
@@ -217,10 +306,11 @@ export function readFootprints(v: MachineViews, steps: number, recordMax: number
     // A step never closed (the run ended inside it) is taken as writing and reading everything.
     const closed = (f & F_CLOSED) !== 0;
     out.push({
-      wroteShared: !closed || (f & F_W_SHARED) !== 0,
+      unknown: !closed,
       wrote: !closed || (f & F_WROTE) !== 0,
       blocked: (f & F_BLOCKED) !== 0,
       privMask: closed ? fp[r + R_PRIV_MASK] : -1,
+      wShared: fp.slice(r + R_W_SHARED, r + R_W_SHARED + FP_SIG),
       wPriv: fp.slice(r + R_W_PRIV, r + R_W_PRIV + FP_SIG),
       read: fp.slice(r + R_READ, r + R_READ + FP_SIG),
     });
@@ -240,11 +330,10 @@ function sigMeets(a: Int32Array, b: Int32Array): boolean {
  * needed.
  */
 export function stepsDependent(a: StepFootprint, agentA: number, b: StepFootprint, agentB: number, cpus: number): boolean {
-  // Every step reads every shared word: a shared write conflicts with any step.
-  if (a.wroteShared || b.wroteShared) return true;
-  // A blocked yield is re-enabled by any write (the state hash changes).
-  if ((a.blocked && b.wrote) || (b.blocked && a.wrote)) return true;
-  // Every step reads its own CPU's private words.
+  if (a.unknown || b.unknown) return true;
+  // Shared words: both wrote one, or one read what the other wrote.
+  if (sigMeets(a.wShared, b.wShared) || sigMeets(a.wShared, b.read) || sigMeets(b.wShared, a.read)) return true;
+  // Every step is taken to read its own CPU's private words.
   if ((a.privMask & (1 << agentB % cpus)) !== 0 || (b.privMask & (1 << agentA % cpus)) !== 0) return true;
   // Private words of a third CPU: both wrote one, or one read what the other wrote.
   return sigMeets(a.wPriv, b.wPriv) || sigMeets(a.read, b.wPriv) || sigMeets(b.read, a.wPriv);

@@ -42,7 +42,7 @@ import type { MachineViews } from './state/machineViews.js';
 import { mixGlobalState } from './state/globalBlock.js';
 import { usedRaceLogWords } from './oracle.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
-import { closeStep } from './footprint.js';
+import { closeStep, openStep } from './footprint.js';
 
 export { SCHED_MAX_CPUS };
 
@@ -299,7 +299,7 @@ export function chooseScheduled(
   agents = cpus,
 ): number {
   // explore --por on: close the step that just ended (its footprint), before anything of this choice is written.
-  closeStep(v, cpus, sched[S_RECORDED], SCHED_RECORD_MAX, blocked);
+  closeStep(v, cpus, sched[S_RECORDED], blocked);
   const shared = hashSharedState(v, cpus);
   if (cur >= 0) {
     if (blocked) {
@@ -356,5 +356,6 @@ export function chooseScheduled(
     sched[b + 3] = state | 0;
   }
   sched[S_RECORDED] = n + 1;
+  openStep(v);
   return chosen;
 }

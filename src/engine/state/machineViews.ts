@@ -25,7 +25,7 @@ import { CPU_CTL_WORDS } from './cpuControl.js';
 import { frameMetaWords, freeListWords } from '../memory.js';
 import { hwSlotsWords } from '../hwInval.js';
 import { raceLogWords } from '../oracle.js';
-import { SCHED_RECORD_MAX, schedWords } from '../forcedSchedule.js';
+import { schedWords } from '../forcedSchedule.js';
 import { footprintWords } from '../footprint.js';
 import { tlbWords } from '../tlb.js';
 import { tlbiWords } from '../../kernel/arm64Tlbi.js';
@@ -90,7 +90,7 @@ const MACHINE_BUFFERS = {
    * Step footprints for `explore --por on` (src/engine/footprint.ts): a record per choice point and a
    * shadow of the diffed buffers; one word unless the machine can be schedule-driven.
    */
-  footprint: int32((c) => (schedWords(c) > 1 ? footprintWords(SCHED_RECORD_MAX, (n) => elementsOf(n, c)) : 1)),
+  footprint: int32((c) => (schedWords(c) > 1 ? footprintWords((n) => elementsOf(n, c)) : 1)),
 } as const satisfies Record<string, BufferSpec>;
 
 /** Elements of buffer `name` (the footprint buffer shadows other buffers). */
