@@ -13,19 +13,35 @@
  * alternative at s, defaults after. Every schedule is thus derived exactly
  * once (from the run that agrees with it up to its last forced choice).
  *
+ * With `--por on` (src/engine/footprint.ts records what each step read and
+ * wrote), it runs one schedule per class of schedules that differ only in
+ * the order of steps that commute: bounded DPOR (Flanagan and Godefroid,
+ * POPL 2005; with a preemption bound, the conservative points of Coons,
+ * Musuvathi and McKinley's BPOR, OOPSLA 2013, as tokio-rs/loom and dejafu
+ * do). Each queued schedule is still a forced prefix (Work), and children
+ * still come from a finished run: DPOR only chooses which.
+ *
  * Invariants:
- * - Bounds are explored in order: every schedule with k preemptions runs
- *   before any with k + 1 (iterative context bounding), so the first racy
- *   bound found is the smallest one that has a race.
+ * - `--por off`: bounds are explored in order: every schedule with k
+ *   preemptions runs before any with k + 1 (iterative context bounding), so
+ *   the first racy bound found is the smallest one that has a race; the
+ *   counts are today's exhaustive counts.
+ * - `--por on`: one pass at the bound; if it found a race, passes at bound
+ *   0, 1, ... until one finds a race: that is the smallest racy bound (a pass
+ *   at bound k runs a representative of every class some schedule with at
+ *   most k preemptions belongs to, and a class's final state is the same for
+ *   all its schedules). `--preemption-bound none` runs plain DPOR, and a
+ *   finished run reports "verified: every schedule".
  * - A preemption is a switch away from a CPU that could go on (it did not
  *   yield from a wait, did not retire, did not just finish an interrupt
  *   with `--ipi-step`, and is enabled). Free switches do not
  *   count, and at a free switch every enabled CPU is tried.
  * - The order of exploration, and so every count and the shortest racy
- *   schedule, is a pure function of (config, seed, bound).
+ *   schedule, is a pure function of (config, seed, bound, por).
  * - Distinct states are counted (hash of shared memory and each CPU's
- *   progress at every choice point), not used to prune: pruning on a hash
- *   that leaves out a CPU's private state could skip a schedule.
+ *   progress at every choice point), never used to prune (stateful pruning
+ *   is off): the hash leaves out each CPU's program position, which lives on
+ *   its JS stack, so pruning on it could skip a schedule.
  */
 import { ConfigError, isPluginPath, type SimConfig } from '../config/config.js';
 import { loadScenarioPlugin, pluginFailure } from '../plugin/load.js';
@@ -235,7 +251,11 @@ async function exploreExhaustive(machine: Machine, opts: ExploreOptions, agents:
           children.push({ forced: [...w.forced, { step: s, cpu }], preemptions: cost, from: s + 1 });
         }
       }
-      for (let i = children.length - 1; i >= 0; i--) (levels[children[i].preemptions] ??= []).push(children[i]);
+      for (let i = children.length - 1; i >= 0; i--) {
+        const k2 = children[i].preemptions;
+        while (levels.length <= k2) levels.push([]);
+        levels[k2].push(children[i]);
+      }
     }
   }
 }

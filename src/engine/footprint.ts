@@ -15,24 +15,37 @@
  *   are left out too: nothing a CPU does depends on them (the coordinator reads
  *   them after the run). A word that changes and changes back within a step is
  *   missed, which only hides a write that left no trace in the state.
- * - Reads are over-approximated. Every word is either *shared* or *private*
- *   to one CPU: CPU c's TLB (only CPU c's thread touches it: src/engine/tlb.ts,
- *   its MMU agent included), word c of every frame and its store step (only
- *   CPU c stores there: src/engine/memory.ts), and CPU c's last-store row of
- *   the oracle. A step of agent a (CPU a, or with `--arch arm64` the MMU
- *   agent cpus + c, which runs on CPU c's thread) is assumed to read EVERY
- *   shared word and every private word of its own CPU. The only places that
- *   read another CPU's private words are the whole-frame copies and checks
- *   (writeback, migration copy, the oracle's frame-drop checks), and they
- *   note it here (`noteFrameRead`). So the read set is a superset of what the
- *   step read, and the write set is exact: dependence computed from them is
- *   an over-approximation, which is sound (more dependence = less reduction).
- * - Enabledness: a CPU that yielded blocked is disabled until the shared state
- *   hash changes (forcedSchedule.ts), so ANY write by another agent may
- *   enable it. A step that ends with a blocked yield is therefore dependent
- *   with every step of another agent that writes anything (`stepsDependent`);
- *   a step that makes another CPU runnable (an IPI, a TLBI) writes a shared
- *   word that CPU's next step reads, so that is covered by the read rule.
+ * - Reads are noted where they happen: every Atomics operation and every
+ *   plain read of a shared word in src/engine, src/kernel and src/scenarios
+ *   goes through the helpers below (`loadShared`, `casShared`, `readShared`,
+ *   ...), which note the word in the current step's read signature while a
+ *   run records. Reads that stay inside one CPU are not noted: CPU c's TLB
+ *   (only CPU c's thread touches it, its MMU agent included:
+ *   src/engine/tlb.ts), word c of every frame and its store step (only CPU c
+ *   stores there: src/engine/memory.ts), and CPU c's last-store row. A step
+ *   of agent a (CPU a, or with `--arch arm64` the MMU agent cpus + c, which
+ *   runs on CPU c's thread) is taken to read ALL private words of its own CPU;
+ *   the code that reads another CPU's private words (whole-frame writeback,
+ *   copies and the oracle's frame-drop checks) notes them (`noteFrameRead`).
+ *   What the scheduler reads to make a choice (every agent's runnable words)
+ *   belongs to no step (`openStep` clears it).
+ * - Dependence (`stepsDependent`): two steps of different agents conflict
+ *   when one wrote a word the other read or wrote. Read and write sets are
+ *   supersets of the truth (a signature collision only adds a conflict), so
+ *   the relation over-approximates dependence, which is sound (more
+ *   dependence = less reduction). A step not recorded conflicts with all.
+ * - Enabledness: a CPU that yielded blocked is disabled until the shared
+ *   state hash changes (forcedSchedule.ts), so any write re-enables it in the
+ *   engine. That adds no reachable state: its next step re-checks its wait
+ *   condition, and if no step wrote a word the condition read, the re-check
+ *   finds it unchanged and yields blocked again without writing: the state is
+ *   the one it would be without the re-check (only which CPUs the hash rule
+ *   lets run differs). A write to a word the condition read is a conflict
+ *   with the re-check by the rule above, so the orders that matter are
+ *   explored. A CPU made runnable by an IPI or a TLBI reads the pending word
+ *   that was written, so that enabling is a conflict too. The soundness test
+ *   (test/porSoundness.test.ts) checks the consequence on the catalogue:
+ *   the same final states with and without the reduction.
  *
  * Record k is the step taken after choice point k (by the agent chosen
  * there), closed at choice point k + 1. Signatures are 1024-bit Bloom filters
@@ -42,8 +55,9 @@
  * - Only the turn holder (or the coordinator between runs) touches this
  *   buffer, like the schedule buffer: recording is a pure function of the run.
  * - With recording off (`FP_ON` 0: every free-mode run and every seeded run
- *   outside `explore --por on`) the hooks cost one load and one branch, and
- *   none sits on the access hot path (they are per frame drop/copy/writeback).
+ *   outside `explore --por on`) a read helper costs one test of a
+ *   module-level flag (`readsOn`, set once per run by `syncFootprints`)
+ *   besides the Atomics operation it wraps.
  * - Recording never writes a word the simulated machine reads: a run with
  *   recording on takes exactly the same choices as one without.
  */
@@ -69,8 +83,7 @@ const R_PRIV_MASK = 1;
 const R_W_SHARED = 2;
 const R_W_PRIV = R_W_SHARED + FP_SIG;
 const R_READ = R_W_PRIV + FP_SIG;
-/** Record flags: the step wrote a shared word; it wrote anything; it ended with a blocked yield; it was closed. */
-const F_W_SHARED = 1;
+/** Record flags: the step wrote anything; it ended with a blocked yield; it was closed. */
 const F_WROTE = 2;
 const F_BLOCKED = 4;
 const F_CLOSED = 8;
@@ -268,7 +281,6 @@ export function closeStep(v: MachineViews, cpus: number, point: number, blocked:
       flags |= F_WROTE;
       const owner = ownerOf(seg, i, v, cpus);
       if (owner < 0) {
-        flags |= F_W_SHARED;
         sigAdd(fp, rec + R_W_SHARED, sigBit(seg, i));
       } else {
         privMask |= 1 << owner;
