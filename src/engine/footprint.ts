@@ -61,6 +61,7 @@
  * - Recording never writes a word the simulated machine reads: a run with
  *   recording on takes exactly the same choices as one without.
  */
+import { Buffer } from 'node:buffer';
 import { isSchedCpuWord } from './state/cpuControl.js';
 import { isSchedGlobalWord } from './state/globalBlock.js';
 import type { MachineViews } from './state/machineViews.js';
@@ -238,6 +239,31 @@ export function noteFrameRead(v: MachineViews, frame: number, wordsPerPage: numb
   }
 }
 
+/** Words compared per native call once a buffer differs from its shadow. */
+const DIFF_CHUNK = 64;
+
+/** Byte views (node Buffers) over the diffed buffers and the footprint buffer, made once per thread. */
+interface ByteViews {
+  fp: Buffer;
+  segs: Buffer[];
+  of: Int32Array;
+}
+let byteCache: ByteViews | null = null;
+
+function byteViews(v: MachineViews): ByteViews {
+  if (byteCache !== null && byteCache.of === v.footprint) return byteCache;
+  const fp = v.footprint;
+  byteCache = {
+    fp: Buffer.from(fp.buffer, fp.byteOffset, fp.byteLength),
+    segs: DIFFED.map((name) => {
+      const a = v[name];
+      return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    }),
+    of: fp,
+  };
+  return byteCache;
+}
+
 /** Which CPU owns word `i` of a private segment (-1: a shared word). */
 function ownerOf(seg: number, i: number, v: MachineViews, cpus: number): number {
   switch (seg) {
@@ -262,6 +288,7 @@ export function closeStep(v: MachineViews, cpus: number, point: number, blocked:
   const recordMax = FP_RECORD_MAX;
   if (!recording(v)) return;
   const fp = v.footprint;
+  const bytes = byteViews(v);
   let sh = FP_HEADER + recordMax * FP_REC_WORDS;
   const rec = point >= 1 && point <= recordMax ? FP_HEADER + (point - 1) * FP_REC_WORDS : -1;
   if (rec >= 0) fp.fill(0, rec, rec + FP_REC_WORDS);
@@ -272,19 +299,27 @@ export function closeStep(v: MachineViews, cpus: number, point: number, blocked:
     const a = v[name];
     // The race log past its used records is zero and unwritten: compare only the records (see oracle.ts).
     const n = seg === SEG_RACE_LOG ? usedRaceLogWords(v) : a.length;
-    for (let i = 0; i < n; i++) {
-      const x = a[i];
-      if (x === fp[sh + i]) continue;
-      fp[sh + i] = x;
-      if (point === 0 || rec < 0) continue;
-      if ((seg === SEG_GLOBAL && isSchedGlobalWord(i)) || (seg === SEG_CPU_CTL && isSchedCpuWord(i))) continue;
-      flags |= F_WROTE;
-      const owner = ownerOf(seg, i, v, cpus);
-      if (owner < 0) {
-        sigAdd(fp, rec + R_W_SHARED, sigBit(seg, i));
-      } else {
-        privMask |= 1 << owner;
-        sigAdd(fp, rec + R_W_PRIV, sigBit(seg, i));
+    const src = bytes.segs[seg];
+    // Most buffers are untouched by a step: compare them natively (memcmp), whole, then by chunks.
+    if (n > 0 && src.compare(bytes.fp, (sh << 2), ((sh + n) << 2), 0, n << 2) !== 0) {
+      for (let c = 0; c < n; c += DIFF_CHUNK) {
+        const end = Math.min(n, c + DIFF_CHUNK);
+        if (src.compare(bytes.fp, ((sh + c) << 2), ((sh + end) << 2), c << 2, end << 2) === 0) continue;
+        for (let i = c; i < end; i++) {
+          const x = a[i];
+          if (x === fp[sh + i]) continue;
+          fp[sh + i] = x;
+          if (point === 0 || rec < 0) continue;
+          if ((seg === SEG_GLOBAL && isSchedGlobalWord(i)) || (seg === SEG_CPU_CTL && isSchedCpuWord(i))) continue;
+          flags |= F_WROTE;
+          const owner = ownerOf(seg, i, v, cpus);
+          if (owner < 0) {
+            sigAdd(fp, rec + R_W_SHARED, sigBit(seg, i));
+          } else {
+            privMask |= 1 << owner;
+            sigAdd(fp, rec + R_W_PRIV, sigBit(seg, i));
+          }
+        }
       }
     }
     sh += Math.max(1, a.length);
@@ -312,9 +347,10 @@ export function readFootprints(v: MachineViews, steps: number): StepFootprint[] 
   const fp = v.footprint;
   if (fp.length < FP_HEADER || fp[FP_ON] !== 1) return null;
   const out: StepFootprint[] = [];
-  for (let k = 0; k < Math.min(steps, recordMax); k++) {
-    const r = FP_HEADER + k * FP_REC_WORDS;
-    const f = fp[r + R_FLAGS];
+  for (let k = 0; k < steps; k++) {
+    // A step past the record is unknown (it conflicts with every step).
+    const r = FP_HEADER + Math.min(k, recordMax - 1) * FP_REC_WORDS;
+    const f = k < recordMax ? fp[r + R_FLAGS] : 0;
     // A step never closed (the run ended inside it) is taken as writing and reading everything.
     const closed = (f & F_CLOSED) !== 0;
     out.push({
