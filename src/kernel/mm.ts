@@ -31,7 +31,7 @@
  */
 import type { PendingFlushMode } from '../config/config.js';
 import { cpumaskWords } from '../engine/layout.js';
-import { addShared, andShared, casShared, loadShared, orShared, subShared } from '../engine/footprint.js';
+import { addShared, andShared, casShared, loadShared, orShared, readShared, subShared } from '../engine/footprint.js';
 
 /**
  * mmap_lock (an rw_semaphore): 0 free, n > 0 held by n readers (page faults,
@@ -254,7 +254,7 @@ export function mmGlobalAsidSample(mm: Int32Array, cpus: number, m: number): num
 export function cpumaskToList(mask: Int32Array): number[] {
   const out: number[] = [];
   for (let w = 0; w < mask.length; w++) {
-    const bits = mask[w];
+    const bits = readShared(mask, w); // a shared mask (lufMask) or a local copy: noted only if shared
     if (bits === 0) continue;
     for (let i = 0; i < 32; i++) if (bits & (1 << i)) out.push(w * 32 + i);
   }
