@@ -23,7 +23,7 @@ function sig(w0: number, w1: number): Int32Array {
 
 /** A footprint with the given traits; signatures empty unless set. */
 function fp(over: Partial<StepFootprint>): StepFootprint {
-  return { unknown: false, wrote: false, blocked: false, privMask: 0, wShared: new Int32Array(32), wPriv: new Int32Array(32), read: new Int32Array(32), ...over };
+  return { unknown: false, wrote: false, clock: false, blocked: false, privMask: 0, wShared: new Int32Array(32), wPriv: new Int32Array(32), read: new Int32Array(32), ...over };
 }
 
 describe('the dependence relation of two steps', () => {

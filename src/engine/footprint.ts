@@ -70,8 +70,10 @@ import { usedRaceLogWords } from './oracle.js';
 // Words of the `footprint` buffer.
 /** 1 while footprints are recorded (set by the coordinator before a run). */
 const FP_ON = 0;
-/** Signature of the cross-CPU reads noted during the current step (FP_SIG words). */
-const FP_READ = 1;
+/** 1 if the current step read the scheduler's step count as a clock (`noteClockRead`). */
+const FP_CLOCK = 1;
+/** Signature of the reads noted during the current step (FP_SIG words). */
+const FP_READ = 2;
 /** Words per signature: 1024 bits keep collisions rare for the few dozen words a step touches (a collision only adds dependence). */
 const FP_SIG = 32;
 const FP_HEADER = FP_READ + FP_SIG;
@@ -86,6 +88,8 @@ const R_W_PRIV = R_W_SHARED + FP_SIG;
 const R_READ = R_W_PRIV + FP_SIG;
 /** Record flags: the step wrote anything; it ended with a blocked yield; it was closed. */
 const F_WROTE = 2;
+/** The step read the step count as a clock: every step advances it, so it conflicts with every step. */
+const F_CLOCK = 16;
 const F_BLOCKED = 4;
 const F_CLOSED = 8;
 
@@ -116,6 +120,8 @@ export interface StepFootprint {
   unknown: boolean;
   /** It wrote any word. */
   wrote: boolean;
+  /** It read the scheduler's step count as a clock (seeded time): it conflicts with every step. */
+  clock: boolean;
   /** It ended with a blocked yield (its CPU waits until the state changes). */
   blocked: boolean;
   /** CPUs whose private words it wrote (bit c). */
@@ -217,7 +223,7 @@ export function initFootprints(v: MachineViews, on: boolean): void {
   const fp = v.footprint;
   if (fp.length < FP_HEADER) return;
   fp[FP_ON] = on ? 1 : 0;
-  fp.fill(0, FP_READ, FP_READ + FP_SIG);
+  fp.fill(0, FP_CLOCK, FP_READ + FP_SIG);
 }
 
 /** True while this run records footprints. */
@@ -325,7 +331,7 @@ export function closeStep(v: MachineViews, cpus: number, point: number, blocked:
     sh += Math.max(1, a.length);
   }
   if (rec >= 0) {
-    fp[rec + R_FLAGS] = flags | (blocked ? F_BLOCKED : 0) | F_CLOSED;
+    fp[rec + R_FLAGS] = flags | (blocked ? F_BLOCKED : 0) | (fp[FP_CLOCK] === 1 ? F_CLOCK : 0) | F_CLOSED;
     fp[rec + R_PRIV_MASK] = privMask;
     for (let k = 0; k < FP_SIG; k++) fp[rec + R_READ + k] = fp[FP_READ + k];
   }
@@ -338,7 +344,16 @@ export function closeStep(v: MachineViews, cpus: number, point: number, blocked:
  */
 export function openStep(v: MachineViews): void {
   if (!recording(v)) return;
-  v.footprint.fill(0, FP_READ, FP_READ + FP_SIG);
+  v.footprint.fill(0, FP_CLOCK, FP_READ + FP_SIG);
+}
+
+/**
+ * The current step reads the seeded scheduler's step count as its clock
+ * (kernel time in seeded mode): the value depends on how many steps every
+ * agent took before, so the step conflicts with every other step.
+ */
+export function noteClockRead(): void {
+  if (readsOn && fpBuf !== null) fpBuf[FP_CLOCK] = 1;
 }
 
 /** Read the footprints of the first `steps` steps of the last run (coordinator, after it). Null if none was recorded. */
@@ -356,6 +371,7 @@ export function readFootprints(v: MachineViews, steps: number): StepFootprint[] 
     out.push({
       unknown: !closed,
       wrote: !closed || (f & F_WROTE) !== 0,
+      clock: (f & F_CLOCK) !== 0,
       blocked: (f & F_BLOCKED) !== 0,
       privMask: closed ? fp[r + R_PRIV_MASK] : -1,
       wShared: fp.slice(r + R_W_SHARED, r + R_W_SHARED + FP_SIG),
@@ -378,7 +394,7 @@ function sigMeets(a: Int32Array, b: Int32Array): boolean {
  * needed.
  */
 export function stepsDependent(a: StepFootprint, agentA: number, b: StepFootprint, agentB: number, cpus: number): boolean {
-  if (a.unknown || b.unknown) return true;
+  if (a.unknown || b.unknown || a.clock || b.clock) return true;
   // Shared words: both wrote one, or one read what the other wrote.
   if (sigMeets(a.wShared, b.wShared) || sigMeets(a.wShared, b.read) || sigMeets(b.wShared, a.read)) return true;
   // Every step is taken to read its own CPU's private words.
