@@ -34,6 +34,9 @@
  *   supersets of the truth (a signature collision only adds a conflict), so
  *   the relation over-approximates dependence, which is sound (more
  *   dependence = less reduction). A step not recorded conflicts with all.
+ * - Time: in seeded mode the kernel's clock is the scheduler's step count
+ *   (`shouldTrimCpumask`), which every step advances; a step that reads it
+ *   (`noteClockRead`) conflicts with every step.
  * - Enabledness: a CPU that yielded blocked is disabled until the shared
  *   state hash changes (forcedSchedule.ts), so any write re-enables it in the
  *   engine. That adds no reachable state: its next step re-checks its wait
