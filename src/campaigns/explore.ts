@@ -13,27 +13,44 @@
  * alternative at s, defaults after. Every schedule is thus derived exactly
  * once (from the run that agrees with it up to its last forced choice).
  *
+ * With `--por on` (src/engine/footprint.ts records what each step read and
+ * wrote), it runs one schedule per class of schedules that differ only in
+ * the order of steps that commute: bounded DPOR (Flanagan and Godefroid,
+ * POPL 2005; with a preemption bound, the conservative points of Coons,
+ * Musuvathi and McKinley's BPOR, OOPSLA 2013, as tokio-rs/loom and dejafu
+ * do). Each queued schedule is still a forced prefix (Work), and children
+ * still come from a finished run: DPOR only chooses which.
+ *
  * Invariants:
- * - Bounds are explored in order: every schedule with k preemptions runs
- *   before any with k + 1 (iterative context bounding), so the first racy
- *   bound found is the smallest one that has a race.
+ * - `--por off`: bounds are explored in order: every schedule with k
+ *   preemptions runs before any with k + 1 (iterative context bounding), so
+ *   the first racy bound found is the smallest one that has a race; the
+ *   counts are today's exhaustive counts.
+ * - `--por on`: one pass at the bound; if it found a race, passes at bound
+ *   0, 1, ... until one finds a race: that is the smallest racy bound (a pass
+ *   at bound k runs a representative of every class some schedule with at
+ *   most k preemptions belongs to, and a class's final state is the same for
+ *   all its schedules). `--preemption-bound none` runs plain DPOR, and a
+ *   finished run reports "verified: every schedule".
  * - A preemption is a switch away from a CPU that could go on (it did not
  *   yield from a wait, did not retire, did not just finish an interrupt
  *   with `--ipi-step`, and is enabled). Free switches do not
  *   count, and at a free switch every enabled CPU is tried.
  * - The order of exploration, and so every count and the shortest racy
- *   schedule, is a pure function of (config, seed, bound).
+ *   schedule, is a pure function of (config, seed, bound, por).
  * - Distinct states are counted (hash of shared memory and each CPU's
- *   progress at every choice point), not used to prune: pruning on a hash
- *   that leaves out a CPU's private state could skip a schedule.
+ *   progress at every choice point), never used to prune (stateful pruning
+ *   is off): the hash leaves out each CPU's program position, which lives on
+ *   its JS stack, so pruning on it could skip a schedule.
  * - `shard` K/N (src/campaigns/shard.ts, ownsSchedule) splits the schedule
  *   tree below the root: every shard runs the root, only shard 1 counts it,
  *   and each subtree below it runs and is counted on one shard. Everything a
  *   result holds is then a sum (schedules, racy, per bound), a union (the
- *   state hashes) or a minimum in an order that does not depend on which
- *   shard found it (the shortest racy schedule: fewest preemptions, then
- *   fewest choice points, then the forced choices in order), so `tlbsim
- *   merge` rebuilds the unsharded result exactly.
+ *   state hashes, the final states) or a minimum in an order that does not
+ *   depend on which shard found it (the shortest racy schedule: fewest
+ *   preemptions, then fewest choice points, then the forced choices in
+ *   order), so `tlbsim merge` rebuilds the unsharded result exactly. Shards
+ *   take `--por off` only for now: a DPOR pass's backtrack points cross subtrees.
  */
 import { ConfigError, isPluginPath, type SimConfig } from '../config/config.js';
 import { loadScenarioPlugin, pluginFailure } from '../plugin/load.js';
@@ -42,6 +59,7 @@ import { totalRaceCount, type RaceCounts } from '../engine/oracle.js';
 import type { KernelSide } from '../scenarios/races/index.js';
 import { getPreset, resolvePreset } from '../scenarios/preset.js';
 import { formatSchedule, parseSchedule, schedAgents, SCHED_MAX_CPUS, SCHED_RECORD_MAX, type ChoicePoint, type ForcedChoice } from '../engine/forcedSchedule.js';
+import { stepsDependent, type StepFootprint } from '../engine/footprint.js';
 import { ablationSide, stressReproduceCommand } from './stress.js';
 import { ownsSchedule, SHARD_SPLIT_DEPTH, type Shard } from './shard.js';
 
@@ -49,6 +67,8 @@ import { ownsSchedule, SHARD_SPLIT_DEPTH, type Shard } from './shard.js';
 export const MAX_PREEMPTION_BOUND = 6;
 /** Default cap on schedules per exploration: a scenario that needs more is too big to explore here. */
 export const DEFAULT_MAX_SCHEDULES = 200_000;
+/** `--preemption-bound none`: no bound (with POR: every equivalence class of every schedule). */
+export const UNBOUNDED = Number.POSITIVE_INFINITY;
 
 /** One schedule waiting to run. */
 interface Work {
@@ -76,10 +96,35 @@ export interface RacySchedule {
   races: RaceCounts;
 }
 
-export interface ExploreResult {
-  bound: number;
-  /** Schedules run (with at most `bound` preemptions). */
+/** One bounded-DPOR pass (`--por on`): the pass at the bound, then, if it found a race, passes at 0, 1, ... */
+interface PorPass {
+  bound: number | 'none';
   schedules: number;
+  racy: number;
+}
+
+export interface ExploreResult {
+  /** The preemption bound, or 'none'. */
+  bound: number | 'none';
+  /** Partial-order reduction: on (one schedule per equivalence class, src/engine/footprint.ts) or off (every schedule). */
+  por: 'on' | 'off';
+  /** Schedules run (with at most `bound` preemptions), over every pass. */
+  schedules: number;
+  /**
+   * With POR: alternatives at the choice points of the runs (within the bound) that the reduction did
+   * not run (each would have been at least one schedule of the exhaustive order); 0 with --por off.
+   */
+  schedules_pruned: number;
+  /** With POR: the passes run. */
+  por_passes?: PorPass[];
+  /** Whether revisited states were pruned (never: the state hash leaves out each CPU's program position). */
+  stateful_pruning: false;
+  /** Distinct final states: race kinds and the last choice point's state hash. */
+  distinct_final_states: number;
+  /** `--preemption-bound none` and complete: the reduced space was explored to the end. */
+  verified?: 'every schedule';
+  /** The distinct final states themselves (option `finalStates`; the soundness test compares them). */
+  final_states?: string[];
   /** Distinct machine states seen over all schedules. */
   distinct_states: number;
   /** The `distinct_states` hashes, ascending (what `tlbsim merge` unions across shards). */
@@ -107,6 +152,15 @@ export interface ExploreOptions {
   /** Called after every schedule. */
   onProgress?: (schedules: number, racy: number, preemptions: number) => void;
   signal?: AbortSignal;
+  /** Partial-order reduction (default off until reads are recorded precisely: see src/engine/footprint.ts); off = the exhaustive order, every schedule. */
+  por?: boolean;
+  /**
+   * Run every alternative of the root run's choice points within the bound (no reduction there) and
+   * reduce only below them, so each child subtree can be explored on its own (`explore --shard`).
+   */
+  expandRoot?: boolean;
+  /** Return the distinct final states (`final_states`). */
+  finalStates?: boolean;
 }
 
 /**
@@ -133,95 +187,330 @@ export function isPreemption(p: ChoicePoint, c: number): boolean {
   return p.cur >= 0 && !p.blocked && !p.afterIrq && c !== p.cur && (p.enabled & (1 << p.cur)) !== 0;
 }
 
-/** Explore every schedule of `config` with at most `bound` preemptions. */
-export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
+/** Validate the common options; returns the agent count. */
+function checkExplore(opts: ExploreOptions): number {
   const c = opts.config;
   if (c.sched !== 'seeded') throw new ConfigError('explore needs --sched seeded');
   if (c.cpus > SCHED_MAX_CPUS) throw new ConfigError(`explore needs at most ${SCHED_MAX_CPUS} CPUs, got --cpus ${c.cpus}`);
-  if (!Number.isInteger(opts.bound) || opts.bound < 0 || opts.bound > MAX_PREEMPTION_BOUND) {
-    throw new ConfigError(`--preemption-bound must be an integer from 0 to ${MAX_PREEMPTION_BOUND}, got ${String(opts.bound)}`);
+  const b = opts.bound;
+  if (b !== UNBOUNDED && (!Number.isInteger(b) || b < 0 || b > MAX_PREEMPTION_BOUND)) {
+    throw new ConfigError(`--preemption-bound must be an integer from 0 to ${MAX_PREEMPTION_BOUND} or none, got ${String(b)}`);
   }
+  if ((opts.shard ?? null) !== null && opts.por === true) {
+    throw new ConfigError('explore --shard takes --por off for now (a DPOR pass adds backtrack points across the shards\' subtrees)');
+  }
+  return schedAgents(c);
+}
+
+/** Tallies of one exploration pass, merged into the result. */
+interface Tally {
+  schedules: number;
+  racy: number;
+  per: BoundCount[];
+  shortest: RacySchedule | null;
+  states: Set<number>;
+  finals: Set<string>;
+  complete: boolean;
+}
+
+function newTally(): Tally {
+  return { schedules: 0, racy: 0, per: [], shortest: null, states: new Set(), finals: new Set(), complete: true };
+}
+
+function perBound(t: Tally, k: number): BoundCount {
+  while (t.per.length <= k) t.per.push({ preemptions: t.per.length, schedules: 0, racy: 0 });
+  return t.per[k];
+}
+
+/** What one finished run gives the explorer. */
+interface RunOutcome {
+  points: ChoicePoint[];
+  racy: boolean;
+}
+
+/** Run schedule `forced` on the booted machine, check it, and count it in `t` at `preemptions`. */
+async function runSchedule(machine: Machine, opts: ExploreOptions, t: Tally, forced: ForcedChoice[], preemptions: number, footprints: boolean, counted = true): Promise<RunOutcome> {
+  const c = opts.config;
+  const r = await machine.run(c.seed, { schedule: forced, footprints });
+  if (r.status === 'failed') {
+    // A plug-in that throws inside a worker is bad input (one line naming its file, exit 2), not an engine failure.
+    const fault = pluginFailure(r.failure?.message);
+    if (fault !== null) throw fault;
+    throw new Error(`schedule ${formatSchedule(forced)} failed: ${r.failure?.message ?? 'unknown failure'}`);
+  }
+  const rec = machine.scheduleRecord();
+  if (rec === null) throw new Error('the machine did not record its choice points');
+  if (rec.truncated) throw new Error(`schedule ${formatSchedule(forced)} took more choice points than can be recorded: the scenario is too big to explore`);
+  if (rec.invalidForced > 0) throw new Error(`schedule ${formatSchedule(forced)} forced a CPU that was not enabled: the run is not deterministic`);
+  const racy = totalRaceCount(r.races) > 0;
+  // --shard: a schedule above the split runs on every shard (its children are dealt out) but counts on shard 1 only.
+  if (!counted) return { points: rec.points, racy };
+  t.schedules++;
+  const b = perBound(t, preemptions);
+  b.schedules++;
+  for (const p of rec.points) t.states.add(p.hash);
+  // The final state: race kinds found and the last choice point's hash (shared memory and every agent's progress at the end).
+  const last = rec.points[rec.points.length - 1];
+  const kinds = (Object.keys(r.races) as (keyof RaceCounts)[]).filter((k) => r.races[k] > 0).join('+');
+  t.finals.add(`${kinds === '' ? 'clean' : kinds}:${(last?.hash ?? 0).toString(16)}`);
+  if (racy) {
+    t.racy++;
+    b.racy++;
+    const found: RacySchedule = { schedule: formatSchedule(forced), preemptions, steps: rec.points.length, races: r.races };
+    if (t.shortest === null || racyOrder(found, t.shortest) < 0) t.shortest = found;
+  }
+  opts.onProgress?.(t.schedules, t.racy, preemptions);
+  return { points: rec.points, racy };
+}
+
+/** Today's exhaustive order (`--por off`): every schedule with at most `bound` preemptions, bound by bound. */
+async function exploreExhaustive(machine: Machine, opts: ExploreOptions, agents: number, t: Tally, maxSchedules: number): Promise<void> {
+  const bound = opts.bound;
+  const levels: Work[][] = [[{ forced: [], preemptions: 0, from: 0 }]];
+  for (let k = 0; k < levels.length && k <= bound && t.complete; k++) {
+    const stack = levels[k];
+    while (stack.length > 0) {
+      if (t.schedules >= maxSchedules || opts.signal?.aborted) {
+        t.complete = false;
+        break;
+      }
+      const w = stack.pop()!;
+      // --shard: below the split only the owner runs a subtree (ownsSchedule).
+      const counted = ownsSchedule(w.forced, opts.shard ?? null);
+      if (!counted && w.forced.length >= SHARD_SPLIT_DEPTH) continue;
+      const { points } = await runSchedule(machine, opts, t, w.forced, k, false, counted);
+      // Children, pushed so the stack pops them in choice-point order (earliest first).
+      const children: Work[] = [];
+      for (let s = w.from; s < points.length; s++) {
+        const p = points[s];
+        if (p.chosen < 0) continue;
+        // With --arch arm64 the agents include each CPU's MMU (cpus + c): when it applies its TLBIs is a choice too.
+        for (let cpu = 0; cpu < agents; cpu++) {
+          if (cpu === p.chosen || (p.enabled & (1 << cpu)) === 0) continue;
+          const cost = w.preemptions + (isPreemption(p, cpu) ? 1 : 0);
+          if (cost > bound) continue;
+          children.push({ forced: [...w.forced, { step: s, cpu }], preemptions: cost, from: s + 1 });
+        }
+      }
+      for (let i = children.length - 1; i >= 0; i--) {
+        const k2 = children[i].preemptions;
+        while (levels.length <= k2) levels.push([]);
+        levels[k2].push(children[i]);
+      }
+    }
+  }
+}
+
+/**
+ * A choice point of the DPOR tree: the state after a prefix of choices. Kept
+ * only while a schedule below it waits (parents are reached through `up`).
+ */
+interface PorNode {
+  up: PorNode | null;
+  depth: number;
+  point: ChoicePoint;
+  /** Preemptions of the prefix before this point. */
+  cost: number;
+  /** Agents already run (or queued) from here: bit a. */
+  done: number;
+  /** The forced choices of the run that first reached this point (all before it). */
+  forced: ForcedChoice[];
+}
+
+/** A schedule DPOR queued: from `node`, run `agent`, then the default. */
+interface PorWork extends Work {
+  node: PorNode | null;
+}
+
+/**
+ * One bounded-DPOR pass (Flanagan and Godefroid, POPL 2005; with a preemption
+ * bound, Coons, Musuvathi and McKinley's BPOR, OOPSLA 2013): run a schedule,
+ * find its races (two steps of different agents that do not commute, the
+ * later not already ordered after the earlier through other steps), and at
+ * the state before the earlier step queue the later step's agent (every
+ * enabled agent if it was not enabled there). With a bound, the same agent is
+ * also queued at the last context switch before that state (BPOR's
+ * conservative point: reaching the race by switching earlier may cost fewer
+ * preemptions), and a queued choice that would exceed the bound is dropped.
+ * With `expandRoot` (sharding), every alternative of the root run's choice
+ * points within the bound is queued, as the exhaustive order does, and the
+ * reduction applies below them only.
+ */
+async function explorePor(machine: Machine, opts: ExploreOptions, agents: number, bound: number, t: Tally, maxSchedules: number, expandRoot: boolean): Promise<{ pruned: number }> {
+  const cpus = opts.config.cpus;
+  const stack: PorWork[] = [{ forced: [], preemptions: 0, from: 0, node: null }];
+  let candidates = 0;
+  let explored = 0;
+  while (stack.length > 0) {
+    if (t.schedules >= maxSchedules || opts.signal?.aborted) {
+      t.complete = false;
+      break;
+    }
+    const w = stack.pop()!;
+    const { points } = await runSchedule(machine, opts, t, w.forced, w.preemptions, true);
+    const fps = machine.stepFootprints(points.length - 1);
+    if (fps === null) throw new Error('the machine did not record step footprints');
+    // The path of tree nodes this run went through: the queued node's ancestors, then new nodes.
+    const s = w.node === null ? -1 : w.node.depth;
+    const path: PorNode[] = new Array<PorNode>(points.length);
+    for (let n: PorNode | null = w.node; n !== null; n = n.up) path[n.depth] = n;
+    let cost = w.node === null ? 0 : w.node.cost + (isPreemption(w.node.point, points[s].chosen) ? 1 : 0);
+    for (let d = s + 1; d < points.length; d++) {
+      const p = points[d];
+      const node: PorNode = { up: d === 0 ? null : path[d - 1], depth: d, point: p, cost, done: p.chosen >= 0 ? 1 << p.chosen : 0, forced: w.forced };
+      path[d] = node;
+      if (p.chosen >= 0) {
+        for (let a = 0; a < agents; a++) if (a !== p.chosen && (p.enabled & (1 << a)) !== 0 && cost + (isPreemption(p, a) ? 1 : 0) <= bound) candidates++;
+        cost += isPreemption(p, p.chosen) ? 1 : 0;
+      }
+    }
+    const queue = (d: number, agent: number): void => {
+      const node = path[d];
+      const p = node.point;
+      if (p.chosen < 0) return;
+      const targets = (p.enabled & (1 << agent)) !== 0 ? 1 << agent : p.enabled;
+      for (let a = 0; a < agents; a++) {
+        if ((targets & (1 << a)) === 0 || (node.done & (1 << a)) !== 0) continue;
+        const c = node.cost + (isPreemption(p, a) ? 1 : 0);
+        if (c > bound) continue;
+        node.done |= 1 << a;
+        explored++;
+        stack.push({ forced: [...node.forced.filter((f) => f.step < d), { step: d, cpu: a }], preemptions: c, from: d + 1, node });
+      }
+    };
+    if (expandRoot && w.node === null) {
+      for (let d = 0; d < points.length; d++) for (let a = 0; a < agents; a++) queue(d, a);
+    }
+    for (const [i, j] of races(points, fps, agents, cpus)) {
+      const q = points[j].chosen;
+      queue(i, q);
+      if (bound !== UNBOUNDED) {
+        // BPOR's conservative point: the last context switch before i.
+        for (let k = i - 1; k >= 1; k--) {
+          if (points[k - 1].chosen !== points[k].chosen) {
+            queue(k, q);
+            break;
+          }
+        }
+      }
+    }
+  }
+  return { pruned: Math.max(0, candidates - explored) };
+}
+
+/**
+ * The races of one run: pairs (i, j), i < j, of steps of different agents
+ * that may not commute (src/engine/footprint.ts) where step i does not
+ * happen before the step of j's agent that precedes j. For each j, as in
+ * Flanagan and Godefroid's algorithm run at every prefix of the run: every
+ * such i after j's agent's previous step, and the last one before it.
+ * Happens-before is tracked with vector clocks over the agents.
+ */
+function races(points: ChoicePoint[], fps: StepFootprint[], agents: number, cpus: number): [number, number][] {
+  const n = Math.min(fps.length, points.length - 1);
+  const clocks: Int32Array[] = [];
+  const lastOf = new Int32Array(agents).fill(-1);
+  const out: [number, number][] = [];
+  for (let j = 0; j < n; j++) {
+    const q = points[j].chosen;
+    if (q < 0) {
+      clocks.push(new Int32Array(agents).fill(-1));
+      continue;
+    }
+    const prev = lastOf[q];
+    const base = prev >= 0 ? clocks[prev] : new Int32Array(agents).fill(-1);
+    const vc = base.slice();
+    let lastBeforePrev = false;
+    for (let i = j - 1; i >= 0; i--) {
+      const a = points[i].chosen;
+      // Steps that happen before q's previous step are ordered before j whatever the order of the rest.
+      if (a < 0 || a === q || i <= base[a]) continue;
+      if (i < prev && lastBeforePrev && i <= vc[a]) continue;
+      if (!stepsDependent(fps[i], a, fps[j], q, cpus)) continue;
+      if (i > prev || !lastBeforePrev) {
+        out.push([i, j]);
+        if (i < prev) lastBeforePrev = true;
+      }
+      if (i > vc[a]) {
+        const ci = clocks[i];
+        for (let x = 0; x < agents; x++) if (ci[x] > vc[x]) vc[x] = ci[x];
+      }
+    }
+    vc[q] = j;
+    clocks.push(vc);
+    lastOf[q] = j;
+  }
+  return out;
+}
+
+/** Explore every schedule of `config` with at most `bound` preemptions (one per equivalence class with POR). */
+export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
+  const agents = checkExplore(opts);
+  const c = opts.config;
+  const por = opts.por ?? false;
   const maxSchedules = opts.maxSchedules ?? DEFAULT_MAX_SCHEDULES;
   const shard = opts.shard ?? null;
-  const agents = schedAgents(c);
   const t0 = performance.now();
   // A schedule longer than the recorder holds cannot be explored: stop such a run there, not at the livelock guard.
   const machine = await Machine.boot({ ...c, schedule: '', maxSeededSteps: Math.min(c.maxSeededSteps, SCHED_RECORD_MAX) });
-  const levels: Work[][] = Array.from({ length: opts.bound + 1 }, () => []);
-  levels[0].push({ forced: [], preemptions: 0, from: 0 });
-  const states = new Set<number>();
-  const per: BoundCount[] = Array.from({ length: opts.bound + 1 }, (_, k) => ({ preemptions: k, schedules: 0, racy: 0 }));
-  let schedules = 0;
-  let racy = 0;
-  let shortest: RacySchedule | null = null;
-  let complete = true;
+  const t = newTally();
+  const passes: PorPass[] = [];
+  let pruned = 0;
+  let smallest: number | null = null;
   try {
-    for (let k = 0; k <= opts.bound && complete; k++) {
-      const stack = levels[k];
-      while (stack.length > 0) {
-        if (schedules >= maxSchedules || opts.signal?.aborted) {
-          complete = false;
-          break;
-        }
-        const w = stack.pop()!;
-        // --shard: a schedule above the split runs everywhere (its children are dealt out) but counts on shard 1; below it, only its owner runs its subtree.
-        const counted = ownsSchedule(w.forced, shard);
-        if (!counted && w.forced.length >= SHARD_SPLIT_DEPTH) continue;
-        const r = await machine.run(c.seed, { schedule: w.forced });
-        if (r.status === 'failed') {
-          // A plug-in that throws inside a worker is bad input (one line naming its file, exit 2), not an engine failure.
-          const fault = pluginFailure(r.failure?.message);
-          if (fault !== null) throw fault;
-          throw new Error(`schedule ${formatSchedule(w.forced)} failed: ${r.failure?.message ?? 'unknown failure'}`);
-        }
-        const rec = machine.scheduleRecord();
-        if (rec === null) throw new Error('the machine did not record its choice points');
-        if (rec.truncated) throw new Error(`schedule ${formatSchedule(w.forced)} took more choice points than can be recorded: the scenario is too big to explore`);
-        if (rec.invalidForced > 0) throw new Error(`schedule ${formatSchedule(w.forced)} forced a CPU that was not enabled: the run is not deterministic`);
-        if (counted) {
-          schedules++;
-          per[k].schedules++;
-          for (const p of rec.points) states.add(p.hash);
-          if (totalRaceCount(r.races) > 0) {
-            racy++;
-            per[k].racy++;
-            const found: RacySchedule = { schedule: formatSchedule(w.forced), preemptions: k, steps: rec.points.length, races: r.races };
-            if (shortest === null || racyOrder(found, shortest) < 0) shortest = found;
+    if (!por) {
+      await exploreExhaustive(machine, opts, agents, t, maxSchedules);
+      smallest = t.per.find((b) => b.racy > 0)?.preemptions ?? null;
+    } else {
+      // One pass at the bound; if it found a race, passes at 0, 1, ... find the smallest bound with one
+      // (a pass at bound k runs a representative of every class a schedule with at most k preemptions reaches).
+      const main = await explorePor(machine, opts, agents, opts.bound, t, maxSchedules, opts.expandRoot === true);
+      pruned += main.pruned;
+      passes.push({ bound: opts.bound === UNBOUNDED ? 'none' : opts.bound, schedules: t.schedules, racy: t.racy });
+      if (t.racy > 0 && opts.bound !== UNBOUNDED) {
+        smallest = opts.bound;
+        for (let k = 0; k < opts.bound && t.complete; k++) {
+          const sub = newTally();
+          const r = await explorePor(machine, opts, agents, k, sub, Math.max(0, maxSchedules - t.schedules), opts.expandRoot === true);
+          passes.push({ bound: k, schedules: sub.schedules, racy: sub.racy });
+          pruned += r.pruned;
+          t.schedules += sub.schedules;
+          if (!sub.complete) t.complete = false;
+          if (sub.racy > 0) {
+            smallest = k;
+            t.shortest = sub.shortest;
+            break;
           }
         }
-        // Children, pushed so the stack pops them in choice-point order (earliest first).
-        const children: Work[] = [];
-        for (let s = w.from; s < rec.points.length; s++) {
-          const p = rec.points[s];
-          if (p.chosen < 0) continue;
-          // With MMU agents (arm64, invlpgb, rar) the agents include each CPU's MMU (cpus + c): when it applies invalidations is a choice too.
-          for (let cpu = 0; cpu < agents; cpu++) {
-            if (cpu === p.chosen || (p.enabled & (1 << cpu)) === 0) continue;
-            const cost = w.preemptions + (isPreemption(p, cpu) ? 1 : 0);
-            if (cost > opts.bound) continue;
-            children.push({ forced: [...w.forced, { step: s, cpu }], preemptions: cost, from: s + 1 });
-          }
-        }
-        for (let i = children.length - 1; i >= 0; i--) levels[children[i].preemptions].push(children[i]);
-        opts.onProgress?.(schedules, racy, k);
+      } else if (t.racy > 0) {
+        // Unbounded: no pass by bound; the fewest preemptions among the racy schedules run.
+        smallest = t.per.find((b) => b.racy > 0)?.preemptions ?? null;
       }
     }
   } finally {
     await machine.shutdown();
   }
-  const smallest = per.find((b) => b.racy > 0)?.preemptions ?? null;
+  const bound = opts.bound === UNBOUNDED ? Math.max(0, t.per.length - 1) : opts.bound;
+  const per = Array.from({ length: bound + 1 }, (_, k) => t.per[k] ?? { preemptions: k, schedules: 0, racy: 0 });
   return {
-    bound: opts.bound,
-    schedules,
-    distinct_states: states.size,
-    state_hashes: [...states].sort((a, b) => a - b),
-    racy_schedules: racy,
+    bound: opts.bound === UNBOUNDED ? 'none' : opts.bound,
+    por: por ? 'on' : 'off',
+    schedules: t.schedules,
+    schedules_pruned: pruned,
+    ...(por ? { por_passes: passes } : {}),
+    stateful_pruning: false,
+    distinct_states: t.states.size,
+    state_hashes: [...t.states].sort((a, b) => a - b),
+    distinct_final_states: t.finals.size,
+    racy_schedules: t.racy,
     per_preemptions: per,
     smallest_racy_bound: smallest,
-    shortest_racy: shortest,
-    complete,
+    shortest_racy: t.shortest,
+    complete: t.complete,
     shard,
+    ...(opts.bound === UNBOUNDED && t.complete ? { verified: 'every schedule' as const } : {}),
     wall_ms: Math.round(performance.now() - t0),
+    ...(opts.finalStates || shard !== null ? { final_states: [...t.finals].sort() } : {}),
   };
 }
 
@@ -246,6 +535,9 @@ export interface ScenarioExploreOptions {
   shard?: Shard | null;
   onProgress?: ExploreOptions['onProgress'];
   signal?: AbortSignal;
+  por?: boolean;
+  expandRoot?: boolean;
+  finalStates?: boolean;
 }
 
 /** Explore a stress scenario (as `tlbsim stress --scenario` configures it) and name the replay of its shortest racy schedule. */
@@ -256,7 +548,7 @@ export async function exploreScenario(opts: ScenarioExploreOptions): Promise<Sce
     throw new ConfigError(`explore takes a race catalogue scenario (tlbsim races), got '${opts.scenario}'`);
   }
   const { config, kernel } = resolvePreset({ scenario: opts.scenario, kernel: opts.kernel }, { ...(opts.overrides ?? {}), schedule: '' });
-  const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, shard: opts.shard, onProgress: opts.onProgress, signal: opts.signal });
+  const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, shard: opts.shard, onProgress: opts.onProgress, signal: opts.signal, por: opts.por, expandRoot: opts.expandRoot, finalStates: opts.finalStates });
   const reproduce = r.shortest_racy ? stressReproduceCommand(opts.scenario, { ...config, schedule: r.shortest_racy.schedule }, config.seed, kernel) : null;
   return { scenario: opts.scenario, ...(kernel === undefined ? {} : { kernel }), ...(ablationSide(opts.scenario, kernel) ? { ablation: true as const } : {}), config, ...r, reproduce };
 }

@@ -169,7 +169,8 @@ const countSchema = z.number().int().nonnegative();
 const exploreFileSchema = z.looseObject({
   scenario: z.string(),
   config: z.looseObject({}),
-  bound: countSchema,
+  bound: z.union([countSchema, z.literal('none')]),
+  final_states: z.array(z.string()).optional(),
   schedules: countSchema,
   distinct_states: countSchema,
   state_hashes: z.array(z.number().int()),
@@ -191,12 +192,12 @@ function readExploreFile(file: string): ScenarioExploreResult {
     throw new ConfigError(`${file}: '${issue.path.map(String).join('.')}': ${issue.message} (not what tlbsim explore --out writes; run the exploration again)`);
   }
   const r = parsed.data as unknown as ScenarioExploreResult;
-  if (r.per_preemptions.length !== r.bound + 1) throw new ConfigError(`${file}: per_preemptions has ${r.per_preemptions.length} rows, bound ${r.bound} needs ${r.bound + 1} (run the exploration again)`);
+  if (r.bound !== 'none' && r.per_preemptions.length !== r.bound + 1) throw new ConfigError(`${file}: per_preemptions has ${r.per_preemptions.length} rows, bound ${r.bound} needs ${r.bound + 1} (run the exploration again)`);
   return r;
 }
 
 /** Fields merge computes from the shards; every other field of the shards' results must agree. */
-const EXPLORE_MERGED_FIELDS = ['schedules', 'distinct_states', 'state_hashes', 'racy_schedules', 'per_preemptions', 'smallest_racy_bound', 'shortest_racy', 'complete', 'shard', 'wall_ms', 'reproduce'] as const satisfies readonly (keyof ScenarioExploreResult)[];
+const EXPLORE_MERGED_FIELDS = ['schedules', 'distinct_states', 'state_hashes', 'distinct_final_states', 'final_states', 'racy_schedules', 'per_preemptions', 'smallest_racy_bound', 'shortest_racy', 'complete', 'shard', 'wall_ms', 'reproduce'] as const satisfies readonly (keyof ScenarioExploreResult)[];
 
 /** What must agree between the shards of one exploration, field by field. */
 function exploreIdentity(r: ScenarioExploreResult): Record<string, unknown> {
@@ -229,6 +230,7 @@ export function mergeExplores(parts: readonly ScenarioExploreResult[], dirs: rea
   });
   const per = parts[0].per_preemptions.map((b) => ({ preemptions: b.preemptions, schedules: 0, racy: 0 }));
   const states = new Set<number>();
+  const finals = new Set<string>();
   let schedules = 0;
   let racy = 0;
   let wall = 0;
@@ -240,6 +242,7 @@ export function mergeExplores(parts: readonly ScenarioExploreResult[], dirs: rea
       per[k].racy += b.racy;
     });
     for (const h of p.state_hashes) states.add(h);
+    for (const f of p.final_states ?? []) finals.add(f);
     schedules += p.schedules;
     racy += p.racy_schedules;
     wall += p.wall_ms;
@@ -250,6 +253,8 @@ export function mergeExplores(parts: readonly ScenarioExploreResult[], dirs: rea
     schedules,
     distinct_states: states.size,
     state_hashes: [...states].sort((a, b) => a - b),
+    distinct_final_states: finals.size,
+    final_states: [...finals].sort(),
     racy_schedules: racy,
     per_preemptions: per,
     smallest_racy_bound: per.find((b) => b.racy > 0)?.preemptions ?? null,

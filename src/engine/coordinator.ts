@@ -34,6 +34,7 @@ import { silentLogger, type Logger } from '../output/log.js';
 import { addCounters, readCpuCounters, zeroCounters, type Counters, type RunFailure, type RunResult } from '../output/result.js';
 import { initSeededScheduler, raiseAbort } from './scheduler.js';
 import { initSchedule, parseSchedule, schedAgents, readScheduleRecord, SCHED_MAX_CPUS, scheduleDriven, type ForcedChoice, type ScheduleRecord } from './forcedSchedule.js';
+import { initFootprints, readFootprints, type StepFootprint } from './footprint.js';
 import { getWorkload } from '../scenarios/workloads/index.js';
 import { deriveSeed } from './prng.js';
 import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from '../output/costModel.js';
@@ -241,7 +242,7 @@ export class Machine {
   }
 
   /** Reset every shared word to the boot state of a run. Only while no CPU runs. */
-  private initRun(seed: number, schedule: readonly ForcedChoice[] | null): void {
+  private initRun(seed: number, schedule: readonly ForcedChoice[] | null, footprints = false): void {
     const v = this.views;
     const c = this.config;
     v.global.fill(0);
@@ -266,6 +267,7 @@ export class Machine {
     initRunControl(v.global, Math.min(c.runTokens, c.cpus));
     if (c.sched === 'seeded') {
       initSchedule(v.sched, c.cpus, schedule);
+      initFootprints(v, footprints && schedule !== null);
       initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM), v, schedAgents(c));
     }
   }
@@ -293,14 +295,14 @@ export class Machine {
    * result even when the run fails (status 'failed'); a failed run terminates
    * every worker, so the machine cannot run again.
    */
-  async run(seed: number = this.config.seed, opts: { signal?: AbortSignal; schedule?: readonly ForcedChoice[] } = {}): Promise<RunResult> {
+  async run(seed: number = this.config.seed, opts: { signal?: AbortSignal; schedule?: readonly ForcedChoice[]; footprints?: boolean } = {}): Promise<RunResult> {
     if (this.dead) throw new Error('machine was shut down (a failed run terminates its workers)');
     const c0 = this.config;
     const schedule = opts.schedule ?? (c0.schedule === '' ? null : parseSchedule(c0.schedule, c0.cpus, schedAgents(c0)));
     if (schedule !== null && (c0.sched !== 'seeded' || c0.cpus > SCHED_MAX_CPUS)) {
       throw new Error(`a schedule needs --sched seeded and at most ${SCHED_MAX_CPUS} CPUs`);
     }
-    this.initRun(seed, schedule);
+    this.initRun(seed, schedule, opts.footprints === true);
     const t0 = performance.now();
     const signal = opts.signal;
     let interrupted: string | null = null;
@@ -442,6 +444,11 @@ export class Machine {
    * The choice points of the last run, if it was schedule-driven (a
    * `schedule` option or config), else null. Read between runs only.
    */
+  /** The footprints of the first `steps` steps of the last schedule-driven run (`run(..., { footprints: true })`), else null. */
+  stepFootprints(steps: number): StepFootprint[] | null {
+    return readFootprints(this.views, steps);
+  }
+
   scheduleRecord(): ScheduleRecord | null {
     return scheduleDriven(this.views.sched) ? readScheduleRecord(this.views.sched) : null;
   }

@@ -70,6 +70,7 @@ import type { FlushTransport } from '../kernel/transports/types.js';
 import { viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
 import { ABORT_SEEDED_STEPS, ProgramState, abortReason, addLockWaiter, finishWorkload, markRunDone, runDone, schedSteps } from './state/globalBlock.js';
 import { tlbWords } from './tlb.js';
+import { registerFootprintViews, syncFootprints } from './footprint.js';
 
 /** Thrown inside a worker to unwind when the run was aborted (by anyone). */
 export class SimAbort extends Error {
@@ -226,6 +227,7 @@ export class Cpu implements IpiWaitHost {
     this.id = init.id;
     this.config = c;
     this.v = viewMachine(init.buffers);
+    registerFootprintViews(this.v); // explore --por on: reads of shared words are noted against these buffers
     this.program = new ProgramState(this.v.global);
     this.pages = c.pages;
     this.W = wordsPerPage(c);
@@ -284,6 +286,7 @@ export class Cpu implements IpiWaitHost {
   /** Reset per-run state and wait to be allowed to run. Returns false if the run ended before this CPU got a turn. */
   beginRun(seed: number, traceEpochMs = 0): boolean {
     this.tlb.reset();
+    syncFootprints(this.v);
     this.trace?.clear();
     this.unmapStarts.clear();
     this.clock.start(traceEpochMs);

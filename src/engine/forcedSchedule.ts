@@ -44,6 +44,7 @@ import type { MachineViews } from './state/machineViews.js';
 import { mixGlobalState } from './state/globalBlock.js';
 import { usedRaceLogWords } from './oracle.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
+import { closeStep, openStep } from './footprint.js';
 
 export { SCHED_MAX_CPUS };
 
@@ -310,6 +311,8 @@ export function chooseScheduled(
   /** Schedulable agents (`schedAgents`): the CPUs, and with MMU agents their MMUs (cpus + c). */
   agents = cpus,
 ): number {
+  // explore --por on: close the step that just ended (its footprint), before anything of this choice is written.
+  closeStep(v, cpus, sched[S_RECORDED], blocked);
   const shared = hashSharedState(v, cpus);
   if (cur >= 0) {
     if (blocked) {
@@ -366,5 +369,6 @@ export function chooseScheduled(
     sched[b + 3] = state | 0;
   }
   sched[S_RECORDED] = n + 1;
+  openStep(v);
   return chosen;
 }

@@ -53,6 +53,7 @@
 import { cpumaskWords } from './layout.js';
 import { completeHwRequest, hwAckPending, hwPending, postHwRequest, startHwRequest, takeHwRequest } from './state/cpuControl.js';
 import { IPI_ACK_SPIN, IpiTimeoutError, type IpiMessage, type IpiWaitHost } from './ipi.js';
+import { andShared, loadShared, orShared } from './footprint.js';
 
 // Request slots: Int32Array `hwSlots` (size in src/engine/state/machineViews.ts), CPU i's request at i * HW_SLOT_WORDS;
 // only this file knows the offsets.
@@ -157,7 +158,7 @@ export class HwInvalQueue {
     const bit = 1 << (me & 31);
     const hardware = isHardwareApplied(req.via);
     for (const t of targets) {
-      Atomics.or(this.pendBits, t * this.maskWords + word, bit);
+      orShared(this.pendBits, t * this.maskWords + word, bit);
       postHwRequest(ctl, t, hardware);
     }
     if (!wait) {
@@ -223,14 +224,14 @@ export class HwInvalQueue {
     const word = initiator >> 5;
     const bit = 1 << (initiator & 31);
     for (const t of members) {
-      Atomics.or(this.pendBits, t * this.maskWords + word, bit);
+      orShared(this.pendBits, t * this.maskWords + word, bit);
       postHwRequest(ctl, t, false);
     }
   }
 
   /** Has `target` not yet applied this CPU's current request? */
   private stillPending(target: number): boolean {
-    return (Atomics.load(this.pendBits, target * this.maskWords + (this.cpu >> 5)) & (1 << (this.cpu & 31))) !== 0;
+    return (loadShared(this.pendBits, target * this.maskWords + (this.cpu >> 5)) & (1 << (this.cpu & 31))) !== 0;
   }
 
   /** Requests posted to this CPU and not yet applied (`which`: as in `drain`). */
@@ -254,7 +255,7 @@ export class HwInvalQueue {
       let got = false;
       for (let w = 0; w < this.maskWords; w++) {
         const rowIdx = me * this.maskWords + w;
-        let bits = Atomics.load(this.pendBits, rowIdx);
+        let bits = loadShared(this.pendBits, rowIdx);
         while (bits !== 0) {
           const b = 31 - Math.clz32(bits & -bits);
           bits &= bits - 1;
@@ -265,7 +266,7 @@ export class HwInvalQueue {
           const req = this.readSlot(sender);
           const hardware = isHardwareApplied(req.via);
           if ((which === 'hardware' && !hardware) || (which === 'interrupts' && hardware)) continue;
-          Atomics.and(this.pendBits, rowIdx, ~(1 << b));
+          andShared(this.pendBits, rowIdx, ~(1 << b));
           takeHwRequest(ctl, me, hardware);
           apply(req, sender);
           if (req.via !== 'ipi-fwd') this.complete(sender);
@@ -280,22 +281,22 @@ export class HwInvalQueue {
 
   private readSlot(sender: number): HwRequest {
     const s = sender * HW_SLOT_WORDS;
-    const n = Atomics.load(this.slots, s + HS_NPAGES);
+    const n = loadShared(this.slots, s + HS_NPAGES);
     const pages: number[] = [];
-    for (let i = 0; i < n; i++) pages.push(Atomics.load(this.slots, s + HS_PAGES + i));
-    const via = VIA_NAMES[Atomics.load(this.slots, s + HS_VIA)] ?? 'invlpgb';
+    for (let i = 0; i < n; i++) pages.push(loadShared(this.slots, s + HS_PAGES + i));
+    const via = VIA_NAMES[loadShared(this.slots, s + HS_VIA)] ?? 'invlpgb';
     if (via === 'ipi-fwd') {
-      const kind = FWD_KINDS[Atomics.load(this.slots, s + HS_KIND)] ?? 'flush-all';
-      const mm = Atomics.load(this.slots, s + HS_MM);
-      const tlbGen = Atomics.load(this.slots, s + HS_TLBGEN);
-      const round = Atomics.load(this.slots, s + HS_ROUND);
+      const kind = FWD_KINDS[loadShared(this.slots, s + HS_KIND)] ?? 'flush-all';
+      const mm = loadShared(this.slots, s + HS_MM);
+      const tlbGen = loadShared(this.slots, s + HS_TLBGEN);
+      const round = loadShared(this.slots, s + HS_ROUND);
       const msg: IpiMessage = kind === 'flush-pages' ? { kind, sender, round, mm, tlbGen, pages } : { kind, sender, round, mm, tlbGen };
       return { via, kind: 'mm-all', mm, pages, msg };
     }
     return {
-      via: VIA_NAMES[Atomics.load(this.slots, s + HS_VIA)] ?? 'invlpgb',
-      kind: KIND_NAMES[Atomics.load(this.slots, s + HS_KIND)] ?? 'all-nonglobals',
-      mm: Atomics.load(this.slots, s + HS_MM),
+      via: VIA_NAMES[loadShared(this.slots, s + HS_VIA)] ?? 'invlpgb',
+      kind: KIND_NAMES[loadShared(this.slots, s + HS_KIND)] ?? 'all-nonglobals',
+      mm: loadShared(this.slots, s + HS_MM),
       pages,
     };
   }

@@ -30,6 +30,7 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { cpumaskWords } from './layout.js';
 import { ackIpi, ackPending, ipiPending, postIpi, ringDoorbell, startIpiRound, takeIpi } from './state/cpuControl.js';
+import { loadShared, orShared } from './footprint.js';
 
 /** Flush every entry of an mm (or of every mm when `mm` is -1: the batched-unmap full flush). */
 interface FlushAllRequest {
@@ -197,12 +198,12 @@ export class IpiDelivery {
 
   /** Has this CPU acknowledged `sender`'s current round? (Its row is cleared when a round starts.) */
   hasAcked(sender: number): boolean {
-    return (Atomics.load(this.ackBits, sender * this.maskWords + (this.cpu >> 5)) & (1 << (this.cpu & 31))) !== 0;
+    return (loadShared(this.ackBits, sender * this.maskWords + (this.cpu >> 5)) & (1 << (this.cpu & 31))) !== 0;
   }
 
   /** Did `target` acknowledge this CPU's current round? */
   private acked(target: number): boolean {
-    return (Atomics.load(this.ackBits, this.cpu * this.maskWords + (target >> 5)) & (1 << (target & 31))) !== 0;
+    return (loadShared(this.ackBits, this.cpu * this.maskWords + (target >> 5)) & (1 << (target & 31))) !== 0;
   }
 
   /** IPIs posted to this CPU and not yet handled. */
@@ -242,7 +243,7 @@ export class IpiDelivery {
   /** Acknowledge `sender`'s current round (a forwarded IPI of `--ipi-fanout tree` acks the initiator directly). */
   ack(sender: number): void {
     const me = this.cpu;
-    Atomics.or(this.ackBits, sender * this.maskWords + (me >> 5), 1 << (me & 31));
+    orShared(this.ackBits, sender * this.maskWords + (me >> 5), 1 << (me & 31));
     ackIpi(this.cpuCtl, sender);
   }
 

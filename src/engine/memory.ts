@@ -23,6 +23,7 @@ import { LOCK_KIND_PAGE, lockTag, mutexOwner, mutexTryLock, mutexUnlock } from '
 import type { MachineViews } from './state/machineViews.js';
 import { lufFlushed } from './state/globalBlock.js';
 import { pageLockWord } from './state/pageState.js';
+import { addShared, casShared, loadShared, noteFrameRead, readShared } from './footprint.js';
 
 // Layout of the frame buffers (sizes in src/engine/state/machineViews.ts); only this file knows the offsets.
 // `frameData`  Int32Array frames * wordsPerPage: frame f word w at f * W + w. Word w is written only by CPU w
@@ -77,12 +78,12 @@ export class PhysicalMemory {
 
   /** Frames on the free stack (a plain read: coordinator or tests, while no CPU runs). */
   freeFrameCount(): number {
-    return this.v.freeList[FL_TOP];
+    return readShared(this.v.freeList, FL_TOP);
   }
 
   /** The `i`th frame from the bottom of the free stack (a plain read, as `freeFrameCount`). */
   freeFrameAt(i: number): number {
-    return this.v.freeList[FL_BASE + i];
+    return readShared(this.v.freeList, FL_BASE + i);
   }
 
   /** Boot state: every frame free, generation 0. Coordinator only, while no CPU runs. */
@@ -103,7 +104,7 @@ export class PhysicalMemory {
   }
 
   private lockFreeList(): void {
-    while (Atomics.compareExchange(this.v.freeList, FL_LOCK, 0, 1) !== 0) {
+    while (casShared(this.v.freeList, FL_LOCK, 0, 1) !== 0) {
       // Critical sections are a few instructions long; spin.
     }
   }
@@ -127,21 +128,21 @@ export class PhysicalMemory {
    */
   allocFrame(page: number): number {
     this.lockFreeList();
-    const top = this.v.freeList[FL_TOP];
+    const top = readShared(this.v.freeList, FL_TOP);
     let f = -1;
     if (top > 0) {
-      f = this.v.freeList[FL_BASE + top - 1];
+      f = readShared(this.v.freeList, FL_BASE + top - 1);
       this.v.freeList[FL_TOP] = top - 1;
     }
     this.unlockFreeList();
     if (f >= 0) {
-      const lufGen = Atomics.load(this.v.frameMeta, f * FRAME_META_WORDS + F_LUF_GEN);
+      const lufGen = loadShared(this.v.frameMeta, f * FRAME_META_WORDS + F_LUF_GEN);
       if (lufGen !== 0) {
         this.lufBeforeReuse?.(f, lufGen);
         if (this.debug && lufFlushed(this.v.global) < lufGen) {
           throw new InvariantError(`frame ${f} reused before its deferred (lazy unmap) flush, generation ${lufGen}, was done`);
         }
-        Atomics.add(this.v.frameGen, f, 1);
+        addShared(this.v.frameGen, f, 1);
         Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_LUF_GEN, 0);
       }
       Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_PAGE, page);
@@ -162,7 +163,7 @@ export class PhysicalMemory {
    * bumped generation after its write and reports itself as a stale access.
    */
   freeFrame(f: number, afterRetire?: () => void, lufGen = 0): void {
-    if (this.debug && lufGen === 0 && Atomics.load(this.v.frameMeta, f * FRAME_META_WORDS + F_UNFLUSHED) !== 0) {
+    if (this.debug && lufGen === 0 && loadShared(this.v.frameMeta, f * FRAME_META_WORDS + F_UNFLUSHED) !== 0) {
       throw new InvariantError(
         `frame ${f} (page ${this.v.frameMeta[f * FRAME_META_WORDS + F_PAGE]}) freed before the TLB flush covering its unmap was acknowledged`,
       );
@@ -172,12 +173,12 @@ export class PhysicalMemory {
       // allocation, and so is the generation bump (see allocFrame).
       Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_LUF_GEN, lufGen);
     } else {
-      Atomics.add(this.v.frameGen, f, 1);
+      addShared(this.v.frameGen, f, 1);
     }
     afterRetire?.();
     Atomics.store(this.v.frameMeta, f * FRAME_META_WORDS + F_PAGE, -1);
     this.lockFreeList();
-    const top = this.v.freeList[FL_TOP];
+    const top = readShared(this.v.freeList, FL_TOP);
     this.v.freeList[FL_BASE + top] = f;
     this.v.freeList[FL_TOP] = top + 1;
     this.unlockFreeList();
@@ -194,7 +195,7 @@ export class PhysicalMemory {
 
   /** Current generation of a frame. */
   gen(f: number): number {
-    return Atomics.load(this.v.frameGen, f);
+    return loadShared(this.v.frameGen, f);
   }
 
   /** Read a page in from the backing store into a frame (the refault). */
@@ -202,7 +203,7 @@ export class PhysicalMemory {
     const W = this.geo.wordsPerPage;
     const { frameData, frameStep, backing } = this.v;
     for (let w = 0; w < W; w++) {
-      frameData[f * W + w] = backing[page * W + w];
+      frameData[f * W + w] = readShared(backing, page * W + w);
       frameStep[f * W + w] = 0;
     }
   }
@@ -211,9 +212,10 @@ export class PhysicalMemory {
   copyFrame(from: number, to: number): void {
     const W = this.geo.wordsPerPage;
     const { frameData, frameStep } = this.v;
+    noteFrameRead(this.v, from, W); // every CPU's word of the old frame (explore's footprints)
     for (let w = 0; w < W; w++) {
-      Atomics.store(frameData, to * W + w, Atomics.load(frameData, from * W + w));
-      frameStep[to * W + w] = frameStep[from * W + w];
+      Atomics.store(frameData, to * W + w, loadShared(frameData, from * W + w));
+      frameStep[to * W + w] = readShared(frameStep, from * W + w);
     }
   }
 
@@ -221,6 +223,7 @@ export class PhysicalMemory {
   writeBack(page: number, f: number): void {
     const W = this.geo.wordsPerPage;
     const { frameData, backing } = this.v;
+    noteFrameRead(this.v, f, W); // every CPU's word of the frame (explore's footprints)
     for (let w = 0; w < W; w++) backing[page * W + w] = frameData[f * W + w];
   }
 

@@ -27,6 +27,7 @@ import type { Tlb } from './tlb.js';
 import { ptGenWord, type PageWalkCache } from './pageWalkCache.js';
 import type { MachineViews } from './state/machineViews.js';
 import { PROTECTED_NONE, loadMapGen, pageStep, protectedLevel, unmappedAt } from './state/pageState.js';
+import { loadShared, readShared } from './footprint.js';
 
 /** What the MMU needs of its CPU: its id, the machine, its TLB and ASID state, and the fault handler. */
 export interface MmuHost {
@@ -93,7 +94,7 @@ export class Mmu {
 
   /** `--page-walk-cache`: a walk of `vpn` went through its page table: cache it with the table's generation now. */
   private cacheWalk(pwc: PageWalkCache, mm: number, vpn: number): void {
-    pwc.fill(mm, vpn, Atomics.load(this.v.pageState, ptGenWord(this.pages, mm, vpn)));
+    pwc.fill(mm, vpn, loadShared(this.v.pageState, ptGenWord(this.pages, mm, vpn)));
   }
 
   /**
@@ -107,7 +108,7 @@ export class Mmu {
   speculativeWalk(): boolean {
     const pwc = this.pwc;
     if (!pwc || pwc.mm < 0 || pwc.mm !== this.tlbState.loadedMm) return false;
-    if (Atomics.load(this.v.pageState, ptGenWord(this.pages, pwc.mm, pwc.vpn)) !== pwc.gen) {
+    if (loadShared(this.v.pageState, ptGenWord(this.pages, pwc.mm, pwc.vpn)) !== pwc.gen) {
       recordRace(this.v, 'stale_access', this.id, pwc.vpn, 0, pageStep(this.v.pageState, pwc.mm * this.pages + pwc.vpn), -1, 'load');
     }
     return true;
@@ -149,7 +150,7 @@ export class Mmu {
       }
       const f = this.tlb.frame(e);
       const value = this.v.frameData[f * this.W + this.id];
-      if (this.v.frameGen[f] !== this.tlb.gen(e)) {
+      if (readShared(this.v.frameGen, f) !== this.tlb.gen(e)) {
         recordRace(this.v, 'stale_access', this.id, vpn, value, pageStep(this.v.pageState, idx), f, 'load');
       }
       if (unmappedAt(this.v.pageState, idx) > this.tlb.mapGen(e)) {
@@ -223,7 +224,7 @@ export class Mmu {
       this.v.frameStep[w] = step;
       // Write, then read the generation (both sequentially consistent): see PhysicalMemory.freeFrame.
       Atomics.store(this.v.frameData, w, value);
-      if (Atomics.load(this.v.frameGen, f) !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f, 'store');
+      if (loadShared(this.v.frameGen, f) !== this.tlb.gen(e)) recordRace(this.v, 'stale_access', this.id, vpn, value, step, f, 'store');
       if (protectedLevel(this.v.pageState, idx) !== 0) recordRace(this.v, 'write_after_protect', this.id, vpn, value, step, f, 'store');
       if (unmappedAt(this.v.pageState, idx) > this.tlb.mapGen(e)) recordRace(this.v, 'access_after_unmap', this.id, vpn, value, step, f, 'store');
       this.v.lastStore[this.id * this.slots + idx] = value;

@@ -32,6 +32,7 @@ import { ptePresent, pteFrame } from './pageTable.js';
 import type { MachineViews } from './state/machineViews.js';
 import { claimRaceRecord, countRace, raceRecords, raceTotal } from './state/globalBlock.js';
 import { PAGE_STEP_NAMES, pageStep } from './state/pageState.js';
+import { loadShared, noteFrameRead, readShared } from './footprint.js';
 
 // The race log: Int32Array `raceLog` (size in src/engine/state/machineViews.ts), records of RACE_WORDS; only this
 // file knows the offsets. A record's words are written plainly by the CPU that saw the race, its kind last (Atomics).
@@ -164,10 +165,11 @@ export function recordRace(v: MachineViews, kind: RaceKind, cpu: number, page: n
 export function checkFrameDrop(v: MachineViews, wordsPerPage: number, page: number, frame: number): number {
   let lost = 0;
   const W = wordsPerPage;
+  noteFrameRead(v, frame, W); // every CPU's word of the frame (explore's footprints)
   for (let w = 0; w < W; w++) {
     // Atomics: ordered after the generation bump (see PhysicalMemory.freeFrame).
-    const inFrame = Atomics.load(v.frameData, frame * W + w);
-    if (inFrame !== v.backing[page * W + w]) {
+    const inFrame = loadShared(v.frameData, frame * W + w);
+    if (inFrame !== readShared(v.backing, page * W + w)) {
       lost++;
       recordRace(v, 'lost_write', w, page, inFrame, v.frameStep[frame * W + w], frame, 'store');
     }
@@ -183,9 +185,11 @@ export function checkFrameDrop(v: MachineViews, wordsPerPage: number, page: numb
 export function checkMigrationDrop(v: MachineViews, wordsPerPage: number, page: number, oldFrame: number, newFrame: number): number {
   let lost = 0;
   const W = wordsPerPage;
+  noteFrameRead(v, oldFrame, W); // every CPU's word of both frames (explore's footprints)
+  noteFrameRead(v, newFrame, W);
   for (let w = 0; w < W; w++) {
-    const inOld = Atomics.load(v.frameData, oldFrame * W + w);
-    if (inOld !== Atomics.load(v.frameData, newFrame * W + w)) {
+    const inOld = loadShared(v.frameData, oldFrame * W + w);
+    if (inOld !== loadShared(v.frameData, newFrame * W + w)) {
       lost++;
       recordRace(v, 'lost_write', w, page, inOld, v.frameStep[oldFrame * W + w], oldFrame, 'store');
     }
@@ -199,7 +203,7 @@ function readRaceLog(v: MachineViews): RaceReport[] {
   const out: RaceReport[] = [];
   for (let i = 0; i < n; i++) {
     const b = i * RACE_WORDS;
-    const kind = KIND_NAMES[Atomics.load(v.raceLog, b + R_KIND)];
+    const kind = KIND_NAMES[loadShared(v.raceLog, b + R_KIND)];
     if (!kind) continue;
     out.push({
       kind,
@@ -250,7 +254,7 @@ export function analyse(
   const W = wordsPerPage;
   // A run that was aborted mid-way has pages in flight: only what was seen at access time counts.
   for (let p = 0; p < (opts.endOfRunCheck ? pages : 0); p++) {
-    const pte = Atomics.load(v.pte, p);
+    const pte = loadShared(v.pte, p);
     const resident = ptePresent(pte) ? pteFrame(pte) : -1;
     for (let c = 0; c < cpus; c++) {
       const last = v.lastStore[c * pages + p];

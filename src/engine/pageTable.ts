@@ -18,6 +18,7 @@
  */
 
 export const PTE_PRESENT = 1 << 0;
+import { casShared, exchangeShared, loadShared, orShared } from './footprint.js';
 export const PTE_WRITE = 1 << 1;
 export const PTE_DIRTY = 1 << 2;
 export const PTE_ACCESSED = 1 << 3;
@@ -63,24 +64,24 @@ export function mkPte(frame: number, flags: number): number {
  * only value no store can change any more.
  */
 export function ptepGetAndClear(pt: Int32Array, idx: number): number {
-  return Atomics.exchange(pt, idx, 0);
+  return exchangeShared(pt, idx, 0);
 }
 
 /** ptep_set_wrprotect(): clear PTE_WRITE if the PTE is present; returns the old value. */
 export function ptepSetWrprotect(pt: Int32Array, idx: number): number {
   for (;;) {
-    const old = Atomics.load(pt, idx);
+    const old = loadShared(pt, idx);
     if (!ptePresent(old) || !pteWrite(old)) return old;
-    if (Atomics.compareExchange(pt, idx, old, old & ~PTE_WRITE) === old) return old;
+    if (casShared(pt, idx, old, old & ~PTE_WRITE) === old) return old;
   }
 }
 
 /** change_pte_range() with PROT_NONE: a present PTE loses write and hardware access; returns the old value. */
 export function ptepSetProtNone(pt: Int32Array, idx: number): number {
   for (;;) {
-    const old = Atomics.load(pt, idx);
+    const old = loadShared(pt, idx);
     if (!ptePresent(old) || (old & PTE_PROTNONE) !== 0) return old;
-    if (Atomics.compareExchange(pt, idx, old, (old & ~PTE_WRITE) | PTE_PROTNONE) === old) return old;
+    if (casShared(pt, idx, old, (old & ~PTE_WRITE) | PTE_PROTNONE) === old) return old;
   }
 }
 
@@ -90,9 +91,9 @@ export function ptepSetProtNone(pt: Int32Array, idx: number): number {
  */
 export function walkForRead(pt: Int32Array, idx: number): number {
   for (;;) {
-    const old = Atomics.load(pt, idx);
+    const old = loadShared(pt, idx);
     if (!pteHwPresent(old) || pteYoung(old)) return old;
-    if (Atomics.compareExchange(pt, idx, old, old | PTE_ACCESSED) === old) return old | PTE_ACCESSED;
+    if (casShared(pt, idx, old, old | PTE_ACCESSED) === old) return old | PTE_ACCESSED;
   }
 }
 
@@ -104,18 +105,18 @@ export function walkForRead(pt: Int32Array, idx: number): number {
  */
 export function walkForWrite(pt: Int32Array, idx: number, expectFrame: number): number {
   for (;;) {
-    const old = Atomics.load(pt, idx);
+    const old = loadShared(pt, idx);
     if (!pteHwPresent(old) || !pteWrite(old)) return old;
     if (expectFrame >= 0 && pteFrame(old) !== expectFrame) return old;
     const next = old | PTE_ACCESSED | PTE_DIRTY;
     if (old === next) return old;
-    if (Atomics.compareExchange(pt, idx, old, next) === old) return next;
+    if (casShared(pt, idx, old, next) === old) return next;
   }
 }
 
 /** The `weak` clean-to-dirty transition: OR the dirty bit in blindly, present or not. */
 export function weakSetDirty(pt: Int32Array, idx: number): number {
-  return Atomics.or(pt, idx, PTE_DIRTY);
+  return orShared(pt, idx, PTE_DIRTY);
 }
 
 /**
@@ -124,10 +125,10 @@ export function weakSetDirty(pt: Int32Array, idx: number): number {
  */
 export function pteMkwriteDirty(pt: Int32Array, idx: number): boolean {
   for (;;) {
-    const old = Atomics.load(pt, idx);
+    const old = loadShared(pt, idx);
     if (!ptePresent(old)) return false;
     const next = old | PTE_WRITE | PTE_DIRTY | PTE_ACCESSED;
     if (old === next) return true;
-    if (Atomics.compareExchange(pt, idx, old, next) === old) return true;
+    if (casShared(pt, idx, old, next) === old) return true;
   }
 }

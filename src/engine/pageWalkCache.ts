@@ -22,6 +22,7 @@
  */
 import { PTRS_PER_PTE } from './layout.js';
 import { pageTableGenWord } from './state/pageState.js';
+import { addShared } from './footprint.js';
 
 /** The page-state word index of the page-table generation for the table holding `vpn` of `mm` (`pages` page slots per mm). */
 export function ptGenWord(pages: number, mm: number, vpn: number): number {
@@ -67,6 +68,6 @@ export function freePageTablesOf(pageState: Int32Array, perMm: number, mm: numbe
   for (const t of tables) {
     let all = true;
     for (let p = t * PTRS_PER_PTE; p < (t + 1) * PTRS_PER_PTE && all; p++) all = covered.has(p);
-    if (all) Atomics.add(pageState, ptGenWord(perMm, mm, t * PTRS_PER_PTE), 1);
+    if (all) addShared(pageState, ptGenWord(perMm, mm, t * PTRS_PER_PTE), 1);
   }
 }

@@ -51,6 +51,7 @@
  */
 import type { Cpu } from '../engine/cpu.js';
 import { ringDoorbell } from '../engine/scheduler.js';
+import { addShared, loadShared, subShared } from '../engine/footprint.js';
 
 // Layout of the `tlbi` buffer (src/engine/state/machineViews.ts sizes it with tlbiWords): only this module knows it.
 /** TLBIs one issuer may have in flight to one target before it stalls (hardware back-pressure). */
@@ -150,17 +151,17 @@ function tlbiBroadcast(cpu: TlbiHost, kind: TlbiKind, mm: number, page: number, 
   cpu.count('tlbi_broadcast');
   for (let t = 0; t < n; t++) {
     const b = ringBase(n, me, t);
-    if (Atomics.load(q, b + R_TAIL) - Atomics.load(q, b + R_HEAD) >= TLBI_RING) {
-      cpu.blockUntil(() => Atomics.load(q, b + R_TAIL) - Atomics.load(q, b + R_HEAD) < TLBI_RING);
+    if (loadShared(q, b + R_TAIL) - loadShared(q, b + R_HEAD) >= TLBI_RING) {
+      cpu.blockUntil(() => loadShared(q, b + R_TAIL) - loadShared(q, b + R_HEAD) < TLBI_RING);
     }
-    const tail = Atomics.load(q, b + R_TAIL);
+    const tail = loadShared(q, b + R_TAIL);
     const e = b + R_ENTRIES + (tail % TLBI_RING) * TLBI_ENTRY_WORDS;
     Atomics.store(q, e, KIND_CODES[kind]);
     Atomics.store(q, e + 1, mm);
     Atomics.store(q, e + 2, page);
     Atomics.store(q, e + 3, count);
-    Atomics.add(q, outIdx(n, me), 1);
-    Atomics.add(q, pendIdx(t), 1);
+    addShared(q, outIdx(n, me), 1);
+    addShared(q, pendIdx(t), 1);
     Atomics.store(q, b + R_TAIL, tail + 1);
     ringDoorbell(cpu.v.cpuCtl, t);
   }
@@ -178,22 +179,22 @@ export function applyPendingTlbis(cpu: TlbiHost): number {
   const n = cpu.config.cpus;
   const me = cpu.id;
   let applied = 0;
-  while (Atomics.load(q, pendIdx(me)) > 0) {
+  while (loadShared(q, pendIdx(me)) > 0) {
     let got = false;
     for (let i = 0; i < n; i++) {
       const b = ringBase(n, i, me);
       for (;;) {
-        const head = Atomics.load(q, b + R_HEAD);
-        if (head === Atomics.load(q, b + R_TAIL)) break;
+        const head = loadShared(q, b + R_HEAD);
+        if (head === loadShared(q, b + R_TAIL)) break;
         const e = b + R_ENTRIES + (head % TLBI_RING) * TLBI_ENTRY_WORDS;
-        const kind = Atomics.load(q, e);
-        const mm = Atomics.load(q, e + 1);
-        const page = Atomics.load(q, e + 2);
-        const count = Atomics.load(q, e + 3);
+        const kind = loadShared(q, e);
+        const mm = loadShared(q, e + 1);
+        const page = loadShared(q, e + 2);
+        const count = loadShared(q, e + 3);
         Atomics.store(q, b + R_HEAD, head + 1);
-        Atomics.sub(q, pendIdx(me), 1);
+        subShared(q, pendIdx(me), 1);
         applyTlbi(cpu, kind, mm, page, count, i);
-        if (Atomics.sub(q, outIdx(n, i), 1) === 1) ringDoorbell(cpu.v.cpuCtl, i);
+        if (subShared(q, outIdx(n, i), 1) === 1) ringDoorbell(cpu.v.cpuCtl, i);
         applied++;
         got = true;
       }
@@ -223,7 +224,7 @@ function dsbIsh(cpu: TlbiHost): void {
   cpu.count('dsb_waits');
   const i = outIdx(cpu.config.cpus, cpu.id);
   const t0 = cpu.trace ? cpu.traceNow() : 0;
-  cpu.blockUntil(() => Atomics.load(q, i) === 0, undefined, true, true);
+  cpu.blockUntil(() => loadShared(q, i) === 0, undefined, true, true);
   if (cpu.trace) cpu.traceEvent({ k: 'hw_send', ts: t0, dur: cpu.traceNow() - t0, via: 'dsb', targets: cpu.config.cpus, full: false, pages: 0 });
 }
 

@@ -19,6 +19,7 @@ import { PTE_ACCESSED, PTE_DIRTY, PTE_WRITE, mkPte, pteMkwriteDirty, ptePresent,
 import type { TraceClock, TraceRing } from '../output/trace.js';
 import type { MachineViews } from '../engine/state/machineViews.js';
 import { PAGE_STEP_MAPPED, loadVmaWrite, storePageStep } from '../engine/state/pageState.js';
+import { exchangeShared, loadShared } from '../engine/footprint.js';
 
 /** VMA permission bits kept per page (src/engine/state/pageState.ts `loadVmaWrite`). */
 export const VMA_NONE = 0;
@@ -79,7 +80,7 @@ function faultUnderMmapLock(cpu: FaultHost, mm: number, vpn: number, write: bool
   const pt = cpu.v.pte;
   for (;;) {
     const vma = loadVmaWrite(cpu.v.pageState, idx);
-    const pte = Atomics.load(pt, idx);
+    const pte = loadShared(pt, idx);
     if (vma === VMA_NONE || (write && vma !== VMA_RW)) {
       cpu.count(write ? 'segv_stores' : 'segv_loads');
       return false;
@@ -92,7 +93,7 @@ function faultUnderMmapLock(cpu: FaultHost, mm: number, vpn: number, write: bool
     }
     // Not present: take the page lock (sleeps while reclaim owns the page).
     cpu.lockPage(idx, false);
-    if (ptePresent(Atomics.load(pt, idx))) {
+    if (ptePresent(loadShared(pt, idx))) {
       cpu.mem.unlockPage(idx);
       continue;
     }
@@ -101,7 +102,7 @@ function faultUnderMmapLock(cpu: FaultHost, mm: number, vpn: number, write: bool
     cpu.mem.readIn(idx, f);
     const flags = PTE_ACCESSED | (vma === VMA_RW ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0);
     cpu.lockPtl(mm, vpn, false);
-    Atomics.exchange(pt, idx, mkPte(f, flags));
+    exchangeShared(pt, idx, mkPte(f, flags));
     cpu.unlockPtl(mm, vpn);
     storePageStep(cpu.v.pageState, idx, PAGE_STEP_MAPPED);
     cpu.mem.unlockPage(idx);

@@ -25,6 +25,7 @@
 import { ringLockWaiters } from '../engine/state/cpuControl.js';
 import type { MachineViews } from '../engine/state/machineViews.js';
 import { lockWaiters } from '../engine/state/globalBlock.js';
+import { casShared, loadShared, subShared } from '../engine/footprint.js';
 
 /** What a lock tag names: the kind of lock in the top bits, its index below. */
 export const LOCK_KIND_PAGE = 0;
@@ -39,12 +40,12 @@ export function lockTag(kind: LockKind, idx: number): number {
 
 /** Try to take a mutex word for CPU `owner`. */
 export function mutexTryLock(words: Int32Array, i: number, owner: number): boolean {
-  return Atomics.compareExchange(words, i, 0, owner + 1) === 0;
+  return casShared(words, i, 0, owner + 1) === 0;
 }
 
 /** The CPU holding a mutex word, or -1. */
 export function mutexOwner(words: Int32Array, i: number): number {
-  return Atomics.load(words, i) - 1;
+  return loadShared(words, i) - 1;
 }
 
 /**
@@ -63,20 +64,20 @@ export function mutexUnlock(v: MachineViews, words: Int32Array, i: number, tag: 
 /** down_read_trylock(): true if a read hold was taken (fails while a writer holds it). */
 export function rwsemTryRead(words: Int32Array, i: number): boolean {
   for (;;) {
-    const n = Atomics.load(words, i);
+    const n = loadShared(words, i);
     if (n < 0) return false;
-    if (Atomics.compareExchange(words, i, n, n + 1) === n) return true;
+    if (casShared(words, i, n, n + 1) === n) return true;
   }
 }
 
 /** down_write_trylock(): true if the write hold was taken (only when nobody holds it). */
 export function rwsemTryWrite(words: Int32Array, i: number): boolean {
-  return Atomics.compareExchange(words, i, 0, -1) === 0;
+  return casShared(words, i, 0, -1) === 0;
 }
 
 /** up_read(): drop a read hold; the last reader wakes sleepers (a writer may be waiting). */
 export function rwsemUpRead(v: MachineViews, words: Int32Array, i: number, tag: number): void {
-  if (Atomics.sub(words, i, 1) === 1) wakeLockWaiters(v, tag);
+  if (subShared(words, i, 1) === 1) wakeLockWaiters(v, tag);
 }
 
 /** up_write(): drop the write hold and wake sleepers. */

@@ -31,6 +31,7 @@
  */
 import type { PendingFlushMode } from '../config/config.js';
 import { cpumaskWords } from '../engine/layout.js';
+import { addShared, andShared, casShared, loadShared, orShared, readShared, subShared } from '../engine/footprint.js';
 
 /**
  * mmap_lock (an rw_semaphore): 0 free, n > 0 held by n readers (page faults,
@@ -107,12 +108,12 @@ export function initMm(mm: Int32Array, cpus: number, m: number): void {
 /** cpumask_set_cpu(cpu, mm_cpumask(mm)); true if the bit was clear (the CPU is new to the mask). */
 export function mmCpumaskSet(mm: Int32Array, cpus: number, m: number, cpu: number): boolean {
   const bit = 1 << (cpu & 31);
-  return (Atomics.or(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), bit) & bit) === 0;
+  return (orShared(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), bit) & bit) === 0;
 }
 
 /** cpumask_clear_cpu(cpu, mm_cpumask(mm)): only `cpu` itself clears its bit. */
 export function mmCpumaskClear(mm: Int32Array, cpus: number, m: number, cpu: number): void {
-  Atomics.and(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), ~(1 << (cpu & 31)));
+  andShared(mm, mmBase(cpus, m) + MM_CPUMASK + (cpu >> 5), ~(1 << (cpu & 31)));
 }
 
 /** CPUs in mm_cpumask(mm), ascending. */
@@ -120,7 +121,7 @@ export function mmCpumask(mm: Int32Array, cpus: number, m: number): number[] {
   const out: number[] = [];
   const b = mmBase(cpus, m) + MM_CPUMASK;
   for (let w = 0; w < cpumaskWords(cpus); w++) {
-    const bits = Atomics.load(mm, b + w);
+    const bits = loadShared(mm, b + w);
     if (bits === 0) continue;
     for (let i = 0; i < 32; i++) if (bits & (1 << i)) out.push(w * 32 + i);
   }
@@ -130,22 +131,22 @@ export function mmCpumask(mm: Int32Array, cpus: number, m: number): number[] {
 /** OR mm_cpumask(mm) into a cpumask (the unmap batch's). */
 export function mmCpumaskOrInto(mm: Int32Array, cpus: number, m: number, into: Int32Array): void {
   const b = mmBase(cpus, m) + MM_CPUMASK;
-  for (let w = 0; w < into.length; w++) into[w] |= Atomics.load(mm, b + w);
+  for (let w = 0; w < into.length; w++) into[w] |= loadShared(mm, b + w);
 }
 
 /** inc_tlb_flush_pending(mm): an mmu_gather of `m` starts (tlb_gather_mmu). */
 export function incTlbFlushPending(mm: Int32Array, cpus: number, m: number): void {
-  Atomics.add(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING, 1);
+  addShared(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING, 1);
 }
 
 /** dec_tlb_flush_pending(mm): the end of tlb_finish_mmu. */
 export function decTlbFlushPending(mm: Int32Array, cpus: number, m: number): void {
-  Atomics.sub(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING, 1);
+  subShared(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING, 1);
 }
 
 /** mm_tlb_flush_nested(mm): another mmu_gather of `m` is in flight besides the caller's. */
 export function mmTlbFlushNested(mm: Int32Array, cpus: number, m: number): boolean {
-  return Atomics.load(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING) > 1;
+  return loadShared(mm, mmBase(cpus, m) + MM_TLB_FLUSH_PENDING) > 1;
 }
 
 /** Bits 16-30 of tlb_flush_batched hold the flushed generation (TLB_FLUSH_BATCH_FLUSHED_SHIFT). */
@@ -168,13 +169,13 @@ export function markTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mod
     return;
   }
   for (;;) {
-    const batch = Atomics.load(mm, i);
+    const batch = loadShared(mm, i);
     if ((batch & TLB_FLUSH_BATCH_PENDING_MASK) > TLB_FLUSH_BATCH_PENDING_LARGE) {
       // Reset pending/flushed to 1/0 rather than let pending catch up with flushed.
-      if (Atomics.compareExchange(mm, i, batch, 1) === batch) return;
+      if (casShared(mm, i, batch, 1) === batch) return;
       continue;
     }
-    Atomics.add(mm, i, 1);
+    addShared(mm, i, 1);
     return;
   }
 }
@@ -184,7 +185,7 @@ export function markTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mod
  * CAS of `finishTlbFlushBatched` compares against it) and whether a flush is owed.
  */
 export function readTlbFlushBatched(mm: Int32Array, cpus: number, m: number, mode: PendingFlushMode): { word: number; owed: boolean } {
-  const word = Atomics.load(mm, tlbFlushBatchedWord(cpus, m));
+  const word = loadShared(mm, tlbFlushBatchedWord(cpus, m));
   if (mode === 'bool') return { word, owed: word !== 0 };
   const pending = word & TLB_FLUSH_BATCH_PENDING_MASK;
   const flushed = word >>> TLB_FLUSH_BATCH_FLUSHED_SHIFT;
@@ -204,22 +205,22 @@ export function finishTlbFlushBatched(mm: Int32Array, cpus: number, m: number, m
     return true;
   }
   const pending = seen & TLB_FLUSH_BATCH_PENDING_MASK;
-  return Atomics.compareExchange(mm, i, seen, pending | (pending << TLB_FLUSH_BATCH_FLUSHED_SHIFT)) === seen;
+  return casShared(mm, i, seen, pending | (pending << TLB_FLUSH_BATCH_FLUSHED_SHIFT)) === seen;
 }
 
 /** mm->context.tlb_gen now. */
 export function mmTlbGen(mm: Int32Array, cpus: number, m: number): number {
-  return Atomics.load(mm, mmBase(cpus, m) + MM_TLB_GEN);
+  return loadShared(mm, mmBase(cpus, m) + MM_TLB_GEN);
 }
 
 /** inc_mm_tlb_gen(): returns the new generation. */
 export function incMmTlbGen(mm: Int32Array, cpus: number, m: number): number {
-  return Atomics.add(mm, mmBase(cpus, m) + MM_TLB_GEN, 1) + 1;
+  return addShared(mm, mmBase(cpus, m) + MM_TLB_GEN, 1) + 1;
 }
 
 /** mm_global_asid(): the mm's global ASID, 0 if it has none (`--protocol invlpgb`). */
 export function mmGlobalAsid(mm: Int32Array, cpus: number, m: number): number {
-  return Atomics.load(mm, mmBase(cpus, m) + MM_GLOBAL_ASID);
+  return loadShared(mm, mmBase(cpus, m) + MM_GLOBAL_ASID);
 }
 
 /**
@@ -229,14 +230,14 @@ export function mmGlobalAsid(mm: Int32Array, cpus: number, m: number): number {
  */
 export function mmAssignGlobalAsid(mm: Int32Array, cpus: number, m: number, asid: number): boolean {
   const b = mmBase(cpus, m);
-  if (Atomics.load(mm, b + MM_GLOBAL_ASID) !== 0) return false;
+  if (loadShared(mm, b + MM_GLOBAL_ASID) !== 0) return false;
   Atomics.store(mm, b + MM_ASID_TRANSITION, 1);
-  return Atomics.compareExchange(mm, b + MM_GLOBAL_ASID, 0, asid) === 0;
+  return casShared(mm, b + MM_GLOBAL_ASID, 0, asid) === 0;
 }
 
 /** mm_in_asid_transition(). */
 export function mmInAsidTransition(mm: Int32Array, cpus: number, m: number): boolean {
-  return Atomics.load(mm, mmBase(cpus, m) + MM_ASID_TRANSITION) !== 0;
+  return loadShared(mm, mmBase(cpus, m) + MM_ASID_TRANSITION) !== 0;
 }
 
 /** mm_clear_asid_transition(). */
@@ -246,14 +247,14 @@ export function mmClearAsidTransition(mm: Int32Array, cpus: number, m: number): 
 
 /** One more IPI-path flush of the mm (tlbsim's consider_global_asid sampling); returns the new count. */
 export function mmGlobalAsidSample(mm: Int32Array, cpus: number, m: number): number {
-  return Atomics.add(mm, mmBase(cpus, m) + MM_GLOBAL_ASID_SAMPLE, 1) + 1;
+  return addShared(mm, mmBase(cpus, m) + MM_GLOBAL_ASID_SAMPLE, 1) + 1;
 }
 
 /** Bits of a cpumask (Int32Array bitset), ascending. */
 export function cpumaskToList(mask: Int32Array): number[] {
   const out: number[] = [];
   for (let w = 0; w < mask.length; w++) {
-    const bits = mask[w];
+    const bits = readShared(mask, w); // a shared mask (lufMask) or a local copy: noted only if shared
     if (bits === 0) continue;
     for (let i = 0; i < 32; i++) if (bits & (1 << i)) out.push(w * 32 + i);
   }

@@ -55,6 +55,7 @@ import { flushTlbMmRange, flushTlbRange, TLB_FLUSH_ALL } from './tlbFlush.js';
 import { freePageTablesOf } from '../engine/pageWalkCache.js';
 import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.js';
 import { PROTECTED_NONE, PROTECTED_READ, PAGE_STEP_MAPPED, bumpMapGen, publishUnmapped, storePageStep, storeProtected, storeVmaWrite } from '../engine/state/pageState.js';
+import { exchangeShared, loadShared } from '../engine/footprint.js';
 
 function pendingFlushEnabled(cpu: SyscallHost): boolean {
   return cpu.config.batchedPendingFlush && cpu.config.inject !== 'no-pending-flush';
@@ -174,7 +175,7 @@ function zapGathered(cpu: SyscallHost, mm: number, pages: readonly number[], fre
   const look = (p: number, locked: boolean, zapped: UnmappedPage[]): void => {
     const idx = cpu.pageIdx(mm, p);
     bumpMapGen(cpu.v.pageState, cpu.pageIdx(mm, p));
-    if (!ptePresent(Atomics.load(cpu.v.pte, idx))) {
+    if (!ptePresent(loadShared(cpu.v.pte, idx))) {
       if (locked) cpu.mem.unlockPage(idx);
       return;
     }
@@ -287,7 +288,7 @@ export function sysMremap(cpu: SyscallHost, mm: number, from: number, to: number
       bumpMapGen(cpu.v.pageState, cpu.pageIdx(mm, from));
       const old = ptepGetAndClear(cpu.v.pte, cpu.pageIdx(mm, from));
       if (ptePresent(old)) {
-        Atomics.exchange(cpu.v.pte, cpu.pageIdx(mm, to), old);
+        exchangeShared(cpu.v.pte, cpu.pageIdx(mm, to), old);
         storePageStep(cpu.v.pageState, cpu.pageIdx(mm, to), PAGE_STEP_MAPPED);
         moved = true;
         if (cpu.config.flushUnderPtl) flushTlbRange(cpu, mm, [from]);

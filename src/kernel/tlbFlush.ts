@@ -61,6 +61,7 @@ import type { HwRequest } from '../engine/hwInval.js';
 import { cpumaskToList, incMmTlbGen, mmCpumaskClear, mmGlobalAsid, mmTlbGen, nextTrimCpumaskWord } from './mm.js';
 import { globalAsidTag } from './tlbState.js';
 import { postHw } from './transports/hwQueue.js';
+import { casShared, loadShared, noteClockRead } from '../engine/footprint.js';
 
 export { TLB_SINGLE_PAGE_FLUSH_CEILING } from '../config/params.js';
 
@@ -321,15 +322,16 @@ export function lufFlushBeforeReuse(cpu: FlushHost, gen: number): void {
 export function shouldTrimCpumask(cpu: FlushHost, mm: number): boolean {
   const interval = cpu.config.cpumaskTrimMs;
   if (interval === 0) return true;
+  if (cpu.config.sched === 'seeded') noteClockRead(); // explore's footprints: seeded time is the step count
   const now = cpu.config.sched === 'seeded' ? schedSteps(cpu.v.global) : Date.now() | 0;
   const i = nextTrimCpumaskWord(cpu.config.cpus, mm);
-  const next = Atomics.load(cpu.v.mm, i);
+  const next = loadShared(cpu.v.mm, i);
   if (next === 0) {
-    Atomics.compareExchange(cpu.v.mm, i, 0, (now + interval) | 0 || 1);
+    casShared(cpu.v.mm, i, 0, (now + interval) | 0 || 1);
     return false;
   }
   if (((next - now) | 0) >= 0) return false; // !time_after(now, next)
-  return Atomics.compareExchange(cpu.v.mm, i, next, (now + interval) | 0 || 1) === next;
+  return casShared(cpu.v.mm, i, next, (now + interval) | 0 || 1) === next;
 }
 
 /**

@@ -184,9 +184,15 @@ export function formatExplore(r: ScenarioExploreResult): string {
   const lines = [`tlbsim explore: scenario ${r.scenario}${r.kernel ? `, kernel ${r.ablation ? 'ablation (buggy side never shipped)' : r.kernel}` : ''}${r.config.kernelVersion ? `, kernel profile ${r.config.kernelVersion}` : ''}, preemption bound ${r.bound}, ${r.config.cpus} CPUs${r.shard ? `, shard ${r.shard.k}/${r.shard.n} (its slice only: tlbsim merge the shards' --out folders for the verdict)` : ''}`];
   lines.push('  preemptions  schedules  racy');
   for (const b of r.per_preemptions) lines.push(`  ${String(b.preemptions).padEnd(11)}  ${fmtInt(b.schedules).padStart(9)}  ${fmtInt(b.racy).padStart(4)}`);
-  lines.push(`  schedules explored    ${fmtInt(r.schedules)}${r.complete ? (r.shard ? " (every schedule of this shard's slice up to the bound)" : ' (every schedule up to the bound)') : ' (NOT exhaustive: --max-schedules or an interrupt stopped it)'}`);
+  const whole = r.por === 'on' ? 'a schedule of every class up to the bound' : 'every schedule up to the bound';
+  const slice = r.shard ? ` of this shard's slice` : '';
+  lines.push(`  schedules explored    ${fmtInt(r.schedules)}${r.complete ? ` (${r.bound === 'none' ? 'no bound' : whole}${slice})` : ' (NOT exhaustive: --max-schedules or an interrupt stopped it)'}`);
+  lines.push(`  partial-order red.    ${r.por}${r.por === 'on' ? `: ${fmtInt(r.schedules_pruned)} alternatives pruned; passes ${(r.por_passes ?? []).map((p) => `bound ${p.bound}: ${fmtInt(p.schedules)}`).join(', ')}` : ''}; stateful pruning ${r.stateful_pruning ? 'on' : 'off'}`);
+  if (r.verified) lines.push(`  verified: every schedule (${fmtInt(r.schedules)} schedules: every class of schedules at least once)`);
   lines.push(`  distinct states       ${fmtInt(r.distinct_states)}`);
-  lines.push(`  racy schedules        ${fmtInt(r.racy_schedules)}${r.smallest_racy_bound === null ? '' : `; the smallest bound with a race is ${r.smallest_racy_bound}`}`);
+  // With POR and no bound there is no pass per bound: the figure is the fewest preemptions of a racy schedule run.
+  const smallest = r.bound === 'none' && r.por === 'on' ? 'the fewest preemptions of a racy schedule run is' : 'the smallest bound with a race is';
+  lines.push(`  racy schedules        ${fmtInt(r.racy_schedules)}${r.smallest_racy_bound === null ? '' : `; ${smallest} ${r.smallest_racy_bound}`}`);
   if (r.shortest_racy) {
     lines.push(`  shortest racy         ${r.shortest_racy.preemptions} preemptions, ${r.shortest_racy.steps} choice points: ${raceLine(r.shortest_racy.races)}`);
     lines.push(`  reproduce: ${r.reproduce}`);

@@ -10,7 +10,7 @@ import { type Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { withInterrupts } from '../interrupt.js';
 import { formatExplore, formatRaces, toJson } from '../../output/report.js';
-import { DEFAULT_MAX_SCHEDULES, exploreScenario, MAX_PREEMPTION_BOUND } from '../../campaigns/explore.js';
+import { DEFAULT_MAX_SCHEDULES, exploreScenario, MAX_PREEMPTION_BOUND, UNBOUNDED } from '../../campaigns/explore.js';
 import { RACE_NAMES, RACES } from '../../scenarios/races/index.js';
 import { addPresetOptions, addSimOptions, num, UsageError, withConfigFile, writeStdout, type CliOpts } from './options.js';
 import { computeRaceVersions, loadRaceVersions, RACE_VERSION_ITERATIONS } from '../../scenarios/races/versions.js';
@@ -26,6 +26,15 @@ interface ExploreCliOpts extends CliOpts {
   progress: boolean;
   shard?: string;
   out?: string;
+  por: 'on' | 'off';
+}
+
+/** `--preemption-bound`: 0..MAX_PREEMPTION_BOUND, or `none` (no bound). */
+function parseBound(v: string): number {
+  if (v.trim() === 'none') return UNBOUNDED;
+  const k = Number(v);
+  if (!Number.isInteger(k) || k < 0 || k > MAX_PREEMPTION_BOUND) throw new UsageError(`--preemption-bound takes an integer from 0 to ${MAX_PREEMPTION_BOUND} or none, got '${v}'`);
+  return k;
 }
 
 async function cmdExplore(given: ExploreCliOpts, cmd: Command): Promise<number> {
@@ -47,13 +56,14 @@ async function cmdExplore(given: ExploreCliOpts, cmd: Command): Promise<number> 
         bound: o.preemptionBound,
         maxSchedules: o.maxSchedules,
         shard,
+        por: o.por === 'on',
         signal,
         onProgress: (n, racy, k) => bar?.update(n, { racy, k }),
       }),
     () => undefined,
   ).finally(() => bar?.stop());
   if (o.out !== undefined) writeExploreDir(o.out, r);
-  const { state_hashes: _hashes, ...printed } = r;
+  const { state_hashes: _hashes, final_states: _finals, ...printed } = r;
   await writeStdout(`${o.json ? toJson(printed) : formatExplore(r)}${o.out !== undefined && !o.json ? `\n  wrote ${o.out}/explore.json` : ''}\n`);
   return signalExitCode ?? 0;
 }
@@ -89,7 +99,8 @@ export function registerExplore(program: Command): void {
     ),
     { mandatory: true },
   )
-    .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}`).argParser(num('--preemption-bound')).default(2))
+    .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}, or none (every schedule: with --por on, report "verified: every schedule" when it finishes)`).argParser(parseBound).default(2))
+    .addOption(new Option('--por <on|off>', 'partial-order reduction: on runs one schedule per class of schedules that only reorder independent steps (bounded DPOR); off runs every schedule').choices(['on', 'off']).default('off'))
     .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))
     .addOption(new Option('--no-progress', 'no progress bar'))
     .addOption(new Option('--shard <K/N>', 'explore only the K-th of N disjoint slices of the schedules (subtrees below the default schedule); merge the --out folders with tlbsim merge'))

@@ -49,6 +49,7 @@
 
 /** Event counter: bumped (Atomics.add + notify) for every event a CPU must look at: IPI, ack completion, run token, seeded turn. */
 const C_DOORBELL = 0;
+import { addShared, casShared, loadShared, subShared } from '../footprint.js';
 /** IPIs posted to this CPU and not yet handled. Incremented by the sender before it rings. */
 const C_IPI_PENDING = 1;
 /** Acknowledgements this CPU (as sender) still waits for in its current round. */
@@ -132,6 +133,16 @@ export const CPU_CTL_WORDS = 32;
 // C_HW_ACK_PENDING, so an application must change the hash even when it dropped no TLB entry.
 const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_HW_PENDING, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM, C_HW_ACK_PENDING];
 
+/**
+ * True for a word of a CPU's control block that only the host scheduling
+ * writes (doorbell and its sleep flag, run-token handshake, round watchers): left out of step footprints
+ * (src/engine/footprint.ts). `i` indexes the whole `cpuCtl` buffer.
+ */
+export function isSchedCpuWord(i: number): boolean {
+  const w = i % CPU_CTL_WORDS;
+  return w === C_DOORBELL || w === C_TOKEN_GRANT || w === C_WANTS_TOKEN || w === C_SLEEPING || w === C_WATCHING || w === C_ROUND_WATCHERS;
+}
+
 // C_LAST_EVENT is 0 (none) until the CPU's first IPI.
 export const LAST_EVENT_IPI = 1;
 export const LAST_EVENT_FAULT = 2;
@@ -153,7 +164,7 @@ export function ringDoorbell(ctl: Int32Array, c: number): boolean {
 
 /** CPU `c`'s doorbell count (read before checking a condition, then `waitDoorbell` on it). */
 export function doorbell(ctl: Int32Array, c: number): number {
-  return Atomics.load(ctl, at(c, C_DOORBELL));
+  return loadShared(ctl, at(c, C_DOORBELL));
 }
 
 /** CPU `c` (the caller's own thread) sleeps until its doorbell differs from `seen`, or `ms` pass (C_SLEEPING up meanwhile). */
@@ -175,33 +186,33 @@ export function startIpiRound(ctl: Int32Array, c: number, round: number, targets
 
 /** After posting its message: raise target `t`'s IPI count (the caller rings it next, `ringDoorbell`). */
 export function postIpi(ctl: Int32Array, t: number): void {
-  Atomics.add(ctl, at(t, C_IPI_PENDING), 1);
+  addShared(ctl, at(t, C_IPI_PENDING), 1);
 }
 
 /** IPIs posted to CPU `c` and not yet handled. */
 export function ipiPending(ctl: Int32Array, c: number): number {
-  return Atomics.load(ctl, at(c, C_IPI_PENDING));
+  return loadShared(ctl, at(c, C_IPI_PENDING));
 }
 
 /** CPU `c` handled one of its pending IPIs. */
 export function takeIpi(ctl: Int32Array, c: number): void {
-  Atomics.sub(ctl, at(c, C_IPI_PENDING), 1);
+  subShared(ctl, at(c, C_IPI_PENDING), 1);
 }
 
 /** Acknowledgements sender `c` still waits for in its current round. */
 export function ackPending(ctl: Int32Array, c: number): number {
-  return Atomics.load(ctl, at(c, C_ACK_PENDING));
+  return loadShared(ctl, at(c, C_ACK_PENDING));
 }
 
 /** Sender `c`'s current IPI round. */
 export function ipiRound(ctl: Int32Array, c: number): number {
-  return Atomics.load(ctl, at(c, C_ROUND));
+  return loadShared(ctl, at(c, C_ROUND));
 }
 
 /** Acknowledge one IPI of `sender`'s round; the last one rings the CPUs watching the round, then the sender (see the header). */
 export function ackIpi(ctl: Int32Array, sender: number): void {
   const b = sender * CPU_CTL_WORDS;
-  if (Atomics.sub(ctl, b + C_ACK_PENDING, 1) !== 1) return;
+  if (subShared(ctl, b + C_ACK_PENDING, 1) !== 1) return;
   if (Atomics.load(ctl, b + C_ROUND_WATCHERS) > 0) {
     const tag = sender + 1;
     for (let w = 0; w < ctl.length; w += CPU_CTL_WORDS) {
@@ -237,13 +248,13 @@ export function startHwRequest(ctl: Int32Array, c: number, round: number, target
  */
 export function postHwRequest(ctl: Int32Array, t: number, hardware: boolean): void {
   const b = t * CPU_CTL_WORDS;
-  Atomics.add(ctl, b + C_HW_PENDING, hardware ? HW_APPLIED_UNIT : 1);
+  addShared(ctl, b + C_HW_PENDING, hardware ? HW_APPLIED_UNIT : 1);
   ringDoorbell(ctl, t);
 }
 
 /** Queue requests posted to CPU `c` and not yet applied: both kinds, or only the hardware-applied (`true`) or interrupt-carried (`false`) ones. */
 export function hwPending(ctl: Int32Array, c: number, hardware?: boolean): number {
-  const w = Atomics.load(ctl, at(c, C_HW_PENDING));
+  const w = loadShared(ctl, at(c, C_HW_PENDING));
   const irq = w & HW_IRQ_MASK;
   const hw = w >>> 16;
   return hardware === undefined ? irq + hw : hardware ? hw : irq;
@@ -251,18 +262,18 @@ export function hwPending(ctl: Int32Array, c: number, hardware?: boolean): numbe
 
 /** CPU `c` took one of its pending queue requests (a hardware-applied one if `hardware`). */
 export function takeHwRequest(ctl: Int32Array, c: number, hardware: boolean): void {
-  Atomics.sub(ctl, at(c, C_HW_PENDING), hardware ? HW_APPLIED_UNIT : 1);
+  subShared(ctl, at(c, C_HW_PENDING), hardware ? HW_APPLIED_UNIT : 1);
 }
 
 /** Applications initiator `c` still waits for. */
 export function hwAckPending(ctl: Int32Array, c: number): number {
-  return Atomics.load(ctl, at(c, C_HW_ACK_PENDING));
+  return loadShared(ctl, at(c, C_HW_ACK_PENDING));
 }
 
 /** One application of `sender`'s request is done; the last one rings the sender. */
 export function completeHwRequest(ctl: Int32Array, sender: number): void {
   const b = sender * CPU_CTL_WORDS;
-  if (Atomics.sub(ctl, b + C_HW_ACK_PENDING, 1) === 1) {
+  if (subShared(ctl, b + C_HW_ACK_PENDING, 1) === 1) {
     ringDoorbell(ctl, sender);
   }
 }
@@ -276,17 +287,17 @@ export function wantToken(ctl: Int32Array, c: number): void {
 
 /** Does CPU `c` wait for a run token? */
 export function wantsToken(ctl: Int32Array, c: number): boolean {
-  return Atomics.load(ctl, at(c, C_WANTS_TOKEN)) === 1;
+  return loadShared(ctl, at(c, C_WANTS_TOKEN)) === 1;
 }
 
 /** Clear CPU `c`'s wants-token if set (CAS 1 -> 0); true if this call cleared it (by the waiter: withdrew; by a giver: may grant). */
 export function claimTokenWaiter(ctl: Int32Array, c: number): boolean {
-  return Atomics.compareExchange(ctl, at(c, C_WANTS_TOKEN), 1, 0) === 1;
+  return casShared(ctl, at(c, C_WANTS_TOKEN), 1, 0) === 1;
 }
 
 /** The grant handed to CPU `c` (0: none). */
 export function tokenGrant(ctl: Int32Array, c: number): number {
-  return Atomics.load(ctl, at(c, C_TOKEN_GRANT));
+  return loadShared(ctl, at(c, C_TOKEN_GRANT));
 }
 
 /** Hand CPU `c` a run token (`grant` non-zero), or take note it consumed its grant (0). The giver rings afterwards. */
@@ -306,7 +317,7 @@ export function clearSchedActive(ctl: Int32Array, c: number): void {
 
 /** Seeded mode: does CPU `c` still have workload steps to take? */
 export function schedActive(ctl: Int32Array, c: number): boolean {
-  return Atomics.load(ctl, at(c, C_SCHED_ACTIVE)) !== 0;
+  return loadShared(ctl, at(c, C_SCHED_ACTIVE)) !== 0;
 }
 
 // --- Kernel lock sleepers (src/kernel/locks.ts) --------------------------------
@@ -319,7 +330,7 @@ export function setWaitLock(ctl: Int32Array, c: number, tag: number): void {
 /** Ring every CPU of the block that sleeps on the lock tagged `tag`. */
 export function ringLockWaiters(ctl: Int32Array, tag: number): void {
   for (let b = 0; b < ctl.length; b += CPU_CTL_WORDS) {
-    if (Atomics.load(ctl, b + C_WAIT_LOCK) === tag) {
+    if (loadShared(ctl, b + C_WAIT_LOCK) === tag) {
       ringDoorbell(ctl, b / CPU_CTL_WORDS);
     }
   }
@@ -334,12 +345,12 @@ export function publishLoadedMm(ctl: Int32Array, c: number, mm: number, globalAs
 
 /** The mm CPU `c` has loaded, as flush initiators see it (-1: none). */
 export function loadedMmOf(ctl: Int32Array, c: number): number {
-  return (Atomics.load(ctl, at(c, C_LOADED_MM)) & ~LOADED_GLOBAL_ASID_BIT) - 1;
+  return (loadShared(ctl, at(c, C_LOADED_MM)) & ~LOADED_GLOBAL_ASID_BIT) - 1;
 }
 
 /** Does CPU `c` run its loaded mm under the mm's global ASID (cpu_tlbstate.loaded_mm_asid)? */
 export function loadedGlobalAsidOf(ctl: Int32Array, c: number): boolean {
-  return (Atomics.load(ctl, at(c, C_LOADED_MM)) & LOADED_GLOBAL_ASID_BIT) !== 0;
+  return (loadShared(ctl, at(c, C_LOADED_MM)) & LOADED_GLOBAL_ASID_BIT) !== 0;
 }
 
 /** CPU `c` enters (true) or leaves (false) lazy TLB mode (cpu_tlbstate_shared.is_lazy). */
@@ -349,7 +360,7 @@ export function setLazy(ctl: Int32Array, c: number, lazy: boolean): void {
 
 /** Is CPU `c` in lazy TLB mode (cpu_tlbstate_shared.is_lazy)? */
 export function isLazyCpu(ctl: Int32Array, c: number): boolean {
-  return Atomics.load(ctl, at(c, C_IS_LAZY)) !== 0;
+  return loadShared(ctl, at(c, C_IS_LAZY)) !== 0;
 }
 
 // --- Crash notes ---------------------------------------------------------------
@@ -363,9 +374,9 @@ export function noteLastEvent(ctl: Int32Array, c: number, kind: number, a: numbe
 
 /** CPU `c`'s last event, as a sentence (for a crash report). */
 export function describeLastEvent(ctl: Int32Array, c: number): string {
-  const kind = Atomics.load(ctl, at(c, C_LAST_EVENT));
-  const a = Atomics.load(ctl, at(c, C_LAST_EVENT_A));
-  const b = Atomics.load(ctl, at(c, C_LAST_EVENT_B));
+  const kind = loadShared(ctl, at(c, C_LAST_EVENT));
+  const a = loadShared(ctl, at(c, C_LAST_EVENT_A));
+  const b = loadShared(ctl, at(c, C_LAST_EVENT_B));
   if (kind === LAST_EVENT_IPI) return `handling CPU ${a}'s TLB-flush IPI (round ${b})`;
   if (kind === LAST_EVENT_FAULT) return `handling a page fault on page ${b} of mm ${a}`;
   return 'none recorded (it had not handled an IPI or a fault yet)';

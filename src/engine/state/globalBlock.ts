@@ -19,6 +19,7 @@
  *   never by offset; a flag is stored before the waiters are rung.
  * - The coordinator zeroes the block between runs, while no CPU runs.
  */
+import { addShared, casShared, loadShared, subShared } from '../footprint.js';
 
 /** Set to non-zero to make every CPU stop at its next poll (failure or abort). Value = `AbortReason`. */
 const G_ABORT = 0;
@@ -98,6 +99,11 @@ export const ABORT_SEEDED_STEPS = 5;
 /** Global words the scheduler and the run tokens write: left out of the explorer's state hash. */
 const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
 
+/** True for a global word only the scheduler and the run tokens write (left out of step footprints, src/engine/footprint.ts). */
+export function isSchedGlobalWord(i: number): boolean {
+  return SCHED_GLOBAL_WORDS.has(i);
+}
+
 // --- Run control -----------------------------------------------------------------
 
 /** Coordinator, before a run (no CPU runs; the block was zeroed): `tokens` free run tokens, no failed CPU. Plain writes. */
@@ -108,22 +114,22 @@ export function initRunControl(g: Int32Array, tokens: number): void {
 
 /** Abort the run with `reason` unless it is aborted already; the first caller also records `failedCpu` (if >= 0). */
 export function claimAbort(g: Int32Array, reason: number, failedCpu: number): void {
-  if (Atomics.compareExchange(g, G_ABORT, 0, reason) === 0 && failedCpu >= 0) Atomics.store(g, G_FAIL_CPU, failedCpu);
+  if (casShared(g, G_ABORT, 0, reason) === 0 && failedCpu >= 0) Atomics.store(g, G_FAIL_CPU, failedCpu);
 }
 
 /** Why the run was aborted (`ABORT_*`; ABORT_NONE while it runs). */
 export function abortReason(g: Int32Array): number {
-  return Atomics.load(g, G_ABORT);
+  return loadShared(g, G_ABORT);
 }
 
 /** The CPU that failed (stuck or crashed), or -1. */
 export function failedCpu(g: Int32Array): number {
-  return Atomics.load(g, G_FAIL_CPU);
+  return loadShared(g, G_FAIL_CPU);
 }
 
 /** A CPU finished its workload; returns how many have, this one included. */
 export function finishWorkload(g: Int32Array): number {
-  return Atomics.add(g, G_FINISHED, 1) + 1;
+  return addShared(g, G_FINISHED, 1) + 1;
 }
 
 /** Every CPU finished (or the seeded scheduler has no runnable CPU left): idle CPUs leave their IPI loop. */
@@ -132,34 +138,34 @@ export function markRunDone(g: Int32Array): void {
 }
 
 export function runDone(g: Int32Array): boolean {
-  return Atomics.load(g, G_RUN_DONE) !== 0;
+  return loadShared(g, G_RUN_DONE) !== 0;
 }
 
 // --- Free mode: run tokens (src/engine/scheduler.ts) ---------------------------
 
 /** Free run tokens in the pool. */
 export function tokensFree(g: Int32Array): number {
-  return Atomics.load(g, G_TOKENS_FREE);
+  return loadShared(g, G_TOKENS_FREE);
 }
 
 /** Take one token from a pool seen holding `seen` (CAS seen -> seen - 1); false if the pool changed meanwhile. */
 export function takeFreeToken(g: Int32Array, seen: number): boolean {
-  return Atomics.compareExchange(g, G_TOKENS_FREE, seen, seen - 1) === seen;
+  return casShared(g, G_TOKENS_FREE, seen, seen - 1) === seen;
 }
 
 /** Put one token back in the pool. */
 export function returnFreeToken(g: Int32Array): void {
-  Atomics.add(g, G_TOKENS_FREE, 1);
+  addShared(g, G_TOKENS_FREE, 1);
 }
 
 /** The round-robin cursor for handing tokens to waiters. */
 export function tokenCursor(g: Int32Array): number {
-  return Atomics.load(g, G_TOKEN_RR);
+  return loadShared(g, G_TOKEN_RR);
 }
 
 /** Advance the round-robin cursor; returns its value before. */
 export function advanceTokenCursor(g: Int32Array): number {
-  return Atomics.add(g, G_TOKEN_RR, 1);
+  return addShared(g, G_TOKEN_RR, 1);
 }
 
 // --- Seeded mode (src/engine/scheduler.ts) ---------------------------------------
@@ -178,7 +184,7 @@ export function initSchedTurn(g: Int32Array, turn: number): void {
 
 /** The seeded scheduler's PRNG state (mulberry32). */
 export function schedPrng(g: Int32Array): number {
-  return Atomics.load(g, G_SCHED_PRNG);
+  return loadShared(g, G_SCHED_PRNG);
 }
 
 export function setSchedPrng(g: Int32Array, state: number): void {
@@ -187,7 +193,7 @@ export function setSchedPrng(g: Int32Array, state: number): void {
 
 /** The agent allowed to take its next step. */
 export function schedTurn(g: Int32Array): number {
-  return Atomics.load(g, G_SCHED_TURN);
+  return loadShared(g, G_SCHED_TURN);
 }
 
 export function setSchedTurn(g: Int32Array, turn: number): void {
@@ -196,17 +202,17 @@ export function setSchedTurn(g: Int32Array, turn: number): void {
 
 /** Seeded steps taken so far (the replayable clock of seeded runs). */
 export function schedSteps(g: Int32Array): number {
-  return Atomics.load(g, G_SCHED_STEPS);
+  return loadShared(g, G_SCHED_STEPS);
 }
 
 /** Count one seeded step; returns the steps taken, this one included. */
 export function takeSchedStep(g: Int32Array): number {
-  return Atomics.add(g, G_SCHED_STEPS, 1) + 1;
+  return addShared(g, G_SCHED_STEPS, 1) + 1;
 }
 
 /** A CPU has reset its TLB for this run; returns how many have, this one included. */
 export function arriveSchedStarted(g: Int32Array): number {
-  return Atomics.add(g, G_SCHED_STARTED, 1) + 1;
+  return addShared(g, G_SCHED_STARTED, 1) + 1;
 }
 
 // --- Oracle (src/engine/oracle.ts) ------------------------------------------------
@@ -223,78 +229,78 @@ const RACE_TOTAL_WORDS: Record<RaceTotalKind, number> = {
 
 /** Count one race of `kind` in its exact total. */
 export function countRace(g: Int32Array, kind: RaceTotalKind): void {
-  Atomics.add(g, RACE_TOTAL_WORDS[kind], 1);
+  addShared(g, RACE_TOTAL_WORDS[kind], 1);
 }
 
 /** The exact total of races of `kind`. */
 export function raceTotal(g: Int32Array, kind: RaceTotalKind): number {
-  return Atomics.load(g, RACE_TOTAL_WORDS[kind]);
+  return loadShared(g, RACE_TOTAL_WORDS[kind]);
 }
 
 /** Claim the next race-log record; returns its index (may be past the log's capacity: then it is counted, not stored). */
 export function claimRaceRecord(g: Int32Array): number {
-  return Atomics.add(g, G_RACE_COUNT, 1);
+  return addShared(g, G_RACE_COUNT, 1);
 }
 
 /** Race records claimed so far (may exceed the log's capacity). */
 export function raceRecords(g: Int32Array): number {
-  return Atomics.load(g, G_RACE_COUNT);
+  return loadShared(g, G_RACE_COUNT);
 }
 
 // --- Kernel-wide words --------------------------------------------------------------
 
 /** A CPU starts (+1) or stops (-1) sleeping on a kernel lock (src/kernel/locks.ts). */
 export function addLockWaiter(g: Int32Array, delta: 1 | -1): void {
-  if (delta > 0) Atomics.add(g, G_LOCK_WAITERS, 1);
-  else Atomics.sub(g, G_LOCK_WAITERS, 1);
+  if (delta > 0) addShared(g, G_LOCK_WAITERS, 1);
+  else subShared(g, G_LOCK_WAITERS, 1);
 }
 
 /** CPUs sleeping on a kernel lock: unlock scans for them only when this is non-zero. */
 export function lockWaiters(g: Int32Array): number {
-  return Atomics.load(g, G_LOCK_WAITERS);
+  return loadShared(g, G_LOCK_WAITERS);
 }
 
 /** Reclaim or zap cleared one PTE (the count programs read through `ProgramState.pagesUnmapped`). */
 export function countPageUnmapped(g: Int32Array): void {
-  Atomics.add(g, G_PAGES_UNMAPPED, 1);
+  addShared(g, G_PAGES_UNMAPPED, 1);
 }
 
 /** PTEs cleared so far in this run. */
 export function pagesUnmapped(g: Int32Array): number {
-  return Atomics.load(g, G_PAGES_UNMAPPED);
+  return loadShared(g, G_PAGES_UNMAPPED);
 }
 
 /** `--protocol luf`: hand out the next pending-flush generation. */
 export function nextLufGen(g: Int32Array): number {
-  return Atomics.add(g, G_LUF_GEN, 1) + 1;
+  return addShared(g, G_LUF_GEN, 1) + 1;
 }
 
 /** `--protocol luf`: the last pending-flush generation handed out. */
 export function lufGen(g: Int32Array): number {
-  return Atomics.load(g, G_LUF_GEN);
+  return loadShared(g, G_LUF_GEN);
 }
 
 /** `--protocol luf`: every deferred flush of a generation up to this one is done. */
 export function lufFlushed(g: Int32Array): number {
-  return Atomics.load(g, G_LUF_FLUSHED);
+  return loadShared(g, G_LUF_FLUSHED);
 }
 
 /** `--protocol luf`: raise the flushed generation to `upTo` (CAS-max: never lowered). */
 export function raiseLufFlushed(g: Int32Array, upTo: number): void {
   for (;;) {
-    const cur = Atomics.load(g, G_LUF_FLUSHED);
-    if (cur >= upTo || Atomics.compareExchange(g, G_LUF_FLUSHED, cur, upTo) === cur) break;
+    const cur = loadShared(g, G_LUF_FLUSHED);
+    if (cur >= upTo || casShared(g, G_LUF_FLUSHED, cur, upTo) === cur) break;
   }
 }
 
 /** `--protocol invlpgb`: last_global_asid (0: the boot value, -1: the reset runs). */
 export function lastGlobalAsid(g: Int32Array): number {
-  return Atomics.load(g, G_LAST_GLOBAL_ASID);
+  return loadShared(g, G_LAST_GLOBAL_ASID);
 }
 
 /** CAS last_global_asid from `seen` to `next`; false if another CPU changed it first. */
 export function swapLastGlobalAsid(g: Int32Array, seen: number, next: number): boolean {
-  return Atomics.compareExchange(g, G_LAST_GLOBAL_ASID, seen, next) === seen;
+  return casShared(g, G_LAST_GLOBAL_ASID, seen, next) === seen;
 }
 
 export function setLastGlobalAsid(g: Int32Array, asid: number): void {
@@ -321,12 +327,12 @@ export class ProgramState {
 
   /** Arrive at the warm-up barrier; returns the arrivals so far, this one included. */
   arriveWarm(): number {
-    return Atomics.add(this.global, G_WARM, 1) + 1;
+    return addShared(this.global, G_WARM, 1) + 1;
   }
 
   /** CPUs that have arrived at the warm-up barrier. */
   warmArrivals(): number {
-    return Atomics.load(this.global, G_WARM);
+    return loadShared(this.global, G_WARM);
   }
 
   /** kswapd saw every thread warm and begins reclaiming (threads start their access loops). */
@@ -335,7 +341,7 @@ export class ProgramState {
   }
 
   reclaimStarted(): boolean {
-    return Atomics.load(this.global, G_RECLAIM_STARTED) !== 0;
+    return loadShared(this.global, G_RECLAIM_STARTED) !== 0;
   }
 
   /** The reclaim pass (or the workload's driving CPU, where no kswapd runs) is done. */
@@ -344,12 +350,12 @@ export class ProgramState {
   }
 
   reclaimDone(): boolean {
-    return Atomics.load(this.global, G_RECLAIM_DONE) !== 0;
+    return loadShared(this.global, G_RECLAIM_DONE) !== 0;
   }
 
   /** PTEs cleared so far in this run by reclaim or zap (the kernel counts them; programs only read). */
   pagesUnmapped(): number {
-    return Atomics.load(this.global, G_PAGES_UNMAPPED);
+    return loadShared(this.global, G_PAGES_UNMAPPED);
   }
 
   /** Set the process's user-space flag (a futex-like word its threads store and load) to `value` (default 1). */
@@ -358,11 +364,11 @@ export class ProgramState {
   }
 
   userFlag(): boolean {
-    return Atomics.load(this.global, G_USER_FLAG) !== 0;
+    return loadShared(this.global, G_USER_FLAG) !== 0;
   }
 
   /** The user flag's value (a scenario plug-in's program word, src/plugin/api.ts). */
   userFlagValue(): number {
-    return Atomics.load(this.global, G_USER_FLAG);
+    return loadShared(this.global, G_USER_FLAG);
   }
 }

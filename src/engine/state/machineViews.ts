@@ -26,6 +26,7 @@ import { frameMetaWords, freeListWords } from '../memory.js';
 import { hwSlotsWords } from '../hwInval.js';
 import { raceLogWords } from '../oracle.js';
 import { schedWords } from '../forcedSchedule.js';
+import { footprintWords } from '../footprint.js';
 import { tlbWords } from '../tlb.js';
 import { tlbiWords } from '../../kernel/arm64Tlbi.js';
 
@@ -85,7 +86,18 @@ const MACHINE_BUFFERS = {
   lufMask: int32((c) => cpumaskWords(c.cpus)),
   /** `--arch arm64`: TLBIs in flight (src/kernel/arm64Tlbi.ts); one word, unused, otherwise. */
   tlbi: int32((c) => tlbiWords(c)),
+  /**
+   * Step footprints for `explore --por on` (src/engine/footprint.ts): a record per choice point and a
+   * shadow of the diffed buffers; one word unless the machine can be schedule-driven.
+   */
+  footprint: int32((c) => (schedWords(c) > 1 ? footprintWords((n) => elementsOf(n, c)) : 1)),
 } as const satisfies Record<string, BufferSpec>;
+
+/** Elements of buffer `name` (the footprint buffer shadows other buffers). */
+function elementsOf(name: string, c: MachineShape): number {
+  const spec: BufferSpec = (MACHINE_BUFFERS as Record<string, BufferSpec>)[name];
+  return spec.elements(c);
+}
 
 type BufferName = keyof typeof MACHINE_BUFFERS;
 const BUFFER_NAMES = Object.keys(MACHINE_BUFFERS) as BufferName[];

@@ -16,6 +16,7 @@
  *   call returns (`publishUnmapped`).
  * - The coordinator initialises the block between runs, while no CPU runs.
  */
+import { addShared, loadShared, readShared } from '../footprint.js';
 
 /** Page lock (lock_page): 0 free, 1 + cpu holding it. */
 const P_LOCK = 0;
@@ -85,7 +86,7 @@ export function pageTableGenWord(slot: number): number {
 
 /** Protocol step of the page (PAGE_STEP_*), a plain read: for race reports. */
 export function pageStep(ps: Int32Array, slot: number): number {
-  return ps[slot * PAGE_WORDS + P_STEP];
+  return readShared(ps, slot * PAGE_WORDS + P_STEP);
 }
 
 export function storePageStep(ps: Int32Array, slot: number, step: number): void {
@@ -94,7 +95,7 @@ export function storePageStep(ps: Int32Array, slot: number, step: number): void 
 
 /** VMA permission bits of the page (src/kernel/fault.ts VMA_*). */
 export function loadVmaWrite(ps: Int32Array, slot: number): number {
-  return Atomics.load(ps, slot * PAGE_WORDS + P_VMA_WRITE);
+  return loadShared(ps, slot * PAGE_WORDS + P_VMA_WRITE);
 }
 
 export function storeVmaWrite(ps: Int32Array, slot: number, vma: number): void {
@@ -103,7 +104,7 @@ export function storeVmaWrite(ps: Int32Array, slot: number, vma: number): void {
 
 /** PROTECTED_READ / PROTECTED_NONE once an mprotect covering the page returned, else 0 (plain read: the MMU's race check). */
 export function protectedLevel(ps: Int32Array, slot: number): number {
-  return ps[slot * PAGE_WORDS + P_PROTECTED];
+  return readShared(ps, slot * PAGE_WORDS + P_PROTECTED);
 }
 
 export function storeProtected(ps: Int32Array, slot: number, level: number): void {
@@ -111,24 +112,24 @@ export function storeProtected(ps: Int32Array, slot: number, level: number): voi
 }
 
 export function loadMapGen(ps: Int32Array, slot: number): number {
-  return Atomics.load(ps, slot * PAGE_WORDS + P_MAP_GEN);
+  return loadShared(ps, slot * PAGE_WORDS + P_MAP_GEN);
 }
 
 /** munmap/madvise: a new mapping generation, before the PTE is cleared. */
 export function bumpMapGen(ps: Int32Array, slot: number): void {
-  Atomics.add(ps, slot * PAGE_WORDS + P_MAP_GEN, 1);
+  addShared(ps, slot * PAGE_WORDS + P_MAP_GEN, 1);
 }
 
 /** The mapping generation at which munmap/madvise covering the page returned (0: never); plain read (the MMU's race check). */
 export function unmappedAt(ps: Int32Array, slot: number): number {
-  return ps[slot * PAGE_WORDS + P_UNMAPPED_AT];
+  return readShared(ps, slot * PAGE_WORDS + P_UNMAPPED_AT);
 }
 
 export function loadUnmappedAt(ps: Int32Array, slot: number): number {
-  return Atomics.load(ps, slot * PAGE_WORDS + P_UNMAPPED_AT);
+  return loadShared(ps, slot * PAGE_WORDS + P_UNMAPPED_AT);
 }
 
 /** munmap/madvise returned: any access through an entry older than the current mapping generation is after unmap. */
 export function publishUnmapped(ps: Int32Array, slot: number): void {
-  Atomics.store(ps, slot * PAGE_WORDS + P_UNMAPPED_AT, Atomics.load(ps, slot * PAGE_WORDS + P_MAP_GEN));
+  Atomics.store(ps, slot * PAGE_WORDS + P_UNMAPPED_AT, loadShared(ps, slot * PAGE_WORDS + P_MAP_GEN));
 }

@@ -20,6 +20,7 @@ import { lockPagesForReclaim, unmapBatchAndFree } from './batched.js';
 import { setPageStep } from './common.js';
 import type { UnmapProtocol } from './types.js';
 import { PAGE_STEP_WRPROTECT_FLUSHED, PAGE_STEP_WRPROTECTED } from '../../engine/state/pageState.js';
+import { loadShared } from '../../engine/footprint.js';
 
 export const rikProtocol: UnmapProtocol = {
   name: 'rik',
@@ -30,7 +31,7 @@ export const rikProtocol: UnmapProtocol = {
     const dirtyAtStep1 = new Map<number, boolean>();
     const writableClean: number[] = [];
     for (const p of pages) {
-      const pte = Atomics.load(cpu.v.pte, cpu.pageIdx(mm, p));
+      const pte = loadShared(cpu.v.pte, cpu.pageIdx(mm, p));
       dirtyAtStep1.set(p, pteDirty(pte));
       if (ptePresent(pte) && pteWrite(pte) && !pteDirty(pte)) writableClean.push(p);
     }

@@ -46,6 +46,7 @@ import { everyCpuInitiates, kswapdAndThreads, loadRepeatedly, warmUp } from '../
 import type { Workload } from '../workloads/types.js';
 import type { RaceEntry } from './types.js';
 import { PAGE_STEP_FLUSHED, PAGE_STEP_MAPPED, PAGE_STEP_UNMAPPED, loadMapGen, storePageStep } from '../../engine/state/pageState.js';
+import { exchangeShared } from '../../engine/footprint.js';
 
 const PAGE = 0;
 
@@ -79,7 +80,7 @@ function migrateVmaPage(cpu: Cpu, mm: number, p: number): void {
   const zapped = loadMapGen(cpu.v.pageState, idx) !== gen;
   if (!zapped) {
     const flags = PTE_ACCESSED | (pteWrite(u.oldPte) ? PTE_WRITE : 0) | (pteDirty(u.oldPte) ? PTE_DIRTY : 0);
-    Atomics.exchange(cpu.v.pte, idx, mkPte(f, flags));
+    exchangeShared(cpu.v.pte, idx, mkPte(f, flags));
     storePageStep(cpu.v.pageState, idx, PAGE_STEP_MAPPED);
   }
   cpu.unlockPtl(mm, p);

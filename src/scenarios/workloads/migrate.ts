@@ -31,12 +31,13 @@ import { lufDefer, lufDeferrable, newLufGeneration } from '../../kernel/protocol
 import type { Workload } from './types.js';
 import { ConfigError, type SimConfig } from '../../config/params.js';
 import { PAGE_STEP_FLUSHED, PAGE_STEP_MAPPED, PAGE_STEP_UNMAPPED, storePageStep } from '../../engine/state/pageState.js';
+import { exchangeShared } from '../../engine/footprint.js';
 
 /** remove_migration_ptes(): map the page to its new frame with the old PTE's permissions and dirty bit. */
 function remapToNewFrame(cpu: Cpu, mm: number, u: UnmappedPage, newFrame: number): void {
   const flags = PTE_ACCESSED | (pteWrite(u.oldPte) ? PTE_WRITE : 0) | (pteDirty(u.oldPte) ? PTE_DIRTY : 0);
   cpu.lockPtl(mm, u.page);
-  Atomics.exchange(cpu.v.pte, cpu.pageIdx(mm, u.page), mkPte(newFrame, flags));
+  exchangeShared(cpu.v.pte, cpu.pageIdx(mm, u.page), mkPte(newFrame, flags));
   cpu.unlockPtl(mm, u.page);
   storePageStep(cpu.v.pageState, cpu.pageIdx(mm, u.page), PAGE_STEP_MAPPED);
 }
