@@ -251,11 +251,13 @@ describe('an exploration run as 3 shards and merged equals the unsharded one', (
       expect(lines(r.stderr)).toHaveLength(1);
       expect(r.stderr).toContain(msg);
     }
-    // explore's own flags: a bad K/N, or an --out that is a file, is refused before any schedule runs.
+    // explore's own flags: a bad K/N, an --out that is a file, or a shard with partial-order reduction
+    // (its backtrack points cross the shards' subtrees) is refused before any schedule runs.
     const aFile = join(root, 'stress', 'stress.json');
     for (const [args, msg] of [
       [['--shard', '4/3'], '--shard K/N: K must be from 1 to N (3)'],
       [['--out', aFile], `--out ${aFile}`],
+      [['--shard', '1/3', '--por', 'on'], 'explore --shard takes --por off'],
     ] as [string[], string][]) {
       const r = await runCli([...exploration, ...args]);
       expect(r.status, r.stderr).toBe(2);
