@@ -185,6 +185,8 @@ describe('bad input: one `tlbsim: error:` line naming the flag, exit 2, empty st
     [['sweep', '--cpus', '2', '--out', '/tmp/tlbsim-never', '--parallel', '0'], '--parallel'],
     [['run', '--replay', '1:x'], '--replay'],
     [['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--preemption-bound', '-1'], '--preemption-bound'],
+    [['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--preemption-bound', 'nonee'], '--preemption-bound'],
+    [['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--por', 'yes'], '--por'],
     [['run', '--mms', '65'], '--mms'],
     [['run', '--mms', '2', '--workload', 'mprotect'], '--mms'],
     [['run', '--switch-every', '-1'], '--switch-every'],
