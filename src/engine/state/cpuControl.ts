@@ -61,23 +61,12 @@ const C_WANTS_TOKEN = 4;
 /** Seeded mode: 1 while the CPU still has workload steps to take. */
 const C_SCHED_ACTIVE = 5;
 /**
- * Requests in the shared invalidation queue (src/engine/hwInval.ts: INVLPGB
- * broadcasts, RAR actions, queue-carried IPIs) posted to this CPU and not yet
+ * Interrupt-carried requests in the shared invalidation queue
+ * (src/engine/hwInval.ts: queue-carried IPIs) posted to this CPU and not yet
  * applied. Incremented by the initiator after it set its bit in this CPU's
  * row of `hwPendBits`, decremented by this CPU when it applies the request.
- * Two counts in one word: interrupt-carried requests (queue IPIs) in the low
- * bits, hardware-applied ones (INVLPGB, RAR) in units of HW_APPLIED_UNIT, so
- * the seeded scheduler can tell the CPU's work (an interrupt) from its MMU
- * agent's (src/engine/scheduler.ts).
  */
 const C_HW_PENDING = 6;
-/**
- * One hardware-applied request in C_HW_PENDING. At most one request per
- * initiator is pending at a CPU (MAX_CPUS - 1 = 1023 < 2^16), so neither
- * count overflows into the other.
- */
-const HW_APPLIED_UNIT = 1 << 16;
-const HW_IRQ_MASK = HW_APPLIED_UNIT - 1;
 /** Id of the sender's current IPI round (debug and stuck-CPU reports). */
 const C_ROUND = 7;
 /** Tag (`lockTag`, never 0) of the kernel lock this CPU sleeps on (0: none); the unlocker rings it. */
@@ -125,13 +114,20 @@ const C_SLEEPING = 16;
 const C_WATCHING = 17;
 /** CPUs watching this CPU's current IPI round (C_WATCHING): its last acknowledgement rings them. */
 const C_ROUND_WATCHERS = 18;
+/**
+ * Hardware-applied requests (INVLPGB broadcasts, RAR actions) posted to this
+ * CPU and not yet applied, kept apart from C_HW_PENDING so the seeded
+ * scheduler can tell the CPU's work (an interrupt) from its MMU agent's
+ * (src/engine/scheduler.ts). Same writers and order as C_HW_PENDING.
+ */
+const C_HW_APPLY_PENDING = 19;
 /** 128 bytes: two cache lines per CPU (the doorbell words and the watch words), so one CPU's doorbell traffic does not slow its neighbours' words. */
 export const CPU_CTL_WORDS = 32;
 
 /** Per-CPU control words that are machine state (the rest are doorbells, tokens and crash notes): the explorer hashes them. */
 // C_HW_PENDING and C_HW_ACK_PENDING: an initiator waiting for TLBSYNC (or a queue IPI's acks) reads its
 // C_HW_ACK_PENDING, so an application must change the hash even when it dropped no TLB entry.
-const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_HW_PENDING, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM, C_HW_ACK_PENDING];
+const CPU_STATE_WORDS: readonly number[] = [C_IPI_PENDING, C_ACK_PENDING, C_SCHED_ACTIVE, C_HW_PENDING, C_HW_APPLY_PENDING, C_ROUND, C_WAIT_LOCK, C_IS_LAZY, C_LOADED_MM, C_HW_ACK_PENDING];
 
 /**
  * True for a word of a CPU's control block that only the host scheduling
@@ -248,21 +244,19 @@ export function startHwRequest(ctl: Int32Array, c: number, round: number, target
  */
 export function postHwRequest(ctl: Int32Array, t: number, hardware: boolean): void {
   const b = t * CPU_CTL_WORDS;
-  addShared(ctl, b + C_HW_PENDING, hardware ? HW_APPLIED_UNIT : 1);
+  addShared(ctl, b + (hardware ? C_HW_APPLY_PENDING : C_HW_PENDING), 1);
   ringDoorbell(ctl, t);
 }
 
 /** Queue requests posted to CPU `c` and not yet applied: both kinds, or only the hardware-applied (`true`) or interrupt-carried (`false`) ones. */
 export function hwPending(ctl: Int32Array, c: number, hardware?: boolean): number {
-  const w = loadShared(ctl, at(c, C_HW_PENDING));
-  const irq = w & HW_IRQ_MASK;
-  const hw = w >>> 16;
-  return hardware === undefined ? irq + hw : hardware ? hw : irq;
+  if (hardware !== undefined) return loadShared(ctl, at(c, hardware ? C_HW_APPLY_PENDING : C_HW_PENDING));
+  return loadShared(ctl, at(c, C_HW_PENDING)) + loadShared(ctl, at(c, C_HW_APPLY_PENDING));
 }
 
 /** CPU `c` took one of its pending queue requests (a hardware-applied one if `hardware`). */
 export function takeHwRequest(ctl: Int32Array, c: number, hardware: boolean): void {
-  subShared(ctl, at(c, C_HW_PENDING), hardware ? HW_APPLIED_UNIT : 1);
+  subShared(ctl, at(c, hardware ? C_HW_APPLY_PENDING : C_HW_PENDING), 1);
 }
 
 /** Applications initiator `c` still waits for. */
