@@ -117,8 +117,15 @@ export interface ExploreResult {
   schedules_pruned: number;
   /** With POR: the passes run. */
   por_passes?: PorPass[];
-  /** Whether revisited states were pruned (never: the state hash leaves out each CPU's program position). */
-  stateful_pruning: false;
+  /**
+   * Whether revisited states were pruned (`--stateful on`): a state is its
+   * shared memory and every CPU thread's read history (src/engine/footprint.ts),
+   * which fixes its program position; the recorded `distinct_states` hash
+   * leaves the histories out and never prunes.
+   */
+  stateful_pruning: boolean;
+  /** With `--stateful on`: runs whose expansion stopped at a state expanded before (each stands for a subtree not run again). */
+  revisits_pruned?: number;
   /** Distinct final states: race kinds and the last choice point's state hash. */
   distinct_final_states: number;
   /** `--preemption-bound none` and complete: the reduced space was explored to the end. */
@@ -161,6 +168,12 @@ export interface ExploreOptions {
   expandRoot?: boolean;
   /** Return the distinct final states (`final_states`). */
   finalStates?: boolean;
+  /**
+   * Stateful exploration (`--stateful on`, with `--por off`): stop expanding
+   * a run at a state already expanded with no more preemptions (the state
+   * key: shared memory and every CPU thread's read history).
+   */
+  stateful?: boolean;
 }
 
 /**
@@ -196,6 +209,12 @@ function checkExplore(opts: ExploreOptions): number {
   if (b !== UNBOUNDED && (!Number.isInteger(b) || b < 0 || b > MAX_PREEMPTION_BOUND)) {
     throw new ConfigError(`--preemption-bound must be an integer from 0 to ${MAX_PREEMPTION_BOUND} or none, got ${String(b)}`);
   }
+  if (opts.stateful === true && opts.por === true) {
+    throw new ConfigError('explore --stateful on takes --por off for now (pruning revisited states inside a DPOR pass would need its backtrack sets carried over)');
+  }
+  if (opts.stateful === true && (opts.shard ?? null) !== null) {
+    throw new ConfigError('explore --shard takes --stateful off (each shard would prune on the states it saw, so the merged counts would not be one run\'s)');
+  }
   if ((opts.shard ?? null) !== null && opts.por === true) {
     throw new ConfigError('explore --shard takes --por off for now (a DPOR pass adds backtrack points across the shards\' subtrees)');
   }
@@ -211,10 +230,12 @@ interface Tally {
   states: Set<number>;
   finals: Set<string>;
   complete: boolean;
+  /** --stateful: runs whose expansion stopped at a state already expanded. */
+  revisits: number;
 }
 
 function newTally(): Tally {
-  return { schedules: 0, racy: 0, per: [], shortest: null, states: new Set(), finals: new Set(), complete: true };
+  return { schedules: 0, racy: 0, per: [], shortest: null, states: new Set(), finals: new Set(), complete: true, revisits: 0 };
 }
 
 function perBound(t: Tally, k: number): BoundCount {
@@ -229,9 +250,9 @@ interface RunOutcome {
 }
 
 /** Run schedule `forced` on the booted machine, check it, and count it in `t` at `preemptions`. */
-async function runSchedule(machine: Machine, opts: ExploreOptions, t: Tally, forced: ForcedChoice[], preemptions: number, footprints: boolean, counted = true): Promise<RunOutcome> {
+async function runSchedule(machine: Machine, opts: ExploreOptions, t: Tally, forced: ForcedChoice[], preemptions: number, footprints: boolean, counted = true, stateful = false): Promise<RunOutcome> {
   const c = opts.config;
-  const r = await machine.run(c.seed, { schedule: forced, footprints });
+  const r = await machine.run(c.seed, { schedule: forced, footprints, stateful });
   if (r.status === 'failed') {
     // A plug-in that throws inside a worker is bad input (one line naming its file, exit 2), not an engine failure.
     const fault = pluginFailure(r.failure?.message);
@@ -266,6 +287,8 @@ async function runSchedule(machine: Machine, opts: ExploreOptions, t: Tally, for
 /** Today's exhaustive order (`--por off`): every schedule with at most `bound` preemptions, bound by bound. */
 async function exploreExhaustive(machine: Machine, opts: ExploreOptions, agents: number, t: Tally, maxSchedules: number): Promise<void> {
   const bound = opts.bound;
+  /** --stateful: each state key expanded so far, with the preemptions spent to reach it. */
+  const visited = opts.stateful === true ? new Map<string, number>() : null;
   const levels: Work[][] = [[{ forced: [], preemptions: 0, from: 0 }]];
   for (let k = 0; k < levels.length && k <= bound && t.complete; k++) {
     const stack = levels[k];
@@ -278,11 +301,23 @@ async function exploreExhaustive(machine: Machine, opts: ExploreOptions, agents:
       // --shard: below the split only the owner runs a subtree (ownsSchedule).
       const counted = ownsSchedule(w.forced, opts.shard ?? null);
       if (!counted && w.forced.length >= SHARD_SPLIT_DEPTH) continue;
-      const { points } = await runSchedule(machine, opts, t, w.forced, k, false, counted);
+      const { points } = await runSchedule(machine, opts, t, w.forced, k, false, counted, visited !== null);
       // Children, pushed so the stack pops them in choice-point order (earliest first).
       const children: Work[] = [];
       for (let s = w.from; s < points.length; s++) {
         const p = points[s];
+        if (visited !== null) {
+          // --stateful: a state already expanded with no more preemptions spent has had its whole future explored
+          // (within the bound) from there: nothing from here on is new. Only points after the last forced choice
+          // are this run's to expand; earlier ones were its ancestors'.
+          const key = p.key ?? '';
+          const seen = visited.get(key);
+          if (seen !== undefined && seen <= w.preemptions) {
+            t.revisits++;
+            break;
+          }
+          visited.set(key, w.preemptions);
+        }
         if (p.chosen < 0) continue;
         // With --arch arm64 the agents include each CPU's MMU (cpus + c): when it applies its TLBIs is a choice too.
         for (let cpu = 0; cpu < agents; cpu++) {
@@ -448,6 +483,7 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
   const agents = checkExplore(opts);
   const c = opts.config;
   const por = opts.por ?? false;
+  const stateful = opts.stateful === true;
   const maxSchedules = opts.maxSchedules ?? DEFAULT_MAX_SCHEDULES;
   const shard = opts.shard ?? null;
   const t0 = performance.now();
@@ -498,7 +534,8 @@ export async function explore(opts: ExploreOptions): Promise<ExploreResult> {
     schedules: t.schedules,
     schedules_pruned: pruned,
     ...(por ? { por_passes: passes } : {}),
-    stateful_pruning: false,
+    stateful_pruning: stateful,
+    ...(stateful ? { revisits_pruned: t.revisits } : {}),
     distinct_states: t.states.size,
     state_hashes: [...t.states].sort((a, b) => a - b),
     distinct_final_states: t.finals.size,
@@ -536,6 +573,7 @@ export interface ScenarioExploreOptions {
   onProgress?: ExploreOptions['onProgress'];
   signal?: AbortSignal;
   por?: boolean;
+  stateful?: boolean;
   expandRoot?: boolean;
   finalStates?: boolean;
 }
@@ -548,7 +586,7 @@ export async function exploreScenario(opts: ScenarioExploreOptions): Promise<Sce
     throw new ConfigError(`explore takes a race catalogue scenario (tlbsim races), got '${opts.scenario}'`);
   }
   const { config, kernel } = resolvePreset({ scenario: opts.scenario, kernel: opts.kernel }, { ...(opts.overrides ?? {}), schedule: '' });
-  const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, shard: opts.shard, onProgress: opts.onProgress, signal: opts.signal, por: opts.por, expandRoot: opts.expandRoot, finalStates: opts.finalStates });
+  const r = await explore({ config, bound: opts.bound, maxSchedules: opts.maxSchedules, shard: opts.shard, onProgress: opts.onProgress, signal: opts.signal, por: opts.por, stateful: opts.stateful, expandRoot: opts.expandRoot, finalStates: opts.finalStates });
   const reproduce = r.shortest_racy ? stressReproduceCommand(opts.scenario, { ...config, schedule: r.shortest_racy.schedule }, config.seed, kernel) : null;
   return { scenario: opts.scenario, ...(kernel === undefined ? {} : { kernel }), ...(ablationSide(opts.scenario, kernel) ? { ablation: true as const } : {}), config, ...r, reproduce };
 }

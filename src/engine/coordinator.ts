@@ -242,7 +242,7 @@ export class Machine {
   }
 
   /** Reset every shared word to the boot state of a run. Only while no CPU runs. */
-  private initRun(seed: number, schedule: readonly ForcedChoice[] | null, footprints = false): void {
+  private initRun(seed: number, schedule: readonly ForcedChoice[] | null, footprints = false, stateful = false): void {
     const v = this.views;
     const c = this.config;
     v.global.fill(0);
@@ -266,8 +266,8 @@ export class Machine {
     PhysicalMemory.init(v, { pages: slots, frames: frameCount(slots), wordsPerPage: wordsPerPage(c) });
     initRunControl(v.global, Math.min(c.runTokens, c.cpus));
     if (c.sched === 'seeded') {
-      initSchedule(v.sched, c.cpus, schedule);
-      initFootprints(v, footprints && schedule !== null);
+      initSchedule(v.sched, c.cpus, schedule, stateful);
+      initFootprints(v, footprints && schedule !== null, stateful && schedule !== null);
       initSeededScheduler(v.global, v.cpuCtl, c.cpus, deriveSeed(seed, SCHED_SEED_STREAM), v, schedAgents(c));
     }
   }
@@ -295,14 +295,18 @@ export class Machine {
    * result even when the run fails (status 'failed'); a failed run terminates
    * every worker, so the machine cannot run again.
    */
-  async run(seed: number = this.config.seed, opts: { signal?: AbortSignal; schedule?: readonly ForcedChoice[]; footprints?: boolean } = {}): Promise<RunResult> {
+  async run(
+    seed: number = this.config.seed,
+    /** `footprints`: record step footprints (explore --por on); `stateful`: record full state keys (explore --stateful on). */
+    opts: { signal?: AbortSignal; schedule?: readonly ForcedChoice[]; footprints?: boolean; stateful?: boolean } = {},
+  ): Promise<RunResult> {
     if (this.dead) throw new Error('machine was shut down (a failed run terminates its workers)');
     const c0 = this.config;
     const schedule = opts.schedule ?? (c0.schedule === '' ? null : parseSchedule(c0.schedule, c0.cpus, schedAgents(c0)));
     if (schedule !== null && (c0.sched !== 'seeded' || c0.cpus > SCHED_MAX_CPUS)) {
       throw new Error(`a schedule needs --sched seeded and at most ${SCHED_MAX_CPUS} CPUs`);
     }
-    this.initRun(seed, schedule, opts.footprints === true);
+    this.initRun(seed, schedule, opts.footprints === true, opts.stateful === true);
     const t0 = performance.now();
     const signal = opts.signal;
     let interrupted: string | null = null;

@@ -54,9 +54,27 @@
  * there), closed at choice point k + 1. Signatures are 1024-bit Bloom filters
  * of word ids (segment, index): a collision can only add dependence.
  *
+ * Read histories (`explore --stateful on`): besides the footprints, each
+ * CPU thread keeps a running 64-bit hash of every value it obtained from
+ * outside its own deterministic code while it held the turn: each shared
+ * word it read (the helpers below; the scheduler's own words excepted), the
+ * words of frames another thread may have written (`noteFrameRead`,
+ * `readOwnFrameWord`), each IPI message it received (`noteIpiMessage`) and
+ * the seeded clock (`noteClockRead`). A thread's program is deterministic,
+ * so its program position and every JS local at a yield are a function of
+ * that history; the yielding thread publishes it at every choice point
+ * (`publishHistory`, src/engine/forcedSchedule.ts), and equal shared memory
+ * plus equal histories is the same machine state (what a message in flight
+ * carries is a function of its sender's history). While the scheduler
+ * chooses, and while a thread waits for its turn, nothing is folded
+ * (`histLive`): those reads depend on host timing, not on the program.
+ *
  * Invariants:
  * - Only the turn holder (or the coordinator between runs) touches this
  *   buffer, like the schedule buffer: recording is a pure function of the run.
+ * - A thread folds only between taking the turn (`resumeHistory`) and
+ *   yielding it (`publishHistory`), so its history is a pure function of the
+ *   values its steps read.
  * - With recording off (`FP_ON` 0: every free-mode run and every seeded run
  *   outside `explore --por on`) a read helper costs one test of a
  *   module-level flag (`readsOn`, set once per run by `syncFootprints`)
@@ -79,7 +97,9 @@ const FP_CLOCK = 1;
 const FP_READ = 2;
 /** Words per signature: 1024 bits keep collisions rare for the few dozen words a step touches (a collision only adds dependence). */
 const FP_SIG = 32;
-const FP_HEADER = FP_READ + FP_SIG;
+/** 1 while each thread keeps its read history (explore --stateful on; set by the coordinator before a run). */
+const FP_HIST = FP_READ + FP_SIG;
+const FP_HEADER = FP_HIST + 1;
 /** Steps recorded per run: the catalogue's runs take a few hundred; a later step is taken as touching everything. */
 const FP_RECORD_MAX = 4096;
 /** Words per step record: flags, private-owner mask, shared-write sig, private-write sig, read sig. */
@@ -152,8 +172,17 @@ function sigAdd(a: Int32Array, base: number, bit: number): void {
 // are not steps). With recording off they cost one test of a module-level flag.
 // ---------------------------------------------------------------------------
 
-/** This thread records reads in the current run (`syncFootprints`, per run). */
+/** This thread notes reads in the current run: footprints or histories (`syncFootprints`, per run). */
 let readsOn = false;
+/** This run records footprints (read signatures). */
+let sigOn = false;
+/** This run keeps read histories (`explore --stateful on`). */
+let histOn = false;
+/** This thread holds the turn and runs a step: its reads are folded into its history. */
+let histLive = false;
+/** This thread's read history, two 32-bit lanes (FNV-1a and a multiply-xorshift), reset every run. */
+let histA = 0;
+let histB = 0;
 /** This thread's footprint buffer (`registerFootprintViews`, once per thread). */
 let fpBuf: Int32Array | null = null;
 /** Segment of each diffed buffer, by its SharedArrayBuffer. */
@@ -169,63 +198,133 @@ export function registerFootprintViews(v: MachineViews): void {
   });
 }
 
-/** A CPU thread at the start of a run: does this run record footprints? */
+/** A CPU thread at the start of a run: does this run record footprints or histories? Resets the history. */
 export function syncFootprints(v: MachineViews): void {
-  readsOn = v.footprint.length > FP_HEADER && v.footprint[FP_ON] === 1;
+  sigOn = v.footprint.length > FP_HEADER && v.footprint[FP_ON] === 1;
+  histOn = v.footprint.length > FP_HEADER && v.footprint[FP_HIST] === 1;
+  readsOn = sigOn || histOn;
+  histLive = false;
+  histA = 0;
+  histB = 0;
 }
 
-function noteRead(a: Int32Array, i: number): void {
+/** Fold one value into this thread's history. */
+function fold(x: number): void {
+  histA = Math.imul(histA ^ x, 0x01000193);
+  let b = Math.imul(histB ^ x, 0x9e3779b1);
+  b ^= b >>> 15;
+  histB = Math.imul(b, 0x85ebca6b);
+}
+
+function noteRead(a: Int32Array, i: number, x: number): void {
   const seg = segOf.get(a.buffer);
   if (seg === undefined || fpBuf === null) return;
-  sigAdd(fpBuf, FP_READ, sigBit(seg, (a.byteOffset >> 2) + i));
+  const index = (a.byteOffset >> 2) + i;
+  if (sigOn) sigAdd(fpBuf, FP_READ, sigBit(seg, index));
+  // The scheduler's words (doorbells, turn, tokens) change with host timing: they are not the program's input.
+  if (histLive && !(seg === SEG_GLOBAL && isSchedGlobalWord(index)) && !(seg === SEG_CPU_CTL && isSchedCpuWord(index))) fold(x);
 }
 
 /** Atomics.load of a shared word, noted as a read. */
 export function loadShared(a: Int32Array, i: number): number {
-  if (readsOn) noteRead(a, i);
-  return Atomics.load(a, i);
+  const x = Atomics.load(a, i);
+  if (readsOn) noteRead(a, i, x);
+  return x;
 }
 /** A plain read of a shared word, noted as a read. */
 export function readShared(a: Int32Array, i: number): number {
-  if (readsOn) noteRead(a, i);
-  return a[i];
+  const x = a[i];
+  if (readsOn) noteRead(a, i, x);
+  return x;
 }
-/** Atomics.compareExchange, noted as a read (the write is seen by the diff). */
+/** Atomics.compareExchange, noted as a read of the old value (the write is seen by the diff). */
 export function casShared(a: Int32Array, i: number, expected: number, replacement: number): number {
-  if (readsOn) noteRead(a, i);
-  return Atomics.compareExchange(a, i, expected, replacement);
+  const x = Atomics.compareExchange(a, i, expected, replacement);
+  if (readsOn) noteRead(a, i, x);
+  return x;
 }
-/** Atomics.add, noted as a read. */
+/** Atomics.add, noted as a read of the old value. */
 export function addShared(a: Int32Array, i: number, x: number): number {
-  if (readsOn) noteRead(a, i);
-  return Atomics.add(a, i, x);
+  const old = Atomics.add(a, i, x);
+  if (readsOn) noteRead(a, i, old);
+  return old;
 }
-/** Atomics.sub, noted as a read. */
+/** Atomics.sub, noted as a read of the old value. */
 export function subShared(a: Int32Array, i: number, x: number): number {
-  if (readsOn) noteRead(a, i);
-  return Atomics.sub(a, i, x);
+  const old = Atomics.sub(a, i, x);
+  if (readsOn) noteRead(a, i, old);
+  return old;
 }
-/** Atomics.exchange, noted as a read. */
+/** Atomics.exchange, noted as a read of the old value. */
 export function exchangeShared(a: Int32Array, i: number, x: number): number {
-  if (readsOn) noteRead(a, i);
-  return Atomics.exchange(a, i, x);
+  const old = Atomics.exchange(a, i, x);
+  if (readsOn) noteRead(a, i, old);
+  return old;
 }
-/** Atomics.or, noted as a read. */
+/** Atomics.or, noted as a read of the old value. */
 export function orShared(a: Int32Array, i: number, x: number): number {
-  if (readsOn) noteRead(a, i);
-  return Atomics.or(a, i, x);
+  const old = Atomics.or(a, i, x);
+  if (readsOn) noteRead(a, i, old);
+  return old;
 }
-/** Atomics.and, noted as a read. */
+/** Atomics.and, noted as a read of the old value. */
 export function andShared(a: Int32Array, i: number, x: number): number {
-  if (readsOn) noteRead(a, i);
-  return Atomics.and(a, i, x);
+  const old = Atomics.and(a, i, x);
+  if (readsOn) noteRead(a, i, old);
+  return old;
 }
 
-/** Coordinator, before a run: record footprints in this run (or not), clear the records. */
-export function initFootprints(v: MachineViews, on: boolean): void {
+/**
+ * CPU `cpu`'s own word of frame `frame` (`frameData[i]`, a private word it
+ * reads without noting it): other threads write it too (swap-in, migration
+ * copies), so its value goes into the reader's history.
+ */
+export function readOwnFrameWord(frameData: Int32Array, i: number): number {
+  const x = frameData[i];
+  if (histLive) fold(x);
+  return x;
+}
+
+/** An IPI message this thread received: its payload goes into the history (it is not in shared memory). */
+export function noteMessage(words: readonly number[]): void {
+  if (!histLive) return;
+  fold(words.length);
+  for (const w of words) fold(w);
+}
+
+/** True while this thread's reads go into its history (a caller may skip building what it would note). */
+export function historyLive(): boolean {
+  return histLive;
+}
+
+/** A failed re-check of a wait condition left this thread where it was: its history goes back to (a, b). */
+export function restoreHistory(a: number, b: number): void {
+  histA = a;
+  histB = b;
+}
+
+/** This thread takes the turn: its steps' reads are folded from here (explore --stateful on). */
+export function resumeHistory(): void {
+  histLive = histOn;
+}
+
+/**
+ * The yielding thread at a choice point: stop folding (the scheduler's reads
+ * are not the program's) and publish its history to `out[at]`, `out[at + 1]`.
+ */
+export function publishHistory(out: Int32Array, at: number): void {
+  histLive = false;
+  if (!histOn) return;
+  out[at] = histA;
+  out[at + 1] = histB;
+}
+
+/** Coordinator, before a run: record footprints in this run (or not), keep read histories (or not), clear the records. */
+export function initFootprints(v: MachineViews, on: boolean, histories = false): void {
   const fp = v.footprint;
   if (fp.length < FP_HEADER) return;
   fp[FP_ON] = on ? 1 : 0;
+  fp[FP_HIST] = histories ? 1 : 0;
   fp.fill(0, FP_CLOCK, FP_READ + FP_SIG);
 }
 
@@ -239,6 +338,12 @@ function recording(v: MachineViews): boolean {
  * step): another CPU's private words. Called by the frame copies and checks.
  */
 export function noteFrameRead(v: MachineViews, frame: number, wordsPerPage: number): void {
+  if (histLive) {
+    for (let w = 0; w < wordsPerPage; w++) {
+      fold(v.frameData[frame * wordsPerPage + w]);
+      fold(v.frameStep[frame * wordsPerPage + w]);
+    }
+  }
   if (v.footprint[FP_ON] !== 1) return;
   const fp = v.footprint;
   for (let w = 0; w < wordsPerPage; w++) {
@@ -355,8 +460,9 @@ export function openStep(v: MachineViews): void {
  * (kernel time in seeded mode): the value depends on how many steps every
  * agent took before, so the step conflicts with every other step.
  */
-export function noteClockRead(): void {
-  if (readsOn && fpBuf !== null) fpBuf[FP_CLOCK] = 1;
+export function noteClockRead(now: number): void {
+  if (histLive) fold(now);
+  if (sigOn && fpBuf !== null) fpBuf[FP_CLOCK] = 1;
 }
 
 /** Read the footprints of the first `steps` steps of the last run (coordinator, after it). Null if none was recorded. */

@@ -44,7 +44,7 @@ import type { MachineViews } from './state/machineViews.js';
 import { mixGlobalState } from './state/globalBlock.js';
 import { usedRaceLogWords } from './oracle.js';
 import { E_VPN, TLB_ENTRY_WORDS, TLB_INVALID } from './tlb.js';
-import { closeStep, openStep } from './footprint.js';
+import { closeStep, openStep, publishHistory, restoreHistory } from './footprint.js';
 
 export { SCHED_MAX_CPUS };
 
@@ -63,6 +63,12 @@ const S_NFORCED = 1;
 const S_NEXT_FORCED = 2;
 /** Choice points recorded so far (may exceed SCHED_RECORD_MAX: then the record is truncated). */
 const S_RECORDED = 3;
+/**
+ * 1: the run records a full state key at every choice point (`explore
+ * --stateful on`): a second hash of shared memory, and a hash of every CPU
+ * thread's read history (src/engine/footprint.ts) and the blocked agents.
+ */
+const S_STATEFUL = 4;
 /**
  * Schedulable agents: the CPUs, and with MMU agents (`schedAgents`) each
  * CPU's MMU as agent cpus + c (it applies the TLBIs, src/kernel/arm64Tlbi.ts,
@@ -85,12 +91,24 @@ const S_BLOCKED = 8;
 const S_BLOCKED_HASH = S_BLOCKED + SCHED_MAX_AGENTS;
 /** Per agent: yields that were not from a wait (its progress, part of the state). */
 const S_PROGRESS = S_BLOCKED_HASH + SCHED_MAX_AGENTS;
+/** Per CPU thread: its read history (two words), published at every yield of one of its agents (`publishHistory`). */
+const S_HIST = S_PROGRESS + SCHED_MAX_AGENTS;
+/** Per agent: the history its thread had at the agent's last blocked yield (two words). */
+const S_BLOCK_HIST = S_HIST + 2 * SCHED_MAX_CPUS;
+/** Per CPU thread: the agent whose yield published its history last. */
+const S_THREAD_LAST = S_BLOCK_HIST + 2 * SCHED_MAX_AGENTS;
+/** The shared-state hash at the previous choice point, both lanes. */
+const S_LAST_SHARED = S_THREAD_LAST + SCHED_MAX_CPUS;
 /** Forced choices: pairs (step, cpu). */
-const S_FORCED = S_PROGRESS + SCHED_MAX_AGENTS;
+const S_FORCED = S_LAST_SHARED + 2;
 /** Recorded choice points, SCHED_REC_WORDS each. */
 const S_RECORD = S_FORCED + 2 * SCHED_FORCED_MAX;
-/** Words per recorded choice point: yielding CPU + flags, enabled mask, chosen CPU, state hash. */
-const SCHED_REC_WORDS = 4;
+/**
+ * Words per recorded choice point: yielding CPU + flags, enabled mask, chosen
+ * CPU, state hash, and with S_STATEFUL the second shared-memory hash and the
+ * histories' hash (two words).
+ */
+const SCHED_REC_WORDS = 7;
 /** Flag bits of a record's first word (the yielding CPU is the low byte, 0xff for choice point 0). */
 const REC_BLOCKED = 1 << 8;
 const REC_FORCED = 1 << 9;
@@ -99,6 +117,22 @@ const REC_FORCED_INVALID = 1 << 10;
 const REC_AFTER_IRQ = 1 << 11;
 /** A recorded "CPU" of 0xff: choice point 0 (nobody yielded). */
 const REC_NO_CPU = 0xff;
+
+/**
+ * Kernel time in a schedule-driven run (the seeded clock of
+ * `should_trim_cpumask`, src/kernel/tlbFlush.ts): the steps agents took that
+ * were not failed waits (the sum of their progress). A re-check of a wait
+ * condition that fails again does not advance it, so two schedules that
+ * differ only in how often a waiter looked reach the same state
+ * (`explore --stateful`). Null in a PRNG-seeded run, which counts every
+ * step (G_SCHED_STEPS).
+ */
+export function scheduleClock(sched: Int32Array, agents: number): number | null {
+  if (!scheduleDriven(sched)) return null;
+  let t = 0;
+  for (let c = 0; c < agents; c++) t += sched[S_PROGRESS + c];
+  return t;
+}
 
 /** Words of the `sched` buffer a machine with `cpus` CPUs needs (1 when it cannot be schedule-driven). */
 export function schedWords(c: { cpus: number; sched: string }): number {
@@ -127,6 +161,14 @@ export interface ChoicePoint {
   forced: boolean;
   /** Hash of the machine state at this point (shared memory + each CPU's progress). */
   hash: number;
+  /**
+   * `explore --stateful on`: the complete state at this point (shared memory
+   * in two independent 32-bit hashes, each CPU thread's read history, the
+   * blocked agents and what they saw, the yielding agent and how it
+   * yielded): two points with equal keys have the same futures. Null
+   * otherwise.
+   */
+  key: string | null;
 }
 
 /** What the recorder saw of one run. */
@@ -170,12 +212,13 @@ export function formatSchedule(s: readonly ForcedChoice[]): string {
 }
 
 /** Set up the sched buffer before a run: `schedule` null = PRNG mode. Coordinator only, between runs. */
-export function initSchedule(sched: Int32Array, cpus: number, schedule: readonly ForcedChoice[] | null): void {
+export function initSchedule(sched: Int32Array, cpus: number, schedule: readonly ForcedChoice[] | null, stateful = false): void {
   if (sched.length < S_RECORD) return;
   sched.fill(0, 0, S_RECORD);
   if (schedule === null) return;
   if (cpus > SCHED_MAX_CPUS) throw new Error(`a schedule-driven run needs at most ${SCHED_MAX_CPUS} CPUs`);
   sched[S_MODE] = 1;
+  sched[S_STATEFUL] = stateful ? 1 : 0;
   sched[S_NFORCED] = schedule.length;
   schedule.forEach((f, i) => {
     sched[S_FORCED + 2 * i] = f.step;
@@ -207,6 +250,10 @@ export function readScheduleRecord(sched: Int32Array): ScheduleRecord {
       chosen: sched[b + 2],
       forced: (w & REC_FORCED) !== 0,
       hash: sched[b + 3] >>> 0,
+      key:
+        sched[S_STATEFUL] === 1
+          ? `${(sched[b + 3] >>> 0).toString(36)}.${(sched[b + 4] >>> 0).toString(36)}.${(sched[b + 5] >>> 0).toString(36)}.${(sched[b + 6] >>> 0).toString(36)}.${w & (0xff | REC_BLOCKED | REC_AFTER_IRQ)}.${sched[b + 1]}`
+          : null,
     });
   }
   return { points, truncated: n > SCHED_RECORD_MAX, invalidForced: invalid };
@@ -220,22 +267,31 @@ export function readScheduleRecord(sched: Int32Array): ScheduleRecord {
 const FNV_PRIME = 0x01000193;
 const FNV_OFFSET = 0x811c9dc5;
 
-function fnvMix(h: number, x: number): number {
-  return Math.imul(h ^ x, FNV_PRIME);
-}
+/**
+ * The hash lanes: lane 0 is FNV-1a (the recorded state hash); lane 1 the same
+ * scheme with another odd multiplier and offset, an independent second
+ * 32 bits of the shared state for `--stateful` keys (a key collision would
+ * prune a state not seen: 64 bits keep that out of reach of the few million
+ * states an exploration sees).
+ */
+const LANE_PRIME = [FNV_PRIME, 0x2f0b3a49] as const;
+const LANE_OFFSET = [FNV_OFFSET, 0x6a09e667] as const;
+type Lane = 0 | 1;
 
-/** FNV_POW[k] = FNV_PRIME^k mod 2^32: mixing k zero words multiplies the hash by it (h ^ 0 = h). Grown on demand. */
-let FNV_POW = new Int32Array([1]);
+const LANE_MIX = [(h: number, x: number): number => Math.imul(h ^ x, FNV_PRIME), (h: number, x: number): number => Math.imul(h ^ x, LANE_PRIME[1])] as const;
 
-/** FNV_PRIME^k mod 2^32. */
-function fnvPow(k: number): number {
-  if (k >= FNV_POW.length) {
-    const t = new Int32Array(Math.max(k + 1, 2 * FNV_POW.length));
-    t.set(FNV_POW);
-    for (let i = FNV_POW.length; i < t.length; i++) t[i] = Math.imul(t[i - 1], FNV_PRIME);
-    FNV_POW = t;
-  }
-  return FNV_POW[k];
+/** LANE_POW[lane][k] = prime^k mod 2^32: mixing k zero words multiplies the hash by it (h ^ 0 = h). Grown on demand. */
+const LANE_POW = [new Int32Array([1]), new Int32Array([1])];
+
+/** prime^k mod 2^32 of `lane`. */
+function fnvPow(k: number, lane: Lane = 0): number {
+  const pow = LANE_POW[lane];
+  if (k < pow.length) return pow[k];
+  const t = new Int32Array(Math.max(k + 1, 2 * pow.length));
+  t.set(pow);
+  for (let i = pow.length; i < t.length; i++) t[i] = Math.imul(t[i - 1], LANE_PRIME[lane]);
+  LANE_POW[lane] = t;
+  return t[k];
 }
 
 /**
@@ -243,7 +299,8 @@ function fnvPow(k: number): number {
  * mixed in one multiplication by FNV_PRIME^k, which gives exactly the hash
  * the word-by-word loop gives (the tiny machines explored are mostly zeros).
  */
-function mixArray(h: number, a: Int32Array, from = 0, to = a.length): number {
+function mixArray(h: number, a: Int32Array, from = 0, to = a.length, lane: Lane = 0): number {
+  const prime = LANE_PRIME[lane];
   let zeros = 0;
   for (let i = from; i < to; i++) {
     const x = a[i];
@@ -252,12 +309,12 @@ function mixArray(h: number, a: Int32Array, from = 0, to = a.length): number {
       continue;
     }
     if (zeros > 0) {
-      h = Math.imul(h, fnvPow(zeros));
+      h = Math.imul(h, fnvPow(zeros, lane));
       zeros = 0;
     }
-    h = Math.imul(h ^ x, FNV_PRIME);
+    h = Math.imul(h ^ x, prime);
   }
-  return zeros > 0 ? Math.imul(h, fnvPow(zeros)) : h;
+  return zeros > 0 ? Math.imul(h, fnvPow(zeros, lane)) : h;
 }
 
 /**
@@ -268,27 +325,31 @@ function mixArray(h: number, a: Int32Array, from = 0, to = a.length): number {
  * is not read, so a machine of a few hundred mostly untouched pages (two page
  * tables) hashes in microseconds.
  */
-export function hashSharedState(v: MachineViews, cpus: number): number {
-  let h = FNV_OFFSET;
-  h = mixGlobalState(v.global, h, fnvMix);
-  for (let c = 0; c < cpus; c++) h = mixCpuState(v.cpuCtl, c, h, fnvMix);
+export function hashSharedState(v: MachineViews, cpus: number, lane: Lane = 0): number {
+  const prime = LANE_PRIME[lane];
+  const mix = LANE_MIX[lane];
+  let h: number = LANE_OFFSET[lane];
+  h = mixGlobalState(v.global, h, mix);
+  for (let c = 0; c < cpus; c++) h = mixCpuState(v.cpuCtl, c, h, mix, lane === 1);
   for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore]) {
-    h = mixArray(h, a);
+    h = mixArray(h, a, 0, a.length, lane);
   }
+  // Lane 1 (explore --stateful keys) is complete: the INVLPGB/RAR queue slots and pending bits and the LUF mask too.
+  if (lane === 1) for (const a of [v.hwSlots, v.hwPendBits, v.lufMask]) h = mixArray(h, a, 0, a.length, lane);
   // The race log past its used records is zero (cleared before every run, written record by record within one turn):
   // those words are mixed as one run of zeros without reading them.
   const used = usedRaceLogWords(v);
-  h = Math.imul(mixArray(h, v.raceLog, 0, used), fnvPow(v.raceLog.length - used));
+  h = Math.imul(mixArray(h, v.raceLog, 0, used, lane), fnvPow(v.raceLog.length - used, lane));
   // `--arch arm64`: TLBIs in flight (empty otherwise, so other machines hash as before).
-  h = mixArray(h, v.tlbi);
+  h = mixArray(h, v.tlbi, 0, v.tlbi.length, lane);
   // TLBs: valid entries only (a reset leaves an invalid entry's other words as they were).
   const t = v.tlb;
   for (let e = 0; e < t.length; e += TLB_ENTRY_WORDS) {
     if (t[e + E_VPN] === TLB_INVALID) {
-      h = Math.imul(h ^ TLB_INVALID, FNV_PRIME);
+      h = Math.imul(h ^ TLB_INVALID, prime);
       continue;
     }
-    for (let w = 0; w < TLB_ENTRY_WORDS; w++) h = Math.imul(h ^ t[e + w], FNV_PRIME);
+    for (let w = 0; w < TLB_ENTRY_WORDS; w++) h = Math.imul(h ^ t[e + w], prime);
   }
   return h | 0;
 }
@@ -311,9 +372,31 @@ export function chooseScheduled(
   /** Schedulable agents (`schedAgents`): the CPUs, and with MMU agents their MMUs (cpus + c). */
   agents = cpus,
 ): number {
+  // explore --stateful on: the yielding thread's history so far (its agents' steps); the scheduler's reads below are not its.
+  if (cur >= 0) publishHistory(sched, S_HIST + 2 * (cur % cpus));
   // explore --por on: close the step that just ended (its footprint), before anything of this choice is written.
   closeStep(v, cpus, sched[S_RECORDED], blocked);
   const shared = hashSharedState(v, cpus);
+  const stateful = sched[S_STATEFUL] === 1;
+  const shared1 = stateful ? hashSharedState(v, cpus, 1) : 0;
+  if (stateful && cur >= 0) {
+    const thread = cur % cpus;
+    if (blocked && sched[S_BLOCKED + cur] === 1 && sched[S_THREAD_LAST + thread] === cur && shared === sched[S_LAST_SHARED] && shared1 === sched[S_LAST_SHARED + 1]) {
+      // A failed re-check: the agent yielded blocked, was run again, wrote nothing (no shared or private word changed),
+      // nothing else ran on its thread since, and it yields blocked again. Every wait is `while (!cond()) schedPoint(true)`
+      // with no state carried between iterations (src/engine/cpu.ts blockUntil, the IPI ack wait), so the thread is where
+      // it was at that earlier yield: its history goes back to what it was there, and the two states are one.
+      sched[S_HIST + 2 * thread] = sched[S_BLOCK_HIST + 2 * cur];
+      sched[S_HIST + 2 * thread + 1] = sched[S_BLOCK_HIST + 2 * cur + 1];
+      restoreHistory(sched[S_BLOCK_HIST + 2 * cur], sched[S_BLOCK_HIST + 2 * cur + 1]);
+    } else if (blocked) {
+      sched[S_BLOCK_HIST + 2 * cur] = sched[S_HIST + 2 * thread];
+      sched[S_BLOCK_HIST + 2 * cur + 1] = sched[S_HIST + 2 * thread + 1];
+    }
+    sched[S_THREAD_LAST + thread] = cur;
+  }
+  sched[S_LAST_SHARED] = shared;
+  sched[S_LAST_SHARED + 1] = shared1;
   if (cur >= 0) {
     if (blocked) {
       sched[S_BLOCKED + cur] = 1;
@@ -367,6 +450,27 @@ export function chooseScheduled(
     sched[b + 1] = enabled;
     sched[b + 2] = chosen;
     sched[b + 3] = state | 0;
+    if (stateful) {
+      sched[b + 4] = shared1;
+      // Every thread's history, and what the enabled set depends on besides shared memory: who is blocked, on what state.
+      // Two lanes again: 64 bits, so states that share memory but not histories cannot collide in practice.
+      let k0: number = LANE_OFFSET[0];
+      let k1: number = LANE_OFFSET[1];
+      const fold = (x: number): void => {
+        k0 = Math.imul(k0 ^ x, LANE_PRIME[0]);
+        k1 = Math.imul(k1 ^ x, LANE_PRIME[1]);
+      };
+      for (let c = 0; c < cpus; c++) {
+        fold(sched[S_HIST + 2 * c]);
+        fold(sched[S_HIST + 2 * c + 1]);
+      }
+      for (let c = 0; c < agents; c++) {
+        fold(sched[S_BLOCKED + c]);
+        fold(sched[S_BLOCKED_HASH + c]);
+      }
+      sched[b + 5] = k0 | 0;
+      sched[b + 6] = k1 | 0;
+    }
   }
   sched[S_RECORDED] = n + 1;
   openStep(v);

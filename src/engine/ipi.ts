@@ -30,7 +30,7 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { cpumaskWords } from './layout.js';
 import { ackIpi, ackPending, ipiPending, postIpi, ringDoorbell, startIpiRound, takeIpi } from './state/cpuControl.js';
-import { loadShared, orShared } from './footprint.js';
+import { historyLive, loadShared, noteMessage, orShared } from './footprint.js';
 
 /** Flush every entry of an mm (or of every mm when `mm` is -1: the batched-unmap full flush). */
 interface FlushAllRequest {
@@ -68,6 +68,16 @@ interface ContextResetRequest {
 }
 /** Every message a CPU can receive on its IPI ports. */
 export type IpiMessage = FlushAllRequest | FlushPagesRequest | ContextResetRequest;
+
+const IPI_KIND_CODE: Readonly<Record<IpiMessage['kind'], number>> = { 'flush-all': 1, 'flush-pages': 2, 'context-reset': 3 };
+
+/** Every field of a message as numbers, in a fixed order (a receiver's read history, src/engine/footprint.ts). */
+function ipiMessageWords(m: IpiMessage): number[] {
+  const out = [IPI_KIND_CODE[m.kind], m.sender, m.round, m.mm, m.tlbGen];
+  if (m.kind === 'flush-pages') out.push(m.pages.length, ...m.pages);
+  if (m.forward !== undefined) out.push(-1, m.forward.length, ...m.forward);
+  return out;
+}
 
 /** Body of a flush request, before the delivery layer stamps sender and round. */
 export type FlushRequest =
@@ -227,6 +237,7 @@ export class IpiDelivery {
           if (!r) break;
           got = true;
           const m = r.message as IpiMessage;
+          if (historyLive()) noteMessage(ipiMessageWords(m)); // explore --stateful: the payload is not in shared memory
           handle(m);
           takeIpi(ctl, me);
           this.ack(m.sender);

@@ -27,7 +27,7 @@ import type { Tlb } from './tlb.js';
 import { ptGenWord, type PageWalkCache } from './pageWalkCache.js';
 import type { MachineViews } from './state/machineViews.js';
 import { PROTECTED_NONE, loadMapGen, pageStep, protectedLevel, unmappedAt } from './state/pageState.js';
-import { loadShared, readShared } from './footprint.js';
+import { loadShared, readOwnFrameWord, readShared } from './footprint.js';
 
 /** What the MMU needs of its CPU: its id, the machine, its TLB and ASID state, and the fault handler. */
 export interface MmuHost {
@@ -149,7 +149,7 @@ export class Mmu {
         e = this.tlb.fill(vpn, asid, f, pteWrite(pte), pteDirty(pte), gen, mapGen);
       }
       const f = this.tlb.frame(e);
-      const value = this.v.frameData[f * this.W + this.id];
+      const value = readOwnFrameWord(this.v.frameData, f * this.W + this.id);
       if (readShared(this.v.frameGen, f) !== this.tlb.gen(e)) {
         recordRace(this.v, 'stale_access', this.id, vpn, value, pageStep(this.v.pageState, idx), f, 'load');
       }

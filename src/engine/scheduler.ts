@@ -49,6 +49,7 @@
  */
 import { mulberry32Step } from './prng.js';
 import { chooseScheduled, scheduleDriven } from './forcedSchedule.js';
+import { resumeHistory } from './footprint.js';
 import { claimTokenWaiter, clearSchedActive, doorbell, hwPending, initSchedActive, ipiPending, ringDoorbell, schedActive, setTokenGrant, tokenGrant, wantToken, wantsToken, waitDoorbell } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
 import { advanceTokenCursor, arriveSchedStarted, claimAbort, initSchedTurn, initSeededWords, markRunDone, returnFreeToken, runDone, schedPrng, schedTurn, setSchedPrng, setSchedTurn, takeFreeToken, takeSchedStep, tokenCursor, tokensFree } from './state/globalBlock.js';
@@ -348,9 +349,12 @@ export class SeededScheduler {
     for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
   }
 
-  /** True while this CPU (not its MMU agent) holds the turn. */
+  /** True while this CPU (not its MMU agent) holds the turn; the caller then runs its step (explore --stateful: its reads are folded from here). */
   holdsTurn(): boolean {
-    return schedTurn(this.global) === this.me;
+    if (schedTurn(this.global) !== this.me) return false;
+    // The turn came back (maybe already, from a step another CPU took meanwhile): this CPU's next step starts here.
+    resumeHistory();
+    return true;
   }
 
   /** Sleep until this CPU holds the turn or the run is over. Returns false if the run is over. */
@@ -359,8 +363,12 @@ export class SeededScheduler {
     for (;;) {
       const seen = doorbell(this.cpuCtl, this.me);
       const turn = schedTurn(g);
-      if (turn === this.me) return true;
+      if (turn === this.me) {
+        resumeHistory(); // explore --stateful: this thread's step starts (src/engine/footprint.ts)
+        return true;
+      }
       if (turn === this.mmuAgent && this.mmuAgent >= 0 && this.onMmuTurn) {
+        resumeHistory();
         this.onMmuTurn(); // this CPU's MMU applies its TLBIs and yields the turn
         continue;
       }
@@ -435,6 +443,7 @@ export class SeededScheduler {
         ? chooseScheduled(v.sched, v, this.cpus, as, blocked, steps, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), afterIrq, this.agents)
         : pickRunnable(this.global, this.cpuCtl, this.cpus, this.agents, this.tlbi);
     if (next === as) {
+      resumeHistory(); // the same agent goes on: its next step starts
       if (this.spin) this.wakePredicted(this.me);
       return steps;
     }

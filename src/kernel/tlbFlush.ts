@@ -57,6 +57,7 @@
 import type { FlushHost } from './transports/types.js';
 import { lufFlushed, lufGen, raiseLufFlushed, schedSteps } from '../engine/state/globalBlock.js';
 import type { FlushRequest } from '../engine/ipi.js';
+import { schedAgents, scheduleClock } from '../engine/forcedSchedule.js';
 import type { HwRequest } from '../engine/hwInval.js';
 import { cpumaskToList, incMmTlbGen, mmCpumaskClear, mmGlobalAsid, mmTlbGen, nextTrimCpumaskWord } from './mm.js';
 import { globalAsidTag } from './tlbState.js';
@@ -315,15 +316,17 @@ export function lufFlushBeforeReuse(cpu: FlushHost, gen: number): void {
 /**
  * should_trim_cpumask(): true at most once per `--cpumask-trim-ms` per mm
  * (the kernel: once a second, jiffies + HZ). The clock is host milliseconds
- * in free mode and scheduler steps in seeded mode (replayable), compared
+ * in free mode and scheduler steps in seeded mode (replayable; in a
+ * schedule-driven run the steps that were not failed waits, `scheduleClock`), compared
  * with wrap-around like time_after(). The first flush of a run arms it, as
  * fork does (init_new_context sets next_trim_cpumask = jiffies + HZ).
  */
 export function shouldTrimCpumask(cpu: FlushHost, mm: number): boolean {
   const interval = cpu.config.cpumaskTrimMs;
   if (interval === 0) return true;
-  if (cpu.config.sched === 'seeded') noteClockRead(); // explore's footprints: seeded time is the step count
-  const now = cpu.config.sched === 'seeded' ? schedSteps(cpu.v.global) : Date.now() | 0;
+  // Seeded: the step count, or in a schedule-driven run (explore, --replay) the steps that were not failed waits.
+  const now = cpu.config.sched === 'seeded' ? (scheduleClock(cpu.v.sched, schedAgents(cpu.config)) ?? schedSteps(cpu.v.global)) : Date.now() | 0;
+  if (cpu.config.sched === 'seeded') noteClockRead(now); // explore's footprints and histories: seeded time is the step count
   const i = nextTrimCpumaskWord(cpu.config.cpus, mm);
   const next = loadShared(cpu.v.mm, i);
   if (next === 0) {

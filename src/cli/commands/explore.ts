@@ -27,6 +27,7 @@ interface ExploreCliOpts extends CliOpts {
   shard?: string;
   out?: string;
   por: 'on' | 'off';
+  stateful: 'on' | 'off';
 }
 
 /** `--preemption-bound`: 0..MAX_PREEMPTION_BOUND, or `none` (no bound). */
@@ -57,6 +58,7 @@ async function cmdExplore(given: ExploreCliOpts, cmd: Command): Promise<number> 
         maxSchedules: o.maxSchedules,
         shard,
         por: o.por === 'on',
+        stateful: o.stateful === 'on',
         signal,
         onProgress: (n, racy, k) => bar?.update(n, { racy, k }),
       }),
@@ -101,6 +103,11 @@ export function registerExplore(program: Command): void {
   )
     .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}, or none (every schedule: with --por on, report "verified: every schedule" when it finishes)`).argParser(parseBound).default(2))
     .addOption(new Option('--por <on|off>', 'partial-order reduction: on runs one schedule per class of schedules that only reorder independent steps (bounded DPOR); off runs every schedule').choices(['on', 'off']).default('off'))
+    .addOption(
+      new Option('--stateful <on|off>', 'stateful exploration (with --por off): a schedule stops branching at a state already explored (shared memory and every CPU thread\'s read history); the verdict, smallest racy bound and final states are those of the full exploration')
+        .choices(['on', 'off'])
+        .default('off'),
+    )
     .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))
     .addOption(new Option('--no-progress', 'no progress bar'))
     .addOption(new Option('--shard <K/N>', 'explore only the K-th of N disjoint slices of the schedules (subtrees below the default schedule); merge the --out folders with tlbsim merge'))

@@ -379,7 +379,12 @@ export function describeLastEvent(ctl: Int32Array, c: number): string {
 // --- State hash (src/engine/forcedSchedule.ts) ---------------------------------
 
 /** Mix CPU `c`'s machine-state words (plain reads: the explorer hashes between turns) into `h` with `mix`, in a fixed order. */
-export function mixCpuState(ctl: Int32Array, c: number, h: number, mix: (h: number, word: number) => number): number {
-  for (const w of CPU_STATE_WORDS) h = mix(h, ctl[at(c, w)]);
+export function mixCpuState(ctl: Int32Array, c: number, h: number, mix: (h: number, word: number) => number, every = false): number {
+  if (!every) {
+    for (const w of CPU_STATE_WORDS) h = mix(h, ctl[at(c, w)]);
+    return h;
+  }
+  // `every` (explore --stateful keys): every word but the host scheduling's, crash notes and queue round ids included.
+  for (let w = 0; w < CPU_CTL_WORDS; w++) if (!isSchedCpuWord(w)) h = mix(h, ctl[at(c, w)]);
   return h;
 }
