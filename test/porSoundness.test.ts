@@ -1,17 +1,23 @@
 /**
- * Partial-order reduction in `explore` (src/campaigns/explore.ts, footprints
- * in src/engine/footprint.ts) is checked, not assumed: for the catalogue's
- * scenarios, both sides, an exploration with `--por on` reaches the same
- * verdict, the same smallest racy bound and the same set of distinct final
- * states (race kinds + final state hash) as the exhaustive order, at bounds
- * where the exhaustive run takes about a second. `pending-flush-lost` is left
- * out here: its smallest space (bound 0) is 2,432 schedules a side, about
- * 10 s each way on the CI host (`npm run explore:catalogue` compares it).
+ * Partial-order reduction and stateful pruning in `explore`
+ * (src/campaigns/explore.ts; footprints and read histories in
+ * src/engine/footprint.ts) are checked, not assumed: for the catalogue's
+ * scenarios, both sides, an exploration with `--por on`, and one with
+ * `--stateful on`, reach the same verdict, the same smallest racy bound and
+ * the same set of distinct final states (race kinds + final state hash) as
+ * the exhaustive order, at bounds where the exhaustive run takes about a
+ * second. `pending-flush-lost` is left out here: its smallest space (bound 0)
+ * is 2,432 schedules a side, about 10 s each way on the CI host (its
+ * stateful comparison is in test/raceCatalogue.test.ts; `npm run
+ * explore:catalogue` compares POR).
  */
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config/config.js';
 import { explore, exploreScenario, UNBOUNDED } from '../src/campaigns/explore.js';
 import { stepsDependent, type StepFootprint } from '../src/engine/footprint.js';
+import { Machine } from '../src/engine/coordinator.js';
+import { resolvePreset } from '../src/scenarios/preset.js';
+import type { ForcedChoice } from '../src/engine/forcedSchedule.js';
 
 /** A 1024-bit signature whose first two words are `w0`, `w1`. */
 function sig(w0: number, w1: number): Int32Array {
@@ -107,10 +113,19 @@ const PLAN: [string, number][] = [
   ['arm64-dsb-pending', 0],
 ];
 
-describe('POR against the exhaustive order on the catalogue', () => {
+describe('POR and stateful exploration against the exhaustive order on the catalogue', () => {
   it.each(PLAN.flatMap(([s, b]) => (['buggy', 'fixed'] as const).map((k) => [s, k, b] as const)))('%s, %s side, bound %s', async (scenario, kernel, bound) => {
     const off = await exploreScenario({ scenario, kernel, bound, por: false, finalStates: true });
     const on = await exploreScenario({ scenario, kernel, bound, por: true, finalStates: true });
+    const stateful = await exploreScenario({ scenario, kernel, bound, stateful: true, finalStates: true });
+    // Stateful pruning (shared memory + every thread's read history): same verdict, smallest racy bound and final states.
+    expect(stateful.complete).toBe(true);
+    expect(stateful.stateful_pruning).toBe(true);
+    expect(stateful.racy_schedules > 0).toBe(off.racy_schedules > 0);
+    expect(stateful.smallest_racy_bound).toBe(off.smallest_racy_bound);
+    expect(stateful.final_states).toEqual(off.final_states);
+    expect(stateful.schedules).toBeLessThanOrEqual(off.schedules);
+    expect(off.stateful_pruning).toBe(false);
     expect(off.complete && on.complete).toBe(true);
     expect(on.racy_schedules > 0).toBe(off.racy_schedules > 0);
     expect(on.smallest_racy_bound).toBe(off.smallest_racy_bound);
@@ -119,6 +134,43 @@ describe('POR against the exhaustive order on the catalogue', () => {
     expect(off.por).toBe('off');
     // The exhaustive order prunes nothing.
     expect(off.schedules_pruned).toBe(0);
-    if (bound === UNBOUNDED) expect([off.verified, on.verified]).toEqual(['every schedule', 'every schedule']);
+    if (bound === UNBOUNDED) expect([off.verified, on.verified, stateful.verified]).toEqual(['every schedule', 'every schedule', 'every schedule']);
   }, 60_000);
+});
+
+describe('stateful keys are a pure function of the schedule', () => {
+  // A thread folds what it reads only while it holds the turn. The turn can come back to a CPU before it goes to
+  // sleep (another CPU's step was quick): a key that missed that step's reads differed from run to run (found on
+  // pending-flush-lost: the same schedule gave different keys after different schedules ran on the machine).
+  it('the same schedule gives the same keys at every choice point, whatever ran on the machine before', async () => {
+    const { config } = resolvePreset({ scenario: 'pending-flush-lost', kernel: 'fixed' }, { schedule: '' });
+    const m = await Machine.boot({ ...config, schedule: '' });
+    try {
+      const keys = async (s: ForcedChoice[]): Promise<string[]> => {
+        await m.run(config.seed, { schedule: s, stateful: true });
+        return (m.scheduleRecord()?.points ?? []).map((p) => p.key ?? 'none');
+      };
+      for (const probe of [[{ step: 1, cpu: 0 }], [{ step: 3, cpu: 0 }], [{ step: 2, cpu: 1 }]]) {
+        const first = await keys(probe);
+        expect(first.length).toBeGreaterThan(20);
+        expect(first).not.toContain('none');
+        for (const before of [[{ step: 0, cpu: 2 }], [], [{ step: 4, cpu: 1 }]]) {
+          await keys(before);
+          expect(await keys(probe)).toEqual(first);
+        }
+      }
+      // Keys tell states apart: a run's keys are not all one, and another schedule reaches other states.
+      const run = await keys([]);
+      expect(new Set(run).size).toBeGreaterThan(run.length / 2);
+      expect(await keys([{ step: 0, cpu: 2 }])).not.toEqual(run);
+    } finally {
+      await m.shutdown();
+    }
+  }, 60_000);
+
+  it('refuses --stateful with --por on or --shard, in one line', async () => {
+    const { config } = resolvePreset({ scenario: 'reclaim-dirty', kernel: 'fixed' }, { schedule: '' });
+    await expect(explore({ config, bound: 0, por: true, stateful: true })).rejects.toThrow(/--stateful on takes --por off/);
+    await expect(explore({ config, bound: 0, stateful: true, shard: { k: 1, n: 2 } })).rejects.toThrow(/--shard takes --stateful off/);
+  });
 });

@@ -182,7 +182,8 @@ describe('an exploration run as 3 shards and merged equals the unsharded one', (
   const root = mkdtempSync(join(tmpdir(), 'tlbsim-explore-shard-'));
   // reclaim-dirty's buggy side (an ablation: no try_to_unmap_flush_dirty) at bound 6: a few hundred schedules, racy from
   // bound 2 on, so the per-bound racy counts, the smallest racy bound and the choice among many shortest candidates are compared.
-  const explorationTo = (bound: number): string[] => ['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--preemption-bound', String(bound), '--no-progress'];
+  // --stateful off: shards take it off, and the unsharded run must count the same way.
+  const explorationTo = (bound: number): string[] => ['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--preemption-bound', String(bound), '--stateful', 'off', '--no-progress'];
   const exploration = explorationTo(6);
   const readExplore = (dir: string): ScenarioExploreResult => JSON.parse(readFileSync(join(root, dir, 'explore.json'), 'utf8')) as ScenarioExploreResult;
 

@@ -39,9 +39,26 @@
  * - The order of exploration, and so every count and the shortest racy
  *   schedule, is a pure function of (config, seed, bound, por).
  * - Distinct states are counted (hash of shared memory and each CPU's
- *   progress at every choice point), never used to prune (stateful pruning
- *   is off): the hash leaves out each CPU's program position, which lives on
- *   its JS stack, so pruning on it could skip a schedule.
+ *   progress at every choice point), never used to prune: that hash leaves
+ *   out each CPU's program position, which lives on its JS stack, so
+ *   pruning on it could skip a schedule (it did: measured, it lost final
+ *   states).
+ * - `--stateful on` (the CLI's default with `--por off`) prunes on a
+ *   different key (ChoicePoint.key, src/engine/forcedSchedule.ts): shared
+ *   memory in two independent 32-bit hashes, the second over every buffer
+ *   the program can read, and each CPU thread's read history (every value
+ *   it obtained while holding the turn, src/engine/footprint.ts), which
+ *   fixes its program position because its code is deterministic. A run
+ *   expands only the points after its last forced choice; at the first such
+ *   point whose key was already expanded with no more preemptions spent, it
+ *   stops branching (the state's whole future within the bound is explored
+ *   from the first visit), and the run is counted in `revisits_pruned`. The
+ *   run itself still runs to the end, so its races and final state count.
+ *   Bounds are still explored in order, so the first racy bound is the
+ *   smallest; verdicts and final states equal the full exploration's
+ *   (test/porSoundness.test.ts), schedule counts do not. Not with `--por on`
+ *   (a DPOR pass would need the pruned state's backtrack sets) or `--shard`
+ *   (each shard would prune on its own states).
  * - `shard` K/N (src/campaigns/shard.ts, ownsSchedule) splits the schedule
  *   tree below the root: every shard runs the root, only shard 1 counts it,
  *   and each subtree below it runs and is counted on one shard. Everything a

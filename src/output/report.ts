@@ -184,11 +184,12 @@ export function formatExplore(r: ScenarioExploreResult): string {
   const lines = [`tlbsim explore: scenario ${r.scenario}${r.kernel ? `, kernel ${r.ablation ? 'ablation (buggy side never shipped)' : r.kernel}` : ''}${r.config.kernelVersion ? `, kernel profile ${r.config.kernelVersion}` : ''}, preemption bound ${r.bound}, ${r.config.cpus} CPUs${r.shard ? `, shard ${r.shard.k}/${r.shard.n} (its slice only: tlbsim merge the shards' --out folders for the verdict)` : ''}`];
   lines.push('  preemptions  schedules  racy');
   for (const b of r.per_preemptions) lines.push(`  ${String(b.preemptions).padEnd(11)}  ${fmtInt(b.schedules).padStart(9)}  ${fmtInt(b.racy).padStart(4)}`);
-  const whole = r.por === 'on' ? 'a schedule of every class up to the bound' : 'every schedule up to the bound';
+  const whole = r.por === 'on' ? 'a schedule of every class up to the bound' : r.stateful_pruning ? 'every state reachable up to the bound' : 'every schedule up to the bound';
   const slice = r.shard ? ` of this shard's slice` : '';
   lines.push(`  schedules explored    ${fmtInt(r.schedules)}${r.complete ? ` (${r.bound === 'none' ? 'no bound' : whole}${slice})` : ' (NOT exhaustive: --max-schedules or an interrupt stopped it)'}`);
-  lines.push(`  partial-order red.    ${r.por}${r.por === 'on' ? `: ${fmtInt(r.schedules_pruned)} alternatives pruned; passes ${(r.por_passes ?? []).map((p) => `bound ${p.bound}: ${fmtInt(p.schedules)}`).join(', ')}` : ''}; stateful pruning ${r.stateful_pruning ? 'on' : 'off'}`);
-  if (r.verified) lines.push(`  verified: every schedule (${fmtInt(r.schedules)} schedules: every class of schedules at least once)`);
+  lines.push(`  partial-order red.    ${r.por}${r.por === 'on' ? `: ${fmtInt(r.schedules_pruned)} alternatives pruned; passes ${(r.por_passes ?? []).map((p) => `bound ${p.bound}: ${fmtInt(p.schedules)}`).join(', ')}` : ''}`);
+  lines.push(`  stateful pruning      ${r.stateful_pruning ? `on: ${fmtInt(r.revisits_pruned ?? 0)} schedules stopped branching at a state already explored` : 'off'}`);
+  if (r.verified) lines.push(`  verified: every schedule (${fmtInt(r.schedules)} schedules: ${r.stateful_pruning ? 'every reachable state' : 'every class of schedules at least once'})`);
   lines.push(`  distinct states       ${fmtInt(r.distinct_states)}`);
   // With POR and no bound there is no pass per bound: the figure is the fewest preemptions of a racy schedule run.
   const smallest = r.bound === 'none' && r.por === 'on' ? 'the fewest preemptions of a racy schedule run is' : 'the smallest bound with a race is';

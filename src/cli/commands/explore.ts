@@ -27,7 +27,8 @@ interface ExploreCliOpts extends CliOpts {
   shard?: string;
   out?: string;
   por: 'on' | 'off';
-  stateful: 'on' | 'off';
+  /** Absent: on, unless --por on or --shard (which take it off). */
+  stateful?: 'on' | 'off';
 }
 
 /** `--preemption-bound`: 0..MAX_PREEMPTION_BOUND, or `none` (no bound). */
@@ -58,7 +59,7 @@ async function cmdExplore(given: ExploreCliOpts, cmd: Command): Promise<number> 
         maxSchedules: o.maxSchedules,
         shard,
         por: o.por === 'on',
-        stateful: o.stateful === 'on',
+        stateful: o.stateful === undefined ? o.por !== 'on' && shard === null : o.stateful === 'on',
         signal,
         onProgress: (n, racy, k) => bar?.update(n, { racy, k }),
       }),
@@ -104,9 +105,10 @@ export function registerExplore(program: Command): void {
     .addOption(new Option('--preemption-bound <k>', `most preemptions per schedule, 0 to ${MAX_PREEMPTION_BOUND}, or none (every schedule: with --por on, report "verified: every schedule" when it finishes)`).argParser(parseBound).default(2))
     .addOption(new Option('--por <on|off>', 'partial-order reduction: on runs one schedule per class of schedules that only reorder independent steps (bounded DPOR); off runs every schedule').choices(['on', 'off']).default('off'))
     .addOption(
-      new Option('--stateful <on|off>', 'stateful exploration (with --por off): a schedule stops branching at a state already explored (shared memory and every CPU thread\'s read history); the verdict, smallest racy bound and final states are those of the full exploration')
-        .choices(['on', 'off'])
-        .default('off'),
+      new Option(
+        '--stateful <on|off>',
+        'stateful exploration: a schedule stops branching at a state already explored (its shared memory and every CPU thread\'s read history); the verdict, the smallest racy bound and the final states are the full exploration\'s (default: on, off with --por on or --shard)',
+      ).choices(['on', 'off']),
     )
     .addOption(new Option('--max-schedules <n>', 'stop (not exhaustive) after this many schedules').argParser(num('--max-schedules')).default(DEFAULT_MAX_SCHEDULES))
     .addOption(new Option('--no-progress', 'no progress bar'))
