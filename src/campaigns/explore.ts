@@ -327,7 +327,9 @@ async function exploreExhaustive(machine: Machine, opts: ExploreOptions, agents:
           // --stateful: a state already expanded with no more preemptions spent has had its whole future explored
           // (within the bound) from there: nothing from here on is new. Only points after the last forced choice
           // are this run's to expand; earlier ones were its ancestors'.
-          const key = p.key ?? '';
+          // With a bound, who yielded and how decides what each alternative costs: part of the key. With none,
+          // every enabled agent is tried from here whoever yielded, so the machine state alone is the key.
+          const key = bound === UNBOUNDED ? (p.key ?? '') : `${p.key ?? ''}.${p.cur}.${p.blocked ? 1 : 0}${p.afterIrq ? 1 : 0}`;
           const seen = visited.get(key);
           if (seen !== undefined && seen <= w.preemptions) {
             t.revisits++;

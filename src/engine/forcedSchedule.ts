@@ -162,11 +162,13 @@ export interface ChoicePoint {
   /** Hash of the machine state at this point (shared memory + each CPU's progress). */
   hash: number;
   /**
-   * `explore --stateful on`: the complete state at this point (shared memory
-   * in two independent 32-bit hashes, each CPU thread's read history, the
-   * blocked agents and what they saw, the yielding agent and how it
-   * yielded): two points with equal keys have the same futures. Null
-   * otherwise.
+   * `explore --stateful on`: the complete machine state at this point
+   * (shared memory in two independent 32-bit hashes, each CPU thread's read
+   * history, the blocked agents and what they saw, the enabled set): two
+   * points with equal keys have the same futures. Which agent yielded, and
+   * how, is not in it: it decides only the default choice and what a
+   * switch costs, which the explorer adds where a bound makes it matter.
+   * Null otherwise.
    */
   key: string | null;
 }
@@ -252,7 +254,7 @@ export function readScheduleRecord(sched: Int32Array): ScheduleRecord {
       hash: sched[b + 3] >>> 0,
       key:
         sched[S_STATEFUL] === 1
-          ? `${(sched[b + 3] >>> 0).toString(36)}.${(sched[b + 4] >>> 0).toString(36)}.${(sched[b + 5] >>> 0).toString(36)}.${(sched[b + 6] >>> 0).toString(36)}.${w & (0xff | REC_BLOCKED | REC_AFTER_IRQ)}.${sched[b + 1]}`
+          ? `${(sched[b + 3] >>> 0).toString(36)}.${(sched[b + 4] >>> 0).toString(36)}.${(sched[b + 5] >>> 0).toString(36)}.${(sched[b + 6] >>> 0).toString(36)}.${sched[b + 1]}`
           : null,
     });
   }
