@@ -7,8 +7,11 @@
  * - The coordinator writes shared memory only between runs (`initRun`), while
  *   every CPU is idle; during a run it only reads, except to abort (G_ABORT +
  *   doorbells).
- * - Comlink is the control plane (configure, run, close); IPIs never pass
- *   through the coordinator.
+ * - Comlink is the control plane (configure, stats, close); runs start and
+ *   end through the run-control block (src/engine/state/runControl.ts), a
+ *   few shared words instead of a comlink round trip per worker and run, and
+ *   whatever a run reports beyond plain numbers (an error, a trace) is
+ *   fetched over comlink afterwards. IPIs never pass through the coordinator.
  * - A crashed or stuck CPU ends the run cleanly: the run is aborted, the
  *   failing CPU is named, every worker is terminated, and the counters measured
  *   so far (in shared memory) are kept in the result.
@@ -21,7 +24,7 @@ import { quantileSorted } from 'simple-statistics';
 import { totalmem } from 'node:os';
 import { ConfigError, configToFlags, isPluginPath, sharedMemoryBytes, type SimConfig } from '../config/config.js';
 import { pluginUrls } from '../plugin/load.js';
-import type { CpuInit, CpuRunStats, CpuStats } from './cpu.js';
+import type { CpuRunStats, CpuStats } from './cpu.js';
 import { VMA_READ, VMA_RW } from '../kernel/fault.js';
 import { pageSlots, COUNTER_WORDS, K, frameCount, wordsPerPage } from './layout.js';
 import { describeLastEvent } from './state/cpuControl.js';
@@ -38,10 +41,11 @@ import { initFootprints, readFootprints, type StepFootprint } from './footprint.
 import { getWorkload } from '../scenarios/workloads/index.js';
 import { deriveSeed } from './prng.js';
 import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from '../output/costModel.js';
-import type { CpuWorkerApi } from '../../workers/cpu.js';
+import type { CpuWorkerApi, CpuWorkerInit } from '../../workers/cpu.js';
 import { allocateMachine, viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
 import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABORT_SEEDED_STEPS, ABORT_STOPPED, abortReason, failedCpu, initRunControl, pagesUnmapped, schedSteps } from './state/globalBlock.js';
 import { storeVmaWrite } from './state/pageState.js';
+import { CMD_LEAVE, CMD_RUN, RunControl, allocateRunControl } from './state/runControl.js';
 
 /** PRNG stream of the seeded scheduler (CPU streams are 0..cpus-1). */
 const SCHED_SEED_STREAM = 0xfff_fff;
@@ -63,6 +67,8 @@ interface CpuWorker {
   exited: boolean;
   exitCode: number | null;
   error: string | null;
+  /** Its pending `serve()` call while it sits in the run-control loop (runs start through shared memory), else null. */
+  serving: Promise<void> | null;
 }
 
 const ABORT_KINDS: Record<number, RunFailure['kind']> = {
@@ -95,6 +101,10 @@ export class Machine {
   private plugins: Awaited<ReturnType<typeof pluginUrls>> = {};
 
   private readonly log: Logger;
+  /** The run-control block shared with every worker, and the epoch of the last run issued through it (0: none yet). */
+  private readonly runControlBuffer: SharedArrayBuffer;
+  private readonly runControl: RunControl;
+  private lastRunEpoch = 0;
   /** Prices the run's events into the result's `modeled` section. */
   readonly costModel: CostModel;
 
@@ -104,6 +114,8 @@ export class Machine {
     this.costModel = costModel;
     this.buffers = allocateMachine(config);
     this.views = viewMachine(this.buffers);
+    this.runControlBuffer = allocateRunControl(config.cpus);
+    this.runControl = new RunControl(this.runControlBuffer, config.cpus);
   }
 
   /**
@@ -174,6 +186,7 @@ export class Machine {
         exited: false,
         exitCode: null,
         error: null,
+        serving: null,
       };
       worker.on('error', (err: Error) => {
         cw.error = `${err.name}: ${err.message}`;
@@ -193,10 +206,11 @@ export class Machine {
     }
     await Promise.all(
       this.cpus.map((cw) => {
-        const init: CpuInit = {
+        const init: CpuWorkerInit = {
           id: cw.id,
           config: c,
           buffers: this.buffers,
+          runControl: this.runControlBuffer,
           inPorts: inPorts[cw.id],
           outPorts: outPorts[cw.id],
           plugins: { protocol: this.plugins.protocol, workload: this.plugins.workload },
@@ -228,6 +242,7 @@ export class Machine {
   /** Read every CPU's statistics over the control plane (between runs only). */
   async readStats(): Promise<CpuStats[]> {
     if (this.dead) throw new Error('machine was shut down');
+    await this.leaveServing();
     return Promise.all(this.cpus.map((c) => c.api.stats()));
   }
 
@@ -323,7 +338,7 @@ export class Machine {
     };
     this.crashListeners.add(onCrash);
     const epoch = performance.timeOrigin + performance.now();
-    const settled = await this.settleAll(this.cpus.map((cw) => cw.api.run(seed, epoch)));
+    const settled = await this.runEveryCpu(seed, epoch);
     this.crashListeners.delete(onCrash);
     signal?.removeEventListener('abort', onAbort);
     const wallMs = performance.now() - t0;
@@ -355,49 +370,121 @@ export class Machine {
   }
 
   /**
-   * Await every CPU's run; if one dies or the run is aborted, give the others
-   * ABORT_GRACE_MS to notice, then stop waiting (shutdown terminates them).
+   * Start one run on every CPU through the run-control block and await its
+   * end; if a CPU dies or the run is aborted, give the others ABORT_GRACE_MS
+   * to notice, then stop waiting (shutdown terminates them). Returns each
+   * CPU's figures, null for a CPU that did not finish (it crashed or is
+   * stuck); figures the block could not carry are fetched over comlink.
    */
-  private async settleAll(runs: Promise<CpuRunStats>[]): Promise<(CpuRunStats | null)[]> {
-    const results: (CpuRunStats | null)[] = runs.map(() => null);
-    let remaining = runs.length;
+  private async runEveryCpu(seed: number, traceEpochMs: number): Promise<(CpuRunStats | null)[]> {
+    this.ensureServing();
+    const rc = this.runControl;
+    const epoch = rc.issue(CMD_RUN, seed, traceEpochMs);
+    this.lastRunEpoch = epoch;
+    await this.settleRun(epoch);
+    const stats: (CpuRunStats | null)[] = this.cpus.map(() => null);
+    const detail: CpuWorker[] = [];
+    this.cpus.forEach((cw, i) => {
+      if (!rc.finished(cw.id, epoch)) return;
+      const o = rc.outcome(cw.id);
+      if (!o.detail) {
+        const { detail: _, ...figures } = o;
+        stats[i] = { cpu: cw.id, ...figures };
+      } else if (!cw.exited) detail.push(cw);
+    });
+    if (detail.length > 0) {
+      await this.leaveServing();
+      await Promise.all(
+        detail.map(async (cw) => {
+          stats[this.cpus.indexOf(cw)] = await this.unlessExited(cw, cw.api.lastRunStats());
+        }),
+      );
+    }
+    return stats;
+  }
+
+  /** Resolve once every CPU has finished the run of `epoch` or exited, or ABORT_GRACE_MS after an abort. */
+  private settleRun(epoch: number): Promise<void> {
+    const rc = this.runControl;
     return new Promise((resolve) => {
       let graceTimer: NodeJS.Timeout | null = null;
+      let over = false;
       const finish = (): void => {
+        over = true;
         if (graceTimer) clearTimeout(graceTimer);
         clearInterval(watch);
-        this.crashListeners.delete(onExit);
-        resolve(results);
+        this.crashListeners.delete(check);
+        rc.releaseWaiter(); // the pending waitAsync resolves now instead of at the next run
+        resolve();
       };
+      const check = (): void => {
+        if (!over && this.cpus.every((cw) => cw.exited || rc.finished(cw.id, epoch))) finish();
+      };
+      // The last CPU to finish (or any CPU of an aborted run) notifies RC_DONE; re-arm until the run is over.
+      const arm = (): void => {
+        if (over) return;
+        const seen = rc.doneCount();
+        check();
+        if (!over) void rc.waitDone(seen).then(arm);
+      };
+      // A safety net for a lost notify, and the abort's grace period.
       const watch = setInterval(() => {
-        if (graceTimer === null && abortReason(this.views.global) !== ABORT_NONE) {
-          graceTimer = setTimeout(finish, ABORT_GRACE_MS);
-        }
+        check();
+        if (!over && graceTimer === null && abortReason(this.views.global) !== ABORT_NONE) graceTimer = setTimeout(finish, ABORT_GRACE_MS);
       }, 20);
-      // A CPU whose worker exited will never answer its comlink call: count it as settled.
+      // A CPU whose worker exited will never finish: count it as settled.
+      this.crashListeners.add(check);
+      arm();
+    });
+  }
+
+  /** Put every live worker in its `serve` loop (workers/cpu.ts) unless it is there already. */
+  private ensureServing(): void {
+    for (const cw of this.cpus) {
+      if (cw.serving !== null || cw.exited) continue;
+      const p = cw.api.serve();
+      cw.serving = p;
+      const left = (): void => {
+        if (cw.serving === p) cw.serving = null;
+      };
+      p.then(left, left);
+    }
+  }
+
+  /**
+   * Ask every serving worker to leave its `serve` loop so it takes comlink
+   * calls again; await the ones idle since the last run (a worker still
+   * stuck in that run leaves when it finishes it).
+   */
+  private async leaveServing(): Promise<void> {
+    const serving = this.cpus.filter((cw) => cw.serving !== null && !cw.exited);
+    if (serving.length === 0) return;
+    const last = this.lastRunEpoch;
+    this.runControl.issue(CMD_LEAVE);
+    const idle = serving.filter((cw) => last === 0 || this.runControl.finished(cw.id, last));
+    await Promise.all(idle.map((cw) => this.unlessExited(cw, cw.serving ?? Promise.resolve())));
+  }
+
+  /** `p`'s value, or null if it rejects or `cw`'s worker exits first. */
+  private unlessExited<T>(cw: CpuWorker, p: Promise<T>): Promise<T | null> {
+    if (cw.exited) return Promise.resolve(null);
+    return new Promise((resolve) => {
       const onExit = (cpu: number): void => {
-        const i = this.cpus.findIndex((c) => c.id === cpu);
-        if (i >= 0 && !settledIdx.has(i)) {
-          settledIdx.add(i);
-          if (--remaining === 0) finish();
-        }
+        if (cpu !== cw.id) return;
+        this.crashListeners.delete(onExit);
+        resolve(null);
       };
       this.crashListeners.add(onExit);
-      const settledIdx = new Set<number>();
-      runs.forEach((p, i) => {
-        p.then(
-          (s) => {
-            results[i] = s;
-          },
-          () => {
-            results[i] = null;
-          },
-        ).finally(() => {
-          if (settledIdx.has(i)) return;
-          settledIdx.add(i);
-          if (--remaining === 0) finish();
-        });
-      });
+      p.then(
+        (v) => {
+          this.crashListeners.delete(onExit);
+          resolve(v);
+        },
+        () => {
+          this.crashListeners.delete(onExit);
+          resolve(null);
+        },
+      );
     });
   }
 
@@ -462,6 +549,7 @@ export class Machine {
     if (this.dead) return;
     this.dead = true;
     this.abort(ABORT_STOPPED);
+    this.runControl.issue(CMD_LEAVE); // serving workers leave their wait at once
     await Promise.all(
       this.cpus.map(async (cw) => {
         if (cw.exited) return;

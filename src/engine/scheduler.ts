@@ -345,8 +345,15 @@ export class SeededScheduler {
     if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
     const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, this.agents);
     setSchedTurn(this.global, first);
-    if (first === TURN_NONE) markRunDone(this.global);
-    for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
+    if (first === TURN_NONE) {
+      markRunDone(this.global);
+      for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
+      return;
+    }
+    // Only the chosen agent's thread has anything to do: the others keep sleeping until a hand-off rings them
+    // (ringing them all cost every explored schedule up to cpus - 1 futex wake-ups for nothing).
+    const holder = first >= this.cpus ? first - this.cpus : first;
+    if (holder !== this.me) ringDoorbell(this.cpuCtl, holder);
   }
 
   /** True while this CPU (not its MMU agent) holds the turn; the caller then runs its step (explore --stateful: its reads are folded from here). */

@@ -52,9 +52,9 @@ interface TierPlan {
 export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   quick: {
     limits: { timeMs: 300, warmupMs: 100 },
-    // ~200 choice points per run and 5-50 us each: under 1 s of runs after the boot, plus the floor's 2 x 6 batches of
-    // 1,000 hand-offs (the spinning floor took ~100 us a hand-off on a 2-core host busy with other processes).
-    step: { handoffsPerBatch: 1_000, handoffSamples: 5, warmupRuns: 20, runsPerSample: 10, stepSamples: 5 },
+    // ~200 choice points per run and 4-50 us each: ~1.5 s of runs after the boot (1 s of warm-up: src/campaigns/bench/seededStep.ts),
+    // plus the floor's 2 x 6 batches of 1,000 hand-offs (the spinning floor took ~100 us a hand-off on a 2-core host busy with other processes).
+    step: { handoffsPerBatch: 1_000, handoffSamples: 5, warmupRuns: 20, warmupMs: 1_000, runsPerSample: 40, stepSamples: 5 },
     // One warm-up run: enough for the engine's isolates to leave the interpreter for the small machines quick boots.
     ipi: { engineWarmupRuns: 1, engineMeasuredRuns: 3, roundsSmall: 50, roundsLarge: 20, rawRuns: 3, rawTimeMs: 150, rawMinRounds: 50 },
     // About 0.5 s per engine run at 8 CPUs on a 2-core host (14,000 IPIs); the warm-up run leaves the interpreter.
@@ -67,7 +67,7 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   },
   default: {
     limits: { timeMs: 2_000, warmupMs: 500 },
-    step: { handoffsPerBatch: 5_000, handoffSamples: 9, warmupRuns: 100, runsPerSample: 50, stepSamples: 9 },
+    step: { handoffsPerBatch: 5_000, handoffSamples: 9, warmupRuns: 100, warmupMs: 2_000, runsPerSample: 50, stepSamples: 9 },
     // Five warm-up runs: at 64 CPUs the optimizing compiler was still busy in the second run (docs/design.md, host limits).
     ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 7, roundsSmall: 200, roundsLarge: 40, rawRuns: 7, rawTimeMs: 400, rawMinRounds: 100 },
     ipiRate: { engineOps: 1_000, engineRuns: 5, rawRounds: 3_000, rawRuns: 5 },
@@ -79,7 +79,7 @@ export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   },
   full: {
     limits: { timeMs: 3_000, warmupMs: 500 },
-    step: { handoffsPerBatch: 10_000, handoffSamples: 15, warmupRuns: 100, runsPerSample: 100, stepSamples: 15 },
+    step: { handoffsPerBatch: 10_000, handoffSamples: 15, warmupRuns: 100, warmupMs: 3_000, runsPerSample: 100, stepSamples: 15 },
     // Fewer minimum raw rounds and five measured runs: at 1023 targets (npm run bench) one raw round takes 20-40 ms
     // and one engine run 5-15 s on a 2-core host, so seven of each would make that row alone about 8 minutes.
     ipi: { engineWarmupRuns: 5, engineMeasuredRuns: 5, roundsSmall: 200, roundsLarge: 40, rawRuns: 5, rawTimeMs: 600, rawMinRounds: 50 },

@@ -12,7 +12,13 @@
  *   weak, batched), reused for every run as `tlbsim stress` does; one sample
  *   is `runsPerSample` whole runs (machine.run, per-run reset and result
  *   included), and a step costs their wall time / their choice points
- *   (G_SCHED_STEPS summed).
+ *   (G_SCHED_STEPS summed). Measured once the machine is warm (`warmupRuns`
+ *   and at least `warmupMs` of runs after boot), as a stress campaign of
+ *   thousands of runs sees it: the first few hundred runs of a fresh machine
+ *   are 2-3x slower while V8 compiles the engine in each CPU worker (~0.4 s
+ *   of optimizing compiles on background threads competing for the cores;
+ *   measured on a 2-core host: 12 us a step over runs 1-100, 7 us over runs
+ *   201-300, 4-5 us from run 700 on).
  * - ratio: step_us / handoff_floor_us (medians), measured in the same run.
  *
  * Invariants: the raw workers are stopped before the machine boots, and the
@@ -43,8 +49,10 @@ export interface StepBudget {
   handoffsPerBatch: number;
   /** Floor samples per mode (one unmeasured batch first). */
   handoffSamples: number;
-  /** Unmeasured runs after boot (V8 leaves the interpreter). */
+  /** Unmeasured runs after boot (V8 leaves the interpreter)... */
   warmupRuns: number;
+  /** ...and at least this long (ms): until V8 has compiled the engine's hot paths in every CPU worker (see the header). */
+  warmupMs: number;
   /** Runs per step sample. */
   runsPerSample: number;
   /** Step samples. */
@@ -137,7 +145,8 @@ async function measureEngineStep(budget: StepBudget): Promise<{ stepUs: number[]
       if (r.status !== 'ok') throw new Error(`seeded-step run (seed ${seed}) failed: ${r.failure?.message ?? r.status}`);
       return r.host.sched_steps;
     };
-    for (let i = 0; i < budget.warmupRuns; i++) await runOnce(STEP_SEED + i);
+    const warmUntil = performance.now() + budget.warmupMs;
+    for (let i = 0; i < budget.warmupRuns || performance.now() < warmUntil; i++) await runOnce(STEP_SEED + (i % budget.runsPerSample));
     const stepUs: number[] = [];
     let steps = 0;
     let runs = 0;
