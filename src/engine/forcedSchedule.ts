@@ -37,6 +37,16 @@
  *   step count, run tokens), so a hand-off alone never changes it.
  * - The machine records at most SCHED_RECORD_MAX choice points; a run that
  *   takes more is marked truncated (the explorer refuses it).
+ * - `explore --stateful on` (S_STATEFUL): every choice point also records a
+ *   complete key (`ChoicePoint.key`): a second, independent hash of every
+ *   shared buffer the program reads, and a 64-bit hash of every CPU
+ *   thread's read history (published by the yielding thread,
+ *   src/engine/footprint.ts) and of the blocked agents. A failed re-check
+ *   (blocked, run again, nothing written, nothing else on its thread,
+ *   blocked again) puts its thread's history back, and the seeded clock of
+ *   a schedule-driven run counts only steps that were not failed waits
+ *   (`scheduleClock`), so looking again at an unchanged condition changes
+ *   nothing a key or a later step sees.
  */
 import { SCHED_MAX_CPUS } from './layout.js';
 import { mixCpuState } from './state/cpuControl.js';
