@@ -44,7 +44,7 @@
  *   src/engine/footprint.ts) and of the blocked agents. A failed re-check
  *   (blocked, run again, nothing written, nothing else on its thread,
  *   blocked again) puts its thread's history back, and the seeded clock of
- *   a schedule-driven run counts only steps that were not failed waits
+ *   a schedule-driven run counts only steps that did not end waiting
  *   (`scheduleClock`), so looking again at an unchanged condition changes
  *   nothing a key or a later step sees.
  */
@@ -131,7 +131,7 @@ const REC_NO_CPU = 0xff;
 /**
  * Kernel time in a schedule-driven run (the seeded clock of
  * `should_trim_cpumask`, src/kernel/tlbFlush.ts): the steps agents took that
- * were not failed waits (the sum of their progress). A re-check of a wait
+ * did not end waiting (the sum of their progress). A re-check of a wait
  * condition that fails again does not advance it, so two schedules that
  * differ only in how often a waiter looked reach the same state
  * (`explore --stateful`). Null in a PRNG-seeded run, which counts every

@@ -317,14 +317,14 @@ export function lufFlushBeforeReuse(cpu: FlushHost, gen: number): void {
  * should_trim_cpumask(): true at most once per `--cpumask-trim-ms` per mm
  * (the kernel: once a second, jiffies + HZ). The clock is host milliseconds
  * in free mode and scheduler steps in seeded mode (replayable; in a
- * schedule-driven run the steps that were not failed waits, `scheduleClock`), compared
+ * schedule-driven run the steps that did not end waiting, `scheduleClock`), compared
  * with wrap-around like time_after(). The first flush of a run arms it, as
  * fork does (init_new_context sets next_trim_cpumask = jiffies + HZ).
  */
 export function shouldTrimCpumask(cpu: FlushHost, mm: number): boolean {
   const interval = cpu.config.cpumaskTrimMs;
   if (interval === 0) return true;
-  // Seeded: the step count, or in a schedule-driven run (explore, --replay) the steps that were not failed waits.
+  // Seeded: the step count, or in a schedule-driven run (explore, --replay) the steps that did not end waiting.
   const now = cpu.config.sched === 'seeded' ? (scheduleClock(cpu.v.sched, schedAgents(cpu.config)) ?? schedSteps(cpu.v.global)) : Date.now() | 0;
   if (cpu.config.sched === 'seeded') noteClockRead(now); // explore's footprints and histories: seeded time is the step count
   const i = nextTrimCpumaskWord(cpu.config.cpus, mm);
