@@ -294,8 +294,17 @@ export class SeededScheduler {
   private readonly tlbi: Int32Array | undefined;
   /** This CPU's MMU agent (cpus + me) on a machine with agents (`schedAgents`), else -1. */
   private readonly mmuAgent: number;
-  /** Spin (bounded) for the turn when predicted to run next, instead of sleeping at once. */
-  private readonly spin: boolean;
+  /** The host lets the predicted next CPU spin for its turn (runTokens >= cpus). */
+  private readonly spinForTurn: boolean;
+  /**
+   * This run spins (bounded) for the turn when predicted to run next,
+   * instead of sleeping at once: PRNG-seeded runs only (the prediction is the
+   * PRNG's next draw). Set at every run's start (`started`), because a
+   * machine booted PRNG-seeded also runs schedule-driven runs (explore,
+   * `--replay`): spinning there read the runnable words at timing-dependent
+   * moments, inside a step, and made `--stateful` keys differ from run to run.
+   */
+  private spin = false;
   /** Current spin budget, reads (adaptive, see TURN_SPIN_MAX). Thread-local. */
   private spinBudget = TURN_SPIN_MAX;
   /** Waits since the last probe while the budget is 0 (see TURN_SPIN_PROBE). */
@@ -324,6 +333,7 @@ export class SeededScheduler {
      */
     spinForTurn = false,
   ) {
+    this.spinForTurn = spinForTurn;
     this.spin = spinForTurn && (views === null || !scheduleDriven(views.sched));
     this.tlbi = views !== null && views.tlbi.length > 0 ? views.tlbi : undefined;
     this.mmuAgent = agents > cpus ? cpus + me : -1;
@@ -340,8 +350,9 @@ export class SeededScheduler {
    * other CPU only waits for its turn meanwhile) and hands out the turn.
    */
   started(): void {
-    const n = arriveSchedStarted(this.global);
     const v = this.views;
+    this.spin = this.spinForTurn && (v === null || !scheduleDriven(v.sched));
+    const n = arriveSchedStarted(this.global);
     if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
     const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, this.agents);
     setSchedTurn(this.global, first);
