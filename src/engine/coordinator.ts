@@ -43,7 +43,7 @@ import { deriveSeed } from './prng.js';
 import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from '../output/costModel.js';
 import type { CpuWorkerApi, CpuWorkerInit } from '../../workers/cpu.js';
 import { allocateMachine, viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
-import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABORT_SEEDED_STEPS, ABORT_STOPPED, abortReason, failedCpu, initRunControl, pagesUnmapped, schedSteps } from './state/globalBlock.js';
+import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABORT_SEEDED_STEPS, ABORT_STOPPED, abortReason, failedCpu, initRunControl, pagesUnmapped, schedSteps, schedTurn } from './state/globalBlock.js';
 import { storeVmaWrite } from './state/pageState.js';
 import { CMD_LEAVE, CMD_RUN, RunControl, allocateRunControl } from './state/runControl.js';
 
@@ -375,7 +375,9 @@ export class Machine {
   private async runEveryCpu(seed: number, traceEpochMs: number): Promise<(CpuRunStats | null)[]> {
     this.ensureServing();
     const rc = this.runControl;
-    const epoch = rc.issue(CMD_RUN, seed, traceEpochMs);
+    // Seeded: wake the CPU that takes the first turn first (an MMU agent's turn runs on its CPU's thread).
+    const turn = this.config.sched === 'seeded' ? schedTurn(this.views.global) : -1;
+    const epoch = rc.issue(CMD_RUN, seed, traceEpochMs, turn >= this.config.cpus ? turn - this.config.cpus : turn);
     this.lastRunEpoch = epoch;
     await this.settleRun(epoch);
     const stats: (CpuRunStats | null)[] = this.cpus.map(() => null);
