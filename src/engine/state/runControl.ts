@@ -37,7 +37,7 @@
 
 /** Int32 words per 64-byte line: the header and every CPU's record start on a line of their own. */
 const LINE = 16;
-/** Run epoch: bumped (and notified) by the coordinator to issue RC_COMMAND. */
+/** Run epoch: bumped by the coordinator to issue RC_COMMAND (then every CPU's R_WAKE is notified). */
 const RC_EPOCH = 0;
 /** What the current epoch asks: CMD_RUN or CMD_LEAVE. */
 const RC_COMMAND = 1;
