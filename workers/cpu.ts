@@ -75,7 +75,7 @@ const api = {
     const rc = runControl;
     if (!rc || !cpu) throw new Error('serve() before configure()');
     for (;;) {
-      servedEpoch = rc.awaitEpoch(cpu.id, servedEpoch, SERVE_WAIT_MS);
+      servedEpoch = rc.awaitEpoch(cpu.v.cpuCtl, cpu.id, servedEpoch, SERVE_WAIT_MS);
       if (rc.command() !== CMD_RUN) return;
       const s = runOnce(rc.seed(), rc.traceEpochMs());
       lastStats = s;
