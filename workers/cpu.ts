@@ -3,8 +3,9 @@
  *
  * Control plane (comlink, never per-IPI): configure once, then `serve()`,
  * `stats()` and `lastRunStats()` between runs. Runs are not comlink calls:
- * `serve` sleeps on the run-control block (src/engine/state/runControl.ts)
- * and runs the workload each time the coordinator issues CMD_RUN, publishing
+ * `serve` sleeps on this CPU's doorbell and runs the workload each time the
+ * coordinator issues CMD_RUN through the run-control block
+ * (src/engine/state/runControl.ts), publishing
  * the run's figures there, until it issues CMD_LEAVE (then `serve` returns
  * and the worker's event loop takes comlink calls again). Stopping a run is
  * not a comlink call either: it is the shared G_ABORT word every CPU polls.
@@ -28,9 +29,10 @@ import { ABORT_INVARIANT, abortReason } from '../src/engine/state/globalBlock.js
 import { CMD_RUN, RunControl } from '../src/engine/state/runControl.js';
 
 /**
- * How long `serve` sleeps between checks of the run epoch: every command
- * notifies, so this only bounds how long a terminated worker can linger in
- * the wait (and costs one wake-up per idle second).
+ * How long `serve` sleeps between checks of the run epoch: whatever needs
+ * this CPU rings it (the coordinator's command, or the run's first ring of
+ * it), so this only bounds how long a terminated worker can linger in the
+ * wait (and costs one wake-up per idle second).
  */
 const SERVE_WAIT_MS = 1_000;
 
@@ -75,7 +77,7 @@ const api = {
     const rc = runControl;
     if (!rc || !cpu) throw new Error('serve() before configure()');
     for (;;) {
-      servedEpoch = rc.awaitEpoch(servedEpoch, SERVE_WAIT_MS);
+      servedEpoch = rc.awaitEpoch(cpu.v.cpuCtl, cpu.id, servedEpoch, SERVE_WAIT_MS);
       if (rc.command() !== CMD_RUN) return;
       const s = runOnce(rc.seed(), rc.traceEpochMs());
       lastStats = s;

@@ -27,7 +27,7 @@ import { pluginUrls } from '../plugin/load.js';
 import type { CpuRunStats, CpuStats } from './cpu.js';
 import { VMA_READ, VMA_RW } from '../kernel/fault.js';
 import { pageSlots, COUNTER_WORDS, K, frameCount, wordsPerPage } from './layout.js';
-import { describeLastEvent } from './state/cpuControl.js';
+import { describeLastEvent, resetCpuControl } from './state/cpuControl.js';
 import { PhysicalMemory } from './memory.js';
 import { initMm } from '../kernel/mm.js';
 import { analyse } from './oracle.js';
@@ -43,7 +43,7 @@ import { deriveSeed } from './prng.js';
 import { COST_MODEL_DEFAULTS, modelRun, type CostModel, type ModelRound } from '../output/costModel.js';
 import type { CpuWorkerApi, CpuWorkerInit } from '../../workers/cpu.js';
 import { allocateMachine, viewMachine, type MachineBuffers, type MachineViews } from './state/machineViews.js';
-import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABORT_SEEDED_STEPS, ABORT_STOPPED, abortReason, failedCpu, initRunControl, pagesUnmapped, schedSteps } from './state/globalBlock.js';
+import { ABORT_CPU_CRASHED, ABORT_INVARIANT, ABORT_IPI_TIMEOUT, ABORT_NONE, ABORT_SEEDED_STEPS, ABORT_STOPPED, abortReason, failedCpu, initRunControl, pagesUnmapped, schedSteps, schedTurn } from './state/globalBlock.js';
 import { storeVmaWrite } from './state/pageState.js';
 import { CMD_LEAVE, CMD_RUN, RunControl, allocateRunControl } from './state/runControl.js';
 
@@ -261,7 +261,7 @@ export class Machine {
     const v = this.views;
     const c = this.config;
     v.global.fill(0);
-    v.cpuCtl.fill(0); // every CPU's control words, lazy flags included
+    resetCpuControl(v.cpuCtl, c.cpus); // every CPU's control words, lazy flags included, but the doorbells idle workers sleep on
     v.ackBits.fill(0);
     v.hwSlots.fill(0);
     v.hwPendBits.fill(0);
@@ -379,7 +379,12 @@ export class Machine {
   private async runEveryCpu(seed: number, traceEpochMs: number): Promise<(CpuRunStats | null)[]> {
     this.ensureServing();
     const rc = this.runControl;
-    const epoch = rc.issue(CMD_RUN, seed, traceEpochMs);
+    // A PRNG-seeded run wakes only the CPU taking the first turn (an MMU agent's runs on its CPU's thread): the
+    // others start when that run first rings them (src/engine/state/runControl.ts). Free and schedule-driven runs
+    // (whose first choice waits for every CPU: SeededScheduler.started) wake every CPU.
+    const turn = this.config.sched === 'seeded' ? schedTurn(this.views.global) : -1;
+    const first = turn >= this.config.cpus ? turn - this.config.cpus : turn;
+    const epoch = rc.issue(this.views.cpuCtl, CMD_RUN, seed, traceEpochMs, first >= 0 ? first : null);
     this.lastRunEpoch = epoch;
     await this.settleRun(epoch);
     const stats: (CpuRunStats | null)[] = this.cpus.map(() => null);
@@ -460,7 +465,7 @@ export class Machine {
     const serving = this.cpus.filter((cw) => cw.serving !== null && !cw.exited);
     if (serving.length === 0) return;
     const last = this.lastRunEpoch;
-    this.runControl.issue(CMD_LEAVE);
+    this.runControl.issue(this.views.cpuCtl, CMD_LEAVE);
     const idle = serving.filter((cw) => last === 0 || this.runControl.finished(cw.id, last));
     await Promise.all(idle.map((cw) => this.unlessExited(cw, cw.serving ?? Promise.resolve())));
   }
@@ -549,7 +554,7 @@ export class Machine {
     if (this.dead) return;
     this.dead = true;
     this.abort(ABORT_STOPPED);
-    this.runControl.issue(CMD_LEAVE); // serving workers leave their wait at once
+    this.runControl.issue(this.views.cpuCtl, CMD_LEAVE); // serving workers leave their wait at once
     await Promise.all(
       this.cpus.map(async (cw) => {
         if (cw.exited) return;

@@ -44,7 +44,10 @@
  *   read by flush initiators (should_flush_tlb).
  * - Last event: written by the CPU itself before it handles the event
  *   (arguments first, kind last), read by the coordinator after a crash.
- * - The coordinator zeroes the block between runs, while no CPU runs.
+ * - The coordinator zeroes the block between runs, while no CPU runs, except
+ *   each CPU's C_DOORBELL and C_SLEEPING (`resetCpuControl`): between runs a
+ *   worker sleeps on its doorbell (workers/cpu.ts), so a ring must still
+ *   find its C_SLEEPING up, and a ring already counted must not be undone.
  */
 
 /** Event counter: bumped (Atomics.add + notify) for every event a CPU must look at: IPI, ack completion, run token, seeded turn. */
@@ -139,6 +142,23 @@ export function isSchedCpuWord(i: number): boolean {
   return w === C_DOORBELL || w === C_TOKEN_GRANT || w === C_WANTS_TOKEN || w === C_SLEEPING || w === C_WATCHING || w === C_ROUND_WATCHERS;
 }
 
+/**
+ * Coordinator, between runs: zero every CPU's control words except the ones
+ * its worker sleeps on between runs (C_DOORBELL, C_SLEEPING: see the header);
+ * no CPU runs, and neither word is machine state (the explorer does not hash
+ * them, and a doorbell is only ever compared with an earlier read of itself).
+ */
+export function resetCpuControl(ctl: Int32Array, cpus: number): void {
+  const lo = Math.min(C_DOORBELL, C_SLEEPING);
+  const hi = Math.max(C_DOORBELL, C_SLEEPING);
+  for (let c = 0; c < cpus; c++) {
+    const b = c * CPU_CTL_WORDS;
+    ctl.fill(0, b, b + lo);
+    ctl.fill(0, b + lo + 1, b + hi);
+    ctl.fill(0, b + hi + 1, b + CPU_CTL_WORDS);
+  }
+}
+
 // C_LAST_EVENT is 0 (none) until the CPU's first IPI.
 export const LAST_EVENT_IPI = 1;
 export const LAST_EVENT_FAULT = 2;
@@ -161,6 +181,11 @@ export function ringDoorbell(ctl: Int32Array, c: number): boolean {
 /** CPU `c`'s doorbell count (read before checking a condition, then `waitDoorbell` on it). */
 export function doorbell(ctl: Int32Array, c: number): number {
   return loadShared(ctl, at(c, C_DOORBELL));
+}
+
+/** CPU `c`'s doorbell read between runs (the run-control loop, workers/cpu.ts): outside any step, so not noted as a footprint read. */
+export function idleDoorbell(ctl: Int32Array, c: number): number {
+  return Atomics.load(ctl, at(c, C_DOORBELL));
 }
 
 /** CPU `c` (the caller's own thread) sleeps until its doorbell differs from `seen`, or `ms` pass (C_SLEEPING up meanwhile). */

@@ -1,21 +1,35 @@
 /**
  * The run-control block: how the coordinator starts a run on every CPU worker
  * and learns that each one finished, through shared memory instead of a
- * comlink round trip per worker and run (issue 19 §2: on a seeded machine
- * reused for thousands of short runs, as `stress`, `explore` and `bench` do,
- * the comlink messages were the largest cost left outside the steps).
+ * comlink round trip per worker and run (issue 19 §2: a seeded machine is
+ * reused for thousands of short runs by `stress`, `explore` and `bench`;
+ * measured on the 2-core host, machines run alternately in one process, a
+ * 3-CPU seeded run of 6 steps took 272-287 us with a comlink call per
+ * worker, 207-221 us with this block, 174-179 us once only the first turn
+ * holder is woken, below).
  *
  * Between runs a configured worker sits in its `serve` loop (workers/cpu.ts):
- * asleep in Atomics.wait on RC_EPOCH. The coordinator writes the run's seed
- * and trace epoch, the command, zeroes RC_DONE, THEN bumps RC_EPOCH and
- * notifies: a worker that sees the new epoch sees everything written before
- * it. At the end of its run a worker writes its per-run figures (the IPI
- * rounds it sent, when they fit in ROUND_CAP, and its flags), THEN stores the
+ * asleep on its own doorbell (src/engine/state/cpuControl.ts, which the
+ * coordinator leaves alone between runs). The coordinator writes the run's
+ * seed and trace epoch, the command, zeroes RC_DONE, THEN bumps RC_EPOCH,
+ * THEN rings the doorbells of the CPUs that must start at once (`issue`); a
+ * worker reads its doorbell before RC_EPOCH and sleeps only if the doorbell
+ * is unchanged, so no command is missed, and a worker that sees the new
+ * epoch sees everything written before it. A PRNG-seeded run rings only the
+ * CPU that takes the first turn: every other CPU starts its run when a ring
+ * of that run first wakes it (its first turn, or an IPI), which it would
+ * have slept until anyway, so a run costs two futex wake-ups fewer on a
+ * 3-CPU machine. That is safe because a CPU's start of run (Cpu.beginRun)
+ * resets only its own state and its TLB, which no other CPU reads, and
+ * writes shared words only to the values the coordinator already set.
+ *
+ * At the end of its run a worker writes its per-run figures (the IPI rounds
+ * it sent, when they fit in ROUND_CAP, and its flags), THEN stores the
  * epoch in its own R_DONE_EPOCH, THEN bumps RC_DONE; the last CPU to finish
  * (or any CPU of an aborted run, where some CPUs may never finish) notifies
  * RC_DONE, on which the coordinator waits (Atomics.waitAsync). Whatever does
  * not fit in plain numbers (an error message, a trace, more rounds than
- * ROUND_CAP) is flagged R_DETAIL, and the coordinator fetches it over comlink
+ * ROUND_CAP) is flagged F_DETAIL, and the coordinator fetches it over comlink
  * after asking the worker to leave its loop (CMD_LEAVE), as it does before
  * any other comlink call (stats, close).
  *
@@ -32,9 +46,11 @@
  *   by initRun): it is the control plane, like comlink.
  */
 
+import { idleDoorbell, ringDoorbell, waitDoorbell } from './cpuControl.js';
+
 /** Int32 words per 64-byte line: the header and every CPU's record start on a line of their own. */
 const LINE = 16;
-/** Run epoch: bumped (and notified) by the coordinator to issue RC_COMMAND. */
+/** Run epoch: bumped by the coordinator to issue RC_COMMAND (then it rings the CPUs that must start). */
 const RC_EPOCH = 0;
 /** What the current epoch asks: CMD_RUN or CMD_LEAVE. */
 const RC_COMMAND = 1;
@@ -118,14 +134,20 @@ export class RunControl {
     return Atomics.load(this.words, RC_EPOCH);
   }
 
-  /** Issue `command` (with the run's seed and trace epoch) to every serving worker. Returns the new epoch. No CPU may be running. */
-  issue(command: number, seed = 0, traceEpochMs = 0): number {
+  /**
+   * Issue `command` (with the run's seed and trace epoch) to every serving
+   * worker, ringing the doorbells of CPUs `only` (default: every CPU); the
+   * others act on it when something else rings them. Returns the new epoch.
+   * No CPU may be running.
+   */
+  issue(cpuCtl: Int32Array, command: number, seed = 0, traceEpochMs = 0, only: number | null = null): number {
     this.values[RC_SEED] = seed;
     this.values[RC_TRACE_EPOCH] = traceEpochMs;
     this.words[RC_COMMAND] = command;
     Atomics.store(this.words, RC_DONE, 0);
     const epoch = Atomics.add(this.words, RC_EPOCH, 1) + 1;
-    Atomics.notify(this.words, RC_EPOCH);
+    if (only !== null) ringDoorbell(cpuCtl, only);
+    else for (let c = 0; c < this.cpus; c++) ringDoorbell(cpuCtl, c);
     return epoch;
   }
 
@@ -163,15 +185,17 @@ export class RunControl {
   // --- Worker ----------------------------------------------------------------------
 
   /**
-   * Sleep until the epoch differs from `seen` (re-checking every `timeoutMs`,
-   * so a terminating worker is never stuck here). Returns the new epoch; read
-   * its command, seed and trace epoch with the accessors below.
+   * CPU `cpu` sleeps on its doorbell until the epoch differs from `seen`
+   * (re-checking every `timeoutMs`, so a terminating worker is never stuck
+   * here). Returns the new epoch; read its command, seed and trace epoch
+   * with the accessors below.
    */
-  awaitEpoch(seen: number, timeoutMs: number): number {
+  awaitEpoch(cpuCtl: Int32Array, cpu: number, seen: number, timeoutMs: number): number {
     for (;;) {
+      const rung = idleDoorbell(cpuCtl, cpu);
       const e = Atomics.load(this.words, RC_EPOCH);
       if (e !== seen) return e;
-      Atomics.wait(this.words, RC_EPOCH, seen, timeoutMs);
+      waitDoorbell(cpuCtl, cpu, rung, timeoutMs);
     }
   }
 
