@@ -329,41 +329,87 @@ function mixArray(h: number, a: Int32Array, from = 0, to = a.length, lane: Lane 
   return zeros > 0 ? Math.imul(h, fnvPow(zeros, lane)) : h;
 }
 
+/** Both lanes of `mixArrayBoth`'s result (module-level: no allocation per call). */
+let both0 = 0;
+let both1 = 0;
+
+/** `mixArray` for lanes 0 and 1 at once, from (both0, both1): one pass over `a`, so `--stateful` pays one read per word. */
+function mixArrayBoth(a: Int32Array, from = 0, to = a.length): void {
+  let h0 = both0;
+  let h1 = both1;
+  let zeros = 0;
+  for (let i = from; i < to; i++) {
+    const x = a[i];
+    if (x === 0) {
+      zeros++;
+      continue;
+    }
+    if (zeros > 0) {
+      h0 = Math.imul(h0, fnvPow(zeros, 0));
+      h1 = Math.imul(h1, fnvPow(zeros, 1));
+      zeros = 0;
+    }
+    h0 = Math.imul(h0 ^ x, FNV_PRIME);
+    h1 = Math.imul(h1 ^ x, LANE_PRIME[1]);
+  }
+  both0 = zeros > 0 ? Math.imul(h0, fnvPow(zeros, 0)) : h0;
+  both1 = zeros > 0 ? Math.imul(h1, fnvPow(zeros, 1)) : h1;
+}
+
+/** Lane 1 of the last `hashSharedState(v, cpus, true)` (its lane 0 is the return value). */
+let lastLane1 = 0;
+
 /**
  * FNV-1a over the machine's shared state (as an Int32, the way the sched buffer stores it): page tables, page state and
  * locks, frames, free list, backing store, TLBs, mm words, IPI and ack
  * bookkeeping, and the oracle's words. Word by word in effect, but a run of
  * zero words costs one multiplication and the race log past its used records
  * is not read, so a machine of a few hundred mostly untouched pages (two page
- * tables) hashes in microseconds.
+ * tables) hashes in microseconds. With `withLane1` (explore --stateful keys)
+ * the same pass also computes lane 1 (`lastLane1`), which is complete: every
+ * control word but the host scheduling's, and the INVLPGB/RAR queue slots and
+ * pending bits and the LUF mask too. Lane 0 is the same either way.
  */
-export function hashSharedState(v: MachineViews, cpus: number, lane: Lane = 0): number {
-  const prime = LANE_PRIME[lane];
-  const mix = LANE_MIX[lane];
-  let h: number = LANE_OFFSET[lane];
-  h = mixGlobalState(v.global, h, mix);
-  for (let c = 0; c < cpus; c++) h = mixCpuState(v.cpuCtl, c, h, mix, lane === 1);
-  for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore]) {
-    h = mixArray(h, a, 0, a.length, lane);
+export function hashSharedState(v: MachineViews, cpus: number, withLane1 = false): number {
+  both0 = FNV_OFFSET;
+  both1 = LANE_OFFSET[1];
+  both0 = mixGlobalState(v.global, both0, LANE_MIX[0]);
+  if (withLane1) both1 = mixGlobalState(v.global, both1, LANE_MIX[1]);
+  for (let c = 0; c < cpus; c++) {
+    both0 = mixCpuState(v.cpuCtl, c, both0, LANE_MIX[0]);
+    if (withLane1) both1 = mixCpuState(v.cpuCtl, c, both1, LANE_MIX[1], true);
   }
-  // Lane 1 (explore --stateful keys) is complete: the INVLPGB/RAR queue slots and pending bits and the LUF mask too.
-  if (lane === 1) for (const a of [v.hwSlots, v.hwPendBits, v.lufMask]) h = mixArray(h, a, 0, a.length, lane);
+  const mix = (a: Int32Array, from = 0, to = a.length): void => {
+    if (withLane1) mixArrayBoth(a, from, to);
+    else both0 = mixArray(both0, a, from, to);
+  };
+  for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore]) mix(a);
+  if (withLane1) for (const a of [v.hwSlots, v.hwPendBits, v.lufMask]) both1 = mixArray(both1, a, 0, a.length, 1);
   // The race log past its used records is zero (cleared before every run, written record by record within one turn):
   // those words are mixed as one run of zeros without reading them.
   const used = usedRaceLogWords(v);
-  h = Math.imul(mixArray(h, v.raceLog, 0, used, lane), fnvPow(v.raceLog.length - used, lane));
+  mix(v.raceLog, 0, used);
+  both0 = Math.imul(both0, fnvPow(v.raceLog.length - used, 0));
+  both1 = Math.imul(both1, fnvPow(v.raceLog.length - used, 1));
   // `--arch arm64`: TLBIs in flight (empty otherwise, so other machines hash as before).
-  h = mixArray(h, v.tlbi, 0, v.tlbi.length, lane);
+  mix(v.tlbi);
   // TLBs: valid entries only (a reset leaves an invalid entry's other words as they were).
   const t = v.tlb;
+  let h0 = both0;
+  let h1 = both1;
   for (let e = 0; e < t.length; e += TLB_ENTRY_WORDS) {
     if (t[e + E_VPN] === TLB_INVALID) {
-      h = Math.imul(h ^ TLB_INVALID, prime);
+      h0 = Math.imul(h0 ^ TLB_INVALID, FNV_PRIME);
+      if (withLane1) h1 = Math.imul(h1 ^ TLB_INVALID, LANE_PRIME[1]);
       continue;
     }
-    for (let w = 0; w < TLB_ENTRY_WORDS; w++) h = Math.imul(h ^ t[e + w], prime);
+    for (let w = 0; w < TLB_ENTRY_WORDS; w++) {
+      h0 = Math.imul(h0 ^ t[e + w], FNV_PRIME);
+      if (withLane1) h1 = Math.imul(h1 ^ t[e + w], LANE_PRIME[1]);
+    }
   }
-  return h | 0;
+  lastLane1 = h1 | 0;
+  return h0 | 0;
 }
 
 /**
@@ -388,9 +434,9 @@ export function chooseScheduled(
   if (cur >= 0) publishHistory(sched, S_HIST + 2 * (cur % cpus));
   // explore --por on: close the step that just ended (its footprint), before anything of this choice is written.
   closeStep(v, cpus, sched[S_RECORDED], blocked);
-  const shared = hashSharedState(v, cpus);
   const stateful = sched[S_STATEFUL] === 1;
-  const shared1 = stateful ? hashSharedState(v, cpus, 1) : 0;
+  const shared = hashSharedState(v, cpus, stateful);
+  const shared1 = stateful ? lastLane1 : 0;
   if (stateful && cur >= 0) {
     const thread = cur % cpus;
     if (blocked && sched[S_BLOCKED + cur] === 1 && sched[S_THREAD_LAST + thread] === cur && shared === sched[S_LAST_SHARED] && shared1 === sched[S_LAST_SHARED + 1]) {
