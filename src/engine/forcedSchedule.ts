@@ -306,34 +306,17 @@ function fnvPow(k: number, lane: Lane = 0): number {
   return t[k];
 }
 
-/**
- * FNV-1a over a[from..to) (default: all of `a`). A run of k zero words is
- * mixed in one multiplication by FNV_PRIME^k, which gives exactly the hash
- * the word-by-word loop gives (the tiny machines explored are mostly zeros).
- */
-function mixArray(h: number, a: Int32Array, from = 0, to = a.length, lane: Lane = 0): number {
-  const prime = LANE_PRIME[lane];
-  let zeros = 0;
-  for (let i = from; i < to; i++) {
-    const x = a[i];
-    if (x === 0) {
-      zeros++;
-      continue;
-    }
-    if (zeros > 0) {
-      h = Math.imul(h, fnvPow(zeros, lane));
-      zeros = 0;
-    }
-    h = Math.imul(h ^ x, prime);
-  }
-  return zeros > 0 ? Math.imul(h, fnvPow(zeros, lane)) : h;
-}
-
 /** Both lanes of `mixArrayBoth`'s result (module-level: no allocation per call). */
 let both0 = 0;
 let both1 = 0;
 
-/** `mixArray` for lanes 0 and 1 at once, from (both0, both1): one pass over `a`, so `--stateful` pays one read per word. */
+/**
+ * FNV-1a over a[from..to) (default: all of `a`) in lanes 0 and 1 at once,
+ * from (both0, both1) to (both0, both1): one pass, so `--stateful` pays one
+ * read per word. A run of k zero words is mixed in one multiplication by
+ * prime^k, which gives exactly the hash the word-by-word loop gives (the tiny
+ * machines explored are mostly zeros).
+ */
 function mixArrayBoth(a: Int32Array, from = 0, to = a.length): void {
   let h0 = both0;
   let h1 = both1;
@@ -379,12 +362,14 @@ export function hashSharedState(v: MachineViews, cpus: number, withLane1 = false
     both0 = mixCpuState(v.cpuCtl, c, both0, LANE_MIX[0]);
     if (withLane1) both1 = mixCpuState(v.cpuCtl, c, both1, LANE_MIX[1], true);
   }
-  const mix = (a: Int32Array, from = 0, to = a.length): void => {
-    if (withLane1) mixArrayBoth(a, from, to);
-    else both0 = mixArray(both0, a, from, to);
-  };
+  // Arrays go through both lanes (lane 1 is simply not read without `withLane1`).
+  const mix = mixArrayBoth;
   for (const a of [v.ackBits, v.mm, v.pte, v.pageState, v.ptl, v.frameData, v.frameGen, v.frameMeta, v.freeList, v.backing, v.lastStore]) mix(a);
-  if (withLane1) for (const a of [v.hwSlots, v.hwPendBits, v.lufMask]) both1 = mixArray(both1, a, 0, a.length, 1);
+  if (withLane1) {
+    const h0 = both0;
+    for (const a of [v.hwSlots, v.hwPendBits, v.lufMask]) mix(a); // lane 1 only
+    both0 = h0;
+  }
   // The race log past its used records is zero (cleared before every run, written record by record within one turn):
   // those words are mixed as one run of zeros without reading them.
   const used = usedRaceLogWords(v);
