@@ -291,6 +291,19 @@ describe('tlbsim explore on the command line', () => {
     expect(s.status).toBe(0);
     expect((JSON.parse(s.stdout) as { racy_iterations: number }).racy_iterations).toBe(1);
   });
+
+  it('prunes revisited states by default: the same verdict in fewer schedules, and says so; --stateful on with --por on is refused', async () => {
+    const e = await runCli(['explore', '--scenario', 'migrate-vma-ptl', '--kernel', 'buggy', '--preemption-bound', '2', '--no-progress']);
+    expect(e.status, e.stderr).toBe(0);
+    const n = Number(/schedules explored +([\d,]+) \(every state reachable up to the bound\)/.exec(e.stdout)?.[1].replace(/,/g, ''));
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThan(40); // --stateful off: 40 (above)
+    expect(e.stdout).toMatch(/stateful pruning +on: \d+ schedules stopped branching at a state already explored/);
+    expect(e.stdout).toContain('the smallest bound with a race is 2');
+    const refused = await runCli(['explore', '--scenario', 'migrate-vma-ptl', '--por', 'on', '--stateful', 'on', '--no-progress']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('--stateful on takes --por off');
+  });
 });
 
 describe('mremap-ptl under exploration (3 CPUs, --ipi-step)', () => {
