@@ -398,6 +398,35 @@ export function hashSharedState(v: MachineViews, cpus: number, withLane1 = false
 }
 
 /**
+ * `explore --stateful`, at a choice point where agent `cur` yielded: a failed
+ * re-check (it yielded blocked before, was run again, wrote nothing: no
+ * shared or private word changed, both lanes; nothing else ran on its thread
+ * since; and it yields blocked again) puts its thread's history back to what
+ * it was at that earlier yield. Every wait is `while (!cond())
+ * schedPoint(true)` with no state carried between iterations
+ * (src/engine/cpu.ts blockUntil, the IPI and queue acknowledgement waits), so
+ * the thread is where it was then, and the two states are one. Runs on the
+ * yielding thread (it restores its own history), after `publishHistory`.
+ */
+function noteFailedRecheck(sched: Int32Array, cpus: number, cur: number, blocked: boolean, shared: number, shared1: number): void {
+  if (cur >= 0) {
+    const thread = cur % cpus;
+    const h = S_HIST + 2 * thread;
+    const saved = S_BLOCK_HIST + 2 * cur;
+    if (blocked && sched[S_BLOCKED + cur] === 1 && sched[S_THREAD_LAST + thread] === cur && shared === sched[S_LAST_SHARED] && shared1 === sched[S_LAST_SHARED + 1]) {
+      restoreHistory(sched[saved], sched[saved + 1]);
+      publishHistory(sched, h);
+    } else if (blocked) {
+      sched[saved] = sched[h];
+      sched[saved + 1] = sched[h + 1];
+    }
+    sched[S_THREAD_LAST + thread] = cur;
+  }
+  sched[S_LAST_SHARED] = shared;
+  sched[S_LAST_SHARED + 1] = shared1;
+}
+
+/**
  * Make the choice at a choice point of a schedule-driven run and record it.
  * `cur` is the yielding CPU (-1 at choice point 0), `step` the choice point,
  * `runnable(c)` whether CPU c has anything left to do. Returns the CPU to run
@@ -422,24 +451,7 @@ export function chooseScheduled(
   const stateful = sched[S_STATEFUL] === 1;
   const shared = hashSharedState(v, cpus, stateful);
   const shared1 = stateful ? lastLane1 : 0;
-  if (stateful && cur >= 0) {
-    const thread = cur % cpus;
-    if (blocked && sched[S_BLOCKED + cur] === 1 && sched[S_THREAD_LAST + thread] === cur && shared === sched[S_LAST_SHARED] && shared1 === sched[S_LAST_SHARED + 1]) {
-      // A failed re-check: the agent yielded blocked, was run again, wrote nothing (no shared or private word changed),
-      // nothing else ran on its thread since, and it yields blocked again. Every wait is `while (!cond()) schedPoint(true)`
-      // with no state carried between iterations (src/engine/cpu.ts blockUntil, the IPI ack wait), so the thread is where
-      // it was at that earlier yield: its history goes back to what it was there, and the two states are one.
-      sched[S_HIST + 2 * thread] = sched[S_BLOCK_HIST + 2 * cur];
-      sched[S_HIST + 2 * thread + 1] = sched[S_BLOCK_HIST + 2 * cur + 1];
-      restoreHistory(sched[S_BLOCK_HIST + 2 * cur], sched[S_BLOCK_HIST + 2 * cur + 1]);
-    } else if (blocked) {
-      sched[S_BLOCK_HIST + 2 * cur] = sched[S_HIST + 2 * thread];
-      sched[S_BLOCK_HIST + 2 * cur + 1] = sched[S_HIST + 2 * thread + 1];
-    }
-    sched[S_THREAD_LAST + thread] = cur;
-  }
-  sched[S_LAST_SHARED] = shared;
-  sched[S_LAST_SHARED + 1] = shared1;
+  if (stateful) noteFailedRecheck(sched, cpus, cur, blocked, shared, shared1);
   if (cur >= 0) {
     if (blocked) {
       sched[S_BLOCKED + cur] = 1;
@@ -495,24 +507,15 @@ export function chooseScheduled(
     sched[b + 3] = state | 0;
     if (stateful) {
       sched[b + 4] = shared1;
-      // Every thread's history, and what the enabled set depends on besides shared memory: who is blocked, on what state.
-      // Two lanes again: 64 bits, so states that share memory but not histories cannot collide in practice.
-      let k0: number = LANE_OFFSET[0];
-      let k1: number = LANE_OFFSET[1];
-      const fold = (x: number): void => {
-        k0 = Math.imul(k0 ^ x, LANE_PRIME[0]);
-        k1 = Math.imul(k1 ^ x, LANE_PRIME[1]);
-      };
-      for (let c = 0; c < cpus; c++) {
-        fold(sched[S_HIST + 2 * c]);
-        fold(sched[S_HIST + 2 * c + 1]);
-      }
-      for (let c = 0; c < agents; c++) {
-        fold(sched[S_BLOCKED + c]);
-        fold(sched[S_BLOCKED_HASH + c]);
-      }
-      sched[b + 5] = k0 | 0;
-      sched[b + 6] = k1 | 0;
+      // Every thread's history, and what the enabled set depends on besides shared memory: who is blocked, on what
+      // state. Both lanes again (64 bits), so states that share memory but not histories cannot collide in practice.
+      both0 = LANE_OFFSET[0];
+      both1 = LANE_OFFSET[1];
+      mixArrayBoth(sched, S_HIST, S_HIST + 2 * cpus);
+      mixArrayBoth(sched, S_BLOCKED, S_BLOCKED + agents);
+      mixArrayBoth(sched, S_BLOCKED_HASH, S_BLOCKED_HASH + agents);
+      sched[b + 5] = both0 | 0;
+      sched[b + 6] = both1 | 0;
     }
   }
   sched[S_RECORDED] = n + 1;

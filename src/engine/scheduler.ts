@@ -461,7 +461,7 @@ export class SeededScheduler {
         ? chooseScheduled(v.sched, v, this.cpus, as, blocked, steps, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), afterIrq, this.agents)
         : pickRunnable(this.global, this.cpuCtl, this.cpus, this.agents, this.tlbi);
     if (next === as) {
-      resumeHistory(); // the same agent goes on: its next step starts
+      // The same agent goes on: its caller's holdsTurn() (or waitTurn, for an MMU agent) resumes its history.
       if (this.spin) this.wakePredicted(this.me);
       return steps;
     }
