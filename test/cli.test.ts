@@ -187,6 +187,8 @@ describe('bad input: one `tlbsim: error:` line naming the flag, exit 2, empty st
     [['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--preemption-bound', '-1'], '--preemption-bound'],
     [['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--preemption-bound', 'nonee'], '--preemption-bound'],
     [['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--por', 'yes'], '--por'],
+    [['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--stateful', 'yes'], '--stateful'],
+    [['explore', '--scenario', 'reclaim-dirty', '--kernel', 'buggy', '--stateful', 'on', '--shard', '1/2'], '--stateful'],
     [['run', '--mms', '65'], '--mms'],
     [['run', '--mms', '2', '--workload', 'mprotect'], '--mms'],
     [['run', '--switch-every', '-1'], '--switch-every'],
