@@ -26,6 +26,14 @@
  * on its doorbell instead of sleeping (adaptive budget, TURN_SPIN_MAX), and
  * whoever yields rings that predicted CPU awake if it sleeps, while spinning
  * pays off (its own budget is high). Every other waiter sleeps as before.
+ * With a second host core but fewer cores than CPU threads (`standBy`: 2 <=
+ * runTokens < cpus) one waiter at a time spins on its doorbell as the
+ * machine's standby (G_SCHED_STANDBY, claimed with a CAS). A hand-off to the
+ * standby costs no wake-up; one to a sleeper wakes it while the holder and
+ * the standby keep both cores busy, so the host's idle cores never halt
+ * between steps (on a VM, waking a thread on a halted core measured 20-40
+ * us; on a busy one 4-5 us). At most two threads of the machine run at once:
+ * the turn holder and the standby.
  * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queue-carried IPIs (C_HW_PENDING) pending.
  * On a machine whose invalidations are applied by hardware (`--arch arm64`:
  * broadcast TLBIs; `--transport invlpgb` / `rar`: INVLPGB broadcasts and RAR
@@ -52,7 +60,7 @@ import { chooseScheduled, scheduleDriven } from './forcedSchedule.js';
 import { resumeHistory } from './footprint.js';
 import { claimTokenWaiter, clearSchedActive, doorbell, hwPending, initSchedActive, ipiPending, ringDoorbell, schedActive, setTokenGrant, tokenGrant, wantToken, wantsToken, waitDoorbell } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
-import { advanceTokenCursor, arriveSchedStarted, claimAbort, initSchedTurn, initSeededWords, markRunDone, returnFreeToken, runDone, schedPrng, schedTurn, setSchedPrng, setSchedTurn, takeFreeToken, takeSchedStep, tokenCursor, tokensFree } from './state/globalBlock.js';
+import { advanceTokenCursor, arriveSchedStarted, claimAbort, claimStandby, releaseStandby, initSchedTurn, initSeededWords, markRunDone, returnFreeToken, runDone, schedPrng, schedTurn, setSchedPrng, setSchedTurn, takeFreeToken, takeSchedStep, tokenCursor, tokensFree } from './state/globalBlock.js';
 
 /**
  * Safety-net timeout of a token wait: a lost wake-up costs at most this. The
@@ -309,6 +317,14 @@ export class SeededScheduler {
   private spinBudget = TURN_SPIN_MAX;
   /** Waits since the last probe while the budget is 0 (see TURN_SPIN_PROBE). */
   private waitsSinceProbe = 0;
+  /** The host has a second core for one spinning waiter (runTokens >= 2); see `standBy`. */
+  private readonly standbyHost: boolean;
+  /** This run keeps a standby spinner (standbyHost, and no predicted spin). Set at every run's start. */
+  private standby = false;
+  /** The standby's spin budget, reads (adaptive as `spinBudget`). Thread-local. */
+  private standbyBudget = TURN_SPIN_MAX;
+  /** Waits since the last standby probe while its budget is 0. */
+  private standbyWaitsSinceProbe = 0;
   /**
    * The MMU agent's step, run on this CPU's thread when the scheduler picks
    * the agent: apply the pending TLBIs / INVLPGB / RAR requests, then yield
@@ -332,9 +348,13 @@ export class SeededScheduler {
      * header). PRNG-seeded runs only: a schedule-driven run always sleeps.
      */
     spinForTurn = false,
+    /** The host has a second core (runTokens >= 2): one waiter may spin as the standby (see `standBy`). */
+    standbyHost = false,
   ) {
     this.spinForTurn = spinForTurn;
+    this.standbyHost = standbyHost;
     this.spin = spinForTurn && (views === null || !scheduleDriven(views.sched));
+    this.standby = standbyHost && !this.spin;
     this.tlbi = views !== null && views.tlbi.length > 0 ? views.tlbi : undefined;
     this.mmuAgent = agents > cpus ? cpus + me : -1;
   }
@@ -352,6 +372,7 @@ export class SeededScheduler {
   started(): void {
     const v = this.views;
     this.spin = this.spinForTurn && (v === null || !scheduleDriven(v.sched));
+    this.standby = this.standbyHost && !this.spin;
     const n = arriveSchedStarted(this.global);
     if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
     const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, this.agents);
@@ -392,7 +413,7 @@ export class SeededScheduler {
       }
       if (runDone(g)) return false;
       hooks.checkAbort();
-      if (this.spin && this.spinForRing(seen)) continue;
+      if (this.spin ? this.spinForRing(seen) : this.standby && this.standBy(seen)) continue;
       waitDoorbell(this.cpuCtl, this.me, seen, TURN_WAIT_MS);
     }
   }
@@ -430,6 +451,34 @@ export class SeededScheduler {
     }
     this.spinBudget = budget >> 1 < TURN_SPIN_MIN ? 0 : budget >> 1;
     return false;
+  }
+
+  /**
+   * Spin on this CPU's doorbell as the machine's only standby waiter, if no
+   * other thread of the machine is one. True if it rang (look at the turn
+   * again), false to sleep. Budget adapted as in `spinForRing`.
+   */
+  private standBy(seen: number): boolean {
+    let budget = this.standbyBudget;
+    if (budget === 0) {
+      if (++this.standbyWaitsSinceProbe < TURN_SPIN_PROBE_EVERY) return false;
+      this.standbyWaitsSinceProbe = 0;
+      budget = TURN_SPIN_PROBE;
+    }
+    const g = this.global;
+    if (!claimStandby(g, this.me)) return false;
+    const ctl = this.cpuCtl;
+    const me = this.me;
+    let rang = false;
+    for (let i = 0; i < budget; i++) {
+      if (doorbell(ctl, me) !== seen) {
+        rang = true;
+        break;
+      }
+    }
+    releaseStandby(g, me);
+    this.standbyBudget = rang ? Math.min(TURN_SPIN_MAX, Math.max(budget * 2, TURN_SPIN_MIN)) : budget >> 1 < TURN_SPIN_MIN ? 0 : budget >> 1;
+    return rang;
   }
 
   /**

@@ -84,6 +84,13 @@ const G_USER_FLAG = 22;
  * runs (global_asid_lock); else the last global ASID handed out.
  */
 const G_LAST_GLOBAL_ASID = 23;
+/**
+ * Seeded mode, timing only: 1 + the CPU whose thread spins on its doorbell as
+ * the machine's standby waiter, or 0 (src/engine/scheduler.ts, `standBy`).
+ * Claimed and released with a CAS by the waiting thread itself; never read by
+ * a choice.
+ */
+const G_SCHED_STANDBY = 24;
 /** Exact total of loads after mprotect(PROT_NONE) returned (see G_RACES_LOST; the last word, away from new control words). */
 const G_RACES_RAP = 31;
 export const GLOBAL_WORDS = 32;
@@ -97,7 +104,7 @@ export const ABORT_INVARIANT = 4;
 export const ABORT_SEEDED_STEPS = 5;
 
 /** Global words the scheduler and the run tokens write: left out of the explorer's state hash. */
-const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_TOKENS_FREE, G_TOKEN_RR]);
+const SCHED_GLOBAL_WORDS: ReadonlySet<number> = new Set([G_SCHED_TURN, G_SCHED_PRNG, G_SCHED_STEPS, G_SCHED_STARTED, G_SCHED_STANDBY, G_TOKENS_FREE, G_TOKEN_RR]);
 
 /** True for a global word only the scheduler and the run tokens write (left out of step footprints, src/engine/footprint.ts). */
 export function isSchedGlobalWord(i: number): boolean {
@@ -208,6 +215,16 @@ export function schedSteps(g: Int32Array): number {
 /** Count one seeded step; returns the steps taken, this one included. */
 export function takeSchedStep(g: Int32Array): number {
   return addShared(g, G_SCHED_STEPS, 1) + 1;
+}
+
+/** Seeded waiter `cpu` becomes the machine's standby spinner if none is (timing only, never a choice). */
+export function claimStandby(g: Int32Array, cpu: number): boolean {
+  return Atomics.compareExchange(g, G_SCHED_STANDBY, 0, cpu + 1) === 0;
+}
+
+/** The standby spinner `cpu` stops spinning (it got its ring, or its spin ran out). */
+export function releaseStandby(g: Int32Array, cpu: number): void {
+  Atomics.compareExchange(g, G_SCHED_STANDBY, cpu + 1, 0);
 }
 
 /** A CPU has reset its TLB for this run; returns how many have, this one included. */
