@@ -32,8 +32,10 @@
  * standby costs no wake-up; one to a sleeper wakes it while the holder and
  * the standby keep both cores busy, so the host's idle cores never halt
  * between steps (on a VM, waking a thread on a halted core measured 20-40
- * us; on a busy one 4-5 us). At most two threads of the machine run at once:
- * the turn holder and the standby.
+ * us; on a busy one 4-5 us). The CPU that woke a sleeper takes the standby
+ * role over (its core is the one about to idle) and the old standby sleeps.
+ * At most two threads of the machine spin or run at once, the turn holder
+ * and the standby, but for the few reads the old standby takes to notice.
  * Runnable = still has workload steps (C_SCHED_ACTIVE) or has IPIs or queue-carried IPIs (C_HW_PENDING) pending.
  * On a machine whose invalidations are applied by hardware (`--arch arm64`:
  * broadcast TLBIs; `--transport invlpgb` / `rar`: INVLPGB broadcasts and RAR
@@ -60,7 +62,7 @@ import { chooseScheduled, scheduleDriven } from './forcedSchedule.js';
 import { resumeHistory } from './footprint.js';
 import { claimTokenWaiter, clearSchedActive, doorbell, hwPending, initSchedActive, ipiPending, ringDoorbell, schedActive, setTokenGrant, tokenGrant, wantToken, wantsToken, waitDoorbell } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
-import { advanceTokenCursor, arriveSchedStarted, claimAbort, claimStandby, releaseStandby, initSchedTurn, initSeededWords, markRunDone, returnFreeToken, runDone, schedPrng, schedTurn, setSchedPrng, setSchedTurn, takeFreeToken, takeSchedStep, tokenCursor, tokensFree } from './state/globalBlock.js';
+import { advanceTokenCursor, arriveSchedStarted, claimAbort, claimStandby, releaseStandby, standbyCpu, takeStandby, initSchedTurn, initSeededWords, markRunDone, returnFreeToken, runDone, schedPrng, schedTurn, setSchedPrng, setSchedTurn, takeFreeToken, takeSchedStep, tokenCursor, tokensFree } from './state/globalBlock.js';
 
 /**
  * Safety-net timeout of a token wait: a lost wake-up costs at most this. The
@@ -338,6 +340,12 @@ export class SeededScheduler {
   /** Waits since the last standby probe while its budget is 0. */
   private standbyWaitsSinceProbe = 0;
   /**
+   * This CPU just handed the turn to a sleeping CPU: its next wait takes the
+   * standby role over instead of sleeping (its core is the one about to
+   * idle; the old standby sees the change and sleeps).
+   */
+  private takeOver = false;
+  /**
    * The MMU agent's step, run on this CPU's thread when the scheduler picks
    * the agent: apply the pending TLBIs / INVLPGB / RAR requests, then yield
    * as the agent (`yieldTurn(false, false, mmuAgent)`).
@@ -478,21 +486,33 @@ export class SeededScheduler {
       budget = TURN_SPIN_PROBE;
     }
     const g = this.global;
-    if (!claimStandby(g, this.me)) return false;
+    if (this.takeOver) {
+      this.takeOver = false;
+      takeStandby(g, this.me);
+    } else if (!claimStandby(g, this.me)) return false;
     const ctl = this.cpuCtl;
     const me = this.me;
     let rang = false;
     let reads = 0;
     const t0 = performance.now();
-    for (; reads < budget; reads++) {
-      if (doorbell(ctl, me) !== seen) {
-        rang = true;
+    let displaced = false;
+    outer: while (reads < budget) {
+      if (standbyCpu(g) !== me) {
+        displaced = true; // another CPU took the role over: sleep, budget unchanged
         break;
+      }
+      const n = Math.min(budget, reads + TURN_SPIN_RECHECK);
+      for (; reads < n; reads++) {
+        if (doorbell(ctl, me) !== seen) {
+          rang = true;
+          break outer;
+        }
       }
     }
     releaseStandby(g, me);
     // Preempted while spinning (the host's cores are taken): spinning only takes a core the holder may need.
     const preempted = (performance.now() - t0) * 1e6 > reads * STANDBY_READ_NS_MAX + STANDBY_PREEMPT_SLACK_NS;
+    if (displaced) return false;
     this.standbyBudget = rang && !preempted ? Math.min(TURN_SPIN_MAX, Math.max(budget * 2, TURN_SPIN_MIN)) : budget >> 1 < TURN_SPIN_MIN ? 0 : budget >> 1;
     return rang;
   }
@@ -541,7 +561,7 @@ export class SeededScheduler {
       for (let c = 0; c < this.cpus; c++) ringDoorbell(this.cpuCtl, c);
     } else {
       const holder = next >= this.cpus ? next - this.cpus : next; // an MMU agent runs on its CPU's thread
-      ringDoorbell(this.cpuCtl, holder);
+      if (ringDoorbell(this.cpuCtl, holder) && this.standby) this.takeOver = true;
       if (this.spin) this.wakePredicted(holder);
     }
     return steps;

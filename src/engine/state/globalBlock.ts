@@ -222,6 +222,16 @@ export function claimStandby(g: Int32Array, cpu: number): boolean {
   return Atomics.compareExchange(g, G_SCHED_STANDBY, 0, cpu + 1) === 0;
 }
 
+/** Seeded waiter `cpu` takes the standby role over (the spinner it replaces sees it and sleeps). */
+export function takeStandby(g: Int32Array, cpu: number): void {
+  Atomics.store(g, G_SCHED_STANDBY, cpu + 1);
+}
+
+/** The standby spinner, or -1. */
+export function standbyCpu(g: Int32Array): number {
+  return Atomics.load(g, G_SCHED_STANDBY) - 1;
+}
+
 /** The standby spinner `cpu` stops spinning (it got its ring, or its spin ran out). */
 export function releaseStandby(g: Int32Array, cpu: number): void {
   Atomics.compareExchange(g, G_SCHED_STANDBY, cpu + 1, 0);
