@@ -217,6 +217,7 @@ function fold(x: number): void {
 }
 
 function noteRead(a: Int32Array, i: number, x: number): void {
+  if (!sigOn && !histLive) return; // a waiting thread's read (--stateful without footprints): nothing to note
   const seg = segOf.get(a.buffer);
   if (seg === undefined || fpBuf === null) return;
   const index = (a.byteOffset >> 2) + i;

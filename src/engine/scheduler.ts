@@ -60,7 +60,7 @@
 import { mulberry32Step } from './prng.js';
 import { chooseScheduled, scheduleDriven } from './forcedSchedule.js';
 import { resumeHistory } from './footprint.js';
-import { claimTokenWaiter, clearSchedActive, doorbell, hwPending, initSchedActive, ipiPending, ringDoorbell, schedActive, setTokenGrant, tokenGrant, wantToken, wantsToken, waitDoorbell } from './state/cpuControl.js';
+import { claimTokenWaiter, clearSchedActive, doorbell, idleDoorbell, hwPending, initSchedActive, ipiPending, ringDoorbell, schedActive, setTokenGrant, tokenGrant, wantToken, wantsToken, waitDoorbell } from './state/cpuControl.js';
 import type { MachineViews } from './state/machineViews.js';
 import { advanceTokenCursor, arriveSchedStarted, claimAbort, claimStandby, releaseStandby, standbyCpu, takeStandby, initSchedTurn, initSeededWords, markRunDone, returnFreeToken, runDone, schedPrng, schedTurn, setSchedPrng, setSchedTurn, takeFreeToken, takeSchedStep, tokenCursor, tokensFree } from './state/globalBlock.js';
 
@@ -503,7 +503,7 @@ export class SeededScheduler {
       }
       const n = Math.min(budget, reads + TURN_SPIN_RECHECK);
       for (; reads < n; reads++) {
-        if (doorbell(ctl, me) !== seen) {
+        if (idleDoorbell(ctl, me) !== seen) {
           rang = true;
           break outer;
         }

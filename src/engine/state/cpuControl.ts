@@ -183,7 +183,7 @@ export function doorbell(ctl: Int32Array, c: number): number {
   return loadShared(ctl, at(c, C_DOORBELL));
 }
 
-/** CPU `c`'s doorbell read between runs (the run-control loop, workers/cpu.ts): outside any step, so not noted as a footprint read. */
+/** CPU `c`'s doorbell read outside any step (between runs in the run-control loop, workers/cpu.ts; the seeded standby's spin): not noted as a footprint read. */
 export function idleDoorbell(ctl: Int32Array, c: number): number {
   return Atomics.load(ctl, at(c, C_DOORBELL));
 }
