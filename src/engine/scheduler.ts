@@ -93,8 +93,9 @@ const GRANT_LENT_BASE = 2;
 const TURN_SPIN_MAX = 16_384;
 /**
  * The standby's spin counts as preempted (and halves its budget, as a spin
- * that runs out does) when it took longer than STANDBY_READ_NS_MAX ns per
- * doorbell read plus STANDBY_PREEMPT_SLACK_NS. A read costs 5-15 ns on the
+ * that runs out does) when two of its clock reads were further apart than
+ * STANDBY_READ_NS_MAX ns per doorbell read between them plus
+ * STANDBY_PREEMPT_SLACK_NS. A read costs 3-30 ns on the
  * 2-core host; a preemption costs a scheduler slice (ms). Under load (two
  * CPU hogs on the 2-core host) a standby that was never preempted-checked
  * made steps 1.2-2.4x slower than sleeping, since the ring still came within
@@ -103,6 +104,23 @@ const TURN_SPIN_MAX = 16_384;
 const STANDBY_READ_NS_MAX = 100;
 /** See STANDBY_READ_NS_MAX: timer resolution and one cache miss per read are no preemption. */
 const STANDBY_PREEMPT_SLACK_NS = 50_000;
+/**
+ * The standby's spin budget is time, not reads (a doorbell read costs 3 ns
+ * or 30 depending on the host and on whether explore notes reads): at most
+ * STANDBY_MAX_US, doubled by a ring, halved by a spin that runs out or was
+ * preempted, 0 below STANDBY_MIN_US (sleep at once, with a STANDBY_PROBE_US
+ * probe every TURN_SPIN_PROBE_EVERY-th wait). 200 us covers a few steps and
+ * the hand-offs between them; on the 2-core VM (seeded step, unmap-window,
+ * alternating runs) 200 us gave 9.5-11.6 us a step against 12.4-15.2 at
+ * 100 us and 11.8-12.6 at 400 us.
+ */
+const STANDBY_MAX_US = 200;
+/** See STANDBY_MAX_US. */
+const STANDBY_MIN_US = STANDBY_MAX_US / 64;
+/** See STANDBY_MAX_US. */
+const STANDBY_PROBE_US = STANDBY_MAX_US / 4;
+/** The standby reads the clock (and whether it is still the standby) every this many doorbell reads. */
+const STANDBY_CLOCK_EVERY = 64;
 /** Below this budget (reads) a waiter sleeps at once, and a yielding CPU does not ring the predicted one awake. */
 const TURN_SPIN_MIN = 256;
 /**
@@ -335,8 +353,8 @@ export class SeededScheduler {
   private readonly standbyHost: boolean;
   /** This run keeps a standby spinner (standbyHost, and no predicted spin). Set at every run's start. */
   private standby = false;
-  /** The standby's spin budget, reads (adaptive as `spinBudget`). Thread-local. */
-  private standbyBudget = TURN_SPIN_MAX;
+  /** The standby's spin budget, us (adaptive, see STANDBY_MAX_US). Thread-local. */
+  private standbyBudgetUs = STANDBY_MAX_US;
   /** Waits since the last standby probe while its budget is 0. */
   private standbyWaitsSinceProbe = 0;
   /**
@@ -475,15 +493,16 @@ export class SeededScheduler {
 
   /**
    * Spin on this CPU's doorbell as the machine's only standby waiter, if no
-   * other thread of the machine is one. True if it rang (look at the turn
-   * again), false to sleep. Budget adapted as in `spinForRing`.
+   * other thread of the machine is one (or taking the role over, `takeOver`).
+   * True if it rang (look at the turn again), false to sleep. Budget in time,
+   * adapted as in `spinForRing` (see STANDBY_MAX_US).
    */
   private standBy(seen: number): boolean {
-    let budget = this.standbyBudget;
+    let budget = this.standbyBudgetUs;
     if (budget === 0) {
       if (++this.standbyWaitsSinceProbe < TURN_SPIN_PROBE_EVERY) return false;
       this.standbyWaitsSinceProbe = 0;
-      budget = TURN_SPIN_PROBE;
+      budget = STANDBY_PROBE_US;
     }
     const g = this.global;
     if (this.takeOver) {
@@ -493,29 +512,36 @@ export class SeededScheduler {
     const ctl = this.cpuCtl;
     const me = this.me;
     let rang = false;
-    let reads = 0;
-    const t0 = performance.now();
     let displaced = false;
-    outer: while (reads < budget) {
+    const t0 = performance.now();
+    const until = t0 + budget / 1000;
+    let now = t0;
+    let maxGap = 0; // ms between two clock reads: a preemption shows as a gap far above STANDBY_CLOCK_EVERY reads
+    outer: for (;;) {
       if (standbyCpu(g) !== me) {
         displaced = true; // another CPU took the role over: sleep, budget unchanged
         break;
       }
-      const n = Math.min(budget, reads + TURN_SPIN_RECHECK);
-      for (; reads < n; reads++) {
+      for (let j = 0; j < STANDBY_CLOCK_EVERY; j++) {
         if (idleDoorbell(ctl, me) !== seen) {
           rang = true;
           break outer;
         }
       }
+      const t = performance.now();
+      if (t - now > maxGap) maxGap = t - now;
+      now = t;
+      if (now >= until) break;
     }
     releaseStandby(g, me);
-    // Preempted while spinning (the host's cores are taken): spinning only takes a core the holder may need.
-    const preempted = (performance.now() - t0) * 1e6 > reads * STANDBY_READ_NS_MAX + STANDBY_PREEMPT_SLACK_NS;
     if (displaced) return false;
-    this.standbyBudget = rang && !preempted ? Math.min(TURN_SPIN_MAX, Math.max(budget * 2, TURN_SPIN_MIN)) : budget >> 1 < TURN_SPIN_MIN ? 0 : budget >> 1;
+    maxGap = Math.max(maxGap, performance.now() - now);
+    // Preempted while spinning (the host's cores are taken): spinning only takes a core the holder may need.
+    const preempted = maxGap * 1e6 > STANDBY_CLOCK_EVERY * STANDBY_READ_NS_MAX + STANDBY_PREEMPT_SLACK_NS;
+    this.standbyBudgetUs = rang && !preempted ? Math.min(STANDBY_MAX_US, Math.max(budget * 2, STANDBY_MIN_US)) : budget / 2 < STANDBY_MIN_US ? 0 : budget / 2;
     return rang;
   }
+
 
   /**
    * Spinning hand-offs: ring the thread of the agent the next draw would
