@@ -286,7 +286,9 @@ const FNV_OFFSET = 0x811c9dc5;
  * prune a state not seen: 64 bits keep that out of reach of the few million
  * states an exploration sees).
  */
-const LANE_PRIME = [FNV_PRIME, 0x2f0b3a49] as const;
+/** Lane 1's multiplier (LANE_PRIME[1], named for the hashing loop). */
+const LANE1_PRIME = 0x2f0b3a49;
+const LANE_PRIME = [FNV_PRIME, LANE1_PRIME] as const;
 const LANE_OFFSET = [FNV_OFFSET, 0x6a09e667] as const;
 type Lane = 0 | 1;
 
@@ -318,25 +320,28 @@ let both1 = 0;
  * machines explored are mostly zeros).
  */
 function mixArrayBoth(a: Int32Array, from = 0, to = a.length): void {
+  // The longest zero run is the whole range: make both power tables cover it once, then index them directly.
+  fnvPow(to - from, 0);
+  fnvPow(to - from, 1);
+  const pow0 = LANE_POW[0];
+  const pow1 = LANE_POW[1];
   let h0 = both0;
   let h1 = both1;
-  let zeros = 0;
-  for (let i = from; i < to; i++) {
-    const x = a[i];
-    if (x === 0) {
-      zeros++;
-      continue;
+  let i = from;
+  while (i < to) {
+    const start = i;
+    while (i < to && a[i] === 0) i++;
+    if (i > start) {
+      h0 = Math.imul(h0, pow0[i - start]);
+      h1 = Math.imul(h1, pow1[i - start]);
     }
-    if (zeros > 0) {
-      h0 = Math.imul(h0, fnvPow(zeros, 0));
-      h1 = Math.imul(h1, fnvPow(zeros, 1));
-      zeros = 0;
-    }
+    if (i === to) break;
+    const x = a[i++];
     h0 = Math.imul(h0 ^ x, FNV_PRIME);
-    h1 = Math.imul(h1 ^ x, LANE_PRIME[1]);
+    h1 = Math.imul(h1 ^ x, LANE1_PRIME);
   }
-  both0 = zeros > 0 ? Math.imul(h0, fnvPow(zeros, 0)) : h0;
-  both1 = zeros > 0 ? Math.imul(h1, fnvPow(zeros, 1)) : h1;
+  both0 = h0;
+  both1 = h1;
 }
 
 /** Lane 1 of the last `hashSharedState(v, cpus, true)` (its lane 0 is the return value). */
