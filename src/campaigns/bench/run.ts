@@ -52,9 +52,10 @@ interface TierPlan {
 export const TIERS: { readonly [T in BenchTier]: TierPlan } = {
   quick: {
     limits: { timeMs: 300, warmupMs: 100 },
-    // ~200 choice points per run and 4-50 us each: ~1.5 s of runs after the boot (1 s of warm-up: src/campaigns/bench/seededStep.ts),
+    // ~200 choice points per run and 4-50 us each: ~2.5 s of runs after the boot (2 s of warm-up: src/campaigns/bench/seededStep.ts;
+    // after 1 s the step measured 11.6-16.0 us on a 2-core VM, after 2 s 9.6-9.7 us, as the default tier's),
     // plus the floor's 2 x 6 batches of 1,000 hand-offs (the spinning floor took ~100 us a hand-off on a 2-core host busy with other processes).
-    step: { handoffsPerBatch: 1_000, handoffSamples: 5, warmupRuns: 20, warmupMs: 1_000, runsPerSample: 40, stepSamples: 5 },
+    step: { handoffsPerBatch: 1_000, handoffSamples: 5, warmupRuns: 20, warmupMs: 2_000, runsPerSample: 40, stepSamples: 5 },
     // One warm-up run: enough for the engine's isolates to leave the interpreter for the small machines quick boots.
     ipi: { engineWarmupRuns: 1, engineMeasuredRuns: 3, roundsSmall: 50, roundsLarge: 20, rawRuns: 3, rawTimeMs: 150, rawMinRounds: 50 },
     // About 0.5 s per engine run at 8 CPUs on a 2-core host (14,000 IPIs); the warm-up run leaves the interpreter.
