@@ -245,8 +245,9 @@ export class Cpu implements IpiWaitHost {
     this.hw = new HwInvalQueue(this.id, this.v.cpuCtl, this.v.hwSlots, this.v.hwPendBits, c.cpus, c.sched === 'free');
     if (c.protocol === 'luf') this.mem.lufBeforeReuse = (_f, gen) => lufFlushBeforeReuse(this, gen);
     this.hostSched = c.sched === 'free' ? new HostSched(this, new RunTokens(this.id, c.cpus, this.v.global, this.v.cpuCtl)) : null;
-    // Seeded: spin for the turn only when every CPU thread has a host core (runTokens counts the cores this machine may use): a
-    // 3-CPU machine spinning on 2 cores (turn holder, spinner, a CPU rung awake) made steps 1.3-3x slower than sleeping there.
+    // Seeded: the predicted next CPU spins for the turn only when every CPU thread has a host core (runTokens counts the cores
+    // this machine may use: a 3-CPU machine spinning that way on 2 cores made steps 1.3-3x slower than sleeping); with two
+    // cores or more, one waiter spins as the machine's standby instead (src/engine/scheduler.ts, `standBy`).
     this.seeded = c.sched === 'seeded' ? new SeededScheduler(this.id, c.cpus, this.v.global, this.v.cpuCtl, c.maxSeededSteps, this.v, schedAgents(c), c.runTokens >= c.cpus, c.runTokens >= 2) : null;
     if (this.seeded && this.seeded.mmu >= 0) this.seeded.onMmuTurn = () => this.mmuStep();
     this.cBase = this.id * COUNTER_WORDS;

@@ -297,15 +297,20 @@ const LANE_MIX = [(h: number, x: number): number => Math.imul(h ^ x, FNV_PRIME),
 /** LANE_POW[lane][k] = prime^k mod 2^32: mixing k zero words multiplies the hash by it (h ^ 0 = h). Grown on demand. */
 const LANE_POW = [new Int32Array([1]), new Int32Array([1])];
 
-/** prime^k mod 2^32 of `lane`. */
-function fnvPow(k: number, lane: Lane = 0): number {
+/** LANE_POW[lane], grown to hold prime^k (a run of k zero words). */
+function lanePowTable(k: number, lane: Lane): Int32Array {
   const pow = LANE_POW[lane];
-  if (k < pow.length) return pow[k];
+  if (k < pow.length) return pow;
   const t = new Int32Array(Math.max(k + 1, 2 * pow.length));
   t.set(pow);
   for (let i = pow.length; i < t.length; i++) t[i] = Math.imul(t[i - 1], LANE_PRIME[lane]);
   LANE_POW[lane] = t;
-  return t[k];
+  return t;
+}
+
+/** prime^k mod 2^32 of `lane`. */
+function fnvPow(k: number, lane: Lane = 0): number {
+  return lanePowTable(k, lane)[k];
 }
 
 /** Both lanes of `mixArrayBoth`'s result (module-level: no allocation per call). */
@@ -320,11 +325,9 @@ let both1 = 0;
  * machines explored are mostly zeros).
  */
 function mixArrayBoth(a: Int32Array, from = 0, to = a.length): void {
-  // The longest zero run is the whole range: make both power tables cover it once, then index them directly.
-  fnvPow(to - from, 0);
-  fnvPow(to - from, 1);
-  const pow0 = LANE_POW[0];
-  const pow1 = LANE_POW[1];
+  // The longest zero run is the whole range: both power tables cover it, then are indexed directly.
+  const pow0 = lanePowTable(to - from, 0);
+  const pow1 = lanePowTable(to - from, 1);
   let h0 = both0;
   let h1 = both1;
   let i = from;

@@ -383,7 +383,8 @@ export class SeededScheduler {
     /**
      * Every CPU thread of the machine has a host core (runTokens >= cpus):
      * the predicted next CPU spins for its turn instead of sleeping (see the
-     * header). PRNG-seeded runs only: a schedule-driven run always sleeps.
+     * header). PRNG-seeded runs only: a schedule-driven run never spins on a
+     * prediction (it may still keep a standby, below).
      */
     spinForTurn = false,
     /** The host has a second core (runTokens >= 2): one waiter may spin as the standby (see `standBy`). */
@@ -411,6 +412,7 @@ export class SeededScheduler {
     const v = this.views;
     this.spin = this.spinForTurn && (v === null || !scheduleDriven(v.sched));
     this.standby = this.standbyHost && !this.spin;
+    this.takeOver = false;
     const n = arriveSchedStarted(this.global);
     if (n !== this.cpus || !v || !scheduleDriven(v.sched)) return;
     const first = chooseScheduled(v.sched, v, this.cpus, -1, false, 0, (c) => isRunnable(this.cpuCtl, c, this.cpus, this.tlbi), false, this.agents);
@@ -541,7 +543,6 @@ export class SeededScheduler {
     this.standbyBudgetUs = rang && !preempted ? Math.min(STANDBY_MAX_US, Math.max(budget * 2, STANDBY_MIN_US)) : budget / 2 < STANDBY_MIN_US ? 0 : budget / 2;
     return rang;
   }
-
 
   /**
    * Spinning hand-offs: ring the thread of the agent the next draw would
